@@ -1,0 +1,111 @@
+"""Domain types. Values only: nothing here performs I/O or imports the rest of the package."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Role(IntEnum):
+    """What a caller may do; each role includes the ones below it."""
+
+    VIEWER = 1
+    RESPONDER = 2
+    ADMIN = 3
+
+
+class EventKind(StrEnum):
+    """What happened to an alert occurrence; one row of its history each."""
+
+    FIRED = "fired"
+    RESOLVED = "resolved"  # Alertmanager said the alert ended
+    ACKNOWLEDGED = "acknowledged"
+    MANUALLY_RESOLVED = "manually_resolved"  # a person resolved it
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSnapshot:
+    """One alert as Alertmanager described it in one webhook."""
+
+    status: AlertStatus
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime
+    ends_at: datetime | None  # None while firing (Alertmanager sends 0001-01-01T00:00:00Z)
+    generator_url: str
+    fingerprint: str
+    extra: Mapping[str, Any] = field(default_factory=dict)  # fields newer Alertmanagers add
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One Alertmanager webhook (payload version 4)."""
+
+    version: str
+    group_key: str
+    truncated_alerts: int
+    status: AlertStatus
+    receiver: str
+    group_labels: Mapping[str, str]
+    common_labels: Mapping[str, str]
+    common_annotations: Mapping[str, str]
+    external_url: str
+    alerts: tuple[AlertSnapshot, ...]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One stored alert occurrence: a fingerprint firing from one ``startsAt``."""
+
+    id: int
+    fingerprint: str
+    status: AlertStatus
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_by: str | None
+    generator_url: str
+    group_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One entry of an alert's history."""
+
+    id: int
+    alert_id: int
+    kind: EventKind
+    at: datetime
+    actor: str | None
+    note: str | None
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for an action, and through which interface (api, slack, cli, alertmanager)."""
+
+    name: str
+    interface: str
+
+
+Clock = Callable[[], datetime]
+"""Returns the current aware UTC time; injected so tests can move time."""
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
