@@ -1,0 +1,874 @@
+"""Loading and validating the configuration file."""
+
+from __future__ import annotations
+
+import textwrap
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from receiver.config import (
+    ApiConfig,
+    ApiToken,
+    BasicAuth,
+    Config,
+    DatabaseConfig,
+    IngestConfig,
+    LogConfig,
+    WebhookAuth,
+    WebhookConfig,
+    from_data,
+    load_config,
+    parse_config,
+)
+from receiver.errors import ConfigError
+from receiver.model import Role
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
+SECRET = "s3cr3t-Value-that-must-not-leak"
+
+
+def parse(text: str, env: Mapping[str, str] | None = None) -> Config:
+    return parse_config(textwrap.dedent(text), source="f.yml", env={} if env is None else env)
+
+
+def problems(text: str, env: Mapping[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse(text, env)
+    assert str(info.value) == "\n".join(info.value.problems)
+    return info.value.problems
+
+
+# --- the example file and defaults ------------------------------------------------------------
+
+
+def test_example_file_loads_without_environment() -> None:
+    config = load_config(EXAMPLE, env={})
+    assert config.source == str(EXAMPLE)
+    assert config.listen == "127.0.0.1:9095"
+    assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9095)
+    assert config.database.url == "sqlite+aiosqlite:///firebreak.db"
+    assert config.log.format == "console"
+    assert config.webhook.auth.bearer_tokens == ("change-me-webhook",)
+    assert [(t.token, t.role) for t in config.api.tokens] == [
+        ("change-me-admin", Role.ADMIN),
+        ("change-me-viewer", Role.VIEWER),
+    ]
+
+
+def test_example_file_takes_secrets_from_environment() -> None:
+    env = {"FIREBREAK_WEBHOOK_TOKEN": "hook", "FIREBREAK_ADMIN_TOKEN": SECRET}
+    config = load_config(str(EXAMPLE), env=env)
+    assert config.webhook.auth.bearer_tokens == ("hook",)
+    assert config.api.tokens[0].token == SECRET
+    assert SECRET not in repr(config)
+
+
+def test_load_config_reads_os_environ_at_call_time(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("webhook: {auth: {bearer_tokens: ['${FIREBREAK_TEST_TOKEN}']}}\n")
+    monkeypatch.setenv("FIREBREAK_TEST_TOKEN", "from-env")
+    assert load_config(path).webhook.auth.bearer_tokens == ("from-env",)
+    monkeypatch.delenv("FIREBREAK_TEST_TOKEN")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [
+        f"{path}: webhook.auth.bearer_tokens[0]: "
+        "environment variable FIREBREAK_TEST_TOKEN is not set"
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "---\n", "~\n"])
+def test_empty_file_gives_defaults(text: str) -> None:
+    assert parse(text) == Config(source="f.yml")
+
+
+def test_defaults() -> None:
+    config = Config()
+    assert config.listen == "127.0.0.1:9095"
+    assert config.database == DatabaseConfig(
+        url="sqlite+aiosqlite:///firebreak.db", sqlite_synchronous="full", pool_size=10
+    )
+    assert config.webhook == WebhookConfig(
+        auth=WebhookAuth(bearer_tokens=(), basic_auth=None), max_body_bytes=5_242_880
+    )
+    assert config.api == ApiConfig(tokens=())
+    assert config.log == LogConfig(
+        level="info",
+        format="json",
+        file=None,
+        file_max_bytes=10_485_760,
+        file_backups=5,
+        access=False,
+    )
+    assert config.ingest == IngestConfig(max_batch_alerts=5000)
+
+
+def test_section_with_every_key_commented_out_gives_defaults() -> None:
+    assert parse("webhook:\n  # auth: ...\nlog:\n") == Config(source="f.yml")
+
+
+# --- every key round-trips --------------------------------------------------------------------
+
+
+def test_every_key_round_trips() -> None:
+    config = parse(
+        """
+        listen: "[::1]:8080"
+        database:
+          url: postgresql+asyncpg://firebreak@db/firebreak
+          sqlite_synchronous: normal
+          pool_size: 3
+        webhook:
+          auth:
+            bearer_tokens: [one, two]
+            basic_auth: {username: am, password: pw}
+          max_body_bytes: 1024
+        api:
+          tokens:
+            - {token: t1, role: admin, name: ops-bot}
+            - {token: t2, role: responder}
+            - {token: t3, role: viewer, name: null}
+        log:
+          level: debug
+          format: console
+          file: /var/log/firebreak.log
+          file_max_bytes: 2048
+          file_backups: 0
+          access: true
+        ingest:
+          max_batch_alerts: 7
+        """
+    )
+    assert config == Config(
+        listen="[::1]:8080",
+        database=DatabaseConfig(
+            url="postgresql+asyncpg://firebreak@db/firebreak",
+            sqlite_synchronous="normal",
+            pool_size=3,
+        ),
+        webhook=WebhookConfig(
+            auth=WebhookAuth(
+                bearer_tokens=("one", "two"), basic_auth=BasicAuth(username="am", password="pw")
+            ),
+            max_body_bytes=1024,
+        ),
+        api=ApiConfig(
+            tokens=(
+                ApiToken(token="t1", role=Role.ADMIN, name="ops-bot"),
+                ApiToken(token="t2", role=Role.RESPONDER),
+                ApiToken(token="t3", role=Role.VIEWER, name=None),
+            )
+        ),
+        log=LogConfig(
+            level="debug",
+            format="console",
+            file="/var/log/firebreak.log",
+            file_max_bytes=2048,
+            file_backups=0,
+            access=True,
+        ),
+        ingest=IngestConfig(max_batch_alerts=7),
+        source="f.yml",
+    )
+    assert (config.listen_host, config.listen_port) == ("::1", 8080)
+    assert type(config.api.tokens) is tuple
+    assert type(config.api.tokens[0].role) is Role
+
+
+@pytest.mark.parametrize(
+    ("listen", "host", "port"),
+    [
+        ("127.0.0.1:9095", "127.0.0.1", 9095),
+        ("0.0.0.0:1", "0.0.0.0", 1),
+        ("localhost:65535", "localhost", 65535),
+        ("[::1]:9095", "::1", 9095),
+        ("[::]:80", "::", 80),
+    ],
+)
+def test_listen_host_and_port(listen: str, host: str, port: int) -> None:
+    config = parse(f'listen: "{listen}"')
+    assert (config.listen_host, config.listen_port) == (host, port)
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ("9095", "expected host:port such as 127.0.0.1:9095 or [::1]:9095"),
+        (":9095", "expected host:port such as 127.0.0.1:9095 or [::1]:9095"),
+        ("host:", "expected host:port such as 127.0.0.1:9095 or [::1]:9095"),
+        ("host:http", "expected host:port such as 127.0.0.1:9095 or [::1]:9095"),
+        ("::1:9095", "expected host:port such as 127.0.0.1:9095 or [::1]:9095"),
+        ("[::1]9095", "expected host:port such as 127.0.0.1:9095 or [::1]:9095"),
+        ("my host:80", "expected host:port such as 127.0.0.1:9095 or [::1]:9095"),
+        ("host:0", "port must be between 1 and 65535"),
+        ("host:65536", "port must be between 1 and 65535"),
+        ("host:123456", "expected host:port such as 127.0.0.1:9095 or [::1]:9095"),
+    ],
+)
+def test_listen_invalid(listen: str, expected: str) -> None:
+    assert problems(f'listen: "{listen}"') == [f"f.yml: listen: {expected}"]
+
+
+def test_listen_parts_of_an_unchecked_config_raise() -> None:
+    with pytest.raises(ValueError, match="listen"):
+        _ = Config(listen="nonsense").listen_port
+
+
+# --- problem messages -------------------------------------------------------------------------
+
+
+def test_unknown_keys() -> None:
+    assert problems(
+        """
+        lisen: x
+        webhook:
+          autth: {}
+          "a b": 1
+          1: 2
+        api:
+          tokens: [{token: t, role: admin, nmae: x}]
+        """
+    ) == [
+        "f.yml: lisen: unknown key; expected one of: api, database, ingest, listen, log, webhook",
+        "f.yml: webhook.autth: unknown key; expected one of: auth, max_body_bytes",
+        'f.yml: webhook["a b"]: unknown key; expected one of: auth, max_body_bytes',
+        "f.yml: webhook.1: unknown key; expected one of: auth, max_body_bytes",
+        "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, role, token",
+    ]
+
+
+def test_internal_field_is_not_a_key() -> None:
+    assert problems("source: x") == [
+        "f.yml: source: unknown key; expected one of: api, database, ingest, listen, log, webhook"
+    ]
+
+
+def test_required_keys() -> None:
+    assert problems(
+        """
+        api:
+          tokens:
+            - {token: t}
+            - {role: admin}
+        webhook: {auth: {basic_auth: {}}}
+        """
+    ) == [
+        "f.yml: webhook.auth.basic_auth.username: required key is missing",
+        "f.yml: webhook.auth.basic_auth.password: required key is missing",
+        "f.yml: api.tokens[0].role: required key is missing",
+        "f.yml: api.tokens[1].token: required key is missing",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("listen: 9095", "listen: expected a string, got a number"),
+        ("listen: null", "listen: expected a string, got null"),
+        ("listen: [a]", "listen: expected a string, got a list"),
+        ("listen: {a: 1}", "listen: expected a string, got a mapping"),
+        ("listen: true", "listen: expected a string, got true"),
+        ("webhook: []", "webhook: expected a mapping, got a list"),
+        ("webhook: abc", 'webhook: expected a mapping, got "abc"'),
+        (
+            "webhook: {max_body_bytes: abc}",
+            'webhook.max_body_bytes: expected an integer, got "abc"',
+        ),
+        (
+            "webhook: {max_body_bytes: true}",
+            "webhook.max_body_bytes: expected an integer, got true",
+        ),
+        (
+            "webhook: {max_body_bytes: 1.5}",
+            "webhook.max_body_bytes: expected an integer, got a number",
+        ),
+        ("webhook: {max_body_bytes: 0}", "webhook.max_body_bytes: must be greater than 0"),
+        (
+            "webhook: {auth: {bearer_tokens: x}}",
+            "webhook.auth.bearer_tokens: expected a list, got a string",
+        ),
+        (
+            "webhook: {auth: {bearer_tokens: [1]}}",
+            "webhook.auth.bearer_tokens[0]: expected a string, got a number",
+        ),
+        (
+            "webhook: {auth: {bearer_tokens: [a, '']}}",
+            "webhook.auth.bearer_tokens[1]: must not be empty",
+        ),
+        (
+            "webhook: {auth: {basic_auth: []}}",
+            "webhook.auth.basic_auth: expected a mapping, got a list",
+        ),
+        (
+            "database: {url: 'mysql://db'}",
+            "database.url: expected a URL starting with sqlite+aiosqlite:// or "
+            "postgresql+asyncpg://",
+        ),
+        (
+            "database: {sqlite_synchronous: extra}",
+            'database.sqlite_synchronous: expected one of full, normal, off, got "extra"',
+        ),
+        ("database: {pool_size: -1}", "database.pool_size: must be greater than 0"),
+        ("api: {tokens: {token: t}}", "api.tokens: expected a list, got a mapping"),
+        ("api: {tokens: [x]}", 'api.tokens[0]: expected a mapping, got "x"'),
+        (
+            "api: {tokens: [{token: t, role: root}]}",
+            'api.tokens[0].role: expected one of viewer, responder, admin, got "root"',
+        ),
+        (
+            "api: {tokens: [{token: t, role: ADMIN}]}",
+            'api.tokens[0].role: expected one of viewer, responder, admin, got "ADMIN"',
+        ),
+        (
+            "api: {tokens: [{token: t, role: 3}]}",
+            "api.tokens[0].role: expected one of viewer, responder, admin, got a number",
+        ),
+        (
+            "api: {tokens: [{token: t, role: admin, name: 5}]}",
+            "api.tokens[0].name: expected a string, got a number",
+        ),
+        (
+            "log: {level: verbose}",
+            'log.level: expected one of debug, info, warning, error, got "verbose"',
+        ),
+        ("log: {format: text}", 'log.format: expected one of json, console, got "text"'),
+        ("log: {file: ''}", "log.file: must not be empty"),
+        ("log: {file_max_bytes: 0}", "log.file_max_bytes: must be greater than 0"),
+        ("log: {file_backups: -1}", "log.file_backups: must be 0 or greater"),
+        ("log: {access: yes}", 'log.access: expected true or false, got "yes"'),
+        ("log: {access: 1}", "log.access: expected true or false, got a number"),
+        ("ingest: {max_batch_alerts: 0}", "ingest.max_batch_alerts: must be greater than 0"),
+        ("- a", "top level: expected a mapping, got a list"),
+        ("just text", 'top level: expected a mapping, got "just text"'),
+    ],
+)
+def test_problem_messages(text: str, expected: str) -> None:
+    assert problems(text) == [f"f.yml: {expected}"]
+
+
+def test_long_values_are_cut_short_in_messages() -> None:
+    [message] = problems(f"log: {{level: {'x' * 500}}}")
+    assert (
+        message
+        == f'f.yml: log.level: expected one of debug, info, warning, error, got "{"x" * 57}..."'
+    )
+
+
+def test_yaml_11_booleans_are_strings() -> None:
+    # "off" must stay a string, or SQLite's synchronous=off could not be written unquoted.
+    assert parse("database: {sqlite_synchronous: off}").database.sqlite_synchronous == "off"
+    assert parse("log: {access: True}").log.access is True
+    assert parse("log: {file: 2024-01-01}").log.file == "2024-01-01"
+
+
+def test_duplicate_api_tokens() -> None:
+    message = problems(
+        f"""
+        api:
+          tokens:
+            - {{token: "{SECRET}", role: admin}}
+            - {{token: other, role: viewer}}
+            - {{token: "{SECRET}", role: viewer}}
+            - {{token: other, role: admin}}
+        """
+    )
+    assert message == [
+        "f.yml: api.tokens[2].token: duplicates api.tokens[0]",
+        "f.yml: api.tokens[3].token: duplicates api.tokens[1]",
+    ]
+    assert SECRET not in str(message)
+
+
+def test_all_problems_are_reported_together() -> None:
+    assert problems(
+        """
+        listen: nowhere
+        database: {url: 'x://', pool_size: 0, extra: 1}
+        webhook: {max_body_bytes: -5}
+        api: {tokens: [{token: '', role: boss}]}
+        log: {level: loud, file_backups: many}
+        ingest: []
+        """
+    ) == [
+        "f.yml: listen: expected host:port such as 127.0.0.1:9095 or [::1]:9095",
+        "f.yml: database.extra: unknown key; expected one of: pool_size, sqlite_synchronous, url",
+        "f.yml: database.url: expected a URL starting with sqlite+aiosqlite:// or "
+        "postgresql+asyncpg://",
+        "f.yml: database.pool_size: must be greater than 0",
+        "f.yml: webhook.max_body_bytes: must be greater than 0",
+        "f.yml: api.tokens[0].token: must not be empty",
+        'f.yml: api.tokens[0].role: expected one of viewer, responder, admin, got "boss"',
+        'f.yml: log.level: expected one of debug, info, warning, error, got "loud"',
+        'f.yml: log.file_backups: expected an integer, got "many"',
+        "f.yml: ingest: expected a mapping, got a list",
+    ]
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    config = parse(
+        f"""
+        database: {{url: "postgresql+asyncpg://u:{SECRET}@db/x"}}
+        webhook:
+          auth:
+            bearer_tokens: ["{SECRET}1"]
+            basic_auth: {{username: alertmanager, password: "{SECRET}2"}}
+        api:
+          tokens: [{{token: "${{TOKEN}}", role: admin, name: ops-bot}}]
+        """,
+        env={"TOKEN": f"{SECRET}3"},
+    )
+    assert config.api.tokens[0].token == f"{SECRET}3"
+    assert config.webhook.auth.basic_auth is not None
+    assert config.webhook.auth.basic_auth.password == f"{SECRET}2"
+    for text in (repr(config), str(config), repr(config.webhook.auth), repr(config.api.tokens)):
+        assert SECRET not in text
+    assert "alertmanager" in repr(config)  # the username is not secret
+    assert "ops-bot" in repr(config)
+
+
+def test_secrets_never_appear_in_error_messages() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(
+            f"""
+            database: {{url: "mysql://u:{SECRET}@db/x"}}
+            webhook:
+              auth:
+                bearer_tokens: ["{SECRET}", ""]
+                basic_auth: {{username: "", password: "{SECRET}", pasword: x}}
+            api:
+              tokens:
+                - {{token: "{SECRET}", role: superuser}}
+                - {{token: "{SECRET}"}}
+                - {{token: ["{SECRET}"], role: admin}}
+                - {{token: "{SECRET}${{UNSET}}", role: admin}}
+            """
+        )
+    assert len(info.value.problems) == 8
+    assert SECRET not in str(info.value)
+    assert SECRET not in repr(info.value)
+    assert "f.yml: api.tokens[2].token: expected a string, got a list" in info.value.problems
+
+
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    pin: int = field(default=0, repr=False, metadata={"secret": True})
+    level: Literal["a", "b"] = field(default="a", repr=False, metadata={"secret": True})
+    ttl: timedelta = field(default=timedelta(0), repr=False, metadata={"secret": True})
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"pin": SECRET}, "pin: expected an integer, got a string"),
+        ({"level": SECRET}, "level: expected one of a, b, got a string"),
+        ({"ttl": SECRET}, "ttl: expected a duration such as 30s, 5m or 1h30m, got a string"),
+    ],
+)
+def test_secret_values_are_described_not_shown(data: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        from_data(Secrets, data, source="f.yml", env={})
+    assert info.value.problems == [f"f.yml: {expected}"]
+
+
+@dataclass(frozen=True, slots=True)
+class LeakySecret:
+    password: str = field(default="", metadata={"secret": True})  # repr=True: a schema bug
+
+
+def test_schema_with_a_secret_in_repr_is_refused() -> None:
+    with pytest.raises(TypeError, match="secret"):
+        from_data(LeakySecret, {}, env={})
+
+
+# --- environment expansion --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "env", "expected"),
+    [
+        ("${A}", {"A": "x"}, "x"),
+        ("pre-${A}-post", {"A": "x"}, "pre-x-post"),
+        ("${A}${B}", {"A": "x", "B": "y"}, "xy"),
+        ("${A}", {"A": ""}, ""),
+        ("${A:-d}", {}, "d"),
+        ("${A:-d}", {"A": ""}, "d"),
+        ("${A:-d}", {"A": "x"}, "x"),
+        ("${A:-}", {}, ""),
+        ("${A:-with spaces: and $dollars}", {}, "with spaces: and $dollars"),
+        ("$${A}", {"A": "x"}, "${A}"),
+        ("$${A} and ${A}", {"A": "x"}, "${A} and x"),
+        ("$$${A}", {"A": "x"}, "$${A}"),  # "$" then the escape "$${" then plain "A}"
+        ("$$", {}, "$$"),
+        ("$A", {"A": "x"}, "$A"),
+        ("a$", {}, "a$"),
+        ("${A}", {"A": "${B}", "B": "no"}, "${B}"),  # values are not expanded again
+    ],
+)
+def test_env_expansion(value: str, env: dict[str, str], expected: str) -> None:
+    config = parse(f"api: {{tokens: [{{token: t, role: admin, name: '{value}'}}]}}", env)
+    assert config.api.tokens[0].name == expected
+
+
+def test_env_expansion_reaches_every_string() -> None:
+    config = parse(
+        """
+        listen: ${HOST}:${PORT}
+        webhook: {auth: {bearer_tokens: [a, "${T}"]}}
+        api: {tokens: [{token: "${T}x", role: "${ROLE}"}]}
+        """,
+        {"HOST": "0.0.0.0", "PORT": "80", "T": "tok", "ROLE": "responder"},
+    )
+    assert config.listen == "0.0.0.0:80"
+    assert config.webhook.auth.bearer_tokens == ("a", "tok")
+    assert config.api.tokens[0] == ApiToken(token="tokx", role=Role.RESPONDER)
+    assert type(config.listen) is str
+
+
+def test_env_values_fill_number_and_boolean_fields() -> None:
+    config = parse(
+        "database: {pool_size: '${POOL:-4}'}\nlog: {access: '${ACCESS}', file_backups: '${N}'}",
+        {"ACCESS": "true", "N": "-0"},
+    )
+    assert config.database.pool_size == 4
+    assert config.log.access is True
+    assert config.log.file_backups == 0
+    assert problems("database: {pool_size: '${POOL}'}", {"POOL": "ten"}) == [
+        'f.yml: database.pool_size: expected an integer, got "ten"'
+    ]
+    # A quoted literal is still a string: only expanded values are read as numbers.
+    assert problems("database: {pool_size: '4'}") == [
+        'f.yml: database.pool_size: expected an integer, got "4"'
+    ]
+
+
+def test_unset_environment_variable() -> None:
+    assert problems(
+        """
+        webhook: {auth: {bearer_tokens: ["${FIREBREAK_WEBHOOK_TOKEN}"]}}
+        api: {tokens: [{token: "${A}${B}", role: admin}]}
+        """,
+        {"A": "set"},
+    ) == [
+        "f.yml: webhook.auth.bearer_tokens[0]: "
+        "environment variable FIREBREAK_WEBHOOK_TOKEN is not set",
+        "f.yml: api.tokens[0].token: environment variable B is not set",
+    ]
+
+
+@pytest.mark.parametrize("value", ["${", "${A", "${A-d}", "${1A}", "${}", "${A:d}", "x${ A}"])
+def test_malformed_reference(value: str) -> None:
+    assert problems(f"log: {{file: '{value}'}}", {"A": "x"}) == [
+        "f.yml: log.file: expected ${NAME} or ${NAME:-default} (write $${ for a literal ${)"
+    ]
+
+
+def test_keys_are_not_expanded() -> None:
+    assert problems("${A}: 1", {"A": "listen"})[0].startswith('f.yml: ["${A}"]: unknown key')
+
+
+def test_yaml_aliases_are_expanded_and_recursion_is_refused() -> None:
+    config = parse(
+        "webhook: {auth: {bearer_tokens: &t ['${A}']}}\nlog: {file: '${A}'}\n", {"A": "x"}
+    )
+    assert config.webhook.auth.bearer_tokens == ("x",)
+    assert problems("webhook: &a {auth: *a}\nlisten: 1") == [
+        "f.yml: webhook.auth: a YAML alias may not refer to a node that contains it",
+        "f.yml: listen: expected a string, got a number",
+    ]
+
+
+# --- YAML syntax ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: b: c", "f.yml:1:5: invalid YAML: mapping values are not allowed here"),
+        (
+            "listen: [\n",
+            "f.yml:2:1: invalid YAML: while parsing a flow node, "
+            "expected the node content, but found '<stream end>'",
+        ),
+        (
+            "webhook:\n  auth:\n\tx: 1",
+            "f.yml:3:1: invalid YAML: while scanning for the next token, "
+            "found character '\\t' that cannot start any token",
+        ),
+        ("listen: a\nlisten: b\n", 'f.yml:2:1: invalid YAML: duplicate key "listen"'),
+        (
+            "log: {level: info}\nlog: {}\n",
+            'f.yml:2:1: invalid YAML: duplicate key "log"',
+        ),
+        ("a: *b", "f.yml:1:4: invalid YAML: found undefined alias 'b'"),
+        (
+            "a: 1\n---\nb: 2\n",
+            "f.yml:2:1: invalid YAML: expected a single document in the stream, "
+            "but found another document",
+        ),
+        (
+            "log: {file_backups: !!int abc}",
+            "f.yml:1:21: invalid YAML: cannot construct a tag:yaml.org,2002:int value",
+        ),
+        (
+            "listen: a\x01",
+            "f.yml:1:10: invalid YAML: unacceptable character #x0001: "
+            "special characters are not allowed",
+        ),
+        ("listen: !!python/name:os.system x", None),
+    ],
+)
+def test_yaml_syntax_errors(text: str, expected: str | None) -> None:
+    [message] = problems(text)
+    if expected is None:
+        assert message.startswith("f.yml:1:9: invalid YAML: could not determine a constructor")
+    else:
+        assert message == expected
+
+
+def test_merge_keys_are_not_duplicates() -> None:
+    config = parse(
+        """
+        api:
+          tokens:
+            - &base {token: a, role: viewer, name: n}
+            - {<<: *base, token: b, role: admin}
+        """
+    )
+    assert config.api.tokens[1] == ApiToken(token="b", role=Role.ADMIN, name="n")
+
+
+def test_deep_nesting_is_a_config_error() -> None:
+    [message] = problems("a: " + "[" * 5000 + "]" * 5000)
+    assert message.startswith("f.yml")
+
+
+# --- reading files ----------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [f"{path}: cannot read: No such file or directory"]
+
+
+def test_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.problems == [f"{tmp_path}: cannot read: Is a directory"]
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_bytes(b"listen: \xff\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [
+        f"{path}: cannot read: not UTF-8 text (invalid start byte at byte 8)"
+    ]
+
+
+def test_file_problems_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("\ufefflisten: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert info.value.problems == [f"{path}: listen: expected a string, got a number"]
+
+
+# --- the generic walker -----------------------------------------------------------------------
+
+
+class Colour(StrEnum):
+    DARK_RED = "dark-red"
+    BLUE = "blue"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+@dataclass(frozen=True, slots=True)
+class Inner:
+    name: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Everything:
+    ratio: float = field(default=0.5, metadata={"check": _positive})
+    colour: Colour = Colour.BLUE
+    mode: Literal["fast", "safe"] = "safe"
+    timeout: timedelta = timedelta(seconds=30)
+    labels: dict[str, str] = field(default_factory=dict)
+    limits: Mapping[str, int] = field(default_factory=dict)
+    inner: Inner | None = None
+    items: tuple[Inner, ...] = ()
+    numbers: tuple[int, ...] = field(default=(), metadata={"check_each": _positive})
+    maybe: int | None = 3
+
+
+def test_generic_walker_converts_every_supported_type() -> None:
+    result = from_data(
+        Everything,
+        {
+            "ratio": 2,
+            "colour": "dark_red",
+            "mode": "fast",
+            "timeout": "1h30m",
+            "labels": {"team": "db", "a.b": "c"},
+            "limits": {"x": 1},
+            "inner": {"name": "n"},
+            "items": [{"name": "a", "weight": 2}, {"name": "b", "weight": 0.25}],
+            "numbers": [1, 2],
+            "maybe": None,
+        },
+        env={},
+    )
+    assert result == Everything(
+        ratio=2.0,
+        colour=Colour.DARK_RED,
+        mode="fast",
+        timeout=timedelta(hours=1, minutes=30),
+        labels={"team": "db", "a.b": "c"},
+        limits={"x": 1},
+        inner=Inner(name="n"),
+        items=(Inner("a", 2.0), Inner("b", 0.25)),
+        numbers=(1, 2),
+        maybe=None,
+    )
+    assert type(result.ratio) is float
+    assert type(result.labels) is dict
+    assert isinstance(result.limits, types.MappingProxyType)
+    assert from_data(Everything, None, env={}) == Everything()
+
+
+def test_generic_walker_problems() -> None:
+    with pytest.raises(ConfigError) as info:
+        from_data(
+            Everything,
+            {
+                "ratio": True,
+                "colour": "blue-ish",
+                "mode": "FAST",
+                "timeout": "5 minutes",
+                "labels": {"team": 1, 2: "x", "odd key": None},
+                "limits": ["x"],
+                "inner": {"weight": "heavy"},
+                "items": [{"name": "a"}, "b"],
+                "numbers": [1, 0, -1, "x"],
+                "maybe": "3",
+            },
+            source="s.yml",
+            env={},
+        )
+    assert info.value.problems == [
+        "s.yml: ratio: expected a number, got true",
+        's.yml: colour: expected one of dark_red, blue, got "blue-ish"',
+        's.yml: mode: expected one of fast, safe, got "FAST"',
+        's.yml: timeout: expected a duration such as 30s, 5m or 1h30m, got "5 minutes"',
+        "s.yml: labels.team: expected a string, got a number",
+        "s.yml: labels.2: expected a string key, got a number",
+        's.yml: labels["odd key"]: expected a string, got null',
+        "s.yml: limits: expected a mapping, got a list",
+        "s.yml: inner.name: required key is missing",
+        's.yml: inner.weight: expected a number, got "heavy"',
+        's.yml: items[1]: expected a mapping, got "b"',
+        's.yml: numbers[3]: expected an integer, got "x"',
+        's.yml: maybe: expected an integer, got "3"',
+    ]
+
+
+def test_checks_run_on_converted_values() -> None:
+    with pytest.raises(ConfigError) as info:
+        from_data(Everything, {"ratio": 0, "numbers": [1, 0, -1], "timeout": 30}, env={})
+    assert info.value.problems == [
+        "<config>: ratio: must be greater than 0",
+        "<config>: timeout: expected a duration such as 30s, 5m or 1h30m, got a number",
+        "<config>: numbers[1]: must be greater than 0",
+        "<config>: numbers[2]: must be greater than 0",
+    ]
+
+
+# --- robustness -------------------------------------------------------------------------------
+
+YAML_PIECES = [
+    *("listen", "database", "url", "webhook", "auth", "bearer_tokens", "basic_auth", "api"),
+    *("tokens", "token", "role", "admin", "log", "level", "file", "access", "ingest"),
+    *(":", ": ", " ", "  ", "\n", "\n  ", "- ", "[", "]", "{", "}", ",", "'", '"', "#", "\t"),
+    *("&a ", "*a", "!!int ", "!!str ", "!!bool ", "!!float ", "!!timestamp ", "!!binary "),
+    *("!!set ", "!!map ", "!!seq ", "!!python/tuple ", "!x ", "? ", "|", ">", "<<: ", "\\"),
+    *("${X}", "${Y:-1}", "${", "$${", "}", "0", "-1", "1.5", "99999999999999999999", ".nan"),
+    *("null", "~", "true", "yes", "off", "2024-01-01", "%YAML 1.2\n", "---\n", "...\n"),
+    *("é", "\x00", "\x85", "\ufeff", "\u2028", "127.0.0.1:9095", "[::1]:9095", "5m"),
+]
+
+
+def _outcome(text: str) -> None:
+    try:
+        config = parse_config(text, source="h.yml", env={"X": "1", "Y": ""})
+    except ConfigError as exc:
+        assert exc.problems
+        assert all(problem.startswith("h.yml") for problem in exc.problems)
+    else:
+        assert isinstance(config, Config)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(YAML_PIECES), max_size=40).map("".join))
+def test_yamlish_text_gives_config_or_config_error(text: str) -> None:
+    _outcome(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=80))
+def test_arbitrary_text_gives_config_or_config_error(text: str) -> None:
+    _outcome(text)
+
+
+SCHEMA_KEYS = [
+    *("listen", "database", "url", "sqlite_synchronous", "pool_size", "webhook", "auth"),
+    *("bearer_tokens", "basic_auth", "username", "password", "max_body_bytes", "api"),
+    *("tokens", "token", "role", "name", "log", "level", "format", "file", "file_max_bytes"),
+    *("file_backups", "access", "ingest", "max_batch_alerts"),
+]
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            *("admin", "viewer", "full", "off", "debug", "console", "127.0.0.1:9095", "${X}"),
+            *("${UNSET}", "${Y:-2}", "$${", "${", "sqlite+aiosqlite:///x", ""),
+        ]
+    )
+)
+KEYS = st.sampled_from(SCHEMA_KEYS) | st.text(max_size=6) | st.integers() | st.none()
+NESTED = st.recursive(
+    SCALARS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEYS, children, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(KEYS, NESTED, max_size=8))
+def test_arbitrary_nested_data_gives_config_or_config_error(data: dict[Any, Any]) -> None:
+    _outcome(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
