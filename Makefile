@@ -1,0 +1,42 @@
+# The two commands a new user needs:  make run  and  make test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CONFIG ?= firebreak.example.yml
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench setup system-deps-run system-deps-test clean
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+setup: system-deps-run $(BIN)/.installed
+
+system-deps-run:
+	@scripts/system-deps.sh run
+
+system-deps-test:
+	@scripts/system-deps.sh test
+
+## Start the receiver on SQLite with the example configuration.
+run: setup
+	$(BIN)/firebreak check-config --config $(CONFIG)
+	$(BIN)/firebreak serve --config $(CONFIG)
+
+## Lint, type-check and run the whole suite (real Alertmanager, SQLite and PostgreSQL).
+test: setup system-deps-test lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check receiver tests bench
+	$(BIN)/mypy
+
+## Webhook throughput and latency against a bare aiohttp handler (prints a table).
+bench: setup
+	$(BIN)/python bench/webhook_bench.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""HTTP transport: thin handlers that authenticate, parse, call one service, and answer."""

@@ -1,0 +1,122 @@
+"""``/api/v1/alerts``: list, read, acknowledge and resolve alert occurrences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from receiver.alertmanager import parse_rfc3339
+from receiver.api.common import alert_json, event_json, optional_text, read_json_object
+from receiver.durations import parse_duration
+from receiver.errors import InvalidInput, NotFound
+from receiver.matchers import parse_matchers
+from receiver.model import Actor, AlertStatus, Role
+from receiver.obs import request_id_var
+from receiver.store.store import AlertQuery
+from receiver.typedefs import CLOCK, METRICS, STORE, TOKEN_AUTH
+
+_MAX_LIMIT = 1000
+_ACTION_BODY_LIMIT = 64 * 1024
+_NOTE_LIMIT = 4000
+
+
+def parse_alert_query(params: MultiMapping[str], now: datetime) -> AlertQuery:
+    """Query-string filters → AlertQuery, naming the parameter that is wrong."""
+    status = params.get("status")
+    if status is not None and status not in ("firing", "resolved"):
+        raise InvalidInput("status", f'expected "firing" or "resolved", got "{status}"')
+    acknowledged = params.get("acknowledged")
+    if acknowledged is not None and acknowledged not in ("true", "false"):
+        raise InvalidInput("acknowledged", f'expected "true" or "false", got "{acknowledged}"')
+    groups = tuple(
+        parse_matchers(text, field="match[]")
+        for text in params.getall("match[]", ())
+        if text.strip()
+    )
+    since = None
+    if "since" in params:
+        since = _parse_since(params["since"], now)
+    limit = 100
+    if "limit" in params:
+        raw = params["limit"]
+        if not raw.isdigit() or not 1 <= int(raw) <= _MAX_LIMIT:
+            raise InvalidInput("limit", f'expected an integer from 1 to {_MAX_LIMIT}, got "{raw}"')
+        limit = int(raw)
+    before_id = None
+    if params.get("cursor"):
+        raw = params["cursor"]
+        if not raw.isdigit():
+            raise InvalidInput("cursor", "expected the next_cursor of a previous page")
+        before_id = int(raw)
+    return AlertQuery(
+        status=AlertStatus(status) if status else None,
+        acknowledged=None if acknowledged is None else acknowledged == "true",
+        matchers=groups,
+        since=since,
+        limit=limit,
+        before_id=before_id,
+    )
+
+
+def _parse_since(raw: str, now: datetime) -> datetime:
+    try:
+        return now - parse_duration(raw)
+    except ValueError:
+        pass
+    try:
+        return parse_rfc3339(raw)
+    except ValueError:
+        raise InvalidInput(
+            "since", f'expected an RFC 3339 time or a duration such as 2h, got "{raw}"'
+        ) from None
+
+
+def _alert_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise NotFound(f"alert {raw} does not exist")
+    return int(raw)
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    query = parse_alert_query(request.query, request.app[CLOCK]())
+    page = await request.app[STORE].list_alerts(query)
+    return web.json_response(
+        {
+            "alerts": [alert_json(a) for a in page.alerts],
+            "next_cursor": str(page.next_cursor) if page.next_cursor is not None else None,
+        }
+    )
+
+
+async def get_alert(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    store = request.app[STORE]
+    alert_id = _alert_id(request)
+    alert = await store.get_alert(alert_id)
+    events = await store.alert_events(alert_id)
+    return web.json_response({**alert_json(alert), "events": [event_json(e) for e in events]})
+
+
+async def acknowledge_alert(request: web.Request) -> web.Response:
+    return await _act(request, "acknowledge")
+
+
+async def resolve_alert(request: web.Request) -> web.Response:
+    return await _act(request, "resolve")
+
+
+async def _act(request: web.Request, action: str) -> web.Response:
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
+    alert_id = _alert_id(request)
+    body = await read_json_object(request, _ACTION_BODY_LIMIT)
+    note = optional_text(body, "note", _NOTE_LIMIT)
+    store = request.app[STORE]
+    actor = Actor(principal.name, "api")
+    act = store.acknowledge if action == "acknowledge" else store.resolve
+    alert = await act(alert_id, actor, note, request_id_var.get(), request.app[CLOCK]())
+    request.app[METRICS].alert_actions.labels(action, "api").inc()
+    return web.json_response(alert_json(alert))

@@ -1,0 +1,103 @@
+"""Who is calling: API bearer tokens with roles, and the webhook's own credentials.
+
+Presented secrets are hashed and compared against every configured hash with
+``hmac.compare_digest``, so neither the match nor its position leaks through timing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from receiver.config import ApiToken
+from receiver.config import WebhookAuth as WebhookAuthConfig
+from receiver.errors import Forbidden, Unauthenticated
+from receiver.model import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: a name for the audit trail and a role."""
+
+    name: str
+    role: Role
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("Authorization", "")
+    scheme, _, credentials = value.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip()
+
+
+class TokenAuth:
+    """API tokens from ``api.tokens``."""
+
+    def __init__(self, tokens: Sequence[ApiToken]) -> None:
+        self._tokens = [
+            (_digest(t.token), Principal(t.name or f"token-{_digest(t.token).hex()[:8]}", t.role))
+            for t in tokens
+        ]
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        presented = _bearer(headers)
+        if presented is None:
+            raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
+        digest = _digest(presented)
+        found: Principal | None = None
+        for expected, principal in self._tokens:  # no early exit: constant work per request
+            if hmac.compare_digest(digest, expected):
+                found = principal
+        if found is None:
+            raise Unauthenticated("the bearer token is not valid")
+        return found
+
+    def require(self, headers: Mapping[str, str], role: Role) -> Principal:
+        principal = self.authenticate(headers)
+        if principal.role < role:
+            raise Forbidden(
+                f"this needs the {role.name.lower()} role; "
+                f"{principal.name} has {principal.role.name.lower()}"
+            )
+        return principal
+
+
+class WebhookAuth:
+    """The credentials Alertmanager's ``http_config`` sends: bearer tokens and/or basic auth."""
+
+    def __init__(self, config: WebhookAuthConfig) -> None:
+        self._bearer = [_digest(t) for t in config.bearer_tokens]
+        basic = config.basic_auth
+        self._basic = _digest(f"{basic.username}:{basic.password}") if basic else None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._bearer) or self._basic is not None
+
+    def check(self, headers: Mapping[str, str]) -> None:
+        if not self.enabled:
+            return
+        value = headers.get("Authorization", "")
+        scheme, _, credentials = value.partition(" ")
+        ok = False
+        if scheme.lower() == "bearer" and self._bearer:
+            digest = _digest(credentials.strip())
+            for expected in self._bearer:
+                ok |= hmac.compare_digest(digest, expected)
+        elif scheme.lower() == "basic" and self._basic is not None:
+            try:
+                decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            ok = hmac.compare_digest(_digest(decoded), self._basic)
+        if not ok:
+            raise Unauthenticated("webhook credentials are missing or wrong")

@@ -1,0 +1,99 @@
+"""What the handlers share: bounded body reading and the JSON form of domain objects."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from receiver.alertmanager import format_rfc3339
+from receiver.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from receiver.model import Alert, AlertEvent
+
+_CHUNK = 64 * 1024
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, refusing anything over ``limit`` bytes without reading the rest."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+
+
+def require_json(request: web.Request) -> None:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"expected Content-Type application/json, got {request.content_type or 'none'}"
+        )
+
+
+async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
+    """A JSON object body; an empty body counts as ``{}`` so optional fields stay optional."""
+    body = await read_body(request, limit)
+    if not body.strip():
+        return {}
+    require_json(request)
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("body", f"invalid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("body", "expected a JSON object")
+    return value
+
+
+def optional_text(body: dict[str, Any], name: str, max_length: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(name, f"expected a string, got {type(value).__name__}")
+    if len(value) > max_length:
+        raise InvalidInput(name, f"expected at most {max_length} characters, got {len(value)}")
+    return value
+
+
+def _ts(value: datetime | None) -> str | None:
+    return format_rfc3339(value) if value is not None else None
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "fingerprint": alert.fingerprint,
+        "status": alert.status.value,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "starts_at": _ts(alert.starts_at),
+        "ends_at": _ts(alert.ends_at),
+        "first_seen_at": _ts(alert.first_seen_at),
+        "last_seen_at": _ts(alert.last_seen_at),
+        "acknowledged_at": _ts(alert.acknowledged_at),
+        "acknowledged_by": alert.acknowledged_by,
+        "resolved_by": alert.resolved_by,
+        "generator_url": alert.generator_url,
+        "group_key": alert.group_key,
+    }
+
+
+def event_json(event: AlertEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "kind": event.kind.value,
+        "at": _ts(event.at),
+        "actor": event.actor,
+        "note": event.note,
+        "request_id": event.request_id,
+    }

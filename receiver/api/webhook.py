@@ -1,0 +1,40 @@
+"""``POST /webhook``: Alertmanager's notifications, answered 200 only once committed."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from receiver.alertmanager import parse_webhook_body
+from receiver.api.common import read_body, require_json
+from receiver.model import AlertStatus
+from receiver.obs import request_id_var
+from receiver.typedefs import CONFIG, INGESTOR, METRICS, WEBHOOK_AUTH
+
+log = logging.getLogger("firebreak.webhook")
+
+
+async def receive_webhook(request: web.Request) -> web.Response:
+    app = request.app
+    app[WEBHOOK_AUTH].check(request.headers)
+    require_json(request)
+    body = await read_body(request, app[CONFIG].webhook.max_body_bytes)
+    notification = parse_webhook_body(body)
+    await app[INGESTOR].submit(notification, request_id_var.get())
+
+    metrics = app[METRICS]
+    firing = sum(1 for alert in notification.alerts if alert.status is AlertStatus.FIRING)
+    if firing:
+        metrics.alerts_received.labels("firing").inc(firing)
+    if len(notification.alerts) > firing:
+        metrics.alerts_received.labels("resolved").inc(len(notification.alerts) - firing)
+    metrics.last_webhook_timestamp.set_to_current_time()
+    if notification.truncated_alerts:
+        metrics.truncated_alerts.inc(notification.truncated_alerts)
+        log.warning(
+            "Alertmanager left %d alerts out of this notification (max_alerts)",
+            notification.truncated_alerts,
+            extra={"group_key": notification.group_key, "receiver": notification.receiver},
+        )
+    return web.json_response({"status": "success", "alerts": len(notification.alerts)})

@@ -1,0 +1,123 @@
+"""Webhook → store, durable before the caller hears back, with group commit.
+
+Every accepted webhook must be committed (and, on SQLite, fsynced) before Alertmanager gets
+its 200. One commit per webhook would cap throughput at the disk's fsync rate, so webhooks that
+arrive while a commit is in flight wait and are committed together in the next transaction.
+An idle receiver commits a lone webhook at once: batching costs no latency, it only absorbs load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from receiver.errors import StoreUnavailable
+from receiver.metrics import Metrics
+from receiver.model import Clock, Notification
+from receiver.store.store import IngestOutcome, ReceivedWebhook, Store
+
+log = logging.getLogger("firebreak.ingest")
+
+
+@dataclass(slots=True)
+class _Waiting:
+    webhook: ReceivedWebhook
+    done: asyncio.Future[None]
+
+
+class Ingestor:
+    """Collects webhooks from concurrent requests and commits them in shared transactions."""
+
+    def __init__(
+        self, store: Store, metrics: Metrics, clock: Clock, *, max_batch_alerts: int = 5000
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._max_batch_alerts = max_batch_alerts
+        self._queue: list[_Waiting] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.last_outcome: IngestOutcome | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="firebreak-ingest")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def submit(self, notification: Notification, request_id: str | None) -> None:
+        """Return once the notification is committed; raise StoreUnavailable if it was not."""
+        if self._task is None or self._closing:
+            raise StoreUnavailable("the receiver is shutting down")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Mark the outcome retrieved even when the client hung up before it came.
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        received = ReceivedWebhook(notification, request_id, self._clock())
+        self._queue.append(_Waiting(received, done))
+        self._wakeup.set()
+        # Shielded: a client that hangs up must not cancel a commit other webhooks share.
+        await asyncio.shield(done)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                await self._commit(self._take_batch())
+            if self._closing:
+                return
+
+    def _take_batch(self) -> list[_Waiting]:
+        taken = 0
+        alerts = 0
+        for waiting in self._queue:
+            alerts += len(waiting.webhook.notification.alerts)
+            if taken and alerts > self._max_batch_alerts:
+                break
+            taken += 1
+        batch, self._queue = self._queue[:taken], self._queue[taken:]
+        return batch
+
+    async def _commit(self, batch: list[_Waiting]) -> None:
+        started = time.perf_counter()
+        try:
+            outcome = await self._store.ingest([w.webhook for w in batch], self._clock())
+        except StoreUnavailable as exc:
+            self._metrics.store_errors.labels("ingest").inc()
+            log.warning("webhook batch not stored: %s", exc, extra={"webhooks": len(batch)})
+            for waiting in batch:
+                _fail(waiting.done, exc)
+            return
+        except Exception:
+            self._metrics.store_errors.labels("ingest").inc()
+            if len(batch) > 1:
+                # Not the database being away: commit one by one so one bad webhook cannot
+                # hold the others back, and only its own request fails.
+                log.exception("webhook batch failed; retrying its webhooks one by one")
+                for waiting in batch:
+                    await self._commit([waiting])
+            else:
+                log.exception("webhook could not be stored")
+                _fail(batch[0].done, StoreUnavailable("the webhook could not be stored"))
+            return
+        self._metrics.ingest_commit_duration.observe(time.perf_counter() - started)
+        self._metrics.ingest_batch_webhooks.observe(len(batch))
+        self._metrics.occurrences_created.inc(len(outcome.new_alert_ids))
+        self.last_outcome = outcome
+        for waiting in batch:
+            if not waiting.done.done():
+                waiting.done.set_result(None)
+
+
+def _fail(done: asyncio.Future[None], exc: Exception) -> None:
+    if not done.done():
+        done.set_exception(exc)

@@ -1,0 +1,93 @@
+"""Every Prometheus metric Firebreak exports, defined in one place."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from receiver import __version__
+
+# Webhook latency is mostly one fsync; buckets resolve the 1-25 ms range the SLO is about.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The metric objects, registered on the registry the application is given."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.build_info = Gauge(
+            "firebreak_build_info",
+            "Always 1; the version label names the running release.",
+            ["version"],
+            registry=registry,
+        )
+        self.build_info.labels(__version__).set(1)
+        self.webhook_requests = Counter(
+            "firebreak_webhook_requests_total",
+            "Webhook requests answered, by HTTP status code.",
+            ["code"],
+            registry=registry,
+        )
+        self.webhook_duration = Histogram(
+            "firebreak_webhook_duration_seconds",
+            "Time from receiving a webhook to answering it, including the commit.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.alerts_received = Counter(
+            "firebreak_alerts_received_total",
+            "Alerts received in accepted webhooks, by the status Alertmanager gave them.",
+            ["status"],
+            registry=registry,
+        )
+        self.occurrences_created = Counter(
+            "firebreak_alert_occurrences_created_total",
+            "New alert occurrences (fingerprint + startsAt) stored.",
+            registry=registry,
+        )
+        self.truncated_alerts = Counter(
+            "firebreak_webhook_truncated_alerts_total",
+            "Alerts Alertmanager left out of webhooks because of max_alerts (truncatedAlerts).",
+            registry=registry,
+        )
+        self.active_alerts = Gauge(
+            "firebreak_active_alerts",
+            "Firing alert occurrences in the store, by severity label.",
+            ["severity"],
+            registry=registry,
+        )
+        self.ingest_batch_webhooks = Histogram(
+            "firebreak_ingest_batch_webhooks",
+            "Webhooks committed together in one group-commit transaction.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=registry,
+        )
+        self.ingest_commit_duration = Histogram(
+            "firebreak_ingest_commit_duration_seconds",
+            "Duration of one group-commit transaction.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.store_errors = Counter(
+            "firebreak_store_errors_total",
+            "Database operations that failed, by operation.",
+            ["operation"],
+            registry=registry,
+        )
+        self.alert_actions = Counter(
+            "firebreak_alert_actions_total",
+            "Acknowledge and resolve actions by people, by action and interface.",
+            ["action", "interface"],
+            registry=registry,
+        )
+        self.http_requests = Counter(
+            "firebreak_http_requests_total",
+            "HTTP requests answered, by route and status code.",
+            ["route", "code"],
+            registry=registry,
+        )
+        self.last_webhook_timestamp = Gauge(
+            "firebreak_last_webhook_timestamp_seconds",
+            "Unix time of the last accepted webhook.",
+            registry=registry,
+        )

@@ -1,0 +1,101 @@
+"""Logging: JSON or console lines, each carrying the id of the request that caused it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from receiver.config import LogConfig
+
+request_id_var: ContextVar[str | None] = ContextVar("firebreak_request_id", default=None)
+
+# A caller-supplied X-Request-ID is echoed into logs and responses, so it is held to a safe
+# alphabet and length: no log injection, no header splitting.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+# Attributes every LogRecord has; anything else passed through ``extra=`` is a structured field.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's request id when it is safe to echo, else a new one."""
+    if header and _REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, request_id and any extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            line["request_id"] = request_id
+        line.update(_fields(record))
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Human-readable lines for a terminal, with the same fields as ``key=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
+        parts = [f"{ts} {record.levelname:<7} {record.name}: {record.getMessage()}"]
+        request_id = request_id_var.get()
+        if request_id:
+            parts.append(f"request_id={request_id}")
+        parts.extend(f"{k}={v}" for k, v in _fields(record).items())
+        text = " ".join(parts)
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def configure_logging(log: LogConfig) -> None:
+    """Route the ``firebreak`` and ``aiohttp`` loggers to stderr (and the rotated file)."""
+    formatter: logging.Formatter = JsonFormatter() if log.format == "json" else ConsoleFormatter()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers[0].setFormatter(formatter)
+    if log.file:
+        rotating = logging.handlers.RotatingFileHandler(
+            log.file, maxBytes=log.file_max_bytes, backupCount=log.file_backups, encoding="utf-8"
+        )
+        rotating.setFormatter(JsonFormatter())  # files are for machines: always JSON
+        handlers.append(rotating)
+    for name in ("firebreak", "aiohttp"):
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+            old.close()
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.propagate = False
+    logging.getLogger("firebreak").setLevel(_LEVELS[log.level])
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.INFO if log.access else logging.WARNING)

@@ -1,0 +1,87 @@
+"""Engine construction (SQLite pragmas, PostgreSQL pool) and schema migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from receiver.config import DatabaseConfig
+
+# A fixed key for pg_advisory_lock so that replicas starting together migrate one at a time.
+_MIGRATION_LOCK_KEY = 0x6669726562726B  # "firebrk"
+
+
+def create_engine_for(database: DatabaseConfig) -> AsyncEngine:
+    """An async engine for ``database.url``; SQLite gets WAL and the configured durability."""
+    url = database.url
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        synchronous = database.sqlite_synchronous.upper()
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            # WAL lets readers run beside the writer; synchronous=FULL makes a commit survive
+            # power loss, which is what "answer 200 only after the alert is stored" promises.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=database.pool_size,
+        max_overflow=database.pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        # Fail over to a 503 quickly rather than hold Alertmanager's request open.
+        connect_args={"timeout": 5, "command_timeout": 30},
+    )
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest alembic revision (idempotent)."""
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+        try:
+            await conn.run_sync(_upgrade)
+            await conn.commit()
+        finally:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_KEY}
+                )
+                await conn.commit()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The alembic revision the database is at, or None for an empty database."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", "receiver.store:migrations")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(connection), "head")
+
+
+def _current(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()

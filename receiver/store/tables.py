@@ -1,0 +1,123 @@
+"""Every table Firebreak keeps, defined once (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+# Names for constraints so alembic migrations are stable across SQLite and PostgreSQL.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+# JSONB on PostgreSQL so later queries can look inside labels; JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite stores them as text without an offset."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; times must be aware UTC")
+        if dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(128), nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime()),
+    Column("status", String(16), nullable=False),
+    Column("alertname", String(256), nullable=False, server_default=""),
+    Column("severity", String(64), nullable=False, server_default=""),
+    Column("labels", Json, nullable=False),
+    Column("annotations", Json, nullable=False),
+    Column("generator_url", Text, nullable=False, server_default=""),
+    Column("group_key", Text, nullable=False, server_default=""),
+    Column("extra", Json),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("acknowledged_at", UTCDateTime()),
+    Column("acknowledged_by", String(256)),
+    Column("resolved_by", String(256)),
+    # One occurrence is one fingerprint firing from one startsAt, however often it is re-sent.
+    UniqueConstraint("fingerprint", "starts_at", name="uq_alerts_occurrence"),
+    Index("ix_alerts_status_id", "status", "id"),
+    Index("ix_alerts_starts_at", "starts_at"),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", Id, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(256)),
+    Column("note", Text),
+    Column("request_id", String(128)),
+    Index("ix_alert_events_alert_id", "alert_id", "id"),
+)
+
+# One row per accepted webhook: when it came, for which group, and what Alertmanager said
+# about the group (truncated alerts, fields newer Alertmanagers add).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("request_id", String(128)),
+    Column("receiver", String(256), nullable=False),
+    Column("group_key", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("alert_count", Integer, nullable=False),
+    Column("truncated_alerts", Integer, nullable=False),
+    Column("group_labels", Json, nullable=False),
+    Column("common_labels", Json, nullable=False),
+    Column("common_annotations", Json, nullable=False),
+    Column("external_url", Text, nullable=False),
+    Column("extra", Json),
+    Index("ix_webhooks_received_at", "received_at"),
+)

@@ -1,0 +1,23 @@
+"""Typed keys for everything the application shares between handlers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.config import Config
+from receiver.ingest import Ingestor
+from receiver.metrics import Metrics
+from receiver.model import Clock
+from receiver.store import Store
+
+CONFIG = web.AppKey("config", Config)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+METRICS = web.AppKey("metrics", Metrics)
+STORE = web.AppKey("store", Store)
+INGESTOR = web.AppKey("ingestor", Ingestor)
+TOKEN_AUTH = web.AppKey("token_auth", TokenAuth)
+WEBHOOK_AUTH = web.AppKey("webhook_auth", WebhookAuth)
+STARTED_AT = web.AppKey("started_at", datetime)
