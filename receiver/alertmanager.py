@@ -168,7 +168,25 @@ def parse_webhook_body(body: bytes) -> Notification:
         raise InvalidInput("body", f"invalid JSON: {exc}") from None
     except RecursionError:
         raise InvalidInput("body", "invalid JSON: nested too deeply") from None
+    if "\\u0000" in text:  # cheap test first: JSON can only carry NUL as this escape
+        _reject_nul(payload, "")
     return parse_webhook(payload)
+
+
+def _reject_nul(value: object, path: str) -> None:
+    """PostgreSQL text cannot hold NUL, so no store accepts it: name where it is."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(
+                path or "body", "contains a NUL character (\\u0000), which cannot be stored"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key, path or "body")
+            _reject_nul(item, path + _child(key) if path else _child(key).removeprefix("."))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _reject_nul(item, f"{path}[{index}]")
 
 
 def parse_webhook(payload: object) -> Notification:

@@ -693,24 +693,30 @@ def test_rfc3339_truncates_any_fraction_to_microseconds(
 
 # --- properties -------------------------------------------------------------------------------
 
+
+def text(**kwargs: Any) -> st.SearchStrategy[str]:
+    """Text a stored alert can hold: anything but NUL, which PostgreSQL cannot store."""
+    return st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), **kwargs)
+
+
 json_scalars = (
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
+    | text(max_size=20)
 )
 json_values = st.recursive(
     json_scalars,
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+        st.lists(inner, max_size=4) | st.dictionaries(text(max_size=10), inner, max_size=4)
     ),
     max_leaves=12,
 )
 
 TOP_FIELDS = frozenset(valid_payload(0))
 ALERT_FIELDS = frozenset(valid_payload(1)["alerts"][0])
-string_maps = st.dictionaries(st.text(max_size=12), st.text(max_size=24), max_size=4)
+string_maps = st.dictionaries(text(max_size=12), text(max_size=24), max_size=4)
 instants = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
 )
@@ -721,17 +727,15 @@ def alerts(draw: st.DrawFn) -> AlertSnapshot:
     status = draw(st.sampled_from(AlertStatus))
     return AlertSnapshot(
         status=status,
-        labels=draw(
-            st.dictionaries(st.text(max_size=12), st.text(max_size=24), min_size=1, max_size=5)
-        ),
+        labels=draw(st.dictionaries(text(max_size=12), text(max_size=24), min_size=1, max_size=5)),
         annotations=draw(string_maps),
         starts_at=draw(instants),
         ends_at=None if status is FIRING else draw(st.none() | instants),
-        generator_url=draw(st.text(max_size=40)),
-        fingerprint=draw(st.text(min_size=1, max_size=128)),
+        generator_url=draw(text(max_size=40)),
+        fingerprint=draw(text(min_size=1, max_size=128)),
         extra=draw(
             st.dictionaries(
-                st.text(max_size=10).filter(lambda k: k not in ALERT_FIELDS),
+                text(max_size=10).filter(lambda k: k not in ALERT_FIELDS),
                 json_values,
                 max_size=3,
             )
@@ -742,17 +746,17 @@ def alerts(draw: st.DrawFn) -> AlertSnapshot:
 notifications = st.builds(
     Notification,
     version=st.just("4"),
-    group_key=st.text(max_size=40),
+    group_key=text(max_size=40),
     truncated_alerts=st.integers(0, 2**64 - 1),
     status=st.sampled_from(AlertStatus),
-    receiver=st.text(max_size=20),
+    receiver=text(max_size=20),
     group_labels=string_maps,
     common_labels=string_maps,
     common_annotations=string_maps,
-    external_url=st.text(max_size=40),
+    external_url=text(max_size=40),
     alerts=st.lists(alerts(), max_size=4).map(tuple),
     extra=st.dictionaries(
-        st.text(max_size=10).filter(lambda k: k not in TOP_FIELDS), json_values, max_size=3
+        text(max_size=10).filter(lambda k: k not in TOP_FIELDS), json_values, max_size=3
     ),
 )
 
@@ -849,3 +853,20 @@ def test_any_value_anywhere_parses_or_is_invalid_input(
         parse_webhook(payload)
     except InvalidInput as error:
         assert error.field.startswith(path)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"labels": {"pod": "a\x00"}}, "alerts[0].labels.pod"),
+        ({"annotations": {"summary": "\x00"}}, "alerts[0].annotations.summary"),
+        ({"labels": {"a\x00": "x"}}, "alerts[0].labels"),
+    ],
+)
+def test_nul_characters_are_refused_naming_the_field(payload: dict[str, Any], field: str) -> None:
+    body = json.loads((PAYLOADS / "firing_group.json").read_text())
+    body["alerts"][0].update(payload)
+    with pytest.raises(InvalidInput) as info:
+        parse_webhook_body(json.dumps(body).encode())
+    assert info.value.field == field
+    assert "NUL" in info.value.message
