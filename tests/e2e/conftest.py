@@ -1,0 +1,380 @@
+"""Real processes for end-to-end tests: Firebreak (``firebreak serve``) and Alertmanager.
+
+Each process writes its output to a log file in the test's tmp_path; when a test fails, the
+tail of every log is attached to the report. Every wait is bounded and every process is
+stopped (SIGTERM, then SIGKILL after 10 s) when the test ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, config_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
+
+START_TIMEOUT = 15.0  # seconds for a process to answer its readiness endpoint
+STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
+LOG_TAIL_LINES = 80
+
+# Timings written into the test copy of alertmanager.yml so notifications come in seconds.
+GROUP_WAIT = 1.0
+GROUP_INTERVAL = 2.0
+REPEAT_INTERVAL = 4.0
+
+_LOGS = pytest.StashKey[dict[str, Path]]()
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach the tail of each process log to a failed test's report."""
+    report = yield
+    if report.failed:
+        for name, path in item.stash.get(_LOGS, {}).items():
+            report.sections.append((f"{name} log ({path})", _tail(path)))
+    return report
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return f"<cannot read: {exc}>"
+    return "\n".join(text.splitlines()[-lines:]) or "<empty>"
+
+
+def _register_log(request: pytest.FixtureRequest, name: str, path: Path) -> None:
+    request.node.stash.setdefault(_LOGS, {})[name] = path
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http(
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    timeout: float = 5.0,
+) -> tuple[int, bytes]:
+    """One HTTP request; returns (status, body) for any status, raises only on no answer."""
+    headers = {"Accept": "application/json"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_until(
+    check: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    procs: tuple[subprocess.Popen[bytes], ...] = (),
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    Fails at once if one of ``procs`` exits meanwhile. Exceptions from ``check`` count as
+    "not yet" (a server that is still starting refuses connections).
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        for proc in procs:
+            if proc.poll() is not None:
+                args = proc.args
+                name = Path(str(args[0] if isinstance(args, list) else args)).name
+                pytest.fail(f"{what}: {name} exited with code {proc.returncode}")
+        try:
+            last = check()
+        except (OSError, ValueError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        if time.monotonic() >= deadline:
+            pytest.fail(f"{what}: not done after {timeout:g} s (last result: {last!r})")
+        time.sleep(interval)
+
+
+def _start(cmd: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after STOP_TIMEOUT seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(STOP_TIMEOUT)
+
+
+# --- binaries ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def alertmanager_bin() -> str:
+    """Alertmanager's executable: Debian's ``prometheus-alertmanager`` or upstream's name."""
+    for name in ("prometheus-alertmanager", "alertmanager"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip(
+        "Alertmanager is not installed (neither prometheus-alertmanager nor alertmanager is on "
+        "PATH); install it with `scripts/system-deps.sh test`"
+    )
+
+
+@pytest.fixture(scope="session")
+def amtool_bin(alertmanager_bin: str) -> str:
+    """``amtool``, preferably the one installed beside Alertmanager."""
+    beside = Path(alertmanager_bin).with_name("amtool")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("amtool")
+    if found:
+        return found
+    pytest.skip("amtool is not installed; install it with `scripts/system-deps.sh test`")
+
+
+def amtool_check_config(amtool: str, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [amtool, "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+# --- Firebreak ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FirebreakServer:
+    """A running ``firebreak serve`` on its own SQLite file."""
+
+    url: str
+    db_path: Path
+    config_path: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes]
+    webhook_token: str = WEBHOOK_TOKEN
+    viewer_token: str = VIEWER_TOKEN
+    admin_token: str = ADMIN_TOKEN
+
+    def get_json(self, path: str, token: str | None = None) -> Any:
+        status, body = http("GET", self.url + path, token=token or self.viewer_token)
+        assert status == 200, f"GET {path}: {status} {body[:500]!r}"
+        return json.loads(body)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every stored alert occurrence, through the API (following next_cursor)."""
+        found: list[dict[str, Any]] = []
+        path = "/api/v1/alerts?limit=1000"
+        while True:
+            page = self.get_json(path)
+            found.extend(page["alerts"])
+            if not page["next_cursor"]:
+                return found
+            path = f"/api/v1/alerts?limit=1000&cursor={page['next_cursor']}"
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """One sample of /metrics, e.g. ``metric("x_total", 'code="200"')``; 0 if absent."""
+        status, body = http("GET", self.url + "/metrics")
+        assert status == 200, f"GET /metrics: {status}"
+        wanted = f"{name}{{{labels}}}" if labels else name
+        for line in body.decode().splitlines():
+            sample, _, value = line.rpartition(" ")
+            if sample == wanted:
+                return float(value)
+        return 0.0
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Read the SQLite file directly, beside the running server."""
+        conn = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def firebreak_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FirebreakServer]:
+    """``firebreak serve`` on a free loopback port and a fresh SQLite file."""
+    port = free_port()
+    db_path = tmp_path / "firebreak.db"
+    text = config_text(f"sqlite+aiosqlite:///{db_path}")
+    default_listen = 'listen: "127.0.0.1:9095"'
+    assert default_listen in text, "tests.conftest.config_text no longer sets listen as expected"
+    config_path = tmp_path / "firebreak.yml"
+    config_path.write_text(text.replace(default_listen, f'listen: "127.0.0.1:{port}"'))
+    log_path = tmp_path / "firebreak.log"
+    _register_log(request, "firebreak", log_path)
+
+    cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
+    proc = _start(cmd, log_path, cwd=ROOT)
+    server = FirebreakServer(
+        url=f"http://127.0.0.1:{port}",
+        db_path=db_path,
+        config_path=config_path,
+        log_path=log_path,
+        proc=proc,
+    )
+    try:
+        wait_until(
+            lambda: http("GET", server.url + "/health", timeout=1)[0] == 200,
+            timeout=START_TIMEOUT,
+            what="firebreak GET /health",
+            procs=(proc,),
+        )
+        yield server
+    finally:
+        _stop(proc)
+
+
+# --- Alertmanager ------------------------------------------------------------------------------
+
+
+@dataclass
+class Alertmanager:
+    """A running Alertmanager whose only receiver is the test's Firebreak."""
+
+    url: str
+    config_path: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        status, body = http("POST", self.url + "/api/v2/alerts", body=alerts)
+        assert status == 200, f"POST /api/v2/alerts: {status} {body[:500]!r}"
+
+    def alerts(self) -> list[dict[str, Any]]:
+        status, body = http("GET", self.url + "/api/v2/alerts")
+        assert status == 200, f"GET /api/v2/alerts: {status} {body[:500]!r}"
+        result: list[dict[str, Any]] = json.loads(body)
+        return result
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def rewrite_for_test(config: dict[str, Any], webhook_url: str, token_file: Path) -> dict[str, Any]:
+    """The shipped configuration pointed at a test server, with timings in seconds."""
+    receivers = [r for r in config.get("receivers", []) if r.get("name") == "firebreak"]
+    assert len(receivers) == 1, "the shipped alertmanager.yml must have one 'firebreak' receiver"
+    hooks = receivers[0].get("webhook_configs") or []
+    assert hooks, "the 'firebreak' receiver has no webhook_configs"
+    for hook in hooks:
+        hook["url"] = webhook_url
+        hook["http_config"]["authorization"]["credentials_file"] = str(token_file)
+    route = config["route"]
+    route["group_wait"] = _seconds(GROUP_WAIT)
+    route["group_interval"] = _seconds(GROUP_INTERVAL)
+    route["repeat_interval"] = _seconds(REPEAT_INTERVAL)
+    return config
+
+
+@pytest.fixture
+def alertmanager(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    alertmanager_bin: str,
+    amtool_bin: str,
+    firebreak_server: FirebreakServer,
+) -> Iterator[Alertmanager]:
+    """Alertmanager on a free loopback port, without clustering, notifying Firebreak."""
+    token_file = tmp_path / "firebreak-token"
+    token_file.write_text(firebreak_server.webhook_token + "\n")
+    token_file.chmod(0o600)
+    config = yaml.safe_load(SHIPPED_ALERTMANAGER_CONFIG.read_text())
+    config = rewrite_for_test(config, firebreak_server.url + "/webhook", token_file)
+    config_path = tmp_path / "alertmanager.yml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    checked = amtool_check_config(amtool_bin, config_path)
+    assert checked.returncode == 0, (
+        f"amtool check-config rejected the test config:\n{checked.stdout}{checked.stderr}"
+    )
+
+    port = free_port()
+    storage = tmp_path / "alertmanager-data"
+    storage.mkdir()
+    log_path = tmp_path / "alertmanager.log"
+    _register_log(request, "alertmanager", log_path)
+    cmd = [
+        alertmanager_bin,
+        f"--config.file={config_path}",
+        f"--storage.path={storage}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # no gossip: a single instance
+        "--log.level=debug",
+    ]
+    proc = _start(cmd, log_path, cwd=tmp_path)
+    manager = Alertmanager(
+        url=f"http://127.0.0.1:{port}",
+        config_path=config_path,
+        log_path=log_path,
+        proc=proc,
+        config=config,
+    )
+    try:
+        wait_until(
+            lambda: http("GET", manager.url + "/-/ready", timeout=1)[0] == 200,
+            timeout=START_TIMEOUT,
+            what="alertmanager GET /-/ready",
+            procs=(proc,),
+        )
+        yield manager
+    finally:
+        _stop(proc)
