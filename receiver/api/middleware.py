@@ -65,12 +65,15 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request_id_from(request.headers.get("X-Request-ID"))
     token = request_id_var.set(request_id)
     try:
+        problem: str | None = None
         try:
             response = await handler(request)
         except errors.FirebreakError as exc:
             response = _from_error(exc, request_id)
+            problem = str(exc)
         except web.HTTPException as exc:
             response = _from_http(exc, request_id)
+            problem = exc.reason
         except Exception:
             log.exception("unhandled error answering %s %s", request.method, request.path)
             response = error_response(500, "internal error", request_id)
@@ -94,6 +97,14 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         if route.name == "webhook":
             metrics.webhook_requests.labels(str(response.status)).inc()
             metrics.webhook_duration.observe(elapsed)
+            if problem is not None:
+                # Alertmanager drops a notification it got a 4xx for: say so where people look.
+                log.warning(
+                    "webhook refused with %d: %s",
+                    response.status,
+                    problem,
+                    extra={"remote": request.remote},
+                )
         return response
     finally:
         request_id_var.reset(token)

@@ -61,3 +61,18 @@ def test_log_file_rotates(log_file: Path) -> None:
     rotated = sorted(log_file.parent.glob("firebreak.log*"))
     assert len(rotated) > 1
     assert all(line["logger"] == "firebreak.test" for line in lines(log_file))
+
+
+async def test_refused_webhooks_are_logged_with_the_reason(
+    aiohttp_client: Any, make_config: Any, sqlite_url: str, log_file: Path
+) -> None:
+    client = await aiohttp_client(create_app(make_config(sqlite_url), registry=CollectorRegistry()))
+    resp = await client.post("/webhook", json=webhook(alert()), headers=auth("wrong"))
+    assert resp.status == 401
+    bad = {**webhook(alert()), "version": "3"}
+    resp = await client.post("/webhook", json=bad, headers=auth(WEBHOOK_TOKEN))
+    assert resp.status == 400
+    refused = [line for line in lines(log_file) if line["msg"].startswith("webhook refused")]
+    assert [line["level"] for line in refused] == ["warning", "warning"]
+    assert "401" in refused[0]["msg"] and "credentials" in refused[0]["msg"]
+    assert "400" in refused[1]["msg"] and "version" in refused[1]["msg"]
