@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from receiver.errors import Conflict, NotFound, StoreUnavailable
@@ -139,8 +139,9 @@ class Store:
         try:
             async with self.engine.begin() as conn:
                 yield conn
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -424,8 +425,9 @@ class Store:
         try:
             async with self.engine.connect() as conn:
                 yield conn
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     # -- actions by people --------------------------------------------------------------------
 
@@ -483,6 +485,16 @@ class Store:
         if row is None:
             raise NotFound(f"alert {alert_id} does not exist")
         return _alert_from_row(row)
+
+
+def _raise_if_unavailable(exc: Exception) -> None:
+    """Trouble reaching or committing to the database becomes ``StoreUnavailable`` (a 503,
+    which Alertmanager retries); anything else is a defect and propagates as it is."""
+    unavailable = isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if unavailable:
+        raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
 
 
 # A filtered listing reads at most this many rows per request before handing back a cursor.
