@@ -124,7 +124,8 @@ class BodyFactory:
             )
             for i in range(alerts_per_webhook)
         ]
-        template = json.dumps(webhook(*alerts), separators=(",", ":"))
+        group_key = bench_group_key(run_id)
+        template = json.dumps(webhook(*alerts, group_key=group_key), separators=(",", ":"))
         pieces = _SLOT.split(template)
         self._texts = pieces[0::3]
         self._slots = [(kind, int(i)) for kind, i in zip(pieces[1::3], pieces[2::3], strict=True)]
@@ -798,6 +799,11 @@ class DbCheck:
     ok: bool
 
 
+def bench_group_key(run_id: str) -> str:
+    """The Alertmanager group key every webhook of one run carries, to count them after."""
+    return f'{{}}:{{bench_run="{run_id}"}}'
+
+
 def count_rows(db_url: str, run_id: str) -> tuple[int, int, str]:
     """Alert rows and webhook rows this run stored."""
     if db_url.startswith("sqlite"):
@@ -808,9 +814,7 @@ def count_rows(db_url: str, run_id: str) -> tuple[int, int, str]:
                 (run_id,),
             ).fetchone()
             (hooks,) = db.execute(
-                "SELECT count(*) FROM webhooks "
-                "WHERE json_extract(common_labels, '$.bench_run') = ?",
-                (run_id,),
+                "SELECT count(*) FROM webhooks WHERE group_key = ?", (bench_group_key(run_id),)
             ).fetchone()
         return rows, hooks, f"stdlib sqlite3 on {path}"
     return asyncio.run(_count_postgres(db_url, run_id))
@@ -825,7 +829,7 @@ async def _count_postgres(db_url: str, run_id: str) -> tuple[int, int, str]:
             "SELECT count(*) FROM alerts WHERE labels->>'bench_run' = $1", run_id
         )
         hooks = await conn.fetchval(
-            "SELECT count(*) FROM webhooks WHERE common_labels->>'bench_run' = $1", run_id
+            "SELECT count(*) FROM webhooks WHERE group_key = $1", bench_group_key(run_id)
         )
     finally:
         await conn.close()

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from receiver.errors import StoreUnavailable
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
-from receiver.store.store import IngestOutcome, ReceivedWebhook, Store
+from receiver.store import Store
+from receiver.store.ingest import IngestOutcome, ReceivedWebhook
 
 log = logging.getLogger("firebreak.ingest")
 

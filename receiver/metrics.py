@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from receiver import __version__
@@ -86,8 +88,24 @@ class Metrics:
             ["route", "code"],
             registry=registry,
         )
+        self._http_children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.last_webhook_timestamp = Gauge(
             "firebreak_last_webhook_timestamp_seconds",
             "Unix time of the last accepted webhook.",
             registry=registry,
         )
+
+    def count_http(self, route: str, code: int, webhook_seconds: float | None = None) -> None:
+        """Count one HTTP answer (and time it, for the webhook); label children are cached
+        because this runs on every request."""
+        key = (route, code)
+        children = self._http_children.get(key)
+        if children is None:
+            children = self._http_children[key] = (
+                self.http_requests.labels(route, str(code)),
+                self.webhook_requests.labels(str(code)),
+            )
+        children[0].inc()
+        if webhook_seconds is not None:
+            children[1].inc()
+            self.webhook_duration.observe(webhook_seconds)

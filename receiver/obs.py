@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import logging.handlers
 import re
+import secrets
 import sys
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -31,11 +32,17 @@ _LEVELS = {
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+# Generated ids: a random per-process prefix and a counter. Unique across replicas and
+# restarts in practice, and far cheaper than a UUID on every webhook.
+_ID_PREFIX = secrets.token_hex(6)
+_id_counter = itertools.count(1)
+
+
 def request_id_from(header: str | None) -> str:
     """The caller's request id when it is safe to echo, else a new one."""
     if header and _REQUEST_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_id_counter):08x}"
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

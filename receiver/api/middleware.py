@@ -93,18 +93,16 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         metrics = request.app[METRICS]
         route = request.match_info.route
         name = route.name or (route.resource.canonical if route.resource else "unmatched")
-        metrics.http_requests.labels(name, str(response.status)).inc()
-        if route.name == "webhook":
-            metrics.webhook_requests.labels(str(response.status)).inc()
-            metrics.webhook_duration.observe(elapsed)
-            if problem is not None:
-                # Alertmanager drops a notification it got a 4xx for: say so where people look.
-                log.warning(
-                    "webhook refused with %d: %s",
-                    response.status,
-                    problem,
-                    extra={"remote": request.remote},
-                )
+        is_webhook = route.name == "webhook"
+        metrics.count_http(name, response.status, elapsed if is_webhook else None)
+        if is_webhook and problem is not None:
+            # Alertmanager drops a notification it got a 4xx for: say so where people look.
+            log.warning(
+                "webhook refused with %d: %s",
+                response.status,
+                problem,
+                extra={"remote": request.remote},
+            )
         return response
     finally:
         request_id_var.reset(token)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -20,33 +19,14 @@ from receiver.model import (
     Actor,
     Alert,
     AlertEvent,
-    AlertSnapshot,
     AlertStatus,
     EventKind,
-    Notification,
 )
+from receiver.store.ingest import IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.tables import alert_events, alerts, webhooks
 
 # SQLite allows 32,766 bound parameters per statement; this keeps every IN list well below it.
 _IN_CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedWebhook:
-    """A validated webhook waiting to be committed, with the request that brought it."""
-
-    notification: Notification
-    request_id: str | None
-    received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class IngestOutcome:
-    """What one committed batch changed: occurrences created, resolved, and merely re-seen."""
-
-    new_alert_ids: tuple[int, ...]
-    resolved_alert_ids: tuple[int, ...]
-    seen: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +45,6 @@ class AlertQuery:
 class AlertPage:
     alerts: tuple[Alert, ...]
     next_cursor: int | None
-
-
-@dataclass(slots=True)
-class _Occurrence:
-    """The merged state of one (fingerprint, startsAt) across every webhook of a batch."""
-
-    snapshot: AlertSnapshot
-    group_key: str
-    request_id: str | None
-    resolved_request_id: str | None = None
-    ends_at: datetime | None = None
-    events: list[tuple[EventKind, str | None]] = field(default_factory=list)
 
 
 _ALERT_COLUMNS = (
@@ -130,6 +98,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._ingest = IngestSQL(self.dialect)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -143,186 +112,12 @@ class Store:
             _raise_if_unavailable(exc)
             raise
 
-    def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
-
     # -- ingest -------------------------------------------------------------------------------
 
     async def ingest(self, batch: Sequence[ReceivedWebhook], now: datetime) -> IngestOutcome:
-        """Store a batch of webhooks in one transaction: all of them or none.
-
-        Set-based: one lookup of the occurrences the batch names, one insert of the new ones,
-        one update of the re-seen ones; an occurrence only ever moves from firing to resolved.
-        """
-        occurrences = _merge(batch)
+        """Store a batch of webhooks in one transaction: all of them or none."""
         async with self._transaction() as conn:
-            existing = await self._lock_existing(conn, occurrences)
-            new = [key for key in occurrences if key not in existing]
-            if new:
-                inserted = await self._insert_occurrences(conn, occurrences, new, now)
-                existing.update(inserted)
-                raced = [key for key in new if key not in inserted]
-                if raced:  # another replica stored them between our lookup and insert
-                    existing.update(
-                        await self._lock_existing(conn, {k: occurrences[k] for k in raced})
-                    )
-                new = [key for key in new if key in inserted]
-            new_ids = {existing[key][0] for key in new}
-            resolved_ids = await self._update_seen(conn, occurrences, existing, new_ids, now)
-            await self._insert_events(conn, occurrences, existing, new_ids, resolved_ids, now)
-            await conn.execute(insert(webhooks), [_webhook_row(item) for item in batch])
-        return IngestOutcome(
-            new_alert_ids=tuple(sorted(new_ids)),
-            resolved_alert_ids=tuple(sorted(resolved_ids)),
-            seen=len(occurrences) - len(new_ids),
-        )
-
-    async def _lock_existing(
-        self, conn: AsyncConnection, occurrences: Mapping[tuple[str, datetime], _Occurrence]
-    ) -> dict[tuple[str, datetime], tuple[int, str, Any, str]]:
-        """(fingerprint, startsAt) → (id, status, annotations, generator_url) of stored rows.
-
-        On PostgreSQL the rows are locked (in id order, so concurrent replicas cannot
-        deadlock) until the batch commits; SQLite has a single writer already.
-        """
-        found: dict[tuple[str, datetime], tuple[int, str, Any, str]] = {}
-        if not occurrences:
-            return found
-        fingerprints = sorted({fp for fp, _ in occurrences})
-        earliest = min(starts for _, starts in occurrences)
-        for chunk in _chunks(fingerprints):
-            stmt = (
-                select(
-                    alerts.c.id,
-                    alerts.c.fingerprint,
-                    alerts.c.starts_at,
-                    alerts.c.status,
-                    alerts.c.annotations,
-                    alerts.c.generator_url,
-                )
-                .where(alerts.c.fingerprint.in_(chunk), alerts.c.starts_at >= earliest)
-                .order_by(alerts.c.id)
-                .with_for_update()
-            )
-            for row in await conn.execute(stmt):
-                key = (row.fingerprint, row.starts_at)
-                if key in occurrences:
-                    found[key] = (row.id, row.status, row.annotations, row.generator_url)
-        return found
-
-    async def _insert_occurrences(
-        self,
-        conn: AsyncConnection,
-        occurrences: Mapping[tuple[str, datetime], _Occurrence],
-        keys: list[tuple[str, datetime]],
-        now: datetime,
-    ) -> dict[tuple[str, datetime], tuple[int, str, Any, str]]:
-        rows = []
-        for key in sorted(keys):  # one insert order everywhere, so replicas cannot deadlock
-            occ = occurrences[key]
-            snap = occ.snapshot
-            resolved = occ.resolved_request_id is not None
-            rows.append(
-                {
-                    "fingerprint": snap.fingerprint,
-                    "starts_at": snap.starts_at,
-                    "ends_at": (occ.ends_at or now) if resolved else None,
-                    "status": AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
-                    "alertname": snap.labels.get("alertname", "")[:256],
-                    "severity": snap.labels.get("severity", "")[:64],
-                    "labels": snap.labels,
-                    "annotations": snap.annotations,
-                    "generator_url": snap.generator_url,
-                    "group_key": occ.group_key,
-                    "extra": dict(snap.extra) or None,
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                }
-            )
-        stmt = (
-            self._insert(alerts)
-            .on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
-            .returning(alerts.c.id, alerts.c.fingerprint, alerts.c.starts_at, alerts.c.status)
-        )
-        inserted: dict[tuple[str, datetime], tuple[int, str, Any, str]] = {}
-        for chunk in _chunks(rows, 200):
-            result = await conn.execute(stmt, list(chunk))
-            for row in result:
-                key = (row.fingerprint, row.starts_at)
-                inserted[key] = (row.id, row.status, None, "")
-        return inserted
-
-    async def _update_seen(
-        self,
-        conn: AsyncConnection,
-        occurrences: Mapping[tuple[str, datetime], _Occurrence],
-        existing: Mapping[tuple[str, datetime], tuple[int, str, Any, str]],
-        new_ids: set[int],
-        now: datetime,
-    ) -> set[int]:
-        """Move last_seen_at, refresh changed annotations, resolve what Alertmanager resolved."""
-        seen_ids: list[int] = []
-        changed: list[dict[str, Any]] = []
-        resolving: list[dict[str, Any]] = []
-        for key, (alert_id, status, stored_annotations, generator_url) in existing.items():
-            if alert_id in new_ids:
-                continue
-            occ = occurrences[key]
-            snap = occ.snapshot
-            if occ.resolved_request_id is not None and status == AlertStatus.FIRING:
-                resolving.append({"b_id": alert_id, "b_ends_at": occ.ends_at or now})
-            if stored_annotations != snap.annotations or generator_url != snap.generator_url:
-                changed.append(
-                    {
-                        "b_id": alert_id,
-                        "b_annotations": snap.annotations,
-                        "b_generator_url": snap.generator_url,
-                    }
-                )
-            seen_ids.append(alert_id)
-        for chunk in _chunks(sorted(seen_ids)):
-            await conn.execute(
-                update(alerts).where(alerts.c.id.in_(chunk)).values(last_seen_at=now)
-            )
-        if changed:
-            await conn.execute(
-                update(alerts)
-                .where(alerts.c.id == _bind("b_id"))
-                .values(annotations=_bind("b_annotations"), generator_url=_bind("b_generator_url")),
-                changed,
-            )
-        if resolving:
-            # Guarded by status, so an occurrence a person resolved meanwhile keeps its state.
-            await conn.execute(
-                update(alerts)
-                .where(alerts.c.id == _bind("b_id"), alerts.c.status == AlertStatus.FIRING)
-                .values(status=AlertStatus.RESOLVED, ends_at=_bind("b_ends_at")),
-                resolving,
-            )
-        return {row["b_id"] for row in resolving}
-
-    async def _insert_events(
-        self,
-        conn: AsyncConnection,
-        occurrences: Mapping[tuple[str, datetime], _Occurrence],
-        existing: Mapping[tuple[str, datetime], tuple[int, str, Any, str]],
-        new_ids: set[int],
-        resolved_ids: set[int],
-        now: datetime,
-    ) -> None:
-        rows: list[dict[str, Any]] = []
-        for key, (alert_id, *_rest) in existing.items():
-            occ = occurrences[key]
-            if alert_id in new_ids:
-                rows.append(_event_row(alert_id, EventKind.FIRED, now, occ.request_id))
-                if occ.resolved_request_id is not None:
-                    rows.append(
-                        _event_row(alert_id, EventKind.RESOLVED, now, occ.resolved_request_id)
-                    )
-            elif alert_id in resolved_ids:
-                rows.append(_event_row(alert_id, EventKind.RESOLVED, now, occ.resolved_request_id))
-        if rows:
-            await conn.execute(insert(alert_events), rows)
+            return await self._ingest.ingest(conn, batch, now)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -516,30 +311,6 @@ def _pushdown(group: tuple[Matcher, ...]) -> list[Any]:
     return [and_(*conditions)] if conditions else []
 
 
-def _merge(batch: Sequence[ReceivedWebhook]) -> dict[tuple[str, datetime], _Occurrence]:
-    """Fold every snapshot of the batch into one state per occurrence, in arrival order.
-
-    An HA pair of Alertmanagers sends the same group twice, often into the same batch; a
-    resolved snapshot wins over a firing one for the same occurrence, whatever the order,
-    because a late webhook must never reopen what has ended.
-    """
-    merged: dict[tuple[str, datetime], _Occurrence] = {}
-    for item in batch:
-        group_key = item.notification.group_key
-        for snap in item.notification.alerts:
-            key = (snap.fingerprint, snap.starts_at)
-            occ = merged.get(key)
-            if occ is None:
-                occ = merged[key] = _Occurrence(snap, group_key, item.request_id)
-            else:
-                occ.snapshot = snap
-                occ.group_key = group_key
-            if snap.status is AlertStatus.RESOLVED and occ.resolved_request_id is None:
-                occ.resolved_request_id = item.request_id
-                occ.ends_at = snap.ends_at
-    return merged
-
-
 def _event_row(
     alert_id: int,
     kind: EventKind,
@@ -555,22 +326,4 @@ def _event_row(
         "actor": f"{actor.interface}:{actor.name}" if actor else "alertmanager",
         "note": note,
         "request_id": request_id,
-    }
-
-
-def _webhook_row(item: ReceivedWebhook) -> dict[str, Any]:
-    n = item.notification
-    return {
-        "received_at": item.received_at,
-        "request_id": item.request_id,
-        "receiver": n.receiver,
-        "group_key": n.group_key,
-        "status": n.status,
-        "alert_count": len(n.alerts),
-        "truncated_alerts": n.truncated_alerts,
-        "group_labels": n.group_labels,
-        "common_labels": n.common_labels,
-        "common_annotations": n.common_annotations,
-        "external_url": n.external_url,
-        "extra": dict(n.extra) or None,
     }

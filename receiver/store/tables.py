@@ -102,7 +102,8 @@ alert_events = Table(
 )
 
 # One row per accepted webhook: when it came, for which group, and what Alertmanager said
-# about the group (truncated alerts, fields newer Alertmanagers add).
+# about the group (truncated alerts, fields newer Alertmanagers add). The group's common
+# labels and annotations are not kept: every alert row has its own.
 webhooks = Table(
     "webhooks",
     metadata,
@@ -115,8 +116,6 @@ webhooks = Table(
     Column("alert_count", Integer, nullable=False),
     Column("truncated_alerts", Integer, nullable=False),
     Column("group_labels", Json, nullable=False),
-    Column("common_labels", Json, nullable=False),
-    Column("common_annotations", Json, nullable=False),
     Column("external_url", Text, nullable=False),
     Column("extra", Json),
     Index("ix_webhooks_received_at", "received_at"),

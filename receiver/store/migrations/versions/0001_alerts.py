@@ -74,8 +74,6 @@ def upgrade() -> None:
         sa.Column("alert_count", sa.Integer, nullable=False),
         sa.Column("truncated_alerts", sa.Integer, nullable=False),
         sa.Column("group_labels", Json, nullable=False),
-        sa.Column("common_labels", Json, nullable=False),
-        sa.Column("common_annotations", Json, nullable=False),
         sa.Column("external_url", sa.Text, nullable=False),
         sa.Column("extra", Json),
         sa.PrimaryKeyConstraint("id", name="pk_webhooks"),
