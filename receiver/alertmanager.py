@@ -18,7 +18,9 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NoReturn
+
+import orjson
 
 from receiver.errors import InvalidInput
 from receiver.model import AlertSnapshot, AlertStatus, Notification
@@ -149,6 +151,19 @@ def parse_webhook_body(body: bytes) -> Notification:
     whatever ``parse_webhook`` raises for a JSON document that is not a valid payload.
     """
     try:
+        # orjson is strict (UTF-8, no NaN, no lone surrogates) and several times faster than
+        # the standard library on the hot path; the slow path below explains what is wrong.
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        _raise_decode_error(body, exc)
+    if b"\\u0000" in body:  # cheap test first: JSON can only carry NUL as this escape
+        _reject_nul(payload, "")
+    return parse_webhook(payload)
+
+
+def _raise_decode_error(body: bytes, fast_error: ValueError) -> NoReturn:
+    """Name what makes ``body`` unreadable, with line and column, as precisely as we can."""
+    try:
         # Decoding ourselves, strictly: json.loads(bytes) guesses UTF-16/32 and lets lone
         # surrogates through ("surrogatepass").
         text = body.decode("utf-8")
@@ -161,16 +176,16 @@ def parse_webhook_body(body: bytes) -> Notification:
             f"line {line} column {column} (byte {exc.start})",
         ) from None
     try:
-        payload = _DECODER.decode(text)
+        _DECODER.decode(text)
     except json.JSONDecodeError as exc:  # its str() carries line, column and offset
         raise InvalidInput("body", f"invalid JSON: {exc}") from None
     except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
         raise InvalidInput("body", f"invalid JSON: {exc}") from None
     except RecursionError:
         raise InvalidInput("body", "invalid JSON: nested too deeply") from None
-    if "\\u0000" in text:  # cheap test first: JSON can only carry NUL as this escape
-        _reject_nul(payload, "")
-    return parse_webhook(payload)
+    # The standard library would take it (a number out of range, nesting it allows): the
+    # strict reading stands.
+    raise InvalidInput("body", f"invalid JSON: {fast_error}")
 
 
 def _reject_nul(value: object, path: str) -> None:

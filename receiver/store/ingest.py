@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import AlertSnapshot, AlertStatus, EventKind, Notification
@@ -96,6 +97,23 @@ def merge(batch: Sequence[ReceivedWebhook]) -> dict[tuple[str, datetime], _Occur
     return merged
 
 
+def _same(dt: datetime) -> datetime:
+    return dt
+
+
+def _sqlite_time(dt: datetime) -> str:
+    """SQLAlchemy's SQLite storage format for UTC times (``YYYY-MM-DD HH:MM:SS.ffffff``)."""
+    if dt.utcoffset():
+        dt = dt.astimezone(UTC)
+    text = dt.replace(tzinfo=None).isoformat(" ")
+    # isoformat leaves out a zero fraction; the stored text always has one, so it sorts right.
+    return text if dt.microsecond else text + ".000000"
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -108,9 +126,7 @@ class IngestSQL:
         self.postgres = dialect == "postgresql"
         # SQLite keeps times as text in SQLAlchemy's storage format (what tables.UTCDateTime
         # reads back); PostgreSQL takes the aware datetime itself.
-        self.time: Callable[[datetime], Any] = (
-            (lambda dt: dt) if self.postgres else (lambda dt: dt.strftime("%Y-%m-%d %H:%M:%S.%f"))
-        )
+        self.time: Callable[[datetime], Any] = _same if self.postgres else _sqlite_time
 
     def _marks(self, rows: int, width: int, start: int = 1) -> str:
         if self.postgres:
@@ -180,7 +196,7 @@ class IngestSQL:
     ) -> dict[tuple[str, datetime], int]:
         """Insert every occurrence not yet stored; returns the keys and ids it inserted."""
         time = self.time
-        dumps = json.dumps
+        dumps = _dumps
         keys = sorted(occurrences)
         by_stored_key: dict[tuple[str, Any], tuple[str, datetime]] = {}
         values: list[Any] = []
@@ -283,7 +299,7 @@ class IngestSQL:
             if isinstance(annotations, str):
                 annotations = json.loads(annotations)
             if annotations != snap.annotations or stored.generator_url != snap.generator_url:
-                changed.append((json.dumps(snap.annotations), snap.generator_url, stored.id))
+                changed.append((_dumps(snap.annotations), snap.generator_url, stored.id))
         ids = sorted(stored.id for stored in existing.values())
         for chunk in _chunks(ids, _IN_CHUNK):
             marks = ", ".join(m(i + 2) for i in range(len(chunk)))
@@ -317,11 +333,11 @@ class IngestSQL:
                 item.notification.receiver,
                 item.notification.group_key,
                 item.notification.status.value,
-                json.dumps(item.notification.group_labels),
+                _dumps(item.notification.group_labels),
                 len(item.notification.alerts),
                 item.notification.truncated_alerts,
                 item.notification.external_url,
-                json.dumps(item.notification.extra) if item.notification.extra else None,
+                _dumps(item.notification.extra) if item.notification.extra else None,
             )
             for item in batch
         ]

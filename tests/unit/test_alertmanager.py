@@ -532,7 +532,8 @@ def test_generator_url_of_the_wrong_type() -> None:
 
 def test_extra_number_too_large_for_json() -> None:
     error = invalid_body(json.dumps(valid_payload())[:-1].encode() + b', "score": [1e999]}')
-    assert (error.field, error.message) == ("score[0]", "expected a finite number, got inf")
+    assert error.field == "body"
+    assert error.message.startswith("invalid JSON: number is infinity")
 
 
 def test_extra_that_is_not_a_json_value() -> None:
@@ -702,7 +703,8 @@ def text(**kwargs: Any) -> st.SearchStrategy[str]:
 json_scalars = (
     st.none()
     | st.booleans()
-    | st.integers()
+    # 64-bit integers: what the JSON decoder keeps exact (larger ones become floats).
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | text(max_size=20)
 )
