@@ -65,8 +65,9 @@ class Ingestor:
         received = ReceivedWebhook(notification, request_id, self._clock())
         self._queue.append(_Waiting(received, done))
         self._wakeup.set()
-        # Shielded: a client that hangs up must not cancel a commit other webhooks share.
-        await asyncio.shield(done)
+        # Cancelling this wait (a client hanging up) cancels only the wait: the webhook is in
+        # the queue and is committed with the others all the same.
+        await done
 
     async def _run(self) -> None:
         while True:

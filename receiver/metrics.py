@@ -88,12 +88,22 @@ class Metrics:
             ["route", "code"],
             registry=registry,
         )
+        self._received_firing = self.alerts_received.labels("firing")
+        self._received_resolved = self.alerts_received.labels("resolved")
         self._http_children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.last_webhook_timestamp = Gauge(
             "firebreak_last_webhook_timestamp_seconds",
             "Unix time of the last accepted webhook.",
             registry=registry,
         )
+
+    def count_webhook(self, firing: int, resolved: int) -> None:
+        """Count the alerts of one accepted webhook."""
+        if firing:
+            self._received_firing.inc(firing)
+        if resolved:
+            self._received_resolved.inc(resolved)
+        self.last_webhook_timestamp.set_to_current_time()
 
     def count_http(self, route: str, code: int, webhook_seconds: float | None = None) -> None:
         """Count one HTTP answer (and time it, for the webhook); label children are cached

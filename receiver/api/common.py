@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,13 @@ _CHUNK = 64 * 1024
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The request body, refusing anything over ``limit`` bytes without reading the rest."""
     declared = request.content_length
-    if declared is not None and declared > limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    if declared is not None:
+        if declared > limit:
+            raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+        try:
+            return await request.content.readexactly(declared) if declared else b""
+        except asyncio.IncompleteReadError:
+            raise InvalidInput("body", "the body ended before its Content-Length") from None
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -197,7 +197,9 @@ class IngestSQL:
         """Insert every occurrence not yet stored; returns the keys and ids it inserted."""
         time = self.time
         dumps = _dumps
-        keys = sorted(occurrences)
+        # One insert order on PostgreSQL, so concurrent replicas cannot deadlock; SQLite has a
+        # single writer and is spared the sort.
+        keys = sorted(occurrences) if self.postgres else list(occurrences)
         by_stored_key: dict[tuple[str, Any], tuple[str, datetime]] = {}
         values: list[Any] = []
         for key in keys:
