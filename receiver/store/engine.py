@@ -30,6 +30,9 @@ def create_engine_for(database: DatabaseConfig) -> AsyncEngine:
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # 64 MiB of page cache (the default is 2 MiB): the occurrence and event indexes
+            # stay in memory instead of being re-read on every insert once the store grows.
+            cursor.execute("PRAGMA cache_size=-65536")
             cursor.close()
 
         return engine

@@ -63,6 +63,18 @@ class _Occurrence:
     ends_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch turned into SQL values, ready to execute (see ``IngestSQL.prepare``)."""
+
+    occurrences: dict[tuple[str, datetime], _Occurrence]
+    keys: list[tuple[str, datetime]]
+    by_stored_key: dict[tuple[str, Any], tuple[str, datetime]]
+    values: list[Any]
+    webhook_rows: list[tuple[Any, ...]]
+    stamp: Any
+
+
 @dataclass(slots=True)
 class _Stored:
     """What the batch needs to know of an occurrence already in the store."""
@@ -142,59 +154,14 @@ class IngestSQL:
     def _mark(self, n: int) -> str:
         return f"${n}" if self.postgres else "?"
 
-    async def ingest(
-        self, conn: AsyncConnection, batch: Sequence[ReceivedWebhook], now: datetime
-    ) -> IngestOutcome:
-        """Store a batch in the caller's transaction.
+    def prepare(self, batch: Sequence[ReceivedWebhook], now: datetime) -> PreparedBatch:
+        """Everything about a batch that needs no database: merging, JSON, times, SQL values.
 
-        New occurrences are inserted first (``ON CONFLICT DO NOTHING``, in one sorted order so
-        concurrent replicas cannot deadlock); only those that already existed are looked up,
-        locked on PostgreSQL, and updated. An occurrence only ever moves from firing to resolved.
+        Pure CPU, so the ingest loop runs it for the next batch while the database is busy
+        committing the previous one.
         """
         occurrences = merge(batch)
         stamp = self.time(now)
-        inserted = await self._insert_new(conn, occurrences, stamp)
-        existing = await self._lock_existing(
-            conn, [key for key in occurrences if key not in inserted]
-        )
-        resolved = await self._update_existing(conn, occurrences, existing, stamp)
-        events: list[tuple[Any, ...]] = []
-        for key, alert_id in inserted.items():
-            occ = occurrences[key]
-            events.append((alert_id, EventKind.FIRED.value, stamp, "alertmanager", occ.request_id))
-            if occ.resolved_request_id is not None:
-                events.append(
-                    (
-                        alert_id,
-                        EventKind.RESOLVED.value,
-                        stamp,
-                        "alertmanager",
-                        occ.resolved_request_id,
-                    )
-                )
-        for alert_id, request_id in resolved.items():
-            events.append((alert_id, EventKind.RESOLVED.value, stamp, "alertmanager", request_id))
-        if events:
-            m = self._mark
-            await conn.exec_driver_sql(
-                "INSERT INTO alert_events (alert_id, kind, at, actor, request_id) "
-                f"VALUES ({m(1)}, {m(2)}, {m(3)}, {m(4)}, {m(5)})",
-                events,
-            )
-        await self._record_webhooks(conn, batch)
-        return IngestOutcome(
-            new_alert_ids=tuple(sorted(inserted.values())),
-            resolved_alert_ids=tuple(sorted(resolved)),
-            seen=len(existing),
-        )
-
-    async def _insert_new(
-        self,
-        conn: AsyncConnection,
-        occurrences: Mapping[tuple[str, datetime], _Occurrence],
-        stamp: Any,
-    ) -> dict[tuple[str, datetime], int]:
-        """Insert every occurrence not yet stored; returns the keys and ids it inserted."""
         time = self.time
         dumps = _dumps
         # One insert order on PostgreSQL, so concurrent replicas cannot deadlock; SQLite has a
@@ -224,9 +191,75 @@ class IngestSQL:
                 stamp,
                 stamp,
             )
+        webhook_rows = [
+            (
+                time(item.received_at),
+                item.request_id,
+                item.notification.receiver,
+                item.notification.group_key,
+                item.notification.status.value,
+                dumps(item.notification.group_labels),
+                len(item.notification.alerts),
+                item.notification.truncated_alerts,
+                item.notification.external_url,
+                dumps(item.notification.extra) if item.notification.extra else None,
+            )
+            for item in batch
+        ]
+        return PreparedBatch(occurrences, keys, by_stored_key, values, webhook_rows, stamp)
+
+    async def execute(self, conn: AsyncConnection, prepared: PreparedBatch) -> IngestOutcome:
+        """Store a prepared batch in the caller's transaction.
+
+        New occurrences are inserted first (``ON CONFLICT DO NOTHING``); only those that
+        already existed are looked up, locked on PostgreSQL, and updated. An occurrence only
+        ever moves from firing to resolved.
+        """
+        occurrences = prepared.occurrences
+        stamp = prepared.stamp
+        inserted = await self._insert_new(conn, prepared)
+        existing = await self._lock_existing(
+            conn, [key for key in occurrences if key not in inserted]
+        )
+        resolved = await self._update_existing(conn, occurrences, existing, stamp)
+        events: list[tuple[Any, ...]] = []
+        fired, resolved_kind = EventKind.FIRED.value, EventKind.RESOLVED.value
+        for key, alert_id in inserted.items():
+            occ = occurrences[key]
+            events.append((alert_id, fired, stamp, "alertmanager", occ.request_id))
+            if occ.resolved_request_id is not None:
+                events.append(
+                    (alert_id, resolved_kind, stamp, "alertmanager", occ.resolved_request_id)
+                )
+        for alert_id, request_id in resolved.items():
+            events.append((alert_id, resolved_kind, stamp, "alertmanager", request_id))
+        m = self._mark
+        if events:
+            await conn.exec_driver_sql(
+                "INSERT INTO alert_events (alert_id, kind, at, actor, request_id) "
+                f"VALUES ({m(1)}, {m(2)}, {m(3)}, {m(4)}, {m(5)})",
+                events,
+            )
+        await conn.exec_driver_sql(
+            "INSERT INTO webhooks (received_at, request_id, receiver, group_key, status, "
+            "group_labels, alert_count, truncated_alerts, external_url, extra) "
+            f"VALUES ({', '.join(m(i) for i in range(1, 11))})",
+            prepared.webhook_rows,
+        )
+        return IngestOutcome(
+            new_alert_ids=tuple(sorted(inserted.values())),
+            resolved_alert_ids=tuple(sorted(resolved)),
+            seen=len(existing),
+        )
+
+    async def _insert_new(
+        self, conn: AsyncConnection, prepared: PreparedBatch
+    ) -> dict[tuple[str, datetime], int]:
+        """Insert every occurrence not yet stored; returns the keys and ids it inserted."""
         inserted: dict[tuple[str, datetime], int] = {}
         width = _ALERT_WIDTH
-        for chunk in _chunks(range(len(keys)), _ROWS_PER_INSERT):
+        values, by_stored_key = prepared.values, prepared.by_stored_key
+        for chunk in _chunks(range(len(prepared.keys)), _ROWS_PER_INSERT):
             params = values[chunk[0] * width : (chunk[-1] + 1) * width]
             result = await conn.exec_driver_sql(
                 f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES {self._marks(len(chunk), width)} "
@@ -323,29 +356,3 @@ class IngestSQL:
                 resolving,
             )
         return resolved
-
-    async def _record_webhooks(
-        self, conn: AsyncConnection, batch: Sequence[ReceivedWebhook]
-    ) -> None:
-        m = self._mark
-        rows = [
-            (
-                self.time(item.received_at),
-                item.request_id,
-                item.notification.receiver,
-                item.notification.group_key,
-                item.notification.status.value,
-                _dumps(item.notification.group_labels),
-                len(item.notification.alerts),
-                item.notification.truncated_alerts,
-                item.notification.external_url,
-                _dumps(item.notification.extra) if item.notification.extra else None,
-            )
-            for item in batch
-        ]
-        await conn.exec_driver_sql(
-            "INSERT INTO webhooks (received_at, request_id, receiver, group_key, status, "
-            "group_labels, alert_count, truncated_alerts, external_url, extra) "
-            f"VALUES ({', '.join(m(i) for i in range(1, 11))})",
-            rows,
-        )
