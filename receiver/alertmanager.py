@@ -353,13 +353,26 @@ def _string_map(value: object, name: str, index: int = -1) -> dict[str, str]:
     raise AssertionError("unreachable: the fast check found a non-string")  # pragma: no cover
 
 
+# Alerts that fire from one rule evaluation share their startsAt, and Alertmanager re-sends the
+# same ones every group_interval: a small memo of parsed timestamps spares most parses. The
+# values are immutable datetimes, so sharing them is safe.
+_RECENT_TIMES_MAX = 4096
+_recent_times: dict[str, datetime] = {}
+
+
 def _timestamp(value: object, index: int, name: str) -> datetime | None:
     """Parse an alert's timestamp field; Go's zero time becomes ``None``."""
     if value == _GO_ZERO_TEXT:  # endsAt of every alert nobody gave an end: spare the parse
         return None
     if type(value) is str:
+        cached = _recent_times.get(value)
+        if cached is not None:
+            return None if cached == _GO_ZERO else cached
         try:
             parsed = parse_rfc3339(value)
+            if len(_recent_times) >= _RECENT_TIMES_MAX:
+                _recent_times.clear()
+            _recent_times[value] = parsed
         except ValueError as exc:
             reason = str(exc)
         else:

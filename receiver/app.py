@@ -82,6 +82,8 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
         app[METRICS],
         app[CLOCK],
         max_batch_alerts=app[CONFIG].ingest.max_batch_alerts,
+        commit_delay=app[CONFIG].ingest.commit_delay.total_seconds(),
+        commit_siblings=app[CONFIG].ingest.commit_siblings,
     )
     ingestor.start()
     app[INGESTOR] = ingestor

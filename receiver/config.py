@@ -179,6 +179,11 @@ class IngestConfig:
 
     # Most alerts committed in one group-commit transaction.
     max_batch_alerts: int = field(default=5000, metadata={"check": _greater_than_zero})
+    # Under load (the previous commit carried at least commit_siblings webhooks), wait this
+    # long before the next commit so that more webhooks share its fsync; like PostgreSQL's
+    # commit_delay. An idle receiver never waits.
+    commit_delay: timedelta = timedelta(milliseconds=2)
+    commit_siblings: int = field(default=8, metadata={"check": _greater_than_zero})
 
 
 @dataclass(frozen=True, slots=True)

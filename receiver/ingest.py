@@ -32,12 +32,21 @@ class Ingestor:
     """Collects webhooks from concurrent requests and commits them in shared transactions."""
 
     def __init__(
-        self, store: Store, metrics: Metrics, clock: Clock, *, max_batch_alerts: int = 5000
+        self,
+        store: Store,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        max_batch_alerts: int = 5000,
+        commit_delay: float = 0.002,
+        commit_siblings: int = 8,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._clock = clock
         self._max_batch_alerts = max_batch_alerts
+        self._commit_delay = commit_delay
+        self._commit_siblings = commit_siblings
         self._queue: list[_Waiting] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -70,11 +79,19 @@ class Ingestor:
         await done
 
     async def _run(self) -> None:
+        last_batch = 0
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._queue:
-                await self._commit(self._take_batch())
+                if last_batch >= self._commit_siblings and not self._closing:
+                    # Under load the answers to the last batch come back as new webhooks
+                    # within a moment: waiting for them lets one fsync serve them all.
+                    await asyncio.sleep(self._commit_delay)
+                batch = self._take_batch()
+                await self._commit(batch)
+                last_batch = len(batch)
+            last_batch = 0
             if self._closing:
                 return
 

@@ -169,10 +169,13 @@ class IngestSQL:
         keys = sorted(occurrences) if self.postgres else list(occurrences)
         by_stored_key: dict[tuple[str, Any], tuple[str, datetime]] = {}
         values: list[Any] = []
+        times: dict[datetime, Any] = {}  # alerts of one rule evaluation share their startsAt
         for key in keys:
             occ = occurrences[key]
             snap = occ.snapshot
-            starts = time(snap.starts_at)
+            starts = times.get(snap.starts_at)
+            if starts is None:
+                starts = times[snap.starts_at] = time(snap.starts_at)
             by_stored_key[(snap.fingerprint, starts)] = key
             resolved = occ.resolved_request_id is not None
             labels = snap.labels
