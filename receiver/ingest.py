@@ -17,7 +17,7 @@ from receiver.errors import StoreUnavailable
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
 from receiver.store import Store
-from receiver.store.ingest import IngestOutcome, ReceivedWebhook
+from receiver.store.ingest import EncodedWebhook, IngestOutcome, ReceivedWebhook
 
 log = logging.getLogger("firebreak.ingest")
 
@@ -25,6 +25,7 @@ log = logging.getLogger("firebreak.ingest")
 @dataclass(slots=True)
 class _Waiting:
     webhook: ReceivedWebhook
+    encoded: EncodedWebhook
     done: asyncio.Future[None]
 
 
@@ -72,7 +73,8 @@ class Ingestor:
         # Mark the outcome retrieved even when the client hung up before it came.
         done.add_done_callback(lambda f: f.cancelled() or f.exception())
         received = ReceivedWebhook(notification, request_id, self._clock())
-        self._queue.append(_Waiting(received, done))
+        encoded = self._store.encode_webhook(received)
+        self._queue.append(_Waiting(received, encoded, done))
         self._wakeup.set()
         # Cancelling this wait (a client hanging up) cancels only the wait: the webhook is in
         # the queue and is committed with the others all the same.
@@ -109,7 +111,9 @@ class Ingestor:
     async def _commit(self, batch: list[_Waiting]) -> None:
         started = time.perf_counter()
         try:
-            outcome = await self._store.ingest([w.webhook for w in batch], self._clock())
+            outcome = await self._store.ingest(
+                [w.webhook for w in batch], self._clock(), [w.encoded for w in batch]
+            )
         except StoreUnavailable as exc:
             self._metrics.store_errors.labels("ingest").inc()
             log.warning("webhook batch not stored: %s", exc, extra={"webhooks": len(batch)})

@@ -57,10 +57,18 @@ class _Occurrence:
     """The merged state of one (fingerprint, startsAt) across every webhook of a batch."""
 
     snapshot: AlertSnapshot
-    group_key: str
+    row: tuple[Any, ...]  # the alerts row to insert, should the occurrence be new
     request_id: str | None
     resolved_request_id: str | None = None
     ends_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedWebhook:
+    """One webhook's SQL values (see ``IngestSQL.encode``)."""
+
+    rows: tuple[tuple[Any, ...], ...]
+    webhook_row: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,24 +93,27 @@ class _Stored:
     generator_url: str
 
 
-def merge(batch: Sequence[ReceivedWebhook]) -> dict[tuple[str, datetime], _Occurrence]:
+def merge(
+    batch: Sequence[ReceivedWebhook], encoded: Sequence[EncodedWebhook]
+) -> dict[tuple[str, datetime], _Occurrence]:
     """Fold every snapshot of the batch into one state per occurrence, in arrival order.
 
     An HA pair of Alertmanagers sends the same group twice, often into the same batch; a
     resolved snapshot wins over a firing one for the same occurrence, whatever the order,
-    because a late webhook must never reopen what has ended.
+    because a late webhook must never reopen what has ended. Otherwise the latest wins.
     """
     merged: dict[tuple[str, datetime], _Occurrence] = {}
-    for item in batch:
-        group_key = item.notification.group_key
-        for snap in item.notification.alerts:
+    for item, enc in zip(batch, encoded, strict=True):
+        for snap, row in zip(item.notification.alerts, enc.rows, strict=True):
             key = (snap.fingerprint, snap.starts_at)
             occ = merged.get(key)
             if occ is None:
-                occ = merged[key] = _Occurrence(snap, group_key, item.request_id)
+                occ = merged[key] = _Occurrence(snap, row, item.request_id)
             else:
+                if occ.resolved_request_id is not None:  # keep its end: status and ends_at
+                    row = (*row[:2], occ.row[2], occ.row[3], *row[4:])
                 occ.snapshot = snap
-                occ.group_key = group_key
+                occ.row = row
             if snap.status is AlertStatus.RESOLVED and occ.resolved_request_id is None:
                 occ.resolved_request_id = item.request_id
                 occ.ends_at = snap.ends_at
@@ -154,62 +165,78 @@ class IngestSQL:
     def _mark(self, n: int) -> str:
         return f"${n}" if self.postgres else "?"
 
-    def prepare(self, batch: Sequence[ReceivedWebhook], now: datetime) -> PreparedBatch:
-        """Everything about a batch that needs no database: merging, JSON, times, SQL values.
+    def encode(self, item: ReceivedWebhook) -> EncodedWebhook:
+        """One webhook as SQL values: its alert rows (in ``alerts`` order) and its own row.
 
-        Pure CPU, so the ingest loop runs it for the next batch while the database is busy
-        committing the previous one.
+        Pure CPU, done in the webhook's own request, so it overlaps the commit in flight
+        instead of lengthening the next one.
         """
-        occurrences = merge(batch)
-        stamp = self.time(now)
         time = self.time
         dumps = _dumps
+        n = item.notification
+        seen = time(item.received_at)
+        firing, resolved = AlertStatus.FIRING.value, AlertStatus.RESOLVED.value
+        times: dict[datetime, Any] = {}  # alerts of one rule evaluation share their startsAt
+        rows = []
+        for snap in n.alerts:
+            starts = times.get(snap.starts_at)
+            if starts is None:
+                starts = times[snap.starts_at] = time(snap.starts_at)
+            labels = snap.labels
+            is_resolved = snap.status is AlertStatus.RESOLVED
+            rows.append(
+                (
+                    snap.fingerprint,
+                    starts,
+                    (time(snap.ends_at) if snap.ends_at else seen) if is_resolved else None,
+                    resolved if is_resolved else firing,
+                    labels.get("alertname", "")[:256],
+                    labels.get("severity", "")[:64],
+                    dumps(labels),
+                    dumps(snap.annotations),
+                    snap.generator_url,
+                    n.group_key,
+                    dumps(snap.extra) if snap.extra else None,
+                    seen,
+                    seen,
+                )
+            )
+        webhook_row = (
+            seen,
+            item.request_id,
+            n.receiver,
+            n.group_key,
+            n.status.value,
+            dumps(n.group_labels),
+            len(n.alerts),
+            n.truncated_alerts,
+            n.external_url,
+            dumps(n.extra) if n.extra else None,
+        )
+        return EncodedWebhook(tuple(rows), webhook_row)
+
+    def prepare(
+        self,
+        batch: Sequence[ReceivedWebhook],
+        now: datetime,
+        encoded: Sequence[EncodedWebhook] | None = None,
+    ) -> PreparedBatch:
+        """Merge a batch's webhooks (``encoded`` in the same order, or encoded here) into the
+        values of one transaction."""
+        if encoded is None:
+            encoded = [self.encode(item) for item in batch]
+        occurrences = merge(batch, encoded)
         # One insert order on PostgreSQL, so concurrent replicas cannot deadlock; SQLite has a
         # single writer and is spared the sort.
         keys = sorted(occurrences) if self.postgres else list(occurrences)
         by_stored_key: dict[tuple[str, Any], tuple[str, datetime]] = {}
         values: list[Any] = []
-        times: dict[datetime, Any] = {}  # alerts of one rule evaluation share their startsAt
         for key in keys:
-            occ = occurrences[key]
-            snap = occ.snapshot
-            starts = times.get(snap.starts_at)
-            if starts is None:
-                starts = times[snap.starts_at] = time(snap.starts_at)
-            by_stored_key[(snap.fingerprint, starts)] = key
-            resolved = occ.resolved_request_id is not None
-            labels = snap.labels
-            values += (
-                snap.fingerprint,
-                starts,
-                (time(occ.ends_at) if occ.ends_at else stamp) if resolved else None,
-                AlertStatus.RESOLVED.value if resolved else AlertStatus.FIRING.value,
-                labels.get("alertname", "")[:256],
-                labels.get("severity", "")[:64],
-                dumps(labels),
-                dumps(snap.annotations),
-                snap.generator_url,
-                occ.group_key,
-                dumps(snap.extra) if snap.extra else None,
-                stamp,
-                stamp,
-            )
-        webhook_rows = [
-            (
-                time(item.received_at),
-                item.request_id,
-                item.notification.receiver,
-                item.notification.group_key,
-                item.notification.status.value,
-                dumps(item.notification.group_labels),
-                len(item.notification.alerts),
-                item.notification.truncated_alerts,
-                item.notification.external_url,
-                dumps(item.notification.extra) if item.notification.extra else None,
-            )
-            for item in batch
-        ]
-        return PreparedBatch(occurrences, keys, by_stored_key, values, webhook_rows, stamp)
+            row = occurrences[key].row
+            by_stored_key[(row[0], row[1])] = key
+            values += row
+        webhook_rows = [e.webhook_row for e in encoded]
+        return PreparedBatch(occurrences, keys, by_stored_key, values, webhook_rows, self.time(now))
 
     async def execute(self, conn: AsyncConnection, prepared: PreparedBatch) -> IngestOutcome:
         """Store a prepared batch in the caller's transaction.

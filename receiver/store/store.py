@@ -22,7 +22,7 @@ from receiver.model import (
     AlertStatus,
     EventKind,
 )
-from receiver.store.ingest import IngestOutcome, IngestSQL, PreparedBatch, ReceivedWebhook
+from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.tables import alert_events, alerts, webhooks
 
 # SQLite allows 32,766 bound parameters per statement; this keeps every IN list well below it.
@@ -114,18 +114,20 @@ class Store:
 
     # -- ingest -------------------------------------------------------------------------------
 
-    def prepare_ingest(self, batch: Sequence[ReceivedWebhook], now: datetime) -> PreparedBatch:
-        """The database-free half of ``ingest``: run it while another batch commits."""
-        return self._ingest.prepare(batch, now)
+    def encode_webhook(self, item: ReceivedWebhook) -> EncodedWebhook:
+        """The database-free part of storing one webhook: run it in the webhook's request."""
+        return self._ingest.encode(item)
 
-    async def ingest_prepared(self, prepared: PreparedBatch) -> IngestOutcome:
-        """Store a prepared batch in one transaction: all of it or none."""
+    async def ingest(
+        self,
+        batch: Sequence[ReceivedWebhook],
+        now: datetime,
+        encoded: Sequence[EncodedWebhook] | None = None,
+    ) -> IngestOutcome:
+        """Store a batch of webhooks in one transaction: all of them or none."""
+        prepared = self._ingest.prepare(batch, now, encoded)
         async with self._transaction() as conn:
             return await self._ingest.execute(conn, prepared)
-
-    async def ingest(self, batch: Sequence[ReceivedWebhook], now: datetime) -> IngestOutcome:
-        """Store a batch of webhooks in one transaction: all of them or none."""
-        return await self.ingest_prepared(self.prepare_ingest(batch, now))
 
     # -- reads --------------------------------------------------------------------------------
 

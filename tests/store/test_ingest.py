@@ -1,0 +1,71 @@
+"""One group-commit batch holding the same occurrence more than once (an HA pair, a retry):
+it is stored once, and a resolved copy wins over a firing one whatever their order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from receiver.alertmanager import parse_webhook
+from receiver.config import Config
+from receiver.store import Store, create_engine_for, migrate
+from receiver.store.ingest import ReceivedWebhook
+from receiver.store.tables import alert_events, alerts
+from tests.payloads import alert, webhook
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def received(payload: dict[str, Any], request_id: str) -> ReceivedWebhook:
+    return ReceivedWebhook(parse_webhook(payload), request_id, NOW)
+
+
+@pytest.fixture
+async def store(config: Config) -> Any:
+    engine = create_engine_for(config.database)
+    await migrate(engine)
+    yield Store(engine)
+    await engine.dispose()
+
+
+@pytest.mark.parametrize("order", ["firing-first", "resolved-first"])
+async def test_resolved_wins_within_a_batch(store: Store, order: str) -> None:
+    firing = received(webhook(alert("A", annotations={"v": "1"})), "req-firing")
+    resolved = received(
+        webhook(
+            alert("A", status="resolved", ends_at="2026-11-23T08:30:00Z", annotations={"v": "2"})
+        ),
+        "req-resolved",
+    )
+    batch = [firing, resolved] if order == "firing-first" else [resolved, firing]
+    outcome = await store.ingest(batch, NOW)
+    assert len(outcome.new_alert_ids) == 1
+    async with store.engine.connect() as conn:
+        (row,) = (await conn.execute(select(alerts))).all()
+        events = (await conn.execute(select(alert_events).order_by(alert_events.c.id))).all()
+    assert row.status == "resolved"
+    assert row.ends_at == datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
+    # The latest copy's annotations are kept.
+    assert row.annotations == ({"v": "2"} if order == "firing-first" else {"v": "1"})
+    assert [(e.kind, e.request_id) for e in events] == [
+        ("fired", batch[0].request_id),
+        ("resolved", "req-resolved"),
+    ]
+
+
+async def test_existing_occurrence_resolved_by_a_batch(store: Store) -> None:
+    await store.ingest([received(webhook(alert("A")), "r1")], NOW)
+    batch = [
+        received(webhook(alert("A", status="resolved")), "r2"),
+        received(webhook(alert("A", status="resolved")), "r3"),
+        received(webhook(alert("A")), "r4"),
+    ]
+    outcome = await store.ingest(batch, NOW)
+    assert outcome.new_alert_ids == ()
+    assert len(outcome.resolved_alert_ids) == 1
+    async with store.engine.connect() as conn:
+        events = (await conn.execute(select(alert_events).order_by(alert_events.c.id))).all()
+    assert [(e.kind, e.request_id) for e in events] == [("fired", "r1"), ("resolved", "r2")]
