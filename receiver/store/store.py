@@ -104,9 +104,11 @@ class Store:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def _connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection (in a transaction that commits on exit, when ``write``); trouble
+        reaching the database becomes ``StoreUnavailable``."""
         try:
-            async with self.engine.begin() as conn:
+            async with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
         except Exception as exc:
             _raise_if_unavailable(exc)
@@ -126,7 +128,7 @@ class Store:
     ) -> IngestOutcome:
         """Store a batch of webhooks in one transaction: all of them or none."""
         prepared = self._ingest.prepare(batch, now, encoded)
-        async with self._transaction() as conn:
+        async with self._connection(write=True) as conn:
             return await self._ingest.execute(conn, prepared)
 
     # -- reads --------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ class Store:
         cursor = query.before_id
         scanned = 0
         chunk = query.limit + 1 if not query.matchers else max(4 * query.limit, 200)
-        async with self._read() as conn:
+        async with self._connection() as conn:
             while True:
                 stmt = select(*_ALERT_COLUMNS).where(*conditions)
                 if cursor is not None:
@@ -174,7 +176,7 @@ class Store:
                     return AlertPage(tuple(found), cursor)
 
     async def get_alert(self, alert_id: int) -> Alert:
-        async with self._read() as conn:
+        async with self._connection() as conn:
             row = (
                 await conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id))
             ).first()
@@ -183,7 +185,7 @@ class Store:
         return _alert_from_row(row)
 
     async def alert_events(self, alert_id: int) -> tuple[AlertEvent, ...]:
-        async with self._read() as conn:
+        async with self._connection() as conn:
             rows = await conn.execute(
                 select(alert_events)
                 .where(alert_events.c.alert_id == alert_id)
@@ -203,7 +205,7 @@ class Store:
             )
 
     async def count_firing_by_severity(self) -> dict[str, int]:
-        async with self._read() as conn:
+        async with self._connection() as conn:
             rows = await conn.execute(
                 select(alerts.c.severity, func.count())
                 .where(alerts.c.status == AlertStatus.FIRING)
@@ -212,7 +214,7 @@ class Store:
             return {row[0]: row[1] for row in rows}
 
     async def last_webhook_at(self) -> datetime | None:
-        async with self._read() as conn:
+        async with self._connection() as conn:
             latest: datetime | None = (
                 await conn.execute(select(func.max(webhooks.c.received_at)))
             ).scalar()
@@ -221,18 +223,9 @@ class Store:
     async def ping(self) -> float:
         """Round-trip a trivial query; returns its latency in seconds."""
         started = time.perf_counter()
-        async with self._read() as conn:
+        async with self._connection() as conn:
             await conn.execute(select(1))
         return time.perf_counter() - started
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self.engine.connect() as conn:
-                yield conn
-        except Exception as exc:
-            _raise_if_unavailable(exc)
-            raise
 
     # -- actions by people --------------------------------------------------------------------
 
@@ -240,28 +233,14 @@ class Store:
         self, alert_id: int, actor: Actor, note: str | None, request_id: str | None, now: datetime
     ) -> Alert:
         """Acknowledge a firing alert. Repeating it changes nothing; a resolved alert conflicts."""
-        async with self._transaction() as conn:
-            result = await conn.execute(
-                update(alerts)
-                .where(
-                    alerts.c.id == alert_id,
-                    alerts.c.status == AlertStatus.FIRING,
-                    alerts.c.acknowledged_at.is_(None),
-                )
-                .values(acknowledged_at=now, acknowledged_by=actor.name)
-            )
-            if result.rowcount == 1:
-                await conn.execute(
-                    insert(alert_events),
-                    [_event_row(alert_id, EventKind.ACKNOWLEDGED, now, request_id, actor, note)],
-                )
-            row = (
-                await conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id))
-            ).first()
-        if row is None:
-            raise NotFound(f"alert {alert_id} does not exist")
-        alert = _alert_from_row(row)
-        if result.rowcount != 1 and alert.status == AlertStatus.RESOLVED:
+        changed, alert = await self._act(
+            alert_id,
+            update(alerts)
+            .where(alerts.c.status == AlertStatus.FIRING, alerts.c.acknowledged_at.is_(None))
+            .values(acknowledged_at=now, acknowledged_by=actor.name),
+            _event_row(alert_id, EventKind.ACKNOWLEDGED, now, request_id, actor, note),
+        )
+        if not changed and alert.status == AlertStatus.RESOLVED:
             raise Conflict(f"alert {alert_id} is resolved; there is nothing to acknowledge")
         return alert
 
@@ -269,27 +248,32 @@ class Store:
         self, alert_id: int, actor: Actor, note: str | None, request_id: str | None, now: datetime
     ) -> Alert:
         """Resolve a firing alert by hand. Resolving a resolved alert changes nothing."""
-        async with self._transaction() as conn:
-            result = await conn.execute(
-                update(alerts)
-                .where(alerts.c.id == alert_id, alerts.c.status == AlertStatus.FIRING)
-                .values(status=AlertStatus.RESOLVED, ends_at=now, resolved_by=actor.name)
-            )
-            if result.rowcount == 1:
-                await conn.execute(
-                    insert(alert_events),
-                    [
-                        _event_row(
-                            alert_id, EventKind.MANUALLY_RESOLVED, now, request_id, actor, note
-                        )
-                    ],
-                )
+        _changed, alert = await self._act(
+            alert_id,
+            update(alerts)
+            .where(alerts.c.status == AlertStatus.FIRING)
+            .values(status=AlertStatus.RESOLVED, ends_at=now, resolved_by=actor.name),
+            _event_row(alert_id, EventKind.MANUALLY_RESOLVED, now, request_id, actor, note),
+        )
+        return alert
+
+    async def _act(
+        self, alert_id: int, guarded_update: Any, event: dict[str, Any]
+    ) -> tuple[bool, Alert]:
+        """Apply a state change whose WHERE clause says when it is allowed, record the event
+        only if it applied, and return whether it did with the alert as it now is. The guard
+        makes a race (acknowledge against resolve) settle in the database, never backwards."""
+        async with self._connection(write=True) as conn:
+            result = await conn.execute(guarded_update.where(alerts.c.id == alert_id))
+            changed = result.rowcount == 1
+            if changed:
+                await conn.execute(insert(alert_events), [event])
             row = (
                 await conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id))
             ).first()
         if row is None:
             raise NotFound(f"alert {alert_id} does not exist")
-        return _alert_from_row(row)
+        return changed, _alert_from_row(row)
 
 
 def _raise_if_unavailable(exc: Exception) -> None:
