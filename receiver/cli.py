@@ -1,4 +1,4 @@
-"""The ``firebreak`` command: serve, check-config, db."""
+"""The ``firebreak`` command: serve, check-config, routes test, db."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from receiver import __version__
 from receiver.config import Config, load_config
-from receiver.errors import ConfigError
+from receiver.durations import format_duration
+from receiver.errors import ConfigError, MatcherError
+from receiver.matchers import MatchOp, parse_matcher_args
+from receiver.routing import Router
 
 log = logging.getLogger("firebreak.cli")
 
@@ -39,6 +42,29 @@ def _parser() -> argparse.ArgumentParser:
     with_config(
         commands.add_parser("check-config", help="validate a configuration file (exit 0 or 1)")
     )
+    routes = commands.add_parser("routes", help="escalation routes")
+    routes_commands = routes.add_subparsers(
+        dest="routes_command", required=True, metavar="ROUTES_COMMAND"
+    )
+    routes_test = with_config(
+        routes_commands.add_parser(
+            "test",
+            help="show where alerts with the given labels go (like amtool config routes test)",
+            description="Print the routes an alert with these labels matches, one per line as "
+            "ROUTE -> POLICY, each followed by the policy's tiers.",
+        )
+    )
+    routes_test.add_argument(
+        "--verify-policy",
+        metavar="NAME",
+        help="exit 1 unless the first matching route leads to this escalation policy",
+    )
+    routes_test.add_argument(
+        "labels",
+        nargs="*",
+        metavar="LABEL",
+        help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
+    )
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
@@ -48,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    labels: dict[str, str] = {}
+    if args.command == "routes":
+        # Before the configuration is read: a mistyped label is a usage error (exit 2).
+        try:
+            labels = _label_set(args.labels)
+        except MatcherError as exc:
+            print(f"firebreak routes test: {exc}", file=sys.stderr)
+            return 2
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -60,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(args.config, config)
     if args.command == "serve":
         return _serve(config)
+    if args.command == "routes":
+        return _routes_test(config, labels, args.verify_policy)
     return asyncio.run(_db(args.db_command, config))
 
 
@@ -80,8 +116,48 @@ def _check_config(path: str, config: Config) -> int:
     print(f"  listen: {config.listen}")
     print(f"  database: {config.database.url.split('://', 1)[0]}")
     print(f"  api tokens: {len(config.api.tokens)}")
+    print(f"  channels: {len(config.channels)}")
+    print(f"  escalation policies: {len(config.escalation_policies)}")
+    print(f"  routes: {len(config.routes)}")
+    if config.included:
+        print(f"  included files: {', '.join(config.included)}")
     for warning in _warnings(config):
         print(f"  warning: {warning}")
+    return 0
+
+
+def _label_set(args: Sequence[str]) -> dict[str, str]:
+    """amtool-style ``name=value`` arguments as a label set; raises ``MatcherError``."""
+    labels: dict[str, str] = {}
+    for matcher in parse_matcher_args(args, field="labels"):
+        if matcher.op is not MatchOp.EQ:
+            raise MatcherError("labels", f"{matcher} is not a label; write name=value")
+        if matcher.name in labels:
+            raise MatcherError("labels", f"label {matcher.name} is given twice")
+        labels[matcher.name] = matcher.value
+    return labels
+
+
+def _routes_test(config: Config, labels: Mapping[str, str], verify_policy: str | None) -> int:
+    matches = Router(config).route(labels)
+    for match in matches:
+        print(f"{match.route} -> {match.escalation_policy}")
+        policy = config.escalation_policies.get(match.escalation_policy)
+        if policy is None:  # only a Config built in code can name a policy it lacks
+            continue
+        for number, tier in enumerate(policy.tiers, start=1):
+            targets = ", ".join(str(target) for target in tier.notify)
+            print(f"  tier {number} after {format_duration(tier.after)}: {targets}")
+        if policy.repeat:
+            print(f"  repeat: {policy.repeat}")
+    first = matches[0]
+    if verify_policy is not None and first.escalation_policy != verify_policy:
+        print(
+            f'FAILED: expected escalation policy "{verify_policy}", but route "{first.route}" '
+            f'leads to "{first.escalation_policy}"',
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Firebreak's configuration: one YAML file loaded into frozen dataclasses.
+"""Firebreak's configuration: one YAML file, plus the files it includes, loaded into frozen
+dataclasses.
 
 The dataclasses below are the schema. A small generic walker reads their type hints and field
 metadata, so a new section is only a new dataclass: no per-key parsing code. The walker collects
@@ -12,12 +13,26 @@ Field metadata understood by the walker (``dataclasses.field(metadata=...)``):
 - ``"check": callable(value) -> str | None`` - returns what is wrong with a converted value.
 - ``"check_each": callable(item) -> str | None`` - the same for each item of a tuple.
 - ``"internal": True`` - filled by the loader, not accepted as a YAML key.
+- ``"key": "name"`` - the YAML key when it differs from the field name (``continue`` is a
+  Python keyword, so ``RouteConfig.continue_`` is written ``continue``).
+- ``"shorthand": Shorthand(...)`` - a short form the field also accepts, expanded into the long
+  form before conversion (``match: 'a="b"'`` for ``match: ['a="b"']``); a problem found by
+  ``check_each`` in the one item a short form stood for is reported at the field itself.
+- ``"shorthand_each": Shorthand(...)`` - the same for each item of a tuple (``notify: [ops]``
+  for ``notify: [{channel: ops}]``).
 
 A dataclass may also define ``cross_check(self, path) -> list[tuple[str, str]]`` for rules that
-span fields; it returns ``(key path, problem)`` pairs.
+span fields; it returns ``(key path, problem)`` pairs. A list or mapping written as ``null`` (a
+section whose entries are all commented out) is empty.
 
 Every string scalar may refer to environment variables: ``${VAR}``, ``${VAR:-default}`` (used
 when VAR is unset or empty), and ``$${`` for a literal ``${``.
+
+``include`` names more files (glob patterns, relative to the including file) that may define
+``channels``, ``escalation_policies`` and ``routes``; see ``load_config``. References between
+sections (a route's policy, a tier's channels) are checked once every file is loaded, so they
+may cross files. Only ``load_config`` and ``parse_config`` do that: ``from_data`` converts one
+document and nothing more.
 """
 
 from __future__ import annotations
@@ -25,12 +40,13 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import functools
+import glob
 import json
 import os
 import re
 import types
 import typing
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sized
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
@@ -40,8 +56,9 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from receiver.durations import parse_duration
-from receiver.errors import ConfigError
+from receiver.durations import format_duration, parse_duration
+from receiver.errors import ConfigError, MatcherError
+from receiver.matchers import parse_matchers
 from receiver.model import Role
 
 T = TypeVar("T")
@@ -58,8 +75,16 @@ def _at_least_zero(value: float) -> str | None:
     return None if value >= 0 else "must be 0 or greater"
 
 
-def _not_empty(value: str) -> str | None:
-    return None if value else "must not be empty"
+def _not_empty(value: Sized) -> str | None:
+    return None if len(value) else "must not be empty"
+
+
+def _positive_duration(value: timedelta) -> str | None:
+    return None if value > timedelta(0) else "must be longer than 0s"
+
+
+def _check_port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else "must be between 1 and 65535"
 
 
 _LISTEN = re.compile(r"(?:\[(?P<v6>[^\[\]\s]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>[0-9]{1,5})")
@@ -87,6 +112,67 @@ def _check_database_url(url: str) -> str | None:
     if url.startswith(_DATABASE_SCHEMES):
         return None
     return f"expected a URL starting with {' or '.join(_DATABASE_SCHEMES)}"
+
+
+def _check_http_url(url: str) -> str | None:
+    # The URL itself is never quoted: webhook URLs often carry a secret in the path or query.
+    if url.startswith(("http://", "https://")):
+        return None
+    return "expected a URL starting with http:// or https://"
+
+
+# "ops@example.com" or "Firebreak <ops@example.com>"; no whitespace in the address itself and no
+# line breaks anywhere, so a value can never smuggle an extra mail header in.
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+|[^<>\r\n]*<[^@\s<>]+@[^@\s<>]+>")
+
+
+def _check_address(address: str) -> str | None:
+    if _ADDRESS.fullmatch(address):
+        return None
+    return "expected an email address such as oncall@example.com"
+
+
+def _check_matchers(text: str) -> str | None:
+    try:
+        parse_matchers(text, field="match")
+    except MatcherError as exc:
+        return exc.message
+    return None
+
+
+# RFC 9110's token: what a header name may be made of.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Shorthand:
+    """A short form a field (``"shorthand"``) or each item (``"shorthand_each"``) also accepts.
+
+    A YAML value of type ``short`` is replaced by ``expand(value)``, the long form, before it is
+    converted. A value that is neither form is reported as "expected ``expected``, got ...".
+    """
+
+    short: type
+    expand: Callable[[Any], object]
+    expected: str
+
+
+def _one_item_list(value: object) -> object:
+    return [value]
+
+
+def _channel_only(name: object) -> object:
+    return {"channel": name}
+
+
+_PATTERNS = Shorthand(str, _one_item_list, "a glob pattern or a list of them")
+_MATCHERS = Shorthand(str, _one_item_list, "a matcher string or a list of them")
+_ADDRESSES = Shorthand(str, _one_item_list, "an email address or a list of them")
+_CHANNEL = Shorthand(str, _channel_only, "a channel name or a mapping with channel and target")
+
+
+def _empty_mapping() -> Mapping[str, Any]:
+    return types.MappingProxyType({})
 
 
 # --- schema -----------------------------------------------------------------------------------
@@ -187,6 +273,234 @@ class IngestConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimitConfig:
+    """How fast one channel may send; what the limit holds back goes out later as a digest."""
+
+    per_minute: float = field(default=10.0, metadata={"check": _greater_than_zero})
+    # Notices that may go out at once after a quiet spell, before per_minute applies.
+    burst: int = field(default=20, metadata={"check": _greater_than_zero})
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    """A channel's circuit breaker: stop hammering a far side that keeps failing."""
+
+    # Consecutive failed sends that open the breaker.
+    failure_threshold: int = field(default=5, metadata={"check": _greater_than_zero})
+    # How long an open breaker refuses sends before it lets probes through.
+    open_cooldown: timedelta = field(
+        default=timedelta(seconds=60), metadata={"check": _positive_duration}
+    )
+    # Probes that must succeed, half-open, before the breaker closes again.
+    half_open_probe_count: int = field(default=3, metadata={"check": _greater_than_zero})
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChannelConfig:
+    """An SMTP server to send mail through, and who the mail is from and to."""
+
+    host: str = field(metadata={"check": _not_empty})
+    port: int = field(default=587, metadata={"check": _check_port})
+    starttls: bool = True  # upgrade a plain connection with STARTTLS (usually port 587)
+    use_tls: bool = False  # TLS from the first byte (usually port 465); excludes starttls
+    username: str | None = field(default=None, metadata={"check": _not_empty})
+    password: str | None = field(
+        default=None, repr=False, metadata={"secret": True, "check": _not_empty}
+    )
+    sender: str = field(kw_only=True, metadata={"check": _check_address})
+    # Recipients when a tier names no target.
+    to: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _ADDRESSES, "check_each": _check_address}
+    )
+    timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    ca_file: str | None = field(default=None, metadata={"check": _not_empty})  # PEM; else system
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        """TLS modes exclude each other; credentials come in pairs."""
+        problems: list[tuple[str, str]] = []
+        if self.use_tls and self.starttls:
+            problems.append(
+                (
+                    _join(path, "use_tls"),
+                    "cannot be combined with starttls; set starttls: false for TLS from the start",
+                )
+            )
+        if self.username is not None and self.password is None:
+            problems.append((_join(path, "password"), "required when username is set"))
+        if self.password is not None and self.username is None:
+            problems.append((_join(path, "username"), "required when password is set"))
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookChannelConfig:
+    """An HTTP endpoint that receives each notice as signed JSON."""
+
+    # Secret because webhook URLs (Slack's, for one) often carry a token in the path or query.
+    url: str = field(repr=False, metadata={"secret": True, "check": _check_http_url})
+    # HMAC-SHA256 key for the X-Firebreak-Signature header; unsigned when not set.
+    secret: str | None = field(
+        default=None, repr=False, metadata={"secret": True, "check": _not_empty}
+    )
+    timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    # Secret because headers are where API keys go (Authorization, X-Api-Key).
+    headers: Mapping[str, str] = field(
+        default_factory=_empty_mapping, repr=False, metadata={"secret": True}
+    )
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        """Header names must be HTTP tokens and values single lines (no header injection)."""
+        problems: list[tuple[str, str]] = []
+        for name, value in self.headers.items():
+            where = _join(_join(path, "headers"), name)
+            if not _HEADER_NAME.fullmatch(name):
+                problems.append((where, "not a valid HTTP header name"))
+            elif any(char in value for char in "\r\n\0"):
+                problems.append((where, "must not contain line breaks or NUL characters"))
+        return problems
+
+
+# The channel types that take a section of their own, named like the type.
+_CHANNEL_SECTIONS = ("email", "webhook")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    """One notification channel: its type, the section for that type, and its limits."""
+
+    type: Literal["log", "webhook", "email"]
+    email: EmailChannelConfig | None = None
+    webhook: WebhookChannelConfig | None = None
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        """The section named by ``type`` is present, and no other type's section is."""
+        problems: list[tuple[str, str]] = []
+        for section in _CHANNEL_SECTIONS:
+            present = getattr(self, section) is not None
+            if section == self.type and not present:
+                problems.append((_join(path, section), f"required when type is {self.type}"))
+            elif section != self.type and present:
+                problems.append((_join(path, section), f"not allowed when type is {self.type}"))
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyTarget:
+    """One recipient of a tier: a channel, and where on it (the channel's default if empty)."""
+
+    channel: str = field(metadata={"check": _not_empty})
+    target: str = ""  # an address, a URL...; what it means is up to the channel
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.target}" if self.target else self.channel
+
+
+@dataclass(frozen=True, slots=True)
+class TierConfig:
+    """One step of an escalation policy."""
+
+    # From the alert's start for the first tier, from the previous tier for later ones.
+    after: timedelta = timedelta(0)
+    notify: tuple[NotifyTarget, ...] = field(
+        kw_only=True, metadata={"shorthand_each": _CHANNEL, "check": _not_empty}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationPolicyConfig:
+    """Who is told about an alert, and when, while nobody acknowledges it."""
+
+    tiers: tuple[TierConfig, ...] = field(metadata={"check": _not_empty})
+    # Times the whole policy runs again, from its first tier, while unacknowledged.
+    repeat: int = field(default=0, metadata={"check": _at_least_zero})
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """Alerts whose labels match go to an escalation policy (see ``receiver.routing``)."""
+
+    # Filled in by the loader when not written: routes[N], or FILE:routes[N] for a route from
+    # an included file (N counts from 0 within the file that defines the route).
+    name: str = field(default="", metadata={"check": _not_empty})
+    # Alertmanager matcher strings, all of which must match; none matches every alert.
+    match: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _MATCHERS, "check_each": _check_matchers}
+    )
+    escalation_policy: str = field(kw_only=True, metadata={"check": _not_empty})
+    # Also try the routes after this one when it matches.
+    continue_: bool = field(default=False, metadata={"key": "continue"})
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultRouteConfig:
+    """Where alerts that no route matches go."""
+
+    escalation_policy: str = field(default="default", metadata={"check": _not_empty})
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsConfig:
+    """How notices are put together."""
+
+    # Alerts of one Alertmanager group notified within this window go out as one message per
+    # channel and target.
+    group_window: timedelta = timedelta(seconds=2)
+
+
+@dataclass(frozen=True, slots=True)
+class JobsConfig:
+    """The durable job queue that escalation and notification run on."""
+
+    workers: int = field(default=4, metadata={"check": _greater_than_zero})  # per process
+    # A running job whose worker vanished is claimed again after this.
+    lease: timedelta = field(default=timedelta(seconds=60), metadata={"check": _positive_duration})
+    # Attempts before a job is dead-lettered.
+    max_attempts: int = field(default=10, metadata={"check": _greater_than_zero})
+    backoff_initial: timedelta = field(
+        default=timedelta(seconds=1), metadata={"check": _positive_duration}
+    )
+    backoff_max: timedelta = field(
+        default=timedelta(minutes=5), metadata={"check": _positive_duration}
+    )
+    # How often to look for jobs that other replicas enqueued.
+    poll_interval: timedelta = field(
+        default=timedelta(seconds=5), metadata={"check": _positive_duration}
+    )
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        """The backoff may not start above its own ceiling."""
+        if self.backoff_max >= self.backoff_initial:
+            return []
+        minimum = format_duration(self.backoff_initial)
+        return [(_join(path, "backoff_max"), f"must be at least backoff_initial ({minimum})")]
+
+
+LOG_CHANNEL = "log"
+"""The channel that exists even when the file defines none: it writes notices to the log."""
+
+DEFAULT_POLICY = "default"
+"""The policy that exists even when the file defines none: tell ``log`` at once."""
+
+
+def _builtin_channels() -> Mapping[str, ChannelConfig]:
+    return types.MappingProxyType({LOG_CHANNEL: ChannelConfig(type="log")})
+
+
+def _builtin_policies() -> Mapping[str, EscalationPolicyConfig]:
+    tier = TierConfig(after=timedelta(0), notify=(NotifyTarget(channel=LOG_CHANNEL),))
+    return types.MappingProxyType({DEFAULT_POLICY: EscalationPolicyConfig(tiers=(tier,))})
+
+
+_INCLUDE_METADATA: Mapping[str, Any] = {"shorthand": _PATTERNS, "check_each": _not_empty}
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration file."""
 
@@ -196,7 +510,21 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     log: LogConfig = field(default_factory=LogConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    # Glob patterns of files that define more channels, policies and routes.
+    include: tuple[str, ...] = field(default=(), metadata=_INCLUDE_METADATA)
+    # Always hold LOG_CHANNEL and DEFAULT_POLICY, unless the files define their own.
+    channels: Mapping[str, ChannelConfig] = field(default_factory=_builtin_channels)
+    escalation_policies: Mapping[str, EscalationPolicyConfig] = field(
+        default_factory=_builtin_policies
+    )
+    # Every file's routes: this file's first, then each included file's, in include order.
+    routes: tuple[RouteConfig, ...] = ()
+    default_route: DefaultRouteConfig = field(default_factory=DefaultRouteConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
+    # The included files, in the order they were loaded (as paths from the working directory).
+    included: tuple[str, ...] = field(default=(), metadata={"internal": True})
 
     @property
     def listen_host(self) -> str:
@@ -219,25 +547,29 @@ class Config:
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate the YAML file at ``path``; ``env`` defaults to ``os.environ``."""
+    """Read and validate the YAML file at ``path`` and the files it includes.
+
+    ``env`` defaults to ``os.environ``. ``include`` patterns are globs (``**`` spans
+    directories) relative to the directory of the file that holds them; each pattern's matches
+    load in sorted order, and a file matched more than once loads once. A pattern without
+    wildcards must name an existing file; one with wildcards may match nothing. An included file
+    may hold only ``include``, ``channels``, ``escalation_policies`` and ``routes``; its routes
+    follow those of the file that includes it. A channel or policy defined in two files, and an
+    include cycle, are errors. Problems in an included file name that file.
+    """
     source = os.fspath(path)
-    try:
-        with open(source, encoding="utf-8-sig") as file:
-            text = file.read()
-    except OSError as exc:
-        raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        raise ConfigError([f"{source}: cannot read: {reason}"]) from None
-    return parse_config(text, source=source, env=env)
+    return _assemble(_read(source), source, os.environ if env is None else env, from_file=True)
 
 
 def parse_config(
     text: str, *, source: str = "<config>", env: Mapping[str, str] | None = None
 ) -> Config:
-    """Validate configuration YAML; ``source`` names it in error messages."""
-    config = from_data(Config, _parse_yaml(text, source), source=source, env=env)
-    return dataclasses.replace(config, source=source)
+    """Validate configuration YAML; ``source`` names it in error messages.
+
+    Text that was not read from a file has no directory to resolve ``include`` patterns in, so
+    an ``include`` is an error here; ``load_config`` resolves them.
+    """
+    return _assemble(text, source, os.environ if env is None else env, from_file=False)
 
 
 def from_data(
@@ -245,7 +577,8 @@ def from_data(
 ) -> T:
     """Expand environment references in parsed YAML ``data`` and convert it into ``cls``.
 
-    ``None`` counts as an empty mapping. Raises ``ConfigError`` listing every problem.
+    ``None`` counts as an empty mapping. Raises ``ConfigError`` listing every problem. Only the
+    one document is converted: no includes, built-in channels or cross-references.
     """
     walker = _Walker(source)
     expanded = _expand(data, "", os.environ if env is None else env, walker, {})
@@ -253,6 +586,282 @@ def from_data(
     if walker.problems:
         raise ConfigError(walker.problems)
     return typing.cast(T, result)
+
+
+def _read(source: str) -> str:
+    try:
+        with open(source, encoding="utf-8-sig") as file:
+            return file.read()
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise ConfigError([f"{source}: cannot read: {reason}"]) from None
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _IncludedFile:
+    """What an included file may hold."""
+
+    include: tuple[str, ...] = field(default=(), metadata=_INCLUDE_METADATA)
+    channels: Mapping[str, ChannelConfig] = field(default_factory=_empty_mapping)
+    escalation_policies: Mapping[str, EscalationPolicyConfig] = field(
+        default_factory=_empty_mapping
+    )
+    routes: tuple[RouteConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """The definitions one file wrote itself (never the built-in ones), routes named."""
+
+    source: str
+    channels: Mapping[str, ChannelConfig]
+    escalation_policies: Mapping[str, EscalationPolicyConfig]
+    routes: tuple[RouteConfig, ...]
+
+
+def _assemble(text: str, source: str, env: Mapping[str, str], *, from_file: bool) -> Config:
+    assembly = _Assembly(env, source, from_file=from_file)
+    main = assembly.load(text, source, Config, ())
+    # Cross-references are only checked between valid files: a channel that failed to convert
+    # would otherwise also be reported as unknown wherever a tier names it.
+    if assembly.problems:
+        raise ConfigError(assembly.problems)
+    config = assembly.merge(typing.cast(Config, main))
+    if assembly.problems:
+        raise ConfigError(assembly.problems)
+    return config
+
+
+class _Assembly:
+    """Loads a file and, depth first, the files it includes; then merges and cross-checks."""
+
+    def __init__(self, env: Mapping[str, str], top: str, *, from_file: bool) -> None:
+        self.env = env
+        self.top = top
+        self.from_file = from_file
+        self.problems: list[str] = []
+        self.parts: list[_Part] = []  # one per valid file, in load order: the main file first
+        self.loaded: set[str] = set()  # real paths: a file reached twice loads once
+        self.included: list[str] = []
+
+    def load(self, text: str, source: str, cls: type, stack: tuple[tuple[str, str], ...]) -> Any:
+        """Walk one file into ``cls`` (``_INVALID`` when it has problems), then its includes.
+
+        ``stack`` holds ``(source, real path)`` of the files whose includes are being loaded.
+        """
+        real = os.path.realpath(source) if self.from_file else source
+        self.loaded.add(real)
+        try:
+            data = _parse_yaml(text, source)
+        except ConfigError as exc:
+            self.problems.extend(exc.problems)
+            return _INVALID
+        walker = _Walker(source)
+        expanded = _expand(data, "", self.env, walker, {})
+        if cls is _IncludedFile and isinstance(expanded, dict):
+            expanded = _refuse_main_keys(expanded, walker)
+        result = walker.dataclass(expanded, cls, "")
+        self.problems.extend(walker.problems)
+        written: dict[Any, Any] = expanded if isinstance(expanded, dict) else {}
+        if result is not _INVALID:
+            self.parts.append(self._part(source, result, written, main=cls is Config))
+            patterns: tuple[str, ...] = result.include
+        else:
+            # Still follow the includes, so that their problems are reported in this round too.
+            patterns = _include_patterns(written, cls, source)
+        if patterns and not self.from_file:
+            self.problems.append(
+                f"{source}: include: not supported here: the configuration was not read from a "
+                "file, so there is no directory to resolve patterns in"
+            )
+        elif patterns:
+            short = isinstance(written.get("include"), str)
+            self._include(source, patterns, short, (*stack, (source, real)))
+        return result
+
+    def _part(self, source: str, result: Any, written: Mapping[Any, Any], *, main: bool) -> _Part:
+        prefix = "" if main else f"{os.path.relpath(source, os.path.dirname(self.top))}:"
+        routes = tuple(
+            route if route.name else dataclasses.replace(route, name=f"{prefix}routes[{index}]")
+            for index, route in enumerate(result.routes)
+        )
+        # The main file's dataclass holds the built-in channel and policy when it defines
+        # none; only what the file wrote counts, or an included "log" would clash with them.
+        return _Part(
+            source=source,
+            channels=result.channels if "channels" in written else {},
+            escalation_policies=(
+                result.escalation_policies if "escalation_policies" in written else {}
+            ),
+            routes=routes,
+        )
+
+    def _include(
+        self,
+        source: str,
+        patterns: tuple[str, ...],
+        short: bool,
+        stack: tuple[tuple[str, str], ...],
+    ) -> None:
+        base = os.path.dirname(source)
+        for index, pattern in enumerate(patterns):
+            where = "include" if short else f"include[{index}]"
+            if glob.has_magic(pattern):
+                # The base is escaped: only the pattern's own wildcards are wildcards.
+                found = glob.glob(os.path.join(glob.escape(base), pattern), recursive=True)
+                matches = sorted(match for match in found if os.path.isfile(match))
+            else:
+                path = os.path.join(base, pattern)
+                if not os.path.exists(path):
+                    self.problems.append(f"{source}: {where}: no such file: {_quote(path)}")
+                    continue
+                matches = [path]
+            for match in matches:
+                real = os.path.realpath(match)
+                reals = [real_path for _, real_path in stack]
+                if real in reals:
+                    chain = [name for name, _ in stack[reals.index(real) :]]
+                    cycle = " -> ".join([*chain, chain[0]])
+                    self.problems.append(f"{source}: {where}: include cycle: {cycle}")
+                    continue
+                if real in self.loaded:
+                    continue
+                self.included.append(match)
+                try:
+                    text = _read(match)
+                except ConfigError as exc:
+                    self.loaded.add(real)
+                    self.problems.extend(exc.problems)
+                    continue
+                self.load(text, match, _IncludedFile, stack)
+
+    def merge(self, main: Config) -> Config:
+        """One Config from every file's definitions; problems for what clashes or dangles.
+
+        Problems are grouped by file, in load order.
+        """
+        found: list[list[str]] = [[] for _ in self.parts]
+        channels = self._definitions("channel", "channels", found, lambda p: p.channels)
+        channels.setdefault(LOG_CHANNEL, _builtin_channels()[LOG_CHANNEL])
+        policies = self._definitions(
+            "escalation policy", "escalation_policies", found, lambda p: p.escalation_policies
+        )
+        policies.setdefault(DEFAULT_POLICY, _builtin_policies()[DEFAULT_POLICY])
+        first_use: dict[str, tuple[str, str]] = {}  # route name -> (source, path)
+        for part, problems in zip(self.parts, found, strict=True):
+            problems += _check_tiers(part, channels)
+            problems += _check_routes(part, policies, first_use)
+        if main.default_route.escalation_policy not in policies:
+            unknown = _unknown_policy(main.default_route.escalation_policy, policies)
+            found[0].append(f"{self.top}: default_route.escalation_policy: {unknown}")
+        self.problems.extend(problem for problems in found for problem in problems)
+        return dataclasses.replace(
+            main,
+            channels=types.MappingProxyType(channels),
+            escalation_policies=types.MappingProxyType(policies),
+            routes=tuple(route for part in self.parts for route in part.routes),
+            source=self.top,
+            included=tuple(self.included),
+        )
+
+    def _definitions(
+        self,
+        kind: str,
+        key: str,
+        found: list[list[str]],
+        pick: Callable[[_Part], Mapping[str, T]],
+    ) -> dict[str, T]:
+        """Every file's ``key`` section in one dict; a name defined twice is a problem."""
+        merged: dict[str, T] = {}
+        defined_in: dict[str, str] = {}
+        for part, problems in zip(self.parts, found, strict=True):
+            for name, value in pick(part).items():
+                if name in defined_in:
+                    problems.append(
+                        f"{part.source}: {_join(key, name)}: {kind} {_quote(name)} is already "
+                        f"defined in {defined_in[name]}"
+                    )
+                    continue
+                merged[name] = value
+                defined_in[name] = part.source
+        return merged
+
+
+def _check_tiers(part: _Part, channels: Mapping[str, ChannelConfig]) -> list[str]:
+    """Each tier of ``part``'s policies names defined channels, with somewhere to send to."""
+    problems: list[str] = []
+    for name, policy in part.escalation_policies.items():
+        tiers = _join(_join("escalation_policies", name), "tiers")
+        for t, tier in enumerate(policy.tiers):
+            for n, entry in enumerate(tier.notify):
+                where = f"{part.source}: {tiers}[{t}].notify[{n}]"
+                channel = channels.get(entry.channel)
+                if channel is None:
+                    defined = ", ".join(sorted(channels))
+                    problems.append(
+                        f"{where}: unknown channel {_quote(entry.channel)}; defined: {defined}"
+                    )
+                elif channel.email is not None and not channel.email.to and not entry.target:
+                    problems.append(
+                        f"{where}: channel {_quote(entry.channel)} has no email.to addresses, "
+                        "so this entry needs a target"
+                    )
+    return problems
+
+
+def _check_routes(
+    part: _Part,
+    policies: Mapping[str, EscalationPolicyConfig],
+    first_use: dict[str, tuple[str, str]],
+) -> list[str]:
+    """``part``'s routes name defined policies, and names no route before them used."""
+    problems: list[str] = []
+    for index, route in enumerate(part.routes):
+        path = f"routes[{index}]"
+        first = first_use.setdefault(route.name, (part.source, path))
+        if first != (part.source, path):
+            other = first[1] if first[0] == part.source else f"{first[1]} in {first[0]}"
+            problems.append(
+                f"{part.source}: {path}.name: duplicate route name {_quote(route.name)}; "
+                f"also used by {other}"
+            )
+        if route.escalation_policy not in policies:
+            unknown = _unknown_policy(route.escalation_policy, policies)
+            problems.append(f"{part.source}: {path}.escalation_policy: {unknown}")
+    return problems
+
+
+def _unknown_policy(name: str, policies: Mapping[str, EscalationPolicyConfig]) -> str:
+    return f"unknown escalation policy {_quote(name)}; defined: {', '.join(sorted(policies))}"
+
+
+def _refuse_main_keys(data: dict[Any, Any], walker: _Walker) -> dict[Any, Any]:
+    """``data`` without the top-level keys only the main file may set, each reported."""
+    allowed = {_key(f) for f, _ in _schema(_IncludedFile)}
+    main_only = {_key(f) for f, _ in _schema(Config)} - allowed
+    for key in data:
+        if key in main_only:
+            walker.problem(
+                _join("", key),
+                f"not allowed in an included file (allowed: {', '.join(sorted(allowed))})",
+            )
+    return {key: value for key, value in data.items() if key not in main_only}
+
+
+def _include_patterns(written: Mapping[Any, Any], cls: type, source: str) -> tuple[str, ...]:
+    """The ``include`` patterns of a file that did not convert, if they themselves are valid."""
+    if "include" not in written:
+        return ()
+    f, tp = next((f, tp) for f, tp in _schema(cls) if f.name == "include")
+    # A scratch walker: the file's own walk has already reported any problem in them.
+    result = _Walker(source).field(written["include"], f, tp, "include")
+    return () if result is _INVALID else typing.cast(tuple[str, ...], result)
 
 
 # --- YAML -------------------------------------------------------------------------------------
@@ -459,6 +1068,26 @@ def _from_env(value: object, tp: type) -> object:
     return value
 
 
+def _key(f: dataclasses.Field[Any]) -> str:
+    """The YAML key of field ``f``."""
+    return str(f.metadata.get("key", f.name))
+
+
+def _long_form(value: object, tp: Any) -> bool:
+    """Whether ``value`` has the YAML shape of type ``tp`` (a list, a mapping), so that a value
+    which is neither a field's short form nor its long form can be reported as such."""
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        inner = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        return value is None or any(_long_form(value, arg) for arg in inner)
+    if value is None:  # an empty section, or for X | None, no value
+        return True
+    if typing.get_origin(tp) is tuple:
+        return isinstance(value, list)
+    if typing.get_origin(tp) in (dict, collections.abc.Mapping) or dataclasses.is_dataclass(tp):
+        return isinstance(value, dict)
+    return True  # a scalar: its own conversion says what is wrong
+
+
 @functools.cache
 def _schema(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
     """The YAML-visible fields of ``cls`` with their resolved types."""
@@ -496,21 +1125,22 @@ class _Walker:
         if not isinstance(value, dict):
             return self.wrong(path, "a mapping", value, False)
         schema = _schema(cls)
-        names = sorted(f.name for f, _ in schema)
+        keys = sorted(_key(f) for f, _ in schema)
         for key in value:
-            if key not in names:
-                self.problem(_join(path, key), f"unknown key; expected one of: {', '.join(names)}")
+            if key not in keys:
+                self.problem(_join(path, key), f"unknown key; expected one of: {', '.join(keys)}")
         kwargs: dict[str, Any] = {}
         valid = True
         for f, tp in schema:
-            sub = _join(path, f.name)
-            if f.name not in value:
+            key = _key(f)
+            sub = _join(path, key)
+            if key not in value:
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     self.problem(sub, "required key is missing")
                     valid = False
                 continue
-            result = self.convert(value[f.name], tp, sub, f.metadata)
-            if result is _INVALID or not self.checked(result, sub, f.metadata):
+            result = self.field(value[key], f, tp, sub)
+            if result is _INVALID:
                 valid = False
                 continue
             kwargs[f.name] = result
@@ -522,8 +1152,35 @@ class _Walker:
             self.problem(sub, text)
         return _INVALID if cross_problems else obj
 
-    def checked(self, value: object, path: str, metadata: Mapping[str, Any]) -> bool:
-        """Run the field's checks on a converted value; True when it passes them all."""
+    def field(self, value: object, f: dataclasses.Field[Any], tp: Any, path: str) -> Any:
+        """Convert the YAML ``value`` of field ``f``: short form, type, then checks."""
+        shorthand: Shorthand | None = f.metadata.get("shorthand")
+        short = shorthand is not None and isinstance(value, shorthand.short)
+        value = self.expand_short(value, shorthand, tp, path, bool(f.metadata.get("secret")))
+        result = self.convert(value, tp, path, f.metadata)
+        if result is _INVALID or not self.checked(result, path, f.metadata, short=short):
+            return _INVALID
+        return result
+
+    def expand_short(
+        self, value: object, shorthand: Shorthand | None, tp: Any, path: str, secret: bool
+    ) -> Any:
+        """``value`` in its long form: expanded when it is the short form, else as it is."""
+        if shorthand is None or value is _INVALID:
+            return value
+        if isinstance(value, shorthand.short):
+            return shorthand.expand(value)
+        if not _long_form(value, tp):
+            return self.wrong(path, shorthand.expected, value, secret)
+        return value
+
+    def checked(
+        self, value: object, path: str, metadata: Mapping[str, Any], *, short: bool = False
+    ) -> bool:
+        """Run the field's checks on a converted value; True when it passes them all.
+
+        ``short``: the value was written in its short form, which stood for a single item.
+        """
         if value is None:
             return True
         failures: list[tuple[str, str | None]] = []
@@ -532,7 +1189,13 @@ class _Walker:
         if "check_each" in metadata:
             if not isinstance(value, tuple):
                 raise TypeError(f"{path}: check_each needs a tuple field")
-            failures += [(f"{path}[{i}]", metadata["check_each"](v)) for i, v in enumerate(value)]
+            # A problem in the one item a short form stood for is reported where it was written.
+            paths = (
+                [path] if short and len(value) == 1 else [f"{path}[{i}]" for i in range(len(value))]
+            )
+            failures += [
+                (sub, metadata["check_each"](v)) for sub, v in zip(paths, value, strict=True)
+            ]
         for sub, text in failures:
             if text is not None:
                 self.problem(sub, text)
@@ -553,15 +1216,25 @@ class _Walker:
         if origin is tuple:
             if len(args) != 2 or args[1] is not Ellipsis:
                 raise TypeError(f"{path}: only tuple[T, ...] is supported, not {tp}")
+            if value is None:  # a list whose items are all commented out
+                return ()
             if not isinstance(value, list):
                 return self.wrong(path, "a list", value, secret)
-            items = [
-                self.convert(v, args[0], f"{path}[{i}]", metadata) for i, v in enumerate(value)
-            ]
+            each: Shorthand | None = metadata.get("shorthand_each")
+            items = []
+            for i, v in enumerate(value):
+                sub = f"{path}[{i}]"
+                items.append(
+                    self.convert(
+                        self.expand_short(v, each, args[0], sub, secret), args[0], sub, metadata
+                    )
+                )
             return _INVALID if any(item is _INVALID for item in items) else tuple(items)
         if origin in (dict, collections.abc.Mapping):
             if args[0] is not str:
                 raise TypeError(f"{path}: mapping keys must be str, not {args[0]}")
+            if value is None:  # a section whose entries are all commented out
+                value = {}
             if not isinstance(value, dict):
                 return self.wrong(path, "a mapping", value, secret)
             out = {}

@@ -17,14 +17,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from receiver.config import (
+    DEFAULT_POLICY,
+    LOG_CHANNEL,
     ApiConfig,
     ApiToken,
     BasicAuth,
+    BreakerConfig,
+    ChannelConfig,
     Config,
     DatabaseConfig,
+    DefaultRouteConfig,
+    EmailChannelConfig,
+    EscalationPolicyConfig,
     IngestConfig,
+    JobsConfig,
     LogConfig,
+    NotificationsConfig,
+    NotifyTarget,
+    RateLimitConfig,
+    RouteConfig,
+    Shorthand,
+    TierConfig,
     WebhookAuth,
+    WebhookChannelConfig,
     WebhookConfig,
     from_data,
     load_config,
@@ -35,6 +50,10 @@ from receiver.model import Role
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
+TOP_LEVEL_KEYS = (
+    "api, channels, database, default_route, escalation_policies, include, ingest, jobs, "
+    "listen, log, notifications, routes, webhook"
+)
 
 
 def parse(text: str, env: Mapping[str, str] | None = None) -> Config:
@@ -63,6 +82,14 @@ def test_example_file_loads_without_environment() -> None:
         ("change-me-admin", Role.ADMIN),
         ("change-me-viewer", Role.VIEWER),
     ]
+    assert dict(config.channels) == {"log": ChannelConfig(type="log")}
+    assert set(config.escalation_policies) == {"default", "critical"}
+    assert config.escalation_policies["default"] == Config().escalation_policies["default"]
+    assert [(r.name, r.escalation_policy) for r in config.routes] == [("critical", "critical")]
+    assert config.default_route == DefaultRouteConfig(escalation_policy="default")
+    assert config.notifications == NotificationsConfig()
+    assert config.jobs == JobsConfig()
+    assert config.included == ()
 
 
 def test_example_file_takes_secrets_from_environment() -> None:
@@ -117,6 +144,59 @@ def test_defaults() -> None:
 
 def test_section_with_every_key_commented_out_gives_defaults() -> None:
     assert parse("webhook:\n  # auth: ...\nlog:\n") == Config(source="f.yml")
+    # Lists and mappings too: channels, policies and routes with every entry commented out.
+    assert parse("channels:\nescalation_policies:\nroutes:\ninclude:\n") == Config(source="f.yml")
+
+
+def test_escalation_defaults() -> None:
+    config = Config()
+    assert dict(config.channels) == {LOG_CHANNEL: ChannelConfig(type="log")}
+    assert config.channels["log"] == ChannelConfig(
+        type="log",
+        email=None,
+        webhook=None,
+        rate_limit=RateLimitConfig(per_minute=10.0, burst=20),
+        breaker=BreakerConfig(
+            failure_threshold=5, open_cooldown=timedelta(seconds=60), half_open_probe_count=3
+        ),
+    )
+    assert dict(config.escalation_policies) == {
+        DEFAULT_POLICY: EscalationPolicyConfig(
+            tiers=(TierConfig(after=timedelta(0), notify=(NotifyTarget(channel="log"),)),),
+            repeat=0,
+        )
+    }
+    assert config.include == ()
+    assert config.routes == ()
+    assert config.default_route == DefaultRouteConfig(escalation_policy="default")
+    assert config.notifications == NotificationsConfig(group_window=timedelta(seconds=2))
+    assert config.jobs == JobsConfig(
+        workers=4,
+        lease=timedelta(seconds=60),
+        max_attempts=10,
+        backoff_initial=timedelta(seconds=1),
+        backoff_max=timedelta(minutes=5),
+        poll_interval=timedelta(seconds=5),
+    )
+    assert RouteConfig(escalation_policy="p") == RouteConfig(
+        name="", match=(), escalation_policy="p", continue_=False
+    )
+    assert EmailChannelConfig(host="h", sender="s@x") == EmailChannelConfig(
+        host="h",
+        port=587,
+        starttls=True,
+        use_tls=False,
+        username=None,
+        password=None,
+        sender="s@x",
+        to=(),
+        timeout=timedelta(seconds=10),
+        ca_file=None,
+    )
+    assert WebhookChannelConfig(url="https://x") == WebhookChannelConfig(
+        url="https://x", secret=None, timeout=timedelta(seconds=10), headers={}
+    )
+    assert NotifyTarget(channel="c") == NotifyTarget(channel="c", target="")
 
 
 # --- every key round-trips --------------------------------------------------------------------
@@ -187,6 +267,172 @@ def test_every_key_round_trips() -> None:
     assert type(config.api.tokens[0].role) is Role
 
 
+def test_every_escalation_key_round_trips() -> None:
+    config = parse(
+        """
+        channels:
+          ops-mail:
+            type: email
+            email:
+              host: smtp.example.com
+              port: 465
+              starttls: false
+              use_tls: true
+              username: firebreak
+              password: pw
+              sender: "Firebreak <firebreak@example.com>"
+              to: [oncall@example.com, dba@example.com]
+              timeout: 5s
+              ca_file: /etc/ssl/ca.pem
+            rate_limit: {per_minute: 0.5, burst: 3}
+            breaker: {failure_threshold: 2, open_cooldown: 2m, half_open_probe_count: 1}
+          ops-hook:
+            type: webhook
+            webhook:
+              url: "https://hooks.example.com/firebreak"
+              secret: hook-secret
+              timeout: 3s
+              headers: {X-Team: sre}
+        escalation_policies:
+          critical:
+            repeat: 2
+            tiers:
+              - after: 0s
+                notify: [ops-hook, {channel: ops-mail, target: "dba@example.com"}]
+              - after: 15m
+                notify: [{channel: ops-mail}]
+        routes:
+          - name: database
+            match: ['team="db"', 'severity=~"critical|page"']
+            escalation_policy: critical
+            continue: true
+          - match: '{team="web"}'
+            escalation_policy: default
+          - escalation_policy: default
+        default_route: {escalation_policy: critical}
+        notifications: {group_window: 500ms}
+        jobs:
+          workers: 2
+          lease: 30s
+          max_attempts: 3
+          backoff_initial: 2s
+          backoff_max: 2s
+          poll_interval: 1s
+        """
+    )
+    assert dict(config.channels) == {
+        "ops-mail": ChannelConfig(
+            type="email",
+            email=EmailChannelConfig(
+                host="smtp.example.com",
+                port=465,
+                starttls=False,
+                use_tls=True,
+                username="firebreak",
+                password="pw",
+                sender="Firebreak <firebreak@example.com>",
+                to=("oncall@example.com", "dba@example.com"),
+                timeout=timedelta(seconds=5),
+                ca_file="/etc/ssl/ca.pem",
+            ),
+            rate_limit=RateLimitConfig(per_minute=0.5, burst=3),
+            breaker=BreakerConfig(
+                failure_threshold=2,
+                open_cooldown=timedelta(minutes=2),
+                half_open_probe_count=1,
+            ),
+        ),
+        "ops-hook": ChannelConfig(
+            type="webhook",
+            webhook=WebhookChannelConfig(
+                url="https://hooks.example.com/firebreak",
+                secret="hook-secret",
+                timeout=timedelta(seconds=3),
+                headers={"X-Team": "sre"},
+            ),
+        ),
+        "log": ChannelConfig(type="log"),  # built in: the file defines no "log"
+    }
+    assert dict(config.escalation_policies) == {
+        "critical": EscalationPolicyConfig(
+            repeat=2,
+            tiers=(
+                TierConfig(
+                    after=timedelta(0),
+                    notify=(
+                        NotifyTarget(channel="ops-hook"),
+                        NotifyTarget(channel="ops-mail", target="dba@example.com"),
+                    ),
+                ),
+                TierConfig(after=timedelta(minutes=15), notify=(NotifyTarget("ops-mail"),)),
+            ),
+        ),
+        "default": Config().escalation_policies["default"],
+    }
+    assert config.routes == (
+        RouteConfig(
+            name="database",
+            match=('team="db"', 'severity=~"critical|page"'),
+            escalation_policy="critical",
+            continue_=True,
+        ),
+        RouteConfig(name="routes[1]", match=('{team="web"}',), escalation_policy="default"),
+        RouteConfig(name="routes[2]", match=(), escalation_policy="default"),
+    )
+    assert config.default_route == DefaultRouteConfig(escalation_policy="critical")
+    assert config.notifications == NotificationsConfig(group_window=timedelta(milliseconds=500))
+    assert config.jobs == JobsConfig(
+        workers=2,
+        lease=timedelta(seconds=30),
+        max_attempts=3,
+        backoff_initial=timedelta(seconds=2),
+        backoff_max=timedelta(seconds=2),
+        poll_interval=timedelta(seconds=1),
+    )
+    assert isinstance(config.channels, types.MappingProxyType)
+    assert isinstance(config.escalation_policies, types.MappingProxyType)
+    assert type(config.routes) is tuple
+    assert [str(t) for t in config.escalation_policies["critical"].tiers[0].notify] == [
+        "ops-hook",
+        "ops-mail:dba@example.com",
+    ]
+
+
+def test_short_forms() -> None:
+    config = parse(
+        """
+        channels:
+          m: {type: email, email: {host: h, sender: f@example.com, to: one@example.com}}
+        escalation_policies:
+          p: {tiers: [{notify: [m]}]}
+        routes:
+          - {match: 'team="db"', escalation_policy: p}
+        """
+    )
+    assert config.channels["m"].email is not None
+    assert config.channels["m"].email.to == ("one@example.com",)
+    assert config.routes[0].match == ('team="db"',)
+    assert problems("escalation_policies: {p: {tiers: [{notify: log}]}}") == [
+        'f.yml: escalation_policies.p.tiers[0].notify: expected a list, got "log"'
+    ]
+
+
+def test_builtin_channel_and_policy_give_way_to_the_file() -> None:
+    config = parse(
+        """
+        channels:
+          log: {type: webhook, webhook: {url: "http://127.0.0.1:9/"}}
+        escalation_policies:
+          default: {tiers: [{after: 5m, notify: [log]}]}
+        """
+    )
+    assert config.channels["log"].type == "webhook"
+    assert config.escalation_policies["default"].tiers[0].after == timedelta(minutes=5)
+    config = parse("channels: {hook: {type: webhook, webhook: {url: 'https://x'}}}")
+    assert sorted(config.channels) == ["hook", "log"]
+    assert sorted(config.escalation_policies) == ["default"]
+
+
 @pytest.mark.parametrize(
     ("listen", "host", "port"),
     [
@@ -241,7 +487,7 @@ def test_unknown_keys() -> None:
           tokens: [{token: t, role: admin, nmae: x}]
         """
     ) == [
-        "f.yml: lisen: unknown key; expected one of: api, database, ingest, listen, log, webhook",
+        f"f.yml: lisen: unknown key; expected one of: {TOP_LEVEL_KEYS}",
         "f.yml: webhook.autth: unknown key; expected one of: auth, max_body_bytes",
         'f.yml: webhook["a b"]: unknown key; expected one of: auth, max_body_bytes',
         "f.yml: webhook.1: unknown key; expected one of: auth, max_body_bytes",
@@ -250,8 +496,9 @@ def test_unknown_keys() -> None:
 
 
 def test_internal_field_is_not_a_key() -> None:
-    assert problems("source: x") == [
-        "f.yml: source: unknown key; expected one of: api, database, ingest, listen, log, webhook"
+    assert problems("source: x\nincluded: []") == [
+        f"f.yml: source: unknown key; expected one of: {TOP_LEVEL_KEYS}",
+        f"f.yml: included: unknown key; expected one of: {TOP_LEVEL_KEYS}",
     ]
 
 
@@ -805,6 +1052,671 @@ def test_checks_run_on_converted_values() -> None:
     ]
 
 
+# --- escalation: problem messages ------------------------------------------------------------
+
+HOOK = "type: webhook, webhook: {url: 'https://h'}"
+MAIL = "type: email, email: {host: h, sender: f@example.com}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("channels: []", "channels: expected a mapping, got a list"),
+        ("channels: {c: {}}", "channels.c.type: required key is missing"),
+        (
+            "channels: {c: {type: sms}}",
+            'channels.c.type: expected one of log, webhook, email, got "sms"',
+        ),
+        ("channels: {c: {type: webhook}}", "channels.c.webhook: required when type is webhook"),
+        ("channels: {c: {type: email}}", "channels.c.email: required when type is email"),
+        (
+            "channels: {c: {type: log, email: {host: h, sender: f@example.com}}}",
+            "channels.c.email: not allowed when type is log",
+        ),
+        (
+            f"channels: {{c: {{{HOOK}, email: {{host: h, sender: f@example.com}}}}}}",
+            "channels.c.email: not allowed when type is webhook",
+        ),
+        (
+            "channels: {c: {type: email, email: {sender: f@example.com}}}",
+            "channels.c.email.host: required key is missing",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h}}}",
+            "channels.c.email.sender: required key is missing",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: '', sender: f@example.com}}}",
+            "channels.c.email.host: must not be empty",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, port: 0, sender: f@example.com}}}",
+            "channels.c.email.port: must be between 1 and 65535",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: firebreak}}}",
+            "channels.c.email.sender: expected an email address such as oncall@example.com",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: f@example.com, to: [a@b, x]}}}",
+            "channels.c.email.to[1]: expected an email address such as oncall@example.com",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: f@example.com, to: x}}}",
+            "channels.c.email.to: expected an email address such as oncall@example.com",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: f@example.com, to: 5}}}",
+            "channels.c.email.to: expected an email address or a list of them, got a number",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: 'a@b\nBcc: x@y'}}}",
+            "channels.c.email.sender: expected an email address such as oncall@example.com",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: f@example.com, use_tls: true}}}",
+            "channels.c.email.use_tls: cannot be combined with starttls; "
+            "set starttls: false for TLS from the start",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: f@example.com, username: u}}}",
+            "channels.c.email.password: required when username is set",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: f@example.com, password: p}}}",
+            "channels.c.email.username: required when password is set",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: f@example.com, timeout: 0s}}}",
+            "channels.c.email.timeout: must be longer than 0s",
+        ),
+        (
+            "channels: {c: {type: email, email: {host: h, sender: f@example.com, ca_file: ''}}}",
+            "channels.c.email.ca_file: must not be empty",
+        ),
+        (
+            "channels: {c: {type: webhook, webhook: {url: 'ftp://x'}}}",
+            "channels.c.webhook.url: expected a URL starting with http:// or https://",
+        ),
+        (
+            "channels: {c: {type: webhook, webhook: {url: 'https://h', secret: ''}}}",
+            "channels.c.webhook.secret: must not be empty",
+        ),
+        (
+            "channels: {c: {type: webhook, webhook: {url: 'https://h', headers: {'X Y': v}}}}",
+            'channels.c.webhook.headers["X Y"]: not a valid HTTP header name',
+        ),
+        (
+            "channels: {c: {type: webhook, webhook: "
+            "{url: 'https://h', headers: {X: \"a\\r\\nB: c\"}}}}",
+            "channels.c.webhook.headers.X: must not contain line breaks or NUL characters",
+        ),
+        (
+            "channels: {c: {type: webhook, webhook: {url: 'https://h', headers: {X: 1}}}}",
+            "channels.c.webhook.headers.X: expected a string, got a number",
+        ),
+        (
+            f"channels: {{c: {{{HOOK}, rate_limit: {{per_minute: 0}}}}}}",
+            "channels.c.rate_limit.per_minute: must be greater than 0",
+        ),
+        (
+            f"channels: {{c: {{{HOOK}, rate_limit: {{per_minute: .nan}}}}}}",
+            "channels.c.rate_limit.per_minute: must be greater than 0",
+        ),
+        (
+            f"channels: {{c: {{{HOOK}, rate_limit: {{burst: 0}}}}}}",
+            "channels.c.rate_limit.burst: must be greater than 0",
+        ),
+        (
+            f"channels: {{c: {{{HOOK}, breaker: {{failure_threshold: 0}}}}}}",
+            "channels.c.breaker.failure_threshold: must be greater than 0",
+        ),
+        (
+            f"channels: {{c: {{{HOOK}, breaker: {{open_cooldown: 0s}}}}}}",
+            "channels.c.breaker.open_cooldown: must be longer than 0s",
+        ),
+        (
+            f"channels: {{c: {{{HOOK}, breaker: {{half_open_probe_count: 0}}}}}}",
+            "channels.c.breaker.half_open_probe_count: must be greater than 0",
+        ),
+        ("escalation_policies: {p: {}}", "escalation_policies.p.tiers: required key is missing"),
+        ("escalation_policies: {p: {tiers: []}}", "escalation_policies.p.tiers: must not be empty"),
+        (
+            "escalation_policies: {p: {tiers: [{notify: [log]}], repeat: -1}}",
+            "escalation_policies.p.repeat: must be 0 or greater",
+        ),
+        (
+            "escalation_policies: {p: {tiers: [{after: 1m}]}}",
+            "escalation_policies.p.tiers[0].notify: required key is missing",
+        ),
+        (
+            "escalation_policies: {p: {tiers: [{notify: []}]}}",
+            "escalation_policies.p.tiers[0].notify: must not be empty",
+        ),
+        (
+            "escalation_policies: {p: {tiers: [{notify: [log, 3]}]}}",
+            "escalation_policies.p.tiers[0].notify[1]: "
+            "expected a channel name or a mapping with channel and target, got a number",
+        ),
+        (
+            "escalation_policies: {p: {tiers: [{notify: ['']}]}}",
+            "escalation_policies.p.tiers[0].notify[0].channel: must not be empty",
+        ),
+        (
+            "escalation_policies: {p: {tiers: [{notify: [{target: x}]}]}}",
+            "escalation_policies.p.tiers[0].notify[0].channel: required key is missing",
+        ),
+        (
+            "escalation_policies: {p: {tiers: [{notify: [{channel: log, to: x}]}]}}",
+            "escalation_policies.p.tiers[0].notify[0].to: "
+            "unknown key; expected one of: channel, target",
+        ),
+        (
+            "escalation_policies: {p: {tiers: [{notify: [log], after: -1m}]}}",
+            "escalation_policies.p.tiers[0].after: "
+            'expected a duration such as 30s, 5m or 1h30m, got "-1m"',
+        ),
+        ("routes: {a: 1}", "routes: expected a list, got a mapping"),
+        ("routes: [{}]", "routes[0].escalation_policy: required key is missing"),
+        ("routes: [{escalation_policy: ''}]", "routes[0].escalation_policy: must not be empty"),
+        ("routes: [{escalation_policy: default, name: ''}]", "routes[0].name: must not be empty"),
+        (
+            "routes: [{escalation_policy: default, match: ['a=\"b\"', 'severity=~\"(\"']}]",
+            'routes[0].match[1]: invalid regular expression "(" in severity=~"(": '
+            "missing ), unterminated subpattern",
+        ),
+        (
+            "routes: [{escalation_policy: default, match: 'team'}]",
+            'routes[0].match: expected an operator (=, !=, =~, !~) after "team" at position 4',
+        ),
+        (
+            "routes: [{escalation_policy: default, match: 5}]",
+            "routes[0].match: expected a matcher string or a list of them, got a number",
+        ),
+        (
+            "routes: [{escalation_policy: default, match: {team: db}}]",
+            "routes[0].match: expected a matcher string or a list of them, got a mapping",
+        ),
+        (
+            "routes: [{escalation_policy: default, match: [1]}]",
+            "routes[0].match[0]: expected a string, got a number",
+        ),
+        (
+            "routes: [{escalation_policy: default, continue: yes}]",
+            'routes[0].continue: expected true or false, got "yes"',
+        ),
+        (
+            # The Python field name is not a key: the message lists the YAML names.
+            "routes: [{escalation_policy: default, continue_: true}]",
+            "routes[0].continue_: "
+            "unknown key; expected one of: continue, escalation_policy, match, name",
+        ),
+        (
+            "default_route: {escalation_policy: ''}",
+            "default_route.escalation_policy: must not be empty",
+        ),
+        (
+            "default_route: {policy: x}",
+            "default_route.policy: unknown key; expected one of: escalation_policy",
+        ),
+        (
+            "notifications: {group_window: soon}",
+            'notifications.group_window: expected a duration such as 30s, 5m or 1h30m, got "soon"',
+        ),
+        ("jobs: {workers: 0}", "jobs.workers: must be greater than 0"),
+        ("jobs: {lease: 0s}", "jobs.lease: must be longer than 0s"),
+        ("jobs: {max_attempts: 0}", "jobs.max_attempts: must be greater than 0"),
+        ("jobs: {backoff_initial: 0s}", "jobs.backoff_initial: must be longer than 0s"),
+        (
+            "jobs: {backoff_initial: 10m}",
+            "jobs.backoff_max: must be at least backoff_initial (10m)",
+        ),
+        (
+            "jobs: {backoff_initial: 2s, backoff_max: 1500ms}",
+            "jobs.backoff_max: must be at least backoff_initial (2s)",
+        ),
+        ("jobs: {poll_interval: 0s}", "jobs.poll_interval: must be longer than 0s"),
+        ("include: 5", "include: expected a glob pattern or a list of them, got a number"),
+        ("include: ['']", "include[0]: must not be empty"),
+        (
+            "include: teams/*.yml",
+            "include: not supported here: the configuration was not read from a file, "
+            "so there is no directory to resolve patterns in",
+        ),
+    ],
+)
+def test_escalation_problem_messages(text: str, expected: str) -> None:
+    assert problems(text) == [f"f.yml: {expected}"]
+
+
+def test_cross_references() -> None:
+    assert problems(
+        f"""
+        channels:
+          ops-mail: {{{MAIL}}}
+          ops-hook: {{{HOOK}}}
+        escalation_policies:
+          critical:
+            tiers:
+              - notify: [ops-hook, {{channel: ops-mail, target: dba@example.com}}, pager]
+              - notify: [ops-mail]
+        routes:
+          - {{name: database, escalation_policy: crit}}
+          - {{name: database, escalation_policy: critical}}
+          - {{escalation_policy: critical}}
+          - {{name: "routes[2]", escalation_policy: default}}
+        default_route: {{escalation_policy: fallback}}
+        """
+    ) == [
+        'f.yml: escalation_policies.critical.tiers[0].notify[2]: unknown channel "pager"; '
+        "defined: log, ops-hook, ops-mail",
+        'f.yml: escalation_policies.critical.tiers[1].notify[0]: channel "ops-mail" has no '
+        "email.to addresses, so this entry needs a target",
+        'f.yml: routes[0].escalation_policy: unknown escalation policy "crit"; '
+        "defined: critical, default",
+        'f.yml: routes[1].name: duplicate route name "database"; also used by routes[0]',
+        'f.yml: routes[3].name: duplicate route name "routes[2]"; also used by routes[2]',
+        'f.yml: default_route.escalation_policy: unknown escalation policy "fallback"; '
+        "defined: critical, default",
+    ]
+
+
+def test_cross_references_wait_for_a_valid_file() -> None:
+    # A channel that failed to convert is not also reported as unknown where a tier names it.
+    assert problems(
+        """
+        channels: {hook: {type: webhook, webhook: {url: 'ftp://x'}}}
+        escalation_policies: {p: {tiers: [{notify: [hook]}]}}
+        """
+    ) == ["f.yml: channels.hook.webhook.url: expected a URL starting with http:// or https://"]
+
+
+def test_escalation_secrets_never_appear() -> None:
+    config = parse(
+        f"""
+        channels:
+          hook:
+            type: webhook
+            webhook:
+              url: "https://hooks.example.com/{SECRET}1"
+              secret: "{SECRET}2"
+              headers: {{Authorization: "Bearer {SECRET}3"}}
+          mail:
+            type: email
+            email: {{host: h, sender: f@example.com, username: u, password: "{SECRET}4"}}
+        """
+    )
+    assert SECRET not in repr(config)
+    assert "hooks.example.com" not in repr(config)
+    with pytest.raises(ConfigError) as info:
+        parse(
+            f"""
+            channels:
+              hook:
+                type: webhook
+                webhook:
+                  url: "ftp://{SECRET}"
+                  secret: ["{SECRET}"]
+                  headers: {{X: ["{SECRET}"], Y: "{SECRET}"}}
+              mail:
+                type: email
+                email: {{host: h, sender: f@example.com, username: u, password: ["{SECRET}"]}}
+            """
+        )
+    assert info.value.problems == [
+        "f.yml: channels.hook.webhook.url: expected a URL starting with http:// or https://",
+        "f.yml: channels.hook.webhook.secret: expected a string, got a list",
+        "f.yml: channels.hook.webhook.headers.X: expected a string, got a list",
+        "f.yml: channels.mail.email.password: expected a string, got a list",
+    ]
+    [message] = problems(
+        f"""
+        channels:
+          hook: {{type: webhook, webhook: {{url: "https://h", headers: {{Y: "{SECRET}\\n"}}}}}}
+        """
+    )
+    assert (
+        message
+        == "f.yml: channels.hook.webhook.headers.Y: must not contain line breaks or NUL characters"
+    )
+
+
+# --- includes ---------------------------------------------------------------------------------
+
+
+def write_files(root: Path, files: Mapping[str, str]) -> Path:
+    """Write ``files`` (relative path -> YAML) under ``root``; returns the main file's path."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root / "firebreak.yml"
+
+
+def load_problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    return info.value.problems
+
+
+TEAM_DB = """
+channels:
+  db-hook: {type: webhook, webhook: {url: "https://db.example.com/hook"}}
+escalation_policies:
+  db: {tiers: [{notify: [db-hook, ops-mail]}]}
+routes:
+  - {name: db, match: 'team="db"', escalation_policy: db}
+  - {match: 'team="db-batch"', escalation_policy: critical}
+"""
+TEAM_WEB = """
+escalation_policies:
+  web: {tiers: [{notify: [{channel: ops-mail, target: web@example.com}]}]}
+routes:
+  - {name: web, match: 'team="web"', escalation_policy: web}
+"""
+
+
+def test_include_two_team_files(tmp_path: Path) -> None:
+    main = write_files(
+        tmp_path,
+        {
+            "firebreak.yml": """
+                include: ["teams/*.yml"]
+                channels:
+                  ops-mail:
+                    type: email
+                    email: {host: h, sender: f@example.com, to: o@example.com}
+                escalation_policies:
+                  critical: {tiers: [{notify: [ops-mail]}]}
+                routes:
+                  - {name: critical, match: 'severity="critical"', escalation_policy: critical}
+                """,
+            # Loaded in sorted order, whatever order the directory lists them in.
+            "teams/web.yml": TEAM_WEB,
+            "teams/db.yml": TEAM_DB,
+            "teams/notes.txt": "not: yaml: at all",
+        },
+    )
+    config = load_config(main, env={})
+    assert config.source == str(main)
+    assert config.include == ("teams/*.yml",)
+    assert config.included == (str(tmp_path / "teams/db.yml"), str(tmp_path / "teams/web.yml"))
+    assert sorted(config.channels) == ["db-hook", "log", "ops-mail"]
+    assert sorted(config.escalation_policies) == ["critical", "db", "default", "web"]
+    assert [(r.name, r.escalation_policy) for r in config.routes] == [
+        ("critical", "critical"),
+        ("db", "db"),
+        ("teams/db.yml:routes[1]", "critical"),  # unnamed: named after its own file
+        ("web", "web"),
+    ]
+
+
+def test_include_relative_to_the_including_file_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_files(
+        tmp_path / "etc",
+        {
+            "firebreak.yml": """
+                include: teams/db.yml
+                channels:
+                  ops-mail:
+                    type: email
+                    email: {host: h, sender: f@example.com, to: o@example.com}
+                escalation_policies:
+                  critical: {tiers: [{notify: [log]}]}
+                """,
+            "teams/db.yml": TEAM_DB,
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    config = load_config(Path("etc/firebreak.yml"), env={})
+    assert config.included == ("etc/teams/db.yml",)
+    # Route names do not depend on the directory the command runs in.
+    assert config.routes[1].name == "teams/db.yml:routes[1]"
+    monkeypatch.chdir(tmp_path / "etc")
+    config = load_config("firebreak.yml", env={})
+    assert config.included == ("teams/db.yml",)
+    assert config.routes[1].name == "teams/db.yml:routes[1]"
+
+
+def test_include_problems_name_the_included_file(tmp_path: Path) -> None:
+    main = write_files(
+        tmp_path,
+        {
+            "firebreak.yml": """
+                include: ["teams/*.yml"]
+                listen: nowhere
+                """,
+            "teams/a.yml": """
+                listen: "127.0.0.1:1"
+                jobs: {workers: 2}
+                routes: [{escalation_policy: 5}]
+                typo: 1
+                """,
+            "teams/b.yml": "channels: [\n",
+            "teams/c.yml": "routes: [{escalation_policy: '${UNSET}'}]\n",
+        },
+    )
+    a, b, c = (tmp_path / "teams" / name for name in ("a.yml", "b.yml", "c.yml"))
+    assert load_problems(main) == [
+        f"{main}: listen: expected host:port such as 127.0.0.1:9095 or [::1]:9095",
+        f"{a}: listen: not allowed in an included file "
+        "(allowed: channels, escalation_policies, include, routes)",
+        f"{a}: jobs: not allowed in an included file "
+        "(allowed: channels, escalation_policies, include, routes)",
+        f"{a}: typo: unknown key; expected one of: channels, escalation_policies, include, routes",
+        f"{a}: routes[0].escalation_policy: expected a string, got a number",
+        f"{b}:2:1: invalid YAML: while parsing a flow node, "
+        "expected the node content, but found '<stream end>'",
+        f"{c}: routes[0].escalation_policy: environment variable UNSET is not set",
+    ]
+
+
+def test_include_duplicate_definitions_name_both_files(tmp_path: Path) -> None:
+    main = write_files(
+        tmp_path,
+        {
+            "firebreak.yml": f"""
+                include: [teams/a.yml, teams/b.yml]
+                channels: {{hook: {{{HOOK}}}}}
+                """,
+            "teams/a.yml": f"""
+                channels: {{hook: {{{HOOK}}}, log: {{type: log}}}}
+                escalation_policies: {{p: {{tiers: [{{notify: [hook]}}]}}}}
+                routes: [{{name: r, escalation_policy: p}}]
+                """,
+            "teams/b.yml": f"""
+                channels: {{log: {{{HOOK}}}}}
+                escalation_policies: {{p: {{tiers: [{{notify: [hook]}}]}}}}
+                routes: [{{name: r, escalation_policy: p}}, {{escalation_policy: q}}]
+                """,
+        },
+    )
+    a, b = tmp_path / "teams/a.yml", tmp_path / "teams/b.yml"
+    assert load_problems(main) == [
+        f'{a}: channels.hook: channel "hook" is already defined in {main}',
+        f'{b}: channels.log: channel "log" is already defined in {a}',
+        f'{b}: escalation_policies.p: escalation policy "p" is already defined in {a}',
+        f'{b}: routes[0].name: duplicate route name "r"; also used by routes[0] in {a}',
+        f'{b}: routes[1].escalation_policy: unknown escalation policy "q"; defined: default, p',
+    ]
+
+
+def test_include_nested_and_cross_file_references(tmp_path: Path) -> None:
+    main = write_files(
+        tmp_path,
+        {
+            "firebreak.yml": """
+                include: teams/*.yml
+                routes: [{name: top, match: 'x="1"', escalation_policy: deep}]
+                """,
+            "teams/a.yml": """
+                include: [../shared/*.yml]
+                routes: [{name: a, escalation_policy: deep}]
+                """,
+            "teams/z.yml": "routes: [{name: z, escalation_policy: default}]\n",
+            "shared/deep.yml": """
+                channels: {pager: {type: webhook, webhook: {url: "https://p"}}}
+                escalation_policies: {deep: {tiers: [{notify: [pager]}]}}
+                routes: [{name: deep, escalation_policy: deep}]
+                """,
+        },
+    )
+    config = load_config(main, env={})
+    # Depth first: an included file's own includes come right after it.
+    assert [r.name for r in config.routes] == ["top", "a", "deep", "z"]
+    assert config.included == (
+        str(tmp_path / "teams/a.yml"),
+        str(tmp_path / "teams/../shared/deep.yml"),
+        str(tmp_path / "teams/z.yml"),
+    )
+
+
+def test_include_cycle(tmp_path: Path) -> None:
+    main = write_files(
+        tmp_path,
+        {
+            "firebreak.yml": "include: [a.yml]\n",
+            "a.yml": "include: [b.yml]\n",
+            "b.yml": "include: ['*.yml']\n",  # matches a.yml, b.yml and firebreak.yml
+        },
+    )
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    assert load_problems(main) == [
+        f"{b}: include[0]: include cycle: {a} -> {b} -> {a}",
+        f"{b}: include[0]: include cycle: {b} -> {b}",
+        f"{b}: include[0]: include cycle: {main} -> {a} -> {b} -> {main}",
+    ]
+
+
+def test_include_of_itself(tmp_path: Path) -> None:
+    main = write_files(tmp_path, {"firebreak.yml": "include: '*.yml'\n"})
+    assert load_problems(main) == [f"{main}: include: include cycle: {main} -> {main}"]
+
+
+def test_include_file_matched_twice_loads_once(tmp_path: Path) -> None:
+    main = write_files(
+        tmp_path,
+        {
+            "firebreak.yml": "include: [teams/db.yml, 'teams/*.yml', ./teams/db.yml]\n",
+            "teams/db.yml": TEAM_DB.replace("ops-mail", "log").replace("critical", "default"),
+        },
+    )
+    config = load_config(main, env={})
+    assert config.included == (str(tmp_path / "teams/db.yml"),)
+    assert len(config.routes) == 2
+
+
+def test_include_missing_files(tmp_path: Path) -> None:
+    main = write_files(tmp_path, {"firebreak.yml": "include: [nothing/*.yml, teams/db.yml]\n"})
+    # A pattern with wildcards may match nothing; a plain file name must exist.
+    assert load_problems(main) == [
+        f'{main}: include[1]: no such file: "{tmp_path / "teams/db.yml"}"'
+    ]
+    (tmp_path / "teams").mkdir()
+    (tmp_path / "teams/db.yml").mkdir()  # a directory where a file should be
+    assert load_problems(main) == [f"{tmp_path / 'teams/db.yml'}: cannot read: Is a directory"]
+
+
+def test_include_globs_skip_directories_and_span_them_with_double_star(tmp_path: Path) -> None:
+    main = write_files(
+        tmp_path,
+        {
+            "firebreak.yml": "include: ['conf.d/**/*.yml']\n",
+            "conf.d/a.yml": "routes: [{name: a, escalation_policy: default}]\n",
+            "conf.d/deeper/b.yml": "routes: [{name: b, escalation_policy: default}]\n",
+        },
+    )
+    (tmp_path / "conf.d/dir.yml").mkdir()
+    assert [r.name for r in load_config(main, env={}).routes] == ["a", "b"]
+
+
+def test_include_pattern_directory_is_not_a_pattern(tmp_path: Path) -> None:
+    # The including file's own directory name is taken literally, wildcards and all.
+    main = write_files(
+        tmp_path / "odd[dir]",
+        {
+            "firebreak.yml": "include: ['*.d/*.yml']\n",
+            "x.d/a.yml": "routes: [{name: a, escalation_policy: default}]\n",
+        },
+    )
+    assert [r.name for r in load_config(main, env={}).routes] == ["a"]
+
+
+def test_include_is_followed_even_when_the_including_file_has_problems(tmp_path: Path) -> None:
+    main = write_files(
+        tmp_path,
+        {"firebreak.yml": "include: [a.yml]\nlisten: 1\n", "a.yml": "routes: 5\n"},
+    )
+    assert load_problems(main) == [
+        f"{main}: listen: expected a string, got a number",
+        f"{tmp_path / 'a.yml'}: routes: expected a list, got a number",
+    ]
+
+
+# --- the generic walker: key aliases and short forms ------------------------------------------
+
+
+def _halve(value: int) -> str | None:
+    return None if value % 2 == 0 else "must be even"
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    left: str
+    right: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Aliased:
+    import_: bool = field(default=False, metadata={"key": "import"})
+    evens: tuple[int, ...] = field(
+        default=(),
+        metadata={
+            "shorthand": Shorthand(int, lambda n: [n], "a number or a list of them"),
+            "check_each": _halve,
+        },
+    )
+    pairs: tuple[Pair, ...] = field(
+        default=(),
+        metadata={"shorthand_each": Shorthand(str, lambda s: {"left": s}, "a name or a pair")},
+    )
+    pair: Pair | None = field(
+        default=None,
+        metadata={"shorthand": Shorthand(str, lambda s: {"left": s}, "a name or a pair")},
+    )
+
+
+def test_key_aliases_and_short_forms() -> None:
+    assert from_data(
+        Aliased,
+        {"import": True, "evens": 4, "pairs": ["a", {"left": "b", "right": "c"}], "pair": "p"},
+        env={},
+    ) == Aliased(import_=True, evens=(4,), pairs=(Pair("a"), Pair("b", "c")), pair=Pair("p"))
+    assert from_data(Aliased, {"evens": [2, 4], "pair": None}, env={}) == Aliased(evens=(2, 4))
+    with pytest.raises(ConfigError) as info:
+        from_data(
+            Aliased,
+            {"import_": 1, "evens": 3, "pairs": [1, None], "pair": ["x"]},
+            source="s.yml",
+            env={},
+        )
+    assert info.value.problems == [
+        "s.yml: import_: unknown key; expected one of: evens, import, pair, pairs",
+        "s.yml: evens: must be even",  # the short form is reported where it was written
+        "s.yml: pairs[0]: expected a name or a pair, got a number",
+        "s.yml: pairs[1].left: required key is missing",
+        "s.yml: pair: expected a name or a pair, got a list",
+    ]
+    with pytest.raises(ConfigError) as info:
+        from_data(Aliased, {"evens": [2, 3], "import": "yes"}, source="s.yml", env={})
+    assert info.value.problems == [
+        's.yml: import: expected true or false, got "yes"',
+        "s.yml: evens[1]: must be even",
+    ]
+
+
 # --- robustness -------------------------------------------------------------------------------
 
 YAML_PIECES = [
@@ -846,6 +1758,11 @@ SCHEMA_KEYS = [
     *("bearer_tokens", "basic_auth", "username", "password", "max_body_bytes", "api"),
     *("tokens", "token", "role", "name", "log", "level", "format", "file", "file_max_bytes"),
     *("file_backups", "access", "ingest", "max_batch_alerts"),
+    *("include", "channels", "type", "email", "webhook", "log", "host", "port", "sender", "to"),
+    *("url", "secret", "headers", "rate_limit", "per_minute", "breaker", "open_cooldown"),
+    *("escalation_policies", "tiers", "after", "notify", "channel", "target", "repeat"),
+    *("routes", "match", "escalation_policy", "continue", "default_route", "default"),
+    *("notifications", "group_window", "jobs", "workers", "lease", "backoff_max"),
 ]
 SCALARS = (
     st.none()
@@ -857,6 +1774,7 @@ SCALARS = (
         [
             *("admin", "viewer", "full", "off", "debug", "console", "127.0.0.1:9095", "${X}"),
             *("${UNSET}", "${Y:-2}", "$${", "${", "sqlite+aiosqlite:///x", ""),
+            *("webhook", "email", "https://h", "a@b", "5m", 'a="b"', 'a=~"("', "default"),
         ]
     )
 )
