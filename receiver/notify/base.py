@@ -1,0 +1,98 @@
+"""What every channel implements and what it is given.
+
+A channel sends one ``Notice`` to one target and returns a ``Delivery``. It never retries and
+never sleeps: the durable job that called it does the waiting, so an outage loses nothing and a
+worker is never tied up. What went wrong is said with the errors below, which the job runner
+maps to "try again later" (with or without counting an attempt) or "dead-letter now".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from receiver.errors import FirebreakError
+
+
+class NoticeKind(StrEnum):
+    FIRING = "firing"  # alerts need someone: a tier of an escalation policy reached them
+    RESOLVED = "resolved"  # alerts that were notified have ended (by Alertmanager or a person)
+    DIGEST = "digest"  # what the channel's rate limit held back, summed up in one message
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeAlert:
+    """One alert as a notice shows it."""
+
+    id: int
+    fingerprint: str
+    status: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    generator_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One message to send. ``idempotency_key`` is stable across retries of the same send:
+    a channel that can de-duplicate (a receiver of signed webhooks, PagerDuty's dedup_key,
+    an SMTP Message-ID) passes it on."""
+
+    kind: NoticeKind
+    idempotency_key: str
+    alerts: tuple[NoticeAlert, ...]
+    group_key: str = ""
+    route: str = ""
+    escalation_policy: str = ""
+    tier: int | None = None  # 0-based tier index for FIRING notices
+    repeat: int = 0  # how many times the policy has started over
+    suppressed: int = 0  # for DIGEST: notices the rate limit held back
+    drill: bool = False
+    references: Sequence[str] = field(default_factory=tuple)  # earlier deliveries, to thread
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What the far side said: a reference to thread later messages to (message id, ts, key)."""
+
+    reference: str | None = None
+
+
+class ChannelError(FirebreakError):
+    """The send failed and may work later (5xx, timeout, connection refused): retry with
+    backoff, counting an attempt and a circuit-breaker failure."""
+
+
+class ChannelThrottled(ChannelError):
+    """The far side asked us to slow down (HTTP 429): wait ``retry_after`` seconds; this is
+    neither a failed attempt nor a breaker failure."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ChannelRejected(ChannelError):
+    """The far side refused this notice for good (HTTP 4xx other than 429, bad address):
+    retrying cannot help, so the job is dead-lettered with the reason."""
+
+
+class Channel(Protocol):
+    """A configured channel (``channels.<name>`` in firebreak.yml)."""
+
+    name: str
+    kind: str
+
+    async def send(self, notice: Notice, target: str) -> Delivery:
+        """Deliver ``notice`` to ``target`` (an address, a URL path, a channel id...; the
+        channel's own default when empty). Raises a ``ChannelError`` subclass on failure."""
+        ...
+
+    async def close(self) -> None:
+        """Release sessions and connections."""
+        ...
