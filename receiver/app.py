@@ -3,24 +3,44 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from receiver.api import alerts, ops, webhook
+from receiver.actions import AlertActions
+from receiver.api import alerts, jobs, ops, webhook
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
-from receiver.config import Config
+from receiver.breaker import BreakerRegistry, CircuitBreaker
+from receiver.config import ChannelConfig, Config
+from receiver.escalation import Escalation, resolve_job, route_job
 from receiver.ingest import Ingestor
+from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
 from receiver.model import Clock, system_clock
+from receiver.notify.base import Channel
+from receiver.notify.email import EmailChannel
+from receiver.notify.log import LogChannel
+from receiver.notify.webhook import WebhookChannel
+from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.store import Store, create_engine_for, migrate
+from receiver.store.ingest import IngestOutcome
+from receiver.store.jobs import NewJob
 from receiver.typedefs import (
+    ACTIONS,
+    BREAKERS,
     CLOCK,
     CONFIG,
     INGESTOR,
     METRICS,
+    RUNNER,
     STARTED_AT,
     STORE,
     TOKEN_AUTH,
@@ -35,8 +55,12 @@ def create_app(
     *,
     clock: Clock = system_clock,
     registry: CollectorRegistry | None = None,
+    owner: str | None = None,
 ) -> web.Application:
-    """Build the application; nothing is opened until it starts (see ``cleanup_ctx``)."""
+    """Build the application; nothing is opened until it starts (see ``cleanup_ctx``).
+
+    ``owner`` names this process in job leases (default: host, pid and a random suffix).
+    """
     app = web.Application(
         middlewares=[edge],
         # Bodies are read with per-route limits (webhook.max_body_bytes); this is the backstop.
@@ -48,7 +72,10 @@ def create_app(
     app[TOKEN_AUTH] = TokenAuth(config.api.tokens)
     app[WEBHOOK_AUTH] = WebhookAuth(config.webhook.auth)
     app[STARTED_AT] = clock()
+    app[BREAKERS] = BreakerRegistry(_breaker_factory(config))
+    app[_OWNER] = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_runner)
     app.cleanup_ctx.append(_ingestor)
 
     r = app.router
@@ -57,10 +84,71 @@ def create_app(
     r.add_get("/api/v1/alerts/{id}", alerts.get_alert, name="alert")
     r.add_post("/api/v1/alerts/{id}/acknowledge", alerts.acknowledge_alert, name="acknowledge")
     r.add_post("/api/v1/alerts/{id}/resolve", alerts.resolve_alert, name="resolve")
+    r.add_post("/api/v1/alerts/{id}/snooze", alerts.snooze_alert, name="snooze")
+    r.add_get("/api/v1/jobs", jobs.list_jobs, name="jobs")
+    r.add_post("/api/v1/jobs/{id}/retry", jobs.retry_job, name="job_retry")
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
+    r.add_get("/debug/circuit-breakers", ops.circuit_breakers, name="circuit_breakers")
     return app
+
+
+_OWNER = web.AppKey("owner", str)
+_HTTP = web.AppKey("http_session", aiohttp.ClientSession)
+
+
+def _breaker_factory(config: Config) -> Any:
+    def make(channel: str, _target: str) -> CircuitBreaker:
+        settings = config.channels[channel].breaker if channel in config.channels else None
+        if settings is None:
+            return CircuitBreaker()
+        return CircuitBreaker(
+            failure_threshold=settings.failure_threshold,
+            open_cooldown=settings.open_cooldown.total_seconds(),
+            half_open_probe_count=settings.half_open_probe_count,
+        )
+
+    return make
+
+
+def build_channel(
+    name: str, channel: ChannelConfig, session: aiohttp.ClientSession, clock: Clock
+) -> Channel:
+    """The one place channel configuration becomes a channel."""
+    if channel.type == "webhook" and channel.webhook is not None:
+        hook = channel.webhook
+        return WebhookChannel(
+            name,
+            hook.url,
+            session=session,
+            secret=hook.secret,
+            timeout=hook.timeout.total_seconds(),
+            headers=dict(hook.headers),
+            clock=clock,
+        )
+    if channel.type == "email" and channel.email is not None:
+        mail = channel.email
+        tls_context = None
+        if mail.ca_file:
+            import ssl
+
+            tls_context = ssl.create_default_context(cafile=mail.ca_file)
+        return EmailChannel(
+            name,
+            host=mail.host,
+            port=mail.port,
+            starttls=mail.starttls,
+            use_tls=mail.use_tls,
+            username=mail.username,
+            password=mail.password,
+            sender=mail.sender,
+            default_to=tuple(mail.to),
+            timeout=mail.timeout.total_seconds(),
+            tls_context=tls_context,
+            clock=clock,
+        )
+    return LogChannel(name)
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
@@ -76,14 +164,69 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+async def _runner(app: web.Application) -> AsyncIterator[None]:
+    config, clock, metrics = app[CONFIG], app[CLOCK], app[METRICS]
+    session = aiohttp.ClientSession()
+    app[_HTTP] = session
+    channels = {
+        name: build_channel(name, channel, session, clock)
+        for name, channel in config.channels.items()
+    }
+    limits = {
+        name: RateLimit(channel.rate_limit.per_minute, channel.rate_limit.burst)
+        for name, channel in config.channels.items()
+    }
+    escalation = Escalation(
+        config, app[STORE], channels, app[BREAKERS], RateLimiters(limits), metrics
+    )
+    jobs_config = config.jobs
+    runner = JobRunner(
+        app[STORE],
+        escalation.handlers(),
+        metrics,
+        clock,
+        RunnerSettings(
+            owner=app[_OWNER],
+            workers=jobs_config.workers,
+            lease=jobs_config.lease,
+            max_attempts=jobs_config.max_attempts,
+            backoff_initial=jobs_config.backoff_initial,
+            backoff_max=jobs_config.backoff_max,
+            poll_interval=jobs_config.poll_interval,
+        ),
+        horizons=escalation.horizons(),
+    )
+    app[RUNNER] = runner
+    app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
+    runner.start()
+    yield
+    await runner.stop()
+    for channel in channels.values():
+        await channel.close()
+    await session.close()
+
+
+def _outbox(outcome: IngestOutcome, now: datetime) -> list[NewJob]:
+    """The jobs a committed webhook batch starts, in the batch's own transaction."""
+    follow = []
+    if outcome.new_alert_ids:
+        follow.append(route_job(outcome.new_alert_ids, now))
+    if outcome.resolved_alert_ids:
+        follow.append(resolve_job(outcome.resolved_alert_ids, now))
+    return follow
+
+
 async def _ingestor(app: web.Application) -> AsyncIterator[None]:
+    ingest = app[CONFIG].ingest
     ingestor = Ingestor(
         app[STORE],
         app[METRICS],
         app[CLOCK],
-        max_batch_alerts=app[CONFIG].ingest.max_batch_alerts,
-        commit_delay=app[CONFIG].ingest.commit_delay.total_seconds(),
-        commit_siblings=app[CONFIG].ingest.commit_siblings,
+        max_batch_alerts=ingest.max_batch_alerts,
+        commit_delay=ingest.commit_delay.total_seconds(),
+        commit_siblings=ingest.commit_siblings,
+        outbox=_outbox,
+        on_commit=app[RUNNER].wake,
     )
     ingestor.start()
     app[INGESTOR] = ingestor

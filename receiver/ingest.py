@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from receiver.errors import StoreUnavailable
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
 from receiver.store import Store
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, ReceivedWebhook
+from receiver.store.jobs import NewJob
 
 log = logging.getLogger("firebreak.ingest")
 
@@ -41,6 +44,8 @@ class Ingestor:
         max_batch_alerts: int = 5000,
         commit_delay: float = 0.002,
         commit_siblings: int = 8,
+        outbox: Callable[[IngestOutcome, datetime], Sequence[NewJob]] | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -48,6 +53,8 @@ class Ingestor:
         self._max_batch_alerts = max_batch_alerts
         self._commit_delay = commit_delay
         self._commit_siblings = commit_siblings
+        self._outbox = outbox  # jobs to enqueue in the batch's own transaction
+        self._on_commit = on_commit
         self._queue: list[_Waiting] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -112,7 +119,10 @@ class Ingestor:
         started = time.perf_counter()
         try:
             outcome = await self._store.ingest(
-                [w.webhook for w in batch], self._clock(), [w.encoded for w in batch]
+                [w.webhook for w in batch],
+                self._clock(),
+                [w.encoded for w in batch],
+                outbox=self._outbox,
             )
         except StoreUnavailable as exc:
             self._metrics.store_errors.labels("ingest").inc()
@@ -136,6 +146,8 @@ class Ingestor:
         self._metrics.ingest_batch_webhooks.observe(len(batch))
         self._metrics.occurrences_created.inc(len(outcome.new_alert_ids))
         self.last_outcome = outcome
+        if self._on_commit is not None and (outcome.new_alert_ids or outcome.resolved_alert_ids):
+            self._on_commit()
         for waiting in batch:
             if not waiting.done.done():
                 waiting.done.set_result(None)

@@ -12,6 +12,10 @@ from receiver import __version__
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+# People take minutes to hours: buckets from 30 s to a day.
+_HUMAN_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
+
+
 class Metrics:
     """The metric objects, registered on the registry the application is given."""
 
@@ -88,6 +92,65 @@ class Metrics:
             ["route", "code"],
             registry=registry,
         )
+        self.jobs = Counter(
+            "firebreak_jobs_total",
+            "Jobs run, by kind and outcome (ok, skipped, deferred, retry, dead, ...).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.job_duration = Histogram(
+            "firebreak_job_duration_seconds",
+            "Time to run one job's handler and record its outcome, by kind.",
+            ["kind"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "firebreak_jobs_dead_lettered_total",
+            "Jobs given up on: out of attempts, or refused for good by the far side.",
+            registry=registry,
+        )
+        self.jobs_queued = Gauge(
+            "firebreak_jobs_queued",
+            "Jobs not done, by kind and state (pending, running, dead); counted at scrape.",
+            ["kind", "state"],
+            registry=registry,
+        )
+        self.jobs_oldest_due_age = Gauge(
+            "firebreak_jobs_oldest_due_age_seconds",
+            "How long the oldest due pending job has waited (0 when none is late).",
+            registry=registry,
+        )
+        self.notifications = Counter(
+            "firebreak_notifications_total",
+            "Messages to channels, by channel, notice kind and outcome.",
+            ["channel", "kind", "outcome"],
+            registry=registry,
+        )
+        self.escalations = Counter(
+            "firebreak_escalations_total",
+            "Escalation tiers reached, by policy and tier (1-based).",
+            ["policy", "tier"],
+            registry=registry,
+        )
+        self.time_to_acknowledge = Histogram(
+            "firebreak_time_to_acknowledge_seconds",
+            "From an alert's start to its acknowledgement (MTTA).",
+            buckets=_HUMAN_BUCKETS,
+            registry=registry,
+        )
+        self.time_to_resolve = Histogram(
+            "firebreak_time_to_resolve_seconds",
+            "From an alert's start to its resolution (MTTR).",
+            buckets=_HUMAN_BUCKETS,
+            registry=registry,
+        )
+        self.breaker_state = Gauge(
+            "firebreak_circuit_breaker_state",
+            "Circuit breaker per channel and target: 0 closed, 1 half-open, 2 open.",
+            ["channel", "target"],
+            registry=registry,
+        )
         self._received_firing = self.alerts_received.labels("firing")
         self._received_resolved = self.alerts_received.labels("resolved")
         self._http_children: dict[tuple[str, int], tuple[Any, Any]] = {}
@@ -119,3 +182,7 @@ class Metrics:
         if webhook_seconds is not None:
             children[1].inc()
             self.webhook_duration.observe(webhook_seconds)
+
+    def job_finished(self, kind: str, outcome: str, seconds: float) -> None:
+        self.jobs.labels(kind, outcome).inc()
+        self.job_duration.labels(kind).observe(seconds)

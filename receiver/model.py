@@ -29,6 +29,9 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"  # Alertmanager said the alert ended
     ACKNOWLEDGED = "acknowledged"
     MANUALLY_RESOLVED = "manually_resolved"  # a person resolved it
+    SNOOZED = "snoozed"  # a person put off the next escalation tier
+    ESCALATED = "escalated"  # a tier of an escalation policy notified its targets
+    NOTIFIED = "notified"  # a channel accepted a message about the alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ class Alert:
     resolved_by: str | None
     generator_url: str
     group_key: str
+    snoozed_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

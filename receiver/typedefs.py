@@ -6,9 +6,12 @@ from datetime import datetime
 
 from aiohttp import web
 
+from receiver.actions import AlertActions
 from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.breaker import BreakerRegistry
 from receiver.config import Config
 from receiver.ingest import Ingestor
+from receiver.jobs import JobRunner
 from receiver.metrics import Metrics
 from receiver.model import Clock
 from receiver.store import Store
@@ -21,3 +24,6 @@ INGESTOR = web.AppKey("ingestor", Ingestor)
 TOKEN_AUTH = web.AppKey("token_auth", TokenAuth)
 WEBHOOK_AUTH = web.AppKey("webhook_auth", WebhookAuth)
 STARTED_AT = web.AppKey("started_at", datetime)
+ACTIONS = web.AppKey("actions", AlertActions)
+RUNNER = web.AppKey("runner", JobRunner)
+BREAKERS = web.AppKey("breakers", BreakerRegistry)

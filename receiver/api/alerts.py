@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -15,11 +15,12 @@ from receiver.matchers import parse_matchers
 from receiver.model import Actor, AlertStatus, Role
 from receiver.obs import request_id_var
 from receiver.store.store import AlertQuery
-from receiver.typedefs import CLOCK, METRICS, STORE, TOKEN_AUTH
+from receiver.typedefs import ACTIONS, CLOCK, STORE, TOKEN_AUTH
 
 _MAX_LIMIT = 1000
 _ACTION_BODY_LIMIT = 64 * 1024
 _NOTE_LIMIT = 4000
+_MAX_SNOOZE = timedelta(days=7)
 
 
 def parse_alert_query(params: MultiMapping[str], now: datetime) -> AlertQuery:
@@ -102,21 +103,47 @@ async def get_alert(request: web.Request) -> web.Response:
 
 
 async def acknowledge_alert(request: web.Request) -> web.Response:
-    return await _act(request, "acknowledge")
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
+    body = await read_json_object(request, _ACTION_BODY_LIMIT)
+    alert = await request.app[ACTIONS].acknowledge(
+        _alert_id(request),
+        Actor(principal.name, "api"),
+        optional_text(body, "note", _NOTE_LIMIT),
+        request_id_var.get(),
+    )
+    return web.json_response(alert_json(alert))
 
 
 async def resolve_alert(request: web.Request) -> web.Response:
-    return await _act(request, "resolve")
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
+    body = await read_json_object(request, _ACTION_BODY_LIMIT)
+    alert = await request.app[ACTIONS].resolve(
+        _alert_id(request),
+        Actor(principal.name, "api"),
+        optional_text(body, "note", _NOTE_LIMIT),
+        request_id_var.get(),
+    )
+    return web.json_response(alert_json(alert))
 
 
-async def _act(request: web.Request, action: str) -> web.Response:
+async def snooze_alert(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
     alert_id = _alert_id(request)
     body = await read_json_object(request, _ACTION_BODY_LIMIT)
-    note = optional_text(body, "note", _NOTE_LIMIT)
-    store = request.app[STORE]
-    actor = Actor(principal.name, "api")
-    act = store.acknowledge if action == "acknowledge" else store.resolve
-    alert = await act(alert_id, actor, note, request_id_var.get(), request.app[CLOCK]())
-    request.app[METRICS].alert_actions.labels(action, "api").inc()
+    raw = body.get("for")
+    if not isinstance(raw, str):
+        raise InvalidInput("for", "expected a duration such as 30m")
+    try:
+        duration = parse_duration(raw)
+    except ValueError as exc:
+        raise InvalidInput("for", str(exc)) from None
+    if not timedelta(0) < duration <= _MAX_SNOOZE:
+        raise InvalidInput("for", "expected a duration above 0 and at most 7d")
+    alert = await request.app[ACTIONS].snooze(
+        alert_id,
+        duration,
+        Actor(principal.name, "api"),
+        optional_text(body, "note", _NOTE_LIMIT),
+        request_id_var.get(),
+    )
     return web.json_response(alert_json(alert))

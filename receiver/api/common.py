@@ -71,7 +71,7 @@ def optional_text(body: dict[str, Any], name: str, max_length: int) -> str | Non
     return value
 
 
-def _ts(value: datetime | None) -> str | None:
+def ts(value: datetime | None) -> str | None:
     return format_rfc3339(value) if value is not None else None
 
 
@@ -82,15 +82,16 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "status": alert.status.value,
         "labels": alert.labels,
         "annotations": alert.annotations,
-        "starts_at": _ts(alert.starts_at),
-        "ends_at": _ts(alert.ends_at),
-        "first_seen_at": _ts(alert.first_seen_at),
-        "last_seen_at": _ts(alert.last_seen_at),
-        "acknowledged_at": _ts(alert.acknowledged_at),
+        "starts_at": ts(alert.starts_at),
+        "ends_at": ts(alert.ends_at),
+        "first_seen_at": ts(alert.first_seen_at),
+        "last_seen_at": ts(alert.last_seen_at),
+        "acknowledged_at": ts(alert.acknowledged_at),
         "acknowledged_by": alert.acknowledged_by,
         "resolved_by": alert.resolved_by,
         "generator_url": alert.generator_url,
         "group_key": alert.group_key,
+        "snoozed_until": ts(alert.snoozed_until),
     }
 
 
@@ -98,7 +99,7 @@ def event_json(event: AlertEvent) -> dict[str, Any]:
     return {
         "id": event.id,
         "kind": event.kind.value,
-        "at": _ts(event.at),
+        "at": ts(event.at),
         "actor": event.actor,
         "note": event.note,
         "request_id": event.request_id,

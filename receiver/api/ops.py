@@ -11,7 +11,7 @@ from receiver import __version__
 from receiver.alertmanager import format_rfc3339
 from receiver.errors import StoreUnavailable
 from receiver.model import Role
-from receiver.typedefs import CLOCK, METRICS, STARTED_AT, STORE, TOKEN_AUTH
+from receiver.typedefs import BREAKERS, CLOCK, METRICS, STARTED_AT, STORE, TOKEN_AUTH
 
 
 async def health(request: web.Request) -> web.Response:
@@ -42,9 +42,27 @@ async def health_detailed(request: web.Request) -> web.Response:
             "last_received_at": format_rfc3339(last) if last else None,
             "age_seconds": round((now - last).total_seconds(), 3) if last else None,
         }
+        async with store.connection() as conn:
+            stats = await store.jobs.stats(conn)
+        dead = sum(c for _k, state, c in stats["counts"] if state == "dead")
+        pending = sum(c for _k, state, c in stats["counts"] if state == "pending")
+        oldest = stats["oldest_due_at"]
+        checks["jobs"] = {
+            "status": "ok" if dead == 0 else "degraded",
+            "pending": pending,
+            "dead": dead,
+            "oldest_due_age_seconds": round(max(0.0, (now - oldest).total_seconds()), 3)
+            if oldest
+            else 0.0,
+        }
     except StoreUnavailable as exc:
         healthy = False
         checks["database"] = {"status": "fail", "error": str(exc)}
+    breakers = request.app[BREAKERS].snapshot()
+    checks["circuit_breakers"] = {
+        "status": "degraded" if any(b["state"] != "closed" for b in breakers) else "ok",
+        "breakers": breakers,
+    }
     uptime = (now - request.app[STARTED_AT]).total_seconds()
     return web.json_response(
         {
@@ -55,6 +73,12 @@ async def health_detailed(request: web.Request) -> web.Response:
         },
         status=200 if healthy else 503,
     )
+
+
+async def circuit_breakers(request: web.Request) -> web.Response:
+    """Every circuit breaker's state, per channel and target."""
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    return web.json_response({"breakers": request.app[BREAKERS].snapshot()})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -68,7 +92,32 @@ async def metrics(request: web.Request) -> web.Response:
         registry.active_alerts.clear()
         for severity, count in counts.items():
             registry.active_alerts.labels(severity).set(count)
+    await _refresh_queue_gauges(request)
     body = generate_latest(registry.registry)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
+
+
+_BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
+
+
+async def _refresh_queue_gauges(request: web.Request) -> None:
+    """Job queue depth and age, and breaker states, as of this scrape."""
+    metrics, store = request.app[METRICS], request.app[STORE]
+    try:
+        async with store.connection() as conn:
+            stats = await store.jobs.stats(conn)
+    except StoreUnavailable:
+        metrics.store_errors.labels("job_stats").inc()
+        return
+    metrics.jobs_queued.clear()
+    for kind, state, count in stats["counts"]:
+        metrics.jobs_queued.labels(kind, state).set(count)
+    oldest = stats["oldest_due_at"]
+    now = request.app[CLOCK]()
+    metrics.jobs_oldest_due_age.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0)
+    metrics.breaker_state.clear()
+    for breaker in request.app[BREAKERS].snapshot():
+        value = _BREAKER_VALUE.get(str(breaker["state"]).lower(), 0)
+        metrics.breaker_state.labels(breaker["channel"], breaker["target"]).set(value)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -23,7 +23,8 @@ from receiver.model import (
     EventKind,
 )
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
-from receiver.store.tables import alert_events, alerts, webhooks
+from receiver.store.jobs import JobQueue, NewJob
+from receiver.store.tables import alert_events, alerts, notifications, webhooks
 
 # SQLite allows 32,766 bound parameters per statement; this keeps every IN list well below it.
 _IN_CHUNK = 500
@@ -62,6 +63,7 @@ _ALERT_COLUMNS = (
     alerts.c.resolved_by,
     alerts.c.generator_url,
     alerts.c.group_key,
+    alerts.c.snoozed_until,
 )
 
 
@@ -81,6 +83,7 @@ def _alert_from_row(row: Any) -> Alert:
         resolved_by=row.resolved_by,
         generator_url=row.generator_url,
         group_key=row.group_key,
+        snoozed_until=row.snoozed_until,
     )
 
 
@@ -99,9 +102,18 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._ingest = IngestSQL(self.dialect)
+        self.jobs = JobQueue(self.dialect)
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection in a transaction that commits on a clean exit."""
+        return self._connection(write=True)
+
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for reads."""
+        return self._connection()
 
     @asynccontextmanager
     async def _connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -125,11 +137,16 @@ class Store:
         batch: Sequence[ReceivedWebhook],
         now: datetime,
         encoded: Sequence[EncodedWebhook] | None = None,
+        outbox: Callable[[IngestOutcome, datetime], Sequence[NewJob]] | None = None,
     ) -> IngestOutcome:
-        """Store a batch of webhooks in one transaction: all of them or none."""
+        """Store a batch of webhooks in one transaction: all of them or none. The jobs
+        ``outbox`` derives from what changed are enqueued in that same transaction."""
         prepared = self._ingest.prepare(batch, now, encoded)
         async with self._connection(write=True) as conn:
-            return await self._ingest.execute(conn, prepared)
+            outcome = await self._ingest.execute(conn, prepared)
+            if outbox is not None:
+                await self.jobs.enqueue(conn, outbox(outcome, now), now)
+            return outcome
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -227,6 +244,49 @@ class Store:
             await conn.execute(select(1))
         return time.perf_counter() - started
 
+    # -- escalation ---------------------------------------------------------------------------
+
+    async def alerts_by_ids(self, conn: AsyncConnection, ids: Sequence[int]) -> list[Alert]:
+        rows = await conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id.in_(list(ids))))
+        return [_alert_from_row(row) for row in rows]
+
+    async def record(
+        self,
+        conn: AsyncConnection,
+        events: Sequence[dict[str, Any]],
+        sent: Sequence[dict[str, Any]],
+    ) -> None:
+        """Append history rows and sent-notification rows in the caller's transaction."""
+        if events:
+            await conn.execute(insert(alert_events), list(events))
+        if sent:
+            await conn.execute(insert(notifications), list(sent))
+
+    async def notified_targets(
+        self, conn: AsyncConnection, alert_id: int
+    ) -> list[tuple[str, str, str | None]]:
+        """Every (channel, target, last reference) a firing notice about the alert reached."""
+        rows = await conn.execute(
+            select(
+                notifications.c.channel, notifications.c.target, func.max(notifications.c.reference)
+            )
+            .where(
+                notifications.c.alert_id == alert_id, notifications.c.kind.in_(("firing", "digest"))
+            )
+            .group_by(notifications.c.channel, notifications.c.target)
+            .order_by(notifications.c.channel, notifications.c.target)
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def sent_notifications(self, alert_id: int) -> list[dict[str, Any]]:
+        async with self._connection() as conn:
+            rows = await conn.execute(
+                select(notifications)
+                .where(notifications.c.alert_id == alert_id)
+                .order_by(notifications.c.id)
+            )
+            return [dict(row._mapping) for row in rows]
+
     # -- actions by people --------------------------------------------------------------------
 
     async def acknowledge(
@@ -245,29 +305,65 @@ class Store:
         return alert
 
     async def resolve(
-        self, alert_id: int, actor: Actor, note: str | None, request_id: str | None, now: datetime
+        self,
+        alert_id: int,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+        then: Sequence[NewJob] = (),
     ) -> Alert:
-        """Resolve a firing alert by hand. Resolving a resolved alert changes nothing."""
+        """Resolve a firing alert by hand, enqueueing ``then`` with it. Resolving a resolved
+        alert changes nothing."""
         _changed, alert = await self._act(
             alert_id,
             update(alerts)
             .where(alerts.c.status == AlertStatus.FIRING)
             .values(status=AlertStatus.RESOLVED, ends_at=now, resolved_by=actor.name),
             _event_row(alert_id, EventKind.MANUALLY_RESOLVED, now, request_id, actor, note),
+            then,
+            now,
         )
         return alert
 
+    async def snooze(
+        self,
+        alert_id: int,
+        until: datetime,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+    ) -> Alert:
+        """Put off a firing alert's next escalation tier until ``until``."""
+        changed, alert = await self._act(
+            alert_id,
+            update(alerts).where(alerts.c.status == AlertStatus.FIRING).values(snoozed_until=until),
+            _event_row(alert_id, EventKind.SNOOZED, now, request_id, actor, note),
+        )
+        if not changed:
+            raise Conflict(f"alert {alert_id} is resolved; there is nothing to snooze")
+        return alert
+
     async def _act(
-        self, alert_id: int, guarded_update: Any, event: dict[str, Any]
+        self,
+        alert_id: int,
+        guarded_update: Any,
+        event: dict[str, Any],
+        then: Sequence[NewJob] = (),
+        now: datetime | None = None,
     ) -> tuple[bool, Alert]:
         """Apply a state change whose WHERE clause says when it is allowed, record the event
-        only if it applied, and return whether it did with the alert as it now is. The guard
-        makes a race (acknowledge against resolve) settle in the database, never backwards."""
+        (and enqueue ``then``) only if it applied, and return whether it did with the alert as
+        it now is. The guard makes a race (acknowledge against resolve) settle in the
+        database, never backwards."""
         async with self._connection(write=True) as conn:
             result = await conn.execute(guarded_update.where(alerts.c.id == alert_id))
             changed = result.rowcount == 1
             if changed:
                 await conn.execute(insert(alert_events), [event])
+                if then and now is not None:
+                    await self.jobs.enqueue(conn, then, now)
             row = (
                 await conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id))
             ).first()

@@ -82,6 +82,7 @@ alerts = Table(
     Column("acknowledged_at", UTCDateTime()),
     Column("acknowledged_by", String(256)),
     Column("resolved_by", String(256)),
+    Column("snoozed_until", UTCDateTime()),
     # One occurrence is one fingerprint firing from one startsAt, however often it is re-sent.
     UniqueConstraint("fingerprint", "starts_at", name="uq_alerts_occurrence"),
     Index("ix_alerts_status_id", "status", "id"),
@@ -119,4 +120,48 @@ webhooks = Table(
     Column("external_url", Text, nullable=False),
     Column("extra", Json),
     Index("ix_webhooks_received_at", "received_at"),
+)
+
+# Every side effect and every timer is a job: claimed by a worker, leased, retried with
+# backoff, dead-lettered when it keeps failing. ``idempotency_key`` makes enqueueing the same
+# job twice a no-op and is handed to the side effect, so a retried send can be recognised.
+# ``coalesce_key`` groups jobs that one worker may send as one message (an alert group, a digest).
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | running | done | dead
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("outcome", String(64)),
+    Column("idempotency_key", String(512), nullable=False),
+    Column("coalesce_key", String(512)),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    UniqueConstraint("idempotency_key", name="uq_jobs_idempotency_key"),
+    Index("ix_jobs_state_due_at", "state", "due_at"),
+    Index("ix_jobs_coalesce_key_state", "coalesce_key", "state"),
+)
+
+# One row per message a channel accepted: what was sent for which alert, where, and the
+# channel's reference (to thread updates and to send resolved notices to the same places).
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", Id, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("tier", Integer),
+    Column("idempotency_key", String(512), nullable=False),
+    Column("reference", String(512)),
+    Column("sent_at", UTCDateTime(), nullable=False),
+    Index("ix_notifications_alert_id", "alert_id"),
 )

@@ -22,6 +22,11 @@ async def rows(client: Any, table: Any) -> list[Any]:
         return list((await conn.execute(select(table).order_by(table.c.id))).all())
 
 
+async def webhook_events(client: Any) -> list[Any]:
+    """The history rows the webhooks wrote (escalation adds its own as it runs)."""
+    return [e for e in await rows(client, alert_events) if e.actor == "alertmanager"]
+
+
 async def count(client: Any, table: Any) -> int:
     async with client.app[STORE].engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
@@ -45,7 +50,7 @@ async def test_stores_each_alert_and_answers_after_commit(client: Any) -> None:
     assert stored[0].annotations == payload["alerts"][0]["annotations"]
     assert stored[0].ends_at is None
     assert stored[0].starts_at.isoformat() == "2026-11-23T08:00:00.123456+00:00"
-    events = await rows(client, alert_events)
+    events = await webhook_events(client)
     assert [(e.alert_id, e.kind) for e in events] == [
         (stored[0].id, "fired"),
         (stored[1].id, "fired"),
@@ -65,7 +70,7 @@ async def test_redelivery_only_moves_last_seen(client: Any) -> None:
     assert len(stored) == 1
     assert stored[0].last_seen_at > first.last_seen_at
     assert stored[0].first_seen_at == first.first_seen_at
-    assert [e.kind for e in await rows(client, alert_events)] == ["fired"]
+    assert [e.kind for e in await webhook_events(client)] == ["fired"]
     assert await count(client, webhooks) == 4
 
 
@@ -75,7 +80,7 @@ async def test_concurrent_duplicates_store_one_occurrence(client: Any) -> None:
     responses = await asyncio.gather(*(post(client, payload) for _ in range(10)))
     assert [r.status for r in responses] == [200] * 10
     assert await count(client, alerts) == 20
-    assert await count(client, alert_events) == 20
+    assert len(await webhook_events(client)) == 20
 
 
 async def test_new_starts_at_is_a_new_occurrence(client: Any) -> None:
@@ -95,19 +100,19 @@ async def test_resolved_updates_the_occurrence(client: Any) -> None:
     (stored,) = await rows(client, alerts)
     assert stored.status == "resolved"
     assert stored.ends_at.isoformat() == "2026-11-23T09:30:00+00:00"
-    assert [e.kind for e in await rows(client, alert_events)] == ["fired", "resolved"]
+    assert [e.kind for e in await webhook_events(client)] == ["fired", "resolved"]
     # A late firing re-send of the same occurrence never moves it backwards.
     await post(client, webhook(alert("A")))
     (stored,) = await rows(client, alerts)
     assert stored.status == "resolved"
-    assert [e.kind for e in await rows(client, alert_events)] == ["fired", "resolved"]
+    assert [e.kind for e in await webhook_events(client)] == ["fired", "resolved"]
 
 
 async def test_first_seen_resolved_records_both_events(client: Any) -> None:
     await post(client, webhook(alert("A", status="resolved")))
     (stored,) = await rows(client, alerts)
     assert stored.status == "resolved"
-    assert [e.kind for e in await rows(client, alert_events)] == ["fired", "resolved"]
+    assert [e.kind for e in await webhook_events(client)] == ["fired", "resolved"]
 
 
 async def test_changed_annotations_are_kept_current(client: Any) -> None:

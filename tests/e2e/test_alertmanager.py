@@ -144,11 +144,13 @@ def test_grouped_alerts_are_stored_once_across_resends(
     )
     assert server.query("SELECT count(*) FROM webhooks")[0][0] >= hooks_before + 2
 
-    # Each alert is still one occurrence with one "fired" event.
+    # Each alert is still one occurrence with one "fired" event, escalated (the default
+    # policy: the log channel) and notified exactly once however often the group came.
     counts = dict(server.query("SELECT fingerprint, count(*) FROM alerts GROUP BY fingerprint"))
     fingerprints = {a["fingerprint"] for a in stored}
     assert counts == dict.fromkeys(fingerprints, 1)
-    assert events_by_fingerprint(server) == {fp: Counter(fired=1) for fp in fingerprints}
+    expected = Counter(fired=1, escalated=1, notified=1)
+    assert events_by_fingerprint(server) == dict.fromkeys(fingerprints, expected)
     assert len(server.alerts()) == 4
 
 
@@ -186,5 +188,6 @@ def test_resolved_alerts_are_recorded_once(
     time.sleep(GROUP_INTERVAL + 1)
     counts = dict(server.query("SELECT fingerprint, count(*) FROM alerts GROUP BY fingerprint"))
     assert counts == dict.fromkeys(fingerprints, 1)
-    expected = {fp: Counter(fired=1, resolved=1) for fp in fingerprints}
-    assert events_by_fingerprint(server) == expected
+    # Notified twice: that it fired, then that it resolved (to the same channel).
+    expected = Counter(fired=1, resolved=1, escalated=1, notified=2)
+    assert events_by_fingerprint(server) == dict.fromkeys(fingerprints, expected)

@@ -1,0 +1,62 @@
+"""What people do to alerts — acknowledge, resolve, snooze — from any interface.
+
+Each action is one guarded update in the store; a resolve also enqueues the resolved notices
+in the same transaction, and any action wakes the job runner so escalation reacts at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from receiver.escalation import resolve_job
+from receiver.metrics import Metrics
+from receiver.model import Actor, Alert, Clock
+from receiver.store import Store
+
+
+class AlertActions:
+    def __init__(
+        self, store: Store, metrics: Metrics, clock: Clock, wake: Callable[[], None]
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._wake = wake
+
+    async def acknowledge(
+        self, alert_id: int, actor: Actor, note: str | None, request_id: str | None
+    ) -> Alert:
+        now = self._clock()
+        alert = await self._store.acknowledge(alert_id, actor, note, request_id, now)
+        if alert.acknowledged_at == now:  # this request acknowledged it
+            self._metrics.time_to_acknowledge.observe(
+                max(0.0, (now - alert.starts_at).total_seconds())
+            )
+        self._metrics.alert_actions.labels("acknowledge", actor.interface).inc()
+        self._wake()
+        return alert
+
+    async def resolve(
+        self, alert_id: int, actor: Actor, note: str | None, request_id: str | None
+    ) -> Alert:
+        now = self._clock()
+        alert = await self._store.resolve(
+            alert_id, actor, note, request_id, now, then=[resolve_job([alert_id], now)]
+        )
+        self._metrics.alert_actions.labels("resolve", actor.interface).inc()
+        self._wake()
+        return alert
+
+    async def snooze(
+        self,
+        alert_id: int,
+        duration: timedelta,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+    ) -> Alert:
+        now = self._clock()
+        alert = await self._store.snooze(alert_id, now + duration, actor, note, request_id, now)
+        self._metrics.alert_actions.labels("snooze", actor.interface).inc()
+        return alert

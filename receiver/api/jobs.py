@@ -1,0 +1,76 @@
+"""``/api/v1/jobs``: the durable queue, dead letters, and their retry (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from receiver.api.common import ts
+from receiver.errors import Conflict, InvalidInput, NotFound
+from receiver.model import Role
+from receiver.store.jobs import Job
+from receiver.typedefs import CLOCK, RUNNER, STORE, TOKEN_AUTH
+
+_STATES = ("pending", "running", "done", "dead")
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "payload": job.payload,
+        "due_at": ts(job.due_at),
+        "attempts": job.attempts,
+        "last_error": job.last_error,
+        "outcome": job.outcome,
+        "idempotency_key": job.idempotency_key,
+        "lease_owner": job.lease_owner,
+        "created_at": ts(job.created_at),
+        "finished_at": ts(job.finished_at),
+    }
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    q = request.query
+    state = q.get("state")
+    if state is not None and state not in _STATES:
+        raise InvalidInput("state", f'expected one of {", ".join(_STATES)}, got "{state}"')
+    limit = q.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise InvalidInput("limit", f'expected an integer from 1 to 1000, got "{limit}"')
+    cursor = q.get("cursor")
+    if cursor is not None and not cursor.isdigit():
+        raise InvalidInput("cursor", "expected the next_cursor of a previous page")
+    store = request.app[STORE]
+    async with store.connection() as conn:
+        found = await store.jobs.list_jobs(
+            conn, state, q.get("kind"), int(limit) + 1, int(cursor) if cursor else None
+        )
+    page, more = found[: int(limit)], len(found) > int(limit)
+    return web.json_response(
+        {
+            "jobs": [job_json(j) for j in page],
+            "next_cursor": str(page[-1].id) if more else None,
+        }
+    )
+
+
+async def retry_job(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise NotFound(f"job {raw} does not exist")
+    store = request.app[STORE]
+    async with store.transaction() as conn:
+        job = await store.jobs.retry_dead(conn, int(raw), request.app[CLOCK]())
+        if job is None:
+            existing = await store.jobs.get(conn, int(raw))
+    if job is None:
+        if existing is None:
+            raise NotFound(f"job {raw} does not exist")
+        raise Conflict(f"job {raw} is {existing.state}; only dead jobs can be retried")
+    request.app[RUNNER].wake()
+    return web.json_response(job_json(job))

@@ -1,0 +1,380 @@
+"""Escalation: who hears about an alert, when, and until when.
+
+Every step is a durable job, so a restart loses no step and repeats none:
+
+- ``route``    (enqueued by the webhook's own commit) finds each new alert's routes and starts
+               its escalation policy: an ``escalate`` job for tier 1, due at start + ``after``;
+- ``escalate`` notifies a tier's targets (one ``notify`` job each) and schedules the next tier,
+               or the policy's repeat; an acknowledged or resolved alert stops here, a snoozed
+               one waits;
+- ``notify``   sends one message per channel and target, taking along the notify jobs of the
+               same Alertmanager group due within ``notifications.group_window``; past the
+               channel's rate limit it becomes a ``digest``;
+- ``digest``   sends everything the rate limit held back for a channel and target as one message;
+- ``resolve``  (enqueued when Alertmanager or a person resolves an alert) sends a resolved notice
+               to every channel and target that was told the alert was firing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from receiver.breaker import BreakerRegistry
+from receiver.config import Config, EscalationPolicyConfig
+from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.metrics import Metrics
+from receiver.model import Alert, AlertStatus, EventKind
+from receiver.notify.base import (
+    Channel,
+    ChannelError,
+    ChannelRejected,
+    ChannelThrottled,
+    Notice,
+    NoticeAlert,
+    NoticeKind,
+)
+from receiver.ratelimit import RateLimiters
+from receiver.routing import Router
+from receiver.store import Store
+from receiver.store.jobs import NewJob
+
+log = logging.getLogger("firebreak.escalation")
+
+# Alerts named in one digest message; the rest are counted.
+_DIGEST_ALERTS = 50
+
+
+def _event(alert_id: int, kind: EventKind, at: datetime, note: str) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "kind": kind.value,
+        "at": at,
+        "actor": "firebreak",
+        "note": note,
+        "request_id": None,
+    }
+
+
+def _notice_alert(alert: Alert) -> NoticeAlert:
+    return NoticeAlert(
+        id=alert.id,
+        fingerprint=alert.fingerprint,
+        status=alert.status.value,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at,
+        generator_url=alert.generator_url,
+    )
+
+
+def route_job(alert_ids: Sequence[int], now: datetime) -> NewJob:
+    """The job that starts escalation for newly stored alerts (one per ingest batch)."""
+    return NewJob(
+        kind="route",
+        payload={"alert_ids": list(alert_ids)},
+        due_at=now,
+        idempotency_key=f"route:{min(alert_ids)}:{max(alert_ids)}:{len(alert_ids)}",
+    )
+
+
+def resolve_job(alert_ids: Sequence[int], now: datetime) -> NewJob:
+    """The job that sends resolved notices for alerts that just ended."""
+    return NewJob(
+        kind="resolve",
+        payload={"alert_ids": list(alert_ids)},
+        due_at=now,
+        idempotency_key=f"resolve:{min(alert_ids)}:{max(alert_ids)}:{len(alert_ids)}",
+    )
+
+
+class Escalation:
+    """The job handlers of escalation and notification, over one configuration."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        channels: Mapping[str, Channel],
+        breakers: BreakerRegistry,
+        rate_limits: RateLimiters,
+        metrics: Metrics,
+    ) -> None:
+        self._config = config
+        self._router = Router(config)
+        self._store = store
+        self._channels = channels
+        self._breakers = breakers
+        self._rate_limits = rate_limits
+        self._metrics = metrics
+
+    def horizons(self) -> dict[str, timedelta]:
+        """How far ahead each kind's coalesced jobs may be due to join a message."""
+        return {
+            "escalate": timedelta(0),
+            "notify": self._config.notifications.group_window,
+            "digest": timedelta(days=3650),
+        }
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "route": self.route,
+            "escalate": self.escalate,
+            "notify": self.notify,
+            "digest": self.digest,
+            "resolve": self.resolve,
+        }
+
+    def _policy(self, name: str) -> EscalationPolicyConfig | None:
+        return self._config.escalation_policies.get(name)
+
+    async def _alerts(self, ids: Sequence[int]) -> dict[int, Alert]:
+        async with self._store.connection() as conn:
+            return {a.id: a for a in await self._store.alerts_by_ids(conn, ids)}
+
+    # -- route ----------------------------------------------------------------------------------
+
+    async def route(self, ctx: JobContext) -> Outcome:
+        alerts = await self._alerts(ctx.job.payload["alert_ids"])
+        follow: list[NewJob] = []
+        for alert in alerts.values():
+            if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
+                continue
+            for match in self._router.route(alert.labels):
+                policy = self._policy(match.escalation_policy)
+                if policy is None:
+                    log.error(
+                        "route %s names unknown policy %s", match.route, match.escalation_policy
+                    )
+                    continue
+                due = max(ctx.now, alert.starts_at + policy.tiers[0].after)
+                follow.append(_escalate(alert, match.route, match.escalation_policy, 0, 0, due))
+        return Done("routed", enqueue=follow)
+
+    # -- escalate -------------------------------------------------------------------------------
+
+    async def escalate(self, ctx: JobContext) -> Outcome:
+        # The alerts of one group reach a tier together: the runner hands them over as one.
+        by_alert = {j.payload["alert_id"]: j.payload for j in ctx.jobs}
+        alerts = await self._alerts(sorted(by_alert))
+        follow: list[NewJob] = []
+        events: list[dict[str, Any]] = []
+        for alert_id, p in by_alert.items():
+            alert = alerts.get(alert_id)
+            if alert is None or alert.status is not AlertStatus.FIRING:
+                continue
+            if alert.acknowledged_at is not None:
+                continue
+            if alert.snoozed_until is not None and alert.snoozed_until > ctx.now:
+                follow.append(
+                    _escalate(
+                        alert, p["route"], p["policy"], p["tier"], p["repeat"], alert.snoozed_until
+                    )
+                )
+                continue
+            policy = self._policy(p["policy"])
+            if policy is None or p["tier"] >= len(policy.tiers):
+                log.warning("escalation policy %s tier %d no longer exists", p["policy"], p["tier"])
+                continue
+            follow.extend(self._tier(alert, p, policy, ctx.now))
+            tier, repeat = p["tier"], p["repeat"]
+            note = f"{p['policy']} tier {tier + 1}" + (f", repeat {repeat}" if repeat else "")
+            events.append(_event(alert.id, EventKind.ESCALATED, ctx.now, note))
+            self._metrics.escalations.labels(p["policy"], str(tier + 1)).inc()
+        return Done("escalated" if events else "stopped", enqueue=follow, events=events)
+
+    def _tier(
+        self, alert: Alert, p: Mapping[str, Any], policy: EscalationPolicyConfig, now: datetime
+    ) -> list[NewJob]:
+        """The notify jobs of the tier an alert reached, and the escalation that follows it."""
+        tier_index, repeat = p["tier"], p["repeat"]
+        follow = [
+            NewJob(
+                kind="notify",
+                payload={
+                    "notice": NoticeKind.FIRING.value,
+                    "alert_id": alert.id,
+                    "channel": t.channel,
+                    "target": t.target,
+                    "route": p["route"],
+                    "policy": p["policy"],
+                    "tier": tier_index,
+                    "repeat": repeat,
+                    "group_key": alert.group_key,
+                },
+                due_at=now,
+                idempotency_key=(
+                    f"notify:{alert.id}:{p['route']}:{repeat}:{tier_index}:{t.channel}:{t.target}"
+                ),
+                coalesce_key=f"firing:{alert.group_key}:{p['policy']}:{tier_index}:"
+                f"{t.channel}:{t.target}",
+            )
+            for t in policy.tiers[tier_index].notify
+        ]
+        if tier_index + 1 < len(policy.tiers):
+            nxt = policy.tiers[tier_index + 1]
+            follow.append(
+                _escalate(alert, p["route"], p["policy"], tier_index + 1, repeat, now + nxt.after)
+            )
+        elif repeat < policy.repeat:
+            # A repeat starts the policy over: its first tier waits its own delay again.
+            follow.append(
+                _escalate(
+                    alert, p["route"], p["policy"], 0, repeat + 1, now + policy.tiers[0].after
+                )
+            )
+        return follow
+
+    # -- notify and digest ----------------------------------------------------------------------
+
+    async def notify(self, ctx: JobContext) -> Outcome:
+        p = ctx.job.payload
+        kind = NoticeKind(p["notice"])
+        alerts = await self._alerts(sorted({j.payload["alert_id"] for j in ctx.jobs}))
+        if kind is NoticeKind.FIRING:
+            # Somebody acted since the tier fired: they need no page about it.
+            alerts = {
+                i: a
+                for i, a in alerts.items()
+                if a.status is AlertStatus.FIRING and a.acknowledged_at is None
+            }
+            if not alerts:
+                return Done("skipped")
+        return await self._send(ctx, kind, list(alerts.values()), suppressed=0)
+
+    async def digest(self, ctx: JobContext) -> Outcome:
+        alerts = await self._alerts(sorted({j.payload["alert_id"] for j in ctx.jobs}))
+        return await self._send(
+            ctx,
+            NoticeKind.DIGEST,
+            list(alerts.values())[:_DIGEST_ALERTS],
+            suppressed=len(ctx.jobs),
+        )
+
+    async def _send(
+        self, ctx: JobContext, kind: NoticeKind, alerts: list[Alert], suppressed: int
+    ) -> Outcome:
+        p = ctx.job.payload
+        channel_name, target = p["channel"], p["target"]
+        channel = self._channels.get(channel_name)
+        if channel is None:
+            return DeadLetter(f"channel {channel_name!r} is not configured")
+        breaker = self._breakers.get(channel_name, target)
+        if not breaker.allow():
+            return Defer(
+                until=ctx.now + timedelta(seconds=breaker.retry_in()), reason="circuit breaker open"
+            )
+        bucket = self._rate_limits.get(channel_name)
+        if not bucket.try_take():
+            breaker.release()  # the probe slot it lent is not used
+            until = ctx.now + timedelta(seconds=bucket.next_token_in())
+            if kind is NoticeKind.DIGEST:
+                return Defer(until=until, reason="rate limited")
+            return Defer(
+                until=until,
+                reason="rate limited; held for a digest",
+                kind="digest",
+                coalesce_key=f"digest:{channel_name}:{target}",
+            )
+        notice = Notice(
+            kind=kind,
+            idempotency_key=ctx.job.idempotency_key,
+            alerts=tuple(_notice_alert(a) for a in alerts),
+            group_key=p.get("group_key", ""),
+            route=p.get("route", ""),
+            escalation_policy=p.get("policy", ""),
+            tier=p.get("tier"),
+            repeat=p.get("repeat", 0),
+            suppressed=suppressed,
+        )
+        try:
+            delivery = await channel.send(notice, target)
+        except ChannelThrottled as exc:
+            breaker.release()  # slowing down is not a failure of the target
+            self._metrics.notifications.labels(channel_name, kind.value, "throttled").inc()
+            return Defer(
+                until=ctx.now + timedelta(seconds=exc.retry_after or 1.0),
+                reason=f"throttled: {exc}",
+            )
+        except ChannelRejected as exc:
+            breaker.release()  # the target answered: it is up, this notice is what is wrong
+            self._metrics.notifications.labels(channel_name, kind.value, "rejected").inc()
+            return DeadLetter(f"{channel_name} rejected the notice: {exc}")
+        except ChannelError as exc:
+            breaker.record_failure()
+            self._metrics.notifications.labels(channel_name, kind.value, "failed").inc()
+            return Retry(f"{channel_name}: {exc}")
+        breaker.record_success()
+        self._metrics.notifications.labels(channel_name, kind.value, "sent").inc()
+        sent_kind = kind.value
+        rows = [
+            {
+                "alert_id": a.id,
+                "channel": channel_name,
+                "target": target,
+                "kind": sent_kind,
+                "tier": p.get("tier"),
+                "idempotency_key": ctx.job.idempotency_key,
+                "reference": delivery.reference,
+                "sent_at": ctx.now,
+            }
+            for a in alerts
+        ]
+        where = f"{channel_name}:{target}" if target else channel_name
+        events = [
+            _event(a.id, EventKind.NOTIFIED, ctx.now, f"{sent_kind} via {where}") for a in alerts
+        ]
+        return Done("sent", events=events, notifications=rows)
+
+    # -- resolve --------------------------------------------------------------------------------
+
+    async def resolve(self, ctx: JobContext) -> Outcome:
+        ids = ctx.job.payload["alert_ids"]
+        alerts = await self._alerts(ids)
+        follow: list[NewJob] = []
+        async with self._store.connection() as conn:
+            for alert in alerts.values():
+                if alert.ends_at is not None:
+                    self._metrics.time_to_resolve.observe(
+                        max(0.0, (alert.ends_at - alert.starts_at).total_seconds())
+                    )
+                for channel, target, _ref in await self._store.notified_targets(conn, alert.id):
+                    follow.append(
+                        NewJob(
+                            kind="notify",
+                            payload={
+                                "notice": NoticeKind.RESOLVED.value,
+                                "alert_id": alert.id,
+                                "channel": channel,
+                                "target": target,
+                                "group_key": alert.group_key,
+                            },
+                            due_at=ctx.now,
+                            idempotency_key=f"resolved:{alert.id}:{channel}:{target}",
+                            coalesce_key=f"resolved:{alert.group_key}:{channel}:{target}",
+                        )
+                    )
+        return Done("resolved", enqueue=follow)
+
+
+def _escalate(
+    alert: Alert, route: str, policy: str, tier: int, repeat: int, due: datetime
+) -> NewJob:
+    """An escalation timer. Its key names the due time too, so a snoozed timer set again for
+    later is a new job; its coalesce key lets one run take the whole group's timers."""
+    return NewJob(
+        kind="escalate",
+        payload={
+            "alert_id": alert.id,
+            "route": route,
+            "policy": policy,
+            "tier": tier,
+            "repeat": repeat,
+        },
+        due_at=due,
+        idempotency_key=f"escalate:{alert.id}:{route}:{repeat}:{tier}:{due.timestamp():.3f}",
+        coalesce_key=f"escalate:{alert.group_key}:{route}:{policy}:{tier}:{repeat}",
+    )

@@ -1,0 +1,292 @@
+"""The durable jobs table: enqueue, claim with a lease, finish, retry, dead-letter.
+
+Claiming is one statement on PostgreSQL (``FOR UPDATE SKIP LOCKED``, so replicas never take
+the same job) and one write transaction on SQLite (a single process). Every change a worker
+makes to a job it claimed is fenced by its lease: a worker whose lease expired and whose job
+another worker took cannot mark it done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from receiver.store.tables import jobs
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    kind: str
+    payload: dict[str, Any]
+    due_at: datetime
+    idempotency_key: str
+    coalesce_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    state: str
+    due_at: datetime
+    attempts: int
+    last_error: str | None
+    outcome: str | None
+    idempotency_key: str
+    coalesce_key: str | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+def _job(row: Any) -> Job:
+    return Job(**{name: getattr(row, name) for name in Job.__slots__})
+
+
+def _claimable(now: datetime) -> Any:
+    """Due pending jobs, and running ones whose worker's lease ran out (it died)."""
+    return or_(
+        and_(jobs.c.state == "pending", jobs.c.due_at <= now),
+        and_(jobs.c.state == "running", jobs.c.lease_expires_at < now),
+    )
+
+
+class JobQueue:
+    """Statements over ``jobs``; each takes the connection of the caller's transaction."""
+
+    def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+
+    def _insert(self) -> Any:
+        return (postgresql.insert if self.postgres else sqlite.insert)(jobs)
+
+    async def enqueue(self, conn: AsyncConnection, new: Sequence[NewJob], now: datetime) -> int:
+        """Add jobs; one whose idempotency key exists already is left as it is."""
+        if not new:
+            return 0
+        rows = [
+            {
+                "kind": j.kind,
+                "payload": j.payload,
+                "state": "pending",
+                "due_at": j.due_at,
+                "attempts": 0,
+                "idempotency_key": j.idempotency_key,
+                "coalesce_key": j.coalesce_key,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for j in new
+        ]
+        result = await conn.execute(
+            self._insert().on_conflict_do_nothing(index_elements=["idempotency_key"]), rows
+        )
+        return int(result.rowcount or 0)
+
+    async def claim(
+        self, conn: AsyncConnection, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[Job]:
+        """Lease up to ``limit`` claimable jobs to ``owner``, earliest due first."""
+        candidates = (
+            select(jobs.c.id).where(_claimable(now)).order_by(jobs.c.due_at, jobs.c.id).limit(limit)
+        )
+        if self.postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+        return await self._lease(conn, candidates, owner, now, lease)
+
+    async def claim_coalesced(
+        self,
+        conn: AsyncConnection,
+        coalesce_key: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        due_before: datetime,
+        limit: int = 1000,
+    ) -> list[Job]:
+        """Lease the other jobs that may go out in the same message as one being run."""
+        candidates = (
+            select(jobs.c.id)
+            .where(
+                jobs.c.coalesce_key == coalesce_key,
+                or_(
+                    and_(jobs.c.state == "pending", jobs.c.due_at <= due_before),
+                    and_(jobs.c.state == "running", jobs.c.lease_expires_at < now),
+                ),
+            )
+            .order_by(jobs.c.id)
+            .limit(limit)
+        )
+        if self.postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+        return await self._lease(conn, candidates, owner, now, lease)
+
+    async def _lease(
+        self, conn: AsyncConnection, ids: Any, owner: str, now: datetime, lease: timedelta
+    ) -> list[Job]:
+        result = await conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids))
+            .values(
+                state="running",
+                lease_owner=owner,
+                lease_expires_at=now + lease,
+                updated_at=now,
+            )
+            .returning(*jobs.c)
+        )
+        return sorted((_job(row) for row in result), key=lambda j: (j.due_at, j.id))
+
+    async def finish(
+        self, conn: AsyncConnection, ids: Sequence[int], owner: str, now: datetime, outcome: str
+    ) -> int:
+        """Mark leased jobs done; returns how many this owner still held."""
+        result = await conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running")
+            .values(
+                state="done",
+                outcome=outcome,
+                finished_at=now,
+                updated_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+        return int(result.rowcount or 0)
+
+    async def reschedule(
+        self,
+        conn: AsyncConnection,
+        ids: Sequence[int],
+        owner: str,
+        now: datetime,
+        due_at: datetime,
+        *,
+        error: str | None,
+        count_attempt: bool,
+        kind: str | None = None,
+        coalesce_key: str | None = None,
+    ) -> int:
+        """Hand leased jobs back to run again at ``due_at`` (optionally as another kind)."""
+        values: dict[str, Any] = {
+            "state": "pending",
+            "due_at": due_at,
+            "updated_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if error is not None:
+            values["last_error"] = error[:2000]
+        if count_attempt:
+            values["attempts"] = jobs.c.attempts + 1
+        if kind is not None:
+            values["kind"] = kind
+            values["coalesce_key"] = coalesce_key
+        result = await conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running")
+            .values(**values)
+        )
+        return int(result.rowcount or 0)
+
+    async def dead_letter(
+        self, conn: AsyncConnection, ids: Sequence[int], owner: str, now: datetime, error: str
+    ) -> int:
+        result = await conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running")
+            .values(
+                state="dead",
+                last_error=error[:2000],
+                outcome="dead",
+                finished_at=now,
+                updated_at=now,
+                attempts=jobs.c.attempts + 1,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+        return int(result.rowcount or 0)
+
+    async def release(self, conn: AsyncConnection, owner: str, now: datetime) -> int:
+        """Hand back every lease ``owner`` holds (a clean shutdown), due at once."""
+        result = await conn.execute(
+            update(jobs)
+            .where(jobs.c.lease_owner == owner, jobs.c.state == "running")
+            .values(state="pending", lease_owner=None, lease_expires_at=None, updated_at=now)
+        )
+        return int(result.rowcount or 0)
+
+    async def next_wakeup(self, conn: AsyncConnection) -> datetime | None:
+        """When the next job becomes claimable: the earliest due or the earliest lease end."""
+        due = (
+            await conn.execute(select(func.min(jobs.c.due_at)).where(jobs.c.state == "pending"))
+        ).scalar()
+        lease = (
+            await conn.execute(
+                select(func.min(jobs.c.lease_expires_at)).where(jobs.c.state == "running")
+            )
+        ).scalar()
+        found = [t for t in (due, lease) if t is not None]
+        return min(found) if found else None
+
+    async def retry_dead(self, conn: AsyncConnection, job_id: int, now: datetime) -> Job | None:
+        """Put a dead-lettered job back in the queue with a fresh attempt budget."""
+        result = await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.state == "dead")
+            .values(
+                state="pending",
+                attempts=0,
+                due_at=now,
+                updated_at=now,
+                finished_at=None,
+                outcome=None,
+            )
+            .returning(*jobs.c)
+        )
+        row = result.first()
+        return _job(row) if row is not None else None
+
+    async def get(self, conn: AsyncConnection, job_id: int) -> Job | None:
+        row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+        return _job(row) if row is not None else None
+
+    async def list_jobs(
+        self,
+        conn: AsyncConnection,
+        state: str | None,
+        kind: str | None,
+        limit: int,
+        before_id: int | None,
+    ) -> list[Job]:
+        stmt = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if state is not None:
+            stmt = stmt.where(jobs.c.state == state)
+        if kind is not None:
+            stmt = stmt.where(jobs.c.kind == kind)
+        if before_id is not None:
+            stmt = stmt.where(jobs.c.id < before_id)
+        return [_job(row) for row in await conn.execute(stmt)]
+
+    async def stats(self, conn: AsyncConnection) -> dict[str, Any]:
+        """Queue depth by kind and state (done left out), and the oldest due pending job."""
+        rows = await conn.execute(
+            select(jobs.c.kind, jobs.c.state, func.count())
+            .where(jobs.c.state != "done")
+            .group_by(jobs.c.kind, jobs.c.state)
+        )
+        oldest = (
+            await conn.execute(select(func.min(jobs.c.due_at)).where(jobs.c.state == "pending"))
+        ).scalar()
+        return {"counts": [(r[0], r[1], r[2]) for r in rows], "oldest_due_at": oldest}

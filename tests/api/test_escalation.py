@@ -1,0 +1,307 @@
+"""Escalation through durable jobs, observed where a user would: the requests a real webhook
+receiver got, the alert's history, and the jobs API. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from receiver.app import create_app
+from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.fakes.webhook_receiver import Reply, WebhookReceiver
+from tests.payloads import alert, webhook
+
+HOOK = auth(WEBHOOK_TOKEN)
+
+
+def escalation_config(
+    url: str,
+    *,
+    tier2_after: str = "30s",
+    rate: str = "600",
+    burst: int = 100,
+    threshold: int = 5,
+    cooldown: str = "60s",
+    group_window: str = "1s",
+    repeat: int = 0,
+) -> str:
+    return f"""
+channels:
+  hook:
+    type: webhook
+    webhook: {{url: "{url}", timeout: 1s}}
+    rate_limit: {{per_minute: {rate}, burst: {burst}}}
+    breaker: {{failure_threshold: {threshold}, open_cooldown: {cooldown}, half_open_probe_count: 1}}
+escalation_policies:
+  oncall:
+    repeat: {repeat}
+    tiers:
+      - {{after: 0s, notify: [{{channel: hook, target: ""}}]}}
+      - {{after: {tier2_after}, notify: [{{channel: hook, target: "{url}?tier=2"}}]}}
+routes:
+  - {{name: all, escalation_policy: oncall}}
+notifications: {{group_window: {group_window}}}
+jobs: {{workers: 4, lease: 2s, max_attempts: 6, backoff_initial: 100ms, backoff_max: 400ms,
+        poll_interval: 200ms}}
+"""
+
+
+async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    async with WebhookReceiver() as fake:
+        yield fake
+
+
+@pytest.fixture
+def start(aiohttp_client: Any, db_url: str, make_config: Any) -> Callable[..., Any]:
+    """Start an application instance on the test's database with escalation settings."""
+
+    async def run(receiver: WebhookReceiver, owner: str = "a", **settings: Any) -> Any:
+        config = make_config(db_url, escalation_config(receiver.url, **settings))
+        app = create_app(config, registry=CollectorRegistry(), owner=owner)
+        return await aiohttp_client(app)
+
+    return run
+
+
+def bodies(receiver: WebhookReceiver, kind: str | None = None) -> list[dict[str, Any]]:
+    found = [receiver.json(i) for i in range(len(receiver.requests))]
+    return [b for b in found if kind is None or b["kind"] == kind]
+
+
+async def test_a_firing_alert_is_notified_once_with_its_history(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    client = await start(receiver)
+    await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+    await eventually(lambda: len(receiver.requests) == 1)
+    body = receiver.json()
+    assert body["kind"] == "firing"
+    assert body["escalation_policy"] == "oncall" and body["tier"] == 0
+    assert [a["labels"]["alertname"] for a in body["alerts"]] == ["A"]
+    key = receiver.requests[0].headers["X-Firebreak-Idempotency-Key"]
+    assert key.startswith("notify:")
+    alert_id = body["alerts"][0]["id"]
+    detail = await (
+        await client.get(f"/api/v1/alerts/{alert_id}", headers=auth(VIEWER_TOKEN))
+    ).json()
+    await eventually(lambda: True)
+    kinds = [e["kind"] for e in detail["events"]]
+    assert kinds[:2] == ["fired", "escalated"]
+
+
+async def test_acknowledge_stops_the_next_tier_and_resolve_sends_a_resolved_notice(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    client = await start(receiver, tier2_after="1s")
+    await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+    await eventually(lambda: len(receiver.requests) == 1)
+    alert_id = receiver.json()["alerts"][0]["id"]
+    ack = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=auth(RESPONDER_TOKEN))
+    assert ack.status == 200
+    await asyncio.sleep(1.5)  # past tier 2's due time
+    assert len(receiver.requests) == 1
+    await client.post(f"/api/v1/alerts/{alert_id}/resolve", headers=auth(RESPONDER_TOKEN))
+    await eventually(lambda: len(receiver.requests) == 2)
+    assert receiver.json()["kind"] == "resolved"
+    assert receiver.requests[1].path == "/hook"  # the same target that was paged
+
+
+async def test_unacknowledged_alert_reaches_the_next_tier_on_time(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    client = await start(receiver, tier2_after="1s")
+    await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+    await eventually(lambda: len(receiver.requests) == 2, within=5)
+    first, second = receiver.requests
+    assert second.path == "/hook?tier=2"
+    assert 0.9 <= second.received_at - first.received_at < 2.0
+    # Resolved by Alertmanager: both paged targets hear of it.
+    await client.post("/webhook", json=webhook(alert("A", status="resolved")), headers=HOOK)
+    await eventually(lambda: len(bodies(receiver, "resolved")) == 2)
+    assert sorted(r.path for r in receiver.requests[2:]) == ["/hook", "/hook?tier=2"]
+
+
+async def test_restart_between_tiers_fires_every_tier_once_on_time(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    first = await start(receiver, owner="first", tier2_after="2s")
+    await first.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+    await eventually(lambda: len(receiver.requests) == 1)
+    tier1_at = receiver.requests[0].received_at
+    await first.close()  # the process stops between tiers
+    second = await start(receiver, owner="second", tier2_after="2s")
+    await eventually(lambda: len(receiver.requests) == 2, within=6)
+    await asyncio.sleep(0.5)
+    assert len(receiver.requests) == 2
+    assert receiver.requests[1].path == "/hook?tier=2"
+    assert abs(receiver.requests[1].received_at - (tier1_at + 2.0)) < 1.0
+    keys = [r.headers["X-Firebreak-Idempotency-Key"] for r in receiver.requests]
+    assert len(set(keys)) == 2
+    await second.close()
+
+
+async def test_snooze_puts_off_the_next_tier(receiver: WebhookReceiver, start: Any) -> None:
+    client = await start(receiver, tier2_after="1s")
+    await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+    await eventually(lambda: len(receiver.requests) == 1)
+    alert_id = receiver.json()["alerts"][0]["id"]
+    resp = await client.post(
+        f"/api/v1/alerts/{alert_id}/snooze", json={"for": "2s"}, headers=auth(RESPONDER_TOKEN)
+    )
+    assert resp.status == 200
+    assert (await resp.json())["snoozed_until"] is not None
+    snoozed_at = time.time()
+    await eventually(lambda: len(receiver.requests) == 2, within=6)
+    assert receiver.requests[1].received_at - snoozed_at >= 1.9
+    bad = await client.post(
+        f"/api/v1/alerts/{alert_id}/snooze", json={"for": "soon"}, headers=auth(RESPONDER_TOKEN)
+    )
+    assert bad.status == 400 and (await bad.json())["field"] == "for"
+
+
+async def test_failing_channel_recovers_and_delivers_each_notification_once_in_order(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    # Two 500s open the breaker; while it is open nothing is attempted; then it recovers.
+    receiver.script(500, 500, Reply.timeout(3), 500, 500)
+    client = await start(receiver, threshold=2, cooldown="1s", group_window="0s")
+    for i in range(3):
+        await client.post("/webhook", json=webhook(alert(f"A{i}"), group_key=f"g{i}"), headers=HOOK)
+    await eventually(lambda: len([r for r in receiver.requests[5:]]) >= 3, within=20)
+    for i in range(3):
+        await client.post(
+            "/webhook",
+            json=webhook(alert(f"A{i}", status="resolved"), group_key=f"g{i}"),
+            headers=HOOK,
+        )
+    await eventually(lambda: len(bodies(receiver, "resolved")) == 3, within=20)
+    delivered = receiver.requests[5:]  # the scripted failures took the first five
+    firing = Counter(
+        r.headers["X-Firebreak-Idempotency-Key"]
+        for r in delivered
+        if receiver.json(receiver.requests.index(r))["kind"] == "firing"
+    )
+    assert sorted(firing.values()) == [1, 1, 1]
+    # Per alert, firing before resolved.
+    order: dict[str, list[str]] = {}
+    for r in delivered:
+        body = receiver.json(receiver.requests.index(r))
+        order.setdefault(body["alerts"][0]["labels"]["alertname"], []).append(body["kind"])
+    assert order == {f"A{i}": ["firing", "resolved"] for i in range(3)}
+    # While open, the breaker spared the channel: attempts = scripted failures + deliveries.
+    assert len(receiver.requests) == 5 + 6
+
+
+async def test_rejected_notification_is_dead_lettered_and_an_admin_can_retry_it(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    receiver.script(Reply(400, body=b"bad payload"))
+    client = await start(receiver)
+    await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+
+    async def dead() -> list[Any]:
+        resp = await client.get("/api/v1/jobs?state=dead", headers=auth(VIEWER_TOKEN))
+        return list((await resp.json())["jobs"])
+
+    await eventually(lambda: _nonempty(dead()))
+    (job,) = await dead()
+    assert job["kind"] == "notify" and "bad payload" in job["last_error"]
+    assert (
+        await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=auth(RESPONDER_TOKEN))
+    ).status == 403
+    retried = await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=auth(ADMIN_TOKEN))
+    assert retried.status == 200
+    await eventually(lambda: len(receiver.requests) == 2)
+    assert (
+        receiver.requests[0].headers["X-Firebreak-Idempotency-Key"]
+        == (receiver.requests[1].headers["X-Firebreak-Idempotency-Key"])
+    )
+    assert await dead() == []
+    again = await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=auth(ADMIN_TOKEN))
+    assert again.status == 409
+    metrics = await (await client.get("/metrics")).text()
+    assert "firebreak_jobs_dead_lettered_total 1.0" in metrics
+
+
+async def _nonempty(pending: Awaitable[list[Any]]) -> bool:
+    return bool(await pending)
+
+
+async def test_storm_is_grouped_rate_limited_and_digested_with_every_alert_accounted_for(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    # 30 a minute with a burst of 3: three messages at once, then one every two seconds.
+    client = await start(receiver, rate="30", burst=3, group_window="2s")
+    started = time.monotonic()
+    for group in range(10):
+        alerts = [alert(f"Storm{group}", labels={"pod": f"p{i}"}) for i in range(50)]
+        resp = await client.post(
+            "/webhook", json=webhook(*alerts, group_key=f"storm{group}"), headers=HOOK
+        )
+        assert resp.status == 200
+
+    def accounted() -> int:
+        """Alerts named in firing messages plus those a digest counted as held back."""
+        return sum(len(b["alerts"]) for b in bodies(receiver, "firing")) + sum(
+            b["suppressed"] for b in bodies(receiver, "digest")
+        )
+
+    await eventually(lambda: accounted() == 500, within=20)
+    elapsed = time.monotonic() - started
+    kinds = Counter(b["kind"] for b in bodies(receiver))
+    assert kinds["digest"] >= 1
+    # Never more than the bucket allowed: the burst, then one per two seconds.
+    assert len(receiver.requests) <= 3 + int(elapsed / 2) + 1
+    # One message per group: no group was split across firing messages.
+    firing_groups = [b["group_key"] for b in bodies(receiver, "firing")]
+    assert len(firing_groups) == len(set(firing_groups))
+    await asyncio.sleep(0.5)
+    assert accounted() == 500  # and nothing counted twice
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_two_instances_on_one_database_never_send_twice(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    a = await start(receiver, owner="a", group_window="0s")
+    b = await start(receiver, owner="b", group_window="0s")
+    posts = [
+        (a if i % 2 else b).post(
+            "/webhook", json=webhook(alert(f"X{i}"), group_key=f"x{i}"), headers=HOOK
+        )
+        for i in range(40)
+    ]
+    assert {r.status for r in await asyncio.gather(*posts)} == {200}
+    # An HA pair: both instances also receive every group once more.
+    again = [
+        (b if i % 2 else a).post(
+            "/webhook", json=webhook(alert(f"X{i}"), group_key=f"x{i}"), headers=HOOK
+        )
+        for i in range(40)
+    ]
+    assert {r.status for r in await asyncio.gather(*again)} == {200}
+    await eventually(lambda: len(receiver.requests) >= 40, within=20)
+    await asyncio.sleep(1.0)
+    keys = Counter(r.headers["X-Firebreak-Idempotency-Key"] for r in receiver.requests)
+    assert len(keys) == 40
+    assert set(keys.values()) == {1}
