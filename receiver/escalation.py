@@ -17,8 +17,9 @@ Every step is a durable job, so a restart loses no step and repeats none:
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +40,7 @@ from receiver.notify.base import (
 from receiver.ratelimit import RateLimiters
 from receiver.routing import Router
 from receiver.store import Store
-from receiver.store.jobs import NewJob
+from receiver.store.jobs import Job, NewJob
 
 log = logging.getLogger("firebreak.escalation")
 
@@ -77,7 +78,8 @@ def route_job(alert_ids: Sequence[int], now: datetime) -> NewJob:
         kind="route",
         payload={"alert_ids": list(alert_ids)},
         due_at=now,
-        idempotency_key=f"route:{min(alert_ids)}:{max(alert_ids)}:{len(alert_ids)}",
+        idempotency_key=f"route:{_ids_key(alert_ids)}",
+        coalesce_key="route",
     )
 
 
@@ -87,8 +89,20 @@ def resolve_job(alert_ids: Sequence[int], now: datetime) -> NewJob:
         kind="resolve",
         payload={"alert_ids": list(alert_ids)},
         due_at=now,
-        idempotency_key=f"resolve:{min(alert_ids)}:{max(alert_ids)}:{len(alert_ids)}",
+        idempotency_key=f"resolve:{_ids_key(alert_ids)}",
+        coalesce_key="resolve",
     )
+
+
+def _ids_key(alert_ids: Iterable[int]) -> str:
+    """A short stable name for a set of alerts, for idempotency keys."""
+    ids = sorted(set(alert_ids))
+    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
+    return f"{ids[0]}-{ids[-1]}-{len(ids)}-{digest}"
+
+
+def _payload_ids(jobs: Iterable[Job]) -> list[int]:
+    return sorted({i for j in jobs for i in j.payload["alert_ids"]})
 
 
 class Escalation:
@@ -114,6 +128,8 @@ class Escalation:
     def horizons(self) -> dict[str, timedelta]:
         """How far ahead each kind's coalesced jobs may be due to join a message."""
         return {
+            "route": timedelta(0),
+            "resolve": timedelta(0),
             "escalate": timedelta(0),
             "notify": self._config.notifications.group_window,
             "digest": timedelta(days=3650),
@@ -138,8 +154,10 @@ class Escalation:
     # -- route ----------------------------------------------------------------------------------
 
     async def route(self, ctx: JobContext) -> Outcome:
-        alerts = await self._alerts(ctx.job.payload["alert_ids"])
-        follow: list[NewJob] = []
+        alerts = await self._alerts(_payload_ids(ctx.jobs))
+        # Alerts of one group that take the same route and policy, due together, escalate
+        # as one job: one timer row per group and tier, however large the storm.
+        starting: dict[tuple[str, str, str, datetime], list[int]] = {}
         for alert in alerts.values():
             if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
                 continue
@@ -151,89 +169,80 @@ class Escalation:
                     )
                     continue
                 due = max(ctx.now, alert.starts_at + policy.tiers[0].after)
-                follow.append(_escalate(alert, match.route, match.escalation_policy, 0, 0, due))
+                key = (alert.group_key, match.route, match.escalation_policy, due)
+                starting.setdefault(key, []).append(alert.id)
+        follow = [
+            _escalate(ids, group_key, route, policy, 0, 0, due)
+            for (group_key, route, policy, due), ids in starting.items()
+        ]
         return Done("routed", enqueue=follow)
 
     # -- escalate -------------------------------------------------------------------------------
 
     async def escalate(self, ctx: JobContext) -> Outcome:
-        # The alerts of one group reach a tier together: the runner hands them over as one.
-        by_alert = {j.payload["alert_id"]: j.payload for j in ctx.jobs}
-        alerts = await self._alerts(sorted(by_alert))
+        # The runner hands over every timer of this group, route, policy and tier due now.
+        p = ctx.job.payload
+        group_key, route, policy_name = p["group_key"], p["route"], p["policy"]
+        tier, repeat = p["tier"], p["repeat"]
+        alerts = await self._alerts(_payload_ids(ctx.jobs))
         follow: list[NewJob] = []
-        events: list[dict[str, Any]] = []
-        for alert_id, p in by_alert.items():
-            alert = alerts.get(alert_id)
-            if alert is None or alert.status is not AlertStatus.FIRING:
-                continue
-            if alert.acknowledged_at is not None:
-                continue
+        active: list[Alert] = []
+        snoozed: dict[datetime, list[int]] = {}
+        for alert in alerts.values():
+            if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
+                continue  # acknowledged or resolved: escalation stops here
             if alert.snoozed_until is not None and alert.snoozed_until > ctx.now:
-                follow.append(
-                    _escalate(
-                        alert, p["route"], p["policy"], p["tier"], p["repeat"], alert.snoozed_until
-                    )
-                )
-                continue
-            policy = self._policy(p["policy"])
-            if policy is None or p["tier"] >= len(policy.tiers):
-                log.warning("escalation policy %s tier %d no longer exists", p["policy"], p["tier"])
-                continue
-            follow.extend(self._tier(alert, p, policy, ctx.now))
-            tier, repeat = p["tier"], p["repeat"]
-            note = f"{p['policy']} tier {tier + 1}" + (f", repeat {repeat}" if repeat else "")
-            events.append(_event(alert.id, EventKind.ESCALATED, ctx.now, note))
-            self._metrics.escalations.labels(p["policy"], str(tier + 1)).inc()
-        return Done("escalated" if events else "stopped", enqueue=follow, events=events)
-
-    def _tier(
-        self, alert: Alert, p: Mapping[str, Any], policy: EscalationPolicyConfig, now: datetime
-    ) -> list[NewJob]:
-        """The notify jobs of the tier an alert reached, and the escalation that follows it."""
-        tier_index, repeat = p["tier"], p["repeat"]
-        follow = [
-            NewJob(
-                kind="notify",
-                payload={
-                    "notice": NoticeKind.FIRING.value,
-                    "alert_id": alert.id,
-                    "channel": t.channel,
-                    "target": t.target,
-                    "route": p["route"],
-                    "policy": p["policy"],
-                    "tier": tier_index,
-                    "repeat": repeat,
-                    "group_key": alert.group_key,
-                },
-                due_at=now,
-                idempotency_key=(
-                    f"notify:{alert.id}:{p['route']}:{repeat}:{tier_index}:{t.channel}:{t.target}"
-                ),
-                coalesce_key=f"firing:{alert.group_key}:{p['policy']}:{tier_index}:"
-                f"{t.channel}:{t.target}",
-            )
-            for t in policy.tiers[tier_index].notify
-        ]
-        if tier_index + 1 < len(policy.tiers):
-            nxt = policy.tiers[tier_index + 1]
+                snoozed.setdefault(alert.snoozed_until, []).append(alert.id)
+            else:
+                active.append(alert)
+        for until, ids in snoozed.items():
+            follow.append(_escalate(ids, group_key, route, policy_name, tier, repeat, until))
+        policy = self._policy(policy_name)
+        if not active:
+            return Done("stopped", enqueue=follow)
+        if policy is None or tier >= len(policy.tiers):
+            log.warning("escalation policy %s tier %d no longer exists", policy_name, tier)
+            return Done("policy_gone", enqueue=follow)
+        ids = [a.id for a in active]
+        for t in policy.tiers[tier].notify:
             follow.append(
-                _escalate(alert, p["route"], p["policy"], tier_index + 1, repeat, now + nxt.after)
+                NewJob(
+                    kind="notify",
+                    payload={
+                        "notice": NoticeKind.FIRING.value,
+                        "alert_ids": ids,
+                        "channel": t.channel,
+                        "target": t.target,
+                        "route": route,
+                        "policy": policy_name,
+                        "tier": tier,
+                        "repeat": repeat,
+                        "group_key": group_key,
+                    },
+                    due_at=ctx.now,
+                    idempotency_key=f"notify:{route}:{repeat}:{tier}:{t.channel}:{t.target}:"
+                    f"{_ids_key(ids)}",
+                    coalesce_key=f"firing:{group_key}:{policy_name}:{tier}:{t.channel}:{t.target}",
+                )
             )
+        if tier + 1 < len(policy.tiers):
+            due = ctx.now + policy.tiers[tier + 1].after
+            follow.append(_escalate(ids, group_key, route, policy_name, tier + 1, repeat, due))
         elif repeat < policy.repeat:
             # A repeat starts the policy over: its first tier waits its own delay again.
-            follow.append(
-                _escalate(
-                    alert, p["route"], p["policy"], 0, repeat + 1, now + policy.tiers[0].after
-                )
-            )
-        return follow
+            due = ctx.now + policy.tiers[0].after
+            follow.append(_escalate(ids, group_key, route, policy_name, 0, repeat + 1, due))
+        self._metrics.escalations.labels(policy_name, str(tier + 1)).inc(len(ids))
+        note = f"{policy_name} tier {tier + 1}" + (f", repeat {repeat}" if repeat else "")
+        events = [_event(i, EventKind.ESCALATED, ctx.now, note) for i in ids]
+        return Done("escalated", enqueue=follow, events=events)
 
     # -- notify and digest ----------------------------------------------------------------------
 
     async def notify(self, ctx: JobContext) -> Outcome:
         p = ctx.job.payload
         kind = NoticeKind(p["notice"])
-        alerts = await self._alerts(sorted({j.payload["alert_id"] for j in ctx.jobs}))
+        alerts = await self._alerts(_payload_ids(ctx.jobs))
         if kind is NoticeKind.FIRING:
             # Somebody acted since the tier fired: they need no page about it.
             alerts = {
@@ -246,13 +255,9 @@ class Escalation:
         return await self._send(ctx, kind, list(alerts.values()), suppressed=0)
 
     async def digest(self, ctx: JobContext) -> Outcome:
-        alerts = await self._alerts(sorted({j.payload["alert_id"] for j in ctx.jobs}))
-        return await self._send(
-            ctx,
-            NoticeKind.DIGEST,
-            list(alerts.values())[:_DIGEST_ALERTS],
-            suppressed=len(ctx.jobs),
-        )
+        ids = _payload_ids(ctx.jobs)
+        alerts = await self._alerts(ids[:_DIGEST_ALERTS])  # named; the rest are counted
+        return await self._send(ctx, NoticeKind.DIGEST, list(alerts.values()), suppressed=len(ids))
 
     async def _send(
         self, ctx: JobContext, kind: NoticeKind, alerts: list[Alert], suppressed: int
@@ -332,9 +337,8 @@ class Escalation:
     # -- resolve --------------------------------------------------------------------------------
 
     async def resolve(self, ctx: JobContext) -> Outcome:
-        ids = ctx.job.payload["alert_ids"]
-        alerts = await self._alerts(ids)
-        follow: list[NewJob] = []
+        alerts = await self._alerts(_payload_ids(ctx.jobs))
+        notices: dict[tuple[str, str, str], list[int]] = {}
         async with self._store.connection() as conn:
             for alert in alerts.values():
                 if alert.ends_at is not None:
@@ -342,39 +346,50 @@ class Escalation:
                         max(0.0, (alert.ends_at - alert.starts_at).total_seconds())
                     )
                 for channel, target, _ref in await self._store.notified_targets(conn, alert.id):
-                    follow.append(
-                        NewJob(
-                            kind="notify",
-                            payload={
-                                "notice": NoticeKind.RESOLVED.value,
-                                "alert_id": alert.id,
-                                "channel": channel,
-                                "target": target,
-                                "group_key": alert.group_key,
-                            },
-                            due_at=ctx.now,
-                            idempotency_key=f"resolved:{alert.id}:{channel}:{target}",
-                            coalesce_key=f"resolved:{alert.group_key}:{channel}:{target}",
-                        )
-                    )
+                    notices.setdefault((alert.group_key, channel, target), []).append(alert.id)
+        follow = [
+            NewJob(
+                kind="notify",
+                payload={
+                    "notice": NoticeKind.RESOLVED.value,
+                    "alert_ids": ids,
+                    "channel": channel,
+                    "target": target,
+                    "group_key": group_key,
+                },
+                due_at=ctx.now,
+                idempotency_key=f"resolved:{channel}:{target}:{_ids_key(ids)}",
+                coalesce_key=f"resolved:{group_key}:{channel}:{target}",
+            )
+            for (group_key, channel, target), ids in notices.items()
+        ]
         return Done("resolved", enqueue=follow)
 
 
 def _escalate(
-    alert: Alert, route: str, policy: str, tier: int, repeat: int, due: datetime
+    alert_ids: Sequence[int],
+    group_key: str,
+    route: str,
+    policy: str,
+    tier: int,
+    repeat: int,
+    due: datetime,
 ) -> NewJob:
-    """An escalation timer. Its key names the due time too, so a snoozed timer set again for
-    later is a new job; its coalesce key lets one run take the whole group's timers."""
+    """An escalation timer for alerts of one group. Its key names the due time too, so a
+    snoozed timer set again for later is a new job; its coalesce key lets one run take every
+    timer of the group, route, policy and tier that is due."""
     return NewJob(
         kind="escalate",
         payload={
-            "alert_id": alert.id,
+            "alert_ids": list(alert_ids),
+            "group_key": group_key,
             "route": route,
             "policy": policy,
             "tier": tier,
             "repeat": repeat,
         },
         due_at=due,
-        idempotency_key=f"escalate:{alert.id}:{route}:{repeat}:{tier}:{due.timestamp():.3f}",
-        coalesce_key=f"escalate:{alert.group_key}:{route}:{policy}:{tier}:{repeat}",
+        idempotency_key=f"escalate:{route}:{repeat}:{tier}:{due.timestamp():.3f}:"
+        f"{_ids_key(alert_ids)}",
+        coalesce_key=f"escalate:{group_key}:{route}:{policy}:{tier}:{repeat}",
     )

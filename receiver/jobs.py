@@ -27,6 +27,10 @@ from receiver.store.jobs import Job, NewJob
 
 log = logging.getLogger("firebreak.jobs")
 
+# Pause between being woken and claiming: long enough for a burst of webhooks to enqueue
+# together, short against the 50 ms the first notification job may take to start.
+_CLAIM_DELAY = 0.01
+
 
 @dataclass(frozen=True, slots=True)
 class Done:
@@ -169,8 +173,14 @@ class JobRunner:
 
     async def _wait(self, seconds: float) -> None:
         if seconds > 0 and not self._stopping:
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wakeup.wait(), seconds)
+            except TimeoutError:
+                pass
+            else:
+                # Woken by new work: a moment's pause lets a burst of it be claimed (and
+                # coalesced) together instead of job by job.
+                await asyncio.sleep(_CLAIM_DELAY)
         self._wakeup.clear()
 
     async def _idle_seconds(self) -> float:

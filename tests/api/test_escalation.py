@@ -52,7 +52,9 @@ jobs: {{workers: 4, lease: 2s, max_attempts: 6, backoff_initial: 100ms, backoff_
 """
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float = 10.0) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], within: float = 10.0, client: Any = None
+) -> None:
     deadline = time.monotonic() + within
     while True:
         result = check()
@@ -61,7 +63,15 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float 
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
+            detail = ""
+            if client is not None:  # say where the jobs stand
+                resp = await client.get("/api/v1/jobs?limit=50", headers=auth(VIEWER_TOKEN))
+                jobs = (await resp.json())["jobs"]
+                detail = "; jobs: " + ", ".join(
+                    f"{j['kind']}/{j['state']}/{j['outcome']}/{j['attempts']}/{j['last_error']}"
+                    for j in jobs
+                )
+            raise AssertionError("condition not reached in time" + detail)
         await asyncio.sleep(0.05)
 
 
@@ -187,14 +197,14 @@ async def test_failing_channel_recovers_and_delivers_each_notification_once_in_o
     client = await start(receiver, threshold=2, cooldown="1s", group_window="0s")
     for i in range(3):
         await client.post("/webhook", json=webhook(alert(f"A{i}"), group_key=f"g{i}"), headers=HOOK)
-    await eventually(lambda: len([r for r in receiver.requests[5:]]) >= 3, within=20)
+    await eventually(lambda: len(receiver.requests[5:]) >= 3, within=20, client=client)
     for i in range(3):
         await client.post(
             "/webhook",
             json=webhook(alert(f"A{i}", status="resolved"), group_key=f"g{i}"),
             headers=HOOK,
         )
-    await eventually(lambda: len(bodies(receiver, "resolved")) == 3, within=20)
+    await eventually(lambda: len(bodies(receiver, "resolved")) == 3, within=20, client=client)
     delivered = receiver.requests[5:]  # the scripted failures took the first five
     firing = Counter(
         r.headers["X-Firebreak-Idempotency-Key"]
