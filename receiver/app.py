@@ -195,6 +195,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             poll_interval=jobs_config.poll_interval,
         ),
         horizons=escalation.horizons(),
+        busy=lambda: INGESTOR in app and app[INGESTOR].busy,
     )
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)

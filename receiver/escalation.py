@@ -328,11 +328,8 @@ class Escalation:
             }
             for a in alerts
         ]
-        where = f"{channel_name}:{target}" if target else channel_name
-        events = [
-            _event(a.id, EventKind.NOTIFIED, ctx.now, f"{sent_kind} via {where}") for a in alerts
-        ]
-        return Done("sent", events=events, notifications=rows)
+        # The notifications rows are the alert's record of what was sent where.
+        return Done("sent", notifications=rows)
 
     # -- resolve --------------------------------------------------------------------------------
 

@@ -59,7 +59,13 @@ class Ingestor:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._committing = False
         self.last_outcome: IngestOutcome | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Webhooks are waiting or being committed: background work should give way."""
+        return bool(self._queue) or self._committing
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="firebreak-ingest")
@@ -98,7 +104,11 @@ class Ingestor:
                     # within a moment: waiting for them lets one fsync serve them all.
                     await asyncio.sleep(self._commit_delay)
                 batch = self._take_batch()
-                await self._commit(batch)
+                self._committing = True
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._committing = False
                 last_batch = len(batch)
             last_batch = 0
             if self._closing:

@@ -30,6 +30,8 @@ log = logging.getLogger("firebreak.jobs")
 # Pause between being woken and claiming: long enough for a burst of webhooks to enqueue
 # together, short against the 50 ms the first notification job may take to start.
 _CLAIM_DELAY = 0.01
+# Longest the runner waits for a busy ingest before claiming anyway.
+_MAX_GIVE_WAY = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +113,12 @@ class JobRunner:
         clock: Clock,
         settings: RunnerSettings,
         horizons: Mapping[str, timedelta] | None = None,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         """``horizons``: per job kind, how far ahead a coalesced job may be due and still go
         out with a claimed one."""
         self._horizons = dict(horizons or {})
+        self._busy = busy  # webhooks are being taken in: they come first
         self._store = store
         self._handlers = handlers
         self._metrics = metrics
@@ -149,8 +153,16 @@ class JobRunner:
         """Look for due jobs now: something was just enqueued."""
         self._wakeup.set()
 
+    async def _give_way(self) -> None:
+        """Let webhooks in first: Alertmanager is waiting on them, while jobs wait durably.
+        Bounded, so escalation still moves under a sustained flood."""
+        deadline = time.monotonic() + _MAX_GIVE_WAY
+        while self._busy() and time.monotonic() < deadline and not self._stopping:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)  # polled: the ingestor has no event to wait on
+
     async def _loop(self) -> None:
         while not self._stopping:
+            await self._give_way()
             free = self.settings.workers - len(self._running)
             claimed: list[Job] = []
             if free > 0:

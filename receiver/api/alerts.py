@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from receiver.alertmanager import parse_rfc3339
-from receiver.api.common import alert_json, event_json, optional_text, read_json_object
+from receiver.api.common import alert_json, event_json, optional_text, read_json_object, ts
 from receiver.durations import parse_duration
 from receiver.errors import InvalidInput, NotFound
 from receiver.matchers import parse_matchers
@@ -99,7 +99,24 @@ async def get_alert(request: web.Request) -> web.Response:
     alert_id = _alert_id(request)
     alert = await store.get_alert(alert_id)
     events = await store.alert_events(alert_id)
-    return web.json_response({**alert_json(alert), "events": [event_json(e) for e in events]})
+    sent = await store.sent_notifications(alert_id)
+    return web.json_response(
+        {
+            **alert_json(alert),
+            "events": [event_json(e) for e in events],
+            "notifications": [
+                {
+                    "channel": n["channel"],
+                    "target": n["target"],
+                    "kind": n["kind"],
+                    "tier": n["tier"],
+                    "reference": n["reference"],
+                    "sent_at": ts(n["sent_at"]),
+                }
+                for n in sent
+            ],
+        }
+    )
 
 
 async def acknowledge_alert(request: web.Request) -> web.Response:

@@ -382,8 +382,10 @@ def written_matchers(draw: st.DrawFn) -> tuple[str, tuple[Matcher, ...]]:
         if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name_text) or draw(st.booleans()):
             name_text = quote(matcher.name)
         value = matcher.value
-        if draw(st.booleans()):
-            value = value_text = draw(unquoted_values)
+        # An unquoted value starting with "~" right after "=" or "!=" would spell another
+        # operator ("=~"), so such values are written quoted.
+        if draw(st.booleans()) and not (value_text := draw(unquoted_values)).startswith("~"):
+            value = value_text
         else:
             value_text = quote(value)
         try:
