@@ -196,6 +196,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         ),
         horizons=escalation.horizons(),
         busy=lambda: INGESTOR in app and app[INGESTOR].busy,
+        run_limits=escalation.run_limits(),
     )
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
@@ -210,11 +211,19 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
 def _outbox(outcome: IngestOutcome, now: datetime) -> list[NewJob]:
     """The jobs a committed webhook batch starts, in the batch's own transaction."""
     follow = []
-    if outcome.new_alert_ids:
-        follow.append(route_job(outcome.new_alert_ids, now))
-    if outcome.resolved_alert_ids:
-        follow.append(resolve_job(outcome.resolved_alert_ids, now))
+    # Split so that one job (and so one run working a backlog off) stays small.
+    for chunk in _chunked(outcome.new_alert_ids, _ALERTS_PER_JOB):
+        follow.append(route_job(chunk, now))
+    for chunk in _chunked(outcome.resolved_alert_ids, _ALERTS_PER_JOB):
+        follow.append(resolve_job(chunk, now))
     return follow
+
+
+_ALERTS_PER_JOB = 250
+
+
+def _chunked(ids: tuple[int, ...], size: int) -> list[tuple[int, ...]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 async def _ingestor(app: web.Application) -> AsyncIterator[None]:

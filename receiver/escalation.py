@@ -41,6 +41,7 @@ from receiver.ratelimit import RateLimiters
 from receiver.routing import Router
 from receiver.store import Store
 from receiver.store.jobs import Job, NewJob
+from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.escalation")
 
@@ -135,6 +136,11 @@ class Escalation:
             "digest": timedelta(days=3650),
         }
 
+    def run_limits(self) -> dict[str, int]:
+        """Most jobs one run may take along: each route or resolve job names a whole ingest
+        batch, so a backlog is worked off in runs short enough not to hold webhooks up."""
+        return {"route": 2, "resolve": 2, "escalate": 20}
+
     def handlers(self) -> dict[str, Handler]:
         return {
             "route": self.route,
@@ -147,6 +153,10 @@ class Escalation:
     def _policy(self, name: str) -> EscalationPolicyConfig | None:
         return self._config.escalation_policies.get(name)
 
+    async def _states(self, ids: Sequence[int], with_labels: bool = False) -> dict[int, AlertState]:
+        async with self._store.connection() as conn:
+            return await self._store.alert_states(conn, ids, with_labels=with_labels)
+
     async def _alerts(self, ids: Sequence[int]) -> dict[int, Alert]:
         async with self._store.connection() as conn:
             return {a.id: a for a in await self._store.alerts_by_ids(conn, ids)}
@@ -154,7 +164,7 @@ class Escalation:
     # -- route ----------------------------------------------------------------------------------
 
     async def route(self, ctx: JobContext) -> Outcome:
-        alerts = await self._alerts(_payload_ids(ctx.jobs))
+        alerts = await self._states(_payload_ids(ctx.jobs), with_labels=True)
         # Alerts of one group that take the same route and policy, due together, escalate
         # as one job: one timer row per group and tier, however large the storm.
         starting: dict[tuple[str, str, str, datetime], list[int]] = {}
@@ -184,9 +194,9 @@ class Escalation:
         p = ctx.job.payload
         group_key, route, policy_name = p["group_key"], p["route"], p["policy"]
         tier, repeat = p["tier"], p["repeat"]
-        alerts = await self._alerts(_payload_ids(ctx.jobs))
+        alerts = await self._states(_payload_ids(ctx.jobs))
         follow: list[NewJob] = []
-        active: list[Alert] = []
+        active: list[AlertState] = []
         snoozed: dict[datetime, list[int]] = {}
         for alert in alerts.values():
             if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
@@ -334,7 +344,7 @@ class Escalation:
     # -- resolve --------------------------------------------------------------------------------
 
     async def resolve(self, ctx: JobContext) -> Outcome:
-        alerts = await self._alerts(_payload_ids(ctx.jobs))
+        alerts = await self._states(_payload_ids(ctx.jobs))
         notices: dict[tuple[str, str, str], list[int]] = {}
         async with self._store.connection() as conn:
             for alert in alerts.values():

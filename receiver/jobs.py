@@ -114,11 +114,13 @@ class JobRunner:
         settings: RunnerSettings,
         horizons: Mapping[str, timedelta] | None = None,
         busy: Callable[[], bool] = lambda: False,
+        run_limits: Mapping[str, int] | None = None,
     ) -> None:
         """``horizons``: per job kind, how far ahead a coalesced job may be due and still go
         out with a claimed one."""
         self._horizons = dict(horizons or {})
         self._busy = busy  # webhooks are being taken in: they come first
+        self._run_limits = dict(run_limits or {})
         self._store = store
         self._handlers = handlers
         self._metrics = metrics
@@ -219,7 +221,13 @@ class JobRunner:
             for key, kind in keys.items():
                 horizon = self._horizons.get(kind, timedelta(0))
                 claimed += await queue.claim_coalesced(
-                    conn, key, self.owner, now, lease, now + horizon
+                    conn,
+                    key,
+                    self.owner,
+                    now,
+                    lease,
+                    now + horizon,
+                    limit=self._run_limits.get(kind, 1000),
                 )
             return claimed
 

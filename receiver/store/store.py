@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +40,20 @@ class AlertQuery:
     since: datetime | None = None
     limit: int = 100
     before_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """An alert as escalation sees it."""
+
+    id: int
+    status: AlertStatus
+    acknowledged_at: datetime | None
+    snoozed_until: datetime | None
+    group_key: str
+    starts_at: datetime
+    ends_at: datetime | None
+    labels: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +259,36 @@ class Store:
         return time.perf_counter() - started
 
     # -- escalation ---------------------------------------------------------------------------
+
+    async def alert_states(
+        self, conn: AsyncConnection, ids: Sequence[int], *, with_labels: bool = False
+    ) -> dict[int, AlertState]:
+        """What escalation decides on, without the annotations it does not need."""
+        columns = [
+            alerts.c.id,
+            alerts.c.status,
+            alerts.c.acknowledged_at,
+            alerts.c.snoozed_until,
+            alerts.c.group_key,
+            alerts.c.starts_at,
+            alerts.c.ends_at,
+        ]
+        if with_labels:
+            columns.append(alerts.c.labels)
+        found: dict[int, AlertState] = {}
+        for chunk in _chunks(sorted(ids)):
+            for row in await conn.execute(select(*columns).where(alerts.c.id.in_(list(chunk)))):
+                found[row.id] = AlertState(
+                    id=row.id,
+                    status=AlertStatus(row.status),
+                    acknowledged_at=row.acknowledged_at,
+                    snoozed_until=row.snoozed_until,
+                    group_key=row.group_key,
+                    starts_at=row.starts_at,
+                    ends_at=row.ends_at,
+                    labels=row.labels if with_labels else {},
+                )
+        return found
 
     async def alerts_by_ids(self, conn: AsyncConnection, ids: Sequence[int]) -> list[Alert]:
         rows = await conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id.in_(list(ids))))
