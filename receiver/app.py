@@ -158,7 +158,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     except Exception:
         await engine.dispose()
         raise
-    store = Store(engine)
+    store = Store(engine, sqlite_synchronous=app[CONFIG].database.sqlite_synchronous)
     app[STORE] = store
     yield
     await store.close()

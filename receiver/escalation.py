@@ -139,7 +139,7 @@ class Escalation:
     def run_limits(self) -> dict[str, int]:
         """Most jobs one run may take along: each route or resolve job names a whole ingest
         batch, so a backlog is worked off in runs short enough not to hold webhooks up."""
-        return {"route": 2, "resolve": 2, "escalate": 20}
+        return {"route": 8, "resolve": 8, "escalate": 8}
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -181,11 +181,20 @@ class Escalation:
                 due = max(ctx.now, alert.starts_at + policy.tiers[0].after)
                 key = (alert.group_key, match.route, match.escalation_policy, due)
                 starting.setdefault(key, []).append(alert.id)
-        follow = [
-            _escalate(ids, group_key, route, policy, 0, 0, due)
-            for (group_key, route, policy, due), ids in starting.items()
-        ]
-        return Done("routed", enqueue=follow)
+        follow: list[NewJob] = []
+        events: list[dict[str, Any]] = []
+        for (group_key, route, policy_name, due), ids in starting.items():
+            policy = self._policy(policy_name)
+            if due <= ctx.now and policy is not None:
+                # The first tier is due already: reach it here rather than through a timer.
+                more, reached = self._reach(
+                    ids, group_key, route, policy_name, policy, 0, 0, ctx.now
+                )
+                follow += more
+                events += reached
+            else:
+                follow.append(_escalate(ids, group_key, route, policy_name, 0, 0, due))
+        return Done("routed", enqueue=follow, events=events)
 
     # -- escalate -------------------------------------------------------------------------------
 
@@ -213,39 +222,55 @@ class Escalation:
         if policy is None or tier >= len(policy.tiers):
             log.warning("escalation policy %s tier %d no longer exists", policy_name, tier)
             return Done("policy_gone", enqueue=follow)
-        ids = [a.id for a in active]
-        for t in policy.tiers[tier].notify:
-            follow.append(
-                NewJob(
-                    kind="notify",
-                    payload={
-                        "notice": NoticeKind.FIRING.value,
-                        "alert_ids": ids,
-                        "channel": t.channel,
-                        "target": t.target,
-                        "route": route,
-                        "policy": policy_name,
-                        "tier": tier,
-                        "repeat": repeat,
-                        "group_key": group_key,
-                    },
-                    due_at=ctx.now,
-                    idempotency_key=f"notify:{route}:{repeat}:{tier}:{t.channel}:{t.target}:"
-                    f"{_ids_key(ids)}",
-                    coalesce_key=f"firing:{group_key}:{policy_name}:{tier}:{t.channel}:{t.target}",
-                )
+        more, events = self._reach(
+            [a.id for a in active], group_key, route, policy_name, policy, tier, repeat, ctx.now
+        )
+        return Done("escalated", enqueue=follow + more, events=events)
+
+    def _reach(
+        self,
+        ids: list[int],
+        group_key: str,
+        route: str,
+        policy_name: str,
+        policy: EscalationPolicyConfig,
+        tier: int,
+        repeat: int,
+        now: datetime,
+    ) -> tuple[list[NewJob], list[dict[str, Any]]]:
+        """Alerts reach a tier: a notify job per target, the timer of what comes next, and
+        one history row each."""
+        follow = [
+            NewJob(
+                kind="notify",
+                payload={
+                    "notice": NoticeKind.FIRING.value,
+                    "alert_ids": ids,
+                    "channel": t.channel,
+                    "target": t.target,
+                    "route": route,
+                    "policy": policy_name,
+                    "tier": tier,
+                    "repeat": repeat,
+                    "group_key": group_key,
+                },
+                due_at=now,
+                idempotency_key=f"notify:{route}:{repeat}:{tier}:{t.channel}:{t.target}:"
+                f"{_ids_key(ids)}",
+                coalesce_key=f"firing:{group_key}:{policy_name}:{tier}:{t.channel}:{t.target}",
             )
+            for t in policy.tiers[tier].notify
+        ]
         if tier + 1 < len(policy.tiers):
-            due = ctx.now + policy.tiers[tier + 1].after
+            due = now + policy.tiers[tier + 1].after
             follow.append(_escalate(ids, group_key, route, policy_name, tier + 1, repeat, due))
         elif repeat < policy.repeat:
             # A repeat starts the policy over: its first tier waits its own delay again.
-            due = ctx.now + policy.tiers[0].after
+            due = now + policy.tiers[0].after
             follow.append(_escalate(ids, group_key, route, policy_name, 0, repeat + 1, due))
         self._metrics.escalations.labels(policy_name, str(tier + 1)).inc(len(ids))
         note = f"{policy_name} tier {tier + 1}" + (f", repeat {repeat}" if repeat else "")
-        events = [_event(i, EventKind.ESCALATED, ctx.now, note) for i in ids]
-        return Done("escalated", enqueue=follow, events=events)
+        return follow, [_event(i, EventKind.ESCALATED, now, note) for i in ids]
 
     # -- notify and digest ----------------------------------------------------------------------
 

@@ -24,6 +24,9 @@ from receiver.store.jobs import NewJob
 
 log = logging.getLogger("firebreak.ingest")
 
+# How long a loaded commit keeps the receiver counting as under load.
+_LOAD_MEMORY = 0.1
+
 
 @dataclass(slots=True)
 class _Waiting:
@@ -60,12 +63,21 @@ class Ingestor:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._committing = False
+        self._last_batch = 0
+        self._last_commit_at = 0.0
         self.last_outcome: IngestOutcome | None = None
 
     @property
     def busy(self) -> bool:
-        """Webhooks are waiting or being committed: background work should give way."""
-        return bool(self._queue) or self._committing
+        """Webhooks are waiting or being committed, or the receiver is under load (the last
+        commit, just now, carried ``commit_siblings`` webhooks or more): background work
+        should give way. At ordinary rates that leaves it most of the time."""
+        if self._queue or self._committing:
+            return True
+        return (
+            self._last_batch >= self._commit_siblings
+            and time.monotonic() - self._last_commit_at < _LOAD_MEMORY
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="firebreak-ingest")
@@ -109,7 +121,8 @@ class Ingestor:
                     await self._commit(batch)
                 finally:
                     self._committing = False
-                last_batch = len(batch)
+                last_batch = self._last_batch = len(batch)
+                self._last_commit_at = time.monotonic()
             last_batch = 0
             if self._closing:
                 return

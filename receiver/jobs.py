@@ -29,7 +29,7 @@ log = logging.getLogger("firebreak.jobs")
 
 # Pause between being woken and claiming: long enough for a burst of webhooks to enqueue
 # together, short against the 50 ms the first notification job may take to start.
-_CLAIM_DELAY = 0.01
+_CLAIM_DELAY = 0.025
 # Longest the runner waits for a busy ingest before claiming anyway.
 _MAX_GIVE_WAY = 2.0
 
@@ -130,6 +130,7 @@ class JobRunner:
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._urgent = False
 
     @property
     def owner(self) -> str:
@@ -148,11 +149,17 @@ class JobRunner:
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
         with contextlib.suppress(StoreUnavailable):
-            async with self._store.transaction() as conn:
+            async with self._store.transaction(durable=False) as conn:
                 await self._store.jobs.release(conn, self.owner, self._clock())
 
     def wake(self) -> None:
-        """Look for due jobs now: something was just enqueued."""
+        """Look for due jobs soon: something was just enqueued elsewhere (a webhook); the
+        runner waits a moment so that a burst is claimed together."""
+        self._wakeup.set()
+
+    def _wake_now(self) -> None:
+        """Follow-ups of a finished job: claim them at once, they are the same incident."""
+        self._urgent = True
         self._wakeup.set()
 
     async def _give_way(self) -> None:
@@ -192,9 +199,11 @@ class JobRunner:
             except TimeoutError:
                 pass
             else:
-                # Woken by new work: a moment's pause lets a burst of it be claimed (and
-                # coalesced) together instead of job by job.
-                await asyncio.sleep(_CLAIM_DELAY)
+                if not self._urgent:
+                    # Woken by new work: a moment's pause lets a burst of it be claimed (and
+                    # coalesced) together instead of job by job.
+                    await asyncio.sleep(_CLAIM_DELAY)
+        self._urgent = False
         self._wakeup.clear()
 
     async def _idle_seconds(self) -> float:
@@ -215,7 +224,7 @@ class JobRunner:
         handler gathers the rest, and the group would go out as two messages."""
         now = self._clock()
         queue, lease = self._store.jobs, self.settings.lease
-        async with self._store.transaction() as conn:
+        async with self._store.transaction(durable=False) as conn:
             claimed = await queue.claim(conn, self.owner, now, lease, limit)
             keys = {j.coalesce_key: j.kind for j in claimed if j.coalesce_key is not None}
             for key, kind in keys.items():
@@ -258,7 +267,7 @@ class JobRunner:
         ids = [j.id for j in context.jobs]
         now = self._clock()
         queue = self._store.jobs
-        async with self._store.transaction() as conn:
+        async with self._store.transaction(durable=False) as conn:
             if isinstance(outcome, Done):
                 held = await queue.finish(conn, ids, self.owner, now, outcome.outcome)
                 if held != len(ids):
@@ -309,7 +318,7 @@ class JobRunner:
                     outcome.reason,
                 )
         if isinstance(outcome, Done) and outcome.enqueue:
-            self.wake()
+            self._wake_now()
 
     def backoff(self, attempts: int) -> timedelta:
         """Exponential in the attempts made, capped, with jitter so retries do not herd."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -112,8 +113,10 @@ def _chunks(items: Sequence[_T], size: int = _IN_CHUNK) -> Iterable[Sequence[_T]
 class Store:
     """The SQL store behind every service. Database trouble surfaces as ``StoreUnavailable``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, sqlite_synchronous: str = "full") -> None:
         self.engine = engine
+        self._synchronous = sqlite_synchronous.upper()
+        self._write_lock = _WriteLock()
         self.dialect = engine.dialect.name
         self._ingest = IngestSQL(self.dialect)
         self.jobs = JobQueue(self.dialect)
@@ -121,24 +124,56 @@ class Store:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A connection in a transaction that commits on a clean exit."""
-        return self._connection(write=True)
+    def transaction(self, *, durable: bool = True) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection in a transaction that commits on a clean exit.
+
+        ``durable=False`` (the job runner's bookkeeping) lets SQLite skip the fsync: in WAL
+        mode the next durable commit's fsync covers it, and a job transition lost to a power
+        cut only means the job runs again, under the same idempotency key.
+        """
+        return self._connection(write=True, durable=durable)
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for reads."""
         return self._connection()
 
     @asynccontextmanager
-    async def _connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def _connection(
+        self, *, write: bool = False, durable: bool = True
+    ) -> AsyncIterator[AsyncConnection]:
         """A connection (in a transaction that commits on exit, when ``write``); trouble
         reaching the database becomes ``StoreUnavailable``."""
         try:
-            async with self.engine.begin() if write else self.engine.connect() as conn:
-                yield conn
+            async with self.engine.connect() as conn:
+                if not write:
+                    yield conn
+                    return
+                if self.dialect != "sqlite":
+                    async with conn.begin():
+                        yield conn
+                    return
+                # SQLite has one writer at a time, and a writer that finds the lock taken
+                # sleeps in growing steps (1, 2, 5, 10 ms...): queueing writers here instead
+                # keeps a webhook's commit from waiting out those sleeps behind a job's.
+                async with self._write_lock.held(first=durable):
+                    await self._sqlite_durability(conn, durable)
+                    async with conn.begin():
+                        yield conn
         except Exception as exc:
             _raise_if_unavailable(exc)
             raise
+
+    async def _sqlite_durability(self, conn: AsyncConnection, durable: bool) -> None:
+        level = (
+            self._synchronous
+            if durable
+            else _SYNC_ORDER[min(_SYNC_ORDER.index(self._synchronous), _SYNC_ORDER.index("NORMAL"))]
+        )
+        info = await conn.get_raw_connection()
+        if info.info.get("synchronous") != level:
+            await conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+            await conn.commit()
+            info.info["synchronous"] = level
 
     # -- ingest -------------------------------------------------------------------------------
 
@@ -425,6 +460,43 @@ def _raise_if_unavailable(exc: Exception) -> None:
     if unavailable:
         raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
 
+
+class _WriteLock:
+    """One SQLite writer at a time, durable writes (webhooks, people's actions) before the
+    job runner's bookkeeping whenever both wait."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._firsts_waiting = 0
+        self._no_firsts = asyncio.Event()
+        self._no_firsts.set()
+
+    @asynccontextmanager
+    async def held(self, *, first: bool) -> AsyncIterator[None]:
+        if first:
+            self._firsts_waiting += 1
+            self._no_firsts.clear()
+            try:
+                await self._lock.acquire()
+            finally:
+                self._firsts_waiting -= 1
+                if not self._firsts_waiting:
+                    self._no_firsts.set()
+        else:
+            while True:
+                await self._no_firsts.wait()
+                await self._lock.acquire()
+                if not self._firsts_waiting:
+                    break
+                self._lock.release()  # a durable writer came meanwhile: let it go first
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
+# SQLite's PRAGMA synchronous levels, weakest first.
+_SYNC_ORDER = ("OFF", "NORMAL", "FULL")
 
 # A filtered listing reads at most this many rows per request before handing back a cursor.
 _SCAN_BUDGET = 5000
