@@ -139,7 +139,7 @@ class Escalation:
     def run_limits(self) -> dict[str, int]:
         """Most jobs one run may take along: each route or resolve job names a whole ingest
         batch, so a backlog is worked off in runs short enough not to hold webhooks up."""
-        return {"route": 8, "resolve": 8, "escalate": 8}
+        return {"route": 2, "resolve": 2, "escalate": 4}
 
     def handlers(self) -> dict[str, Handler]:
         return {
