@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -462,37 +464,44 @@ def _raise_if_unavailable(exc: Exception) -> None:
 
 
 class _WriteLock:
-    """One SQLite writer at a time, durable writes (webhooks, people's actions) before the
-    job runner's bookkeeping whenever both wait."""
+    """One SQLite writer at a time; when it is released, a waiting durable writer (webhooks,
+    people's actions) goes before the job runner's bookkeeping. Neither waits on the other
+    otherwise, so a steady stream of webhooks delays jobs by one commit at most each time."""
 
     def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._firsts_waiting = 0
-        self._no_firsts = asyncio.Event()
-        self._no_firsts.set()
+        self._held = False
+        self._firsts: deque[asyncio.Future[None]] = deque()
+        self._others: deque[asyncio.Future[None]] = deque()
 
     @asynccontextmanager
     async def held(self, *, first: bool) -> AsyncIterator[None]:
-        if first:
-            self._firsts_waiting += 1
-            self._no_firsts.clear()
+        if self._held or self._firsts or self._others:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            (self._firsts if first else self._others).append(waiter)
             try:
-                await self._lock.acquire()
-            finally:
-                self._firsts_waiting -= 1
-                if not self._firsts_waiting:
-                    self._no_firsts.set()
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # it was handed to us as we were cancelled
+                else:
+                    with contextlib.suppress(ValueError):
+                        (self._firsts if first else self._others).remove(waiter)
+                raise
         else:
-            while True:
-                await self._no_firsts.wait()
-                await self._lock.acquire()
-                if not self._firsts_waiting:
-                    break
-                self._lock.release()  # a durable writer came meanwhile: let it go first
+            self._held = True
         try:
             yield
         finally:
-            self._lock.release()
+            self._release()
+
+    def _release(self) -> None:
+        for queue in (self._firsts, self._others):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # handed over: stays held
+                    return
+        self._held = False
 
 
 # SQLite's PRAGMA synchronous levels, weakest first.
