@@ -196,7 +196,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         ),
         horizons=escalation.horizons(),
         busy=lambda: INGESTOR in app and app[INGESTOR].busy,
-        run_limits=escalation.run_limits(),
+        run_limit=escalation.run_limit,
     )
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)

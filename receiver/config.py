@@ -457,7 +457,7 @@ class NotificationsConfig:
 class JobsConfig:
     """The durable job queue that escalation and notification run on."""
 
-    workers: int = field(default=4, metadata={"check": _greater_than_zero})  # per process
+    workers: int = field(default=16, metadata={"check": _greater_than_zero})  # per process
     # A running job whose worker vanished is claimed again after this.
     lease: timedelta = field(default=timedelta(seconds=60), metadata={"check": _positive_duration})
     # Attempts before a job is dead-lettered.

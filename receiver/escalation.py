@@ -45,6 +45,8 @@ from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.escalation")
 
+_ALERTS_PER_RUN = 500
+
 # Alerts named in one digest message; the rest are counted.
 _DIGEST_ALERTS = 50
 
@@ -136,10 +138,14 @@ class Escalation:
             "digest": timedelta(days=3650),
         }
 
-    def run_limits(self) -> dict[str, int]:
-        """Most jobs one run may take along: each route or resolve job names a whole ingest
-        batch, so a backlog is worked off in runs short enough not to hold webhooks up."""
-        return {"route": 2, "resolve": 2, "escalate": 4}
+    @staticmethod
+    def run_limit(job: Job) -> int:
+        """Most jobs of ``job``'s coalesce key one run may take: about 500 alerts' worth, so a
+        backlog is worked off in runs short enough not to hold webhooks up, while the small
+        jobs of ordinary traffic still go many to a run."""
+        if job.kind in ("route", "resolve", "escalate"):
+            return max(1, _ALERTS_PER_RUN // max(1, len(job.payload["alert_ids"])))
+        return 1000
 
     def handlers(self) -> dict[str, Handler]:
         return {

@@ -171,7 +171,7 @@ def test_escalation_defaults() -> None:
     assert config.default_route == DefaultRouteConfig(escalation_policy="default")
     assert config.notifications == NotificationsConfig(group_window=timedelta(seconds=2))
     assert config.jobs == JobsConfig(
-        workers=4,
+        workers=16,
         lease=timedelta(seconds=60),
         max_attempts=10,
         backoff_initial=timedelta(seconds=1),
