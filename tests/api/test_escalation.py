@@ -236,6 +236,7 @@ async def test_rejected_notification_is_dead_lettered_and_an_admin_can_retry_it(
     await eventually(lambda: _nonempty(dead()))
     (job,) = await dead()
     assert job["kind"] == "notify" and "bad payload" in job["last_error"]
+    assert job["started_at"] is not None and job["started_at"] <= job["finished_at"]
     assert (
         await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=auth(RESPONDER_TOKEN))
     ).status == 403
