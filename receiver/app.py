@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -15,20 +16,23 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from receiver.actions import AlertActions
+from receiver.alertmanager_api import AlertmanagerClient
 from receiver.api import alerts, jobs, ops, webhook
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
 from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.config import ChannelConfig, Config
+from receiver.errors import StoreUnavailable
 from receiver.escalation import Escalation, resolve_job, route_job
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
-from receiver.model import Clock, system_clock
+from receiver.model import Clock, Notification, system_clock
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
 from receiver.notify.webhook import WebhookChannel
+from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import IngestOutcome
@@ -40,6 +44,7 @@ from receiver.typedefs import (
     CONFIG,
     INGESTOR,
     METRICS,
+    PIPELINE,
     RUNNER,
     STARTED_AT,
     STORE,
@@ -179,10 +184,19 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     escalation = Escalation(
         config, app[STORE], channels, app[BREAKERS], RateLimiters(limits), metrics
     )
+    alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
+
+    async def submit(notification: Notification) -> None:
+        if INGESTOR not in app:
+            raise StoreUnavailable("the receiver is starting")  # the job is retried
+        await app[INGESTOR].submit(notification, None)
+
+    guard = PipelineGuard(config, app[STORE], metrics, submit, alertmanager, app[STARTED_AT])
+    app[PIPELINE] = guard
     jobs_config = config.jobs
     runner = JobRunner(
         app[STORE],
-        escalation.handlers(),
+        {**escalation.handlers(), **guard.handlers()},
         metrics,
         clock,
         RunnerSettings(
@@ -200,6 +214,10 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     )
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
+    seeds = guard.seed(clock())
+    if seeds:
+        async with app[STORE].transaction(durable=False) as conn:
+            await app[STORE].jobs.enqueue(conn, seeds, clock())
     runner.start()
     yield
     await runner.stop()
@@ -208,9 +226,11 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-def _outbox(outcome: IngestOutcome, now: datetime) -> list[NewJob]:
+def _outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> list[NewJob]:
     """The jobs a committed webhook batch starts, in the batch's own transaction."""
     follow = []
+    if fetch_truncated:  # Alertmanager's API is configured: read the rest of cut groups
+        follow += [fetch_group_job(n, now) for n in outcome.truncated]
     # Split so that one job (and so one run working a backlog off) stays small.
     for chunk in _chunked(outcome.new_alert_ids, _ALERTS_PER_JOB):
         follow.append(route_job(chunk, now))
@@ -235,7 +255,7 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
         max_batch_alerts=ingest.max_batch_alerts,
         commit_delay=ingest.commit_delay.total_seconds(),
         commit_siblings=ingest.commit_siblings,
-        outbox=_outbox,
+        outbox=functools.partial(_outbox, fetch_truncated=app[CONFIG].alertmanager is not None),
         on_commit=app[RUNNER].wake,
     )
     ingestor.start()

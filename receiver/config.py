@@ -83,6 +83,10 @@ def _positive_duration(value: timedelta) -> str | None:
     return None if value > timedelta(0) else "must be longer than 0s"
 
 
+def _non_negative_duration(value: timedelta) -> str | None:
+    return None if value >= timedelta(0) else "must not be negative"
+
+
 def _check_port(value: int) -> str | None:
     return None if 1 <= value <= 65535 else "must be between 1 and 65535"
 
@@ -481,6 +485,56 @@ class JobsConfig:
         return [(_join(path, "backoff_max"), f"must be at least backoff_initial ({minimum})")]
 
 
+@dataclass(frozen=True, slots=True)
+class AlertmanagerConfig:
+    """Alertmanager's v2 API, which Firebreak reads to reconcile its alerts with Alertmanager's
+    and to fetch the rest of a truncated webhook's group."""
+
+    url: str = field(metadata={"check": _check_http_url})  # e.g. http://127.0.0.1:9093
+    # The receiver in alertmanager.yml that posts to Firebreak: only its alerts are compared.
+    receiver: str = field(default="firebreak", metadata={"check": _not_empty})
+    bearer_token: str | None = field(default=None, repr=False, metadata={"secret": True})
+    basic_auth: BasicAuth | None = None
+    timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    # How often to compare firing alerts with Alertmanager's active ones; 0s turns it off.
+    reconcile_interval: timedelta = field(
+        default=timedelta(minutes=1), metadata={"check": _non_negative_duration}
+    )
+    # A firing alert Alertmanager no longer has is resolved only once it has not been re-sent
+    # for this long, and only by an Alertmanager up at least this long (one just restarted
+    # has not heard from Prometheus yet).
+    resolve_grace: timedelta = field(
+        default=timedelta(minutes=2), metadata={"check": _non_negative_duration}
+    )
+    ca_file: str | None = None
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if self.bearer_token is not None and self.basic_auth is not None:
+            return [(_join(path, "basic_auth"), "give bearer_token or basic_auth, not both")]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogConfig:
+    """The dead man's switch: an always-firing alert (Prometheus's ``Watchdog``) must keep
+    arriving; when it stops, the monitoring pipeline itself is broken, and Firebreak raises an
+    alert of its own through its ordinary routes and escalation policies."""
+
+    alertname: str = field(default="Watchdog", metadata={"check": _not_empty})
+    # Raise the alert when the watchdog has not arrived for this long. Alertmanager must
+    # re-send it more often (a route for it with a short repeat_interval).
+    timeout: timedelta = field(
+        default=timedelta(minutes=10), metadata={"check": _positive_duration}
+    )
+    check_interval: timedelta = field(
+        default=timedelta(seconds=30), metadata={"check": _positive_duration}
+    )
+    # Labels of the alert raised; alertname and severity unless overridden.
+    labels: Mapping[str, str] = field(default_factory=_empty_mapping)
+
+
 LOG_CHANNEL = "log"
 """The channel that exists even when the file defines none: it writes notices to the log."""
 
@@ -522,6 +576,8 @@ class Config:
     default_route: DefaultRouteConfig = field(default_factory=DefaultRouteConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    alertmanager: AlertmanagerConfig | None = None
+    watchdog: WatchdogConfig | None = None
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})

@@ -174,9 +174,12 @@ class Escalation:
         # Alerts of one group that take the same route and policy, due together, escalate
         # as one job: one timer row per group and tier, however large the storm.
         starting: dict[tuple[str, str, str, datetime], list[int]] = {}
+        watchdog = self._config.watchdog
         for alert in alerts.values():
             if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
                 continue
+            if watchdog is not None and alert.labels.get("alertname") == watchdog.alertname:
+                continue  # the dead man's switch: expected to fire always, never escalated
             for match in self._router.route(alert.labels):
                 policy = self._policy(match.escalation_policy)
                 if policy is None:

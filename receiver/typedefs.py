@@ -14,6 +14,7 @@ from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner
 from receiver.metrics import Metrics
 from receiver.model import Clock
+from receiver.pipeline import PipelineGuard
 from receiver.store import Store
 
 CONFIG = web.AppKey("config", Config)
@@ -27,3 +28,4 @@ STARTED_AT = web.AppKey("started_at", datetime)
 ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
+PIPELINE = web.AppKey("pipeline", PipelineGuard)

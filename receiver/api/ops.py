@@ -11,7 +11,7 @@ from receiver import __version__
 from receiver.alertmanager import format_rfc3339
 from receiver.errors import StoreUnavailable
 from receiver.model import Role
-from receiver.typedefs import BREAKERS, CLOCK, METRICS, STARTED_AT, STORE, TOKEN_AUTH
+from receiver.typedefs import BREAKERS, CLOCK, METRICS, PIPELINE, STARTED_AT, STORE, TOKEN_AUTH
 
 
 async def health(request: web.Request) -> web.Response:
@@ -55,6 +55,11 @@ async def health_detailed(request: web.Request) -> web.Response:
             if oldest
             else 0.0,
         }
+        watchdog = await request.app[PIPELINE].watchdog_status(now)
+        if watchdog is not None:
+            last_seen = watchdog["last_seen_at"]
+            watchdog["last_seen_at"] = format_rfc3339(last_seen) if last_seen else None
+            checks["watchdog"] = watchdog
     except StoreUnavailable as exc:
         healthy = False
         checks["database"] = {"status": "fail", "error": str(exc)}
