@@ -34,6 +34,7 @@ from receiver.notify.log import LogChannel
 from receiver.notify.webhook import WebhookChannel
 from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
+from receiver.retention import Retention
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import IngestOutcome
 from receiver.store.jobs import NewJob
@@ -193,10 +194,11 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
 
     guard = PipelineGuard(config, app[STORE], metrics, submit, alertmanager, app[STARTED_AT])
     app[PIPELINE] = guard
+    retention = Retention(config.retention, app[STORE], metrics)
     jobs_config = config.jobs
     runner = JobRunner(
         app[STORE],
-        {**escalation.handlers(), **guard.handlers()},
+        {**escalation.handlers(), **guard.handlers(), **retention.handlers()},
         metrics,
         clock,
         RunnerSettings(
@@ -207,6 +209,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             backoff_initial=jobs_config.backoff_initial,
             backoff_max=jobs_config.backoff_max,
             poll_interval=jobs_config.poll_interval,
+            stop_grace=config.shutdown_grace,
         ),
         horizons=escalation.horizons(),
         busy=lambda: INGESTOR in app and app[INGESTOR].busy,
@@ -214,7 +217,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     )
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
-    seeds = guard.seed(clock())
+    seeds = guard.seed(clock()) + retention.seed(clock())
     if seeds:
         async with app[STORE].transaction(durable=False) as conn:
             await app[STORE].jobs.enqueue(conn, seeds, clock())

@@ -535,6 +535,20 @@ class WatchdogConfig:
     labels: Mapping[str, str] = field(default_factory=_empty_mapping)
 
 
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long finished things are kept: resolved alerts with their history, done jobs and
+    the record of webhooks. Dead-lettered jobs and firing alerts are never purged."""
+
+    # 0s keeps everything.
+    period: timedelta = field(
+        default=timedelta(days=90), metadata={"check": _non_negative_duration}
+    )
+    interval: timedelta = field(default=timedelta(hours=1), metadata={"check": _positive_duration})
+    # Rows per delete: each batch is its own short transaction.
+    batch_size: int = field(default=1000, metadata={"check": _greater_than_zero})
+
+
 LOG_CHANNEL = "log"
 """The channel that exists even when the file defines none: it writes notices to the log."""
 
@@ -559,6 +573,11 @@ class Config:
     """The whole configuration file."""
 
     listen: str = field(default="127.0.0.1:9095", metadata={"check": _check_listen})
+    # On SIGTERM: stop accepting, finish what is in flight, hand back job leases, exit; a job
+    # still running after this is cut off (its lease handed back, so it runs again elsewhere).
+    shutdown_grace: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -578,6 +597,7 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     alertmanager: AlertmanagerConfig | None = None
     watchdog: WatchdogConfig | None = None
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})

@@ -174,6 +174,12 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.purged_rows = Counter(
+            "firebreak_purged_rows_total",
+            "Rows deleted by retention, by table (alerts, jobs, webhooks).",
+            ["table"],
+            registry=registry,
+        )
         self._received_firing = self.alerts_received.labels("firing")
         self._received_resolved = self.alerts_received.labels("resolved")
         self._http_children: dict[tuple[str, int], tuple[Any, Any]] = {}

@@ -239,3 +239,30 @@ def test_routes_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
         main(["routes"])
     assert info.value.code == 2
     assert "ROUTES_COMMAND" in capsys.readouterr().err
+
+
+def test_db_backup_on_postgresql_explains_its_own_tools(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, config_text("postgresql+asyncpg://firebreak:pw@db.example/firebreak"))
+    assert main(["db", "backup", "--config", str(path), str(tmp_path / "b.db")]) == 1
+    err = capsys.readouterr().err
+    assert "pg_dump" in err and "standby" in err
+    assert "pw" not in err  # the URL's password is never printed
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_db_backup_refuses_to_overwrite_and_restore_needs_a_backup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "fb.db"
+    path = write(tmp_path, config_text(f"sqlite+aiosqlite:///{db}"))
+    assert main(["db", "upgrade", "--config", str(path)]) == 0
+    existing = tmp_path / "exists.db"
+    existing.write_text("")
+    assert main(["db", "backup", "--config", str(path), str(existing)]) == 1
+    assert "exists already" in capsys.readouterr().err
+    assert main(["db", "restore", "--config", str(path), str(tmp_path / "none.db")]) == 1
+    assert "no backup at" in capsys.readouterr().err
+    assert main(["db", "backup", "--config", str(path), str(tmp_path / "b.db")]) == 0
+    assert "0 alert occurrences" in capsys.readouterr().out

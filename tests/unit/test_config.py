@@ -52,7 +52,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
     "alertmanager, api, channels, database, default_route, escalation_policies, include, "
-    "ingest, jobs, listen, log, notifications, routes, watchdog, webhook"
+    "ingest, jobs, listen, log, notifications, retention, routes, shutdown_grace, watchdog, "
+    "webhook"
 )
 
 
