@@ -43,6 +43,7 @@ import json
 import logging
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,6 +80,7 @@ DEFAULT_ALIAS: Final = "default"
 # sends at most 110 in any minute, below PagerDuty's ~120.
 _PACE_BURST: Final = 10
 _ERROR_CHARS: Final = 300
+_PROGRESS_KEPT: Final = 10_000  # events remembered of notices sent part-way
 
 
 # --- the event ----------------------------------------------------------------------------------
@@ -262,6 +264,8 @@ class PagerDutyChannel:
         self._clients: dict[str, pagerduty.EventsApiV2Client] = {}
         self._pace: dict[str, TokenBucket] = {}
         self._resting_until: dict[str, float] = {}
+        # Events accepted of notices not yet wholly sent: (idempotency key, alias, action, key).
+        self._accepted: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
 
     def _routing(self, target: str) -> tuple[str, pagerduty.EventsApiV2Client, TokenBucket]:
         alias = target.strip() or DEFAULT_ALIAS
@@ -289,9 +293,13 @@ class PagerDutyChannel:
     async def send(self, notice: Notice, target: str) -> Delivery:
         alias, client, pace = self._routing(target)
         events = _events(notice, self._config)
-        self._throttle_if_resting(alias, len(events), pace)
+        progress = [(notice.idempotency_key, alias, e.action, e.dedup_key) for e in events]
+        # A notice held back part-way (paced, throttled, failed) goes on where it stopped when
+        # its job runs again, or a group larger than the pace allows would never get past it.
+        pending = [(e, p) for e, p in zip(events, progress, strict=True) if p not in self._accepted]
+        self._throttle_if_resting(alias, len(pending), pace)
         where = f"pagerduty {self.name}/{alias}"
-        for event in events:
+        for event, step in pending:
             if not pace.try_take():
                 raise ChannelThrottled(f"{where}: paced", pace.next_token_in())
             try:
@@ -300,6 +308,11 @@ class PagerDutyChannel:
                 )
             except pagerduty.Error as exc:
                 self._raise_for(exc, where, alias, event)
+            self._accepted[step] = None
+            if len(self._accepted) > _PROGRESS_KEPT:
+                self._accepted.popitem(last=False)
+        for step in progress:
+            self._accepted.pop(step, None)
         keys = [e.dedup_key for e in events]
         return Delivery(reference=keys[0] if len(keys) == 1 else None)
 

@@ -260,6 +260,29 @@ async def test_sends_are_paced_per_routing_key(fake: FakePagerDuty, tmp_path: Pa
     await channel.close()
 
 
+async def test_a_notice_larger_than_the_pace_goes_on_where_it_stopped(
+    fake: FakePagerDuty, tmp_path: Path
+) -> None:
+    now = [0.0]
+    channel = PagerDutyChannel(
+        "pd", settings(fake, tmp_path, events_per_minute=6), monotonic=lambda: now[0]
+    )
+    storm = notice(count=13)
+    with pytest.raises(ChannelThrottled):  # paced after the first 10 events
+        await channel.send(storm, "")
+    now[0] += 30
+    fake.script(None, 503)  # the 11th is accepted, the 12th fails
+    with pytest.raises(ChannelError) as caught:
+        await channel.send(storm, "")
+    assert type(caught.value) is ChannelError
+    now[0] += 30
+    await channel.send(storm, "")
+    keys = [r["dedup_key"] for r in fake.requests]
+    assert len(keys) == 14 and len(set(keys)) == 13  # only the failed one went twice
+    assert len(fake.incidents) == 13
+    await channel.close()
+
+
 def test_dedup_key_round_trips_and_stays_within_255_characters() -> None:
     alert = make_alert(3)
     key = dedup_key(alert)

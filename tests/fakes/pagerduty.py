@@ -125,14 +125,15 @@ class FakePagerDuty:
         self.requests: list[dict[str, Any]] = []  # every enqueue body, as received
         self.answers: list[int] = []  # the status each one got
         self.incidents: list[Incident] = []
-        self._script: deque[Reply] = deque()
+        self._script: deque[Reply | None] = deque()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
     # -- control --------------------------------------------------------------------------------
 
-    def script(self, *replies: Reply | int) -> None:
-        self._script.extend(r if isinstance(r, Reply) else Reply(r) for r in replies)
+    def script(self, *replies: Reply | int | None) -> None:
+        """Answer the next requests so; ``None`` answers one as PagerDuty would."""
+        self._script.extend(Reply(r) if isinstance(r, int) else r for r in replies)
 
     def write_ca(self, path: Path) -> str:
         self.ca.cert_pem.write_to_path(str(path))
