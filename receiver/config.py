@@ -382,6 +382,14 @@ def _default_severity_map() -> Mapping[str, PagerDutySeverity]:
     )
 
 
+def _check_routing_keys(keys: Mapping[str, str]) -> str | None:
+    # Names the aliases only: the keys are secrets.
+    if not keys:
+        return "must not be empty"
+    empty = sorted(alias for alias, key in keys.items() if not key.strip())
+    return f"empty routing key for {', '.join(empty)}" if empty else None
+
+
 @dataclass(frozen=True, slots=True)
 class PagerDutyChannelConfig:
     """PagerDuty services reached through the Events API v2 (one integration key each)."""
@@ -389,7 +397,7 @@ class PagerDutyChannelConfig:
     # Alias -> integration (routing) key. A tier's target names an alias; an empty target
     # means "default". Secret: anyone holding a key can open incidents on that service.
     routing_keys: Mapping[str, str] = field(
-        repr=False, metadata={"secret": True, "check": _not_empty}
+        repr=False, metadata={"secret": True, "check": _check_routing_keys}
     )
     # Alert severity label value -> PagerDuty severity; unmapped values get default_severity.
     severity_map: Mapping[str, PagerDutySeverity] = field(default_factory=_default_severity_map)

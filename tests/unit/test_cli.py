@@ -246,7 +246,7 @@ channels:
   pd:
     type: pagerduty
     pagerduty:
-      routing_keys: {default: "${PD_KEY}", db: "${PD_DB_KEY}"}
+      routing_keys: {default: "${PD_KEY}", db: "${PD_DB_KEY}", spare: "${PD_SPARE:-}"}
       severity_map: {page: critical, ticket: low}
       default_severity: urgent
       api_url: http://events.example
@@ -276,6 +276,7 @@ def test_check_config_validates_pagerduty_without_showing_secrets(
     assert f"{path}: channels.pd.pagerduty.default_severity: expected one of critical" in err
     assert f"{path}: channels.pd.pagerduty.api_url: expected a URL starting with https://" in err
     assert f"{path}: pagerduty.webhook_secrets[1]: must not be empty" in err
+    assert f"{path}: channels.pd.pagerduty.routing_keys: empty routing key for spare" in err
     for value in secrets.values():
         assert value not in err
     fixed = (
@@ -283,6 +284,7 @@ def test_check_config_validates_pagerduty_without_showing_secrets(
         .replace("urgent", "error")
         .replace("http://", "https://")
         .replace(', ""]', "]")
+        .replace(', spare: "${PD_SPARE:-}"', "")
     )
     path = write(tmp_path, fixed)
     assert main(["check-config", "--config", str(path)]) == 1
