@@ -382,8 +382,35 @@ class Escalation:
             }
             for a in alerts
         ]
+        follow: list[NewJob] = []
+        if kind is NoticeKind.FIRING and follows_acknowledgements(channel):
+            follow = await self._catch_up(ctx, [a.id for a in alerts], channel_name, target)
         # The notifications rows are the alert's record of what was sent where.
-        return Done("sent", notifications=rows)
+        return Done("sent", notifications=rows, enqueue=follow)
+
+    async def _catch_up(
+        self, ctx: JobContext, ids: list[int], channel: str, target: str
+    ) -> list[NewJob]:
+        """Alerts acknowledged or resolved while their page was on its way: the acknowledge
+        and resolve jobs found no page to follow up then, so this target is told now (a
+        duplicate of theirs changes nothing). Only for channels that follow acknowledgements,
+        where a missed follow-up leaves someone being paged."""
+        states = await self._states(ids)
+        resolved = [i for i, a in states.items() if a.status is not AlertStatus.FIRING]
+        acknowledged = [
+            i
+            for i, a in states.items()
+            if a.status is AlertStatus.FIRING and a.acknowledged_at is not None
+        ]
+        group_key = ctx.job.payload.get("group_key", "")
+        return [
+            _notice_job(kind, found, channel, target, group_key, ctx.now)
+            for kind, found in (
+                (NoticeKind.RESOLVED, resolved),
+                (NoticeKind.ACKNOWLEDGED, acknowledged),
+            )
+            if found
+        ]
 
     # -- resolve --------------------------------------------------------------------------------
 
@@ -415,25 +442,32 @@ class Escalation:
                         continue
                     notices.setdefault((alert.group_key, channel, target), []).append(alert.id)
         return [
-            NewJob(
-                kind="notify",
-                payload={
-                    "notice": kind.value,
-                    "alert_ids": ids,
-                    "channel": channel,
-                    "target": target,
-                    "group_key": group_key,
-                },
-                due_at=ctx.now,
-                idempotency_key=f"{kind.value}:{channel}:{target}:{_ids_key(ids)}",
-                coalesce_key=f"{kind.value}:{group_key}:{channel}:{target}",
-            )
+            _notice_job(kind, ids, channel, target, group_key, ctx.now)
             for (group_key, channel, target), ids in notices.items()
         ]
 
     def _follows_acks(self, channel_name: str) -> bool:
         channel = self._channels.get(channel_name)
         return channel is not None and follows_acknowledgements(channel)
+
+
+def _notice_job(
+    kind: NoticeKind, ids: list[int], channel: str, target: str, group_key: str, now: datetime
+) -> NewJob:
+    """A resolved or acknowledged notice for alerts that a channel and target were paged about."""
+    return NewJob(
+        kind="notify",
+        payload={
+            "notice": kind.value,
+            "alert_ids": ids,
+            "channel": channel,
+            "target": target,
+            "group_key": group_key,
+        },
+        due_at=now,
+        idempotency_key=f"{kind.value}:{channel}:{target}:{_ids_key(ids)}",
+        coalesce_key=f"{kind.value}:{group_key}:{channel}:{target}",
+    )
 
 
 def _escalate(

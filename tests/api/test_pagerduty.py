@@ -162,6 +162,24 @@ async def test_acknowledging_in_firebreak_acknowledges_the_incident_and_a_resolv
     assert kinds == [("pd", "firing"), ("pd", "acknowledged"), ("pd", "resolved")]
 
 
+async def test_an_acknowledge_while_the_page_is_on_its_way_still_reaches_pagerduty(
+    fake: FakePagerDuty, start: Any
+) -> None:
+    fake.script(Reply(202, delay=1.0))  # PagerDuty is slow to answer the trigger
+    client = await start()
+    await client.post("/webhook", json=webhook(alert("DiskFull")), headers=HOOK)
+    await eventually(lambda: len(fake.requests) == 1, client=client)
+    alert_id = await only_alert_id(client)
+    resp = await client.post(
+        f"/api/v1/alerts/{alert_id}/acknowledge", headers=auth(RESPONDER_TOKEN)
+    )
+    assert resp.status == 200
+    assert not (await alert_detail(client, alert_id))["notifications"]  # the page is in flight
+    await eventually(lambda: fake.incidents[:1] and fake.incidents[0].status == "acknowledged")
+    await asyncio.sleep(0.3)
+    assert [r["event_action"] for r in fake.requests] == ["trigger", "acknowledge"]
+
+
 async def test_acknowledging_an_alert_that_was_never_paged_sends_nothing(
     fake: FakePagerDuty, start: Any
 ) -> None:

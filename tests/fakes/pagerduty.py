@@ -21,6 +21,7 @@ signed like PagerDuty signs: ``X-PagerDuty-Signature: v1=<hex HMAC-SHA256>`` for
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -43,9 +44,10 @@ SEVERITIES = ("critical", "error", "warning", "info")
 class Reply:
     """A scripted answer to the next enqueue request."""
 
-    status: int
+    status: int  # 202: answer as PagerDuty would, only later
     accept: bool = False  # apply the event anyway (the answer is what goes wrong)
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
 
 
 @dataclass
@@ -157,6 +159,10 @@ class FakePagerDuty:
             return self._answer(_invalid("Event object is not valid JSON"))
         self.requests.append(event)
         reply = self._script.popleft() if self._script else None
+        if reply is not None and reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply is not None and reply.status == 202:
+            reply = None
         if reply is not None and not reply.accept:
             return self._answer(self._scripted(reply))
         problems = _problems(event)
