@@ -33,7 +33,7 @@ channels:
       routing_keys: {{default: "{KEY}"}}
       api_url: "{fake.base_url}"
       ca_file: "{ca_file}"
-      timeout: 2s
+      timeout: 5s
       throttle_wait: 300ms
     rate_limit: {{per_minute: 600, burst: 100}}
     breaker: {{failure_threshold: 10, open_cooldown: 1s, half_open_probe_count: 1}}
@@ -165,7 +165,8 @@ async def test_acknowledging_in_firebreak_acknowledges_the_incident_and_a_resolv
 async def test_an_acknowledge_while_the_page_is_on_its_way_still_reaches_pagerduty(
     fake: FakePagerDuty, start: Any
 ) -> None:
-    fake.script(Reply(202, delay=1.0))  # PagerDuty is slow to answer the trigger
+    answer = asyncio.Event()
+    fake.script(Reply(202, hold=answer))  # PagerDuty answers the trigger only later
     client = await start()
     await client.post("/webhook", json=webhook(alert("DiskFull")), headers=HOOK)
     await eventually(lambda: len(fake.requests) == 1, client=client)
@@ -175,6 +176,7 @@ async def test_an_acknowledge_while_the_page_is_on_its_way_still_reaches_pagerdu
     )
     assert resp.status == 200
     assert not (await alert_detail(client, alert_id))["notifications"]  # the page is in flight
+    answer.set()
     await eventually(lambda: fake.incidents[:1] and fake.incidents[0].status == "acknowledged")
     await asyncio.sleep(0.3)
     assert [r["event_action"] for r in fake.requests] == ["trigger", "acknowledge"]
@@ -197,7 +199,7 @@ async def test_acknowledging_an_alert_that_was_never_paged_sends_nothing(
 async def test_acknowledging_in_pagerduty_stops_the_next_tier(
     fake: FakePagerDuty, hook: WebhookReceiver, start: Any
 ) -> None:
-    client, incident, alert_id = await paged(start, fake, tier2_after="1s")
+    client, incident, alert_id = await paged(start, fake, tier2_after="2s")
     url = str(client.make_url(ENDPOINT))
     # Signed with the newer of two secrets, as during a rotation.
     status, body = await fake.send_webhook(url, "incident.acknowledged", incident, SECRETS[1:])
@@ -207,7 +209,7 @@ async def test_acknowledging_in_pagerduty_stops_the_next_tier(
     acked = [e for e in detail["events"] if e["kind"] == "acknowledged"]
     assert acked[0]["actor"] == "pagerduty:Dana Ops"
     assert f"#{incident.number}" in acked[0]["note"]
-    await asyncio.sleep(1.5)  # past tier 2
+    await asyncio.sleep(2.2)  # past tier 2, which was due 2s after tier 1
     assert hook.requests == []
     # Resolved in PagerDuty: resolved in Firebreak.
     status, body = await fake.send_webhook(url, "incident.resolved", incident, SECRETS)

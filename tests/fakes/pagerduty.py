@@ -48,6 +48,7 @@ class Reply:
     accept: bool = False  # apply the event anyway (the answer is what goes wrong)
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering
+    hold: asyncio.Event | None = None  # answer only once this is set
 
 
 @dataclass
@@ -161,6 +162,8 @@ class FakePagerDuty:
         reply = self._script.popleft() if self._script else None
         if reply is not None and reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply is not None and reply.hold is not None:
+            await reply.hold.wait()
         if reply is not None and reply.status == 202:
             reply = None
         if reply is not None and not reply.accept:
