@@ -221,6 +221,9 @@ async def test_acknowledging_in_pagerduty_stops_the_next_tier(
     assert (status, body["outcome"]) == (200, "resolved")
     events = (await alert_detail(client, alert_id))["events"]
     assert [e["kind"] for e in events].count("manually_resolved") == 1
+    # A late acknowledge of what is resolved here already is nothing to do.
+    status, body = await fake.send_webhook(url, "incident.acknowledged", incident, SECRETS)
+    assert (status, body["outcome"]) == (200, "ignored")
 
 
 async def test_a_forged_webhook_is_refused_and_changes_nothing(
