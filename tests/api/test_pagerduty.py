@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from receiver.app import create_app
 from tests.api.test_escalation import eventually
 from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
-from tests.fakes.pagerduty import FakePagerDuty, Incident, Reply
+from tests.fakes.pagerduty import FakePagerDuty, Incident, Reply, channel_yaml
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.payloads import alert, webhook
 
@@ -26,17 +26,7 @@ ENDPOINT = "/integrations/pagerduty/webhook"
 
 def pagerduty_config(fake: FakePagerDuty, ca_file: str, hook_url: str, tier2_after: str) -> str:
     return f"""
-channels:
-  pd:
-    type: pagerduty
-    pagerduty:
-      routing_keys: {{default: "{KEY}"}}
-      api_url: "{fake.base_url}"
-      ca_file: "{ca_file}"
-      timeout: 5s
-      throttle_wait: 300ms
-    rate_limit: {{per_minute: 600, burst: 100}}
-    breaker: {{failure_threshold: 10, open_cooldown: 1s, half_open_probe_count: 1}}
+channels:{channel_yaml(fake, ca_file, KEY, "300ms")}
   hook:
     type: webhook
     webhook: {{url: "{hook_url}", timeout: 1s}}

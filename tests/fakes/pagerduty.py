@@ -26,8 +26,10 @@ import hashlib
 import hmac
 import json
 import ssl
+import threading
 import uuid
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -302,3 +304,58 @@ class FakePagerDuty:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def channel_yaml(fake: FakePagerDuty, ca_file: str, routing_key: str, throttle_wait: str) -> str:
+    """A ``channels:`` entry ``pd`` of firebreak.yml that pages ``fake`` (trusting its CA),
+    with room for bursts and short waits, so a test sees retries within seconds."""
+    return f"""
+  pd:
+    type: pagerduty
+    pagerduty:
+      routing_keys: {{default: "{routing_key}"}}
+      api_url: "{fake.base_url}"
+      ca_file: "{ca_file}"
+      timeout: 5s
+      throttle_wait: {throttle_wait}
+    rate_limit: {{per_minute: 600, burst: 100}}
+    breaker: {{failure_threshold: 10, open_cooldown: 1s, half_open_probe_count: 1}}"""
+
+
+class ThreadedFakePagerDuty:
+    """The fake on an event loop of its own, in a thread, for tests that are not async (the
+    end-to-end tests drive real processes from plain functions)::
+
+        with ThreadedFakePagerDuty(routing_keys=(KEY,)) as pagerduty:
+            pagerduty.fake.script(429)
+            pagerduty.call(pagerduty.fake.send_webhook(...))
+    """
+
+    def __init__(self, routing_keys: tuple[str, ...] = ()) -> None:
+        self.fake = FakePagerDuty(routing_keys)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fake-pagerduty", daemon=True
+        )
+
+    def call(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
+        """Run ``coroutine`` on the fake's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def __enter__(self) -> ThreadedFakePagerDuty:
+        self._thread.start()
+        self.call(self.fake.start())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.call(self.fake.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
