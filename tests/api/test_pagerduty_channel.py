@@ -163,7 +163,7 @@ async def test_429_is_throttling_with_one_request_and_the_key_rests(
     started = time.monotonic()
     with pytest.raises(ChannelThrottled) as caught:
         await channel.send(notice(), "")
-    assert time.monotonic() - started < 2  # the client did not sleep and retry
+    assert time.monotonic() - started < 2.9  # the client did not sleep (3 s) and retry
     assert caught.value.retry_after == 30.0
     assert "arriving too quickly" in str(caught.value)
     assert len(fake.requests) == 1
@@ -197,7 +197,7 @@ async def test_5xx_is_a_retryable_failure_after_exactly_one_request(
     assert type(caught.value) is ChannelError
     assert f"HTTP {status}" in str(caught.value)
     assert len(fake.requests) == 1
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 2.9
     await channel.send(notice(), "")  # no rest after a 5xx
     assert len(fake.incidents) == 1
     await channel.close()
