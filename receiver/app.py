@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.actions import AlertActions
 from receiver.alertmanager_api import AlertmanagerClient
-from receiver.api import alerts, jobs, ops, webhook
+from receiver.api import alerts, jobs, ops, pagerduty, webhook
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
 from receiver.breaker import BreakerRegistry, CircuitBreaker
@@ -31,7 +31,9 @@ from receiver.model import Clock, Notification, system_clock
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
+from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.webhook import WebhookChannel
+from receiver.pagerduty_sync import PagerDutySync
 from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.retention import Retention
@@ -45,6 +47,7 @@ from receiver.typedefs import (
     CONFIG,
     INGESTOR,
     METRICS,
+    PAGERDUTY_SYNC,
     PIPELINE,
     RUNNER,
     STARTED_AT,
@@ -93,6 +96,11 @@ def create_app(
     r.add_post("/api/v1/alerts/{id}/snooze", alerts.snooze_alert, name="snooze")
     r.add_get("/api/v1/jobs", jobs.list_jobs, name="jobs")
     r.add_post("/api/v1/jobs/{id}/retry", jobs.retry_job, name="job_retry")
+    r.add_post(
+        "/integrations/pagerduty/webhook",
+        pagerduty.receive_pagerduty_webhook,
+        name="pagerduty_webhook",
+    )
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
@@ -154,6 +162,8 @@ def build_channel(
             tls_context=tls_context,
             clock=clock,
         )
+    if channel.type == "pagerduty" and channel.pagerduty is not None:
+        return PagerDutyChannel(name, channel.pagerduty, clock=clock)
     return LogChannel(name)
 
 
@@ -221,6 +231,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     if seeds:
         async with app[STORE].transaction(durable=False) as conn:
             await app[STORE].jobs.enqueue(conn, seeds, clock())
+    app[PAGERDUTY_SYNC] = PagerDutySync(app[STORE], app[ACTIONS], metrics)
     runner.start()
     yield
     await runner.stop()

@@ -141,6 +141,12 @@ def _warnings(config: Config) -> list[str]:
         )
     if not config.api.tokens:
         found.append("api.tokens: no tokens configured; the REST API will refuse every request")
+    paging = sorted(name for name, c in config.channels.items() if c.type == "pagerduty")
+    if paging and not config.pagerduty.webhook_secrets:
+        found.append(
+            "pagerduty.webhook_secrets: none configured; acknowledgements made in PagerDuty "
+            f"will not reach Firebreak (channels: {', '.join(paging)})"
+        )
     return found
 
 

@@ -368,17 +368,88 @@ class WebhookChannelConfig:
         return problems
 
 
+def _check_https_url(url: str) -> str | None:
+    return None if url.startswith("https://") else "expected a URL starting with https://"
+
+
+# PagerDuty's Events API v2 severities; an alert's severity label is mapped onto one of them.
+PagerDutySeverity = Literal["critical", "error", "warning", "info"]
+
+
+def _default_severity_map() -> Mapping[str, PagerDutySeverity]:
+    return types.MappingProxyType(
+        {"critical": "critical", "error": "error", "warning": "warning", "info": "info"}
+    )
+
+
+def _check_routing_keys(keys: Mapping[str, str]) -> str | None:
+    # Names the aliases only: the keys are secrets.
+    if not keys:
+        return "must not be empty"
+    empty = sorted(alias for alias, key in keys.items() if not key.strip())
+    return f"empty routing key for {', '.join(empty)}" if empty else None
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyChannelConfig:
+    """PagerDuty services reached through the Events API v2 (one integration key each)."""
+
+    # Alias -> integration (routing) key. A tier's target names an alias; an empty target
+    # means "default". Secret: anyone holding a key can open incidents on that service.
+    routing_keys: Mapping[str, str] = field(
+        repr=False, metadata={"secret": True, "check": _check_routing_keys}
+    )
+    # Alert severity label value -> PagerDuty severity; unmapped values get default_severity.
+    severity_map: Mapping[str, PagerDutySeverity] = field(default_factory=_default_severity_map)
+    default_severity: PagerDutySeverity = "warning"
+    severity_label: str = field(default="severity", metadata={"check": _not_empty})
+    # Labels whose values fill the event's payload.source, component, group and class.
+    source_label: str = field(default="instance", metadata={"check": _not_empty})
+    component_label: str | None = field(default="service", metadata={"check": _not_empty})
+    group_label: str | None = field(default="job", metadata={"check": _not_empty})
+    class_label: str | None = field(default="alertname", metadata={"check": _not_empty})
+    # Annotation holding a Grafana (dashboard) URL, attached as a link next to the runbook.
+    dashboard_annotation: str = field(default="dashboard_url", metadata={"check": _not_empty})
+    # Events per minute per routing key. PagerDuty accepts about 120 a minute per key; this
+    # paces below that so a storm is spread out instead of answered with 429s.
+    events_per_minute: float = field(default=100.0, metadata={"check": _greater_than_zero})
+    # How long a routing key rests after PagerDuty answered 429 without a Retry-After.
+    throttle_wait: timedelta = field(
+        default=timedelta(seconds=30), metadata={"check": _positive_duration}
+    )
+    timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    api_url: str = field(
+        default="https://events.pagerduty.com", metadata={"check": _check_https_url}
+    )
+    ca_file: str | None = field(default=None, metadata={"check": _not_empty})  # PEM; else system
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyConfig:
+    """What PagerDuty sends back: webhook v3 subscriptions (``/integrations/pagerduty/webhook``)."""
+
+    # Signing secrets of the webhook subscriptions; several while one is being rotated. With
+    # none, the endpoint refuses every request.
+    webhook_secrets: tuple[str, ...] = field(
+        default=(), repr=False, metadata={"secret": True, "check_each": _not_empty}
+    )
+    max_body_bytes: int = field(default=256 * 1024, metadata={"check": _greater_than_zero})
+
+
 # The channel types that take a section of their own, named like the type.
-_CHANNEL_SECTIONS = ("email", "webhook")
+_CHANNEL_SECTIONS = ("email", "webhook", "pagerduty")
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
     """One notification channel: its type, the section for that type, and its limits."""
 
-    type: Literal["log", "webhook", "email"]
+    type: Literal["log", "webhook", "email", "pagerduty"]
     email: EmailChannelConfig | None = None
     webhook: WebhookChannelConfig | None = None
+    pagerduty: PagerDutyChannelConfig | None = None
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
@@ -598,6 +669,7 @@ class Config:
     alertmanager: AlertmanagerConfig | None = None
     watchdog: WatchdogConfig | None = None
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    pagerduty: PagerDutyConfig = field(default_factory=PagerDutyConfig)
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})
@@ -888,7 +960,23 @@ def _check_tiers(part: _Part, channels: Mapping[str, ChannelConfig]) -> list[str
                         f"{where}: channel {_quote(entry.channel)} has no email.to addresses, "
                         "so this entry needs a target"
                     )
+                elif channel.pagerduty is not None:
+                    problems += _check_pagerduty_target(where, entry, channel.pagerduty)
     return problems
+
+
+def _check_pagerduty_target(
+    where: str, entry: NotifyTarget, channel: PagerDutyChannelConfig
+) -> list[str]:
+    """A tier's target on a PagerDuty channel names one of its routing key aliases."""
+    alias = entry.target or "default"
+    if alias in channel.routing_keys:
+        return []
+    aliases = ", ".join(sorted(channel.routing_keys))
+    return [
+        f"{where}: channel {_quote(entry.channel)} has no routing key {_quote(alias)}; "
+        f"defined: {aliases}"
+    ]
 
 
 def _check_routes(

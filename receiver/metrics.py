@@ -180,6 +180,13 @@ class Metrics:
             ["table"],
             registry=registry,
         )
+        self.pagerduty_webhooks = Counter(
+            "firebreak_pagerduty_webhooks_total",
+            "PagerDuty v3 webhooks, by outcome (acknowledged, resolved, ignored, "
+            "unknown_incident, refused).",
+            ["outcome"],
+            registry=registry,
+        )
         self._received_firing = self.alerts_received.labels("firing")
         self._received_resolved = self.alerts_received.labels("resolved")
         self._http_children: dict[tuple[str, int], tuple[Any, Any]] = {}

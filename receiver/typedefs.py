@@ -14,6 +14,7 @@ from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner
 from receiver.metrics import Metrics
 from receiver.model import Clock
+from receiver.pagerduty_sync import PagerDutySync
 from receiver.pipeline import PipelineGuard
 from receiver.store import Store
 
@@ -29,3 +30,4 @@ ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 PIPELINE = web.AppKey("pipeline", PipelineGuard)
+PAGERDUTY_SYNC = web.AppKey("pagerduty_sync", PagerDutySync)
