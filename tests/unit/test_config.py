@@ -1833,3 +1833,49 @@ def test_alertmanager_and_watchdog_problems(text: str, problem: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, source="f.yml")
     assert any(problem in p for p in caught.value.problems), caught.value.problems
+
+
+# --- arbitrary input -----------------------------------------------------------------------------
+
+_yaml_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(["30s", "1h30m", "-5m", "0s", "${NOPE}", "${X:-1s}", "$${", "http://x", "*"]),
+)
+_TOP_KEYS = TOP_LEVEL_KEYS.replace(" ", "").split(",")
+_SOME_KEYS = [*_TOP_KEYS, "url", "type", "tiers", "after", "notify", "match", "token", "role"]
+_yaml_values = st.recursive(
+    _yaml_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.one_of(st.text(max_size=12), st.sampled_from(_SOME_KEYS)), inner, max_size=4
+        ),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_TOP_KEYS), _yaml_values, max_size=5))
+def test_any_document_gives_a_config_or_a_config_error(document: dict[str, object]) -> None:
+    """Whatever the YAML holds, loading gives a Config or a ConfigError naming the problems:
+    never another exception, never a problem without a file and key path."""
+    text = yaml.safe_dump(document, allow_unicode=True)
+    try:
+        parse_config(text, source="fuzz.yml", env={"X": "2s"})
+    except ConfigError as exc:
+        assert exc.problems
+        assert all(p.startswith("fuzz.yml") for p in exc.problems), exc.problems
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
+    try:
+        parse_config(text, source="fuzz.yml", env={})
+    except ConfigError as exc:
+        assert exc.problems and all(p.startswith("fuzz.yml") for p in exc.problems)
