@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from receiver.actions import AlertActions
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.api import alerts, jobs, ops, pagerduty, webhook
+from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
 from receiver.breaker import BreakerRegistry, CircuitBreaker
@@ -42,6 +43,7 @@ from receiver.store.ingest import IngestOutcome
 from receiver.store.jobs import NewJob
 from receiver.typedefs import (
     ACTIONS,
+    AUTH_FAILURES,
     BREAKERS,
     CLOCK,
     CONFIG,
@@ -80,6 +82,9 @@ def create_app(
     app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
     app[TOKEN_AUTH] = TokenAuth(config.api.tokens)
     app[WEBHOOK_AUTH] = WebhookAuth(config.webhook.auth)
+    app[AUTH_FAILURES] = AuthFailures(
+        config.api.auth_failure_limit, config.api.auth_failure_window.total_seconds()
+    )
     app[STARTED_AT] = clock()
     app[BREAKERS] = BreakerRegistry(_breaker_factory(config))
     app[_OWNER] = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import logging
 import os
+import signal
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 
 from receiver import __version__
-from receiver.config import Config, load_config
+from receiver.config import Config, TlsConfig, load_config
 from receiver.durations import format_duration
 from receiver.errors import ConfigError, MatcherError
 from receiver.matchers import MatchOp, parse_matcher_args
@@ -211,16 +214,50 @@ def _serve(config: Config) -> int:
         log.warning(warning)
     app = create_app(config)
     app.on_startup.append(_freeze_heap)
-    log.info("firebreak %s listening on %s", __version__, config.listen)
+    tls = None
+    if config.tls is not None:
+        try:
+            tls = _tls_context(config.tls)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"firebreak serve: tls: cannot load the certificate: {exc}", file=sys.stderr)
+            return 1
+        app.on_startup.append(functools.partial(_reload_tls_on_sighup, tls, config.tls))
+    scheme = "https" if tls else "http"
+    log.info("firebreak %s listening on %s://%s", __version__, scheme, config.listen)
     web.run_app(
         app,
         host=config.listen_host,
         port=config.listen_port,
+        ssl_context=tls,
         print=None,
         access_log=logging.getLogger("aiohttp.access") if config.log.access else None,
         shutdown_timeout=config.shutdown_grace.total_seconds(),
     )
     return 0
+
+
+def _tls_context(tls: TlsConfig, context: ssl.SSLContext | None = None) -> ssl.SSLContext:
+    """A server context (TLS 1.2 and up) holding the configured certificate and key."""
+    if context is None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
+
+
+async def _reload_tls_on_sighup(context: ssl.SSLContext, tls: TlsConfig, _app: object) -> None:
+    """SIGHUP reads the certificate and key again: renewed certificates need no restart.
+    New connections get the new certificate; a pair that does not load leaves the old one."""
+
+    def reload() -> None:
+        try:
+            _tls_context(tls, context)
+        except (OSError, ssl.SSLError) as exc:
+            log.error("tls: keeping the old certificate; the new one does not load: %s", exc)
+        else:
+            log.info("tls: certificate reloaded from %s", tls.cert_file)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
 
 
 async def _freeze_heap(_app: object) -> None:

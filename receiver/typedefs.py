@@ -7,6 +7,7 @@ from datetime import datetime
 from aiohttp import web
 
 from receiver.actions import AlertActions
+from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.breaker import BreakerRegistry
 from receiver.config import Config
@@ -29,5 +30,6 @@ STARTED_AT = web.AppKey("started_at", datetime)
 ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 PIPELINE = web.AppKey("pipeline", PipelineGuard)
 PAGERDUTY_SYNC = web.AppKey("pagerduty_sync", PagerDutySync)
