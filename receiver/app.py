@@ -6,7 +6,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +16,13 @@ from prometheus_client import CollectorRegistry
 
 from receiver.actions import AlertActions
 from receiver.api import alerts, jobs, ops, webhook
+from receiver.api import runbooks as runbook_api
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
+from receiver.automation.definitions import Runbooks, load_runbooks
+from receiver.automation.executor import Executor
+from receiver.automation.service import AutomationService
+from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.config import ChannelConfig, Config
 from receiver.escalation import Escalation, resolve_job, route_job
@@ -35,6 +40,7 @@ from receiver.store.ingest import IngestOutcome
 from receiver.store.jobs import NewJob
 from receiver.typedefs import (
     ACTIONS,
+    AUTOMATION,
     BREAKERS,
     CLOCK,
     CONFIG,
@@ -56,10 +62,14 @@ def create_app(
     clock: Clock = system_clock,
     registry: CollectorRegistry | None = None,
     owner: str | None = None,
+    runbooks: Runbooks | None = None,
+    step_actions: Mapping[str, Callable[..., Any]] | None = None,
 ) -> web.Application:
     """Build the application; nothing is opened until it starts (see ``cleanup_ctx``).
 
     ``owner`` names this process in job leases (default: host, pid and a random suffix).
+    ``runbooks`` default to the files ``automation.runbooks`` names (read here, so a broken
+    runbook stops start-up); ``step_actions`` to the ``firebreak.actions`` entry points.
     """
     app = web.Application(
         middlewares=[edge],
@@ -74,6 +84,8 @@ def create_app(
     app[STARTED_AT] = clock()
     app[BREAKERS] = BreakerRegistry(_breaker_factory(config))
     app[_OWNER] = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    app[_RUNBOOKS] = runbooks if runbooks is not None else load_runbooks(config)
+    app[_STEP_ACTIONS] = dict(step_actions) if step_actions is not None else registered_actions()
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_runner)
     app.cleanup_ctx.append(_ingestor)
@@ -87,6 +99,20 @@ def create_app(
     r.add_post("/api/v1/alerts/{id}/snooze", alerts.snooze_alert, name="snooze")
     r.add_get("/api/v1/jobs", jobs.list_jobs, name="jobs")
     r.add_post("/api/v1/jobs/{id}/retry", jobs.retry_job, name="job_retry")
+    r.add_get("/api/v1/runbooks", runbook_api.list_runbooks, name="runbooks")
+    r.add_get("/api/v1/runbooks/{id}", runbook_api.get_runbook, name="runbook")
+    r.add_post("/api/v1/runbooks/{id}/execute", runbook_api.execute_runbook, name="runbook_execute")
+    r.add_post(
+        "/api/v1/runbooks/{id}/reset-breaker", runbook_api.reset_breaker, name="runbook_reset"
+    )
+    r.add_get("/api/v1/executions", runbook_api.list_executions, name="executions")
+    r.add_get("/api/v1/executions/{id}", runbook_api.get_execution, name="execution")
+    r.add_post("/api/v1/executions/{id}/cancel", runbook_api.cancel_execution, name="cancel")
+    r.add_post("/api/v1/executions/{id}/approve", runbook_api.approve_execution, name="approve")
+    r.add_post("/api/v1/executions/{id}/reject", runbook_api.reject_execution, name="reject")
+    r.add_get("/api/v1/automation", runbook_api.automation_state, name="automation")
+    r.add_post("/api/v1/automation/pause", runbook_api.pause_automation, name="pause")
+    r.add_post("/api/v1/automation/resume", runbook_api.resume_automation, name="resume")
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
@@ -96,6 +122,8 @@ def create_app(
 
 _OWNER = web.AppKey("owner", str)
 _HTTP = web.AppKey("http_session", aiohttp.ClientSession)
+_RUNBOOKS = web.AppKey("runbooks", Runbooks)
+_STEP_ACTIONS: web.AppKey[Mapping[str, Callable[..., Any]]] = web.AppKey("step_actions")
 
 
 def _breaker_factory(config: Config) -> Any:
@@ -179,10 +207,26 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     escalation = Escalation(
         config, app[STORE], channels, app[BREAKERS], RateLimiters(limits), metrics
     )
+    executor = Executor(
+        app[_RUNBOOKS],
+        app[STORE],
+        metrics,
+        StepEnvironment(
+            http=session,
+            prometheus_url=config.automation.prometheus_url,
+            alertmanager_url=config.automation.alertmanager_url,
+            actions=app[_STEP_ACTIONS],
+        ),
+        automatic=config.automation.automatic,
+    )
+    handlers = {**escalation.handlers(), **executor.handlers()}
+    # New firing alerts start their runbooks from the route job, ended ones from the resolve.
+    handlers["route"] = executor.after(handlers["route"], "firing")
+    handlers["resolve"] = executor.after(handlers["resolve"], "resolved")
     jobs_config = config.jobs
     runner = JobRunner(
         app[STORE],
-        escalation.handlers(),
+        handlers,
         metrics,
         clock,
         RunnerSettings(
@@ -200,6 +244,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     )
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
+    app[AUTOMATION] = AutomationService(executor, app[STORE], clock, runner.wake)
     runner.start()
     yield
     await runner.stop()

@@ -481,6 +481,22 @@ class JobsConfig:
         return [(_join(path, "backoff_max"), f"must be at least backoff_initial ({minimum})")]
 
 
+@dataclass(frozen=True, slots=True)
+class AutomationConfig:
+    """Runbook automation: where the runbook definitions are and what their steps talk to."""
+
+    # Glob patterns of runbook files, relative to the directory of this configuration file.
+    runbooks: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _PATTERNS, "check_each": _not_empty}
+    )
+    # Start matching runbooks by themselves when alerts fire; false: only manual runs.
+    automatic: bool = True
+    # The Prometheus HTTP API that promql steps query.
+    prometheus_url: str | None = field(default=None, metadata={"check": _check_http_url})
+    # The Alertmanager v2 API that silence steps create and expire silences on.
+    alertmanager_url: str | None = field(default=None, metadata={"check": _check_http_url})
+
+
 LOG_CHANNEL = "log"
 """The channel that exists even when the file defines none: it writes notices to the log."""
 
@@ -522,6 +538,7 @@ class Config:
     default_route: DefaultRouteConfig = field(default_factory=DefaultRouteConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    automation: AutomationConfig = field(default_factory=AutomationConfig)
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})
@@ -1255,6 +1272,8 @@ class _Walker:
             if isinstance(value, str) and value in members:
                 return members[value]
             return self.wrong(path, f"one of {', '.join(members)}", value, secret)
+        if tp is object:  # free-form YAML (a JSON body, a default value): taken as written
+            return value
         if tp is timedelta:
             if not isinstance(value, str):
                 return self.wrong(path, "a duration such as 30s, 5m or 1h30m", value, secret)

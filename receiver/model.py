@@ -32,6 +32,7 @@ class EventKind(StrEnum):
     SNOOZED = "snoozed"  # a person put off the next escalation tier
     ESCALATED = "escalated"  # a tier of an escalation policy notified its targets
     NOTIFIED = "notified"  # a channel accepted a message about the alert
+    RUNBOOK = "runbook"  # a runbook started for the alert, or was held back (and why)
 
 
 @dataclass(frozen=True, slots=True)

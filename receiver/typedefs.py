@@ -8,6 +8,7 @@ from aiohttp import web
 
 from receiver.actions import AlertActions
 from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.automation.service import AutomationService
 from receiver.breaker import BreakerRegistry
 from receiver.config import Config
 from receiver.ingest import Ingestor
@@ -27,3 +28,4 @@ STARTED_AT = web.AppKey("started_at", datetime)
 ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
+AUTOMATION = web.AppKey("automation", AutomationService)
