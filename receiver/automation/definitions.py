@@ -399,7 +399,16 @@ def parse_runbook(
     """One runbook document, validated; raises ``ConfigError`` listing every problem."""
     data = _parse_yaml(text, source)
     runbook = from_data(RunbookConfig, data, source=source, env=env)
-    return dataclasses.replace(runbook, source=source)
+    # A rollback step without an id of its own is named after the step it undoes.
+    steps = tuple(
+        dataclasses.replace(
+            step, rollback=dataclasses.replace(step.rollback, id=f"{step.id}.rollback")
+        )
+        if step.rollback is not None and not step.rollback.id
+        else step
+        for step in runbook.steps
+    )
+    return dataclasses.replace(runbook, source=source, steps=steps)
 
 
 def runbook_files(config: Config) -> list[str]:
