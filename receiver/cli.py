@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         config = load_config(args.config)
+        runbook_count = _check_runbooks(args.command, config)
     except ConfigError as exc:
         if args.command == "check-config":
             print(f"Checking '{args.config}'  FAILED:", file=sys.stderr)
@@ -91,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return 1
     if args.command == "check-config":
-        return _check_config(args.config, config)
+        return _check_config(args.config, config, runbook_count)
     if args.command == "serve":
         return _serve(config)
     if args.command == "routes":
@@ -111,7 +112,16 @@ def _warnings(config: Config) -> list[str]:
     return found
 
 
-def _check_config(path: str, config: Config) -> int:
+def _check_runbooks(command: str, config: Config) -> int:
+    """Validate the runbook files for the commands that use them; how many there are."""
+    if command not in ("check-config", "serve"):
+        return 0
+    from receiver.automation.definitions import load_runbooks
+
+    return len(load_runbooks(config))
+
+
+def _check_config(path: str, config: Config, runbooks: int = 0) -> int:
     print(f"Checking '{path}'  SUCCESS")
     print(f"  listen: {config.listen}")
     print(f"  database: {config.database.url.split('://', 1)[0]}")
@@ -119,6 +129,8 @@ def _check_config(path: str, config: Config) -> int:
     print(f"  channels: {len(config.channels)}")
     print(f"  escalation policies: {len(config.escalation_policies)}")
     print(f"  routes: {len(config.routes)}")
+    if runbooks:
+        print(f"  runbooks: {runbooks}")
     if config.included:
         print(f"  included files: {', '.join(config.included)}")
     for warning in _warnings(config):

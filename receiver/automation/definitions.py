@@ -337,7 +337,8 @@ class RunbookConfig:
         default=(), metadata={"shorthand": _MATCHERS, "check_each": _check_matchers}
     )
     on: Literal["firing", "resolved", "both"] = "firing"
-    automatic: bool = True  # start by itself on matching alerts (else only by hand)
+    # Start by itself on matching alerts (else only by hand); needs a non-empty match.
+    automatic: bool = True
     params: Mapping[str, ParamSpec] = field(default_factory=_mapping)
     concurrency: ConcurrencyConfig = field(default_factory=ConcurrencyConfig)
     cooldown: timedelta = timedelta(minutes=10)
@@ -384,10 +385,13 @@ class Runbooks:
 
     def matching(self, labels: Mapping[str, str], status: str) -> list[RunbookConfig]:
         """The automatic runbooks an alert in ``status`` (firing, resolved) starts."""
+        # A runbook without matchers never starts by itself: "every alert" is never what a
+        # runbook that changes things means.
         return [
             rb
             for rb in self
             if rb.automatic
+            and rb.match
             and rb.on in (status, "both")
             and matches_all(self._matchers[rb.id], labels)
         ]

@@ -422,3 +422,33 @@ steps:
     assert len(output["stdout"]) == 100 and output["truncated"] is True
     names = set(eval(output["stderr"]))  # a printed list of names
     assert "TARGET" in names and "PATH" not in names
+
+
+async def test_a_restart_mid_execution_resumes_it(start: Any, target: Target) -> None:
+    text = f"""
+id: resume
+title: Resume after a restart
+steps:
+  - id: first
+    http: {{method: POST, url: "{target.url}/first"}}
+  - id: pause
+    wait: {{duration: 1s}}
+  - id: second
+    http: {{method: POST, url: "{target.url}/second"}}
+"""
+    client = await start(text, owner="one")
+    eid = await run(client, "resume")
+
+    async def waiting() -> bool:
+        steps = (await execution(client, eid))["steps"]
+        return [s["state"] for s in steps] == ["succeeded", "waiting"]
+
+    await eventually(waiting)
+    await client.close()  # the process stops in the middle of the wait
+    assert target.paths() == ["/first"]
+    again = await start(text, owner="two")
+    record = await finished(again, eid)
+    assert record["state"] == "succeeded", record
+    assert target.paths() == ["/first", "/second"]  # nothing repeated, nothing lost
+    waited = next(s for s in record["steps"] if s["step_id"] == "pause")
+    assert waited["duration_seconds"] >= 1.0

@@ -249,11 +249,19 @@ class FirebreakServer:
 
 
 @pytest.fixture
-def firebreak_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FirebreakServer]:
+def firebreak_extra_config() -> str:
+    """More firebreak.yml for ``firebreak_server``; a test module overrides it."""
+    return ""
+
+
+@pytest.fixture
+def firebreak_server(
+    request: pytest.FixtureRequest, tmp_path: Path, firebreak_extra_config: str
+) -> Iterator[FirebreakServer]:
     """``firebreak serve`` on a free loopback port and a fresh SQLite file."""
     port = free_port()
     db_path = tmp_path / "firebreak.db"
-    text = config_text(f"sqlite+aiosqlite:///{db_path}")
+    text = config_text(f"sqlite+aiosqlite:///{db_path}", firebreak_extra_config)
     default_listen = 'listen: "127.0.0.1:9095"'
     assert default_listen in text, "tests.conftest.config_text no longer sets listen as expected"
     config_path = tmp_path / "firebreak.yml"
