@@ -51,8 +51,8 @@ from receiver.model import Role
 EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
-    "api, channels, database, default_route, escalation_policies, include, ingest, jobs, "
-    "listen, log, notifications, routes, webhook"
+    "api, automation, channels, database, default_route, escalation_policies, include, ingest, "
+    "jobs, listen, log, notifications, routes, webhook"
 )
 
 
