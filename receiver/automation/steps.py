@@ -23,6 +23,7 @@ import aiohttp
 
 from receiver.alertmanager import format_rfc3339
 from receiver.automation.definitions import StepConfig, parse_condition
+from receiver.durations import format_duration
 from receiver.matchers import parse_matchers
 
 ENTRY_POINT_GROUP = "firebreak.actions"
@@ -186,7 +187,10 @@ async def run_promql(inv: Invocation) -> StepResult:
         again = inv.now + interval
         if again <= inv.started_at + within:
             return StepResult("waiting", output=output, until=again)
-        return failed(f"{spec['query']} = {sample}, not {condition} within {within}", output)
+        return failed(
+            f"{spec['query']} = {sample}, not {condition} within {format_duration(within)}",
+            output,
+        )
     return failed(f"{spec['query']} = {sample}, not {condition}", output)
 
 
