@@ -121,7 +121,7 @@ class PromqlStep:
     poll_for: timedelta | None = field(default=None, metadata={"check": _positive})
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
-        if parse_condition(self.expect) is None:
+        if "{" not in self.expect and parse_condition(self.expect) is None:
             return [
                 (
                     f"{path}.expect",

@@ -167,8 +167,10 @@ async def run_shell(inv: Invocation) -> StepResult:
 async def run_promql(inv: Invocation) -> StepResult:
     spec = inv.inputs
     condition = parse_condition(str(spec.get("expect", "not empty")))
-    if condition is None or inv.env.prometheus_url is None:
-        return failed("promql step needs automation.prometheus_url and a valid expect")
+    if condition is None:
+        return failed(f"expect {spec.get('expect')!r} is not a condition such as '< 0.01'")
+    if inv.env.prometheus_url is None:
+        return failed("promql step needs automation.prometheus_url")
     url = inv.env.prometheus_url.rstrip("/") + "/api/v1/query"
     try:
         async with inv.env.http.get(url, params={"query": spec["query"]}) as response:

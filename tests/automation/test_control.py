@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from receiver.typedefs import RUNNER
 from tests.automation.conftest import (
     Target,
     eventually,
@@ -20,6 +21,7 @@ from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_T
 from tests.payloads import alert, webhook
 
 HOOK = auth(WEBHOOK_TOKEN)
+DEAD_LETTER_RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "dead-letter-recovery.yml"
 RESPONDER = auth(RESPONDER_TOKEN)
 
 
@@ -452,3 +454,40 @@ steps:
     assert target.paths() == ["/first", "/second"]  # nothing repeated, nothing lost
     waited = next(s for s in record["steps"] if s["step_id"] == "pause")
     assert waited["duration_seconds"] >= 1.0
+
+
+async def test_dead_letter_recovery_retries_recent_jobs_and_archives_the_rest(
+    start: Any, tmp_path: Path
+) -> None:
+    from receiver.automation.builtin import retry_dead_letters
+    from receiver.store.jobs import NewJob
+    from receiver.typedefs import CLOCK, STORE
+
+    text = DEAD_LETTER_RUNBOOK.read_text()
+    client = await start(text, actions={"retry_dead_letters": retry_dead_letters})
+    store, now = client.app[STORE], client.app[CLOCK]()
+    async with store.transaction() as conn:  # a job no handler knows: dead-lettered at once
+        await store.jobs.enqueue(conn, [NewJob("bogus", {}, now, "bogus:1")], now)
+    client.app[RUNNER].wake()
+
+    async def dead() -> list[dict[str, Any]]:
+        resp = await client.get("/api/v1/jobs?state=dead", headers=auth(ADMIN_TOKEN))
+        return (await resp.json())["jobs"]  # type: ignore[no-any-return]
+
+    job = (await eventually(dead))[0]
+    archive = tmp_path / "dead.jsonl"
+    context = {
+        "api_url": str(client.make_url("")).rstrip("/"),
+        "token": ADMIN_TOKEN,
+        "archive": str(archive),
+    }
+    eid = await run(client, "dead-letter-recovery", {"trigger_context": context})
+    record = await finished(client, eid)
+    assert record["steps"][0]["output"] == {"dead": 1, "retried": [job["id"]], "archived": []}
+    assert record["steps"][0]["inputs"]["args"]["token"] == "<redacted>"
+    await eventually(dead)  # it dies again: nothing handles "bogus"
+    context["max_age"] = "0s"
+    eid = await run(client, "dead-letter-recovery", {"trigger_context": context})
+    record = await finished(client, eid)
+    assert record["steps"][0]["output"]["archived"] == [job["id"]]
+    assert json.loads(archive.read_text())["id"] == job["id"]
