@@ -1,4 +1,4 @@
-"""The ``firebreak`` command: serve, check-config, routes test, db."""
+"""The ``firebreak`` command: serve, check-config, routes test, db, runbooks, automation."""
 
 from __future__ import annotations
 
@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="LABEL",
         help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
     )
+    from receiver.automation.commands import add_parsers
+
+    add_parsers(commands, with_config)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
@@ -97,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(config)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
+    if args.command in ("runbooks", "automation"):
+        from receiver.automation.commands import run_command
+
+        return run_command(args, config)
     return asyncio.run(_db(args.db_command, config))
 
 
