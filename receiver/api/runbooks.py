@@ -11,10 +11,10 @@ from receiver.api.common import optional_text, read_json_object, ts
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.service import ExecutionRecord, parse_trigger_context
 from receiver.durations import format_duration
-from receiver.errors import InvalidInput, NotFound
+from receiver.errors import InvalidInput, NotFound, StoreUnavailable
 from receiver.model import Role
 from receiver.store.executions import Execution, ExecutionEvent, StepRun
-from receiver.typedefs import AUTOMATION, TOKEN_AUTH
+from receiver.typedefs import AUTOMATION, METRICS, TOKEN_AUTH
 
 _BODY_LIMIT = 64 * 1024
 _REASON_LIMIT = 2000
@@ -256,3 +256,15 @@ async def reset_breaker(request: web.Request) -> web.Response:
     runbook = request.match_info["id"]
     await request.app[AUTOMATION].reset_breaker(runbook, f"api:{principal.name}")
     return web.json_response({"runbook": runbook, "breaker": "reset"})
+
+
+async def refresh_gauges(app: web.Application) -> None:
+    """Approvals waiting, as of this scrape."""
+    if AUTOMATION not in app:
+        return
+    try:
+        waiting = await app[AUTOMATION].waiting_approval()
+    except StoreUnavailable:
+        app[METRICS].store_errors.labels("approvals_waiting").inc()
+        return
+    app[METRICS].approvals_waiting.set(waiting)

@@ -204,6 +204,10 @@ class AutomationService:
         self._wake()
         return value
 
+    async def waiting_approval(self) -> int:
+        async with self._store.connection() as conn:
+            return await self._sql.waiting_approval(conn)
+
     async def automation_state(self) -> dict[str, Any]:
         async with self._store.connection() as conn:
             value = await self._sql.setting(conn, PAUSED)

@@ -57,6 +57,8 @@ async def test_an_approval_waits_refuses_a_viewer_and_proceeds_for_an_approver(
     assert viewer.status == 403
     admin = await client.post(f"/api/v1/executions/{eid}/approve", headers=auth(ADMIN_TOKEN))
     assert admin.status == 403  # alice is an admin, but the step names bob
+    metrics = await (await client.get("/metrics")).text()
+    assert "firebreak_runbook_approvals_waiting 1.0" in metrics
     approved = await client.post(f"/api/v1/executions/{eid}/approve", headers=RESPONDER)
     assert approved.status == 200, await approved.text()
     record = await finished(client, eid)
@@ -64,6 +66,13 @@ async def test_an_approval_waits_refuses_a_viewer_and_proceeds_for_an_approver(
     assert record["steps"][0]["decided_by"] == "api:bob"
     assert record["steps"][0]["output"] == {"approved_by": "api:bob"}
     assert target.paths() == ["/restart"]
+    metrics = await (await client.get("/metrics")).text()
+    assert "firebreak_runbook_approvals_waiting 0.0" in metrics
+    assert "firebreak_runbook_approval_wait_seconds_count 1.0" in metrics
+    assert (
+        'firebreak_runbook_executions_total{outcome="succeeded",runbook="guarded"} 1.0' in metrics
+    )
+    assert 'firebreak_runbook_step_duration_seconds_count{type="http"} 1.0' in metrics
     again = await client.post(f"/api/v1/executions/{eid}/approve", headers=RESPONDER)
     assert again.status == 409
 
