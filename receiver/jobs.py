@@ -127,6 +127,7 @@ class JobRunner:
         self._clock = clock
         self.settings = settings
         self._wakeup = asyncio.Event()
+        self._urgent_wakeup = asyncio.Event()  # cuts the pause after a wake-up short
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -161,6 +162,7 @@ class JobRunner:
         """Follow-ups of a finished job: claim them at once, they are the same incident."""
         self._urgent = True
         self._wakeup.set()
+        self._urgent_wakeup.set()
 
     async def _give_way(self) -> None:
         """Let webhooks in first: Alertmanager is waiting on them, while jobs wait durably.
@@ -201,9 +203,12 @@ class JobRunner:
             else:
                 if not self._urgent:
                     # Woken by new work: a moment's pause lets a burst of it be claimed (and
-                    # coalesced) together instead of job by job.
-                    await asyncio.sleep(_CLAIM_DELAY)
+                    # coalesced) together instead of job by job; a finished job's follow-ups
+                    # arriving meanwhile end the pause (they are one incident's next step).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._urgent_wakeup.wait(), _CLAIM_DELAY)
         self._urgent = False
+        self._urgent_wakeup.clear()
         self._wakeup.clear()
 
     async def _idle_seconds(self) -> float:

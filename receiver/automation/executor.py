@@ -194,7 +194,9 @@ class Executor:
             if trigger != "auto":
                 raise
             params, error = {}, str(exc)
-        async with self._store.transaction() as conn:
+        # Not fsynced on SQLite: lost only with the job that made it (which then runs again),
+        # and the first step's durable "running" mark covers it before anything happens.
+        async with self._store.transaction(durable=False) as conn:
             await self.sql.serialize(conn, f"runbook:{runbook.id}")
             refusal = None
             if trigger == "auto" and error is None:
@@ -310,7 +312,7 @@ class Executor:
             return Done("runbook_gone")
         row = next((r for r in rows if (r.phase, r.position) == (phase, position)), None)
         if row is None:
-            async with self._store.transaction() as conn:
+            async with self._store.transaction(durable=False) as conn:
                 row = await self.sql.open_step(conn, eid, phase, position, step.id, step.type)
         if row.state in _FINAL_STEP:
             return Done("stale")
