@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -15,11 +16,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from receiver.actions import AlertActions
+from receiver.alertmanager import parse_webhook_body
 from receiver.api import alerts, jobs, ops, webhook
 from receiver.api import runbooks as runbook_api
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
 from receiver.automation.definitions import Runbooks, load_runbooks
+from receiver.automation.drills import Drills, Inject
 from receiver.automation.executor import Executor
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
@@ -34,6 +37,7 @@ from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
 from receiver.notify.webhook import WebhookChannel
+from receiver.obs import request_id_var
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import IngestOutcome
@@ -44,6 +48,7 @@ from receiver.typedefs import (
     BREAKERS,
     CLOCK,
     CONFIG,
+    DRILLS,
     INGESTOR,
     METRICS,
     RUNNER,
@@ -110,6 +115,7 @@ def create_app(
     r.add_post("/api/v1/executions/{id}/cancel", runbook_api.cancel_execution, name="cancel")
     r.add_post("/api/v1/executions/{id}/approve", runbook_api.approve_execution, name="approve")
     r.add_post("/api/v1/executions/{id}/reject", runbook_api.reject_execution, name="reject")
+    r.add_post("/api/v1/drills", runbook_api.run_drill, name="drills")
     r.add_get("/api/v1/automation", runbook_api.automation_state, name="automation")
     r.add_post("/api/v1/automation/pause", runbook_api.pause_automation, name="pause")
     r.add_post("/api/v1/automation/resume", runbook_api.resume_automation, name="resume")
@@ -245,12 +251,23 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
     app[AUTOMATION] = AutomationService(executor, app[STORE], clock, runner.wake)
+    app[DRILLS] = Drills(app[AUTOMATION], app[STORE], clock, _injector(app))
     runner.start()
     yield
     await runner.stop()
     for channel in channels.values():
         await channel.close()
     await session.close()
+
+
+def _injector(app: web.Application) -> Inject:
+    """Drills inject their synthetic webhook where Alertmanager's go: parsed and ingested."""
+
+    async def inject(payload: dict[str, Any]) -> None:
+        notification = parse_webhook_body(json.dumps(payload).encode())
+        await app[INGESTOR].submit(notification, request_id_var.get())
+
+    return inject
 
 
 def _outbox(outcome: IngestOutcome, now: datetime) -> list[NewJob]:

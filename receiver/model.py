@@ -108,6 +108,10 @@ class Actor:
     interface: str
 
 
+DRILL_LABEL = "firebreak_drill"
+"""The label that marks a synthetic alert a drill injected (its value is the drill's id):
+its notifications say so, and it starts only the runbook being drilled."""
+
 Clock = Callable[[], datetime]
 """Returns the current aware UTC time; injected so tests can move time."""
 

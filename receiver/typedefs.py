@@ -8,6 +8,7 @@ from aiohttp import web
 
 from receiver.actions import AlertActions
 from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.automation.drills import Drills
 from receiver.automation.service import AutomationService
 from receiver.breaker import BreakerRegistry
 from receiver.config import Config
@@ -29,3 +30,4 @@ ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTOMATION = web.AppKey("automation", AutomationService)
+DRILLS = web.AppKey("drills", Drills)

@@ -9,12 +9,13 @@ from aiohttp import web
 
 from receiver.api.common import optional_text, read_json_object, ts
 from receiver.automation.definitions import RunbookConfig
+from receiver.automation.drills import DrillBudget
 from receiver.automation.service import ExecutionRecord, parse_trigger_context
 from receiver.durations import format_duration
 from receiver.errors import InvalidInput, NotFound, StoreUnavailable
 from receiver.model import Role
 from receiver.store.executions import Execution, ExecutionEvent, StepRun
-from receiver.typedefs import AUTOMATION, METRICS, TOKEN_AUTH
+from receiver.typedefs import AUTOMATION, DRILLS, METRICS, TOKEN_AUTH
 
 _BODY_LIMIT = 64 * 1024
 _REASON_LIMIT = 2000
@@ -232,6 +233,59 @@ async def reject_execution(request: web.Request) -> web.Response:
         _execution_id(request), f"api:{principal.name}", principal.role
     )
     return web.json_response(execution_json(execution))
+
+
+_BUDGET_KEYS = (
+    "webhook",
+    "routed",
+    "notified",
+    "execution_started",
+    "first_step_started",
+    "finished",
+)
+
+
+async def run_drill(request: web.Request) -> web.Response:
+    """A drill; a live one (its runbook's steps really run) needs an admin."""
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
+    body = await read_json_object(request, _BODY_LIMIT)
+    runbook = body.get("runbook")
+    if not isinstance(runbook, str):
+        raise InvalidInput("runbook", "expected a runbook id")
+    live = body.get("live", False)
+    if not isinstance(live, bool):
+        raise InvalidInput("live", "expected true or false")
+    if live:
+        request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
+    labels = body.get("labels") or {}
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise InvalidInput("labels", "expected an object of label names to string values")
+    replay = body.get("replay_alert_id")
+    if replay is not None and (not isinstance(replay, int) or isinstance(replay, bool)):
+        raise InvalidInput("replay_alert_id", "expected an alert id")
+    report = await request.app[DRILLS].run(
+        runbook,
+        labels=labels,
+        replay_alert_id=replay,
+        live=live,
+        budget=_budget(body.get("budget")),
+        actor=f"api:{principal.name}",
+    )
+    return web.json_response(report.as_json())
+
+
+def _budget(value: object) -> DrillBudget:
+    if value is None:
+        return DrillBudget()
+    if not isinstance(value, dict) or not set(value) <= set(_BUDGET_KEYS):
+        raise InvalidInput(
+            "budget", f"expected an object with seconds for {', '.join(_BUDGET_KEYS)}"
+        )
+    if not all(isinstance(v, int | float) and 0 < v <= 600 for v in value.values()):
+        raise InvalidInput("budget", "expected seconds above 0 and at most 600")
+    return DrillBudget(**{k: float(v) for k, v in value.items()})
 
 
 async def automation_state(request: web.Request) -> web.Response:

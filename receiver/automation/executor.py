@@ -47,8 +47,9 @@ from receiver.automation.templating import TemplateFailure, evaluate, render_val
 from receiver.durations import format_duration
 from receiver.errors import InvalidInput
 from receiver.jobs import Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.matchers import matches_all
 from receiver.metrics import Metrics
-from receiver.model import Alert, EventKind
+from receiver.model import DRILL_LABEL, Alert, EventKind
 from receiver.store import Store
 from receiver.store.executions import Execution, ExecutionSQL, StepRun
 from receiver.store.jobs import NewJob
@@ -56,6 +57,8 @@ from receiver.store.jobs import NewJob
 log = logging.getLogger("firebreak.automation")
 
 PAUSED = "paused"  # the automation_settings key of the kill switch
+DRILL_RUNBOOK_LABEL = "firebreak_drill_runbook"  # the runbook a drill alert is for
+DRILL_LIVE_LABEL = "firebreak_drill_live"  # "true": the drill's execution is not a dry run
 _PAUSED_RECHECK = timedelta(seconds=5)
 _FINAL_STEP = ("succeeded", "failed", "skipped", "interrupted", "cancelled")
 
@@ -137,16 +140,33 @@ class Executor:
             async with self._store.connection() as conn:
                 states = await self._store.alert_states(conn, ids, with_labels=True)
             starts = [
-                start_job(rb.id, alert.id, status, ctx.now)
+                job
                 for alert in states.values()
                 if alert.status.value == status
-                for rb in self.runbooks.matching(alert.labels, status)
+                for job in self._starts(alert.id, alert.labels, status, ctx.now)
             ]
             if not starts:
                 return outcome
             return replace(outcome, enqueue=[*outcome.enqueue, *starts])
 
         return route_and_start
+
+    def _starts(
+        self, alert_id: int, labels: Mapping[str, str], status: str, now: datetime
+    ) -> list[NewJob]:
+        drill = labels.get(DRILL_LABEL)
+        if drill is None:
+            return [
+                start_job(rb.id, alert_id, status, now)
+                for rb in self.runbooks.matching(labels, status)
+            ]
+        # A drill alert starts the runbook being drilled and nothing else.
+        runbook = self.runbooks.get(labels.get(DRILL_RUNBOOK_LABEL, ""))
+        if runbook is None or status != "firing" or not matches_all(runbook.matchers(), labels):
+            return []
+        job = start_job(runbook.id, alert_id, status, now)
+        live = labels.get(DRILL_LIVE_LABEL) == "true"
+        return [replace(job, payload={**job.payload, "drill": drill, "live": live})]
 
     async def start(self, ctx: JobContext) -> Outcome:
         p = ctx.job.payload
@@ -158,13 +178,14 @@ class Executor:
         if not found:
             return Done("alert_gone")
         alert = found[0]
+        drill = p.get("drill")
         execution, _created = await self.create(
             runbook,
             alert=alert,
-            trigger="auto",
+            trigger="drill" if drill else "auto",
             actor="firebreak",
-            trigger_context={},
-            dry_run=False,
+            trigger_context={"drill": drill, "live": p.get("live", False)} if drill else {},
+            dry_run=bool(drill) and not p.get("live"),
             start_key=ctx.job.idempotency_key,
             now=ctx.now,
         )

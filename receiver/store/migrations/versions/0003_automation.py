@@ -96,9 +96,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
     )
-    op.create_index(
-        "ix_execution_events_execution_id", "execution_events", ["execution_id", "id"]
-    )
+    op.create_index("ix_execution_events_execution_id", "execution_events", ["execution_id", "id"])
 
     op.create_table(
         "automation_settings",
