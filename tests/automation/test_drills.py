@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.automation.conftest import Target, execution
+from tests.automation.conftest import Target, eventually, execution
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.payloads import alert, webhook
 
@@ -95,6 +95,10 @@ async def test_a_live_drill_replays_a_stored_alert(start: Any, target: Target) -
     record = await execution(client, report["execution_id"])
     assert record["trigger"] == "drill" and record["dry_run"] is False
     assert record["state"] == "succeeded"
-    restarts = [r["path"] for r in target.requests if r["path"].startswith("/restart")]
+
+    def restarts() -> list[str]:
+        return [r["path"] for r in target.requests if r["path"].startswith("/restart")]
+
     # The past alert ran the runbook once when it fired; the drill ran it once more.
-    assert restarts == ["/restart/payments", "/restart/payments"]
+    await eventually(lambda: len(restarts()) == 2)
+    assert restarts() == ["/restart/payments", "/restart/payments"]
