@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(config)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
-    if args.command in ("runbooks", "automation"):
+    if args.command in ("runbooks", "automation", "drill"):
         from receiver.automation.commands import run_command
 
         return run_command(args, config)

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.api.runbooks import record_json, runbook_json
 from receiver.automation.definitions import load_runbooks
+from receiver.automation.drills import DrillBudget, Drills
 from receiver.automation.executor import Executor
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment
@@ -55,6 +56,17 @@ def add_parsers(
     for name in ("approve", "reject"):
         decide = with_config(sub.add_parser(name, help=f"{name} the step that waits"))
         decide.add_argument("execution", type=int)
+    drill = with_config(
+        commands.add_parser(
+            "drill",
+            help="inject a synthetic alert through the running server and time each stage",
+        )
+    )
+    drill.add_argument("runbook")
+    drill.add_argument("--replay", type=int, metavar="ALERT_ID", help="replay a stored alert")
+    drill.add_argument("--label", action="append", default=[], metavar="NAME=VALUE")
+    drill.add_argument("--live", action="store_true", help="run the steps for real")
+    drill.add_argument("--budget", type=float, default=120.0, help="seconds for the whole drill")
     automation = commands.add_parser("automation", help="the automation kill switch")
     switch = automation.add_subparsers(dest="automation_command", required=True, metavar="CMD")
     pause = with_config(switch.add_parser("pause", help="stop automatic runs everywhere"))
@@ -92,6 +104,8 @@ async def _service(config: Config) -> AsyncIterator[AutomationService]:
 async def _run(args: argparse.Namespace, config: Config) -> int:
     actor = f"cli:{getpass.getuser()}"
     async with _service(config) as service:
+        if args.command == "drill":
+            return await _drill(args, config, service, actor)
         if args.command == "automation":
             if args.automation_command == "pause":
                 _print(await service.pause(actor, args.reason))
@@ -142,6 +156,55 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
             execution = await service.reject(args.execution, actor, Role.ADMIN)
         print(f"execution {execution.id}: {execution.state}")
         return 0
+
+
+async def _drill(
+    args: argparse.Namespace, config: Config, service: AutomationService, actor: str
+) -> int:
+    """Through the serving process's own webhook, as Alertmanager would post it."""
+    headers: dict[str, str] = {}
+    auth = config.webhook.auth
+    basic = None
+    if auth.bearer_tokens:
+        headers["Authorization"] = f"Bearer {auth.bearer_tokens[0]}"
+    elif auth.basic_auth is not None:
+        basic = aiohttp.BasicAuth(auth.basic_auth.username, auth.basic_auth.password)
+    host = config.listen_host if config.listen_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{config.listen_port}/webhook"
+    async with aiohttp.ClientSession(headers=headers, auth=basic) as http:
+
+        async def inject(payload: dict[str, Any]) -> None:
+            async with http.post(url, json=payload) as response:
+                if response.status != 200:
+                    text = await response.text()
+                    raise FirebreakError(f"{url} answered {response.status}: {text[:200]}")
+
+        drills = Drills(service, service.store, system_clock, inject)
+        report = await drills.run(
+            args.runbook,
+            labels=dict(_pair(p) for p in args.label),
+            replay_alert_id=args.replay,
+            live=args.live,
+            budget=DrillBudget(finished=args.budget),
+            actor=actor,
+        )
+    result = report.as_json()
+    print(f"drill {result['drill_id']} of {args.runbook}: {'PASS' if result['ok'] else 'FAIL'}")
+    print(
+        f"  alert {result['alert_id']}, execution {result['execution_id']} "
+        f"({result['execution_state']}{', live' if args.live else ', dry run'})"
+    )
+    for stage in result["stages"]:
+        took = "-" if stage["seconds"] is None else f"{stage['seconds']:.3f}s"
+        mark = (
+            "ok"
+            if stage["ok"]
+            else "OVER BUDGET"
+            if stage["seconds"] is not None
+            else "NOT REACHED"
+        )
+        print(f"  {stage['stage']:20} {took:>9}  budget {stage['budget_seconds']:g}s  {mark}")
+    return 0 if result["ok"] else 1
 
 
 def _pair(text: str) -> tuple[str, str]:

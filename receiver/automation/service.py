@@ -37,6 +37,10 @@ class AutomationService:
         self._clock = clock
         self._wake = wake
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     # -- runbooks -------------------------------------------------------------------------
 
     def list_runbooks(self) -> list[RunbookConfig]:

@@ -96,3 +96,49 @@ async def test_automation_pause_and_resume(
     assert '"paused": true' in out and '"reason": "incident"' in out
     code, out = await cli(capsys, "automation", "resume", "--config", c)
     assert code == 0 and '"paused": false' in out
+
+
+async def test_firebreak_drill_goes_through_the_serving_process(
+    tmp_path: Path, target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from tests.e2e.conftest import free_port
+
+    port = free_port()
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "restart.yml").write_text(
+        f"""
+id: restart
+title: Restart
+match: 'alertname="HighErrorRate"'
+steps:
+  - id: restart
+    timeout: 2s
+    http: {{method: POST, url: "{target.url}/restart/{{{{ labels.service }}}}"}}
+"""
+    )
+    path = tmp_path / "firebreak.yml"
+    extra = JOBS + 'automation: {runbooks: "runbooks/*.yml"}\n'
+    text = config_text(f"sqlite+aiosqlite:///{tmp_path / 'fb.db'}", extra)
+    path.write_text(text.replace("127.0.0.1:9095", f"127.0.0.1:{port}"))
+    app = create_app(load_config(path, env={}), registry=CollectorRegistry())
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        code, out = await cli(
+            capsys, "drill", "restart", "--label", "service=web", "--config", str(path)
+        )
+        assert code == 0, out
+        assert "PASS" in out and "dry run" in out and "first_step_started" in out
+        assert target.requests == []
+        code, out = await cli(capsys, "drill", "restart", "--live", "--config", str(path))
+        assert code == 1 and "FAIL" in out  # the runbook needs a service label: its step failed
+        code, out = await cli(
+            capsys, "drill", "restart", "--live", "--label", "service=api", "--config", str(path)
+        )
+        assert code == 0, out
+        assert target.paths() == ["/restart/api"]
+    finally:
+        await server.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.automation.conftest import Target, eventually, execution
+from tests.automation.conftest import Target, eventually, execution, executions, finished
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.payloads import alert, webhook
 
@@ -86,6 +86,8 @@ async def test_a_live_drill_replays_a_stored_alert(start: Any, target: Target) -
     await client.post("/webhook", json=webhook(past), headers=auth(WEBHOOK_TOKEN))
     alerts = await (await client.get("/api/v1/alerts", headers=auth(VIEWER_TOKEN))).json()
     past_id = alerts["alerts"][0]["id"]
+    first = await eventually(lambda: executions(client))
+    assert (await finished(client, first[0]["id"]))["state"] == "succeeded"
     body = {"runbook": "restart", "replay_alert_id": past_id, "live": True}
     refused = await client.post("/api/v1/drills", json=body, headers=auth(RESPONDER_TOKEN))
     assert refused.status == 403  # a live drill runs the runbook for real: admins only
