@@ -33,6 +33,29 @@ async def run(client: Any, runbook: str, body: dict[str, Any] | None = None) -> 
     return int((await resp.json())["id"])
 
 
+def wait_between(url: str, runbook: str, duration: str) -> str:
+    """A runbook: POST /first, wait, POST /second."""
+    return f"""
+id: {runbook}
+title: Two calls and a wait
+steps:
+  - id: first
+    http: {{method: POST, url: "{url}/first"}}
+  - id: pause
+    wait: {{duration: {duration}}}
+  - id: second
+    http: {{method: POST, url: "{url}/second"}}
+"""
+
+
+async def steps_in(client: Any, eid: int, states: list[str]) -> None:
+    async def reached() -> bool:
+        steps = (await execution(client, eid))["steps"]
+        return [s["state"] for s in steps] == states
+
+    await eventually(reached)
+
+
 def approval_runbook(url: str, timeout: str = "30s", approvers: str = "[bob]") -> str:
     return f"""
 id: guarded
@@ -182,26 +205,9 @@ steps:
 
 
 async def test_cancel_stops_an_execution_between_steps(start: Any, target: Target) -> None:
-    client = await start(
-        f"""
-id: slow
-title: Slow
-steps:
-  - id: first
-    http: {{method: POST, url: "{target.url}/first"}}
-  - id: pause
-    wait: {{duration: 30s}}
-  - id: second
-    http: {{method: POST, url: "{target.url}/second"}}
-"""
-    )
+    client = await start(wait_between(target.url, "slow", "30s"))
     eid = await run(client, "slow")
-
-    async def waiting() -> bool:
-        steps = (await execution(client, eid))["steps"]
-        return [s["state"] for s in steps] == ["succeeded", "waiting"]
-
-    await eventually(waiting)
+    await steps_in(client, eid, ["succeeded", "waiting"])
     resp = await client.post(
         f"/api/v1/executions/{eid}/cancel", json={"reason": "fixed by hand"}, headers=RESPONDER
     )
@@ -436,25 +442,10 @@ steps:
 
 
 async def test_a_restart_mid_execution_resumes_it(start: Any, target: Target) -> None:
-    text = f"""
-id: resume
-title: Resume after a restart
-steps:
-  - id: first
-    http: {{method: POST, url: "{target.url}/first"}}
-  - id: pause
-    wait: {{duration: 1s}}
-  - id: second
-    http: {{method: POST, url: "{target.url}/second"}}
-"""
+    text = wait_between(target.url, "resume", "1s")
     client = await start(text, owner="one")
     eid = await run(client, "resume")
-
-    async def waiting() -> bool:
-        steps = (await execution(client, eid))["steps"]
-        return [s["state"] for s in steps] == ["succeeded", "waiting"]
-
-    await eventually(waiting)
+    await steps_in(client, eid, ["succeeded", "waiting"])
     await client.close()  # the process stops in the middle of the wait
     assert target.paths() == ["/first"]
     again = await start(text, owner="two")

@@ -49,22 +49,24 @@ def prometheus_url(tmp_path: Path) -> Iterator[str]:
             }
         )
     )
-    proc = _start(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        tmp_path / "prometheus.log",
-        cwd=tmp_path,
-    )
+    command = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    yield from serve(command, port, tmp_path / "prometheus.log")
+
+
+def serve(command: list[str], port: int, log: Path) -> Iterator[str]:
+    """Run ``command`` until the test ends; yields its URL once ``/-/ready`` answers."""
+    proc = _start(command, log, cwd=log.parent)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(
             lambda: http("GET", url + "/-/ready", timeout=1)[0] == 200,
             timeout=START_TIMEOUT,
-            what="prometheus GET /-/ready",
+            what=f"{Path(command[0]).name} GET /-/ready",
             procs=(proc,),
         )
         yield url
@@ -82,28 +84,14 @@ def alertmanager_url(tmp_path: Path, alertmanager_bin: str) -> Iterator[str]:  #
     )
     storage = tmp_path / "alertmanager-data"
     storage.mkdir()
-    proc = _start(
-        [
-            alertmanager_bin,
-            f"--config.file={config}",
-            f"--storage.path={storage}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        tmp_path / "alertmanager.log",
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: http("GET", url + "/-/ready", timeout=1)[0] == 200,
-            timeout=START_TIMEOUT,
-            what="alertmanager GET /-/ready",
-            procs=(proc,),
-        )
-        yield url
-    finally:
-        _stop(proc)
+    command = [
+        alertmanager_bin,
+        f"--config.file={config}",
+        f"--storage.path={storage}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    yield from serve(command, port, tmp_path / "alertmanager.log")
 
 
 async def run(client: Any, runbook: str) -> int:
