@@ -222,6 +222,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             prometheus_url=config.automation.prometheus_url,
             alertmanager_url=config.automation.alertmanager_url,
             actions=app[_STEP_ACTIONS],
+            channels=channels,
         ),
         automatic=config.automation.automatic,
     )

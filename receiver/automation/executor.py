@@ -547,6 +547,8 @@ class _Run:
             key=f"step:{self.execution.id}:{self.execution.phase}:{self.execution.position}",
             execution_id=self.execution.id,
             labels=self.alert.labels if self.alert else {},
+            alert=self.alert,
+            drill=self.execution.trigger == "drill",
             started_at=started_at,
             now=self.now,
             env=self.x.environment,

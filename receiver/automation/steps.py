@@ -24,7 +24,10 @@ import aiohttp
 from receiver.alertmanager import format_rfc3339
 from receiver.automation.definitions import StepConfig, parse_condition
 from receiver.durations import format_duration
+from receiver.escalation import _notice_alert  # one way to show an alert in a notice
 from receiver.matchers import parse_matchers
+from receiver.model import Alert
+from receiver.notify.base import Channel, ChannelError, Notice, NoticeKind
 
 ENTRY_POINT_GROUP = "firebreak.actions"
 
@@ -53,6 +56,7 @@ class StepEnvironment:
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     actions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    channels: Mapping[str, Channel] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,8 @@ class Invocation:
     key: str  # the step execution's idempotency key
     execution_id: int
     labels: Mapping[str, str]
+    alert: Alert | None
+    drill: bool
     started_at: datetime  # when this step first started (waits and polls count from it)
     now: datetime
     env: StepEnvironment
@@ -292,7 +298,29 @@ async def run_python(inv: Invocation) -> StepResult:
     return succeeded(json.loads(json.dumps(result, default=str)))
 
 
+async def run_notify(inv: Invocation) -> StepResult:
+    spec = inv.inputs
+    channel = inv.env.channels.get(spec["channel"])
+    if channel is None:
+        return failed(f"no channel {spec['channel']!r}")
+    alerts = (_notice_alert(inv.alert),) if inv.alert is not None else ()
+    notice = Notice(
+        kind=NoticeKind.FIRING,
+        idempotency_key=inv.key,
+        alerts=alerts,
+        route=f"runbook execution {inv.execution_id}",
+        drill=inv.drill,
+        message=spec["message"],
+    )
+    try:
+        delivery = await channel.send(notice, spec.get("target") or "")
+    except ChannelError as exc:
+        return failed(f"{spec['channel']}: {type(exc).__name__}: {exc}")
+    return succeeded({"channel": spec["channel"], "reference": delivery.reference})
+
+
 STEP_FUNCTIONS: dict[str, StepFunction] = {
+    "notify": run_notify,
     "http": run_http,
     "shell": run_shell,
     "promql": run_promql,
@@ -317,4 +345,6 @@ def describe(step: StepConfig, inputs: Mapping[str, Any]) -> dict[str, Any]:
         would.update(approvers=list(inputs.get("approvers") or []))
     elif step.python is not None:
         would.update(function=inputs["function"])
+    elif step.notify is not None:
+        would.update(channel=inputs["channel"], target=inputs["target"], message=inputs["message"])
     return {"dry_run": True, "would": would}

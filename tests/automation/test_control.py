@@ -491,3 +491,31 @@ async def test_dead_letter_recovery_retries_recent_jobs_and_archives_the_rest(
     record = await finished(client, eid)
     assert record["steps"][0]["output"]["archived"] == [job["id"]]
     assert json.loads(archive.read_text())["id"] == job["id"]
+
+
+async def test_a_notify_step_sends_its_message_with_the_alert(start: Any, target: Target) -> None:
+    client = await start(
+        """
+id: tell
+title: Tell the owners
+match: 'alertname="HighErrorRate"'
+steps:
+  - id: tell
+    notify:
+      channel: owners
+      message: "Restarting {{ labels.service }} (execution {{ execution.id }})"
+""",
+        extra=f"""
+channels:
+  owners: {{type: webhook, webhook: {{url: "{target.url}/owners", timeout: 1s}}}}
+""",
+    )
+    await client.post("/webhook", json=webhook(alert()), headers=HOOK)
+    found = await eventually(lambda: executions(client))
+    record = await finished(client, found[0]["id"])
+    assert record["state"] == "succeeded", record
+    sent = [json.loads(r["body"]) for r in target.requests if r["path"] == "/owners"]
+    assert len(sent) == 1
+    assert sent[0]["message"] == f"Restarting checkout (execution {record['id']})"
+    assert sent[0]["alerts"][0]["labels"]["alertname"] == "HighErrorRate"
+    assert sent[0]["idempotency_key"] == f"step:{record['id']}:run:0"
