@@ -3,6 +3,7 @@ an automation bot from doing harm. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -519,3 +520,46 @@ channels:
     assert sent[0]["message"] == f"Restarting checkout (execution {record['id']})"
     assert sent[0]["alerts"][0]["labels"]["alertname"] == "HighErrorRate"
     assert sent[0]["idempotency_key"] == f"step:{record['id']}:run:0"
+
+
+async def test_pausing_holds_the_next_step_of_a_running_automatic_execution(
+    start: Any, target: Target
+) -> None:
+    text = wait_between(target.url, "held", "300ms").replace(
+        "title: Two calls and a wait", "title: Held\nmatch: 'alertname=\"HighErrorRate\"'"
+    )
+    client = await start(text)
+    await client.post("/webhook", json=webhook(alert()), headers=HOOK)
+    found = await eventually(lambda: executions(client))
+    eid = found[0]["id"]
+    await steps_in(client, eid, ["succeeded", "waiting"])
+    await client.post("/api/v1/automation/pause", headers=auth(ADMIN_TOKEN))
+    await asyncio.sleep(1.0)  # the wait is over, the pause holds the next step
+    assert target.paths() == ["/first"]
+    assert (await execution(client, eid))["state"] == "running"
+    await client.post("/api/v1/automation/resume", headers=auth(ADMIN_TOKEN))
+    record = await finished(client, eid, within=15)
+    assert record["state"] == "succeeded"
+    assert target.paths() == ["/first", "/second"]
+
+
+async def test_a_runbook_on_resolved_runs_when_the_alert_ends(start: Any, target: Target) -> None:
+    client = await start(
+        f"""
+id: after
+title: Clean up after an incident
+match: 'alertname="HighErrorRate"'
+on: resolved
+steps:
+  - id: tidy
+    http: {{method: POST, url: "{target.url}/tidy/{{{{ alert.status }}}}"}}
+"""
+    )
+    await client.post("/webhook", json=webhook(alert()), headers=HOOK)
+    await asyncio.sleep(0.3)
+    assert await executions(client) == []
+    await client.post("/webhook", json=webhook(alert(status="resolved")), headers=HOOK)
+    found = await eventually(lambda: executions(client))
+    record = await finished(client, found[0]["id"])
+    assert record["state"] == "succeeded"
+    assert target.paths() == ["/tidy/resolved"]
