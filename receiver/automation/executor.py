@@ -189,7 +189,7 @@ class Executor:
             start_key=ctx.job.idempotency_key,
             now=ctx.now,
         )
-        if execution.state == "running":
+        if execution.state == "pending":
             return Done("started", enqueue=[step_job(execution.id, "run", 0, ctx.now)])
         return Done(execution.state)
 
@@ -222,7 +222,7 @@ class Executor:
             refusal = None
             if trigger == "auto" and error is None:
                 refusal = await self._refusal(conn, runbook, alert, now)
-            state = "skipped" if refusal else "failed" if error else "running"
+            state = "skipped" if refusal else "failed" if error else "pending"
             values = {
                 "runbook": runbook.id,
                 "alert_id": alert.id if alert else None,
@@ -239,18 +239,18 @@ class Executor:
                 "error": refusal or error,
                 "created_at": now,
                 "updated_at": now,
-                "finished_at": now if state != "running" else None,
+                "finished_at": now if state != "pending" else None,
             }
             note = (
                 refusal or error or f"{trigger} run by {actor}" + (" (dry run)" if dry_run else "")
             )
             execution, created = await self.sql.create(conn, values, actor, note)
-            if created and execution.state == "running":
+            if created and execution.state == "pending":
                 await self._store.jobs.enqueue(conn, [step_job(execution.id, "run", 0, now)], now)
             if created and alert is not None and trigger == "auto":
                 text = (
                     f"runbook {runbook.id} not started: {refusal or error}"
-                    if state != "running"
+                    if state != "pending"
                     else f"runbook {runbook.id} started: execution {execution.id}"
                 )
                 await self._store.record(conn, [_alert_event(alert.id, now, text)], [])
@@ -263,7 +263,7 @@ class Executor:
                     alert and alert.id,
                     refusal,
                 )
-            if state != "running":
+            if state != "pending":
                 self.metrics.executions.labels(runbook.id, state).inc()
         return execution, created
 
@@ -538,6 +538,8 @@ class _Run:
                 started_at=started_at,
                 attempt=row.attempt,
             )
+            if self.execution.state == "pending":  # its first step starts now
+                await self.x.sql.transition(conn, self.execution, "running", self.now, at=self.at)
         function = STEP_FUNCTIONS.get(step.type)
         if function is None:
             return await self.settle(failed(f"{step.type} steps are not supported"), inputs=stored)

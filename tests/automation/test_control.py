@@ -563,3 +563,27 @@ steps:
     record = await finished(client, found[0]["id"])
     assert record["state"] == "succeeded"
     assert target.paths() == ["/tidy/resolved"]
+
+
+async def test_a_step_that_overruns_its_timeout_is_killed_and_fails(
+    start: Any, tmp_path: Path
+) -> None:
+    marker = tmp_path / "finished"
+    code = f"import time; time.sleep(2); open({str(marker)!r}, 'w')"
+    client = await start(
+        f"""
+id: slow-command
+title: A command that hangs
+steps:
+  - id: hang
+    timeout: 300ms
+    shell: {{argv: {json.dumps([sys.executable, "-c", code])}}}
+"""
+    )
+    eid = await run(client, "slow-command")
+    record = await finished(client, eid)
+    assert record["state"] == "failed"
+    assert record["steps"][0]["error"] == "timed out after 300ms"
+    assert record["steps"][0]["duration_seconds"] < 1.5
+    await asyncio.sleep(2.5)
+    assert not marker.exists()  # killed, not left running

@@ -58,7 +58,7 @@ steps:
     sent = target.requests[0]
     assert json.loads(sent["body"]) == {"replicas": "3", "reason": "HighErrorRate on checkout"}
     assert sent["headers"]["X-Firebreak-Idempotency-Key"] == f"step:{record['id']}:run:0"
-    assert record["events"][0]["to"] == "running"
+    assert [e["to"] for e in record["events"][:2]] == ["pending", "running"]
     assert record["events"][-1]["to"] == "succeeded"
     assert len(await executions(client)) == 1
 
