@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -587,3 +588,35 @@ steps:
     assert record["steps"][0]["duration_seconds"] < 1.5
     await asyncio.sleep(2.5)
     assert not marker.exists()  # killed, not left running
+
+
+async def test_an_alert_storm_starts_no_more_runs_than_the_concurrency_allows(
+    start: Any, target: Target
+) -> None:
+    client = await start(
+        f"""
+id: storm
+title: One fix at a time
+match: 'alertname=~"Storm.*"'
+concurrency: {{max: 2}}
+steps:
+  - id: fix
+    http: {{method: POST, url: "{target.url}/fix/{{{{ labels.alertname }}}}"}}
+  - id: hold
+    wait: {{duration: 30s}}
+"""
+    )
+    payloads = [webhook(alert(f"Storm{n}"), group_key=f"storm-{n}") for n in range(20)]
+    answers = await asyncio.gather(
+        *(client.post("/webhook", json=p, headers=HOOK) for p in payloads)
+    )
+    assert all(a.status == 200 for a in answers)
+    found = await eventually(lambda: _count(client, 20))
+    states = Counter(e["state"] for e in found)
+    assert states["skipped"] == 18, states
+    assert all(
+        e["error"] == "concurrency: 2 running already" for e in found if e["state"] == "skipped"
+    )
+    await eventually(lambda: len(target.requests) == 2)
+    await asyncio.sleep(0.3)
+    assert len(target.requests) == 2
