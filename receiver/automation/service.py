@@ -10,8 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.automation.approvals import may_approve
 from receiver.automation.definitions import RunbookConfig
-from receiver.automation.executor import PAUSED, Executor, step_job
+from receiver.automation.executor import PAUSED, Executor
+from receiver.automation.jobkinds import step_job
 from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound
 from receiver.model import Alert, Clock, Role
 from receiver.store import Store
@@ -229,24 +231,6 @@ class AutomationService:
                 now,
                 actor,
             )
-
-
-def may_approve(actor: str, role: Role, approvers: list[str]) -> bool:
-    """Responders and admins may approve; a step's ``approvers`` narrow that to names
-    (``alice``), actors (``slack:U123``) or roles (``role:admin``)."""
-    if role < Role.RESPONDER:
-        return False
-    if not approvers:
-        return True
-    name = actor.split(":", 1)[-1]
-    for allowed in approvers:
-        if allowed.startswith("role:"):
-            wanted = allowed[5:].upper()
-            if wanted in Role.__members__ and role >= Role[wanted]:
-                return True
-        elif allowed in (actor, name):
-            return True
-    return False
 
 
 def parse_trigger_context(value: object) -> dict[str, Any]:
