@@ -9,7 +9,7 @@ from aiohttp import web
 
 from receiver.api.common import optional_text, read_json_object, ts
 from receiver.automation.definitions import RunbookConfig
-from receiver.automation.drills import DrillBudget
+from receiver.automation.drills import STAGES, DrillBudget
 from receiver.automation.service import ExecutionRecord, parse_trigger_context
 from receiver.durations import format_duration
 from receiver.errors import InvalidInput, NotFound, StoreUnavailable
@@ -235,16 +235,6 @@ async def reject_execution(request: web.Request) -> web.Response:
     return web.json_response(execution_json(execution))
 
 
-_BUDGET_KEYS = (
-    "webhook",
-    "routed",
-    "notified",
-    "execution_started",
-    "first_step_started",
-    "finished",
-)
-
-
 async def run_drill(request: web.Request) -> web.Response:
     """A drill; a live one (its runbook's steps really run) needs an admin."""
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
@@ -279,10 +269,8 @@ async def run_drill(request: web.Request) -> web.Response:
 def _budget(value: object) -> DrillBudget:
     if value is None:
         return DrillBudget()
-    if not isinstance(value, dict) or not set(value) <= set(_BUDGET_KEYS):
-        raise InvalidInput(
-            "budget", f"expected an object with seconds for {', '.join(_BUDGET_KEYS)}"
-        )
+    if not isinstance(value, dict) or not set(value) <= set(STAGES):
+        raise InvalidInput("budget", f"expected an object with seconds for {', '.join(STAGES)}")
     if not all(isinstance(v, int | float) and 0 < v <= 600 for v in value.values()):
         raise InvalidInput("budget", "expected seconds above 0 and at most 600")
     return DrillBudget(**{k: float(v) for k, v in value.items()})
