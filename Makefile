@@ -34,9 +34,10 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check receiver tests bench
 	$(BIN)/mypy
 
-## Webhook throughput and latency against a bare aiohttp handler (prints a table).
+## Webhook throughput and latency against a bare aiohttp handler, then webhook to notification.
 bench: setup
 	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/notify_bench.py
 
 ## Webhook to first runbook step started (median target < 100 ms).
 bench-runbooks: setup

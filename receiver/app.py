@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -17,28 +18,34 @@ from prometheus_client import CollectorRegistry
 
 from receiver.actions import AlertActions
 from receiver.alertmanager import parse_webhook_body
-from receiver.api import alerts, jobs, ops, webhook
+from receiver.alertmanager_api import AlertmanagerClient
+from receiver.api import alerts, jobs, ops, pagerduty, webhook
 from receiver.api import runbooks as runbook_api
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
-from receiver.automation.definitions import Runbooks, load_runbooks
+from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
 from receiver.automation.drills import Drills, Inject
 from receiver.automation.executor import Executor
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.config import ChannelConfig, Config
+from receiver.errors import StoreUnavailable
 from receiver.escalation import Escalation, resolve_job, route_job
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
-from receiver.model import Clock, system_clock
+from receiver.model import Clock, Notification, system_clock
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
+from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.webhook import WebhookChannel
 from receiver.obs import request_id_var
+from receiver.pagerduty_sync import PagerDutySync
+from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
+from receiver.retention import Retention
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import IngestOutcome
 from receiver.store.jobs import NewJob
@@ -51,6 +58,8 @@ from receiver.typedefs import (
     DRILLS,
     INGESTOR,
     METRICS,
+    PAGERDUTY_SYNC,
+    PIPELINE,
     RUNNER,
     STARTED_AT,
     STORE,
@@ -104,6 +113,11 @@ def create_app(
     r.add_post("/api/v1/alerts/{id}/snooze", alerts.snooze_alert, name="snooze")
     r.add_get("/api/v1/jobs", jobs.list_jobs, name="jobs")
     r.add_post("/api/v1/jobs/{id}/retry", jobs.retry_job, name="job_retry")
+    r.add_post(
+        "/integrations/pagerduty/webhook",
+        pagerduty.receive_pagerduty_webhook,
+        name="pagerduty_webhook",
+    )
     r.add_get("/api/v1/runbooks", runbook_api.list_runbooks, name="runbooks")
     r.add_get("/api/v1/runbooks/{id}", runbook_api.get_runbook, name="runbook")
     r.add_post("/api/v1/runbooks/{id}/execute", runbook_api.execute_runbook, name="runbook_execute")
@@ -182,6 +196,8 @@ def build_channel(
             tls_context=tls_context,
             clock=clock,
         )
+    if channel.type == "pagerduty" and channel.pagerduty is not None:
+        return PagerDutyChannel(name, channel.pagerduty, clock=clock)
     return LogChannel(name)
 
 
@@ -213,6 +229,16 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     escalation = Escalation(
         config, app[STORE], channels, app[BREAKERS], RateLimiters(limits), metrics
     )
+    alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
+
+    async def submit(notification: Notification) -> None:
+        if INGESTOR not in app:
+            raise StoreUnavailable("the receiver is starting")  # the job is retried
+        await app[INGESTOR].submit(notification, None)
+
+    guard = PipelineGuard(config, app[STORE], metrics, submit, alertmanager, app[STARTED_AT])
+    app[PIPELINE] = guard
+    retention = Retention(config.retention, app[STORE], metrics)
     executor = Executor(
         app[_RUNBOOKS],
         app[STORE],
@@ -220,13 +246,18 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         StepEnvironment(
             http=session,
             prometheus_url=config.automation.prometheus_url,
-            alertmanager_url=config.automation.alertmanager_url,
+            alertmanager_url=silence_api(config),
             actions=app[_STEP_ACTIONS],
             channels=channels,
         ),
         automatic=config.automation.automatic,
     )
-    handlers = {**escalation.handlers(), **executor.handlers()}
+    handlers = {
+        **escalation.handlers(),
+        **guard.handlers(),
+        **retention.handlers(),
+        **executor.handlers(),
+    }
     # New firing alerts start their runbooks from the route job, ended ones from the resolve.
     handlers["route"] = executor.after(handlers["route"], "firing")
     handlers["resolve"] = executor.after(handlers["resolve"], "resolved")
@@ -244,15 +275,21 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             backoff_initial=jobs_config.backoff_initial,
             backoff_max=jobs_config.backoff_max,
             poll_interval=jobs_config.poll_interval,
+            stop_grace=config.shutdown_grace,
         ),
         horizons=escalation.horizons(),
         busy=lambda: INGESTOR in app and app[INGESTOR].busy,
-        run_limits=escalation.run_limits(),
+        run_limit=escalation.run_limit,
     )
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
     app[AUTOMATION] = AutomationService(executor, app[STORE], clock, runner.wake)
     app[DRILLS] = Drills(app[AUTOMATION], app[STORE], clock, _injector(app))
+    seeds = guard.seed(clock()) + retention.seed(clock())
+    if seeds:
+        async with app[STORE].transaction(durable=False) as conn:
+            await app[STORE].jobs.enqueue(conn, seeds, clock())
+    app[PAGERDUTY_SYNC] = PagerDutySync(app[STORE], app[ACTIONS], metrics)
     runner.start()
     yield
     await runner.stop()
@@ -271,9 +308,11 @@ def _injector(app: web.Application) -> Inject:
     return inject
 
 
-def _outbox(outcome: IngestOutcome, now: datetime) -> list[NewJob]:
+def _outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> list[NewJob]:
     """The jobs a committed webhook batch starts, in the batch's own transaction."""
     follow = []
+    if fetch_truncated:  # Alertmanager's API is configured: read the rest of cut groups
+        follow += [fetch_group_job(n, now) for n in outcome.truncated]
     # Split so that one job (and so one run working a backlog off) stays small.
     for chunk in _chunked(outcome.new_alert_ids, _ALERTS_PER_JOB):
         follow.append(route_job(chunk, now))
@@ -298,7 +337,7 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
         max_batch_alerts=ingest.max_batch_alerts,
         commit_delay=ingest.commit_delay.total_seconds(),
         commit_siblings=ingest.commit_siblings,
-        outbox=_outbox,
+        outbox=functools.partial(_outbox, fetch_truncated=app[CONFIG].alertmanager is not None),
         on_commit=app[RUNNER].wake,
     )
     ingestor.start()

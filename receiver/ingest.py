@@ -69,10 +69,10 @@ class Ingestor:
 
     @property
     def busy(self) -> bool:
-        """Webhooks are waiting or being committed, or the receiver is under load (the last
+        """Webhooks are waiting to be committed, or the receiver is under load (the last
         commit, just now, carried ``commit_siblings`` webhooks or more): background work
         should give way. At ordinary rates that leaves it most of the time."""
-        if self._queue or self._committing:
+        if self._queue:
             return True
         return (
             self._last_batch >= self._commit_siblings

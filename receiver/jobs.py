@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from receiver.errors import StoreUnavailable
 from receiver.metrics import Metrics
 from receiver.model import Clock
@@ -27,9 +29,6 @@ from receiver.store.jobs import Job, NewJob
 
 log = logging.getLogger("firebreak.jobs")
 
-# Pause between being woken and claiming: long enough for a burst of webhooks to enqueue
-# together, short against the 50 ms the first notification job may take to start.
-_CLAIM_DELAY = 0.025
 # Longest the runner waits for a busy ingest before claiming anyway.
 _MAX_GIVE_WAY = 2.0
 
@@ -92,6 +91,24 @@ Handler = Callable[[JobContext], Awaitable[Outcome]]
 
 
 @dataclass(frozen=True, slots=True)
+class _Finished:
+    """A job's outcome waiting for the next turn's transaction; ``recorded`` tells its task."""
+
+    context: JobContext
+    outcome: Outcome
+    recorded: asyncio.Future[None]
+
+
+def _settle(batch: Sequence[_Finished], error: Exception | None) -> None:
+    for item in batch:
+        if not item.recorded.done():
+            if error is None:
+                item.recorded.set_result(None)
+            else:
+                item.recorded.set_exception(error)
+
+
+@dataclass(frozen=True, slots=True)
 class RunnerSettings:
     owner: str
     workers: int = 4
@@ -100,6 +117,7 @@ class RunnerSettings:
     backoff_initial: timedelta = timedelta(seconds=1)
     backoff_max: timedelta = timedelta(minutes=5)
     poll_interval: timedelta = timedelta(seconds=5)
+    stop_grace: timedelta = timedelta(seconds=10)  # how long stop() lets running jobs finish
 
 
 class JobRunner:
@@ -114,24 +132,23 @@ class JobRunner:
         settings: RunnerSettings,
         horizons: Mapping[str, timedelta] | None = None,
         busy: Callable[[], bool] = lambda: False,
-        run_limits: Mapping[str, int] | None = None,
+        run_limit: Callable[[Job], int] = lambda _job: 1000,
     ) -> None:
         """``horizons``: per job kind, how far ahead a coalesced job may be due and still go
         out with a claimed one."""
         self._horizons = dict(horizons or {})
         self._busy = busy  # webhooks are being taken in: they come first
-        self._run_limits = dict(run_limits or {})
+        self._run_limit = run_limit
         self._store = store
         self._handlers = handlers
         self._metrics = metrics
         self._clock = clock
         self.settings = settings
         self._wakeup = asyncio.Event()
-        self._urgent_wakeup = asyncio.Event()  # cuts the pause after a wake-up short
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._urgent = False
+        self._outcomes: list[_Finished] = []
 
     @property
     def owner(self) -> str:
@@ -141,75 +158,106 @@ class JobRunner:
         self._task = asyncio.create_task(self._loop(), name="firebreak-jobs")
 
     async def stop(self) -> None:
-        """Let running jobs finish, then hand back any lease still held."""
+        """Let running jobs finish and record them (for ``stop_grace`` at most: then they are
+        cut off), then hand back every lease still held, so another process runs them."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(self._task), self.settings.stop_grace.total_seconds()
+                )
+            except TimeoutError:
+                log.warning("%d jobs still running at shutdown: handed back", len(self._running))
+                for task in (*self._running, self._task):
+                    task.cancel()
+                await asyncio.gather(self._task, *self._running, return_exceptions=True)
             self._task = None
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
         with contextlib.suppress(StoreUnavailable):
             async with self._store.transaction(durable=False) as conn:
                 await self._store.jobs.release(conn, self.owner, self._clock())
 
     def wake(self) -> None:
-        """Look for due jobs soon: something was just enqueued elsewhere (a webhook); the
-        runner waits a moment so that a burst is claimed together."""
+        """Look for due jobs now: something was just enqueued elsewhere (a webhook)."""
         self._wakeup.set()
-
-    def _wake_now(self) -> None:
-        """Follow-ups of a finished job: claim them at once, they are the same incident."""
-        self._urgent = True
-        self._wakeup.set()
-        self._urgent_wakeup.set()
 
     async def _give_way(self) -> None:
         """Let webhooks in first: Alertmanager is waiting on them, while jobs wait durably.
         Bounded, so escalation still moves under a sustained flood."""
         deadline = time.monotonic() + _MAX_GIVE_WAY
         while self._busy() and time.monotonic() < deadline and not self._stopping:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)  # polled: the ingestor has no event to wait on
+            await asyncio.sleep(0.001)  # polled: the ingestor has no event to wait on
 
     async def _loop(self) -> None:
-        while not self._stopping:
+        """One bookkeeping transaction a turn: record what finished since the last turn and,
+        with the slots that frees, claim what is due, follow-ups just recorded included. However
+        many jobs finish together, they cost one write transaction, not one each."""
+        while True:
+            self._wakeup.clear()
+            if self._stopping and not self._running and not self._outcomes:
+                return
             await self._give_way()
-            free = self.settings.workers - len(self._running)
-            claimed: list[Job] = []
-            if free > 0:
-                try:
-                    claimed = await self._claim(free)
-                except StoreUnavailable as exc:
-                    log.warning("cannot claim jobs: %s", exc)
+            batch, self._outcomes = self._outcomes, []
+            # A job whose outcome is in this batch is done running once it is recorded.
+            free = 0 if self._stopping else self.settings.workers - len(self._running) + len(batch)
+            claimed = await self._turn(batch, free)
             for group in _by_coalesce_key(claimed):
                 task = asyncio.create_task(self._run(group), name=f"job-{group[0].id}")
                 self._running.add(task)
                 task.add_done_callback(self._finished)
-            if claimed and len(claimed) == free:
-                await self._wait(self.settings.poll_interval.total_seconds())  # a slot frees
+            if self._outcomes or self._wakeup.is_set():
+                await asyncio.sleep(0)  # let the jobs just started begin; then go round again
                 continue
-            await self._wait(await self._idle_seconds())
+            if self._stopping or len(claimed) >= free:
+                # Full (or finishing): a job that finishes wakes the loop.
+                await self._wait(self.settings.poll_interval.total_seconds())
+            else:
+                await self._wait(await self._idle_seconds())
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        self._wakeup.set()
+        if self._stopping:
+            self._wakeup.set()  # the last one lets the loop end
+
+    async def _turn(self, batch: list[_Finished], free: int) -> list[Job]:
+        """Record ``batch`` and claim up to ``free`` jobs, in one transaction when it can be."""
+        claimed: list[Job] = []
+        try:
+            async with self._store.transaction(durable=False) as conn:
+                now = self._clock()
+                await self._record(conn, batch, now)
+                if free > 0:
+                    claimed = await self._claim(conn, free, now)
+        except StoreUnavailable as exc:
+            log.warning("cannot record or claim jobs: %s", exc)
+            _settle(batch, exc)
+            return []
+        except Exception:
+            if not batch:
+                raise
+            # A defect in one outcome must not hold back the others: record one by one.
+            log.exception("recording %d job outcomes failed; one by one", len(batch))
+            for item in batch:
+                await self._record_alone(item)
+            return []
+        _settle(batch, None)
+        return claimed
+
+    async def _record_alone(self, item: _Finished) -> None:
+        try:
+            async with self._store.transaction(durable=False) as conn:
+                await self._record(conn, [item], self._clock())
+        except Exception as exc:
+            log.exception("recording job %d's outcome failed", item.context.job.id)
+            unrecorded = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(str(exc))
+            _settle([item], unrecorded)
+        else:
+            _settle([item], None)
 
     async def _wait(self, seconds: float) -> None:
-        if seconds > 0 and not self._stopping:
-            try:
+        if seconds > 0 and not self._wakeup.is_set():
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), seconds)
-            except TimeoutError:
-                pass
-            else:
-                if not self._urgent:
-                    # Woken by new work: a moment's pause lets a burst of it be claimed (and
-                    # coalesced) together instead of job by job; a finished job's follow-ups
-                    # arriving meanwhile end the pause (they are one incident's next step).
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._urgent_wakeup.wait(), _CLAIM_DELAY)
-        self._urgent = False
-        self._urgent_wakeup.clear()
-        self._wakeup.clear()
 
     async def _idle_seconds(self) -> float:
         """Until the next job is due (no spinning over thousands of future timers)."""
@@ -223,27 +271,31 @@ class JobRunner:
             return poll
         return max(0.0, min(poll, (due - self._clock()).total_seconds()))
 
-    async def _claim(self, limit: int) -> list[Job]:
+    async def _claim(self, conn: AsyncConnection, limit: int, now: datetime) -> list[Job]:
         """Claim due jobs and, in the same transaction, the jobs that may join each one's
         message: otherwise a second claim could take part of a group before its first job's
         handler gathers the rest, and the group would go out as two messages."""
-        now = self._clock()
         queue, lease = self._store.jobs, self.settings.lease
-        async with self._store.transaction(durable=False) as conn:
-            claimed = await queue.claim(conn, self.owner, now, lease, limit)
-            keys = {j.coalesce_key: j.kind for j in claimed if j.coalesce_key is not None}
-            for key, kind in keys.items():
-                horizon = self._horizons.get(kind, timedelta(0))
-                claimed += await queue.claim_coalesced(
-                    conn,
-                    key,
-                    self.owner,
-                    now,
-                    lease,
-                    now + horizon,
-                    limit=self._run_limits.get(kind, 1000),
-                )
+        claimed = await queue.claim(conn, self.owner, now, lease, limit)
+        leaders = {j.coalesce_key: j for j in claimed if j.coalesce_key is not None}
+        if not leaders:
             return claimed
+        horizon = {
+            key: now + self._horizons.get(leader.kind, timedelta(0))
+            for key, leader in leaders.items()
+        }
+        # One look for which keys have company at all: usually none do.
+        for key in await queue.keys_with_claimable(conn, horizon, now):
+            claimed += await queue.claim_coalesced(
+                conn,
+                key,
+                self.owner,
+                now,
+                lease,
+                horizon[key],
+                limit=self._run_limit(leaders[key]),
+            )
+        return claimed
 
     async def _run(self, group: list[Job]) -> None:
         job = group[0]
@@ -260,70 +312,90 @@ class JobRunner:
             except Exception as exc:
                 log.exception("job %d (%s) failed", job.id, job.kind)
                 outcome = Retry(f"{type(exc).__name__}: {exc}")
+        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        recorded.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._outcomes.append(_Finished(context, outcome, recorded))
+        self._wakeup.set()
         try:
-            await self._apply(context, outcome)
+            await recorded
         except StoreUnavailable as exc:
             # The lease runs out and the job is claimed again: nothing is lost.
             log.warning("job %d outcome not recorded: %s", job.id, exc)
             return
         self._metrics.job_finished(job.kind, _label(outcome), time.perf_counter() - started)
 
-    async def _apply(self, context: JobContext, outcome: Outcome) -> None:
-        ids = [j.id for j in context.jobs]
-        now = self._clock()
+    async def _record(self, conn: AsyncConnection, batch: list[_Finished], now: datetime) -> None:
+        """Apply outcomes in the caller's transaction, set-based for the common one (done)."""
         queue = self._store.jobs
-        async with self._store.transaction(durable=False) as conn:
-            if isinstance(outcome, Done):
-                held = await queue.finish(conn, ids, self.owner, now, outcome.outcome)
-                if held != len(ids):
-                    # Our lease ran out and another worker took over: leave it to them.
-                    log.warning("job %d: lease lost before it finished", context.job.id)
-                    await conn.rollback()
-                    return
-                await queue.enqueue(conn, outcome.enqueue, now)
-                await self._store.record(conn, outcome.events, outcome.notifications)
-            elif isinstance(outcome, Defer):
-                await queue.reschedule(
-                    conn,
-                    ids,
-                    self.owner,
-                    now,
-                    outcome.until,
-                    error=outcome.reason if outcome.count_attempt else None,
-                    count_attempt=outcome.count_attempt,
-                    kind=outcome.kind,
-                    coalesce_key=outcome.coalesce_key,
-                )
-            elif isinstance(outcome, Retry):
-                attempts = context.job.attempts + 1
-                if attempts >= self.settings.max_attempts:
-                    await queue.dead_letter(conn, ids, self.owner, now, outcome.error)
-                    self._metrics.dead_letters.inc(len(ids))
-                    log.error(
-                        "job %d (%s) dead-lettered after %d attempts: %s",
-                        context.job.id,
-                        context.job.kind,
-                        attempts,
-                        outcome.error,
-                    )
-                else:
-                    due = now + self.backoff(attempts)
-                    if outcome.not_before is not None:
-                        due = max(due, outcome.not_before)
-                    await queue.reschedule(
-                        conn, ids, self.owner, now, due, error=outcome.error, count_attempt=True
-                    )
-            else:
-                await queue.dead_letter(conn, ids, self.owner, now, outcome.reason)
+        finished = [f for f in batch if isinstance(f.outcome, Done)]
+        if finished:
+            ids = [j.id for f in finished for j in f.context.jobs]
+            held = await queue.held(conn, ids, self.owner)
+            by_outcome: dict[str, list[int]] = {}
+            enqueue: list[NewJob] = []
+            events: list[dict[str, Any]] = []
+            sent: list[dict[str, Any]] = []
+            for f in finished:
+                assert isinstance(f.outcome, Done)
+                if not all(j.id in held for j in f.context.jobs):
+                    # Our lease ran out and another worker took over: leave what follows to
+                    # it (it enqueues under the same idempotency keys).
+                    log.warning("job %d: lease lost before it finished", f.context.job.id)
+                    continue
+                by_outcome.setdefault(f.outcome.outcome, []).extend(j.id for j in f.context.jobs)
+                enqueue += f.outcome.enqueue
+                events += f.outcome.events
+                sent += f.outcome.notifications
+            for outcome, done_ids in by_outcome.items():
+                await queue.finish(conn, done_ids, self.owner, now, outcome)
+            await queue.enqueue(conn, enqueue, now)
+            await self._store.record(conn, events, sent)
+        for f in batch:
+            if not isinstance(f.outcome, Done):
+                await self._record_other(conn, f.context, f.outcome, now)
+
+    async def _record_other(
+        self, conn: AsyncConnection, context: JobContext, outcome: Outcome, now: datetime
+    ) -> None:
+        ids = [j.id for j in context.jobs]
+        queue = self._store.jobs
+        if isinstance(outcome, Defer):
+            await queue.reschedule(
+                conn,
+                ids,
+                self.owner,
+                now,
+                outcome.until,
+                error=outcome.reason if outcome.count_attempt else None,
+                count_attempt=outcome.count_attempt,
+                kind=outcome.kind,
+                coalesce_key=outcome.coalesce_key,
+            )
+        elif isinstance(outcome, Retry):
+            attempts = context.job.attempts + 1
+            if attempts >= self.settings.max_attempts:
+                await queue.dead_letter(conn, ids, self.owner, now, outcome.error)
                 self._metrics.dead_letters.inc(len(ids))
                 log.error(
-                    "job %d (%s) dead-lettered: %s",
+                    "job %d (%s) dead-lettered after %d attempts: %s",
                     context.job.id,
                     context.job.kind,
-                    outcome.reason,
+                    attempts,
+                    outcome.error,
                 )
-        if isinstance(outcome, Done) and outcome.enqueue:
-            self._wake_now()
+            else:
+                due = now + self.backoff(attempts)
+                if outcome.not_before is not None:
+                    due = max(due, outcome.not_before)
+                await queue.reschedule(
+                    conn, ids, self.owner, now, due, error=outcome.error, count_attempt=True
+                )
+        elif isinstance(outcome, DeadLetter):
+            await queue.dead_letter(conn, ids, self.owner, now, outcome.reason)
+            self._metrics.dead_letters.inc(len(ids))
+            log.error(
+                "job %d (%s) dead-lettered: %s", context.job.id, context.job.kind, outcome.reason
+            )
 
     def backoff(self, attempts: int) -> timedelta:
         """Exponential in the attempts made, capped, with jitter so retries do not herd."""

@@ -16,6 +16,8 @@ from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner
 from receiver.metrics import Metrics
 from receiver.model import Clock
+from receiver.pagerduty_sync import PagerDutySync
+from receiver.pipeline import PipelineGuard
 from receiver.store import Store
 
 CONFIG = web.AppKey("config", Config)
@@ -31,3 +33,5 @@ RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTOMATION = web.AppKey("automation", AutomationService)
 DRILLS = web.AppKey("drills", Drills)
+PIPELINE = web.AppKey("pipeline", PipelineGuard)
+PAGERDUTY_SYNC = web.AppKey("pagerduty_sync", PagerDutySync)

@@ -27,6 +27,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "outcome": job.outcome,
         "idempotency_key": job.idempotency_key,
         "lease_owner": job.lease_owner,
+        "started_at": ts(job.started_at),
         "created_at": ts(job.created_at),
         "finished_at": ts(job.finished_at),
     }

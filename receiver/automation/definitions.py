@@ -466,8 +466,15 @@ def check_against(runbook: RunbookConfig, config: Config) -> list[str]:
                 )
             if s.promql is not None and config.automation.prometheus_url is None:
                 problems.append(f"{where}.promql: needs automation.prometheus_url")
-            if s.silence is not None and config.automation.alertmanager_url is None:
+            if s.silence is not None and silence_api(config) is None:
                 problems.append(f"{where}.silence: needs automation.alertmanager_url")
             if s.notify is not None and s.notify.channel not in config.channels:
                 problems.append(f"{where}.notify.channel: no channel {s.notify.channel!r}")
     return problems
+
+
+def silence_api(config: Config) -> str | None:
+    """Where silence steps go: ``automation.alertmanager_url``, else ``alertmanager.url``."""
+    if config.automation.alertmanager_url is not None:
+        return config.automation.alertmanager_url
+    return config.alertmanager.url if config.alertmanager is not None else None

@@ -18,7 +18,13 @@ def create_engine_for(database: DatabaseConfig) -> AsyncEngine:
     """An async engine for ``database.url``; SQLite gets WAL and the configured durability."""
     url = database.url
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # Readers (API, job handlers) each hold a connection; writers queue in the store.
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_size=database.pool_size,
+            max_overflow=database.pool_size,
+        )
         synchronous = database.sqlite_synchronous.upper()
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -8,7 +8,7 @@ another worker took cannot mark it done.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +43,7 @@ class Job:
     coalesce_key: str | None
     lease_owner: str | None
     lease_expires_at: datetime | None
+    started_at: datetime | None
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -103,6 +104,24 @@ class JobQueue:
             candidates = candidates.with_for_update(skip_locked=True)
         return await self._lease(conn, candidates, owner, now, lease)
 
+    async def keys_with_claimable(
+        self, conn: AsyncConnection, due_before: Mapping[str, datetime], now: datetime
+    ) -> list[str]:
+        """Which of these coalesce keys have a job that ``claim_coalesced`` would take."""
+        latest = max(due_before.values())
+        rows = await conn.execute(
+            select(jobs.c.coalesce_key, func.min(jobs.c.due_at))
+            .where(
+                jobs.c.coalesce_key.in_(list(due_before)),
+                or_(
+                    and_(jobs.c.state == "pending", jobs.c.due_at <= latest),
+                    and_(jobs.c.state == "running", jobs.c.lease_expires_at < now),
+                ),
+            )
+            .group_by(jobs.c.coalesce_key)
+        )
+        return [key for key, due in rows if due is None or due <= due_before[key]]
+
     async def claim_coalesced(
         self,
         conn: AsyncConnection,
@@ -140,11 +159,21 @@ class JobQueue:
                 state="running",
                 lease_owner=owner,
                 lease_expires_at=now + lease,
+                started_at=now,
                 updated_at=now,
             )
             .returning(*jobs.c)
         )
         return sorted((_job(row) for row in result), key=lambda j: (j.due_at, j.id))
+
+    async def held(self, conn: AsyncConnection, ids: Sequence[int], owner: str) -> set[int]:
+        """Which of these jobs ``owner`` still holds the lease of."""
+        rows = await conn.execute(
+            select(jobs.c.id).where(
+                jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running"
+            )
+        )
+        return {row[0] for row in rows}
 
     async def finish(
         self, conn: AsyncConnection, ids: Sequence[int], owner: str, now: datetime, outcome: str
@@ -226,6 +255,13 @@ class JobQueue:
             .values(state="pending", lease_owner=None, lease_expires_at=None, updated_at=now)
         )
         return int(result.rowcount or 0)
+
+    async def leases_held(self, conn: AsyncConnection, owner: str) -> int:
+        """How many running jobs ``owner`` holds the lease of."""
+        held = await conn.execute(
+            select(func.count()).where(jobs.c.lease_owner == owner, jobs.c.state == "running")
+        )
+        return int(held.scalar() or 0)
 
     async def next_wakeup(self, conn: AsyncConnection) -> datetime | None:
         """When the next job becomes claimable: the earliest due or the earliest lease end."""

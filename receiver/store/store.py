@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -286,6 +288,56 @@ class Store:
             ).scalar()
             return latest
 
+    async def last_seen_firing(self, alertname: str) -> datetime | None:
+        """When a firing alert called ``alertname`` last arrived (the dead man's switch);
+        None when none is firing. Only firing rows are read, so this stays cheap."""
+        async with self._connection() as conn:
+            latest: datetime | None = (
+                await conn.execute(
+                    select(func.max(alerts.c.last_seen_at)).where(
+                        alerts.c.status == AlertStatus.FIRING, alerts.c.alertname == alertname
+                    )
+                )
+            ).scalar()
+            return latest
+
+    async def firing_occurrences(
+        self, *, group_key: str | None = None, exclude_group_keys: Sequence[str] = ()
+    ) -> list[Alert]:
+        """Firing occurrences: of one group, or all but those of some (Firebreak's own)."""
+        stmt = select(alerts).where(alerts.c.status == AlertStatus.FIRING)
+        if group_key is not None:
+            stmt = stmt.where(alerts.c.group_key == group_key)
+        if exclude_group_keys:
+            stmt = stmt.where(alerts.c.group_key.not_in(list(exclude_group_keys)))
+        async with self._connection() as conn:
+            return [_alert_from_row(row) for row in await conn.execute(stmt)]
+
+    async def occurrence_starts(self, fingerprints: Iterable[str]) -> dict[str, list[datetime]]:
+        """The startsAt of every stored occurrence of these fingerprints, in any state."""
+        found: dict[str, list[datetime]] = {}
+        async with self._connection() as conn:
+            for chunk in _chunks(sorted(set(fingerprints))):
+                rows = await conn.execute(
+                    select(alerts.c.fingerprint, alerts.c.starts_at).where(
+                        alerts.c.fingerprint.in_(chunk)
+                    )
+                )
+                for fingerprint, starts_at in rows:
+                    found.setdefault(fingerprint, []).append(starts_at)
+        return found
+    async def find_occurrence(self, fingerprint: str, starts_at: datetime) -> int | None:
+        """The id of the occurrence of ``fingerprint`` that started at ``starts_at``, if stored."""
+        async with self._connection() as conn:
+            found: int | None = (
+                await conn.execute(
+                    select(alerts.c.id).where(
+                        alerts.c.fingerprint == fingerprint, alerts.c.starts_at == starts_at
+                    )
+                )
+            ).scalar()
+            return found
+
     async def ping(self) -> float:
         """Round-trip a trivial query; returns its latency in seconds."""
         started = time.perf_counter()
@@ -369,15 +421,24 @@ class Store:
     # -- actions by people --------------------------------------------------------------------
 
     async def acknowledge(
-        self, alert_id: int, actor: Actor, note: str | None, request_id: str | None, now: datetime
+        self,
+        alert_id: int,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+        then: Sequence[NewJob] = (),
     ) -> Alert:
-        """Acknowledge a firing alert. Repeating it changes nothing; a resolved alert conflicts."""
+        """Acknowledge a firing alert, enqueueing ``then`` with it. Repeating it changes
+        nothing; a resolved alert conflicts."""
         changed, alert = await self._act(
             alert_id,
             update(alerts)
             .where(alerts.c.status == AlertStatus.FIRING, alerts.c.acknowledged_at.is_(None))
             .values(acknowledged_at=now, acknowledged_by=actor.name),
             _event_row(alert_id, EventKind.ACKNOWLEDGED, now, request_id, actor, note),
+            then,
+            now,
         )
         if not changed and alert.status == AlertStatus.RESOLVED:
             raise Conflict(f"alert {alert_id} is resolved; there is nothing to acknowledge")
@@ -462,37 +523,44 @@ def _raise_if_unavailable(exc: Exception) -> None:
 
 
 class _WriteLock:
-    """One SQLite writer at a time, durable writes (webhooks, people's actions) before the
-    job runner's bookkeeping whenever both wait."""
+    """One SQLite writer at a time; when it is released, a waiting durable writer (webhooks,
+    people's actions) goes before the job runner's bookkeeping. Neither waits on the other
+    otherwise, so a steady stream of webhooks delays jobs by one commit at most each time."""
 
     def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._firsts_waiting = 0
-        self._no_firsts = asyncio.Event()
-        self._no_firsts.set()
+        self._held = False
+        self._firsts: deque[asyncio.Future[None]] = deque()
+        self._others: deque[asyncio.Future[None]] = deque()
 
     @asynccontextmanager
     async def held(self, *, first: bool) -> AsyncIterator[None]:
-        if first:
-            self._firsts_waiting += 1
-            self._no_firsts.clear()
+        if self._held or self._firsts or self._others:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            (self._firsts if first else self._others).append(waiter)
             try:
-                await self._lock.acquire()
-            finally:
-                self._firsts_waiting -= 1
-                if not self._firsts_waiting:
-                    self._no_firsts.set()
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # it was handed to us as we were cancelled
+                else:
+                    with contextlib.suppress(ValueError):
+                        (self._firsts if first else self._others).remove(waiter)
+                raise
         else:
-            while True:
-                await self._no_firsts.wait()
-                await self._lock.acquire()
-                if not self._firsts_waiting:
-                    break
-                self._lock.release()  # a durable writer came meanwhile: let it go first
+            self._held = True
         try:
             yield
         finally:
-            self._lock.release()
+            self._release()
+
+    def _release(self) -> None:
+        for queue in (self._firsts, self._others):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # handed over: stays held
+                    return
+        self._held = False
 
 
 # SQLite's PRAGMA synchronous levels, weakest first.

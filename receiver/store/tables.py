@@ -144,6 +144,7 @@ jobs = Table(
     Column("coalesce_key", String(512)),
     Column("lease_owner", String(128)),
     Column("lease_expires_at", UTCDateTime()),
+    Column("started_at", UTCDateTime()),  # when a worker last claimed it
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -73,12 +73,6 @@ async def eventually(
                 )
             raise AssertionError("condition not reached in time" + detail)
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    async with WebhookReceiver() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -236,6 +230,7 @@ async def test_rejected_notification_is_dead_lettered_and_an_admin_can_retry_it(
     await eventually(lambda: _nonempty(dead()))
     (job,) = await dead()
     assert job["kind"] == "notify" and "bad payload" in job["last_error"]
+    assert job["started_at"] is not None and job["started_at"] <= job["finished_at"]
     assert (
         await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=auth(RESPONDER_TOKEN))
     ).status == 403

@@ -250,8 +250,14 @@ class FirebreakServer:
 
 @pytest.fixture
 def firebreak_extra_config() -> str:
-    """More firebreak.yml for ``firebreak_server``; a test module overrides it."""
+    """More firebreak.yml for the server (a test module overrides this fixture)."""
     return ""
+
+
+@pytest.fixture
+def alertmanager_port() -> int:
+    """Alertmanager's port, known before Firebreak starts so Firebreak can be told it."""
+    return free_port()
 
 
 @pytest.fixture
@@ -335,12 +341,20 @@ def rewrite_for_test(config: dict[str, Any], webhook_url: str, token_file: Path)
 
 
 @pytest.fixture
+def alertmanager_edit() -> Callable[[dict[str, Any]], None]:
+    """Changes to the test copy of alertmanager.yml (a test module overrides this fixture)."""
+    return lambda _config: None
+
+
+@pytest.fixture
 def alertmanager(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     alertmanager_bin: str,
     amtool_bin: str,
     firebreak_server: FirebreakServer,
+    alertmanager_port: int,
+    alertmanager_edit: Callable[[dict[str, Any]], None],
 ) -> Iterator[Alertmanager]:
     """Alertmanager on a free loopback port, without clustering, notifying Firebreak."""
     token_file = tmp_path / "firebreak-token"
@@ -348,6 +362,7 @@ def alertmanager(
     token_file.chmod(0o600)
     config = yaml.safe_load(SHIPPED_ALERTMANAGER_CONFIG.read_text())
     config = rewrite_for_test(config, firebreak_server.url + "/webhook", token_file)
+    alertmanager_edit(config)
     config_path = tmp_path / "alertmanager.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     checked = amtool_check_config(amtool_bin, config_path)
@@ -355,7 +370,7 @@ def alertmanager(
         f"amtool check-config rejected the test config:\n{checked.stdout}{checked.stderr}"
     )
 
-    port = free_port()
+    port = alertmanager_port
     storage = tmp_path / "alertmanager-data"
     storage.mkdir()
     log_path = tmp_path / "alertmanager.log"

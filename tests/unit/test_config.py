@@ -51,8 +51,9 @@ from receiver.model import Role
 EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
-    "api, automation, channels, database, default_route, escalation_policies, include, ingest, "
-    "jobs, listen, log, notifications, routes, webhook"
+    "alertmanager, api, automation, channels, database, default_route, escalation_policies, "
+    "include, ingest, jobs, listen, log, notifications, pagerduty, retention, routes, "
+    "shutdown_grace, watchdog, webhook"
 )
 
 
@@ -171,7 +172,7 @@ def test_escalation_defaults() -> None:
     assert config.default_route == DefaultRouteConfig(escalation_policy="default")
     assert config.notifications == NotificationsConfig(group_window=timedelta(seconds=2))
     assert config.jobs == JobsConfig(
-        workers=4,
+        workers=16,
         lease=timedelta(seconds=60),
         max_attempts=10,
         backoff_initial=timedelta(seconds=1),
@@ -1065,7 +1066,7 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
         ("channels: {c: {}}", "channels.c.type: required key is missing"),
         (
             "channels: {c: {type: sms}}",
-            'channels.c.type: expected one of log, webhook, email, got "sms"',
+            'channels.c.type: expected one of log, webhook, email, pagerduty, got "sms"',
         ),
         ("channels: {c: {type: webhook}}", "channels.c.webhook: required when type is webhook"),
         ("channels: {c: {type: email}}", "channels.c.email: required when type is email"),
@@ -1790,3 +1791,45 @@ NESTED = st.recursive(
 @given(st.dictionaries(KEYS, NESTED, max_size=8))
 def test_arbitrary_nested_data_gives_config_or_config_error(data: dict[Any, Any]) -> None:
     _outcome(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def test_alertmanager_and_watchdog_sections() -> None:
+    config = parse_config(
+        """
+alertmanager: {url: "http://am:9093", bearer_token: "${AM_TOKEN}", reconcile_interval: 30s}
+watchdog: {alertname: DeadMansSwitch, timeout: 5m, labels: {team: sre}}
+""",
+        env={"AM_TOKEN": "s3cret"},
+    )
+    assert config.alertmanager is not None and config.watchdog is not None
+    assert config.alertmanager.receiver == "firebreak"
+    assert config.alertmanager.reconcile_interval == timedelta(seconds=30)
+    assert config.alertmanager.bearer_token == "s3cret"
+    assert "s3cret" not in repr(config.alertmanager)
+    assert config.watchdog.alertname == "DeadMansSwitch"
+    assert dict(config.watchdog.labels) == {"team": "sre"}
+    assert parse_config("").alertmanager is None and parse_config("").watchdog is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("alertmanager: {}", "alertmanager.url: required"),
+        ("alertmanager: {url: am:9093}", "alertmanager.url: expected a URL starting with http"),
+        (
+            "alertmanager: {url: 'http://am', bearer_token: t,"
+            " basic_auth: {username: u, password: p}}",
+            "alertmanager.basic_auth: give bearer_token or basic_auth, not both",
+        ),
+        (
+            "alertmanager: {url: 'http://am', reconcile_interval: -1s}",
+            "alertmanager.reconcile_interval",
+        ),
+        ("watchdog: {timeout: 0s}", "watchdog.timeout: must be longer than 0s"),
+        ("watchdog: {alertname: ''}", "watchdog.alertname"),
+    ],
+)
+def test_alertmanager_and_watchdog_problems(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="f.yml")
+    assert any(problem in p for p in caught.value.problems), caught.value.problems

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("coalesce_key", sa.String(512)),
         sa.Column("lease_owner", sa.String(128)),
         sa.Column("lease_expires_at", UTCDateTime()),
+        sa.Column("started_at", UTCDateTime()),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("finished_at", UTCDateTime()),
