@@ -38,6 +38,7 @@ lint: $(BIN)/.installed
 bench: setup
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/notify_bench.py
+	$(BIN)/python bench/runbook_bench.py
 
 ## Webhook to first runbook step started (median target < 100 ms).
 bench-runbooks: setup
