@@ -84,12 +84,16 @@ class StepJob:
     async def go(self) -> Outcome:
         step, row = self.step, self.row
         scope = self.scope()
+        when_unknown: str | None = None
         if step.when is not None and row.state == "pending":
             try:
                 if not evaluate(step.when, scope, where=f"steps.{step.id}.when"):
                     return await self.settle(succeeded({"skipped": step.when}), state="skipped")
             except TemplateFailure as exc:
-                return await self.settle(failed(str(exc)))
+                if not self.execution.dry_run:
+                    return await self.settle(failed(str(exc)))
+                # A dry run has no real outputs to decide on: say so and show the step.
+                when_unknown = f"not known in a dry run: {exc}"
         gate = gate_for(self.step, self.runbook, self.execution)
         if gate is not None and not self.execution.dry_run:
             decided = await self.approval(gate)
@@ -101,11 +105,13 @@ class StepJob:
             inputs = render_value(raw, scope, where=f"steps.{step.id}.{step.type}")
         except TemplateFailure as exc:
             return await self.settle(failed(str(exc)))
-        stored = redact(jsonable(inputs), secret_values(self.runbook, self.execution.params))
+        secrets = secret_values(self.runbook, self.execution.params)
+        stored = redact(jsonable(inputs), secrets)
         if self.execution.dry_run:
-            return await self.settle(
-                succeeded(redact(jsonable(describe(step, inputs)), frozenset())), inputs=stored
-            )
+            would = describe(step, inputs)
+            if when_unknown is not None:
+                would["when"] = when_unknown
+            return await self.settle(succeeded(redact(jsonable(would), secrets)), inputs=stored)
         if step.approval is not None:  # approved (decided above)
             return await self.settle(succeeded({"approved_by": row.decided_by}), inputs=stored)
         started_at = row.started_at or self.now

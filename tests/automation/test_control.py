@@ -278,6 +278,9 @@ steps:
     shell: {{argv: ["{sys.executable}", "-c", "{script}"]}}
   - id: hold
     wait: {{duration: 1h}}
+  - id: only-if-down
+    when: "steps.restart.output.status != 200"
+    http: {{method: POST, url: "{target.url}/escalate"}}
 """
     )
     eid = await run(client, "dry", {"dry_run": True})
@@ -291,6 +294,7 @@ steps:
     }
     assert outputs["touch"]["would"]["argv"][-1] == script
     assert outputs["hold"]["would"]["seconds"] == 3600
+    assert outputs["only-if-down"]["when"].startswith("not known in a dry run")
     assert target.requests == []
     assert not marker.exists()
 
