@@ -142,3 +142,25 @@ steps:
         assert target.paths() == ["/restart/api"]
     finally:
         await server.close()
+
+
+def test_check_config_reports_runbook_problems_by_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "ok.yml").write_text("id: ok\ntitle: OK\nsteps: [{id: w, wait: {duration: 1s}}]\n")
+    (books / "bad.yml").write_text(
+        "id: bad\ntitle: Bad\nsteps:\n  - id: s\n    shell: {argv: ['{{ oops']}\n"
+        "  - id: h\n    http: {url: 'http://x', method: FETCH}\n"
+    )
+    path = tmp_path / "firebreak.yml"
+    path.write_text('automation: {runbooks: "runbooks/*.yml"}\n')
+    assert main(["check-config", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED" in err
+    assert f"{books / 'bad.yml'}: steps[0].shell.argv[0]: template syntax error" in err
+    assert f"{books / 'bad.yml'}: steps[1].http.method: expected one of GET" in err
+    (books / "bad.yml").unlink()
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "  runbooks: 1\n" in capsys.readouterr().out
