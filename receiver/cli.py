@@ -1,4 +1,4 @@
-"""The ``firebreak`` command: serve, check-config, routes test, db."""
+"""The ``firebreak`` command: serve, check-config, routes test, db, runbooks, automation."""
 
 from __future__ import annotations
 
@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="LABEL",
         help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
     )
+    from receiver.automation.commands import add_parsers
+
+    add_parsers(commands, with_config)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
@@ -108,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         config = load_config(args.config)
+        runbook_count = _check_runbooks(args.command, config)
     except ConfigError as exc:
         if args.command == "check-config":
             print(f"Checking '{args.config}'  FAILED:", file=sys.stderr)
@@ -115,11 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return 1
     if args.command == "check-config":
-        return _check_config(args.config, config)
+        return _check_config(args.config, config, runbook_count)
     if args.command == "serve":
         return _serve(config)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
+    if args.command in ("runbooks", "automation", "drill"):
+        from receiver.automation.commands import run_command
+
+        return run_command(args, config)
     if args.db_command in ("backup", "restore"):
         from receiver.store.backup import BackupError, backup, restore
 
@@ -153,7 +161,16 @@ def _warnings(config: Config) -> list[str]:
     return found
 
 
-def _check_config(path: str, config: Config) -> int:
+def _check_runbooks(command: str, config: Config) -> int:
+    """Validate the runbook files for the commands that use them; how many there are."""
+    if command not in ("check-config", "serve"):
+        return 0
+    from receiver.automation.definitions import load_runbooks
+
+    return len(load_runbooks(config))
+
+
+def _check_config(path: str, config: Config, runbooks: int = 0) -> int:
     print(f"Checking '{path}'  SUCCESS")
     print(f"  listen: {config.listen}")
     print(f"  database: {config.database.url.split('://', 1)[0]}")
@@ -161,6 +178,8 @@ def _check_config(path: str, config: Config) -> int:
     print(f"  channels: {len(config.channels)}")
     print(f"  escalation policies: {len(config.escalation_policies)}")
     print(f"  routes: {len(config.routes)}")
+    if runbooks:
+        print(f"  runbooks: {runbooks}")
     if config.included:
         print(f"  included files: {', '.join(config.included)}")
     for warning in _warnings(config):

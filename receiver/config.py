@@ -592,6 +592,22 @@ class JobsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AutomationConfig:
+    """Runbook automation: where the runbook definitions are and what their steps talk to."""
+
+    # Glob patterns of runbook files, relative to the directory of this configuration file.
+    runbooks: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _PATTERNS, "check_each": _not_empty}
+    )
+    # Start matching runbooks by themselves when alerts fire; false: only manual runs.
+    automatic: bool = True
+    # The Prometheus HTTP API that promql steps query.
+    prometheus_url: str | None = field(default=None, metadata={"check": _check_http_url})
+    # The Alertmanager v2 API that silence steps create and expire silences on.
+    alertmanager_url: str | None = field(default=None, metadata={"check": _check_http_url})
+
+
+@dataclass(frozen=True, slots=True)
 class AlertmanagerConfig:
     """Alertmanager's v2 API, which Firebreak reads to reconcile its alerts with Alertmanager's
     and to fetch the rest of a truncated webhook's group."""
@@ -714,6 +730,7 @@ class Config:
     watchdog: WatchdogConfig | None = None
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     pagerduty: PagerDutyConfig = field(default_factory=PagerDutyConfig)
+    automation: AutomationConfig = field(default_factory=AutomationConfig)
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})
@@ -1463,6 +1480,8 @@ class _Walker:
             if isinstance(value, str) and value in members:
                 return members[value]
             return self.wrong(path, f"one of {', '.join(members)}", value, secret)
+        if tp is object:  # free-form YAML (a JSON body, a default value): taken as written
+            return value
         if tp is timedelta:
             if not isinstance(value, str):
                 return self.wrong(path, "a duration such as 30s, 5m or 1h30m", value, secret)

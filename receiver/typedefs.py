@@ -9,6 +9,8 @@ from aiohttp import web
 from receiver.actions import AlertActions
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.automation.drills import Drills
+from receiver.automation.service import AutomationService
 from receiver.breaker import BreakerRegistry
 from receiver.config import Config
 from receiver.ingest import Ingestor
@@ -31,5 +33,7 @@ ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
+AUTOMATION = web.AppKey("automation", AutomationService)
+DRILLS = web.AppKey("drills", Drills)
 PIPELINE = web.AppKey("pipeline", PipelineGuard)
 PAGERDUTY_SYNC = web.AppKey("pagerduty_sync", PagerDutySync)
