@@ -9,24 +9,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
 from examples.demo_app.metrics import LATENCY_BUCKETS as DEMO_LATENCY_BUCKETS
-from receiver.metrics import _LATENCY_BUCKETS, Metrics
+from receiver.metrics import _LATENCY_BUCKETS
 from tests.stack.conftest import (
     COMPOSE_PROMETHEUS_CONFIG,
+    NOT_YET_EXPORTED,
     PROMETHEUS_CONFIG,
     RULE_TESTS_DIR,
     RULES_DIR,
+    exported_metrics,
+    metric_names,
     rule_files,
     rules,
 )
 
 SEVERITIES = {"critical", "warning", "none"}
-
-# Metrics the rules use that this branch's Firebreak does not export yet: the runbook
-# automation adds firebreak_runbook_executions_total{runbook, outcome}.
-NOT_YET_EXPORTED = {"firebreak_runbook_executions_total"}
 
 
 def promtool(promtool_bin: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -113,30 +111,10 @@ def test_the_runbook_alert_is_in_its_own_file() -> None:
         )
 
 
-def _metric_names(expr: str) -> set[str]:
-    return set(re.findall(r"\b((?:firebreak|demo)_[a-z_]+)\b", expr))
-
-
-def _exported() -> set[str]:
-    registry = CollectorRegistry()
-    Metrics(registry)
-    from examples.demo_app.metrics import DemoMetrics
-
-    DemoMetrics(registry)
-    names: set[str] = set()
-    for family in registry.collect():
-        names.add(family.name)
-        names.update(sample.name for sample in family.samples)
-        # Counters are declared without _total and exported with it.
-        names.add(f"{family.name}_total")
-        names.update(f"{family.name}_{suffix}" for suffix in ("bucket", "count", "sum"))
-    return names
-
-
 def test_rules_use_only_metrics_that_exist() -> None:
-    exported = _exported() | NOT_YET_EXPORTED
+    exported = exported_metrics() | NOT_YET_EXPORTED
     for rule in rules():
-        missing = _metric_names(str(rule["expr"])) - exported
+        missing = metric_names(str(rule["expr"])) - exported
         assert not missing, f"{rule.get('alert', rule.get('record'))} uses {missing}"
 
 
