@@ -43,11 +43,11 @@ def rules() -> list[dict[str, Any]]:
     return found
 
 
-def _binary(name: str) -> str:
+def _binary(name: str, package: str = "prometheus") -> str:
     found = shutil.which(name)
     if found is None:
         pytest.skip(
-            f"{name} is not installed (it comes with Debian's prometheus package); install it "
+            f"{name} is not installed (it comes with Debian's {package} package); install it "
             "with `scripts/system-deps.sh test`"
         )
     return found
@@ -61,6 +61,11 @@ def promtool_bin() -> str:
 @pytest.fixture(scope="session")
 def prometheus_bin() -> str:
     return _binary("prometheus")
+
+
+@pytest.fixture(scope="session")
+def amtool_bin() -> str:
+    return _binary("amtool", "prometheus-alertmanager")
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
