@@ -20,6 +20,7 @@ RULES_DIR = ROOT / "rules"
 RULE_TESTS_DIR = RULES_DIR / "tests"
 PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"
 COMPOSE_PROMETHEUS_CONFIG = ROOT / "prometheus" / "compose" / "prometheus.yml"
+COMPOSE_ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "compose" / "alertmanager.yml"
 DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
 
 

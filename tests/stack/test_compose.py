@@ -16,11 +16,15 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import SHIPPED_ALERTMANAGER_CONFIG, amtool_check_config
-from tests.stack.conftest import COMPOSE_PROMETHEUS_CONFIG, PROMETHEUS_CONFIG, ROOT
+from tests.stack.conftest import (
+    COMPOSE_ALERTMANAGER_CONFIG,
+    COMPOSE_PROMETHEUS_CONFIG,
+    PROMETHEUS_CONFIG,
+    ROOT,
+)
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-COMPOSE_ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "compose" / "alertmanager.yml"
 STACK = {"demo", "firebreak", "prometheus", "alertmanager", "grafana", "postgres"}
 
 

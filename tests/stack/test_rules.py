@@ -12,7 +12,9 @@ import yaml
 
 from examples.demo_app.metrics import LATENCY_BUCKETS as DEMO_LATENCY_BUCKETS
 from receiver.metrics import _LATENCY_BUCKETS
+from tests.e2e.conftest import SHIPPED_ALERTMANAGER_CONFIG
 from tests.stack.conftest import (
+    COMPOSE_ALERTMANAGER_CONFIG,
     COMPOSE_PROMETHEUS_CONFIG,
     NOT_YET_EXPORTED,
     PROMETHEUS_CONFIG,
@@ -124,3 +126,12 @@ def test_latency_slos_count_an_existing_bucket() -> None:
         for metric, le in re.findall(r"(\w+)_bucket\{[^}]*le=\"([^\"]+)\"", expr):
             buckets = _LATENCY_BUCKETS if metric.startswith("firebreak_") else DEMO_LATENCY_BUCKETS
             assert float(le) in buckets, f"{metric} has no bucket le={le}"
+
+
+@pytest.mark.parametrize("config", [SHIPPED_ALERTMANAGER_CONFIG, COMPOSE_ALERTMANAGER_CONFIG])
+def test_alertmanager_sends_the_watchdog_to_firebreak_every_minute(config: Path) -> None:
+    route = yaml.safe_load(config.read_text())["route"]
+    (watchdog,) = [r for r in route["routes"] if r["matchers"] == ['alertname="Watchdog"']]
+    assert watchdog["receiver"] == "firebreak"
+    assert watchdog["repeat_interval"] == watchdog["group_interval"] == "1m"
+    assert not watchdog.get("continue")
