@@ -16,7 +16,7 @@ RUN pip install .
 
 COPY receiver receiver
 COPY examples examples
-RUN pip install --no-deps . \
+RUN pip install --no-deps --force-reinstall . \
     && useradd --system --uid 10001 --home-dir /var/lib/firebreak --create-home firebreak \
     && mkdir -p /etc/firebreak
 

@@ -45,7 +45,7 @@ class BadRequest(ValueError):
     """A request the admin endpoints cannot act on; its message says what was expected."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class DemoSettings:
     """How the service runs. ``self_url`` is where the load generator finds the service."""
 
