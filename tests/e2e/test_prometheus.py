@@ -4,7 +4,9 @@ rule file and dashboard is then evaluated through its HTTP API.
 
 Firebreak is given work that makes its metrics exist: firing alerts on the default policy
 (the ``log`` channel), an acknowledgement, a resolve, a channel whose far side refuses (a
-dead letter) and one that fails with its breaker set to open at the first failure.
+dead letter) and one that fails with its breaker set to open at the first failure. The demo
+service gets its three faults. The alerts these cause must show in Prometheus, pending or
+firing: the rules read the names and labels the two services really export.
 """
 
 from __future__ import annotations
@@ -292,6 +294,13 @@ def _give_firebreak_work(server: FirebreakServer) -> None:
     _post_webhook(server, resolved)
 
 
+def _alert_states(prometheus: Prometheus) -> set[tuple[str, str]]:
+    return {
+        (s["metric"]["alertname"], s["metric"]["alertstate"])
+        for s in prometheus.samples("ALERTS")
+    }
+
+
 def _value(prometheus: Prometheus, expr: str) -> float:
     (sample,) = prometheus.samples(expr)
     return float(sample["value"][1])
@@ -302,7 +311,7 @@ def _has_value(prometheus: Prometheus, expr: str) -> bool:
 
 
 def test_every_rule_and_dashboard_query_evaluates(
-    prometheus: Prometheus, firebreak: FirebreakServer
+    prometheus: Prometheus, firebreak: FirebreakServer, demo_app: str
 ) -> None:
     wait_until(
         lambda: _has_value(prometheus, 'up{job="firebreak"} == 1')
@@ -312,6 +321,9 @@ def test_every_rule_and_dashboard_query_evaluates(
     )
     # Counters must move after the first scrape for rates and increases to see them.
     _give_firebreak_work(firebreak)
+    for fault in ("errors", "latency", "queue"):
+        status, body = http("POST", f"{demo_app}/admin/fault/{fault}", body={})
+        assert status == 200, body
     for expr in [
         'firebreak_jobs_dead_lettered_total{job="firebreak"} > 0',
         'firebreak_circuit_breaker_state{job="firebreak", channel="failing"} == 2',
@@ -331,15 +343,21 @@ def test_every_rule_and_dashboard_query_evaluates(
     )
     time.sleep(3)  # a few more scrapes and rule evaluations (every second) after the last event
 
-    firing = {
-        (s["metric"]["alertname"], s["metric"]["alertstate"])
-        for s in prometheus.samples('ALERTS{alertname=~"Watchdog|Firebreak.*"}')
+    # The rules match what Firebreak and the demo really export: these fire (or wait out
+    # their "for") on the events and faults above.
+    expected = {
+        ("Watchdog", "firing"),
+        ("FirebreakJobsDeadLettered", "firing"),
+        ("FirebreakCircuitBreakerOpen", "pending"),
+        ("DemoHighErrorRatio", "pending"),
+        ("DemoLatencySLOBurn", "firing"),
+        ("DemoQueueDepthClimbing", "pending"),
     }
-    # The rules match what Firebreak really exports: these fire (or wait out their "for")
-    # on the events above.
-    assert ("Watchdog", "firing") in firing
-    assert ("FirebreakJobsDeadLettered", "firing") in firing
-    assert ("FirebreakCircuitBreakerOpen", "pending") in firing
+    wait_until(
+        lambda: expected <= _alert_states(prometheus),
+        timeout=EVENTS_TIMEOUT,
+        what=f"alerts {sorted(expected)}",
+    )
 
     failures: list[str] = []
     for rule in rules():
