@@ -4,7 +4,9 @@ rule file and dashboard is then evaluated through its HTTP API.
 
 Firebreak is given work that makes its metrics exist: firing alerts on the default policy
 (the ``log`` channel), an acknowledgement, a resolve, a channel whose far side refuses (a
-dead letter) and one that fails with its breaker set to open at the first failure. The demo
+dead letter) and one that fails with its breaker set to open at the first failure, the
+Watchdog, an unsigned PagerDuty webhook, a retention period of seconds, and an Alertmanager
+URL that never answers as one. The demo
 service gets its three faults. The alerts these cause must show in Prometheus, pending or
 firing: the rules read the names and labels the two services really export.
 """
@@ -65,6 +67,11 @@ MAY_BE_EMPTY = {
     '1 - firebreak:runbook_failures:ratio_increase1h{job="firebreak"}': (
         "recorded from firebreak_runbook_executions_total, not exported yet"
     ),
+    # Reconciliation puts alerts right only after a lost webhook, an alert Alertmanager
+    # dropped or a truncated group; tests/e2e/test_reconcile.py makes those happen with a
+    # real Alertmanager.
+    "sum by (action) (increase(firebreak_reconciled_alerts_total"
+    '{job="firebreak"}[1m]))': "counted only when reconciliation corrects something",
     # Only a failing database produces a store error; breaking it under a running server
     # is a test of its own (tests/e2e/test_crash.py), not of a dashboard.
     'sum by (operation) (rate(firebreak_store_errors_total{job="firebreak"}[1m]))': (
@@ -105,9 +112,22 @@ def far_side() -> Iterator[str]:
 
 
 def _extra_config(far_side: str) -> str:
+    # The far side is no Alertmanager: every comparison with it fails (a reconcile run counted
+    # as unavailable or rejected), which is what the alert on it is about.
     return f"""
 notifications:
   group_window: 100ms
+watchdog:
+  alertname: Watchdog
+  timeout: 1h
+  check_interval: 1s
+alertmanager:
+  url: "{far_side}"
+  reconcile_interval: 1s
+  resolve_grace: 1h
+retention:
+  period: 2s
+  interval: 1s
 channels:
   refusing:
     type: webhook
@@ -292,6 +312,10 @@ def _give_firebreak_work(server: FirebreakServer) -> None:
         labels={"severity": "warning"},
     )
     _post_webhook(server, resolved)
+    _post_webhook(server, alert("Watchdog", starts_at=started, labels={"severity": "none"}))
+    # PagerDuty's webhook without a signature is refused (and counted).
+    status, body = http("POST", server.url + "/integrations/pagerduty/webhook", body={})
+    assert status in (400, 401, 403), body
 
 
 def _alert_states(prometheus: Prometheus) -> set[tuple[str, str]]:
@@ -331,6 +355,9 @@ def test_every_rule_and_dashboard_query_evaluates(
         'firebreak_time_to_resolve_seconds_count{job="firebreak"} > 0',
         'firebreak_escalations_total{job="firebreak"} > 0',
         'firebreak_notifications_total{job="firebreak", channel="log"} > 0',
+        'firebreak_watchdog_last_seen_timestamp_seconds{job="firebreak"} > 0',
+        'firebreak_purged_rows_total{job="firebreak"} > 0',
+        'firebreak_pagerduty_webhooks_total{job="firebreak", outcome="refused"} > 0',
     ]:
         wait_until(lambda e=expr: _has_value(prometheus, e), timeout=EVENTS_TIMEOUT, what=expr)
     # Series with labels (job kinds, channels) are born at their first event; a histogram
@@ -352,6 +379,7 @@ def test_every_rule_and_dashboard_query_evaluates(
         ("DemoHighErrorRatio", "pending"),
         ("DemoLatencySLOBurn", "firing"),
         ("DemoQueueDepthClimbing", "pending"),
+        ("FirebreakReconcileFailing", "pending"),
     }
     wait_until(
         lambda: expected <= _alert_states(prometheus),

@@ -234,3 +234,13 @@ def test_firebreak_accepts_its_compose_config() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0.0.0.0:9095" in result.stdout
+
+
+def test_firebreak_reconciles_with_the_compose_alertmanager_and_expects_the_watchdog() -> None:
+    config = firebreak_config()
+    assert_reaches(config["alertmanager"]["url"], "alertmanager")
+    alertmanager = yaml.safe_load(COMPOSE_ALERTMANAGER_CONFIG.read_text())
+    assert config["alertmanager"]["receiver"] in {r["name"] for r in alertmanager["receivers"]}
+    watchdog = yaml.safe_load((ROOT / "rules" / "watchdog.yml").read_text())
+    alertnames = {r["alert"] for g in watchdog["groups"] for r in g["rules"]}
+    assert config["watchdog"]["alertname"] in alertnames
