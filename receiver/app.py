@@ -33,6 +33,7 @@ from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.config import ChannelConfig, Config
 from receiver.errors import StoreUnavailable
 from receiver.escalation import Escalation, resolve_job, route_job
+from receiver.grafana import Annotator, annotated
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
@@ -256,6 +257,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             channels=channels,
         ),
         automatic=config.automation.automatic,
+        annotate=config.grafana is not None,
     )
     handlers = {
         **escalation.handlers(),
@@ -263,6 +265,12 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         **retention.handlers(),
         **executor.handlers(),
     }
+    if config.grafana is not None:
+        # Alerts that start escalating (route) and that end (resolve, by Alertmanager or a
+        # person) are marked on Grafana's graphs, in the same outcome.
+        handlers.update(Annotator(config.grafana, session, app[STORE]).handlers())
+        handlers["route"] = annotated(handlers["route"], "fired")
+        handlers["resolve"] = annotated(handlers["resolve"], "resolved")
     # New firing alerts start their runbooks from the route job, ended ones from the resolve.
     handlers["route"] = executor.after(handlers["route"], "firing")
     handlers["resolve"] = executor.after(handlers["resolve"], "resolved")

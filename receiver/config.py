@@ -658,6 +658,20 @@ class WatchdogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GrafanaConfig:
+    """Grafana's HTTP API, for annotations: alerts fired and resolved, runbooks started and
+    finished, marked on the dashboards' graphs."""
+
+    url: str = field(metadata={"check": _check_http_url})  # e.g. http://127.0.0.1:3000
+    # A service account token with the annotations:write permission.
+    token: str = field(repr=False, metadata={"secret": True, "check": _not_empty})
+    timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    tags: tuple[str, ...] = ("firebreak",)  # on every annotation, for the dashboards' queries
+
+
+@dataclass(frozen=True, slots=True)
 class TlsConfig:
     """HTTPS served by Firebreak itself; the files are read again on SIGHUP."""
 
@@ -709,6 +723,7 @@ class Config:
         default=timedelta(seconds=10), metadata={"check": _positive_duration}
     )
     tls: TlsConfig | None = None
+    grafana: GrafanaConfig | None = None
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     api: ApiConfig = field(default_factory=ApiConfig)

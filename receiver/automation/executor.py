@@ -36,6 +36,7 @@ from receiver.automation.steps import (
 )
 from receiver.durations import format_duration
 from receiver.errors import InvalidInput
+from receiver.grafana import annotation_job
 from receiver.jobs import Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.matchers import matches_all
 from receiver.metrics import Metrics
@@ -63,6 +64,7 @@ class Executor:
         metrics: Metrics,
         environment: StepEnvironment,
         automatic: bool = True,
+        annotate: bool = False,
     ) -> None:
         self.runbooks = runbooks
         self.store = store
@@ -70,6 +72,7 @@ class Executor:
         self.metrics = metrics
         self.environment = environment
         self._automatic = automatic
+        self._annotate = annotate  # write Grafana annotations when executions start and end
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -142,7 +145,9 @@ class Executor:
             now=ctx.now,
         )
         if execution.state == "pending":
-            return Done("started", enqueue=[step_job(execution.id, "run", 0, ctx.now)])
+            follow = [step_job(execution.id, "run", 0, ctx.now)]
+            follow += self._annotation(execution, "started", ctx.now)
+            return Done("started", enqueue=follow)
         return Done(execution.state)
 
     async def create(
@@ -330,7 +335,8 @@ class Executor:
         )
         if not changed:
             return False
-        await self.store.jobs.enqueue(conn, [cleanup_job(execution.id, now)], now)
+        follow = [cleanup_job(execution.id, now), *self._annotation(execution, state, now)]
+        await self.store.jobs.enqueue(conn, follow, now)
         self.metrics.executions.labels(execution.runbook, state).inc()
         if execution.trigger == "auto" and state in ("failed", "rolled_back"):
             runbook = self.runbooks.get(execution.runbook)
@@ -347,6 +353,15 @@ class Executor:
                         format_duration(runbook.breaker.window),
                     )
         return True
+
+    def _annotation(self, execution: Execution, event: str, now: datetime) -> list[NewJob]:
+        if not self._annotate or execution.dry_run:
+            return []
+        text = (
+            f"runbook {execution.runbook} {event} (execution {execution.id}, {execution.trigger})"
+        )
+        key = f"execution:{execution.id}:{event}"
+        return [annotation_job(key, text, ["firebreak", "runbook", event], now)]
 
     async def cleanup(self, ctx: JobContext) -> Outcome:
         """Expire the silences a finished execution created."""
