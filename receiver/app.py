@@ -51,6 +51,7 @@ from receiver.retention import Retention
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import IngestOutcome
 from receiver.store.jobs import NewJob
+from receiver.tracing import Tracing, carry, committing
 from receiver.typedefs import (
     ACTIONS,
     AUTH_FAILURES,
@@ -67,6 +68,7 @@ from receiver.typedefs import (
     STARTED_AT,
     STORE,
     TOKEN_AUTH,
+    TRACING,
     WEBHOOK_AUTH,
 )
 
@@ -79,6 +81,7 @@ def create_app(
     clock: Clock = system_clock,
     registry: CollectorRegistry | None = None,
     owner: str | None = None,
+    tracing: Tracing | None = None,
     runbooks: Runbooks | None = None,
     step_actions: Mapping[str, Callable[..., Any]] | None = None,
 ) -> web.Application:
@@ -95,6 +98,7 @@ def create_app(
     )
     app[CONFIG] = config
     app[CLOCK] = clock
+    app[TRACING] = tracing if tracing is not None else Tracing.from_config(config.tracing)
     app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
     app[TOKEN_AUTH] = TokenAuth(config.api.tokens)
     app[WEBHOOK_AUTH] = WebhookAuth(config.webhook.auth)
@@ -293,6 +297,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         horizons=escalation.horizons(),
         busy=lambda: INGESTOR in app and app[INGESTOR].busy,
         run_limit=escalation.run_limit,
+        tracing=app[TRACING],
     )
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
@@ -306,6 +311,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     runner.start()
     yield
     await runner.stop()
+    app[TRACING].shutdown()  # flush the spans still buffered
     for channel in channels.values():
         await channel.close()
     await session.close()
@@ -331,7 +337,7 @@ def _outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> 
         follow.append(route_job(chunk, now))
     for chunk in _chunked(outcome.resolved_alert_ids, _ALERTS_PER_JOB):
         follow.append(resolve_job(chunk, now))
-    return follow
+    return carry(follow, committing.get())
 
 
 _ALERTS_PER_JOB = 250
@@ -352,6 +358,7 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
         commit_siblings=ingest.commit_siblings,
         outbox=functools.partial(_outbox, fetch_truncated=app[CONFIG].alertmanager is not None),
         on_commit=app[RUNNER].wake,
+        traced=app[TRACING].enabled,
     )
     ingestor.start()
     app[INGESTOR] = ingestor

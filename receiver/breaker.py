@@ -158,10 +158,11 @@ class CircuitBreaker:
             return 0.0
         if self._state is BreakerState.OPEN:
             assert self._opened_at is not None
-            return max(0.0, self._opened_at + self.open_cooldown - now)
+            # Clamped: float sums can put opened_at + cooldown a hair past now + cooldown.
+            return min(self.open_cooldown, max(0.0, self._opened_at + self.open_cooldown - now))
         if len(self._probes) < self.half_open_probe_count:
             return 0.0
-        return max(0.0, self._probes[0] + self.open_cooldown - now)
+        return min(self.open_cooldown, max(0.0, self._probes[0] + self.open_cooldown - now))
 
     def snapshot(self) -> dict[str, Any]:
         """The state for the ops API: ``state``, ``failures``, ``opened_seconds_ago`` (``None``

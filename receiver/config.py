@@ -671,6 +671,20 @@ class GrafanaConfig:
     tags: tuple[str, ...] = ("firebreak",)  # on every annotation, for the dashboards' queries
 
 
+def _check_ratio(value: float) -> str | None:
+    return None if 0 <= value <= 1 else "must be between 0 and 1"
+
+
+@dataclass(frozen=True, slots=True)
+class TracingConfig:
+    """OpenTelemetry traces of each alert's path, exported over OTLP/HTTP (needs the
+    ``firebreak[tracing]`` extra)."""
+
+    endpoint: str = field(metadata={"check": _check_http_url})  # e.g. http://127.0.0.1:4318
+    service_name: str = field(default="firebreak", metadata={"check": _not_empty})
+    sample_ratio: float = field(default=1.0, metadata={"check": _check_ratio})
+
+
 @dataclass(frozen=True, slots=True)
 class TlsConfig:
     """HTTPS served by Firebreak itself; the files are read again on SIGHUP."""
@@ -724,6 +738,7 @@ class Config:
     )
     tls: TlsConfig | None = None
     grafana: GrafanaConfig | None = None
+    tracing: TracingConfig | None = None
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     api: ApiConfig = field(default_factory=ApiConfig)

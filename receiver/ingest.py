@@ -21,6 +21,7 @@ from receiver.model import Clock, Notification
 from receiver.store import Store
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, ReceivedWebhook
 from receiver.store.jobs import NewJob
+from receiver.tracing import committing, current_traceparent
 
 log = logging.getLogger("firebreak.ingest")
 
@@ -33,6 +34,7 @@ class _Waiting:
     webhook: ReceivedWebhook
     encoded: EncodedWebhook
     done: asyncio.Future[None]
+    traceparent: str | None = None  # the webhook's span, when tracing
 
 
 class Ingestor:
@@ -49,6 +51,7 @@ class Ingestor:
         commit_siblings: int = 8,
         outbox: Callable[[IngestOutcome, datetime], Sequence[NewJob]] | None = None,
         on_commit: Callable[[], None] | None = None,
+        traced: bool = False,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -58,6 +61,9 @@ class Ingestor:
         self._commit_siblings = commit_siblings
         self._outbox = outbox  # jobs to enqueue in the batch's own transaction
         self._on_commit = on_commit
+        self._traceparent: Callable[[], str | None] = (
+            current_traceparent if traced else lambda: None
+        )
         self._queue: list[_Waiting] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -99,7 +105,7 @@ class Ingestor:
         done.add_done_callback(lambda f: f.cancelled() or f.exception())
         received = ReceivedWebhook(notification, request_id, self._clock())
         encoded = self._store.encode_webhook(received)
-        self._queue.append(_Waiting(received, encoded, done))
+        self._queue.append(_Waiting(received, encoded, done, self._traceparent()))
         self._wakeup.set()
         # Cancelling this wait (a client hanging up) cancels only the wait: the webhook is in
         # the queue and is committed with the others all the same.
@@ -140,6 +146,8 @@ class Ingestor:
 
     async def _commit(self, batch: list[_Waiting]) -> None:
         started = time.perf_counter()
+        # The jobs this commit enqueues continue the first traced webhook's trace.
+        committing.set(next((w.traceparent for w in batch if w.traceparent), None))
         try:
             outcome = await self._store.ingest(
                 [w.webhook for w in batch],

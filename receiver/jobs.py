@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from receiver.metrics import Metrics
 from receiver.model import Clock
 from receiver.store import Store
 from receiver.store.jobs import Job, NewJob
+from receiver.tracing import Tracing, carry
 
 log = logging.getLogger("firebreak.jobs")
 
@@ -133,12 +134,14 @@ class JobRunner:
         horizons: Mapping[str, timedelta] | None = None,
         busy: Callable[[], bool] = lambda: False,
         run_limit: Callable[[Job], int] = lambda _job: 1000,
+        tracing: Tracing | None = None,
     ) -> None:
         """``horizons``: per job kind, how far ahead a coalesced job may be due and still go
         out with a claimed one."""
         self._horizons = dict(horizons or {})
         self._busy = busy  # webhooks are being taken in: they come first
         self._run_limit = run_limit
+        self._tracing = tracing if tracing is not None else Tracing()
         self._store = store
         self._handlers = handlers
         self._metrics = metrics
@@ -304,14 +307,16 @@ class JobRunner:
         started = time.perf_counter()
         if handler is None:
             outcome: Outcome = DeadLetter(f"no handler for job kind {job.kind!r}")
+        elif self._tracing.enabled:
+            attributes = {"firebreak.job.kind": job.kind, "firebreak.job.id": job.id}
+            with self._tracing.span(
+                f"job {job.kind}", job.payload.get("traceparent"), attributes
+            ) as traceparent:
+                outcome = await self._handle(handler, context)
+            if isinstance(outcome, Done) and outcome.enqueue:
+                outcome = replace(outcome, enqueue=carry(outcome.enqueue, traceparent))
         else:
-            try:
-                outcome = await handler(context)
-            except StoreUnavailable as exc:
-                outcome = Retry(f"store unavailable: {exc}")
-            except Exception as exc:
-                log.exception("job %d (%s) failed", job.id, job.kind)
-                outcome = Retry(f"{type(exc).__name__}: {exc}")
+            outcome = await self._handle(handler, context)
         recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         recorded.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._outcomes.append(_Finished(context, outcome, recorded))
@@ -323,6 +328,15 @@ class JobRunner:
             log.warning("job %d outcome not recorded: %s", job.id, exc)
             return
         self._metrics.job_finished(job.kind, _label(outcome), time.perf_counter() - started)
+
+    async def _handle(self, handler: Handler, context: JobContext) -> Outcome:
+        try:
+            return await handler(context)
+        except StoreUnavailable as exc:
+            return Retry(f"store unavailable: {exc}")
+        except Exception as exc:
+            log.exception("job %d (%s) failed", context.job.id, context.job.kind)
+            return Retry(f"{type(exc).__name__}: {exc}")
 
     async def _record(self, conn: AsyncConnection, batch: list[_Finished], now: datetime) -> None:
         """Apply outcomes in the caller's transaction, set-based for the common one (done)."""

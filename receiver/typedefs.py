@@ -20,6 +20,7 @@ from receiver.model import Clock
 from receiver.pagerduty_sync import PagerDutySync
 from receiver.pipeline import PipelineGuard
 from receiver.store import Store
+from receiver.tracing import Tracing
 
 CONFIG = web.AppKey("config", Config)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
@@ -33,6 +34,7 @@ ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
+TRACING = web.AppKey("tracing", Tracing)
 AUTOMATION = web.AppKey("automation", AutomationService)
 DRILLS = web.AppKey("drills", Drills)
 PIPELINE = web.AppKey("pipeline", PipelineGuard)

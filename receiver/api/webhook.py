@@ -10,7 +10,8 @@ from receiver.alertmanager import parse_webhook_body
 from receiver.api.common import read_body, require_json
 from receiver.model import AlertStatus
 from receiver.obs import request_id_var
-from receiver.typedefs import CONFIG, INGESTOR, METRICS, WEBHOOK_AUTH
+from receiver.tracing import fingerprints
+from receiver.typedefs import CONFIG, INGESTOR, METRICS, TRACING, WEBHOOK_AUTH
 
 log = logging.getLogger("firebreak.webhook")
 
@@ -21,7 +22,17 @@ async def receive_webhook(request: web.Request) -> web.Response:
     require_json(request)
     body = await read_body(request, app[CONFIG].webhook.max_body_bytes)
     notification = parse_webhook_body(body)
-    await app[INGESTOR].submit(notification, request_id_var.get())
+    tracing = app[TRACING]
+    if tracing.enabled:
+        attributes = {
+            "firebreak.request_id": request_id_var.get() or "",
+            "firebreak.alerts": len(notification.alerts),
+            "firebreak.fingerprints": fingerprints([a.fingerprint for a in notification.alerts]),
+        }
+        with tracing.span("webhook", attributes=attributes):
+            await app[INGESTOR].submit(notification, request_id_var.get())
+    else:
+        await app[INGESTOR].submit(notification, request_id_var.get())
 
     firing = sum(1 for alert in notification.alerts if alert.status is AlertStatus.FIRING)
     metrics = app[METRICS]

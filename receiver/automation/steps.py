@@ -28,6 +28,7 @@ from receiver.escalation import _notice_alert  # one way to show an alert in a n
 from receiver.matchers import parse_matchers
 from receiver.model import Alert
 from receiver.notify.base import Channel, ChannelError, Notice, NoticeKind
+from receiver.tracing import inject_traceparent
 
 ENTRY_POINT_GROUP = "firebreak.actions"
 
@@ -102,6 +103,7 @@ async def run_http(inv: Invocation) -> StepResult:
     spec = inv.inputs
     headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
     headers.setdefault("X-Firebreak-Idempotency-Key", inv.key)
+    inject_traceparent(headers)  # the remediated service's traces join the incident's
     body = spec.get("body")
     limit = int(spec.get("max_response_bytes", 65536))
     try:

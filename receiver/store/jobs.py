@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.store.tables import jobs
+from receiver.tracing import carry
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class JobQueue:
         """Add jobs; one whose idempotency key exists already is left as it is."""
         if not new:
             return 0
+        new = carry(new)  # the trace of the job or webhook enqueueing it, when tracing
         rows = [
             {
                 "kind": j.kind,

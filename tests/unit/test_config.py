@@ -52,8 +52,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
     "alertmanager, api, automation, channels, database, default_route, escalation_policies, "
-    "include, ingest, jobs, listen, log, notifications, pagerduty, retention, routes, "
-    "shutdown_grace, tls, watchdog, webhook"
+    "grafana, include, ingest, jobs, listen, log, notifications, pagerduty, retention, routes, "
+    "shutdown_grace, tls, tracing, watchdog, webhook"
 )
 
 
