@@ -41,6 +41,7 @@ from receiver.ratelimit import RateLimiters
 from receiver.routing import Router
 from receiver.store import Store
 from receiver.store.jobs import Job, NewJob
+from receiver.store.messages import message_references
 from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.escalation")
@@ -325,6 +326,11 @@ class Escalation:
                 kind="digest",
                 coalesce_key=f"digest:{channel_name}:{target}",
             )
+        references: tuple[str, ...] = ()
+        if getattr(channel, "threads", False):  # it replies to and updates its earlier messages
+            async with self._store.connection() as conn:
+                ids = [a.id for a in alerts]
+                references = tuple(await message_references(conn, ids, channel_name))
         notice = Notice(
             kind=kind,
             idempotency_key=ctx.job.idempotency_key,
@@ -335,6 +341,8 @@ class Escalation:
             tier=p.get("tier"),
             repeat=p.get("repeat", 0),
             suppressed=suppressed,
+            references=references,
+            attempt=ctx.job.attempts,
         )
         try:
             delivery = await channel.send(notice, target)

@@ -32,6 +32,8 @@ class EventKind(StrEnum):
     SNOOZED = "snoozed"  # a person put off the next escalation tier
     ESCALATED = "escalated"  # a tier of an escalation policy notified its targets
     NOTIFIED = "notified"  # a channel accepted a message about the alert
+    SILENCED = "silenced"  # a person created an Alertmanager silence covering the alert
+    REFUSED = "refused"  # a person tried an action their role does not allow
 
 
 @dataclass(frozen=True, slots=True)

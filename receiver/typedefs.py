@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
 from receiver.api.auth import TokenAuth, WebhookAuth
@@ -27,3 +29,5 @@ STARTED_AT = web.AppKey("started_at", datetime)
 ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
+SLACK_CLIENT = web.AppKey("slack_client", AsyncWebClient)
+SLACK_BOLT = web.AppKey("slack_bolt", AsyncApp)

@@ -52,7 +52,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
     "api, channels, database, default_route, escalation_policies, include, ingest, jobs, "
-    "listen, log, notifications, routes, webhook"
+    "listen, log, notifications, routes, slack, webhook"
 )
 
 
@@ -1065,7 +1065,7 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
         ("channels: {c: {}}", "channels.c.type: required key is missing"),
         (
             "channels: {c: {type: sms}}",
-            'channels.c.type: expected one of log, webhook, email, got "sms"',
+            'channels.c.type: expected one of log, webhook, email, slack, got "sms"',
         ),
         ("channels: {c: {type: webhook}}", "channels.c.webhook: required when type is webhook"),
         ("channels: {c: {type: email}}", "channels.c.email: required when type is email"),

@@ -1,0 +1,572 @@
+"""The ``/firebreak`` slash command and the message buttons, as a dispatch table.
+
+Each subcommand has a pure ``parse`` (arguments → typed value, or ``Usage`` saying what was
+expected), the role it needs, and a ``run`` that calls one service. ``prepare`` runs in the
+3-second window before Slack's acknowledgement, so it never touches the store or the network;
+``execute`` runs after it and its answer goes back through ``response_url``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final
+
+from receiver.actions import AlertActions
+from receiver.alertmanager import format_rfc3339
+from receiver.config import Config
+from receiver.durations import format_duration, parse_duration
+from receiver.errors import Conflict, FirebreakError, InvalidInput, NotFound, StoreUnavailable
+from receiver.matchers import Matcher, MatchOp, format_matchers, parse_matcher_args
+from receiver.model import Actor, Alert, AlertStatus, Clock, EventKind, Role
+from receiver.routing import Router
+from receiver.silences import AlertmanagerSilences, SilenceError
+from receiver.slack.blocks import (
+    ACTION_ACK,
+    ACTION_RESOLVE,
+    ACTION_RUNBOOK,
+    ACTION_SILENCE,
+    alert_ids_from_value,
+    escape,
+)
+from receiver.slack.roles import SlackRoles, SlackUser, audit
+from receiver.store import Store
+from receiver.store.store import AlertQuery
+
+__all__ = ["Prepared", "Reply", "SlackCommands", "Usage", "help_text"]
+
+LISTED: Final = 15  # alerts listed by `alerts`; the rest are counted
+_SCANNED: Final = 1000  # alerts counted at most for "and N more"
+_NOTE_LIMIT: Final = 4000
+_MAX_SNOOZE: Final = timedelta(days=7)
+_MAX_SILENCE: Final = timedelta(days=30)
+_BUTTON_SILENCE: Final = timedelta(hours=1)
+_NO_RUNBOOKS: Final = "No runbooks are configured"
+
+
+class Usage(FirebreakError):
+    """The command's arguments are not what it expects; the message says what is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer to show: to the user only, or to the whole channel."""
+
+    text: str
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlertArgs:
+    alert_id: int
+    note: str | None = None
+    duration: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceArgs:
+    matchers: tuple[Matcher, ...]
+    duration: timedelta
+    comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed command, ready to authorise and run."""
+
+    name: str
+    args: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Subcommand:
+    usage: str
+    summary: str
+    role: Role
+    parse: Callable[[list[str]], Any]
+    run: Callable[[SlackCommands, SlackUser, Any], Awaitable[Reply]]
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _alert_id(args: list[str], usage: str) -> int:
+    if not args:
+        raise Usage(f"expected an alert id: `{usage}`")
+    raw = args[0].lstrip("#")
+    if not raw.isdigit():
+        raise Usage(
+            f"expected an alert id (a number such as 42), got `{escape(args[0])}`: `{usage}`"
+        )
+    return int(raw)
+
+
+def _note(words: list[str]) -> str | None:
+    note = " ".join(words).strip()
+    if len(note) > _NOTE_LIMIT:
+        raise Usage(f"expected a note of at most {_NOTE_LIMIT} characters")
+    return note or None
+
+
+def _duration(raw: str, limit: timedelta, usage: str) -> timedelta:
+    try:
+        value = parse_duration(raw)
+    except ValueError:
+        raise Usage(
+            f"expected a duration such as 30m or 2h, got `{escape(raw)}`: `{usage}`"
+        ) from None
+    if not timedelta(0) < value <= limit:
+        raise Usage(f"expected a duration above 0 and at most {format_duration(limit)}")
+    return value
+
+
+def _matchers(args: Sequence[str], usage: str) -> tuple[Matcher, ...]:
+    try:
+        return parse_matcher_args(args, field="matchers")
+    except InvalidInput as exc:
+        raise Usage(
+            f"{escape(exc.message)}; expected matchers such as alertname=DiskFull: `{usage}`"
+        ) from None
+
+
+def _is_duration(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_none(args: list[str]) -> None:
+    if args:
+        raise Usage("this subcommand takes no arguments")
+
+
+def _parse_alerts(args: list[str]) -> tuple[Matcher, ...]:
+    return _matchers(args, "alerts [matchers]")
+
+
+def _parse_alert_note(usage: str) -> Callable[[list[str]], AlertArgs]:
+    def parse(args: list[str]) -> AlertArgs:
+        return AlertArgs(_alert_id(args, usage), _note(args[1:]))
+
+    return parse
+
+
+def _parse_snooze(args: list[str]) -> AlertArgs:
+    usage = "snooze <alert-id> <duration>"
+    alert_id = _alert_id(args, usage)
+    if len(args) < 2:
+        raise Usage(f"expected a duration such as 30m: `{usage}`")
+    return AlertArgs(alert_id, _note(args[2:]), _duration(args[1], _MAX_SNOOZE, usage))
+
+
+def _parse_silence(args: list[str]) -> SilenceArgs:
+    usage = "silence <matchers> <duration> [comment]"
+    split = next((i for i, a in enumerate(args) if i > 0 and _is_duration(a)), None)
+    if not args or split is None:
+        raise Usage(f"expected matchers and then a duration: `{usage}`")
+    matchers = _matchers(args[:split], usage)
+    return SilenceArgs(
+        matchers, _duration(args[split], _MAX_SILENCE, usage), _note(args[split + 1 :])
+    )
+
+
+def _parse_oncall(args: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for matcher in _matchers(args, "oncall [label=value ...]"):
+        if matcher.op is not MatchOp.EQ:
+            raise Usage(f"expected label=value pairs, got `{escape(str(matcher))}`")
+        labels[matcher.name] = matcher.value
+    return labels
+
+
+def _parse_run(args: list[str]) -> tuple[str, dict[str, str]]:
+    if not args:
+        raise Usage("expected a runbook name: `run <runbook> [key=value ...]`")
+    params: dict[str, str] = {}
+    for word in args[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise Usage(
+                f"expected key=value, got `{escape(word)}`: `run <runbook> [key=value ...]`"
+            )
+        params[key] = value
+    return args[0], params
+
+
+def _parse_execution(usage: str) -> Callable[[list[str]], tuple[str, str | None]]:
+    def parse(args: list[str]) -> tuple[str, str | None]:
+        if not args:
+            raise Usage(f"expected an execution id: `{usage}`")
+        return args[0], _note(args[1:])
+
+    return parse
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+async def _run_help(commands: SlackCommands, user: SlackUser, _args: None) -> Reply:
+    return Reply(help_text(commands.command))
+
+
+async def _run_alerts(
+    commands: SlackCommands, user: SlackUser, matchers: tuple[Matcher, ...]
+) -> Reply:
+    return await commands.list_firing(matchers)
+
+
+async def _run_ack(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
+    alert = await commands.actions.acknowledge(args.alert_id, commands.actor(user), args.note, None)
+    return Reply(f"{_mention(user)} acknowledged {_describe(alert)}.", public=True)
+
+
+async def _run_resolve(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
+    alert = await commands.actions.resolve(args.alert_id, commands.actor(user), args.note, None)
+    return Reply(f"{_mention(user)} resolved {_describe(alert)}.", public=True)
+
+
+async def _run_snooze(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
+    assert args.duration is not None
+    alert = await commands.actions.snooze(
+        args.alert_id, args.duration, commands.actor(user), args.note, None
+    )
+    until = format_rfc3339(alert.snoozed_until) if alert.snoozed_until else "later"
+    return Reply(f"{_mention(user)} snoozed {_describe(alert)} until {until}.", public=True)
+
+
+async def _run_silence(commands: SlackCommands, user: SlackUser, args: SilenceArgs) -> Reply:
+    return await commands.silence(user, args.matchers, args.duration, args.comment)
+
+
+async def _run_runbooks(commands: SlackCommands, user: SlackUser, _args: None) -> Reply:
+    return Reply(f"{_NO_RUNBOOKS}.")
+
+
+async def _run_run(commands: SlackCommands, user: SlackUser, args: tuple[str, Any]) -> Reply:
+    return Reply(f"{_NO_RUNBOOKS}, so there is no runbook `{escape(args[0])}` to run.")
+
+
+async def _run_execution(commands: SlackCommands, user: SlackUser, args: tuple[str, Any]) -> Reply:
+    return Reply(f"{_NO_RUNBOOKS}, so there is no execution `{escape(args[0])}`.")
+
+
+async def _run_oncall(commands: SlackCommands, user: SlackUser, labels: dict[str, str]) -> Reply:
+    return commands.oncall(labels)
+
+
+SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
+    "help": _Subcommand("help", "this list", Role.VIEWER, _parse_none, _run_help),
+    "alerts": _Subcommand(
+        "alerts [matchers]", "firing alerts, newest first", Role.VIEWER, _parse_alerts, _run_alerts
+    ),
+    "ack": _Subcommand(
+        "ack <alert-id> [note]",
+        "acknowledge an alert (stops its escalation)",
+        Role.RESPONDER,
+        _parse_alert_note("ack <alert-id> [note]"),
+        _run_ack,
+    ),
+    "resolve": _Subcommand(
+        "resolve <alert-id> [note]",
+        "resolve an alert by hand",
+        Role.RESPONDER,
+        _parse_alert_note("resolve <alert-id> [note]"),
+        _run_resolve,
+    ),
+    "snooze": _Subcommand(
+        "snooze <alert-id> <duration>",
+        "put off the next escalation tier (at most 7d)",
+        Role.RESPONDER,
+        _parse_snooze,
+        _run_snooze,
+    ),
+    "silence": _Subcommand(
+        "silence <matchers> <duration> [comment]",
+        "create an Alertmanager silence",
+        Role.RESPONDER,
+        _parse_silence,
+        _run_silence,
+    ),
+    "runbooks": _Subcommand(
+        "runbooks", "the runbooks you can run", Role.VIEWER, _parse_none, _run_runbooks
+    ),
+    "run": _Subcommand(
+        "run <runbook> [key=value ...]", "start a runbook", Role.RESPONDER, _parse_run, _run_run
+    ),
+    "approve": _Subcommand(
+        "approve <execution-id>",
+        "approve a waiting runbook step",
+        Role.RESPONDER,
+        _parse_execution("approve <execution-id>"),
+        _run_execution,
+    ),
+    "cancel": _Subcommand(
+        "cancel <execution-id> [reason]",
+        "stop a runbook execution",
+        Role.RESPONDER,
+        _parse_execution("cancel <execution-id> [reason]"),
+        _run_execution,
+    ),
+    "status": _Subcommand(
+        "status <execution-id>",
+        "where a runbook execution stands",
+        Role.VIEWER,
+        _parse_execution("status <execution-id>"),
+        _run_execution,
+    ),
+    "oncall": _Subcommand(
+        "oncall [label=value ...]",
+        "who gets the next escalation for alerts with these labels",
+        Role.VIEWER,
+        _parse_oncall,
+        _run_oncall,
+    ),
+}
+
+# Buttons on alert messages, as the subcommand whose role and history they share.
+_BUTTONS: Final = {ACTION_ACK: "ack", ACTION_RESOLVE: "resolve", ACTION_SILENCE: "silence"}
+
+
+def help_text(command: str) -> str:
+    lines = [f"*{command}* — Firebreak from Slack. Subcommands:"]
+    lines += [f"• `{command} {s.usage}` — {s.summary}" for s in SUBCOMMANDS.values()]
+    lines.append(
+        'Matchers use Alertmanager syntax: `alertname=DiskFull` `severity=~"crit.*"`. '
+        "Durations: `30m`, `2h`, `1h30m`."
+    )
+    return "\n".join(lines)
+
+
+def _mention(user: SlackUser) -> str:
+    return f"<@{user.id}>"
+
+
+def _describe(alert: Alert) -> str:
+    name = alert.labels.get("alertname", "") or alert.fingerprint
+    return f"alert {alert.id} (*{escape(name)}*)"
+
+
+def _alert_line(alert: Alert) -> str:
+    name = escape(alert.labels.get("alertname", "") or alert.fingerprint)
+    sev = alert.labels.get("severity")
+    line = f"• `{alert.id}` *{name}*" + (f" ({escape(sev)})" if sev else "")
+    summary = alert.annotations.get("summary", "")
+    if summary:
+        line += f" — {escape(' '.join(summary.split()))[:200]}"
+    line += f" — since {format_rfc3339(alert.starts_at)}"
+    if alert.acknowledged_by:
+        line += f" — acked by {escape(alert.acknowledged_by)}"
+    return line
+
+
+class SlackCommands:
+    """Runs slash commands and button presses for Slack users, checking their roles."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        actions: AlertActions,
+        roles: SlackRoles,
+        clock: Clock,
+        silences: AlertmanagerSilences | None = None,
+    ) -> None:
+        assert config.slack is not None
+        self.command = config.slack.command
+        self._config = config
+        self.store = store
+        self.actions = actions
+        self._roles = roles
+        self._clock = clock
+        self._silences = silences
+        self._router = Router(config)
+
+    @staticmethod
+    def actor(user: SlackUser) -> Actor:
+        return Actor(user.actor_name, "slack")
+
+    # -- the slash command --------------------------------------------------------------------
+
+    def prepare(self, text: str) -> Prepared | Reply:
+        """Parse the command text; a ``Reply`` (help, or what was expected) ends it here."""
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            return Reply(f"Could not read the command ({exc}); check the quotes.")
+        if not words or words[0] == "help":
+            return Reply(help_text(self.command))
+        name, args = words[0].lower(), words[1:]
+        sub = SUBCOMMANDS.get(name)
+        if sub is None:
+            return Reply(
+                f"Unknown subcommand `{escape(words[0])}`; expected one of "
+                f"{', '.join(SUBCOMMANDS)}.\n" + help_text(self.command)
+            )
+        try:
+            return Prepared(name, sub.parse(args))
+        except Usage as exc:
+            return Reply(f"`{self.command} {name}`: {exc}")
+
+    async def execute(self, user: SlackUser, prepared: Prepared) -> Reply:
+        """Authorise and run a prepared command; every attempt leaves an audit line."""
+        sub = SUBCOMMANDS[prepared.name]
+        alert_id = prepared.args.alert_id if isinstance(prepared.args, AlertArgs) else None
+        refusal = await self._authorise(
+            user, prepared.name, sub.role, [alert_id] if alert_id else []
+        )
+        if refusal is not None:
+            return refusal
+        return await self._run(user, prepared.name, alert_id, sub.run(self, user, prepared.args))
+
+    async def _run(
+        self, user: SlackUser, action: str, alert_id: int | None, work: Awaitable[Reply]
+    ) -> Reply:
+        try:
+            reply = await work
+        except (NotFound, Conflict, SilenceError) as exc:
+            audit(user, action, "failed", alert_id=alert_id, reason=str(exc))
+            return Reply(f"Could not {action}: {escape(str(exc))}.")
+        except StoreUnavailable:
+            audit(user, action, "failed", alert_id=alert_id, reason="store unavailable")
+            return Reply(f"Could not {action}: Firebreak's database is unavailable; try again.")
+        audit(user, action, "ok", alert_id=alert_id)
+        return reply
+
+    async def _authorise(
+        self, user: SlackUser, action: str, needed: Role, alert_ids: Sequence[int]
+    ) -> Reply | None:
+        """None when the user may; else the refusal, audited and written into the history of
+        each alert involved."""
+        role = await self._roles.role_of(user.id)
+        if role is not None and role >= needed:
+            return None
+        has = role.name.lower() if role is not None else "no role"
+        wanted = needed.name.lower()
+        audit(user, action, "refused", required=wanted, role=has, alert_ids=list(alert_ids))
+        now = self._clock()
+        for alert_id in alert_ids:
+            with contextlib.suppress(NotFound):  # a button on a message about a purged alert
+                await self.store.add_event(
+                    alert_id,
+                    EventKind.REFUSED,
+                    self.actor(user),
+                    f"{action} refused: needs {wanted}, has {has}",
+                    None,
+                    now,
+                )
+        return Reply(
+            f"Sorry, `{action}` needs the {wanted} role in Firebreak and you have {has}. "
+            "An admin can grant it in firebreak.yml (slack.users or slack.user_groups)."
+        )
+
+    # -- buttons ------------------------------------------------------------------------------
+
+    async def press(self, user: SlackUser, action_id: str, value: str) -> Reply | None:
+        """A button on an alert message; the answer (if any) is shown to the presser only.
+        A successful acknowledge or resolve needs none: the message itself changes."""
+        if action_id == ACTION_RUNBOOK:
+            return Reply(f"{_NO_RUNBOOKS}.")
+        name = _BUTTONS.get(action_id)
+        ids = alert_ids_from_value(value)
+        if name is None or not ids:
+            return Reply("This button is not one Firebreak knows; the message may be outdated.")
+        refusal = await self._authorise(user, name, SUBCOMMANDS[name].role, ids)
+        if refusal is not None:
+            return refusal
+        replies = [await self._run(user, name, i, self._press_one(user, name, i)) for i in ids]
+        texts = [r.text for r in replies if r.text]
+        return Reply("\n".join(texts)) if texts else None
+
+    async def _press_one(self, user: SlackUser, name: str, alert_id: int) -> Reply:
+        actor = self.actor(user)
+        if name == "ack":
+            await self.actions.acknowledge(alert_id, actor, "from a Slack button", None)
+            return Reply("")
+        if name == "resolve":
+            await self.actions.resolve(alert_id, actor, "from a Slack button", None)
+            return Reply("")
+        alert = await self.store.get_alert(alert_id)
+        matchers = tuple(Matcher(k, MatchOp.EQ, v) for k, v in sorted(alert.labels.items()))
+        comment = f"From Slack for alert {alert_id}"
+        return await self.silence(user, matchers, _BUTTON_SILENCE, comment)
+
+    # -- services the subcommands call ---------------------------------------------------------
+
+    async def list_firing(self, matchers: tuple[Matcher, ...]) -> Reply:
+        page = await self.store.list_alerts(
+            AlertQuery(
+                status=AlertStatus.FIRING,
+                matchers=(matchers,) if matchers else (),
+                limit=_SCANNED,
+            )
+        )
+        alerts = page.alerts
+        where = f" matching `{escape(format_matchers(matchers))}`" if matchers else ""
+        if not alerts:
+            return Reply(f"No firing alerts{where}.")
+        lines = [f"*{len(alerts)}{'+' if page.next_cursor else ''} firing alert(s){where}*"]
+        lines += [_alert_line(a) for a in alerts[:LISTED]]
+        rest = len(alerts) - LISTED
+        if rest > 0:
+            more = "+" if page.next_cursor else ""
+            lines.append(f"… and {rest}{more} more; narrow it with matchers.")
+        return Reply("\n".join(lines))
+
+    async def silence(
+        self,
+        user: SlackUser,
+        matchers: tuple[Matcher, ...],
+        duration: timedelta,
+        comment: str | None,
+    ) -> Reply:
+        if self._silences is None:
+            return Reply(
+                "No Alertmanager is configured (slack.alertmanager_url), so I cannot silence."
+            )
+        now = self._clock()
+        comment = comment or f"Silenced from Slack by {user.actor_name}"
+        silence_id = await self._silences.create(
+            matchers, now, now + duration, user.actor_name, comment
+        )
+        text = f"silence {silence_id} for {format_duration(duration)}: {format_matchers(matchers)}"
+        page = await self.store.list_alerts(
+            AlertQuery(status=AlertStatus.FIRING, matchers=(matchers,), limit=100)
+        )
+        for alert in page.alerts:
+            await self.store.add_event(
+                alert.id, EventKind.SILENCED, self.actor(user), text, None, now
+            )
+        until = format_rfc3339(now + duration)
+        return Reply(
+            f"{_mention(user)} created silence `{silence_id}` until {until} for "
+            f"`{escape(format_matchers(matchers))}` ({len(page.alerts)} firing alert(s) covered).",
+            public=True,
+        )
+
+    def oncall(self, labels: dict[str, str]) -> Reply:
+        shown = ", ".join(f"{k}={v}" for k, v in labels.items()) or "any alert"
+        lines = [f"*Next escalation for {escape(shown)}*"]
+        for match in self._router.route(labels):
+            policy = self._config.escalation_policies.get(match.escalation_policy)
+            lines.append(
+                f"Route `{escape(match.route)}` → policy `{escape(match.escalation_policy)}`"
+            )
+            if policy is None:
+                continue
+            for index, tier in enumerate(policy.tiers):
+                targets = ", ".join(_target(str(t.channel), t.target) for t in tier.notify)
+                lines.append(f"  tier {index + 1} after {format_duration(tier.after)}: {targets}")
+            if policy.repeat:
+                lines.append(f"  then again {policy.repeat} more time(s) while unacknowledged")
+        return Reply("\n".join(lines))
+
+
+def _target(channel: str, target: str) -> str:
+    if target.startswith(("C", "G")) and target[1:].isalnum():
+        return f"{escape(channel)} <#{target}>"
+    return escape(f"{channel}:{target}" if target else channel)

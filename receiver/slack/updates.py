@@ -1,0 +1,84 @@
+"""Keeping Slack messages current when people act: the ``slack_update`` job.
+
+An acknowledgement or a snooze enqueues one ``slack_update`` job in its own transaction (see
+``AlertActions``); the job re-renders every Slack message sent about the alert from the store
+(``chat.update``). It is a durable job like any send: Slack's 429 defers it by ``Retry-After``,
+a failure retries it with backoff, and repeating it only renders the same state again.
+Resolves need no job of their own: the resolved notice escalation sends to each Slack target
+updates the message (see ``receiver.notify.slack``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
+from receiver.notify.slack import MessageState, SlackChannel, StateLookup
+from receiver.slack.blocks import MessageAlert
+from receiver.store import Store
+from receiver.store.jobs import NewJob
+from receiver.store.messages import message_alerts, messages_about
+
+__all__ = ["MessageUpdates", "message_update_job", "state_lookup"]
+
+KIND = "slack_update"
+
+
+def message_update_job(action: str, alert_id: int, now: datetime) -> list[NewJob]:
+    """The job that brings the alert's Slack messages up to date after ``action``."""
+    return [
+        NewJob(
+            kind=KIND,
+            payload={"alert_ids": [alert_id], "action": action},
+            due_at=now,
+            idempotency_key=f"{KIND}:{action}:{alert_id}:{now.timestamp():.6f}",
+        )
+    ]
+
+
+def state_lookup(store: Store, channel: str) -> StateLookup:
+    """Reads the alerts behind one of ``channel``'s messages from the store."""
+
+    async def lookup(reference: str) -> MessageState | None:
+        async with store.connection() as conn:
+            ids, tier = await message_alerts(conn, channel, reference)
+            if not ids:
+                return None
+            alerts = await store.alerts_by_ids(conn, ids)
+        ordered = sorted(alerts, key=lambda a: a.id)
+        return MessageState([MessageAlert.from_alert(a) for a in ordered], tier)
+
+    return lookup
+
+
+class MessageUpdates:
+    """The ``slack_update`` job handler over the configured Slack channels."""
+
+    def __init__(self, store: Store, channels: Mapping[str, SlackChannel]) -> None:
+        self._store = store
+        self._channels = channels
+
+    def handlers(self) -> dict[str, Handler]:
+        return {KIND: self.update}
+
+    async def update(self, ctx: JobContext) -> Outcome:
+        ids = sorted({i for job in ctx.jobs for i in job.payload["alert_ids"]})
+        async with self._store.connection() as conn:
+            found = await messages_about(conn, ids, list(self._channels))
+        for channel, reference in found:
+            try:
+                await self._channels[channel].refresh(reference)
+            except ChannelThrottled as exc:
+                return Defer(
+                    until=ctx.now + timedelta(seconds=exc.retry_after or 1.0),
+                    reason=f"throttled: {exc}",
+                )
+            except ChannelRejected as exc:
+                if "message_not_found" in str(exc):
+                    continue  # deleted in Slack: nothing left to keep current
+                return DeadLetter(str(exc))
+            except ChannelError as exc:
+                return Retry(str(exc))
+        return Done("updated" if found else "no_messages")
