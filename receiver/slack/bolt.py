@@ -46,7 +46,6 @@ def build_bolt_app(
     config: SlackConfig, client: AsyncWebClient, commands: SlackCommands
 ) -> AsyncApp:
     bolt = AsyncApp(
-        token=config.bot_token,
         signing_secret=config.signing_secret,
         client=client,
         request_verification_enabled=True,

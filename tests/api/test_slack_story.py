@@ -119,9 +119,11 @@ async def test_resolve_button_resolves_and_updates(
     assert resp.status == 200
     await eventually(lambda: "RESOLVED" in parent.text, what="message shows the resolve")
     assert "Resolved by alice (U0ALICE)" in block_text(parent.blocks)
-    alert_id = int(parent.blocks[-1]["elements"][0]["value"]) if parent.blocks[-1].get(
-        "elements"
-    ) else None
+    alert_id = (
+        int(parent.blocks[-1]["elements"][0]["value"])
+        if parent.blocks[-1].get("elements")
+        else None
+    )
     resp = await client.get("/api/v1/alerts?status=resolved", headers=auth(VIEWER_TOKEN))
     [stored] = (await resp.json())["alerts"]
     assert stored["resolved_by"] == "alice (U0ALICE)"
