@@ -108,6 +108,11 @@ def _warnings(config: Config) -> list[str]:
         )
     if not config.api.tokens:
         found.append("api.tokens: no tokens configured; the REST API will refuse every request")
+    slack = config.slack
+    if slack is not None and not (slack.users or slack.user_groups or slack.default_role):
+        found.append(
+            "slack: no users, user_groups or default_role; every Slack command will be refused"
+        )
     return found
 
 
@@ -119,6 +124,12 @@ def _check_config(path: str, config: Config) -> int:
     print(f"  channels: {len(config.channels)}")
     print(f"  escalation policies: {len(config.escalation_policies)}")
     print(f"  routes: {len(config.routes)}")
+    if config.slack is not None:
+        slack = config.slack
+        print(
+            f"  slack: {slack.command} at {slack.path}, {len(slack.users)} users, "
+            f"{len(slack.user_groups)} user groups"
+        )
     if config.included:
         print(f"  included files: {', '.join(config.included)}")
     for warning in _warnings(config):
