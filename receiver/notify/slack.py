@@ -17,8 +17,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -174,6 +176,7 @@ class SlackChannel:
         self._state = state
         self._view = view if view is not None else MessageView()
         self._posted: OrderedDict[str, MessageRef] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -190,13 +193,15 @@ class SlackChannel:
         if parent is None:  # resolved, but this channel never heard it fired: say so anyway
             ref = await self._post_message(notice, channel)
             return Delivery(reference=str(ref))
-        await self._post_once(
-            notice,
-            channel,
-            *thread_note(_thread_text(notice)),
-            thread_ts=parent.ts,
-        )
-        await self.refresh(str(parent), notice)
+        note = _thread_text(notice)
+        # One Slack channel may be told twice about the same alerts (once as a tier's default
+        # channel, once by id): one lock and one note per message and text keep it single.
+        lock = self._locks.setdefault(str(parent), asyncio.Lock())
+        async with lock:
+            await self._post_once(
+                notice, channel, *thread_note(note), thread_ts=parent.ts, key=f"{parent}#{note}"
+            )
+            await self.refresh(str(parent), notice)
         return Delivery(reference=str(parent))
 
     async def _post_message(self, notice: Notice, channel: str) -> MessageRef:
@@ -226,9 +231,10 @@ class SlackChannel:
         text: str,
         blocks: list[dict[str, Any]],
         thread_ts: str | None = None,
+        key: str | None = None,
     ) -> MessageRef:
         """Post unless this notice's message (or thread reply) went out already."""
-        key = f"{notice.idempotency_key}#{thread_ts or ''}"
+        key = key or f"{notice.idempotency_key}#{thread_ts or ''}"
         known = self._posted.get(key)
         if known is None and notice.attempt > 0 and thread_ts is None:
             known = await self._find_posted(channel, notice.idempotency_key)

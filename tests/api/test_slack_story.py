@@ -40,6 +40,16 @@ async def _detail(client: Any, alert_id: int) -> dict[str, Any]:
     return await resp.json()  # type: ignore[no-any-return]
 
 
+def _resolve_jobs_done(client: Any) -> Any:
+    async def check() -> bool:
+        resp = await client.get("/api/v1/jobs?kind=notify&limit=100", headers=auth(VIEWER_TOKEN))
+        jobs = (await resp.json())["jobs"]
+        resolved = [j for j in jobs if j["payload"]["notice"] == "resolved"]
+        return len(resolved) == 2 and all(j["state"] == "done" for j in resolved)
+
+    return check
+
+
 async def test_alert_story_in_slack(
     aiohttp_client: Any, db_url: str, make_config: Any, slack: SlackFake
 ) -> None:
@@ -96,6 +106,9 @@ async def test_alert_story_in_slack(
     assert "RESOLVED" in parent.text
     assert buttons(parent.blocks) == []
     await eventually(lambda: len(slack.thread(CHANNEL, parent.ts)) == 2, what="resolve note")
+    # Both tiers told this Slack channel (once by default, once by id): still one note.
+    await eventually(_resolve_jobs_done(client), what="resolved notices sent")
+    assert len(slack.thread(CHANNEL, parent.ts)) == 2
 
     # The fake's record tells it in order, with no second top-level post.
     story = slack.story()
