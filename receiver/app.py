@@ -275,7 +275,13 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         AlertmanagerSilences(slack.alertmanager_url, app[_HTTP]) if slack.alertmanager_url else None
     )
     commands = SlackCommands(
-        config, app[STORE], app[ACTIONS], SlackRoles(slack, client), app[CLOCK], silences
+        config,
+        app[STORE],
+        app[ACTIONS],
+        SlackRoles(slack, client),
+        app[CLOCK],
+        silences,
+        app[METRICS],
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield

@@ -18,9 +18,10 @@ from typing import Any, Final
 from receiver.actions import AlertActions
 from receiver.alertmanager import format_rfc3339
 from receiver.config import Config
-from receiver.durations import format_duration, parse_duration
-from receiver.errors import Conflict, FirebreakError, InvalidInput, NotFound, StoreUnavailable
-from receiver.matchers import Matcher, MatchOp, format_matchers, parse_matcher_args
+from receiver.durations import format_duration
+from receiver.errors import Conflict, NotFound, StoreUnavailable
+from receiver.matchers import Matcher, MatchOp, format_matchers
+from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, AlertStatus, Clock, EventKind, Role
 from receiver.routing import Router
 from receiver.silences import AlertmanagerSilences, SilenceError
@@ -32,6 +33,19 @@ from receiver.slack.blocks import (
     alert_ids_from_value,
     escape,
 )
+from receiver.slack.parse import (
+    AlertArgs,
+    SilenceArgs,
+    Usage,
+    parse_alert_note,
+    parse_alerts,
+    parse_execution,
+    parse_none,
+    parse_oncall,
+    parse_run,
+    parse_silence,
+    parse_snooze,
+)
 from receiver.slack.roles import SlackRoles, SlackUser, audit
 from receiver.store import Store
 from receiver.store.store import AlertQuery
@@ -40,15 +54,8 @@ __all__ = ["Prepared", "Reply", "SlackCommands", "Usage", "help_text"]
 
 LISTED: Final = 15  # alerts listed by `alerts`; the rest are counted
 _SCANNED: Final = 1000  # alerts counted at most for "and N more"
-_NOTE_LIMIT: Final = 4000
-_MAX_SNOOZE: Final = timedelta(days=7)
-_MAX_SILENCE: Final = timedelta(days=30)
 _BUTTON_SILENCE: Final = timedelta(hours=1)
 _NO_RUNBOOKS: Final = "No runbooks are configured"
-
-
-class Usage(FirebreakError):
-    """The command's arguments are not what it expects; the message says what is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +64,6 @@ class Reply:
 
     text: str
     public: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AlertArgs:
-    alert_id: int
-    note: str | None = None
-    duration: timedelta | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SilenceArgs:
-    matchers: tuple[Matcher, ...]
-    duration: timedelta
-    comment: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,123 +81,6 @@ class _Subcommand:
     role: Role
     parse: Callable[[list[str]], Any]
     run: Callable[[SlackCommands, SlackUser, Any], Awaitable[Reply]]
-
-
-# --- parsing ---------------------------------------------------------------------------------
-
-
-def _alert_id(args: list[str], usage: str) -> int:
-    if not args:
-        raise Usage(f"expected an alert id: `{usage}`")
-    raw = args[0].lstrip("#")
-    if not raw.isdigit():
-        raise Usage(
-            f"expected an alert id (a number such as 42), got `{escape(args[0])}`: `{usage}`"
-        )
-    return int(raw)
-
-
-def _note(words: list[str]) -> str | None:
-    note = " ".join(words).strip()
-    if len(note) > _NOTE_LIMIT:
-        raise Usage(f"expected a note of at most {_NOTE_LIMIT} characters")
-    return note or None
-
-
-def _duration(raw: str, limit: timedelta, usage: str) -> timedelta:
-    try:
-        value = parse_duration(raw)
-    except ValueError:
-        raise Usage(
-            f"expected a duration such as 30m or 2h, got `{escape(raw)}`: `{usage}`"
-        ) from None
-    if not timedelta(0) < value <= limit:
-        raise Usage(f"expected a duration above 0 and at most {format_duration(limit)}")
-    return value
-
-
-def _matchers(args: Sequence[str], usage: str) -> tuple[Matcher, ...]:
-    try:
-        return parse_matcher_args(args, field="matchers")
-    except InvalidInput as exc:
-        raise Usage(
-            f"{escape(exc.message)}; expected matchers such as alertname=DiskFull: `{usage}`"
-        ) from None
-
-
-def _is_duration(text: str) -> bool:
-    try:
-        parse_duration(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _parse_none(args: list[str]) -> None:
-    if args:
-        raise Usage("this subcommand takes no arguments")
-
-
-def _parse_alerts(args: list[str]) -> tuple[Matcher, ...]:
-    return _matchers(args, "alerts [matchers]")
-
-
-def _parse_alert_note(usage: str) -> Callable[[list[str]], AlertArgs]:
-    def parse(args: list[str]) -> AlertArgs:
-        return AlertArgs(_alert_id(args, usage), _note(args[1:]))
-
-    return parse
-
-
-def _parse_snooze(args: list[str]) -> AlertArgs:
-    usage = "snooze <alert-id> <duration>"
-    alert_id = _alert_id(args, usage)
-    if len(args) < 2:
-        raise Usage(f"expected a duration such as 30m: `{usage}`")
-    return AlertArgs(alert_id, _note(args[2:]), _duration(args[1], _MAX_SNOOZE, usage))
-
-
-def _parse_silence(args: list[str]) -> SilenceArgs:
-    usage = "silence <matchers> <duration> [comment]"
-    split = next((i for i, a in enumerate(args) if i > 0 and _is_duration(a)), None)
-    if not args or split is None:
-        raise Usage(f"expected matchers and then a duration: `{usage}`")
-    matchers = _matchers(args[:split], usage)
-    return SilenceArgs(
-        matchers, _duration(args[split], _MAX_SILENCE, usage), _note(args[split + 1 :])
-    )
-
-
-def _parse_oncall(args: list[str]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for matcher in _matchers(args, "oncall [label=value ...]"):
-        if matcher.op is not MatchOp.EQ:
-            raise Usage(f"expected label=value pairs, got `{escape(str(matcher))}`")
-        labels[matcher.name] = matcher.value
-    return labels
-
-
-def _parse_run(args: list[str]) -> tuple[str, dict[str, str]]:
-    if not args:
-        raise Usage("expected a runbook name: `run <runbook> [key=value ...]`")
-    params: dict[str, str] = {}
-    for word in args[1:]:
-        key, sep, value = word.partition("=")
-        if not sep or not key:
-            raise Usage(
-                f"expected key=value, got `{escape(word)}`: `run <runbook> [key=value ...]`"
-            )
-        params[key] = value
-    return args[0], params
-
-
-def _parse_execution(usage: str) -> Callable[[list[str]], tuple[str, str | None]]:
-    def parse(args: list[str]) -> tuple[str, str | None]:
-        if not args:
-            raise Usage(f"expected an execution id: `{usage}`")
-        return args[0], _note(args[1:])
-
-    return parse
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -260,70 +136,70 @@ async def _run_oncall(commands: SlackCommands, user: SlackUser, labels: dict[str
 
 
 SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
-    "help": _Subcommand("help", "this list", Role.VIEWER, _parse_none, _run_help),
+    "help": _Subcommand("help", "this list", Role.VIEWER, parse_none, _run_help),
     "alerts": _Subcommand(
-        "alerts [matchers]", "firing alerts, newest first", Role.VIEWER, _parse_alerts, _run_alerts
+        "alerts [matchers]", "firing alerts, newest first", Role.VIEWER, parse_alerts, _run_alerts
     ),
     "ack": _Subcommand(
         "ack <alert-id> [note]",
         "acknowledge an alert (stops its escalation)",
         Role.RESPONDER,
-        _parse_alert_note("ack <alert-id> [note]"),
+        parse_alert_note("ack <alert-id> [note]"),
         _run_ack,
     ),
     "resolve": _Subcommand(
         "resolve <alert-id> [note]",
         "resolve an alert by hand",
         Role.RESPONDER,
-        _parse_alert_note("resolve <alert-id> [note]"),
+        parse_alert_note("resolve <alert-id> [note]"),
         _run_resolve,
     ),
     "snooze": _Subcommand(
         "snooze <alert-id> <duration>",
         "put off the next escalation tier (at most 7d)",
         Role.RESPONDER,
-        _parse_snooze,
+        parse_snooze,
         _run_snooze,
     ),
     "silence": _Subcommand(
         "silence <matchers> <duration> [comment]",
         "create an Alertmanager silence",
         Role.RESPONDER,
-        _parse_silence,
+        parse_silence,
         _run_silence,
     ),
     "runbooks": _Subcommand(
-        "runbooks", "the runbooks you can run", Role.VIEWER, _parse_none, _run_runbooks
+        "runbooks", "the runbooks you can run", Role.VIEWER, parse_none, _run_runbooks
     ),
     "run": _Subcommand(
-        "run <runbook> [key=value ...]", "start a runbook", Role.RESPONDER, _parse_run, _run_run
+        "run <runbook> [key=value ...]", "start a runbook", Role.RESPONDER, parse_run, _run_run
     ),
     "approve": _Subcommand(
         "approve <execution-id>",
         "approve a waiting runbook step",
         Role.RESPONDER,
-        _parse_execution("approve <execution-id>"),
+        parse_execution("approve <execution-id>"),
         _run_execution,
     ),
     "cancel": _Subcommand(
         "cancel <execution-id> [reason]",
         "stop a runbook execution",
         Role.RESPONDER,
-        _parse_execution("cancel <execution-id> [reason]"),
+        parse_execution("cancel <execution-id> [reason]"),
         _run_execution,
     ),
     "status": _Subcommand(
         "status <execution-id>",
         "where a runbook execution stands",
         Role.VIEWER,
-        _parse_execution("status <execution-id>"),
+        parse_execution("status <execution-id>"),
         _run_execution,
     ),
     "oncall": _Subcommand(
         "oncall [label=value ...]",
         "who gets the next escalation for alerts with these labels",
         Role.VIEWER,
-        _parse_oncall,
+        parse_oncall,
         _run_oncall,
     ),
 }
@@ -375,6 +251,7 @@ class SlackCommands:
         roles: SlackRoles,
         clock: Clock,
         silences: AlertmanagerSilences | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         assert config.slack is not None
         self.command = config.slack.command
@@ -384,7 +261,13 @@ class SlackCommands:
         self._roles = roles
         self._clock = clock
         self._silences = silences
+        self._metrics = metrics
         self._router = Router(config)
+
+    def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
+        audit(user, action, outcome, **fields)
+        if self._metrics is not None:
+            self._metrics.slack_actions.labels(action, outcome).inc()
 
     @staticmethod
     def actor(user: SlackUser) -> Actor:
@@ -429,12 +312,12 @@ class SlackCommands:
         try:
             reply = await work
         except (NotFound, Conflict, SilenceError) as exc:
-            audit(user, action, "failed", alert_id=alert_id, reason=str(exc))
+            self._audit(user, action, "failed", alert_id=alert_id, reason=str(exc))
             return Reply(f"Could not {action}: {escape(str(exc))}.")
         except StoreUnavailable:
-            audit(user, action, "failed", alert_id=alert_id, reason="store unavailable")
+            self._audit(user, action, "failed", alert_id=alert_id, reason="store unavailable")
             return Reply(f"Could not {action}: Firebreak's database is unavailable; try again.")
-        audit(user, action, "ok", alert_id=alert_id)
+        self._audit(user, action, "ok", alert_id=alert_id)
         return reply
 
     async def _authorise(
@@ -447,7 +330,7 @@ class SlackCommands:
             return None
         has = role.name.lower() if role is not None else "no role"
         wanted = needed.name.lower()
-        audit(user, action, "refused", required=wanted, role=has, alert_ids=list(alert_ids))
+        self._audit(user, action, "refused", required=wanted, role=has, alert_ids=list(alert_ids))
         now = self._clock()
         for alert_id in alert_ids:
             with contextlib.suppress(NotFound):  # a button on a message about a purged alert

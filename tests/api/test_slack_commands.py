@@ -36,9 +36,15 @@ async def slack() -> AsyncIterator[SlackFake]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: SlackFake) -> Any:
+async def client(
+    aiohttp_client: Any,
+    sqlite_url: str,
+    make_config: Any,
+    slack: SlackFake,
+    registry: CollectorRegistry,
+) -> Any:
     config = make_config(sqlite_url, slack_config(slack, tier2_after="1h"))
-    return await aiohttp_client(create_app(config, registry=CollectorRegistry()))
+    return await aiohttp_client(create_app(config, registry=registry))
 
 
 async def _fire(client: Any, slack: SlackFake, name: str = "DiskFull", **labels: str) -> int:
@@ -153,7 +159,7 @@ async def test_ack_resolve_snooze_from_slack_update_the_message_and_the_history(
 
 
 async def test_roles_refuse_viewers_and_strangers_and_audit_it(
-    client: Any, slack: SlackFake, caplog: pytest.LogCaptureFixture
+    client: Any, slack: SlackFake, caplog: pytest.LogCaptureFixture, registry: CollectorRegistry
 ) -> None:
     alert_id = await _fire(client, slack)
     caplog.set_level("INFO", logger="firebreak.audit")
@@ -185,6 +191,13 @@ async def test_roles_refuse_viewers_and_strangers_and_audit_it(
         for r in caplog.records
         if r.name == "firebreak.audit"
     ]
+    counted = {
+        (action, outcome): registry.get_sample_value(
+            "firebreak_slack_actions_total", {"action": action, "outcome": outcome}
+        )
+        for action, outcome in (("ack", "refused"), ("alerts", "refused"), ("ack", "ok"))
+    }
+    assert counted == {("ack", "refused"): 1.0, ("alerts", "refused"): 1.0, ("ack", "ok"): 1.0}
 
 
 async def test_oncall_runbooks_and_silence_without_alertmanager(
