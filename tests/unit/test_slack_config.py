@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from receiver.cli import main
 from receiver.config import parse_config
@@ -133,3 +135,25 @@ def test_missing_secrets_and_no_roles(tmp_path: Path, capsys: pytest.CaptureFixt
     code, out = check(tmp_path, "slack: {bot_token: xoxb-1, signing_secret: s}\n", capsys)
     assert code == 0
     assert "warning: slack: no users, user_groups or default_role" in out
+
+
+def _readme_blocks() -> list[str]:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index("### Setting up the Slack app") : text.index("### `/firebreak`")]
+    return [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
+
+
+def test_the_readme_manifest_and_configuration_are_valid() -> None:
+    manifest_text, config_text = (textwrap.dedent(b) for b in _readme_blocks())
+    manifest = yaml.safe_load(manifest_text)
+    [slash] = manifest["features"]["slash_commands"]
+    defaults = parse_config("slack: {bot_token: xoxb-1, signing_secret: s}", env={})
+    assert defaults.slack is not None
+    assert slash["command"] == defaults.slack.command
+    assert slash["url"].endswith(defaults.slack.path)
+    assert manifest["settings"]["interactivity"]["request_url"] == slash["url"]
+    assert {"chat:write", "commands", "usergroups:read"} <= set(
+        manifest["oauth_config"]["scopes"]["bot"]
+    )
+    config = parse_config(config_text, source="README.md", env=ENV)
+    assert config.slack is not None and set(config.channels) == {"log", "slack", "slack-escalation"}
