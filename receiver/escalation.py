@@ -342,7 +342,7 @@ class Escalation:
             repeat=p.get("repeat", 0),
             suppressed=suppressed,
             references=references,
-            attempt=ctx.job.attempts,
+            attempt=_attempts(ctx),
         )
         try:
             delivery = await channel.send(notice, target)
@@ -410,6 +410,13 @@ class Escalation:
             for (group_key, channel, target), ids in notices.items()
         ]
         return Done("resolved", enqueue=follow)
+
+
+def _attempts(ctx: JobContext) -> int:
+    """Earlier attempts of this send that may have gone out: the failed ones, and one more when
+    the job was due a whole lease ago (a worker that took it died, perhaps after sending)."""
+    taken_over = ctx.now - ctx.job.due_at >= ctx.runner.settings.lease
+    return ctx.job.attempts + (1 if taken_over else 0)
 
 
 def _escalate(

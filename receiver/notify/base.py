@@ -54,7 +54,7 @@ class Notice:
     suppressed: int = 0  # for DIGEST: notices the rate limit held back
     drill: bool = False
     references: Sequence[str] = field(default_factory=tuple)  # earlier deliveries, to thread
-    attempt: int = 0  # failed attempts of this send so far: above 0, it may have gone out
+    attempt: int = 0  # earlier attempts that may have gone out (failed, or cut off by a crash)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ with their ts, text, blocks, metadata and thread, as ``conversations.history`` r
         client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
         slack.rate_limit("chat.postMessage", retry_after=2, times=1)
         slack.fail("chat.update", "message_not_found")
+        slack.hold("chat.postMessage")  # posted, but the answer waits for slack.released
 
 The module also signs requests the way Slack does (``v0`` signatures) and builds the
 form-encoded slash-command and ``block_actions`` bodies Slack posts to an app.
@@ -18,6 +19,7 @@ form-encoded slash-command and ``block_actions`` bodies Slack posts to an app.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -89,6 +91,8 @@ class SlackFake:
     messages: dict[tuple[str, str], Message] = field(default_factory=dict)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
     _trouble: dict[str, deque[_Trouble]] = field(default_factory=dict)
+    _held: set[str] = field(default_factory=set)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     url: str = ""
@@ -113,6 +117,7 @@ class SlackFake:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.released.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -129,6 +134,10 @@ class SlackFake:
         """The next ``times`` calls of ``method`` get HTTP 429 with ``Retry-After``."""
         queue = self._trouble.setdefault(method, deque())
         queue.extend(_Trouble(429, "ratelimited", retry_after) for _ in range(times))
+
+    def hold(self, method: str) -> None:
+        """Carry out the next call of ``method`` but answer only once ``released`` is set."""
+        self._held.add(method)
 
     def fail(self, method: str, error: str, times: int = 1, status: int = 200) -> None:
         """The next ``times`` calls of ``method`` fail with Slack error code ``error``."""
@@ -180,6 +189,9 @@ class SlackFake:
         token = auth.removeprefix("Bearer ").strip() or str(args.get("token", ""))
         status, body, headers = self._answer(method, args, token)
         self.calls.append(Call(method, args, token, time.time(), status))
+        if method in self._held:
+            self._held.discard(method)
+            await self.released.wait()  # done on Slack's side; the caller waits for the answer
         return web.json_response(body, status=status, headers=headers)
 
     def _answer(
