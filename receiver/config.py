@@ -466,7 +466,8 @@ class ChannelConfig:
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
-        """The section named by ``type`` is present, and no other type's section is."""
+        """The section named by ``type`` is present (optional for slack, whose channel may
+        come from slack.default_channel), and no other type's section is."""
         problems: list[tuple[str, str]] = []
         for section in _CHANNEL_SECTIONS:
             present = getattr(self, section) is not None
