@@ -249,17 +249,18 @@ def _slack_channels(
     app[SLACK_CLIENT] = client
     pacer = Pacer(slack.message_interval.total_seconds())
     view = MessageView(grafana_url=slack.grafana_url, silence_button=bool(slack.alertmanager_url))
+    names = [name for name, channel in config.channels.items() if channel.type == "slack"]
+    state = state_lookup(app[STORE], names)
     found = {}
-    for name, channel in config.channels.items():
-        if channel.type != "slack":
-            continue
-        own = channel.slack.channel if channel.slack is not None else None
+    for name in names:
+        section = config.channels[name].slack
+        own = section.channel if section is not None else None
         found[name] = SlackChannel(
             name,
             client,
             default_channel=own or slack.default_channel,
             pacer=pacer,
-            state=state_lookup(app[STORE], name),
+            state=state,
             view=view,
         )
     return found

@@ -328,9 +328,10 @@ class Escalation:
             )
         references: tuple[str, ...] = ()
         if getattr(channel, "threads", False):  # it replies to and updates its earlier messages
+            kin = [n for n, c in self._channels.items() if getattr(c, "kind", "") == channel.kind]
             async with self._store.connection() as conn:
                 ids = [a.id for a in alerts]
-                references = tuple(await message_references(conn, ids, channel_name))
+                references = tuple(await message_references(conn, ids, kin))
         notice = Notice(
             kind=kind,
             idempotency_key=ctx.job.idempotency_key,

@@ -19,7 +19,9 @@ GROUPIE = ("U0GROUPIE", "gina")  # responder through the on-call user group
 STRANGER = ("U0STRANGE", "sam")  # no role at all
 
 
-def slack_config(slack: SlackFake, *, tier2_after: str = "1s", extra: str = "") -> str:
+def slack_config(
+    slack: SlackFake, *, tier2_after: str = "1s", tier2_target: str = CHANNEL, extra: str = ""
+) -> str:
     return f"""
 slack:
   bot_token: "{BOT_TOKEN}"
@@ -38,7 +40,7 @@ escalation_policies:
   oncall:
     tiers:
       - {{after: 0s, notify: [chat]}}
-      - {{after: {tier2_after}, notify: [{{channel: chat, target: {CHANNEL}}}]}}
+      - {{after: {tier2_after}, notify: [{{channel: chat, target: {tier2_target}}}]}}
 routes:
   - {{name: all, escalation_policy: oncall}}
 notifications: {{group_window: 100ms}}

@@ -185,24 +185,34 @@ class SlackChannel:
         if not channel:
             raise ChannelRejected(f"slack {self.name}: no target and no default channel")
         parent = _parent(notice.references, channel)
-        if notice.kind is NoticeKind.DIGEST or (
-            parent is None and notice.kind is NoticeKind.FIRING
-        ):
-            ref = await self._post_message(notice, channel)
-            return Delivery(reference=str(ref))
-        if parent is None:  # resolved, but this channel never heard it fired: say so anyway
-            ref = await self._post_message(notice, channel)
-            return Delivery(reference=str(ref))
+        if parent is not None and notice.kind is not NoticeKind.DIGEST:
+            await self._note(parent, notice)
+            return Delivery(reference=str(parent))
+        # A new message: the first tier, a digest, a tier reaching another Slack channel, or a
+        # resolve in a channel that never heard the alerts fired.
+        ref = await self._post_message(notice, channel)
+        if notice.kind is NoticeKind.FIRING:
+            # The messages elsewhere about these alerts say where the escalation went.
+            for other in _firsts(notice.references, skip=channel):
+                await self._note(other, notice)
+        return Delivery(reference=str(ref))
+
+    async def _note(self, parent: MessageRef, notice: Notice) -> None:
+        """A reply in ``parent``'s thread saying what happened, and ``parent`` brought up to
+        date. One Slack channel may be told twice about the same alerts (once as a tier's
+        default channel, once by id): one lock and one note per message and text keep it
+        single."""
         note = _thread_text(notice)
-        # One Slack channel may be told twice about the same alerts (once as a tier's default
-        # channel, once by id): one lock and one note per message and text keep it single.
         lock = self._locks.setdefault(str(parent), asyncio.Lock())
         async with lock:
             await self._post_once(
-                notice, channel, *thread_note(note), thread_ts=parent.ts, key=f"{parent}#{note}"
+                notice,
+                parent.channel,
+                *thread_note(note),
+                thread_ts=parent.ts,
+                key=f"{parent}#{note}",
             )
             await self.refresh(str(parent), notice)
-        return Delivery(reference=str(parent))
 
     async def _post_message(self, notice: Notice, channel: str) -> MessageRef:
         alerts = [MessageAlert.from_notice(a) for a in notice.alerts]
@@ -341,6 +351,16 @@ def _parent(references: Sequence[str], channel: str) -> MessageRef | None:
         if ref is not None and ref.channel == channel:
             return ref
     return None
+
+
+def _firsts(references: Sequence[str], skip: str) -> list[MessageRef]:
+    """The first message about these alerts in each Slack channel but ``skip``."""
+    found: dict[str, MessageRef] = {}
+    for reference in references:
+        ref = MessageRef.parse(reference)
+        if ref is not None and ref.channel != skip:
+            found.setdefault(ref.channel, ref)
+    return list(found.values())
 
 
 def _thread_text(notice: Notice) -> str:

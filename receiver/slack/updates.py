@@ -10,7 +10,7 @@ updates the message (see ``receiver.notify.slack``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
@@ -38,12 +38,13 @@ def message_update_job(action: str, alert_id: int, now: datetime) -> list[NewJob
     ]
 
 
-def state_lookup(store: Store, channel: str) -> StateLookup:
-    """Reads the alerts behind one of ``channel``'s messages from the store."""
+def state_lookup(store: Store, channels: Sequence[str]) -> StateLookup:
+    """Reads the alerts behind a message of the Slack ``channels`` from the store."""
+    names = list(channels)
 
     async def lookup(reference: str) -> MessageState | None:
         async with store.connection() as conn:
-            ids, tier = await message_alerts(conn, channel, reference)
+            ids, tier = await message_alerts(conn, names, reference)
             if not ids:
                 return None
             alerts = await store.alerts_by_ids(conn, ids)

@@ -12,9 +12,9 @@ from receiver.store.tables import notifications
 
 
 async def message_references(
-    conn: AsyncConnection, alert_ids: Sequence[int], channel: str
+    conn: AsyncConnection, alert_ids: Sequence[int], channels: Sequence[str]
 ) -> list[str]:
-    """The references of messages ``channel`` sent about any of ``alert_ids``, first sent
+    """The references of messages ``channels`` sent about any of ``alert_ids``, first sent
     first."""
     if not alert_ids:
         return []
@@ -22,7 +22,7 @@ async def message_references(
         select(notifications.c.reference, func.min(notifications.c.id).label("first"))
         .where(
             notifications.c.alert_id.in_(list(alert_ids)),
-            notifications.c.channel == channel,
+            notifications.c.channel.in_(list(channels)),
             notifications.c.reference.is_not(None),
         )
         .group_by(notifications.c.reference)
@@ -32,18 +32,27 @@ async def message_references(
 
 
 async def message_alerts(
-    conn: AsyncConnection, channel: str, reference: str
+    conn: AsyncConnection, channels: Sequence[str], reference: str
 ) -> tuple[list[int], int | None]:
-    """The alerts a message is about, and the highest tier reached through it."""
-    rows = (
+    """The alerts a message of one of ``channels`` is about, and the highest tier they reached
+    on any of those channels."""
+    rows = await conn.execute(
+        select(notifications.c.alert_id).where(
+            notifications.c.channel.in_(list(channels)),
+            notifications.c.reference == reference,
+        )
+    )
+    ids = sorted({row.alert_id for row in rows})
+    if not ids:
+        return [], None
+    tier = (
         await conn.execute(
-            select(notifications.c.alert_id, notifications.c.tier).where(
-                notifications.c.channel == channel, notifications.c.reference == reference
+            select(func.max(notifications.c.tier)).where(
+                notifications.c.alert_id.in_(ids), notifications.c.channel.in_(list(channels))
             )
         )
-    ).all()
-    tiers = [row.tier for row in rows if row.tier is not None]
-    return sorted({row.alert_id for row in rows}), (max(tiers) if tiers else None)
+    ).scalar()
+    return ids, tier
 
 
 async def messages_about(

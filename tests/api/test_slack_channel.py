@@ -23,7 +23,7 @@ from receiver.notify.base import (
 )
 from receiver.notify.slack import Pacer, SlackChannel
 from tests.api.test_channels import make_notice
-from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.slack import CHANNEL, OTHER_CHANNEL, SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import BOT_TOKEN, block_text, eventually, slack_config
@@ -222,3 +222,29 @@ async def test_posts_to_one_channel_are_paced_one_a_second(
     times = sorted(c.at for c in slack.called("chat.postMessage"))
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(gap >= 0.95 for gap in gaps), gaps
+
+
+async def test_a_tier_in_another_channel_is_noted_in_the_first_message(
+    aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: SlackFake
+) -> None:
+    text = slack_config(slack, tier2_after="500ms", tier2_target=OTHER_CHANNEL)
+    client = await aiohttp_client(
+        create_app(make_config(sqlite_url, text), registry=CollectorRegistry())
+    )
+    await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+    [first] = await eventually(lambda: slack.top_messages(CHANNEL), what="tier 1 posted")
+    [second] = await eventually(lambda: slack.top_messages(OTHER_CHANNEL), what="tier 2 posted")
+    assert "tier 2" in block_text(second.blocks)
+    [note] = await eventually(lambda: slack.thread(CHANNEL, first.ts), what="noted in tier 1's")
+    assert "Escalated: oncall tier 2" in note.text
+    await eventually(lambda: first.edits == 1, what="first message updated")
+    assert "tier 2" in block_text(first.blocks)
+
+    # Acknowledging updates both messages.
+    resp = await client.get("/api/v1/alerts", headers=auth(VIEWER_TOKEN))
+    alert_id = (await resp.json())["alerts"][0]["id"]
+    await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=auth(RESPONDER_TOKEN))
+    await eventually(lambda: second.edits == 1 and first.edits == 2, what="both updated")
+    for message in (first, second):
+        shown = block_text(message.blocks)
+        assert "Acknowledged by bob" in shown and "tier 2" in shown
