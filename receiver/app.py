@@ -32,6 +32,7 @@ from receiver.notify.log import LogChannel
 from receiver.notify.slack import Pacer, SlackChannel
 from receiver.notify.webhook import WebhookChannel
 from receiver.ratelimit import RateLimit, RateLimiters
+from receiver.routing import Router
 from receiver.silences import AlertmanagerSilences
 from receiver.slack.blocks import MessageView
 from receiver.slack.bolt import build_bolt_app, slack_events
@@ -250,7 +251,7 @@ def _slack_channels(
     pacer = Pacer(slack.message_interval.total_seconds())
     view = MessageView(grafana_url=slack.grafana_url, silence_button=bool(slack.alertmanager_url))
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
-    state = state_lookup(app[STORE], names)
+    state = state_lookup(app[STORE], names, Router(config))
     found = {}
     for name in names:
         section = config.channels[name].slack

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import weakref
@@ -76,6 +77,7 @@ class MessageState:
 
     alerts: Sequence[MessageAlert]
     tier: int | None = None
+    escalation_policy: str = ""
 
 
 # Reads the current state of the alerts behind a message reference (the store, in the app).
@@ -307,15 +309,11 @@ class SlackChannel:
             return
         state = await self._state(reference) if self._state is not None else None
         if state is not None and state.alerts:
-            view = (
-                self._with_notice(notice, _highest(notice.tier, state.tier))
-                if notice is not None
-                else MessageView(
-                    tier=state.tier,
-                    grafana_url=self._view.grafana_url,
-                    silence_button=self._view.silence_button,
-                    runbook=self._view.runbook,
-                )
+            base = self._with_notice(notice) if notice is not None else self._view
+            view = dataclasses.replace(
+                base,
+                tier=_highest(base.tier, state.tier),
+                escalation_policy=base.escalation_policy or state.escalation_policy,
             )
             text, blocks = message(state.alerts, view)
         elif notice is not None:

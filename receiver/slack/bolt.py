@@ -60,7 +60,11 @@ def build_bolt_app(
             await ack(**_ephemeral(prepared))
             return
         await ack()
-        reply = await commands.execute(user, prepared)
+        try:
+            reply = await commands.execute(user, prepared)
+        except Exception:
+            log.exception("%s %s by %s failed", config.command, prepared.name, user.id)
+            reply = Reply("Something went wrong on Firebreak's side; it is in its log.")
         await respond(**_ephemeral(reply))
 
     @bolt.action(re.compile(r"^firebreak_"))

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
 from receiver.notify.slack import MessageState, SlackChannel, StateLookup
+from receiver.routing import Router
 from receiver.slack.blocks import MessageAlert
 from receiver.store import Store
 from receiver.store.jobs import NewJob
@@ -38,8 +39,9 @@ def message_update_job(action: str, alert_id: int, now: datetime) -> list[NewJob
     ]
 
 
-def state_lookup(store: Store, channels: Sequence[str]) -> StateLookup:
-    """Reads the alerts behind a message of the Slack ``channels`` from the store."""
+def state_lookup(store: Store, channels: Sequence[str], router: Router) -> StateLookup:
+    """Reads the alerts behind a message of the Slack ``channels`` from the store; the
+    escalation policy shown is the one their first route leads to."""
     names = list(channels)
 
     async def lookup(reference: str) -> MessageState | None:
@@ -49,7 +51,8 @@ def state_lookup(store: Store, channels: Sequence[str]) -> StateLookup:
                 return None
             alerts = await store.alerts_by_ids(conn, ids)
         ordered = sorted(alerts, key=lambda a: a.id)
-        return MessageState([MessageAlert.from_alert(a) for a in ordered], tier)
+        policy = router.route(ordered[0].labels)[0].escalation_policy if ordered else ""
+        return MessageState([MessageAlert.from_alert(a) for a in ordered], tier, policy)
 
     return lookup
 

@@ -247,4 +247,4 @@ async def test_a_tier_in_another_channel_is_noted_in_the_first_message(
     await eventually(lambda: second.edits == 1 and first.edits == 2, what="both updated")
     for message in (first, second):
         shown = block_text(message.blocks)
-        assert "Acknowledged by bob" in shown and "tier 2" in shown
+        assert "Acknowledged by bob" in shown and "oncall tier 2" in shown

@@ -92,6 +92,7 @@ async def test_alert_story_in_slack(
     assert resp.status == 200
     await eventually(lambda: parent.edits > edits, what="message updated for the ack")
     assert "Acknowledged by alice (U0ALICE)" in block_text(parent.blocks)
+    assert "oncall tier 2" in block_text(parent.blocks)
     assert buttons(parent.blocks) == ["Resolve"]
     detail = await _detail(client, alert_id)
     assert detail["acknowledged_by"] == "alice (U0ALICE)"
