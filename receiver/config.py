@@ -434,6 +434,10 @@ class SlackConfig:
         problems: list[tuple[str, str]] = []
         if not self.path.startswith("/"):
             problems.append((_join(path, "path"), "expected a path such as /slack/events"))
+        elif self.path in ("/webhook", "/health", "/metrics") or self.path.startswith(
+            ("/api/", "/health/", "/debug/")
+        ):
+            problems.append((_join(path, "path"), "is one of Firebreak's own paths"))
         for user in self.users:
             if not _SLACK_USER_ID.fullmatch(user):
                 where = _join(_join(path, "users"), user)

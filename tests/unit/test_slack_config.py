@@ -86,6 +86,10 @@ def test_a_slack_setup_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture
             "expected a Slack user (U…) or user group (S…) id",
         ),
         (
+            ("default_channel: C0ALERTS", "path: /api/v1/slack"),
+            "slack.path: is one of Firebreak's own paths",
+        ),
+        (
             ("default_channel: C0ALERTS", "command: firebreak"),
             "slack.command: expected a slash command such as /firebreak",
         ),
