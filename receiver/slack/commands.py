@@ -22,7 +22,7 @@ from receiver.durations import format_duration
 from receiver.errors import Conflict, NotFound, StoreUnavailable
 from receiver.matchers import Matcher, MatchOp, format_matchers
 from receiver.metrics import Metrics
-from receiver.model import Actor, Alert, AlertStatus, Clock, EventKind, Role
+from receiver.model import Actor, AlertStatus, Clock, EventKind, Role
 from receiver.routing import Router
 from receiver.silences import AlertmanagerSilences, SilenceError
 from receiver.slack.blocks import (
@@ -46,6 +46,7 @@ from receiver.slack.parse import (
     parse_silence,
     parse_snooze,
 )
+from receiver.slack.replies import describe, firing_list, mention, oncall_text
 from receiver.slack.roles import SlackRoles, SlackUser, audit
 from receiver.store import Store
 from receiver.store.store import AlertQuery
@@ -98,12 +99,12 @@ async def _run_alerts(
 
 async def _run_ack(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
     alert = await commands.actions.acknowledge(args.alert_id, commands.actor(user), args.note, None)
-    return Reply(f"{_mention(user)} acknowledged {_describe(alert)}.", public=True)
+    return Reply(f"{mention(user)} acknowledged {describe(alert)}.", public=True)
 
 
 async def _run_resolve(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
     alert = await commands.actions.resolve(args.alert_id, commands.actor(user), args.note, None)
-    return Reply(f"{_mention(user)} resolved {_describe(alert)}.", public=True)
+    return Reply(f"{mention(user)} resolved {describe(alert)}.", public=True)
 
 
 async def _run_snooze(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
@@ -112,7 +113,7 @@ async def _run_snooze(commands: SlackCommands, user: SlackUser, args: AlertArgs)
         args.alert_id, args.duration, commands.actor(user), args.note, None
     )
     until = format_rfc3339(alert.snoozed_until) if alert.snoozed_until else "later"
-    return Reply(f"{_mention(user)} snoozed {_describe(alert)} until {until}.", public=True)
+    return Reply(f"{mention(user)} snoozed {describe(alert)} until {until}.", public=True)
 
 
 async def _run_silence(commands: SlackCommands, user: SlackUser, args: SilenceArgs) -> Reply:
@@ -216,28 +217,6 @@ def help_text(command: str) -> str:
         "Durations: `30m`, `2h`, `1h30m`."
     )
     return "\n".join(lines)
-
-
-def _mention(user: SlackUser) -> str:
-    return f"<@{user.id}>"
-
-
-def _describe(alert: Alert) -> str:
-    name = alert.labels.get("alertname", "") or alert.fingerprint
-    return f"alert {alert.id} (*{escape(name)}*)"
-
-
-def _alert_line(alert: Alert) -> str:
-    name = escape(alert.labels.get("alertname", "") or alert.fingerprint)
-    sev = alert.labels.get("severity")
-    line = f"• `{alert.id}` *{name}*" + (f" ({escape(sev)})" if sev else "")
-    summary = alert.annotations.get("summary", "")
-    if summary:
-        line += f" — {escape(' '.join(summary.split()))[:200]}"
-    line += f" — since {format_rfc3339(alert.starts_at)}"
-    if alert.acknowledged_by:
-        line += f" — acked by {escape(alert.acknowledged_by)}"
-    return line
 
 
 class SlackCommands:
@@ -388,17 +367,7 @@ class SlackCommands:
                 limit=_SCANNED,
             )
         )
-        alerts = page.alerts
-        where = f" matching `{escape(format_matchers(matchers))}`" if matchers else ""
-        if not alerts:
-            return Reply(f"No firing alerts{where}.")
-        lines = [f"*{len(alerts)}{'+' if page.next_cursor else ''} firing alert(s){where}*"]
-        lines += [_alert_line(a) for a in alerts[:LISTED]]
-        rest = len(alerts) - LISTED
-        if rest > 0:
-            more = "+" if page.next_cursor else ""
-            lines.append(f"… and {rest}{more} more; narrow it with matchers.")
-        return Reply("\n".join(lines))
+        return Reply(firing_list(page.alerts, page.next_cursor is not None, matchers, LISTED))
 
     async def silence(
         self,
@@ -426,30 +395,11 @@ class SlackCommands:
             )
         until = format_rfc3339(now + duration)
         return Reply(
-            f"{_mention(user)} created silence `{silence_id}` until {until} for "
+            f"{mention(user)} created silence `{silence_id}` until {until} for "
             f"`{escape(format_matchers(matchers))}` ({len(page.alerts)} firing alert(s) covered).",
             public=True,
         )
 
     def oncall(self, labels: dict[str, str]) -> Reply:
-        shown = ", ".join(f"{k}={v}" for k, v in labels.items()) or "any alert"
-        lines = [f"*Next escalation for {escape(shown)}*"]
-        for match in self._router.route(labels):
-            policy = self._config.escalation_policies.get(match.escalation_policy)
-            lines.append(
-                f"Route `{escape(match.route)}` → policy `{escape(match.escalation_policy)}`"
-            )
-            if policy is None:
-                continue
-            for index, tier in enumerate(policy.tiers):
-                targets = ", ".join(_target(str(t.channel), t.target) for t in tier.notify)
-                lines.append(f"  tier {index + 1} after {format_duration(tier.after)}: {targets}")
-            if policy.repeat:
-                lines.append(f"  then again {policy.repeat} more time(s) while unacknowledged")
-        return Reply("\n".join(lines))
-
-
-def _target(channel: str, target: str) -> str:
-    if target.startswith(("C", "G")) and target[1:].isalnum():
-        return f"{escape(channel)} <#{target}>"
-    return escape(f"{channel}:{target}" if target else channel)
+        matches = self._router.route(labels)
+        return Reply(oncall_text(labels, matches, self._config.escalation_policies))
