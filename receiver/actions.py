@@ -1,7 +1,8 @@
 """What people do to alerts — acknowledge, resolve, snooze — from any interface.
 
-Each action is one guarded update in the store; a resolve also enqueues the resolved notices
-in the same transaction, and any action wakes the job runner so escalation reacts at once.
+Each action is one guarded update in the store; an acknowledge or resolve that changes the
+alert also enqueues, in the same transaction, the job that tells the channels already notified,
+and any action wakes the job runner so escalation reacts at once.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from receiver.escalation import resolve_job
+from receiver.escalation import acknowledge_job, resolve_job
 from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, Clock
 from receiver.store import Store
 from receiver.store.jobs import NewJob
 
 FollowUps = Callable[[str, int, datetime], Sequence[NewJob]]
-"""Jobs an action enqueues with itself: (action, alert id, now) -> jobs (message updates)."""
+"""More jobs an action enqueues with itself: (action, alert id, now) -> jobs (a snooze shown
+in Slack messages)."""
 
 
 class AlertActions:
@@ -41,8 +43,15 @@ class AlertActions:
         self, alert_id: int, actor: Actor, note: str | None, request_id: str | None
     ) -> Alert:
         now = self._clock()
+        # Channels that follow acknowledgements (PagerDuty, Slack) hear of it through a durable
+        # job enqueued with the change, so it survives a crash and is sent once.
         alert = await self._store.acknowledge(
-            alert_id, actor, note, request_id, now, then=self._then("acknowledged", alert_id, now)
+            alert_id,
+            actor,
+            note,
+            request_id,
+            now,
+            then=[acknowledge_job([alert_id], now), *self._then("acknowledged", alert_id, now)],
         )
         if alert.acknowledged_at == now:  # this request acknowledged it
             self._metrics.time_to_acknowledge.observe(

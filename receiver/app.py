@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -16,22 +17,28 @@ from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
-from receiver.api import alerts, jobs, ops, webhook
+from receiver.alertmanager_api import AlertmanagerClient
+from receiver.api import alerts, jobs, ops, pagerduty, webhook
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
 from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.config import ChannelConfig, Config
+from receiver.errors import StoreUnavailable
 from receiver.escalation import Escalation, resolve_job, route_job
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
-from receiver.model import Clock, system_clock
+from receiver.model import Clock, Notification, system_clock
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
+from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.slack import Pacer, SlackChannel
 from receiver.notify.webhook import WebhookChannel
+from receiver.pagerduty_sync import PagerDutySync
+from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
+from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.silences import AlertmanagerSilences
 from receiver.slack.blocks import MessageView
@@ -49,6 +56,8 @@ from receiver.typedefs import (
     CONFIG,
     INGESTOR,
     METRICS,
+    PAGERDUTY_SYNC,
+    PIPELINE,
     RUNNER,
     SLACK_BOLT,
     SLACK_CLIENT,
@@ -100,6 +109,11 @@ def create_app(
     r.add_post("/api/v1/alerts/{id}/snooze", alerts.snooze_alert, name="snooze")
     r.add_get("/api/v1/jobs", jobs.list_jobs, name="jobs")
     r.add_post("/api/v1/jobs/{id}/retry", jobs.retry_job, name="job_retry")
+    r.add_post(
+        "/integrations/pagerduty/webhook",
+        pagerduty.receive_pagerduty_webhook,
+        name="pagerduty_webhook",
+    )
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
@@ -163,6 +177,8 @@ def build_channel(
             tls_context=tls_context,
             clock=clock,
         )
+    if channel.type == "pagerduty" and channel.pagerduty is not None:
+        return PagerDutyChannel(name, channel.pagerduty, clock=clock)
     return LogChannel(name)
 
 
@@ -197,10 +213,25 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     escalation = Escalation(
         config, app[STORE], channels, app[BREAKERS], RateLimiters(limits), metrics
     )
+    alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
+
+    async def submit(notification: Notification) -> None:
+        if INGESTOR not in app:
+            raise StoreUnavailable("the receiver is starting")  # the job is retried
+        await app[INGESTOR].submit(notification, None)
+
+    guard = PipelineGuard(config, app[STORE], metrics, submit, alertmanager, app[STARTED_AT])
+    app[PIPELINE] = guard
+    retention = Retention(config.retention, app[STORE], metrics)
     jobs_config = config.jobs
     runner = JobRunner(
         app[STORE],
-        {**escalation.handlers(), **MessageUpdates(app[STORE], slack_channels).handlers()},
+        {
+            **escalation.handlers(),
+            **guard.handlers(),
+            **retention.handlers(),
+            **MessageUpdates(app[STORE], slack_channels).handlers(),
+        },
         metrics,
         clock,
         RunnerSettings(
@@ -211,6 +242,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             backoff_initial=jobs_config.backoff_initial,
             backoff_max=jobs_config.backoff_max,
             poll_interval=jobs_config.poll_interval,
+            stop_grace=config.shutdown_grace,
         ),
         horizons=escalation.horizons(),
         busy=lambda: INGESTOR in app and app[INGESTOR].busy,
@@ -224,6 +256,11 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         runner.wake,
         follow_ups=[message_update_job] if slack_channels else [],
     )
+    seeds = guard.seed(clock()) + retention.seed(clock())
+    if seeds:
+        async with app[STORE].transaction(durable=False) as conn:
+            await app[STORE].jobs.enqueue(conn, seeds, clock())
+    app[PAGERDUTY_SYNC] = PagerDutySync(app[STORE], app[ACTIONS], metrics)
     runner.start()
     yield
     await runner.stop()
@@ -289,9 +326,11 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def _outbox(outcome: IngestOutcome, now: datetime) -> list[NewJob]:
+def _outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> list[NewJob]:
     """The jobs a committed webhook batch starts, in the batch's own transaction."""
     follow = []
+    if fetch_truncated:  # Alertmanager's API is configured: read the rest of cut groups
+        follow += [fetch_group_job(n, now) for n in outcome.truncated]
     # Split so that one job (and so one run working a backlog off) stays small.
     for chunk in _chunked(outcome.new_alert_ids, _ALERTS_PER_JOB):
         follow.append(route_job(chunk, now))
@@ -316,7 +355,7 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
         max_batch_alerts=ingest.max_batch_alerts,
         commit_delay=ingest.commit_delay.total_seconds(),
         commit_siblings=ingest.commit_siblings,
-        outbox=_outbox,
+        outbox=functools.partial(_outbox, fetch_truncated=app[CONFIG].alertmanager is not None),
         on_commit=app[RUNNER].wake,
     )
     ingestor.start()

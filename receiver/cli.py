@@ -69,6 +69,27 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
     with_config(db_commands.add_parser("current", help="print the schema revision"))
+    backup = with_config(
+        db_commands.add_parser(
+            "backup",
+            help="take a consistent online backup of the SQLite database",
+            description="Copy the SQLite database to PATH while the receiver keeps running "
+            "(SQLite's online backup: a consistent snapshot). For PostgreSQL it explains "
+            "pg_dump and a standby instead.",
+        )
+    )
+    backup.add_argument("path", metavar="PATH", help="the backup file to write (must not exist)")
+    restore = with_config(
+        db_commands.add_parser(
+            "restore",
+            help="restore the SQLite database from a backup (receiver stopped)",
+            description="Replace the configured SQLite database with the backup at PATH. "
+            "Stop the receiver first. Refuses to overwrite a database holding alerts "
+            "unless --force is given.",
+        )
+    )
+    restore.add_argument("path", metavar="PATH", help="a file written by 'firebreak db backup'")
+    restore.add_argument("--force", action="store_true", help="overwrite a non-empty database")
     return parser
 
 
@@ -96,6 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(config)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
+    if args.db_command in ("backup", "restore"):
+        from receiver.store.backup import BackupError, backup, restore
+
+        try:
+            if args.db_command == "backup":
+                print(backup(config.database.url, args.path))
+            else:
+                print(restore(config.database.url, args.path, force=args.force))
+        except BackupError as exc:
+            print(f"firebreak db {args.db_command}: {exc}", file=sys.stderr)
+            return 1
+        return 0
     return asyncio.run(_db(args.db_command, config))
 
 
@@ -108,6 +141,12 @@ def _warnings(config: Config) -> list[str]:
         )
     if not config.api.tokens:
         found.append("api.tokens: no tokens configured; the REST API will refuse every request")
+    paging = sorted(name for name, c in config.channels.items() if c.type == "pagerduty")
+    if paging and not config.pagerduty.webhook_secrets:
+        found.append(
+            "pagerduty.webhook_secrets: none configured; acknowledgements made in PagerDuty "
+            f"will not reach Firebreak (channels: {', '.join(paging)})"
+        )
     slack = config.slack
     if slack is not None and not (slack.users or slack.user_groups or slack.default_role):
         found.append(
@@ -190,7 +229,7 @@ def _serve(config: Config) -> int:
         port=config.listen_port,
         print=None,
         access_log=logging.getLogger("aiohttp.access") if config.log.access else None,
-        shutdown_timeout=10,
+        shutdown_timeout=config.shutdown_grace.total_seconds(),
     )
     return 0
 

@@ -83,6 +83,10 @@ def _positive_duration(value: timedelta) -> str | None:
     return None if value > timedelta(0) else "must be longer than 0s"
 
 
+def _non_negative_duration(value: timedelta) -> str | None:
+    return None if value >= timedelta(0) else "must not be negative"
+
+
 def _check_port(value: int) -> str | None:
     return None if 1 <= value <= 65535 else "must be between 1 and 65535"
 
@@ -454,17 +458,88 @@ class SlackConfig:
         return problems
 
 
+def _check_https_url(url: str) -> str | None:
+    return None if url.startswith("https://") else "expected a URL starting with https://"
+
+
+# PagerDuty's Events API v2 severities; an alert's severity label is mapped onto one of them.
+PagerDutySeverity = Literal["critical", "error", "warning", "info"]
+
+
+def _default_severity_map() -> Mapping[str, PagerDutySeverity]:
+    return types.MappingProxyType(
+        {"critical": "critical", "error": "error", "warning": "warning", "info": "info"}
+    )
+
+
+def _check_routing_keys(keys: Mapping[str, str]) -> str | None:
+    # Names the aliases only: the keys are secrets.
+    if not keys:
+        return "must not be empty"
+    empty = sorted(alias for alias, key in keys.items() if not key.strip())
+    return f"empty routing key for {', '.join(empty)}" if empty else None
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyChannelConfig:
+    """PagerDuty services reached through the Events API v2 (one integration key each)."""
+
+    # Alias -> integration (routing) key. A tier's target names an alias; an empty target
+    # means "default". Secret: anyone holding a key can open incidents on that service.
+    routing_keys: Mapping[str, str] = field(
+        repr=False, metadata={"secret": True, "check": _check_routing_keys}
+    )
+    # Alert severity label value -> PagerDuty severity; unmapped values get default_severity.
+    severity_map: Mapping[str, PagerDutySeverity] = field(default_factory=_default_severity_map)
+    default_severity: PagerDutySeverity = "warning"
+    severity_label: str = field(default="severity", metadata={"check": _not_empty})
+    # Labels whose values fill the event's payload.source, component, group and class.
+    source_label: str = field(default="instance", metadata={"check": _not_empty})
+    component_label: str | None = field(default="service", metadata={"check": _not_empty})
+    group_label: str | None = field(default="job", metadata={"check": _not_empty})
+    class_label: str | None = field(default="alertname", metadata={"check": _not_empty})
+    # Annotation holding a Grafana (dashboard) URL, attached as a link next to the runbook.
+    dashboard_annotation: str = field(default="dashboard_url", metadata={"check": _not_empty})
+    # Events per minute per routing key. PagerDuty accepts about 120 a minute per key; this
+    # paces below that so a storm is spread out instead of answered with 429s.
+    events_per_minute: float = field(default=100.0, metadata={"check": _greater_than_zero})
+    # How long a routing key rests after PagerDuty answered 429 without a Retry-After.
+    throttle_wait: timedelta = field(
+        default=timedelta(seconds=30), metadata={"check": _positive_duration}
+    )
+    timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    api_url: str = field(
+        default="https://events.pagerduty.com", metadata={"check": _check_https_url}
+    )
+    ca_file: str | None = field(default=None, metadata={"check": _not_empty})  # PEM; else system
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyConfig:
+    """What PagerDuty sends back: webhook v3 subscriptions (``/integrations/pagerduty/webhook``)."""
+
+    # Signing secrets of the webhook subscriptions; several while one is being rotated. With
+    # none, the endpoint refuses every request.
+    webhook_secrets: tuple[str, ...] = field(
+        default=(), repr=False, metadata={"secret": True, "check_each": _not_empty}
+    )
+    max_body_bytes: int = field(default=256 * 1024, metadata={"check": _greater_than_zero})
+
+
 # The channel types that take a section of their own, named like the type.
-_CHANNEL_SECTIONS = ("email", "webhook", "slack")
+_CHANNEL_SECTIONS = ("email", "webhook", "pagerduty", "slack")
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
     """One notification channel: its type, the section for that type, and its limits."""
 
-    type: Literal["log", "webhook", "email", "slack"]
+    type: Literal["log", "webhook", "email", "pagerduty", "slack"]
     email: EmailChannelConfig | None = None
     webhook: WebhookChannelConfig | None = None
+    pagerduty: PagerDutyChannelConfig | None = None
     slack: SlackChannelConfig | None = None
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
@@ -573,6 +648,70 @@ class JobsConfig:
         return [(_join(path, "backoff_max"), f"must be at least backoff_initial ({minimum})")]
 
 
+@dataclass(frozen=True, slots=True)
+class AlertmanagerConfig:
+    """Alertmanager's v2 API, which Firebreak reads to reconcile its alerts with Alertmanager's
+    and to fetch the rest of a truncated webhook's group."""
+
+    url: str = field(metadata={"check": _check_http_url})  # e.g. http://127.0.0.1:9093
+    # The receiver in alertmanager.yml that posts to Firebreak: only its alerts are compared.
+    receiver: str = field(default="firebreak", metadata={"check": _not_empty})
+    bearer_token: str | None = field(default=None, repr=False, metadata={"secret": True})
+    basic_auth: BasicAuth | None = None
+    timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    # How often to compare firing alerts with Alertmanager's active ones; 0s turns it off.
+    reconcile_interval: timedelta = field(
+        default=timedelta(minutes=1), metadata={"check": _non_negative_duration}
+    )
+    # A firing alert Alertmanager no longer has is resolved only once it has not been re-sent
+    # for this long, and only by an Alertmanager up at least this long (one just restarted
+    # has not heard from Prometheus yet).
+    resolve_grace: timedelta = field(
+        default=timedelta(minutes=2), metadata={"check": _non_negative_duration}
+    )
+    ca_file: str | None = None
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if self.bearer_token is not None and self.basic_auth is not None:
+            return [(_join(path, "basic_auth"), "give bearer_token or basic_auth, not both")]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogConfig:
+    """The dead man's switch: an always-firing alert (Prometheus's ``Watchdog``) must keep
+    arriving; when it stops, the monitoring pipeline itself is broken, and Firebreak raises an
+    alert of its own through its ordinary routes and escalation policies."""
+
+    alertname: str = field(default="Watchdog", metadata={"check": _not_empty})
+    # Raise the alert when the watchdog has not arrived for this long. Alertmanager must
+    # re-send it more often (a route for it with a short repeat_interval).
+    timeout: timedelta = field(
+        default=timedelta(minutes=10), metadata={"check": _positive_duration}
+    )
+    check_interval: timedelta = field(
+        default=timedelta(seconds=30), metadata={"check": _positive_duration}
+    )
+    # Labels of the alert raised; alertname and severity unless overridden.
+    labels: Mapping[str, str] = field(default_factory=_empty_mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long finished things are kept: resolved alerts with their history, done jobs and
+    the record of webhooks. Dead-lettered jobs and firing alerts are never purged."""
+
+    # 0s keeps everything.
+    period: timedelta = field(
+        default=timedelta(days=90), metadata={"check": _non_negative_duration}
+    )
+    interval: timedelta = field(default=timedelta(hours=1), metadata={"check": _positive_duration})
+    # Rows per delete: each batch is its own short transaction.
+    batch_size: int = field(default=1000, metadata={"check": _greater_than_zero})
+
+
 LOG_CHANNEL = "log"
 """The channel that exists even when the file defines none: it writes notices to the log."""
 
@@ -597,6 +736,11 @@ class Config:
     """The whole configuration file."""
 
     listen: str = field(default="127.0.0.1:9095", metadata={"check": _check_listen})
+    # On SIGTERM: stop accepting, finish what is in flight, hand back job leases, exit; a job
+    # still running after this is cut off (its lease handed back, so it runs again elsewhere).
+    shutdown_grace: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -614,6 +758,10 @@ class Config:
     default_route: DefaultRouteConfig = field(default_factory=DefaultRouteConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    alertmanager: AlertmanagerConfig | None = None
+    watchdog: WatchdogConfig | None = None
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    pagerduty: PagerDutyConfig = field(default_factory=PagerDutyConfig)
     slack: SlackConfig | None = None
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
@@ -906,7 +1054,23 @@ def _check_tiers(part: _Part, channels: Mapping[str, ChannelConfig]) -> list[str
                         f"{where}: channel {_quote(entry.channel)} has no email.to addresses, "
                         "so this entry needs a target"
                     )
+                elif channel.pagerduty is not None:
+                    problems += _check_pagerduty_target(where, entry, channel.pagerduty)
     return problems
+
+
+def _check_pagerduty_target(
+    where: str, entry: NotifyTarget, channel: PagerDutyChannelConfig
+) -> list[str]:
+    """A tier's target on a PagerDuty channel names one of its routing key aliases."""
+    alias = entry.target or "default"
+    if alias in channel.routing_keys:
+        return []
+    aliases = ", ".join(sorted(channel.routing_keys))
+    return [
+        f"{where}: channel {_quote(entry.channel)} has no routing key {_quote(alias)}; "
+        f"defined: {aliases}"
+    ]
 
 
 def _check_slack_channels(

@@ -117,6 +117,7 @@ class RunnerSettings:
     backoff_initial: timedelta = timedelta(seconds=1)
     backoff_max: timedelta = timedelta(minutes=5)
     poll_interval: timedelta = timedelta(seconds=5)
+    stop_grace: timedelta = timedelta(seconds=10)  # how long stop() lets running jobs finish
 
 
 class JobRunner:
@@ -157,10 +158,20 @@ class JobRunner:
         self._task = asyncio.create_task(self._loop(), name="firebreak-jobs")
 
     async def stop(self) -> None:
-        """Let running jobs finish and record them, then hand back any lease still held."""
+        """Let running jobs finish and record them (for ``stop_grace`` at most: then they are
+        cut off), then hand back every lease still held, so another process runs them."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(self._task), self.settings.stop_grace.total_seconds()
+                )
+            except TimeoutError:
+                log.warning("%d jobs still running at shutdown: handed back", len(self._running))
+                for task in (*self._running, self._task):
+                    task.cancel()
+                await asyncio.gather(self._task, *self._running, return_exceptions=True)
             self._task = None
         with contextlib.suppress(StoreUnavailable):
             async with self._store.transaction(durable=False) as conn:

@@ -151,6 +151,42 @@ class Metrics:
             ["channel", "target"],
             registry=registry,
         )
+        self.watchdog_last_seen = Gauge(
+            "firebreak_watchdog_last_seen_timestamp_seconds",
+            "Unix time the watchdog alert last arrived firing (the dead man's switch).",
+            registry=registry,
+        )
+        self.watchdog_missing = Gauge(
+            "firebreak_watchdog_missing",
+            "1 while the watchdog alert is overdue and Firebreak's own alert about it fires.",
+            registry=registry,
+        )
+        self.reconciled_alerts = Counter(
+            "firebreak_reconciled_alerts_total",
+            "Alerts put right by comparing with Alertmanager: ingested (a lost webhook), "
+            "resolved (gone from Alertmanager) or fetched (rest of a truncated group).",
+            ["action"],
+            registry=registry,
+        )
+        self.reconcile_runs = Counter(
+            "firebreak_reconcile_runs_total",
+            "Comparisons with Alertmanager, by outcome (ok, unavailable, rejected).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.purged_rows = Counter(
+            "firebreak_purged_rows_total",
+            "Rows deleted by retention, by table (alerts, jobs, webhooks).",
+            ["table"],
+            registry=registry,
+        )
+        self.pagerduty_webhooks = Counter(
+            "firebreak_pagerduty_webhooks_total",
+            "PagerDuty v3 webhooks, by outcome (acknowledged, resolved, ignored, "
+            "unknown_incident, refused).",
+            ["outcome"],
+            registry=registry,
+        )
         self.slack_actions = Counter(
             "firebreak_slack_actions_total",
             "Slash commands and button presses from Slack, by action and outcome "

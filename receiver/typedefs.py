@@ -16,6 +16,8 @@ from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner
 from receiver.metrics import Metrics
 from receiver.model import Clock
+from receiver.pagerduty_sync import PagerDutySync
+from receiver.pipeline import PipelineGuard
 from receiver.store import Store
 
 CONFIG = web.AppKey("config", Config)
@@ -29,5 +31,7 @@ STARTED_AT = web.AppKey("started_at", datetime)
 ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
+PIPELINE = web.AppKey("pipeline", PipelineGuard)
+PAGERDUTY_SYNC = web.AppKey("pagerduty_sync", PagerDutySync)
 SLACK_CLIENT = web.AppKey("slack_client", AsyncWebClient)
 SLACK_BOLT = web.AppKey("slack_bolt", AsyncApp)

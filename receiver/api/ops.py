@@ -11,7 +11,16 @@ from receiver import __version__
 from receiver.alertmanager import format_rfc3339
 from receiver.errors import StoreUnavailable
 from receiver.model import Role
-from receiver.typedefs import BREAKERS, CLOCK, METRICS, STARTED_AT, STORE, TOKEN_AUTH
+from receiver.typedefs import (
+    BREAKERS,
+    CLOCK,
+    METRICS,
+    PIPELINE,
+    RUNNER,
+    STARTED_AT,
+    STORE,
+    TOKEN_AUTH,
+)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -42,8 +51,11 @@ async def health_detailed(request: web.Request) -> web.Response:
             "last_received_at": format_rfc3339(last) if last else None,
             "age_seconds": round((now - last).total_seconds(), 3) if last else None,
         }
+        owner = request.app[RUNNER].owner
         async with store.connection() as conn:
             stats = await store.jobs.stats(conn)
+            leases = await store.jobs.leases_held(conn, owner)
+        checks["replica"] = {"status": "ok", "id": owner, "leases": leases}
         dead = sum(c for _k, state, c in stats["counts"] if state == "dead")
         pending = sum(c for _k, state, c in stats["counts"] if state == "pending")
         oldest = stats["oldest_due_at"]
@@ -55,6 +67,11 @@ async def health_detailed(request: web.Request) -> web.Response:
             if oldest
             else 0.0,
         }
+        watchdog = await request.app[PIPELINE].watchdog_status(now)
+        if watchdog is not None:
+            last_seen = watchdog["last_seen_at"]
+            watchdog["last_seen_at"] = format_rfc3339(last_seen) if last_seen else None
+            checks["watchdog"] = watchdog
     except StoreUnavailable as exc:
         healthy = False
         checks["database"] = {"status": "fail", "error": str(exc)}

@@ -50,6 +50,8 @@ class IngestOutcome:
     new_alert_ids: tuple[int, ...]
     resolved_alert_ids: tuple[int, ...]
     seen: int
+    # Webhooks that Alertmanager cut short (truncatedAlerts > 0): their groups, to fetch whole.
+    truncated: tuple[Notification, ...] = ()
 
 
 @dataclass(slots=True)
@@ -59,6 +61,7 @@ class _Occurrence:
     snapshot: AlertSnapshot
     row: tuple[Any, ...]  # the alerts row to insert, should the occurrence be new
     request_id: str | None
+    resolved: bool = False  # a snapshot of the batch said it ended
     resolved_request_id: str | None = None
     ends_at: datetime | None = None
 
@@ -81,6 +84,7 @@ class PreparedBatch:
     values: list[Any]
     webhook_rows: list[tuple[Any, ...]]
     stamp: Any
+    truncated: tuple[Notification, ...] = ()
 
 
 @dataclass(slots=True)
@@ -110,11 +114,12 @@ def merge(
             if occ is None:
                 occ = merged[key] = _Occurrence(snap, row, item.request_id)
             else:
-                if occ.resolved_request_id is not None:  # keep its end: status and ends_at
+                if occ.resolved:  # keep its end: status and ends_at
                     row = (*row[:2], occ.row[2], occ.row[3], *row[4:])
                 occ.snapshot = snap
                 occ.row = row
-            if snap.status is AlertStatus.RESOLVED and occ.resolved_request_id is None:
+            if snap.status is AlertStatus.RESOLVED and not occ.resolved:
+                occ.resolved = True
                 occ.resolved_request_id = item.request_id
                 occ.ends_at = snap.ends_at
     return merged
@@ -236,7 +241,12 @@ class IngestSQL:
             by_stored_key[(row[0], row[1])] = key
             values += row
         webhook_rows = [e.webhook_row for e in encoded]
-        return PreparedBatch(occurrences, keys, by_stored_key, values, webhook_rows, self.time(now))
+        truncated = tuple(
+            item.notification for item in batch if item.notification.truncated_alerts > 0
+        )
+        return PreparedBatch(
+            occurrences, keys, by_stored_key, values, webhook_rows, self.time(now), truncated
+        )
 
     async def execute(self, conn: AsyncConnection, prepared: PreparedBatch) -> IngestOutcome:
         """Store a prepared batch in the caller's transaction.
@@ -257,7 +267,7 @@ class IngestSQL:
         for key, alert_id in inserted.items():
             occ = occurrences[key]
             events.append((alert_id, fired, stamp, "alertmanager", occ.request_id))
-            if occ.resolved_request_id is not None:
+            if occ.resolved:
                 events.append(
                     (alert_id, resolved_kind, stamp, "alertmanager", occ.resolved_request_id)
                 )
@@ -280,6 +290,7 @@ class IngestSQL:
             new_alert_ids=tuple(sorted(inserted.values())),
             resolved_alert_ids=tuple(sorted(resolved)),
             seen=len(existing),
+            truncated=prepared.truncated,
         )
 
     async def _insert_new(
@@ -356,7 +367,7 @@ class IngestSQL:
         for key, stored in existing.items():
             occ = occurrences[key]
             snap = occ.snapshot
-            if occ.resolved_request_id is not None and stored.status == AlertStatus.FIRING:
+            if occ.resolved and stored.status == AlertStatus.FIRING:
                 ends = self.time(occ.ends_at) if occ.ends_at else stamp
                 resolving.append((AlertStatus.RESOLVED.value, ends, stored.id))
                 resolved[stored.id] = occ.resolved_request_id

@@ -256,6 +256,13 @@ class JobQueue:
         )
         return int(result.rowcount or 0)
 
+    async def leases_held(self, conn: AsyncConnection, owner: str) -> int:
+        """How many running jobs ``owner`` holds the lease of."""
+        held = await conn.execute(
+            select(func.count()).where(jobs.c.lease_owner == owner, jobs.c.state == "running")
+        )
+        return int(held.scalar() or 0)
+
     async def next_wakeup(self, conn: AsyncConnection) -> datetime | None:
         """When the next job becomes claimable: the earliest due or the earliest lease end."""
         due = (

@@ -288,6 +288,56 @@ class Store:
             ).scalar()
             return latest
 
+    async def last_seen_firing(self, alertname: str) -> datetime | None:
+        """When a firing alert called ``alertname`` last arrived (the dead man's switch);
+        None when none is firing. Only firing rows are read, so this stays cheap."""
+        async with self._connection() as conn:
+            latest: datetime | None = (
+                await conn.execute(
+                    select(func.max(alerts.c.last_seen_at)).where(
+                        alerts.c.status == AlertStatus.FIRING, alerts.c.alertname == alertname
+                    )
+                )
+            ).scalar()
+            return latest
+
+    async def firing_occurrences(
+        self, *, group_key: str | None = None, exclude_group_keys: Sequence[str] = ()
+    ) -> list[Alert]:
+        """Firing occurrences: of one group, or all but those of some (Firebreak's own)."""
+        stmt = select(alerts).where(alerts.c.status == AlertStatus.FIRING)
+        if group_key is not None:
+            stmt = stmt.where(alerts.c.group_key == group_key)
+        if exclude_group_keys:
+            stmt = stmt.where(alerts.c.group_key.not_in(list(exclude_group_keys)))
+        async with self._connection() as conn:
+            return [_alert_from_row(row) for row in await conn.execute(stmt)]
+
+    async def occurrence_starts(self, fingerprints: Iterable[str]) -> dict[str, list[datetime]]:
+        """The startsAt of every stored occurrence of these fingerprints, in any state."""
+        found: dict[str, list[datetime]] = {}
+        async with self._connection() as conn:
+            for chunk in _chunks(sorted(set(fingerprints))):
+                rows = await conn.execute(
+                    select(alerts.c.fingerprint, alerts.c.starts_at).where(
+                        alerts.c.fingerprint.in_(chunk)
+                    )
+                )
+                for fingerprint, starts_at in rows:
+                    found.setdefault(fingerprint, []).append(starts_at)
+        return found
+    async def find_occurrence(self, fingerprint: str, starts_at: datetime) -> int | None:
+        """The id of the occurrence of ``fingerprint`` that started at ``starts_at``, if stored."""
+        async with self._connection() as conn:
+            found: int | None = (
+                await conn.execute(
+                    select(alerts.c.id).where(
+                        alerts.c.fingerprint == fingerprint, alerts.c.starts_at == starts_at
+                    )
+                )
+            ).scalar()
+            return found
+
     async def ping(self) -> float:
         """Round-trip a trivial query; returns its latency in seconds."""
         started = time.perf_counter()

@@ -23,6 +23,8 @@ async def test_health_detailed(client: Any) -> None:
     assert body["checks"]["database"]["status"] == "ok"
     assert body["checks"]["database"]["latency_ms"] >= 0
     assert body["checks"]["webhooks"]["last_received_at"] is None
+    replica = body["checks"]["replica"]
+    assert replica["id"].count("-") >= 2 and replica["leases"] == 0  # host-pid-suffix
     await client.post("/webhook", json=webhook(alert()), headers=auth(WEBHOOK_TOKEN))
     body = await (await client.get("/health/detailed", headers=auth(VIEWER_TOKEN))).json()
     assert body["checks"]["webhooks"]["age_seconds"] >= 0

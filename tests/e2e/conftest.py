@@ -271,11 +271,25 @@ class FirebreakServer:
 
 
 @pytest.fixture
-def firebreak_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FirebreakServer]:
+def firebreak_extra_config() -> str:
+    """More firebreak.yml for the server (a test module overrides this fixture)."""
+    return ""
+
+
+@pytest.fixture
+def alertmanager_port() -> int:
+    """Alertmanager's port, known before Firebreak starts so Firebreak can be told it."""
+    return free_port()
+
+
+@pytest.fixture
+def firebreak_server(
+    request: pytest.FixtureRequest, tmp_path: Path, firebreak_extra_config: str
+) -> Iterator[FirebreakServer]:
     """``firebreak serve`` on a free loopback port and a fresh SQLite file."""
     port = free_port()
     db_path = tmp_path / "firebreak.db"
-    text = config_text(f"sqlite+aiosqlite:///{db_path}")
+    text = config_text(f"sqlite+aiosqlite:///{db_path}", firebreak_extra_config)
     default_listen = 'listen: "127.0.0.1:9095"'
     assert default_listen in text, "tests.conftest.config_text no longer sets listen as expected"
     config_path = tmp_path / "firebreak.yml"
@@ -349,12 +363,20 @@ def rewrite_for_test(config: dict[str, Any], webhook_url: str, token_file: Path)
 
 
 @pytest.fixture
+def alertmanager_edit() -> Callable[[dict[str, Any]], None]:
+    """Changes to the test copy of alertmanager.yml (a test module overrides this fixture)."""
+    return lambda _config: None
+
+
+@pytest.fixture
 def alertmanager(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     alertmanager_bin: str,
     amtool_bin: str,
     firebreak_server: FirebreakServer,
+    alertmanager_port: int,
+    alertmanager_edit: Callable[[dict[str, Any]], None],
 ) -> Iterator[Alertmanager]:
     """Alertmanager on a free loopback port, without clustering, notifying Firebreak."""
     token_file = tmp_path / "firebreak-token"
@@ -362,6 +384,7 @@ def alertmanager(
     token_file.chmod(0o600)
     config = yaml.safe_load(SHIPPED_ALERTMANAGER_CONFIG.read_text())
     config = rewrite_for_test(config, firebreak_server.url + "/webhook", token_file)
+    alertmanager_edit(config)
     config_path = tmp_path / "alertmanager.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     checked = amtool_check_config(amtool_bin, config_path)
@@ -369,7 +392,7 @@ def alertmanager(
         f"amtool check-config rejected the test config:\n{checked.stdout}{checked.stderr}"
     )
 
-    port = free_port()
+    port = alertmanager_port
     storage = tmp_path / "alertmanager-data"
     storage.mkdir()
     log_path = tmp_path / "alertmanager.log"

@@ -51,8 +51,9 @@ from receiver.model import Role
 EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
-    "api, channels, database, default_route, escalation_policies, include, ingest, jobs, "
-    "listen, log, notifications, routes, slack, webhook"
+    "alertmanager, api, channels, database, default_route, escalation_policies, include, "
+    "ingest, jobs, listen, log, notifications, pagerduty, retention, routes, shutdown_grace, "
+    "slack, watchdog, webhook"
 )
 
 
@@ -1065,7 +1066,7 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
         ("channels: {c: {}}", "channels.c.type: required key is missing"),
         (
             "channels: {c: {type: sms}}",
-            'channels.c.type: expected one of log, webhook, email, slack, got "sms"',
+            'channels.c.type: expected one of log, webhook, email, pagerduty, slack, got "sms"',
         ),
         ("channels: {c: {type: webhook}}", "channels.c.webhook: required when type is webhook"),
         ("channels: {c: {type: email}}", "channels.c.email: required when type is email"),
@@ -1790,3 +1791,91 @@ NESTED = st.recursive(
 @given(st.dictionaries(KEYS, NESTED, max_size=8))
 def test_arbitrary_nested_data_gives_config_or_config_error(data: dict[Any, Any]) -> None:
     _outcome(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def test_alertmanager_and_watchdog_sections() -> None:
+    config = parse_config(
+        """
+alertmanager: {url: "http://am:9093", bearer_token: "${AM_TOKEN}", reconcile_interval: 30s}
+watchdog: {alertname: DeadMansSwitch, timeout: 5m, labels: {team: sre}}
+""",
+        env={"AM_TOKEN": "s3cret"},
+    )
+    assert config.alertmanager is not None and config.watchdog is not None
+    assert config.alertmanager.receiver == "firebreak"
+    assert config.alertmanager.reconcile_interval == timedelta(seconds=30)
+    assert config.alertmanager.bearer_token == "s3cret"
+    assert "s3cret" not in repr(config.alertmanager)
+    assert config.watchdog.alertname == "DeadMansSwitch"
+    assert dict(config.watchdog.labels) == {"team": "sre"}
+    assert parse_config("").alertmanager is None and parse_config("").watchdog is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("alertmanager: {}", "alertmanager.url: required"),
+        ("alertmanager: {url: am:9093}", "alertmanager.url: expected a URL starting with http"),
+        (
+            "alertmanager: {url: 'http://am', bearer_token: t,"
+            " basic_auth: {username: u, password: p}}",
+            "alertmanager.basic_auth: give bearer_token or basic_auth, not both",
+        ),
+        (
+            "alertmanager: {url: 'http://am', reconcile_interval: -1s}",
+            "alertmanager.reconcile_interval",
+        ),
+        ("watchdog: {timeout: 0s}", "watchdog.timeout: must be longer than 0s"),
+        ("watchdog: {alertname: ''}", "watchdog.alertname"),
+    ],
+)
+def test_alertmanager_and_watchdog_problems(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="f.yml")
+    assert any(problem in p for p in caught.value.problems), caught.value.problems
+
+
+# --- arbitrary input -----------------------------------------------------------------------------
+
+_yaml_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(["30s", "1h30m", "-5m", "0s", "${NOPE}", "${X:-1s}", "$${", "http://x", "*"]),
+)
+_TOP_KEYS = TOP_LEVEL_KEYS.replace(" ", "").split(",")
+_SOME_KEYS = [*_TOP_KEYS, "url", "type", "tiers", "after", "notify", "match", "token", "role"]
+_yaml_values = st.recursive(
+    _yaml_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.one_of(st.text(max_size=12), st.sampled_from(_SOME_KEYS)), inner, max_size=4
+        ),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_TOP_KEYS), _yaml_values, max_size=5))
+def test_any_document_gives_a_config_or_a_config_error(document: dict[str, object]) -> None:
+    """Whatever the YAML holds, loading gives a Config or a ConfigError naming the problems:
+    never another exception, never a problem without a file and key path."""
+    text = yaml.safe_dump(document, allow_unicode=True)
+    try:
+        parse_config(text, source="fuzz.yml", env={"X": "2s"})
+    except ConfigError as exc:
+        assert exc.problems
+        assert all(p.startswith("fuzz.yml") for p in exc.problems), exc.problems
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
+    try:
+        parse_config(text, source="fuzz.yml", env={})
+    except ConfigError as exc:
+        assert exc.problems and all(p.startswith("fuzz.yml") for p in exc.problems)

@@ -1,0 +1,55 @@
+"""Retention: resolved alerts (with their history) past the period are purged in small batches;
+firing alerts, recent ones and dead letters stay. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from receiver.app import create_app
+from tests.api.test_escalation import HOOK, eventually
+from tests.conftest import VIEWER_TOKEN, auth
+from tests.payloads import alert, webhook
+
+CONFIG = """
+retention: {period: 1d, interval: 200ms, batch_size: 2}
+jobs: {poll_interval: 200ms}
+"""
+
+
+async def _alert_names(client: Any) -> dict[str, str]:
+    resp = await client.get("/api/v1/alerts?limit=100", headers=auth(VIEWER_TOKEN))
+    return {a["labels"]["alertname"]: a["status"] for a in (await resp.json())["alerts"]}
+
+
+async def test_resolved_alerts_past_the_period_are_purged_and_the_rest_kept(
+    aiohttp_client: Any, db_url: str, make_config: Any
+) -> None:
+    client = await aiohttp_client(
+        create_app(make_config(db_url, CONFIG), registry=CollectorRegistry())
+    )
+    old = [
+        alert(
+            f"Old{i}",
+            status="resolved",
+            starts_at="2020-01-01T00:00:00Z",
+            ends_at="2020-01-01T01:00:00Z",
+        )
+        for i in range(5)
+    ]
+    recent = alert("Recent", status="resolved", ends_at="2099-01-01T00:00:00Z")
+    firing = alert("StillFiring", starts_at="2020-01-01T00:00:00Z")
+    for body in (webhook(*old), webhook(recent), webhook(firing)):
+        assert (await client.post("/webhook", json=body, headers=HOOK)).status == 200
+
+    async def purged() -> bool:
+        return set(await _alert_names(client)) == {"Recent", "StillFiring"}
+
+    await eventually(purged, within=10)
+    assert await _alert_names(client) == {"Recent": "resolved", "StillFiring": "firing"}
+    metrics = await (await client.get("/metrics")).text()
+    assert 'firebreak_purged_rows_total{table="alerts"} 5.0' in metrics
+    # The purge goes on as one chain of jobs.
+    resp = await client.get("/api/v1/jobs?kind=purge&state=pending", headers=auth(VIEWER_TOKEN))
+    assert len((await resp.json())["jobs"]) == 1
