@@ -51,7 +51,7 @@ class AlertActions:
             note,
             request_id,
             now,
-            then=[acknowledge_job([alert_id], now), *self._then("acknowledged", alert_id, now)],
+            then=[acknowledge_job([alert_id], now)],
         )
         if alert.acknowledged_at == now:  # this request acknowledged it
             self._metrics.time_to_acknowledge.observe(

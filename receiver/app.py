@@ -40,7 +40,6 @@ from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.retention import Retention
 from receiver.routing import Router
-from receiver.silences import AlertmanagerSilences
 from receiver.slack.blocks import MessageView
 from receiver.slack.bolt import build_bolt_app, slack_events
 from receiver.slack.commands import SlackCommands
@@ -286,7 +285,9 @@ def _slack_channels(
     )
     app[SLACK_CLIENT] = client
     pacer = Pacer(slack.message_interval.total_seconds())
-    view = MessageView(grafana_url=slack.grafana_url, silence_button=bool(slack.alertmanager_url))
+    view = MessageView(
+        grafana_url=slack.grafana_url, silence_button=config.alertmanager is not None
+    )
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
     state = state_lookup(app[STORE], names, Router(config))
     found = {}
@@ -310,8 +311,8 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
     slack = config.slack
     assert slack is not None
     client = app[SLACK_CLIENT]
-    silences = (
-        AlertmanagerSilences(slack.alertmanager_url, app[_HTTP]) if slack.alertmanager_url else None
+    alertmanager = (
+        AlertmanagerClient(config.alertmanager, app[_HTTP]) if config.alertmanager else None
     )
     commands = SlackCommands(
         config,
@@ -319,7 +320,7 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         app[ACTIONS],
         SlackRoles(slack, client),
         app[CLOCK],
-        silences,
+        alertmanager,
         app[METRICS],
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)

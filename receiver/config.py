@@ -420,8 +420,6 @@ class SlackConfig:
     default_role: Role | None = None
     # Runbook name -> user and group ids that may approve its executions.
     runbook_approvers: Mapping[str, tuple[str, ...]] = field(default_factory=_empty_mapping)
-    # Alertmanager for /firebreak silence and the Silence 1h button (its v2 API).
-    alertmanager_url: str | None = field(default=None, metadata={"check": _check_http_url})
     # Grafana, linked from each message (an alert's dashboard_url annotation wins).
     grafana_url: str | None = field(default=None, metadata={"check": _check_http_url})
     # Slack asks for at most one message a second per channel.

@@ -5,7 +5,8 @@
   notifications record keeps.
 - A later notice about the same alerts to the same Slack channel (the next tier, a repeat, the
   resolve) goes into that message's thread and the message itself is re-rendered from the
-  alerts' current state (``chat.update`` keyed by the stored channel and ts).
+  alerts' current state (``chat.update`` keyed by the stored channel and ts); so does an
+  acknowledged notice, without a thread reply (the channel follows acknowledgements).
 - Posting is idempotent. The message carries the notice's idempotency key in its metadata; a
   retried send first looks in memory and, when the send may have gone out before (a failed
   attempt), in the channel's history (``conversations.history`` with metadata) for the message
@@ -157,6 +158,7 @@ class SlackChannel:
 
     kind = "slack"
     threads = True  # escalation hands it the references of its earlier messages
+    follows_acknowledgements = True  # an acknowledged notice updates the message
 
     def __init__(
         self,
@@ -187,6 +189,11 @@ class SlackChannel:
         if not channel:
             raise ChannelRejected(f"slack {self.name}: no target and no default channel")
         parent = _parent(notice.references, channel)
+        if notice.kind is NoticeKind.ACKNOWLEDGED:
+            # The message says who acknowledged; nothing goes to a channel that has none.
+            if parent is not None:
+                await self.refresh(str(parent), notice)
+            return Delivery(reference=str(parent) if parent is not None else None)
         if parent is not None and notice.kind is not NoticeKind.DIGEST:
             await self._note(parent, notice)
             return Delivery(reference=str(parent))

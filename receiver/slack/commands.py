@@ -17,6 +17,11 @@ from typing import Any, Final
 
 from receiver.actions import AlertActions
 from receiver.alertmanager import format_rfc3339
+from receiver.alertmanager_api import (
+    AlertmanagerClient,
+    AlertmanagerRejected,
+    AlertmanagerUnavailable,
+)
 from receiver.config import Config
 from receiver.durations import format_duration
 from receiver.errors import Conflict, NotFound, StoreUnavailable
@@ -24,7 +29,6 @@ from receiver.matchers import Matcher, MatchOp, format_matchers
 from receiver.metrics import Metrics
 from receiver.model import Actor, AlertStatus, Clock, EventKind, Role
 from receiver.routing import Router
-from receiver.silences import AlertmanagerSilences, SilenceError
 from receiver.slack.blocks import (
     ACTION_ACK,
     ACTION_RESOLVE,
@@ -229,7 +233,7 @@ class SlackCommands:
         actions: AlertActions,
         roles: SlackRoles,
         clock: Clock,
-        silences: AlertmanagerSilences | None = None,
+        alertmanager: AlertmanagerClient | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         assert config.slack is not None
@@ -239,7 +243,7 @@ class SlackCommands:
         self.actions = actions
         self._roles = roles
         self._clock = clock
-        self._silences = silences
+        self._alertmanager = alertmanager
         self._metrics = metrics
         self._router = Router(config)
 
@@ -290,7 +294,7 @@ class SlackCommands:
     ) -> Reply:
         try:
             reply = await work
-        except (NotFound, Conflict, SilenceError) as exc:
+        except (NotFound, Conflict, AlertmanagerRejected, AlertmanagerUnavailable) as exc:
             self._audit(user, action, "failed", alert_id=alert_id, reason=str(exc))
             return Reply(f"Could not {action}: {escape(str(exc))}.")
         except StoreUnavailable:
@@ -376,14 +380,12 @@ class SlackCommands:
         duration: timedelta,
         comment: str | None,
     ) -> Reply:
-        if self._silences is None:
-            return Reply(
-                "No Alertmanager is configured (slack.alertmanager_url), so I cannot silence."
-            )
+        if self._alertmanager is None:
+            return Reply("No Alertmanager is configured (alertmanager.url), so I cannot silence.")
         now = self._clock()
         comment = comment or f"Silenced from Slack by {user.actor_name}"
-        silence_id = await self._silences.create(
-            matchers, now, now + duration, user.actor_name, comment
+        silence_id = await self._alertmanager.create_silence(
+            [api_matcher(m) for m in matchers], now, now + duration, user.actor_name, comment
         )
         text = f"silence {silence_id} for {format_duration(duration)}: {format_matchers(matchers)}"
         page = await self.store.list_alerts(
@@ -403,3 +405,14 @@ class SlackCommands:
     def oncall(self, labels: dict[str, str]) -> Reply:
         matches = self._router.route(labels)
         return Reply(oncall_text(labels, matches, self._config.escalation_policies))
+
+
+def api_matcher(matcher: Matcher) -> dict[str, object]:
+    """A matcher in the shape of Alertmanager's v2 API (``name``, ``value``, ``isRegex``,
+    ``isEqual``)."""
+    return {
+        "name": matcher.name,
+        "value": matcher.value,
+        "isRegex": matcher.op in (MatchOp.RE, MatchOp.NRE),
+        "isEqual": matcher.op in (MatchOp.EQ, MatchOp.RE),
+    }

@@ -1,11 +1,12 @@
-"""Keeping Slack messages current when people act: the ``slack_update`` job.
+"""Keeping Slack messages current when people change what no notice covers: the
+``slack_update`` job.
 
-An acknowledgement or a snooze enqueues one ``slack_update`` job in its own transaction (see
-``AlertActions``); the job re-renders every Slack message sent about the alert from the store
-(``chat.update``). It is a durable job like any send: Slack's 429 defers it by ``Retry-After``,
-a failure retries it with backoff, and repeating it only renders the same state again.
-Resolves need no job of their own: the resolved notice escalation sends to each Slack target
-updates the message (see ``receiver.notify.slack``).
+Acknowledgements and resolves reach Slack as notices (the Slack channel follows
+acknowledgements), which update the messages. A snooze is no notice, so it enqueues one
+``slack_update`` job in its own transaction (see ``AlertActions``); the job re-renders every
+Slack message sent about the alert from the store (``chat.update``). It is a durable job like
+any send: Slack's 429 defers it by ``Retry-After``, a failure retries it with backoff, and
+repeating it only renders the same state again.
 """
 
 from __future__ import annotations

@@ -248,3 +248,23 @@ async def test_a_tier_in_another_channel_is_noted_in_the_first_message(
     for message in (first, second):
         shown = block_text(message.blocks)
         assert "Acknowledged by bob" in shown and "oncall tier 2" in shown
+
+
+async def test_an_acknowledgement_while_the_post_is_in_flight_still_reaches_the_message(
+    aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: SlackFake
+) -> None:
+    client = await aiohttp_client(
+        create_app(
+            make_config(sqlite_url, slack_config(slack, tier2_after="1h")),
+            registry=CollectorRegistry(),
+        )
+    )
+    slack.hold("chat.postMessage")
+    await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+    [message] = await eventually(lambda: slack.top_messages(CHANNEL), what="posted, not answered")
+    resp = await client.get("/api/v1/alerts", headers=auth(VIEWER_TOKEN))
+    alert_id = (await resp.json())["alerts"][0]["id"]
+    await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=auth(RESPONDER_TOKEN))
+    slack.released.set()
+    await eventually(lambda: message.edits >= 1, what="the message caught up")
+    assert "Acknowledged by bob" in block_text(message.blocks)

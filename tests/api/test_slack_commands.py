@@ -216,7 +216,7 @@ async def test_oncall_runbooks_and_silence_without_alertmanager(
     text = await _answer(client, slack, "status ex-42", VIEWER)
     assert text == "No runbooks are configured, so there is no execution `ex-42`."
     text = await _answer(client, slack, "silence alertname=DiskFull 1h", ALICE)
-    assert "No Alertmanager is configured (slack.alertmanager_url)" in text
+    assert "No Alertmanager is configured (alertmanager.url)" in text
 
 
 async def test_requests_must_be_signed_and_fresh(client: Any, slack: SlackFake) -> None:
