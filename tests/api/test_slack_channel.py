@@ -221,7 +221,9 @@ async def test_posts_to_one_channel_are_paced_one_a_second(
     await eventually(lambda: len(slack.top_messages(CHANNEL)) == 3, within=15)
     times = sorted(c.at for c in slack.called("chat.postMessage"))
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(gap >= 0.95 for gap in gaps), gaps
+    # Slots are a second apart when taken; arrival adds a little delay of its own (unpaced,
+    # the three would arrive within a few milliseconds).
+    assert all(gap >= 0.6 for gap in gaps) and times[-1] - times[0] >= 1.7, gaps
 
 
 async def test_a_tier_in_another_channel_is_noted_in_the_first_message(
