@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= firebreak.example.yml
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench setup system-deps-run system-deps-test clean
+.PHONY: run test lint bench bench-runbooks setup system-deps-run system-deps-test clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: $(BIN)/.installed
 bench: setup
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/notify_bench.py
+	$(BIN)/python bench/runbook_bench.py
+
+## Webhook to first runbook step started (median target < 100 ms).
+bench-runbooks: setup
+	$(BIN)/python bench/runbook_bench.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

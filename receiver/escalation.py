@@ -29,7 +29,7 @@ from receiver.breaker import BreakerRegistry
 from receiver.config import Config, EscalationPolicyConfig
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
-from receiver.model import Alert, AlertStatus, EventKind
+from receiver.model import DRILL_LABEL, Alert, AlertStatus, EventKind
 from receiver.notify.base import (
     Channel,
     ChannelError,
@@ -355,6 +355,7 @@ class Escalation:
             tier=p.get("tier"),
             repeat=p.get("repeat", 0),
             suppressed=suppressed,
+            drill=any(DRILL_LABEL in a.labels for a in alerts),
             references=references,
             attempt=_attempts(ctx),
         )

@@ -9,7 +9,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
+from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.automation.drills import Drills
+from receiver.automation.service import AutomationService
 from receiver.breaker import BreakerRegistry
 from receiver.config import Config
 from receiver.ingest import Ingestor
@@ -31,6 +34,9 @@ STARTED_AT = web.AppKey("started_at", datetime)
 ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
+AUTOMATION = web.AppKey("automation", AutomationService)
+DRILLS = web.AppKey("drills", Drills)
 PIPELINE = web.AppKey("pipeline", PipelineGuard)
 PAGERDUTY_SYNC = web.AppKey("pagerduty_sync", PagerDutySync)
 SLACK_CLIENT = web.AppKey("slack_client", AsyncWebClient)

@@ -56,6 +56,7 @@ class Notice:
     repeat: int = 0  # how many times the policy has started over
     suppressed: int = 0  # for DIGEST: notices the rate limit held back
     drill: bool = False
+    message: str = ""  # a runbook's own words (a notify step), shown above the alerts
     references: Sequence[str] = field(default_factory=tuple)  # earlier deliveries, to thread
     attempt: int = 0  # earlier attempts that may have gone out (failed, or cut off by a crash)
 

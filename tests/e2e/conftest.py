@@ -299,16 +299,24 @@ def firebreak_server(
 
     cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
     proc = _start(cmd, log_path, cwd=ROOT)
+    tls = "\ntls:" in firebreak_extra_config
     server = FirebreakServer(
-        url=f"http://127.0.0.1:{port}",
+        url=f"{'https' if tls else 'http'}://127.0.0.1:{port}",
         db_path=db_path,
         config_path=config_path,
         log_path=log_path,
         proc=proc,
     )
+
+    def ready() -> bool:
+        if tls:  # the test checks the certificate itself; here, only that it listens
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        return http("GET", server.url + "/health", timeout=1)[0] == 200
+
     try:
         wait_until(
-            lambda: http("GET", server.url + "/health", timeout=1)[0] == 200,
+            ready,
             timeout=START_TIMEOUT,
             what="firebreak GET /health",
             procs=(proc,),

@@ -51,9 +51,9 @@ from receiver.model import Role
 EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
-    "alertmanager, api, channels, database, default_route, escalation_policies, include, "
-    "ingest, jobs, listen, log, notifications, pagerduty, retention, routes, shutdown_grace, "
-    "slack, watchdog, webhook"
+    "alertmanager, api, automation, channels, database, default_route, escalation_policies, "
+    "include, ingest, jobs, listen, log, notifications, pagerduty, retention, routes, "
+    "shutdown_grace, slack, tls, watchdog, webhook"
 )
 
 
@@ -492,7 +492,7 @@ def test_unknown_keys() -> None:
         "f.yml: webhook.autth: unknown key; expected one of: auth, max_body_bytes",
         'f.yml: webhook["a b"]: unknown key; expected one of: auth, max_body_bytes',
         "f.yml: webhook.1: unknown key; expected one of: auth, max_body_bytes",
-        "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, role, token",
+        "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, role, token, token_sha256",
     ]
 
 
@@ -516,7 +516,7 @@ def test_required_keys() -> None:
         "f.yml: webhook.auth.basic_auth.username: required key is missing",
         "f.yml: webhook.auth.basic_auth.password: required key is missing",
         "f.yml: api.tokens[0].role: required key is missing",
-        "f.yml: api.tokens[1].token: required key is missing",
+        "f.yml: api.tokens[1].token: give token or token_sha256 (exactly one)",
     ]
 
 
@@ -1879,3 +1879,25 @@ def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
         parse_config(text, source="fuzz.yml", env={})
     except ConfigError as exc:
         assert exc.problems and all(p.startswith("fuzz.yml") for p in exc.problems)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "problem"),
+    [
+        ("[{role: admin}]", "api.tokens[0].token: give token or token_sha256 (exactly one)"),
+        (
+            "[{role: admin, token: a, token_sha256: \"" + "0" * 64 + "\"}]",
+            "api.tokens[0].token: give token or token_sha256 (exactly one)",
+        ),
+        ("[{role: admin, token_sha256: abc}]", "api.tokens[0].token_sha256: expected 64 hex"),
+        (
+            "[{role: admin, token: a}, {role: viewer, token_sha256: "
+            "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb}]",
+            "api.tokens[1].token: duplicates api.tokens[0]",
+        ),
+    ],
+)
+def test_api_token_hash_problems(tokens: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"api: {{tokens: {tokens}}}", source="f.yml")
+    assert any(problem in p for p in caught.value.problems), caught.value.problems
