@@ -391,6 +391,7 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         app[CLOCK],
         alertmanager,
         app[METRICS],
+        app[AUTOMATION],
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield

@@ -22,9 +22,10 @@ from receiver.alertmanager_api import (
     AlertmanagerRejected,
     AlertmanagerUnavailable,
 )
+from receiver.automation.service import AutomationService
 from receiver.config import Config
 from receiver.durations import format_duration
-from receiver.errors import Conflict, NotFound, StoreUnavailable
+from receiver.errors import Conflict, Forbidden, NotFound, StoreUnavailable
 from receiver.matchers import Matcher, MatchOp, format_matchers
 from receiver.metrics import Metrics
 from receiver.model import Actor, AlertStatus, Clock, EventKind, Role
@@ -52,6 +53,7 @@ from receiver.slack.parse import (
 )
 from receiver.slack.replies import describe, firing_list, mention, oncall_text
 from receiver.slack.roles import SlackRoles, SlackUser, audit
+from receiver.slack.runbooks import RunbookCommands
 from receiver.store import Store
 from receiver.store.store import AlertQuery
 
@@ -60,7 +62,6 @@ __all__ = ["Prepared", "Reply", "SlackCommands", "Usage", "help_text"]
 LISTED: Final = 15  # alerts listed by `alerts`; the rest are counted
 _SCANNED: Final = 1000  # alerts counted at most for "and N more"
 _BUTTON_SILENCE: Final = timedelta(hours=1)
-_NO_RUNBOOKS: Final = "No runbooks are configured"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +126,25 @@ async def _run_silence(commands: SlackCommands, user: SlackUser, args: SilenceAr
 
 
 async def _run_runbooks(commands: SlackCommands, user: SlackUser, _args: None) -> Reply:
-    return Reply(f"{_NO_RUNBOOKS}.")
+    return Reply(*commands.runbooks.list())
 
 
-async def _run_run(commands: SlackCommands, user: SlackUser, args: tuple[str, Any]) -> Reply:
-    return Reply(f"{_NO_RUNBOOKS}, so there is no runbook `{escape(args[0])}` to run.")
+async def _run_run(
+    commands: SlackCommands, user: SlackUser, args: tuple[str, dict[str, str]]
+) -> Reply:
+    return Reply(*await commands.runbooks.run(user, args[0], args[1]))
 
 
-async def _run_execution(commands: SlackCommands, user: SlackUser, args: tuple[str, Any]) -> Reply:
-    return Reply(f"{_NO_RUNBOOKS}, so there is no execution `{escape(args[0])}`.")
+async def _run_approve(commands: SlackCommands, user: SlackUser, args: tuple[int, Any]) -> Reply:
+    return Reply(*await commands.runbooks.approve(user, args[0]))
+
+
+async def _run_cancel(commands: SlackCommands, user: SlackUser, args: tuple[int, Any]) -> Reply:
+    return Reply(*await commands.runbooks.cancel(user, args[0], args[1]))
+
+
+async def _run_status(commands: SlackCommands, user: SlackUser, args: tuple[int, Any]) -> Reply:
+    return Reply(*await commands.runbooks.status(args[0]))
 
 
 async def _run_oncall(commands: SlackCommands, user: SlackUser, labels: dict[str, str]) -> Reply:
@@ -184,21 +195,21 @@ SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
         "approve a waiting runbook step",
         Role.RESPONDER,
         parse_execution("approve <execution-id>"),
-        _run_execution,
+        _run_approve,
     ),
     "cancel": _Subcommand(
         "cancel <execution-id> [reason]",
         "stop a runbook execution",
         Role.RESPONDER,
         parse_execution("cancel <execution-id> [reason]"),
-        _run_execution,
+        _run_cancel,
     ),
     "status": _Subcommand(
         "status <execution-id>",
         "where a runbook execution stands",
         Role.VIEWER,
         parse_execution("status <execution-id>"),
-        _run_execution,
+        _run_status,
     ),
     "oncall": _Subcommand(
         "oncall [label=value ...]",
@@ -235,6 +246,7 @@ class SlackCommands:
         clock: Clock,
         alertmanager: AlertmanagerClient | None = None,
         metrics: Metrics | None = None,
+        automation: AutomationService | None = None,
     ) -> None:
         assert config.slack is not None
         self.command = config.slack.command
@@ -245,6 +257,7 @@ class SlackCommands:
         self._clock = clock
         self._alertmanager = alertmanager
         self._metrics = metrics
+        self.runbooks = RunbookCommands(automation, roles, dict(config.slack.runbook_approvers))
         self._router = Router(config)
 
     def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
@@ -294,7 +307,13 @@ class SlackCommands:
     ) -> Reply:
         try:
             reply = await work
-        except (NotFound, Conflict, AlertmanagerRejected, AlertmanagerUnavailable) as exc:
+        except (
+            NotFound,
+            Conflict,
+            Forbidden,
+            AlertmanagerRejected,
+            AlertmanagerUnavailable,
+        ) as exc:
             self._audit(user, action, "failed", alert_id=alert_id, reason=str(exc))
             return Reply(f"Could not {action}: {escape(str(exc))}.")
         except StoreUnavailable:
@@ -336,7 +355,7 @@ class SlackCommands:
         """A button on an alert message; the answer (if any) is shown to the presser only.
         A successful acknowledge or resolve needs none: the message itself changes."""
         if action_id == ACTION_RUNBOOK:
-            return Reply(f"{_NO_RUNBOOKS}.")
+            return Reply(f"Start a runbook with `{self.command} run <runbook>`.")
         name = _BUTTONS.get(action_id)
         ids = alert_ids_from_value(value)
         if name is None or not ids:

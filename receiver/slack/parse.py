@@ -145,10 +145,15 @@ def parse_run(args: list[str]) -> tuple[str, dict[str, str]]:
     return args[0], params
 
 
-def parse_execution(usage: str) -> Callable[[list[str]], tuple[str, str | None]]:
-    def parse(args: list[str]) -> tuple[str, str | None]:
+def parse_execution(usage: str) -> Callable[[list[str]], tuple[int, str | None]]:
+    def parse(args: list[str]) -> tuple[int, str | None]:
         if not args:
             raise Usage(f"expected an execution id: `{usage}`")
-        return args[0], _note(args[1:])
+        if not args[0].isdigit():
+            raise Usage(
+                f"expected an execution id (a number such as 12), got `{escape(args[0])}`: "
+                f"`{usage}`"
+            )
+        return int(args[0]), _note(args[1:])
 
     return parse

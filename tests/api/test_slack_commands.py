@@ -93,6 +93,7 @@ async def test_help_unknown_and_bad_arguments_are_answered_in_the_ack(
         "run": "expected a runbook name",
         "run restart replicas": "expected key=value, got `replicas`",
         "approve": "expected an execution id",
+        "status ex-42": "expected an execution id (a number such as 12), got `ex-42`",
         'ack "unclosed': "check the quotes",
     }
     for text, expected in cases.items():
@@ -213,8 +214,8 @@ async def test_oncall_runbooks_and_silence_without_alertmanager(
     assert await _answer(client, slack, "runbooks", VIEWER) == "No runbooks are configured."
     text = await _answer(client, slack, "run restart-db replicas=2", ALICE)
     assert text == "No runbooks are configured, so there is no runbook `restart-db` to run."
-    text = await _answer(client, slack, "status ex-42", VIEWER)
-    assert text == "No runbooks are configured, so there is no execution `ex-42`."
+    text = await _answer(client, slack, "status 42", VIEWER)
+    assert text == "No runbooks are configured, so there is no execution 42."
     text = await _answer(client, slack, "silence alertname=DiskFull 1h", ALICE)
     assert "No Alertmanager is configured (alertmanager.url)" in text
 
