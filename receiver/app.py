@@ -54,7 +54,12 @@ from receiver.slack.blocks import MessageView
 from receiver.slack.bolt import build_bolt_app, slack_events
 from receiver.slack.commands import SlackCommands
 from receiver.slack.roles import SlackRoles
-from receiver.slack.updates import MessageUpdates, message_update_job, state_lookup
+from receiver.slack.updates import (
+    MessageUpdates,
+    message_update_job,
+    reference_lookup,
+    state_lookup,
+)
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import IngestOutcome
 from receiver.store.jobs import NewJob
@@ -359,6 +364,7 @@ def _slack_channels(
     )
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
     state = state_lookup(app[STORE], names, Router(config))
+    references = reference_lookup(app[STORE], names)
     found = {}
     for name in names:
         section = config.channels[name].slack
@@ -370,6 +376,7 @@ def _slack_channels(
             pacer=pacer,
             state=state,
             view=view,
+            references=references,
         )
     return found
 

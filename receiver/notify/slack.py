@@ -41,7 +41,7 @@ from receiver.notify.base import (
     NoticeKind,
 )
 from receiver.notify.render import subject, text_body
-from receiver.slack.blocks import MessageAlert, MessageView, message, thread_note
+from receiver.slack.blocks import MessageAlert, MessageView, escape, message, thread_note
 
 __all__ = ["MessageRef", "MessageState", "Pacer", "SlackChannel", "StateLookup", "slack_call"]
 
@@ -83,6 +83,8 @@ class MessageState:
 
 # Reads the current state of the alerts behind a message reference (the store, in the app).
 StateLookup = Callable[[str], Awaitable[MessageState | None]]
+# The references of the Slack messages already sent about some alerts, first sent first.
+ReferenceLookup = Callable[[Sequence[int]], Awaitable[list[str]]]
 
 
 class Pacer:
@@ -169,6 +171,7 @@ class SlackChannel:
         pacer: Pacer,
         state: StateLookup | None = None,
         view: MessageView | None = None,
+        references: ReferenceLookup | None = None,
     ) -> None:
         """``state`` reads the alerts behind a message as they are now, so an update shows
         who acknowledged them; without it an update shows what the notice carried.
@@ -179,6 +182,7 @@ class SlackChannel:
         self._pacer = pacer
         self._state = state
         self._view = view if view is not None else MessageView()
+        self._references = references
         self._posted: OrderedDict[str, MessageRef] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -188,7 +192,12 @@ class SlackChannel:
         channel = target or self._default
         if not channel:
             raise ChannelRejected(f"slack {self.name}: no target and no default channel")
-        parent = _parent(notice.references, channel)
+        references = notice.references
+        if notice.message and not references and notice.alerts and self._references is not None:
+            # A runbook's notify step: its words belong in the thread of the alert's message.
+            references = await self._references([a.id for a in notice.alerts])
+            notice = dataclasses.replace(notice, references=tuple(references))
+        parent = _parent(references, channel)
         if notice.kind is NoticeKind.ACKNOWLEDGED:
             # The message says who acknowledged; nothing goes to a channel that has none.
             if parent is not None:
@@ -227,9 +236,17 @@ class SlackChannel:
         alerts = [MessageAlert.from_notice(a) for a in notice.alerts]
         if notice.kind is NoticeKind.DIGEST:
             text, blocks = thread_note(f"*{subject(notice)}*\n```{text_body(notice)[:2800]}```")
+        elif notice.message and not alerts:
+            text, blocks = thread_note(escape(notice.message))
         else:
             view = self._with_notice(notice)
             text, blocks = message(alerts, view)
+            if notice.message:
+                note = {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": escape(notice.message)},
+                }
+                blocks.insert(0, note)
         return await self._post_once(notice, channel, text, blocks)
 
     def _with_notice(self, notice: Notice, tier: int | None = None) -> MessageView:
@@ -369,6 +386,9 @@ def _firsts(references: Sequence[str], skip: str) -> list[MessageRef]:
 
 
 def _thread_text(notice: Notice) -> str:
+    if notice.message:  # a runbook's notify step
+        where = f" ({notice.route})" if notice.route else ""
+        return f":gear: {escape(notice.message)}{escape(where)}"
     if notice.kind is NoticeKind.RESOLVED:
         return f":white_check_mark: Resolved ({len(notice.alerts)} alert(s))."
     tier = (notice.tier or 0) + 1

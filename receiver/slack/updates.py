@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
-from receiver.notify.slack import MessageState, SlackChannel, StateLookup
+from receiver.notify.slack import MessageState, ReferenceLookup, SlackChannel, StateLookup
 from receiver.routing import Router
 from receiver.slack.blocks import MessageAlert
 from receiver.store import Store
 from receiver.store.jobs import NewJob
-from receiver.store.messages import message_alerts, messages_about
+from receiver.store.messages import message_alerts, message_references, messages_about
 
-__all__ = ["MessageUpdates", "message_update_job", "state_lookup"]
+__all__ = ["MessageUpdates", "message_update_job", "reference_lookup", "state_lookup"]
 
 KIND = "slack_update"
 
@@ -54,6 +54,17 @@ def state_lookup(store: Store, channels: Sequence[str], router: Router) -> State
         ordered = sorted(alerts, key=lambda a: a.id)
         policy = router.route(ordered[0].labels)[0].escalation_policy if ordered else ""
         return MessageState([MessageAlert.from_alert(a) for a in ordered], tier, policy)
+
+    return lookup
+
+
+def reference_lookup(store: Store, channels: Sequence[str]) -> ReferenceLookup:
+    """Finds the Slack messages already sent about alerts (for a runbook step's thread)."""
+    names = list(channels)
+
+    async def lookup(alert_ids: Sequence[int]) -> list[str]:
+        async with store.connection() as conn:
+            return await message_references(conn, alert_ids, names)
 
     return lookup
 

@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from tests.automation.conftest import runbooks
-from tests.conftest import VIEWER_TOKEN, auth
-from tests.fakes.slack import SlackFake
+from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.fakes.slack import CHANNEL, SlackFake
+from tests.payloads import alert, webhook
 from tests.slack_helpers import ADMIN, ALICE, VIEWER, command, eventually, slack_config
 
 RESTART = """
@@ -110,3 +111,31 @@ async def test_runbook_approvers_and_cancel(client: Any, slack: SlackFake) -> No
 
 async def _is(client: Any, execution_id: int, state: str) -> bool:
     return await _state(client, execution_id) == state
+
+
+CACHE = """
+id: clear-cache
+title: Clear the cache
+match: ['alertname="DiskFull"']
+cooldown: 1s
+steps:
+  - id: settle
+    wait: {duration: 500ms}
+  - id: tell
+    notify: {channel: chat, message: "Clearing the cache for {{ alert.labels.service }}"}
+"""
+
+
+async def test_a_runbook_step_speaks_in_the_alert_thread(
+    aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: SlackFake
+) -> None:
+    config = make_config(sqlite_url, slack_config(slack, tier2_after="1h"))
+    app = create_app(config, registry=CollectorRegistry(), runbooks=runbooks(CACHE))
+    client = await aiohttp_client(app)
+    body = webhook(alert("DiskFull", labels={"service": "db"}))
+    await client.post("/webhook", json=body, headers=auth(WEBHOOK_TOKEN))
+    [parent] = await eventually(lambda: slack.top_messages(CHANNEL), what="alert posted")
+    [note] = await eventually(lambda: slack.thread(CHANNEL, parent.ts), what="step in thread")
+    assert note.text.startswith(":gear: Clearing the cache for db (runbook execution ")
+    await eventually(lambda: parent.edits >= 1, what="message refreshed")
+    assert len(slack.top_messages(CHANNEL)) == 1
