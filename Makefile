@@ -31,7 +31,7 @@ test: setup system-deps-test lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check receiver tests bench
+	$(BIN)/ruff check receiver tests bench examples
 	$(BIN)/mypy
 
 ## Webhook throughput and latency against a bare aiohttp handler, then webhook to notification.
