@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= firebreak.example.yml
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench bench-runbooks setup system-deps-run system-deps-test clean
+.PHONY: run test lint bench demo bench-runbooks setup system-deps-run system-deps-test clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,12 @@ test: setup system-deps-test lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check receiver tests bench examples
+	$(BIN)/ruff check receiver tests bench examples scripts
 	$(BIN)/mypy
+
+## The self-healing story on loopback: demo service, Prometheus, Alertmanager, Firebreak.
+demo: setup system-deps-test
+	$(BIN)/python scripts/demo.py
 
 ## Webhook throughput and latency against a bare aiohttp handler, then webhook to notification.
 bench: setup

@@ -61,12 +61,6 @@ EVENTS_TIMEOUT = 20.0  # webhook to dead letter, open breaker and recorded resol
 # Dashboard queries that may return nothing against this stack, each with the reason. Every
 # other dashboard query must return at least one sample that is a number.
 MAY_BE_EMPTY = {
-    # firebreak_runbook_executions_total comes with runbook automation, not on this branch.
-    "sum by (runbook, outcome) (increase(firebreak_runbook_executions_total"
-    '{job="firebreak"}[1m]))': "runbook metrics are not exported yet",
-    '1 - firebreak:runbook_failures:ratio_increase1h{job="firebreak"}': (
-        "recorded from firebreak_runbook_executions_total, not exported yet"
-    ),
     # Reconciliation puts alerts right only after a lost webhook, an alert Alertmanager
     # dropped or a truncated group; tests/e2e/test_reconcile.py makes those happen with a
     # real Alertmanager.
@@ -114,6 +108,29 @@ def far_side() -> Iterator[str]:
 # --- processes ---------------------------------------------------------------------------------
 
 
+# Runbooks for the events the runbook panels show: one that succeeds for every alert (several
+# alerts at once exceed its concurrency, so storm control trips too), and one whose approval
+# nobody gives (it times out, so the execution fails and a wait is measured).
+LIVE_RUNBOOKS = {
+    "live-ok": """
+id: live-ok
+title: Wait a moment
+match: ['alertname=~".+"']
+steps:
+  - id: pause
+    wait: {duration: 50ms}
+""",
+    "live-approval": """
+id: live-approval
+title: Ask and hear nothing
+match: ['alertname=~"Refused|Later"']
+steps:
+  - id: ask
+    approval: {message: "Go ahead?", approvers: ["role:admin"], timeout: 1s}
+""",
+}
+
+
 def _extra_config(far_side: str) -> str:
     # The far side is no Alertmanager: every comparison with it fails (a reconcile run counted
     # as unavailable or rejected), which is what the alert on it is about.
@@ -131,6 +148,8 @@ alertmanager:
 retention:
   period: 2s
   interval: 1s
+automation:
+  runbooks: ["runbooks/*.yml"]
 channels:
   refusing:
     type: webhook
@@ -158,6 +177,9 @@ def firebreak(
     text = config_text(f"sqlite+aiosqlite:///{db_path}", _extra_config(far_side))
     config_path = tmp_path / "firebreak.yml"
     config_path.write_text(text.replace("127.0.0.1:9095", f"127.0.0.1:{port}"))
+    (tmp_path / "runbooks").mkdir()
+    for name, runbook in LIVE_RUNBOOKS.items():
+        (tmp_path / "runbooks" / f"{name}.yml").write_text(runbook)
     log_path = tmp_path / "firebreak.log"
     _register_log(request, "firebreak", log_path)
     cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
@@ -361,6 +383,8 @@ def test_every_rule_and_dashboard_query_evaluates(
         'firebreak_watchdog_last_seen_timestamp_seconds{job="firebreak"} > 0',
         'firebreak_purged_rows_total{job="firebreak"} > 0',
         'firebreak_pagerduty_webhooks_total{job="firebreak", outcome="refused"} > 0',
+        'firebreak_runbook_executions_total{job="firebreak", outcome="succeeded"} > 0',
+        'firebreak_runbook_approval_wait_seconds_count{job="firebreak"} > 0',
     ]:
         wait_until(lambda e=expr: _has_value(prometheus, e), timeout=EVENTS_TIMEOUT, what=expr)
     # Series with labels (job kinds, channels) are born at their first event; a histogram
