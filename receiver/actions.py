@@ -7,32 +7,51 @@ and any action wakes the job runner so escalation reacts at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from receiver.escalation import acknowledge_job, resolve_job
 from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, Clock
 from receiver.store import Store
+from receiver.store.jobs import NewJob
+
+FollowUps = Callable[[str, int, datetime], Sequence[NewJob]]
+"""More jobs an action enqueues with itself: (action, alert id, now) -> jobs (a snooze shown
+in Slack messages)."""
 
 
 class AlertActions:
     def __init__(
-        self, store: Store, metrics: Metrics, clock: Clock, wake: Callable[[], None]
+        self,
+        store: Store,
+        metrics: Metrics,
+        clock: Clock,
+        wake: Callable[[], None],
+        follow_ups: Sequence[FollowUps] = (),
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._clock = clock
         self._wake = wake
+        self._follow_ups = tuple(follow_ups)
+
+    def _then(self, action: str, alert_id: int, now: datetime) -> list[NewJob]:
+        return [job for make in self._follow_ups for job in make(action, alert_id, now)]
 
     async def acknowledge(
         self, alert_id: int, actor: Actor, note: str | None, request_id: str | None
     ) -> Alert:
         now = self._clock()
-        # Channels that follow acknowledgements (PagerDuty) hear of it through a durable job
-        # enqueued with the change, so it survives a crash and is sent once.
+        # Channels that follow acknowledgements (PagerDuty, Slack) hear of it through a durable
+        # job enqueued with the change, so it survives a crash and is sent once.
         alert = await self._store.acknowledge(
-            alert_id, actor, note, request_id, now, then=[acknowledge_job([alert_id], now)]
+            alert_id,
+            actor,
+            note,
+            request_id,
+            now,
+            then=[acknowledge_job([alert_id], now)],
         )
         if alert.acknowledged_at == now:  # this request acknowledged it
             self._metrics.time_to_acknowledge.observe(
@@ -62,6 +81,15 @@ class AlertActions:
         request_id: str | None,
     ) -> Alert:
         now = self._clock()
-        alert = await self._store.snooze(alert_id, now + duration, actor, note, request_id, now)
+        alert = await self._store.snooze(
+            alert_id,
+            now + duration,
+            actor,
+            note,
+            request_id,
+            now,
+            then=self._then("snoozed", alert_id, now),
+        )
         self._metrics.alert_actions.labels("snooze", actor.interface).inc()
+        self._wake()
         return alert

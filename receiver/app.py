@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
+from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
 from receiver.alertmanager import parse_webhook_body
@@ -42,12 +43,24 @@ from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
 from receiver.notify.pagerduty import PagerDutyChannel
+from receiver.notify.slack import Pacer, SlackChannel
 from receiver.notify.webhook import WebhookChannel
 from receiver.obs import request_id_var
 from receiver.pagerduty_sync import PagerDutySync
 from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.retention import Retention
+from receiver.routing import Router
+from receiver.slack.blocks import MessageView
+from receiver.slack.bolt import build_bolt_app, slack_events
+from receiver.slack.commands import SlackCommands
+from receiver.slack.roles import SlackRoles
+from receiver.slack.updates import (
+    MessageUpdates,
+    message_update_job,
+    reference_lookup,
+    state_lookup,
+)
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import IngestOutcome
 from receiver.store.jobs import NewJob
@@ -65,6 +78,8 @@ from receiver.typedefs import (
     PAGERDUTY_SYNC,
     PIPELINE,
     RUNNER,
+    SLACK_BOLT,
+    SLACK_CLIENT,
     STARTED_AT,
     STORE,
     TOKEN_AUTH,
@@ -113,6 +128,8 @@ def create_app(
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_runner)
     app.cleanup_ctx.append(_ingestor)
+    if config.slack is not None:
+        app.cleanup_ctx.append(_slack)
 
     r = app.router
     r.add_post("/webhook", webhook.receive_webhook, name="webhook")
@@ -147,6 +164,8 @@ def create_app(
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
     r.add_get("/debug/circuit-breakers", ops.circuit_breakers, name="circuit_breakers")
+    if config.slack is not None:
+        r.add_post(config.slack.path, slack_events, name="slack")
     return app
 
 
@@ -228,10 +247,13 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     config, clock, metrics = app[CONFIG], app[CLOCK], app[METRICS]
     session = aiohttp.ClientSession()
     app[_HTTP] = session
-    channels = {
+    slack_channels = _slack_channels(app, session)
+    channels: dict[str, Channel] = {
         name: build_channel(name, channel, session, clock)
         for name, channel in config.channels.items()
+        if name not in slack_channels
     }
+    channels.update(slack_channels)
     limits = {
         name: RateLimit(channel.rate_limit.per_minute, channel.rate_limit.burst)
         for name, channel in config.channels.items()
@@ -268,6 +290,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         **guard.handlers(),
         **retention.handlers(),
         **executor.handlers(),
+        **MessageUpdates(app[STORE], slack_channels).handlers(),
     }
     if config.grafana is not None:
         # Alerts that start escalating (route) and that end (resolve, by Alertmanager or a
@@ -300,7 +323,13 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         tracing=app[TRACING],
     )
     app[RUNNER] = runner
-    app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
+    app[ACTIONS] = AlertActions(
+        app[STORE],
+        metrics,
+        clock,
+        runner.wake,
+        follow_ups=[message_update_job] if slack_channels else [],
+    )
     app[AUTOMATION] = AutomationService(executor, app[STORE], clock, runner.wake)
     app[DRILLS] = Drills(app[AUTOMATION], app[STORE], clock, _injector(app))
     seeds = guard.seed(clock()) + retention.seed(clock())
@@ -325,6 +354,68 @@ def _injector(app: web.Application) -> Inject:
         await app[INGESTOR].submit(notification, request_id_var.get())
 
     return inject
+
+
+def _slack_channels(
+    app: web.Application, session: aiohttp.ClientSession
+) -> dict[str, SlackChannel]:
+    """The Slack Web API client (when ``slack`` is configured) and the ``slack`` channels."""
+    config = app[CONFIG]
+    slack = config.slack
+    if slack is None:
+        return {}
+    client = AsyncWebClient(
+        token=slack.bot_token,
+        base_url=slack.api_url,
+        session=session,
+        timeout=10,
+        retry_handlers=[],  # jobs do the waiting: a 429 defers the job, it never sleeps here
+    )
+    app[SLACK_CLIENT] = client
+    pacer = Pacer(slack.message_interval.total_seconds())
+    view = MessageView(
+        grafana_url=slack.grafana_url, silence_button=config.alertmanager is not None
+    )
+    names = [name for name, channel in config.channels.items() if channel.type == "slack"]
+    state = state_lookup(app[STORE], names, Router(config))
+    references = reference_lookup(app[STORE], names)
+    found = {}
+    for name in names:
+        section = config.channels[name].slack
+        own = section.channel if section is not None else None
+        found[name] = SlackChannel(
+            name,
+            client,
+            default_channel=own or slack.default_channel,
+            pacer=pacer,
+            state=state,
+            view=view,
+            references=references,
+        )
+    return found
+
+
+async def _slack(app: web.Application) -> AsyncIterator[None]:
+    """The slash command and buttons, over the services the runner context made."""
+    config = app[CONFIG]
+    slack = config.slack
+    assert slack is not None
+    client = app[SLACK_CLIENT]
+    alertmanager = (
+        AlertmanagerClient(config.alertmanager, app[_HTTP]) if config.alertmanager else None
+    )
+    commands = SlackCommands(
+        config,
+        app[STORE],
+        app[ACTIONS],
+        SlackRoles(slack, client),
+        app[CLOCK],
+        alertmanager,
+        app[METRICS],
+        app[AUTOMATION],
+    )
+    app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
+    yield
 
 
 def _outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> list[NewJob]:

@@ -158,6 +158,11 @@ def _warnings(config: Config) -> list[str]:
             "pagerduty.webhook_secrets: none configured; acknowledgements made in PagerDuty "
             f"will not reach Firebreak (channels: {', '.join(paging)})"
         )
+    slack = config.slack
+    if slack is not None and not (slack.users or slack.user_groups or slack.default_role):
+        found.append(
+            "slack: no users, user_groups or default_role; every Slack command will be refused"
+        )
     return found
 
 
@@ -180,6 +185,12 @@ def _check_config(path: str, config: Config, runbooks: int = 0) -> int:
     print(f"  routes: {len(config.routes)}")
     if runbooks:
         print(f"  runbooks: {runbooks}")
+    if config.slack is not None:
+        slack = config.slack
+        print(
+            f"  slack: {slack.command} at {slack.path}, {len(slack.users)} users, "
+            f"{len(slack.user_groups)} user groups"
+        )
     if config.included:
         print(f"  included files: {', '.join(config.included)}")
     for warning in _warnings(config):

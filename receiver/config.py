@@ -403,6 +403,94 @@ class WebhookChannelConfig:
         return problems
 
 
+# Slack ids: channels (public C, private G, direct D), users (U, or W on Enterprise Grid) and
+# user groups (S). Names like #ops are not accepted: they change when a channel is renamed.
+_SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_SLACK_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+_SLACK_COMMAND = re.compile(r"/[a-z0-9_.-]{1,31}")
+
+
+def _check_slack_channel(value: str) -> str | None:
+    if _SLACK_CHANNEL_ID.fullmatch(value):
+        return None
+    return "expected a Slack channel id such as C0123ABCD (not a #name)"
+
+
+def _check_slack_command(value: str) -> str | None:
+    if _SLACK_COMMAND.fullmatch(value):
+        return None
+    return "expected a slash command such as /firebreak (lowercase, at most 32 characters)"
+
+
+def _check_bot_token(value: str) -> str | None:
+    # Never quotes the value: it is a credential.
+    return None if value.startswith("xoxb-") else "expected a bot token starting with xoxb-"
+
+
+@dataclass(frozen=True, slots=True)
+class SlackChannelConfig:
+    """A Slack channel type's own settings (``channels.NAME.slack``)."""
+
+    # Where notices go when a tier names no target; else slack.default_channel.
+    channel: str | None = field(default=None, metadata={"check": _check_slack_channel})
+
+
+@dataclass(frozen=True, slots=True)
+class SlackConfig:
+    """The Slack app: its credentials, its slash command and who may do what from Slack."""
+
+    bot_token: str = field(repr=False, metadata={"secret": True, "check": _check_bot_token})
+    signing_secret: str = field(repr=False, metadata={"secret": True, "check": _not_empty})
+    command: str = field(default="/firebreak", metadata={"check": _check_slack_command})
+    # Request URL for slash commands and interactivity (the app manifest names it).
+    path: str = "/slack/events"
+    # The Web API base URL; only tests and proxies change it.
+    api_url: str = field(default="https://slack.com/api/", metadata={"check": _check_http_url})
+    default_channel: str | None = field(default=None, metadata={"check": _check_slack_channel})
+    # Roles by Slack user id (U…) and by user group id (S…); the highest that applies wins.
+    users: Mapping[str, Role] = field(default_factory=_empty_mapping)
+    user_groups: Mapping[str, Role] = field(default_factory=_empty_mapping)
+    # The role of every other member of the workspace; none means they may not use Firebreak.
+    default_role: Role | None = None
+    # Runbook name -> user and group ids that may approve its executions.
+    runbook_approvers: Mapping[str, tuple[str, ...]] = field(default_factory=_empty_mapping)
+    # Grafana, linked from each message (an alert's dashboard_url annotation wins).
+    grafana_url: str | None = field(default=None, metadata={"check": _check_http_url})
+    # Slack asks for at most one message a second per channel.
+    message_interval: timedelta = field(
+        default=timedelta(seconds=1), metadata={"check": _positive_duration}
+    )
+    # How long a user group's membership is trusted before it is asked for again.
+    group_cache: timedelta = field(
+        default=timedelta(minutes=5), metadata={"check": _positive_duration}
+    )
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        """Ids must be Slack ids of the right kind, the path an absolute URL path."""
+        problems: list[tuple[str, str]] = []
+        if not self.path.startswith("/"):
+            problems.append((_join(path, "path"), "expected a path such as /slack/events"))
+        elif self.path in ("/webhook", "/health", "/metrics") or self.path.startswith(
+            ("/api/", "/health/", "/debug/")
+        ):
+            problems.append((_join(path, "path"), "is one of Firebreak's own paths"))
+        for user in self.users:
+            if not _SLACK_USER_ID.fullmatch(user):
+                where = _join(_join(path, "users"), user)
+                problems.append((where, "expected a Slack user id such as U0123ABCD"))
+        for group in self.user_groups:
+            if not _SLACK_GROUP_ID.fullmatch(group):
+                where = _join(_join(path, "user_groups"), group)
+                problems.append((where, "expected a Slack user group id such as S0123ABCD"))
+        for runbook, ids in self.runbook_approvers.items():
+            for index, ident in enumerate(ids):
+                if not (_SLACK_USER_ID.fullmatch(ident) or _SLACK_GROUP_ID.fullmatch(ident)):
+                    where = f"{_join(_join(path, 'runbook_approvers'), runbook)}[{index}]"
+                    problems.append((where, "expected a Slack user (U…) or user group (S…) id"))
+        return problems
+
+
 def _check_https_url(url: str) -> str | None:
     return None if url.startswith("https://") else "expected a URL starting with https://"
 
@@ -474,26 +562,28 @@ class PagerDutyConfig:
 
 
 # The channel types that take a section of their own, named like the type.
-_CHANNEL_SECTIONS = ("email", "webhook", "pagerduty")
+_CHANNEL_SECTIONS = ("email", "webhook", "pagerduty", "slack")
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
     """One notification channel: its type, the section for that type, and its limits."""
 
-    type: Literal["log", "webhook", "email", "pagerduty"]
+    type: Literal["log", "webhook", "email", "pagerduty", "slack"]
     email: EmailChannelConfig | None = None
     webhook: WebhookChannelConfig | None = None
     pagerduty: PagerDutyChannelConfig | None = None
+    slack: SlackChannelConfig | None = None
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
-        """The section named by ``type`` is present, and no other type's section is."""
+        """The section named by ``type`` is present (optional for slack, whose channel may
+        come from slack.default_channel), and no other type's section is."""
         problems: list[tuple[str, str]] = []
         for section in _CHANNEL_SECTIONS:
             present = getattr(self, section) is not None
-            if section == self.type and not present:
+            if section == self.type and not present and section != "slack":
                 problems.append((_join(path, section), f"required when type is {self.type}"))
             elif section != self.type and present:
                 problems.append((_join(path, section), f"not allowed when type is {self.type}"))
@@ -761,6 +851,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     pagerduty: PagerDutyConfig = field(default_factory=PagerDutyConfig)
     automation: AutomationConfig = field(default_factory=AutomationConfig)
+    slack: SlackConfig | None = None
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})
@@ -996,6 +1087,7 @@ class _Assembly:
         for part, problems in zip(self.parts, found, strict=True):
             problems += _check_tiers(part, channels)
             problems += _check_routes(part, policies, first_use)
+            problems += _check_slack_channels(part, channels, main.slack)
         if main.default_route.escalation_policy not in policies:
             unknown = _unknown_policy(main.default_route.escalation_policy, policies)
             found[0].append(f"{self.top}: default_route.escalation_policy: {unknown}")
@@ -1068,6 +1160,38 @@ def _check_pagerduty_target(
         f"{where}: channel {_quote(entry.channel)} has no routing key {_quote(alias)}; "
         f"defined: {aliases}"
     ]
+
+
+def _check_slack_channels(
+    part: _Part, channels: Mapping[str, ChannelConfig], slack: SlackConfig | None
+) -> list[str]:
+    """Slack channels need the app's ``slack`` section, and each tier entry a channel id."""
+    problems: list[str] = []
+    for name, defined in part.channels.items():
+        if defined.type == "slack" and slack is None:
+            problems.append(
+                f"{part.source}: {_join(_join('channels', name), 'type')}: slack channels need "
+                "the top-level slack section (bot_token, signing_secret)"
+            )
+    default = slack.default_channel if slack is not None else None
+    for name, policy in part.escalation_policies.items():
+        tiers = _join(_join("escalation_policies", name), "tiers")
+        for t, tier in enumerate(policy.tiers):
+            for n, entry in enumerate(tier.notify):
+                channel = channels.get(entry.channel)
+                if channel is None or channel.type != "slack":
+                    continue
+                where = f"{part.source}: {tiers}[{t}].notify[{n}]"
+                if entry.target:
+                    text = _check_slack_channel(entry.target)
+                    if text is not None:
+                        problems.append(f"{where}.target: {text}")
+                elif not (channel.slack and channel.slack.channel) and not default:
+                    problems.append(
+                        f"{where}: channel {_quote(entry.channel)} has no slack.channel and "
+                        "slack.default_channel is not set, so this entry needs a target"
+                    )
+    return problems
 
 
 def _check_routes(

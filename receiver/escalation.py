@@ -44,6 +44,7 @@ from receiver.ratelimit import RateLimiters
 from receiver.routing import Router
 from receiver.store import Store
 from receiver.store.jobs import Job, NewJob
+from receiver.store.messages import message_references
 from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.escalation")
@@ -338,6 +339,12 @@ class Escalation:
                 kind="digest",
                 coalesce_key=f"digest:{channel_name}:{target}",
             )
+        references: tuple[str, ...] = ()
+        if getattr(channel, "threads", False):  # it replies to and updates its earlier messages
+            kin = [n for n, c in self._channels.items() if getattr(c, "kind", "") == channel.kind]
+            async with self._store.connection() as conn:
+                ids = [a.id for a in alerts]
+                references = tuple(await message_references(conn, ids, kin))
         notice = Notice(
             kind=kind,
             idempotency_key=ctx.job.idempotency_key,
@@ -349,6 +356,8 @@ class Escalation:
             repeat=p.get("repeat", 0),
             suppressed=suppressed,
             drill=any(DRILL_LABEL in a.labels for a in alerts),
+            references=references,
+            attempt=_attempts(ctx),
         )
         try:
             delivery = await channel.send(notice, target)
@@ -469,6 +478,13 @@ def _notice_job(
         idempotency_key=f"{kind.value}:{channel}:{target}:{_ids_key(ids)}",
         coalesce_key=f"{kind.value}:{group_key}:{channel}:{target}",
     )
+
+
+def _attempts(ctx: JobContext) -> int:
+    """Earlier attempts of this send that may have gone out: the failed ones, and one more when
+    the job was due a whole lease ago (a worker that took it died, perhaps after sending)."""
+    taken_over = ctx.now - ctx.job.due_at >= ctx.runner.settings.lease
+    return ctx.job.attempts + (1 if taken_over else 0)
 
 
 def _escalate(

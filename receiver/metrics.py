@@ -219,6 +219,13 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.slack_actions = Counter(
+            "firebreak_slack_actions_total",
+            "Slash commands and button presses from Slack, by action and outcome "
+            "(ok, refused, failed).",
+            ["action", "outcome"],
+            registry=registry,
+        )
         self._received_firing = self.alerts_received.labels("firing")
         self._received_resolved = self.alerts_received.labels("resolved")
         self._http_children: dict[tuple[str, int], tuple[Any, Any]] = {}

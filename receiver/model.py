@@ -33,6 +33,8 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"  # a tier of an escalation policy notified its targets
     NOTIFIED = "notified"  # a channel accepted a message about the alert
     RUNBOOK = "runbook"  # a runbook started for the alert, or was held back (and why)
+    SILENCED = "silenced"  # a person created an Alertmanager silence covering the alert
+    REFUSED = "refused"  # a person tried an action their role does not allow
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
 from receiver.api.abuse import AuthFailures
@@ -39,3 +41,5 @@ AUTOMATION = web.AppKey("automation", AutomationService)
 DRILLS = web.AppKey("drills", Drills)
 PIPELINE = web.AppKey("pipeline", PipelineGuard)
 PAGERDUTY_SYNC = web.AppKey("pagerduty_sync", PagerDutySync)
+SLACK_CLIENT = web.AppKey("slack_client", AsyncWebClient)
+SLACK_BOLT = web.AppKey("slack_bolt", AsyncApp)

@@ -58,6 +58,7 @@ class Notice:
     drill: bool = False
     message: str = ""  # a runbook's own words (a notify step), shown above the alerts
     references: Sequence[str] = field(default_factory=tuple)  # earlier deliveries, to thread
+    attempt: int = 0  # earlier attempts that may have gone out (failed, or cut off by a crash)
 
 
 @dataclass(frozen=True, slots=True)

@@ -474,16 +474,38 @@ class Store:
         note: str | None,
         request_id: str | None,
         now: datetime,
+        then: Sequence[NewJob] = (),
     ) -> Alert:
         """Put off a firing alert's next escalation tier until ``until``."""
         changed, alert = await self._act(
             alert_id,
             update(alerts).where(alerts.c.status == AlertStatus.FIRING).values(snoozed_until=until),
             _event_row(alert_id, EventKind.SNOOZED, now, request_id, actor, note),
+            then,
+            now,
         )
         if not changed:
             raise Conflict(f"alert {alert_id} is resolved; there is nothing to snooze")
         return alert
+
+    async def add_event(
+        self,
+        alert_id: int,
+        kind: EventKind,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+    ) -> None:
+        """Append one entry to an existing alert's history (an action that changes no state,
+        such as a silence created or an action refused)."""
+        async with self._connection(write=True) as conn:
+            found = (await conn.execute(select(alerts.c.id).where(alerts.c.id == alert_id))).first()
+            if found is None:
+                raise NotFound(f"alert {alert_id} does not exist")
+            await conn.execute(
+                insert(alert_events), [_event_row(alert_id, kind, now, request_id, actor, note)]
+            )
 
     async def _act(
         self,

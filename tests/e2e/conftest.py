@@ -199,6 +199,28 @@ def amtool_check_config(amtool: str, path: Path) -> subprocess.CompletedProcess[
 # --- Firebreak ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ServeSetup:
+    """A ``firebreak serve`` command on a free port and its own SQLite file, not yet started."""
+
+    url: str
+    db_path: Path
+    cmd: list[str]
+
+
+def serve_setup(tmp_path: Path, extra: str) -> ServeSetup:
+    """The test configuration plus ``extra`` written to ``tmp_path``, listening on a free port."""
+    port = free_port()
+    db_path = tmp_path / "firebreak.db"
+    text = config_text(f"sqlite+aiosqlite:///{db_path}", extra=extra).replace(
+        'listen: "127.0.0.1:9095"', f'listen: "127.0.0.1:{port}"'
+    )
+    config_path = tmp_path / "firebreak.yml"
+    config_path.write_text(text)
+    cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
+    return ServeSetup(f"http://127.0.0.1:{port}", db_path, cmd)
+
+
 @dataclass
 class FirebreakServer:
     """A running ``firebreak serve`` on its own SQLite file."""

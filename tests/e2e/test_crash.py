@@ -8,7 +8,6 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import WEBHOOK_TOKEN, config_text
-from tests.e2e.conftest import ROOT, _start, _stop, free_port, http, wait_until
+from tests.conftest import WEBHOOK_TOKEN
+from tests.e2e.conftest import ROOT, _start, _stop, http, serve_setup, wait_until
 from tests.payloads import alert, webhook
 
 pytestmark = pytest.mark.e2e
@@ -69,11 +68,9 @@ def receiver() -> Iterator[Receiver]:
 def test_crash_after_send_before_record_retries_with_the_same_key(
     receiver: Receiver, tmp_path: Path
 ) -> None:
-    port = free_port()
-    db_path = tmp_path / "firebreak.db"
-    text = config_text(
-        f"sqlite+aiosqlite:///{db_path}",
-        extra=f"""
+    setup = serve_setup(
+        tmp_path,
+        f"""
 channels:
   hook:
     type: webhook
@@ -83,11 +80,8 @@ escalation_policies:
     tiers: [{{after: 0s, notify: [hook]}}]
 jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 500ms}}
 """,
-    ).replace('listen: "127.0.0.1:9095"', f'listen: "127.0.0.1:{port}"')
-    config_path = tmp_path / "firebreak.yml"
-    config_path.write_text(text)
-    url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
+    )
+    url, db_path, cmd = setup.url, setup.db_path, setup.cmd
 
     def start(log: str) -> subprocess.Popen[bytes]:
         proc = _start(cmd, tmp_path / log, cwd=ROOT)

@@ -53,7 +53,7 @@ SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
     "alertmanager, api, automation, channels, database, default_route, escalation_policies, "
     "grafana, include, ingest, jobs, listen, log, notifications, pagerduty, retention, routes, "
-    "shutdown_grace, tls, tracing, watchdog, webhook"
+    "shutdown_grace, slack, tls, tracing, watchdog, webhook"
 )
 
 
@@ -1066,7 +1066,7 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
         ("channels: {c: {}}", "channels.c.type: required key is missing"),
         (
             "channels: {c: {type: sms}}",
-            'channels.c.type: expected one of log, webhook, email, pagerduty, got "sms"',
+            'channels.c.type: expected one of log, webhook, email, pagerduty, slack, got "sms"',
         ),
         ("channels: {c: {type: webhook}}", "channels.c.webhook: required when type is webhook"),
         ("channels: {c: {type: email}}", "channels.c.email: required when type is email"),

@@ -1,0 +1,398 @@
+"""The ``slack`` channel: one Block Kit message per notice, kept current in place.
+
+- A firing notice to a Slack channel that has no message about these alerts yet is posted
+  (``chat.postMessage``); its delivery reference is ``<channel id>:<ts>``, which the
+  notifications record keeps.
+- A later notice about the same alerts to the same Slack channel (the next tier, a repeat, the
+  resolve) goes into that message's thread and the message itself is re-rendered from the
+  alerts' current state (``chat.update`` keyed by the stored channel and ts); so does an
+  acknowledged notice, without a thread reply (the channel follows acknowledgements).
+- Posting is idempotent. The message carries the notice's idempotency key in its metadata; a
+  retried send first looks in memory and, when the send may have gone out before (a failed
+  attempt), in the channel's history (``conversations.history`` with metadata) for the message
+  it already posted, and updates that one instead of posting a second.
+- Slack's rate limit answer (HTTP 429 with ``Retry-After``) becomes ``ChannelThrottled``: the
+  job waits that long without spending an attempt or tripping the breaker. Posts to one Slack
+  channel are paced to one a second, Slack's guidance, the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from receiver.notify.base import (
+    ChannelError,
+    ChannelRejected,
+    ChannelThrottled,
+    Delivery,
+    Notice,
+    NoticeKind,
+)
+from receiver.notify.render import subject, text_body
+from receiver.slack.blocks import MessageAlert, MessageView, escape, message, thread_note
+
+__all__ = ["MessageRef", "MessageState", "Pacer", "SlackChannel", "StateLookup", "slack_call"]
+
+log = logging.getLogger("firebreak.slack")
+
+METADATA_EVENT: Final = "firebreak_notice"
+# Slack errors that say the request may work later; any other error code is final.
+_TRANSIENT: Final = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+)
+_REMEMBERED: Final = 10_000  # idempotency keys whose message this process remembers
+_HISTORY_LOOKBACK: Final = 200  # messages searched for one posted by an earlier attempt
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """Where a message lives: a Slack channel id and the message's ts."""
+
+    channel: str
+    ts: str
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.ts}"
+
+    @classmethod
+    def parse(cls, reference: str | None) -> MessageRef | None:
+        channel, sep, ts = (reference or "").partition(":")
+        return cls(channel, ts) if sep and channel and ts else None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageState:
+    """The alerts a message is about, as they are now, and the tier they last reached."""
+
+    alerts: Sequence[MessageAlert]
+    tier: int | None = None
+    escalation_policy: str = ""
+
+
+# Reads the current state of the alerts behind a message reference (the store, in the app).
+StateLookup = Callable[[str], Awaitable[MessageState | None]]
+# The references of the Slack messages already sent about some alerts, first sent first.
+ReferenceLookup = Callable[[Sequence[int]], Awaitable[list[str]]]
+
+
+class Pacer:
+    """At most one post per ``interval`` per Slack channel, and nothing to a channel while
+    Slack's ``Retry-After`` runs. Per process, like the other limits."""
+
+    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._next_post: dict[str, float] = {}
+        self._held_until: dict[str, float] = {}
+
+    def held(self, channel: str) -> float:
+        """Seconds Slack asked us to wait before calling about ``channel`` again."""
+        return max(0.0, self._held_until.get(channel, 0.0) - self._clock())
+
+    def take_post(self, channel: str) -> float:
+        """Reserve the next post slot: 0 when it may go now, else the seconds to wait."""
+        now = self._clock()
+        wait = max(self.held(channel), self._next_post.get(channel, 0.0) - now)
+        if wait > 0:
+            return wait
+        self._next_post[channel] = now + self._interval
+        return 0.0
+
+    def hold(self, channel: str, seconds: float) -> None:
+        self._held_until[channel] = max(self._held_until.get(channel, 0.0), self._clock() + seconds)
+
+
+def _retry_after(error: SlackApiError) -> float:
+    headers: Any = getattr(error.response, "headers", {}) or {}
+    raw = headers.get("Retry-After") or headers.get("retry-after") or "1"
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return 1.0
+
+
+async def slack_call(
+    where: str,
+    call: Awaitable[Any],
+    *,
+    pacer: Pacer | None = None,
+    channel: str = "",
+) -> Any:
+    """Await a Web API call, translating Slack's answers into the channel errors: 429 →
+    ``ChannelThrottled`` (and the channel held), 5xx and transient codes → ``ChannelError``,
+    other error codes (``channel_not_found``, ``invalid_auth``…) → ``ChannelRejected``."""
+    try:
+        return await call
+    except SlackApiError as exc:
+        response = exc.response
+        status = getattr(response, "status_code", 0)
+        data = getattr(response, "data", None)
+        code = data.get("error", "") if isinstance(data, dict) else ""
+        reason = f"{where}: HTTP {status}" + (f": {code}" if code else "")
+        if status == 429 or code == "ratelimited":
+            seconds = _retry_after(exc)
+            if pacer is not None and channel:
+                pacer.hold(channel, seconds)
+            raise ChannelThrottled(reason, seconds) from None
+        if status >= 500 or code in _TRANSIENT:
+            raise ChannelError(reason) from None
+        raise ChannelRejected(reason) from None
+    except TimeoutError:
+        raise ChannelError(f"{where}: no answer in time") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise ChannelError(f"{where}: {exc or type(exc).__name__}") from None
+
+
+class SlackChannel:
+    """Posts and updates alert messages through ``AsyncWebClient`` (chat:write scope)."""
+
+    kind = "slack"
+    threads = True  # escalation hands it the references of its earlier messages
+    follows_acknowledgements = True  # an acknowledged notice updates the message
+
+    def __init__(
+        self,
+        name: str,
+        client: AsyncWebClient,
+        *,
+        default_channel: str | None,
+        pacer: Pacer,
+        state: StateLookup | None = None,
+        view: MessageView | None = None,
+        references: ReferenceLookup | None = None,
+    ) -> None:
+        """``state`` reads the alerts behind a message as they are now, so an update shows
+        who acknowledged them; without it an update shows what the notice carried.
+        ``view`` holds the message settings every message shares (Grafana, silence button)."""
+        self.name = name
+        self._client = client
+        self._default = default_channel
+        self._pacer = pacer
+        self._state = state
+        self._view = view if view is not None else MessageView()
+        self._references = references
+        self._posted: OrderedDict[str, MessageRef] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def send(self, notice: Notice, target: str) -> Delivery:
+        channel = target or self._default
+        if not channel:
+            raise ChannelRejected(f"slack {self.name}: no target and no default channel")
+        references = notice.references
+        if notice.message and not references and notice.alerts and self._references is not None:
+            # A runbook's notify step: its words belong in the thread of the alert's message.
+            references = await self._references([a.id for a in notice.alerts])
+            notice = dataclasses.replace(notice, references=tuple(references))
+        parent = _parent(references, channel)
+        if notice.kind is NoticeKind.ACKNOWLEDGED:
+            # The message says who acknowledged; nothing goes to a channel that has none.
+            if parent is not None:
+                await self.refresh(str(parent), notice)
+            return Delivery(reference=str(parent) if parent is not None else None)
+        if parent is not None and notice.kind is not NoticeKind.DIGEST:
+            await self._note(parent, notice)
+            return Delivery(reference=str(parent))
+        # A new message: the first tier, a digest, a tier reaching another Slack channel, or a
+        # resolve in a channel that never heard the alerts fired.
+        ref = await self._post_message(notice, channel)
+        if notice.kind is NoticeKind.FIRING:
+            # The messages elsewhere about these alerts say where the escalation went.
+            for other in _firsts(notice.references, skip=channel):
+                await self._note(other, notice)
+        return Delivery(reference=str(ref))
+
+    async def _note(self, parent: MessageRef, notice: Notice) -> None:
+        """A reply in ``parent``'s thread saying what happened, and ``parent`` brought up to
+        date. One Slack channel may be told twice about the same alerts (once as a tier's
+        default channel, once by id): one lock and one note per message and text keep it
+        single."""
+        note = _thread_text(notice)
+        lock = self._locks.setdefault(str(parent), asyncio.Lock())
+        async with lock:
+            await self._post_once(
+                notice,
+                parent.channel,
+                *thread_note(note),
+                thread_ts=parent.ts,
+                key=f"{parent}#{note}",
+            )
+            await self.refresh(str(parent), notice)
+
+    async def _post_message(self, notice: Notice, channel: str) -> MessageRef:
+        alerts = [MessageAlert.from_notice(a) for a in notice.alerts]
+        if notice.kind is NoticeKind.DIGEST:
+            text, blocks = thread_note(f"*{subject(notice)}*\n```{text_body(notice)[:2800]}```")
+        elif notice.message and not alerts:
+            text, blocks = thread_note(escape(notice.message))
+        else:
+            view = self._with_notice(notice)
+            text, blocks = message(alerts, view)
+            if notice.message:
+                note = {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": escape(notice.message)},
+                }
+                blocks.insert(0, note)
+        return await self._post_once(notice, channel, text, blocks)
+
+    def _with_notice(self, notice: Notice, tier: int | None = None) -> MessageView:
+        v = self._view
+        return MessageView(
+            tier=notice.tier if tier is None else tier,
+            escalation_policy=notice.escalation_policy,
+            grafana_url=v.grafana_url,
+            silence_button=v.silence_button,
+            runbook=v.runbook,
+            drill=notice.drill,
+        )
+
+    async def _post_once(
+        self,
+        notice: Notice,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None = None,
+        key: str | None = None,
+    ) -> MessageRef:
+        """Post unless this notice's message (or thread reply) went out already."""
+        key = key or f"{notice.idempotency_key}#{thread_ts or ''}"
+        known = self._posted.get(key)
+        if known is None and notice.attempt > 0 and thread_ts is None:
+            known = await self._find_posted(channel, notice.idempotency_key)
+        if known is not None:
+            if thread_ts is None:  # the top message: bring it up to date instead
+                await self._update(known, text, blocks)
+            return known
+        wait = self._pacer.take_post(channel)
+        if wait > 0:
+            raise ChannelThrottled(f"slack {self.name}: pacing posts to {channel}", wait)
+        kwargs: dict[str, Any] = {}
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+        answer = await slack_call(
+            f"slack {self.name} chat.postMessage",
+            self._client.chat_postMessage(
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                metadata={
+                    "event_type": METADATA_EVENT,
+                    "event_payload": {"idempotency_key": notice.idempotency_key},
+                },
+                **kwargs,
+            ),
+            pacer=self._pacer,
+            channel=channel,
+        )
+        ref = MessageRef(str(answer.get("channel") or channel), str(answer["ts"]))
+        self._posted[key] = ref
+        while len(self._posted) > _REMEMBERED:
+            self._posted.popitem(last=False)
+        return ref
+
+    async def _find_posted(self, channel: str, key: str) -> MessageRef | None:
+        """The message an earlier attempt of this notice posted, from the channel's history."""
+        answer = await slack_call(
+            f"slack {self.name} conversations.history",
+            self._client.conversations_history(
+                channel=channel, limit=_HISTORY_LOOKBACK, include_all_metadata=True
+            ),
+            pacer=self._pacer,
+            channel=channel,
+        )
+        for item in answer.get("messages") or []:
+            meta = item.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == METADATA_EVENT and payload.get("idempotency_key") == key:
+                log.info("slack %s: found the message an earlier attempt posted", self.name)
+                return MessageRef(channel, str(item["ts"]))
+        return None
+
+    # -- updating ---------------------------------------------------------------------------
+
+    async def refresh(self, reference: str, notice: Notice | None = None) -> None:
+        """Re-render the message at ``reference`` from its alerts' current state."""
+        ref = MessageRef.parse(reference)
+        if ref is None:
+            return
+        state = await self._state(reference) if self._state is not None else None
+        if state is not None and state.alerts:
+            base = self._with_notice(notice) if notice is not None else self._view
+            view = dataclasses.replace(
+                base,
+                tier=_highest(base.tier, state.tier),
+                escalation_policy=base.escalation_policy or state.escalation_policy,
+            )
+            text, blocks = message(state.alerts, view)
+        elif notice is not None:
+            alerts = [MessageAlert.from_notice(a) for a in notice.alerts]
+            text, blocks = message(alerts, self._with_notice(notice))
+        else:
+            return
+        await self._update(ref, text, blocks)
+
+    async def _update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]]) -> None:
+        held = self._pacer.held(ref.channel)
+        if held > 0:
+            raise ChannelThrottled(f"slack {self.name}: {ref.channel} is rate limited", held)
+        await slack_call(
+            f"slack {self.name} chat.update",
+            self._client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks),
+            pacer=self._pacer,
+            channel=ref.channel,
+        )
+
+    async def close(self) -> None:
+        """The client's HTTP session belongs to the application."""
+
+
+def _highest(a: int | None, b: int | None) -> int | None:
+    return max(a, b) if a is not None and b is not None else (a if b is None else b)
+
+
+def _parent(references: Sequence[str], channel: str) -> MessageRef | None:
+    """The first message about these alerts in ``channel``, if any."""
+    for reference in references:
+        ref = MessageRef.parse(reference)
+        if ref is not None and ref.channel == channel:
+            return ref
+    return None
+
+
+def _firsts(references: Sequence[str], skip: str) -> list[MessageRef]:
+    """The first message about these alerts in each Slack channel but ``skip``."""
+    found: dict[str, MessageRef] = {}
+    for reference in references:
+        ref = MessageRef.parse(reference)
+        if ref is not None and ref.channel != skip:
+            found.setdefault(ref.channel, ref)
+    return list(found.values())
+
+
+def _thread_text(notice: Notice) -> str:
+    if notice.message:  # a runbook's notify step
+        where = f" ({notice.route})" if notice.route else ""
+        return f":gear: {escape(notice.message)}{escape(where)}"
+    if notice.kind is NoticeKind.RESOLVED:
+        return f":white_check_mark: Resolved ({len(notice.alerts)} alert(s))."
+    tier = (notice.tier or 0) + 1
+    text = f":rotating_light: Escalated: {notice.escalation_policy or 'policy'} tier {tier}"
+    if notice.repeat:
+        text += f", repeat {notice.repeat}"
+    return text + "."

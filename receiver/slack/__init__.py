@@ -1,0 +1,1 @@
+"""Slack: message blocks, the slash command and buttons (slack-bolt), roles."""

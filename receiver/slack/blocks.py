@@ -1,0 +1,269 @@
+"""Block Kit for alert messages: pure functions from alerts to Slack message JSON.
+
+One message stands for the alerts one notice carried (a group, when Alertmanager grouped them).
+It always shows their current state, so the same function renders the first post and every
+``chat.update`` after an acknowledgement, an escalation or a resolve. Everything that comes from
+an alert is untrusted: mrkdwn control characters are escaped, and only http(s) URLs become links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import quote
+
+from receiver.alertmanager import format_rfc3339
+from receiver.model import Alert
+from receiver.notify.base import NoticeAlert
+from receiver.notify.render import alertnames, safe_url, severity
+
+__all__ = [
+    "ACTION_ACK",
+    "ACTION_RESOLVE",
+    "ACTION_RUNBOOK",
+    "ACTION_SILENCE",
+    "MessageAlert",
+    "MessageView",
+    "alert_ids_from_value",
+    "escape",
+    "message",
+    "thread_note",
+]
+
+ACTION_ACK: Final = "firebreak_ack"
+ACTION_RESOLVE: Final = "firebreak_resolve"
+ACTION_SILENCE: Final = "firebreak_silence_1h"
+ACTION_RUNBOOK: Final = "firebreak_run_runbook"
+
+MAX_ALERTS: Final = 10  # Slack allows 50 blocks a message; each alert takes one
+_SECTION_CHARS: Final = 2900  # a section's text may hold 3000 characters
+_VALUE_CHARS: Final = 2000  # a button's value may hold 2000 characters
+# Labels worth a glance, in this order; the others stay in Alertmanager.
+_KEY_LABELS: Final = ("service", "instance", "job", "namespace", "cluster", "team", "env")
+_ICONS: Final = {"firing": ":red_circle:", "acknowledged": ":large_yellow_circle:"}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAlert:
+    """One alert as a message shows it."""
+
+    id: int
+    status: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    generator_url: str
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
+    snoozed_until: datetime | None = None
+
+    @classmethod
+    def from_notice(cls, alert: NoticeAlert) -> MessageAlert:
+        return cls(
+            alert.id,
+            alert.status,
+            alert.labels,
+            alert.annotations,
+            alert.starts_at,
+            alert.ends_at,
+            alert.generator_url,
+        )
+
+    @classmethod
+    def from_alert(cls, alert: Alert) -> MessageAlert:
+        return cls(
+            alert.id,
+            alert.status.value,
+            alert.labels,
+            alert.annotations,
+            alert.starts_at,
+            alert.ends_at,
+            alert.generator_url,
+            alert.acknowledged_by,
+            alert.resolved_by,
+            alert.snoozed_until,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """What a message shows besides its alerts."""
+
+    tier: int | None = None  # 0-based tier the alerts reached
+    escalation_policy: str = ""
+    grafana_url: str | None = None
+    silence_button: bool = False  # an Alertmanager is configured to silence through
+    runbook: str | None = None  # a runbook matches: offer to run it
+    drill: bool = False
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn escaping: only &, < and > are control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str, text: str) -> str | None:
+    safe = safe_url(url)
+    if safe is None:
+        return None
+    # "|" and ">" end a Slack link; percent-encode them rather than let a URL break out.
+    return f"<{quote(safe, safe=':/?#[]@!$&()*+,;=%~-._')}|{escape(text)}>"
+
+
+def _cut(text: str, limit: int = _SECTION_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _state(alerts: Sequence[MessageAlert]) -> str:
+    """``firing``, ``acknowledged`` or ``resolved`` for the message as a whole."""
+    if alerts and all(a.status == "resolved" for a in alerts):
+        return "resolved"
+    firing = [a for a in alerts if a.status == "firing"]
+    if firing and all(a.acknowledged_by for a in firing):
+        return "acknowledged"
+    return "firing"
+
+
+def _headline(alerts: Sequence[MessageAlert], state: str) -> str:
+    names = alertnames(alerts)  # type: ignore[arg-type]  # reads labels only
+    what = ", ".join(names[:3]) + (f" +{len(names) - 3} more" if len(names) > 3 else "")
+    worst = severity(alerts)  # type: ignore[arg-type]
+    count = f":{len(alerts)}" if len(alerts) > 1 else ""
+    text = f"[{state.upper()}{count}] {what or 'alert'}"
+    return f"{text} ({worst})" if worst else text
+
+
+def _status_line(alerts: Sequence[MessageAlert], state: str) -> str:
+    if state == "resolved":
+        who = sorted({a.resolved_by for a in alerts if a.resolved_by})
+        return "Resolved" + (f" by {escape(', '.join(who))}" if who else " (Alertmanager)")
+    acked = sorted({a.acknowledged_by for a in alerts if a.acknowledged_by})
+    if state == "acknowledged":
+        return f"Acknowledged by {escape(', '.join(acked))}"
+    firing = sum(1 for a in alerts if a.status == "firing")
+    line = f"Firing ({firing} of {len(alerts)})" if firing != len(alerts) else "Firing"
+    if acked:
+        line += f"; acknowledged by {escape(', '.join(acked))}"
+    snoozed = [a.snoozed_until for a in alerts if a.snoozed_until is not None]
+    if snoozed:
+        line += f"; snoozed until {format_rfc3339(max(snoozed))}"
+    return line
+
+
+def _alert_section(alert: MessageAlert, view: MessageView) -> dict[str, Any]:
+    name = alert.labels.get("alertname", "") or f"alert {alert.id}"
+    mark = ":white_check_mark:" if alert.status == "resolved" else ""
+    lines = [f"{mark}*{escape(name)}* (id {alert.id})".strip()]
+    summary = alert.annotations.get("summary") or alert.annotations.get("description", "")
+    if summary:
+        lines.append(escape(" ".join(summary.split())))
+    labels = [f"`{escape(k)}={escape(alert.labels[k])}`" for k in _KEY_LABELS if k in alert.labels]
+    if labels:
+        lines.append(" ".join(labels))
+    started = f"Started {format_rfc3339(alert.starts_at)}"
+    if alert.ends_at is not None and alert.status == "resolved":
+        started += f", ended {format_rfc3339(alert.ends_at)}"
+    lines.append(started)
+    links = [
+        _link(alert.generator_url, "Source"),
+        _link(alert.annotations.get("runbook_url", ""), "Runbook"),
+        _link(
+            alert.annotations.get("dashboard_url", "") or _grafana(view.grafana_url, alert),
+            "Grafana",
+        ),
+    ]
+    shown = [link for link in links if link]
+    if shown:
+        lines.append(" | ".join(shown))
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut("\n".join(lines))}}
+
+
+def _grafana(base: str | None, alert: MessageAlert) -> str:
+    """A Grafana link narrowed to the alert's name when no dashboard annotation is given."""
+    if not base:
+        return ""
+    name = alert.labels.get("alertname", "")
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}var-alertname={quote(name)}" if name else base
+
+
+def ids_value(alerts: Sequence[MessageAlert]) -> str:
+    """A button's value: the ids of the alerts it acts on, comma-separated."""
+    value = ""
+    for alert in alerts:
+        more = f"{value},{alert.id}" if value else str(alert.id)
+        if len(more) > _VALUE_CHARS:
+            break
+        value = more
+    return value
+
+
+def alert_ids_from_value(value: str) -> list[int]:
+    """The alert ids a button's value names; ``[]`` when it is not ours."""
+    ids = [part.strip() for part in value.split(",")]
+    if not ids or not all(part.isdigit() for part in ids):
+        return []
+    return [int(part) for part in ids]
+
+
+def _buttons(alerts: Sequence[MessageAlert], state: str, view: MessageView) -> dict[str, Any]:
+    firing = [a for a in alerts if a.status == "firing"]
+    elements: list[dict[str, Any]] = []
+
+    def button(text: str, action: str, value: str, style: str | None = None) -> None:
+        element: dict[str, Any] = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": text},
+            "action_id": action,
+            "value": value,
+        }
+        if style:
+            element["style"] = style
+        elements.append(element)
+
+    value = ids_value(firing)
+    if state == "firing":
+        button("Acknowledge", ACTION_ACK, value, "primary")
+    button("Resolve", ACTION_RESOLVE, value, "danger" if state == "firing" else None)
+    if view.silence_button:
+        button("Silence 1h", ACTION_SILENCE, value)
+    if view.runbook:
+        button("Run runbook", ACTION_RUNBOOK, f"{view.runbook}:{value}"[:_VALUE_CHARS])
+    return {"type": "actions", "block_id": "firebreak_actions", "elements": elements}
+
+
+def message(alerts: Sequence[MessageAlert], view: MessageView) -> tuple[str, list[dict[str, Any]]]:
+    """The fallback text (notifications, screen readers) and the blocks of an alert message."""
+    state = _state(alerts)
+    headline = _headline(alerts, state)
+    if view.drill:
+        headline = "[DRILL] " + headline
+    icon = _ICONS.get(state, ":large_green_circle:")
+    fields = [{"type": "mrkdwn", "text": f"*Status*\n{_status_line(alerts, state)}"}]
+    worst = severity(alerts)  # type: ignore[arg-type]
+    if worst:
+        fields.append({"type": "mrkdwn", "text": f"*Severity*\n{escape(worst)}"})
+    if view.tier is not None:
+        policy = f"{escape(view.escalation_policy)} " if view.escalation_policy else ""
+        fields.append({"type": "mrkdwn", "text": f"*Escalation*\n{policy}tier {view.tier + 1}"})
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{escape(headline)}*"}},
+        {"type": "section", "fields": fields},
+    ]
+    blocks += [_alert_section(a, view) for a in alerts[:MAX_ALERTS]]
+    hidden = len(alerts) - MAX_ALERTS
+    if hidden > 0:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"… and {hidden} more"}]}
+        )
+    if state != "resolved":
+        blocks.append(_buttons(alerts, state, view))
+    return headline, blocks
+
+
+def thread_note(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """A reply in an alert message's thread (escalation tiers, resolves, runbook steps)."""
+    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": _cut(text)}}]

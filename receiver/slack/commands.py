@@ -1,0 +1,437 @@
+"""The ``/firebreak`` slash command and the message buttons, as a dispatch table.
+
+Each subcommand has a pure ``parse`` (arguments → typed value, or ``Usage`` saying what was
+expected), the role it needs, and a ``run`` that calls one service. ``prepare`` runs in the
+3-second window before Slack's acknowledgement, so it never touches the store or the network;
+``execute`` runs after it and its answer goes back through ``response_url``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final
+
+from receiver.actions import AlertActions
+from receiver.alertmanager import format_rfc3339
+from receiver.alertmanager_api import (
+    AlertmanagerClient,
+    AlertmanagerRejected,
+    AlertmanagerUnavailable,
+)
+from receiver.automation.service import AutomationService
+from receiver.config import Config
+from receiver.durations import format_duration
+from receiver.errors import Conflict, Forbidden, NotFound, StoreUnavailable
+from receiver.matchers import Matcher, MatchOp, format_matchers
+from receiver.metrics import Metrics
+from receiver.model import Actor, AlertStatus, Clock, EventKind, Role
+from receiver.routing import Router
+from receiver.slack.blocks import (
+    ACTION_ACK,
+    ACTION_RESOLVE,
+    ACTION_RUNBOOK,
+    ACTION_SILENCE,
+    alert_ids_from_value,
+    escape,
+)
+from receiver.slack.parse import (
+    AlertArgs,
+    SilenceArgs,
+    Usage,
+    parse_alert_note,
+    parse_alerts,
+    parse_execution,
+    parse_none,
+    parse_oncall,
+    parse_run,
+    parse_silence,
+    parse_snooze,
+)
+from receiver.slack.replies import describe, firing_list, mention, oncall_text
+from receiver.slack.roles import SlackRoles, SlackUser, audit
+from receiver.slack.runbooks import RunbookCommands
+from receiver.store import Store
+from receiver.store.store import AlertQuery
+
+__all__ = ["Prepared", "Reply", "SlackCommands", "Usage", "help_text"]
+
+LISTED: Final = 15  # alerts listed by `alerts`; the rest are counted
+_SCANNED: Final = 1000  # alerts counted at most for "and N more"
+_BUTTON_SILENCE: Final = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer to show: to the user only, or to the whole channel."""
+
+    text: str
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed command, ready to authorise and run."""
+
+    name: str
+    args: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Subcommand:
+    usage: str
+    summary: str
+    role: Role
+    parse: Callable[[list[str]], Any]
+    run: Callable[[SlackCommands, SlackUser, Any], Awaitable[Reply]]
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+async def _run_help(commands: SlackCommands, user: SlackUser, _args: None) -> Reply:
+    return Reply(help_text(commands.command))
+
+
+async def _run_alerts(
+    commands: SlackCommands, user: SlackUser, matchers: tuple[Matcher, ...]
+) -> Reply:
+    return await commands.list_firing(matchers)
+
+
+async def _run_ack(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
+    alert = await commands.actions.acknowledge(args.alert_id, commands.actor(user), args.note, None)
+    return Reply(f"{mention(user)} acknowledged {describe(alert)}.", public=True)
+
+
+async def _run_resolve(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
+    alert = await commands.actions.resolve(args.alert_id, commands.actor(user), args.note, None)
+    return Reply(f"{mention(user)} resolved {describe(alert)}.", public=True)
+
+
+async def _run_snooze(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
+    assert args.duration is not None
+    alert = await commands.actions.snooze(
+        args.alert_id, args.duration, commands.actor(user), args.note, None
+    )
+    until = format_rfc3339(alert.snoozed_until) if alert.snoozed_until else "later"
+    return Reply(f"{mention(user)} snoozed {describe(alert)} until {until}.", public=True)
+
+
+async def _run_silence(commands: SlackCommands, user: SlackUser, args: SilenceArgs) -> Reply:
+    return await commands.silence(user, args.matchers, args.duration, args.comment)
+
+
+async def _run_runbooks(commands: SlackCommands, user: SlackUser, _args: None) -> Reply:
+    return Reply(*commands.runbooks.list())
+
+
+async def _run_run(
+    commands: SlackCommands, user: SlackUser, args: tuple[str, dict[str, str]]
+) -> Reply:
+    return Reply(*await commands.runbooks.run(user, args[0], args[1]))
+
+
+async def _run_approve(commands: SlackCommands, user: SlackUser, args: tuple[int, Any]) -> Reply:
+    return Reply(*await commands.runbooks.approve(user, args[0]))
+
+
+async def _run_cancel(commands: SlackCommands, user: SlackUser, args: tuple[int, Any]) -> Reply:
+    return Reply(*await commands.runbooks.cancel(user, args[0], args[1]))
+
+
+async def _run_status(commands: SlackCommands, user: SlackUser, args: tuple[int, Any]) -> Reply:
+    return Reply(*await commands.runbooks.status(args[0]))
+
+
+async def _run_oncall(commands: SlackCommands, user: SlackUser, labels: dict[str, str]) -> Reply:
+    return commands.oncall(labels)
+
+
+SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
+    "help": _Subcommand("help", "this list", Role.VIEWER, parse_none, _run_help),
+    "alerts": _Subcommand(
+        "alerts [matchers]", "firing alerts, newest first", Role.VIEWER, parse_alerts, _run_alerts
+    ),
+    "ack": _Subcommand(
+        "ack <alert-id> [note]",
+        "acknowledge an alert (stops its escalation)",
+        Role.RESPONDER,
+        parse_alert_note("ack <alert-id> [note]"),
+        _run_ack,
+    ),
+    "resolve": _Subcommand(
+        "resolve <alert-id> [note]",
+        "resolve an alert by hand",
+        Role.RESPONDER,
+        parse_alert_note("resolve <alert-id> [note]"),
+        _run_resolve,
+    ),
+    "snooze": _Subcommand(
+        "snooze <alert-id> <duration>",
+        "put off the next escalation tier (at most 7d)",
+        Role.RESPONDER,
+        parse_snooze,
+        _run_snooze,
+    ),
+    "silence": _Subcommand(
+        "silence <matchers> <duration> [comment]",
+        "create an Alertmanager silence",
+        Role.RESPONDER,
+        parse_silence,
+        _run_silence,
+    ),
+    "runbooks": _Subcommand(
+        "runbooks", "the runbooks you can run", Role.VIEWER, parse_none, _run_runbooks
+    ),
+    "run": _Subcommand(
+        "run <runbook> [key=value ...]", "start a runbook", Role.RESPONDER, parse_run, _run_run
+    ),
+    "approve": _Subcommand(
+        "approve <execution-id>",
+        "approve a waiting runbook step",
+        Role.RESPONDER,
+        parse_execution("approve <execution-id>"),
+        _run_approve,
+    ),
+    "cancel": _Subcommand(
+        "cancel <execution-id> [reason]",
+        "stop a runbook execution",
+        Role.RESPONDER,
+        parse_execution("cancel <execution-id> [reason]"),
+        _run_cancel,
+    ),
+    "status": _Subcommand(
+        "status <execution-id>",
+        "where a runbook execution stands",
+        Role.VIEWER,
+        parse_execution("status <execution-id>"),
+        _run_status,
+    ),
+    "oncall": _Subcommand(
+        "oncall [label=value ...]",
+        "who gets the next escalation for alerts with these labels",
+        Role.VIEWER,
+        parse_oncall,
+        _run_oncall,
+    ),
+}
+
+# Buttons on alert messages, as the subcommand whose role and history they share.
+_BUTTONS: Final = {ACTION_ACK: "ack", ACTION_RESOLVE: "resolve", ACTION_SILENCE: "silence"}
+
+
+def help_text(command: str) -> str:
+    lines = [f"*{command}* — Firebreak from Slack. Subcommands:"]
+    lines += [f"• `{command} {s.usage}` — {s.summary}" for s in SUBCOMMANDS.values()]
+    lines.append(
+        'Matchers use Alertmanager syntax: `alertname=DiskFull` `severity=~"crit.*"`. '
+        "Durations: `30m`, `2h`, `1h30m`."
+    )
+    return "\n".join(lines)
+
+
+class SlackCommands:
+    """Runs slash commands and button presses for Slack users, checking their roles."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        actions: AlertActions,
+        roles: SlackRoles,
+        clock: Clock,
+        alertmanager: AlertmanagerClient | None = None,
+        metrics: Metrics | None = None,
+        automation: AutomationService | None = None,
+    ) -> None:
+        assert config.slack is not None
+        self.command = config.slack.command
+        self._config = config
+        self.store = store
+        self.actions = actions
+        self._roles = roles
+        self._clock = clock
+        self._alertmanager = alertmanager
+        self._metrics = metrics
+        self.runbooks = RunbookCommands(automation, roles, dict(config.slack.runbook_approvers))
+        self._router = Router(config)
+
+    def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
+        audit(user, action, outcome, **fields)
+        if self._metrics is not None:
+            self._metrics.slack_actions.labels(action, outcome).inc()
+
+    @staticmethod
+    def actor(user: SlackUser) -> Actor:
+        return Actor(user.actor_name, "slack")
+
+    # -- the slash command --------------------------------------------------------------------
+
+    def prepare(self, text: str) -> Prepared | Reply:
+        """Parse the command text; a ``Reply`` (help, or what was expected) ends it here."""
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            return Reply(f"Could not read the command ({exc}); check the quotes.")
+        if not words or words[0] == "help":
+            return Reply(help_text(self.command))
+        name, args = words[0].lower(), words[1:]
+        sub = SUBCOMMANDS.get(name)
+        if sub is None:
+            return Reply(
+                f"Unknown subcommand `{escape(words[0])}`; expected one of "
+                f"{', '.join(SUBCOMMANDS)}.\n" + help_text(self.command)
+            )
+        try:
+            return Prepared(name, sub.parse(args))
+        except Usage as exc:
+            return Reply(f"`{self.command} {name}`: {exc}")
+
+    async def execute(self, user: SlackUser, prepared: Prepared) -> Reply:
+        """Authorise and run a prepared command; every attempt leaves an audit line."""
+        sub = SUBCOMMANDS[prepared.name]
+        alert_id = prepared.args.alert_id if isinstance(prepared.args, AlertArgs) else None
+        refusal = await self._authorise(
+            user, prepared.name, sub.role, [alert_id] if alert_id else []
+        )
+        if refusal is not None:
+            return refusal
+        return await self._run(user, prepared.name, alert_id, sub.run(self, user, prepared.args))
+
+    async def _run(
+        self, user: SlackUser, action: str, alert_id: int | None, work: Awaitable[Reply]
+    ) -> Reply:
+        try:
+            reply = await work
+        except (
+            NotFound,
+            Conflict,
+            Forbidden,
+            AlertmanagerRejected,
+            AlertmanagerUnavailable,
+        ) as exc:
+            self._audit(user, action, "failed", alert_id=alert_id, reason=str(exc))
+            return Reply(f"Could not {action}: {escape(str(exc))}.")
+        except StoreUnavailable:
+            self._audit(user, action, "failed", alert_id=alert_id, reason="store unavailable")
+            return Reply(f"Could not {action}: Firebreak's database is unavailable; try again.")
+        self._audit(user, action, "ok", alert_id=alert_id)
+        return reply
+
+    async def _authorise(
+        self, user: SlackUser, action: str, needed: Role, alert_ids: Sequence[int]
+    ) -> Reply | None:
+        """None when the user may; else the refusal, audited and written into the history of
+        each alert involved."""
+        role = await self._roles.role_of(user.id)
+        if role is not None and role >= needed:
+            return None
+        has = role.name.lower() if role is not None else "no role"
+        wanted = needed.name.lower()
+        self._audit(user, action, "refused", required=wanted, role=has, alert_ids=list(alert_ids))
+        now = self._clock()
+        for alert_id in alert_ids:
+            with contextlib.suppress(NotFound):  # a button on a message about a purged alert
+                await self.store.add_event(
+                    alert_id,
+                    EventKind.REFUSED,
+                    self.actor(user),
+                    f"{action} refused: needs {wanted}, has {has}",
+                    None,
+                    now,
+                )
+        return Reply(
+            f"Sorry, `{action}` needs the {wanted} role in Firebreak and you have {has}. "
+            "An admin can grant it in firebreak.yml (slack.users or slack.user_groups)."
+        )
+
+    # -- buttons ------------------------------------------------------------------------------
+
+    async def press(self, user: SlackUser, action_id: str, value: str) -> Reply | None:
+        """A button on an alert message; the answer (if any) is shown to the presser only.
+        A successful acknowledge or resolve needs none: the message itself changes."""
+        if action_id == ACTION_RUNBOOK:
+            return Reply(f"Start a runbook with `{self.command} run <runbook>`.")
+        name = _BUTTONS.get(action_id)
+        ids = alert_ids_from_value(value)
+        if name is None or not ids:
+            return Reply("This button is not one Firebreak knows; the message may be outdated.")
+        refusal = await self._authorise(user, name, SUBCOMMANDS[name].role, ids)
+        if refusal is not None:
+            return refusal
+        replies = [await self._run(user, name, i, self._press_one(user, name, i)) for i in ids]
+        texts = [r.text for r in replies if r.text]
+        return Reply("\n".join(texts)) if texts else None
+
+    async def _press_one(self, user: SlackUser, name: str, alert_id: int) -> Reply:
+        actor = self.actor(user)
+        if name == "ack":
+            await self.actions.acknowledge(alert_id, actor, "from a Slack button", None)
+            return Reply("")
+        if name == "resolve":
+            await self.actions.resolve(alert_id, actor, "from a Slack button", None)
+            return Reply("")
+        alert = await self.store.get_alert(alert_id)
+        matchers = tuple(Matcher(k, MatchOp.EQ, v) for k, v in sorted(alert.labels.items()))
+        comment = f"From Slack for alert {alert_id}"
+        return await self.silence(user, matchers, _BUTTON_SILENCE, comment)
+
+    # -- services the subcommands call ---------------------------------------------------------
+
+    async def list_firing(self, matchers: tuple[Matcher, ...]) -> Reply:
+        page = await self.store.list_alerts(
+            AlertQuery(
+                status=AlertStatus.FIRING,
+                matchers=(matchers,) if matchers else (),
+                limit=_SCANNED,
+            )
+        )
+        return Reply(firing_list(page.alerts, page.next_cursor is not None, matchers, LISTED))
+
+    async def silence(
+        self,
+        user: SlackUser,
+        matchers: tuple[Matcher, ...],
+        duration: timedelta,
+        comment: str | None,
+    ) -> Reply:
+        if self._alertmanager is None:
+            return Reply("No Alertmanager is configured (alertmanager.url), so I cannot silence.")
+        now = self._clock()
+        comment = comment or f"Silenced from Slack by {user.actor_name}"
+        silence_id = await self._alertmanager.create_silence(
+            [api_matcher(m) for m in matchers], now, now + duration, user.actor_name, comment
+        )
+        text = f"silence {silence_id} for {format_duration(duration)}: {format_matchers(matchers)}"
+        page = await self.store.list_alerts(
+            AlertQuery(status=AlertStatus.FIRING, matchers=(matchers,), limit=100)
+        )
+        for alert in page.alerts:
+            await self.store.add_event(
+                alert.id, EventKind.SILENCED, self.actor(user), text, None, now
+            )
+        until = format_rfc3339(now + duration)
+        return Reply(
+            f"{mention(user)} created silence `{silence_id}` until {until} for "
+            f"`{escape(format_matchers(matchers))}` ({len(page.alerts)} firing alert(s) covered).",
+            public=True,
+        )
+
+    def oncall(self, labels: dict[str, str]) -> Reply:
+        matches = self._router.route(labels)
+        return Reply(oncall_text(labels, matches, self._config.escalation_policies))
+
+
+def api_matcher(matcher: Matcher) -> dict[str, object]:
+    """A matcher in the shape of Alertmanager's v2 API (``name``, ``value``, ``isRegex``,
+    ``isEqual``)."""
+    return {
+        "name": matcher.name,
+        "value": matcher.value,
+        "isRegex": matcher.op in (MatchOp.RE, MatchOp.NRE),
+        "isEqual": matcher.op in (MatchOp.EQ, MatchOp.RE),
+    }

@@ -1,0 +1,107 @@
+"""A crash between a Slack post and its record: the process is SIGKILLed while Slack holds the
+answer to chat.postMessage; the process that takes the job over finds the message by the
+idempotency key in its metadata and updates it instead of posting a second one."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import WEBHOOK_TOKEN
+from tests.e2e.conftest import ROOT, _start, _stop, http, serve_setup
+from tests.fakes.slack import CHANNEL, SlackFake
+from tests.payloads import alert, webhook
+from tests.slack_helpers import BOT_TOKEN, SIGNING_SECRET
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackFake]:
+    async with SlackFake(token=BOT_TOKEN) as fake:
+        yield fake
+
+
+async def until(check: Callable[[], Any], what: str, within: float = 20.0) -> None:
+    """Poll without blocking the loop the Slack fake answers on."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if await asyncio.to_thread(check):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not done after {within:g} s")
+        await asyncio.sleep(0.1)
+
+
+async def test_crash_after_post_before_record_updates_instead_of_posting_again(
+    slack: SlackFake, tmp_path: Path
+) -> None:
+    setup = serve_setup(
+        tmp_path,
+        f"""
+slack:
+  bot_token: "{BOT_TOKEN}"
+  signing_secret: "{SIGNING_SECRET}"
+  api_url: "{slack.api_url}"
+  default_channel: {CHANNEL}
+channels:
+  chat: {{type: slack}}
+escalation_policies:
+  default:
+    tiers: [{{after: 0s, notify: [chat]}}]
+jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 500ms}}
+""",
+    )
+    url, db_path, cmd = setup.url, setup.db_path, setup.cmd
+
+    async def start(log: str) -> subprocess.Popen[bytes]:
+        proc = _start(cmd, tmp_path / log, cwd=ROOT)
+        await until(lambda: http("GET", url + "/health", timeout=1)[0] == 200, "firebreak up")
+        return proc
+
+    def recorded() -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(db_path, timeout=10)
+        try:
+            return conn.execute("SELECT idempotency_key, reference FROM notifications").fetchall()
+        finally:
+            conn.close()
+
+    slack.hold("chat.postMessage")
+    first = await start("first.log")
+    try:
+        payload = webhook(alert("Crash"))
+        status, _ = await asyncio.to_thread(
+            http, "POST", url + "/webhook", body=payload, token=WEBHOOK_TOKEN
+        )
+        assert status == 200
+        await until(lambda: len(slack.top_messages(CHANNEL)) == 1, "the alert posted")
+        first.send_signal(signal.SIGKILL)  # posted, not yet recorded
+        await asyncio.to_thread(first.wait, 10)
+    finally:
+        _stop(first)
+    slack.released.set()
+    assert recorded() == []
+
+    second = await start("second.log")
+    try:
+        await until(lambda: len(recorded()) == 1, "the job taken over and recorded")
+        [message] = slack.top_messages(CHANNEL)
+        [(key, reference)] = recorded()
+        assert reference == f"{CHANNEL}:{message.ts}"
+        assert message.metadata is not None
+        assert message.metadata["event_payload"]["idempotency_key"] == key
+        methods = [c.method for c in slack.called() if c.method != "auth.test"]
+        assert methods == ["chat.postMessage", "conversations.history", "chat.update"]
+    finally:
+        _stop(second)

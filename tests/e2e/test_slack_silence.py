@@ -1,0 +1,133 @@
+"""``/firebreak silence`` and the Silence 1h button create silences on a real Alertmanager
+through its v2 API, with ``createdBy`` set to the Slack user."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from receiver.app import create_app
+from receiver.slack.blocks import ACTION_SILENCE
+from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.e2e.conftest import START_TIMEOUT, _start, _stop, free_port, http, wait_until
+from tests.fakes.slack import CHANNEL, SlackFake
+from tests.payloads import alert, webhook
+from tests.slack_helpers import ALICE, VIEWER, buttons, command, eventually, press, slack_config
+
+
+@pytest.fixture
+def alertmanager_url(tmp_path: Path, alertmanager_bin: str) -> Iterator[str]:
+    """A bare Alertmanager (no receivers to speak of) to hold silences."""
+    config = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
+    config_path = tmp_path / "alertmanager.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    storage = tmp_path / "alertmanager-data"
+    storage.mkdir()
+    port = free_port()
+    proc = _start(
+        [
+            alertmanager_bin,
+            f"--config.file={config_path}",
+            f"--storage.path={storage}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        tmp_path / "alertmanager.log",
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: http("GET", url + "/-/ready", timeout=1)[0] == 200,
+            timeout=START_TIMEOUT,
+            what="alertmanager GET /-/ready",
+            procs=(proc,),
+        )
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackFake]:
+    async with SlackFake() as fake:
+        yield fake
+
+
+def silences(url: str) -> list[dict[str, Any]]:
+    status, body = http("GET", url + "/api/v2/silences")
+    assert status == 200
+    found: list[dict[str, Any]] = json.loads(body)
+    return [s for s in found if s["status"]["state"] == "active"]
+
+
+def _hours(silence: dict[str, Any]) -> float:
+    start = datetime.fromisoformat(silence["startsAt"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00"))
+    return (end - start).total_seconds() / 3600
+
+
+async def test_silences_from_slack(
+    aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: SlackFake, alertmanager_url: str
+) -> None:
+    text = slack_config(slack, tier2_after="1h") + (
+        f'alertmanager: {{url: "{alertmanager_url}", reconcile_interval: 0s}}\n'
+    )
+    config = make_config(sqlite_url, text)
+    client = await aiohttp_client(create_app(config, registry=CollectorRegistry()))
+    firing = alert("DiskFull", labels={"service": "db"})
+    await client.post("/webhook", json=webhook(firing), headers=auth(WEBHOOK_TOKEN))
+    [parent] = await eventually(lambda: slack.top_messages(CHANNEL), what="posted")
+    assert buttons(parent.blocks) == ["Acknowledge", "Resolve", "Silence 1h"]
+
+    # The slash command: matchers, a duration and a comment.
+    resp = await command(client, slack, "silence alertname=DiskFull service=db 2h disk swap", ALICE)
+    assert resp.status == 200
+    await eventually(lambda: slack.responses, what="answer")
+    answer = slack.responses[-1]
+    assert answer["response_type"] == "in_channel"
+    assert "created silence" in answer["text"] and "(1 firing alert(s) covered)" in answer["text"]
+    [made] = silences(alertmanager_url)
+    assert made["createdBy"] == "alice (U0ALICE)"
+    assert made["comment"] == "disk swap"
+    assert {(m["name"], m["value"], m["isRegex"], m["isEqual"]) for m in made["matchers"]} == {
+        ("alertname", "DiskFull", False, True),
+        ("service", "db", False, True),
+    }
+    assert _hours(made) == pytest.approx(2.0, abs=0.01)
+    assert made["id"] in answer["text"]
+
+    resp = await client.get("/api/v1/alerts?status=firing", headers=auth(VIEWER_TOKEN))
+    alert_id = (await resp.json())["alerts"][0]["id"]
+    detail = await (
+        await client.get(f"/api/v1/alerts/{alert_id}", headers=auth(VIEWER_TOKEN))
+    ).json()
+    [event] = [e for e in detail["events"] if e["kind"] == "silenced"]
+    assert event["actor"] == "slack:alice (U0ALICE)" and made["id"] in event["note"]
+
+    # The button silences exactly this alert's labels for an hour.
+    resp = await press(client, slack, parent, ACTION_SILENCE, ALICE)
+    assert resp.status == 200
+    [confirm] = await eventually(lambda: slack.called("chat.postEphemeral"), what="confirmation")
+    assert "created silence" in confirm.args["text"]
+    button_made = [s for s in silences(alertmanager_url) if s["id"] != made["id"]]
+    assert len(button_made) == 1
+    assert {m["name"] for m in button_made[0]["matchers"]} == set(firing["labels"])
+    assert _hours(button_made[0]) == pytest.approx(1.0, abs=0.01)
+
+    # A viewer may not; Alertmanager's own refusal is passed on.
+    before = len(slack.responses)
+    await command(client, slack, "silence alertname=DiskFull 1h", VIEWER)
+    await eventually(lambda: len(slack.responses) > before, what="refusal")
+    assert "needs the responder role" in slack.responses[-1]["text"]
+    await command(client, slack, 'silence team=~".*" 1h', ALICE)
+    await eventually(lambda: len(slack.responses) > before + 1, what="Alertmanager's refusal")
+    assert "Could not silence: POST /silences: HTTP 400" in slack.responses[-1]["text"]
+    assert len(silences(alertmanager_url)) == 2

@@ -1,0 +1,390 @@
+"""A wire-level Slack: the Web API methods Firebreak calls, plus the ``response_url`` endpoint
+slash commands answer through, on a real HTTP server on loopback.
+
+Methods answer with Slack's shapes (``{"ok": true, ...}``; errors as ``{"ok": false, "error":
+"channel_not_found"}`` with HTTP 200, rate limits as HTTP 429 with ``Retry-After`` and
+``{"ok": false, "error": "ratelimited"}``). Every call is recorded in order — method, arguments,
+token, time — so a test reads the whole story from ``fake.calls``. Messages are kept per channel
+with their ts, text, blocks, metadata and thread, as ``conversations.history`` returns them.
+
+    async with SlackFake(token="xoxb-test") as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
+        slack.rate_limit("chat.postMessage", retry_after=2, times=1)
+        slack.fail("chat.update", "message_not_found")
+        slack.hold("chat.postMessage")  # posted, but the answer waits for slack.released
+
+The module also signs requests the way Slack does (``v0`` signatures) and builds the
+form-encoded slash-command and ``block_actions`` bodies Slack posts to an app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+import urllib.parse
+from collections import deque
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+CHANNEL = "C0ALERTS"
+OTHER_CHANNEL = "C0ESCALATE"
+TEAM = "T0FIREBRK"
+BOT_USER = "U0FIREBOT"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One Web API call as it arrived."""
+
+    method: str
+    args: dict[str, Any]
+    token: str
+    at: float
+    answered: int  # the HTTP status it got
+
+
+@dataclass(slots=True)
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    metadata: dict[str, Any] | None
+    thread_ts: str | None = None
+    edits: int = 0
+
+    def as_slack(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "type": "message",
+            "user": BOT_USER,
+            "ts": self.ts,
+            "text": self.text,
+            "blocks": self.blocks,
+        }
+        if self.metadata is not None:
+            found["metadata"] = self.metadata
+        if self.thread_ts is not None:
+            found["thread_ts"] = self.thread_ts
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Trouble:
+    status: int
+    error: str
+    retry_after: int | None = None
+
+
+@dataclass(slots=True)
+class SlackFake:
+    token: str = "xoxb-test-token"
+    channels: set[str] = field(default_factory=lambda: {CHANNEL, OTHER_CHANNEL})
+    user_groups: dict[str, list[str]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[tuple[str, str], Message] = field(default_factory=dict)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
+    _trouble: dict[str, deque[_Trouble]] = field(default_factory=dict)
+    _held: set[str] = field(default_factory=set)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    _runner: web.AppRunner | None = None
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    url: str = ""
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> SlackFake:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/respond/{id}", self._respond)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.released.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str = "1") -> str:
+        return f"{self.url}/respond/{name}"
+
+    # -- scripting ------------------------------------------------------------------------------
+
+    def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get HTTP 429 with ``Retry-After``."""
+        queue = self._trouble.setdefault(method, deque())
+        queue.extend(_Trouble(429, "ratelimited", retry_after) for _ in range(times))
+
+    def hold(self, method: str) -> None:
+        """Carry out the next call of ``method`` but answer only once ``released`` is set."""
+        self._held.add(method)
+
+    def fail(self, method: str, error: str, times: int = 1, status: int = 200) -> None:
+        """The next ``times`` calls of ``method`` fail with Slack error code ``error``."""
+        queue = self._trouble.setdefault(method, deque())
+        queue.extend(_Trouble(status, error) for _ in range(times))
+
+    # -- reading the record ---------------------------------------------------------------------
+
+    def called(self, *methods: str) -> list[Call]:
+        """Successful calls of ``methods`` (all methods when none given), in order."""
+        return [c for c in self.calls if c.answered == 200 and (not methods or c.method in methods)]
+
+    def top_messages(self, channel: str = CHANNEL) -> list[Message]:
+        return [m for m in self.messages.values() if m.channel == channel and m.thread_ts is None]
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        return [m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts]
+
+    def story(self) -> list[str]:
+        """One line per successful call: ``method channel [thread] text``."""
+        lines = []
+        for call in self.called():
+            args = call.args
+            where = " ".join(
+                str(args[k]) for k in ("channel", "thread_ts", "ts", "user") if k in args
+            )
+            lines.append(f"{call.method} {where} {args.get('text', '')}".strip())
+        return lines
+
+    # -- the API --------------------------------------------------------------------------------
+
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.method == "POST":
+            if request.content_type == "application/json":
+                body = await request.json()
+                args.update(body if isinstance(body, dict) else {})
+            else:
+                args.update(dict(await request.post()))
+        for key in ("blocks", "metadata"):  # form-encoded clients send these as JSON text
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        return args
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await self._args(request)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() or str(args.get("token", ""))
+        status, body, headers = self._answer(method, args, token)
+        self.calls.append(Call(method, args, token, time.time(), status))
+        if method in self._held:
+            self._held.discard(method)
+            await self.released.wait()  # done on Slack's side; the caller waits for the answer
+        return web.json_response(body, status=status, headers=headers)
+
+    def _answer(
+        self, method: str, args: dict[str, Any], token: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if token != self.token:
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        queue = self._trouble.get(method)
+        if queue:
+            trouble = queue.popleft()
+            headers = {"Retry-After": str(trouble.retry_after)} if trouble.retry_after else {}
+            return trouble.status, {"ok": False, "error": trouble.error}, headers
+        handler = _METHODS.get(method)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        return 200, handler(self, args), {}
+
+    def _next_ts(self) -> str:
+        return f"{1700000000 + next(self._ts)}.000100"
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        if not args.get("text") and not args.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        thread = args.get("thread_ts")
+        if thread is not None and (channel, thread) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        message = Message(
+            channel,
+            self._next_ts(),
+            str(args.get("text", "")),
+            list(args.get("blocks") or []),
+            args.get("metadata"),
+            thread,
+        )
+        self.messages[(channel, message.ts)] = message
+        return {"ok": True, "channel": channel, "ts": message.ts, "message": message.as_slack()}
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        message = self.messages.get((channel, ts))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message.text = str(args.get("text", message.text))
+        message.blocks = list(args.get("blocks") or message.blocks)
+        message.edits += 1
+        return {"ok": True, "channel": channel, "ts": ts, "text": message.text}
+
+    def _ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if str(args.get("channel", "")) not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        if not args.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        with_meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = []
+        for message in sorted(self.top_messages(channel), key=lambda m: m.ts, reverse=True):
+            item = message.as_slack()
+            if not with_meta:
+                item.pop("metadata", None)
+            found.append(item)
+        limit = int(args.get("limit", 100))
+        return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
+
+    def _group_users(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup", ""))
+        if group not in self.user_groups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.user_groups[group])}
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://firebreak-test.slack.com/",
+            "team": "Firebreak Test",
+            "user": "firebreak",
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": "B0FIREBOT",
+        }
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.responses.append(body)
+        return web.Response(text="ok")
+
+
+_METHODS = {
+    "auth.test": SlackFake._auth_test,
+    "chat.postMessage": SlackFake._post_message,
+    "chat.update": SlackFake._update,
+    "chat.postEphemeral": SlackFake._ephemeral,
+    "conversations.history": SlackFake._history,
+    "usergroups.users.list": SlackFake._group_users,
+}
+
+
+# --- requests as Slack sends them to an app ------------------------------------------------------
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """Slack's ``X-Slack-Signature``: ``v0=`` and the hex HMAC-SHA256 of ``v0:ts:body``."""
+    base = f"v0:{timestamp}:".encode() + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    ts = int(time.time()) if timestamp is None else timestamp
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": sign(secret, ts, body),
+    }
+
+
+def slash_command(
+    text: str,
+    *,
+    user_id: str,
+    user_name: str,
+    response_url: str,
+    command: str = "/firebreak",
+    channel: str = CHANNEL,
+) -> bytes:
+    """The form-encoded body Slack posts for a slash command."""
+    fields = {
+        "token": "legacy-verification-token",
+        "team_id": TEAM,
+        "team_domain": "firebreak-test",
+        "channel_id": channel,
+        "channel_name": "alerts",
+        "user_id": user_id,
+        "user_name": user_name,
+        "command": command,
+        "text": text,
+        "api_app_id": "A0FIREBRK",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": "1337.42.abcdef",
+    }
+    return urllib.parse.urlencode(fields).encode()
+
+
+def block_actions(
+    message: Message,
+    action_id: str,
+    *,
+    user_id: str,
+    user_name: str,
+    response_url: str,
+) -> bytes:
+    """The form-encoded ``payload`` Slack posts when a button of ``message`` is pressed."""
+    button = next(
+        element
+        for block in message.blocks
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element["action_id"] == action_id
+    )
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "firebreak-test"},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM},
+        "api_app_id": "A0FIREBRK",
+        "token": "legacy-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": message.channel,
+            "is_ephemeral": False,
+        },
+        "trigger_id": "1337.42.abcdef",
+        "channel": {"id": message.channel, "name": "alerts"},
+        "message": message.as_slack(),
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "firebreak_actions",
+                "text": button["text"],
+                "value": button["value"],
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()

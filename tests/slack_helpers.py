@@ -1,0 +1,116 @@
+"""What the Slack tests share: a configuration pointing Firebreak at the Slack fake, and
+signed requests as Slack sends them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tests.fakes.slack import CHANNEL, SlackFake, block_actions, signed_headers, slash_command
+
+BOT_TOKEN = "xoxb-test-token"
+SIGNING_SECRET = "slack-signing-secret-0123456789"
+ALICE = ("U0ALICE", "alice")  # responder by user id
+ADMIN = ("U0ADMIN", "root")  # admin by user id
+VIEWER = ("U0VIEWER", "victor")  # viewer by user id
+GROUPIE = ("U0GROUPIE", "gina")  # responder through the on-call user group
+STRANGER = ("U0STRANGE", "sam")  # no role at all
+
+
+def slack_config(
+    slack: SlackFake, *, tier2_after: str = "1s", tier2_target: str = CHANNEL, extra: str = ""
+) -> str:
+    return f"""
+slack:
+  bot_token: "{BOT_TOKEN}"
+  signing_secret: "{SIGNING_SECRET}"
+  api_url: "{slack.api_url}"
+  default_channel: {CHANNEL}
+  message_interval: 50ms
+  users: {{{ALICE[0]}: responder, {ADMIN[0]}: admin, {VIEWER[0]}: viewer}}
+  user_groups: {{S0ONCALL: responder}}
+{extra}
+channels:
+  chat:
+    type: slack
+    rate_limit: {{per_minute: 600, burst: 100}}
+escalation_policies:
+  oncall:
+    tiers:
+      - {{after: 0s, notify: [chat]}}
+      - {{after: {tier2_after}, notify: [{{channel: chat, target: {tier2_target}}}]}}
+routes:
+  - {{name: all, escalation_policy: oncall}}
+notifications: {{group_window: 100ms}}
+jobs: {{workers: 4, lease: 2s, max_attempts: 6, backoff_initial: 100ms, backoff_max: 400ms,
+        poll_interval: 200ms}}
+"""
+
+
+async def eventually(check: Callable[[], Any], within: float = 10.0, what: str = "") -> Any:
+    """Poll ``check`` (sync or async) until it gives something truthy; return that."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {within}s: {what}")
+        await asyncio.sleep(0.05)
+
+
+async def command(
+    client: Any,
+    slack: SlackFake,
+    text: str,
+    user: tuple[str, str],
+    *,
+    secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+    name: str = "1",
+) -> Any:
+    """POST a signed slash command; returns the HTTP response."""
+    body = slash_command(
+        text, user_id=user[0], user_name=user[1], response_url=slack.response_url(name)
+    )
+    return await client.post(
+        "/slack/events", data=body, headers=signed_headers(secret, body, timestamp)
+    )
+
+
+async def press(
+    client: Any, slack: SlackFake, message: Any, action_id: str, user: tuple[str, str]
+) -> Any:
+    """POST a signed ``block_actions`` payload for a button of ``message``."""
+    body = block_actions(
+        message, action_id, user_id=user[0], user_name=user[1], response_url=slack.response_url()
+    )
+    return await client.post(
+        "/slack/events", data=body, headers=signed_headers(SIGNING_SECRET, body)
+    )
+
+
+def block_text(blocks: list[dict[str, Any]]) -> str:
+    """Every text of a message's blocks, one string (for assertions on what people see)."""
+    parts: list[str] = []
+    for block in blocks:
+        text = block.get("text")
+        if isinstance(text, dict):
+            parts.append(text.get("text", ""))
+        for item in block.get("fields", []) + block.get("elements", []):
+            inner = item.get("text")
+            parts.append(inner.get("text", "") if isinstance(inner, dict) else str(inner or ""))
+    return "\n".join(parts)
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[str]:
+    return [
+        element["text"]["text"]
+        for block in blocks
+        if block.get("type") == "actions"
+        for element in block["elements"]
+    ]
