@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 import os
 import secrets
 import socket
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,14 +34,14 @@ from receiver.automation.executor import Executor
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
-from receiver.config import ChannelConfig, Config
-from receiver.errors import StoreUnavailable
+from receiver.config import ChannelConfig, Config, load_config
+from receiver.errors import ConfigError, StoreUnavailable
 from receiver.escalation import Escalation, resolve_job, route_job
 from receiver.grafana import Annotator, annotated
 from receiver.ingest import Ingestor
-from receiver.jobs import JobRunner, RunnerSettings
+from receiver.jobs import Handler, JobRunner, RunnerSettings
 from receiver.metrics import Metrics
-from receiver.model import Clock, Notification, system_clock
+from receiver.model import Clock, Notification, ReloadResult, system_clock
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
@@ -77,6 +80,7 @@ from receiver.typedefs import (
     METRICS,
     PAGERDUTY_SYNC,
     PIPELINE,
+    RELOAD,
     RUNNER,
     SLACK_BOLT,
     SLACK_CLIENT,
@@ -97,6 +101,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     owner: str | None = None,
     tracing: Tracing | None = None,
+    config_path: str | None = None,
     runbooks: Runbooks | None = None,
     step_actions: Mapping[str, Callable[..., Any]] | None = None,
 ) -> web.Application:
@@ -112,6 +117,12 @@ def create_app(
         client_max_size=max(config.webhook.max_body_bytes, 1024 * 1024),
     )
     app[CONFIG] = config
+    app[_CONFIG_PATH] = config_path or ""  # what /-/reload and SIGHUP read again
+
+    async def reload() -> ReloadResult:
+        return await reload_config(app)
+
+    app[RELOAD] = reload
     app[CLOCK] = clock
     app[TRACING] = tracing if tracing is not None else Tracing.from_config(config.tracing)
     app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
@@ -160,6 +171,7 @@ def create_app(
     r.add_get("/api/v1/automation", runbook_api.automation_state, name="automation")
     r.add_post("/api/v1/automation/pause", runbook_api.pause_automation, name="pause")
     r.add_post("/api/v1/automation/resume", runbook_api.resume_automation, name="resume")
+    r.add_post("/-/reload", ops.reload, name="reload")
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
@@ -172,6 +184,8 @@ def create_app(
 _OWNER = web.AppKey("owner", str)
 _HTTP = web.AppKey("http_session", aiohttp.ClientSession)
 _RUNBOOKS = web.AppKey("runbooks", Runbooks)
+_CONFIG_PATH = web.AppKey("config_path", str)
+_BUILT: web.AppKey[list[_Services]] = web.AppKey("services")
 _STEP_ACTIONS: web.AppKey[Mapping[str, Callable[..., Any]]] = web.AppKey("step_actions")
 
 
@@ -243,11 +257,25 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
-async def _runner(app: web.Application) -> AsyncIterator[None]:
-    config, clock, metrics = app[CONFIG], app[CLOCK], app[METRICS]
-    session = aiohttp.ClientSession()
-    app[_HTTP] = session
-    slack_channels = _slack_channels(app, session)
+@dataclass
+class _Services:
+    """Everything built from the reloadable part of the configuration: the job handlers and
+    the channels, policies, runbooks and checks behind them."""
+
+    handlers: dict[str, Handler]
+    channels: dict[str, Channel]
+    slack_channels: dict[str, Any]
+    escalation: Escalation
+    guard: PipelineGuard
+    retention: Retention
+    executor: Executor
+
+
+def _services(
+    app: web.Application, config: Config, session: aiohttp.ClientSession, runbooks: Runbooks
+) -> _Services:
+    clock, metrics = app[CLOCK], app[METRICS]
+    slack_channels = _slack_channels(app, session, config)
     channels: dict[str, Channel] = {
         name: build_channel(name, channel, session, clock)
         for name, channel in config.channels.items()
@@ -269,10 +297,9 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         await app[INGESTOR].submit(notification, None)
 
     guard = PipelineGuard(config, app[STORE], metrics, submit, alertmanager, app[STARTED_AT])
-    app[PIPELINE] = guard
     retention = Retention(config.retention, app[STORE], metrics)
     executor = Executor(
-        app[_RUNBOOKS],
+        runbooks,
         app[STORE],
         metrics,
         StepEnvironment(
@@ -301,6 +328,24 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     # New firing alerts start their runbooks from the route job, ended ones from the resolve.
     handlers["route"] = executor.after(handlers["route"], "firing")
     handlers["resolve"] = executor.after(handlers["resolve"], "resolved")
+    return _Services(handlers, channels, slack_channels, escalation, guard, retention, executor)
+
+
+async def _runner(app: web.Application) -> AsyncIterator[None]:
+    config, clock, metrics = app[CONFIG], app[CLOCK], app[METRICS]
+    session = aiohttp.ClientSession()
+    app[_HTTP] = session
+    built = _services(app, config, session, app[_RUNBOOKS])
+    app[_BUILT] = [built]
+    handlers, escalation, guard, retention, executor = (
+        built.handlers,
+        built.escalation,
+        built.guard,
+        built.retention,
+        built.executor,
+    )
+    slack_channels = built.slack_channels
+    app[PIPELINE] = guard
     jobs_config = config.jobs
     runner = JobRunner(
         app[STORE],
@@ -341,8 +386,9 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     yield
     await runner.stop()
     app[TRACING].shutdown()  # flush the spans still buffered
-    for channel in channels.values():
-        await channel.close()
+    for each in app[_BUILT]:  # the channels of every configuration loaded, reloads included
+        for channel in each.channels.values():
+            await channel.close()
     await session.close()
 
 
@@ -357,21 +403,24 @@ def _injector(app: web.Application) -> Inject:
 
 
 def _slack_channels(
-    app: web.Application, session: aiohttp.ClientSession
+    app: web.Application, session: aiohttp.ClientSession, config: Config
 ) -> dict[str, SlackChannel]:
-    """The Slack Web API client (when ``slack`` is configured) and the ``slack`` channels."""
-    config = app[CONFIG]
-    slack = config.slack
+    """The Slack Web API client (when ``slack`` is configured) and the ``slack`` channels.
+    The client is made once: the ``slack`` section takes effect at a restart."""
+    slack = app[CONFIG].slack
     if slack is None:
         return {}
-    client = AsyncWebClient(
-        token=slack.bot_token,
-        base_url=slack.api_url,
-        session=session,
-        timeout=10,
-        retry_handlers=[],  # jobs do the waiting: a 429 defers the job, it never sleeps here
-    )
-    app[SLACK_CLIENT] = client
+    if SLACK_CLIENT in app:
+        client = app[SLACK_CLIENT]
+    else:
+        client = AsyncWebClient(
+            token=slack.bot_token,
+            base_url=slack.api_url,
+            session=session,
+            timeout=10,
+            retry_handlers=[],  # jobs do the waiting: a 429 defers the job, never sleeps here
+        )
+        app[SLACK_CLIENT] = client
     pacer = Pacer(slack.message_interval.total_seconds())
     view = MessageView(
         grafana_url=slack.grafana_url, silence_button=config.alertmanager is not None
@@ -455,3 +504,61 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
     app[INGESTOR] = ingestor
     yield
     await ingestor.stop()
+
+
+# Sections read only at start: a reload that changes them says a restart is needed.
+RESTART_ONLY = ("listen", "database", "ingest", "jobs", "shutdown_grace", "tls", "slack", "log")
+
+
+_reloading = asyncio.Lock()
+
+
+async def reload_config(app: web.Application) -> ReloadResult:
+    """Read the configuration file and the runbooks again and put them in force at once, as
+    one: channels, policies, routes, runbooks, tokens, checks. An invalid new configuration is
+    refused with its problems and the old one stays in force, as Prometheus does."""
+    async with _reloading:
+        metrics = app[METRICS]
+        path = app[_CONFIG_PATH]
+        try:
+            if not path:
+                raise ConfigError(["this process was not started from a configuration file"])
+            config = load_config(path)
+            runbooks = load_runbooks(config)
+        except ConfigError as exc:
+            metrics.config_reloads.labels("failure").inc()
+            metrics.config_last_reload_successful.set(0)
+            log.error(
+                "configuration reload refused; the old one stays: %s", "; ".join(exc.problems)
+            )
+            return ReloadResult(False, tuple(exc.problems))
+        old = app[CONFIG]
+        restart = tuple(k for k in RESTART_ONLY if getattr(old, k) != getattr(config, k))
+        built = _services(app, config, app[_HTTP], runbooks)
+        app[_BUILT].append(built)
+        runner = app[RUNNER]
+        runner.replace_handlers(built.handlers, built.escalation.horizons())
+        app[TOKEN_AUTH].replace(config.api.tokens)
+        app[WEBHOOK_AUTH].replace(config.webhook.auth)
+        automation = AutomationService(built.executor, app[STORE], app[CLOCK], runner.wake)
+        with warnings.catch_warnings():
+            # aiohttp frowns on changing a running application's state; these few keys are
+            # what a reload exists to change, each swapped whole.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            app[CONFIG] = config
+            app[PIPELINE] = built.guard
+            app[AUTOMATION] = automation
+            app[DRILLS] = Drills(automation, app[STORE], app[CLOCK], _injector(app))
+        now = app[CLOCK]()
+        seeds = built.guard.seed(now) + built.retention.seed(now)
+        if seeds:
+            async with app[STORE].transaction(durable=False) as conn:
+                await app[STORE].jobs.enqueue(conn, seeds, now)
+        metrics.config_reloads.labels("success").inc()
+        metrics.config_last_reload_successful.set(1)
+        metrics.config_last_reload_success.set_to_current_time()
+        if restart:
+            log.warning("configuration reloaded; %s take effect at a restart", ", ".join(restart))
+        else:
+            log.info("configuration reloaded")
+        return ReloadResult(True, (), restart)

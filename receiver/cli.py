@@ -12,6 +12,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from receiver import __version__
 from receiver.config import Config, TlsConfig, load_config
@@ -19,6 +20,9 @@ from receiver.durations import format_duration
 from receiver.errors import ConfigError, MatcherError
 from receiver.matchers import MatchOp, parse_matcher_args
 from receiver.routing import Router
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("firebreak.cli")
 
@@ -121,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         return _check_config(args.config, config, runbook_count)
     if args.command == "serve":
-        return _serve(config)
+        return _serve(config, args.config)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
     if args.command in ("runbooks", "automation", "drill"):
@@ -233,7 +237,7 @@ def _routes_test(config: Config, labels: Mapping[str, str], verify_policy: str |
     return 0
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, path: str) -> int:
     from aiohttp import web
 
     from receiver.app import create_app
@@ -242,7 +246,7 @@ def _serve(config: Config) -> int:
     configure_logging(config.log)
     for warning in _warnings(config):
         log.warning(warning)
-    app = create_app(config)
+    app = create_app(config, config_path=path)
     app.on_startup.append(_freeze_heap)
     tls = None
     if config.tls is not None:
@@ -251,7 +255,7 @@ def _serve(config: Config) -> int:
         except (OSError, ssl.SSLError) as exc:
             print(f"firebreak serve: tls: cannot load the certificate: {exc}", file=sys.stderr)
             return 1
-        app.on_startup.append(functools.partial(_reload_tls_on_sighup, tls, config.tls))
+    app.on_startup.append(functools.partial(_reload_on_sighup, tls, config.tls))
     scheme = "https" if tls else "http"
     log.info("firebreak %s listening on %s://%s", __version__, scheme, config.listen)
     web.run_app(
@@ -275,19 +279,30 @@ def _tls_context(tls: TlsConfig, context: ssl.SSLContext | None = None) -> ssl.S
     return context
 
 
-async def _reload_tls_on_sighup(context: ssl.SSLContext, tls: TlsConfig, _app: object) -> None:
-    """SIGHUP reads the certificate and key again: renewed certificates need no restart.
-    New connections get the new certificate; a pair that does not load leaves the old one."""
+async def _reload_on_sighup(
+    context: ssl.SSLContext | None, tls: TlsConfig | None, app: web.Application
+) -> None:
+    """SIGHUP reloads the configuration and runbooks (as POST /-/reload does) and reads the TLS
+    certificate and key again: a renewed certificate needs no restart. New connections get
+    the new certificate; a pair that does not load leaves the old one."""
+    from receiver.typedefs import RELOAD
 
     def reload() -> None:
-        try:
-            _tls_context(tls, context)
-        except (OSError, ssl.SSLError) as exc:
-            log.error("tls: keeping the old certificate; the new one does not load: %s", exc)
-        else:
-            log.info("tls: certificate reloaded from %s", tls.cert_file)
+        if context is not None and tls is not None:
+            try:
+                _tls_context(tls, context)
+            except (OSError, ssl.SSLError) as exc:
+                log.error("tls: keeping the old certificate; the new one does not load: %s", exc)
+            else:
+                log.info("tls: certificate reloaded from %s", tls.cert_file)
+        task = asyncio.get_running_loop().create_task(app[RELOAD]())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
+_background: set[asyncio.Task[object]] = set()
 
 
 async def _freeze_heap(_app: object) -> None:

@@ -157,6 +157,14 @@ class JobRunner:
     def owner(self) -> str:
         return self.settings.owner
 
+    def replace_handlers(
+        self, handlers: Mapping[str, Handler], horizons: Mapping[str, timedelta]
+    ) -> None:
+        """Run jobs claimed from now on with these handlers (a configuration reload); jobs
+        already running finish with the ones they started with."""
+        self._handlers = dict(handlers)
+        self._horizons = dict(horizons)
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="firebreak-jobs")
 

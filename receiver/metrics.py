@@ -226,6 +226,24 @@ class Metrics:
             ["action", "outcome"],
             registry=registry,
         )
+        self.config_reloads = Counter(
+            "firebreak_config_reloads_total",
+            "Configuration reloads (POST /-/reload, SIGHUP), by outcome: success, failure.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.config_last_reload_successful = Gauge(
+            "firebreak_config_last_reload_successful",
+            "1 when the last configuration load (start or reload) succeeded, else 0.",
+            registry=registry,
+        )
+        self.config_last_reload_successful.set(1)  # the process started from a valid one
+        self.config_last_reload_success = Gauge(
+            "firebreak_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load.",
+            registry=registry,
+        )
+        self.config_last_reload_success.set_to_current_time()
         self._received_firing = self.alerts_received.labels("firing")
         self._received_resolved = self.alerts_received.labels("resolved")
         self._http_children: dict[tuple[str, int], tuple[Any, Any]] = {}

@@ -120,3 +120,13 @@ Clock = Callable[[], datetime]
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    """What a configuration reload came to: in force (with the sections that wait for a
+    restart), or refused with every problem."""
+
+    ok: bool
+    problems: tuple[str, ...] = ()
+    restart_needed: tuple[str, ...] = ()

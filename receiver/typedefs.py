@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -18,7 +20,7 @@ from receiver.config import Config
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner
 from receiver.metrics import Metrics
-from receiver.model import Clock
+from receiver.model import Clock, ReloadResult
 from receiver.pagerduty_sync import PagerDutySync
 from receiver.pipeline import PipelineGuard
 from receiver.store import Store
@@ -37,6 +39,7 @@ RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 TRACING = web.AppKey("tracing", Tracing)
+RELOAD: web.AppKey[Callable[[], Coroutine[Any, Any, ReloadResult]]] = web.AppKey("reload")
 AUTOMATION = web.AppKey("automation", AutomationService)
 DRILLS = web.AppKey("drills", Drills)
 PIPELINE = web.AppKey("pipeline", PipelineGuard)

@@ -43,6 +43,10 @@ class TokenAuth:
     """API tokens from ``api.tokens``."""
 
     def __init__(self, tokens: Sequence[ApiToken]) -> None:
+        self.replace(tokens)
+
+    def replace(self, tokens: Sequence[ApiToken]) -> None:
+        """Use these tokens from now on (a configuration reload)."""
         self._tokens = [
             (t.digest, Principal(t.name or f"token-{t.digest.hex()[:8]}", t.role)) for t in tokens
         ]
@@ -74,6 +78,10 @@ class WebhookAuth:
     """The credentials Alertmanager's ``http_config`` sends: bearer tokens and/or basic auth."""
 
     def __init__(self, config: WebhookAuthConfig) -> None:
+        self.replace(config)
+
+    def replace(self, config: WebhookAuthConfig) -> None:
+        """Accept these credentials from now on (a configuration reload)."""
         self._bearer = [_digest(t) for t in config.bearer_tokens]
         basic = config.basic_auth
         self._basic = _digest(f"{basic.username}:{basic.password}") if basic else None

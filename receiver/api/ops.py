@@ -10,13 +10,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from receiver import __version__
 from receiver.alertmanager import format_rfc3339
 from receiver.api import runbooks
+from receiver.api.middleware import error_response
 from receiver.errors import StoreUnavailable
 from receiver.model import Role
+from receiver.obs import request_id_var
 from receiver.typedefs import (
     BREAKERS,
     CLOCK,
     METRICS,
     PIPELINE,
+    RELOAD,
     RUNNER,
     STARTED_AT,
     STORE,
@@ -140,3 +143,18 @@ async def _refresh_queue_gauges(request: web.Request) -> None:
     for breaker in request.app[BREAKERS].snapshot():
         value = _BREAKER_VALUE.get(str(breaker["state"]).lower(), 0)
         metrics.breaker_state.labels(breaker["channel"], breaker["target"]).set(value)
+
+
+async def reload(request: web.Request) -> web.Response:
+    """POST /-/reload (admin): read the configuration and runbooks again; 200 when they are in
+    force, 400 with every problem when refused (the old configuration stays)."""
+    request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
+    result = await request.app[RELOAD]()
+    if not result.ok:
+        return error_response(
+            400,
+            "the new configuration is invalid; the old one stays in force",
+            request_id_var.get() or "",
+            problems=list(result.problems),
+        )
+    return web.json_response({"status": "success", "restart_needed": list(result.restart_needed)})

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import RESPONDER_TOKEN, config_text
+from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, config_text
 from tests.e2e.conftest import (
     START_TIMEOUT,
     FirebreakServer,
@@ -328,6 +328,9 @@ def _give_firebreak_work(server: FirebreakServer) -> None:
         token=RESPONDER_TOKEN,
         body={},
     )
+    assert status == 200, body
+    # A configuration reload, so the reload panel has something to count.
+    status, body = http("POST", f"{server.url}/-/reload", token=ADMIN_TOKEN, body={})
     assert status == 200, body
     resolved = alert(
         "Logged1",
