@@ -24,10 +24,12 @@ from receiver.actions import AlertActions
 from receiver.alertmanager import parse_webhook_body
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.api import alerts, jobs, ops, pagerduty, webhook
+from receiver.api import audit as audit_api
 from receiver.api import runbooks as runbook_api
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
+from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
 from receiver.automation.drills import Drills, Inject
 from receiver.automation.executor import Executor
@@ -70,6 +72,7 @@ from receiver.store.jobs import NewJob
 from receiver.tracing import Tracing, carry, committing
 from receiver.typedefs import (
     ACTIONS,
+    AUDIT,
     AUTH_FAILURES,
     AUTOMATION,
     BREAKERS,
@@ -172,6 +175,7 @@ def create_app(
     r.add_post("/api/v1/automation/pause", runbook_api.pause_automation, name="pause")
     r.add_post("/api/v1/automation/resume", runbook_api.resume_automation, name="resume")
     r.add_post("/-/reload", ops.reload, name="reload")
+    r.add_get("/api/v1/audit", audit_api.list_audit, name="audit")
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
@@ -253,6 +257,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         raise
     store = Store(engine, sqlite_synchronous=app[CONFIG].database.sqlite_synchronous)
     app[STORE] = store
+    app[AUDIT] = Audit(store, app[CLOCK])
     yield
     await store.close()
 
@@ -462,6 +467,7 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         alertmanager,
         app[METRICS],
         app[AUTOMATION],
+        app[AUDIT],
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield

@@ -285,7 +285,6 @@ async def _reload_on_sighup(
     """SIGHUP reloads the configuration and runbooks (as POST /-/reload does) and reads the TLS
     certificate and key again: a renewed certificate needs no restart. New connections get
     the new certificate; a pair that does not load leaves the old one."""
-    from receiver.typedefs import RELOAD
 
     def reload() -> None:
         if context is not None and tls is not None:
@@ -295,7 +294,7 @@ async def _reload_on_sighup(
                 log.error("tls: keeping the old certificate; the new one does not load: %s", exc)
             else:
                 log.info("tls: certificate reloaded from %s", tls.cert_file)
-        task = asyncio.get_running_loop().create_task(app[RELOAD]())
+        task = asyncio.get_running_loop().create_task(_reload_and_audit(app))
         _background.add(task)
         task.add_done_callback(_background.discard)
 
@@ -303,6 +302,19 @@ async def _reload_on_sighup(
 
 
 _background: set[asyncio.Task[object]] = set()
+
+
+async def _reload_and_audit(app: web.Application) -> None:
+    from receiver.typedefs import AUDIT, RELOAD
+
+    result = await app[RELOAD]()
+    await app[AUDIT].record(
+        actor="SIGHUP",
+        interface="signal",
+        action="reload",
+        outcome="ok" if result.ok else "rejected",
+        detail={"problems": list(result.problems)} if result.problems else None,
+    )
 
 
 async def _freeze_heap(_app: object) -> None:

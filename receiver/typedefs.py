@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from receiver.actions import AlertActions
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.audit import Audit
 from receiver.automation.drills import Drills
 from receiver.automation.service import AutomationService
 from receiver.breaker import BreakerRegistry
@@ -39,6 +40,7 @@ RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 TRACING = web.AppKey("tracing", Tracing)
+AUDIT = web.AppKey("audit", Audit)
 RELOAD: web.AppKey[Callable[[], Coroutine[Any, Any, ReloadResult]]] = web.AppKey("reload")
 AUTOMATION = web.AppKey("automation", AutomationService)
 DRILLS = web.AppKey("drills", Drills)

@@ -7,8 +7,14 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from multidict import MultiMapping
 
-from receiver.alertmanager import parse_rfc3339
-from receiver.api.common import alert_json, event_json, optional_text, read_json_object, ts
+from receiver.api.common import (
+    alert_json,
+    event_json,
+    optional_text,
+    parse_since,
+    read_json_object,
+    ts,
+)
 from receiver.durations import parse_duration
 from receiver.errors import InvalidInput, NotFound
 from receiver.matchers import parse_matchers
@@ -38,7 +44,7 @@ def parse_alert_query(params: MultiMapping[str], now: datetime) -> AlertQuery:
     )
     since = None
     if "since" in params:
-        since = _parse_since(params["since"], now)
+        since = parse_since(params["since"], now)
     limit = 100
     if "limit" in params:
         raw = params["limit"]
@@ -59,19 +65,6 @@ def parse_alert_query(params: MultiMapping[str], now: datetime) -> AlertQuery:
         limit=limit,
         before_id=before_id,
     )
-
-
-def _parse_since(raw: str, now: datetime) -> datetime:
-    try:
-        return now - parse_duration(raw)
-    except ValueError:
-        pass
-    try:
-        return parse_rfc3339(raw)
-    except ValueError:
-        raise InvalidInput(
-            "since", f'expected an RFC 3339 time or a duration such as 2h, got "{raw}"'
-        ) from None
 
 
 def _alert_id(request: web.Request) -> int:

@@ -9,7 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.alertmanager import format_rfc3339
+from receiver.alertmanager import format_rfc3339, parse_rfc3339
+from receiver.durations import parse_duration
 from receiver.errors import InvalidInput, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from receiver.model import Alert, AlertEvent
 from receiver.typedefs import CONFIG
@@ -115,3 +116,17 @@ def event_json(event: AlertEvent) -> dict[str, Any]:
         "note": event.note,
         "request_id": event.request_id,
     }
+
+
+def parse_since(raw: str, now: datetime) -> datetime:
+    """A ``since`` parameter: an RFC 3339 time, or a duration back from ``now``."""
+    try:
+        return now - parse_duration(raw)
+    except ValueError:
+        pass
+    try:
+        return parse_rfc3339(raw)
+    except ValueError:
+        raise InvalidInput(
+            "since", f'expected an RFC 3339 time or a duration such as 2h, got "{raw}"'
+        ) from None

@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 
 from receiver import errors
 from receiver.obs import request_id_from, request_id_var
-from receiver.typedefs import AUTH_FAILURES, METRICS
+from receiver.typedefs import AUDIT, AUTH_FAILURES, METRICS, TOKEN_AUTH
 
 log = logging.getLogger("firebreak.http")
 
@@ -64,6 +64,53 @@ def _from_http(exc: web.HTTPException, request_id: str) -> web.Response:
     return response
 
 
+# The routes that change something on a person's or token's word: each request to one is an
+# audit row, allowed or refused (the webhooks are Alertmanager's and PagerDuty's, not people's).
+AUDITED = frozenset(
+    {
+        "acknowledge",
+        "resolve",
+        "snooze",
+        "job_retry",
+        "runbook_execute",
+        "runbook_reset",
+        "cancel",
+        "approve",
+        "reject",
+        "drills",
+        "pause",
+        "resume",
+        "reload",
+    }
+)
+
+
+async def _audit(request: web.Request, response: web.StreamResponse, request_id: str) -> None:
+    route = request.match_info.route.name or ""
+    try:
+        actor = request.app[TOKEN_AUTH].authenticate(request.headers).name
+    except errors.FirebreakError:
+        actor = f"unauthenticated@{request.remote or '?'}"
+    status = response.status
+    if status < 400:
+        outcome = "ok"
+    elif status in (401, 403, 429):
+        outcome = "refused"
+    elif status < 500:
+        outcome = "rejected"
+    else:
+        outcome = "failed"
+    await request.app[AUDIT].record(
+        actor=actor,
+        interface="api",
+        action=route,
+        target=request.match_info.get("id"),
+        outcome=outcome,
+        status=status,
+        request_id=request_id,
+    )
+
+
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -92,6 +139,8 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = error_response(500, "internal error", request_id)
         if response.status == 401 and not is_webhook:
             failures.record(address)
+        if request.match_info.route.name in AUDITED:
+            await _audit(request, response, request_id)
         elapsed = time.perf_counter() - started
         headers = response.headers
         headers["X-Request-ID"] = request_id

@@ -22,6 +22,7 @@ from receiver.alertmanager_api import (
     AlertmanagerRejected,
     AlertmanagerUnavailable,
 )
+from receiver.audit import Audit
 from receiver.automation.service import AutomationService
 from receiver.config import Config
 from receiver.durations import format_duration
@@ -247,8 +248,10 @@ class SlackCommands:
         alertmanager: AlertmanagerClient | None = None,
         metrics: Metrics | None = None,
         automation: AutomationService | None = None,
+        audit: Audit | None = None,
     ) -> None:
         assert config.slack is not None
+        self._audit_trail = audit
         self.command = config.slack.command
         self._config = config
         self.store = store
@@ -261,7 +264,18 @@ class SlackCommands:
         self._router = Router(config)
 
     def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
-        audit(user, action, outcome, **fields)
+        if self._audit_trail is None:
+            audit(user, action, outcome, **fields)
+        else:  # one row and one log line
+            target = fields.get("alert_id") or fields.get("execution_id") or fields.get("target")
+            self._audit_trail.record_soon(
+                actor=user.actor_name,
+                interface="slack",
+                action=action,
+                outcome=outcome,
+                target=None if target is None else str(target),
+                detail={"slack_user_id": user.id, "slack_user_name": user.name, **fields},
+            )
         if self._metrics is not None:
             self._metrics.slack_actions.labels(action, outcome).inc()
 

@@ -249,3 +249,22 @@ automation_settings = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("updated_by", String(256)),
 )
+
+# The audit trail: one append-only row per action by a person or a token (acknowledge,
+# resolve, snooze, silence, runbook runs and decisions, automation pause and resume, reload,
+# job retry), allowed or refused, from any interface.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("interface", String(32), nullable=False),  # api, slack, cli, signal
+    Column("action", String(64), nullable=False),
+    Column("target", String(256)),
+    Column("outcome", String(32), nullable=False),  # ok, refused, rejected, failed
+    Column("status", Integer),  # the HTTP status, when it came over HTTP
+    Column("request_id", String(128)),
+    Column("detail", Json),
+    Index("ix_audit_log_at", "at"),
+)
