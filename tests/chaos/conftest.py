@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -100,6 +101,21 @@ def scrape(url: str, name: str, **labels: str) -> float:
     return total
 
 
+def settle(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` seconds pass; unlike ``wait_until`` it
+    does not fail, so the scenario still counts and prints what it found."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return True
+        except (OSError, AssertionError):
+            pass  # a replica still starting, or not answering for the moment
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
 def duplicates(values: list[str]) -> int:
     """How many of ``values`` repeat one seen before."""
     return sum(n - 1 for n in Counter(values).values() if n > 1)
@@ -167,9 +183,9 @@ def receiver() -> Iterator[RecordingReceiver]:
         found.close()
 
 
-def webhook_channel(url: str, **jobs: str) -> str:
+def webhook_channel(url: str, breaker: str = "{}", **jobs: str) -> str:
     """firebreak.yml: the default policy notifies ``url`` at once, with no rate limit to
-    speak of, and the job settings given."""
+    speak of, the channel's ``breaker`` settings and the job settings given."""
     settings = ", ".join(f"{k}: {v}" for k, v in {"poll_interval": "200ms", **jobs}.items())
     return f"""
 channels:
@@ -177,6 +193,7 @@ channels:
     type: webhook
     webhook: {{url: "{url}", timeout: 2s}}
     rate_limit: {{per_minute: 100000, burst: 10000}}
+    breaker: {breaker}
 escalation_policies:
   default:
     tiers: [{{after: 0s, notify: [hook]}}]
@@ -236,33 +253,46 @@ class PrivatePostgres:
 
 
 @pytest.fixture
-def private_postgres(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrivatePostgres]:
-    """``initdb`` in a temporary directory (owned by ``postgres`` when run as root) and a
-    server on its own loopback port; stopped (immediately) at the end whatever happened."""
+def private_postgres(request: pytest.FixtureRequest) -> Iterator[PrivatePostgres]:
+    """``initdb`` in a temporary directory (owned by ``postgres`` when run as root: PostgreSQL
+    refuses to run as root, and pytest's own tmp_path is private to root) and a server on its
+    own loopback port; stopped (immediately) and removed at the end whatever happened."""
     initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
     if initdb is None or pg_ctl is None:
         pytest.fail("initdb/pg_ctl not found: install them with `scripts/system-deps.sh test`")
-    base = tmp_path_factory.mktemp("pg")
-    base.chmod(0o755)
-    datadir = base / "data"
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*as_postgres, initdb, "-D", str(datadir), "-U", "postgres", "-A", "trust", "--no-sync"],
-        check=True,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=120,
-    )
-    server = PrivatePostgres(datadir, free_port(), base / "postgres.log", pg_ctl)
-    register_log(request, "postgres", server.log_path)
-    server.start()
+    base = Path(tempfile.mkdtemp(prefix="firebreak-chaos-pg-"))
     try:
-        yield server
+        datadir = base / "data"
+        as_postgres: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(base, "postgres")
+            as_postgres = ["runuser", "-u", "postgres", "--"]
+        made = subprocess.run(
+            [
+                *as_postgres,
+                initdb,
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+            ],
+            check=False,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert made.returncode == 0, f"initdb failed:\n{made.stdout}{made.stderr}"
+        server = PrivatePostgres(datadir, free_port(), base / "postgres.log", pg_ctl)
+        register_log(request, "postgres", server.log_path)
+        server.start()
+        try:
+            yield server
+        finally:
+            if server.running():
+                server.stop("immediate")
     finally:
-        if server.running():
-            server.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)

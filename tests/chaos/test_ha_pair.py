@@ -21,6 +21,7 @@ from tests.chaos.conftest import (
     am_alert,
     duplicates,
     scrape,
+    settle,
     webhook_channel,
 )
 from tests.e2e.conftest import (
@@ -28,7 +29,6 @@ from tests.e2e.conftest import (
     Alertmanager,
     free_port,
     running_alertmanager,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.postgres]
@@ -101,11 +101,8 @@ def test_ha_pair_into_two_replicas_stores_and_notifies_each_alert_once(
         def stored() -> list[str]:
             return [a["fingerprint"] for a in pair[0].alerts()]
 
-        wait_until(
-            lambda: held <= set(stored()) and held <= set(receiver.per_alert()),
-            timeout=SETTLE_TIMEOUT,
-            what="every alert stored and notified",
-            procs=tuple(r.proc for r in pair),
+        settled = settle(
+            lambda: held <= set(stored()) and held <= set(receiver.per_alert()), SETTLE_TIMEOUT
         )
         # Two more group intervals of re-sends from both members.
         time.sleep(2 * GROUP_INTERVAL + 1)
@@ -120,6 +117,7 @@ def test_ha_pair_into_two_replicas_stores_and_notifies_each_alert_once(
             scrape(r.url, "firebreak_webhook_requests_total", code="503") for r in pair
         )
         tally.count(
+            settled=int(settled),
             sent=ALERTS,
             held_by_alertmanager=len(held),
             webhooks_to_replica_a=int(posted[0]),

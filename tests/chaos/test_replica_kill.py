@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.conftest import Replica, Tally, am_alert, duplicates, scrape
-from tests.e2e.conftest import GROUP_INTERVAL, free_port, running_alertmanager, wait_until
+from tests.chaos.conftest import Replica, Tally, am_alert, duplicates, scrape, settle
+from tests.e2e.conftest import GROUP_INTERVAL, free_port, running_alertmanager
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
 
@@ -78,12 +78,7 @@ def test_sigkill_during_an_alertmanager_flood_loses_and_doubles_nothing(
         def stored() -> list[str]:
             return [a["fingerprint"] for a in replica.alerts()]
 
-        wait_until(
-            lambda: held <= set(stored()),
-            timeout=SETTLE_TIMEOUT,
-            what="every alert Alertmanager holds stored",
-            procs=(replica.proc,),
-        )
+        settled = settle(lambda: held <= set(stored()), SETTLE_TIMEOUT)
         # Two more group intervals of re-sends: still one row per alert.
         time.sleep(2 * GROUP_INTERVAL)
         rows = stored()
@@ -91,6 +86,7 @@ def test_sigkill_during_an_alertmanager_flood_loses_and_doubles_nothing(
         posted = scrape(manager.url, "alertmanager_notification_requests_total")
         failed = scrape(manager.url, "alertmanager_notification_requests_failed_total")
         tally.count(
+            settled=int(settled),
             sent=sent,
             held_by_alertmanager=len(held),
             webhooks_acknowledged=int(posted - failed),
