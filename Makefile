@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= firebreak.example.yml
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench setup system-deps-run system-deps-test clean
+.PHONY: run test lint bench bench-soak bench-scaleout setup system-deps-run system-deps-test clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ lint: $(BIN)/.installed
 bench: setup
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/notify_bench.py
+
+## Sustained ingest at half the measured maximum for 5 minutes (SOAK_ARGS="--minutes 2").
+bench-soak: setup
+	$(BIN)/python bench/soak_bench.py $(SOAK_ARGS)
+
+## Ingest with 1, 2 and 3 replicas on one PostgreSQL database.
+bench-scaleout: setup
+	$(BIN)/python bench/scaleout_bench.py $(SCALEOUT_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
