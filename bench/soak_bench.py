@@ -7,7 +7,10 @@ loop, one-alert webhooks, ``--probe-seconds``), then sends one-alert webhooks on
 at ``--fraction`` of that maximum (or ``--rate``) for ``--minutes``, reported per window of
 ``--window`` seconds (a minute by default): throughput, p50/p99 latency measured from the
 scheduled send time, Firebreak's resident memory (``VmRSS`` from /proc) and the job backlog
-(``firebreak_jobs_queued`` pending). The first window is the warm-up.
+(``firebreak_jobs_queued`` pending). The first window is the warm-up. At most
+``--max-in-flight`` requests are outstanding at once, as from a sender with a bounded pool: a
+stall queues sends in the client, still timed from their schedule, rather than opening a
+connection for each until the server runs out of file descriptors.
 
 Targets, printed PASS/FAIL:
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -80,6 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--probe-seconds", type=float, default=5.0, help="maximum measurement")
     parser.add_argument("--db-url", help="run Firebreak on this database instead of temp SQLite")
     parser.add_argument("--sqlite-synchronous", choices=("full", "normal", "off"), default="full")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=256, help="requests in flight at most (0: no cap)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.minutes * 60 < 2 * args.window:
@@ -89,6 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, wb._sigterm)  # stop the server on the way out
     run_id = secrets.token_hex(4)
     windows: list[Window] = []
     acknowledged = sent = 0
@@ -120,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             for index in range(count):
                 scenario = wb.Scenario(f"soak-{index}", f"s{index}", 1, "open", rate=rate)
-                result = wb.run_scenario(server, scenario, run_id, args.window, 1)
+                result = wb.run_scenario(
+                    server, scenario, run_id, args.window, 1, max_in_flight=args.max_in_flight
+                )
                 acknowledged += result.ok
                 sent += result.sent
                 window = Window(

@@ -258,6 +258,7 @@ class WorkerSpec:
     rate: float  # open loop, this worker's share
     duration: float
     more_ports: tuple[int, ...] = ()  # several servers: connections go round-robin over them
+    max_in_flight: int = 0  # open loop: at most this many requests at once (0: no limit)
 
     def ports(self) -> tuple[int, ...]:
         return (self.port, *self.more_ports)
@@ -372,7 +373,18 @@ async def _open_loop(spec: WorkerSpec, requests: list[bytes], start_at: float) -
     interval = 1.0 / spec.rate
     count = min(len(requests), math.floor(spec.duration * spec.rate))
 
+    # A cap on requests in flight (as a sender with a bounded pool has): a stall then
+    # queues sends here, still timed from their schedule, instead of opening a connection
+    # for every one until the server runs out of file descriptors.
+    in_flight = (
+        asyncio.Semaphore(spec.max_in_flight) if spec.max_in_flight else contextlib.nullcontext()
+    )
+
     async def send(data: bytes, scheduled: float) -> None:
+        async with in_flight:
+            await _send(data, scheduled)
+
+    async def _send(data: bytes, scheduled: float) -> None:
         conn = idle.pop() if idle else None
         try:
             if conn is None or conn.closed:
@@ -640,6 +652,7 @@ def run_scenario(
     workers: int,
     on_start: Callable[[], None] | None = None,
     more_servers: Sequence[Server] = (),
+    max_in_flight: int = 0,
 ) -> Result:
     """Run one scenario against a started server (and ``more_servers``, the load spread
     round-robin over them all, their CPU added up); ``on_start`` is called as the load
@@ -681,6 +694,7 @@ def run_scenario(
                 rate=rates[w],
                 duration=duration,
                 more_ports=tuple(s.port for s in more_servers),
+                max_in_flight=max_in_flight,
             )
             proc = ctx.Process(target=_worker_main, args=(child_end, spec), daemon=True)
             proc.start()
