@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= firebreak.example.yml
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench bench-soak bench-scaleout setup system-deps-run system-deps-test clean
+.PHONY: run test lint bench bench-runbooks bench-soak bench-scaleout setup system-deps-run system-deps-test clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,18 @@ test: setup system-deps-test lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check receiver tests bench
+	$(BIN)/ruff check receiver tests bench examples
 	$(BIN)/mypy
 
 ## Webhook throughput and latency against a bare aiohttp handler, then webhook to notification.
 bench: setup
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/notify_bench.py
+	$(BIN)/python bench/runbook_bench.py
+
+## Webhook to first runbook step started (median target < 100 ms).
+bench-runbooks: setup
+	$(BIN)/python bench/runbook_bench.py
 
 ## Sustained ingest at half the measured maximum for 5 minutes (SOAK_ARGS="--minutes 2").
 bench-soak: setup

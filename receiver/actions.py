@@ -1,7 +1,8 @@
 """What people do to alerts — acknowledge, resolve, snooze — from any interface.
 
-Each action is one guarded update in the store; a resolve also enqueues the resolved notices
-in the same transaction, and any action wakes the job runner so escalation reacts at once.
+Each action is one guarded update in the store; an acknowledge or resolve that changes the
+alert also enqueues, in the same transaction, the job that tells the channels already notified,
+and any action wakes the job runner so escalation reacts at once.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from receiver.escalation import resolve_job
+from receiver.escalation import acknowledge_job, resolve_job
 from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, Clock
 from receiver.store import Store
@@ -28,7 +29,11 @@ class AlertActions:
         self, alert_id: int, actor: Actor, note: str | None, request_id: str | None
     ) -> Alert:
         now = self._clock()
-        alert = await self._store.acknowledge(alert_id, actor, note, request_id, now)
+        # Channels that follow acknowledgements (PagerDuty) hear of it through a durable job
+        # enqueued with the change, so it survives a crash and is sent once.
+        alert = await self._store.acknowledge(
+            alert_id, actor, note, request_id, now, then=[acknowledge_job([alert_id], now)]
+        )
         if alert.acknowledged_at == now:  # this request acknowledged it
             self._metrics.time_to_acknowledge.observe(
                 max(0.0, (now - alert.starts_at).total_seconds())

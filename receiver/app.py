@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +17,18 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from receiver.actions import AlertActions
+from receiver.alertmanager import parse_webhook_body
 from receiver.alertmanager_api import AlertmanagerClient
-from receiver.api import alerts, jobs, ops, webhook
+from receiver.api import alerts, jobs, ops, pagerduty, webhook
+from receiver.api import runbooks as runbook_api
+from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
+from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
+from receiver.automation.drills import Drills, Inject
+from receiver.automation.executor import Executor
+from receiver.automation.service import AutomationService
+from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.config import ChannelConfig, Config
 from receiver.errors import StoreUnavailable
@@ -31,7 +40,10 @@ from receiver.model import Clock, Notification, system_clock
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
+from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.webhook import WebhookChannel
+from receiver.obs import request_id_var
+from receiver.pagerduty_sync import PagerDutySync
 from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.retention import Retention
@@ -40,11 +52,15 @@ from receiver.store.ingest import IngestOutcome
 from receiver.store.jobs import NewJob
 from receiver.typedefs import (
     ACTIONS,
+    AUTH_FAILURES,
+    AUTOMATION,
     BREAKERS,
     CLOCK,
     CONFIG,
+    DRILLS,
     INGESTOR,
     METRICS,
+    PAGERDUTY_SYNC,
     PIPELINE,
     RUNNER,
     STARTED_AT,
@@ -62,10 +78,14 @@ def create_app(
     clock: Clock = system_clock,
     registry: CollectorRegistry | None = None,
     owner: str | None = None,
+    runbooks: Runbooks | None = None,
+    step_actions: Mapping[str, Callable[..., Any]] | None = None,
 ) -> web.Application:
     """Build the application; nothing is opened until it starts (see ``cleanup_ctx``).
 
     ``owner`` names this process in job leases (default: host, pid and a random suffix).
+    ``runbooks`` default to the files ``automation.runbooks`` names (read here, so a broken
+    runbook stops start-up); ``step_actions`` to the ``firebreak.actions`` entry points.
     """
     app = web.Application(
         middlewares=[edge],
@@ -77,9 +97,14 @@ def create_app(
     app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
     app[TOKEN_AUTH] = TokenAuth(config.api.tokens)
     app[WEBHOOK_AUTH] = WebhookAuth(config.webhook.auth)
+    app[AUTH_FAILURES] = AuthFailures(
+        config.api.auth_failure_limit, config.api.auth_failure_window.total_seconds()
+    )
     app[STARTED_AT] = clock()
     app[BREAKERS] = BreakerRegistry(_breaker_factory(config))
     app[_OWNER] = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    app[_RUNBOOKS] = runbooks if runbooks is not None else load_runbooks(config)
+    app[_STEP_ACTIONS] = dict(step_actions) if step_actions is not None else registered_actions()
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_runner)
     app.cleanup_ctx.append(_ingestor)
@@ -93,6 +118,26 @@ def create_app(
     r.add_post("/api/v1/alerts/{id}/snooze", alerts.snooze_alert, name="snooze")
     r.add_get("/api/v1/jobs", jobs.list_jobs, name="jobs")
     r.add_post("/api/v1/jobs/{id}/retry", jobs.retry_job, name="job_retry")
+    r.add_post(
+        "/integrations/pagerduty/webhook",
+        pagerduty.receive_pagerduty_webhook,
+        name="pagerduty_webhook",
+    )
+    r.add_get("/api/v1/runbooks", runbook_api.list_runbooks, name="runbooks")
+    r.add_get("/api/v1/runbooks/{id}", runbook_api.get_runbook, name="runbook")
+    r.add_post("/api/v1/runbooks/{id}/execute", runbook_api.execute_runbook, name="runbook_execute")
+    r.add_post(
+        "/api/v1/runbooks/{id}/reset-breaker", runbook_api.reset_breaker, name="runbook_reset"
+    )
+    r.add_get("/api/v1/executions", runbook_api.list_executions, name="executions")
+    r.add_get("/api/v1/executions/{id}", runbook_api.get_execution, name="execution")
+    r.add_post("/api/v1/executions/{id}/cancel", runbook_api.cancel_execution, name="cancel")
+    r.add_post("/api/v1/executions/{id}/approve", runbook_api.approve_execution, name="approve")
+    r.add_post("/api/v1/executions/{id}/reject", runbook_api.reject_execution, name="reject")
+    r.add_post("/api/v1/drills", runbook_api.run_drill, name="drills")
+    r.add_get("/api/v1/automation", runbook_api.automation_state, name="automation")
+    r.add_post("/api/v1/automation/pause", runbook_api.pause_automation, name="pause")
+    r.add_post("/api/v1/automation/resume", runbook_api.resume_automation, name="resume")
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
@@ -102,6 +147,8 @@ def create_app(
 
 _OWNER = web.AppKey("owner", str)
 _HTTP = web.AppKey("http_session", aiohttp.ClientSession)
+_RUNBOOKS = web.AppKey("runbooks", Runbooks)
+_STEP_ACTIONS: web.AppKey[Mapping[str, Callable[..., Any]]] = web.AppKey("step_actions")
 
 
 def _breaker_factory(config: Config) -> Any:
@@ -154,6 +201,8 @@ def build_channel(
             tls_context=tls_context,
             clock=clock,
         )
+    if channel.type == "pagerduty" and channel.pagerduty is not None:
+        return PagerDutyChannel(name, channel.pagerduty, clock=clock)
     return LogChannel(name)
 
 
@@ -195,10 +244,32 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     guard = PipelineGuard(config, app[STORE], metrics, submit, alertmanager, app[STARTED_AT])
     app[PIPELINE] = guard
     retention = Retention(config.retention, app[STORE], metrics)
+    executor = Executor(
+        app[_RUNBOOKS],
+        app[STORE],
+        metrics,
+        StepEnvironment(
+            http=session,
+            prometheus_url=config.automation.prometheus_url,
+            alertmanager_url=silence_api(config),
+            actions=app[_STEP_ACTIONS],
+            channels=channels,
+        ),
+        automatic=config.automation.automatic,
+    )
+    handlers = {
+        **escalation.handlers(),
+        **guard.handlers(),
+        **retention.handlers(),
+        **executor.handlers(),
+    }
+    # New firing alerts start their runbooks from the route job, ended ones from the resolve.
+    handlers["route"] = executor.after(handlers["route"], "firing")
+    handlers["resolve"] = executor.after(handlers["resolve"], "resolved")
     jobs_config = config.jobs
     runner = JobRunner(
         app[STORE],
-        {**escalation.handlers(), **guard.handlers(), **retention.handlers()},
+        handlers,
         metrics,
         clock,
         RunnerSettings(
@@ -217,16 +288,29 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     )
     app[RUNNER] = runner
     app[ACTIONS] = AlertActions(app[STORE], metrics, clock, runner.wake)
+    app[AUTOMATION] = AutomationService(executor, app[STORE], clock, runner.wake)
+    app[DRILLS] = Drills(app[AUTOMATION], app[STORE], clock, _injector(app))
     seeds = guard.seed(clock()) + retention.seed(clock())
     if seeds:
         async with app[STORE].transaction(durable=False) as conn:
             await app[STORE].jobs.enqueue(conn, seeds, clock())
+    app[PAGERDUTY_SYNC] = PagerDutySync(app[STORE], app[ACTIONS], metrics)
     runner.start()
     yield
     await runner.stop()
     for channel in channels.values():
         await channel.close()
     await session.close()
+
+
+def _injector(app: web.Application) -> Inject:
+    """Drills inject their synthetic webhook where Alertmanager's go: parsed and ingested."""
+
+    async def inject(payload: dict[str, Any]) -> None:
+        notification = parse_webhook_body(json.dumps(payload).encode())
+        await app[INGESTOR].submit(notification, request_id_var.get())
+
+    return inject
 
 
 def _outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> list[NewJob]:

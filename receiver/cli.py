@@ -1,17 +1,20 @@
-"""The ``firebreak`` command: serve, check-config, routes test, db."""
+"""The ``firebreak`` command: serve, check-config, routes test, db, runbooks, automation."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import logging
 import os
+import signal
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 
 from receiver import __version__
-from receiver.config import Config, load_config
+from receiver.config import Config, TlsConfig, load_config
 from receiver.durations import format_duration
 from receiver.errors import ConfigError, MatcherError
 from receiver.matchers import MatchOp, parse_matcher_args
@@ -65,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="LABEL",
         help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
     )
+    from receiver.automation.commands import add_parsers
+
+    add_parsers(commands, with_config)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
@@ -105,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         config = load_config(args.config)
+        runbook_count = _check_runbooks(args.command, config)
     except ConfigError as exc:
         if args.command == "check-config":
             print(f"Checking '{args.config}'  FAILED:", file=sys.stderr)
@@ -112,11 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return 1
     if args.command == "check-config":
-        return _check_config(args.config, config)
+        return _check_config(args.config, config, runbook_count)
     if args.command == "serve":
         return _serve(config)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
+    if args.command in ("runbooks", "automation", "drill"):
+        from receiver.automation.commands import run_command
+
+        return run_command(args, config)
     if args.db_command in ("backup", "restore"):
         from receiver.store.backup import BackupError, backup, restore
 
@@ -141,10 +152,25 @@ def _warnings(config: Config) -> list[str]:
         )
     if not config.api.tokens:
         found.append("api.tokens: no tokens configured; the REST API will refuse every request")
+    paging = sorted(name for name, c in config.channels.items() if c.type == "pagerduty")
+    if paging and not config.pagerduty.webhook_secrets:
+        found.append(
+            "pagerduty.webhook_secrets: none configured; acknowledgements made in PagerDuty "
+            f"will not reach Firebreak (channels: {', '.join(paging)})"
+        )
     return found
 
 
-def _check_config(path: str, config: Config) -> int:
+def _check_runbooks(command: str, config: Config) -> int:
+    """Validate the runbook files for the commands that use them; how many there are."""
+    if command not in ("check-config", "serve"):
+        return 0
+    from receiver.automation.definitions import load_runbooks
+
+    return len(load_runbooks(config))
+
+
+def _check_config(path: str, config: Config, runbooks: int = 0) -> int:
     print(f"Checking '{path}'  SUCCESS")
     print(f"  listen: {config.listen}")
     print(f"  database: {config.database.url.split('://', 1)[0]}")
@@ -152,6 +178,8 @@ def _check_config(path: str, config: Config) -> int:
     print(f"  channels: {len(config.channels)}")
     print(f"  escalation policies: {len(config.escalation_policies)}")
     print(f"  routes: {len(config.routes)}")
+    if runbooks:
+        print(f"  runbooks: {runbooks}")
     if config.included:
         print(f"  included files: {', '.join(config.included)}")
     for warning in _warnings(config):
@@ -205,16 +233,50 @@ def _serve(config: Config) -> int:
         log.warning(warning)
     app = create_app(config)
     app.on_startup.append(_freeze_heap)
-    log.info("firebreak %s listening on %s", __version__, config.listen)
+    tls = None
+    if config.tls is not None:
+        try:
+            tls = _tls_context(config.tls)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"firebreak serve: tls: cannot load the certificate: {exc}", file=sys.stderr)
+            return 1
+        app.on_startup.append(functools.partial(_reload_tls_on_sighup, tls, config.tls))
+    scheme = "https" if tls else "http"
+    log.info("firebreak %s listening on %s://%s", __version__, scheme, config.listen)
     web.run_app(
         app,
         host=config.listen_host,
         port=config.listen_port,
+        ssl_context=tls,
         print=None,
         access_log=logging.getLogger("aiohttp.access") if config.log.access else None,
         shutdown_timeout=config.shutdown_grace.total_seconds(),
     )
     return 0
+
+
+def _tls_context(tls: TlsConfig, context: ssl.SSLContext | None = None) -> ssl.SSLContext:
+    """A server context (TLS 1.2 and up) holding the configured certificate and key."""
+    if context is None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
+
+
+async def _reload_tls_on_sighup(context: ssl.SSLContext, tls: TlsConfig, _app: object) -> None:
+    """SIGHUP reads the certificate and key again: renewed certificates need no restart.
+    New connections get the new certificate; a pair that does not load leaves the old one."""
+
+    def reload() -> None:
+        try:
+            _tls_context(tls, context)
+        except (OSError, ssl.SSLError) as exc:
+            log.error("tls: keeping the old certificate; the new one does not load: %s", exc)
+        else:
+            log.info("tls: certificate reloaded from %s", tls.cert_file)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
 
 
 async def _freeze_heap(_app: object) -> None:

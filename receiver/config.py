@@ -41,6 +41,7 @@ import collections.abc
 import dataclasses
 import functools
 import glob
+import hashlib
 import json
 import os
 import re
@@ -85,6 +86,12 @@ def _positive_duration(value: timedelta) -> str | None:
 
 def _non_negative_duration(value: timedelta) -> str | None:
     return None if value >= timedelta(0) else "must not be negative"
+
+
+def _check_sha256_hex(value: str) -> str | None:
+    if re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return None
+    return "expected 64 hexadecimal digits (sha256sum of the token)"
 
 
 def _check_port(value: int) -> str | None:
@@ -227,9 +234,25 @@ class WebhookConfig:
 class ApiToken:
     """One bearer token for the HTTP API and the role it grants."""
 
-    token: str = field(repr=False, metadata={"secret": True, "check": _not_empty})
-    role: Role
+    # The token itself, or its SHA-256 (hex), so the file need not hold the secret.
+    token: str | None = field(
+        default=None, repr=False, metadata={"secret": True, "check": _not_empty}
+    )
+    role: Role = field(kw_only=True)
+    token_sha256: str | None = field(default=None, metadata={"check": _check_sha256_hex})
     name: str | None = None  # who holds the token, for logs and audit entries
+
+    @property
+    def digest(self) -> bytes:
+        """The SHA-256 of the token, whichever way it was given."""
+        if self.token_sha256 is not None:
+            return bytes.fromhex(self.token_sha256)
+        return hashlib.sha256((self.token or "").encode("utf-8")).digest()
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if (self.token is None) == (self.token_sha256 is None):
+            return [(_join(path, "token"), "give token or token_sha256 (exactly one)")]
+        return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,13 +260,25 @@ class ApiConfig:
     """The HTTP API used by people, chat bots and the CLI."""
 
     tokens: tuple[ApiToken, ...] = ()
+    # Failed authentications one client address may make in ``auth_failure_window`` before it
+    # is answered 429 (never on /webhook: Alertmanager would drop the notification).
+    auth_failure_limit: int = field(default=10, metadata={"check": _greater_than_zero})
+    auth_failure_window: timedelta = field(
+        default=timedelta(minutes=1), metadata={"check": _positive_duration}
+    )
+    # A client that has not sent its whole request body by then gets 408.
+    body_timeout: timedelta = field(
+        default=timedelta(seconds=30), metadata={"check": _positive_duration}
+    )
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
         """Each token must be unique, or a request could not tell which role it carries."""
-        first_index: dict[str, int] = {}
+        first_index: dict[bytes, int] = {}
         problems: list[tuple[str, str]] = []
         for index, token in enumerate(self.tokens):
-            first = first_index.setdefault(token.token, index)
+            if (token.token is None) == (token.token_sha256 is None):
+                continue  # reported by the token's own check
+            first = first_index.setdefault(token.digest, index)
             if first != index:
                 problems.append(
                     (f"{path}.tokens[{index}].token", f"duplicates {path}.tokens[{first}]")
@@ -368,17 +403,88 @@ class WebhookChannelConfig:
         return problems
 
 
+def _check_https_url(url: str) -> str | None:
+    return None if url.startswith("https://") else "expected a URL starting with https://"
+
+
+# PagerDuty's Events API v2 severities; an alert's severity label is mapped onto one of them.
+PagerDutySeverity = Literal["critical", "error", "warning", "info"]
+
+
+def _default_severity_map() -> Mapping[str, PagerDutySeverity]:
+    return types.MappingProxyType(
+        {"critical": "critical", "error": "error", "warning": "warning", "info": "info"}
+    )
+
+
+def _check_routing_keys(keys: Mapping[str, str]) -> str | None:
+    # Names the aliases only: the keys are secrets.
+    if not keys:
+        return "must not be empty"
+    empty = sorted(alias for alias, key in keys.items() if not key.strip())
+    return f"empty routing key for {', '.join(empty)}" if empty else None
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyChannelConfig:
+    """PagerDuty services reached through the Events API v2 (one integration key each)."""
+
+    # Alias -> integration (routing) key. A tier's target names an alias; an empty target
+    # means "default". Secret: anyone holding a key can open incidents on that service.
+    routing_keys: Mapping[str, str] = field(
+        repr=False, metadata={"secret": True, "check": _check_routing_keys}
+    )
+    # Alert severity label value -> PagerDuty severity; unmapped values get default_severity.
+    severity_map: Mapping[str, PagerDutySeverity] = field(default_factory=_default_severity_map)
+    default_severity: PagerDutySeverity = "warning"
+    severity_label: str = field(default="severity", metadata={"check": _not_empty})
+    # Labels whose values fill the event's payload.source, component, group and class.
+    source_label: str = field(default="instance", metadata={"check": _not_empty})
+    component_label: str | None = field(default="service", metadata={"check": _not_empty})
+    group_label: str | None = field(default="job", metadata={"check": _not_empty})
+    class_label: str | None = field(default="alertname", metadata={"check": _not_empty})
+    # Annotation holding a Grafana (dashboard) URL, attached as a link next to the runbook.
+    dashboard_annotation: str = field(default="dashboard_url", metadata={"check": _not_empty})
+    # Events per minute per routing key. PagerDuty accepts about 120 a minute per key; this
+    # paces below that so a storm is spread out instead of answered with 429s.
+    events_per_minute: float = field(default=100.0, metadata={"check": _greater_than_zero})
+    # How long a routing key rests after PagerDuty answered 429 without a Retry-After.
+    throttle_wait: timedelta = field(
+        default=timedelta(seconds=30), metadata={"check": _positive_duration}
+    )
+    timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    api_url: str = field(
+        default="https://events.pagerduty.com", metadata={"check": _check_https_url}
+    )
+    ca_file: str | None = field(default=None, metadata={"check": _not_empty})  # PEM; else system
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyConfig:
+    """What PagerDuty sends back: webhook v3 subscriptions (``/integrations/pagerduty/webhook``)."""
+
+    # Signing secrets of the webhook subscriptions; several while one is being rotated. With
+    # none, the endpoint refuses every request.
+    webhook_secrets: tuple[str, ...] = field(
+        default=(), repr=False, metadata={"secret": True, "check_each": _not_empty}
+    )
+    max_body_bytes: int = field(default=256 * 1024, metadata={"check": _greater_than_zero})
+
+
 # The channel types that take a section of their own, named like the type.
-_CHANNEL_SECTIONS = ("email", "webhook")
+_CHANNEL_SECTIONS = ("email", "webhook", "pagerduty")
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
     """One notification channel: its type, the section for that type, and its limits."""
 
-    type: Literal["log", "webhook", "email"]
+    type: Literal["log", "webhook", "email", "pagerduty"]
     email: EmailChannelConfig | None = None
     webhook: WebhookChannelConfig | None = None
+    pagerduty: PagerDutyChannelConfig | None = None
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
@@ -486,6 +592,22 @@ class JobsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AutomationConfig:
+    """Runbook automation: where the runbook definitions are and what their steps talk to."""
+
+    # Glob patterns of runbook files, relative to the directory of this configuration file.
+    runbooks: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _PATTERNS, "check_each": _not_empty}
+    )
+    # Start matching runbooks by themselves when alerts fire; false: only manual runs.
+    automatic: bool = True
+    # The Prometheus HTTP API that promql steps query.
+    prometheus_url: str | None = field(default=None, metadata={"check": _check_http_url})
+    # The Alertmanager v2 API that silence steps create and expire silences on.
+    alertmanager_url: str | None = field(default=None, metadata={"check": _check_http_url})
+
+
+@dataclass(frozen=True, slots=True)
 class AlertmanagerConfig:
     """Alertmanager's v2 API, which Firebreak reads to reconcile its alerts with Alertmanager's
     and to fetch the rest of a truncated webhook's group."""
@@ -536,6 +658,14 @@ class WatchdogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """HTTPS served by Firebreak itself; the files are read again on SIGHUP."""
+
+    cert_file: str = field(metadata={"check": _not_empty})  # PEM, the chain after the cert
+    key_file: str = field(metadata={"check": _not_empty})
+
+
+@dataclass(frozen=True, slots=True)
 class RetentionConfig:
     """How long finished things are kept: resolved alerts with their history, done jobs and
     the record of webhooks. Dead-lettered jobs and firing alerts are never purged."""
@@ -578,6 +708,7 @@ class Config:
     shutdown_grace: timedelta = field(
         default=timedelta(seconds=10), metadata={"check": _positive_duration}
     )
+    tls: TlsConfig | None = None
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -598,6 +729,8 @@ class Config:
     alertmanager: AlertmanagerConfig | None = None
     watchdog: WatchdogConfig | None = None
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    pagerduty: PagerDutyConfig = field(default_factory=PagerDutyConfig)
+    automation: AutomationConfig = field(default_factory=AutomationConfig)
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})
@@ -888,7 +1021,23 @@ def _check_tiers(part: _Part, channels: Mapping[str, ChannelConfig]) -> list[str
                         f"{where}: channel {_quote(entry.channel)} has no email.to addresses, "
                         "so this entry needs a target"
                     )
+                elif channel.pagerduty is not None:
+                    problems += _check_pagerduty_target(where, entry, channel.pagerduty)
     return problems
+
+
+def _check_pagerduty_target(
+    where: str, entry: NotifyTarget, channel: PagerDutyChannelConfig
+) -> list[str]:
+    """A tier's target on a PagerDuty channel names one of its routing key aliases."""
+    alias = entry.target or "default"
+    if alias in channel.routing_keys:
+        return []
+    aliases = ", ".join(sorted(channel.routing_keys))
+    return [
+        f"{where}: channel {_quote(entry.channel)} has no routing key {_quote(alias)}; "
+        f"defined: {aliases}"
+    ]
 
 
 def _check_routes(
@@ -1331,6 +1480,8 @@ class _Walker:
             if isinstance(value, str) and value in members:
                 return members[value]
             return self.wrong(path, f"one of {', '.join(members)}", value, secret)
+        if tp is object:  # free-form YAML (a JSON body, a default value): taken as written
+            return value
         if tp is timedelta:
             if not isinstance(value, str):
                 return self.wrong(path, "a duration such as 30s, 5m or 1h30m", value, secret)

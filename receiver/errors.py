@@ -56,5 +56,17 @@ class Conflict(FirebreakError):
     """The action does not fit the current state (e.g. acknowledging a resolved alert)."""
 
 
+class RequestTimeout(FirebreakError):
+    """The client did not send its whole request in time."""
+
+
+class TooManyFailures(FirebreakError):
+    """This client failed to authenticate too often; ``retry_after`` seconds until it may try."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StoreUnavailable(FirebreakError):
     """The database could not be reached or could not commit; the caller should retry."""

@@ -12,7 +12,9 @@ Every step is a durable job, so a restart loses no step and repeats none:
                channel's rate limit it becomes a ``digest``;
 - ``digest``   sends everything the rate limit held back for a channel and target as one message;
 - ``resolve``  (enqueued when Alertmanager or a person resolves an alert) sends a resolved notice
-               to every channel and target that was told the alert was firing.
+               to every channel and target that was told the alert was firing;
+- ``acknowledge`` (enqueued when a person acknowledges an alert) does the same with an
+               acknowledged notice, for the channels that follow acknowledgements (PagerDuty).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from receiver.breaker import BreakerRegistry, BreakerState
 from receiver.config import Config, EscalationPolicyConfig
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
-from receiver.model import Alert, AlertStatus, EventKind
+from receiver.model import DRILL_LABEL, Alert, AlertStatus, EventKind
 from receiver.notify.base import (
     Channel,
     ChannelError,
@@ -36,6 +38,7 @@ from receiver.notify.base import (
     Notice,
     NoticeAlert,
     NoticeKind,
+    follows_acknowledgements,
 )
 from receiver.ratelimit import RateLimiters
 from receiver.routing import Router
@@ -75,26 +78,30 @@ def _notice_alert(alert: Alert) -> NoticeAlert:
     )
 
 
-def route_job(alert_ids: Sequence[int], now: datetime) -> NewJob:
-    """The job that starts escalation for newly stored alerts (one per ingest batch)."""
+def _batch_job(kind: str, alert_ids: Sequence[int], now: datetime) -> NewJob:
+    """A job over a batch of alerts, due now; one run may take along the others of its kind."""
     return NewJob(
-        kind="route",
+        kind=kind,
         payload={"alert_ids": list(alert_ids)},
         due_at=now,
-        idempotency_key=f"route:{_ids_key(alert_ids)}",
-        coalesce_key="route",
+        idempotency_key=f"{kind}:{_ids_key(alert_ids)}",
+        coalesce_key=kind,
     )
+
+
+def route_job(alert_ids: Sequence[int], now: datetime) -> NewJob:
+    """The job that starts escalation for newly stored alerts (one per ingest batch)."""
+    return _batch_job("route", alert_ids, now)
 
 
 def resolve_job(alert_ids: Sequence[int], now: datetime) -> NewJob:
     """The job that sends resolved notices for alerts that just ended."""
-    return NewJob(
-        kind="resolve",
-        payload={"alert_ids": list(alert_ids)},
-        due_at=now,
-        idempotency_key=f"resolve:{_ids_key(alert_ids)}",
-        coalesce_key="resolve",
-    )
+    return _batch_job("resolve", alert_ids, now)
+
+
+def acknowledge_job(alert_ids: Sequence[int], now: datetime) -> NewJob:
+    """The job that tells the channels following acknowledgements that alerts were acknowledged."""
+    return _batch_job("acknowledge", alert_ids, now)
 
 
 def _ids_key(alert_ids: Iterable[int]) -> str:
@@ -133,6 +140,7 @@ class Escalation:
         return {
             "route": timedelta(0),
             "resolve": timedelta(0),
+            "acknowledge": timedelta(0),
             "escalate": timedelta(0),
             "notify": self._config.notifications.group_window,
             "digest": timedelta(days=3650),
@@ -143,7 +151,7 @@ class Escalation:
         """Most jobs of ``job``'s coalesce key one run may take: about 500 alerts' worth, so a
         backlog is worked off in runs short enough not to hold webhooks up, while the small
         jobs of ordinary traffic still go many to a run."""
-        if job.kind in ("route", "resolve", "escalate"):
+        if job.kind in ("route", "resolve", "acknowledge", "escalate"):
             return max(1, _ALERTS_PER_RUN // max(1, len(job.payload["alert_ids"])))
         return 1000
 
@@ -154,6 +162,7 @@ class Escalation:
             "notify": self.notify,
             "digest": self.digest,
             "resolve": self.resolve,
+            "acknowledge": self.acknowledge,
         }
 
     def _policy(self, name: str) -> EscalationPolicyConfig | None:
@@ -320,7 +329,8 @@ class Escalation:
         if not bucket.try_take():
             breaker.release()  # the probe slot it lent is not used
             until = ctx.now + timedelta(seconds=bucket.next_token_in())
-            if kind is NoticeKind.DIGEST:
+            if kind in (NoticeKind.DIGEST, NoticeKind.ACKNOWLEDGED):
+                # A digest shows no acknowledgement: an acknowledged notice waits its turn.
                 return Defer(until=until, reason="rate limited")
             return Defer(
                 until=until,
@@ -338,6 +348,7 @@ class Escalation:
             tier=p.get("tier"),
             repeat=p.get("repeat", 0),
             suppressed=suppressed,
+            drill=any(DRILL_LABEL in a.labels for a in alerts),
         )
         try:
             delivery = await channel.send(notice, target)
@@ -381,39 +392,92 @@ class Escalation:
             }
             for a in alerts
         ]
+        follow: list[NewJob] = []
+        if kind is NoticeKind.FIRING and follows_acknowledgements(channel):
+            follow = await self._catch_up(ctx, [a.id for a in alerts], channel_name, target)
         # The notifications rows are the alert's record of what was sent where.
-        return Done("sent", notifications=rows)
+        return Done("sent", notifications=rows, enqueue=follow)
+
+    async def _catch_up(
+        self, ctx: JobContext, ids: list[int], channel: str, target: str
+    ) -> list[NewJob]:
+        """Alerts acknowledged or resolved while their page was on its way: the acknowledge
+        and resolve jobs found no page to follow up then, so this target is told now (a
+        duplicate of theirs changes nothing). Only for channels that follow acknowledgements,
+        where a missed follow-up leaves someone being paged."""
+        states = await self._states(ids)
+        resolved = [i for i, a in states.items() if a.status is not AlertStatus.FIRING]
+        acknowledged = [
+            i
+            for i, a in states.items()
+            if a.status is AlertStatus.FIRING and a.acknowledged_at is not None
+        ]
+        group_key = ctx.job.payload.get("group_key", "")
+        return [
+            _notice_job(kind, found, channel, target, group_key, ctx.now)
+            for kind, found in (
+                (NoticeKind.RESOLVED, resolved),
+                (NoticeKind.ACKNOWLEDGED, acknowledged),
+            )
+            if found
+        ]
 
     # -- resolve --------------------------------------------------------------------------------
 
     async def resolve(self, ctx: JobContext) -> Outcome:
         alerts = await self._states(_payload_ids(ctx.jobs))
+        for alert in alerts.values():
+            if alert.ends_at is not None:
+                self._metrics.time_to_resolve.observe(
+                    max(0.0, (alert.ends_at - alert.starts_at).total_seconds())
+                )
+        follow = await self._tell_notified(ctx, alerts.values(), NoticeKind.RESOLVED)
+        return Done("resolved", enqueue=follow)
+
+    async def acknowledge(self, ctx: JobContext) -> Outcome:
+        alerts = await self._states(_payload_ids(ctx.jobs))
+        follow = await self._tell_notified(ctx, alerts.values(), NoticeKind.ACKNOWLEDGED)
+        return Done("acknowledged", enqueue=follow)
+
+    async def _tell_notified(
+        self, ctx: JobContext, alerts: Iterable[AlertState], kind: NoticeKind
+    ) -> list[NewJob]:
+        """A ``kind`` notice for every channel and target a firing notice about the alerts
+        reached; acknowledged notices only for channels that follow acknowledgements."""
         notices: dict[tuple[str, str, str], list[int]] = {}
         async with self._store.connection() as conn:
-            for alert in alerts.values():
-                if alert.ends_at is not None:
-                    self._metrics.time_to_resolve.observe(
-                        max(0.0, (alert.ends_at - alert.starts_at).total_seconds())
-                    )
+            for alert in alerts:
                 for channel, target, _ref in await self._store.notified_targets(conn, alert.id):
+                    if kind is NoticeKind.ACKNOWLEDGED and not self._follows_acks(channel):
+                        continue
                     notices.setdefault((alert.group_key, channel, target), []).append(alert.id)
-        follow = [
-            NewJob(
-                kind="notify",
-                payload={
-                    "notice": NoticeKind.RESOLVED.value,
-                    "alert_ids": ids,
-                    "channel": channel,
-                    "target": target,
-                    "group_key": group_key,
-                },
-                due_at=ctx.now,
-                idempotency_key=f"resolved:{channel}:{target}:{_ids_key(ids)}",
-                coalesce_key=f"resolved:{group_key}:{channel}:{target}",
-            )
+        return [
+            _notice_job(kind, ids, channel, target, group_key, ctx.now)
             for (group_key, channel, target), ids in notices.items()
         ]
-        return Done("resolved", enqueue=follow)
+
+    def _follows_acks(self, channel_name: str) -> bool:
+        channel = self._channels.get(channel_name)
+        return channel is not None and follows_acknowledgements(channel)
+
+
+def _notice_job(
+    kind: NoticeKind, ids: list[int], channel: str, target: str, group_key: str, now: datetime
+) -> NewJob:
+    """A resolved or acknowledged notice for alerts that a channel and target were paged about."""
+    return NewJob(
+        kind="notify",
+        payload={
+            "notice": kind.value,
+            "alert_ids": ids,
+            "channel": channel,
+            "target": target,
+            "group_key": group_key,
+        },
+        due_at=now,
+        idempotency_key=f"{kind.value}:{channel}:{target}:{_ids_key(ids)}",
+        coalesce_key=f"{kind.value}:{group_key}:{channel}:{target}",
+    )
 
 
 def _escalate(

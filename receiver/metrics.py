@@ -151,6 +151,38 @@ class Metrics:
             ["channel", "target"],
             registry=registry,
         )
+        self.executions = Counter(
+            "firebreak_runbook_executions_total",
+            "Runbook executions ended (or held back), by runbook and outcome: succeeded, "
+            "failed, rolled_back, cancelled, skipped.",
+            ["runbook", "outcome"],
+            registry=registry,
+        )
+        self.step_duration = Histogram(
+            "firebreak_runbook_step_duration_seconds",
+            "Time one runbook step took to run, by step type.",
+            ["type"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+        self.approvals_waiting = Gauge(
+            "firebreak_runbook_approvals_waiting",
+            "Runbook executions waiting for a person's approval (counted at scrape).",
+            registry=registry,
+        )
+        self.approval_wait = Histogram(
+            "firebreak_runbook_approval_wait_seconds",
+            "From an approval being asked for to its decision or timeout.",
+            buckets=_HUMAN_BUCKETS,
+            registry=registry,
+        )
+        self.storm_trips = Counter(
+            "firebreak_automation_storm_trips_total",
+            "Automatic runbook runs held back by storm control, by runbook and reason "
+            "(paused, breaker, cooldown, concurrency).",
+            ["runbook", "reason"],
+            registry=registry,
+        )
         self.watchdog_last_seen = Gauge(
             "firebreak_watchdog_last_seen_timestamp_seconds",
             "Unix time the watchdog alert last arrived firing (the dead man's switch).",
@@ -178,6 +210,13 @@ class Metrics:
             "firebreak_purged_rows_total",
             "Rows deleted by retention, by table (alerts, jobs, webhooks).",
             ["table"],
+            registry=registry,
+        )
+        self.pagerduty_webhooks = Counter(
+            "firebreak_pagerduty_webhooks_total",
+            "PagerDuty v3 webhooks, by outcome (acknowledged, resolved, ignored, "
+            "unknown_incident, refused).",
+            ["outcome"],
             registry=registry,
         )
         self._received_firing = self.alerts_received.labels("firing")

@@ -32,6 +32,7 @@ class EventKind(StrEnum):
     SNOOZED = "snoozed"  # a person put off the next escalation tier
     ESCALATED = "escalated"  # a tier of an escalation policy notified its targets
     NOTIFIED = "notified"  # a channel accepted a message about the alert
+    RUNBOOK = "runbook"  # a runbook started for the alert, or was held back (and why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,10 @@ class Actor:
     name: str
     interface: str
 
+
+DRILL_LABEL = "firebreak_drill"
+"""The label that marks a synthetic alert a drill injected (its value is the drill's id):
+its notifications say so, and it starts only the runbook being drilled."""
 
 Clock = Callable[[], datetime]
 """Returns the current aware UTC time; injected so tests can move time."""

@@ -44,8 +44,7 @@ class TokenAuth:
 
     def __init__(self, tokens: Sequence[ApiToken]) -> None:
         self._tokens = [
-            (_digest(t.token), Principal(t.name or f"token-{_digest(t.token).hex()[:8]}", t.role))
-            for t in tokens
+            (t.digest, Principal(t.name or f"token-{t.digest.hex()[:8]}", t.role)) for t in tokens
         ]
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:

@@ -10,14 +10,25 @@ from typing import Any
 from aiohttp import web
 
 from receiver.alertmanager import format_rfc3339
-from receiver.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from receiver.errors import InvalidInput, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from receiver.model import Alert, AlertEvent
+from receiver.typedefs import CONFIG
 
 _CHUNK = 64 * 1024
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The request body, refusing anything over ``limit`` bytes without reading the rest."""
+    """The request body, refusing anything over ``limit`` bytes without reading the rest, and
+    a client that trickles it in slower than ``api.body_timeout`` (408)."""
+    timeout = request.app[CONFIG].api.body_timeout.total_seconds()
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise RequestTimeout(f"the body did not arrive within {timeout:g}s") from None
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
     declared = request.content_length
     if declared is not None:
         if declared > limit:

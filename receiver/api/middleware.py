@@ -4,6 +4,7 @@ metrics, and the translation of domain errors into one JSON error shape."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from aiohttp.typedefs import Handler
 
 from receiver import errors
 from receiver.obs import request_id_from, request_id_var
-from receiver.typedefs import METRICS
+from receiver.typedefs import AUTH_FAILURES, METRICS
 
 log = logging.getLogger("firebreak.http")
 
@@ -26,8 +27,10 @@ _STATUS: dict[type[errors.FirebreakError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.RequestTimeout: 408,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
+    errors.TooManyFailures: 429,
     errors.StoreUnavailable: 503,
 }
 
@@ -48,6 +51,8 @@ def _from_error(exc: errors.FirebreakError, request_id: str) -> web.Response:
         response.headers["WWW-Authenticate"] = 'Bearer realm="firebreak"'
     elif status == 503:
         response.headers["Retry-After"] = "5"
+    elif isinstance(exc, errors.TooManyFailures):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return response
 
 
@@ -66,7 +71,15 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request_id_var.set(request_id)
     try:
         problem: str | None = None
+        failures = request.app[AUTH_FAILURES]
+        address = request.remote or ""
+        is_webhook = request.match_info.route.name == "webhook"
+        wait = None if is_webhook else failures.retry_after(address)
         try:
+            if wait is not None:
+                raise errors.TooManyFailures(
+                    "too many failed authentications from this address", retry_after=wait
+                )
             response = await handler(request)
         except errors.FirebreakError as exc:
             response = _from_error(exc, request_id)
@@ -77,6 +90,8 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         except Exception:
             log.exception("unhandled error answering %s %s", request.method, request.path)
             response = error_response(500, "internal error", request_id)
+        if response.status == 401 and not is_webhook:
+            failures.record(address)
         elapsed = time.perf_counter() - started
         headers = response.headers
         headers["X-Request-ID"] = request_id
@@ -93,7 +108,6 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         metrics = request.app[METRICS]
         route = request.match_info.route
         name = route.name or (route.resource.canonical if route.resource else "unmatched")
-        is_webhook = route.name == "webhook"
         metrics.count_http(name, response.status, elapsed if is_webhook else None)
         if is_webhook and problem is not None:
             # Alertmanager drops a notification it got a 4xx for: say so where people look.

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from receiver import __version__
 from receiver.alertmanager import format_rfc3339
+from receiver.api import runbooks
 from receiver.errors import StoreUnavailable
 from receiver.model import Role
 from receiver.typedefs import (
@@ -110,6 +111,7 @@ async def metrics(request: web.Request) -> web.Response:
         for severity, count in counts.items():
             registry.active_alerts.labels(severity).set(count)
     await _refresh_queue_gauges(request)
+    await runbooks.refresh_gauges(request.app)
     body = generate_latest(registry.registry)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

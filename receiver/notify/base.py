@@ -21,6 +21,9 @@ class NoticeKind(StrEnum):
     FIRING = "firing"  # alerts need someone: a tier of an escalation policy reached them
     RESOLVED = "resolved"  # alerts that were notified have ended (by Alertmanager or a person)
     DIGEST = "digest"  # what the channel's rate limit held back, summed up in one message
+    # Alerts that were notified have been acknowledged; only channels that follow
+    # acknowledgements get these (see ``follows_acknowledgements``).
+    ACKNOWLEDGED = "acknowledged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class Notice:
     repeat: int = 0  # how many times the policy has started over
     suppressed: int = 0  # for DIGEST: notices the rate limit held back
     drill: bool = False
+    message: str = ""  # a runbook's own words (a notify step), shown above the alerts
     references: Sequence[str] = field(default_factory=tuple)  # earlier deliveries, to thread
 
 
@@ -96,3 +100,10 @@ class Channel(Protocol):
     async def close(self) -> None:
         """Release sessions and connections."""
         ...
+
+
+def follows_acknowledgements(channel: Channel) -> bool:
+    """Whether ``channel`` wants ACKNOWLEDGED notices (say, to acknowledge a PagerDuty incident).
+    A channel opts in with a class attribute ``follows_acknowledgements = True``; the others
+    never see them."""
+    return bool(getattr(channel, "follows_acknowledgements", False))

@@ -46,6 +46,7 @@ class LogChannel:
                 "target": target,
                 "drill": notice.drill,
                 "suppressed": notice.suppressed,
+                **({"message": notice.message} if notice.message else {}),
             },
         )
         return Delivery(reference=notice.idempotency_key)

@@ -150,6 +150,8 @@ def _headline(notice: Notice) -> str:
             if notice.repeat:
                 line += f", repeat {notice.repeat}"
             line += "."
+    if notice.message:
+        line = f"{notice.message}\n\n{line}"
     if notice.drill:
         line = "DRILL - no action needed. " + line
     return line

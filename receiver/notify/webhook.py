@@ -143,6 +143,7 @@ def notice_payload(notice: Notice) -> dict[str, Any]:
         "repeat": notice.repeat,
         "drill": notice.drill,
         "suppressed": notice.suppressed,
+        **({"message": notice.message} if notice.message else {}),
         "alerts": [_alert_payload(a) for a in notice.alerts],
     }
 

@@ -338,6 +338,17 @@ class Store:
                 for fingerprint, starts_at in rows:
                     found.setdefault(fingerprint, []).append(starts_at)
         return found
+    async def find_occurrence(self, fingerprint: str, starts_at: datetime) -> int | None:
+        """The id of the occurrence of ``fingerprint`` that started at ``starts_at``, if stored."""
+        async with self._connection() as conn:
+            found: int | None = (
+                await conn.execute(
+                    select(alerts.c.id).where(
+                        alerts.c.fingerprint == fingerprint, alerts.c.starts_at == starts_at
+                    )
+                )
+            ).scalar()
+            return found
 
     async def ping(self) -> float:
         """Round-trip a trivial query; returns its latency in seconds."""
@@ -422,15 +433,24 @@ class Store:
     # -- actions by people --------------------------------------------------------------------
 
     async def acknowledge(
-        self, alert_id: int, actor: Actor, note: str | None, request_id: str | None, now: datetime
+        self,
+        alert_id: int,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+        then: Sequence[NewJob] = (),
     ) -> Alert:
-        """Acknowledge a firing alert. Repeating it changes nothing; a resolved alert conflicts."""
+        """Acknowledge a firing alert, enqueueing ``then`` with it. Repeating it changes
+        nothing; a resolved alert conflicts."""
         changed, alert = await self._act(
             alert_id,
             update(alerts)
             .where(alerts.c.status == AlertStatus.FIRING, alerts.c.acknowledged_at.is_(None))
             .values(acknowledged_at=now, acknowledged_by=actor.name),
             _event_row(alert_id, EventKind.ACKNOWLEDGED, now, request_id, actor, note),
+            then,
+            now,
         )
         if not changed and alert.status == AlertStatus.RESOLVED:
             raise Conflict(f"alert {alert_id} is resolved; there is nothing to acknowledge")

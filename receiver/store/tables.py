@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -165,4 +168,84 @@ notifications = Table(
     Column("reference", String(512)),
     Column("sent_at", UTCDateTime(), nullable=False),
     Index("ix_notifications_alert_id", "alert_id"),
+)
+
+# Runbook automation. One row per execution of a runbook (automatic, manual or a drill), one
+# per step run (and per rollback step), and every state transition, for the audit trail.
+# ``start_key`` makes starting the same execution twice (a re-run start job) a no-op.
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("runbook", String(128), nullable=False),
+    Column("alert_id", Id),
+    Column("fingerprint", String(128)),
+    Column("trigger", String(16), nullable=False),  # auto | manual | drill
+    Column("dry_run", Boolean, nullable=False, server_default=false()),
+    Column("state", String(24), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("params", Json, nullable=False),
+    Column("trigger_context", Json, nullable=False),
+    Column("start_key", String(512), nullable=False),
+    Column("phase", String(16), nullable=False),  # run | rollback
+    Column("position", Integer, nullable=False, server_default="0"),
+    Column("rollback_plan", Json),  # run positions to roll back, in order
+    Column("approved_by", String(256)),  # who let an automatic run past its approval gate
+    Column("cancel_reason", Text),
+    Column("error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    UniqueConstraint("start_key", name="uq_executions_start_key"),
+    Index("ix_executions_runbook_state", "runbook", "state"),
+    Index("ix_executions_fingerprint", "fingerprint", "runbook"),
+)
+
+execution_steps = Table(
+    "execution_steps",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("execution_id", Id, ForeignKey("executions.id", ondelete="CASCADE"), nullable=False),
+    Column("phase", String(16), nullable=False),  # run | rollback
+    Column("position", Integer, nullable=False),
+    Column("step_id", String(128), nullable=False),
+    Column("type", String(16), nullable=False),
+    # pending | running | waiting | waiting_approval | retrying | succeeded | failed |
+    # skipped | interrupted
+    Column("state", String(24), nullable=False),
+    Column("attempt", Integer, nullable=False, server_default="0"),
+    Column("job_id", Id),  # the job running it: a re-claimed job finding its own step died
+    Column("inputs", Json),  # rendered, secrets redacted
+    Column("output", Json),
+    Column("error", Text),
+    Column("decision", String(16)),  # approved | rejected, for approvals and approval gates
+    Column("decided_by", String(256)),
+    Column("decided_at", UTCDateTime()),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    Column("duration_seconds", Float),
+    UniqueConstraint("execution_id", "phase", "position", name="uq_execution_steps_position"),
+)
+
+execution_events = Table(
+    "execution_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("execution_id", Id, ForeignKey("executions.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("from_state", String(24)),
+    Column("to_state", String(24), nullable=False),
+    Column("actor", String(256)),
+    Column("note", Text),
+    Index("ix_execution_events_execution_id", "execution_id", "id"),
+)
+
+# Switches shared by every replica: the automation kill switch, runbook breaker resets.
+automation_settings = Table(
+    "automation_settings",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(256)),
 )

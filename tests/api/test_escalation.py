@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select
 
 from receiver.app import create_app
+from receiver.store import tables
+from receiver.typedefs import STORE
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 from tests.payloads import alert, webhook
@@ -85,6 +88,18 @@ def start(aiohttp_client: Any, db_url: str, make_config: Any) -> Callable[..., A
         return await aiohttp_client(app)
 
     return run
+
+
+async def waiting_jobs(client: Any, kind: str) -> int:
+    """How many jobs of ``kind`` wait, pending or running, in one read of the store (two API
+    reads, one per state, could count a job that moved between them twice, or not at all)."""
+    async with client.app[STORE].connection() as conn:
+        result = await conn.execute(
+            select(func.count()).where(
+                tables.jobs.c.kind == kind, tables.jobs.c.state.in_(("pending", "running"))
+            )
+        )
+        return int(result.scalar_one())
 
 
 def bodies(receiver: WebhookReceiver, kind: str | None = None) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from tests.api.test_escalation import HOOK, eventually
+from tests.api.test_escalation import HOOK, eventually, waiting_jobs
 from tests.conftest import VIEWER_TOKEN, auth
 from tests.payloads import alert, webhook
 
@@ -51,5 +51,4 @@ async def test_resolved_alerts_past_the_period_are_purged_and_the_rest_kept(
     metrics = await (await client.get("/metrics")).text()
     assert 'firebreak_purged_rows_total{table="alerts"} 5.0' in metrics
     # The purge goes on as one chain of jobs.
-    resp = await client.get("/api/v1/jobs?kind=purge&state=pending", headers=auth(VIEWER_TOKEN))
-    assert len((await resp.json())["jobs"]) == 1
+    assert await waiting_jobs(client, "purge") == 1

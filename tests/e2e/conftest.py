@@ -279,9 +279,17 @@ def start_firebreak(
     appended to ``log_path``. Stopped again if it does not come up."""
     cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
     proc = _start(cmd, log_path, cwd=ROOT)
+
+    def ready() -> bool:
+        if url.startswith("https:"):  # the test checks the certificate itself; here, only
+            port = int(url.rsplit(":", 1)[1])  # that it listens
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        return http("GET", url + "/health", timeout=1)[0] == 200
+
     try:
         wait_until(
-            lambda: http("GET", url + "/health", timeout=1)[0] == 200,
+            ready,
             timeout=timeout,
             what=f"firebreak GET {url}/health",
             procs=(proc,),
@@ -304,7 +312,8 @@ def firebreak_server(
     )
     log_path = tmp_path / "firebreak.log"
     register_log(request, "firebreak", log_path)
-    url = f"http://127.0.0.1:{port}"
+    tls = "\ntls:" in firebreak_extra_config
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     proc = start_firebreak(config_path, url, log_path)
     try:
         yield FirebreakServer(

@@ -266,3 +266,65 @@ def test_db_backup_refuses_to_overwrite_and_restore_needs_a_backup(
     assert "no backup at" in capsys.readouterr().err
     assert main(["db", "backup", "--config", str(path), str(tmp_path / "b.db")]) == 0
     assert "0 alert occurrences" in capsys.readouterr().out
+PAGERDUTY_CONFIG = """
+channels:
+  pd:
+    type: pagerduty
+    pagerduty:
+      routing_keys: {default: "${PD_KEY}", db: "${PD_DB_KEY}", spare: "${PD_SPARE:-}"}
+      severity_map: {page: critical, ticket: low}
+      default_severity: urgent
+      api_url: http://events.example
+escalation_policies:
+  oncall:
+    tiers:
+      - notify: [pd, {channel: pd, target: db}, {channel: pd, target: billing}]
+pagerduty:
+  webhook_secrets: ["${PD_WEBHOOK_SECRET}", ""]
+"""
+
+
+def test_check_config_validates_pagerduty_without_showing_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {
+        "PD_KEY": "R0UT1NGKEY0123456789ABCDEFGHIJKL",
+        "PD_DB_KEY": "DBKEY0123456789ABCDEFGHIJKLMNOPQ",
+        "PD_WEBHOOK_SECRET": "whsec-pagerduty-0123456789",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    path = write(tmp_path, PAGERDUTY_CONFIG)
+    assert main(["check-config", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: channels.pd.pagerduty.severity_map.ticket: expected one of critical" in err
+    assert f"{path}: channels.pd.pagerduty.default_severity: expected one of critical" in err
+    assert f"{path}: channels.pd.pagerduty.api_url: expected a URL starting with https://" in err
+    assert f"{path}: pagerduty.webhook_secrets[1]: must not be empty" in err
+    assert f"{path}: channels.pd.pagerduty.routing_keys: empty routing key for spare" in err
+    for value in secrets.values():
+        assert value not in err
+    fixed = (
+        PAGERDUTY_CONFIG.replace("low", "info")
+        .replace("urgent", "error")
+        .replace("http://", "https://")
+        .replace(', ""]', "]")
+        .replace(', spare: "${PD_SPARE:-}"', "")
+    )
+    path = write(tmp_path, fixed)
+    assert main(["check-config", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f'{path}: escalation_policies.oncall.tiers[0].notify[2]: channel "pd" has no routing '
+        'key "billing"; defined: db, default'
+    ) in err
+    path = write(tmp_path, fixed.replace("target: billing", "target: db"))
+    assert main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "SUCCESS" in out and "warning: pagerduty.webhook_secrets" not in out
+    for value in secrets.values():
+        assert value not in out
+    no_secrets = fixed.replace("target: billing", "target: db").split("\npagerduty:\n")[0]
+    path = write(tmp_path, no_secrets)
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "warning: pagerduty.webhook_secrets: none configured" in capsys.readouterr().out

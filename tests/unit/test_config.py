@@ -51,9 +51,9 @@ from receiver.model import Role
 EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
-    "alertmanager, api, channels, database, default_route, escalation_policies, include, "
-    "ingest, jobs, listen, log, notifications, retention, routes, shutdown_grace, watchdog, "
-    "webhook"
+    "alertmanager, api, automation, channels, database, default_route, escalation_policies, "
+    "include, ingest, jobs, listen, log, notifications, pagerduty, retention, routes, "
+    "shutdown_grace, tls, watchdog, webhook"
 )
 
 
@@ -492,7 +492,7 @@ def test_unknown_keys() -> None:
         "f.yml: webhook.autth: unknown key; expected one of: auth, max_body_bytes",
         'f.yml: webhook["a b"]: unknown key; expected one of: auth, max_body_bytes',
         "f.yml: webhook.1: unknown key; expected one of: auth, max_body_bytes",
-        "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, role, token",
+        "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, role, token, token_sha256",
     ]
 
 
@@ -516,7 +516,7 @@ def test_required_keys() -> None:
         "f.yml: webhook.auth.basic_auth.username: required key is missing",
         "f.yml: webhook.auth.basic_auth.password: required key is missing",
         "f.yml: api.tokens[0].role: required key is missing",
-        "f.yml: api.tokens[1].token: required key is missing",
+        "f.yml: api.tokens[1].token: give token or token_sha256 (exactly one)",
     ]
 
 
@@ -1066,7 +1066,7 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
         ("channels: {c: {}}", "channels.c.type: required key is missing"),
         (
             "channels: {c: {type: sms}}",
-            'channels.c.type: expected one of log, webhook, email, got "sms"',
+            'channels.c.type: expected one of log, webhook, email, pagerduty, got "sms"',
         ),
         ("channels: {c: {type: webhook}}", "channels.c.webhook: required when type is webhook"),
         ("channels: {c: {type: email}}", "channels.c.email: required when type is email"),
@@ -1832,4 +1832,72 @@ watchdog: {alertname: DeadMansSwitch, timeout: 5m, labels: {team: sre}}
 def test_alertmanager_and_watchdog_problems(text: str, problem: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, source="f.yml")
+    assert any(problem in p for p in caught.value.problems), caught.value.problems
+
+
+# --- arbitrary input -----------------------------------------------------------------------------
+
+_yaml_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(["30s", "1h30m", "-5m", "0s", "${NOPE}", "${X:-1s}", "$${", "http://x", "*"]),
+)
+_TOP_KEYS = TOP_LEVEL_KEYS.replace(" ", "").split(",")
+_SOME_KEYS = [*_TOP_KEYS, "url", "type", "tiers", "after", "notify", "match", "token", "role"]
+_yaml_values = st.recursive(
+    _yaml_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.one_of(st.text(max_size=12), st.sampled_from(_SOME_KEYS)), inner, max_size=4
+        ),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_TOP_KEYS), _yaml_values, max_size=5))
+def test_any_document_gives_a_config_or_a_config_error(document: dict[str, object]) -> None:
+    """Whatever the YAML holds, loading gives a Config or a ConfigError naming the problems:
+    never another exception, never a problem without a file and key path."""
+    text = yaml.safe_dump(document, allow_unicode=True)
+    try:
+        parse_config(text, source="fuzz.yml", env={"X": "2s"})
+    except ConfigError as exc:
+        assert exc.problems
+        assert all(p.startswith("fuzz.yml") for p in exc.problems), exc.problems
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
+    try:
+        parse_config(text, source="fuzz.yml", env={})
+    except ConfigError as exc:
+        assert exc.problems and all(p.startswith("fuzz.yml") for p in exc.problems)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "problem"),
+    [
+        ("[{role: admin}]", "api.tokens[0].token: give token or token_sha256 (exactly one)"),
+        (
+            "[{role: admin, token: a, token_sha256: \"" + "0" * 64 + "\"}]",
+            "api.tokens[0].token: give token or token_sha256 (exactly one)",
+        ),
+        ("[{role: admin, token_sha256: abc}]", "api.tokens[0].token_sha256: expected 64 hex"),
+        (
+            "[{role: admin, token: a}, {role: viewer, token_sha256: "
+            "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb}]",
+            "api.tokens[1].token: duplicates api.tokens[0]",
+        ),
+    ],
+)
+def test_api_token_hash_problems(tokens: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"api: {{tokens: {tokens}}}", source="f.yml")
     assert any(problem in p for p in caught.value.problems), caught.value.problems

@@ -1,0 +1,1 @@
+"""Programs that show Firebreak at work; not part of the installed package."""

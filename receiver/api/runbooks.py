@@ -1,0 +1,312 @@
+"""``/api/v1/runbooks``, ``/api/v1/executions`` and ``/api/v1/automation``: thin handlers
+over the automation service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from receiver.api.common import optional_text, read_json_object, ts
+from receiver.automation.definitions import RunbookConfig
+from receiver.automation.drills import STAGES, DrillBudget
+from receiver.automation.service import ExecutionRecord, parse_trigger_context
+from receiver.durations import format_duration
+from receiver.errors import InvalidInput, NotFound, StoreUnavailable
+from receiver.model import Role
+from receiver.store.executions import Execution, ExecutionEvent, StepRun
+from receiver.typedefs import AUTOMATION, DRILLS, METRICS, TOKEN_AUTH
+
+_BODY_LIMIT = 64 * 1024
+_REASON_LIMIT = 2000
+_STATES = (
+    "pending",
+    "running",
+    "waiting_approval",
+    "succeeded",
+    "failed",
+    "rolled_back",
+    "cancelled",
+    "skipped",
+)
+
+
+def runbook_json(rb: RunbookConfig) -> dict[str, Any]:
+    return {
+        "id": rb.id,
+        "title": rb.title,
+        "description": rb.description,
+        "owner": rb.owner,
+        "match": list(rb.match),
+        "on": rb.on,
+        "automatic": rb.automatic,
+        "params": {
+            name: {"type": p.type, "default": p.default, "from": p.from_, "required": p.required}
+            for name, p in rb.params.items()
+        },
+        "concurrency": {"max": rb.concurrency.max, "per_alert": rb.concurrency.per_alert},
+        "cooldown": format_duration(rb.cooldown),
+        "approval": {
+            "required": rb.approval.required,
+            "approvers": list(rb.approval.approvers),
+            "timeout": format_duration(rb.approval.timeout),
+        },
+        "breaker": {
+            "failures": rb.breaker.failures,
+            "window": format_duration(rb.breaker.window),
+        },
+        "steps": [
+            {
+                "id": s.id,
+                "name": s.name,
+                "type": s.type,
+                "mutating": s.is_mutating,
+                "timeout": format_duration(s.timeout),
+                "retries": s.retries,
+                "when": s.when,
+                "on_failure": s.on_failure,
+                "idempotent": s.idempotent,
+                "rollback": s.rollback.type if s.rollback else None,
+            }
+            for s in rb.steps
+        ],
+    }
+
+
+def execution_json(ex: Execution) -> dict[str, Any]:
+    return {
+        "id": ex.id,
+        "runbook": ex.runbook,
+        "alert_id": ex.alert_id,
+        "fingerprint": ex.fingerprint,
+        "trigger": ex.trigger,
+        "dry_run": ex.dry_run,
+        "state": ex.state,
+        "actor": ex.actor,
+        "params": ex.params,
+        "trigger_context": ex.trigger_context,
+        "phase": ex.phase,
+        "position": ex.position,
+        "approved_by": ex.approved_by,
+        "cancel_reason": ex.cancel_reason,
+        "error": ex.error,
+        "created_at": ts(ex.created_at),
+        "updated_at": ts(ex.updated_at),
+        "finished_at": ts(ex.finished_at),
+    }
+
+
+def step_json(step: StepRun) -> dict[str, Any]:
+    return {
+        "step_id": step.step_id,
+        "phase": step.phase,
+        "position": step.position,
+        "type": step.type,
+        "state": step.state,
+        "attempt": step.attempt,
+        "inputs": step.inputs,
+        "output": step.output,
+        "error": step.error,
+        "decision": step.decision,
+        "decided_by": step.decided_by,
+        "decided_at": ts(step.decided_at),
+        "started_at": ts(step.started_at),
+        "finished_at": ts(step.finished_at),
+        "duration_seconds": step.duration_seconds,
+    }
+
+
+def event_json(event: ExecutionEvent) -> dict[str, Any]:
+    return {
+        "at": ts(event.at),
+        "from": event.from_state,
+        "to": event.to_state,
+        "actor": event.actor,
+        "note": event.note,
+    }
+
+
+def record_json(record: ExecutionRecord) -> dict[str, Any]:
+    return {
+        **execution_json(record.execution),
+        "steps": [step_json(s) for s in record.steps],
+        "events": [event_json(e) for e in record.events],
+    }
+
+
+def _execution_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise NotFound(f"execution {raw} does not exist")
+    return int(raw)
+
+
+async def list_runbooks(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    runbooks = request.app[AUTOMATION].list_runbooks()
+    return web.json_response({"runbooks": [runbook_json(rb) for rb in runbooks]})
+
+
+async def get_runbook(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    return web.json_response(
+        runbook_json(request.app[AUTOMATION].runbook(request.match_info["id"]))
+    )
+
+
+async def execute_runbook(request: web.Request) -> web.Response:
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
+    body = await read_json_object(request, _BODY_LIMIT)
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidInput("dry_run", "expected true or false")
+    alert_id = body.get("alert_id")
+    if alert_id is not None and (not isinstance(alert_id, int) or isinstance(alert_id, bool)):
+        raise InvalidInput("alert_id", "expected an alert id")
+    execution = await request.app[AUTOMATION].run(
+        request.match_info["id"],
+        f"api:{principal.name}",
+        trigger_context=parse_trigger_context(body.get("trigger_context")),
+        dry_run=dry_run,
+        alert_id=alert_id,
+    )
+    return web.json_response(execution_json(execution), status=202)
+
+
+async def list_executions(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    q = request.query
+    state = q.get("state")
+    if state is not None and state not in _STATES:
+        raise InvalidInput("state", f"expected one of {', '.join(_STATES)}")
+    limit = q.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise InvalidInput("limit", "expected an integer from 1 to 1000")
+    for name in ("cursor", "alert_id"):
+        if q.get(name) is not None and not q[name].isdigit():
+            raise InvalidInput(name, "expected an integer")
+    found = await request.app[AUTOMATION].list_executions(
+        runbook=q.get("runbook"),
+        state=state,
+        alert_id=int(q["alert_id"]) if q.get("alert_id") else None,
+        limit=int(limit) + 1,
+        before_id=int(q["cursor"]) if q.get("cursor") else None,
+    )
+    page = found[: int(limit)]
+    more = len(found) > int(limit)
+    return web.json_response(
+        {
+            "executions": [execution_json(e) for e in page],
+            "next_cursor": str(page[-1].id) if more else None,
+        }
+    )
+
+
+async def get_execution(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    record = await request.app[AUTOMATION].status(_execution_id(request))
+    return web.json_response(record_json(record))
+
+
+async def cancel_execution(request: web.Request) -> web.Response:
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
+    body = await read_json_object(request, _BODY_LIMIT)
+    execution = await request.app[AUTOMATION].cancel(
+        _execution_id(request),
+        f"api:{principal.name}",
+        optional_text(body, "reason", _REASON_LIMIT),
+    )
+    return web.json_response(execution_json(execution))
+
+
+async def approve_execution(request: web.Request) -> web.Response:
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
+    execution = await request.app[AUTOMATION].approve(
+        _execution_id(request), f"api:{principal.name}", principal.role
+    )
+    return web.json_response(execution_json(execution))
+
+
+async def reject_execution(request: web.Request) -> web.Response:
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
+    execution = await request.app[AUTOMATION].reject(
+        _execution_id(request), f"api:{principal.name}", principal.role
+    )
+    return web.json_response(execution_json(execution))
+
+
+async def run_drill(request: web.Request) -> web.Response:
+    """A drill; a live one (its runbook's steps really run) needs an admin."""
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
+    body = await read_json_object(request, _BODY_LIMIT)
+    runbook = body.get("runbook")
+    if not isinstance(runbook, str):
+        raise InvalidInput("runbook", "expected a runbook id")
+    live = body.get("live", False)
+    if not isinstance(live, bool):
+        raise InvalidInput("live", "expected true or false")
+    if live:
+        request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
+    labels = body.get("labels") or {}
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise InvalidInput("labels", "expected an object of label names to string values")
+    replay = body.get("replay_alert_id")
+    if replay is not None and (not isinstance(replay, int) or isinstance(replay, bool)):
+        raise InvalidInput("replay_alert_id", "expected an alert id")
+    report = await request.app[DRILLS].run(
+        runbook,
+        labels=labels,
+        replay_alert_id=replay,
+        live=live,
+        budget=_budget(body.get("budget")),
+        actor=f"api:{principal.name}",
+    )
+    return web.json_response(report.as_json())
+
+
+def _budget(value: object) -> DrillBudget:
+    if value is None:
+        return DrillBudget()
+    if not isinstance(value, dict) or not set(value) <= set(STAGES):
+        raise InvalidInput("budget", f"expected an object with seconds for {', '.join(STAGES)}")
+    if not all(isinstance(v, int | float) and 0 < v <= 600 for v in value.values()):
+        raise InvalidInput("budget", "expected seconds above 0 and at most 600")
+    return DrillBudget(**{k: float(v) for k, v in value.items()})
+
+
+async def automation_state(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    return web.json_response(await request.app[AUTOMATION].automation_state())
+
+
+async def pause_automation(request: web.Request) -> web.Response:
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
+    body = await read_json_object(request, _BODY_LIMIT)
+    reason = optional_text(body, "reason", _REASON_LIMIT)
+    return web.json_response(await request.app[AUTOMATION].pause(f"api:{principal.name}", reason))
+
+
+async def resume_automation(request: web.Request) -> web.Response:
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
+    return web.json_response(await request.app[AUTOMATION].resume(f"api:{principal.name}"))
+
+
+async def reset_breaker(request: web.Request) -> web.Response:
+    principal = request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
+    runbook = request.match_info["id"]
+    await request.app[AUTOMATION].reset_breaker(runbook, f"api:{principal.name}")
+    return web.json_response({"runbook": runbook, "breaker": "reset"})
+
+
+async def refresh_gauges(app: web.Application) -> None:
+    """Approvals waiting, as of this scrape."""
+    if AUTOMATION not in app:
+        return
+    try:
+        waiting = await app[AUTOMATION].waiting_approval()
+    except StoreUnavailable:
+        app[METRICS].store_errors.labels("approvals_waiting").inc()
+        return
+    app[METRICS].approvals_waiting.set(waiting)

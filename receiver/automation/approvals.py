@@ -1,0 +1,57 @@
+"""Approvals: which approval a step waits for, and who may give it.
+
+An ``approval`` step waits for its own; a runbook with ``approval: {required: true}`` puts a
+gate before the first mutating step of an automatic run. Deciding is the service's (it
+records the decision and enqueues the step again); waiting, and timing out, is the step job's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from receiver.automation.definitions import RunbookConfig, StepConfig
+from receiver.model import Role
+from receiver.store.executions import Execution
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """The approval a step waits for: an approval step's own, or the runbook's gate."""
+
+    approvers: tuple[str, ...]
+    timeout: timedelta
+    is_gate: bool  # the step runs once approved (else approving completes it)
+
+
+def gate_for(step: StepConfig, runbook: RunbookConfig, execution: Execution) -> Gate | None:
+    if step.approval is not None:
+        return Gate(step.approval.approvers, step.approval.timeout, is_gate=False)
+    policy = runbook.approval
+    if (
+        policy.required
+        and execution.trigger == "auto"
+        and execution.phase == "run"
+        and execution.approved_by is None
+        and step.is_mutating
+    ):
+        return Gate(policy.approvers, policy.timeout, is_gate=True)
+    return None
+
+
+def may_approve(actor: str, role: Role, approvers: list[str]) -> bool:
+    """Responders and admins may approve; a step's ``approvers`` narrow that to names
+    (``alice``), actors (``slack:U123``) or roles (``role:admin``)."""
+    if role < Role.RESPONDER:
+        return False
+    if not approvers:
+        return True
+    name = actor.split(":", 1)[-1]
+    for allowed in approvers:
+        if allowed.startswith("role:"):
+            wanted = allowed[5:].upper()
+            if wanted in Role.__members__ and role >= Role[wanted]:
+                return True
+        elif allowed in (actor, name):
+            return True
+    return False

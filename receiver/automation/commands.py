@@ -1,0 +1,232 @@
+"""``firebreak runbooks ...`` and ``firebreak automation ...``: the automation service from a
+shell. Commands work on the store directly (whoever can read the configuration and reach the
+database is an admin); the serving process picks new jobs up within ``jobs.poll_interval``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from prometheus_client import CollectorRegistry
+
+from receiver.api.runbooks import record_json, runbook_json
+from receiver.automation.definitions import load_runbooks
+from receiver.automation.drills import DrillBudget, Drills
+from receiver.automation.executor import Executor
+from receiver.automation.service import AutomationService
+from receiver.automation.steps import StepEnvironment
+from receiver.config import Config
+from receiver.errors import FirebreakError
+from receiver.metrics import Metrics
+from receiver.model import Role, system_clock
+from receiver.store import Store, create_engine_for, migrate
+
+_ENDED = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
+
+
+def add_parsers(
+    commands: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+) -> None:
+    runbooks = commands.add_parser("runbooks", help="list, run and steer runbook executions")
+    sub = runbooks.add_subparsers(dest="runbooks_command", required=True, metavar="COMMAND")
+    with_config(sub.add_parser("list", help="the runbooks defined"))
+    show = with_config(sub.add_parser("show", help="one runbook, as JSON"))
+    show.add_argument("runbook")
+    run = with_config(sub.add_parser("run", help="start a runbook by hand"))
+    run.add_argument("runbook")
+    run.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="trigger_context"
+    )
+    run.add_argument("--alert", type=int, help="run it for this stored alert")
+    run.add_argument("--dry-run", action="store_true", help="render and record, change nothing")
+    run.add_argument("--wait", action="store_true", help="wait for the execution to end")
+    status = with_config(sub.add_parser("status", help="an execution, its steps and events"))
+    status.add_argument("execution", type=int)
+    status.add_argument("--json", action="store_true")
+    cancel = with_config(sub.add_parser("cancel", help="stop an execution between steps"))
+    cancel.add_argument("execution", type=int)
+    cancel.add_argument("--reason")
+    for name in ("approve", "reject"):
+        decide = with_config(sub.add_parser(name, help=f"{name} the step that waits"))
+        decide.add_argument("execution", type=int)
+    drill = with_config(
+        commands.add_parser(
+            "drill",
+            help="inject a synthetic alert through the running server and time each stage",
+        )
+    )
+    drill.add_argument("runbook")
+    drill.add_argument("--replay", type=int, metavar="ALERT_ID", help="replay a stored alert")
+    drill.add_argument("--label", action="append", default=[], metavar="NAME=VALUE")
+    drill.add_argument("--live", action="store_true", help="run the steps for real")
+    drill.add_argument("--budget", type=float, default=120.0, help="seconds for the whole drill")
+    automation = commands.add_parser("automation", help="the automation kill switch")
+    switch = automation.add_subparsers(dest="automation_command", required=True, metavar="CMD")
+    pause = with_config(switch.add_parser("pause", help="stop automatic runs everywhere"))
+    pause.add_argument("--reason")
+    with_config(switch.add_parser("resume", help="let automatic runs start again"))
+    with_config(switch.add_parser("status", help="paused or not"))
+
+
+def run_command(args: argparse.Namespace, config: Config) -> int:
+    try:
+        return asyncio.run(_run(args, config))
+    except FirebreakError as exc:
+        print(f"firebreak {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+@asynccontextmanager
+async def _service(config: Config) -> AsyncIterator[AutomationService]:
+    engine = create_engine_for(config.database)
+    store = Store(engine, sqlite_synchronous=config.database.sqlite_synchronous)
+    try:
+        await migrate(engine)
+        async with aiohttp.ClientSession() as session:
+            executor = Executor(
+                load_runbooks(config),
+                store,
+                Metrics(CollectorRegistry()),
+                StepEnvironment(http=session),
+            )
+            yield AutomationService(executor, store, system_clock, lambda: None)
+    finally:
+        await store.close()
+
+
+async def _run(args: argparse.Namespace, config: Config) -> int:
+    actor = f"cli:{getpass.getuser()}"
+    async with _service(config) as service:
+        if args.command == "drill":
+            return await _drill(args, config, service, actor)
+        if args.command == "automation":
+            if args.automation_command == "pause":
+                _print(await service.pause(actor, args.reason))
+            elif args.automation_command == "resume":
+                _print(await service.resume(actor))
+            else:
+                _print(await service.automation_state())
+            return 0
+        command = args.runbooks_command
+        if command == "list":
+            for rb in service.list_runbooks():
+                auto = "auto" if rb.automatic and rb.match else "manual"
+                print(f"{rb.id:28} {auto:6} {len(rb.steps):2} steps  {rb.title}")
+            return 0
+        if command == "show":
+            _print(runbook_json(service.runbook(args.runbook)))
+            return 0
+        if command == "run":
+            context = dict(_pair(p) for p in args.param)
+            execution = await service.run(
+                args.runbook,
+                actor,
+                trigger_context=context,
+                dry_run=args.dry_run,
+                alert_id=args.alert,
+            )
+            print(f"execution {execution.id}: {execution.state}")
+            if not args.wait:
+                return 0
+            # The serving process does the work; all this process can do is look.
+            while (await service.status(execution.id)).execution.state not in _ENDED:  # noqa: ASYNC110
+                await asyncio.sleep(0.5)
+            args.json = False
+            args.execution = execution.id
+            command = "status"
+        if command == "status":
+            record = await service.status(args.execution)
+            if args.json:
+                _print(record_json(record))
+            else:
+                _summary(record_json(record))
+            return 0 if record.execution.state not in ("failed", "rolled_back") else 1
+        if command == "cancel":
+            execution = await service.cancel(args.execution, actor, args.reason)
+        elif command == "approve":
+            execution = await service.approve(args.execution, actor, Role.ADMIN)
+        else:
+            execution = await service.reject(args.execution, actor, Role.ADMIN)
+        print(f"execution {execution.id}: {execution.state}")
+        return 0
+
+
+async def _drill(
+    args: argparse.Namespace, config: Config, service: AutomationService, actor: str
+) -> int:
+    """Through the serving process's own webhook, as Alertmanager would post it."""
+    headers: dict[str, str] = {}
+    auth = config.webhook.auth
+    basic = None
+    if auth.bearer_tokens:
+        headers["Authorization"] = f"Bearer {auth.bearer_tokens[0]}"
+    elif auth.basic_auth is not None:
+        basic = aiohttp.BasicAuth(auth.basic_auth.username, auth.basic_auth.password)
+    host = config.listen_host if config.listen_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{config.listen_port}/webhook"
+    async with aiohttp.ClientSession(headers=headers, auth=basic) as http:
+
+        async def inject(payload: dict[str, Any]) -> None:
+            async with http.post(url, json=payload) as response:
+                if response.status != 200:
+                    text = await response.text()
+                    raise FirebreakError(f"{url} answered {response.status}: {text[:200]}")
+
+        drills = Drills(service, service.store, system_clock, inject)
+        report = await drills.run(
+            args.runbook,
+            labels=dict(_pair(p) for p in args.label),
+            replay_alert_id=args.replay,
+            live=args.live,
+            budget=DrillBudget(finished=args.budget),
+            actor=actor,
+        )
+    result = report.as_json()
+    print(f"drill {result['drill_id']} of {args.runbook}: {'PASS' if result['ok'] else 'FAIL'}")
+    print(
+        f"  alert {result['alert_id']}, execution {result['execution_id']} "
+        f"({result['execution_state']}{', live' if args.live else ', dry run'})"
+    )
+    for stage in result["stages"]:
+        took = "-" if stage["seconds"] is None else f"{stage['seconds']:.3f}s"
+        mark = (
+            "ok"
+            if stage["ok"]
+            else "OVER BUDGET"
+            if stage["seconds"] is not None
+            else "NOT REACHED"
+        )
+        print(f"  {stage['stage']:20} {took:>9}  budget {stage['budget_seconds']:g}s  {mark}")
+    return 0 if result["ok"] else 1
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise FirebreakError(f"--param {text!r}: expected NAME=VALUE")
+    return name, value
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _summary(record: dict[str, Any]) -> None:
+    dry = " (dry run)" if record["dry_run"] else ""
+    print(f"execution {record['id']} of {record['runbook']}: {record['state']}{dry}")
+    print(f"  trigger: {record['trigger']} by {record['actor']}, started {record['created_at']}")
+    if record["error"]:
+        print(f"  error: {record['error']}")
+    for step in record["steps"]:
+        took = step["duration_seconds"]
+        timing = f" {took:.2f}s" if took is not None else ""
+        print(f"  {step['phase']:8} {step['step_id']:24} {step['state']:16}{timing}")
+        if step["error"]:
+            print(f"           {step['error']}")

@@ -1,0 +1,480 @@
+"""Runbook definitions: the schema of ``runbooks/*.yml``, loaded and validated.
+
+A runbook file holds one runbook. The dataclasses below are its schema, converted by the same
+walker as ``firebreak.yml`` (so problems read ``<file>: <key.path>: <what was expected>``);
+what spans fields — unique step ids, exactly one step type per step, template syntax, step
+timeouts shorter than the job lease — is checked in ``cross_check``. A step names its type by
+the one section it has (``http:``, ``shell:``, ``promql:``, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from receiver.automation.templating import check_expression, check_syntax
+from receiver.config import (
+    _MATCHERS,
+    Config,
+    Shorthand,
+    _at_least_zero,
+    _check_matchers,
+    _greater_than_zero,
+    _not_empty,
+    _one_item_list,
+    _parse_yaml,
+    from_data,
+)
+from receiver.config import (
+    _positive_duration as _positive,
+)
+from receiver.durations import format_duration
+from receiver.errors import ConfigError
+from receiver.matchers import Matcher, matches_all, parse_matchers
+
+_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _check_id(value: str) -> str | None:
+    if _ID.fullmatch(value):
+        return None
+    return "expected lower-case letters, digits, '_', '.' or '-' (at most 64, not first)"
+
+
+_NAMES = Shorthand(str, _one_item_list, "a name or a list of them")
+
+
+def _mapping() -> Mapping[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One parameter: filled from trigger_context, then ``from``, then the label and the
+    annotation of the same name, then ``default``."""
+
+    type: Literal["string", "int", "float", "bool"] = "string"
+    default: object = None
+    # Where to read it: "labels.NAME", "annotations.NAME" or "trigger_context.NAME".
+    from_: str | None = field(default=None, metadata={"key": "from"})
+    required: bool = False
+    secret: bool = False  # redacted wherever a step's inputs are recorded
+    description: str = ""
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if self.from_ is not None and not re.fullmatch(
+            r"(labels|annotations|trigger_context)\.[A-Za-z0-9_.-]+", self.from_
+        ):
+            return [
+                (
+                    f"{path}.from",
+                    "expected labels.NAME, annotations.NAME or trigger_context.NAME",
+                )
+            ]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class HttpStep:
+    url: str = field(metadata={"check": _not_empty})
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=_mapping)
+    body: object = None  # sent as JSON
+    # Statuses that count as success; empty: any 2xx.
+    expect_status: tuple[int, ...] = ()
+    max_response_bytes: int = field(default=65536, metadata={"check": _greater_than_zero})
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if self.method.upper() not in _METHODS:
+            return [(f"{path}.method", f"expected one of {', '.join(_METHODS)}")]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class ShellStep:
+    # An argument vector, never a shell string: each item (templated) is one argument.
+    argv: tuple[str, ...] = field(metadata={"check": _not_empty})
+    cwd: str | None = None
+    # Variables set for the command (templated values).
+    env: Mapping[str, str] = field(default_factory=_mapping)
+    # Names of this process's environment variables passed through; nothing else is.
+    env_allow: tuple[str, ...] = field(default=("PATH",), metadata={"shorthand": _NAMES})
+    max_output_bytes: int = field(default=65536, metadata={"check": _greater_than_zero})
+    # Exit statuses that count as success.
+    expect_exit: tuple[int, ...] = (0,)
+
+
+@dataclass(frozen=True, slots=True)
+class PromqlStep:
+    query: str = field(metadata={"check": _not_empty})
+    # A condition on the first sample's value: "< 0.01", ">= 1", "== 0", or "empty"/"not empty".
+    expect: str = "not empty"
+    # Query again every poll_interval until the condition holds, for at most poll_for.
+    poll_interval: timedelta | None = field(default=None, metadata={"check": _positive})
+    poll_for: timedelta | None = field(default=None, metadata={"check": _positive})
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if "{" not in self.expect and parse_condition(self.expect) is None:
+            return [
+                (
+                    f"{path}.expect",
+                    "expected a comparison such as '< 0.01' or '>= 1', or 'empty', 'not empty'",
+                )
+            ]
+        if (self.poll_interval is None) != (self.poll_for is None):
+            return [(f"{path}.poll_for", "poll_interval and poll_for go together")]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class WaitStep:
+    duration: timedelta = field(metadata={"check": _positive})
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalStep:
+    message: str = ""
+    # Who may approve: names (alice), interface:name (slack:U123) or roles (role:admin);
+    # empty: anyone with the responder role.
+    approvers: tuple[str, ...] = field(default=(), metadata={"shorthand": _NAMES})
+    timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": _positive})
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceStep:
+    # Matchers of the silence; empty: every label of the alert, by equality.
+    match: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _MATCHERS, "check_each": _check_matchers}
+    )
+    # Longest the silence may last if the run never ends; it is expired when the run ends.
+    max_duration: timedelta = field(default=timedelta(hours=2), metadata={"check": _positive})
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyStep:
+    channel: str = field(metadata={"check": _not_empty})
+    target: str = ""
+    message: str = field(default="", metadata={"check": _not_empty})
+
+
+@dataclass(frozen=True, slots=True)
+class PythonStep:
+    # The name of a function registered in the firebreak.actions entry point group.
+    function: str = field(metadata={"check": _not_empty})
+    args: Mapping[str, object] = field(default_factory=_mapping)
+
+
+_CONDITION = re.compile(
+    r"\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """What a promql step asserts about its result."""
+
+    op: str  # <, <=, ==, !=, >=, >, empty, not empty
+    value: float = 0.0
+
+    def holds(self, sample: float | None) -> bool:
+        if self.op == "empty":
+            return sample is None
+        if self.op == "not empty":
+            return sample is not None
+        if sample is None:
+            return False
+        return {
+            "<": sample < self.value,
+            "<=": sample <= self.value,
+            "==": sample == self.value,
+            "!=": sample != self.value,
+            ">=": sample >= self.value,
+            ">": sample > self.value,
+        }[self.op]
+
+    def __str__(self) -> str:
+        return self.op if "empty" in self.op else f"{self.op} {self.value:g}"
+
+
+def parse_condition(text: str) -> Condition | None:
+    """``"< 0.01"`` and the like, ``"empty"`` or ``"not empty"``; None when it is neither."""
+    words = " ".join(text.split()).lower()
+    if words in ("empty", "not empty"):
+        return Condition(words)
+    match = _CONDITION.fullmatch(text)
+    return Condition(match[1], float(match[2])) if match else None
+
+
+STEP_TYPES = ("http", "shell", "promql", "wait", "approval", "silence", "notify", "python")
+# Types that change nothing outside Firebreak, unless a step says otherwise.
+_READ_ONLY = frozenset({"promql", "wait", "approval", "notify"})
+
+
+@dataclass(frozen=True, slots=True)
+class StepConfig:
+    """One step: exactly one of the type sections, and how to run it."""
+
+    id: str = field(default="", metadata={"check": _check_id})
+    name: str = ""
+    timeout: timedelta = field(default=timedelta(seconds=30), metadata={"check": _positive})
+    retries: int = field(default=0, metadata={"check": _at_least_zero})
+    backoff: timedelta = field(default=timedelta(seconds=1), metadata={"check": _positive})
+    when: str | None = None  # a Jinja expression over earlier steps' outputs
+    on_failure: Literal["abort", "continue", "rollback"] = "abort"
+    # Safe to run again after the process died while it ran (else it is marked interrupted).
+    idempotent: bool = False
+    mutating: bool | None = None  # default: true for http (but GET/HEAD), shell, silence, python
+    rollback: StepConfig | None = None
+    http: HttpStep | None = None
+    shell: ShellStep | None = None
+    promql: PromqlStep | None = None
+    wait: WaitStep | None = None
+    approval: ApprovalStep | None = None
+    silence: SilenceStep | None = None
+    notify: NotifyStep | None = None
+    python: PythonStep | None = None
+
+    @property
+    def type(self) -> str:
+        for name in STEP_TYPES:
+            if getattr(self, name) is not None:
+                return name
+        return ""
+
+    @property
+    def section(self) -> Any:
+        return getattr(self, self.type)
+
+    @property
+    def is_mutating(self) -> bool:
+        if self.mutating is not None:
+            return self.mutating
+        if self.http is not None:
+            return self.http.method.upper() not in ("GET", "HEAD")
+        return self.type not in _READ_ONLY
+
+    @property
+    def rerun_safe(self) -> bool:
+        """May run again after an interruption: declared idempotent, or changes nothing."""
+        return self.idempotent or self.type in ("promql", "wait", "approval")
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        present = [name for name in STEP_TYPES if getattr(self, name) is not None]
+        if len(present) != 1:
+            got = ", ".join(present) if present else "none"
+            problems.append((path, f"expected exactly one of {', '.join(STEP_TYPES)}; got {got}"))
+        if self.when is not None and (text := check_expression(self.when)):
+            problems.append((f"{path}.when", text))
+        if self.rollback is not None and self.rollback.rollback is not None:
+            problems.append((f"{path}.rollback.rollback", "a rollback step has no rollback"))
+        for where, text in _templates(self, path):
+            if problem := check_syntax(text):
+                problems.append((where, problem))
+        return problems
+
+
+def _templates(step: StepConfig, path: str) -> Iterator[tuple[str, str]]:
+    """Every string of a step's type section, with its key path."""
+    if not step.type:
+        return
+    section = step.section
+    yield from _strings(
+        {f.name: getattr(section, f.name) for f in dataclasses.fields(section)},
+        f"{path}.{step.type}",
+    )
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyConfig:
+    max: int = field(default=1, metadata={"check": _greater_than_zero})  # of this runbook
+    per_alert: int = field(default=1, metadata={"check": _greater_than_zero})  # per fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalPolicy:
+    """Whether automatic runs wait for a person before their first mutating step."""
+
+    required: bool = False
+    approvers: tuple[str, ...] = field(default=(), metadata={"shorthand": _NAMES})
+    timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": _positive})
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookBreakerConfig:
+    """After ``failures`` failed automatic runs within ``window``, automatic runs stop."""
+
+    failures: int = field(default=3, metadata={"check": _greater_than_zero})
+    window: timedelta = field(default=timedelta(hours=1), metadata={"check": _positive})
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookConfig:
+    id: str = field(metadata={"check": _check_id})
+    title: str = field(metadata={"check": _not_empty})
+    description: str = ""
+    owner: str = ""
+    match: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _MATCHERS, "check_each": _check_matchers}
+    )
+    on: Literal["firing", "resolved", "both"] = "firing"
+    # Start by itself on matching alerts (else only by hand); needs a non-empty match.
+    automatic: bool = True
+    params: Mapping[str, ParamSpec] = field(default_factory=_mapping)
+    concurrency: ConcurrencyConfig = field(default_factory=ConcurrencyConfig)
+    cooldown: timedelta = timedelta(minutes=10)
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    breaker: RunbookBreakerConfig = field(default_factory=RunbookBreakerConfig)
+    steps: tuple[StepConfig, ...] = field(default=(), metadata={"check": _not_empty})
+    source: str = field(default="", metadata={"internal": True})
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        seen: dict[str, int] = {}
+        for index, step in enumerate(self.steps):
+            where = f"steps[{index}]"
+            if not step.id:
+                problems.append((f"{where}.id", "required key is missing"))
+            elif step.id in seen:
+                problems.append((f"{where}.id", f"duplicates steps[{seen[step.id]}].id"))
+            else:
+                seen[step.id] = index
+        return problems
+
+    def matchers(self) -> tuple[Matcher, ...]:
+        return tuple(m for text in self.match for m in parse_matchers(text, field="match"))
+
+    def step(self, step_id: str) -> StepConfig | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+
+class Runbooks:
+    """The loaded runbooks by id, with their matchers parsed once."""
+
+    def __init__(self, runbooks: Mapping[str, RunbookConfig] | None = None) -> None:
+        self._by_id = dict(runbooks or {})
+        self._matchers = {rid: rb.matchers() for rid, rb in self._by_id.items()}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[RunbookConfig]:
+        return iter(sorted(self._by_id.values(), key=lambda rb: rb.id))
+
+    def get(self, runbook_id: str) -> RunbookConfig | None:
+        return self._by_id.get(runbook_id)
+
+    def matching(self, labels: Mapping[str, str], status: str) -> list[RunbookConfig]:
+        """The automatic runbooks an alert in ``status`` (firing, resolved) starts."""
+        # A runbook without matchers never starts by itself: "every alert" is never what a
+        # runbook that changes things means.
+        return [
+            rb
+            for rb in self
+            if rb.automatic
+            and rb.match
+            and rb.on in (status, "both")
+            and matches_all(self._matchers[rb.id], labels)
+        ]
+
+
+def parse_runbook(
+    text: str, *, source: str = "<runbook>", env: Mapping[str, str] | None = None
+) -> RunbookConfig:
+    """One runbook document, validated; raises ``ConfigError`` listing every problem."""
+    data = _parse_yaml(text, source)
+    runbook = from_data(RunbookConfig, data, source=source, env=env)
+    # A rollback step without an id of its own is named after the step it undoes.
+    steps = tuple(
+        dataclasses.replace(
+            step, rollback=dataclasses.replace(step.rollback, id=f"{step.id}.rollback")
+        )
+        if step.rollback is not None and not step.rollback.id
+        else step
+        for step in runbook.steps
+    )
+    return dataclasses.replace(runbook, source=source, steps=steps)
+
+
+def runbook_files(config: Config) -> list[str]:
+    """The files ``automation.runbooks`` names, relative to the configuration file."""
+    base = os.path.dirname(config.source) if os.path.isfile(config.source) else "."
+    found: list[str] = []
+    for pattern in config.automation.runbooks:
+        path = os.path.join(base, pattern)
+        matches = sorted(glob.glob(path, recursive=True)) if glob.has_magic(pattern) else [path]
+        found += [m for m in matches if m not in found]
+    return found
+
+
+def load_runbooks(config: Config, env: Mapping[str, str] | None = None) -> Runbooks:
+    """Read and validate every runbook file; ``ConfigError`` lists the problems of all."""
+    problems: list[str] = []
+    loaded: dict[str, RunbookConfig] = {}
+    for path in runbook_files(config):
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+            runbook = parse_runbook(text, source=path, env=env)
+        except OSError as exc:
+            problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+            continue
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        if runbook.id in loaded:
+            problems.append(f"{path}: id: duplicates the runbook in {loaded[runbook.id].source}")
+            continue
+        problems += [f"{path}: {p}" for p in check_against(runbook, config)]
+        loaded[runbook.id] = runbook
+    if problems:
+        raise ConfigError(problems)
+    return Runbooks(loaded)
+
+
+def check_against(runbook: RunbookConfig, config: Config) -> list[str]:
+    """What in a runbook does not fit the configuration it runs under."""
+    problems: list[str] = []
+    lease = config.jobs.lease
+    for index, step in enumerate(runbook.steps):
+        for where, s in ((f"steps[{index}]", step), (f"steps[{index}].rollback", step.rollback)):
+            if s is None:
+                continue
+            if s.type not in ("wait", "approval") and s.timeout >= lease:
+                problems.append(
+                    f"{where}.timeout: must be shorter than jobs.lease ({format_duration(lease)}),"
+                    " or another worker would take the step over while it runs"
+                )
+            if s.promql is not None and config.automation.prometheus_url is None:
+                problems.append(f"{where}.promql: needs automation.prometheus_url")
+            if s.silence is not None and silence_api(config) is None:
+                problems.append(f"{where}.silence: needs automation.alertmanager_url")
+            if s.notify is not None and s.notify.channel not in config.channels:
+                problems.append(f"{where}.notify.channel: no channel {s.notify.channel!r}")
+    return problems
+
+
+def silence_api(config: Config) -> str | None:
+    """Where silence steps go: ``automation.alertmanager_url``, else ``alertmanager.url``."""
+    if config.automation.alertmanager_url is not None:
+        return config.automation.alertmanager_url
+    return config.alertmanager.url if config.alertmanager is not None else None

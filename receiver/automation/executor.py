@@ -1,0 +1,390 @@
+"""The executor: runbook executions advanced one durable job per step.
+
+- ``runbook_start`` (enqueued by the routing of a new firing alert, or the resolve of one, keyed
+  by runbook and occurrence so a re-sent webhook never starts a second) applies storm control —
+  kill switch, breaker, cooldown, concurrency — and creates the execution, or records why not;
+- ``runbook_step`` runs the step an execution is at: ``when``, the approval gate, rendering,
+  the step itself under its timeout; then records its outcome, moves the execution on and
+  enqueues the next step, all in one transaction. Retries and waits put the same job off;
+- ``runbook_cleanup`` expires the silences an execution created, once it has ended.
+
+A step that was running when the process died is found ``running`` by the same job when its
+lease runs out: it runs again if it is safe to (``idempotent: true``, or it changes nothing),
+else it is marked ``interrupted`` and the execution follows its ``on_failure``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from receiver.automation.definitions import RunbookConfig, Runbooks, StepConfig
+from receiver.automation.jobkinds import cleanup_job, start_job, step_job
+from receiver.automation.params import (
+    fill_params,
+)
+from receiver.automation.stepjob import StepJob
+from receiver.automation.steps import (
+    StepEnvironment,
+    expire_silence,
+    failed,
+)
+from receiver.durations import format_duration
+from receiver.errors import InvalidInput
+from receiver.jobs import Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.matchers import matches_all
+from receiver.metrics import Metrics
+from receiver.model import DRILL_LABEL, Alert, EventKind
+from receiver.store import Store
+from receiver.store.executions import Execution, ExecutionSQL
+from receiver.store.jobs import NewJob
+
+log = logging.getLogger("firebreak.automation")
+
+PAUSED = "paused"  # the automation_settings key of the kill switch
+DRILL_RUNBOOK_LABEL = "firebreak_drill_runbook"  # the runbook a drill alert is for
+DRILL_LIVE_LABEL = "firebreak_drill_live"  # "true": the drill's execution is not a dry run
+_PAUSED_RECHECK = timedelta(seconds=5)
+_FINAL_STEP = ("succeeded", "failed", "skipped", "interrupted", "cancelled")
+
+
+class Executor:
+    """The job handlers of runbook automation over one set of runbooks."""
+
+    def __init__(
+        self,
+        runbooks: Runbooks,
+        store: Store,
+        metrics: Metrics,
+        environment: StepEnvironment,
+        automatic: bool = True,
+    ) -> None:
+        self.runbooks = runbooks
+        self.store = store
+        self.sql = ExecutionSQL(store.dialect)
+        self.metrics = metrics
+        self.environment = environment
+        self._automatic = automatic
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "runbook_start": self.start,
+            "runbook_step": self.step,
+            "runbook_cleanup": self.cleanup,
+        }
+
+    # -- starting from alerts -----------------------------------------------------------------
+
+    def after(self, handler: Handler, status: str) -> Handler:
+        """``handler`` (escalation's route or resolve) that also starts the runbooks its new
+        alerts match, in the same outcome: a re-sent webhook routes nothing, so starts nothing."""
+
+        async def route_and_start(ctx: JobContext) -> Outcome:
+            outcome = await handler(ctx)
+            if not isinstance(outcome, Done) or not self._automatic or not len(self.runbooks):
+                return outcome
+            ids = sorted({i for j in ctx.jobs for i in j.payload.get("alert_ids", ())})
+            async with self.store.connection() as conn:
+                states = await self.store.alert_states(conn, ids, with_labels=True)
+            starts = [
+                job
+                for alert in states.values()
+                if alert.status.value == status
+                for job in self._starts(alert.id, alert.labels, status, ctx.now)
+            ]
+            if not starts:
+                return outcome
+            return replace(outcome, enqueue=[*outcome.enqueue, *starts])
+
+        return route_and_start
+
+    def _starts(
+        self, alert_id: int, labels: Mapping[str, str], status: str, now: datetime
+    ) -> list[NewJob]:
+        drill = labels.get(DRILL_LABEL)
+        if drill is None:
+            return [
+                start_job(rb.id, alert_id, status, now)
+                for rb in self.runbooks.matching(labels, status)
+            ]
+        # A drill alert starts the runbook being drilled and nothing else.
+        runbook = self.runbooks.get(labels.get(DRILL_RUNBOOK_LABEL, ""))
+        if runbook is None or status != "firing" or not matches_all(runbook.matchers(), labels):
+            return []
+        job = start_job(runbook.id, alert_id, status, now)
+        live = labels.get(DRILL_LIVE_LABEL) == "true"
+        return [replace(job, payload={**job.payload, "drill": drill, "live": live})]
+
+    async def start(self, ctx: JobContext) -> Outcome:
+        p = ctx.job.payload
+        runbook = self.runbooks.get(p["runbook"])
+        if runbook is None:
+            return Done("unknown_runbook")
+        async with self.store.connection() as conn:
+            found = await self.store.alerts_by_ids(conn, [p["alert_id"]])
+        if not found:
+            return Done("alert_gone")
+        alert = found[0]
+        drill = p.get("drill")
+        execution, _created = await self.create(
+            runbook,
+            alert=alert,
+            trigger="drill" if drill else "auto",
+            actor="firebreak",
+            trigger_context={"drill": drill, "live": p.get("live", False)} if drill else {},
+            dry_run=bool(drill) and not p.get("live"),
+            start_key=ctx.job.idempotency_key,
+            now=ctx.now,
+        )
+        if execution.state == "pending":
+            return Done("started", enqueue=[step_job(execution.id, "run", 0, ctx.now)])
+        return Done(execution.state)
+
+    async def create(
+        self,
+        runbook: RunbookConfig,
+        *,
+        alert: Alert | None,
+        trigger: str,
+        actor: str,
+        trigger_context: Mapping[str, Any],
+        dry_run: bool,
+        start_key: str,
+        now: datetime,
+    ) -> tuple[Execution, bool]:
+        """Create an execution (``running``, or ``skipped`` when storm control holds an
+        automatic one back, or ``failed`` when its parameters cannot be filled) together with
+        its first step's job. Creating with the same ``start_key`` again changes nothing."""
+        error: str | None = None
+        try:
+            params = fill_params(runbook, alert, trigger_context)
+        except InvalidInput as exc:
+            if trigger != "auto":
+                raise
+            params, error = {}, str(exc)
+        # Not fsynced on SQLite: lost only with the job that made it (which then runs again),
+        # and the first step's durable "running" mark covers it before anything happens.
+        async with self.store.transaction(durable=False) as conn:
+            await self.sql.serialize(conn, f"runbook:{runbook.id}")
+            refusal = None
+            if trigger == "auto" and error is None:
+                refusal = await self._refusal(conn, runbook, alert, now)
+            state = "skipped" if refusal else "failed" if error else "pending"
+            values = {
+                "runbook": runbook.id,
+                "alert_id": alert.id if alert else None,
+                "fingerprint": alert.fingerprint if alert else None,
+                "trigger": trigger,
+                "dry_run": dry_run,
+                "state": state,
+                "actor": actor,
+                "params": params,
+                "trigger_context": dict(trigger_context),
+                "start_key": start_key,
+                "phase": "run",
+                "position": 0,
+                "error": refusal or error,
+                "created_at": now,
+                "updated_at": now,
+                "finished_at": now if state != "pending" else None,
+            }
+            note = (
+                refusal or error or f"{trigger} run by {actor}" + (" (dry run)" if dry_run else "")
+            )
+            execution, created = await self.sql.create(conn, values, actor, note)
+            if created and execution.state == "pending":
+                await self.store.jobs.enqueue(conn, [step_job(execution.id, "run", 0, now)], now)
+            if created and alert is not None and trigger == "auto":
+                text = (
+                    f"runbook {runbook.id} not started: {refusal or error}"
+                    if state != "pending"
+                    else f"runbook {runbook.id} started: execution {execution.id}"
+                )
+                await self.store.record(conn, [_alert_event(alert.id, now, text)], [])
+        if created:
+            if refusal:
+                self.metrics.storm_trips.labels(runbook.id, refusal.split(":", 1)[0]).inc()
+                log.warning(
+                    "runbook %s not started for alert %s: %s",
+                    runbook.id,
+                    alert and alert.id,
+                    refusal,
+                )
+            if state != "pending":
+                self.metrics.executions.labels(runbook.id, state).inc()
+        return execution, created
+
+    async def _refusal(
+        self, conn: AsyncConnection, runbook: RunbookConfig, alert: Alert | None, now: datetime
+    ) -> str | None:
+        """Why storm control holds an automatic run back, or None."""
+        if await self.paused(conn):
+            return "paused: automation is paused (firebreak automation resume)"
+        since = now - runbook.breaker.window
+        reset = await self.sql.setting(conn, f"breaker_reset:{runbook.id}")
+        if reset:
+            since = max(since, datetime.fromisoformat(reset["at"]))
+        failures = await self.sql.failures_since(conn, runbook.id, since)
+        if failures >= runbook.breaker.failures:
+            return (
+                f"breaker: {failures} failed automatic runs within "
+                f"{format_duration(runbook.breaker.window)}; automatic runs stopped, "
+                "escalating to people"
+            )
+        if alert is not None:
+            last = await self.sql.last_automatic_start(conn, runbook.id, alert.fingerprint)
+            if last is not None and now - last < runbook.cooldown:
+                cooldown = format_duration(runbook.cooldown)
+                return f"cooldown: ran for this alert at {last.isoformat()} (cooldown {cooldown})"
+            if (
+                await self.sql.active(conn, runbook.id, alert.fingerprint)
+                >= runbook.concurrency.per_alert
+            ):
+                return (
+                    f"concurrency: {runbook.concurrency.per_alert} running for this alert already"
+                )
+        if await self.sql.active(conn, runbook.id) >= runbook.concurrency.max:
+            return f"concurrency: {runbook.concurrency.max} running already"
+        return None
+
+    async def paused(self, conn: AsyncConnection) -> bool:
+        value = await self.sql.setting(conn, PAUSED)
+        return bool(value and value.get("paused"))
+
+    # -- steps --------------------------------------------------------------------------------
+
+    async def step(self, ctx: JobContext) -> Outcome:
+        p = ctx.job.payload
+        eid, phase, position = p["execution_id"], p["phase"], p["position"]
+        async with self.store.connection() as conn:
+            execution = await self.sql.get(conn, eid)
+            if execution is None:
+                return Done("gone")
+            if execution.final or (execution.phase, execution.position) != (phase, position):
+                return Done("stale")
+            if execution.trigger == "auto" and not execution.dry_run and await self.paused(conn):
+                return Defer(until=ctx.now + _PAUSED_RECHECK, reason="automation paused")
+            rows = await self.sql.steps(conn, eid)
+            alerts = (
+                await self.store.alerts_by_ids(conn, [execution.alert_id])
+                if execution.alert_id
+                else []
+            )
+        runbook = self.runbooks.get(execution.runbook)
+        step = _step_at(runbook, execution) if runbook else None
+        if runbook is None or step is None:
+            async with self.store.transaction() as conn:
+                await self.finish(
+                    conn, execution, "failed", ctx.now, error="runbook or step no longer defined"
+                )
+            return Done("runbook_gone")
+        row = next((r for r in rows if (r.phase, r.position) == (phase, position)), None)
+        if row is None:
+            async with self.store.transaction(durable=False) as conn:
+                row = await self.sql.open_step(conn, eid, phase, position, step.id, step.type)
+        if row.state in _FINAL_STEP:
+            return Done("stale")
+        run = StepJob(self, ctx, execution, runbook, step, row, alerts[0] if alerts else None, rows)
+        if row.state == "running":
+            if row.job_id != ctx.job.id:
+                return Done("stale")  # another job runs it; it settles it
+            if not step.rerun_safe:
+                return await run.settle(
+                    failed(
+                        "interrupted: the process stopped while the step was running and "
+                        "the step is not marked idempotent"
+                    ),
+                    state="interrupted",
+                )
+        return await run.go()
+
+    async def finish(
+        self,
+        conn: AsyncConnection,
+        execution: Execution,
+        state: str,
+        now: datetime,
+        *,
+        error: str | None = None,
+        at: tuple[str, int] | None = None,
+        actor: str = "firebreak",
+        **values: Any,
+    ) -> bool:
+        """End an execution (guarded), queue the expiry of its silences, count it, and trip
+        the runbook's breaker when this failure is one too many."""
+        changed = await self.sql.transition(
+            conn,
+            execution,
+            state,
+            now,
+            actor=actor,
+            note=error,
+            at=at,
+            error=error or execution.error,
+            **values,
+        )
+        if not changed:
+            return False
+        await self.store.jobs.enqueue(conn, [cleanup_job(execution.id, now)], now)
+        self.metrics.executions.labels(execution.runbook, state).inc()
+        if execution.trigger == "auto" and state in ("failed", "rolled_back"):
+            runbook = self.runbooks.get(execution.runbook)
+            if runbook is not None:
+                failures = await self.sql.failures_since(
+                    conn, runbook.id, now - runbook.breaker.window
+                )
+                if failures >= runbook.breaker.failures:
+                    self.metrics.storm_trips.labels(runbook.id, "breaker").inc()
+                    log.error(
+                        "runbook %s breaker open: %d failed automatic runs within %s",
+                        runbook.id,
+                        failures,
+                        format_duration(runbook.breaker.window),
+                    )
+        return True
+
+    async def cleanup(self, ctx: JobContext) -> Outcome:
+        """Expire the silences a finished execution created."""
+        eid = ctx.job.payload["execution_id"]
+        async with self.store.connection() as conn:
+            rows = await self.sql.steps(conn, eid)
+        problems = []
+        for row in rows:
+            if (
+                row.type == "silence"
+                and isinstance(row.output, dict)
+                and row.output.get("silence_id")
+            ):
+                problem = await expire_silence(self.environment, row.output["silence_id"])
+                if problem:
+                    problems.append(problem)
+        if problems:
+            return Retry("; ".join(problems))
+        return Done("cleaned")
+
+
+def _step_at(runbook: RunbookConfig, execution: Execution) -> StepConfig | None:
+    if execution.phase == "run":
+        return (
+            runbook.steps[execution.position] if execution.position < len(runbook.steps) else None
+        )
+    plan = execution.rollback_plan or []
+    if execution.position >= len(plan) or plan[execution.position] >= len(runbook.steps):
+        return None
+    return runbook.steps[plan[execution.position]].rollback
+
+
+def _alert_event(alert_id: int, at: datetime, note: str) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "kind": EventKind.RUNBOOK.value,
+        "at": at,
+        "actor": "firebreak",
+        "note": note,
+        "request_id": None,
+    }

@@ -1,0 +1,36 @@
+"""The jobs of runbook automation: how each is keyed, so that enqueueing one twice is one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from receiver.store.jobs import NewJob
+
+
+def start_job(runbook: str, alert_id: int, status: str, now: datetime) -> NewJob:
+    """An automatic start; its key names the occurrence, so it is enqueued once."""
+    return NewJob(
+        kind="runbook_start",
+        payload={"runbook": runbook, "alert_id": alert_id, "status": status},
+        due_at=now,
+        idempotency_key=f"runbook_start:{runbook}:{alert_id}:{status}",
+    )
+
+
+def step_job(execution_id: int, phase: str, position: int, now: datetime, tag: str = "") -> NewJob:
+    key = f"runbook_step:{execution_id}:{phase}:{position}" + (f":{tag}" if tag else "")
+    return NewJob(
+        kind="runbook_step",
+        payload={"execution_id": execution_id, "phase": phase, "position": position},
+        due_at=now,
+        idempotency_key=key,
+    )
+
+
+def cleanup_job(execution_id: int, now: datetime) -> NewJob:
+    return NewJob(
+        kind="runbook_cleanup",
+        payload={"execution_id": execution_id},
+        due_at=now,
+        idempotency_key=f"runbook_cleanup:{execution_id}",
+    )

@@ -1,0 +1,241 @@
+"""What people do with runbooks, from any interface: list, run (or dry-run), status, approve,
+reject, cancel, and the kill switch. Every call takes the actor as ``interface:name``
+(``api:alice``, ``slack:U123``, ``cli:root``) and the role it holds, and returns domain values;
+REST, the CLI and chat only translate."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from receiver.automation.approvals import may_approve
+from receiver.automation.definitions import RunbookConfig
+from receiver.automation.executor import PAUSED, Executor
+from receiver.automation.jobkinds import step_job
+from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound
+from receiver.model import Alert, Clock, Role
+from receiver.store import Store
+from receiver.store.executions import Execution, ExecutionEvent, StepRun
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRecord:
+    """An execution with its steps and its transitions, oldest first."""
+
+    execution: Execution
+    steps: tuple[StepRun, ...]
+    events: tuple[ExecutionEvent, ...]
+
+
+class AutomationService:
+    def __init__(
+        self, executor: Executor, store: Store, clock: Clock, wake: Callable[[], None]
+    ) -> None:
+        self._executor = executor
+        self._store = store
+        self._sql = executor.sql
+        self._clock = clock
+        self._wake = wake
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    # -- runbooks -------------------------------------------------------------------------
+
+    def list_runbooks(self) -> list[RunbookConfig]:
+        return list(self._executor.runbooks)
+
+    def runbook(self, runbook_id: str) -> RunbookConfig:
+        found = self._executor.runbooks.get(runbook_id)
+        if found is None:
+            raise NotFound(f"runbook {runbook_id} does not exist")
+        return found
+
+    async def run(
+        self,
+        runbook_id: str,
+        actor: str,
+        *,
+        trigger_context: Mapping[str, Any] | None = None,
+        dry_run: bool = False,
+        alert_id: int | None = None,
+        trigger: str = "manual",
+    ) -> Execution:
+        """Start a runbook by hand (never held back by storm control: a person asked)."""
+        runbook = self.runbook(runbook_id)
+        alert: Alert | None = await self._store.get_alert(alert_id) if alert_id else None
+        execution, _ = await self._executor.create(
+            runbook,
+            alert=alert,
+            trigger=trigger,
+            actor=actor,
+            trigger_context=dict(trigger_context or {}),
+            dry_run=dry_run,
+            start_key=f"{trigger}:{secrets.token_hex(12)}",
+            now=self._clock(),
+        )
+        self._wake()
+        return execution
+
+    # -- executions -----------------------------------------------------------------------
+
+    async def status(self, execution_id: int) -> ExecutionRecord:
+        async with self._store.connection() as conn:
+            execution = await self._sql.get(conn, execution_id)
+            if execution is None:
+                raise NotFound(f"execution {execution_id} does not exist")
+            steps = await self._sql.steps(conn, execution_id)
+            events = await self._sql.events(conn, execution_id)
+        return ExecutionRecord(execution, tuple(steps), tuple(events))
+
+    async def list_executions(
+        self,
+        *,
+        runbook: str | None = None,
+        state: str | None = None,
+        alert_id: int | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[Execution]:
+        async with self._store.connection() as conn:
+            return await self._sql.list(
+                conn,
+                runbook=runbook,
+                state=state,
+                alert_id=alert_id,
+                limit=limit,
+                before_id=before_id,
+            )
+
+    async def cancel(self, execution_id: int, actor: str, reason: str | None) -> Execution:
+        """Stop an execution: no further step starts; a step running now finishes and is
+        recorded, and the silences it created are expired."""
+        now = self._clock()
+        async with self._store.transaction() as conn:
+            execution = await self._current(conn, execution_id)
+            if execution.final:
+                raise Conflict(f"execution {execution_id} has ended ({execution.state})")
+            note = f"cancelled by {actor}" + (f": {reason}" if reason else "")
+            changed = await self._executor.finish(
+                conn, execution, "cancelled", now, error=note, actor=actor, cancel_reason=reason
+            )
+            if not changed:
+                raise Conflict(f"execution {execution_id} changed meanwhile; try again")
+            row = await self._sql.step(conn, execution_id, execution.phase, execution.position)
+            if row is not None:
+                await self._sql.update_step(
+                    conn,
+                    row.id,
+                    only_if=("pending", "waiting", "waiting_approval", "retrying"),
+                    state="cancelled",
+                    finished_at=now,
+                    error=note,
+                )
+        self._wake()
+        return await self._get(execution_id)
+
+    async def approve(self, execution_id: int, actor: str, role: Role) -> Execution:
+        return await self._decide(execution_id, actor, role, "approved")
+
+    async def reject(self, execution_id: int, actor: str, role: Role) -> Execution:
+        return await self._decide(execution_id, actor, role, "rejected")
+
+    async def _decide(self, execution_id: int, actor: str, role: Role, decision: str) -> Execution:
+        now = self._clock()
+        async with self._store.transaction() as conn:
+            execution = await self._current(conn, execution_id)
+            row = await self._sql.step(conn, execution_id, execution.phase, execution.position)
+            if execution.state != "waiting_approval" or row is None:
+                raise Conflict(f"execution {execution_id} is {execution.state}, not waiting")
+            approvers = (row.output or {}).get("approvers") or []
+            if not may_approve(actor, role, approvers):
+                raise Forbidden(f"{actor} may not approve this step; approvers: {approvers}")
+            if not await self._sql.update_step(
+                conn,
+                row.id,
+                only_if=("waiting_approval",),
+                state=decision,
+                decision=decision,
+                decided_by=actor,
+                decided_at=now,
+            ):
+                raise Conflict(f"execution {execution_id} was decided meanwhile")
+            gate = bool((row.output or {}).get("gate"))
+            approved_by = actor if gate and decision == "approved" else execution.approved_by
+            await self._sql.transition(
+                conn,
+                execution,
+                "running",
+                now,
+                actor=actor,
+                note=f"step {row.step_id} {decision} by {actor}",
+                approved_by=approved_by,
+            )
+            await self._store.jobs.enqueue(
+                conn,
+                [step_job(execution.id, execution.phase, execution.position, now, tag=decision)],
+                now,
+            )
+        if row.started_at is not None:
+            self._executor.metrics.approval_wait.observe((now - row.started_at).total_seconds())
+        self._wake()
+        return await self._get(execution_id)
+
+    async def _current(self, conn: Any, execution_id: int) -> Execution:
+        execution = await self._sql.get(conn, execution_id)
+        if execution is None:
+            raise NotFound(f"execution {execution_id} does not exist")
+        return execution
+
+    async def _get(self, execution_id: int) -> Execution:
+        async with self._store.connection() as conn:
+            return await self._current(conn, execution_id)
+
+    # -- kill switch and breakers ---------------------------------------------------------
+
+    async def pause(self, actor: str, reason: str | None = None) -> dict[str, Any]:
+        return await self._set_paused(True, actor, reason)
+
+    async def resume(self, actor: str) -> dict[str, Any]:
+        return await self._set_paused(False, actor, None)
+
+    async def _set_paused(self, paused: bool, actor: str, reason: str | None) -> dict[str, Any]:
+        now = self._clock()
+        value = {"paused": paused, "by": actor, "reason": reason, "at": now.isoformat()}
+        async with self._store.transaction() as conn:
+            await self._sql.set_setting(conn, PAUSED, value, now, actor)
+        self._wake()
+        return value
+
+    async def waiting_approval(self) -> int:
+        async with self._store.connection() as conn:
+            return await self._sql.waiting_approval(conn)
+
+    async def automation_state(self) -> dict[str, Any]:
+        async with self._store.connection() as conn:
+            value = await self._sql.setting(conn, PAUSED)
+        return dict(value) if value else {"paused": False}
+
+    async def reset_breaker(self, runbook_id: str, actor: str) -> None:
+        """Let automatic runs of a runbook start again: failures before now no longer count."""
+        self.runbook(runbook_id)
+        now = self._clock()
+        async with self._store.transaction() as conn:
+            await self._sql.set_setting(
+                conn,
+                f"breaker_reset:{runbook_id}",
+                {"at": now.isoformat(), "by": actor},
+                now,
+                actor,
+            )
+
+
+def parse_trigger_context(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("trigger_context", "expected a JSON object")
+    return value

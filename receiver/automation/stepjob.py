@@ -1,0 +1,293 @@
+"""A ``runbook_step`` job: ``when``, the approval gate, rendering, the step under its timeout,
+then one transaction that records the outcome, moves the execution on and enqueues what comes
+next (the next step, the first rollback step, or nothing when it ends)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from receiver.automation.approvals import Gate, gate_for
+from receiver.automation.definitions import RunbookConfig, StepConfig
+from receiver.automation.jobkinds import step_job
+from receiver.automation.params import alert_scope, jsonable, redact, secret_values
+from receiver.automation.steps import (
+    STEP_FUNCTIONS,
+    Invocation,
+    StepResult,
+    describe,
+    failed,
+    succeeded,
+)
+from receiver.automation.templating import TemplateFailure, evaluate, render_value
+from receiver.durations import format_duration
+from receiver.jobs import Defer, Done, JobContext, Outcome
+from receiver.model import Alert
+from receiver.store.executions import Execution, StepRun
+from receiver.store.jobs import NewJob
+
+if TYPE_CHECKING:
+    from receiver.automation.executor import Executor
+
+
+class StepJob:
+    """One ``runbook_step`` job's work on the step its execution is at."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        ctx: JobContext,
+        execution: Execution,
+        runbook: RunbookConfig,
+        step: StepConfig,
+        row: StepRun,
+        alert: Alert | None,
+        rows: list[StepRun],
+    ) -> None:
+        self.x = executor
+        self.ctx = ctx
+        self.execution = execution
+        self.runbook = runbook
+        self.step = step
+        self.row = row
+        self.alert = alert
+        self.rows = rows
+        self.now = ctx.now
+        self.at = (execution.phase, execution.position)
+
+    def scope(self) -> dict[str, Any]:
+        alert = alert_scope(self.alert)
+        ex = self.execution
+        return {
+            "alert": alert,
+            "labels": alert.get("labels", {}),
+            "annotations": alert.get("annotations", {}),
+            "params": dict(ex.params),
+            "trigger_context": dict(ex.trigger_context),
+            "execution": {
+                "id": ex.id,
+                "runbook": ex.runbook,
+                "trigger": ex.trigger,
+                "dry_run": ex.dry_run,
+            },
+            "steps": {
+                r.step_id: {"state": r.state, "output": r.output, "error": r.error}
+                for r in self.rows
+                if r.phase == "run"
+            },
+        }
+
+    async def go(self) -> Outcome:
+        step, row = self.step, self.row
+        scope = self.scope()
+        when_unknown: str | None = None
+        if step.when is not None and row.state == "pending":
+            try:
+                if not evaluate(step.when, scope, where=f"steps.{step.id}.when"):
+                    return await self.settle(succeeded({"skipped": step.when}), state="skipped")
+            except TemplateFailure as exc:
+                if not self.execution.dry_run:
+                    return await self.settle(failed(str(exc)))
+                # A dry run has no real outputs to decide on: say so and show the step.
+                when_unknown = f"not known in a dry run: {exc}"
+        gate = gate_for(self.step, self.runbook, self.execution)
+        if gate is not None and not self.execution.dry_run:
+            decided = await self.approval(gate)
+            if decided is not None:
+                return decided
+        try:
+            section = step.section
+            raw = {f.name: getattr(section, f.name) for f in fields(section)}
+            inputs = render_value(raw, scope, where=f"steps.{step.id}.{step.type}")
+        except TemplateFailure as exc:
+            return await self.settle(failed(str(exc)))
+        secrets = secret_values(self.runbook, self.execution.params)
+        stored = redact(jsonable(inputs), secrets)
+        if self.execution.dry_run:
+            would = describe(step, inputs)
+            if when_unknown is not None:
+                would["when"] = when_unknown
+            return await self.settle(succeeded(redact(jsonable(would), secrets)), inputs=stored)
+        if step.approval is not None:  # approved (decided above)
+            return await self.settle(succeeded({"approved_by": row.decided_by}), inputs=stored)
+        started_at = row.started_at or self.now
+        async with self.x.store.transaction() as conn:
+            await self.x.sql.update_step(
+                conn,
+                row.id,
+                state="running",
+                job_id=self.ctx.job.id,
+                inputs=stored,
+                started_at=started_at,
+                attempt=row.attempt,
+            )
+            if self.execution.state == "pending":  # its first step starts now
+                await self.x.sql.transition(conn, self.execution, "running", self.now, at=self.at)
+        function = STEP_FUNCTIONS.get(step.type)
+        if function is None:
+            return await self.settle(failed(f"{step.type} steps are not supported"), inputs=stored)
+        invocation = Invocation(
+            step=step,
+            inputs=inputs,
+            key=f"step:{self.execution.id}:{self.execution.phase}:{self.execution.position}",
+            execution_id=self.execution.id,
+            labels=self.alert.labels if self.alert else {},
+            alert=self.alert,
+            drill=self.execution.trigger == "drill",
+            started_at=started_at,
+            now=self.now,
+            env=self.x.environment,
+        )
+        began = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(function(invocation), step.timeout.total_seconds())
+        except TimeoutError:
+            result = failed(f"timed out after {format_duration(step.timeout)}")
+        self.x.metrics.step_duration.labels(step.type).observe(time.perf_counter() - began)
+        return await self.settle(result, inputs=stored)
+
+    async def approval(self, gate: Gate) -> Outcome | None:
+        """Wait for a decision; None once approved (the step goes on)."""
+        row = self.row
+        if row.decision == "approved":
+            return None
+        if row.decision == "rejected":
+            return await self.settle(failed(f"rejected by {row.decided_by}"))
+        waiting_since = row.started_at or self.now
+        deadline = waiting_since + gate.timeout
+        if self.now >= deadline:
+            self.x.metrics.approval_wait.observe((self.now - waiting_since).total_seconds())
+            return await self.settle(
+                failed(f"approval timed out after {format_duration(gate.timeout)}")
+            )
+        if row.state != "waiting_approval":
+            who = ", ".join(gate.approvers) or "any responder"
+            async with self.x.store.transaction() as conn:
+                await self.x.sql.update_step(
+                    conn,
+                    row.id,
+                    state="waiting_approval",
+                    started_at=waiting_since,
+                    output={
+                        "approvers": list(gate.approvers),
+                        "gate": gate.is_gate,
+                        "deadline": deadline.isoformat(),
+                    },
+                )
+                await self.x.sql.transition(
+                    conn,
+                    self.execution,
+                    "waiting_approval",
+                    self.now,
+                    at=self.at,
+                    note=f"step {self.step.id} waits for approval by {who} "
+                    f"until {deadline.isoformat()}",
+                )
+        return Defer(until=deadline, reason="waiting for approval")
+
+    async def settle(
+        self, result: StepResult, *, state: str | None = None, inputs: Any = None
+    ) -> Outcome:
+        """Record a step's outcome, move the execution on and enqueue what comes next, in one
+        transaction; a waiting step or a retry puts this job off instead."""
+        step, row, ex, now = self.step, self.row, self.execution, self.now
+        if result.state == "waiting":
+            async with self.x.store.transaction() as conn:
+                await self.x.sql.update_step(conn, row.id, state="waiting", output=result.output)
+            assert result.until is not None
+            return Defer(until=result.until, reason=f"step {step.id} waiting")
+        interrupted = state == "interrupted"
+        if result.state == "failed" and not interrupted and row.attempt < step.retries:
+            delay = step.backoff * (2**row.attempt)
+            async with self.x.store.transaction() as conn:
+                await self.x.sql.update_step(
+                    conn,
+                    row.id,
+                    state="retrying",
+                    attempt=row.attempt + 1,
+                    error=result.error,
+                    output=result.output,
+                )
+            return Defer(
+                until=now + delay, reason=f"step {step.id} failed, retrying: {result.error}"
+            )
+        final = state or result.state
+        duration = (now - row.started_at).total_seconds() if row.started_at else 0.0
+        values: dict[str, Any] = {
+            "state": final,
+            "output": result.output,
+            "error": result.error,
+            "finished_at": now,
+            "duration_seconds": max(duration, 0.0),
+        }
+        if inputs is not None:
+            values["inputs"] = inputs
+        follow: list[NewJob] = []
+        async with self.x.store.transaction() as conn:
+            await self.x.sql.update_step(conn, row.id, **values)
+            current = await self.x.sql.get(conn, ex.id)
+            if current is None or current.final or (current.phase, current.position) != self.at:
+                return Done("settled_after_cancel")  # cancelled meanwhile: nothing follows
+            if current.state != "running":
+                await self.x.sql.transition(conn, current, "running", now, at=self.at)
+                current = replace(current, state="running")
+            follow = await self._next(conn, current, final, result.error)
+            if follow:
+                await self.x.store.jobs.enqueue(conn, follow, now)
+        # The next step's job is in the same transaction as this record; handing it to the
+        # runner as well (a no-op enqueue, same key) makes it claim it at once.
+        return Done(final, enqueue=follow)
+
+    async def _next(
+        self, conn: AsyncConnection, ex: Execution, final: str, error: str | None
+    ) -> list[NewJob]:
+        step, now = self.step, self.now
+        if final in ("failed", "interrupted"):
+            what = f"step {step.id} {final}: {error}"
+            if ex.phase == "rollback":
+                await self.x.finish(conn, ex, "failed", now, error=f"rollback {what}", at=self.at)
+                return []
+            if step.on_failure == "abort":
+                await self.x.finish(conn, ex, "failed", now, error=what, at=self.at)
+                return []
+            if step.on_failure == "rollback":
+                done = {
+                    r.position for r in self.rows if r.phase == "run" and r.state == "succeeded"
+                }
+                plan = [
+                    i
+                    for i in range(ex.position - 1, -1, -1)
+                    if i in done and self.runbook.steps[i].rollback is not None
+                ]
+                if not plan:
+                    await self.x.finish(
+                        conn, ex, "failed", now, error=f"{what}; nothing to roll back", at=self.at
+                    )
+                    return []
+                await self.x.sql.transition(
+                    conn,
+                    ex,
+                    "running",
+                    now,
+                    at=self.at,
+                    note=f"{what}; rolling back",
+                    phase="rollback",
+                    position=0,
+                    rollback_plan=plan,
+                    error=what,
+                )
+                return [step_job(ex.id, "rollback", 0, now)]
+        # succeeded, skipped, or failed with on_failure: continue
+        length = len(self.runbook.steps) if ex.phase == "run" else len(ex.rollback_plan or [])
+        if ex.position + 1 < length:
+            await self.x.sql.transition(
+                conn, ex, "running", now, at=self.at, position=ex.position + 1
+            )
+            return [step_job(ex.id, ex.phase, ex.position + 1, now)]
+        end = "succeeded" if ex.phase == "run" else "rolled_back"
+        await self.x.finish(conn, ex, end, now, at=self.at)
+        return []

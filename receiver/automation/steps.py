@@ -1,0 +1,350 @@
+"""Step types: a dispatch table from a step's type to a function that does it once.
+
+A step function gets the step's rendered inputs and answers with a frozen ``StepResult``:
+succeeded (with an output), failed (with an error), or waiting until a time (a ``wait`` not
+over yet, a ``promql`` condition polled again). It never sleeps: waiting is the executor
+putting the step's job off. Timeouts, retries, ``when`` and ``on_failure`` are the executor's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import inspect
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import aiohttp
+
+from receiver.alertmanager import format_rfc3339
+from receiver.automation.definitions import StepConfig, parse_condition
+from receiver.durations import format_duration
+from receiver.escalation import _notice_alert  # one way to show an alert in a notice
+from receiver.matchers import parse_matchers
+from receiver.model import Alert
+from receiver.notify.base import Channel, ChannelError, Notice, NoticeKind
+
+ENTRY_POINT_GROUP = "firebreak.actions"
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    state: Literal["succeeded", "failed", "waiting"]
+    output: Any = None
+    error: str | None = None
+    until: datetime | None = None  # for waiting: when to look again
+
+
+def succeeded(output: Any = None) -> StepResult:
+    return StepResult("succeeded", output=output)
+
+
+def failed(error: str, output: Any = None) -> StepResult:
+    return StepResult("failed", output=output, error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class StepEnvironment:
+    """What steps talk to; built once by the application."""
+
+    http: aiohttp.ClientSession
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    actions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    channels: Mapping[str, Channel] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One run of one step."""
+
+    step: StepConfig
+    inputs: dict[str, Any]  # the step's type section, rendered
+    key: str  # the step execution's idempotency key
+    execution_id: int
+    labels: Mapping[str, str]
+    alert: Alert | None
+    drill: bool
+    started_at: datetime  # when this step first started (waits and polls count from it)
+    now: datetime
+    env: StepEnvironment
+
+
+StepFunction = Callable[[Invocation], Awaitable[StepResult]]
+
+
+def registered_actions() -> dict[str, Callable[..., Any]]:
+    """Functions other packages registered in the ``firebreak.actions`` entry point group."""
+    found: dict[str, Callable[..., Any]] = {}
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        with contextlib.suppress(Exception):  # a broken plugin fails its own steps, not startup
+            found[entry.name] = entry.load()
+    return found
+
+
+async def _read_capped(stream: asyncio.StreamReader | None, limit: int) -> tuple[str, bool]:
+    """Up to ``limit`` bytes of a stream as text, and whether there was more (drained)."""
+    if stream is None:
+        return "", False
+    data = await stream.read(limit)
+    more = False
+    while await stream.read(65536):
+        more = True
+    return data.decode("utf-8", errors="replace"), more
+
+
+async def run_http(inv: Invocation) -> StepResult:
+    spec = inv.inputs
+    headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
+    headers.setdefault("X-Firebreak-Idempotency-Key", inv.key)
+    body = spec.get("body")
+    limit = int(spec.get("max_response_bytes", 65536))
+    try:
+        async with inv.env.http.request(
+            str(spec.get("method", "GET")).upper(),
+            spec["url"],
+            headers=headers,
+            json=body if body is not None else None,
+            allow_redirects=False,
+        ) as response:
+            raw = await response.content.read(limit)
+            status = response.status
+    except (aiohttp.ClientError, ValueError) as exc:
+        return failed(f"http request failed: {type(exc).__name__}: {exc}")
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        parsed: Any = json.loads(text) if text else None
+    except ValueError:
+        parsed = text
+    output = {"status": status, "body": parsed}
+    expected = spec.get("expect_status") or []
+    ok = status in expected if expected else 200 <= status < 300
+    if not ok:
+        want = ", ".join(map(str, expected)) if expected else "2xx"
+        return failed(f"http status {status}, expected {want}", output)
+    return succeeded(output)
+
+
+async def run_shell(inv: Invocation) -> StepResult:
+    spec = inv.inputs
+    argv = [str(a) for a in spec["argv"]]
+    env = {name: os.environ[name] for name in spec.get("env_allow", ()) if name in os.environ}
+    env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
+    limit = int(spec.get("max_output_bytes", 65536))
+    try:
+        # An argument vector and no shell: a templated value is one argument, whatever it holds.
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=spec.get("cwd") or None,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return failed(f"cannot start {argv[0]!r}: {exc.strerror or exc}")
+    try:
+        (stdout, out_more), (stderr, err_more) = await asyncio.gather(
+            _read_capped(process.stdout, limit), _read_capped(process.stderr, limit)
+        )
+        code = await process.wait()
+    finally:
+        if process.returncode is None:  # timed out or cancelled: do not leave it running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
+            await process.wait()
+    output = {
+        "exit_code": code,
+        "stdout": stdout,
+        "stderr": stderr,
+        "truncated": out_more or err_more,
+    }
+    if code not in spec.get("expect_exit", [0]):
+        return failed(f"{argv[0]} exited with status {code}", output)
+    return succeeded(output)
+
+
+async def run_promql(inv: Invocation) -> StepResult:
+    spec = inv.inputs
+    condition = parse_condition(str(spec.get("expect", "not empty")))
+    if condition is None:
+        return failed(f"expect {spec.get('expect')!r} is not a condition such as '< 0.01'")
+    if inv.env.prometheus_url is None:
+        return failed("promql step needs automation.prometheus_url")
+    url = inv.env.prometheus_url.rstrip("/") + "/api/v1/query"
+    try:
+        async with inv.env.http.get(url, params={"query": spec["query"]}) as response:
+            answer = await response.json(content_type=None)
+    except (aiohttp.ClientError, ValueError) as exc:
+        return failed(f"prometheus query failed: {type(exc).__name__}: {exc}")
+    if not isinstance(answer, dict) or answer.get("status") != "success":
+        error = answer.get("error") if isinstance(answer, dict) else None
+        return failed(f"prometheus refused the query: {error or answer!r}")
+    sample = _first_sample(answer.get("data") or {})
+    output = {"value": sample, "expect": str(condition), "result": answer.get("data")}
+    if condition.holds(sample):
+        return succeeded(output)
+    interval, within = spec.get("poll_interval"), spec.get("poll_for")
+    if isinstance(interval, timedelta) and isinstance(within, timedelta):
+        again = inv.now + interval
+        if again <= inv.started_at + within:
+            return StepResult("waiting", output=output, until=again)
+        return failed(
+            f"{spec['query']} = {sample}, not {condition} within {format_duration(within)}",
+            output,
+        )
+    return failed(f"{spec['query']} = {sample}, not {condition}", output)
+
+
+def _first_sample(data: Mapping[str, Any]) -> float | None:
+    """The value of a scalar, or of a vector's first sample; None for an empty result."""
+    result = data.get("result")
+    if data.get("resultType") in ("scalar", "string") and isinstance(result, list):
+        return _number(result[1])
+    if isinstance(result, list) and result:
+        first = result[0]
+        if "value" in first:
+            return _number(first["value"][1])
+        if first.get("values"):
+            return _number(first["values"][-1][1])
+    return None
+
+
+def _number(text: Any) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+async def run_wait(inv: Invocation) -> StepResult:
+    until = inv.started_at + inv.inputs["duration"]
+    if inv.now >= until:
+        return succeeded({"waited_seconds": (inv.now - inv.started_at).total_seconds()})
+    return StepResult("waiting", until=until)
+
+
+async def run_silence(inv: Invocation) -> StepResult:
+    if inv.env.alertmanager_url is None:
+        return failed("silence step needs automation.alertmanager_url")
+    spec = inv.inputs
+    body = {
+        "matchers": silence_matchers(spec.get("match") or [], inv.labels),
+        "startsAt": format_rfc3339(inv.now),
+        "endsAt": format_rfc3339(inv.now + spec["max_duration"]),
+        "createdBy": "firebreak",
+        "comment": spec.get("comment") or f"firebreak execution {inv.execution_id}",
+    }
+    url = inv.env.alertmanager_url.rstrip("/") + "/api/v2/silences"
+    try:
+        async with inv.env.http.post(url, json=body) as response:
+            answer = await response.json(content_type=None)
+            status = response.status
+    except (aiohttp.ClientError, ValueError) as exc:
+        return failed(f"alertmanager silence failed: {type(exc).__name__}: {exc}")
+    if status != 200 or not isinstance(answer, dict) or "silenceID" not in answer:
+        return failed(f"alertmanager refused the silence: {status} {answer!r}")
+    return succeeded({"silence_id": answer["silenceID"], "matchers": body["matchers"]})
+
+
+def silence_matchers(match: list[str], labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Alertmanager v2 matchers: the given ones, else every label of the alert by equality."""
+    if not match:
+        return [
+            {"name": k, "value": v, "isRegex": False, "isEqual": True}
+            for k, v in sorted(labels.items())
+        ]
+    found = []
+    for text in match:
+        for m in parse_matchers(text, field="match"):
+            op = m.op.value
+            found.append(
+                {"name": m.name, "value": m.value, "isRegex": "~" in op, "isEqual": "!" not in op}
+            )
+    return found
+
+
+async def expire_silence(env: StepEnvironment, silence_id: str) -> str | None:
+    """Expire a silence a step created; returns what went wrong, or None."""
+    if env.alertmanager_url is None:
+        return "no automation.alertmanager_url"
+    url = f"{env.alertmanager_url.rstrip('/')}/api/v2/silence/{silence_id}"
+    try:
+        async with env.http.delete(url) as response:
+            if response.status in (200, 404):  # 404: expired or gone already
+                return None
+            return f"alertmanager answered {response.status}"
+    except aiohttp.ClientError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+async def run_python(inv: Invocation) -> StepResult:
+    name = inv.inputs["function"]
+    function = inv.env.actions.get(name)
+    if function is None:
+        return failed(f"no function {name!r} in the {ENTRY_POINT_GROUP} entry point group")
+    try:
+        result = function(**dict(inv.inputs.get("args") or {}))
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception as exc:
+        return failed(f"{name} raised {type(exc).__name__}: {exc}")
+    return succeeded(json.loads(json.dumps(result, default=str)))
+
+
+async def run_notify(inv: Invocation) -> StepResult:
+    spec = inv.inputs
+    channel = inv.env.channels.get(spec["channel"])
+    if channel is None:
+        return failed(f"no channel {spec['channel']!r}")
+    alerts = (_notice_alert(inv.alert),) if inv.alert is not None else ()
+    notice = Notice(
+        kind=NoticeKind.FIRING,
+        idempotency_key=inv.key,
+        alerts=alerts,
+        route=f"runbook execution {inv.execution_id}",
+        drill=inv.drill,
+        message=spec["message"],
+    )
+    try:
+        delivery = await channel.send(notice, spec.get("target") or "")
+    except ChannelError as exc:
+        return failed(f"{spec['channel']}: {type(exc).__name__}: {exc}")
+    return succeeded({"channel": spec["channel"], "reference": delivery.reference})
+
+
+STEP_FUNCTIONS: dict[str, StepFunction] = {
+    "notify": run_notify,
+    "http": run_http,
+    "shell": run_shell,
+    "promql": run_promql,
+    "wait": run_wait,
+    "silence": run_silence,
+    "python": run_python,
+}
+
+
+def describe(step: StepConfig, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a step would do, for a dry run: its rendered inputs and nothing sent."""
+    would: dict[str, Any] = {"type": step.type}
+    if step.http is not None:
+        would.update(method=str(inputs.get("method", "GET")).upper(), url=inputs["url"])
+    elif step.shell is not None:
+        would.update(argv=list(inputs["argv"]), cwd=inputs.get("cwd"))
+    elif step.promql is not None:
+        would.update(query=inputs["query"], expect=inputs.get("expect"))
+    elif step.wait is not None:
+        would.update(seconds=inputs["duration"].total_seconds())
+    elif step.approval is not None:
+        would.update(approvers=list(inputs.get("approvers") or []))
+    elif step.python is not None:
+        would.update(function=inputs["function"])
+    elif step.notify is not None:
+        would.update(channel=inputs["channel"], target=inputs["target"], message=inputs["message"])
+    return {"dry_run": True, "would": would}

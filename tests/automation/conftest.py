@@ -1,0 +1,143 @@
+"""Fixtures for runbook automation: the application with runbooks given as YAML, and a local
+HTTP server that records what the steps sent it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from receiver.app import create_app
+from receiver.automation.definitions import Runbooks, parse_runbook
+from tests.conftest import VIEWER_TOKEN, auth
+
+JOBS = """
+jobs: {workers: 4, lease: 5s, max_attempts: 3, backoff_initial: 100ms, backoff_max: 200ms,
+       poll_interval: 200ms}
+"""
+
+
+class Target:
+    """A local HTTP service steps call: records every request, answers as scripted."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status: dict[str, int] = {}
+        self.server: TestServer | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+                "body": body,
+            }
+        )
+        status = self.status.get(request.path, 200)
+        return web.json_response({"ok": status < 400, "path": request.path}, status=status)
+
+    def paths(self) -> list[str]:
+        return [r["path"] for r in self.requests]
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[Target]:
+    found = Target()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", found.handle)
+    found.server = TestServer(app, host="127.0.0.1")
+    await found.server.start_server()
+    yield found
+    await found.server.close()
+
+
+def runbooks(*texts: str) -> Runbooks:
+    parsed = [parse_runbook(text, source=f"runbook{i}.yml", env={}) for i, text in enumerate(texts)]
+    return Runbooks({rb.id: rb for rb in parsed})
+
+
+@pytest.fixture
+def start(
+    aiohttp_client: Callable[..., Any], db_url: str, make_config: Callable[..., Any]
+) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
+    """Start the application on the test's database with the given runbooks."""
+
+    async def run(
+        *texts: str, extra: str = "", actions: dict[str, Any] | None = None, owner: str = "a"
+    ) -> TestClient[Any, Any]:
+        config = make_config(db_url, JOBS + extra)
+        app = create_app(
+            config,
+            registry=CollectorRegistry(),
+            owner=owner,
+            runbooks=runbooks(*texts),
+            step_actions=actions or {},
+        )
+        return await aiohttp_client(app)  # type: ignore[no-any-return]
+
+    return run
+
+
+async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy; return that."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def execution(client: TestClient[Any, Any], execution_id: int) -> dict[str, Any]:
+    resp = await client.get(f"/api/v1/executions/{execution_id}", headers=auth(VIEWER_TOKEN))
+    assert resp.status == 200, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+async def finished(
+    client: TestClient[Any, Any], execution_id: int, within: float = 10.0
+) -> dict[str, Any]:
+    """The execution once it has ended."""
+
+    async def check() -> dict[str, Any] | None:
+        found = await execution(client, execution_id)
+        ended = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
+        return found if found["state"] in ended else None
+
+    result: dict[str, Any] = await eventually(check, within)
+    return result
+
+
+async def in_state(
+    client: TestClient[Any, Any], execution_id: int, state: str, within: float = 10.0
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        found = await execution(client, execution_id)
+        return found if found["state"] == state else None
+
+    result: dict[str, Any] = await eventually(check, within)
+    return result
+
+
+async def executions(client: TestClient[Any, Any], query: str = "") -> list[dict[str, Any]]:
+    resp = await client.get(f"/api/v1/executions?{query}", headers=auth(VIEWER_TOKEN))
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["executions"]  # type: ignore[no-any-return]

@@ -1,0 +1,106 @@
+"""Drills: a synthetic alert through webhook, routing, escalation (its pages marked as a drill)
+and the runbook's execution, each stage timed against a budget; replays of stored alerts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.automation.conftest import Target, eventually, execution, executions, finished
+from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.payloads import alert, webhook
+
+
+def paging(url: str) -> str:
+    return f"""
+channels:
+  pager: {{type: webhook, webhook: {{url: "{url}/page", timeout: 1s}}}}
+escalation_policies:
+  oncall: {{tiers: [{{after: 0s, notify: [pager]}}]}}
+routes:
+  - {{name: all, escalation_policy: oncall}}
+notifications: {{group_window: 0s}}
+"""
+
+
+def restart(url: str) -> str:
+    return f"""
+id: restart
+title: Restart
+match: ['alertname="HighErrorRate"', 'service=~".+"']
+steps:
+  - id: restart
+    timeout: 2s
+    http: {{method: POST, url: "{url}/restart/{{{{ labels.service }}}}"}}
+"""
+
+
+def pages(target: Target) -> list[dict[str, Any]]:
+    return [json.loads(r["body"]) for r in target.requests if r["path"] == "/page"]
+
+
+async def test_a_drill_reports_every_stage_and_changes_nothing(start: Any, target: Target) -> None:
+    client = await start(restart(target.url), extra=paging(target.url))
+    refused = await client.post(
+        "/api/v1/drills", json={"runbook": "restart"}, headers=auth(VIEWER_TOKEN)
+    )
+    assert refused.status == 403
+    missing = await client.post(
+        "/api/v1/drills", json={"runbook": "restart"}, headers=auth(RESPONDER_TOKEN)
+    )
+    assert missing.status == 400
+    assert (await missing.json())["field"] == "labels.service"
+    resp = await client.post(
+        "/api/v1/drills",
+        json={"runbook": "restart", "labels": {"service": "checkout"}},
+        headers=auth(RESPONDER_TOKEN),
+    )
+    assert resp.status == 200, await resp.text()
+    report = await resp.json()
+    assert report["ok"] is True, report
+    assert [s["stage"] for s in report["stages"]] == [
+        "webhook",
+        "routed",
+        "notified",
+        "execution_started",
+        "first_step_started",
+        "finished",
+    ]
+    assert all(s["ok"] and s["seconds"] <= s["budget_seconds"] for s in report["stages"])
+    record = await execution(client, report["execution_id"])
+    assert record["trigger"] == "drill" and record["dry_run"] is True
+    assert record["steps"][0]["output"]["would"]["url"] == f"{target.url}/restart/checkout"
+    assert not any(r["path"].startswith("/restart") for r in target.requests)
+    firing = [p for p in pages(target) if p["kind"] == "firing"]
+    assert firing and all(p["drill"] is True for p in firing)
+    detail = await (
+        await client.get(f"/api/v1/alerts/{report['alert_id']}", headers=auth(VIEWER_TOKEN))
+    ).json()
+    assert detail["status"] == "resolved"  # the drill alert is resolved when the drill ends
+    assert detail["labels"]["firebreak_drill"] == report["drill_id"]
+
+
+async def test_a_live_drill_replays_a_stored_alert(start: Any, target: Target) -> None:
+    client = await start(restart(target.url), extra=paging(target.url))
+    past = alert("HighErrorRate", labels={"service": "payments"})
+    await client.post("/webhook", json=webhook(past), headers=auth(WEBHOOK_TOKEN))
+    alerts = await (await client.get("/api/v1/alerts", headers=auth(VIEWER_TOKEN))).json()
+    past_id = alerts["alerts"][0]["id"]
+    first = await eventually(lambda: executions(client))
+    assert (await finished(client, first[0]["id"]))["state"] == "succeeded"
+    body = {"runbook": "restart", "replay_alert_id": past_id, "live": True}
+    refused = await client.post("/api/v1/drills", json=body, headers=auth(RESPONDER_TOKEN))
+    assert refused.status == 403  # a live drill runs the runbook for real: admins only
+    resp = await client.post("/api/v1/drills", json=body, headers=auth(ADMIN_TOKEN))
+    report = await resp.json()
+    assert report["ok"] is True, report
+    record = await execution(client, report["execution_id"])
+    assert record["trigger"] == "drill" and record["dry_run"] is False
+    assert record["state"] == "succeeded"
+
+    def restarts() -> list[str]:
+        return [r["path"] for r in target.requests if r["path"].startswith("/restart")]
+
+    # The past alert ran the runbook once when it fired; the drill ran it once more.
+    await eventually(lambda: len(restarts()) == 2)
+    assert restarts() == ["/restart/payments", "/restart/payments"]

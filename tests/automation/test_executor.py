@@ -1,0 +1,120 @@
+"""Executions through durable jobs, observed where an operator would: the execution record
+over REST, the requests a local service received, real subprocesses. On SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.automation.conftest import Target, eventually, executions, finished
+from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.payloads import alert, webhook
+
+HOOK = auth(WEBHOOK_TOKEN)
+ECHO_ARGV = [sys.executable, "-c", "import json, sys; print(json.dumps(sys.argv[1:]))"]
+
+
+async def test_a_firing_alert_runs_its_runbook_once(start: Any, target: Target) -> None:
+    argv = json.dumps([*ECHO_ARGV, "{{ labels.service }}", "{{ steps.restart.output.status }}"])
+    text = f"""
+id: restart-checkout
+title: Restart the service that fires
+match: ['alertname="HighErrorRate"']
+params:
+  service: {{from: labels.service}}
+  replicas: {{type: int, default: 3}}
+steps:
+  - id: restart
+    http:
+      method: POST
+      url: "{target.url}/services/{{{{ params.service }}}}/restart"
+      headers: {{Authorization: "Bearer s3cret"}}
+      body: {{replicas: "{{{{ params.replicas }}}}", reason: "{{{{ annotations.summary }}}}"}}
+  - id: settle
+    wait: {{duration: 200ms}}
+  - id: record
+    shell:
+      argv: {argv}
+"""
+    client = await start(text)
+    payload = webhook(alert("HighErrorRate"))
+    for _ in range(3):  # Alertmanager re-sends the group: still one execution
+        assert (await client.post("/webhook", json=payload, headers=HOOK)).status == 200
+    found = await eventually(lambda: executions(client))
+    record = await finished(client, found[0]["id"])
+    assert record["state"] == "succeeded", record
+    assert record["trigger"] == "auto"
+    assert record["params"] == {"service": "checkout", "replicas": 3}
+    steps = {s["step_id"]: s for s in record["steps"]}
+    assert [s["state"] for s in record["steps"]] == ["succeeded"] * 3
+    assert steps["restart"]["output"]["status"] == 200
+    assert steps["restart"]["inputs"]["headers"]["Authorization"] == "<redacted>"
+    assert json.loads(steps["record"]["output"]["stdout"]) == ["checkout", "200"]
+    assert steps["settle"]["duration_seconds"] >= 0.2
+    assert target.paths() == ["/services/checkout/restart"]
+    sent = target.requests[0]
+    assert json.loads(sent["body"]) == {"replicas": "3", "reason": "HighErrorRate on checkout"}
+    assert sent["headers"]["X-Firebreak-Idempotency-Key"] == f"step:{record['id']}:run:0"
+    assert [e["to"] for e in record["events"][:2]] == ["pending", "running"]
+    assert record["events"][-1]["to"] == "succeeded"
+    assert len(await executions(client)) == 1
+
+
+async def test_shell_metacharacters_in_a_label_are_one_literal_argument(
+    start: Any, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    argv = json.dumps([*ECHO_ARGV, "{{ labels.service }}"])
+    client = await start(
+        f"""
+id: echo
+title: Echo the service
+match: 'alertname="Evil"'
+steps:
+  - id: echo
+    shell: {{argv: {argv}, cwd: "{tmp_path}"}}
+"""
+    )
+    evil = f"x; touch {marker}; $(touch {marker}) `touch {marker}` | rm -rf / &&"
+    payload = webhook(alert("Evil", labels={"service": evil}))
+    await client.post("/webhook", json=payload, headers=HOOK)
+    found = await eventually(lambda: executions(client))
+    record = await finished(client, found[0]["id"])
+    assert record["state"] == "succeeded", record
+    assert json.loads(record["steps"][0]["output"]["stdout"]) == [evil]
+    assert record["steps"][0]["inputs"]["argv"][-1] == evil
+    assert not marker.exists()
+
+
+async def test_manual_run_with_trigger_context(start: Any, target: Target) -> None:
+    client = await start(
+        f"""
+id: cache
+title: Clear a cache
+params:
+  cache: {{required: true}}
+steps:
+  - id: clear
+    http: {{method: DELETE, url: "{target.url}/caches/{{{{ params.cache }}}}"}}
+"""
+    )
+    resp = await client.post(
+        "/api/v1/runbooks/cache/execute",
+        json={"trigger_context": {"cache": "sessions"}},
+        headers=auth(RESPONDER_TOKEN),
+    )
+    assert resp.status == 202, await resp.text()
+    created = await resp.json()
+    assert created["trigger"] == "manual" and created["actor"] == "api:bob"
+    record = await finished(client, created["id"])
+    assert record["state"] == "succeeded"
+    assert target.requests[0]["method"] == "DELETE"
+    assert target.paths() == ["/caches/sessions"]
+    missing = await client.post(
+        "/api/v1/runbooks/cache/execute", json={}, headers=auth(RESPONDER_TOKEN)
+    )
+    assert missing.status == 400
+    assert (await missing.json())["field"] == "params.cache"
