@@ -1,7 +1,7 @@
-"""A notification channel down for a long spell, many breaker cool-downs long: the jobs wait
-behind the circuit breaker instead of spending their attempts, none is dead-lettered although
-the spell is far longer than max_attempts x backoff, and every notification arrives exactly once
-after the channel recovers."""
+"""A notification channel down for a long spell (answering 503, or its port closed), many
+breaker cool-downs long: the jobs wait behind the circuit breaker instead of spending their
+attempts, none is dead-lettered although the spell is far longer than max_attempts x backoff,
+and every notification arrives exactly once after the channel recovers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import RecordingReceiver, Replica, Tally, settle, webhook_channel
+from tests.chaos.conftest import (
+    RecordingReceiver,
+    Replica,
+    Tally,
+    scrape,
+    settle,
+    webhook_channel,
+)
 from tests.conftest import WEBHOOK_TOKEN
 from tests.e2e.conftest import http
 from tests.payloads import alert, webhook
@@ -26,7 +33,9 @@ SPELL = 8.0  # seconds the channel answers 503: eight cool-downs, 13x max_attemp
 BREAKER = f"{{failure_threshold: 2, open_cooldown: {COOLDOWN:g}s, half_open_probe_count: 1}}"
 
 
+@pytest.mark.parametrize("outage", ["503", "port-closed"])
 def test_a_long_channel_outage_defers_behind_the_breaker_and_dead_letters_nothing(
+    outage: str,
     tmp_path: Path,
     receiver: RecordingReceiver,
     replicas: Callable[..., Replica],
@@ -40,8 +49,14 @@ def test_a_long_channel_outage_defers_behind_the_breaker_and_dead_letters_nothin
         backoff_max=f"{BACKOFF_MAX * 1000:g}ms",
     )
     replica = replicas(f"sqlite+aiosqlite:///{tmp_path / 'firebreak.db'}", extra)
-    receiver.status = 503
-    tally.inject(f"notification channel answers 503 for {SPELL:g}s (cool-down {COOLDOWN:g}s)")
+    if outage == "503":
+        receiver.status = 503
+    else:
+        receiver.close_port()
+    tally.inject(
+        f"notification channel {'answers 503' if outage == '503' else 'port closed'} for "
+        f"{SPELL:g}s (cool-down {COOLDOWN:g}s)"
+    )
     began = time.monotonic()
     names = [f"Outage{n}" for n in range(ALERTS)]
     for name in names:
@@ -58,8 +73,12 @@ def test_a_long_channel_outage_defers_behind_the_breaker_and_dead_letters_nothin
             replica.metric("firebreak_circuit_breaker_state", 'channel="hook",target=""') == 2
         )
         time.sleep(0.5)
-    attempts_during_spell = len(receiver.deliveries)
+    # Sends that failed (503 or refused), as Firebreak counted them.
+    attempts_during_spell = int(
+        scrape(replica.url, "firebreak_notifications_total", channel="hook", outcome="failed")
+    )
     receiver.status = 200
+    receiver.reopen_port()
     tally.inject("notification channel answers 200 again")
 
     fingerprints = {a["fingerprint"] for a in replica.alerts()}
@@ -71,7 +90,7 @@ def test_a_long_channel_outage_defers_behind_the_breaker_and_dead_letters_nothin
     tally.count(
         settled=int(settled),
         alerts=len(fingerprints),
-        sends_refused_during_spell=attempts_during_spell,
+        sends_failed_during_spell=attempts_during_spell,
         dead_jobs_during_spell=dead_during_spell,
         notified=len(per_alert),
         duplicated=sum(n - 1 for n in per_alert.values()),

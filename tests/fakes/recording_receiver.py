@@ -4,6 +4,8 @@ with blocking calls (the aiohttp ``WebhookReceiver`` needs the test's own event 
 It records every request with its idempotency key and answers ``status`` (200 unless the test
 sets another, e.g. 503 for an outage). With ``hold_first``, the first request is held until
 ``release`` is set (or 30 s pass): the sender can be killed while its send is in flight.
+``close_port()`` and ``reopen_port()`` take the receiver off its port and back, so sends to it
+are refused meanwhile.
 
     receiver = RecordingReceiver()
     ...  # point a webhook channel at receiver.url
@@ -63,10 +65,27 @@ class RecordingReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self._handler = Handler
+        self.server: ThreadingHTTPServer | None = None
+        self.port = self._listen(0)
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+
+    def _listen(self, port: int) -> int:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return int(self.server.server_address[1])
+
+    def close_port(self) -> None:
+        """Stop listening: sends to ``url`` are refused until ``reopen_port()``."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def reopen_port(self) -> None:
+        """Listen again on the same port."""
+        if self.server is None:
+            self._listen(self.port)
 
     def delivered(self, kind: str = "firing") -> list[Delivery]:
         """Requests of this notice kind that were answered 200."""
@@ -79,5 +98,4 @@ class RecordingReceiver:
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.close_port()
