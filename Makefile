@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= firebreak.example.yml
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench demo bench-runbooks setup system-deps-run system-deps-test clean
+.PHONY: run test lint bench demo bench-runbooks bench-soak bench-scaleout setup system-deps-run system-deps-test clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ bench: setup
 ## Webhook to first runbook step started (median target < 100 ms).
 bench-runbooks: setup
 	$(BIN)/python bench/runbook_bench.py
+
+## Sustained ingest at half the measured maximum for 5 minutes (SOAK_ARGS="--minutes 2").
+bench-soak: setup
+	$(BIN)/python bench/soak_bench.py $(SOAK_ARGS)
+
+## Ingest with 1, 2 and 3 replicas on one PostgreSQL database.
+bench-scaleout: setup
+	$(BIN)/python bench/scaleout_bench.py $(SCALEOUT_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -57,7 +57,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -257,6 +257,11 @@ class WorkerSpec:
     connections: int  # closed loop: fixed; open loop: opened up front (more when all are busy)
     rate: float  # open loop, this worker's share
     duration: float
+    more_ports: tuple[int, ...] = ()  # several servers: connections go round-robin over them
+    max_in_flight: int = 0  # open loop: at most this many requests at once (0: no limit)
+
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, *self.more_ports)
 
 
 @dataclass
@@ -302,14 +307,15 @@ class _Recorder:
 
 
 async def _closed_loop(spec: WorkerSpec, requests: list[bytes], start_at: float) -> WorkerResult:
-    conns = [await connect(spec.port) for _ in range(spec.connections)]
+    ports = spec.ports()
+    conns = [await connect(ports[i % len(ports)]) for i in range(spec.connections)]
     deadline = start_at + spec.duration
     rec = _Recorder(deadline)
     rec.result.connections_opened = len(conns)
     all_conns = list(conns)
     next_index = 0
 
-    async def drive(conn: HttpConnection) -> None:
+    async def drive(conn: HttpConnection, port: int) -> None:
         nonlocal next_index
         while True:
             now = time.perf_counter()
@@ -321,7 +327,7 @@ async def _closed_loop(spec: WorkerSpec, requests: list[bytes], start_at: float)
                 return
             if conn.closed:
                 try:
-                    conn = await connect(spec.port)
+                    conn = await connect(port)
                 except OSError as exc:
                     rec.error("connect " + type(exc).__name__, str(exc))
                     await asyncio.sleep(0.1)
@@ -343,7 +349,7 @@ async def _closed_loop(spec: WorkerSpec, requests: list[bytes], start_at: float)
 
     await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
     cpu0 = time.process_time()
-    tasks = [asyncio.create_task(drive(c)) for c in conns]
+    tasks = [asyncio.create_task(drive(c, ports[i % len(ports)])) for i, c in enumerate(conns)]
     _, pending = await asyncio.wait(tasks, timeout=spec.duration + DRAIN_TIMEOUT)
     for task in pending:
         task.cancel()
@@ -356,9 +362,10 @@ async def _closed_loop(spec: WorkerSpec, requests: list[bytes], start_at: float)
 
 
 async def _open_loop(spec: WorkerSpec, requests: list[bytes], start_at: float) -> WorkerResult:
+    ports = spec.ports()
     idle: deque[HttpConnection] = deque()
-    for _ in range(spec.connections):
-        idle.append(await connect(spec.port))
+    for i in range(spec.connections):
+        idle.append(await connect(ports[i % len(ports)]))
     all_conns = list(idle)
     deadline = start_at + spec.duration
     rec = _Recorder(deadline)
@@ -366,11 +373,22 @@ async def _open_loop(spec: WorkerSpec, requests: list[bytes], start_at: float) -
     interval = 1.0 / spec.rate
     count = min(len(requests), math.floor(spec.duration * spec.rate))
 
+    # A cap on requests in flight (as a sender with a bounded pool has): a stall then
+    # queues sends here, still timed from their schedule, instead of opening a connection
+    # for every one until the server runs out of file descriptors.
+    in_flight = (
+        asyncio.Semaphore(spec.max_in_flight) if spec.max_in_flight else contextlib.nullcontext()
+    )
+
     async def send(data: bytes, scheduled: float) -> None:
+        async with in_flight:
+            await _send(data, scheduled)
+
+    async def _send(data: bytes, scheduled: float) -> None:
         conn = idle.pop() if idle else None
         try:
             if conn is None or conn.closed:
-                conn = await connect(spec.port)
+                conn = await connect(ports[len(all_conns) % len(ports)])
                 all_conns.append(conn)
                 rec.result.connections_opened += 1
             status = await conn.request(data)
@@ -633,8 +651,13 @@ def run_scenario(
     duration: float,
     workers: int,
     on_start: Callable[[], None] | None = None,
+    more_servers: Sequence[Server] = (),
+    max_in_flight: int = 0,
 ) -> Result:
-    """Run one scenario against a started server; ``on_start`` is called as the load begins."""
+    """Run one scenario against a started server (and ``more_servers``, the load spread
+    round-robin over them all, their CPU added up); ``on_start`` is called as the load
+    begins."""
+    servers = [server, *more_servers]
     if sc.mode == "closed":
         n_workers = max(1, min(workers, sc.concurrency))
         conns = _split(sc.concurrency, n_workers)
@@ -670,6 +693,8 @@ def run_scenario(
                 connections=conns[w],
                 rate=rates[w],
                 duration=duration,
+                more_ports=tuple(s.port for s in more_servers),
+                max_in_flight=max_in_flight,
             )
             proc = ctx.Process(target=_worker_main, args=(child_end, spec), daemon=True)
             proc.start()
@@ -684,12 +709,12 @@ def run_scenario(
             pipe.send(start_at)
         metrics0 = server.metrics()
         time.sleep(max(0.0, start_at - time.perf_counter()))
-        cpu0 = server.cpu_seconds()
+        cpu0 = sum(s.cpu_seconds() for s in servers)
         machine0 = machine_busy_seconds()
         if on_start is not None:
             on_start()
         time.sleep(max(0.0, start_at + duration - time.perf_counter()))
-        server_cpu = server.cpu_seconds() - cpu0
+        server_cpu = sum(s.cpu_seconds() for s in servers) - cpu0
         machine_busy = machine_busy_seconds() - machine0
         results: list[WorkerResult] = [
             _expect(pipe, "done", duration + DRAIN_TIMEOUT + 30) for pipe in pipes
@@ -934,6 +959,29 @@ def evaluate(results: list[Result], db: DbCheck | None) -> list[tuple[str, str, 
                 )
             )
     return checks
+
+
+def stored_once_check(rows: int, acknowledged: int, sent: int, how: str) -> tuple[str, str, bool]:
+    """The check that every alert acknowledged with a 200 is stored, exactly once."""
+    return (
+        "every alert acknowledged stored once",
+        f"{rows} rows, {acknowledged} acknowledged ({sent} sent); {how}",
+        rows == acknowledged == sent,
+    )
+
+
+def report(
+    checks: list[tuple[str, str, bool]], json_path: str | None, results: dict[str, Any]
+) -> None:
+    """Print PASS/FAIL for each check; with ``json_path`` also write ``results`` and them."""
+    print()
+    for name, value, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {value}")
+    if json_path:
+        checked = [{"check": n, "value": v, "pass": ok} for n, v, ok in checks]
+        out = {**results, "checks": checked}
+        Path(json_path).write_text(json.dumps(out, indent=2, default=str) + "\n")
+        print(f"wrote {json_path}")
 
 
 # --- main -------------------------------------------------------------------------------------

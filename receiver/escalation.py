@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from receiver.breaker import BreakerRegistry
+from receiver.breaker import BreakerRegistry, BreakerState
 from receiver.config import Config, EscalationPolicyConfig
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
@@ -375,6 +375,15 @@ class Escalation:
         except ChannelError as exc:
             breaker.record_failure()
             self._metrics.notifications.labels(channel_name, kind.value, "failed").inc()
+            if breaker.state is not BreakerState.CLOSED:
+                # The target is down, not this notice: wait behind the breaker like the jobs
+                # it holds back. Counted, each failed half-open probe would cost the job that
+                # happened to probe an attempt, and an outage of max_attempts cool-downs would
+                # dead-letter pages that the target takes once it is back.
+                return Defer(
+                    until=ctx.now + timedelta(seconds=breaker.retry_in()),
+                    reason=f"circuit breaker open after: {exc}",
+                )
             return Retry(f"{channel_name}: {exc}")
         breaker.record_success()
         self._metrics.notifications.labels(channel_name, kind.value, "sent").inc()

@@ -2,6 +2,7 @@
 # Installs the Debian/Ubuntu packages Firebreak needs, only those that are missing.
 #   scripts/system-deps.sh run    python3 with venv (to run the receiver)
 #   scripts/system-deps.sh test   + Alertmanager, amtool, Prometheus and promtool (real ones in tests)
+#                                   and PostgreSQL's initdb/pg_ctl (the chaos suite's private server)
 set -euo pipefail
 
 want=()
@@ -12,6 +13,9 @@ if [ "${1:-run}" = "test" ]; then
   command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
     || want+=(prometheus-alertmanager)
   command -v promtool >/dev/null 2>&1 || want+=(prometheus)
+  # Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<version>/bin.
+  command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
+    || want+=(postgresql)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 

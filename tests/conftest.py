@@ -4,6 +4,7 @@ and a running application with a fresh metrics registry."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -51,32 +52,45 @@ log:
 """
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A PostgreSQL database made for this test session, dropped at its end."""
+def _pg_admin(sql: str) -> None:
+    """Run one statement on the PostgreSQL server as its administrator."""
     import asyncpg
 
-    name = f"firebreak_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
+    async def admin() -> None:
         conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
-    def run(sql: str) -> None:
-        # Its own thread and loop: the fixture may be first asked for inside a running loop.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, admin(sql)).result()
+    # Its own thread and loop: the caller may be inside a running loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, admin()).result()
 
+
+@contextlib.contextmanager
+def new_pg_database() -> Iterator[str]:
+    """A PostgreSQL database of its own (an SQLAlchemy URL), dropped on leaving the block;
+    skips the test when the server does not answer."""
+    import asyncpg
+
+    name = f"firebreak_test_{uuid.uuid4().hex[:10]}"
     try:
-        run(f'CREATE DATABASE "{name}"')
+        _pg_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({exc}); skipping its leg")
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
-    run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database made for this test session, dropped at its end."""
+    with new_pg_database() as url:
+        yield url
 
 
 async def _truncate_pg(url: str) -> None:

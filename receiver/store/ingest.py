@@ -325,10 +325,15 @@ class IngestSQL:
         fingerprints = sorted({fp for fp, _ in keys})
         for chunk in _chunks(fingerprints, _IN_CHUNK):
             if self.postgres:
+                # NO KEY UPDATE, as the UPDATEs below take (they change no key): it keeps
+                # concurrent batches apart but, unlike FOR UPDATE, lets the job runner insert
+                # events and notifications about these alerts meanwhile (their foreign keys
+                # take KEY SHARE). With FOR UPDATE a runner inserting rows for alerts in
+                # another order than id deadlocked with a webhook.
                 sql = (
                     "SELECT id, fingerprint, starts_at, status, annotations, generator_url "
                     "FROM alerts WHERE fingerprint = ANY($1) AND starts_at >= $2 "
-                    "ORDER BY id FOR UPDATE"
+                    "ORDER BY id FOR NO KEY UPDATE"
                 )
                 params: tuple[Any, ...] = (list(chunk), earliest)
             else:

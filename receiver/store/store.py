@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -28,6 +29,8 @@ from receiver.model import (
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue, NewJob
 from receiver.store.tables import alert_events, alerts, notifications, webhooks
+
+log = logging.getLogger("firebreak.store")
 
 # SQLite allows 32,766 bound parameters per statement; this keeps every IN list well below it.
 _IN_CHUNK = 500
@@ -193,11 +196,20 @@ class Store:
         """Store a batch of webhooks in one transaction: all of them or none. The jobs
         ``outbox`` derives from what changed are enqueued in that same transaction."""
         prepared = self._ingest.prepare(batch, now, encoded)
-        async with self._connection(write=True) as conn:
-            outcome = await self._ingest.execute(conn, prepared)
-            if outbox is not None:
-                await self.jobs.enqueue(conn, outbox(outcome, now), now)
-            return outcome
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                async with self._connection(write=True) as conn:
+                    outcome = await self._ingest.execute(conn, prepared)
+                    if outbox is not None:
+                        await self.jobs.enqueue(conn, outbox(outcome, now), now)
+                    return outcome
+            except (DBAPIError, StoreUnavailable) as exc:
+                # PostgreSQL broke a deadlock or a serialization conflict by rolling this
+                # transaction back: run it again rather than answer Alertmanager 503.
+                if attempt == _CONFLICT_ATTEMPTS or not _is_conflict(exc):
+                    raise
+                log.warning("ingest transaction rolled back by a conflict; running it again")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -542,6 +554,20 @@ def _raise_if_unavailable(exc: Exception) -> None:
     )
     if unavailable:
         raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+
+# Times an ingest transaction is run when PostgreSQL rolls it back to break a deadlock or a
+# serialization conflict (SQLSTATE 40P01, 40001): such a rollback says nothing about the data.
+_CONFLICT_ATTEMPTS = 3
+_CONFLICT_STATES = frozenset({"40P01", "40001"})
+
+
+def _is_conflict(exc: Exception) -> bool:
+    """Whether ``exc`` (or the database error behind it) is such a rollback."""
+    cause = exc if isinstance(exc, DBAPIError) else exc.__cause__
+    return isinstance(cause, DBAPIError) and (
+        getattr(cause.orig, "sqlstate", None) in _CONFLICT_STATES
+    )
 
 
 class _WriteLock:

@@ -325,3 +325,19 @@ async def test_two_instances_on_one_database_never_send_twice(
     keys = Counter(r.headers["X-Firebreak-Idempotency-Key"] for r in receiver.requests)
     assert len(keys) == 40
     assert set(keys.values()) == {1}
+
+
+async def test_an_outage_longer_than_max_attempts_probes_dead_letters_nothing(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    # One job, so it is the half-open probe every time: ten failed probes, and max_attempts
+    # is 6. Only failures while the breaker stays closed may spend attempts.
+    receiver.script(*[503] * 10)
+    client = await start(receiver, threshold=1, cooldown="200ms")
+    await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+    await eventually(lambda: len(receiver.requests) == 11, within=20, client=client)
+    resp = await client.get("/api/v1/jobs?state=dead", headers=auth(VIEWER_TOKEN))
+    assert (await resp.json())["jobs"] == []
+    assert len({r.headers["X-Firebreak-Idempotency-Key"] for r in receiver.requests}) == 1
+    await asyncio.sleep(0.5)
+    assert len(receiver.requests) == 11  # delivered once, not again

@@ -7,6 +7,7 @@ stopped (SIGTERM, then SIGKILL after 10 s) when the test ends, whatever happened
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -63,7 +64,8 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "<empty>"
 
 
-def _register_log(request: pytest.FixtureRequest, name: str, path: Path) -> None:
+def register_log(request: pytest.FixtureRequest, name: str, path: Path) -> None:
+    """Attach the tail of the log at ``path`` to the test's report should it fail."""
     request.node.stash.setdefault(_LOGS, {})[name] = path
 
 
@@ -135,7 +137,7 @@ def wait_until(
 
 
 def _start(cmd: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:  # a restarted process carries on the same log
         return subprocess.Popen(
             cmd,
             cwd=cwd,
@@ -223,10 +225,10 @@ def serve_setup(tmp_path: Path, extra: str) -> ServeSetup:
 
 @dataclass
 class FirebreakServer:
-    """A running ``firebreak serve`` on its own SQLite file."""
+    """A running ``firebreak serve`` (on its own SQLite file unless ``db_path`` is None)."""
 
     url: str
-    db_path: Path
+    db_path: Path | None
     config_path: Path
     log_path: Path
     proc: subprocess.Popen[bytes]
@@ -263,6 +265,7 @@ class FirebreakServer:
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Read the SQLite file directly, beside the running server."""
+        assert self.db_path is not None, "query() reads SQLite; this server is on PostgreSQL"
         conn = sqlite3.connect(self.db_path, timeout=10)
         try:
             return conn.execute(sql, params).fetchall()
@@ -282,6 +285,43 @@ def alertmanager_port() -> int:
     return free_port()
 
 
+def write_firebreak_config(path: Path, db_url: str, port: int, extra: str = "") -> Path:
+    """The tests' firebreak.yml (``tests.conftest.config_text``) listening on ``port``."""
+    text = config_text(db_url, extra)
+    default_listen = 'listen: "127.0.0.1:9095"'
+    assert default_listen in text, "tests.conftest.config_text no longer sets listen as expected"
+    path.write_text(text.replace(default_listen, f'listen: "127.0.0.1:{port}"'))
+    return path
+
+
+def start_firebreak(
+    config_path: Path, url: str, log_path: Path, *, timeout: float = START_TIMEOUT
+) -> subprocess.Popen[bytes]:
+    """``firebreak serve --config config_path``, once it answers ``url/health``; its output is
+    appended to ``log_path``. Stopped again if it does not come up."""
+    cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
+    proc = _start(cmd, log_path, cwd=ROOT)
+
+    def ready() -> bool:
+        if url.startswith("https:"):  # the test checks the certificate itself; here, only
+            port = int(url.rsplit(":", 1)[1])  # that it listens
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        return http("GET", url + "/health", timeout=1)[0] == 200
+
+    try:
+        wait_until(
+            ready,
+            timeout=timeout,
+            what=f"firebreak GET {url}/health",
+            procs=(proc,),
+        )
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
 @pytest.fixture
 def firebreak_server(
     request: pytest.FixtureRequest, tmp_path: Path, firebreak_extra_config: str
@@ -289,39 +329,18 @@ def firebreak_server(
     """``firebreak serve`` on a free loopback port and a fresh SQLite file."""
     port = free_port()
     db_path = tmp_path / "firebreak.db"
-    text = config_text(f"sqlite+aiosqlite:///{db_path}", firebreak_extra_config)
-    default_listen = 'listen: "127.0.0.1:9095"'
-    assert default_listen in text, "tests.conftest.config_text no longer sets listen as expected"
-    config_path = tmp_path / "firebreak.yml"
-    config_path.write_text(text.replace(default_listen, f'listen: "127.0.0.1:{port}"'))
-    log_path = tmp_path / "firebreak.log"
-    _register_log(request, "firebreak", log_path)
-
-    cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
-    proc = _start(cmd, log_path, cwd=ROOT)
-    tls = "\ntls:" in firebreak_extra_config
-    server = FirebreakServer(
-        url=f"{'https' if tls else 'http'}://127.0.0.1:{port}",
-        db_path=db_path,
-        config_path=config_path,
-        log_path=log_path,
-        proc=proc,
+    config_path = write_firebreak_config(
+        tmp_path / "firebreak.yml", f"sqlite+aiosqlite:///{db_path}", port, firebreak_extra_config
     )
-
-    def ready() -> bool:
-        if tls:  # the test checks the certificate itself; here, only that it listens
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        return http("GET", server.url + "/health", timeout=1)[0] == 200
-
+    log_path = tmp_path / "firebreak.log"
+    register_log(request, "firebreak", log_path)
+    tls = "\ntls:" in firebreak_extra_config
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    proc = start_firebreak(config_path, url, log_path)
     try:
-        wait_until(
-            ready,
-            timeout=START_TIMEOUT,
-            what="firebreak GET /health",
-            procs=(proc,),
+        yield FirebreakServer(
+            url=url, db_path=db_path, config_path=config_path, log_path=log_path, proc=proc
         )
-        yield server
     finally:
         _stop(proc)
 
@@ -376,44 +395,46 @@ def alertmanager_edit() -> Callable[[dict[str, Any]], None]:
     return lambda _config: None
 
 
-@pytest.fixture
-def alertmanager(
+@contextlib.contextmanager
+def running_alertmanager(
     request: pytest.FixtureRequest,
-    tmp_path: Path,
-    alertmanager_bin: str,
-    amtool_bin: str,
-    firebreak_server: FirebreakServer,
-    alertmanager_port: int,
-    alertmanager_edit: Callable[[dict[str, Any]], None],
+    workdir: Path,
+    binaries: tuple[str, str],
+    webhook_url: str,
+    port: int,
+    *,
+    name: str = "alertmanager",
+    edit: Callable[[dict[str, Any]], None] = lambda _config: None,
+    cluster: tuple[str, ...] = ("--cluster.listen-address=",),  # no gossip: a single instance
 ) -> Iterator[Alertmanager]:
-    """Alertmanager on a free loopback port, without clustering, notifying Firebreak."""
-    token_file = tmp_path / "firebreak-token"
-    token_file.write_text(firebreak_server.webhook_token + "\n")
+    """Alertmanager (``binaries``: it and amtool) on ``127.0.0.1:port``, notifying
+    ``webhook_url`` with the shipped configuration; its files go in ``workdir/name*``.
+    Stopped on leaving the block, whatever happened."""
+    token_file = workdir / f"{name}-token"
+    token_file.write_text(WEBHOOK_TOKEN + "\n")
     token_file.chmod(0o600)
     config = yaml.safe_load(SHIPPED_ALERTMANAGER_CONFIG.read_text())
-    config = rewrite_for_test(config, firebreak_server.url + "/webhook", token_file)
-    alertmanager_edit(config)
-    config_path = tmp_path / "alertmanager.yml"
+    config = rewrite_for_test(config, webhook_url, token_file)
+    edit(config)
+    config_path = workdir / f"{name}.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    checked = amtool_check_config(amtool_bin, config_path)
+    checked = amtool_check_config(binaries[1], config_path)
     assert checked.returncode == 0, (
         f"amtool check-config rejected the test config:\n{checked.stdout}{checked.stderr}"
     )
-
-    port = alertmanager_port
-    storage = tmp_path / "alertmanager-data"
+    storage = workdir / f"{name}-data"
     storage.mkdir()
-    log_path = tmp_path / "alertmanager.log"
-    _register_log(request, "alertmanager", log_path)
+    log_path = workdir / f"{name}.log"
+    register_log(request, name, log_path)
     cmd = [
-        alertmanager_bin,
+        binaries[0],
         f"--config.file={config_path}",
         f"--storage.path={storage}",
         f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",  # no gossip: a single instance
+        *cluster,
         "--log.level=debug",
     ]
-    proc = _start(cmd, log_path, cwd=tmp_path)
+    proc = _start(cmd, log_path, cwd=workdir)
     manager = Alertmanager(
         url=f"http://127.0.0.1:{port}",
         config_path=config_path,
@@ -425,9 +446,32 @@ def alertmanager(
         wait_until(
             lambda: http("GET", manager.url + "/-/ready", timeout=1)[0] == 200,
             timeout=START_TIMEOUT,
-            what="alertmanager GET /-/ready",
+            what=f"{name} GET /-/ready",
             procs=(proc,),
         )
         yield manager
     finally:
         _stop(proc)
+
+
+@pytest.fixture
+def alertmanager(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    alertmanager_bin: str,
+    amtool_bin: str,
+    firebreak_server: FirebreakServer,
+    alertmanager_port: int,
+    alertmanager_edit: Callable[[dict[str, Any]], None],
+) -> Iterator[Alertmanager]:
+    """Alertmanager on a free loopback port, without clustering, notifying Firebreak."""
+    assert firebreak_server.webhook_token == WEBHOOK_TOKEN
+    with running_alertmanager(
+        request,
+        tmp_path,
+        (alertmanager_bin, amtool_bin),
+        firebreak_server.url + "/webhook",
+        alertmanager_port,
+        edit=alertmanager_edit,
+    ) as manager:
+        yield manager

@@ -4,73 +4,47 @@ and the retry carries the same idempotency key, so the receiver can tell it is t
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import WEBHOOK_TOKEN
-from tests.e2e.conftest import ROOT, _start, _stop, http, serve_setup, wait_until
+from tests.e2e.conftest import (
+    _stop,
+    free_port,
+    http,
+    start_firebreak,
+    wait_until,
+    write_firebreak_config,
+)
+from tests.fakes.recording_receiver import RecordingReceiver
 from tests.payloads import alert, webhook
 
 pytestmark = pytest.mark.e2e
 
 
-class Receiver:
-    """A webhook receiver on a thread: holds the first request until released."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append(
-                    {"key": self.headers["X-Firebreak-Idempotency-Key"], "body": json.loads(body)}
-                )
-                if len(receiver.requests) == 1:
-                    receiver.release.wait(30)  # the sender dies meanwhile
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    fake = Receiver()
+def receiver() -> Iterator[RecordingReceiver]:
+    fake = RecordingReceiver(hold_first=True)  # the sender dies while it is held
     yield fake
     fake.close()
 
 
 def test_crash_after_send_before_record_retries_with_the_same_key(
-    receiver: Receiver, tmp_path: Path
+    receiver: RecordingReceiver, tmp_path: Path
 ) -> None:
-    setup = serve_setup(
-        tmp_path,
-        f"""
+    port = free_port()
+    db_path = tmp_path / "firebreak.db"
+    config_path = write_firebreak_config(
+        tmp_path / "firebreak.yml",
+        f"sqlite+aiosqlite:///{db_path}",
+        port,
+        extra=f"""
 channels:
   hook:
     type: webhook
@@ -81,17 +55,10 @@ escalation_policies:
 jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 500ms}}
 """,
     )
-    url, db_path, cmd = setup.url, setup.db_path, setup.cmd
+    url = f"http://127.0.0.1:{port}"
 
     def start(log: str) -> subprocess.Popen[bytes]:
-        proc = _start(cmd, tmp_path / log, cwd=ROOT)
-        wait_until(
-            lambda: http("GET", url + "/health", timeout=1)[0] == 200,
-            timeout=20,
-            what="firebreak GET /health",
-            procs=(proc,),
-        )
-        return proc
+        return start_firebreak(config_path, url, tmp_path / log, timeout=20)
 
     first = start("first.log")
     try:
@@ -100,7 +67,7 @@ jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 50
         )
         assert status == 200
         wait_until(
-            lambda: len(receiver.requests) == 1,
+            lambda: len(receiver.deliveries) == 1,
             timeout=10,
             what="the notification reaching the receiver",
             procs=(first,),
@@ -114,14 +81,15 @@ jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 50
     second = start("second.log")
     try:
         wait_until(
-            lambda: len(receiver.requests) == 2,
+            lambda: len(receiver.deliveries) == 2,
             timeout=15,
             what="the job taken over after its lease ran out",
             procs=(second,),
         )
-        first_key, second_key = (r["key"] for r in receiver.requests)
-        assert first_key == second_key
-        assert receiver.requests[0]["body"] == receiver.requests[1]["body"]
+        sent, sent_again = receiver.deliveries
+        first_key = sent.key
+        assert first_key == sent_again.key
+        assert sent.body == sent_again.body
 
         def recorded() -> list[tuple[Any, ...]]:
             conn = sqlite3.connect(db_path, timeout=10)
@@ -134,6 +102,6 @@ jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 50
             lambda: len(recorded()) == 1, timeout=10, what="the send recorded once", procs=(second,)
         )
         assert recorded() == [(first_key,)]
-        assert len(receiver.requests) == 2
+        assert len(receiver.deliveries) == 2
     finally:
         _stop(second)

@@ -35,11 +35,11 @@ from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, config_text
 from tests.e2e.conftest import (
     START_TIMEOUT,
     FirebreakServer,
-    _register_log,
     _start,
     _stop,
     free_port,
     http,
+    register_log,
     wait_until,
 )
 from tests.payloads import alert, webhook
@@ -181,7 +181,7 @@ def firebreak(
     for name, runbook in LIVE_RUNBOOKS.items():
         (tmp_path / "runbooks" / f"{name}.yml").write_text(runbook)
     log_path = tmp_path / "firebreak.log"
-    _register_log(request, "firebreak", log_path)
+    register_log(request, "firebreak", log_path)
     cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
     proc = _start(cmd, log_path, cwd=ROOT)
     server = FirebreakServer(f"http://127.0.0.1:{port}", db_path, config_path, log_path, proc)
@@ -197,7 +197,7 @@ def demo_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """``python -m examples.demo_app`` sending itself 20 requests a second."""
     port = free_port()
     log_path = tmp_path / "demo.log"
-    _register_log(request, "demo", log_path)
+    register_log(request, "demo", log_path)
     cmd = [sys.executable, "-m", "examples.demo_app", "--port", str(port), "--load-rate", "20"]
     proc = _start(cmd, log_path, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -270,7 +270,7 @@ def prometheus(
     config_path = tmp_path / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config_for(firebreak.url, demo_app, url)))
     log_path = tmp_path / "prometheus.log"
-    _register_log(request, "prometheus", log_path)
+    register_log(request, "prometheus", log_path)
     cmd = [
         binary,
         f"--config.file={config_path}",

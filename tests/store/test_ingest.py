@@ -69,3 +69,51 @@ async def test_existing_occurrence_resolved_by_a_batch(store: Store) -> None:
     async with store.engine.connect() as conn:
         events = (await conn.execute(select(alert_events).order_by(alert_events.c.id))).all()
     assert [(e.kind, e.request_id) for e in events] == [("fired", "r1"), ("resolved", "r2")]
+
+
+
+@pytest.mark.postgres
+async def test_a_batch_rolled_back_to_break_a_deadlock_is_run_again(
+    pg_database: str, make_config: Any
+) -> None:
+    """PostgreSQL's answer to a deadlock (SQLSTATE 40P01) rolls the batch back; the store runs
+    it again instead of failing the webhook. A trigger fails the first try so; it counts tries
+    with a sequence, which a rollback does not undo."""
+    from tests.conftest import _truncate_pg
+
+    await _truncate_pg(pg_database)
+    engine = create_engine_for(make_config(pg_database).database)
+    await migrate(engine)
+    setup = [
+        "CREATE SEQUENCE chaos_tries",
+        """CREATE FUNCTION chaos_deadlock_once() RETURNS trigger AS $$
+           BEGIN
+             IF nextval('chaos_tries') = 1 THEN
+               RAISE EXCEPTION 'deadlock detected (injected)' USING ERRCODE = '40P01';
+             END IF;
+             RETURN NEW;
+           END $$ LANGUAGE plpgsql""",
+        "CREATE TRIGGER chaos_deadlock BEFORE INSERT ON webhooks "
+        "FOR EACH ROW EXECUTE FUNCTION chaos_deadlock_once()",
+    ]
+    teardown = [
+        "DROP TRIGGER IF EXISTS chaos_deadlock ON webhooks",
+        "DROP FUNCTION IF EXISTS chaos_deadlock_once()",
+        "DROP SEQUENCE IF EXISTS chaos_tries",
+    ]
+    try:
+        async with engine.begin() as conn:
+            for sql in setup:
+                await conn.exec_driver_sql(sql)
+        outcome = await Store(engine).ingest([received(webhook(alert("A")), "r1")], NOW)
+        assert len(outcome.new_alert_ids) == 1
+        async with engine.connect() as conn:
+            stored = (await conn.execute(select(alerts.c.id))).all()
+            tries = (await conn.exec_driver_sql("SELECT last_value FROM chaos_tries")).scalar()
+        assert len(stored) == 1
+        assert tries == 2
+    finally:
+        async with engine.begin() as conn:
+            for sql in teardown:
+                await conn.exec_driver_sql(sql)
+        await engine.dispose()

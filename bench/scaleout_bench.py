@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Scale-out: webhook ingest with 1, 2 and 3 Firebreak replicas on one PostgreSQL database.
+
+Creates a fresh database on the PostgreSQL server (``--pg-admin-url``; dropped at the end),
+starts the replicas the way ``webhook_bench.py`` starts one (``firebreak serve``, each on its
+own port), and drives them with ``webhook_bench``'s load generator: closed loop, one-alert
+webhooks, ``--concurrency`` connections spread round-robin over the replicas, ``--duration``
+seconds per replica count. Every alert is a new occurrence, and the replicas escalate what they
+ingest as in production (the default policy, to the log channel).
+
+Target, printed PASS/FAIL: 2 replicas ingest at least 1.6x what one does. Afterwards the alert
+rows are counted against the alerts acknowledged.
+
+Usage::
+
+    python bench/scaleout_bench.py                    # 10 s per replica count
+    python bench/scaleout_bench.py --duration 5 --replicas 1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import webhook_bench as wb
+
+TARGET_SPEEDUP_2 = 1.6
+PG_ADMIN_URL = os.environ.get("FIREBREAK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _admin(admin_url: str, sql: str) -> None:
+    import asyncpg  # type: ignore[import-not-found]
+
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new database on the server (an SQLAlchemy URL), dropped on leaving the block."""
+    name = f"firebreak_scaleout_{secrets.token_hex(4)}"
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    try:
+        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per replica count")
+    parser.add_argument("--replicas", default="1,2,3", help="replica counts to measure")
+    parser.add_argument("--concurrency", type=int, default=64, help="webhooks in flight")
+    parser.add_argument("--workers", type=int, default=2, help="load processes")
+    parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="where to create the db")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    args.replicas = [int(n) for n in args.replicas.split(",")]
+    if not args.replicas or min(args.replicas) < 1:
+        parser.error("--replicas takes counts of at least 1, e.g. 1,2,3")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    run_id = secrets.token_hex(4)
+    print(
+        f"Firebreak scale-out run {run_id}: {args.duration:g} s per replica count, concurrency "
+        f"{args.concurrency}, {args.workers} load processes, {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    results: dict[int, wb.Result] = {}
+    acknowledged = sent = 0
+    started = time.monotonic()
+    with (
+        tempfile.TemporaryDirectory(prefix="firebreak-scaleout-") as tmp,
+        fresh_database(args.pg_admin_url) as db_url,
+    ):
+        for count in args.replicas:
+            with contextlib.ExitStack() as stack:
+                servers = []
+                for i in range(count):
+                    workdir = Path(tmp) / f"{count}x-{i}"
+                    workdir.mkdir()
+                    servers.append(
+                        stack.enter_context(wb.running("firebreak", workdir, db_url, "full"))
+                    )
+                more = servers[1:]
+                warm_up = wb.Scenario("warm-up", f"w{count}", 1, "closed", concurrency=16)
+                warm = wb.run_scenario(
+                    servers[0], warm_up, run_id, 1.0, args.workers, more_servers=more
+                )
+                scenario = wb.Scenario(
+                    f"{count} replica(s)", f"r{count}", 1, "closed", concurrency=args.concurrency
+                )
+                result = wb.run_scenario(
+                    servers[0], scenario, run_id, args.duration, args.workers, more_servers=more
+                )
+                results[count] = result
+                for r in (warm, result):
+                    acknowledged += r.ok
+                    sent += r.sent
+                print(
+                    f"  {count} replica(s): {result.webhooks_per_s:,.0f} webhooks/s, p50 "
+                    f"{result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, {result.errors} errors, "
+                    f"Firebreak CPU {result.server_cpu_pct:.0f}%, load CPU "
+                    f"{result.client_cpu_pct:.0f}%, other CPU (PostgreSQL included) "
+                    f"{result.other_cpu_pct:.0f}%",
+                    flush=True,
+                )
+        rows, _hooks, how = wb.count_rows(db_url, run_id)
+
+    print()
+    base = results.get(1)
+    print(f"{'replicas':>8} {'webhooks/s':>10} {'speed-up':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for count, r in results.items():
+        speedup = r.webhooks_per_s / base.webhooks_per_s if base else float("nan")
+        print(
+            f"{count:>8} {r.webhooks_per_s:>10,.0f} {speedup:>7.2f}x {r.p50_ms:>8.2f} "
+            f"{r.p99_ms:>8.2f}"
+        )
+    checks = []
+    if base and 2 in results:
+        speedup = results[2].webhooks_per_s / base.webhooks_per_s
+        checks.append(
+            (
+                f"2 replicas ingest >= {TARGET_SPEEDUP_2:g}x one",
+                f"{speedup:.2f}x ({results[2].webhooks_per_s:,.0f} / {base.webhooks_per_s:,.0f})",
+                speedup >= TARGET_SPEEDUP_2,
+            )
+        )
+    errors = sum(r.errors for r in results.values())
+    checks.append(("no non-200 answers or transport errors", str(errors), errors == 0))
+    checks.append(wb.stored_once_check(rows, acknowledged, sent, how))
+    per_count = {
+        n: {"webhooks_per_s": r.webhooks_per_s, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms}
+        for n, r in results.items()
+    }
+    wb.report(checks, args.json, {"run_id": run_id, "results": per_count})
+    print(f"\ntotal {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RuntimeError, OSError) as exc:
+        print(f"scale-out benchmark failed: {exc}", file=sys.stderr)
+        sys.exit(2)
