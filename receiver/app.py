@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from receiver.actions import AlertActions
 from receiver.alertmanager import parse_webhook_body
 from receiver.alertmanager_api import AlertmanagerClient
-from receiver.api import alerts, jobs, ops, pagerduty, webhook
+from receiver.api import alerts, jobs, openapi, ops, pagerduty, webhook
 from receiver.api import runbooks as runbook_api
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
@@ -138,6 +138,7 @@ def create_app(
     r.add_get("/api/v1/automation", runbook_api.automation_state, name="automation")
     r.add_post("/api/v1/automation/pause", runbook_api.pause_automation, name="pause")
     r.add_post("/api/v1/automation/resume", runbook_api.resume_automation, name="resume")
+    r.add_get("/api/v1/openapi.json", openapi.serve_openapi, name="openapi")
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
