@@ -27,12 +27,14 @@ from receiver.api.middleware import edge
 from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
 from receiver.automation.drills import Drills, Inject
 from receiver.automation.executor import Executor
+from receiver.automation.guards import HttpGuard, ShellPolicy
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.config import ChannelConfig, Config
 from receiver.errors import StoreUnavailable
 from receiver.escalation import Escalation, resolve_job, route_job
+from receiver.hostallow import HostAllowList
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
@@ -245,6 +247,9 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     guard = PipelineGuard(config, app[STORE], metrics, submit, alertmanager, app[STARTED_AT])
     app[PIPELINE] = guard
     retention = Retention(config.retention, app[STORE], metrics)
+    automation = config.automation
+    http_guard = HttpGuard(HostAllowList(automation.http_allow))
+    guarded_http = http_guard.session()
     executor = Executor(
         app[_RUNBOOKS],
         app[STORE],
@@ -255,6 +260,13 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             alertmanager_url=silence_api(config),
             actions=app[_STEP_ACTIONS],
             channels=channels,
+            http_guard=http_guard,
+            guarded_http=guarded_http,
+            shell=ShellPolicy(
+                automation.shell_allow,
+                cpu_seconds=int(automation.shell_limits.cpu_time.total_seconds()),
+                address_space_bytes=automation.shell_limits.address_space_bytes,
+            ),
         ),
         automatic=config.automation.automatic,
     )
@@ -301,6 +313,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     await runner.stop()
     for channel in channels.values():
         await channel.close()
+    await guarded_http.close()
     await session.close()
 
 

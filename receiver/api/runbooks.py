@@ -50,6 +50,7 @@ def runbook_json(rb: RunbookConfig) -> dict[str, Any]:
             "required": rb.approval.required,
             "approvers": list(rb.approval.approvers),
             "timeout": format_duration(rb.approval.timeout),
+            "four_eyes": rb.approval.four_eyes,
         },
         "breaker": {
             "failures": rb.breaker.failures,
