@@ -158,7 +158,8 @@ class CircuitBreaker:
             return 0.0
         if self._state is BreakerState.OPEN:
             assert self._opened_at is not None
-            return max(0.0, self._opened_at + self.open_cooldown - now)
+            # Clamped: float sums such as opened_at + cooldown - now can land a hair above it.
+            return min(self.open_cooldown, max(0.0, self._opened_at + self.open_cooldown - now))
         if len(self._probes) < self.half_open_probe_count:
             return 0.0
         return max(0.0, self._probes[0] + self.open_cooldown - now)
