@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         return _check_config(args.config, config, runbook_count, runbook_warnings)
     if args.command == "serve":
-        return _serve(config)
+        return _serve(config, runbook_warnings)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
     if args.command in ("runbooks", "automation", "drill"):
@@ -226,14 +226,14 @@ def _routes_test(config: Config, labels: Mapping[str, str], verify_policy: str |
     return 0
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, runbook_warnings: Sequence[str] = ()) -> int:
     from aiohttp import web
 
     from receiver.app import create_app
     from receiver.obs import configure_logging
 
     configure_logging(config.log)
-    for warning in _warnings(config):
+    for warning in [*_warnings(config), *runbook_warnings]:
         log.warning(warning)
     app = create_app(config)
     app.on_startup.append(_freeze_heap)

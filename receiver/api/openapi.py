@@ -294,13 +294,14 @@ def _op(
     *,
     tag: str,
     public: bool = False,
+    security: list[dict[str, list[str]]] | None = None,
     parameters: list[dict[str, Any]] | None = None,
     body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary,
         "tags": [tag],
-        "security": [] if public else _BEARER,
+        "security": [] if public else security or _BEARER,
         "responses": responses,
     }
     if parameters:
@@ -333,8 +334,7 @@ def _paths() -> dict[str, Any]:
                     **_errors(400, 401, 408, 413, 415, 503),
                 },
                 tag="ingest",
-                # Webhook credentials (webhook.auth), bearer or basic, not API tokens.
-                public=True,
+                security=[{"webhookBearer": []}, {"webhookBasic": []}],
                 body=_body(
                     {"type": "object", "description": "Alertmanager's webhook payload"},
                     required=True,
@@ -648,7 +648,23 @@ def openapi_document() -> dict[str, Any]:
         "paths": _paths(),
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an api.tokens token; its role decides what it may do",
+                },
+                "webhookBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a webhook.auth.bearer_tokens token (Alertmanager's)",
+                },
+                "webhookBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "webhook.auth.basic_auth (Alertmanager's)",
+                },
+            },
         },
     }
 

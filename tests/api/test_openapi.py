@@ -60,8 +60,10 @@ def test_every_operation_documents_its_errors_in_the_one_shape() -> None:
         for method, operation in operations.items():
             statuses = operation["responses"]
             assert any(s.startswith("2") for s in statuses), (method, path)
-            if operation["security"]:  # authenticated: 401 and 403 documented
-                assert {"401", "403"} <= set(statuses), (method, path)
+            if operation["security"]:  # authenticated: 401 documented, 403 with roles
+                assert "401" in statuses, (method, path)
+            if operation["security"] == [{"bearer": []}]:
+                assert "403" in statuses, (method, path)
             for status, response in statuses.items():
                 if status.startswith(("4",)):
                     assert response["content"]["application/json"]["schema"] == error
@@ -144,7 +146,7 @@ CHECKS = [
 ]
 # Bounded so the suite stays quick; FIREBREAK_FUZZ_EXAMPLES=500 digs deeper by hand.
 FUZZ = settings(
-    max_examples=int(os.environ.get("FIREBREAK_FUZZ_EXAMPLES", "15")),
+    max_examples=int(os.environ.get("FIREBREAK_FUZZ_EXAMPLES", "25")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,
