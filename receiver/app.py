@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from receiver.actions import AlertActions
 from receiver.alertmanager import parse_webhook_body
 from receiver.alertmanager_api import AlertmanagerClient
-from receiver.api import alerts, jobs, ops, pagerduty, webhook
+from receiver.api import alerts, jobs, openapi, ops, pagerduty, webhook
 from receiver.api import audit as audit_api
 from receiver.api import runbooks as runbook_api
 from receiver.api.abuse import AuthFailures
@@ -33,6 +33,7 @@ from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
 from receiver.automation.drills import Drills, Inject
 from receiver.automation.executor import Executor
+from receiver.automation.guards import HttpGuard, ShellPolicy
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
@@ -40,6 +41,7 @@ from receiver.config import ChannelConfig, Config, load_config
 from receiver.errors import ConfigError, StoreUnavailable
 from receiver.escalation import Escalation, resolve_job, route_job
 from receiver.grafana import Annotator, annotated
+from receiver.hostallow import HostAllowList
 from receiver.ingest import Ingestor
 from receiver.jobs import Handler, JobRunner, RunnerSettings
 from receiver.metrics import Metrics
@@ -176,6 +178,7 @@ def create_app(
     r.add_post("/api/v1/automation/resume", runbook_api.resume_automation, name="resume")
     r.add_post("/-/reload", ops.reload, name="reload")
     r.add_get("/api/v1/audit", audit_api.list_audit, name="audit")
+    r.add_get("/api/v1/openapi.json", openapi.serve_openapi, name="openapi")
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")
     r.add_get("/metrics", ops.metrics, name="metrics")
@@ -274,6 +277,7 @@ class _Services:
     guard: PipelineGuard
     retention: Retention
     executor: Executor
+    guarded_http: aiohttp.ClientSession  # what http runbook steps connect through
 
 
 def _services(
@@ -303,6 +307,9 @@ def _services(
 
     guard = PipelineGuard(config, app[STORE], metrics, submit, alertmanager, app[STARTED_AT])
     retention = Retention(config.retention, app[STORE], metrics)
+    automation = config.automation
+    http_guard = HttpGuard(HostAllowList(automation.http_allow))
+    guarded_http = http_guard.session()
     executor = Executor(
         runbooks,
         app[STORE],
@@ -313,6 +320,13 @@ def _services(
             alertmanager_url=silence_api(config),
             actions=app[_STEP_ACTIONS],
             channels=channels,
+            http_guard=http_guard,
+            guarded_http=guarded_http,
+            shell=ShellPolicy(
+                automation.shell_allow,
+                cpu_seconds=int(automation.shell_limits.cpu_time.total_seconds()),
+                address_space_bytes=automation.shell_limits.address_space_bytes,
+            ),
         ),
         automatic=config.automation.automatic,
         annotate=config.grafana is not None,
@@ -333,7 +347,9 @@ def _services(
     # New firing alerts start their runbooks from the route job, ended ones from the resolve.
     handlers["route"] = executor.after(handlers["route"], "firing")
     handlers["resolve"] = executor.after(handlers["resolve"], "resolved")
-    return _Services(handlers, channels, slack_channels, escalation, guard, retention, executor)
+    return _Services(
+        handlers, channels, slack_channels, escalation, guard, retention, executor, guarded_http
+    )
 
 
 async def _runner(app: web.Application) -> AsyncIterator[None]:
@@ -394,6 +410,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     for each in app[_BUILT]:  # the channels of every configuration loaded, reloads included
         for channel in each.channels.values():
             await channel.close()
+        await each.guarded_http.close()
     await session.close()
 
 

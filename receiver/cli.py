@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         config = load_config(args.config)
-        runbook_count = _check_runbooks(args.command, config)
+        runbook_count, runbook_warnings = _check_runbooks(args.command, config)
     except ConfigError as exc:
         if args.command == "check-config":
             print(f"Checking '{args.config}'  FAILED:", file=sys.stderr)
@@ -123,9 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return 1
     if args.command == "check-config":
-        return _check_config(args.config, config, runbook_count)
+        return _check_config(args.config, config, runbook_count, runbook_warnings)
     if args.command == "serve":
-        return _serve(config, args.config)
+        return _serve(config, args.config, runbook_warnings)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
     if args.command in ("runbooks", "automation", "drill"):
@@ -170,16 +170,20 @@ def _warnings(config: Config) -> list[str]:
     return found
 
 
-def _check_runbooks(command: str, config: Config) -> int:
-    """Validate the runbook files for the commands that use them; how many there are."""
+def _check_runbooks(command: str, config: Config) -> tuple[int, list[str]]:
+    """Validate the runbook files for the commands that use them: how many there are, and
+    what in them deserves a warning."""
     if command not in ("check-config", "serve"):
-        return 0
-    from receiver.automation.definitions import load_runbooks
+        return 0, []
+    from receiver.automation.definitions import allow_list_warnings, load_runbooks
 
-    return len(load_runbooks(config))
+    runbooks = load_runbooks(config)
+    return len(runbooks), allow_list_warnings(runbooks, config)
 
 
-def _check_config(path: str, config: Config, runbooks: int = 0) -> int:
+def _check_config(
+    path: str, config: Config, runbooks: int = 0, runbook_warnings: Sequence[str] = ()
+) -> int:
     print(f"Checking '{path}'  SUCCESS")
     print(f"  listen: {config.listen}")
     print(f"  database: {config.database.url.split('://', 1)[0]}")
@@ -197,7 +201,7 @@ def _check_config(path: str, config: Config, runbooks: int = 0) -> int:
         )
     if config.included:
         print(f"  included files: {', '.join(config.included)}")
-    for warning in _warnings(config):
+    for warning in [*_warnings(config), *runbook_warnings]:
         print(f"  warning: {warning}")
     return 0
 
@@ -237,14 +241,14 @@ def _routes_test(config: Config, labels: Mapping[str, str], verify_policy: str |
     return 0
 
 
-def _serve(config: Config, path: str) -> int:
+def _serve(config: Config, path: str, runbook_warnings: Sequence[str] = ()) -> int:
     from aiohttp import web
 
     from receiver.app import create_app
     from receiver.obs import configure_logging
 
     configure_logging(config.log)
-    for warning in _warnings(config):
+    for warning in [*_warnings(config), *runbook_warnings]:
         log.warning(warning)
     app = create_app(config, config_path=path)
     app.on_startup.append(_freeze_heap)

@@ -59,6 +59,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from receiver.durations import format_duration, parse_duration
 from receiver.errors import ConfigError, MatcherError
+from receiver.hostallow import check_entry
 from receiver.matchers import parse_matchers
 from receiver.model import Role
 
@@ -681,6 +682,38 @@ class JobsConfig:
         return [(_join(path, "backoff_max"), f"must be at least backoff_initial ({minimum})")]
 
 
+def _check_program(value: str) -> str | None:
+    if not value or value != value.strip() or "\0" in value:
+        return "expected an absolute path or a program name"
+    if "/" in value and not value.startswith("/"):
+        return "expected an absolute path (or a bare name looked up in PATH)"
+    return None
+
+
+def _at_least_one_second(value: timedelta) -> str | None:
+    return None if value >= timedelta(seconds=1) else "must be at least 1s"
+
+
+def _at_least_16_mib(value: int) -> str | None:
+    return None if value >= 16 * 1024**2 else "must be at least 16777216 (16 MiB)"
+
+
+_HOSTS = Shorthand(str, _one_item_list, "a host entry or a list of them")
+_PROGRAMS = Shorthand(str, _one_item_list, "a program or a list of them")
+
+
+@dataclass(frozen=True, slots=True)
+class ShellLimits:
+    """Resource limits of every shell step's process (besides the step's timeout)."""
+
+    # CPU time; past it the process gets SIGXCPU, a second later SIGKILL.
+    cpu_time: timedelta = field(
+        default=timedelta(seconds=60), metadata={"check": _at_least_one_second}
+    )
+    # Virtual address space; allocations past it fail.
+    address_space_bytes: int = field(default=2 * 1024**3, metadata={"check": _at_least_16_mib})
+
+
 @dataclass(frozen=True, slots=True)
 class AutomationConfig:
     """Runbook automation: where the runbook definitions are and what their steps talk to."""
@@ -695,6 +728,17 @@ class AutomationConfig:
     prometheus_url: str | None = field(default=None, metadata={"check": _check_http_url})
     # The Alertmanager v2 API that silence steps create and expire silences on.
     alertmanager_url: str | None = field(default=None, metadata={"check": _check_http_url})
+    # Where http steps may connect: host names (*.example.com for subdomains), addresses and
+    # CIDR ranges, each optionally with :port. Everything else is refused, loopback and
+    # link-local (cloud metadata) included; see receiver/hostallow.py.
+    http_allow: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _HOSTS, "check_each": check_entry}
+    )
+    # The programs shell steps may run: absolute paths, or names looked up in PATH.
+    shell_allow: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _PROGRAMS, "check_each": _check_program}
+    )
+    shell_limits: ShellLimits = field(default_factory=ShellLimits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,6 +159,8 @@ class Stack:
                 "runbooks": [str(ROOT / "runbooks" / f"{RUNBOOK}.yml")],
                 "prometheus_url": self.url("prometheus"),
                 "alertmanager_url": self.url("alertmanager"),
+                # demo-restart's http step goes to the demo service, and nowhere else.
+                "http_allow": [f"127.0.0.1:{self.ports['demo']}"],
             },
         }
         (w / "firebreak.yml").write_text(yaml.safe_dump(firebreak, sort_keys=False))

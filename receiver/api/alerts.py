@@ -11,6 +11,7 @@ from receiver.api.common import (
     alert_json,
     event_json,
     optional_text,
+    parse_int,
     parse_since,
     read_json_object,
     ts,
@@ -48,15 +49,15 @@ def parse_alert_query(params: MultiMapping[str], now: datetime) -> AlertQuery:
     limit = 100
     if "limit" in params:
         raw = params["limit"]
-        if not raw.isdigit() or not 1 <= int(raw) <= _MAX_LIMIT:
+        parsed = parse_int(raw)
+        if parsed is None or not 1 <= parsed <= _MAX_LIMIT:
             raise InvalidInput("limit", f'expected an integer from 1 to {_MAX_LIMIT}, got "{raw}"')
-        limit = int(raw)
+        limit = parsed
     before_id = None
     if params.get("cursor"):
-        raw = params["cursor"]
-        if not raw.isdigit():
+        before_id = parse_int(params["cursor"])
+        if before_id is None:
             raise InvalidInput("cursor", "expected the next_cursor of a previous page")
-        before_id = int(raw)
     return AlertQuery(
         status=AlertStatus(status) if status else None,
         acknowledged=None if acknowledged is None else acknowledged == "true",
@@ -69,9 +70,10 @@ def parse_alert_query(params: MultiMapping[str], now: datetime) -> AlertQuery:
 
 def _alert_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    alert_id = parse_int(raw)
+    if alert_id is None:
         raise NotFound(f"alert {raw} does not exist")
-    return int(raw)
+    return alert_id
 
 
 async def list_alerts(request: web.Request) -> web.Response:

@@ -16,6 +16,24 @@ from receiver.model import Alert, AlertEvent
 from receiver.typedefs import CONFIG
 
 _CHUNK = 64 * 1024
+# Ids are 64-bit signed integers in both databases; a larger number names nothing.
+MAX_ID = 2**63 - 1
+
+
+def parse_int(raw: str | None) -> int | None:
+    """A whole number written in ASCII digits that fits a database id, else None.
+
+    ``str.isdigit`` alone is not enough: it accepts "²", which ``int`` refuses.
+    """
+    if raw is None or not raw.isascii() or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None
+
+
+def is_id(value: object) -> bool:
+    """Whether a JSON value is an integer that may be a database id."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.api.common import ts
+from receiver.api.common import parse_int, ts
 from receiver.errors import Conflict, InvalidInput, NotFound
 from receiver.model import Role
 from receiver.store.jobs import Job
@@ -39,18 +39,17 @@ async def list_jobs(request: web.Request) -> web.Response:
     state = q.get("state")
     if state is not None and state not in _STATES:
         raise InvalidInput("state", f'expected one of {", ".join(_STATES)}, got "{state}"')
-    limit = q.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        raise InvalidInput("limit", f'expected an integer from 1 to 1000, got "{limit}"')
-    cursor = q.get("cursor")
-    if cursor is not None and not cursor.isdigit():
+    raw_limit = q.get("limit", "100")
+    limit = parse_int(raw_limit)
+    if limit is None or not 1 <= limit <= 1000:
+        raise InvalidInput("limit", f'expected an integer from 1 to 1000, got "{raw_limit}"')
+    cursor = parse_int(q["cursor"]) if q.get("cursor") else None
+    if q.get("cursor") and cursor is None:
         raise InvalidInput("cursor", "expected the next_cursor of a previous page")
     store = request.app[STORE]
     async with store.connection() as conn:
-        found = await store.jobs.list_jobs(
-            conn, state, q.get("kind"), int(limit) + 1, int(cursor) if cursor else None
-        )
-    page, more = found[: int(limit)], len(found) > int(limit)
+        found = await store.jobs.list_jobs(conn, state, q.get("kind"), limit + 1, cursor)
+    page, more = found[:limit], len(found) > limit
     return web.json_response(
         {
             "jobs": [job_json(j) for j in page],
@@ -62,13 +61,14 @@ async def list_jobs(request: web.Request) -> web.Response:
 async def retry_job(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    job_id = parse_int(raw)
+    if job_id is None:
         raise NotFound(f"job {raw} does not exist")
     store = request.app[STORE]
     async with store.transaction() as conn:
-        job = await store.jobs.retry_dead(conn, int(raw), request.app[CLOCK]())
+        job = await store.jobs.retry_dead(conn, job_id, request.app[CLOCK]())
         if job is None:
-            existing = await store.jobs.get(conn, int(raw))
+            existing = await store.jobs.get(conn, job_id)
     if job is None:
         if existing is None:
             raise NotFound(f"job {raw} does not exist")

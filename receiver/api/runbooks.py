@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.api.common import optional_text, read_json_object, ts
+from receiver.api.common import is_id, optional_text, parse_int, read_json_object, ts
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.drills import STAGES, DrillBudget
 from receiver.automation.service import ExecutionRecord, parse_trigger_context
@@ -50,6 +50,7 @@ def runbook_json(rb: RunbookConfig) -> dict[str, Any]:
             "required": rb.approval.required,
             "approvers": list(rb.approval.approvers),
             "timeout": format_duration(rb.approval.timeout),
+            "four_eyes": rb.approval.four_eyes,
         },
         "breaker": {
             "failures": rb.breaker.failures,
@@ -136,9 +137,10 @@ def record_json(record: ExecutionRecord) -> dict[str, Any]:
 
 def _execution_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    execution_id = parse_int(raw)
+    if execution_id is None:
         raise NotFound(f"execution {raw} does not exist")
-    return int(raw)
+    return execution_id
 
 
 async def list_runbooks(request: web.Request) -> web.Response:
@@ -161,7 +163,7 @@ async def execute_runbook(request: web.Request) -> web.Response:
     if not isinstance(dry_run, bool):
         raise InvalidInput("dry_run", "expected true or false")
     alert_id = body.get("alert_id")
-    if alert_id is not None and (not isinstance(alert_id, int) or isinstance(alert_id, bool)):
+    if alert_id is not None and not is_id(alert_id):
         raise InvalidInput("alert_id", "expected an alert id")
     execution = await request.app[AUTOMATION].run(
         request.match_info["id"],
@@ -179,21 +181,23 @@ async def list_executions(request: web.Request) -> web.Response:
     state = q.get("state")
     if state is not None and state not in _STATES:
         raise InvalidInput("state", f"expected one of {', '.join(_STATES)}")
-    limit = q.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+    limit = parse_int(q.get("limit", "100"))
+    if limit is None or not 1 <= limit <= 1000:
         raise InvalidInput("limit", "expected an integer from 1 to 1000")
+    numbers: dict[str, int | None] = {}
     for name in ("cursor", "alert_id"):
-        if q.get(name) is not None and not q[name].isdigit():
+        numbers[name] = parse_int(q[name]) if q.get(name) else None
+        if q.get(name) and numbers[name] is None:
             raise InvalidInput(name, "expected an integer")
     found = await request.app[AUTOMATION].list_executions(
         runbook=q.get("runbook"),
         state=state,
-        alert_id=int(q["alert_id"]) if q.get("alert_id") else None,
-        limit=int(limit) + 1,
-        before_id=int(q["cursor"]) if q.get("cursor") else None,
+        alert_id=numbers["alert_id"],
+        limit=limit + 1,
+        before_id=numbers["cursor"],
     )
-    page = found[: int(limit)]
-    more = len(found) > int(limit)
+    page = found[:limit]
+    more = len(found) > limit
     return web.json_response(
         {
             "executions": [execution_json(e) for e in page],
@@ -253,7 +257,7 @@ async def run_drill(request: web.Request) -> web.Response:
     ):
         raise InvalidInput("labels", "expected an object of label names to string values")
     replay = body.get("replay_alert_id")
-    if replay is not None and (not isinstance(replay, int) or isinstance(replay, bool)):
+    if replay is not None and not is_id(replay):
         raise InvalidInput("replay_alert_id", "expected an alert id")
     report = await request.app[DRILLS].run(
         runbook,

@@ -22,21 +22,33 @@ class Gate:
     approvers: tuple[str, ...]
     timeout: timedelta
     is_gate: bool  # the step runs once approved (else approving completes it)
+    four_eyes: bool = False  # the execution's actor may not approve
 
 
 def gate_for(step: StepConfig, runbook: RunbookConfig, execution: Execution) -> Gate | None:
-    if step.approval is not None:
-        return Gate(step.approval.approvers, step.approval.timeout, is_gate=False)
     policy = runbook.approval
+    if step.approval is not None:
+        return Gate(
+            step.approval.approvers,
+            step.approval.timeout,
+            is_gate=False,
+            four_eyes=step.approval.four_eyes or policy.four_eyes,
+        )
     if (
         policy.required
-        and execution.trigger == "auto"
+        and (execution.trigger == "auto" or policy.four_eyes)
         and execution.phase == "run"
         and execution.approved_by is None
         and step.is_mutating
     ):
-        return Gate(policy.approvers, policy.timeout, is_gate=True)
+        return Gate(policy.approvers, policy.timeout, is_gate=True, four_eyes=policy.four_eyes)
     return None
+
+
+def same_person(actor: str, other: str) -> bool:
+    """Whether two actors (``interface:name``) are one person: the same actor, or the same
+    name through another interface (``api:alice`` and ``cli:alice``)."""
+    return actor == other or actor.split(":", 1)[-1] == other.split(":", 1)[-1]
 
 
 def may_approve(actor: str, role: Role, approvers: list[str]) -> bool:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+import yarl
+
 from receiver.automation.templating import check_expression, check_syntax
 from receiver.config import (
     _MATCHERS,
@@ -36,6 +38,7 @@ from receiver.config import (
 )
 from receiver.durations import format_duration
 from receiver.errors import ConfigError
+from receiver.hostallow import HostAllowList
 from receiver.matchers import Matcher, matches_all, parse_matchers
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
@@ -145,6 +148,8 @@ class ApprovalStep:
     # empty: anyone with the responder role.
     approvers: tuple[str, ...] = field(default=(), metadata={"shorthand": _NAMES})
     timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": _positive})
+    # The person who started the execution may not approve this step: someone else must.
+    four_eyes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +322,10 @@ class ApprovalPolicy:
     required: bool = False
     approvers: tuple[str, ...] = field(default=(), metadata={"shorthand": _NAMES})
     timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": _positive})
+    # Whoever started an execution never approves it: not the gate, and not any approval
+    # step of this runbook. With required, the gate then holds manual runs too (else the
+    # person starting a run by hand would pass it unchecked).
+    four_eyes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +480,29 @@ def check_against(runbook: RunbookConfig, config: Config) -> list[str]:
             if s.notify is not None and s.notify.channel not in config.channels:
                 problems.append(f"{where}.notify.channel: no channel {s.notify.channel!r}")
     return problems
+
+
+def allow_list_warnings(runbooks: Runbooks, config: Config) -> list[str]:
+    """http steps whose URL is written out (no template) and points where
+    ``automation.http_allow`` does not let it go. Templated URLs are checked when they run."""
+    allow = HostAllowList(config.automation.http_allow)
+    found: list[str] = []
+    for runbook in runbooks:
+        for index, step in enumerate(runbook.steps):
+            at = f"steps[{index}]"
+            for where, s in ((at, step), (f"{at}.rollback", step.rollback)):
+                if s is None or s.http is None or "{" in s.http.url:
+                    continue
+                try:
+                    url = yarl.URL(s.http.url)
+                except ValueError:
+                    continue
+                if url.host is None:
+                    continue
+                problem = allow.static_refusal(url.host, url.port or 80)
+                if problem is not None:
+                    found.append(f"{runbook.source}: {where}.http.url: {problem}")
+    return found
 
 
 def silence_api(config: Config) -> str | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from receiver.automation.approvals import may_approve
+from receiver.automation.approvals import may_approve, same_person
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.executor import PAUSED, Executor
 from receiver.automation.jobkinds import step_job
@@ -153,6 +153,12 @@ class AutomationService:
             approvers = (row.output or {}).get("approvers") or []
             if not may_approve(actor, role, approvers):
                 raise Forbidden(f"{actor} may not approve this step; approvers: {approvers}")
+            four_eyes = bool((row.output or {}).get("four_eyes"))
+            if decision == "approved" and four_eyes and same_person(actor, execution.actor):
+                raise Forbidden(
+                    f"four eyes: {actor} started execution {execution_id} ({execution.actor}) "
+                    "and may not approve it; another approver must"
+                )
             if not await self._sql.update_step(
                 conn,
                 row.id,

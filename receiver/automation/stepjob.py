@@ -175,6 +175,7 @@ class StepJob:
                     output={
                         "approvers": list(gate.approvers),
                         "gate": gate.is_gate,
+                        "four_eyes": gate.four_eyes,
                         "deadline": deadline.isoformat(),
                     },
                 )

@@ -14,17 +14,27 @@ import importlib.metadata
 import inspect
 import json
 import os
+import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import aiohttp
+import yarl
 
 from receiver.alertmanager import format_rfc3339
 from receiver.automation.definitions import StepConfig, parse_condition
+from receiver.automation.guards import (
+    DEFAULT_PATH,
+    HttpGuard,
+    Refused,
+    ShellPolicy,
+    child_environment,
+)
 from receiver.durations import format_duration
 from receiver.escalation import _notice_alert  # one way to show an alert in a notice
+from receiver.hostallow import HostAllowList
 from receiver.matchers import parse_matchers
 from receiver.model import Alert
 from receiver.notify.base import Channel, ChannelError, Notice, NoticeKind
@@ -49,15 +59,24 @@ def failed(error: str, output: Any = None) -> StepResult:
     return StepResult("failed", output=output, error=error)
 
 
+def _deny_all() -> HttpGuard:
+    return HttpGuard(HostAllowList())
+
+
 @dataclass(frozen=True, slots=True)
 class StepEnvironment:
-    """What steps talk to; built once by the application."""
+    """What steps talk to; built once by the application. Without guards of its own it lets
+    no http or shell step run."""
 
-    http: aiohttp.ClientSession
+    http: aiohttp.ClientSession  # for promql and silence steps: configured URLs
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     actions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     channels: Mapping[str, Channel] = field(default_factory=dict)
+    # http steps: the allow-list, and a session whose resolver enforces it (guard.session()).
+    http_guard: HttpGuard = field(default_factory=_deny_all)
+    guarded_http: aiohttp.ClientSession | None = None
+    shell: ShellPolicy = field(default_factory=ShellPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +111,25 @@ async def _read_capped(stream: asyncio.StreamReader | None, limit: int) -> tuple
     """Up to ``limit`` bytes of a stream as text, and whether there was more (drained)."""
     if stream is None:
         return "", False
-    data = await stream.read(limit)
+    # read(n) answers with what has arrived so far: keep reading up to the limit or the end.
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    data = b"".join(chunks)
     more = False
     while await stream.read(65536):
         more = True
-    return data.decode("utf-8", errors="replace"), more
+    return _text(data), more
+
+
+def _text(data: bytes) -> str:
+    """Bytes as text a step output may hold: PostgreSQL's JSON refuses NUL characters."""
+    return data.decode("utf-8", errors="replace").replace("\0", "\ufffd")
 
 
 async def run_http(inv: Invocation) -> StepResult:
@@ -107,18 +140,36 @@ async def run_http(inv: Invocation) -> StepResult:
     body = spec.get("body")
     limit = int(spec.get("max_response_bytes", 65536))
     try:
-        async with inv.env.http.request(
+        url = yarl.URL(str(spec["url"]))
+    except ValueError as exc:
+        return failed(f"http request refused: not a URL: {exc}")
+    if url.scheme not in ("http", "https") or not url.host:
+        return failed("http request refused: expected an http:// or https:// URL with a host")
+    session = inv.env.guarded_http
+    refusal = await inv.env.http_guard.refusal(url.host, url.port or 80)
+    if session is None:
+        refusal = refusal or "no guarded HTTP session"
+    if refusal is not None:
+        return failed(f"http request refused: {refusal}")
+    assert session is not None
+    try:
+        # Redirects are not followed: a 3xx is the answer, so no hop escapes the allow-list.
+        async with session.request(
             str(spec.get("method", "GET")).upper(),
-            spec["url"],
+            url,
             headers=headers,
             json=body if body is not None else None,
             allow_redirects=False,
         ) as response:
             raw = await response.content.read(limit)
             status = response.status
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, Refused):  # the connection's own check: rebinding
+            return failed(f"http request refused: {exc.os_error.strerror}")
+        return failed(f"http request failed: {type(exc).__name__}: {exc}")
     except (aiohttp.ClientError, ValueError) as exc:
         return failed(f"http request failed: {type(exc).__name__}: {exc}")
-    text = raw.decode("utf-8", errors="replace")
+    text = _text(raw)
     try:
         parsed: Any = json.loads(text) if text else None
     except ValueError:
@@ -135,19 +186,31 @@ async def run_http(inv: Invocation) -> StepResult:
 async def run_shell(inv: Invocation) -> StepResult:
     spec = inv.inputs
     argv = [str(a) for a in spec["argv"]]
-    env = {name: os.environ[name] for name in spec.get("env_allow", ()) if name in os.environ}
-    env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
+    policy = inv.env.shell
+    # Looked up in this process's PATH, not one the step sets: the step cannot choose which
+    # file an allowed name means.
+    program, refusal = policy.executable(argv[0], os.environ.get("PATH") or DEFAULT_PATH)
+    if program is None:
+        return failed(f"shell command refused: {refusal}")
+    env = child_environment(
+        [str(n) for n in spec.get("env_allow", ())],
+        {str(k): str(v) for k, v in (spec.get("env") or {}).items()},
+        dict(os.environ),
+    )
     limit = int(spec.get("max_output_bytes", 65536))
     try:
         # An argument vector and no shell: a templated value is one argument, whatever it holds.
         process = await asyncio.create_subprocess_exec(
-            *argv,
+            program,
+            *argv[1:],
             cwd=spec.get("cwd") or None,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            # Only setrlimit calls between fork and exec: nothing that takes a lock.
+            preexec_fn=policy.preexec(),
         )
     except OSError as exc:
         return failed(f"cannot start {argv[0]!r}: {exc.strerror or exc}")
@@ -167,9 +230,21 @@ async def run_shell(inv: Invocation) -> StepResult:
         "stderr": stderr,
         "truncated": out_more or err_more,
     }
+    if code < 0:
+        return failed(f"{argv[0]} was killed by {_signal_name(-code)}", output)
     if code not in spec.get("expect_exit", [0]):
         return failed(f"{argv[0]} exited with status {code}", output)
     return succeeded(output)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+    if name in ("SIGXCPU", "SIGKILL"):
+        return f"{name} (automation.shell_limits.cpu_time, or the step's timeout)"
+    return name
 
 
 async def run_promql(inv: Invocation) -> StepResult:

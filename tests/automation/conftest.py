@@ -4,6 +4,7 @@ HTTP server that records what the steps sent it."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -20,6 +21,11 @@ from tests.conftest import VIEWER_TOKEN, auth
 JOBS = """
 jobs: {workers: 4, lease: 5s, max_attempts: 3, backoff_initial: 100ms, backoff_max: 200ms,
        poll_interval: 200ms}
+"""
+
+# Steps in these tests call the local Target and run this Python; nothing else is allowed.
+GUARDS = f"""
+automation: {{http_allow: ["127.0.0.1"], shell_allow: ["{sys.executable}"]}}
 """
 
 
@@ -79,6 +85,8 @@ def start(
     async def run(
         *texts: str, extra: str = "", actions: dict[str, Any] | None = None, owner: str = "a"
     ) -> TestClient[Any, Any]:
+        if "automation:" not in extra:
+            extra += GUARDS
         config = make_config(db_url, JOBS + extra)
         app = create_app(
             config,

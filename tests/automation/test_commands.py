@@ -39,7 +39,7 @@ steps:
         "id: slow\ntitle: Slow\nsteps:\n  - {id: hold, wait: {duration: 1h}}\n"
     )
     path = tmp_path / "firebreak.yml"
-    extra = JOBS + 'automation: {runbooks: "runbooks/*.yml"}\n'
+    extra = JOBS + 'automation: {runbooks: "runbooks/*.yml", http_allow: "127.0.0.1"}\n'
     path.write_text(config_text(f"sqlite+aiosqlite:///{tmp_path / 'fb.db'}", extra))
     return path
 
@@ -120,7 +120,7 @@ steps:
 """
     )
     path = tmp_path / "firebreak.yml"
-    extra = JOBS + 'automation: {runbooks: "runbooks/*.yml"}\n'
+    extra = JOBS + 'automation: {runbooks: "runbooks/*.yml", http_allow: "127.0.0.1"}\n'
     text = config_text(f"sqlite+aiosqlite:///{tmp_path / 'fb.db'}", extra)
     path.write_text(text.replace("127.0.0.1:9095", f"127.0.0.1:{port}"))
     app = create_app(load_config(path, env={}), registry=CollectorRegistry())

@@ -1,0 +1,166 @@
+"""The OpenAPI document: it names every route, and the live server keeps to it under fuzzing."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from receiver.api.openapi import openapi_document
+from receiver.app import create_app
+from receiver.config import parse_config
+from tests.conftest import ADMIN_TOKEN, WEBHOOK_TOKEN, auth, config_text
+
+
+def _routes() -> set[tuple[str, str]]:
+    app = create_app(parse_config(config_text("sqlite+aiosqlite:///unused.db"), env={}))
+    found = set()
+    for route in app.router.routes():
+        if route.method in ("HEAD", "OPTIONS"):  # aiohttp adds HEAD beside every GET
+            continue
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        found.add((route.method.lower(), str(path)))
+    return found
+
+
+def _documented() -> set[tuple[str, str]]:
+    return {
+        (method, path)
+        for path, operations in openapi_document()["paths"].items()
+        for method in operations
+    }
+
+
+def test_every_route_is_documented_and_every_documented_path_exists() -> None:
+    routes, documented = _routes(), _documented()
+    assert routes - documented == set(), "routes without an OpenAPI entry"
+    assert documented - routes == set(), "OpenAPI entries without a route"
+
+
+def test_every_operation_documents_its_errors_in_the_one_shape() -> None:
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in openapi_document()["paths"].items():
+        for method, operation in operations.items():
+            statuses = operation["responses"]
+            assert any(s.startswith("2") for s in statuses), (method, path)
+            if operation["security"]:  # authenticated: 401 documented, 403 with roles
+                assert "401" in statuses, (method, path)
+            if operation["security"] == [{"bearer": []}]:
+                assert "403" in statuses, (method, path)
+            for status, response in statuses.items():
+                if status.startswith(("4",)):
+                    assert response["content"]["application/json"]["schema"] == error
+
+
+async def test_served_without_authentication(client: Any) -> None:
+    resp = await client.get("/api/v1/openapi.json")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["openapi"].startswith("3.1")
+    assert "/webhook" in body["paths"]
+    assert body["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+# --- schemathesis against a live server -------------------------------------------------------
+
+RUNBOOK = """
+id: fuzz-wait
+title: A runbook the fuzzer may start
+steps:
+  - id: pause
+    wait: {duration: 1s}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``firebreak serve`` on a loopback port and a throwaway SQLite file."""
+    base = tmp_path_factory.mktemp("fuzz")
+    (base / "runbooks").mkdir()
+    (base / "runbooks" / "fuzz-wait.yml").write_text(RUNBOOK)
+    port = _free_port()
+    # Every unauthenticated call counts as a failed authentication: with the default limit the
+    # token-bearing calls from the same address would soon be answered 429 only.
+    text = config_text(f"sqlite+aiosqlite:///{base / 'firebreak.db'}").replace(
+        "127.0.0.1:9095", f"127.0.0.1:{port}"
+    )
+    text = text.replace("api:\n", "api:\n  auth_failure_limit: 1000000\n", 1)
+    text += "automation:\n  runbooks: ['runbooks/*.yml']\nlog:\n  level: error\n"
+    text = text.replace("log:\n  level: debug\n  format: console\n", "")
+    path: Path = base / "firebreak.yml"
+    path.write_text(text)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "receiver.cli", "serve", "--config", str(path)],
+        cwd=base,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=open(base / "serve.log", "wb"),  # noqa: SIM115 (the child holds it)
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError((base / "serve.log").read_text()) from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+    log = (base / "serve.log").read_text()
+    assert "unhandled error" not in log, log
+
+
+schema = schemathesis.openapi.from_dict(openapi_document())
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+# Bounded so the suite stays quick; FIREBREAK_FUZZ_EXAMPLES=500 digs deeper by hand.
+FUZZ = settings(
+    max_examples=int(os.environ.get("FIREBREAK_FUZZ_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+
+
+@schema.parametrize()
+@FUZZ
+def test_fuzz_with_an_admin_token(case: Any, live_server: str) -> None:
+    headers = auth(WEBHOOK_TOKEN if case.path == "/webhook" else ADMIN_TOKEN)
+    case.call_and_validate(base_url=live_server, headers=headers, checks=CHECKS, timeout=10)
+
+
+@schema.parametrize()
+@FUZZ
+def test_fuzz_without_a_token(case: Any, live_server: str) -> None:
+    case.call_and_validate(base_url=live_server, checks=CHECKS, timeout=10)
