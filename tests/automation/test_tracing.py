@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.tracing import Tracing
-from tests.automation.conftest import JOBS, Target, eventually, runbooks
+from tests.automation.conftest import GUARDS, JOBS, Target, eventually, runbooks
 from tests.conftest import WEBHOOK_TOKEN, auth
 from tests.payloads import alert, webhook
 
@@ -42,7 +42,7 @@ async def test_one_alert_is_one_trace_from_webhook_to_runbook_step(
 ) -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    config = make_config(db_url, JOBS)
+    config = make_config(db_url, JOBS + GUARDS)
     app = create_app(
         config,
         registry=CollectorRegistry(),
