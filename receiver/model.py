@@ -130,3 +130,18 @@ class ReloadResult:
     ok: bool
     problems: tuple[str, ...] = ()
     restart_needed: tuple[str, ...] = ()
+
+
+# Ids are 64-bit signed integers in both databases; a larger number names nothing.
+MAX_ID = 2**63 - 1
+
+
+def parse_id(raw: str | None) -> int | None:
+    """A whole number written in ASCII digits that fits a database id, else None.
+
+    ``str.isdigit`` alone is not enough: it accepts "²", which ``int`` refuses.
+    """
+    if raw is None or not raw.isascii() or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None

@@ -12,23 +12,13 @@ from aiohttp import web
 from receiver.alertmanager import format_rfc3339, parse_rfc3339
 from receiver.durations import parse_duration
 from receiver.errors import InvalidInput, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
-from receiver.model import Alert, AlertEvent
+from receiver.model import MAX_ID, Alert, AlertEvent, parse_id
 from receiver.typedefs import CONFIG
 
 _CHUNK = 64 * 1024
-# Ids are 64-bit signed integers in both databases; a larger number names nothing.
-MAX_ID = 2**63 - 1
 
 
-def parse_int(raw: str | None) -> int | None:
-    """A whole number written in ASCII digits that fits a database id, else None.
-
-    ``str.isdigit`` alone is not enough: it accepts "²", which ``int`` refuses.
-    """
-    if raw is None or not raw.isascii() or not raw.isdigit():
-        return None
-    value = int(raw)
-    return value if value <= MAX_ID else None
+parse_int = parse_id  # the API's name for it
 
 
 def is_id(value: object) -> bool:

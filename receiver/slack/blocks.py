@@ -15,7 +15,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from receiver.alertmanager import format_rfc3339
-from receiver.model import Alert
+from receiver.model import Alert, parse_id
 from receiver.notify.base import NoticeAlert
 from receiver.notify.render import alertnames, safe_url, severity
 
@@ -203,10 +203,10 @@ def ids_value(alerts: Sequence[MessageAlert]) -> str:
 
 def alert_ids_from_value(value: str) -> list[int]:
     """The alert ids a button's value names; ``[]`` when it is not ours."""
-    ids = [part.strip() for part in value.split(",")]
-    if not ids or not all(part.isdigit() for part in ids):
+    ids = [parse_id(part.strip()) for part in value.split(",")]
+    if not ids or any(i is None for i in ids):
         return []
-    return [int(part) for part in ids]
+    return [i for i in ids if i is not None]
 
 
 def _buttons(alerts: Sequence[MessageAlert], state: str, view: MessageView) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Final
 from receiver.durations import format_duration, parse_duration
 from receiver.errors import FirebreakError, InvalidInput
 from receiver.matchers import Matcher, MatchOp, parse_matcher_args
+from receiver.model import parse_id
 from receiver.slack.blocks import escape
 
 _NOTE_LIMIT: Final = 4000
@@ -43,12 +44,12 @@ class SilenceArgs:
 def _alert_id(args: list[str], usage: str) -> int:
     if not args:
         raise Usage(f"expected an alert id: `{usage}`")
-    raw = args[0].lstrip("#")
-    if not raw.isdigit():
+    found = parse_id(args[0].lstrip("#"))
+    if found is None:
         raise Usage(
             f"expected an alert id (a number such as 42), got `{escape(args[0])}`: `{usage}`"
         )
-    return int(raw)
+    return found
 
 
 def _note(words: list[str]) -> str | None:
@@ -149,11 +150,12 @@ def parse_execution(usage: str) -> Callable[[list[str]], tuple[int, str | None]]
     def parse(args: list[str]) -> tuple[int, str | None]:
         if not args:
             raise Usage(f"expected an execution id: `{usage}`")
-        if not args[0].isdigit():
+        found = parse_id(args[0])
+        if found is None:
             raise Usage(
                 f"expected an execution id (a number such as 12), got `{escape(args[0])}`: "
                 f"`{usage}`"
             )
-        return int(args[0]), _note(args[1:])
+        return found, _note(args[1:])
 
     return parse
