@@ -17,6 +17,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry
 
 from receiver.api.runbooks import record_json, runbook_json
+from receiver.audit import Audit
 from receiver.automation.definitions import load_runbooks
 from receiver.automation.drills import DrillBudget, Drills
 from receiver.automation.executor import Executor
@@ -101,6 +102,22 @@ async def _service(config: Config) -> AsyncIterator[AutomationService]:
         await store.close()
 
 
+@asynccontextmanager
+async def _audited(
+    service: AutomationService, actor: str, action: str, target: object = None
+) -> AsyncIterator[None]:
+    """One audit row for an action taken from the command line, whatever came of it."""
+    audit = Audit(service.store, system_clock)
+    fields = {"actor": actor, "interface": "cli", "action": action}
+    where = None if target is None else str(target)
+    try:
+        yield
+    except FirebreakError as exc:
+        await audit.record(**fields, target=where, outcome="rejected", detail={"error": str(exc)})
+        raise
+    await audit.record(**fields, target=where, outcome="ok")
+
+
 async def _run(args: argparse.Namespace, config: Config) -> int:
     actor = f"cli:{getpass.getuser()}"
     async with _service(config) as service:
@@ -108,9 +125,11 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
             return await _drill(args, config, service, actor)
         if args.command == "automation":
             if args.automation_command == "pause":
-                _print(await service.pause(actor, args.reason))
+                async with _audited(service, actor, "pause"):
+                    _print(await service.pause(actor, args.reason))
             elif args.automation_command == "resume":
-                _print(await service.resume(actor))
+                async with _audited(service, actor, "resume"):
+                    _print(await service.resume(actor))
             else:
                 _print(await service.automation_state())
             return 0
@@ -125,13 +144,14 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
             return 0
         if command == "run":
             context = dict(_pair(p) for p in args.param)
-            execution = await service.run(
-                args.runbook,
-                actor,
-                trigger_context=context,
-                dry_run=args.dry_run,
-                alert_id=args.alert,
-            )
+            async with _audited(service, actor, "runbook_execute", args.runbook):
+                execution = await service.run(
+                    args.runbook,
+                    actor,
+                    trigger_context=context,
+                    dry_run=args.dry_run,
+                    alert_id=args.alert,
+                )
             print(f"execution {execution.id}: {execution.state}")
             if not args.wait:
                 return 0
@@ -148,12 +168,13 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
             else:
                 _summary(record_json(record))
             return 0 if record.execution.state not in ("failed", "rolled_back") else 1
-        if command == "cancel":
-            execution = await service.cancel(args.execution, actor, args.reason)
-        elif command == "approve":
-            execution = await service.approve(args.execution, actor, Role.ADMIN)
-        else:
-            execution = await service.reject(args.execution, actor, Role.ADMIN)
+        async with _audited(service, actor, command, args.execution):
+            if command == "cancel":
+                execution = await service.cancel(args.execution, actor, args.reason)
+            elif command == "approve":
+                execution = await service.approve(args.execution, actor, Role.ADMIN)
+            else:
+                execution = await service.reject(args.execution, actor, Role.ADMIN)
         print(f"execution {execution.id}: {execution.state}")
         return 0
 

@@ -86,6 +86,22 @@ async def test_runbooks_commands_drive_a_serving_process(
     assert code == 1 and "runbook nope does not exist" in out
 
 
+def _audit_rows(config_file: Path) -> list[tuple[str, str, str, str]]:
+    """The audit rows in the database the configuration names (SQLite)."""
+    import sqlite3
+
+    from receiver.config import load_config
+
+    url = load_config(config_file).database.url
+    conn = sqlite3.connect(url.split(":///", 1)[1])
+    try:
+        return conn.execute(
+            "SELECT action, interface, outcome, actor FROM audit_log ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
 async def test_automation_pause_and_resume(
     config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -96,6 +112,10 @@ async def test_automation_pause_and_resume(
     assert '"paused": true' in out and '"reason": "incident"' in out
     code, out = await cli(capsys, "automation", "resume", "--config", c)
     assert code == 0 and '"paused": false' in out
+    # Both are in the audit trail, as actions taken from the command line.
+    rows = _audit_rows(config_file)
+    assert [(r[0], r[1], r[2]) for r in rows] == [("pause", "cli", "ok"), ("resume", "cli", "ok")]
+    assert all(r[3].startswith("cli:") for r in rows)
 
 
 async def test_firebreak_drill_goes_through_the_serving_process(
