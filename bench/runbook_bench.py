@@ -72,7 +72,8 @@ def start_firebreak(workdir: Path, target_port: int) -> tuple[subprocess.Popen[b
     config = json.loads(firebreak_config(port, f"sqlite+aiosqlite:///{workdir / 'fb.db'}", "full"))
     (workdir / "runbooks").mkdir()
     (workdir / "runbooks" / "bench.yml").write_text(runbook(f"http://{HOST}:{target_port}"))
-    config["automation"] = {"runbooks": ["runbooks/*.yml"]}
+    # The runbook calls the benchmark's own target, which the guard rails must allow.
+    config["automation"] = {"runbooks": ["runbooks/*.yml"], "http_allow": [HOST]}
     config["jobs"] = {"lease": "10s"}
     (workdir / "firebreak.yml").write_text(json.dumps(config, indent=2))
     with (workdir / "firebreak.log").open("wb") as log:
