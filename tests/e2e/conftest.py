@@ -201,28 +201,6 @@ def amtool_check_config(amtool: str, path: Path) -> subprocess.CompletedProcess[
 # --- Firebreak ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ServeSetup:
-    """A ``firebreak serve`` command on a free port and its own SQLite file, not yet started."""
-
-    url: str
-    db_path: Path
-    cmd: list[str]
-
-
-def serve_setup(tmp_path: Path, extra: str) -> ServeSetup:
-    """The test configuration plus ``extra`` written to ``tmp_path``, listening on a free port."""
-    port = free_port()
-    db_path = tmp_path / "firebreak.db"
-    text = config_text(f"sqlite+aiosqlite:///{db_path}", extra=extra).replace(
-        'listen: "127.0.0.1:9095"', f'listen: "127.0.0.1:{port}"'
-    )
-    config_path = tmp_path / "firebreak.yml"
-    config_path.write_text(text)
-    cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
-    return ServeSetup(f"http://127.0.0.1:{port}", db_path, cmd)
-
-
 @dataclass
 class FirebreakServer:
     """A running ``firebreak serve`` (on its own SQLite file unless ``db_path`` is None)."""
@@ -294,13 +272,17 @@ def write_firebreak_config(path: Path, db_url: str, port: int, extra: str = "") 
     return path
 
 
+def serve_command(config_path: Path) -> list[str]:
+    """``firebreak serve`` with this configuration, from this checkout."""
+    return [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
+
+
 def start_firebreak(
     config_path: Path, url: str, log_path: Path, *, timeout: float = START_TIMEOUT
 ) -> subprocess.Popen[bytes]:
     """``firebreak serve --config config_path``, once it answers ``url/health``; its output is
     appended to ``log_path``. Stopped again if it does not come up."""
-    cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
-    proc = _start(cmd, log_path, cwd=ROOT)
+    proc = _start(serve_command(config_path), log_path, cwd=ROOT)
 
     def ready() -> bool:
         if url.startswith("https:"):  # the test checks the certificate itself; here, only

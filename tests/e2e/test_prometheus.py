@@ -40,6 +40,7 @@ from tests.e2e.conftest import (
     free_port,
     http,
     register_log,
+    serve_command,
     wait_until,
 )
 from tests.payloads import alert, webhook
@@ -182,7 +183,7 @@ def firebreak(
         (tmp_path / "runbooks" / f"{name}.yml").write_text(runbook)
     log_path = tmp_path / "firebreak.log"
     register_log(request, "firebreak", log_path)
-    cmd = [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config_path)]
+    cmd = serve_command(config_path)
     proc = _start(cmd, log_path, cwd=ROOT)
     server = FirebreakServer(f"http://127.0.0.1:{port}", db_path, config_path, log_path, proc)
     try:
@@ -348,8 +349,7 @@ def _give_firebreak_work(server: FirebreakServer) -> None:
 
 def _alert_states(prometheus: Prometheus) -> set[tuple[str, str]]:
     return {
-        (s["metric"]["alertname"], s["metric"]["alertstate"])
-        for s in prometheus.samples("ALERTS")
+        (s["metric"]["alertname"], s["metric"]["alertstate"]) for s in prometheus.samples("ALERTS")
     }
 
 
@@ -366,8 +366,10 @@ def test_every_rule_and_dashboard_query_evaluates(
     prometheus: Prometheus, firebreak: FirebreakServer, demo_app: str
 ) -> None:
     wait_until(
-        lambda: _has_value(prometheus, 'up{job="firebreak"} == 1')
-        and _has_value(prometheus, 'up{job="demo"} == 1'),
+        lambda: (
+            _has_value(prometheus, 'up{job="firebreak"} == 1')
+            and _has_value(prometheus, 'up{job="demo"} == 1')
+        ),
         timeout=START_TIMEOUT,
         what="Prometheus scraped Firebreak and the demo service",
     )

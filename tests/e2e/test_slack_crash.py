@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import WEBHOOK_TOKEN
-from tests.e2e.conftest import ROOT, _start, _stop, http, serve_setup
+from tests.e2e.conftest import (
+    ROOT,
+    _start,
+    _stop,
+    free_port,
+    http,
+    serve_command,
+    write_firebreak_config,
+)
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import BOT_TOKEN, SIGNING_SECRET
@@ -47,8 +55,12 @@ async def until(check: Callable[[], Any], what: str, within: float = 20.0) -> No
 async def test_crash_after_post_before_record_updates_instead_of_posting_again(
     slack: SlackFake, tmp_path: Path
 ) -> None:
-    setup = serve_setup(
-        tmp_path,
+    port = free_port()
+    db_path = tmp_path / "firebreak.db"
+    config_path = write_firebreak_config(
+        tmp_path / "firebreak.yml",
+        f"sqlite+aiosqlite:///{db_path}",
+        port,
         f"""
 slack:
   bot_token: "{BOT_TOKEN}"
@@ -63,7 +75,7 @@ escalation_policies:
 jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 500ms}}
 """,
     )
-    url, db_path, cmd = setup.url, setup.db_path, setup.cmd
+    url, cmd = f"http://127.0.0.1:{port}", serve_command(config_path)
 
     async def start(log: str) -> subprocess.Popen[bytes]:
         proc = _start(cmd, tmp_path / log, cwd=ROOT)
