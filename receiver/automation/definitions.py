@@ -405,6 +405,17 @@ class Runbooks:
             and matches_all(self._matchers[rb.id], labels)
         ]
 
+    def offered(self, labels: Mapping[str, str]) -> list[RunbookConfig]:
+        """The runbooks written for a firing alert with ``labels``, automatic or not: those a
+        person may start for it by hand (the message about it offers them)."""
+        return [
+            rb
+            for rb in self
+            if rb.match
+            and rb.on in ("firing", "both")
+            and matches_all(self._matchers[rb.id], labels)
+        ]
+
 
 def parse_runbook(
     text: str, *, source: str = "<runbook>", env: Mapping[str, str] | None = None

@@ -28,6 +28,7 @@ from receiver.automation.jobkinds import cleanup_job, start_job, step_job
 from receiver.automation.params import (
     fill_params,
 )
+from receiver.automation.progress import Progress, ProgressHook
 from receiver.automation.stepjob import StepJob
 from receiver.automation.steps import (
     StepEnvironment,
@@ -65,6 +66,7 @@ class Executor:
         environment: StepEnvironment,
         automatic: bool = True,
         annotate: bool = False,
+        progress: ProgressHook | None = None,
     ) -> None:
         self.runbooks = runbooks
         self.store = store
@@ -73,6 +75,7 @@ class Executor:
         self.environment = environment
         self._automatic = automatic
         self._annotate = annotate  # write Grafana annotations when executions start and end
+        self._progress = progress
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -161,10 +164,13 @@ class Executor:
         dry_run: bool,
         start_key: str,
         now: datetime,
+        once: bool = False,
     ) -> tuple[Execution, bool]:
         """Create an execution (``running``, or ``skipped`` when storm control holds an
         automatic one back, or ``failed`` when its parameters cannot be filled) together with
-        its first step's job. Creating with the same ``start_key`` again changes nothing."""
+        its first step's job. Creating with the same ``start_key`` again changes nothing, and
+        so, with ``once``, does creating one while an execution of the runbook for the alert's
+        fingerprint has not ended: that execution is returned instead."""
         error: str | None = None
         try:
             params = fill_params(runbook, alert, trigger_context)
@@ -176,6 +182,10 @@ class Executor:
         # and the first step's durable "running" mark covers it before anything happens.
         async with self.store.transaction(durable=False) as conn:
             await self.sql.serialize(conn, f"runbook:{runbook.id}")
+            if once and alert is not None:
+                running = await self.sql.active_execution(conn, runbook.id, alert.fingerprint)
+                if running is not None:
+                    return running, False
             refusal = None
             if trigger == "auto" and error is None:
                 refusal = await self._refusal(conn, runbook, alert, now)
@@ -204,13 +214,18 @@ class Executor:
             execution, created = await self.sql.create(conn, values, actor, note)
             if created and execution.state == "pending":
                 await self.store.jobs.enqueue(conn, [step_job(execution.id, "run", 0, now)], now)
-            if created and alert is not None and trigger == "auto":
+            if created and alert is not None:
+                by = "" if trigger == "auto" else f" by {actor}"
                 text = (
                     f"runbook {runbook.id} not started: {refusal or error}"
                     if state != "pending"
-                    else f"runbook {runbook.id} started: execution {execution.id}"
+                    else f"runbook {runbook.id} started{by}: execution {execution.id}"
                 )
-                await self.store.record(conn, [_alert_event(alert.id, now, text)], [])
+                who = "firebreak" if trigger == "auto" else actor
+                await self.store.record(conn, [_alert_event(alert.id, now, text, who)], [])
+            if created:
+                told = Progress(execution, "created", state, "created", None, refusal or error)
+                await self.tell(conn, told, now)
         if created:
             if refusal:
                 self.metrics.storm_trips.labels(runbook.id, refusal.split(":", 1)[0]).inc()
@@ -335,6 +350,8 @@ class Executor:
         )
         if not changed:
             return False
+        ended = replace(execution, state=state, error=error or execution.error)
+        await self.tell(conn, Progress(ended, "ended", state, f"ended:{state}", None, error), now)
         follow = [cleanup_job(execution.id, now), *self._annotation(execution, state, now)]
         await self.store.jobs.enqueue(conn, follow, now)
         self.metrics.executions.labels(execution.runbook, state).inc()
@@ -353,6 +370,15 @@ class Executor:
                         format_duration(runbook.breaker.window),
                     )
         return True
+
+    async def tell(self, conn: AsyncConnection, progress: Progress, now: datetime) -> None:
+        """Enqueue what the progress hook makes of an event of an execution for an alert, in
+        the caller's transaction."""
+        if self._progress is None or progress.execution.alert_id is None:
+            return
+        jobs = self._progress(progress, now)
+        if jobs:
+            await self.store.jobs.enqueue(conn, jobs, now)
 
     def _annotation(self, execution: Execution, event: str, now: datetime) -> list[NewJob]:
         if not self._annotate or execution.dry_run:
@@ -394,12 +420,12 @@ def _step_at(runbook: RunbookConfig, execution: Execution) -> StepConfig | None:
     return runbook.steps[plan[execution.position]].rollback
 
 
-def _alert_event(alert_id: int, at: datetime, note: str) -> dict[str, Any]:
+def _alert_event(alert_id: int, at: datetime, note: str, actor: str) -> dict[str, Any]:
     return {
         "alert_id": alert_id,
         "kind": EventKind.RUNBOOK.value,
         "at": at,
-        "actor": "firebreak",
+        "actor": actor,
         "note": note,
         "request_id": None,
     }

@@ -65,9 +65,33 @@ class AutomationService:
         trigger: str = "manual",
     ) -> Execution:
         """Start a runbook by hand (never held back by storm control: a person asked)."""
+        execution, _ = await self.start(
+            runbook_id,
+            actor,
+            trigger_context=trigger_context,
+            dry_run=dry_run,
+            alert_id=alert_id,
+            trigger=trigger,
+        )
+        return execution
+
+    async def start(
+        self,
+        runbook_id: str,
+        actor: str,
+        *,
+        trigger_context: Mapping[str, Any] | None = None,
+        dry_run: bool = False,
+        alert_id: int | None = None,
+        trigger: str = "manual",
+        once: bool = False,
+    ) -> tuple[Execution, bool]:
+        """``run``, telling whether it started a new execution. With ``once`` and an alert,
+        an execution of the runbook for the alert that has not ended is returned instead of
+        starting another (a button pressed twice, or while the automatic run goes on)."""
         runbook = self.runbook(runbook_id)
         alert: Alert | None = await self._store.get_alert(alert_id) if alert_id else None
-        execution, _ = await self._executor.create(
+        execution, created = await self._executor.create(
             runbook,
             alert=alert,
             trigger=trigger,
@@ -76,9 +100,11 @@ class AutomationService:
             dry_run=dry_run,
             start_key=f"{trigger}:{secrets.token_hex(12)}",
             now=self._clock(),
+            once=once,
         )
-        self._wake()
-        return execution
+        if created:
+            self._wake()
+        return execution, created
 
     # -- executions -----------------------------------------------------------------------
 

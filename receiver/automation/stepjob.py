@@ -15,6 +15,7 @@ from receiver.automation.approvals import Gate, gate_for
 from receiver.automation.definitions import RunbookConfig, StepConfig
 from receiver.automation.jobkinds import step_job
 from receiver.automation.params import alert_scope, jsonable, redact, secret_values
+from receiver.automation.progress import Progress
 from receiver.automation.steps import (
     STEP_FUNCTIONS,
     Invocation,
@@ -188,6 +189,11 @@ class StepJob:
                     note=f"step {self.step.id} waits for approval by {who} "
                     f"until {deadline.isoformat()}",
                 )
+                key = f"waiting:{self.at[0]}:{self.at[1]}"
+                waiting = Progress(
+                    self.execution, "waiting_approval", "waiting_approval", key, self.step.id, who
+                )
+                await self.x.tell(conn, waiting, self.now)
         return Defer(until=deadline, reason="waiting for approval")
 
     async def settle(
@@ -236,6 +242,9 @@ class StepJob:
             if current.state != "running":
                 await self.x.sql.transition(conn, current, "running", now, at=self.at)
                 current = replace(current, state="running")
+            key = f"step:{current.phase}:{current.position}:{final}"
+            told = Progress(current, "step", final, key, step.id, result.error)
+            await self.x.tell(conn, told, now)
             follow = await self._next(conn, current, final, result.error)
             if follow:
                 await self.x.store.jobs.enqueue(conn, follow, now)

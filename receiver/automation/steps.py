@@ -37,7 +37,7 @@ from receiver.escalation import _notice_alert  # one way to show an alert in a n
 from receiver.hostallow import HostAllowList
 from receiver.matchers import parse_matchers
 from receiver.model import Alert
-from receiver.notify.base import Channel, ChannelError, Notice, NoticeKind
+from receiver.notify.base import Channel, ChannelError, ChannelThrottled, Notice, NoticeKind
 from receiver.tracing import inject_traceparent
 
 ENTRY_POINT_GROUP = "firebreak.actions"
@@ -391,6 +391,11 @@ async def run_notify(inv: Invocation) -> StepResult:
     )
     try:
         delivery = await channel.send(notice, spec.get("target") or "")
+    except ChannelThrottled as exc:
+        # Slack's 429 or the pacing of posts to one channel (which the execution's own notes
+        # in the alert's thread share): look again then, as a poll does; the notice's key
+        # keeps the post single.
+        return StepResult("waiting", until=inv.now + timedelta(seconds=exc.retry_after or 1.0))
     except ChannelError as exc:
         return failed(f"{spec['channel']}: {type(exc).__name__}: {exc}")
     return succeeded({"channel": spec["channel"], "reference": delivery.reference})

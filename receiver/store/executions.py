@@ -274,6 +274,39 @@ class ExecutionSQL:
             stmt = stmt.where(executions.c.fingerprint == fingerprint)
         return int((await conn.execute(stmt)).scalar() or 0)
 
+    async def active_execution(
+        self, conn: AsyncConnection, runbook: str, fingerprint: str
+    ) -> Execution | None:
+        """The oldest execution of ``runbook`` for ``fingerprint`` that has not ended."""
+        row = (
+            await conn.execute(
+                select(executions)
+                .where(
+                    executions.c.runbook == runbook,
+                    executions.c.fingerprint == fingerprint,
+                    executions.c.state.in_(ACTIVE_STATES),
+                    executions.c.dry_run.is_(False),
+                )
+                .order_by(executions.c.id)
+                .limit(1)
+            )
+        ).first()
+        return _execution(row) if row is not None else None
+
+    async def for_alerts(
+        self, conn: AsyncConnection, alert_ids: Sequence[int], limit: int = 100
+    ) -> list[Execution]:
+        """The executions (dry runs left out) for ``alert_ids``, newest first."""
+        if not alert_ids:
+            return []
+        stmt = (
+            select(executions)
+            .where(executions.c.alert_id.in_(list(alert_ids)), executions.c.dry_run.is_(False))
+            .order_by(executions.c.id.desc())
+            .limit(limit)
+        )
+        return [_execution(row) for row in await conn.execute(stmt)]
+
     async def last_automatic_start(
         self, conn: AsyncConnection, runbook: str, fingerprint: str
     ) -> datetime | None:

@@ -199,6 +199,7 @@ executions = Table(
     UniqueConstraint("start_key", name="uq_executions_start_key"),
     Index("ix_executions_runbook_state", "runbook", "state"),
     Index("ix_executions_fingerprint", "fingerprint", "runbook"),
+    Index("ix_executions_alert_id", "alert_id", "id"),
 )
 
 execution_steps = Table(
