@@ -61,6 +61,7 @@ from receiver.routing import Router
 from receiver.slack.blocks import MessageView
 from receiver.slack.bolt import build_bolt_app, slack_events
 from receiver.slack.commands import SlackCommands
+from receiver.slack.executions import progress_hook, runbook_offers
 from receiver.slack.roles import SlackRoles
 from receiver.slack.updates import (
     MessageUpdates,
@@ -284,7 +285,7 @@ def _services(
     app: web.Application, config: Config, session: aiohttp.ClientSession, runbooks: Runbooks
 ) -> _Services:
     clock, metrics = app[CLOCK], app[METRICS]
-    slack_channels = _slack_channels(app, session, config)
+    slack_channels = _slack_channels(app, session, config, runbooks)
     channels: dict[str, Channel] = {
         name: build_channel(name, channel, session, clock)
         for name, channel in config.channels.items()
@@ -330,6 +331,10 @@ def _services(
         ),
         automatic=config.automation.automatic,
         annotate=config.grafana is not None,
+        # An execution for an alert tells the alert's Slack messages how it goes.
+        progress=progress_hook(config.slack.command)
+        if slack_channels and config.slack is not None
+        else None,
     )
     handlers = {
         **escalation.handlers(),
@@ -425,7 +430,7 @@ def _injector(app: web.Application) -> Inject:
 
 
 def _slack_channels(
-    app: web.Application, session: aiohttp.ClientSession, config: Config
+    app: web.Application, session: aiohttp.ClientSession, config: Config, runbooks: Runbooks
 ) -> dict[str, SlackChannel]:
     """The Slack Web API client (when ``slack`` is configured) and the ``slack`` channels.
     The client is made once: the ``slack`` section takes effect at a restart."""
@@ -450,6 +455,7 @@ def _slack_channels(
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
     state = state_lookup(app[STORE], names, Router(config))
     references = reference_lookup(app[STORE], names)
+    offers = runbook_offers(app[STORE], runbooks, config.automation.automatic)
     found = {}
     for name in names:
         section = config.channels[name].slack
@@ -462,6 +468,7 @@ def _slack_channels(
             state=state,
             view=view,
             references=references,
+            runbooks=offers,
         )
     return found
 

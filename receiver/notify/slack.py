@@ -41,9 +41,24 @@ from receiver.notify.base import (
     NoticeKind,
 )
 from receiver.notify.render import subject, text_body
-from receiver.slack.blocks import MessageAlert, MessageView, escape, message, thread_note
+from receiver.slack.blocks import (
+    MessageAlert,
+    MessageView,
+    RunbookOffer,
+    escape,
+    message,
+    thread_note,
+)
 
-__all__ = ["MessageRef", "MessageState", "Pacer", "SlackChannel", "StateLookup", "slack_call"]
+__all__ = [
+    "MessageRef",
+    "MessageState",
+    "OfferLookup",
+    "Pacer",
+    "SlackChannel",
+    "StateLookup",
+    "slack_call",
+]
 
 log = logging.getLogger("firebreak.slack")
 
@@ -85,6 +100,8 @@ class MessageState:
 StateLookup = Callable[[str], Awaitable[MessageState | None]]
 # The references of the Slack messages already sent about some alerts, first sent first.
 ReferenceLookup = Callable[[Sequence[int]], Awaitable[list[str]]]
+# The runbooks written for a message's alerts and where their runs stand (the store, in the app).
+OfferLookup = Callable[[Sequence[MessageAlert]], Awaitable[tuple[RunbookOffer, ...]]]
 
 
 class Pacer:
@@ -172,10 +189,12 @@ class SlackChannel:
         state: StateLookup | None = None,
         view: MessageView | None = None,
         references: ReferenceLookup | None = None,
+        runbooks: OfferLookup | None = None,
     ) -> None:
         """``state`` reads the alerts behind a message as they are now, so an update shows
         who acknowledged them; without it an update shows what the notice carried.
-        ``view`` holds the message settings every message shares (Grafana, silence button)."""
+        ``view`` holds the message settings every message shares (Grafana, silence button);
+        ``runbooks`` finds the runbooks a message offers to run."""
         self.name = name
         self._client = client
         self._default = default_channel
@@ -183,6 +202,7 @@ class SlackChannel:
         self._state = state
         self._view = view if view is not None else MessageView()
         self._references = references
+        self._runbooks = runbooks
         self._posted: OrderedDict[str, MessageRef] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -220,15 +240,27 @@ class SlackChannel:
         date. One Slack channel may be told twice about the same alerts (once as a tier's
         default channel, once by id): one lock and one note per message and text keep it
         single."""
-        note = _thread_text(notice)
+        await self._reply(parent, _thread_text(notice), notice)
+
+    async def note(self, reference: str, text: str, key: str) -> None:
+        """A reply in the thread of the message at ``reference`` (a runbook's progress), once
+        per ``key``, and the message brought up to date."""
+        parent = MessageRef.parse(reference)
+        if parent is not None:
+            await self._reply(parent, text, None, key)
+
+    async def _reply(
+        self, parent: MessageRef, text: str, notice: Notice | None, key: str | None = None
+    ) -> None:
         lock = self._locks.setdefault(str(parent), asyncio.Lock())
         async with lock:
             await self._post_once(
-                notice,
+                notice.idempotency_key if notice is not None else key or text,
+                notice.attempt if notice is not None else 0,
                 parent.channel,
-                *thread_note(note),
+                *thread_note(text),
                 thread_ts=parent.ts,
-                key=f"{parent}#{note}",
+                key=f"{parent}#{key or text}",
             )
             await self.refresh(str(parent), notice)
 
@@ -239,7 +271,7 @@ class SlackChannel:
         elif notice.message and not alerts:
             text, blocks = thread_note(escape(notice.message))
         else:
-            view = self._with_notice(notice)
+            view = await self._offering(self._with_notice(notice), alerts)
             text, blocks = message(alerts, view)
             if notice.message:
                 note = {
@@ -247,7 +279,12 @@ class SlackChannel:
                     "text": {"type": "mrkdwn", "text": escape(notice.message)},
                 }
                 blocks.insert(0, note)
-        return await self._post_once(notice, channel, text, blocks)
+        return await self._post_once(notice.idempotency_key, notice.attempt, channel, text, blocks)
+
+    async def _offering(self, view: MessageView, alerts: Sequence[MessageAlert]) -> MessageView:
+        if self._runbooks is None or not alerts:
+            return view
+        return dataclasses.replace(view, runbooks=await self._runbooks(alerts))
 
     def _with_notice(self, notice: Notice, tier: int | None = None) -> MessageView:
         v = self._view
@@ -256,24 +293,25 @@ class SlackChannel:
             escalation_policy=notice.escalation_policy,
             grafana_url=v.grafana_url,
             silence_button=v.silence_button,
-            runbook=v.runbook,
             drill=notice.drill,
         )
 
     async def _post_once(
         self,
-        notice: Notice,
+        idempotency_key: str,
+        attempt: int,
         channel: str,
         text: str,
         blocks: list[dict[str, Any]],
         thread_ts: str | None = None,
         key: str | None = None,
     ) -> MessageRef:
-        """Post unless this notice's message (or thread reply) went out already."""
-        key = key or f"{notice.idempotency_key}#{thread_ts or ''}"
+        """Post unless this message (or thread reply) went out already; ``attempt`` above 0
+        says an earlier attempt may have posted it."""
+        key = key or f"{idempotency_key}#{thread_ts or ''}"
         known = self._posted.get(key)
-        if known is None and notice.attempt > 0 and thread_ts is None:
-            known = await self._find_posted(channel, notice.idempotency_key)
+        if known is None and attempt > 0 and thread_ts is None:
+            known = await self._find_posted(channel, idempotency_key)
         if known is not None:
             if thread_ts is None:  # the top message: bring it up to date instead
                 await self._update(known, text, blocks)
@@ -293,7 +331,7 @@ class SlackChannel:
                 unfurl_links=False,
                 metadata={
                     "event_type": METADATA_EVENT,
-                    "event_payload": {"idempotency_key": notice.idempotency_key},
+                    "event_payload": {"idempotency_key": idempotency_key},
                 },
                 **kwargs,
             ),
@@ -339,10 +377,10 @@ class SlackChannel:
                 tier=_highest(base.tier, state.tier),
                 escalation_policy=base.escalation_policy or state.escalation_policy,
             )
-            text, blocks = message(state.alerts, view)
+            text, blocks = message(state.alerts, await self._offering(view, state.alerts))
         elif notice is not None:
             alerts = [MessageAlert.from_notice(a) for a in notice.alerts]
-            text, blocks = message(alerts, self._with_notice(notice))
+            text, blocks = message(alerts, await self._offering(self._with_notice(notice), alerts))
         else:
             return
         await self._update(ref, text, blocks)

@@ -8,7 +8,7 @@ an alert is untrusted: mrkdwn control characters are escaped, and only http(s) U
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -26,20 +26,28 @@ __all__ = [
     "ACTION_SILENCE",
     "MessageAlert",
     "MessageView",
+    "RunbookOffer",
     "alert_ids_from_value",
     "escape",
     "message",
+    "runbook_from_action",
     "thread_note",
 ]
 
 ACTION_ACK: Final = "firebreak_ack"
 ACTION_RESOLVE: Final = "firebreak_resolve"
 ACTION_SILENCE: Final = "firebreak_silence_1h"
+# One button per runbook: Slack wants action ids unique in a message, so each carries its
+# runbook's id after a colon (``firebreak_run_runbook:restart-service``).
 ACTION_RUNBOOK: Final = "firebreak_run_runbook"
 
 MAX_ALERTS: Final = 10  # Slack allows 50 blocks a message; each alert takes one
 _SECTION_CHARS: Final = 2900  # a section's text may hold 3000 characters
 _VALUE_CHARS: Final = 2000  # a button's value may hold 2000 characters
+_BUTTON_CHARS: Final = 75  # a button's text may hold 75 characters
+# Runbook buttons a message shows; more would crowd out Acknowledge and Resolve, and the rest
+# are named in the message for /firebreak run.
+MAX_RUNBOOK_BUTTONS: Final = 3
 # Labels worth a glance, in this order; the others stay in Alertmanager.
 _KEY_LABELS: Final = ("service", "instance", "job", "namespace", "cluster", "team", "env")
 _ICONS: Final = {"firing": ":red_circle:", "acknowledged": ":large_yellow_circle:"}
@@ -89,6 +97,28 @@ class MessageAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class RunbookOffer:
+    """A runbook written for a message's alerts, and where its runs for them stand."""
+
+    runbook: str
+    # The firing alerts a press starts it for: those it matches with no run of it going on
+    # (and, when it starts by itself, none before). Empty: no button.
+    alert_ids: tuple[int, ...] = ()
+    automatic: bool = False  # starts by itself on these alerts
+    execution_id: int | None = None  # its latest execution for these alerts
+    state: str | None = None  # that execution's state
+
+    def status(self) -> str | None:
+        """One line on the message, or None when there is nothing to say."""
+        name = f"`{escape(self.runbook)}`"
+        if self.execution_id is not None:
+            return f":gear: Runbook {name}: execution {self.execution_id} {self.state}"
+        if self.automatic:
+            return f":gear: Runbook {name} starts by itself"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class MessageView:
     """What a message shows besides its alerts."""
 
@@ -96,7 +126,7 @@ class MessageView:
     escalation_policy: str = ""
     grafana_url: str | None = None
     silence_button: bool = False  # an Alertmanager is configured to silence through
-    runbook: str | None = None  # a runbook matches: offer to run it
+    runbooks: tuple[RunbookOffer, ...] = ()  # runbooks that match: offer to run them
     drill: bool = False
 
 
@@ -190,11 +220,11 @@ def _grafana(base: str | None, alert: MessageAlert) -> str:
     return f"{base}{sep}var-alertname={quote(name)}" if name else base
 
 
-def ids_value(alerts: Sequence[MessageAlert]) -> str:
+def ids_value(alert_ids: Iterable[int]) -> str:
     """A button's value: the ids of the alerts it acts on, comma-separated."""
     value = ""
-    for alert in alerts:
-        more = f"{value},{alert.id}" if value else str(alert.id)
+    for alert_id in alert_ids:
+        more = f"{value},{alert_id}" if value else str(alert_id)
         if len(more) > _VALUE_CHARS:
             break
         value = more
@@ -207,6 +237,43 @@ def alert_ids_from_value(value: str) -> list[int]:
     if not ids or any(i is None for i in ids):
         return []
     return [i for i in ids if i is not None]
+
+
+def runbook_from_action(action_id: str) -> str | None:
+    """The runbook a Run button starts, from its action id; None for other buttons."""
+    prefix, sep, runbook = action_id.partition(":")
+    return runbook if prefix == ACTION_RUNBOOK and sep and runbook else None
+
+
+def _runbook_button(offer: RunbookOffer) -> dict[str, Any]:
+    count = len(offer.alert_ids)
+    text = f"Run {offer.runbook}" + (f" ({count} alerts)" if count > 1 else "")
+    which = f"alert {offer.alert_ids[0]}" if count == 1 else f"{count} alerts"
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": _cut(text, _BUTTON_CHARS)},
+        "action_id": f"{ACTION_RUNBOOK}:{offer.runbook}",
+        "value": ids_value(offer.alert_ids),
+        # A runbook changes things: Slack asks before the press reaches us.
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Run runbook?"},
+            "text": {"type": "plain_text", "text": _cut(f"Run {offer.runbook} for {which}?")},
+            "confirm": {"type": "plain_text", "text": "Run"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        },
+    }
+
+
+def _runbook_context(offers: Sequence[RunbookOffer]) -> dict[str, Any] | None:
+    lines = [line for line in (o.status() for o in offers) if line]
+    runnable = [o for o in offers if o.alert_ids]
+    more = [o.runbook for o in runnable[MAX_RUNBOOK_BUTTONS:]]
+    if more:
+        names = ", ".join(f"`{escape(name)}`" for name in more)
+        lines.append(f"Also written for these alerts: {names} (`/firebreak run <runbook>`)")
+    if not lines:
+        return None
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut("\n".join(lines))}]}
 
 
 def _buttons(alerts: Sequence[MessageAlert], state: str, view: MessageView) -> dict[str, Any]:
@@ -224,14 +291,14 @@ def _buttons(alerts: Sequence[MessageAlert], state: str, view: MessageView) -> d
             element["style"] = style
         elements.append(element)
 
-    value = ids_value(firing)
+    value = ids_value(a.id for a in firing)
     if state == "firing":
         button("Acknowledge", ACTION_ACK, value, "primary")
     button("Resolve", ACTION_RESOLVE, value, "danger" if state == "firing" else None)
     if view.silence_button:
         button("Silence 1h", ACTION_SILENCE, value)
-    if view.runbook:
-        button("Run runbook", ACTION_RUNBOOK, f"{view.runbook}:{value}"[:_VALUE_CHARS])
+    runnable = [offer for offer in view.runbooks if offer.alert_ids]
+    elements += [_runbook_button(offer) for offer in runnable[:MAX_RUNBOOK_BUTTONS]]
     return {"type": "actions", "block_id": "firebreak_actions", "elements": elements}
 
 
@@ -259,6 +326,9 @@ def message(alerts: Sequence[MessageAlert], view: MessageView) -> tuple[str, lis
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"… and {hidden} more"}]}
         )
+    runbooks = _runbook_context(view.runbooks)
+    if runbooks is not None:
+        blocks.append(runbooks)
     if state != "resolved":
         blocks.append(_buttons(alerts, state, view))
     return headline, blocks

@@ -34,10 +34,10 @@ from receiver.routing import Router
 from receiver.slack.blocks import (
     ACTION_ACK,
     ACTION_RESOLVE,
-    ACTION_RUNBOOK,
     ACTION_SILENCE,
     alert_ids_from_value,
     escape,
+    runbook_from_action,
 )
 from receiver.slack.parse import (
     AlertArgs,
@@ -317,7 +317,12 @@ class SlackCommands:
         return await self._run(user, prepared.name, alert_id, sub.run(self, user, prepared.args))
 
     async def _run(
-        self, user: SlackUser, action: str, alert_id: int | None, work: Awaitable[Reply]
+        self,
+        user: SlackUser,
+        action: str,
+        alert_id: int | None,
+        work: Awaitable[Reply],
+        **fields: object,
     ) -> Reply:
         try:
             reply = await work
@@ -328,12 +333,13 @@ class SlackCommands:
             AlertmanagerRejected,
             AlertmanagerUnavailable,
         ) as exc:
-            self._audit(user, action, "failed", alert_id=alert_id, reason=str(exc))
+            self._audit(user, action, "failed", alert_id=alert_id, reason=str(exc), **fields)
             return Reply(f"Could not {action}: {escape(str(exc))}.")
         except StoreUnavailable:
-            self._audit(user, action, "failed", alert_id=alert_id, reason="store unavailable")
+            reason = "store unavailable"
+            self._audit(user, action, "failed", alert_id=alert_id, reason=reason, **fields)
             return Reply(f"Could not {action}: Firebreak's database is unavailable; try again.")
-        self._audit(user, action, "ok", alert_id=alert_id)
+        self._audit(user, action, "ok", alert_id=alert_id, **fields)
         return reply
 
     async def _authorise(
@@ -368,8 +374,9 @@ class SlackCommands:
     async def press(self, user: SlackUser, action_id: str, value: str) -> Reply | None:
         """A button on an alert message; the answer (if any) is shown to the presser only.
         A successful acknowledge or resolve needs none: the message itself changes."""
-        if action_id == ACTION_RUNBOOK:
-            return Reply(f"Start a runbook with `{self.command} run <runbook>`.")
+        runbook = runbook_from_action(action_id)
+        if runbook is not None:
+            return await self._press_runbook(user, runbook, alert_ids_from_value(value))
         name = _BUTTONS.get(action_id)
         ids = alert_ids_from_value(value)
         if name is None or not ids:
@@ -380,6 +387,43 @@ class SlackCommands:
         replies = [await self._run(user, name, i, self._press_one(user, name, i)) for i in ids]
         texts = [r.text for r in replies if r.text]
         return Reply("\n".join(texts)) if texts else None
+
+    async def _press_runbook(self, user: SlackUser, runbook: str, ids: list[int]) -> Reply:
+        """A Run button: ``run`` for each alert it names, with that subcommand's role and
+        audit; an execution of the runbook for an alert that has not ended is reported, not
+        started again (a double press, an older copy of the message)."""
+        if not ids:
+            return Reply("This button is not one Firebreak knows; the message may be outdated.")
+        refusal = await self._authorise(user, "run", SUBCOMMANDS["run"].role, ids)
+        if refusal is not None:
+            return refusal
+        replies = [
+            await self._run(user, "run", i, self._start(user, runbook, i), runbook=runbook)
+            for i in ids
+        ]
+        return Reply("\n".join(r.text for r in replies))
+
+    async def _start(self, user: SlackUser, runbook: str, alert_id: int) -> Reply:
+        execution, started = await self.runbooks.start(user, runbook, alert_id)
+        what = f"execution {execution.id} ({execution.state})"
+        if started:
+            return Reply(
+                f"You started runbook `{escape(runbook)}` for alert {alert_id}: {what}. "
+                f"Its steps follow in the message's thread; `{self.command} status "
+                f"{execution.id}` shows them too."
+            )
+        await self.store.add_event(
+            alert_id,
+            EventKind.RUNBOOK,
+            self.actor(user),
+            f"run {runbook} pressed: execution {execution.id} has not ended; nothing started",
+            None,
+            self._clock(),
+        )
+        return Reply(
+            f"Runbook `{escape(runbook)}` is already running for alert {alert_id}: {what}; "
+            "nothing new was started."
+        )
 
     async def _press_one(self, user: SlackUser, name: str, alert_id: int) -> Reply:
         actor = self.actor(user)

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Final
 
 from receiver.automation.service import AutomationService
-from receiver.errors import Forbidden
+from receiver.errors import Forbidden, NotFound
 from receiver.slack.blocks import escape
 from receiver.slack.replies import mention
 from receiver.slack.roles import SlackRoles, SlackUser
+from receiver.store.executions import Execution
 
 __all__ = ["NO_RUNBOOKS", "RunbookCommands"]
 
@@ -61,6 +62,14 @@ class RunbookCommands:
             f"({execution.state}).",
             True,
         )
+
+    async def start(self, user: SlackUser, name: str, alert_id: int) -> tuple[Execution, bool]:
+        """Run ``name`` for an alert unless an execution of it for the alert has not ended
+        (then that one, and False)."""
+        service = self._service()
+        if service is None:
+            raise NotFound(f"{NO_RUNBOOKS}, so there is no runbook {name}")
+        return await service.start(name, runbook_actor(user), alert_id=alert_id, once=True)
 
     async def approve(self, user: SlackUser, execution_id: int) -> tuple[str, bool]:
         service = self._service()

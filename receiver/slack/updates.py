@@ -4,9 +4,11 @@
 Acknowledgements and resolves reach Slack as notices (the Slack channel follows
 acknowledgements), which update the messages. A snooze is no notice, so it enqueues one
 ``slack_update`` job in its own transaction (see ``AlertActions``); the job re-renders every
-Slack message sent about the alert from the store (``chat.update``). It is a durable job like
-any send: Slack's 429 defers it by ``Retry-After``, a failure retries it with backoff, and
-repeating it only renders the same state again.
+Slack message sent about the alert from the store (``chat.update``). A runbook execution's
+progress is the same job with a ``note``, which first goes into each message's thread. It is
+a durable job like any send: Slack's 429 defers it by ``Retry-After``, a failure retries it
+with backoff, and repeating it only renders the same state again (a note goes out once per
+process).
 """
 
 from __future__ import annotations
@@ -80,21 +82,30 @@ class MessageUpdates:
         return {KIND: self.update}
 
     async def update(self, ctx: JobContext) -> Outcome:
-        ids = sorted({i for job in ctx.jobs for i in job.payload["alert_ids"]})
-        async with self._store.connection() as conn:
-            found = await messages_about(conn, ids, list(self._channels))
-        for channel, reference in found:
-            try:
-                await self._channels[channel].refresh(reference)
-            except ChannelThrottled as exc:
-                return Defer(
-                    until=ctx.now + timedelta(seconds=exc.retry_after or 1.0),
-                    reason=f"throttled: {exc}",
-                )
-            except ChannelRejected as exc:
-                if "message_not_found" in str(exc):
-                    continue  # deleted in Slack: nothing left to keep current
-                return DeadLetter(str(exc))
-            except ChannelError as exc:
-                return Retry(str(exc))
-        return Done("updated" if found else "no_messages")
+        done: set[tuple[str, str]] = set()
+        # Notes in the order their events happened; a message is re-rendered once.
+        for job in sorted(ctx.jobs, key=lambda j: j.id):
+            note = job.payload.get("note")
+            async with self._store.connection() as conn:
+                found = await messages_about(conn, job.payload["alert_ids"], list(self._channels))
+            for channel, reference in found:
+                if not note and (channel, reference) in done:
+                    continue
+                try:
+                    if note:
+                        await self._channels[channel].note(reference, note, job.idempotency_key)
+                    else:
+                        await self._channels[channel].refresh(reference)
+                except ChannelThrottled as exc:
+                    return Defer(
+                        until=ctx.now + timedelta(seconds=exc.retry_after or 1.0),
+                        reason=f"throttled: {exc}",
+                    )
+                except ChannelRejected as exc:
+                    if "message_not_found" in str(exc):
+                        continue  # deleted in Slack: nothing left to keep current
+                    return DeadLetter(str(exc))
+                except ChannelError as exc:
+                    return Retry(str(exc))
+                done.add((channel, reference))
+        return Done("updated" if done else "no_messages")

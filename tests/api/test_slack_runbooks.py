@@ -14,7 +14,15 @@ from tests.automation.conftest import runbooks
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook
-from tests.slack_helpers import ADMIN, ALICE, VIEWER, command, eventually, slack_config
+from tests.slack_helpers import (
+    ADMIN,
+    ALICE,
+    VIEWER,
+    block_text,
+    command,
+    eventually,
+    slack_config,
+)
 
 RESTART = """
 id: restart-db
@@ -135,7 +143,19 @@ async def test_a_runbook_step_speaks_in_the_alert_thread(
     body = webhook(alert("DiskFull", labels={"service": "db"}))
     await client.post("/webhook", json=body, headers=auth(WEBHOOK_TOKEN))
     [parent] = await eventually(lambda: slack.top_messages(CHANNEL), what="alert posted")
-    [note] = await eventually(lambda: slack.thread(CHANNEL, parent.ts), what="step in thread")
-    assert note.text.startswith(":gear: Clearing the cache for db (runbook execution ")
-    await eventually(lambda: parent.edits >= 1, what="message refreshed")
+
+    def thread() -> list[str]:
+        return [m.text for m in slack.thread(CHANNEL, parent.ts)]
+
+    await eventually(lambda: any("succeeded (execution" in t for t in thread()), what="run ended")
+    notes = thread()
+    assert notes[0] == ":gear: Runbook `clear-cache` started by itself: execution 1."
+    assert "• Step `settle` of `clear-cache` (execution 1): succeeded" in notes
+    [said] = [t for t in notes if t.startswith(":gear: Clearing the cache for db (runbook ")]
+    told = "• Step `tell` of `clear-cache` (execution 1): succeeded"
+    assert notes.index(said) < notes.index(told)
+    assert notes[-1] == ":white_check_mark: Runbook `clear-cache` succeeded (execution 1)."
+    await eventually(
+        lambda: "execution 1 succeeded" in block_text(parent.blocks), what="message refreshed"
+    )
     assert len(slack.top_messages(CHANNEL)) == 1

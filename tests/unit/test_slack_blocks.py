@@ -6,13 +6,17 @@ import json
 from datetime import UTC, datetime
 
 from receiver.slack.blocks import (
+    ACTION_RUNBOOK,
     MAX_ALERTS,
+    MAX_RUNBOOK_BUTTONS,
     MessageAlert,
     MessageView,
+    RunbookOffer,
     alert_ids_from_value,
     escape,
     ids_value,
     message,
+    runbook_from_action,
 )
 
 STARTED = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -99,9 +103,48 @@ def test_a_storm_is_capped_and_counted() -> None:
 
 def test_button_values_round_trip_and_stay_short() -> None:
     alerts = [make(i) for i in range(1, 1001)]
-    value = ids_value(alerts)
+    value = ids_value(a.id for a in alerts)
     assert len(value) <= 2000
     ids = alert_ids_from_value(value)
     assert ids[:3] == [1, 2, 3] and len(ids) == value.count(",") + 1
     assert alert_ids_from_value("1,x") == []
     assert alert_ids_from_value("") == []
+
+
+def test_one_run_button_per_runbook_offered_capped_and_the_rest_named() -> None:
+    offers = (
+        RunbookOffer("restart-web", (1,)),
+        RunbookOffer("clear-cache", (), automatic=True),  # its automatic run comes first
+        RunbookOffer("drain", (), execution_id=7, state="running"),  # runs now: no button
+        *(RunbookOffer(f"extra-{i}", (1, 2)) for i in range(MAX_RUNBOOK_BUTTONS)),
+    )
+    _, blocks = message([make(1), make(2)], MessageView(runbooks=offers))
+    actions = blocks[-1]["elements"]
+    runs = [e for e in actions if e["action_id"].startswith(ACTION_RUNBOOK)]
+    assert [e["text"]["text"] for e in runs] == [
+        "Run restart-web",
+        "Run extra-0 (2 alerts)",
+        "Run extra-1 (2 alerts)",
+    ]
+    assert [runbook_from_action(e["action_id"]) for e in runs] == [
+        "restart-web",
+        "extra-0",
+        "extra-1",
+    ]
+    assert [alert_ids_from_value(e["value"]) for e in runs] == [[1], [1, 2], [1, 2]]
+    assert runs[0]["confirm"]["text"]["text"] == "Run restart-web for alert 1?"
+    context = blocks[-2]["elements"][0]["text"]
+    assert context.splitlines() == [
+        ":gear: Runbook `clear-cache` starts by itself",
+        ":gear: Runbook `drain`: execution 7 running",
+        "Also written for these alerts: `extra-2` (`/firebreak run <runbook>`)",
+    ]
+    assert runbook_from_action("firebreak_ack") is None
+    assert runbook_from_action(ACTION_RUNBOOK) is None
+
+
+def test_a_resolved_message_offers_no_run_but_shows_the_last_one() -> None:
+    offers = (RunbookOffer("restart-web", (), execution_id=3, state="succeeded"),)
+    _, blocks = message([make(1, status="resolved")], MessageView(runbooks=offers))
+    assert all(b["type"] != "actions" for b in blocks)
+    assert ":gear: Runbook `restart-web`: execution 3 succeeded" in text_of(blocks)
