@@ -230,6 +230,16 @@ class FirebreakServer:
                 return found
             path = f"/api/v1/alerts?limit=1000&cursor={page['next_cursor']}"
 
+    def executions(self) -> list[dict[str, Any]]:
+        """The newest runbook executions (up to a page), through the API."""
+        found: list[dict[str, Any]] = self.get_json("/api/v1/executions")["executions"]
+        return found
+
+    def jobs(self, query: str = "") -> list[dict[str, Any]]:
+        """Jobs through ``/api/v1/jobs?query`` (up to 1000, newest first)."""
+        found: list[dict[str, Any]] = self.get_json(f"/api/v1/jobs?limit=1000&{query}")["jobs"]
+        return found
+
     def metric(self, name: str, labels: str = "") -> float:
         """One sample of /metrics, e.g. ``metric("x_total", 'code="200"')``; 0 if absent."""
         status, body = http("GET", self.url + "/metrics")

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
-    START_TIMEOUT,
     Alertmanager,
     FirebreakServer,
-    _start,
     http,
+    start_firebreak,
     wait_until,
 )
 
@@ -81,11 +80,6 @@ def lines(journal: Path) -> list[str]:
     return journal.read_text().splitlines() if journal.exists() else []
 
 
-def executions(server: FirebreakServer) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = server.get_json("/api/v1/executions")["executions"]
-    return found
-
-
 def test_a_real_alertmanager_starts_the_runbook_once(
     alertmanager: Alertmanager, firebreak_server: FirebreakServer, journal: Path
 ) -> None:
@@ -98,9 +92,9 @@ def test_a_real_alertmanager_starts_the_runbook_once(
         timeout=30,
         what="three webhooks from Alertmanager",
     )
-    found = wait_until(lambda: executions(firebreak_server), timeout=10, what="an execution")
+    found = wait_until(firebreak_server.executions, timeout=10, what="an execution")
     wait_until(
-        lambda: executions(firebreak_server)[0]["state"] == "succeeded",
+        lambda: firebreak_server.executions()[0]["state"] == "succeeded",
         timeout=10,
         what="the execution to succeed",
     )
@@ -129,26 +123,12 @@ def test_a_process_killed_mid_step_resumes_its_executions(
     )
     firebreak_server.proc.send_signal(signal.SIGKILL)
     firebreak_server.proc.wait(10)
-    cmd = [
-        sys.executable,
-        "-m",
-        "receiver.cli",
-        "serve",
-        "--config",
-        str(firebreak_server.config_path),
-    ]
-    firebreak_server.proc = _start(
-        cmd, firebreak_server.log_path.with_suffix(".2.log"), cwd=Path.cwd()
-    )
-    wait_until(
-        lambda: http("GET", firebreak_server.url + "/health", timeout=1)[0] == 200,
-        timeout=START_TIMEOUT,
-        what="firebreak to come back",
-        procs=(firebreak_server.proc,),
+    firebreak_server.proc = start_firebreak(
+        firebreak_server.config_path, firebreak_server.url, firebreak_server.log_path
     )
 
     def ended() -> dict[str, Any] | None:
-        found = {e["runbook"]: e for e in executions(firebreak_server)}
+        found = {e["runbook"]: e for e in firebreak_server.executions()}
         done = all(e["state"] not in ("running", "pending") for e in found.values())
         return found if done else None
 

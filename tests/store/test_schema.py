@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from receiver.config import Config
 from receiver.store import create_engine_for, migrate
+from receiver.store.engine import SQLITE_CACHE_KIB, SQLITE_MAX_OVERFLOW, SQLITE_POOL_SIZE
 from receiver.store.tables import metadata
 
 
@@ -48,5 +49,21 @@ async def test_sqlite_synchronous_is_configurable(sqlite_url: str, make_config: 
     try:
         async with engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == 1  # NORMAL
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_page_cache_is_bounded_in_all(sqlite_url: str, make_config: Any) -> None:
+    """The caches of every connection the pool may open stay within 32 MiB together, whatever
+    pool_size says (it sizes the PostgreSQL pool)."""
+    from dataclasses import replace
+
+    database = replace(make_config(sqlite_url).database, pool_size=50)
+    engine = create_engine_for(database)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA cache_size"))).scalar() == -SQLITE_CACHE_KIB
+        assert engine.pool.size() == SQLITE_POOL_SIZE  # type: ignore[attr-defined]
+        assert (SQLITE_POOL_SIZE + SQLITE_MAX_OVERFLOW) * SQLITE_CACHE_KIB <= 32 * 1024
     finally:
         await engine.dispose()
