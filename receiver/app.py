@@ -389,6 +389,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             stop_grace=config.shutdown_grace,
         ),
         horizons=escalation.horizons(),
+        preloads=escalation.preloads(),
         busy=lambda: INGESTOR in app and app[INGESTOR].busy,
         run_limit=escalation.run_limit,
         tracing=app[TRACING],
@@ -567,7 +568,9 @@ async def reload_config(app: web.Application) -> ReloadResult:
         built = _services(app, config, app[_HTTP], runbooks)
         app[_BUILT].append(built)
         runner = app[RUNNER]
-        runner.replace_handlers(built.handlers, built.escalation.horizons())
+        runner.replace_handlers(
+            built.handlers, built.escalation.horizons(), built.escalation.preloads()
+        )
         app[TOKEN_AUTH].replace(config.api.tokens)
         app[WEBHOOK_AUTH].replace(config.webhook.auth)
         automation = AutomationService(built.executor, app[STORE], app[CLOCK], runner.wake)

@@ -25,9 +25,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from receiver.breaker import BreakerRegistry, BreakerState
 from receiver.config import Config, EscalationPolicyConfig
-from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Preload, Retry
 from receiver.metrics import Metrics
 from receiver.model import DRILL_LABEL, Alert, AlertStatus, EventKind
 from receiver.notify.base import (
@@ -166,6 +168,14 @@ class Escalation:
             "acknowledge": self.acknowledge,
         }
 
+    def preloads(self) -> dict[str, Preload]:
+        """Notifications are the many small jobs: the runner reads their alerts for all of
+        those claimed together in one query."""
+        return {"notify": self._preload_alerts}
+
+    async def _preload_alerts(self, conn: AsyncConnection, jobs: Sequence[Job]) -> dict[int, Alert]:
+        return {a.id: a for a in await self._store.alerts_by_ids(conn, _payload_ids(jobs))}
+
     def _policy(self, name: str) -> EscalationPolicyConfig | None:
         return self._config.escalation_policies.get(name)
 
@@ -296,7 +306,11 @@ class Escalation:
     async def notify(self, ctx: JobContext) -> Outcome:
         p = ctx.job.payload
         kind = NoticeKind(p["notice"])
-        alerts = await self._alerts(_payload_ids(ctx.jobs))
+        ids = _payload_ids(ctx.jobs)
+        if ctx.preloaded is None:
+            alerts = await self._alerts(ids)
+        else:
+            alerts = {i: ctx.preloaded[i] for i in ids if i in ctx.preloaded}
         if kind is NoticeKind.FIRING:
             # Somebody acted since the tier fired: they need no page about it.
             alerts = {

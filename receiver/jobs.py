@@ -30,8 +30,10 @@ from receiver.tracing import Tracing, carry
 
 log = logging.getLogger("firebreak.jobs")
 
-# Longest the runner waits for a busy ingest before claiming anyway.
-_MAX_GIVE_WAY = 2.0
+# Longest the runner waits for a busy ingest before taking its turn anyway. Short: under a
+# flood it spaces the turns out (each then records and claims more at once) without holding
+# escalation back behind a stream of webhooks that never pauses.
+_MAX_GIVE_WAY = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,9 @@ class JobContext:
     now: datetime
     runner: JobRunner
     siblings: list[Job] = field(default_factory=list)
+    # What the kind's preload read for every job of that kind claimed in the same turn (one
+    # query for all of them), or None: the handler reads for itself.
+    preloaded: Any = None
 
     @property
     def jobs(self) -> list[Job]:
@@ -89,6 +94,8 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], Awaitable[Outcome]]
+# Reads, in one query, what the handlers of the jobs claimed together will need.
+Preload = Callable[[AsyncConnection, Sequence[Job]], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +142,13 @@ class JobRunner:
         busy: Callable[[], bool] = lambda: False,
         run_limit: Callable[[Job], int] = lambda _job: 1000,
         tracing: Tracing | None = None,
+        preloads: Mapping[str, Preload] | None = None,
     ) -> None:
         """``horizons``: per job kind, how far ahead a coalesced job may be due and still go
-        out with a claimed one."""
+        out with a claimed one. ``preloads``: per job kind, a read done once for all the jobs
+        of that kind claimed in a turn, instead of once by each of their handlers."""
         self._horizons = dict(horizons or {})
+        self._preloads = dict(preloads or {})
         self._busy = busy  # webhooks are being taken in: they come first
         self._run_limit = run_limit
         self._tracing = tracing if tracing is not None else Tracing()
@@ -158,12 +168,16 @@ class JobRunner:
         return self.settings.owner
 
     def replace_handlers(
-        self, handlers: Mapping[str, Handler], horizons: Mapping[str, timedelta]
+        self,
+        handlers: Mapping[str, Handler],
+        horizons: Mapping[str, timedelta],
+        preloads: Mapping[str, Preload] | None = None,
     ) -> None:
         """Run jobs claimed from now on with these handlers (a configuration reload); jobs
         already running finish with the ones they started with."""
         self._handlers = dict(handlers)
         self._horizons = dict(horizons)
+        self._preloads = dict(preloads or {})
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="firebreak-jobs")
@@ -212,8 +226,11 @@ class JobRunner:
             # A job whose outcome is in this batch is done running once it is recorded.
             free = 0 if self._stopping else self.settings.workers - len(self._running) + len(batch)
             claimed = await self._turn(batch, free)
+            preloaded = await self._preload(claimed)
             for group in _by_coalesce_key(claimed):
-                task = asyncio.create_task(self._run(group), name=f"job-{group[0].id}")
+                task = asyncio.create_task(
+                    self._run(group, preloaded.get(group[0].kind)), name=f"job-{group[0].id}"
+                )
                 self._running.add(task)
                 task.add_done_callback(self._finished)
             if self._outcomes or self._wakeup.is_set():
@@ -253,6 +270,25 @@ class JobRunner:
             return []
         _settle(batch, None)
         return claimed
+
+    async def _preload(self, claimed: list[Job]) -> dict[str, Any]:
+        """Each preloading kind's read for all its claimed jobs, on one read connection,
+        outside the turn's write transaction. Anything amiss only leaves the handlers to read
+        for themselves."""
+        by_kind: dict[str, list[Job]] = {}
+        for job in claimed:
+            if job.kind in self._preloads:
+                by_kind.setdefault(job.kind, []).append(job)
+        if not by_kind:
+            return {}
+        try:
+            async with self._store.connection() as conn:
+                return {
+                    kind: await self._preloads[kind](conn, jobs) for kind, jobs in by_kind.items()
+                }
+        except Exception as exc:
+            log.warning("preloading %s jobs failed; their handlers read: %s", list(by_kind), exc)
+            return {}
 
     async def _record_alone(self, item: _Finished) -> None:
         try:
@@ -308,9 +344,9 @@ class JobRunner:
             )
         return claimed
 
-    async def _run(self, group: list[Job]) -> None:
+    async def _run(self, group: list[Job], preloaded: Any = None) -> None:
         job = group[0]
-        context = JobContext(job, self._clock(), self, siblings=group[1:])
+        context = JobContext(job, self._clock(), self, siblings=group[1:], preloaded=preloaded)
         handler = self._handlers.get(job.kind)
         started = time.perf_counter()
         if handler is None:

@@ -338,6 +338,7 @@ class Store:
                 for fingerprint, starts_at in rows:
                     found.setdefault(fingerprint, []).append(starts_at)
         return found
+
     async def find_occurrence(self, fingerprint: str, starts_at: datetime) -> int | None:
         """The id of the occurrence of ``fingerprint`` that started at ``starts_at``, if stored."""
         async with self._connection() as conn:

@@ -7,15 +7,17 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from receiver.app import create_app
 from receiver.store import tables
-from receiver.typedefs import STORE
+from receiver.store.jobs import NewJob
+from receiver.typedefs import RUNNER, STORE
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 from tests.payloads import alert, webhook
@@ -341,3 +343,72 @@ async def test_an_outage_longer_than_max_attempts_probes_dead_letters_nothing(
     assert len({r.headers["X-Firebreak-Idempotency-Key"] for r in receiver.requests}) == 1
     await asyncio.sleep(0.5)
     assert len(receiver.requests) == 11  # delivered once, not again
+
+
+async def test_notifications_claimed_together_read_their_alerts_in_one_query(
+    receiver: WebhookReceiver, aiohttp_client: Any, db_url: str, make_config: Any
+) -> None:
+    """The many small notification jobs do not each read their alert: the runner reads the
+    alerts of all those it claims in a turn at once, and each goes out with its own."""
+    config = make_config(
+        db_url,
+        f"""
+channels:
+  hook: {{type: webhook, webhook: {{url: "{receiver.url}", timeout: 1s}}}}
+escalation_policies:
+  later: {{tiers: [{{after: 1h, notify: [hook]}}]}}
+routes: [{{name: all, escalation_policy: later}}]
+notifications: {{group_window: 0s}}
+jobs: {{workers: 4}}
+""",
+    )
+    client = await aiohttp_client(create_app(config, registry=CollectorRegistry()))
+    names = [f"Alert{i}" for i in range(8)]
+    started = datetime.now(UTC).isoformat()  # the policy's first tier is an hour from now
+    for name in names:
+        resp = await client.post(
+            "/webhook", json=webhook(alert(name, starts_at=started)), headers=HOOK
+        )
+        assert resp.status == 200
+
+    async def routed() -> bool:
+        return await waiting_jobs(client, "route") == 0
+
+    await eventually(routed)
+    store = client.app[STORE]
+    async with store.connection() as conn:
+        rows = (await conn.execute(select(tables.alerts.c.id, tables.alerts.c.labels))).all()
+    ids = {row.labels["alertname"]: row.id for row in rows}
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "annotations" in statement:
+            reads.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    now = datetime.now(UTC)
+    jobs = [
+        NewJob(
+            kind="notify",
+            payload={
+                "notice": "firing",
+                "alert_ids": [ids[name]],
+                "channel": "hook",
+                "target": "",
+                "group_key": name,
+            },
+            due_at=now,
+            idempotency_key=f"test:{name}",
+        )
+        for name in names
+    ]
+    async with store.transaction() as conn:
+        await store.jobs.enqueue(conn, jobs, now)
+    client.app[RUNNER].wake()
+    await eventually(lambda: len(receiver.requests) >= len(names), client=client)
+    event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+    sent = sorted(b["alerts"][0]["labels"]["alertname"] for b in bodies(receiver))
+    assert sent == names  # each notification carries its own alert, once
+    # Four workers: the first turn claims four jobs with one read; the other four follow in
+    # at most four more turns. One read per job would be eight.
+    assert 1 <= len(reads) < len(names)
