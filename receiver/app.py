@@ -25,6 +25,7 @@ from receiver.alertmanager import parse_webhook_body
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.api import alerts, jobs, openapi, ops, pagerduty, webhook
 from receiver.api import audit as audit_api
+from receiver.api import reports as reports_api
 from receiver.api import runbooks as runbook_api
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
@@ -179,6 +180,9 @@ def create_app(
     r.add_post("/api/v1/automation/resume", runbook_api.resume_automation, name="resume")
     r.add_post("/-/reload", ops.reload, name="reload")
     r.add_get("/api/v1/audit", audit_api.list_audit, name="audit")
+    r.add_get("/api/v1/reports/response", reports_api.response, name="report_response")
+    r.add_get("/api/v1/reports/noise", reports_api.noise, name="report_noise")
+    r.add_get("/api/v1/reports/runbooks", reports_api.runbooks, name="report_runbooks")
     r.add_get("/api/v1/openapi.json", openapi.serve_openapi, name="openapi")
     r.add_get("/health", ops.health, name="health")
     r.add_get("/health/detailed", ops.health_detailed, name="health_detailed")

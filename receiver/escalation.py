@@ -57,6 +57,10 @@ _ALERTS_PER_RUN = 500
 _DIGEST_ALERTS = 50
 
 
+def _route_row(alert_id: int, route: str, policy: str, at: datetime) -> dict[str, Any]:
+    return {"alert_id": alert_id, "route": route, "escalation_policy": policy, "routed_at": at}
+
+
 def _event(alert_id: int, kind: EventKind, at: datetime, note: str) -> dict[str, Any]:
     return {
         "alert_id": alert_id,
@@ -194,13 +198,18 @@ class Escalation:
         # Alerts of one group that take the same route and policy, due together, escalate
         # as one job: one timer row per group and tier, however large the storm.
         starting: dict[tuple[str, str, str, datetime], list[int]] = {}
+        routes: list[dict[str, Any]] = []
         watchdog = self._config.watchdog
         for alert in alerts.values():
-            if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
-                continue
             if watchdog is not None and alert.labels.get("alertname") == watchdog.alertname:
                 continue  # the dead man's switch: expected to fire always, never escalated
-            for match in self._router.route(alert.labels):
+            matches = self._router.route(alert.labels)
+            # Recorded for every new occurrence, escalated or not (one that arrived resolved,
+            # or was acknowledged first), so reports by route count all of them.
+            routes += [_route_row(alert.id, m.route, m.escalation_policy, ctx.now) for m in matches]
+            if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
+                continue
+            for match in matches:
                 policy = self._policy(match.escalation_policy)
                 if policy is None:
                     log.error(
@@ -223,7 +232,7 @@ class Escalation:
                 events += reached
             else:
                 follow.append(_escalate(ids, group_key, route, policy_name, 0, 0, due))
-        return Done("routed", enqueue=follow, events=events)
+        return Done("routed", enqueue=follow, events=events, routes=routes)
 
     # -- escalate -------------------------------------------------------------------------------
 

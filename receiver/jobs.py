@@ -44,6 +44,7 @@ class Done:
     enqueue: Sequence[NewJob] = ()
     events: Sequence[dict[str, Any]] = ()
     notifications: Sequence[dict[str, Any]] = ()
+    routes: Sequence[dict[str, Any]] = ()  # alert_routes rows: the routes alerts took
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +394,7 @@ class JobRunner:
             enqueue: list[NewJob] = []
             events: list[dict[str, Any]] = []
             sent: list[dict[str, Any]] = []
+            routes: list[dict[str, Any]] = []
             for f in finished:
                 assert isinstance(f.outcome, Done)
                 if not all(j.id in held for j in f.context.jobs):
@@ -404,10 +406,11 @@ class JobRunner:
                 enqueue += f.outcome.enqueue
                 events += f.outcome.events
                 sent += f.outcome.notifications
+                routes += f.outcome.routes
             for outcome, done_ids in by_outcome.items():
                 await queue.finish(conn, done_ids, self.owner, now, outcome)
             await queue.enqueue(conn, enqueue, now)
-            await self._store.record(conn, events, sent)
+            await self._store.record(conn, events, sent, routes)
         for f in batch:
             if not isinstance(f.outcome, Done):
                 await self._record_other(conn, f.context, f.outcome, now)

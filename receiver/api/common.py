@@ -128,13 +128,22 @@ def event_json(event: AlertEvent) -> dict[str, Any]:
 
 def parse_since(raw: str, now: datetime) -> datetime:
     """A ``since`` parameter: an RFC 3339 time, or a duration back from ``now``."""
+    return parse_time(raw, now, "since")
+
+
+def parse_time(raw: str, now: datetime, field: str) -> datetime:
+    """A time parameter named ``field``: an RFC 3339 time, or a duration back from ``now``."""
     try:
         return now - parse_duration(raw)
     except ValueError:
         pass
+    except OverflowError:
+        raise InvalidInput(
+            field, f'expected a duration that ends after year 1, got "{raw}"'
+        ) from None
     try:
         return parse_rfc3339(raw)
     except ValueError:
         raise InvalidInput(
-            "since", f'expected an RFC 3339 time or a duration such as 2h, got "{raw}"'
+            field, f'expected an RFC 3339 time or a duration such as 2h, got "{raw}"'
         ) from None

@@ -115,6 +115,73 @@ _AUTOMATION_STATE = _object(
     required=["paused"],
 )
 
+_COUNT = {"type": "integer"}
+_SHARE = _nullable("number")  # 0 to 1; null when there is nothing to divide by
+
+_RESPONSE_FIGURES = _object(
+    {
+        "alerts": _COUNT,
+        "paged": _COUNT,
+        "acknowledged": _COUNT,
+        "resolved": _COUNT,
+        "mtta": _ref("Durations"),
+        "mttr": _ref("Durations"),
+        "ack_target_eligible": _COUNT,
+        "ack_within_target": _COUNT,
+        "ack_within_target_share": _SHARE,
+    }
+)
+
+_NOISE_ITEM = _object(
+    {
+        "alertname": {"type": "string"},
+        "severities": _array({"type": "string"}),
+        "occurrences": _COUNT,
+        "fingerprints": _COUNT,
+        "flapping": _COUNT,
+        "auto_resolved": _COUNT,
+        "never_acted_on": _COUNT,
+        "paged": _COUNT,
+        "still_firing": _COUNT,
+        "cofiring": _COUNT,
+        "cofiring_with": _nullable("string"),
+        "median_duration_seconds": _nullable("number"),
+        "suggestion": _object(
+            {
+                "action": {
+                    "enum": ["raise_for", "add_inhibition", "tune_threshold", None],
+                },
+                "text": {"type": "string"},
+                "reason": {"type": "string"},
+            }
+        ),
+    }
+)
+
+_RUNBOOK_FIGURES = _object(
+    {
+        "runbook": {"type": "string"},
+        **{
+            name: _COUNT
+            for name in (
+                "runs",
+                "automatic",
+                "succeeded",
+                "failed",
+                "rolled_back",
+                "cancelled",
+                "skipped",
+                "unfinished",
+                "resolved_without_page",
+                "without_baseline",
+            )
+        },
+        "success_ratio": _SHARE,
+        "median_run_seconds": _nullable("number"),
+        "time_saved_seconds": {"type": "number"},
+    }
+)
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "description": "The one error shape of every endpoint.",
@@ -172,6 +239,48 @@ SCHEMAS: dict[str, Any] = {
                 )
             ),
             "next_cursor": _nullable("string"),
+        }
+    ),
+    "Window": _object({"since": {"type": "string"}, "until": {"type": "string"}}),
+    "Durations": _object(
+        {
+            "count": {"type": "integer"},
+            "mean_seconds": _nullable("number"),
+            "median_seconds": _nullable("number"),
+            "p90_seconds": _nullable("number"),
+        }
+    ),
+    "ResponseFigures": _RESPONSE_FIGURES,
+    "ResponseReport": _object(
+        {
+            "window": _ref("Window"),
+            "by": {"type": "string"},
+            "ack_target_seconds": {"type": "number"},
+            "groups": _array(
+                {
+                    "allOf": [
+                        _object({"group": {"type": "string"}, "severity": {"type": "string"}}),
+                        _ref("ResponseFigures"),
+                    ]
+                }
+            ),
+            "overall": _ref("ResponseFigures"),
+        }
+    ),
+    "NoiseReport": _object(
+        {
+            "window": _ref("Window"),
+            "flap_window_seconds": {"type": "number"},
+            "inhibit_equal": _array({"type": "string"}),
+            "total_alertnames": {"type": "integer"},
+            "alerts": _array(_NOISE_ITEM),
+        }
+    ),
+    "RunbookReport": _object(
+        {
+            "window": _ref("Window"),
+            "time_saved_seconds": {"type": "number"},
+            "runbooks": _array(_RUNBOOK_FIGURES),
         }
     ),
     "Reloaded": _object(
@@ -312,6 +421,13 @@ _PAGING = [
 ]
 
 
+def _window_params(default: str) -> list[dict[str, Any]]:
+    return [
+        _query("since", f"an RFC 3339 time or a duration back from now (default {default})"),
+        _query("until", "an RFC 3339 time or a duration back from now (default now)"),
+    ]
+
+
 def _op(
     summary: str,
     responses: dict[str, Any],
@@ -437,6 +553,40 @@ def _paths() -> dict[str, Any]:
                     _query("since", "an RFC 3339 time or a duration such as 2h"),
                     *_PAGING,
                 ],
+            )
+        },
+        "/api/v1/reports/response": {
+            "get": _op(
+                "MTTA, MTTR and acknowledgements within a target, by route (or a label) and "
+                "severity",
+                {**_ok(200, "ResponseReport", "The report."), **_errors(*_AUTH, 400)},
+                tag="reports",
+                parameters=[
+                    *_window_params("7d"),
+                    _query("ack_target", "a duration above 0, at most 7d (default 5m)"),
+                    _query("by", '"route" (default) or "label:NAME", e.g. label:team'),
+                ],
+            )
+        },
+        "/api/v1/reports/noise": {
+            "get": _op(
+                "The noisiest alerts, each with a suggestion and its reason",
+                {**_ok(200, "NoiseReport", "The report."), **_errors(*_AUTH, 400)},
+                tag="reports",
+                parameters=[
+                    *_window_params("30d"),
+                    _query("limit", "alerts listed, 1 to 1000 (default 20)"),
+                    _query("flap_window", "a duration above 0, at most 7d (default 1h)"),
+                    _query("inhibit_equal", "label names, comma-separated (default service)"),
+                ],
+            )
+        },
+        "/api/v1/reports/runbooks": {
+            "get": _op(
+                "Per runbook: outcomes, success ratio, resolutions without a page, time saved",
+                {**_ok(200, "RunbookReport", "The report."), **_errors(*_AUTH, 400)},
+                tag="reports",
+                parameters=_window_params("30d"),
             )
         },
         "/-/reload": {

@@ -12,11 +12,12 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import AlertStatus
-from receiver.store.tables import alert_events, alerts, jobs, notifications, webhooks
+from receiver.store.tables import alert_events, alert_routes, alerts, jobs, notifications, webhooks
 
 
 async def purge_alerts(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
-    """Resolved occurrences that ended before ``cutoff``, with their events and notices."""
+    """Resolved occurrences that ended before ``cutoff``, with their events, notices and
+    routes."""
     ended = func.coalesce(alerts.c.ends_at, alerts.c.last_seen_at)
     ids = [
         row[0]
@@ -31,6 +32,7 @@ async def purge_alerts(conn: AsyncConnection, cutoff: datetime, limit: int) -> i
         return 0
     await conn.execute(delete(alert_events).where(alert_events.c.alert_id.in_(ids)))
     await conn.execute(delete(notifications).where(notifications.c.alert_id.in_(ids)))
+    await conn.execute(delete(alert_routes).where(alert_routes.c.alert_id.in_(ids)))
     await conn.execute(delete(alerts).where(alerts.c.id.in_(ids)))
     return len(ids)
 

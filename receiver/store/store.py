@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,7 +29,7 @@ from receiver.model import (
 )
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue, NewJob
-from receiver.store.tables import alert_events, alerts, notifications, webhooks
+from receiver.store.tables import alert_events, alert_routes, alerts, notifications, webhooks
 
 log = logging.getLogger("firebreak.store")
 
@@ -399,12 +400,20 @@ class Store:
         conn: AsyncConnection,
         events: Sequence[dict[str, Any]],
         sent: Sequence[dict[str, Any]],
+        routes: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Append history rows and sent-notification rows in the caller's transaction."""
+        """Append history rows, sent-notification rows and the routes alerts took in the
+        caller's transaction. A route already recorded for an alert is kept as it was."""
         if events:
             await conn.execute(insert(alert_events), list(events))
         if sent:
             await conn.execute(insert(notifications), list(sent))
+        if routes:
+            upsert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            await conn.execute(
+                upsert(alert_routes).on_conflict_do_nothing(index_elements=["alert_id", "route"]),
+                list(routes),
+            )
 
     async def notified_targets(
         self, conn: AsyncConnection, alert_id: int

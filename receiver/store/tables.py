@@ -170,6 +170,20 @@ notifications = Table(
     Index("ix_notifications_alert_id", "alert_id"),
 )
 
+# The routes each occurrence took (several with ``continue: true``) and the escalation policy
+# each led to, written when the route job first sees the occurrence: reports group response
+# times by route. One row per (occurrence, route), however often routing runs again.
+alert_routes = Table(
+    "alert_routes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", Id, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("route", String(256), nullable=False),
+    Column("escalation_policy", String(128), nullable=False),
+    Column("routed_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("alert_id", "route", name="uq_alert_routes_alert_route"),
+)
+
 # Runbook automation. One row per execution of a runbook (automatic, manual or a drill), one
 # per step run (and per rollback step), and every state transition, for the audit trail.
 # ``start_key`` makes starting the same execution twice (a re-run start job) a no-op.
