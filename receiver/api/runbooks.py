@@ -19,7 +19,7 @@ from receiver.typedefs import AUTOMATION, DRILLS, METRICS, TOKEN_AUTH
 
 BODY_LIMIT = 64 * 1024
 REASON_LIMIT = 2000
-_STATES = (
+EXECUTION_STATES = (
     "pending",
     "running",
     "waiting_approval",
@@ -180,8 +180,8 @@ async def list_executions(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
     q = request.query
     state = q.get("state")
-    if state is not None and state not in _STATES:
-        raise InvalidInput("state", f"expected one of {', '.join(_STATES)}")
+    if state is not None and state not in EXECUTION_STATES:
+        raise InvalidInput("state", f"expected one of {', '.join(EXECUTION_STATES)}")
     limit = parse_int(q.get("limit", "100"))
     if limit is None or not 1 <= limit <= 1000:
         raise InvalidInput("limit", "expected an integer from 1 to 1000")
