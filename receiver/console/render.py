@@ -50,11 +50,13 @@ def when(value: datetime | None) -> str:
 
 
 def age(value: datetime | None, now: datetime) -> str:
-    """How long ago, to the second, in Prometheus duration syntax (``3m12s``)."""
+    """How long ago in Prometheus duration syntax, to the second under an hour (``3m12s``),
+    then to the minute (``2h5m``), then to the hour (``3d4h``)."""
     if value is None:
         return "—"
-    elapsed = max(timedelta(0), now - value)
-    return format_duration(timedelta(seconds=int(elapsed.total_seconds())))
+    elapsed = int(max(timedelta(0), now - value).total_seconds())
+    unit = 3600 if elapsed >= 86_400 else 60 if elapsed >= 3600 else 1
+    return format_duration(timedelta(seconds=elapsed - elapsed % unit))
 
 
 def seconds(value: float | None) -> str:

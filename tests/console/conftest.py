@@ -25,7 +25,7 @@ steps:
   - id: ask
     approval: {message: "Restart checkout?", timeout: 30m}
   - id: settle
-    wait: {duration: 200ms}
+    wait: {duration: 2s}
 """
 
 PROBE_RUNBOOK = """
