@@ -39,6 +39,7 @@ from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.config import ChannelConfig, Config, load_config
+from receiver.console.routes import setup_console
 from receiver.errors import ConfigError, StoreUnavailable
 from receiver.escalation import Escalation, resolve_job, route_job
 from receiver.grafana import Annotator, annotated
@@ -190,6 +191,7 @@ def create_app(
     r.add_get("/debug/circuit-breakers", ops.circuit_breakers, name="circuit_breakers")
     if config.slack is not None:
         r.add_post(config.slack.path, slack_events, name="slack")
+    setup_console(app)
     return app
 
 

@@ -6,13 +6,14 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
+import jinja2
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
 from receiver.api.abuse import AuthFailures
-from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.api.auth import Principal, TokenAuth, WebhookAuth
 from receiver.audit import Audit
 from receiver.automation.drills import Drills
 from receiver.automation.service import AutomationService
@@ -48,3 +49,9 @@ PIPELINE = web.AppKey("pipeline", PipelineGuard)
 PAGERDUTY_SYNC = web.AppKey("pagerduty_sync", PagerDutySync)
 SLACK_CLIENT = web.AppKey("slack_client", AsyncWebClient)
 SLACK_BOLT = web.AppKey("slack_bolt", AsyncApp)
+
+# The console: its templates, the page it answers an error with, and who is signed in (set on
+# a request once its session cookie is checked, so the audit row names them).
+CONSOLE_TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
+ERROR_PAGE: web.AppKey[Callable[[web.Request, int, str], web.Response]] = web.AppKey("error_page")
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -3,6 +3,7 @@
 #   scripts/system-deps.sh run    python3 with venv (to run the receiver)
 #   scripts/system-deps.sh test   + Alertmanager, amtool, Prometheus and promtool (real ones in tests)
 #                                   and PostgreSQL's initdb/pg_ctl (the chaos suite's private server)
+#                                   and Chromium (the console's browser tests drive it headless)
 set -euo pipefail
 
 want=()
@@ -16,6 +17,7 @@ if [ "${1:-run}" = "test" ]; then
   # Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<version>/bin.
   command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
     || want+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || want+=(chromium)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 

@@ -25,8 +25,8 @@ from receiver.store.store import AlertQuery
 from receiver.typedefs import ACTIONS, CLOCK, STORE, TOKEN_AUTH
 
 _MAX_LIMIT = 1000
-_ACTION_BODY_LIMIT = 64 * 1024
-_NOTE_LIMIT = 4000
+ACTION_BODY_LIMIT = 64 * 1024
+NOTE_LIMIT = 4000
 _MAX_SNOOZE = timedelta(days=7)
 
 
@@ -68,7 +68,21 @@ def parse_alert_query(params: MultiMapping[str], now: datetime) -> AlertQuery:
     )
 
 
-def _alert_id(request: web.Request) -> int:
+def parse_snooze(raw: object) -> timedelta:
+    """A snooze's ``for``: a duration above 0 and at most 7d."""
+    if not isinstance(raw, str):
+        raise InvalidInput("for", "expected a duration such as 30m")
+    try:
+        duration = parse_duration(raw)
+    except ValueError as exc:
+        raise InvalidInput("for", str(exc)) from None
+    if not timedelta(0) < duration <= _MAX_SNOOZE:
+        raise InvalidInput("for", "expected a duration above 0 and at most 7d")
+    return duration
+
+
+def alert_id_of(request: web.Request) -> int:
+    """The ``{id}`` of an alert route; one that cannot be an id does not exist."""
     raw = request.match_info["id"]
     alert_id = parse_int(raw)
     if alert_id is None:
@@ -91,7 +105,7 @@ async def list_alerts(request: web.Request) -> web.Response:
 async def get_alert(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
     store = request.app[STORE]
-    alert_id = _alert_id(request)
+    alert_id = alert_id_of(request)
     alert = await store.get_alert(alert_id)
     events = await store.alert_events(alert_id)
     sent = await store.sent_notifications(alert_id)
@@ -116,11 +130,11 @@ async def get_alert(request: web.Request) -> web.Response:
 
 async def acknowledge_alert(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
-    body = await read_json_object(request, _ACTION_BODY_LIMIT)
+    body = await read_json_object(request, ACTION_BODY_LIMIT)
     alert = await request.app[ACTIONS].acknowledge(
-        _alert_id(request),
+        alert_id_of(request),
         Actor(principal.name, "api"),
-        optional_text(body, "note", _NOTE_LIMIT),
+        optional_text(body, "note", NOTE_LIMIT),
         request_id_var.get(),
     )
     return web.json_response(alert_json(alert))
@@ -128,11 +142,11 @@ async def acknowledge_alert(request: web.Request) -> web.Response:
 
 async def resolve_alert(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
-    body = await read_json_object(request, _ACTION_BODY_LIMIT)
+    body = await read_json_object(request, ACTION_BODY_LIMIT)
     alert = await request.app[ACTIONS].resolve(
-        _alert_id(request),
+        alert_id_of(request),
         Actor(principal.name, "api"),
-        optional_text(body, "note", _NOTE_LIMIT),
+        optional_text(body, "note", NOTE_LIMIT),
         request_id_var.get(),
     )
     return web.json_response(alert_json(alert))
@@ -140,22 +154,13 @@ async def resolve_alert(request: web.Request) -> web.Response:
 
 async def snooze_alert(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
-    alert_id = _alert_id(request)
-    body = await read_json_object(request, _ACTION_BODY_LIMIT)
-    raw = body.get("for")
-    if not isinstance(raw, str):
-        raise InvalidInput("for", "expected a duration such as 30m")
-    try:
-        duration = parse_duration(raw)
-    except ValueError as exc:
-        raise InvalidInput("for", str(exc)) from None
-    if not timedelta(0) < duration <= _MAX_SNOOZE:
-        raise InvalidInput("for", "expected a duration above 0 and at most 7d")
+    alert_id = alert_id_of(request)
+    body = await read_json_object(request, ACTION_BODY_LIMIT)
     alert = await request.app[ACTIONS].snooze(
         alert_id,
-        duration,
+        parse_snooze(body.get("for")),
         Actor(principal.name, "api"),
-        optional_text(body, "note", _NOTE_LIMIT),
+        optional_text(body, "note", NOTE_LIMIT),
         request_id_var.get(),
     )
     return web.json_response(alert_json(alert))

@@ -55,23 +55,34 @@ class TokenAuth:
         presented = _bearer(headers)
         if presented is None:
             raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
+        return self.authenticate_token(presented, "the bearer token is not valid")
+
+    def authenticate_token(
+        self, presented: str, problem: str = "the token is not valid"
+    ) -> Principal:
+        """The principal of a token presented any way (a bearer header, the console's
+        cookie); ``problem`` is the message when it matches none."""
         digest = _digest(presented)
         found: Principal | None = None
         for expected, principal in self._tokens:  # no early exit: constant work per request
             if hmac.compare_digest(digest, expected):
                 found = principal
         if found is None:
-            raise Unauthenticated("the bearer token is not valid")
+            raise Unauthenticated(problem)
         return found
 
     def require(self, headers: Mapping[str, str], role: Role) -> Principal:
-        principal = self.authenticate(headers)
-        if principal.role < role:
-            raise Forbidden(
-                f"this needs the {role.name.lower()} role; "
-                f"{principal.name} has {principal.role.name.lower()}"
-            )
-        return principal
+        return require_role(self.authenticate(headers), role)
+
+
+def require_role(principal: Principal, role: Role) -> Principal:
+    """``principal`` when its role is at least ``role``; else Forbidden, naming both."""
+    if principal.role < role:
+        raise Forbidden(
+            f"this needs the {role.name.lower()} role; "
+            f"{principal.name} has {principal.role.name.lower()}"
+        )
+    return principal
 
 
 class WebhookAuth:

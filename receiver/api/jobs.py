@@ -64,14 +64,20 @@ async def retry_job(request: web.Request) -> web.Response:
     job_id = parse_int(raw)
     if job_id is None:
         raise NotFound(f"job {raw} does not exist")
-    store = request.app[STORE]
+    return web.json_response(job_json(await retry_dead_job(request.app, job_id)))
+
+
+async def retry_dead_job(app: web.Application, job_id: int) -> Job:
+    """Put a dead job back with a fresh attempt budget and wake the runner; 404 when there
+    is no such job, 409 when it is not dead."""
+    store = app[STORE]
     async with store.transaction() as conn:
-        job = await store.jobs.retry_dead(conn, job_id, request.app[CLOCK]())
+        job = await store.jobs.retry_dead(conn, job_id, app[CLOCK]())
         if job is None:
             existing = await store.jobs.get(conn, job_id)
     if job is None:
         if existing is None:
-            raise NotFound(f"job {raw} does not exist")
-        raise Conflict(f"job {raw} is {existing.state}; only dead jobs can be retried")
-    request.app[RUNNER].wake()
-    return web.json_response(job_json(job))
+            raise NotFound(f"job {job_id} does not exist")
+        raise Conflict(f"job {job_id} is {existing.state}; only dead jobs can be retried")
+    app[RUNNER].wake()
+    return job

@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 
 from receiver import errors
 from receiver.obs import request_id_from, request_id_var
-from receiver.typedefs import AUDIT, AUTH_FAILURES, METRICS, TOKEN_AUTH
+from receiver.typedefs import AUDIT, AUTH_FAILURES, ERROR_PAGE, METRICS, PRINCIPAL, TOKEN_AUTH
 
 log = logging.getLogger("firebreak.http")
 
@@ -85,12 +85,38 @@ AUDITED = frozenset(
 )
 
 
-async def _audit(request: web.Request, response: web.StreamResponse, request_id: str) -> None:
-    route = request.match_info.route.name or ""
+# Routes of the operator console are named with this prefix: they answer HTML (errors too),
+# are not part of the JSON API's OpenAPI document, and ``console_<action>`` is audited as
+# ``<action>`` from the ``console`` interface.
+CONSOLE_ROUTE_PREFIX = "console_"
+
+
+def audited_action(route: str) -> tuple[str, str] | None:
+    """(interface, action) when a request to ``route`` is an audit row."""
+    if route in AUDITED:
+        return "api", route
+    action = route.removeprefix(CONSOLE_ROUTE_PREFIX)
+    if action != route and action in AUDITED:
+        return "console", action
+    return None
+
+
+def _actor(request: web.Request) -> str:
+    if PRINCIPAL in request:  # the console checked its session cookie
+        return request[PRINCIPAL].name
     try:
-        actor = request.app[TOKEN_AUTH].authenticate(request.headers).name
+        return request.app[TOKEN_AUTH].authenticate(request.headers).name
     except errors.FirebreakError:
-        actor = f"unauthenticated@{request.remote or '?'}"
+        return f"unauthenticated@{request.remote or '?'}"
+
+
+async def _audit(
+    request: web.Request,
+    response: web.StreamResponse,
+    request_id: str,
+    interface: str,
+    action: str,
+) -> None:
     status = response.status
     if status < 400:
         outcome = "ok"
@@ -101,14 +127,27 @@ async def _audit(request: web.Request, response: web.StreamResponse, request_id:
     else:
         outcome = "failed"
     await request.app[AUDIT].record(
-        actor=actor,
-        interface="api",
-        action=route,
+        actor=_actor(request),
+        interface=interface,
+        action=action,
         target=request.match_info.get("id"),
         outcome=outcome,
         status=status,
         request_id=request_id,
     )
+
+
+def _as_page(
+    request: web.Request, response: web.StreamResponse, problem: str
+) -> web.StreamResponse:
+    """A console route's error as the console's HTML page, same status and headers."""
+    if ERROR_PAGE not in request.app or not isinstance(response, web.Response):
+        return response
+    page = request.app[ERROR_PAGE](request, response.status, problem)
+    for name in ("Retry-After", "Allow"):
+        if name in response.headers:
+            page.headers[name] = response.headers[name]
+    return page
 
 
 @web.middleware
@@ -118,9 +157,11 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request_id_var.set(request_id)
     try:
         problem: str | None = None
+        unhandled = False
         failures = request.app[AUTH_FAILURES]
         address = request.remote or ""
-        is_webhook = request.match_info.route.name == "webhook"
+        route_name = request.match_info.route.name or ""
+        is_webhook = route_name == "webhook"
         wait = None if is_webhook else failures.retry_after(address)
         try:
             if wait is not None:
@@ -137,10 +178,14 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         except Exception:
             log.exception("unhandled error answering %s %s", request.method, request.path)
             response = error_response(500, "internal error", request_id)
+            unhandled = True
         if response.status == 401 and not is_webhook:
             failures.record(address)
-        if request.match_info.route.name in AUDITED:
-            await _audit(request, response, request_id)
+        if (problem is not None or unhandled) and route_name.startswith(CONSOLE_ROUTE_PREFIX):
+            response = _as_page(request, response, problem or "internal error")
+        audited = audited_action(route_name)
+        if audited is not None:
+            await _audit(request, response, request_id, *audited)
         elapsed = time.perf_counter() - started
         headers = response.headers
         headers["X-Request-ID"] = request_id

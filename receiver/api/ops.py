@@ -38,8 +38,24 @@ async def health(request: web.Request) -> web.Response:
 async def health_detailed(request: web.Request) -> web.Response:
     """Each dependency's state; 503 when one the receiver cannot work without is down."""
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
-    store = request.app[STORE]
-    now = request.app[CLOCK]()
+    healthy, checks = await health_checks(request.app)
+    uptime = (request.app[CLOCK]() - request.app[STARTED_AT]).total_seconds()
+    return web.json_response(
+        {
+            "status": "ok" if healthy else "fail",
+            "version": __version__,
+            "uptime_seconds": round(uptime, 3),
+            "checks": checks,
+        },
+        status=200 if healthy else 503,
+    )
+
+
+async def health_checks(app: web.Application) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Whether the receiver can work, and each check: database, webhooks, replica, jobs,
+    watchdog (when configured) and circuit breakers."""
+    store = app[STORE]
+    now = app[CLOCK]()
     checks: dict[str, dict[str, Any]] = {}
     healthy = True
     try:
@@ -55,7 +71,7 @@ async def health_detailed(request: web.Request) -> web.Response:
             "last_received_at": format_rfc3339(last) if last else None,
             "age_seconds": round((now - last).total_seconds(), 3) if last else None,
         }
-        owner = request.app[RUNNER].owner
+        owner = app[RUNNER].owner
         async with store.connection() as conn:
             stats = await store.jobs.stats(conn)
             leases = await store.jobs.leases_held(conn, owner)
@@ -71,7 +87,7 @@ async def health_detailed(request: web.Request) -> web.Response:
             if oldest
             else 0.0,
         }
-        watchdog = await request.app[PIPELINE].watchdog_status(now)
+        watchdog = await app[PIPELINE].watchdog_status(now)
         if watchdog is not None:
             last_seen = watchdog["last_seen_at"]
             watchdog["last_seen_at"] = format_rfc3339(last_seen) if last_seen else None
@@ -79,21 +95,12 @@ async def health_detailed(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         healthy = False
         checks["database"] = {"status": "fail", "error": str(exc)}
-    breakers = request.app[BREAKERS].snapshot()
+    breakers = app[BREAKERS].snapshot()
     checks["circuit_breakers"] = {
         "status": "degraded" if any(b["state"] != "closed" for b in breakers) else "ok",
         "breakers": breakers,
     }
-    uptime = (now - request.app[STARTED_AT]).total_seconds()
-    return web.json_response(
-        {
-            "status": "ok" if healthy else "fail",
-            "version": __version__,
-            "uptime_seconds": round(uptime, 3),
-            "checks": checks,
-        },
-        status=200 if healthy else 503,
-    )
+    return healthy, checks
 
 
 async def circuit_breakers(request: web.Request) -> web.Response:

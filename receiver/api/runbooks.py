@@ -17,9 +17,9 @@ from receiver.model import Role
 from receiver.store.executions import Execution, ExecutionEvent, StepRun
 from receiver.typedefs import AUTOMATION, DRILLS, METRICS, TOKEN_AUTH
 
-_BODY_LIMIT = 64 * 1024
-_REASON_LIMIT = 2000
-_STATES = (
+BODY_LIMIT = 64 * 1024
+REASON_LIMIT = 2000
+EXECUTION_STATES = (
     "pending",
     "running",
     "waiting_approval",
@@ -135,7 +135,8 @@ def record_json(record: ExecutionRecord) -> dict[str, Any]:
     }
 
 
-def _execution_id(request: web.Request) -> int:
+def execution_id_of(request: web.Request) -> int:
+    """The ``{id}`` of an execution route; one that cannot be an id does not exist."""
     raw = request.match_info["id"]
     execution_id = parse_int(raw)
     if execution_id is None:
@@ -158,7 +159,7 @@ async def get_runbook(request: web.Request) -> web.Response:
 
 async def execute_runbook(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
-    body = await read_json_object(request, _BODY_LIMIT)
+    body = await read_json_object(request, BODY_LIMIT)
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise InvalidInput("dry_run", "expected true or false")
@@ -179,8 +180,8 @@ async def list_executions(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
     q = request.query
     state = q.get("state")
-    if state is not None and state not in _STATES:
-        raise InvalidInput("state", f"expected one of {', '.join(_STATES)}")
+    if state is not None and state not in EXECUTION_STATES:
+        raise InvalidInput("state", f"expected one of {', '.join(EXECUTION_STATES)}")
     limit = parse_int(q.get("limit", "100"))
     if limit is None or not 1 <= limit <= 1000:
         raise InvalidInput("limit", "expected an integer from 1 to 1000")
@@ -208,17 +209,17 @@ async def list_executions(request: web.Request) -> web.Response:
 
 async def get_execution(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
-    record = await request.app[AUTOMATION].status(_execution_id(request))
+    record = await request.app[AUTOMATION].status(execution_id_of(request))
     return web.json_response(record_json(record))
 
 
 async def cancel_execution(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
-    body = await read_json_object(request, _BODY_LIMIT)
+    body = await read_json_object(request, BODY_LIMIT)
     execution = await request.app[AUTOMATION].cancel(
-        _execution_id(request),
+        execution_id_of(request),
         f"api:{principal.name}",
-        optional_text(body, "reason", _REASON_LIMIT),
+        optional_text(body, "reason", REASON_LIMIT),
     )
     return web.json_response(execution_json(execution))
 
@@ -226,7 +227,7 @@ async def cancel_execution(request: web.Request) -> web.Response:
 async def approve_execution(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
     execution = await request.app[AUTOMATION].approve(
-        _execution_id(request), f"api:{principal.name}", principal.role
+        execution_id_of(request), f"api:{principal.name}", principal.role
     )
     return web.json_response(execution_json(execution))
 
@@ -234,7 +235,7 @@ async def approve_execution(request: web.Request) -> web.Response:
 async def reject_execution(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
     execution = await request.app[AUTOMATION].reject(
-        _execution_id(request), f"api:{principal.name}", principal.role
+        execution_id_of(request), f"api:{principal.name}", principal.role
     )
     return web.json_response(execution_json(execution))
 
@@ -242,7 +243,7 @@ async def reject_execution(request: web.Request) -> web.Response:
 async def run_drill(request: web.Request) -> web.Response:
     """A drill; a live one (its runbook's steps really run) needs an admin."""
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
-    body = await read_json_object(request, _BODY_LIMIT)
+    body = await read_json_object(request, BODY_LIMIT)
     runbook = body.get("runbook")
     if not isinstance(runbook, str):
         raise InvalidInput("runbook", "expected a runbook id")
@@ -287,8 +288,8 @@ async def automation_state(request: web.Request) -> web.Response:
 
 async def pause_automation(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
-    body = await read_json_object(request, _BODY_LIMIT)
-    reason = optional_text(body, "reason", _REASON_LIMIT)
+    body = await read_json_object(request, BODY_LIMIT)
+    reason = optional_text(body, "reason", REASON_LIMIT)
     return web.json_response(await request.app[AUTOMATION].pause(f"api:{principal.name}", reason))
 
 

@@ -50,6 +50,15 @@ class AlertQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertOverview:
+    """What a listing shows beside an alert: the highest escalation tier notified (0 is the
+    first) and whether a person silenced it in Alertmanager."""
+
+    tier: int | None = None
+    silenced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AlertState:
     """An alert as escalation sees it."""
 
@@ -439,6 +448,32 @@ class Store:
                 .order_by(notifications.c.id)
             )
             return [dict(row._mapping) for row in rows]
+
+    async def escalation_overview(self, alert_ids: Sequence[int]) -> dict[int, AlertOverview]:
+        """For a listing: the highest tier each alert's escalation notified, and whether a
+        person silenced it in Alertmanager."""
+        found = {alert_id: AlertOverview() for alert_id in alert_ids}
+        async with self._connection() as conn:
+            for chunk in _chunks(sorted(found)):
+                ids = list(chunk)
+                tiers = await conn.execute(
+                    select(notifications.c.alert_id, func.max(notifications.c.tier))
+                    .where(notifications.c.alert_id.in_(ids), notifications.c.tier.is_not(None))
+                    .group_by(notifications.c.alert_id)
+                )
+                for alert_id, tier in tiers:
+                    found[alert_id] = AlertOverview(tier=tier)
+                silenced = await conn.execute(
+                    select(alert_events.c.alert_id)
+                    .where(
+                        alert_events.c.alert_id.in_(ids),
+                        alert_events.c.kind == EventKind.SILENCED.value,
+                    )
+                    .distinct()
+                )
+                for (alert_id,) in silenced:
+                    found[alert_id] = AlertOverview(tier=found[alert_id].tier, silenced=True)
+        return found
 
     # -- actions by people --------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from receiver.api.middleware import CONSOLE_ROUTE_PREFIX
 from receiver.api.openapi import openapi_document
 from receiver.app import create_app
 from receiver.config import parse_config
@@ -34,6 +35,8 @@ def _routes() -> set[tuple[str, str]]:
     for route in app.router.routes():
         if route.method in ("HEAD", "OPTIONS"):  # aiohttp adds HEAD beside every GET
             continue
+        if (route.name or "").startswith(CONSOLE_ROUTE_PREFIX):
+            continue  # the console's HTML pages and forms are not the JSON API
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter")
         found.add((route.method.lower(), str(path)))
@@ -52,6 +55,17 @@ def test_every_route_is_documented_and_every_documented_path_exists() -> None:
     routes, documented = _routes(), _documented()
     assert routes - documented == set(), "routes without an OpenAPI entry"
     assert documented - routes == set(), "OpenAPI entries without a route"
+
+
+def test_only_the_console_is_left_out_of_the_document() -> None:
+    app = create_app(parse_config(config_text("sqlite+aiosqlite:///unused.db"), env={}))
+    console = {
+        route.resource.canonical
+        for route in app.router.routes()
+        if route.resource and (route.name or "").startswith(CONSOLE_ROUTE_PREFIX)
+    }
+    assert "/" in console and "/console/login" in console
+    assert not any(path.startswith(("/api/", "/health", "/metrics")) for path in console)
 
 
 def test_every_operation_documents_its_errors_in_the_one_shape() -> None:

@@ -1,0 +1,118 @@
+"""Alerts: the listing with its filters, one alert's whole story, and the responder's buttons
+— over the same parsing and the same AlertActions as ``/api/v1/alerts``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from receiver.api.alerts import (
+    NOTE_LIMIT,
+    alert_id_of,
+    parse_alert_query,
+    parse_snooze,
+)
+from receiver.api.common import optional_text
+from receiver.console.access import Form, action, page, text_field
+from receiver.console.render import redirect, render
+from receiver.console.session import Session, safe_next
+from receiver.errors import InvalidInput
+from receiver.model import Actor, Alert, Role
+from receiver.obs import request_id_var
+from receiver.typedefs import ACTIONS, AUTOMATION, CLOCK, STORE
+
+# The snooze choices the alert pages offer; the API takes any duration up to 7d.
+SNOOZE_CHOICES = ("15m", "1h", "4h", "1d")
+
+
+@page(Role.VIEWER)
+async def alerts_page(request: web.Request, session: Session) -> web.StreamResponse:
+    """Newest first, filtered as ``GET /api/v1/alerts`` is (``match[]``, ``status``...); a
+    filter that does not parse is shown above the form, named as the API names it."""
+    store = request.app[STORE]
+    context: dict[str, Any] = {"problem": None, "alerts": (), "overview": {}, "more": None}
+    try:
+        query = parse_alert_query(request.query, request.app[CLOCK]())
+    except InvalidInput as exc:
+        context["problem"] = str(exc)
+    else:
+        listing = await store.list_alerts(query)
+        context["alerts"] = listing.alerts
+        context["overview"] = await store.escalation_overview([a.id for a in listing.alerts])
+        if listing.next_cursor is not None:
+            context["more"] = request.rel_url.update_query(cursor=listing.next_cursor).path_qs
+    status = 400 if context["problem"] else 200
+    return render(
+        request, "alerts.html", session, status=status, snooze_choices=SNOOZE_CHOICES, **context
+    )
+
+
+@page(Role.VIEWER)
+async def alert_page(request: web.Request, session: Session) -> web.StreamResponse:
+    store = request.app[STORE]
+    alert_id = alert_id_of(request)
+    alert = await store.get_alert(alert_id)
+    return render(
+        request,
+        "alert.html",
+        session,
+        alert=alert,
+        links=_links(alert),
+        overview=(await store.escalation_overview([alert_id]))[alert_id],
+        events=await store.alert_events(alert_id),
+        notifications=await store.sent_notifications(alert_id),
+        executions=await request.app[AUTOMATION].list_executions(alert_id=alert_id, limit=20),
+        snooze_choices=SNOOZE_CHOICES,
+    )
+
+
+def _links(alert: Alert) -> list[tuple[str, str]]:
+    """(title, URL): where Prometheus graphs it, and every annotation that is a link."""
+    found = [("Prometheus", alert.generator_url)] if alert.generator_url else []
+    found += [(name, value) for name, value in sorted(alert.annotations.items())]
+    return [(title, url) for title, url in found if url.lower().startswith(("http://", "https://"))]
+
+
+def _back(request: web.Request, form: Form) -> web.Response:
+    """Back to the page the button was on (the listing or the alert)."""
+    fallback = str(request.app.router["console_alert"].url_for(id=request.match_info["id"]))
+    return redirect(safe_next(form.get("back") or fallback))
+
+
+def _note(form: Form) -> str | None:
+    return optional_text({"note": text_field(form, "note")}, "note", NOTE_LIMIT)
+
+
+@action(Role.RESPONDER)
+async def acknowledge(request: web.Request, session: Session, form: Form) -> web.StreamResponse:
+    return await _answer(request, session, form, request.app[ACTIONS].acknowledge)
+
+
+@action(Role.RESPONDER)
+async def resolve(request: web.Request, session: Session, form: Form) -> web.StreamResponse:
+    return await _answer(request, session, form, request.app[ACTIONS].resolve)
+
+
+Answer = Callable[[int, Actor, str | None, str | None], Awaitable[Alert]]
+
+
+async def _answer(request: web.Request, session: Session, form: Form, act: Answer) -> web.Response:
+    """Acknowledge or resolve, with the form's note, as ``console:<name>``."""
+    actor = Actor(session.principal.name, "console")
+    await act(alert_id_of(request), actor, _note(form), request_id_var.get())
+    return _back(request, form)
+
+
+@action(Role.RESPONDER)
+async def snooze(request: web.Request, session: Session, form: Form) -> web.StreamResponse:
+    actor = Actor(session.principal.name, "console")
+    await request.app[ACTIONS].snooze(
+        alert_id_of(request),
+        parse_snooze(form.get("for")),
+        actor,
+        _note(form),
+        request_id_var.get(),
+    )
+    return _back(request, form)

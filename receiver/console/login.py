@@ -1,0 +1,49 @@
+"""Logging in with an API token and out again."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from receiver.console.access import Form, action, check_origin, read_form, session_of
+from receiver.console.render import redirect, render
+from receiver.console.session import COOKIE, Session, cookie_value, safe_next
+from receiver.errors import Unauthenticated
+from receiver.model import Role
+from receiver.typedefs import PRINCIPAL, TOKEN_AUTH
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    if session_of(request) is not None:  # already signed in
+        return redirect(safe_next(request.query.get("next")))
+    return render(
+        request, "login.html", None, problem=None, next=safe_next(request.query.get("next"))
+    )
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """Check the token as the API does (a wrong one is a failed authentication, limited per
+    address like the API's), then keep it in an HttpOnly, SameSite=Strict cookie."""
+    check_origin(request)
+    form = await read_form(request)
+    token = form.get("token", "").strip()
+    if not token:
+        raise Unauthenticated("enter an API token")
+    principal = request.app[TOKEN_AUTH].authenticate_token(token)
+    request[PRINCIPAL] = principal
+    response = redirect(safe_next(form.get("next")))
+    response.set_cookie(
+        COOKIE,
+        cookie_value(token),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,  # served over TLS: never sent over plain HTTP
+    )
+    return response
+
+
+@action(Role.VIEWER)
+async def logout(request: web.Request, session: Session, form: Form) -> web.StreamResponse:
+    response = redirect(str(request.app.router["console_login_form"].url_for()))
+    response.del_cookie(COOKIE, path="/")
+    return response
