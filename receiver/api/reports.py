@@ -1,14 +1,15 @@
 """GET /api/v1/reports/{response,noise,runbooks}: alert-quality reports over a window (viewer).
 
 The figures and their definitions are ``receiver.reports``'s; here the query is parsed (each
-bad parameter a 400 naming it) and the report turned into JSON.
+bad parameter a 400 naming it, by functions the console's Reports page calls too) and the
+report turned into JSON.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,27 +38,80 @@ from receiver.typedefs import CLOCK, STORE, TOKEN_AUTH
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # Longest duration parameter: a target or a flap window beyond a week says nothing useful.
 _MAX_SPAN = timedelta(days=7)
+# How far back ``since`` reaches when not given.
+RESPONSE_SPAN = timedelta(days=7)
+NOISE_SPAN = timedelta(days=30)
+RUNBOOKS_SPAN = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseOptions:
+    """The response report's parameters: ``ack_target`` and ``by``."""
+
+    ack_target: timedelta
+    by_label: str | None  # None: by route
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseOptions:
+    """The noise report's parameters: ``limit``, ``flap_window`` and ``inhibit_equal``."""
+
+    limit: int
+    flap_window: timedelta
+    inhibit_equal: tuple[str, ...]
 
 
 async def response(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
-    q = request.query
-    window = _window(q, request.app[CLOCK](), timedelta(days=7))
-    ack_target = _duration(q, "ack_target", DEFAULT_ACK_TARGET)
-    by = q.get("by", "route")
-    label = by.removeprefix("label:") if by.startswith("label:") else None
-    if by != "route" and (label is None or not _LABEL_NAME.fullmatch(label)):
-        raise InvalidInput("by", f'expected "route" or "label:NAME" (a label name), got "{by}"')
+    window = parse_window(request.query, request.app[CLOCK](), RESPONSE_SPAN)
+    options = parse_response_options(request.query)
     report = await response_report(
-        request.app[STORE], window, ack_target=ack_target, by_label=label
+        request.app[STORE], window, ack_target=options.ack_target, by_label=options.by_label
     )
     return web.json_response(response_json(report))
 
 
 async def noise(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
-    q = request.query
-    window = _window(q, request.app[CLOCK](), timedelta(days=30))
+    window = parse_window(request.query, request.app[CLOCK](), NOISE_SPAN)
+    options = parse_noise_options(request.query)
+    report = await noise_report(
+        request.app[STORE],
+        window,
+        limit=options.limit,
+        flap_window=options.flap_window,
+        inhibit_equal=options.inhibit_equal,
+    )
+    return web.json_response(noise_json(report))
+
+
+async def runbooks(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    window = parse_window(request.query, request.app[CLOCK](), RUNBOOKS_SPAN)
+    report = await runbook_report(request.app[STORE], window)
+    return web.json_response(runbooks_json(report))
+
+
+def parse_window(q: Mapping[str, str], now: datetime, default: timedelta) -> Window:
+    """``since`` (default ``default`` back from now) and ``until`` (default now): RFC 3339
+    times or durations back from now."""
+    since = parse_time(q["since"], now, "since") if "since" in q else now - default
+    until = parse_time(q["until"], now, "until") if "until" in q else now
+    if since >= until:
+        raise InvalidInput("since", f"expected a time before until ({ts(until)}), got {ts(since)}")
+    return Window(since, until)
+
+
+def parse_response_options(q: Mapping[str, str]) -> ResponseOptions:
+    ack_target = _duration(q, "ack_target", DEFAULT_ACK_TARGET)
+    by = q.get("by", "route")
+    label = by.removeprefix("label:") if by.startswith("label:") else None
+    if by != "route" and (label is None or not _LABEL_NAME.fullmatch(label)):
+        raise InvalidInput("by", f'expected "route" or "label:NAME" (a label name), got "{by}"')
+    return ResponseOptions(ack_target, label)
+
+
+def parse_noise_options(q: Mapping[str, str]) -> NoiseOptions:
     limit = q.get("limit", "20")
     if not limit.isdigit() or not 1 <= int(limit) <= 1000:
         raise InvalidInput("limit", f'expected an integer from 1 to 1000, got "{limit}"')
@@ -67,27 +121,7 @@ async def noise(request: web.Request) -> web.Response:
         equal = tuple(q["inhibit_equal"].split(","))
         if not all(_LABEL_NAME.fullmatch(name) for name in equal) or len(equal) > 10:
             raise InvalidInput("inhibit_equal", "expected 1 to 10 label names separated by commas")
-    report = await noise_report(
-        request.app[STORE], window, limit=int(limit), flap_window=flap_window, inhibit_equal=equal
-    )
-    return web.json_response(noise_json(report))
-
-
-async def runbooks(request: web.Request) -> web.Response:
-    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
-    window = _window(request.query, request.app[CLOCK](), timedelta(days=30))
-    report = await runbook_report(request.app[STORE], window)
-    return web.json_response(runbooks_json(report))
-
-
-def _window(q: Mapping[str, str], now: datetime, default: timedelta) -> Window:
-    """``since`` (default ``default`` back from now) and ``until`` (default now): RFC 3339
-    times or durations back from now."""
-    since = parse_time(q["since"], now, "since") if "since" in q else now - default
-    until = parse_time(q["until"], now, "until") if "until" in q else now
-    if since >= until:
-        raise InvalidInput("since", f"expected a time before until ({ts(until)}), got {ts(since)}")
-    return Window(since, until)
+    return NoiseOptions(int(limit), flap_window, equal)
 
 
 def _duration(q: Mapping[str, str], name: str, default: timedelta) -> timedelta:
