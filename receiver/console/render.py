@@ -4,6 +4,7 @@ the headers every console page carries."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from receiver.console.session import COOKIE, CSRF_FIELD, Session
 from receiver.durations import format_duration
@@ -40,7 +42,16 @@ def environment(nav: tuple[NavItem, ...]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, age=age, seconds=seconds, pretty=pretty, is_link=is_link)
+    env.filters.update(
+        when=when,
+        age=age,
+        seconds=seconds,
+        span=span,
+        share=share,
+        code=code,
+        pretty=pretty,
+        is_link=is_link,
+    )
     env.globals.update(nav=nav, Role=Role)
     return env
 
@@ -65,6 +76,36 @@ def seconds(value: float | None) -> str:
     if value < 60:
         return f"{value:.2f}s"
     return format_duration(timedelta(seconds=round(value)))
+
+
+# Units of ``span``, largest first.
+_SPAN_UNITS = (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1))
+_BACKTICKED = re.compile(r"`([^`]+)`")
+
+
+def span(value: float | None) -> str:
+    """A duration in seconds as its two largest units, to the second: ``4m 10s``, ``1h 30m``,
+    ``2d 3h``; a zero second unit is left out (``1h``)."""
+    if value is None:
+        return "—"
+    left = round(value)
+    parts: list[tuple[int, str]] = []
+    for unit, size in _SPAN_UNITS:
+        count, left = divmod(left, size)
+        if count or parts:
+            parts.append((count, unit))
+    shown = [f"{count}{unit}" for count, unit in parts[:2] if count]
+    return " ".join(shown) or "0s"
+
+
+def share(value: float | None) -> str:
+    """A ratio as a percentage to a tenth (``66.7%``)."""
+    return "—" if value is None else f"{value * 100:.1f}".removesuffix(".0") + "%"
+
+
+def code(text: str) -> Markup:
+    """Text with its `backticked` parts (rule fields such as `for:`) set as code."""
+    return Markup(_BACKTICKED.sub(r"<code>\1</code>", str(escape(text))))
 
 
 def pretty(value: Any) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from receiver.console import alerts, executions, health, login, runbooks
+from receiver.console import alerts, executions, health, login, reports, runbooks
 from receiver.console.render import NavItem, environment, error_page
 from receiver.typedefs import CONSOLE_TEMPLATES, ERROR_PAGE
 
@@ -19,6 +19,7 @@ NAV = (
     NavItem("Alerts", "console_alerts"),
     NavItem("Executions", "console_executions"),
     NavItem("Runbooks", "console_runbooks"),
+    NavItem("Reports", "console_reports"),
     NavItem("Health", "console_health"),
 )
 
@@ -46,6 +47,7 @@ def setup_console(app: web.Application) -> None:
     r.add_get("/console/runbooks", runbooks.runbooks_page, name="console_runbooks")
     r.add_get("/console/runbooks/{id}", runbooks.runbook_page, name="console_runbook")
     r.add_post("/console/runbooks/{id}/dry-run", runbooks.dry_run, name="console_runbook_execute")
+    r.add_get("/console/reports", reports.reports_page, name="console_reports")
     r.add_get("/console/health", health.health_page, name="console_health")
     r.add_post("/console/jobs/{id}/retry", health.retry_job, name="console_job_retry")
     r.add_static("/console/static/", STATIC, name="console_static")

@@ -131,12 +131,22 @@ async def test_an_operator_acknowledges_and_approves_and_sees_the_timeline_move_
         ("runbooks", "/console/runbooks"),
         ("runbook", "/console/runbooks/restart-checkout"),
         ("health", "/console/health"),
+        ("reports", "/console/reports"),
     ):
         await page.goto(f"{base}{path}")
         await page.screenshot(path=screenshots / f"{name}.png", full_page=True)
     assert errors == []  # no script error, and nothing refused by the CSP
     await context.close()
-    for name in ("login", "alerts", "alert", "executions", "execution", "runbook", "health"):
+    for name in (
+        "login",
+        "alerts",
+        "alert",
+        "executions",
+        "execution",
+        "runbook",
+        "health",
+        "reports",
+    ):
         assert (screenshots / f"{name}.png").stat().st_size > 0
 
 

@@ -138,6 +138,7 @@ async def test_read_pages_hold_their_data_without_javascript(start: Start) -> No
         "/console/runbooks": ["restart-checkout", "probe-checkout", "team-payments"],
         "/console/runbooks/probe-checkout": ["status", "http", "{{ params.service }}"],
         "/console/health": ["database", "Circuit breakers", "Job queue", "Dead letters"],
+        "/console/reports": ["Response", "Noisiest alerts", "Runbooks", "restart-checkout"],
     }
     for path, expected in pages.items():
         resp = await client.get(path)
