@@ -40,7 +40,7 @@ TARGET_P50_MS = 50.0
 TARGET_P99_MS = 250.0
 
 
-def config(port: int, db_url: str, hook_url: str, second_tier: str) -> str:
+def config(port: int, db_url: str, hook_url: str, second_tier: str, workers: int | None) -> str:
     return json.dumps(
         {
             "listen": f"127.0.0.1:{port}",
@@ -63,6 +63,7 @@ def config(port: int, db_url: str, hook_url: str, second_tier: str) -> str:
                 }
             },
             "notifications": {"group_window": "0s"},
+            **({"jobs": {"workers": workers}} if workers else {}),
         },
         indent=2,
     )
@@ -145,6 +146,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"sqlite+aiosqlite:///{workdir / 'fb.db'}",
                 f"http://127.0.0.1:{hook_port}/hook",
                 "1h",
+                args.workers,
             )
         )
         log = open(workdir / "firebreak.log", "wb")  # noqa: SIM115, ASYNC230
@@ -240,6 +242,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, help="jobs.workers (default: Firebreak's)")
     parser.add_argument("--timers", type=int, default=10_000)
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--json", help="also write the results here")
