@@ -27,6 +27,14 @@ log = logging.getLogger("firebreak.ingest")
 
 # How long a loaded commit keeps the receiver counting as under load.
 _LOAD_MEMORY = 0.1
+# How long, at most, background work lets webhooks go first at a time: under a flood (the last
+# commit, just now, carried ``commit_siblings`` webhooks or more), and while only a few wait.
+# Jobs wait durably and Alertmanager waits on the answer, but escalation must not stall behind
+# a stream of webhooks that never pauses: under a flood the runner's turns are spaced out (each
+# recording and claiming more at once), at ordinary rates they are held back no more than a
+# commit or two.
+_FLOOD_GIVE_WAY = 0.2
+_BRIEF_GIVE_WAY = 0.02
 
 
 @dataclass(slots=True)
@@ -74,16 +82,14 @@ class Ingestor:
         self.last_outcome: IngestOutcome | None = None
 
     @property
-    def busy(self) -> bool:
-        """Webhooks are waiting to be committed, or the receiver is under load (the last
-        commit, just now, carried ``commit_siblings`` webhooks or more): background work
-        should give way. At ordinary rates that leaves it most of the time."""
-        if self._queue:
-            return True
-        return (
-            self._last_batch >= self._commit_siblings
-            and time.monotonic() - self._last_commit_at < _LOAD_MEMORY
-        )
+    def give_way(self) -> float:
+        """How long, at most, background work should now let webhooks go first: long under
+        a flood, briefly while webhooks wait to be committed, not at all otherwise."""
+        if self._last_batch >= self._commit_siblings and (
+            self._queue or time.monotonic() - self._last_commit_at < _LOAD_MEMORY
+        ):
+            return _FLOOD_GIVE_WAY
+        return _BRIEF_GIVE_WAY if self._queue else 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="firebreak-ingest")

@@ -30,11 +30,6 @@ from receiver.tracing import Tracing, carry
 
 log = logging.getLogger("firebreak.jobs")
 
-# Longest the runner waits for a busy ingest before taking its turn anyway. Short: under a
-# flood it spaces the turns out (each then records and claims more at once) without holding
-# escalation back behind a stream of webhooks that never pauses.
-_MAX_GIVE_WAY = 0.02
-
 
 @dataclass(frozen=True, slots=True)
 class Done:
@@ -140,7 +135,7 @@ class JobRunner:
         clock: Clock,
         settings: RunnerSettings,
         horizons: Mapping[str, timedelta] | None = None,
-        busy: Callable[[], bool] = lambda: False,
+        give_way: Callable[[], float] = lambda: 0.0,
         run_limit: Callable[[Job], int] = lambda _job: 1000,
         tracing: Tracing | None = None,
         preloads: Mapping[str, Preload] | None = None,
@@ -150,7 +145,7 @@ class JobRunner:
         of that kind claimed in a turn, instead of once by each of their handlers."""
         self._horizons = dict(horizons or {})
         self._preloads = dict(preloads or {})
-        self._busy = busy  # webhooks are being taken in: they come first
+        self._give_way_for = give_way  # while webhooks are being taken in, they come first
         self._run_limit = run_limit
         self._tracing = tracing if tracing is not None else Tracing()
         self._store = store
@@ -209,9 +204,10 @@ class JobRunner:
 
     async def _give_way(self) -> None:
         """Let webhooks in first: Alertmanager is waiting on them, while jobs wait durably.
-        Bounded, so escalation still moves under a sustained flood."""
-        deadline = time.monotonic() + _MAX_GIVE_WAY
-        while self._busy() and time.monotonic() < deadline and not self._stopping:  # noqa: ASYNC110
+        For as long as the ingest asks (it says how long it may wait at most, by how loaded
+        it is), so escalation still moves under a sustained flood."""
+        started = time.monotonic()
+        while time.monotonic() - started < self._give_way_for() and not self._stopping:  # noqa: ASYNC110
             await asyncio.sleep(0.001)  # polled: the ingestor has no event to wait on
 
     async def _loop(self) -> None:
