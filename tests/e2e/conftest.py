@@ -328,13 +328,17 @@ def firebreak_server(
     register_log(request, "firebreak", log_path)
     tls = "\ntls:" in firebreak_extra_config
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    proc = start_firebreak(config_path, url, log_path)
+    server = FirebreakServer(
+        url=url,
+        db_path=db_path,
+        config_path=config_path,
+        log_path=log_path,
+        proc=start_firebreak(config_path, url, log_path),
+    )
     try:
-        yield FirebreakServer(
-            url=url, db_path=db_path, config_path=config_path, log_path=log_path, proc=proc
-        )
+        yield server
     finally:
-        _stop(proc)
+        _stop(server.proc)  # the process now serving: a test may have restarted it
 
 
 # --- Alertmanager ------------------------------------------------------------------------------
