@@ -10,6 +10,7 @@ from aiohttp import web
 from receiver.api.common import is_id, optional_text, parse_int, read_json_object, ts
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.drills import STAGES, DrillBudget
+from receiver.automation.params import REDACTED, shown_inputs
 from receiver.automation.service import ExecutionRecord, parse_trigger_context
 from receiver.durations import format_duration
 from receiver.errors import InvalidInput, NotFound, StoreUnavailable
@@ -41,7 +42,13 @@ def runbook_json(rb: RunbookConfig) -> dict[str, Any]:
         "on": rb.on,
         "automatic": rb.automatic,
         "params": {
-            name: {"type": p.type, "default": p.default, "from": p.from_, "required": p.required}
+            name: {
+                "type": p.type,
+                "default": REDACTED if p.secret and p.default is not None else p.default,
+                "from": p.from_,
+                "required": p.required,
+                "secret": p.secret,
+            }
             for name, p in rb.params.items()
         },
         "concurrency": {"max": rb.concurrency.max, "per_alert": rb.concurrency.per_alert},
@@ -74,7 +81,10 @@ def runbook_json(rb: RunbookConfig) -> dict[str, Any]:
     }
 
 
-def execution_json(ex: Execution) -> dict[str, Any]:
+def execution_json(ex: Execution, runbook: RunbookConfig | None) -> dict[str, Any]:
+    """``ex`` as the API shows it; ``runbook`` (its definition, if still loaded) says which
+    parameters are secret."""
+    params, context = shown_inputs(runbook, ex.params, ex.trigger_context)
     return {
         "id": ex.id,
         "runbook": ex.runbook,
@@ -84,8 +94,8 @@ def execution_json(ex: Execution) -> dict[str, Any]:
         "dry_run": ex.dry_run,
         "state": ex.state,
         "actor": ex.actor,
-        "params": ex.params,
-        "trigger_context": ex.trigger_context,
+        "params": params,
+        "trigger_context": context,
         "phase": ex.phase,
         "position": ex.position,
         "approved_by": ex.approved_by,
@@ -127,12 +137,16 @@ def event_json(event: ExecutionEvent) -> dict[str, Any]:
     }
 
 
-def record_json(record: ExecutionRecord) -> dict[str, Any]:
+def record_json(record: ExecutionRecord, runbook: RunbookConfig | None) -> dict[str, Any]:
     return {
-        **execution_json(record.execution),
+        **execution_json(record.execution, runbook),
         "steps": [step_json(s) for s in record.steps],
         "events": [event_json(e) for e in record.events],
     }
+
+
+def _shown(request: web.Request, execution: Execution) -> dict[str, Any]:
+    return execution_json(execution, request.app[AUTOMATION].find_runbook(execution.runbook))
 
 
 def execution_id_of(request: web.Request) -> int:
@@ -173,7 +187,7 @@ async def execute_runbook(request: web.Request) -> web.Response:
         dry_run=dry_run,
         alert_id=alert_id,
     )
-    return web.json_response(execution_json(execution), status=202)
+    return web.json_response(_shown(request, execution), status=202)
 
 
 async def list_executions(request: web.Request) -> web.Response:
@@ -201,7 +215,7 @@ async def list_executions(request: web.Request) -> web.Response:
     more = len(found) > limit
     return web.json_response(
         {
-            "executions": [execution_json(e) for e in page],
+            "executions": [_shown(request, e) for e in page],
             "next_cursor": str(page[-1].id) if more else None,
         }
     )
@@ -209,8 +223,11 @@ async def list_executions(request: web.Request) -> web.Response:
 
 async def get_execution(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
-    record = await request.app[AUTOMATION].status(execution_id_of(request))
-    return web.json_response(record_json(record))
+    automation = request.app[AUTOMATION]
+    record = await automation.status(execution_id_of(request))
+    return web.json_response(
+        record_json(record, automation.find_runbook(record.execution.runbook))
+    )
 
 
 async def cancel_execution(request: web.Request) -> web.Response:
@@ -221,7 +238,7 @@ async def cancel_execution(request: web.Request) -> web.Response:
         f"api:{principal.name}",
         optional_text(body, "reason", REASON_LIMIT),
     )
-    return web.json_response(execution_json(execution))
+    return web.json_response(_shown(request, execution))
 
 
 async def approve_execution(request: web.Request) -> web.Response:
@@ -229,7 +246,7 @@ async def approve_execution(request: web.Request) -> web.Response:
     execution = await request.app[AUTOMATION].approve(
         execution_id_of(request), f"api:{principal.name}", principal.role
     )
-    return web.json_response(execution_json(execution))
+    return web.json_response(_shown(request, execution))
 
 
 async def reject_execution(request: web.Request) -> web.Response:
@@ -237,7 +254,7 @@ async def reject_execution(request: web.Request) -> web.Response:
     execution = await request.app[AUTOMATION].reject(
         execution_id_of(request), f"api:{principal.name}", principal.role
     )
-    return web.json_response(execution_json(execution))
+    return web.json_response(_shown(request, execution))
 
 
 async def run_drill(request: web.Request) -> web.Response:

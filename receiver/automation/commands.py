@@ -163,10 +163,11 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
             command = "status"
         if command == "status":
             record = await service.status(args.execution)
+            shown = record_json(record, service.find_runbook(record.execution.runbook))
             if args.json:
-                _print(record_json(record))
+                _print(shown)
             else:
-                _summary(record_json(record))
+                _summary(shown)
             return 0 if record.execution.state not in ("failed", "rolled_back") else 1
         async with _audited(service, actor, command, args.execution):
             if command == "cancel":

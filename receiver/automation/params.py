@@ -106,6 +106,24 @@ def redact(value: Any, secrets: frozenset[str]) -> Any:
     return value
 
 
+def shown_inputs(
+    runbook: RunbookConfig | None, params: Mapping[str, Any], context: Any
+) -> tuple[dict[str, Any], Any]:
+    """An execution's parameters and trigger context as shown to people (API, CLI, console):
+    every ``secret: true`` parameter's value redacted, wherever it appears, and values under
+    secret-looking keys. The store keeps them as given, for the steps still to render; a
+    runbook no longer loaded is redacted by key only."""
+    if runbook is None:
+        return redact(dict(params), frozenset()), redact(context, frozenset())
+    secrets = secret_values(runbook, params)
+    hidden = {name for name, spec in runbook.params.items() if spec.secret}
+    shown = {
+        name: REDACTED if name in hidden and value is not None else redact(value, secrets)
+        for name, value in params.items()
+    }
+    return shown, redact(context, secrets)
+
+
 def secret_values(runbook: RunbookConfig, params: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(
         str(params[name])

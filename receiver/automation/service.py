@@ -48,6 +48,10 @@ class AutomationService:
     def list_runbooks(self) -> list[RunbookConfig]:
         return list(self._executor.runbooks)
 
+    def find_runbook(self, runbook_id: str) -> RunbookConfig | None:
+        """The runbook of that id, if loaded (an execution may outlive its runbook)."""
+        return self._executor.runbooks.get(runbook_id)
+
     def runbook(self, runbook_id: str) -> RunbookConfig:
         found = self._executor.runbooks.get(runbook_id)
         if found is None:

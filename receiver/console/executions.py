@@ -9,6 +9,7 @@ from receiver.api.common import optional_text
 from receiver.api.runbooks import EXECUTION_STATES, REASON_LIMIT, execution_id_of
 from receiver.automation.approvals import may_approve, same_person
 from receiver.automation.definitions import StepConfig
+from receiver.automation.params import shown_inputs
 from receiver.automation.service import AutomationService, ExecutionRecord
 from receiver.console.access import Form, action, page, text_field
 from receiver.console.render import redirect, render
@@ -47,13 +48,20 @@ async def executions_page(request: web.Request, session: Session) -> web.StreamR
 
 @page(Role.VIEWER)
 async def execution_page(request: web.Request, session: Session) -> web.StreamResponse:
-    record = await request.app[AUTOMATION].status(execution_id_of(request))
+    automation = request.app[AUTOMATION]
+    record = await automation.status(execution_id_of(request))
+    params, _context = shown_inputs(
+        automation.find_runbook(record.execution.runbook),
+        record.execution.params,
+        record.execution.trigger_context,
+    )
     return render(
         request,
         "execution.html",
         session,
         record=record,
         execution=record.execution,
+        params=params,
         can_decide=may_decide(record, session),
         can_approve=may_decide(record, session, approving=True),
         can_cancel=session.principal.role >= Role.RESPONDER and not record.execution.final,

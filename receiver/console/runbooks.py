@@ -11,7 +11,7 @@ from aiohttp import web
 
 from receiver.api.runbooks import runbook_json
 from receiver.automation.definitions import RunbookConfig
-from receiver.automation.params import REDACTED, jsonable, redact, secret_values
+from receiver.automation.params import jsonable, redact, secret_values
 from receiver.console.access import Form, action, page, text_field
 from receiver.console.executions import actor_of
 from receiver.console.render import redirect, render
@@ -61,9 +61,6 @@ def shown_definition(runbook: RunbookConfig) -> dict[str, Any]:
         if dataclasses.is_dataclass(section) and not isinstance(section, type):
             described[step.type] = jsonable(dataclasses.asdict(section))
     secrets = secret_values(runbook, {name: p.default for name, p in runbook.params.items()})
-    for name, param in runbook.params.items():
-        if param.secret and param.default is not None:
-            shown["params"][name]["default"] = REDACTED
     redacted: dict[str, Any] = redact(shown, secrets)
     return redacted
 

@@ -118,3 +118,58 @@ steps:
     )
     assert missing.status == 400
     assert (await missing.json())["field"] == "params.cache"
+
+
+async def test_secret_parameters_are_used_but_never_shown(start: Any, target: Target) -> None:
+    """A ``secret: true`` parameter reaches the step that needs it, and no read of the
+    runbook or its executions shows it: not its default, not a value given at the run."""
+    client = await start(
+        f"""
+id: rotate
+title: Rotate a key
+params:
+  key: {{secret: true, default: "default-secret-1f2e3d"}}
+  code: {{secret: true, from: trigger_context.code}}
+  cache: {{default: sessions}}
+steps:
+  - id: call
+    http:
+      method: POST
+      url: "{target.url}/rotate/{{{{ params.cache }}}}"
+      headers: {{X-Key: "{{{{ params.key }}}}", X-Code: "{{{{ params.code }}}}"}}
+"""
+    )
+    given = "given-secret-9a8b7c"
+    resp = await client.post(
+        "/api/v1/runbooks/rotate/execute",
+        json={"trigger_context": {"code": given}},
+        headers=auth(RESPONDER_TOKEN),
+    )
+    assert resp.status == 202, await resp.text()
+    shown = [await resp.text()]
+    created = json.loads(shown[0])
+    record = await finished(client, created["id"])
+    assert record["state"] == "succeeded"
+    sent = target.requests[0]["headers"]
+    assert (sent["X-Key"], sent["X-Code"]) == ("default-secret-1f2e3d", given)
+    assert record["params"] == {"key": "<redacted>", "code": "<redacted>", "cache": "sessions"}
+    assert record["trigger_context"] == {"code": "<redacted>"}
+    for path in (
+        "/api/v1/runbooks",
+        "/api/v1/runbooks/rotate",
+        "/api/v1/executions",
+        f"/api/v1/executions/{created['id']}",
+    ):
+        read = await client.get(path, headers=auth(RESPONDER_TOKEN))
+        assert read.status == 200
+        shown.append(await read.text())
+    for text in shown:
+        assert "default-secret-1f2e3d" not in text and given not in text
+    listed = json.loads(shown[2])["params"]
+    assert listed["key"] == {
+        "type": "string",
+        "default": "<redacted>",
+        "from": None,
+        "required": False,
+        "secret": True,
+    }

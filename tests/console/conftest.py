@@ -21,6 +21,8 @@ APPROVAL_RUNBOOK = """
 id: restart-checkout
 title: Restart checkout once someone approves
 owner: team-payments
+params:
+  code: {secret: true, from: trigger_context.code, default: "default-code-5c4b3a"}
 steps:
   - id: ask
     approval: {message: "Restart checkout?", timeout: 30m}

@@ -155,7 +155,24 @@ async def test_read_pages_hold_their_data_without_javascript(start: Start) -> No
         assert resp.headers["Cache-Control"] == "no-store"
 
 
-async def test_markup_in_labels_is_shown_as_text(start: Start) -> None:
+async def test_secret_parameters_are_redacted_on_the_pages(start: Start) -> None:
+    client = await start()
+    given = "given-code-0d9e8f"
+    resp = await client.post(
+        "/api/v1/runbooks/restart-checkout/execute",
+        json={"trigger_context": {"code": given}},
+        headers=auth(ADMIN_TOKEN),
+    )
+    assert resp.status == 202, await resp.text()
+    execution_id = (await resp.json())["id"]
+    await login(client, VIEWER_TOKEN)
+    for path in (f"/console/executions/{execution_id}", "/console/runbooks/restart-checkout"):
+        text = await (await client.get(path)).text()
+        assert "&lt;redacted&gt;" in text, path
+        assert given not in text and "default-code-5c4b3a" not in text, path
+
+
+
     client = await start()
     await fire(
         client,
