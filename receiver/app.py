@@ -396,6 +396,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         ),
         horizons=escalation.horizons(),
         preloads=escalation.preloads(),
+        inline=escalation.inline(),
         give_way=lambda: app[INGESTOR].give_way if INGESTOR in app else 0.0,
         run_limit=escalation.run_limit,
         tracing=app[TRACING],

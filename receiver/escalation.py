@@ -172,6 +172,13 @@ class Escalation:
             "acknowledge": self.acknowledge,
         }
 
+    @staticmethod
+    def inline() -> tuple[str, ...]:
+        """Routing only reads the alerts and decides (the runbook starts and annotations
+        wrapped around it only enqueue): it runs inside the runner's turn, so an alert's first
+        notification is claimed in the turn that routes it."""
+        return ("route",)
+
     def preloads(self) -> dict[str, Preload]:
         """Notifications are the many small jobs: the runner reads their alerts for all of
         those claimed together in one query."""

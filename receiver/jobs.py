@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -139,12 +139,17 @@ class JobRunner:
         run_limit: Callable[[Job], int] = lambda _job: 1000,
         tracing: Tracing | None = None,
         preloads: Mapping[str, Preload] | None = None,
+        inline: Iterable[str] = (),
     ) -> None:
         """``horizons``: per job kind, how far ahead a coalesced job may be due and still go
         out with a claimed one. ``preloads``: per job kind, a read done once for all the jobs
-        of that kind claimed in a turn, instead of once by each of their handlers."""
+        of that kind claimed in a turn, instead of once by each of their handlers. ``inline``:
+        kinds whose handlers only read the store and decide, calling nothing outside: they run
+        inside the turn that claims them, are recorded in it, and what they enqueue is claimed
+        in that same turn instead of the next."""
         self._horizons = dict(horizons or {})
         self._preloads = dict(preloads or {})
+        self._inline = frozenset(inline)
         self._give_way_for = give_way  # while webhooks are being taken in, they come first
         self._run_limit = run_limit
         self._tracing = tracing if tracing is not None else Tracing()
@@ -247,18 +252,30 @@ class JobRunner:
     async def _turn(self, batch: list[_Finished], free: int) -> list[Job]:
         """Record ``batch`` and claim up to ``free`` jobs, in one transaction when it can be."""
         claimed: list[Job] = []
+        inlined = False
         try:
             async with self._store.transaction(durable=False) as conn:
                 now = self._clock()
                 await self._record(conn, batch, now)
                 if free > 0:
                     claimed = await self._claim(conn, free, now)
+                    if self._inline and any(j.kind in self._inline for j in claimed):
+                        inlined = True
+                        claimed = await self._run_inline(conn, claimed, free, now)
         except StoreUnavailable as exc:
             log.warning("cannot record or claim jobs: %s", exc)
             _settle(batch, exc)
             return []
         except Exception:
+            if inlined:
+                # Rolled back whole, claims included: run those kinds as ordinary jobs from
+                # now on rather than fail every turn on them.
+                log.exception("running %s jobs inside the turn failed; no longer", self._inline)
+                self._inline = frozenset()
+                self._wakeup.set()
             if not batch:
+                if inlined:
+                    return []
                 raise
             # A defect in one outcome must not hold back the others: record one by one.
             log.exception("recording %d job outcomes failed; one by one", len(batch))
@@ -267,6 +284,29 @@ class JobRunner:
             return []
         _settle(batch, None)
         return claimed
+
+    async def _run_inline(
+        self, conn: AsyncConnection, claimed: list[Job], free: int, now: datetime
+    ) -> list[Job]:
+        """Run the claimed jobs of the inline kinds now, record them in the turn's transaction,
+        and claim again with the slots they did not need: their follow-ups included."""
+        inline = [j for j in claimed if j.kind in self._inline]
+        rest = [j for j in claimed if j.kind not in self._inline]
+        loop = asyncio.get_running_loop()
+        finished: list[_Finished] = []
+        timings: list[tuple[Job, Outcome, float]] = []
+        for group in _by_coalesce_key(inline):
+            started = time.perf_counter()
+            context = JobContext(group[0], now, self, siblings=group[1:])
+            outcome = await self._outcome(context)
+            finished.append(_Finished(context, outcome, loop.create_future()))
+            timings.append((group[0], outcome, time.perf_counter() - started))
+        await self._record(conn, finished, now)
+        for job, outcome, seconds in timings:
+            self._metrics.job_finished(job.kind, _label(outcome), seconds)
+        if free <= len(rest):
+            return rest
+        return rest + await self._claim(conn, free - len(rest), now)
 
     async def _preload(self, claimed: list[Job]) -> dict[str, Any]:
         """Each preloading kind's read for all its claimed jobs, on one read connection,
@@ -344,20 +384,8 @@ class JobRunner:
     async def _run(self, group: list[Job], preloaded: Any = None) -> None:
         job = group[0]
         context = JobContext(job, self._clock(), self, siblings=group[1:], preloaded=preloaded)
-        handler = self._handlers.get(job.kind)
         started = time.perf_counter()
-        if handler is None:
-            outcome: Outcome = DeadLetter(f"no handler for job kind {job.kind!r}")
-        elif self._tracing.enabled:
-            attributes = {"firebreak.job.kind": job.kind, "firebreak.job.id": job.id}
-            with self._tracing.span(
-                f"job {job.kind}", job.payload.get("traceparent"), attributes
-            ) as traceparent:
-                outcome = await self._handle(handler, context)
-            if isinstance(outcome, Done) and outcome.enqueue:
-                outcome = replace(outcome, enqueue=carry(outcome.enqueue, traceparent))
-        else:
-            outcome = await self._handle(handler, context)
+        outcome = await self._outcome(context)
         recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         recorded.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._outcomes.append(_Finished(context, outcome, recorded))
@@ -369,6 +397,23 @@ class JobRunner:
             log.warning("job %d outcome not recorded: %s", job.id, exc)
             return
         self._metrics.job_finished(job.kind, _label(outcome), time.perf_counter() - started)
+
+    async def _outcome(self, context: JobContext) -> Outcome:
+        """What the job's handler made of it, traced when tracing is on."""
+        job = context.job
+        handler = self._handlers.get(job.kind)
+        if handler is None:
+            return DeadLetter(f"no handler for job kind {job.kind!r}")
+        if not self._tracing.enabled:
+            return await self._handle(handler, context)
+        attributes = {"firebreak.job.kind": job.kind, "firebreak.job.id": job.id}
+        with self._tracing.span(
+            f"job {job.kind}", job.payload.get("traceparent"), attributes
+        ) as traceparent:
+            outcome = await self._handle(handler, context)
+        if isinstance(outcome, Done) and outcome.enqueue:
+            outcome = replace(outcome, enqueue=carry(outcome.enqueue, traceparent))
+        return outcome
 
     async def _handle(self, handler: Handler, context: JobContext) -> Outcome:
         try:

@@ -412,3 +412,24 @@ jobs: {{workers: 4}}
     # Four workers: the first turn claims four jobs with one read; the other four follow in
     # at most four more turns. One read per job would be eight.
     assert 1 <= len(reads) < len(names)
+
+
+async def test_an_alert_is_routed_and_its_notification_claimed_in_one_turn(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    """Routing runs inside the runner's turn: the route job is claimed, run and recorded in
+    one transaction, and the notification it enqueues is claimed in that same transaction."""
+    client = await start(receiver)
+    await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
+    await eventually(lambda: len(receiver.requests) == 1)
+    async with client.app[STORE].connection() as conn:
+        rows = {
+            row.kind: row
+            for row in await conn.execute(
+                select(
+                    tables.jobs.c.kind, tables.jobs.c.started_at, tables.jobs.c.finished_at
+                ).where(tables.jobs.c.kind.in_(("route", "notify")))
+            )
+        }
+    route, notify = rows["route"], rows["notify"]
+    assert route.started_at == route.finished_at == notify.started_at
