@@ -294,16 +294,16 @@ class JobRunner:
         rest = [j for j in claimed if j.kind not in self._inline]
         loop = asyncio.get_running_loop()
         finished: list[_Finished] = []
-        timings: list[tuple[Job, Outcome, float]] = []
+        seconds: list[float] = []
         for group in _by_coalesce_key(inline):
             started = time.perf_counter()
             context = JobContext(group[0], now, self, siblings=group[1:])
             outcome = await self._outcome(context)
             finished.append(_Finished(context, outcome, loop.create_future()))
-            timings.append((group[0], outcome, time.perf_counter() - started))
+            seconds.append(time.perf_counter() - started)
         await self._record(conn, finished, now)
-        for job, outcome, seconds in timings:
-            self._metrics.job_finished(job.kind, _label(outcome), seconds)
+        for item, took in zip(finished, seconds, strict=True):
+            self._metrics.job_finished(item.context.job.kind, _label(item.outcome), took)
         if free <= len(rest):
             return rest
         return rest + await self._claim(conn, free - len(rest), now)

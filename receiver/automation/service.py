@@ -53,7 +53,7 @@ class AutomationService:
         return self._executor.runbooks.get(runbook_id)
 
     def runbook(self, runbook_id: str) -> RunbookConfig:
-        found = self._executor.runbooks.get(runbook_id)
+        found = self.find_runbook(runbook_id)
         if found is None:
             raise NotFound(f"runbook {runbook_id} does not exist")
         return found
