@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,20 @@ RESPONDER_TOKEN = "responder-secret-0123456789"
 VIEWER_TOKEN = "viewer-secret-0123456789"
 
 PG_ADMIN_URL = os.environ.get("FIREBREAK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def eventually(check: Callable[[], Any], within: float = 10.0, what: str = "") -> Any:
+    """Poll ``check`` (sync or async) until it gives something truthy; return that."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {within:g} s" + (f": {what}" if what else ""))
+        await asyncio.sleep(0.05)
 
 
 def auth(token: str) -> dict[str, str]:

@@ -33,9 +33,7 @@ The clock stands at 12:00 when the reports are read; ``since=1d`` covers all but
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +44,7 @@ from receiver.app import create_app
 from receiver.config import Config
 from receiver.store import tables
 from receiver.typedefs import STORE
-from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.payloads import alert, webhook
 
 HOOK = auth(WEBHOOK_TOKEN)
@@ -79,14 +77,6 @@ def at(hhmm: str, day: str = DAY) -> datetime:
 
 def rfc(hhmm: str, day: str = DAY) -> str:
     return f"{day}T{hhmm}:00Z"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 class DataSet:

@@ -3,9 +3,6 @@ signed requests as Slack sends them."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.fakes.slack import CHANNEL, SlackFake, block_actions, signed_headers, slash_command
@@ -47,20 +44,6 @@ notifications: {{group_window: 100ms}}
 jobs: {{workers: 4, lease: 2s, max_attempts: 6, backoff_initial: 100ms, backoff_max: 400ms,
         poll_interval: 200ms}}
 """
-
-
-async def eventually(check: Callable[[], Any], within: float = 10.0, what: str = "") -> Any:
-    """Poll ``check`` (sync or async) until it gives something truthy; return that."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {within}s: {what}")
-        await asyncio.sleep(0.05)
 
 
 async def command(

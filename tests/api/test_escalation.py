@@ -19,6 +19,7 @@ from receiver.store import tables
 from receiver.store.jobs import NewJob
 from receiver.typedefs import RUNNER, STORE
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import eventually as poll
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 from tests.payloads import alert, webhook
 
@@ -60,24 +61,19 @@ jobs: {{workers: 4, lease: 2s, max_attempts: 6, backoff_initial: 100ms, backoff_
 async def eventually(
     check: Callable[[], Awaitable[bool] | bool], within: float = 10.0, client: Any = None
 ) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            detail = ""
-            if client is not None:  # say where the jobs stand
-                resp = await client.get("/api/v1/jobs?limit=50", headers=auth(VIEWER_TOKEN))
-                jobs = (await resp.json())["jobs"]
-                detail = "; jobs: " + ", ".join(
-                    f"{j['kind']}/{j['state']}/{j['outcome']}/{j['attempts']}/{j['last_error']}"
-                    for j in jobs
-                )
-            raise AssertionError("condition not reached in time" + detail)
-        await asyncio.sleep(0.05)
+    """``tests.conftest.eventually``; when it gives up, says where the jobs stand."""
+    try:
+        await poll(check, within)
+    except AssertionError as exc:
+        if client is None:
+            raise
+        resp = await client.get("/api/v1/jobs?limit=50", headers=auth(VIEWER_TOKEN))
+        jobs = (await resp.json())["jobs"]
+        detail = ", ".join(
+            f"{j['kind']}/{j['state']}/{j['outcome']}/{j['attempts']}/{j['last_error']}"
+            for j in jobs
+        )
+        raise AssertionError(f"{exc}; jobs: {detail}") from None
 
 
 @pytest.fixture

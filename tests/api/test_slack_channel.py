@@ -23,10 +23,10 @@ from receiver.notify.base import (
 )
 from receiver.notify.slack import Pacer, SlackChannel
 from tests.api.test_channels import make_notice
-from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, OTHER_CHANNEL, SlackFake
 from tests.payloads import alert, webhook
-from tests.slack_helpers import BOT_TOKEN, block_text, eventually, slack_config
+from tests.slack_helpers import BOT_TOKEN, block_text, slack_config
 
 HOOK = auth(WEBHOOK_TOKEN)
 

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import (
@@ -22,7 +22,6 @@ from tests.slack_helpers import (
     VIEWER,
     block_text,
     command,
-    eventually,
     slack_config,
 )
 

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from receiver.app import create_app
 from receiver.slack.blocks import ACTION_RUNBOOK
 from tests.automation.conftest import runbooks
-from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, Message, SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import (
@@ -25,7 +25,6 @@ from tests.slack_helpers import (
     block_text,
     buttons,
     command,
-    eventually,
     press,
     slack_config,
 )

@@ -11,18 +11,10 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from tests.automation.conftest import runbooks
-from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook
-from tests.slack_helpers import (
-    ADMIN,
-    ALICE,
-    VIEWER,
-    block_text,
-    command,
-    eventually,
-    slack_config,
-)
+from tests.slack_helpers import ADMIN, ALICE, VIEWER, block_text, command, slack_config
 
 RESTART = """
 id: restart-db

@@ -12,18 +12,10 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.slack.blocks import ACTION_ACK, ACTION_RESOLVE
-from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook
-from tests.slack_helpers import (
-    ALICE,
-    VIEWER,
-    block_text,
-    buttons,
-    eventually,
-    press,
-    slack_config,
-)
+from tests.slack_helpers import ALICE, VIEWER, block_text, buttons, press, slack_config
 
 HOOK = auth(WEBHOOK_TOKEN)
 

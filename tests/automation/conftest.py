@@ -3,9 +3,7 @@ HTTP server that records what the steps sent it."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.automation.definitions import Runbooks, parse_runbook
-from tests.conftest import VIEWER_TOKEN, auth
+from tests.conftest import VIEWER_TOKEN, auth, eventually
 
 JOBS = """
 jobs: {workers: 4, lease: 5s, max_attempts: 3, backoff_initial: 100ms, backoff_max: 200ms,
@@ -98,20 +96,6 @@ def start(
         return await aiohttp_client(app)  # type: ignore[no-any-return]
 
     return run
-
-
-async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; return that."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def execution(client: TestClient[Any, Any], execution_id: int) -> dict[str, Any]:

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from receiver.typedefs import RUNNER
-from tests.automation.conftest import (
-    Target,
+from tests.automation.conftest import Target, execution, executions, finished, in_state
+from tests.conftest import (
+    ADMIN_TOKEN,
+    RESPONDER_TOKEN,
+    VIEWER_TOKEN,
+    WEBHOOK_TOKEN,
+    auth,
     eventually,
-    execution,
-    executions,
-    finished,
-    in_state,
 )
-from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.payloads import alert, webhook
 
 HOOK = auth(WEBHOOK_TOKEN)

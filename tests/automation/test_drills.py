@@ -6,8 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.automation.conftest import Target, eventually, execution, executions, finished
-from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.automation.conftest import Target, execution, executions, finished
+from tests.conftest import (
+    ADMIN_TOKEN,
+    RESPONDER_TOKEN,
+    VIEWER_TOKEN,
+    WEBHOOK_TOKEN,
+    auth,
+    eventually,
+)
 from tests.payloads import alert, webhook
 
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.automation.conftest import Target, eventually, executions, finished
-from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.automation.conftest import Target, executions, finished
+from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.payloads import alert, webhook
 
 HOOK = auth(WEBHOOK_TOKEN)

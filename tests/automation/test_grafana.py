@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.automation.conftest import eventually, finished
-from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.automation.conftest import finished
+from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.payloads import alert, webhook
 

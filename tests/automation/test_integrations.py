@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.automation.conftest import eventually, finished
-from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.automation.conftest import finished
+from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.e2e.conftest import (
     START_TIMEOUT,
     _start,

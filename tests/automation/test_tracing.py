@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.tracing import Tracing
-from tests.automation.conftest import GUARDS, JOBS, Target, eventually, runbooks
-from tests.conftest import WEBHOOK_TOKEN, auth
+from tests.automation.conftest import GUARDS, JOBS, Target, runbooks
+from tests.conftest import WEBHOOK_TOKEN, auth, eventually
 from tests.payloads import alert, webhook
 
 RUNBOOK = """

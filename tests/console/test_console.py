@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from receiver.store.jobs import NewJob
 from receiver.typedefs import CLOCK, STORE
-from tests.automation.conftest import eventually, finished, in_state
-from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth
+from tests.automation.conftest import finished, in_state
+from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth, eventually
 from tests.console.conftest import Start, fire, login, press
 from tests.payloads import alert
 

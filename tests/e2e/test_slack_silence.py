@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.slack.blocks import ACTION_SILENCE
-from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.e2e.conftest import START_TIMEOUT, _start, _stop, free_port, http, wait_until
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook
-from tests.slack_helpers import ALICE, VIEWER, buttons, command, eventually, press, slack_config
+from tests.slack_helpers import ALICE, VIEWER, buttons, command, press, slack_config
 
 
 @pytest.fixture
