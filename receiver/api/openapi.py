@@ -373,6 +373,14 @@ _ERRORS = {
 }
 
 _AUTH = (401, 403, 429, 503)  # every authenticated endpoint
+# Answered by the HTTP server itself, before any route, to a request whose Expect header asks
+# for anything but 100-continue (RFC 9110 section 10.1.1): plain text, on every operation.
+_EXPECTATION_FAILED = {
+    "417": {
+        "description": "The request's Expect header asks for something other than 100-continue.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
 _BODY = (400, 408, 413, 415)  # every endpoint that reads a JSON body
 
 
@@ -442,7 +450,7 @@ def _op(
         "summary": summary,
         "tags": [tag],
         "security": [] if public else security or _BEARER,
-        "responses": responses,
+        "responses": {**responses, **_EXPECTATION_FAILED},
     }
     if parameters:
         operation["parameters"] = parameters
