@@ -3,8 +3,11 @@
 A handler does its side effect (a send) and answers with an outcome; the runner applies the
 outcome in one transaction — mark done, enqueue what follows, append history — fenced by the
 lease, so a crash at any point either loses nothing (the job is claimed again when its lease
-runs out) or leaves a finished job finished. Handlers never sleep: waiting is a job whose
-``due_at`` lies ahead, and an idle runner sleeps until the next one is due or it is woken.
+runs out) or leaves a finished job finished. While a job runs, its runner renews its lease every
+third of a lease, so a job may run for longer than the lease (a slow runbook step) and still
+nobody else takes it; a runner that died stops renewing, and its jobs are claimed again at most
+a lease later. Handlers never sleep: waiting is a job whose ``due_at`` lies ahead, and an idle
+runner sleeps until the next one is due or it is woken.
 """
 
 from __future__ import annotations
@@ -160,13 +163,19 @@ class JobRunner:
         self.settings = settings
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        self._leased: set[int] = set()  # ids of the jobs running here: their leases are renewed
         self._task: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
         self._stopping = False
         self._outcomes: list[_Finished] = []
 
     @property
     def owner(self) -> str:
         return self.settings.owner
+
+    def clock(self) -> datetime:
+        """The time now, by the runner's clock (a handler's ``now`` is when its job was claimed)."""
+        return self._clock()
 
     def replace_handlers(
         self,
@@ -182,6 +191,7 @@ class JobRunner:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="firebreak-jobs")
+        self._renewer = asyncio.create_task(self._renew_leases(), name="firebreak-job-leases")
 
     async def stop(self) -> None:
         """Let running jobs finish and record them (for ``stop_grace`` at most: then they are
@@ -199,9 +209,29 @@ class JobRunner:
                     task.cancel()
                 await asyncio.gather(self._task, *self._running, return_exceptions=True)
             self._task = None
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
         with contextlib.suppress(StoreUnavailable):
             async with self._store.transaction(durable=False) as conn:
                 await self._store.jobs.release(conn, self.owner, self._clock())
+
+    async def _renew_leases(self) -> None:
+        """Every third of a lease, extend the leases of the jobs running here by a whole one:
+        two renewals may fail (the database away) before another runner may take them."""
+        every = self.settings.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            if not self._leased:
+                continue
+            try:
+                async with self._store.transaction(durable=False) as conn:
+                    await self._store.jobs.renew(
+                        conn, list(self._leased), self.owner, self._clock(), self.settings.lease
+                    )
+            except StoreUnavailable as exc:
+                log.warning("cannot renew %d running jobs' leases: %s", len(self._leased), exc)
 
     def wake(self) -> None:
         """Look for due jobs now: something was just enqueued elsewhere (a webhook)."""
@@ -382,6 +412,14 @@ class JobRunner:
         return claimed
 
     async def _run(self, group: list[Job], preloaded: Any = None) -> None:
+        ids = [j.id for j in group]
+        self._leased.update(ids)
+        try:
+            await self._run_leased(group, preloaded)
+        finally:
+            self._leased.difference_update(ids)
+
+    async def _run_leased(self, group: list[Job], preloaded: Any) -> None:
         job = group[0]
         context = JobContext(job, self._clock(), self, siblings=group[1:], preloaded=preloaded)
         started = time.perf_counter()

@@ -2,8 +2,8 @@
 
 A runbook file holds one runbook. The dataclasses below are its schema, converted by the same
 walker as ``firebreak.yml`` (so problems read ``<file>: <key.path>: <what was expected>``);
-what spans fields — unique step ids, exactly one step type per step, template syntax, step
-timeouts shorter than the job lease — is checked in ``cross_check``. A step names its type by
+what spans fields — unique step ids, exactly one step type per step, template syntax — is
+checked in ``cross_check``. A step names its type by
 the one section it has (``http:``, ``shell:``, ``promql:``, ...).
 """
 
@@ -36,7 +36,6 @@ from receiver.config import (
 from receiver.config import (
     _positive_duration as _positive,
 )
-from receiver.durations import format_duration
 from receiver.errors import ConfigError
 from receiver.hostallow import HostAllowList
 from receiver.matchers import Matcher, matches_all, parse_matchers
@@ -474,16 +473,10 @@ def load_runbooks(config: Config, env: Mapping[str, str] | None = None) -> Runbo
 def check_against(runbook: RunbookConfig, config: Config) -> list[str]:
     """What in a runbook does not fit the configuration it runs under."""
     problems: list[str] = []
-    lease = config.jobs.lease
     for index, step in enumerate(runbook.steps):
         for where, s in ((f"steps[{index}]", step), (f"steps[{index}].rollback", step.rollback)):
             if s is None:
                 continue
-            if s.type not in ("wait", "approval") and s.timeout >= lease:
-                problems.append(
-                    f"{where}.timeout: must be shorter than jobs.lease ({format_duration(lease)}),"
-                    " or another worker would take the step over while it runs"
-                )
             if s.promql is not None and config.automation.prometheus_url is None:
                 problems.append(f"{where}.promql: needs automation.prometheus_url")
             if s.silence is not None and silence_api(config) is None:

@@ -58,6 +58,7 @@ class StepJob:
         self.alert = alert
         self.rows = rows
         self.now = ctx.now
+        self.started_at = row.started_at  # when the step first started running, if it has
         self.at = (execution.phase, execution.position)
 
     def scope(self) -> dict[str, Any]:
@@ -115,7 +116,7 @@ class StepJob:
             return await self.settle(succeeded(redact(jsonable(would), secrets)), inputs=stored)
         if step.approval is not None:  # approved (decided above)
             return await self.settle(succeeded({"approved_by": row.decided_by}), inputs=stored)
-        started_at = row.started_at or self.now
+        started_at = self.started_at = row.started_at or self.now
         async with self.x.store.transaction() as conn:
             await self.x.sql.update_step(
                 conn,
@@ -149,6 +150,9 @@ class StepJob:
         except TimeoutError:
             result = failed(f"timed out after {format_duration(step.timeout)}")
         self.x.metrics.step_duration.labels(step.type).observe(time.perf_counter() - began)
+        # The step ended now, not when its job was claimed: its end, its duration and what
+        # comes next are timed from here.
+        self.now = max(self.now, self.ctx.runner.clock())
         return await self.settle(result, inputs=stored)
 
     async def approval(self, gate: Gate) -> Outcome | None:
@@ -223,7 +227,7 @@ class StepJob:
                 until=now + delay, reason=f"step {step.id} failed, retrying: {result.error}"
             )
         final = state or result.state
-        duration = (now - row.started_at).total_seconds() if row.started_at else 0.0
+        duration = (now - self.started_at).total_seconds() if self.started_at else 0.0
         values: dict[str, Any] = {
             "state": final,
             "output": result.output,

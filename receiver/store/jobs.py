@@ -168,6 +168,18 @@ class JobQueue:
         )
         return sorted((_job(row) for row in result), key=lambda j: (j.due_at, j.id))
 
+    async def renew(
+        self, conn: AsyncConnection, ids: Sequence[int], owner: str, now: datetime, lease: timedelta
+    ) -> int:
+        """Extend the leases ``owner`` still holds on these jobs to a whole ``lease`` from now;
+        returns how many it held."""
+        result = await conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running")
+            .values(lease_expires_at=now + lease)
+        )
+        return int(result.rowcount or 0)
+
     async def held(self, conn: AsyncConnection, ids: Sequence[int], owner: str) -> set[int]:
         """Which of these jobs ``owner`` still holds the lease of."""
         rows = await conn.execute(

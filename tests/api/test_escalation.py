@@ -36,12 +36,14 @@ def escalation_config(
     cooldown: str = "60s",
     group_window: str = "1s",
     repeat: int = 0,
+    timeout: str = "1s",
+    lease: str = "2s",
 ) -> str:
     return f"""
 channels:
   hook:
     type: webhook
-    webhook: {{url: "{url}", timeout: 1s}}
+    webhook: {{url: "{url}", timeout: {timeout}}}
     rate_limit: {{per_minute: {rate}, burst: {burst}}}
     breaker: {{failure_threshold: {threshold}, open_cooldown: {cooldown}, half_open_probe_count: 1}}
 escalation_policies:
@@ -53,7 +55,7 @@ escalation_policies:
 routes:
   - {{name: all, escalation_policy: oncall}}
 notifications: {{group_window: {group_window}}}
-jobs: {{workers: 4, lease: 2s, max_attempts: 6, backoff_initial: 100ms, backoff_max: 400ms,
+jobs: {{workers: 4, lease: {lease}, max_attempts: 6, backoff_initial: 100ms, backoff_max: 400ms,
         poll_interval: 200ms}}
 """
 
@@ -323,6 +325,31 @@ async def test_two_instances_on_one_database_never_send_twice(
     keys = Counter(r.headers["X-Firebreak-Idempotency-Key"] for r in receiver.requests)
     assert len(keys) == 40
     assert set(keys.values()) == {1}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_send_longer_than_the_lease_is_not_taken_over_while_it_runs(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    # The channel answers after 3 s, three leases: the runner sending renews its lease, so
+    # neither it nor the other instance claims the job again and sends a second time.
+    receiver.script(Reply(200, delay=3.0))
+    a = await start(receiver, owner="a", timeout="10s", lease="1s")
+    b = await start(receiver, owner="b", timeout="10s", lease="1s")
+    resp = await a.post("/webhook", json=webhook(alert("Slow")), headers=HOOK)
+    assert resp.status == 200
+
+    async def sent() -> bool:
+        resp = await b.get("/api/v1/jobs?kind=notify", headers=auth(VIEWER_TOKEN))
+        return [(j["state"], j["outcome"]) for j in (await resp.json())["jobs"]] == [
+            ("done", "sent")
+        ]
+
+    await eventually(sent, within=15, client=b)
+    assert len(receiver.requests) == 1
+    resp = await b.get("/api/v1/jobs?kind=notify", headers=auth(VIEWER_TOKEN))
+    (job,) = (await resp.json())["jobs"]
+    assert job["attempts"] == 0 and job["last_error"] is None
 
 
 async def test_an_outage_longer_than_max_attempts_probes_dead_letters_nothing(

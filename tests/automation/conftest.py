@@ -81,11 +81,15 @@ def start(
     """Start the application on the test's database with the given runbooks."""
 
     async def run(
-        *texts: str, extra: str = "", actions: dict[str, Any] | None = None, owner: str = "a"
+        *texts: str,
+        extra: str = "",
+        actions: dict[str, Any] | None = None,
+        owner: str = "a",
+        jobs: str = JOBS,
     ) -> TestClient[Any, Any]:
         if "automation:" not in extra:
             extra += GUARDS
-        config = make_config(db_url, JOBS + extra)
+        config = make_config(db_url, jobs + extra)
         app = create_app(
             config,
             registry=CollectorRegistry(),

@@ -130,7 +130,8 @@ def test_load_runbooks_checks_them_against_the_configuration(tmp_path: Path) -> 
     text = "\n".join(caught.value.problems)
     b, c = tmp_path / "runbooks" / "b.yml", tmp_path / "runbooks" / "c.yml"
     assert f"{b}: id: duplicates the runbook in {tmp_path / 'runbooks' / 'a.yml'}" in text
-    assert f"{c}: steps[0].timeout: must be shorter than jobs.lease (1m)" in text
+    # A step may run longer than jobs.lease: the runner renews the lease while it runs.
+    assert f"{c}: steps[0].timeout" not in text
     assert f"{c}: steps[1].silence: needs automation.alertmanager_url" in text
     assert f"{c}: steps[0].promql" not in text
 

@@ -29,7 +29,7 @@ from tests.payloads import alert, webhook
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.postgres]
 
 LEASE = 6.0  # seconds: the survivor takes the step over this long after the dead one claimed it
-STEP_TIMEOUT = 5.0  # seconds; check-config wants it below the lease
+STEP_TIMEOUT = 5.0  # seconds
 HELD_TIMEOUT = 30.0  # for the first step's request to reach the held target
 SETTLE_TIMEOUT = 60.0  # for the survivor to finish the execution
 FINAL_STATES = {"succeeded", "failed", "rolled_back", "cancelled", "skipped"}
