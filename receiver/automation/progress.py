@@ -26,6 +26,7 @@ class Progress:
     key: str  # unique among the execution's events: what keys the jobs made of it
     step: str | None = None
     detail: str | None = None  # an error, a refusal, who may approve
+    message: str | None = None  # what an approval asks
 
 
 ProgressHook = Callable[[Progress, datetime], list[NewJob]]

@@ -115,7 +115,9 @@ class StepJob:
                 would["when"] = when_unknown
             return await self.settle(succeeded(redact(jsonable(would), secrets)), inputs=stored)
         if step.approval is not None:  # approved (decided above)
-            return await self.settle(succeeded({"approved_by": row.decided_by}), inputs=stored)
+            asked = (row.output or {}).get("message")
+            approved = {"approved_by": row.decided_by, **({"message": asked} if asked else {})}
+            return await self.settle(succeeded(approved), inputs=stored)
         started_at = self.started_at = row.started_at or self.now
         async with self.x.store.transaction() as conn:
             await self.x.sql.update_step(
@@ -171,6 +173,10 @@ class StepJob:
             )
         if row.state != "waiting_approval":
             who = ", ".join(gate.approvers) or "any responder"
+            try:
+                question = self.question(gate)
+            except TemplateFailure as exc:
+                return await self.settle(failed(str(exc)))
             async with self.x.store.transaction() as conn:
                 await self.x.sql.update_step(
                     conn,
@@ -182,6 +188,7 @@ class StepJob:
                         "gate": gate.is_gate,
                         "four_eyes": gate.four_eyes,
                         "deadline": deadline.isoformat(),
+                        "message": question,
                     },
                 )
                 await self.x.sql.transition(
@@ -195,10 +202,26 @@ class StepJob:
                 )
                 key = f"waiting:{self.at[0]}:{self.at[1]}"
                 waiting = Progress(
-                    self.execution, "waiting_approval", "waiting_approval", key, self.step.id, who
+                    self.execution,
+                    "waiting_approval",
+                    "waiting_approval",
+                    key,
+                    self.step.id,
+                    who,
+                    message=question,
                 )
                 await self.x.tell(conn, waiting, self.now)
         return Defer(until=deadline, reason="waiting for approval")
+
+    def question(self, gate: Gate) -> str:
+        """What the approvers are asked: the step's ``message`` rendered (secret parameters
+        redacted), or for a runbook's gate, which change it lets through."""
+        step = self.step
+        if gate.is_gate or step.approval is None or not step.approval.message:
+            return f"Approve step {step.id} ({step.type}) of {self.runbook.id}?"
+        where = f"steps.{step.id}.approval.message"
+        text = render_value(step.approval.message, self.scope(), where)
+        return str(redact(text, secret_values(self.runbook, self.execution.params)))
 
     async def settle(
         self, result: StepResult, *, state: str | None = None, inputs: Any = None

@@ -126,9 +126,10 @@ def progress_note(progress: Progress, command: str) -> str:
         return line + (f" — {detail}" if detail and state in ("failed", "interrupted") else "")
     if progress.event == "waiting_approval":
         step = f"`{escape(progress.step or '')}`"
+        asks = f"\n> {escape(progress.message)[:500]}\n" if progress.message else " "
         return (
             f":raised_hand: Runbook {name} ({run}) waits at step {step} for approval by "
-            f"{detail or 'a responder'}: `{command} approve {execution.id}`"
+            f"{detail or 'a responder'}:{asks}`{command} approve {execution.id}`"
         )
     icon = ":white_check_mark:" if state == "succeeded" else ":x:"
     return f"{icon} Runbook {name} {state} ({run})" + (f": {detail}" if detail else ".")

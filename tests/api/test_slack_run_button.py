@@ -166,7 +166,7 @@ async def test_a_press_starts_one_run_and_the_message_and_thread_follow_it(
     )
     started = f":gear: Runbook `restart-web` started by <@{ALICE[0]}>: execution {execution['id']}."
     assert _thread(slack, parent)[0] == started
-    assert waiting[0].endswith(f"`/firebreak approve {execution['id']}`")
+    assert waiting[0].endswith(f":\n> Restart?\n`/firebreak approve {execution['id']}`")
     await eventually(
         lambda: f"execution {execution['id']} waiting_approval" in block_text(parent.blocks),
         what="message shows the run",

@@ -77,6 +77,7 @@ async def test_an_approval_waits_refuses_a_viewer_and_proceeds_for_an_approver(
     eid = await run(client, "guarded")
     waiting = await in_state(client, eid, "waiting_approval")
     assert waiting["steps"][0]["state"] == "waiting_approval"
+    assert waiting["steps"][0]["output"]["message"] == "restart?"
     assert target.requests == []
     viewer = await client.post(f"/api/v1/executions/{eid}/approve", headers=auth(VIEWER_TOKEN))
     assert viewer.status == 403
@@ -89,7 +90,7 @@ async def test_an_approval_waits_refuses_a_viewer_and_proceeds_for_an_approver(
     record = await finished(client, eid)
     assert record["state"] == "succeeded", record
     assert record["steps"][0]["decided_by"] == "api:bob"
-    assert record["steps"][0]["output"] == {"approved_by": "api:bob"}
+    assert record["steps"][0]["output"] == {"approved_by": "api:bob", "message": "restart?"}
     assert target.paths() == ["/restart"]
     metrics = await (await client.get("/metrics")).text()
     assert "firebreak_runbook_approvals_waiting 0.0" in metrics
@@ -100,6 +101,37 @@ async def test_an_approval_waits_refuses_a_viewer_and_proceeds_for_an_approver(
     assert 'firebreak_runbook_step_duration_seconds_count{type="http"} 1.0' in metrics
     again = await client.post(f"/api/v1/executions/{eid}/approve", headers=RESPONDER)
     assert again.status == 409
+
+
+async def test_an_approval_asks_its_message_rendered_with_secrets_redacted(
+    start: Any, target: Target
+) -> None:
+    client = await start(
+        f"""
+id: rotate
+title: Rotate a key
+params:
+  service: {{default: web}}
+  token: {{secret: true, from: trigger_context.token}}
+steps:
+  - id: ask
+    approval: {{message: "Rotate {{{{ params.service }}}} with {{{{ params.token }}}}?"}}
+  - id: rotate
+    http: {{method: POST, url: "{target.url}/rotate"}}
+  - id: ask-again
+    approval: {{message: "{{{{ steps.nothing.output.x }}}}"}}
+"""
+    )
+    eid = await run(client, "rotate", {"trigger_context": {"token": "hunter2-secret"}})
+    waiting = await in_state(client, eid, "waiting_approval")
+    assert waiting["steps"][0]["output"]["message"] == "Rotate web with <redacted>?"
+    resp = await client.post(f"/api/v1/executions/{eid}/approve", headers=RESPONDER)
+    assert resp.status == 200
+    # A message that cannot be rendered fails its step, as any template error does.
+    record = await finished(client, eid)
+    assert record["state"] == "failed", record
+    assert "steps.ask-again.approval.message" in record["steps"][2]["error"]
+    assert target.paths() == ["/rotate"]
 
 
 async def test_a_rejected_approval_fails_the_execution(start: Any, target: Target) -> None:
@@ -144,8 +176,9 @@ steps:
     await client.post("/webhook", json=webhook(alert()), headers=HOOK)
     found = await eventually(lambda: executions(client))
     eid = found[0]["id"]
-    await in_state(client, eid, "waiting_approval")
+    waiting = await in_state(client, eid, "waiting_approval")
     assert target.paths() == ["/status"]  # the read-only step ran; the mutating one waits
+    assert waiting["steps"][1]["output"]["message"] == "Approve step restart (http) of gated?"
     refused = await client.post(f"/api/v1/executions/{eid}/approve", headers=RESPONDER)
     assert refused.status == 403  # a responder, but the runbook wants an admin
     ok = await client.post(f"/api/v1/executions/{eid}/approve", headers=auth(ADMIN_TOKEN))

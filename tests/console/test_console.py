@@ -134,7 +134,12 @@ async def test_read_pages_hold_their_data_without_javascript(start: Start) -> No
             "restart-checkout",
         ],
         "/console/executions": [f"#{execution_id}", "restart-checkout", "waiting approval"],
-        f"/console/executions/{execution_id}": ["ask", "approval", "waiting approval", "settle"],
+        f"/console/executions/{execution_id}": [
+            "Waiting for approval at step <strong>ask</strong>: Restart checkout?",
+            "approval",
+            "waiting approval",
+            "settle",
+        ],
         "/console/runbooks": ["restart-checkout", "probe-checkout", "team-payments"],
         "/console/runbooks/probe-checkout": ["status", "http", "{{ params.service }}"],
         "/console/health": ["database", "Circuit breakers", "Job queue", "Dead letters"],
