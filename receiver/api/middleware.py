@@ -64,10 +64,13 @@ def _from_http(exc: web.HTTPException, request_id: str) -> web.Response:
     return response
 
 
-# The routes that change something on a person's or token's word: each request to one is an
-# audit row, allowed or refused (the webhooks are Alertmanager's and PagerDuty's, not people's).
+# The routes that change something on a person's or token's word, and the console's logins
+# and logouts: each request to one is an audit row, allowed or refused (a wrong token too; the
+# webhooks are Alertmanager's and PagerDuty's, not people's).
 AUDITED = frozenset(
     {
+        "login",
+        "logout",
         "acknowledge",
         "resolve",
         "snooze",

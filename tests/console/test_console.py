@@ -75,6 +75,24 @@ async def test_login_keeps_the_token_in_an_httponly_strict_cookie_and_logout_dro
     assert out.status == 303 and out.headers["Location"] == "/console/login"
     assert 'firebreak_session=""' in out.headers["Set-Cookie"]
     assert (await client.get("/", allow_redirects=False)).status == 303
+    sessions = [*await _audit(client, "logout"), *await _audit(client, "login")]
+    assert [(e["action"], e["actor"], e["interface"], e["outcome"]) for e in sessions] == [
+        ("logout", "bob", "console", "ok"),
+        ("login", "bob", "console", "ok"),
+    ]
+
+
+async def test_a_failed_login_is_an_audit_row_naming_the_address(start: Start) -> None:
+    client = await start()
+    resp = await client.post("/console/login", data={"token": "not-a-token"})
+    assert resp.status == 401
+    (entry,) = await _audit(client, "login")
+    assert (entry["actor"], entry["interface"], entry["outcome"], entry["status"]) == (
+        "unauthenticated@127.0.0.1",
+        "console",
+        "refused",
+        401,
+    )
 
 
 async def test_a_login_never_leads_to_another_site(start: Start) -> None:
