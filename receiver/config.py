@@ -271,6 +271,9 @@ class ApiConfig:
     body_timeout: timedelta = field(
         default=timedelta(seconds=30), metadata={"check": _positive_duration}
     )
+    # Mark the console's session cookie Secure on plain HTTP too: behind a proxy that
+    # terminates TLS, so browsers never send it unencrypted.
+    secure_cookies: bool = False
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
         """Each token must be unique, or a request could not tell which role it carries."""

@@ -9,7 +9,7 @@ from receiver.console.render import redirect, render
 from receiver.console.session import COOKIE, Session, cookie_value, safe_next
 from receiver.errors import Unauthenticated
 from receiver.model import Role
-from receiver.typedefs import PRINCIPAL, TOKEN_AUTH
+from receiver.typedefs import CONFIG, PRINCIPAL, TOKEN_AUTH
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
@@ -37,7 +37,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,  # served over TLS: never sent over plain HTTP
+        # Served over TLS, here or at a proxy in front: never sent over plain HTTP.
+        secure=request.secure or request.app[CONFIG].api.secure_cookies,
     )
     return response
 

@@ -48,9 +48,13 @@ CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 Start = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
-def console_config_text(db_url: str, *, auth_failure_limit: int = 10) -> str:
+def console_config_text(
+    db_url: str, *, auth_failure_limit: int = 10, secure_cookies: bool = False
+) -> str:
     text = config_text(db_url, JOBS + GUARDS)
-    return text.replace("api:\n", f"api:\n  auth_failure_limit: {auth_failure_limit}\n", 1)
+    api = f"api:\n  auth_failure_limit: {auth_failure_limit}\n"
+    api += f"  secure_cookies: {str(secure_cookies).lower()}\n"
+    return text.replace("api:\n", api, 1)
 
 
 @pytest.fixture

@@ -95,6 +95,15 @@ async def test_a_failed_login_is_an_audit_row_naming_the_address(start: Start) -
     )
 
 
+async def test_behind_a_tls_proxy_the_cookie_is_secure(start: Start) -> None:
+    client = await start(secure_cookies=True)
+    resp = await client.post(
+        "/console/login", data={"token": VIEWER_TOKEN, "next": "/"}, allow_redirects=False
+    )
+    assert resp.status == 303
+    assert "Secure" in resp.headers["Set-Cookie"]
+
+
 async def test_a_login_never_leads_to_another_site(start: Start) -> None:
     client = await start()
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
