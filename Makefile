@@ -32,6 +32,7 @@ test: setup system-deps-test lint
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check receiver tests bench examples scripts
+	$(BIN)/ruff format --check receiver tests bench examples scripts
 	$(BIN)/mypy
 
 ## The self-healing story on loopback: demo service, Prometheus, Alertmanager, Firebreak.

@@ -225,9 +225,7 @@ async def get_execution(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
     automation = request.app[AUTOMATION]
     record = await automation.status(execution_id_of(request))
-    return web.json_response(
-        record_json(record, automation.find_runbook(record.execution.runbook))
-    )
+    return web.json_response(record_json(record, automation.find_runbook(record.execution.runbook)))
 
 
 async def cancel_execution(request: web.Request) -> web.Response:

@@ -32,6 +32,7 @@ grafana: {{url: "{grafana.base_url}", token: "glsa_secret-token", tags: [firebre
         client = await start(RUNBOOK, extra=extra)
         body = webhook(alert("DiskFull", annotations={"summary": "disk 91% full"}))
         assert (await client.post("/webhook", json=body, headers=auth(WEBHOOK_TOKEN))).status == 200
+
         async def executions() -> list[dict[str, Any]]:
             resp = await client.get("/api/v1/executions", headers=auth(RESPONDER_TOKEN))
             return list((await resp.json())["executions"])

@@ -203,8 +203,6 @@ async def test_secret_parameters_are_redacted_on_the_pages(start: Start) -> None
         assert "&lt;redacted&gt;" in text, path
         assert given not in text and "default-code-5c4b3a" not in text, path
 
-
-
     client = await start()
     await fire(
         client,

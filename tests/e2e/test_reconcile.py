@@ -69,9 +69,7 @@ alertmanager:
         )
         assert {a["status"] for a in stored.values()} == {"firing"}
         assert {a["group_key"] for a in stored.values()} == {"firebreak:reconcile"}
-        assert (
-            reconciled(firebreak_server, "ingested") == 3
-        )
+        assert reconciled(firebreak_server, "ingested") == 3
 
         # i0 ends in Alertmanager; its resolved webhook is lost too.
         alertmanager.post_alerts([_alert("Lost", "i0", now, datetime.now(UTC))])
@@ -82,9 +80,7 @@ alertmanager:
         )
         after = _by_instance(firebreak_server)
         assert after["i1"]["status"] == after["i2"]["status"] == "firing"
-        assert (
-            reconciled(firebreak_server, "resolved") == 1
-        )
+        assert reconciled(firebreak_server, "resolved") == 1
         # One occurrence each however many runs saw them; one chain of reconcile jobs.
         assert len(firebreak_server.alerts()) == 3
         pending = firebreak_server.query(

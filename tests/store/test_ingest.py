@@ -71,7 +71,6 @@ async def test_existing_occurrence_resolved_by_a_batch(store: Store) -> None:
     assert [(e.kind, e.request_id) for e in events] == [("fired", "r1"), ("resolved", "r2")]
 
 
-
 @pytest.mark.postgres
 async def test_a_batch_rolled_back_to_break_a_deadlock_is_run_again(
     pg_database: str, make_config: Any

@@ -266,6 +266,8 @@ def test_db_backup_refuses_to_overwrite_and_restore_needs_a_backup(
     assert "no backup at" in capsys.readouterr().err
     assert main(["db", "backup", "--config", str(path), str(tmp_path / "b.db")]) == 0
     assert "0 alert occurrences" in capsys.readouterr().out
+
+
 PAGERDUTY_CONFIG = """
 channels:
   pd:

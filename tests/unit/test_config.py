@@ -1886,7 +1886,7 @@ def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
     [
         ("[{role: admin}]", "api.tokens[0].token: give token or token_sha256 (exactly one)"),
         (
-            "[{role: admin, token: a, token_sha256: \"" + "0" * 64 + "\"}]",
+            '[{role: admin, token: a, token_sha256: "' + "0" * 64 + '"}]',
             "api.tokens[0].token: give token or token_sha256 (exactly one)",
         ),
         ("[{role: admin, token_sha256: abc}]", "api.tokens[0].token_sha256: expected 64 hex"),
