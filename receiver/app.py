@@ -67,7 +67,7 @@ from receiver.slack.executions import progress_hook, runbook_offers
 from receiver.slack.roles import SlackRoles
 from receiver.slack.updates import (
     MessageUpdates,
-    message_update_job,
+    alert_follow_ups,
     reference_lookup,
     state_lookup,
 )
@@ -279,7 +279,6 @@ class _Services:
 
     handlers: dict[str, Handler]
     channels: dict[str, Channel]
-    slack_channels: dict[str, Any]
     escalation: Escalation
     guard: PipelineGuard
     retention: Retention
@@ -358,9 +357,7 @@ def _services(
     # New firing alerts start their runbooks from the route job, ended ones from the resolve.
     handlers["route"] = executor.after(handlers["route"], "firing")
     handlers["resolve"] = executor.after(handlers["resolve"], "resolved")
-    return _Services(
-        handlers, channels, slack_channels, escalation, guard, retention, executor, guarded_http
-    )
+    return _Services(handlers, channels, escalation, guard, retention, executor, guarded_http)
 
 
 async def _runner(app: web.Application) -> AsyncIterator[None]:
@@ -376,7 +373,6 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         built.retention,
         built.executor,
     )
-    slack_channels = built.slack_channels
     app[PIPELINE] = guard
     jobs_config = config.jobs
     runner = JobRunner(
@@ -407,7 +403,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         metrics,
         clock,
         runner.wake,
-        follow_ups=[message_update_job] if slack_channels else [],
+        follow_ups=alert_follow_ups(app[CONFIG]),
     )
     app[AUTOMATION] = AutomationService(executor, app[STORE], clock, runner.wake)
     app[DRILLS] = Drills(app[AUTOMATION], app[STORE], clock, _injector(app))

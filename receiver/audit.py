@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 
-from receiver.errors import StoreUnavailable
+from receiver.errors import FirebreakError, StoreUnavailable
 from receiver.model import Clock
 from receiver.store import Store
 from receiver.store.tables import audit_log
@@ -118,3 +119,19 @@ class Audit:
         async with self._store.connection() as conn:
             rows = await conn.execute(stmt)
             return [AuditEntry(**row._mapping) for row in rows]
+
+
+@asynccontextmanager
+async def audited(
+    audit: Audit, actor: str, interface: str, action: str, target: object = None
+) -> AsyncIterator[None]:
+    """One audit row for an action taken outside HTTP (the command line), whatever came of it:
+    ``ok``, or ``rejected`` with the error when it raised one of ours."""
+    fields = {"actor": actor, "interface": interface, "action": action}
+    where = None if target is None else str(target)
+    try:
+        yield
+    except FirebreakError as exc:
+        await audit.record(**fields, target=where, outcome="rejected", detail={"error": str(exc)})
+        raise
+    await audit.record(**fields, target=where, outcome="ok")

@@ -72,8 +72,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="LABEL",
         help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
     )
+    from receiver import alert_commands
     from receiver.automation.commands import add_parsers
 
+    alert_commands.add_parsers(commands, with_config)
     add_parsers(commands, with_config)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
@@ -128,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(config, args.config, runbook_warnings)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
+    if args.command == "alerts":
+        from receiver.alert_commands import run_command as alerts_command
+
+        return alerts_command(args, config)
     if args.command in ("runbooks", "automation", "drill"):
         from receiver.automation.commands import run_command
 

@@ -10,14 +10,14 @@ import getpass
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry
 
 from receiver.api.runbooks import record_json, runbook_json
-from receiver.audit import Audit
+from receiver.audit import Audit, audited
 from receiver.automation.definitions import load_runbooks
 from receiver.automation.drills import DrillBudget, Drills
 from receiver.automation.executor import Executor
@@ -27,7 +27,7 @@ from receiver.config import Config
 from receiver.errors import FirebreakError
 from receiver.metrics import Metrics
 from receiver.model import Role, system_clock
-from receiver.store import Store, create_engine_for, migrate
+from receiver.store import open_store
 
 _ENDED = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
 
@@ -86,36 +86,21 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
 
 @asynccontextmanager
 async def _service(config: Config) -> AsyncIterator[AutomationService]:
-    engine = create_engine_for(config.database)
-    store = Store(engine, sqlite_synchronous=config.database.sqlite_synchronous)
-    try:
-        await migrate(engine)
-        async with aiohttp.ClientSession() as session:
-            executor = Executor(
-                load_runbooks(config),
-                store,
-                Metrics(CollectorRegistry()),
-                StepEnvironment(http=session),
-            )
-            yield AutomationService(executor, store, system_clock, lambda: None)
-    finally:
-        await store.close()
+    async with open_store(config.database) as store, aiohttp.ClientSession() as session:
+        executor = Executor(
+            load_runbooks(config),
+            store,
+            Metrics(CollectorRegistry()),
+            StepEnvironment(http=session),
+        )
+        yield AutomationService(executor, store, system_clock, lambda: None)
 
 
-@asynccontextmanager
-async def _audited(
+def _audited(
     service: AutomationService, actor: str, action: str, target: object = None
-) -> AsyncIterator[None]:
+) -> AbstractAsyncContextManager[None]:
     """One audit row for an action taken from the command line, whatever came of it."""
-    audit = Audit(service.store, system_clock)
-    fields = {"actor": actor, "interface": "cli", "action": action}
-    where = None if target is None else str(target)
-    try:
-        yield
-    except FirebreakError as exc:
-        await audit.record(**fields, target=where, outcome="rejected", detail={"error": str(exc)})
-        raise
-    await audit.record(**fields, target=where, outcome="ok")
+    return audited(Audit(service.store, system_clock), actor, "cli", action, target)
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+from receiver.actions import FollowUps
+from receiver.config import Config
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
 from receiver.notify.slack import MessageState, ReferenceLookup, SlackChannel, StateLookup
@@ -25,7 +27,13 @@ from receiver.store import Store
 from receiver.store.jobs import NewJob
 from receiver.store.messages import message_alerts, message_references, messages_about
 
-__all__ = ["MessageUpdates", "message_update_job", "reference_lookup", "state_lookup"]
+__all__ = [
+    "MessageUpdates",
+    "alert_follow_ups",
+    "message_update_job",
+    "reference_lookup",
+    "state_lookup",
+]
 
 KIND = "slack_update"
 
@@ -40,6 +48,13 @@ def message_update_job(action: str, alert_id: int, now: datetime) -> list[NewJob
             idempotency_key=f"{KIND}:{action}:{alert_id}:{now.timestamp():.6f}",
         )
     ]
+
+
+def alert_follow_ups(config: Config) -> list[FollowUps]:
+    """What people's actions on alerts enqueue besides their own jobs: with Slack channels
+    configured, the update of the alerts' messages."""
+    slack = config.slack is not None and any(c.type == "slack" for c in config.channels.values())
+    return [message_update_job] if slack else []
 
 
 def state_lookup(store: Store, channels: Sequence[str], router: Router) -> StateLookup:

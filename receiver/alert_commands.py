@@ -1,0 +1,182 @@
+"""``firebreak alerts ...``: list, show, acknowledge, resolve and snooze alerts from a shell.
+
+Like ``firebreak runbooks``, the commands work on the store directly (whoever can read the
+configuration and reach the database acts as an admin) and go through the same actions as the
+API: the same state rules, the same history rows (actor ``cli:<user>``), one audit row each.
+The notices an acknowledge or resolve enqueues are sent by the serving process, which picks
+them up within ``jobs.poll_interval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from multidict import MultiDict
+from prometheus_client import CollectorRegistry
+
+from receiver.actions import AlertActions
+from receiver.api.alerts import parse_alert_query, parse_snooze
+from receiver.api.common import alert_json, event_json
+from receiver.audit import Audit, audited
+from receiver.config import Config
+from receiver.errors import FirebreakError, InvalidInput
+from receiver.metrics import Metrics
+from receiver.model import Actor, Alert, system_clock
+from receiver.slack.updates import alert_follow_ups
+from receiver.store import Store, open_store
+
+_ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "snooze": "snooze"}
+# The API's names for what is wrong, as the command line spells them.
+_ARGUMENTS = {
+    "match[]": "MATCHER",
+    "status": "--status",
+    "acknowledged": "--acknowledged",
+    "since": "--since",
+    "limit": "--limit",
+    "for": "DURATION",
+}
+
+
+def add_parsers(
+    commands: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+) -> None:
+    alerts = commands.add_parser("alerts", help="list, acknowledge, resolve and snooze alerts")
+    sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="COMMAND")
+    listing = with_config(sub.add_parser("list", help="stored alerts, newest first"))
+    listing.add_argument(
+        "matchers",
+        nargs="*",
+        metavar="MATCHER",
+        help='label matchers, all of which must match: severity=critical alertname=~"Disk.*"',
+    )
+    listing.add_argument("--status", help="firing or resolved")
+    listing.add_argument("--acknowledged", help="true or false")
+    listing.add_argument("--since", help="started within a duration (1h) or since a time")
+    listing.add_argument("--limit", default="100", help="at most this many (1-1000)")
+    listing.add_argument("--json", action="store_true", help="the API's JSON")
+    show = with_config(sub.add_parser("show", help="one alert with its history"))
+    show.add_argument("alert", type=int)
+    show.add_argument("--json", action="store_true", help="the API's JSON")
+    for name, text in (("ack", "acknowledge an alert"), ("resolve", "resolve an alert")):
+        act = with_config(sub.add_parser(name, help=text))
+        act.add_argument("alert", type=int)
+        act.add_argument("--note", help="written into the alert's history")
+    snooze = with_config(sub.add_parser("snooze", help="put off an alert's next tier"))
+    snooze.add_argument("alert", type=int)
+    snooze.add_argument("duration", help="for how long, up to 7d: 30m, 2h")
+    snooze.add_argument("--note", help="written into the alert's history")
+
+
+def run_command(args: argparse.Namespace, config: Config) -> int:
+    try:
+        return asyncio.run(_run(args, config))
+    except FirebreakError as exc:
+        print(f"firebreak alerts {args.alerts_command}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _run(args: argparse.Namespace, config: Config) -> int:
+    try:
+        return await _command(args, config)
+    except InvalidInput as exc:
+        raise InvalidInput(_ARGUMENTS.get(exc.field, exc.field), exc.message) from None
+
+
+async def _command(args: argparse.Namespace, config: Config) -> int:
+    async with open_store(config.database) as store:
+        command = args.alerts_command
+        if command == "list":
+            return await _list(args, store)
+        if command == "show":
+            return await _show(args, store)
+        user = getpass.getuser()
+        actions = AlertActions(
+            store,
+            Metrics(CollectorRegistry()),
+            system_clock,
+            lambda: None,  # the serving process finds the jobs at its next poll
+            follow_ups=alert_follow_ups(config),
+        )
+        actor = Actor(user, "cli")
+        audit = Audit(store, system_clock)
+        action = _ACTIONS[command]
+        async with audited(audit, f"cli:{user}", "cli", action, args.alert):
+            if command == "ack":
+                alert = await actions.acknowledge(args.alert, actor, args.note, None)
+            elif command == "resolve":
+                alert = await actions.resolve(args.alert, actor, args.note, None)
+            else:
+                duration = parse_snooze(args.duration)
+                alert = await actions.snooze(args.alert, duration, actor, args.note, None)
+        print(_line(alert, system_clock()))
+        return 0
+
+
+async def _list(args: argparse.Namespace, store: Store) -> int:
+    params: MultiDict[str] = MultiDict(limit=args.limit)
+    for name in ("status", "acknowledged", "since"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
+    if args.matchers:
+        params["match[]"] = ",".join(args.matchers)
+    now = system_clock()
+    page = await store.list_alerts(parse_alert_query(params, now))
+    if args.json:
+        _print([alert_json(a) for a in page.alerts])
+        return 0
+    print(f"{'ID':>7}  {'STATUS':<8} {'SINCE':<20} {'SEVERITY':<9} {'ALERTNAME':<28} STATE")
+    for alert in page.alerts:
+        print(_line(alert, now))
+    if page.next_cursor is not None:
+        print("(more: raise --limit, or narrow with matchers, --status or --since)")
+    return 0
+
+
+async def _show(args: argparse.Namespace, store: Store) -> int:
+    alert = await store.get_alert(args.alert)
+    events = await store.alert_events(args.alert)
+    if args.json:
+        _print({**alert_json(alert), "events": [event_json(e) for e in events]})
+        return 0
+    print(_line(alert, system_clock()))
+    for name, value in sorted(alert.labels.items()):
+        print(f"  {name}={json.dumps(value)}")
+    for name, value in sorted(alert.annotations.items()):
+        print(f"  @{name}: {value}")
+    print("history:")
+    for event in events:
+        note = f"  {event.note}" if event.note else ""
+        print(f"  {_time(event.at)}  {event.kind.value:<13} {event.actor or '-'}{note}")
+    return 0
+
+
+def _line(alert: Alert, now: datetime) -> str:
+    """One alert as a row: id, status, start, severity, name, and who owns it."""
+    state = []
+    if alert.acknowledged_at is not None:
+        state.append(f"acknowledged by {alert.acknowledged_by}")
+    if alert.snoozed_until is not None and alert.snoozed_until > now:
+        state.append(f"snoozed until {_time(alert.snoozed_until)}")
+    if alert.resolved_by is not None:
+        state.append(f"resolved by {alert.resolved_by}")
+    severity = alert.labels.get("severity", "-")
+    name = alert.labels.get("alertname", "-")
+    return (
+        f"{alert.id:>7}  {alert.status.value:<8} {_time(alert.starts_at):<20} {severity:<9} "
+        f"{name:<28} {', '.join(state) or '-'}"
+    )
+
+
+def _time(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True))
