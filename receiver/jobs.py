@@ -391,13 +391,19 @@ class JobRunner:
         handler gathers the rest, and the group would go out as two messages."""
         queue, lease = self._store.jobs, self.settings.lease
         claimed = await queue.claim(conn, self.owner, now, lease, limit)
-        leaders = {j.coalesce_key: j for j in claimed if j.coalesce_key is not None}
-        if not leaders:
-            return claimed
+        # A claim that took fewer than it could took every job claimable now: only kinds that
+        # gather jobs due later (a grouping window) can have company left to find.
+        everything = len(claimed) < limit
         horizon = {
-            key: now + self._horizons.get(leader.kind, timedelta(0))
-            for key, leader in leaders.items()
+            j.coalesce_key: now + self._horizons.get(j.kind, timedelta(0))
+            for j in claimed
+            if j.coalesce_key is not None
         }
+        if everything:
+            horizon = {key: due for key, due in horizon.items() if due > now}
+        if not horizon:
+            return claimed
+        leaders = {j.coalesce_key: j for j in claimed if j.coalesce_key in horizon}
         # One look for which keys have company at all: usually none do.
         for key in await queue.keys_with_claimable(conn, horizon, now):
             claimed += await queue.claim_coalesced(

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""How much database work one webhook costs at a low rate, where nothing is batched.
+
+Runs Firebreak in this process (SQLite, the default policy notifying the log channel), posts
+``--webhooks`` one-alert webhooks ``--interval`` apart (each its own group, each escalated), and
+counts, per webhook: SQL statements by kind, connections checked out of the pool, and trips
+to SQLite's connection thread (each an event-loop wake-up). At low rates these, not the
+inserts themselves, are what a webhook costs.
+
+Usage: ``python bench/statement_count.py [--webhooks 50] [--interval 0.05]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiosqlite.core
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+from sqlalchemy import event
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from receiver.app import create_app
+from receiver.config import parse_config
+from receiver.typedefs import STORE
+from tests.payloads import alert, webhook
+
+TOKEN = "bench-token"
+CONFIG = """
+database: {{url: "sqlite+aiosqlite:///{db}"}}
+webhook: {{auth: {{bearer_tokens: ["{token}"]}}}}
+log: {{level: warning}}
+channels: {{log: {{type: log}}}}
+escalation_policies:
+  default:
+    tiers:
+      - {{after: 0s, notify: [log]}}
+      - {{after: 1h, notify: [log]}}
+notifications: {{group_window: 0s}}
+"""
+
+
+def _kind(statement: str) -> str:
+    """``UPDATE jobs``, ``SELECT alerts`` ...: the verb and the first table named."""
+    text = " ".join(statement.split())
+    verb = text.split(" ", 1)[0].upper()
+    found = re.search(r"\b(?:FROM|INTO|UPDATE)\s+(\w+)", text, re.IGNORECASE)
+    return f"{verb} {found.group(1) if found else ''}".strip()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    statements: Counter[str] = Counter()
+    counts = Counter[str]()
+    trips = 0
+    original = aiosqlite.core.Connection._execute
+
+    async def counted(self: Any, fn: Any, *a: Any, **kw: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await original(self, fn, *a, **kw)
+
+    aiosqlite.core.Connection._execute = counted  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory(prefix="firebreak-count-") as tmp:
+        text = CONFIG.format(db=Path(tmp) / "fb.db", token=TOKEN)
+        app = create_app(parse_config(text, env={}), registry=CollectorRegistry())
+        async with TestClient(TestServer(app)) as client:
+            engine = app[STORE].engine.sync_engine
+
+            @event.listens_for(engine, "before_cursor_execute")
+            def _statement(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+                statements[_kind(statement)] += 1
+
+            @event.listens_for(engine, "checkout")
+            def _checkout(*_a: Any) -> None:
+                counts["checkouts"] += 1
+
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            warm = webhook(alert("Warm"), group_key="warm")
+            await client.post("/webhook", json=warm, headers=headers)
+            await asyncio.sleep(0.5)
+            statements.clear()
+            counts.clear()
+            trips = 0
+            for i in range(args.webhooks):
+                body = webhook(alert(f"C{i}"), group_key=f"g{i}")
+                resp = await client.post("/webhook", json=body, headers=headers)
+                assert resp.status == 200, resp.status
+                await asyncio.sleep(args.interval)
+            await asyncio.sleep(0.5)  # the last one's notification
+    aiosqlite.core.Connection._execute = original  # type: ignore[method-assign]
+    n = args.webhooks
+    return {
+        "webhooks": n,
+        "statements": sum(statements.values()) / n,
+        "checkouts": counts["checkouts"] / n,
+        "thread_trips": trips / n,
+        "by_kind": {k: v / n for k, v in statements.most_common()},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--webhooks", type=int, default=50)
+    parser.add_argument("--interval", type=float, default=0.05, help="seconds between webhooks")
+    result = asyncio.run(run(parser.parse_args()))
+    print(
+        f"per webhook ({result['webhooks']} sent one at a time): "
+        f"{result['statements']:.1f} statements, {result['checkouts']:.1f} pool checkouts, "
+        f"{result['thread_trips']:.1f} trips to SQLite's thread"
+    )
+    for kind, per in result["by_kind"].items():
+        print(f"  {per:6.2f}  {kind}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
