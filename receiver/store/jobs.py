@@ -278,16 +278,12 @@ class JobQueue:
         return int(held.scalar() or 0)
 
     async def next_wakeup(self, conn: AsyncConnection) -> datetime | None:
-        """When the next job becomes claimable: the earliest due or the earliest lease end."""
-        due = (
-            await conn.execute(select(func.min(jobs.c.due_at)).where(jobs.c.state == "pending"))
-        ).scalar()
-        lease = (
-            await conn.execute(
-                select(func.min(jobs.c.lease_expires_at)).where(jobs.c.state == "running")
-            )
-        ).scalar()
-        found = [t for t in (due, lease) if t is not None]
+        """When the next job becomes claimable: the earliest due or the earliest lease end
+        (one statement; each minimum is read off its own index)."""
+        due = select(func.min(jobs.c.due_at)).where(jobs.c.state == "pending")
+        lease = select(func.min(jobs.c.lease_expires_at)).where(jobs.c.state == "running")
+        row = (await conn.execute(select(due.scalar_subquery(), lease.scalar_subquery()))).one()
+        found = [t for t in row if t is not None]
         return min(found) if found else None
 
     async def retry_dead(self, conn: AsyncConnection, job_id: int, now: datetime) -> Job | None:
