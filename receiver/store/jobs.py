@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import BindParameter, Integer, String, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from receiver.store.tables import jobs
+from receiver.store.tables import UTCDateTime, jobs
 from receiver.tracing import carry
 
 
@@ -54,11 +54,36 @@ def _job(row: Any) -> Job:
     return Job(**{name: getattr(row, name) for name in Job.__slots__})
 
 
-def _claimable(now: datetime) -> Any:
-    """Due pending jobs, and running ones whose worker's lease ran out (it died)."""
+# The statements the job runner runs on every turn are built once, with bound parameters
+# (``b_*``): building SQLAlchemy expressions anew for each call cost more than running them.
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_OWNER = bindparam("b_owner", type_=String())
+_IDS: BindParameter[Any] = bindparam("b_ids", expanding=True)
+_HELD = and_(jobs.c.id.in_(_IDS), jobs.c.lease_owner == _OWNER, jobs.c.state == "running")
+
+
+def _claimable(due_before: Any) -> Any:
+    """Pending jobs due by ``due_before``, and running ones whose worker's lease ran out by
+    ``b_now`` (it died)."""
     return or_(
-        and_(jobs.c.state == "pending", jobs.c.due_at <= now),
-        and_(jobs.c.state == "running", jobs.c.lease_expires_at < now),
+        and_(jobs.c.state == "pending", jobs.c.due_at <= due_before),
+        and_(jobs.c.state == "running", jobs.c.lease_expires_at < _NOW),
+    )
+
+
+def _leasing(candidates: Any) -> Any:
+    """Lease the jobs ``candidates`` selects to ``b_owner`` until ``b_expires``."""
+    return (
+        update(jobs)
+        .where(jobs.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            state="running",
+            lease_owner=_OWNER,
+            lease_expires_at=bindparam("b_expires", type_=UTCDateTime()),
+            started_at=_NOW,
+            updated_at=_NOW,
+        )
+        .returning(*jobs.c)
     )
 
 
@@ -67,6 +92,57 @@ class JobQueue:
 
     def __init__(self, dialect: str) -> None:
         self.postgres = dialect == "postgresql"
+        limit = bindparam("b_limit", type_=Integer())
+        candidates = (
+            select(jobs.c.id)
+            .where(_claimable(_NOW))
+            .order_by(jobs.c.due_at, jobs.c.id)
+            .limit(limit)
+        )
+        due_before = bindparam("b_due_before", type_=UTCDateTime())
+        company = (
+            select(jobs.c.id)
+            .where(
+                jobs.c.coalesce_key == bindparam("b_key", type_=String()), _claimable(due_before)
+            )
+            .order_by(jobs.c.id)
+            .limit(limit)
+        )
+        if self.postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+            company = company.with_for_update(skip_locked=True)
+        self._claim = _leasing(candidates)
+        self._claim_coalesced = _leasing(company)
+        self._keys_with_claimable = (
+            select(jobs.c.coalesce_key, func.min(jobs.c.due_at))
+            .where(
+                jobs.c.coalesce_key.in_(bindparam("b_keys", expanding=True)),
+                _claimable(due_before),
+            )
+            .group_by(jobs.c.coalesce_key)
+        )
+        self._held = select(jobs.c.id).where(_HELD)
+        self._finish = (
+            update(jobs)
+            .where(_HELD)
+            .values(
+                state="done",
+                outcome=bindparam("b_outcome", type_=String()),
+                finished_at=_NOW,
+                updated_at=_NOW,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+        self._renew = (
+            update(jobs)
+            .where(_HELD)
+            .values(lease_expires_at=bindparam("b_expires", type_=UTCDateTime()))
+        )
+        self._enqueue = self._insert().on_conflict_do_nothing(index_elements=["idempotency_key"])
+        due = select(func.min(jobs.c.due_at)).where(jobs.c.state == "pending")
+        lease = select(func.min(jobs.c.lease_expires_at)).where(jobs.c.state == "running")
+        self._next_wakeup = select(due.scalar_subquery(), lease.scalar_subquery())
 
     def _insert(self) -> Any:
         return (postgresql.insert if self.postgres else sqlite.insert)(jobs)
@@ -90,37 +166,22 @@ class JobQueue:
             }
             for j in new
         ]
-        result = await conn.execute(
-            self._insert().on_conflict_do_nothing(index_elements=["idempotency_key"]), rows
-        )
+        result = await conn.execute(self._enqueue, rows)
         return int(result.rowcount or 0)
 
     async def claim(
         self, conn: AsyncConnection, owner: str, now: datetime, lease: timedelta, limit: int
     ) -> list[Job]:
         """Lease up to ``limit`` claimable jobs to ``owner``, earliest due first."""
-        candidates = (
-            select(jobs.c.id).where(_claimable(now)).order_by(jobs.c.due_at, jobs.c.id).limit(limit)
-        )
-        if self.postgres:
-            candidates = candidates.with_for_update(skip_locked=True)
-        return await self._lease(conn, candidates, owner, now, lease)
+        return await self._lease(conn, self._claim, owner, now, lease, {"b_limit": limit})
 
     async def keys_with_claimable(
         self, conn: AsyncConnection, due_before: Mapping[str, datetime], now: datetime
     ) -> list[str]:
         """Which of these coalesce keys have a job that ``claim_coalesced`` would take."""
-        latest = max(due_before.values())
         rows = await conn.execute(
-            select(jobs.c.coalesce_key, func.min(jobs.c.due_at))
-            .where(
-                jobs.c.coalesce_key.in_(list(due_before)),
-                or_(
-                    and_(jobs.c.state == "pending", jobs.c.due_at <= latest),
-                    and_(jobs.c.state == "running", jobs.c.lease_expires_at < now),
-                ),
-            )
-            .group_by(jobs.c.coalesce_key)
+            self._keys_with_claimable,
+            {"b_keys": list(due_before), "b_due_before": max(due_before.values()), "b_now": now},
         )
         return [key for key, due in rows if due is None or due <= due_before[key]]
 
@@ -135,36 +196,20 @@ class JobQueue:
         limit: int = 1000,
     ) -> list[Job]:
         """Lease the other jobs that may go out in the same message as one being run."""
-        candidates = (
-            select(jobs.c.id)
-            .where(
-                jobs.c.coalesce_key == coalesce_key,
-                or_(
-                    and_(jobs.c.state == "pending", jobs.c.due_at <= due_before),
-                    and_(jobs.c.state == "running", jobs.c.lease_expires_at < now),
-                ),
-            )
-            .order_by(jobs.c.id)
-            .limit(limit)
-        )
-        if self.postgres:
-            candidates = candidates.with_for_update(skip_locked=True)
-        return await self._lease(conn, candidates, owner, now, lease)
+        more = {"b_key": coalesce_key, "b_due_before": due_before, "b_limit": limit}
+        return await self._lease(conn, self._claim_coalesced, owner, now, lease, more)
 
     async def _lease(
-        self, conn: AsyncConnection, ids: Any, owner: str, now: datetime, lease: timedelta
+        self,
+        conn: AsyncConnection,
+        statement: Any,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        more: dict[str, Any],
     ) -> list[Job]:
         result = await conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(ids))
-            .values(
-                state="running",
-                lease_owner=owner,
-                lease_expires_at=now + lease,
-                started_at=now,
-                updated_at=now,
-            )
-            .returning(*jobs.c)
+            statement, {"b_owner": owner, "b_now": now, "b_expires": now + lease, **more}
         )
         return sorted((_job(row) for row in result), key=lambda j: (j.due_at, j.id))
 
@@ -174,19 +219,13 @@ class JobQueue:
         """Extend the leases ``owner`` still holds on these jobs to a whole ``lease`` from now;
         returns how many it held."""
         result = await conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running")
-            .values(lease_expires_at=now + lease)
+            self._renew, {"b_ids": list(ids), "b_owner": owner, "b_expires": now + lease}
         )
         return int(result.rowcount or 0)
 
     async def held(self, conn: AsyncConnection, ids: Sequence[int], owner: str) -> set[int]:
         """Which of these jobs ``owner`` still holds the lease of."""
-        rows = await conn.execute(
-            select(jobs.c.id).where(
-                jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running"
-            )
-        )
+        rows = await conn.execute(self._held, {"b_ids": list(ids), "b_owner": owner})
         return {row[0] for row in rows}
 
     async def finish(
@@ -194,16 +233,8 @@ class JobQueue:
     ) -> int:
         """Mark leased jobs done; returns how many this owner still held."""
         result = await conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running")
-            .values(
-                state="done",
-                outcome=outcome,
-                finished_at=now,
-                updated_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
+            self._finish,
+            {"b_ids": list(ids), "b_owner": owner, "b_now": now, "b_outcome": outcome},
         )
         return int(result.rowcount or 0)
 
@@ -280,9 +311,7 @@ class JobQueue:
     async def next_wakeup(self, conn: AsyncConnection) -> datetime | None:
         """When the next job becomes claimable: the earliest due or the earliest lease end
         (one statement; each minimum is read off its own index)."""
-        due = select(func.min(jobs.c.due_at)).where(jobs.c.state == "pending")
-        lease = select(func.min(jobs.c.lease_expires_at)).where(jobs.c.state == "running")
-        row = (await conn.execute(select(due.scalar_subquery(), lease.scalar_subquery()))).one()
+        row = (await conn.execute(self._next_wakeup)).one()
         found = [t for t in row if t is not None]
         return min(found) if found else None
 

@@ -96,6 +96,21 @@ _ALERT_COLUMNS = (
     alerts.c.snoozed_until,
 )
 
+# Escalation reads alerts by id on every turn: these statements are built once (see JobQueue).
+_BY_IDS = alerts.c.id.in_(bindparam("b_ids", expanding=True))
+_ALERTS_BY_IDS = select(*_ALERT_COLUMNS).where(_BY_IDS)
+_STATE_COLUMNS = (
+    alerts.c.id,
+    alerts.c.status,
+    alerts.c.acknowledged_at,
+    alerts.c.snoozed_until,
+    alerts.c.group_key,
+    alerts.c.starts_at,
+    alerts.c.ends_at,
+)
+_STATES = select(*_STATE_COLUMNS).where(_BY_IDS)
+_STATES_WITH_LABELS = select(*_STATE_COLUMNS, alerts.c.labels).where(_BY_IDS)
+
 
 def _alert_from_row(row: Any) -> Alert:
     return Alert(
@@ -374,20 +389,10 @@ class Store:
         self, conn: AsyncConnection, ids: Sequence[int], *, with_labels: bool = False
     ) -> dict[int, AlertState]:
         """What escalation decides on, without the annotations it does not need."""
-        columns = [
-            alerts.c.id,
-            alerts.c.status,
-            alerts.c.acknowledged_at,
-            alerts.c.snoozed_until,
-            alerts.c.group_key,
-            alerts.c.starts_at,
-            alerts.c.ends_at,
-        ]
-        if with_labels:
-            columns.append(alerts.c.labels)
+        statement = _STATES_WITH_LABELS if with_labels else _STATES
         found: dict[int, AlertState] = {}
         for chunk in _chunks(sorted(ids)):
-            for row in await conn.execute(select(*columns).where(alerts.c.id.in_(list(chunk)))):
+            for row in await conn.execute(statement, {"b_ids": list(chunk)}):
                 found[row.id] = AlertState(
                     id=row.id,
                     status=AlertStatus(row.status),
@@ -401,7 +406,7 @@ class Store:
         return found
 
     async def alerts_by_ids(self, conn: AsyncConnection, ids: Sequence[int]) -> list[Alert]:
-        rows = await conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id.in_(list(ids))))
+        rows = await conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})
         return [_alert_from_row(row) for row in rows]
 
     async def record(
