@@ -112,6 +112,22 @@ def notify_started(db: Path) -> dict[str, float]:
     return started
 
 
+def slow_commits(metrics: str) -> dict[str, int]:
+    """How many ingest commits (write-lock wait, statements and fsync) took over 100 and over
+    250 ms, from Firebreak's histogram: a tail that is not there came from elsewhere."""
+    buckets = {}
+    for line in metrics.splitlines():
+        if line.startswith("firebreak_ingest_commit_duration_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[le] = float(line.rsplit(" ", 1)[1])
+    total = buckets.get("+Inf", 0.0)
+    return {
+        "commits": int(total),
+        "over_100ms": int(total - buckets.get("0.1", total)),
+        "over_250ms": int(total - buckets.get("0.25", total)),
+    }
+
+
 def pending_now(db: Path) -> int:
     """Jobs due now that have not finished: routing and first tiers still being worked off."""
     conn = __import__("sqlite3").connect(db)
@@ -193,6 +209,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 deadline = time.perf_counter() + 30
                 while len(arrivals) < count and time.perf_counter() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.1)  # the receiver's handler counts; polling is enough
+                async with session.get(base + "/metrics") as resp:
+                    results["slow_commits"] = slow_commits(await resp.text())
                 results["job_wait_ms"] = job_waits(workdir / "fb.db")
                 starts = notify_started(workdir / "fb.db")
                 to_start = sorted(
@@ -280,6 +298,11 @@ def main() -> int:
         f"webhook -> notification delivered at {args.rate:g} webhooks/s: "
         f"{lat['notified']}/{lat['sent']} notified, p50 {lat['p50_ms']:.1f} ms, "
         f"p99 {lat['p99_ms']:.1f} ms"
+    )
+    slow = results["slow_commits"]
+    print(
+        f"  ingest   {slow['commits']:>6} commits, over 100 ms: {slow['over_100ms']}, "
+        f"over 250 ms: {slow['over_250ms']}"
     )
     for kind, w in results["job_wait_ms"].items():
         print(
