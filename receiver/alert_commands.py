@@ -14,7 +14,6 @@ import asyncio
 import getpass
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -42,36 +41,6 @@ _ARGUMENTS = {
     "limit": "--limit",
     "for": "DURATION",
 }
-
-
-def add_parsers(
-    commands: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-) -> None:
-    alerts = commands.add_parser("alerts", help="list, acknowledge, resolve and snooze alerts")
-    sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="COMMAND")
-    listing = with_config(sub.add_parser("list", help="stored alerts, newest first"))
-    listing.add_argument(
-        "matchers",
-        nargs="*",
-        metavar="MATCHER",
-        help='label matchers, all of which must match: severity=critical alertname=~"Disk.*"',
-    )
-    listing.add_argument("--status", help="firing or resolved")
-    listing.add_argument("--acknowledged", help="true or false")
-    listing.add_argument("--since", help="started within a duration (1h) or since a time")
-    listing.add_argument("--limit", default="100", help="at most this many (1-1000)")
-    listing.add_argument("--json", action="store_true", help="the API's JSON")
-    show = with_config(sub.add_parser("show", help="one alert with its history"))
-    show.add_argument("alert", type=int)
-    show.add_argument("--json", action="store_true", help="the API's JSON")
-    for name, text in (("ack", "acknowledge an alert"), ("resolve", "resolve an alert")):
-        act = with_config(sub.add_parser(name, help=text))
-        act.add_argument("alert", type=int)
-        act.add_argument("--note", help="written into the alert's history")
-    snooze = with_config(sub.add_parser("snooze", help="put off an alert's next tier"))
-    snooze.add_argument("alert", type=int)
-    snooze.add_argument("duration", help="for how long, up to 7d: 30m, 2h")
-    snooze.add_argument("--note", help="written into the alert's history")
 
 
 def run_command(args: argparse.Namespace, config: Config) -> int:

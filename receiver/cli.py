@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from receiver import __version__
+from receiver.cli_args import add_alerts_parsers, add_automation_parsers
 from receiver.config import Config, TlsConfig, load_config
 from receiver.durations import format_duration
 from receiver.errors import ConfigError, MatcherError
@@ -72,11 +73,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="LABEL",
         help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
     )
-    from receiver import alert_commands
-    from receiver.automation.commands import add_parsers
-
-    alert_commands.add_parsers(commands, with_config)
-    add_parsers(commands, with_config)
+    add_alerts_parsers(commands, with_config)
+    add_automation_parsers(commands, with_config)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))

@@ -9,7 +9,7 @@ import asyncio
 import getpass
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -30,50 +30,6 @@ from receiver.model import Role, system_clock
 from receiver.store import open_store
 
 _ENDED = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
-
-
-def add_parsers(
-    commands: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-) -> None:
-    runbooks = commands.add_parser("runbooks", help="list, run and steer runbook executions")
-    sub = runbooks.add_subparsers(dest="runbooks_command", required=True, metavar="COMMAND")
-    with_config(sub.add_parser("list", help="the runbooks defined"))
-    show = with_config(sub.add_parser("show", help="one runbook, as JSON"))
-    show.add_argument("runbook")
-    run = with_config(sub.add_parser("run", help="start a runbook by hand"))
-    run.add_argument("runbook")
-    run.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE", help="trigger_context"
-    )
-    run.add_argument("--alert", type=int, help="run it for this stored alert")
-    run.add_argument("--dry-run", action="store_true", help="render and record, change nothing")
-    run.add_argument("--wait", action="store_true", help="wait for the execution to end")
-    status = with_config(sub.add_parser("status", help="an execution, its steps and events"))
-    status.add_argument("execution", type=int)
-    status.add_argument("--json", action="store_true")
-    cancel = with_config(sub.add_parser("cancel", help="stop an execution between steps"))
-    cancel.add_argument("execution", type=int)
-    cancel.add_argument("--reason")
-    for name in ("approve", "reject"):
-        decide = with_config(sub.add_parser(name, help=f"{name} the step that waits"))
-        decide.add_argument("execution", type=int)
-    drill = with_config(
-        commands.add_parser(
-            "drill",
-            help="inject a synthetic alert through the running server and time each stage",
-        )
-    )
-    drill.add_argument("runbook")
-    drill.add_argument("--replay", type=int, metavar="ALERT_ID", help="replay a stored alert")
-    drill.add_argument("--label", action="append", default=[], metavar="NAME=VALUE")
-    drill.add_argument("--live", action="store_true", help="run the steps for real")
-    drill.add_argument("--budget", type=float, default=120.0, help="seconds for the whole drill")
-    automation = commands.add_parser("automation", help="the automation kill switch")
-    switch = automation.add_subparsers(dest="automation_command", required=True, metavar="CMD")
-    pause = with_config(switch.add_parser("pause", help="stop automatic runs everywhere"))
-    pause.add_argument("--reason")
-    with_config(switch.add_parser("resume", help="let automatic runs start again"))
-    with_config(switch.add_parser("status", help="paused or not"))
 
 
 def run_command(args: argparse.Namespace, config: Config) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -330,3 +332,15 @@ def test_check_config_validates_pagerduty_without_showing_secrets(
     path = write(tmp_path, no_secrets)
     assert main(["check-config", "--config", str(path)]) == 0
     assert "warning: pagerduty.webhook_secrets: none configured" in capsys.readouterr().out
+
+
+def test_the_command_line_is_built_without_importing_the_server() -> None:
+    # check-config runs in CI pipelines and hooks: building the parser must not pull in the
+    # database, HTTP and Slack libraries (they cost most of a second to import).
+    heavy = ("sqlalchemy", "aiohttp", "slack_sdk", "jinja2")
+    code = (
+        "import sys, receiver.cli; receiver.cli._parser(); "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
