@@ -134,6 +134,20 @@ class JobQueue:
                 lease_expires_at=None,
             )
         )
+        self._dead_letter = (
+            update(jobs)
+            .where(_HELD)
+            .values(
+                state="dead",
+                last_error=bindparam("b_error", type_=String()),
+                outcome="dead",
+                finished_at=_NOW,
+                updated_at=_NOW,
+                attempts=jobs.c.attempts + 1,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
         self._renew = (
             update(jobs)
             .where(_HELD)
@@ -267,9 +281,7 @@ class JobQueue:
             values["kind"] = kind
             values["coalesce_key"] = coalesce_key
         result = await conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running")
-            .values(**values)
+            update(jobs).where(_HELD).values(**values), {"b_ids": list(ids), "b_owner": owner}
         )
         return int(result.rowcount or 0)
 
@@ -277,18 +289,8 @@ class JobQueue:
         self, conn: AsyncConnection, ids: Sequence[int], owner: str, now: datetime, error: str
     ) -> int:
         result = await conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.state == "running")
-            .values(
-                state="dead",
-                last_error=error[:2000],
-                outcome="dead",
-                finished_at=now,
-                updated_at=now,
-                attempts=jobs.c.attempts + 1,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
+            self._dead_letter,
+            {"b_ids": list(ids), "b_owner": owner, "b_now": now, "b_error": error[:2000]},
         )
         return int(result.rowcount or 0)
 
