@@ -10,10 +10,8 @@ them up within ``jobs.poll_interval``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
-import sys
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +23,7 @@ from receiver.api.alerts import parse_alert_query, parse_snooze
 from receiver.api.common import alert_json, event_json
 from receiver.audit import Audit, audited
 from receiver.config import Config
-from receiver.errors import FirebreakError, InvalidInput
+from receiver.errors import InvalidInput
 from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, system_clock
 from receiver.slack.updates import alert_follow_ups
@@ -43,15 +41,9 @@ _ARGUMENTS = {
 }
 
 
-def run_command(args: argparse.Namespace, config: Config) -> int:
-    try:
-        return asyncio.run(_run(args, config))
-    except FirebreakError as exc:
-        print(f"firebreak alerts {args.alerts_command}: {exc}", file=sys.stderr)
-        return 1
-
-
-async def _run(args: argparse.Namespace, config: Config) -> int:
+async def run(args: argparse.Namespace, config: Config) -> int:
+    """``firebreak alerts <command>``; a wrong argument is named as the command line spells
+    it."""
     try:
         return await _command(args, config)
     except InvalidInput as exc:

@@ -18,7 +18,7 @@ from receiver import __version__
 from receiver.cli_args import add_alerts_parsers, add_automation_parsers
 from receiver.config import Config, TlsConfig, load_config
 from receiver.durations import format_duration
-from receiver.errors import ConfigError, MatcherError
+from receiver.errors import ConfigError, FirebreakError, MatcherError
 from receiver.matchers import MatchOp, parse_matcher_args
 from receiver.routing import Router
 
@@ -128,14 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(config, args.config, runbook_warnings)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
-    if args.command == "alerts":
-        from receiver.alert_commands import run_command as alerts_command
-
-        return alerts_command(args, config)
-    if args.command in ("runbooks", "automation", "drill"):
-        from receiver.automation.commands import run_command
-
-        return run_command(args, config)
+    if args.command in ("alerts", "runbooks", "automation", "drill"):
+        return _shell_command(args, config)
     if args.db_command in ("backup", "restore"):
         from receiver.store.backup import BackupError, backup, restore
 
@@ -149,6 +143,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     return asyncio.run(_db(args.db_command, config))
+
+
+def _shell_command(args: argparse.Namespace, config: Config) -> int:
+    """The commands that work on the store from a shell (imported only when one runs); an
+    error of ours is one line naming the command, and exit status 1."""
+    from receiver import alert_commands
+    from receiver.automation import commands as automation_commands
+
+    alerts = args.command == "alerts"
+    run = alert_commands.run if alerts else automation_commands.run
+    try:
+        return asyncio.run(run(args, config))
+    except FirebreakError as exc:
+        where = f"alerts {args.alerts_command}" if alerts else args.command
+        print(f"firebreak {where}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _warnings(config: Config) -> list[str]:

@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -32,14 +31,6 @@ from receiver.store import open_store
 _ENDED = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
 
 
-def run_command(args: argparse.Namespace, config: Config) -> int:
-    try:
-        return asyncio.run(_run(args, config))
-    except FirebreakError as exc:
-        print(f"firebreak {args.command}: {exc}", file=sys.stderr)
-        return 1
-
-
 @asynccontextmanager
 async def _service(config: Config) -> AsyncIterator[AutomationService]:
     async with open_store(config.database) as store, aiohttp.ClientSession() as session:
@@ -59,7 +50,8 @@ def _audited(
     return audited(Audit(service.store, system_clock), actor, "cli", action, target)
 
 
-async def _run(args: argparse.Namespace, config: Config) -> int:
+async def run(args: argparse.Namespace, config: Config) -> int:
+    """``firebreak runbooks|automation|drill ...``."""
     actor = f"cli:{getpass.getuser()}"
     async with _service(config) as service:
         if args.command == "drill":
