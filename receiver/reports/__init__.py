@@ -6,7 +6,7 @@ the rows in one set-based statement per report (``receiver.store.reports``); the
 computed here, from occurrences that started in the window (executions created in it), as
 they stand now.
 
-Definitions (the README's "Reports" section says the same):
+Definitions (docs/api.md's "Reports" section says the same):
 
 - **MTTA**: from the occurrence's start (Alertmanager's ``startsAt``) to its first
   acknowledgement by a person, over the acknowledged occurrences.

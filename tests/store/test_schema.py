@@ -1,5 +1,5 @@
 """The migrations build exactly the tables ``store/tables.py`` declares, on both databases,
-and SQLite runs with the durability the README promises."""
+and SQLite runs with the durability docs/operations.md promises."""
 
 from __future__ import annotations
 
