@@ -335,6 +335,7 @@ def _services(
             ),
         ),
         automatic=config.automation.automatic,
+        dry_run=config.automation.mode == "dry_run",
         annotate=config.grafana is not None,
         # An execution for an alert tells the alert's Slack messages how it goes.
         progress=progress_hook(config.slack.command)

@@ -65,6 +65,7 @@ class Executor:
         metrics: Metrics,
         environment: StepEnvironment,
         automatic: bool = True,
+        dry_run: bool = False,
         annotate: bool = False,
         progress: ProgressHook | None = None,
     ) -> None:
@@ -74,6 +75,7 @@ class Executor:
         self.metrics = metrics
         self.environment = environment
         self._automatic = automatic
+        self._dry_run = dry_run  # automation.mode: dry_run: automatic runs change nothing
         self._annotate = annotate  # write Grafana annotations when executions start and end
         self._progress = progress
 
@@ -143,7 +145,7 @@ class Executor:
             trigger="drill" if drill else "auto",
             actor="firebreak",
             trigger_context={"drill": drill, "live": p.get("live", False)} if drill else {},
-            dry_run=bool(drill) and not p.get("live"),
+            dry_run=not p.get("live") if drill else self._dry_run,
             start_key=ctx.job.idempotency_key,
             now=ctx.now,
         )

@@ -198,3 +198,27 @@ steps:
     (step,) = record["steps"]
     assert (step["state"], step["output"]["stdout"].strip()) == ("succeeded", "drained")
     assert step["duration_seconds"] >= 2.5, json.dumps(step)
+
+
+async def test_in_dry_run_mode_an_alert_starts_a_dry_run_that_sends_nothing(
+    start: Any, target: Target
+) -> None:
+    text = f"""
+id: restart-checkout
+title: Restart the service that fires
+match: ['alertname="HighErrorRate"']
+steps:
+  - id: restart
+    http: {{method: POST, url: "{target.url}/restart"}}
+"""
+    guards = 'automation: {http_allow: ["127.0.0.1"], mode: dry_run}\n'
+    client = await start(text, extra=guards)
+    payload = webhook(alert("HighErrorRate"))
+    assert (await client.post("/webhook", json=payload, headers=HOOK)).status == 200
+    found = await eventually(lambda: executions(client))
+    record = await finished(client, found[0]["id"])
+    assert (record["trigger"], record["dry_run"], record["state"]) == ("auto", True, "succeeded")
+    [step] = record["steps"]
+    assert step["output"]["dry_run"] is True
+    assert step["output"]["would"]["url"] == f"{target.url}/restart"
+    assert target.requests == []
