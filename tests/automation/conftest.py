@@ -4,7 +4,7 @@ HTTP server that records what the steps sent it."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -69,8 +69,10 @@ async def target() -> AsyncIterator[Target]:
     await found.server.close()
 
 
-def runbooks(*texts: str) -> Runbooks:
-    parsed = [parse_runbook(text, source=f"runbook{i}.yml", env={}) for i, text in enumerate(texts)]
+def runbooks(*texts: str, env: Mapping[str, str] | None = None) -> Runbooks:
+    parsed = [
+        parse_runbook(text, source=f"runbook{i}.yml", env=env or {}) for i, text in enumerate(texts)
+    ]
     return Runbooks({rb.id: rb for rb in parsed})
 
 
@@ -86,7 +88,11 @@ def start(
         actions: dict[str, Any] | None = None,
         owner: str = "a",
         jobs: str = JOBS,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
     ) -> TestClient[Any, Any]:
+        """``env``: what ``${VAR}`` in the runbooks reads; ``port``: where the application
+        listens (for a runbook that calls it back at an address it is given up front)."""
         if "automation:" not in extra:
             extra += GUARDS
         config = make_config(db_url, jobs + extra)
@@ -94,10 +100,11 @@ def start(
             config,
             registry=CollectorRegistry(),
             owner=owner,
-            runbooks=runbooks(*texts),
+            runbooks=runbooks(*texts, env=env),
             step_actions=actions or {},
         )
-        return await aiohttp_client(app)  # type: ignore[no-any-return]
+        server = {"host": "127.0.0.1", "port": port} if port else {}
+        return await aiohttp_client(app, server_kwargs=server)  # type: ignore[no-any-return]
 
     return run
 
