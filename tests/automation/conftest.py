@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,23 @@ jobs: {workers: 4, lease: 5s, max_attempts: 3, backoff_initial: 100ms, backoff_m
 GUARDS = f"""
 automation: {{http_allow: ["127.0.0.1"], shell_allow: ["{sys.executable}"]}}
 """
+
+
+SHIPPED_RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
+
+
+def shipped_automation(
+    *, http_allow: list[str], prometheus_url: str, alertmanager_url: str, shell_allow: str = ""
+) -> str:
+    """The ``automation:`` section of an application that runs the shipped runbooks for real
+    (``mode: live``), their steps reaching only what the test lists."""
+    allow = ", ".join(f'"{entry}"' for entry in http_allow)
+    shell = f', shell_allow: ["{shell_allow}"]' if shell_allow else ""
+    return (
+        f'automation: {{runbooks: ["{SHIPPED_RUNBOOKS}/*.yml"], mode: live, '
+        f'prometheus_url: "{prometheus_url}", alertmanager_url: "{alertmanager_url}", '
+        f"http_allow: [{allow}]{shell}}}\n"
+    )
 
 
 class Target:
