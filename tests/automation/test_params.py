@@ -4,6 +4,7 @@ check-config's words for runbooks written for the old implicit filling."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -347,3 +348,14 @@ def test_a_url_or_host_set_by_hand_must_be_on_the_allow_list(
     else:
         message = refusal(manual_values, rb, {"target": value}, ALLOW)
         assert message.startswith("params.target: ") and "automation.http_allow" in message
+
+
+@pytest.mark.parametrize("page", ["runbooks.md", "security.md"])
+def test_the_runbooks_the_docs_show_load_as_written(page: str) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / page).read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith("id:")]
+    assert blocks, page
+    env = {"IDP_ADMIN_URL": "https://idp.example", "IDP_ADMIN_TOKEN": "t0k3n"}
+    for block in blocks:
+        rb = parse_runbook(block, source=page, env=env)
+        assert all(spec.source is None or spec.pattern for spec in rb.params.values()), rb.id
