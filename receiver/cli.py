@@ -190,9 +190,10 @@ def _check_runbooks(command: str, config: Config) -> tuple[int, list[str]]:
     if command not in ("check-config", "serve"):
         return 0, []
     from receiver.automation.definitions import allow_list_warnings, load_runbooks
+    from receiver.automation.paramcheck import implicit_fill_warnings
 
     runbooks = load_runbooks(config)
-    return len(runbooks), allow_list_warnings(runbooks, config)
+    return len(runbooks), allow_list_warnings(runbooks, config) + implicit_fill_warnings(runbooks)
 
 
 def _check_config(

@@ -5,7 +5,8 @@ Faults and their remedies, as a runbook would apply them:
 - ``errors`` (a share of item requests answer 500) — cured by a restart;
 - ``latency`` (item requests are slowed by a poisoned cache) — cured by clearing the cache,
   or by a restart;
-- ``queue`` (the consumer is stuck, so the queue only grows) — cured by a restart.
+- ``queue`` (the consumer is stuck, so the queue only grows) — cured by restarting the
+  consumer (``POST /admin/queue/consumer/restart``), or by a restart.
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ class DemoState:
         self.cache.clear()
         self.clear(Fault.LATENCY)
         self.metrics.cache_clears.inc()
+
+    def restart_consumer(self) -> None:
+        """Start the queue consumer afresh: a stuck one drains again; the queue, the cache and
+        the other faults stay as they are."""
+        self.clear(Fault.QUEUE)
 
     def restart(self) -> None:
         """What a process restart does: every in-memory fault and the cache are gone, the
@@ -251,6 +257,13 @@ async def restart(request: web.Request) -> web.Response:
     return web.json_response(state.snapshot())
 
 
+async def restart_consumer(request: web.Request) -> web.Response:
+    _authorise(request)
+    state = request.app[STATE]
+    state.restart_consumer()
+    return web.json_response(state.snapshot())
+
+
 async def clear_cache(request: web.Request) -> web.Response:
     _authorise(request)
     state = request.app[STATE]
@@ -313,6 +326,7 @@ def create_app(
             web.delete("/admin/fault/{kind}", clear_fault),
             web.post("/admin/restart", restart),
             web.post("/admin/cache/clear", clear_cache),
+            web.post("/admin/queue/consumer/restart", restart_consumer),
         ]
     )
     app.cleanup_ctx.append(background)

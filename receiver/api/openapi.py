@@ -645,7 +645,12 @@ def _paths() -> dict[str, Any]:
                         "properties": {
                             "dry_run": {"type": "boolean"},
                             "alert_id": {"type": "integer"},
-                            "trigger_context": _ANY_OBJECT,
+                            "trigger_context": {
+                                **_ANY_OBJECT,
+                                "description": "NAME: value for the runbook's settable params "
+                                "(any other param named is a 400 naming params.NAME); other "
+                                "entries are recorded as context",
+                            },
                         },
                     }
                 ),

@@ -11,6 +11,7 @@ from receiver.api.common import is_id, optional_text, parse_int, read_json_objec
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.drills import STAGES, DrillBudget
 from receiver.automation.params import REDACTED, shown_inputs
+from receiver.automation.paramtypes import TEXT_TYPES
 from receiver.automation.service import ExecutionRecord, parse_trigger_context
 from receiver.durations import format_duration
 from receiver.errors import InvalidInput, NotFound, StoreUnavailable
@@ -48,6 +49,11 @@ def runbook_json(rb: RunbookConfig) -> dict[str, Any]:
                 "from": p.from_,
                 "required": p.required,
                 "secret": p.secret,
+                "settable": p.settable,
+                **({"values": list(p.values)} if p.values else {}),
+                **({"pattern": p.pattern} if p.pattern is not None else {}),
+                **({"max_length": p.max_length} if p.type in TEXT_TYPES else {}),
+                "description": p.description,
             }
             for name, p in rb.params.items()
         },

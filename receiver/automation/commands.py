@@ -20,10 +20,12 @@ from receiver.audit import Audit, audited
 from receiver.automation.definitions import load_runbooks
 from receiver.automation.drills import DrillBudget, Drills
 from receiver.automation.executor import Executor
+from receiver.automation.guards import HttpGuard
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment
 from receiver.config import Config
 from receiver.errors import FirebreakError
+from receiver.hostallow import HostAllowList
 from receiver.metrics import Metrics
 from receiver.model import Role, system_clock
 from receiver.store import open_store
@@ -38,7 +40,11 @@ async def _service(config: Config) -> AsyncIterator[AutomationService]:
             load_runbooks(config),
             store,
             Metrics(CollectorRegistry()),
-            StepEnvironment(http=session),
+            # The allow-list decides which url and host parameters a run may be given.
+            StepEnvironment(
+                http=session,
+                http_guard=HttpGuard(HostAllowList(config.automation.http_allow)),
+            ),
         )
         yield AutomationService(executor, store, system_clock, lambda: None)
 

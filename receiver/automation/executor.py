@@ -25,9 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.automation.definitions import RunbookConfig, Runbooks, StepConfig
 from receiver.automation.jobkinds import cleanup_job, start_job, step_job
-from receiver.automation.params import (
-    fill_params,
-)
+from receiver.automation.params import fill_params
 from receiver.automation.progress import Progress, ProgressHook
 from receiver.automation.stepjob import StepJob
 from receiver.automation.steps import (
@@ -167,15 +165,19 @@ class Executor:
         start_key: str,
         now: datetime,
         once: bool = False,
+        given: Mapping[str, Any] | None = None,
     ) -> tuple[Execution, bool]:
         """Create an execution (``running``, or ``skipped`` when storm control holds an
-        automatic one back, or ``failed`` when its parameters cannot be filled) together with
-        its first step's job. Creating with the same ``start_key`` again changes nothing, and
-        so, with ``once``, does creating one while an execution of the runbook for the alert's
-        fingerprint has not ended: that execution is returned instead."""
+        automatic one back, or ``failed`` when its parameters cannot be filled or are not
+        what the runbook declares) together with its first step's job. ``given``: parameters a
+        person set at a manual run (``params.manual_values``). A manual run whose parameters
+        fail raises ``InvalidInput`` instead and creates nothing. Creating with the same
+        ``start_key`` again changes nothing, and so, with ``once``, does creating one while an
+        execution of the runbook for the alert's fingerprint has not ended: that execution is
+        returned instead."""
         error: str | None = None
         try:
-            params = fill_params(runbook, alert, trigger_context)
+            params = fill_params(runbook, alert, trigger_context, given)
         except InvalidInput as exc:
             if trigger != "auto":
                 raise

@@ -1,4 +1,5 @@
-"""Runbook parameters and the scope templates see; secrets redacted before anything is stored."""
+"""Runbook parameters: filled where the runbook says, set by hand only where it allows, and
+redacted before anything is shown; and the scope templates see."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+import yarl
+
 from receiver.alertmanager import format_rfc3339
-from receiver.automation.definitions import RunbookConfig
+from receiver.automation.definitions import ParamSpec, RunbookConfig
+from receiver.automation.paramtypes import convert
 from receiver.errors import InvalidInput
+from receiver.hostallow import HostAllowList
 from receiver.model import Alert
 
 REDACTED = "<redacted>"
@@ -18,49 +23,98 @@ _SECRET_KEY = re.compile(r"authorization|cookie|token|secret|passw(or)?d|api[-_]
 
 
 def fill_params(
-    runbook: RunbookConfig, alert: Alert | None, trigger_context: Mapping[str, Any]
+    runbook: RunbookConfig,
+    alert: Alert | None,
+    trigger_context: Mapping[str, Any],
+    given: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Each parameter from trigger_context, then its ``from``, then the label and annotation of
-    its name, then its default, converted to its type. Raises ``InvalidInput``."""
-    labels = dict(alert.labels) if alert else {}
-    annotations = dict(alert.annotations) if alert else {}
-    sources = {"labels": labels, "annotations": annotations, "trigger_context": trigger_context}
+    """Every parameter: the value a person ``given`` at a manual run (``manual_values``), else
+    where its ``from`` says, else its default; each converted to its type and checked against
+    its pattern. Raises ``InvalidInput`` naming the first parameter that is wrong or missing."""
+    sources: dict[str, Mapping[str, Any]] = {
+        "labels": alert.labels if alert else {},
+        "annotations": alert.annotations if alert else {},
+        "trigger_context": trigger_context,
+    }
+    given = given or {}
     params: dict[str, Any] = {}
     for name, spec in runbook.params.items():
-        value: Any = None
-        if name in trigger_context:
-            value = trigger_context[name]
-        elif spec.from_ is not None:
-            source, key = spec.from_.split(".", 1)
-            value = sources[source].get(key)
+        value: Any = given.get(name)
+        if value is None and spec.source is not None:
+            kind, key = spec.source
+            value = sources[kind].get(key)
+            if value == "" and kind != "trigger_context":
+                value = None  # an empty label is no label, to Prometheus and Alertmanager
         if value is None:
-            value = labels.get(name, annotations.get(name, spec.default))
+            value = spec.default
         if value is None:
             if spec.required:
-                raise InvalidInput(f"params.{name}", "required, and the alert does not give it")
+                raise InvalidInput(f"params.{name}", _missing(name, spec, alert))
             params[name] = None
             continue
-        params[name] = _convert(name, value, spec.type)
+        params[name] = convert(name, spec, value)
     return params
 
 
-def _convert(name: str, value: Any, kind: str) -> Any:
-    try:
-        if kind == "int" and not isinstance(value, bool):
-            return int(value)
-        if kind == "float" and not isinstance(value, bool):
-            return float(value)
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "false", "1", "0", "yes", "no"):
-                return str(value).lower() in ("true", "1", "yes")
-            raise ValueError(value)
-        if kind == "string":
-            return str(value)
-    except (TypeError, ValueError):
-        pass
-    raise InvalidInput(f"params.{name}", f"expected {kind}, got {value!r}")
+def _missing(name: str, spec: ParamSpec, alert: Alert | None) -> str:
+    """Why a required parameter has no value, in the terms of this run."""
+    hand = f"; give it at the run ({name}=VALUE)" if spec.settable else ""
+    if spec.source is None:
+        return f"required{hand}"
+    kind, key = spec.source
+    if kind == "trigger_context":
+        return f"required: give {key} at the run"
+    if alert is None:
+        return f"required: it is read from {spec.from_}, and this run has no alert{hand}"
+    what = "label" if kind == "labels" else "annotation"
+    return f"required, and the alert has no {what} {key}{hand}"
+
+
+def manual_values(
+    runbook: RunbookConfig, trigger_context: Mapping[str, Any], allow: HostAllowList
+) -> dict[str, Any]:
+    """The parameters a person sets by giving ``trigger_context`` at a manual run, converted:
+    an entry named like a parameter, or one a parameter's ``from: trigger_context.KEY`` reads.
+    Raises ``InvalidInput`` for a parameter that is not ``settable``, a value that is not of
+    its type, and a ``url`` or ``host`` outside ``automation.http_allow``. Entries that set no
+    parameter are only context (recorded, and seen by templates as ``trigger_context``)."""
+    given: dict[str, Any] = {}
+    for name, spec in runbook.params.items():
+        source = spec.source
+        keys = [name] if name in trigger_context else []
+        if source is not None and source[0] == "trigger_context" and source[1] in trigger_context:
+            keys.append(source[1])
+        if not keys:
+            continue
+        if not spec.settable:
+            raise InvalidInput(f"params.{name}", f"not settable at a manual run; {_filled(spec)}")
+        value = trigger_context[keys[0]]
+        if value is None:
+            continue
+        converted = convert(name, spec, value)
+        if spec.type in ("url", "host") and (refusal := _outside(spec.type, converted, allow)):
+            raise InvalidInput(f"params.{name}", refusal)
+        given[name] = converted
+    return given
+
+
+def _filled(spec: ParamSpec) -> str:
+    if spec.from_ is not None:
+        return f"the runbook fills it from {spec.from_}"
+    return "the runbook gives it its default"
+
+
+def _outside(kind: str, value: str, allow: HostAllowList) -> str | None:
+    """Why a url or host given by hand is not within ``automation.http_allow``, or None."""
+    if kind == "url":
+        url = yarl.URL(value)
+        assert url.host is not None  # convert checked it has one
+        return allow.static_refusal(url.host, url.port or 80)
+    # A host alone has no port: it is within the list when an entry allows it on some port.
+    ports = {entry.port or 443 for entry in allow.entries} or {443}
+    if any(allow.static_refusal(value, port) is None for port in ports):
+        return None
+    return f"{value} is not on automation.http_allow"
 
 
 def alert_scope(alert: Alert | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from receiver.automation.approvals import may_approve, same_person
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.executor import PAUSED, Executor
 from receiver.automation.jobkinds import step_job
+from receiver.automation.params import manual_values
 from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound
 from receiver.model import Alert, Clock, Role
 from receiver.store import Store
@@ -92,15 +93,24 @@ class AutomationService:
     ) -> tuple[Execution, bool]:
         """``run``, telling whether it started a new execution. With ``once`` and an alert,
         an execution of the runbook for the alert that has not ended is returned instead of
-        starting another (a button pressed twice, or while the automatic run goes on)."""
+        starting another (a button pressed twice, or while the automatic run goes on).
+
+        ``trigger_context`` is what the person gave: it sets the parameters the runbook marks
+        ``settable`` (a ``url`` or ``host`` only within ``automation.http_allow``), is refused
+        (``InvalidInput`` naming ``params.NAME``) for any other parameter, and is recorded as
+        the execution's context either way. Every interface starts runs here, so the rule holds
+        for the API, Slack, the CLI and the console alike."""
         runbook = self.runbook(runbook_id)
+        context = dict(trigger_context or {})
+        given = manual_values(runbook, context, self._executor.environment.http_guard.allow)
         alert: Alert | None = await self._store.get_alert(alert_id) if alert_id else None
         execution, created = await self._executor.create(
             runbook,
             alert=alert,
             trigger=trigger,
             actor=actor,
-            trigger_context=dict(trigger_context or {}),
+            trigger_context=context,
+            given=given,
             dry_run=dry_run,
             start_key=f"{trigger}:{secrets.token_hex(12)}",
             now=self._clock(),

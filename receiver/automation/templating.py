@@ -6,6 +6,10 @@ the scope they are given (``alert``, ``labels``, ``annotations``, ``params``,
 ``trigger_context``, ``execution``, ``steps.<id>.output``), cannot call unsafe attributes and
 cannot mutate it. Every problem is a ``TemplateFailure`` with a message that names the field,
 for the executor to record as the step's failure.
+
+The escaping filters of ``escaping.py`` (``path_segment``, ``promql_string``, ``matcher_value``,
+``not_option``) are registered here: a value refused by one fails the step like any other
+template error.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from receiver.automation.escaping import FILTERS, UnsafeValue
+
 # Longest a rendered value may be: a template is not a way to build megabytes of argv.
 _MAX_RENDERED = 64 * 1024
 
@@ -29,6 +35,7 @@ class TemplateFailure(Exception):
 _ENV = ImmutableSandboxedEnvironment(
     undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
+_ENV.filters.update(FILTERS)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -95,6 +102,11 @@ def evaluate(expression: str, scope: Mapping[str, Any], where: str = "when") -> 
 
 
 def _message(where: str, exc: Exception) -> str:
-    kind = "template not allowed" if isinstance(exc, SecurityError) else "template error"
+    if isinstance(exc, SecurityError):
+        kind = "template not allowed"
+    elif isinstance(exc, UnsafeValue):
+        kind = "value refused"
+    else:
+        kind = "template error"
     detail = getattr(exc, "message", None) or str(exc)
     return f"{where}: {kind}: {detail}" if where else f"{kind}: {detail}"

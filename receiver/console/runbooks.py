@@ -57,12 +57,23 @@ def shown_definition(runbook: RunbookConfig) -> dict[str, Any]:
     looking keys, and the default of every ``secret: true`` parameter wherever it appears."""
     shown = runbook_json(runbook)
     for step, described in zip(runbook.steps, shown["steps"], strict=True):
-        section = step.section
-        if dataclasses.is_dataclass(section) and not isinstance(section, type):
-            described[step.type] = jsonable(dataclasses.asdict(section))
+        described[step.type] = _section(step.section)
+        if step.rollback is not None:
+            described["rollback"] = {"type": step.rollback.type, **_section(step.rollback.section)}
     secrets = secret_values(runbook, {name: p.default for name, p in runbook.params.items()})
     redacted: dict[str, Any] = redact(shown, secrets)
     return redacted
+
+
+def _section(section: object) -> dict[str, Any]:
+    """A step's type section as JSON. Not ``dataclasses.asdict``: it deep-copies what it does
+    not know, and the loaded ``headers``, ``env`` and ``args`` mappings are read-only proxies
+    that cannot be copied (the page answered 500 for every runbook that had one)."""
+    assert dataclasses.is_dataclass(section) and not isinstance(section, type)
+    found: dict[str, Any] = jsonable(
+        {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+    )
+    return found
 
 
 @action(Role.RESPONDER)

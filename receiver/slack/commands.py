@@ -26,7 +26,7 @@ from receiver.audit import Audit
 from receiver.automation.service import AutomationService
 from receiver.config import Config
 from receiver.durations import format_duration
-from receiver.errors import Conflict, Forbidden, NotFound, StoreUnavailable
+from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUnavailable
 from receiver.matchers import Matcher, MatchOp, format_matchers
 from receiver.metrics import Metrics
 from receiver.model import Actor, AlertStatus, Clock, EventKind, Role
@@ -330,6 +330,7 @@ class SlackCommands:
             NotFound,
             Conflict,
             Forbidden,
+            InvalidInput,  # e.g. a runbook parameter that is not settable, or of the wrong type
             AlertmanagerRejected,
             AlertmanagerUnavailable,
         ) as exc:

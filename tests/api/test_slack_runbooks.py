@@ -21,7 +21,8 @@ id: restart-db
 title: Restart the database
 automatic: false
 params:
-  replicas: {default: "1"}
+  replicas: {type: int, default: 1, settable: true}
+  cluster: {default: main}
 steps:
   - id: ask
     approval: {message: "Restart {{ params.replicas }} replicas?", approvers: [slack:U0ADMIN]}
@@ -72,6 +73,11 @@ async def test_run_approve_and_follow_a_runbook_from_slack(client: Any, slack: S
     assert "• `restart-db` — Restart the database (by hand)" in listing
 
     assert "needs the responder role" in await _answer(client, slack, "run restart-db", VIEWER)
+    # A person sets only what the runbook lets them set, and only values of its type.
+    text = await _answer(client, slack, "run restart-db cluster=other", ALICE)
+    assert "params.cluster: not settable at a manual run" in text, text
+    text = await _answer(client, slack, "run restart-db replicas=--all", ALICE)
+    assert "params.replicas: expected an integer" in text, text
     text = await _answer(client, slack, "run restart-db replicas=3", ALICE)
     assert text.startswith(f"<@{ALICE[0]}> started runbook `restart-db`: execution ")
     execution_id = int(text.split("execution ")[1].split(" ")[0])

@@ -4,7 +4,8 @@ HTTP server that records what the steps sent it."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,23 @@ jobs: {workers: 4, lease: 5s, max_attempts: 3, backoff_initial: 100ms, backoff_m
 GUARDS = f"""
 automation: {{http_allow: ["127.0.0.1"], shell_allow: ["{sys.executable}"]}}
 """
+
+
+SHIPPED_RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
+
+
+def shipped_automation(
+    *, http_allow: list[str], prometheus_url: str, alertmanager_url: str, shell_allow: str = ""
+) -> str:
+    """The ``automation:`` section of an application that runs the shipped runbooks for real
+    (``mode: live``), their steps reaching only what the test lists."""
+    allow = ", ".join(f'"{entry}"' for entry in http_allow)
+    shell = f', shell_allow: ["{shell_allow}"]' if shell_allow else ""
+    return (
+        f'automation: {{runbooks: ["{SHIPPED_RUNBOOKS}/*.yml"], mode: live, '
+        f'prometheus_url: "{prometheus_url}", alertmanager_url: "{alertmanager_url}", '
+        f"http_allow: [{allow}]{shell}}}\n"
+    )
 
 
 class Target:
@@ -69,8 +87,10 @@ async def target() -> AsyncIterator[Target]:
     await found.server.close()
 
 
-def runbooks(*texts: str) -> Runbooks:
-    parsed = [parse_runbook(text, source=f"runbook{i}.yml", env={}) for i, text in enumerate(texts)]
+def runbooks(*texts: str, env: Mapping[str, str] | None = None) -> Runbooks:
+    parsed = [
+        parse_runbook(text, source=f"runbook{i}.yml", env=env or {}) for i, text in enumerate(texts)
+    ]
     return Runbooks({rb.id: rb for rb in parsed})
 
 
@@ -86,7 +106,11 @@ def start(
         actions: dict[str, Any] | None = None,
         owner: str = "a",
         jobs: str = JOBS,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
     ) -> TestClient[Any, Any]:
+        """``env``: what ``${VAR}`` in the runbooks reads; ``port``: where the application
+        listens (for a runbook that calls it back at an address it is given up front)."""
         if "automation:" not in extra:
             extra += GUARDS
         config = make_config(db_url, jobs + extra)
@@ -94,10 +118,11 @@ def start(
             config,
             registry=CollectorRegistry(),
             owner=owner,
-            runbooks=runbooks(*texts),
+            runbooks=runbooks(*texts, env=env),
             step_actions=actions or {},
         )
-        return await aiohttp_client(app)  # type: ignore[no-any-return]
+        server = {"host": "127.0.0.1", "port": port} if port else {}
+        return await aiohttp_client(app, server_kwargs=server)  # type: ignore[no-any-return]
 
     return run
 

@@ -26,7 +26,8 @@ def config_file(tmp_path: Path, target: Target) -> Path:
 id: guarded
 title: Guarded restart
 params:
-  service: {{default: web}}
+  service: {{default: web, settable: true, pattern: '[a-z]+'}}
+  region: {{default: eu}}
 steps:
   - id: ask
     approval: {{approvers: [role:admin]}}
@@ -60,6 +61,12 @@ async def test_runbooks_commands_drive_a_serving_process(
     assert code == 0 and "guarded" in out and "manual" in out
     code, out = await cli(capsys, "runbooks", "show", "guarded", "--config", c)
     assert code == 0 and '"type": "approval"' in out
+    for given, refusal in (
+        ("region=us", "params.region: not settable at a manual run"),
+        ("service=--all", "params.service: expected a value matching [a-z]+"),
+    ):
+        code, out = await cli(capsys, "runbooks", "run", "guarded", "--param", given, "--config", c)
+        assert code == 1 and refusal in out, out
     code, out = await cli(
         capsys, "runbooks", "run", "guarded", "--param", "service=api", "--config", c
     )

@@ -20,6 +20,7 @@ from tests.conftest import (
     auth,
     eventually,
 )
+from tests.e2e.conftest import free_port
 from tests.payloads import alert, webhook
 
 HOOK = auth(WEBHOOK_TOKEN)
@@ -112,7 +113,7 @@ id: rotate
 title: Rotate a key
 params:
   service: {{default: web}}
-  token: {{secret: true, from: trigger_context.token}}
+  token: {{secret: true, default: hunter2-secret}}
 steps:
   - id: ask
     approval: {{message: "Rotate {{{{ params.service }}}} with {{{{ params.token }}}}?"}}
@@ -122,7 +123,7 @@ steps:
     approval: {{message: "{{{{ steps.nothing.output.x }}}}"}}
 """
     )
-    eid = await run(client, "rotate", {"trigger_context": {"token": "hunter2-secret"}})
+    eid = await run(client, "rotate")
     waiting = await in_state(client, eid, "waiting_approval")
     assert waiting["steps"][0]["output"]["message"] == "Rotate web with <redacted>?"
     resp = await client.post(f"/api/v1/executions/{eid}/approve", headers=RESPONDER)
@@ -503,8 +504,22 @@ async def test_dead_letter_recovery_retries_recent_jobs_and_archives_the_rest(
     from receiver.store.jobs import NewJob
     from receiver.typedefs import CLOCK, STORE
 
-    text = DEAD_LETTER_RUNBOOK.read_text()
-    client = await start(text, actions={"retry_dead_letters": retry_dead_letters})
+    # Where the runbook calls Firebreak and with which token is configuration (the runbook's
+    # ${VAR} defaults), never something a run is given; how far back to retry is made
+    # settable here, so that a second run can archive what the first retried.
+    text = DEAD_LETTER_RUNBOOK.read_text().replace(
+        'max_age: {default: "6h"}', 'max_age: {default: "6h", settable: true}'
+    )
+    port = free_port()
+    archive = tmp_path / "dead.jsonl"
+    env = {
+        "FIREBREAK_URL": f"http://127.0.0.1:{port}",
+        "FIREBREAK_ADMIN_TOKEN": ADMIN_TOKEN,
+        "FIREBREAK_DEAD_LETTER_ARCHIVE": str(archive),
+    }
+    client = await start(
+        text, actions={"retry_dead_letters": retry_dead_letters}, env=env, port=port
+    )
     store, now = client.app[STORE], client.app[CLOCK]()
     async with store.transaction() as conn:  # a job no handler knows: dead-lettered at once
         await store.jobs.enqueue(conn, [NewJob("bogus", {}, now, "bogus:1")], now)
@@ -515,19 +530,12 @@ async def test_dead_letter_recovery_retries_recent_jobs_and_archives_the_rest(
         return (await resp.json())["jobs"]  # type: ignore[no-any-return]
 
     job = (await eventually(dead))[0]
-    archive = tmp_path / "dead.jsonl"
-    context = {
-        "api_url": str(client.make_url("")).rstrip("/"),
-        "token": ADMIN_TOKEN,
-        "archive": str(archive),
-    }
-    eid = await run(client, "dead-letter-recovery", {"trigger_context": context})
+    eid = await run(client, "dead-letter-recovery")
     record = await finished(client, eid)
     assert record["steps"][0]["output"] == {"dead": 1, "retried": [job["id"]], "archived": []}
     assert record["steps"][0]["inputs"]["args"]["token"] == "<redacted>"
     await eventually(dead)  # it dies again: nothing handles "bogus"
-    context["max_age"] = "0s"
-    eid = await run(client, "dead-letter-recovery", {"trigger_context": context})
+    eid = await run(client, "dead-letter-recovery", {"trigger_context": {"max_age": "0s"}})
     record = await finished(client, eid)
     assert record["steps"][0]["output"]["archived"] == [job["id"]]
     assert json.loads(archive.read_text())["id"] == job["id"]

@@ -13,11 +13,10 @@ from receiver.automation.definitions import (
     parse_condition,
     parse_runbook,
 )
-from receiver.automation.params import fill_params, redact
+from receiver.automation.params import redact
 from receiver.automation.templating import TemplateFailure, evaluate, render, render_value
 from receiver.config import load_config, parse_config
-from receiver.errors import ConfigError, InvalidInput
-from receiver.model import Alert, AlertStatus
+from receiver.errors import ConfigError
 
 GOOD = """
 id: restart
@@ -169,50 +168,7 @@ def test_conditions() -> None:
     assert parse_condition("roughly 3") is None
 
 
-def test_params_fill_from_context_labels_annotations_and_defaults() -> None:
-    rb = parse_runbook(
-        """
-id: p
-title: P
-params:
-  service: {from: labels.app}
-  replicas: {type: int, default: 2}
-  summary: {}
-  token: {secret: true, from: trigger_context.tok}
-  force: {type: bool, default: false}
-steps: [{id: w, wait: {duration: 1s}}]
-""",
-        env={},
-    )
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC)
-    alert = Alert(
-        1,
-        "f",
-        AlertStatus.FIRING,
-        {"app": "api"},
-        {"summary": "down"},
-        now,
-        None,
-        now,
-        now,
-        None,
-        None,
-        None,
-        "",
-        "",
-    )
-    params = fill_params(rb, alert, {"replicas": "5", "tok": "hunter2"})
-    assert params == {
-        "service": "api",
-        "replicas": 5,
-        "summary": "down",
-        "token": "hunter2",
-        "force": False,
-    }
-    with pytest.raises(InvalidInput, match=r"params\.replicas"):
-        fill_params(rb, alert, {"replicas": "many"})
+def test_secret_values_are_redacted_wherever_they_appear() -> None:
     stored = redact(
         {"url": "http://x?t=hunter2", "headers": {"X-Api-Key": "k"}}, frozenset({"hunter2"})
     )

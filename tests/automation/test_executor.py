@@ -95,10 +95,10 @@ async def test_manual_run_with_trigger_context(start: Any, target: Target) -> No
 id: cache
 title: Clear a cache
 params:
-  cache: {{required: true}}
+  cache: {{required: true, settable: true}}
 steps:
   - id: clear
-    http: {{method: DELETE, url: "{target.url}/caches/{{{{ params.cache }}}}"}}
+    http: {{method: DELETE, url: "{target.url}/caches/{{{{ params.cache | path_segment }}}}"}}
 """
     )
     resp = await client.post(
@@ -122,38 +122,44 @@ steps:
 
 async def test_secret_parameters_are_used_but_never_shown(start: Any, target: Target) -> None:
     """A ``secret: true`` parameter reaches the step that needs it, and no read of the
-    runbook or its executions shows it: not its default, not a value given at the run."""
+    runbook or its executions shows it: not its default, not a value given at the run (which
+    is refused: a secret is never set by hand)."""
     client = await start(
         f"""
 id: rotate
 title: Rotate a key
 params:
   key: {{secret: true, default: "default-secret-1f2e3d"}}
-  code: {{secret: true, from: trigger_context.code}}
   cache: {{default: sessions}}
 steps:
   - id: call
     http:
       method: POST
       url: "{target.url}/rotate/{{{{ params.cache }}}}"
-      headers: {{X-Key: "{{{{ params.key }}}}", X-Code: "{{{{ params.code }}}}"}}
+      headers: {{X-Key: "{{{{ params.key }}}}"}}
 """
     )
     given = "given-secret-9a8b7c"
+    refused = await client.post(
+        "/api/v1/runbooks/rotate/execute",
+        json={"trigger_context": {"key": given}},
+        headers=auth(RESPONDER_TOKEN),
+    )
+    assert refused.status == 400
+    assert (await refused.json())["field"] == "params.key"
     resp = await client.post(
         "/api/v1/runbooks/rotate/execute",
-        json={"trigger_context": {"code": given}},
+        json={"trigger_context": {"api_key": given}},
         headers=auth(RESPONDER_TOKEN),
     )
     assert resp.status == 202, await resp.text()
-    shown = [await resp.text()]
-    created = json.loads(shown[0])
+    shown = [await refused.text(), await resp.text()]
+    created = json.loads(shown[1])
     record = await finished(client, created["id"])
     assert record["state"] == "succeeded"
-    sent = target.requests[0]["headers"]
-    assert (sent["X-Key"], sent["X-Code"]) == ("default-secret-1f2e3d", given)
-    assert record["params"] == {"key": "<redacted>", "code": "<redacted>", "cache": "sessions"}
-    assert record["trigger_context"] == {"code": "<redacted>"}
+    assert target.requests[0]["headers"]["X-Key"] == "default-secret-1f2e3d"
+    assert record["params"] == {"key": "<redacted>", "cache": "sessions"}
+    assert record["trigger_context"] == {"api_key": "<redacted>"}
     for path in (
         "/api/v1/runbooks",
         "/api/v1/runbooks/rotate",
@@ -165,13 +171,16 @@ steps:
         shown.append(await read.text())
     for text in shown:
         assert "default-secret-1f2e3d" not in text and given not in text
-    listed = json.loads(shown[2])["params"]
+    listed = json.loads(shown[3])["params"]
     assert listed["key"] == {
         "type": "string",
         "default": "<redacted>",
         "from": None,
         "required": False,
         "secret": True,
+        "settable": False,
+        "max_length": 256,
+        "description": "",
     }
 
 

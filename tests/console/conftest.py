@@ -22,7 +22,7 @@ id: restart-checkout
 title: Restart checkout once someone approves
 owner: team-payments
 params:
-  code: {secret: true, from: trigger_context.code, default: "default-code-5c4b3a"}
+  code: {secret: true, default: "default-code-5c4b3a"}
 steps:
   - id: ask
     approval: {message: "Restart checkout?", timeout: 30m}
@@ -34,10 +34,10 @@ PROBE_RUNBOOK = """
 id: probe-checkout
 title: Ask checkout how it is
 params:
-  service: {from: labels.service, default: checkout}
+  service: {from: labels.service, default: checkout, settable: true, pattern: '[a-z][a-z0-9-]*'}
 steps:
   - id: status
-    http: {url: "http://127.0.0.1:9/{{ params.service }}/status"}
+    http: {url: "http://127.0.0.1:9/{{ params.service | path_segment }}/status"}
 """
 
 # Steps may only reach loopback; the dry run reaches nothing at all.

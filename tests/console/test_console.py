@@ -168,7 +168,11 @@ async def test_read_pages_hold_their_data_without_javascript(start: Start) -> No
             "settle",
         ],
         "/console/runbooks": ["restart-checkout", "probe-checkout", "team-payments"],
-        "/console/runbooks/probe-checkout": ["status", "http", "{{ params.service }}"],
+        "/console/runbooks/probe-checkout": [
+            "status",
+            "http",
+            "{{ params.service | path_segment }}",
+        ],
         "/console/health": ["database", "Circuit breakers", "Job queue", "Dead letters"],
         "/console/reports": ["Response", "Noisiest alerts", "Runbooks", "restart-checkout"],
     }
@@ -189,10 +193,17 @@ async def test_read_pages_hold_their_data_without_javascript(start: Start) -> No
 
 async def test_secret_parameters_are_redacted_on_the_pages(start: Start) -> None:
     client = await start()
+    # A secret parameter is never given by hand: the run is refused, and no page holds it.
     given = "given-code-0d9e8f"
-    resp = await client.post(
+    refused = await client.post(
         "/api/v1/runbooks/restart-checkout/execute",
         json={"trigger_context": {"code": given}},
+        headers=auth(ADMIN_TOKEN),
+    )
+    assert refused.status == 400 and (await refused.json())["field"] == "params.code"
+    resp = await client.post(
+        "/api/v1/runbooks/restart-checkout/execute",
+        json={"trigger_context": {"ticket": "INC-1"}},
         headers=auth(ADMIN_TOKEN),
     )
     assert resp.status == 202, await resp.text()
@@ -403,6 +414,13 @@ async def test_the_dry_run_button_runs_the_runbook_dry(start: Start) -> None:
     assert bad.status == 400 and "params: line 1" in await bad.text()
     (row, *_) = await _audit(client, "runbook_execute")
     assert (row["interface"], row["target"]) == ("console", "probe-checkout")
+    # The form sets only what the runbook lets a person set, and only values of its shape.
+    for runbook, given, refusal in (
+        ("probe-checkout", "service=../admin", "params.service: expected a value matching"),
+        ("restart-checkout", "code=x", "params.code: not settable at a manual run"),
+    ):
+        bad = await press(client, f"/console/runbooks/{runbook}/dry-run", csrf, params=given)
+        assert bad.status == 400 and refusal in await bad.text(), given
 
 
 async def test_an_admin_retries_a_dead_letter_from_the_health_page(start: Start) -> None:

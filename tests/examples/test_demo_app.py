@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from examples.demo_app.app import DemoSettings, create_app
 from examples.demo_app.load import generate_load
+from tests.conftest import eventually
 from tests.e2e.conftest import free_port, http, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +125,40 @@ async def test_stuck_queue_grows_until_a_restart(
     await asyncio.sleep(0.5)  # the consumer finishes 20 jobs a second
     assert sample(registry, "demo_queue_depth") == 0
     assert sample(registry, "demo_queue_jobs_processed_total") == 5
+
+
+async def test_restarting_the_consumer_drains_a_stuck_queue_and_keeps_the_rest(
+    demo: TestClient[Any, Any], registry: CollectorRegistry
+) -> None:
+    await demo.post("/admin/fault/queue")
+    await demo.post("/admin/fault/errors", json={"ratio": 1.0})
+    await demo.post("/admin/fault/latency", json={"seconds": 0.01})
+    for _ in range(5):
+        assert (await demo.post("/api/jobs")).status == 202
+    assert sample(registry, "demo_queue_depth") == 5
+    resp = await demo.post("/admin/queue/consumer/restart")
+    assert resp.status == 200
+    # Only the consumer: the other faults stay, and so do the queued jobs until drained.
+    assert (await resp.json())["faults"] == {
+        "errors": {"ratio": 1.0},
+        "latency": {"seconds": 0.01},
+        "queue": None,
+    }
+    assert sample(registry, "demo_fault_active", fault="queue") == 0
+    assert sample(registry, "demo_restarts_total") == 0
+
+    def drained() -> bool:
+        return sample(registry, "demo_queue_depth") == 0
+
+    await eventually(drained, within=5, what="the queue drained")
+    assert sample(registry, "demo_queue_jobs_processed_total") == 5
+
+
+async def test_restarting_the_consumer_needs_the_admin_token(
+    aiohttp_client: ClientFactory,
+) -> None:
+    client = await aiohttp_client(create_app(DemoSettings(admin_token="s3cret")))
+    assert (await client.post("/admin/queue/consumer/restart")).status == 401
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,9 @@ are refused meanwhile.
     ...  # point a webhook channel at receiver.url
     receiver.per_alert()  # Counter of delivered firing notices per alert fingerprint
     receiver.close()
+
+``RecordingServer`` records requests of any method and path instead, for runbook steps: what
+was asked of which path, with which headers, as the request target was sent.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import json
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -102,3 +106,67 @@ class RecordingReceiver:
     def close(self) -> None:
         self.release.set()
         self.close_port()
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request a ``RecordingServer`` received, as it came on the wire."""
+
+    method: str
+    target: str  # the request target as sent: the raw path and query, nothing decoded
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(self.target).query)
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class RecordingServer:
+    """Any HTTP service a runbook step may call (an admin API, an identity provider, PagerDuty,
+    Alertmanager's silences, Prometheus's query API), on a thread: records every request of any
+    method and answers 200 with ``answers[path]`` (JSON) or ``{}``. ``url`` has no path."""
+
+    def __init__(self, answers: dict[str, Any] | None = None) -> None:
+        self.requests: list[Request] = []
+        self.answers = dict(answers or {})
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = Request(self.command, self.path, dict(self.headers), body)
+                with server._lock:
+                    server.requests.append(request)
+                answer = json.dumps(server.answers.get(request.path, {})).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _record
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def received(self) -> list[Request]:
+        with self._lock:
+            return list(self.requests)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
