@@ -98,6 +98,18 @@ async def _audit(client: Any) -> list[dict[str, Any]]:
     return [e for e in (await resp.json())["entries"] if e["interface"] == "slack"]
 
 
+async def _audited_runs(client: Any, count: int) -> list[dict[str, Any]]:
+    """The audit rows of ``run`` once there are ``count``: Slack's are written just after the
+    answer (``Audit.record_soon``)."""
+
+    async def runs() -> list[dict[str, Any]] | None:
+        found = [e for e in await _audit(client) if e["action"] == "run"]
+        return found if len(found) >= count else None
+
+    found: list[dict[str, Any]] = await eventually(runs, what=f"{count} audited runs")
+    return found
+
+
 def _button(message: Message, action_id: str) -> dict[str, Any] | None:
     return next(
         (
@@ -196,7 +208,7 @@ async def test_a_press_starts_one_run_and_the_message_and_thread_follow_it(
         "slack:alice (U0ALICE)",
         f"run restart-web pressed: execution {execution['id']} has not ended; nothing started",
     ) in runbook_events
-    runs = [e for e in await _audit(client) if e["action"] == "run"]
+    runs = await _audited_runs(client, 3)
     assert len(runs) == 3
     assert {(e["actor"], e["outcome"], e["target"]) for e in runs} == {
         ("alice (U0ALICE)", "ok", str(alert_id))
@@ -218,7 +230,7 @@ async def test_a_viewer_is_refused_privately_and_it_is_recorded(
     assert [(e["actor"], e["note"]) for e in refused] == [
         ("slack:victor (U0VIEWER)", "run refused: needs responder, has viewer")
     ]
-    [audited] = [e for e in await _audit(client) if e["action"] == "run"]
+    [audited] = await _audited_runs(client, 1)
     assert (audited["actor"], audited["outcome"]) == ("victor (U0VIEWER)", "refused")
 
 
