@@ -69,6 +69,10 @@ async def migrate(engine: AsyncEngine) -> None:
         try:
             await conn.run_sync(_upgrade)
             await conn.commit()
+        except BaseException:
+            # Roll back first, or the unlock below fails too and hides why the upgrade did.
+            await conn.rollback()
+            raise
         finally:
             if conn.dialect.name == "postgresql":
                 await conn.execute(
