@@ -32,6 +32,8 @@ def setup_console(app: web.Application) -> None:
     app[ERROR_PAGE] = error_page
     r = app.router
     r.add_get("/", alerts.alerts_page, name="console_alerts")
+    r.add_get("/console", login.to_the_console, name="console_home")
+    r.add_get("/console/", login.to_the_console, name="console_home_slash")
     r.add_get("/console/login", login.login_form, name="console_login_form")
     r.add_post("/console/login", login.login, name="console_login")
     r.add_post("/console/logout", login.logout, name="console_logout")
