@@ -27,6 +27,7 @@ class View(StrEnum):
 
 SORTS = (AlertOrder.NEWEST, AlertOrder.OLDEST, AlertOrder.SEVERITY)
 _SNOOZED = {"true": True, "false": False}
+_NAMES_SHOWN = 3  # alert names at the head of a group of several
 # Parameters the console reads itself; the others are the API's filters.
 _OWN = ("sort", "view", "snoozed", "cursor")
 
@@ -74,6 +75,13 @@ class AlertGroup:
     key: str
     alerts: tuple[Alert, ...]
     common: Mapping[str, str]
+
+    @property
+    def title(self) -> str:
+        """The alert name the group shares, else its alert names (the first three)."""
+        names = list(dict.fromkeys(a.labels.get("alertname") or "—" for a in self.alerts))
+        shown = ", ".join(names[:_NAMES_SHOWN])
+        return shown + (f" +{len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
 
     def own_labels(self, alert: Alert) -> dict[str, str]:
         """The labels that set ``alert`` apart within its group."""
