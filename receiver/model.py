@@ -110,6 +110,19 @@ class Actor:
     interface: str
 
 
+SEVERITY_ORDER = ("critical", "error", "high", "warning", "medium", "low", "info", "none")
+"""Values of the ``severity`` label, worst first (case aside); any other value ranks below all
+of them. Notices name their worst severity and the console sorts by it in this order."""
+
+
+def severity_rank(value: str) -> int:
+    """Where a ``severity`` value stands in ``SEVERITY_ORDER``: 0 is the worst."""
+    try:
+        return SEVERITY_ORDER.index(value.lower())
+    except ValueError:
+        return len(SEVERITY_ORDER)
+
+
 DRILL_LABEL = "firebreak_drill"
 """The label that marks a synthetic alert a drill injected (its value is the drill's id):
 its notifications say so, and it starts only the runbook being drilled."""

@@ -55,3 +55,6 @@ SLACK_BOLT = web.AppKey("slack_bolt", AsyncApp)
 CONSOLE_TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
 ERROR_PAGE: web.AppKey[Callable[[web.Request, int, str], web.Response]] = web.AppKey("error_page")
 PRINCIPAL = web.RequestKey("principal", Principal)
+# Set by a handler that acts on several alerts and writes an audit row for each itself, so the
+# request is not an audit row of its own as well.
+AUDITED_PER_ALERT = web.RequestKey("audited_per_alert", bool)

@@ -21,7 +21,7 @@ from receiver.errors import InvalidInput, NotFound
 from receiver.matchers import parse_matchers
 from receiver.model import Actor, AlertStatus, Role
 from receiver.obs import request_id_var
-from receiver.store.store import AlertQuery
+from receiver.store.listing import AlertQuery
 from receiver.typedefs import ACTIONS, CLOCK, STORE, TOKEN_AUTH
 
 _MAX_LIMIT = 1000

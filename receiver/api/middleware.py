@@ -13,7 +13,15 @@ from aiohttp.typedefs import Handler
 
 from receiver import errors
 from receiver.obs import request_id_from, request_id_var
-from receiver.typedefs import AUDIT, AUTH_FAILURES, ERROR_PAGE, METRICS, PRINCIPAL, TOKEN_AUTH
+from receiver.typedefs import (
+    AUDIT,
+    AUDITED_PER_ALERT,
+    AUTH_FAILURES,
+    ERROR_PAGE,
+    METRICS,
+    PRINCIPAL,
+    TOKEN_AUTH,
+)
 
 log = logging.getLogger("firebreak.http")
 
@@ -35,6 +43,20 @@ _STATUS: dict[type[errors.FirebreakError], int] = {
 }
 
 
+def status_of(exc: errors.FirebreakError) -> int:
+    """The HTTP status a domain error is answered with."""
+    return next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
+
+
+def audit_outcome(status: int) -> str:
+    """An audit row's outcome for an action answered with ``status``."""
+    if status < 400:
+        return "ok"
+    if status in (401, 403, 429):
+        return "refused"
+    return "rejected" if status < 500 else "failed"
+
+
 def error_response(status: int, message: str, request_id: str, **fields: Any) -> web.Response:
     """The one error shape every endpoint answers with."""
     body: dict[str, Any] = {"status": "error", "error": message, **fields}
@@ -43,7 +65,7 @@ def error_response(status: int, message: str, request_id: str, **fields: Any) ->
 
 
 def _from_error(exc: errors.FirebreakError, request_id: str) -> web.Response:
-    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
+    status = status_of(exc)
     if isinstance(exc, errors.InvalidInput):
         return error_response(status, str(exc), request_id, field=exc.field)
     response = error_response(status, str(exc), request_id)
@@ -84,6 +106,7 @@ AUDITED = frozenset(
         "pause",
         "resume",
         "reload",
+        "bulk",  # the console's: one row per alert once it acts, else one for the request
     }
 )
 
@@ -120,22 +143,13 @@ async def _audit(
     interface: str,
     action: str,
 ) -> None:
-    status = response.status
-    if status < 400:
-        outcome = "ok"
-    elif status in (401, 403, 429):
-        outcome = "refused"
-    elif status < 500:
-        outcome = "rejected"
-    else:
-        outcome = "failed"
     await request.app[AUDIT].record(
         actor=_actor(request),
         interface=interface,
         action=action,
         target=request.match_info.get("id"),
-        outcome=outcome,
-        status=status,
+        outcome=audit_outcome(response.status),
+        status=response.status,
         request_id=request_id,
     )
 
@@ -187,7 +201,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         if (problem is not None or unhandled) and route_name.startswith(CONSOLE_ROUTE_PREFIX):
             response = _as_page(request, response, problem or "internal error")
         audited = audited_action(route_name)
-        if audited is not None:
+        if audited is not None and not request.get(AUDITED_PER_ALERT, False):
             await _audit(request, response, request_id, *audited)
         elapsed = time.perf_counter() - started
         headers = response.headers

@@ -29,7 +29,7 @@ from receiver.matchers import MatchOp, parse_matchers
 from receiver.model import DRILL_LABEL, Clock, EventKind
 from receiver.store import Store
 from receiver.store.executions import FINAL_STATES
-from receiver.store.store import AlertQuery
+from receiver.store.listing import AlertQuery
 
 Inject = Callable[[dict[str, Any]], Awaitable[None]]
 

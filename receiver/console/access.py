@@ -75,7 +75,9 @@ def page(role: Role) -> Callable[[PageHandler], Handler]:
     return wrap
 
 
-def action(role: Role) -> Callable[[ActionHandler], Handler]:
+def action(role: Role, *, fields: int = _FORM_FIELDS) -> Callable[[ActionHandler], Handler]:
+    """A handler that changes something, on a form of at most ``fields`` fields."""
+
     def wrap(handler: ActionHandler) -> Handler:
         @functools.wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
@@ -83,7 +85,7 @@ def action(role: Role) -> Callable[[ActionHandler], Handler]:
             if session is None:
                 raise Unauthenticated("log in to the console first")
             check_origin(request)
-            form = await read_form(request)
+            form = await read_form(request, fields)
             if not csrf_ok(session.csrf, form.get(CSRF_FIELD)):
                 raise Forbidden("the form's CSRF token is missing or wrong; reload the page")
             require_role(session.principal, role)
@@ -99,20 +101,25 @@ def check_origin(request: web.Request) -> None:
         raise Forbidden("a form posted from another site is refused")
 
 
-async def read_form(request: web.Request) -> Form:
-    """An ``application/x-www-form-urlencoded`` body, bounded like every API body."""
+async def read_form(request: web.Request, fields: int = _FORM_FIELDS) -> Form:
+    """An ``application/x-www-form-urlencoded`` body of at most ``fields`` fields, bounded
+    like every API body."""
     body = await read_body(request, _FORM_LIMIT)
     if body and request.content_type != "application/x-www-form-urlencoded":
         raise UnsupportedMediaType(
             f"expected a form (application/x-www-form-urlencoded), got {request.content_type}"
         )
     try:
-        fields = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, max_num_fields=_FORM_FIELDS
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise InvalidInput("form", f"not a form: {exc}") from None
-    return MultiDictProxy(MultiDict(fields))
+    if text.count("&") + 1 > fields:  # as parse_qsl counts them, before it splits anything
+        raise InvalidInput("form", f"expected at most {fields} fields")
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=fields)
+    except ValueError as exc:
+        raise InvalidInput("form", f"not a form: {exc}") from None
+    return MultiDictProxy(MultiDict(pairs))
 
 
 def text_field(form: Form, name: str) -> str | None:

@@ -8,19 +8,26 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.api.alerts import (
-    NOTE_LIMIT,
-    alert_id_of,
-    parse_alert_query,
-    parse_snooze,
-)
+from receiver.api.alerts import NOTE_LIMIT, alert_id_of, parse_snooze
 from receiver.api.common import optional_text
 from receiver.console.access import Form, action, page, text_field
+from receiver.console.bulk import BULK_LIMIT
 from receiver.console.render import redirect, render
 from receiver.console.session import Session, safe_next
+from receiver.console.triage import (
+    SORTS,
+    View,
+    count_links,
+    flat,
+    group_alerts,
+    parse_listing,
+    sort_link,
+    view_link,
+)
 from receiver.errors import InvalidInput
 from receiver.model import Actor, Alert, Role
 from receiver.obs import request_id_var
+from receiver.store.listing import COUNT_BUDGET
 from receiver.typedefs import ACTIONS, AUTOMATION, CLOCK, STORE
 
 # The snooze choices the alert pages offer; the API takes any duration up to 7d.
@@ -29,23 +36,44 @@ SNOOZE_CHOICES = ("15m", "1h", "4h", "1d")
 
 @page(Role.VIEWER)
 async def alerts_page(request: web.Request, session: Session) -> web.StreamResponse:
-    """Newest first, filtered as ``GET /api/v1/alerts`` is (``match[]``, ``status``...); a
-    filter that does not parse is shown above the form, named as the API names it."""
+    """Filtered as ``GET /api/v1/alerts`` is (``match[]``, ``status``...), counted by severity
+    and state, sorted (``sort``) and grouped by Alertmanager group (``view``); a parameter that
+    does not parse is shown above the form, named as the API names it."""
     store = request.app[STORE]
-    context: dict[str, Any] = {"problem": None, "alerts": (), "overview": {}, "more": None}
+    path = str(request.app.router["console_alerts"].url_for())
+    context: dict[str, Any] = {"problem": None, "listing": None, "groups": (), "more": None}
+    now = request.app[CLOCK]()
     try:
-        query = parse_alert_query(request.query, request.app[CLOCK]())
+        listing = parse_listing(request.query, now)
     except InvalidInput as exc:
         context["problem"] = str(exc)
     else:
-        listing = await store.list_alerts(query)
-        context["alerts"] = listing.alerts
-        context["overview"] = await store.escalation_overview([a.id for a in listing.alerts])
-        if listing.next_cursor is not None:
-            context["more"] = request.rel_url.update_query(cursor=listing.next_cursor).path_qs
+        page_of = await store.list_alerts(listing.query)
+        counts = await store.count_alerts(listing.query, now)
+        shown = page_of.alerts
+        context.update(
+            listing=listing,
+            counts=counts,
+            count_budget=COUNT_BUDGET,
+            count_links=count_links(counts, listing, path),
+            groups=group_alerts(shown) if listing.view is View.GROUPED else flat(shown),
+            page_ids=" ".join(str(a.id) for a in shown),
+            overview=await store.escalation_overview([a.id for a in shown]),
+            sort_links={order: sort_link(listing, path, order) for order in SORTS},
+            view_links={view: view_link(listing, path, view) for view in View},
+        )
+        if page_of.next_key is not None:
+            cursor = page_of.next_key.encode()
+            context["more"] = request.rel_url.update_query(cursor=cursor).path_qs
     status = 400 if context["problem"] else 200
     return render(
-        request, "alerts.html", session, status=status, snooze_choices=SNOOZE_CHOICES, **context
+        request,
+        "alerts.html",
+        session,
+        status=status,
+        snooze_choices=SNOOZE_CHOICES,
+        bulk_limit=BULK_LIMIT,
+        **context,
     )
 
 

@@ -1,4 +1,5 @@
-"""Logging in with an API token and out again."""
+"""The way in: logging in with an API token and out again, and the addresses people guess for
+the console (``/console``) leading to it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from receiver.console.session import COOKIE, Session, cookie_value, safe_next
 from receiver.errors import Unauthenticated
 from receiver.model import Role
 from receiver.typedefs import CONFIG, PRINCIPAL, TOKEN_AUTH
+
+
+async def to_the_console(request: web.Request) -> web.StreamResponse:
+    """``/console`` and ``/console/``: the alerts page at ``/``, with the same query."""
+    home = request.app.router["console_alerts"].url_for()
+    return redirect(str(home.with_query(request.query)))
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:

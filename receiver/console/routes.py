@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from receiver.console import alerts, executions, health, login, reports, runbooks
+from receiver.console import alerts, bulk, executions, health, login, reports, runbooks
 from receiver.console.render import NavItem, environment, error_page
 from receiver.typedefs import CONSOLE_TEMPLATES, ERROR_PAGE
 
@@ -32,9 +32,12 @@ def setup_console(app: web.Application) -> None:
     app[ERROR_PAGE] = error_page
     r = app.router
     r.add_get("/", alerts.alerts_page, name="console_alerts")
+    r.add_get("/console", login.to_the_console, name="console_home")
+    r.add_get("/console/", login.to_the_console, name="console_home_slash")
     r.add_get("/console/login", login.login_form, name="console_login_form")
     r.add_post("/console/login", login.login, name="console_login")
     r.add_post("/console/logout", login.logout, name="console_logout")
+    r.add_post("/console/alerts/bulk", bulk.bulk, name="console_bulk")
     r.add_get("/console/alerts/{id}", alerts.alert_page, name="console_alert")
     r.add_post("/console/alerts/{id}/acknowledge", alerts.acknowledge, name="console_acknowledge")
     r.add_post("/console/alerts/{id}/resolve", alerts.resolve, name="console_resolve")

@@ -22,6 +22,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from receiver.alertmanager import format_rfc3339
+from receiver.model import severity_rank
 from receiver.notify.base import Notice, NoticeAlert, NoticeKind
 
 __all__ = [
@@ -38,8 +39,6 @@ __all__ = [
 MAX_ALERTS: Final = 50  # alerts shown in full; the rest are counted, so a storm stays readable
 MAX_SUBJECT_LENGTH: Final = 200  # mail clients cut long subjects anyway; RFC 5322 lines stay short
 
-# Worst first. A severity not listed ranks below all of these.
-_SEVERITY_ORDER: Final = ("critical", "error", "high", "warning", "medium", "low", "info", "none")
 # Labels that say *what* is affected, tried in order for the subject line when every alert of
 # the notice shares the value ("checkout" in "[FIRING:3] HighErrorRate checkout").
 _SUBJECT_LABELS: Final = ("service", "app", "job", "namespace", "cluster")
@@ -81,19 +80,12 @@ def alertnames(alerts: Iterable[NoticeAlert]) -> list[str]:
     return list(seen)
 
 
-def _severity_rank(value: str) -> int:
-    try:
-        return _SEVERITY_ORDER.index(value.lower())
-    except ValueError:
-        return len(_SEVERITY_ORDER)
-
-
 def severity(alerts: Iterable[NoticeAlert]) -> str | None:
     """The worst ``severity`` label among ``alerts`` (first seen wins among unknown values)."""
     worst: str | None = None
     for alert in alerts:
         value = alert.labels.get("severity", "")
-        if value and (worst is None or _severity_rank(value) < _severity_rank(worst)):
+        if value and (worst is None or severity_rank(value) < severity_rank(worst)):
             worst = value
     return worst
 

@@ -56,7 +56,7 @@ from receiver.slack.replies import describe, firing_list, mention, oncall_text
 from receiver.slack.roles import SlackRoles, SlackUser, audit
 from receiver.slack.runbooks import RunbookCommands
 from receiver.store import Store
-from receiver.store.store import AlertQuery
+from receiver.store.listing import AlertQuery
 
 __all__ = ["Prepared", "Reply", "SlackCommands", "Usage", "help_text"]
 

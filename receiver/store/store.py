@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from receiver.errors import Conflict, NotFound, StoreUnavailable
-from receiver.matchers import Matcher, MatchOp, matches_all
 from receiver.model import (
     Actor,
     Alert,
@@ -27,26 +26,22 @@ from receiver.model import (
     AlertStatus,
     EventKind,
 )
+from receiver.store import listing
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue, NewJob
+from receiver.store.listing import (
+    ALERT_COLUMNS,
+    AlertCounts,
+    AlertPage,
+    AlertQuery,
+    alert_from_row,
+)
 from receiver.store.tables import alert_events, alert_routes, alerts, notifications, webhooks
 
 log = logging.getLogger("firebreak.store")
 
 # SQLite allows 32,766 bound parameters per statement; this keeps every IN list well below it.
 _IN_CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True)
-class AlertQuery:
-    """Filters of ``GET /api/v1/alerts``; ``before_id`` is the cursor (newest first)."""
-
-    status: AlertStatus | None = None
-    acknowledged: bool | None = None
-    matchers: tuple[tuple[Matcher, ...], ...] = ()  # any group may match, all in a group must
-    since: datetime | None = None
-    limit: int = 100
-    before_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,33 +67,9 @@ class AlertState:
     labels: Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class AlertPage:
-    alerts: tuple[Alert, ...]
-    next_cursor: int | None
-
-
-_ALERT_COLUMNS = (
-    alerts.c.id,
-    alerts.c.fingerprint,
-    alerts.c.status,
-    alerts.c.labels,
-    alerts.c.annotations,
-    alerts.c.starts_at,
-    alerts.c.ends_at,
-    alerts.c.first_seen_at,
-    alerts.c.last_seen_at,
-    alerts.c.acknowledged_at,
-    alerts.c.acknowledged_by,
-    alerts.c.resolved_by,
-    alerts.c.generator_url,
-    alerts.c.group_key,
-    alerts.c.snoozed_until,
-)
-
 # Escalation reads alerts by id on every turn: these statements are built once (see JobQueue).
 _BY_IDS = alerts.c.id.in_(bindparam("b_ids", expanding=True))
-_ALERTS_BY_IDS = select(*_ALERT_COLUMNS).where(_BY_IDS)
+_ALERTS_BY_IDS = select(*ALERT_COLUMNS).where(_BY_IDS)
 _STATE_COLUMNS = (
     alerts.c.id,
     alerts.c.status,
@@ -110,26 +81,6 @@ _STATE_COLUMNS = (
 )
 _STATES = select(*_STATE_COLUMNS).where(_BY_IDS)
 _STATES_WITH_LABELS = select(*_STATE_COLUMNS, alerts.c.labels).where(_BY_IDS)
-
-
-def _alert_from_row(row: Any) -> Alert:
-    return Alert(
-        id=row.id,
-        fingerprint=row.fingerprint,
-        status=AlertStatus(row.status),
-        labels=row.labels,
-        annotations=row.annotations,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        first_seen_at=row.first_seen_at,
-        last_seen_at=row.last_seen_at,
-        acknowledged_at=row.acknowledged_at,
-        acknowledged_by=row.acknowledged_by,
-        resolved_by=row.resolved_by,
-        generator_url=row.generator_url,
-        group_key=row.group_key,
-        snoozed_until=row.snoozed_until,
-    )
 
 
 _T = TypeVar("_T")
@@ -239,55 +190,32 @@ class Store:
     # -- reads --------------------------------------------------------------------------------
 
     async def list_alerts(self, query: AlertQuery) -> AlertPage:
-        """Newest first. Label matchers are checked here, scanning at most a bounded window."""
-        conditions = []
-        if query.status is not None:
-            conditions.append(alerts.c.status == query.status)
-        if query.acknowledged is True:
-            conditions.append(alerts.c.acknowledged_at.is_not(None))
-        elif query.acknowledged is False:
-            conditions.append(alerts.c.acknowledged_at.is_(None))
-        if query.since is not None:
-            conditions.append(alerts.c.starts_at >= query.since)
-        if len(query.matchers) == 1:
-            conditions.extend(_pushdown(query.matchers[0]))
-        found: list[Alert] = []
-        cursor = query.before_id
-        scanned = 0
-        chunk = query.limit + 1 if not query.matchers else max(4 * query.limit, 200)
+        """A page of the alerts ``query`` selects, in its order (see ``store.listing``)."""
         async with self._connection() as conn:
-            while True:
-                stmt = select(*_ALERT_COLUMNS).where(*conditions)
-                if cursor is not None:
-                    stmt = stmt.where(alerts.c.id < cursor)
-                rows = (await conn.execute(stmt.order_by(alerts.c.id.desc()).limit(chunk))).all()
-                for row in rows:
-                    cursor = row.id
-                    scanned += 1
-                    if query.matchers and not any(
-                        matches_all(group, row.labels) for group in query.matchers
-                    ):
-                        continue
-                    found.append(_alert_from_row(row))
-                    if len(found) > query.limit:
-                        break
-                if len(found) > query.limit:
-                    last = found[query.limit - 1]
-                    return AlertPage(tuple(found[: query.limit]), last.id)
-                if len(rows) < chunk:
-                    return AlertPage(tuple(found), None)
-                if scanned >= _SCAN_BUDGET:
-                    # Hand back a cursor where the scan stopped rather than scan the table.
-                    return AlertPage(tuple(found), cursor)
+            return await listing.list_alerts(conn, query)
+
+    async def count_alerts(self, query: AlertQuery, now: datetime) -> AlertCounts:
+        """How many alerts ``query`` selects, by severity and by state at ``now``."""
+        async with self._connection() as conn:
+            return await listing.count_alerts(conn, query, now)
+
+    async def alerts_with_ids(self, ids: Sequence[int]) -> dict[int, Alert]:
+        """The alerts among ``ids`` that exist, by id."""
+        found: dict[int, Alert] = {}
+        async with self._connection() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                for alert in await self.alerts_by_ids(conn, chunk):
+                    found[alert.id] = alert
+        return found
 
     async def get_alert(self, alert_id: int) -> Alert:
         async with self._connection() as conn:
             row = (
-                await conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id))
+                await conn.execute(select(*ALERT_COLUMNS).where(alerts.c.id == alert_id))
             ).first()
         if row is None:
             raise NotFound(f"alert {alert_id} does not exist")
-        return _alert_from_row(row)
+        return alert_from_row(row)
 
     async def alert_events(self, alert_id: int) -> tuple[AlertEvent, ...]:
         async with self._connection() as conn:
@@ -348,7 +276,7 @@ class Store:
         if exclude_group_keys:
             stmt = stmt.where(alerts.c.group_key.not_in(list(exclude_group_keys)))
         async with self._connection() as conn:
-            return [_alert_from_row(row) for row in await conn.execute(stmt)]
+            return [alert_from_row(row) for row in await conn.execute(stmt)]
 
     async def occurrence_starts(self, fingerprints: Iterable[str]) -> dict[str, list[datetime]]:
         """The startsAt of every stored occurrence of these fingerprints, in any state."""
@@ -407,7 +335,7 @@ class Store:
 
     async def alerts_by_ids(self, conn: AsyncConnection, ids: Sequence[int]) -> list[Alert]:
         rows = await conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})
-        return [_alert_from_row(row) for row in rows]
+        return [alert_from_row(row) for row in rows]
 
     async def record(
         self,
@@ -589,11 +517,11 @@ class Store:
                 if then and now is not None:
                     await self.jobs.enqueue(conn, then, now)
             row = (
-                await conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id))
+                await conn.execute(select(*ALERT_COLUMNS).where(alerts.c.id == alert_id))
             ).first()
         if row is None:
             raise NotFound(f"alert {alert_id} does not exist")
-        return changed, _alert_from_row(row)
+        return changed, alert_from_row(row)
 
 
 def _raise_if_unavailable(exc: Exception) -> None:
@@ -664,23 +592,9 @@ class _WriteLock:
 # SQLite's PRAGMA synchronous levels, weakest first.
 _SYNC_ORDER = ("OFF", "NORMAL", "FULL")
 
-# A filtered listing reads at most this many rows per request before handing back a cursor.
-_SCAN_BUDGET = 5000
-
 
 def _bind(name: str) -> Any:
     return bindparam(name)
-
-
-def _pushdown(group: tuple[Matcher, ...]) -> list[Any]:
-    """Equality matchers on the denormalised columns narrow the scan in SQL."""
-    conditions = []
-    for m in group:
-        if m.op is MatchOp.EQ and m.name == "alertname":
-            conditions.append(alerts.c.alertname == m.value)
-        elif m.op is MatchOp.EQ and m.name == "severity":
-            conditions.append(alerts.c.severity == m.value)
-    return [and_(*conditions)] if conditions else []
 
 
 def _event_row(

@@ -11,7 +11,9 @@
   async function refresh() {
     const focused = document.activeElement;
     const editing = focused && focused.closest("[data-live]") && focused.matches("input, select, textarea");
-    if (busy || document.hidden || editing) {
+    // Alerts ticked for an action hold the listing still: a fresh copy would untick them.
+    const selecting = document.querySelector("[data-live] input[type=checkbox]:checked");
+    if (busy || document.hidden || editing || selecting) {
       return;
     }
     busy = true;
@@ -34,4 +36,47 @@
     }
   }
   window.setInterval(refresh, EVERY_MS);
+})();
+
+// Selecting alerts on the alerts page. Without JavaScript a group's "select all" box carries
+// the ids of the whole group (and the page's box those of the whole page); here ticking one
+// ticks the alerts it stands for, and it shows whether all, some or none of them are ticked,
+// so what is sent is exactly what is ticked.
+(function () {
+  const ALERT = "input[data-select]";
+  const SCOPES = "input[data-select-group], input[data-select-all]";
+  if (!document.querySelector(ALERT)) {
+    return;
+  }
+  function members(box) {
+    const scope = box.matches("[data-select-all]") ? box.closest("table") : box.closest("tbody");
+    return scope ? Array.from(scope.querySelectorAll(ALERT)) : [];
+  }
+  function settle() {
+    document.querySelectorAll(SCOPES).forEach(function (box) {
+      const alerts = members(box);
+      const ticked = alerts.filter(function (one) { return one.checked; }).length;
+      box.checked = alerts.length > 0 && ticked === alerts.length;
+      box.indeterminate = ticked > 0 && ticked < alerts.length;
+    });
+    const ids = new Set();
+    document.querySelectorAll(ALERT + ":checked").forEach(function (one) { ids.add(one.value); });
+    const shown = document.querySelector("[data-selected]");
+    if (shown) {
+      shown.textContent = ids.size ? ids.size + " selected:" : "With the alerts ticked below:";
+    }
+  }
+  document.addEventListener("change", function (event) {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement)) {
+      return;
+    }
+    if (box.matches(SCOPES)) {
+      members(box).forEach(function (one) { one.checked = box.checked; });
+    }
+    if (box.matches(SCOPES) || box.matches(ALERT)) {
+      settle();
+    }
+  });
+  settle();
 })();
