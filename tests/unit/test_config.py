@@ -1224,7 +1224,7 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
         (
             "routes: [{escalation_policy: default, match: ['a=\"b\"', 'severity=~\"(\"']}]",
             'routes[0].match[1]: invalid regular expression "(" in severity=~"(": '
-            "missing ), unterminated subpattern",
+            "missing ): (",
         ),
         (
             "routes: [{escalation_policy: default, match: 'team'}]",
