@@ -412,7 +412,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     if seeds:
         async with app[STORE].transaction(durable=False) as conn:
             await app[STORE].jobs.enqueue(conn, seeds, clock())
-    app[PAGERDUTY_SYNC] = PagerDutySync(app[STORE], app[ACTIONS], metrics)
+    app[PAGERDUTY_SYNC] = PagerDutySync(app[STORE], app[ACTIONS], metrics, clock)
     runner.start()
     yield
     await runner.stop()

@@ -563,6 +563,11 @@ class PagerDutyConfig:
         default=(), repr=False, metadata={"secret": True, "check_each": _not_empty}
     )
     max_body_bytes: int = field(default=256 * 1024, metadata={"check": _greater_than_zero})
+    # An event whose occurred_at is further than this from now (either way) is stale: answered
+    # 200 and ignored, like a replay, as Slack's signing refuses old requests.
+    max_event_age: timedelta = field(
+        default=timedelta(minutes=5), metadata={"check": _positive_duration}
+    )
 
 
 # The channel types that take a section of their own, named like the type.

@@ -13,19 +13,21 @@ Accepted syntax (Alertmanager's classic form plus the quoted label names of 0.27
   sequence is kept as written, so ``"\\d+"`` is the regex ``\\d+``) or unquoted, running up to
   the next ``,`` or ``}`` with surrounding whitespace stripped.
 
-Regular expressions must match the whole label value, as in Alertmanager, and a missing label
-counts as the empty string. Error positions are 0-based character offsets into the text.
+Regular expressions are RE2, as in Alertmanager and Prometheus (no look-arounds or
+back-references; linear time in the label value, so no pattern can stall the server), and are
+anchored as Alertmanager anchors them: ``^(?:value)$`` must match the label value. A missing
+label counts as the empty string. Error positions are 0-based character offsets into the text.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from receiver.errors import MatcherError
+from receiver.regex import AnchoredRegex, RegexRefused, compile_anchored
 
 __all__ = [
     "MatchOp",
@@ -73,7 +75,7 @@ class Matcher:
     op: MatchOp
     value: str
     # Compiled once here so that matching an alert never recompiles; None for = and !=.
-    _regex: re.Pattern[str] | None = field(default=None, init=False, compare=False, repr=False)
+    _regex: AnchoredRegex | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.op, MatchOp):
@@ -90,26 +92,15 @@ class Matcher:
         if self.op in (MatchOp.RE, MatchOp.NRE):
             object.__setattr__(self, "_regex", self._compile())
 
-    def _compile(self) -> re.Pattern[str]:
-        """Compile the value as a regex that must match a whole label value."""
+    def _compile(self) -> AnchoredRegex:
+        """Compile the value as an RE2 pattern that must match a whole label value."""
         try:
-            # Python warns about constructs whose meaning may change (e.g. "[[a]"); they compile
-            # fine today, and a warning escalated to an error must not escape the parser.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                # Compiled bare and used with fullmatch() rather than as "^(?:value)$": Python's
-                # "$" also matches before a trailing newline, and a leading "(?i)" would no
-                # longer be at the start of the pattern, which Python rejects.
-                return re.compile(self.value)
-        except re.error as exc:
-            reason = exc.msg
-        except RecursionError:
-            reason = "nested too deeply"
-        except (OverflowError, ValueError, MemoryError) as exc:
-            reason = str(exc)
-        raise MatcherError(
-            "matcher", f"invalid regular expression {_quote(self.value)} in {self}: {reason}"
-        )
+            return compile_anchored(self.value)
+        except RegexRefused as exc:
+            raise MatcherError(
+                "matcher",
+                f"invalid regular expression {_quote(self.value)} in {self}: {exc.reason}",
+            ) from None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Return whether ``labels`` satisfy this matcher (a missing label counts as "")."""
@@ -119,7 +110,7 @@ class Matcher:
             return actual == self.value
         if op is MatchOp.NE:
             return actual != self.value
-        found = self._regex is not None and self._regex.fullmatch(actual) is not None
+        found = self._regex is not None and self._regex.matches(actual)
         return found if op is MatchOp.RE else not found
 
     def __str__(self) -> str:

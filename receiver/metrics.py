@@ -208,14 +208,14 @@ class Metrics:
         )
         self.purged_rows = Counter(
             "firebreak_purged_rows_total",
-            "Rows deleted by retention, by table (alerts, jobs, webhooks).",
+            "Rows deleted by retention, by table (alerts, jobs, webhooks, pagerduty_events).",
             ["table"],
             registry=registry,
         )
         self.pagerduty_webhooks = Counter(
             "firebreak_pagerduty_webhooks_total",
             "PagerDuty v3 webhooks, by outcome (acknowledged, resolved, ignored, "
-            "unknown_incident, refused).",
+            "unknown_incident, refused, replayed, stale).",
             ["outcome"],
             registry=registry,
         )

@@ -68,19 +68,56 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+# Characters that end or rewrite a terminal line (C0, DEL, C1 and the Unicode line and
+# paragraph separators): a value carrying them could forge a log line of its own.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# A value with any of these is quoted, as logfmt does, so "a=b c=d" stays one value.
+_NEEDS_QUOTES = re.compile(r'[\s="\\]')
+# Continuation lines of a traceback start so, and so never read as a record of their own.
+_CONTINUATION = "\n    | "
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def _escape_control(text: str) -> str:
+    return _CONTROL.sub(lambda m: _escaped(m.group()), text)
+
+
+def logfmt_value(value: object) -> str:
+    """``value`` as one logfmt value: control characters escaped, quoted when it holds a space,
+    ``=``, a quote or a backslash (or is empty)."""
+    text = str(value)
+    if text and not _NEEDS_QUOTES.search(text) and not _CONTROL.search(text):
+        return text
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{_escape_control(quoted)}"'
+
+
 class ConsoleFormatter(logging.Formatter):
-    """Human-readable lines for a terminal, with the same fields as ``key=value``."""
+    """Human-readable lines for a terminal, with the same fields as logfmt ``key=value``.
+
+    One record is one line: what the message and the fields carry from outside (alert
+    labels, request paths) has its control characters escaped; a traceback follows on
+    lines that start with ``    |``."""
 
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
-        parts = [f"{ts} {record.levelname:<7} {record.name}: {record.getMessage()}"]
+        message = _escape_control(record.getMessage())
+        parts = [f"{ts} {record.levelname:<7} {record.name}: {message}"]
         request_id = request_id_var.get()
         if request_id:
-            parts.append(f"request_id={request_id}")
-        parts.extend(f"{k}={v}" for k, v in _fields(record).items())
+            parts.append(f"request_id={logfmt_value(request_id)}")
+        parts.extend(f"{_escape_control(k)}={logfmt_value(v)}" for k, v in _fields(record).items())
         text = " ".join(parts)
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            trace = self.formatException(record.exc_info)
+            text += _CONTINUATION + _CONTINUATION.join(
+                _escape_control(line) for line in trace.splitlines()
+            )
         return text
 
 

@@ -4,20 +4,29 @@ resolved here, through the same actions a person uses, which stops escalation.
 The incident leads back to its alert through its ``incident_key``, the ``dedup_key`` the
 ``pagerduty`` channel derived from the alert occurrence. Anything that does not lead to a
 stored alert (an incident some other tool opened, an alert since deleted) is only logged.
+
+A signed event is acted on once. Its id is kept (``pagerduty_events``), so another delivery
+of it — a captured request replayed, or PagerDuty retrying one whose answer was lost — is
+``replayed``: counted, logged and otherwise ignored. An event whose ``occurred_at`` is further
+from now than ``pagerduty.max_event_age`` is ``stale``, and ignored the same way, so a captured
+request is worth nothing once its window has passed even after its id is forgotten. Both are
+answered 200: PagerDuty retries any other answer, and no retry can make them good.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Final
 
 from receiver.actions import AlertActions
 from receiver.errors import Conflict, NotFound
 from receiver.metrics import Metrics
-from receiver.model import Actor
+from receiver.model import Actor, Clock
 from receiver.notify.pagerduty import parse_dedup_key
-from receiver.notify.pagerduty_webhook import IncidentEvent
+from receiver.notify.pagerduty_webhook import IncidentEvent, WebhookEvent
 from receiver.store import Store
+from receiver.store.pagerduty_events import received_before, remember_event
 
 log = logging.getLogger("firebreak.pagerduty")
 
@@ -25,16 +34,57 @@ INTERFACE: Final = "pagerduty"
 
 
 class PagerDutySync:
-    def __init__(self, store: Store, actions: AlertActions, metrics: Metrics) -> None:
+    def __init__(self, store: Store, actions: AlertActions, metrics: Metrics, clock: Clock) -> None:
         self._store = store
         self._actions = actions
         self._metrics = metrics
+        self._clock = clock
 
-    async def apply(self, event: IncidentEvent | None, request_id: str | None) -> str:
-        """Apply one webhook's event; returns what came of it (``acknowledged``,
-        ``resolved``, ``ignored`` or ``unknown_incident``), which is also counted."""
-        outcome = await self._apply(event, request_id)
+    async def apply(
+        self, event: WebhookEvent, request_id: str | None, *, max_age: timedelta
+    ) -> str:
+        """Apply one webhook's event once; returns what came of it (``acknowledged``,
+        ``resolved``, ``ignored``, ``unknown_incident``, ``replayed`` or ``stale``), which is
+        also counted."""
+        outcome = await self._once(event, request_id, max_age)
         self._metrics.pagerduty_webhooks.labels(outcome).inc()
+        return outcome
+
+    async def _once(self, event: WebhookEvent, request_id: str | None, max_age: timedelta) -> str:
+        now = self._clock()
+        facts = {
+            "pagerduty_event": event.event_id,
+            "event_type": event.event_type,
+            "occurred_at": event.occurred_at.isoformat(),
+        }
+        if abs(now - event.occurred_at) > max_age:
+            log.warning(
+                "PagerDuty webhook ignored: its event occurred further than "
+                "pagerduty.max_event_age (%s) from now",
+                max_age,
+                extra=facts,
+            )
+            return "stale"
+        async with self._store.connection() as conn:
+            if await received_before(conn, event.event_id):
+                log.warning("PagerDuty webhook ignored: event received before", extra=facts)
+                return "replayed"
+        # Acted on first, then remembered: a crash in between makes PagerDuty's retry act
+        # again, which acknowledging and resolving shrug off; the other order would lose it.
+        outcome = await self._apply(event.incident, request_id)
+        async with self._store.transaction() as conn:
+            first = await remember_event(
+                conn,
+                event_id=event.event_id,
+                event_type=event.event_type[:128],
+                occurred_at=event.occurred_at,
+                received_at=now,
+                window_ends_at=max(now, event.occurred_at) + max_age,
+                outcome=outcome,
+            )
+        if not first:  # another delivery of it, at the same moment, got there first
+            log.warning("PagerDuty webhook received twice at once", extra=facts)
+            return "replayed"
         return outcome
 
     async def _apply(self, event: IncidentEvent | None, request_id: str | None) -> str:

@@ -1,4 +1,7 @@
-"""``POST /integrations/pagerduty/webhook``: PagerDuty's v3 webhooks, signed by the subscription."""
+"""``POST /integrations/pagerduty/webhook``: PagerDuty's v3 webhooks, signed by the subscription.
+
+A replayed or stale event is answered 200 like any other (``outcome`` says which): PagerDuty
+retries whatever is not 2xx, and retrying cannot make it good."""
 
 from __future__ import annotations
 
@@ -24,5 +27,7 @@ async def receive_pagerduty_webhook(request: web.Request) -> web.Response:
         app[METRICS].pagerduty_webhooks.labels("refused").inc()
         log.warning("PagerDuty webhook refused: bad signature", extra={"remote": request.remote})
         raise Unauthenticated(f"{SIGNATURE_HEADER} is missing or matches no webhook secret")
-    outcome = await app[PAGERDUTY_SYNC].apply(parse_webhook(body), request_id_var.get())
+    outcome = await app[PAGERDUTY_SYNC].apply(
+        parse_webhook(body), request_id_var.get(), max_age=settings.max_event_age
+    )
     return web.json_response({"status": "success", "outcome": outcome})

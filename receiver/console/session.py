@@ -16,7 +16,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from receiver.api.auth import Principal
 
@@ -81,8 +81,41 @@ def same_origin(headers: Mapping[str, str], host: str | None) -> bool:
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
+# What a browser removes from a URL before reading it (WHATWG URL parsing): ASCII tab and
+# newlines anywhere. ``/\t/evil.example`` is ``//evil.example`` to it: another site.
+_STRIPPED = str.maketrans("", "", "\t\r\n")
+# Percent-decoding rounds looked through: ``%252F`` is ``%2F`` once decoded, ``/`` twice.
+_DECODE_ROUNDS = 4
+
+
+def _plain_path(path: str) -> bool:
+    """Whether the path part of ``path`` (before any query or fragment) can only mean a path
+    on this site: one leading ``/`` not followed by ``/`` or ``\\`` (both start another host
+    for a browser), no backslash (browsers read it as ``/``), no space or control character."""
+    if not path.startswith("/") or path.startswith(("//", "/\\")):
+        return False
+    where = path.split("?", 1)[0].split("#", 1)[0]
+    return "\\" not in where and all(" " < char != "\x7f" for char in where)
+
+
 def safe_next(path: str | None) -> str:
-    """Where to go after logging in: a path on this site, never another site."""
-    if not path or not path.startswith("/") or path.startswith(("//", "/\\")):
+    """Where to go after logging in (or after a console form): a path on this site as a
+    browser would read it, never another site; ``/`` for anything else.
+
+    Tabs and newlines are removed first, as the browser does; what is left must be a plain
+    same-origin path, and so must each percent-decoding of it (``/%2F%2Fevil.example``,
+    ``/%5Cevil.example``), so that nothing that later decodes it can be led elsewhere."""
+    if not path:
         return "/"
-    return path
+    normal = path.translate(_STRIPPED)
+    if any(not "!" <= char <= "~" for char in normal):  # a URL we make is printable ASCII
+        return "/"
+    decoded = normal
+    for _ in range(_DECODE_ROUNDS):
+        if not _plain_path(decoded):
+            return "/"
+        again = unquote(decoded)
+        if again == decoded:
+            return normal
+        decoded = again
+    return "/"  # still encoded after every round: not a path a page of ours would make

@@ -6,6 +6,8 @@ is rotated). ``verify_signature`` checks them on the raw bytes, before any JSON 
 constant time. The body is ``{"event": {"id", "event_type", "resource_type", "occurred_at",
 "agent": {"id", "summary", "type"...} | null, "data": {...}}}``; for incident events ``data``
 is the incident, whose ``incident_key`` is the ``dedup_key`` of the event that opened it.
+Every event carries its ``id`` (unique per event, the same in every delivery of it) and its
+``occurred_at``, which is what a replay is recognised by.
 """
 
 from __future__ import annotations
@@ -15,15 +17,25 @@ import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
+from receiver.alertmanager import parse_rfc3339
 from receiver.errors import InvalidInput
 
-__all__ = ["SIGNATURE_HEADER", "IncidentEvent", "parse_webhook", "sign", "verify_signature"]
+__all__ = [
+    "SIGNATURE_HEADER",
+    "IncidentEvent",
+    "WebhookEvent",
+    "parse_webhook",
+    "sign",
+    "verify_signature",
+]
 
 SIGNATURE_HEADER: Final = "X-PagerDuty-Signature"
 _VERSION: Final = "v1="
 _MAX_SIGNATURES: Final = 10  # more than any rotation needs; bounds the work per request
+_MAX_EVENT_ID: Final = 256  # PagerDuty's ids are 26 characters; the column holds 256
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -59,6 +71,17 @@ class IncidentEvent:
     agent: str  # who did it: the user's name, else the agent's id, else "pagerduty"
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One v3 webhook's event: its id and when it happened, and what it says about an
+    incident (``None`` for events about anything else)."""
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    incident: IncidentEvent | None
+
+
 def _text(mapping: dict[str, Any], key: str, field: str) -> str:
     value = mapping.get(key)
     if value is None:
@@ -68,9 +91,9 @@ def _text(mapping: dict[str, Any], key: str, field: str) -> str:
     return value
 
 
-def parse_webhook(body: bytes) -> IncidentEvent | None:
-    """The incident event of a v3 webhook body; ``None`` for events about anything else
-    (services, notes, responders). Raises ``InvalidInput`` naming the field that is wrong."""
+def parse_webhook(body: bytes) -> WebhookEvent:
+    """The event of a v3 webhook body. Raises ``InvalidInput`` naming the field that is wrong;
+    an event without its ``id`` or ``occurred_at`` is not one PagerDuty sends."""
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -78,7 +101,21 @@ def parse_webhook(body: bytes) -> IncidentEvent | None:
     event = document.get("event") if isinstance(document, dict) else None
     if not isinstance(event, dict):
         raise InvalidInput("event", "expected an object")
+    event_id = _text(event, "id", "event.id")
+    if not event_id or len(event_id) > _MAX_EVENT_ID:
+        raise InvalidInput("event.id", f"expected the event's id (1 to {_MAX_EVENT_ID} characters)")
+    raw_time = _text(event, "occurred_at", "event.occurred_at")
+    try:
+        occurred_at = parse_rfc3339(raw_time)
+    except ValueError as exc:
+        raise InvalidInput("event.occurred_at", f"expected an RFC 3339 time: {exc}") from None
     event_type = _text(event, "event_type", "event.event_type")
+    return WebhookEvent(event_id, event_type, occurred_at, _incident(event, event_id, event_type))
+
+
+def _incident(event: dict[str, Any], event_id: str, event_type: str) -> IncidentEvent | None:
+    """What an ``incident.*`` event says about its incident; ``None`` for other events
+    (services, notes, responders)."""
     data = event.get("data")
     if not event_type.startswith("incident.") or not isinstance(data, dict):
         return None
@@ -90,7 +127,7 @@ def parse_webhook(body: bytes) -> IncidentEvent | None:
         who = str(agent.get("summary") or agent.get("id") or who)
     number = data.get("number")
     return IncidentEvent(
-        event_id=_text(event, "id", "event.id"),
+        event_id=event_id,
         event_type=event_type,
         incident_id=_text(data, "id", "event.data.id"),
         incident_key=_text(data, "incident_key", "event.data.incident_key"),

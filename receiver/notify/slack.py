@@ -40,15 +40,9 @@ from receiver.notify.base import (
     Notice,
     NoticeKind,
 )
+from receiver.notify.mrkdwn import escape, escape_within, mrkdwn
 from receiver.notify.render import subject, text_body
-from receiver.slack.blocks import (
-    MessageAlert,
-    MessageView,
-    RunbookOffer,
-    escape,
-    message,
-    thread_note,
-)
+from receiver.slack.blocks import MessageAlert, MessageView, RunbookOffer, message, thread_note
 
 __all__ = [
     "MessageRef",
@@ -69,6 +63,7 @@ _TRANSIENT: Final = frozenset(
 )
 _REMEMBERED: Final = 10_000  # idempotency keys whose message this process remembers
 _HISTORY_LOOKBACK: Final = 200  # messages searched for one posted by an earlier attempt
+_DIGEST_CHARS: Final = 2600  # a digest's body, escaped, inside a 3000-character section
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,17 +262,17 @@ class SlackChannel:
     async def _post_message(self, notice: Notice, channel: str) -> MessageRef:
         alerts = [MessageAlert.from_notice(a) for a in notice.alerts]
         if notice.kind is NoticeKind.DIGEST:
-            text, blocks = thread_note(f"*{subject(notice)}*\n```{text_body(notice)[:2800]}```")
+            # Escaped like any outside text: a summary cannot close the code block (its
+            # backticks are look-alikes) nor post a mention or a link from inside it.
+            body = escape_within(text_body(notice), _DIGEST_CHARS)
+            text, blocks = thread_note(f"*{escape(subject(notice))}*\n```{body}```")
         elif notice.message and not alerts:
-            text, blocks = thread_note(escape(notice.message))
+            text, blocks = thread_note(escape_within(notice.message, 2900))
         else:
             view = await self._offering(self._with_notice(notice), alerts)
             text, blocks = message(alerts, view)
             if notice.message:
-                note = {
-                    "type": "section",
-                    "text": {"type": "mrkdwn", "text": escape(notice.message)},
-                }
+                note = {"type": "section", "text": mrkdwn(escape_within(notice.message, 2900))}
                 blocks.insert(0, note)
         return await self._post_once(notice.idempotency_key, notice.attempt, channel, text, blocks)
 
@@ -426,11 +421,12 @@ def _firsts(references: Sequence[str], skip: str) -> list[MessageRef]:
 def _thread_text(notice: Notice) -> str:
     if notice.message:  # a runbook's notify step
         where = f" ({notice.route})" if notice.route else ""
-        return f":gear: {escape(notice.message)}{escape(where)}"
+        return f":gear: {escape_within(notice.message, 2800)}{escape(where)}"
     if notice.kind is NoticeKind.RESOLVED:
         return f":white_check_mark: Resolved ({len(notice.alerts)} alert(s))."
     tier = (notice.tier or 0) + 1
-    text = f":rotating_light: Escalated: {notice.escalation_policy or 'policy'} tier {tier}"
+    policy = escape(notice.escalation_policy or "policy")
+    text = f":rotating_light: Escalated: {policy} tier {tier}"
     if notice.repeat:
         text += f", repeat {notice.repeat}"
     return text + "."

@@ -3,7 +3,8 @@
 One message stands for the alerts one notice carried (a group, when Alertmanager grouped them).
 It always shows their current state, so the same function renders the first post and every
 ``chat.update`` after an acknowledgement, an escalation or a resolve. Everything that comes from
-an alert is untrusted: mrkdwn control characters are escaped, and only http(s) URLs become links.
+an alert is untrusted: it goes through ``receiver.notify.mrkdwn`` (escaped, in verbatim text
+objects), the fallback text included, and only http(s) URLs become links.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from urllib.parse import quote
 from receiver.alertmanager import format_rfc3339
 from receiver.model import Alert, parse_id
 from receiver.notify.base import NoticeAlert
-from receiver.notify.render import alertnames, safe_url, severity
+from receiver.notify.mrkdwn import escape, escape_within, link, mrkdwn
+from receiver.notify.render import alertnames, severity
 
 __all__ = [
     "ACTION_ACK",
@@ -43,6 +45,7 @@ ACTION_RUNBOOK: Final = "firebreak_run_runbook"
 
 MAX_ALERTS: Final = 10  # Slack allows 50 blocks a message; each alert takes one
 _SECTION_CHARS: Final = 2900  # a section's text may hold 3000 characters
+_SUMMARY_CHARS: Final = 1500  # of those, an alert's summary (escaped) takes at most this
 _VALUE_CHARS: Final = 2000  # a button's value may hold 2000 characters
 _BUTTON_CHARS: Final = 75  # a button's text may hold 75 characters
 # Runbook buttons a message shows; more would crowd out Acknowledge and Resolve, and the rest
@@ -130,19 +133,6 @@ class MessageView:
     drill: bool = False
 
 
-def escape(text: str) -> str:
-    """Slack's mrkdwn escaping: only &, < and > are control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _link(url: str, text: str) -> str | None:
-    safe = safe_url(url)
-    if safe is None:
-        return None
-    # "|" and ">" end a Slack link; percent-encode them rather than let a URL break out.
-    return f"<{quote(safe, safe=':/?#[]@!$&()*+,;=%~-._')}|{escape(text)}>"
-
-
 def _cut(text: str, limit: int = _SECTION_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -189,7 +179,7 @@ def _alert_section(alert: MessageAlert, view: MessageView) -> dict[str, Any]:
     lines = [f"{mark}*{escape(name)}* (id {alert.id})".strip()]
     summary = alert.annotations.get("summary") or alert.annotations.get("description", "")
     if summary:
-        lines.append(escape(" ".join(summary.split())))
+        lines.append(escape_within(" ".join(summary.split()), _SUMMARY_CHARS))
     labels = [f"`{escape(k)}={escape(alert.labels[k])}`" for k in _KEY_LABELS if k in alert.labels]
     if labels:
         lines.append(" ".join(labels))
@@ -198,9 +188,9 @@ def _alert_section(alert: MessageAlert, view: MessageView) -> dict[str, Any]:
         started += f", ended {format_rfc3339(alert.ends_at)}"
     lines.append(started)
     links = [
-        _link(alert.generator_url, "Source"),
-        _link(alert.annotations.get("runbook_url", ""), "Runbook"),
-        _link(
+        link(alert.generator_url, "Source"),
+        link(alert.annotations.get("runbook_url", ""), "Runbook"),
+        link(
             alert.annotations.get("dashboard_url", "") or _grafana(view.grafana_url, alert),
             "Grafana",
         ),
@@ -208,7 +198,7 @@ def _alert_section(alert: MessageAlert, view: MessageView) -> dict[str, Any]:
     shown = [link for link in links if link]
     if shown:
         lines.append(" | ".join(shown))
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut("\n".join(lines))}}
+    return {"type": "section", "text": mrkdwn(_cut("\n".join(lines)))}
 
 
 def _grafana(base: str | None, alert: MessageAlert) -> str:
@@ -270,10 +260,10 @@ def _runbook_context(offers: Sequence[RunbookOffer]) -> dict[str, Any] | None:
     more = [o.runbook for o in runnable[MAX_RUNBOOK_BUTTONS:]]
     if more:
         names = ", ".join(f"`{escape(name)}`" for name in more)
-        lines.append(f"Also written for these alerts: {names} (`/firebreak run <runbook>`)")
+        lines.append(f"Also written for these alerts: {names} (`/firebreak run &lt;runbook&gt;`)")
     if not lines:
         return None
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut("\n".join(lines))}]}
+    return {"type": "context", "elements": [mrkdwn(_cut("\n".join(lines)))]}
 
 
 def _buttons(alerts: Sequence[MessageAlert], state: str, view: MessageView) -> dict[str, Any]:
@@ -309,31 +299,31 @@ def message(alerts: Sequence[MessageAlert], view: MessageView) -> tuple[str, lis
     if view.drill:
         headline = "[DRILL] " + headline
     icon = _ICONS.get(state, ":large_green_circle:")
-    fields = [{"type": "mrkdwn", "text": f"*Status*\n{_status_line(alerts, state)}"}]
+    fields = [mrkdwn(f"*Status*\n{_status_line(alerts, state)}")]
     worst = severity(alerts)  # type: ignore[arg-type]
     if worst:
-        fields.append({"type": "mrkdwn", "text": f"*Severity*\n{escape(worst)}"})
+        fields.append(mrkdwn(f"*Severity*\n{escape(worst)}"))
     if view.tier is not None:
         policy = f"{escape(view.escalation_policy)} " if view.escalation_policy else ""
-        fields.append({"type": "mrkdwn", "text": f"*Escalation*\n{policy}tier {view.tier + 1}"})
+        fields.append(mrkdwn(f"*Escalation*\n{policy}tier {view.tier + 1}"))
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{escape(headline)}*"}},
+        {"type": "section", "text": mrkdwn(f"{icon} *{escape(headline)}*")},
         {"type": "section", "fields": fields},
     ]
     blocks += [_alert_section(a, view) for a in alerts[:MAX_ALERTS]]
     hidden = len(alerts) - MAX_ALERTS
     if hidden > 0:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"… and {hidden} more"}]}
-        )
+        blocks.append({"type": "context", "elements": [mrkdwn(f"… and {hidden} more")]})
     runbooks = _runbook_context(view.runbooks)
     if runbooks is not None:
         blocks.append(runbooks)
     if state != "resolved":
         blocks.append(_buttons(alerts, state, view))
-    return headline, blocks
+    # The fallback text is mrkdwn too (notifications, screen readers): escaped like the rest.
+    return escape(headline), blocks
 
 
 def thread_note(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """A reply in an alert message's thread (escalation tiers, resolves, runbook steps)."""
-    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": _cut(text)}}]
+    """A reply in an alert message's thread (escalation tiers, resolves, runbook steps);
+    ``text`` is mrkdwn with everything from outside already escaped."""
+    return text, [{"type": "section", "text": mrkdwn(_cut(text))}]

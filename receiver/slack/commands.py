@@ -227,7 +227,7 @@ _BUTTONS: Final = {ACTION_ACK: "ack", ACTION_RESOLVE: "resolve", ACTION_SILENCE:
 
 def help_text(command: str) -> str:
     lines = [f"*{command}* — Firebreak from Slack. Subcommands:"]
-    lines += [f"• `{command} {s.usage}` — {s.summary}" for s in SUBCOMMANDS.values()]
+    lines += [f"• `{command} {escape(s.usage)}` — {s.summary}" for s in SUBCOMMANDS.values()]
     lines.append(
         'Matchers use Alertmanager syntax: `alertname=DiskFull` `severity=~"crit.*"`. '
         "Durations: `30m`, `2h`, `1h30m`."
@@ -475,7 +475,7 @@ class SlackCommands:
             )
         until = format_rfc3339(now + duration)
         return Reply(
-            f"{mention(user)} created silence `{silence_id}` until {until} for "
+            f"{mention(user)} created silence `{escape(str(silence_id))}` until {until} for "
             f"`{escape(format_matchers(matchers))}` ({len(page.alerts)} firing alert(s) covered).",
             public=True,
         )

@@ -21,8 +21,9 @@ from datetime import datetime
 from receiver.automation.definitions import Runbooks
 from receiver.automation.progress import Progress, ProgressHook
 from receiver.model import DRILL_LABEL
+from receiver.notify.mrkdwn import escape, escape_within, user_mention
 from receiver.notify.slack import OfferLookup
-from receiver.slack.blocks import MessageAlert, RunbookOffer, escape
+from receiver.slack.blocks import MessageAlert, RunbookOffer
 from receiver.store import Store
 from receiver.store.executions import ACTIVE_STATES, Execution, ExecutionSQL
 from receiver.store.jobs import NewJob
@@ -106,7 +107,7 @@ def progress_hook(command: str) -> ProgressHook:
 
 def _who(actor: str) -> str:
     interface, _, name = actor.partition(":")
-    return f"<@{name}>" if interface == "slack" and name else escape(actor)
+    return user_mention(name) if interface == "slack" and name else escape(actor)
 
 
 def progress_note(progress: Progress, command: str) -> str:
@@ -114,7 +115,7 @@ def progress_note(progress: Progress, command: str) -> str:
     execution, state = progress.execution, progress.state
     name = f"`{escape(execution.runbook)}`"
     run = f"execution {execution.id}" + (" (dry run)" if execution.dry_run else "")
-    detail = escape(progress.detail or "")[:300]
+    detail = escape_within(progress.detail or "", 300)
     if progress.event == "created":
         if state == "pending":
             by = "by itself" if execution.trigger == "auto" else f"by {_who(execution.actor)}"
@@ -126,7 +127,7 @@ def progress_note(progress: Progress, command: str) -> str:
         return line + (f" — {detail}" if detail and state in ("failed", "interrupted") else "")
     if progress.event == "waiting_approval":
         step = f"`{escape(progress.step or '')}`"
-        asks = f"\n> {escape(progress.message)[:500]}\n" if progress.message else " "
+        asks = f"\n> {escape_within(progress.message, 500)}\n" if progress.message else " "
         return (
             f":raised_hand: Runbook {name} ({run}) waits at step {step} for approval by "
             f"{detail or 'a responder'}:{asks}`{command} approve {execution.id}`"

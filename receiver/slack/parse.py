@@ -16,7 +16,7 @@ from receiver.durations import format_duration, parse_duration
 from receiver.errors import FirebreakError, InvalidInput
 from receiver.matchers import Matcher, MatchOp, parse_matcher_args
 from receiver.model import parse_id
-from receiver.slack.blocks import escape
+from receiver.notify.mrkdwn import escape
 
 _NOTE_LIMIT: Final = 4000
 _MAX_SNOOZE: Final = timedelta(days=7)
@@ -43,11 +43,12 @@ class SilenceArgs:
 
 def _alert_id(args: list[str], usage: str) -> int:
     if not args:
-        raise Usage(f"expected an alert id: `{usage}`")
+        raise Usage(f"expected an alert id: `{escape(usage)}`")
     found = parse_id(args[0].lstrip("#"))
     if found is None:
         raise Usage(
-            f"expected an alert id (a number such as 42), got `{escape(args[0])}`: `{usage}`"
+            f"expected an alert id (a number such as 42), got `{escape(args[0])}`: "
+            f"`{escape(usage)}`"
         )
     return found
 
@@ -64,7 +65,7 @@ def _duration(raw: str, limit: timedelta, usage: str) -> timedelta:
         value = parse_duration(raw)
     except ValueError:
         raise Usage(
-            f"expected a duration such as 30m or 2h, got `{escape(raw)}`: `{usage}`"
+            f"expected a duration such as 30m or 2h, got `{escape(raw)}`: `{escape(usage)}`"
         ) from None
     if not timedelta(0) < value <= limit:
         raise Usage(f"expected a duration above 0 and at most {format_duration(limit)}")
@@ -76,7 +77,8 @@ def _matchers(args: Sequence[str], usage: str) -> tuple[Matcher, ...]:
         return parse_matcher_args(args, field="matchers")
     except InvalidInput as exc:
         raise Usage(
-            f"{escape(exc.message)}; expected matchers such as alertname=DiskFull: `{usage}`"
+            f"{escape(exc.message)}; expected matchers such as alertname=DiskFull: "
+            f"`{escape(usage)}`"
         ) from None
 
 
@@ -108,7 +110,7 @@ def parse_snooze(args: list[str]) -> AlertArgs:
     usage = "snooze <alert-id> <duration>"
     alert_id = _alert_id(args, usage)
     if len(args) < 2:
-        raise Usage(f"expected a duration such as 30m: `{usage}`")
+        raise Usage(f"expected a duration such as 30m: `{escape(usage)}`")
     return AlertArgs(alert_id, _note(args[2:]), _duration(args[1], _MAX_SNOOZE, usage))
 
 
@@ -116,7 +118,7 @@ def parse_silence(args: list[str]) -> SilenceArgs:
     usage = "silence <matchers> <duration> [comment]"
     split = next((i for i, a in enumerate(args) if i > 0 and _is_duration(a)), None)
     if not args or split is None:
-        raise Usage(f"expected matchers and then a duration: `{usage}`")
+        raise Usage(f"expected matchers and then a duration: `{escape(usage)}`")
     matchers = _matchers(args[:split], usage)
     return SilenceArgs(
         matchers, _duration(args[split], _MAX_SILENCE, usage), _note(args[split + 1 :])
@@ -134,13 +136,13 @@ def parse_oncall(args: list[str]) -> dict[str, str]:
 
 def parse_run(args: list[str]) -> tuple[str, dict[str, str]]:
     if not args:
-        raise Usage("expected a runbook name: `run <runbook> [key=value ...]`")
+        raise Usage("expected a runbook name: `run &lt;runbook&gt; [key=value ...]`")
     params: dict[str, str] = {}
     for word in args[1:]:
         key, sep, value = word.partition("=")
         if not sep or not key:
             raise Usage(
-                f"expected key=value, got `{escape(word)}`: `run <runbook> [key=value ...]`"
+                f"expected key=value, got `{escape(word)}`: `run &lt;runbook&gt; [key=value ...]`"
             )
         params[key] = value
     return args[0], params
@@ -149,12 +151,12 @@ def parse_run(args: list[str]) -> tuple[str, dict[str, str]]:
 def parse_execution(usage: str) -> Callable[[list[str]], tuple[int, str | None]]:
     def parse(args: list[str]) -> tuple[int, str | None]:
         if not args:
-            raise Usage(f"expected an execution id: `{usage}`")
+            raise Usage(f"expected an execution id: `{escape(usage)}`")
         found = parse_id(args[0])
         if found is None:
             raise Usage(
                 f"expected an execution id (a number such as 12), got `{escape(args[0])}`: "
-                f"`{usage}`"
+                f"`{escape(usage)}`"
             )
         return found, _note(args[1:])
 

@@ -10,15 +10,15 @@ from receiver.config import EscalationPolicyConfig
 from receiver.durations import format_duration
 from receiver.matchers import Matcher, format_matchers
 from receiver.model import Alert
+from receiver.notify.mrkdwn import escape, escape_within, user_mention
 from receiver.routing import RouteMatch
-from receiver.slack.blocks import escape
 from receiver.slack.roles import SlackUser
 
 __all__ = ["alert_line", "describe", "firing_list", "mention", "oncall_text"]
 
 
 def mention(user: SlackUser) -> str:
-    return f"<@{user.id}>"
+    return user_mention(user.id)
 
 
 def describe(alert: Alert) -> str:
@@ -32,7 +32,7 @@ def alert_line(alert: Alert) -> str:
     line = f"• `{alert.id}` *{name}*" + (f" ({escape(sev)})" if sev else "")
     summary = alert.annotations.get("summary", "")
     if summary:
-        line += f" — {escape(' '.join(summary.split()))[:200]}"
+        line += f" — {escape_within(' '.join(summary.split()), 200)}"
     line += f" — since {format_rfc3339(alert.starts_at)}"
     if alert.acknowledged_by:
         line += f" — acked by {escape(alert.acknowledged_by)}"

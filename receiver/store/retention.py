@@ -1,4 +1,5 @@
-"""Purging what has aged out: resolved alerts with their history, finished jobs, webhook rows.
+"""Purging what has aged out: resolved alerts with their history, finished jobs, webhook rows,
+PagerDuty event ids.
 
 Each statement deletes at most ``limit`` rows, oldest first, so a purge runs as many short
 transactions (no long lock on a busy table) and can stop between any two of them.
@@ -12,6 +13,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import AlertStatus
+from receiver.store.pagerduty_events import purge_pagerduty_events
 from receiver.store.tables import alert_events, alert_routes, alerts, jobs, notifications, webhooks
 
 
@@ -69,5 +71,10 @@ async def purge_webhooks(conn: AsyncConnection, cutoff: datetime, limit: int) ->
     return len(ids)
 
 
-PURGES = (("alerts", purge_alerts), ("jobs", purge_jobs), ("webhooks", purge_webhooks))
+PURGES = (
+    ("alerts", purge_alerts),
+    ("jobs", purge_jobs),
+    ("webhooks", purge_webhooks),
+    ("pagerduty_events", purge_pagerduty_events),
+)
 """What a purge run deletes, table by table."""

@@ -283,3 +283,19 @@ audit_log = Table(
     Column("detail", Json),
     Index("ix_audit_log_at", "at"),
 )
+
+# PagerDuty v3 webhook events already received, by PagerDuty's event id: a delivery of one of
+# them again (a replay, or PagerDuty's own retry of one answered already) changes nothing.
+# ``window_ends_at`` is when a copy of the event would be refused as stale anyway; the row is
+# purged after that (and after ``retention.period``).
+pagerduty_events = Table(
+    "pagerduty_events",
+    metadata,
+    Column("event_id", String(256), primary_key=True),
+    Column("event_type", String(128), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("window_ends_at", UTCDateTime(), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Index("ix_pagerduty_events_window_ends_at", "window_ends_at"),
+)

@@ -3,6 +3,7 @@ answer maps to the channel protocol, pacing, and the v3 webhook signature."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from receiver.config import PagerDutyChannelConfig, from_data
+from receiver.errors import InvalidInput
 from receiver.notify.base import (
     ChannelError,
     ChannelRejected,
@@ -310,16 +312,44 @@ def test_webhook_signature_accepts_any_current_secret_and_nothing_else() -> None
     assert not verify_signature(["old"], body, sign("old", body).replace("v1=", "v0="))
 
 
-def test_parse_webhook_reads_incident_events_only() -> None:
+def test_parse_webhook_reads_the_event_and_what_it_says_about_an_incident() -> None:
     incident = {"id": "Q1", "type": "incident", "incident_key": "k", "number": 4, "html_url": "u"}
-    body = b'{"event": {"id": "e", "event_type": "incident.resolved", "agent": null, "data": %s}}'
-    event = parse_webhook(body % str(incident).replace("'", '"').encode())
-    assert event is not None
-    assert (event.event_type, event.incident_key, event.incident_number) == (
-        "incident.resolved",
-        "k",
-        4,
+    body = (
+        b'{"event": {"id": "01E", "occurred_at": "2026-12-05T10:00:00.123Z", '
+        b'"event_type": "incident.resolved", "agent": null, "data": %s}}'
     )
-    assert event.agent == "pagerduty"
-    service = b'{"event": {"event_type": "service.updated", "data": {"type": "service"}}}'
-    assert parse_webhook(service) is None
+    event = parse_webhook(body % json.dumps(incident).encode())
+    assert (event.event_id, event.occurred_at) == (
+        "01E",
+        datetime(2026, 12, 5, 10, 0, 0, 123000, UTC),
+    )
+    assert event.incident is not None
+    assert (event.incident.event_type, event.incident.incident_key) == ("incident.resolved", "k")
+    assert event.incident.incident_number == 4
+    assert event.incident.agent == "pagerduty"
+    service = (
+        b'{"event": {"id": "01F", "occurred_at": "2026-12-05T10:00:00Z", '
+        b'"event_type": "service.updated", "data": {"type": "service"}}}'
+    )
+    assert parse_webhook(service).incident is None
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ('{"occurred_at": "2026-12-05T10:00:00Z", "event_type": "incident.resolved"}', "event.id"),
+        ('{"id": "", "occurred_at": "2026-12-05T10:00:00Z"}', "event.id"),
+        ('{"id": 7, "occurred_at": "2026-12-05T10:00:00Z"}', "event.id"),
+        ('{"id": "%s", "occurred_at": "2026-12-05T10:00:00Z"}' % ("e" * 257), "event.id"),
+        ('{"id": "01E", "event_type": "incident.resolved"}', "event.occurred_at"),
+        ('{"id": "01E", "occurred_at": "yesterday"}', "event.occurred_at"),
+        ('{"id": "01E", "occurred_at": "2026-12-05T10:00:00"}', "event.occurred_at"),
+        ('{"id": "01E", "occurred_at": ["2026-12-05T10:00:00Z"]}', "event.occurred_at"),
+    ],
+)
+def test_an_event_without_its_id_or_time_is_refused_naming_the_field(
+    event: str, field: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_webhook(b'{"event": %s}' % event.encode())
+    assert caught.value.field == field

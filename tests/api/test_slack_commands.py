@@ -74,12 +74,13 @@ async def test_help_unknown_and_bad_arguments_are_answered_in_the_ack(
     resp = await command(client, slack, "", ALICE)
     body = await resp.json()
     assert body["response_type"] == "ephemeral"
-    assert "/firebreak ack <alert-id> [note]" in body["text"]
-    assert "/firebreak silence <matchers> <duration> [comment]" in body["text"]
+    # Usage lines are escaped: a raw <alert-id> is Slack markup, not text.
+    assert "/firebreak ack &lt;alert-id&gt; [note]" in body["text"]
+    assert "/firebreak silence &lt;matchers&gt; &lt;duration&gt; [comment]" in body["text"]
 
     cases = {
         "frobnicate": "Unknown subcommand `frobnicate`; expected one of help, alerts, ack",
-        "ack": "expected an alert id: `ack <alert-id> [note]`",
+        "ack": "expected an alert id: `ack &lt;alert-id&gt; [note]`",
         "ack abc": "expected an alert id (a number such as 42), got `abc`",
         "snooze 4": "expected a duration such as 30m",
         "snooze 4 soon": "expected a duration such as 30m or 2h, got `soon`",

@@ -31,6 +31,7 @@ import uuid
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -228,13 +229,22 @@ class FakePagerDuty:
         return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
     @staticmethod
-    def webhook_body(event_type: str, incident: Incident, agent: str | None = "Dana Ops") -> bytes:
+    def webhook_body(
+        event_type: str,
+        incident: Incident,
+        agent: str | None = "Dana Ops",
+        *,
+        event_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> bytes:
+        """A v3 webhook body: a new event id and the current time unless given."""
+        when = occurred_at if occurred_at is not None else datetime.now(UTC)
         event = {
             "event": {
-                "id": uuid.uuid4().hex,
+                "id": event_id or uuid.uuid4().hex,
                 "event_type": event_type,
                 "resource_type": "incident",
-                "occurred_at": "2026-11-23T08:01:00.000Z",
+                "occurred_at": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "agent": None
                 if agent is None
                 else {"id": "PUSER01", "type": "user_reference", "summary": agent},

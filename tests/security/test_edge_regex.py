@@ -1,0 +1,142 @@
+"""Regexes that would freeze the server: a viewer's ``=~`` matcher runs RE2 (linear in the label
+value), anchored as Alertmanager anchors it, wherever matchers come from — the API's
+``match[]``, the console's filter, Slack's ``/firebreak alerts``. ``/health``, polled all the
+while, answers fast throughout; what RE2 refuses is a 400 (or a reply) naming the field.
+
+The labels are sized so that a backtracking engine takes from a fraction of a second to
+seconds on each (``(a+)+$`` over 22 ``a`` and a ``!``: 2**22 paths; ``.*x.*y`` over the
+40 000-character label), which fails the bar within the test instead of hanging it for the
+hours a 40-character label would take; RE2 takes microseconds on each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from receiver.app import create_app
+from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
+from tests.fakes.slack import SlackFake
+from tests.payloads import alert, webhook
+from tests.slack_helpers import VIEWER, command, slack_config
+
+LABELS = {
+    "x": "a" * 22 + "!",
+    "y": "a" * 28 + "!",
+    "z": "x" * 40_000,
+}
+# Each matches no alert, after exploring every way through the label for a backtracking engine.
+PATHOLOGICAL = [
+    'x=~"(a+)+$"',
+    'x=~"(a|a)+$"',
+    'y=~"(a|aa)+$"',
+    'x=~"(a*)*b"',
+    'z=~".*x.*y"',
+]
+# Not RE2 (nor Alertmanager): refused with what is wrong.
+REFUSED = {
+    'x=~"(a)\\\\1"': "invalid escape sequence",
+    'x=~"(?=a)a"': "invalid perl operator",
+    'x=~"(?<!b)a"': "invalid",
+    'x=~"\\\\pL{1000}"': "too large",
+}
+HEALTH_BAR = 0.2  # seconds: a behaviour bar, not a benchmark
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackFake]:
+    async with SlackFake() as fake:
+        yield fake
+
+
+class HealthWatch:
+    """Polls ``/health`` until stopped; the time of every answer."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.times: list[float] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> HealthWatch:
+        self._task = asyncio.create_task(self._poll())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+    async def _poll(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            resp = await self._client.get("/health")
+            assert resp.status == 200
+            await resp.read()
+            self.times.append(time.monotonic() - started)
+            await asyncio.sleep(0.01)
+
+
+async def _api(client: Any, matcher: str) -> Any:
+    return await client.get(
+        "/api/v1/alerts", params={"match[]": "{" + matcher + "}"}, headers=auth(VIEWER_TOKEN)
+    )
+
+
+async def test_pathological_regexes_never_stall_the_server(
+    aiohttp_client: Any, db_url: str, make_config: Any, slack: SlackFake
+) -> None:
+    config = make_config(db_url, slack_config(slack, tier2_after="1h"))
+    client = await aiohttp_client(create_app(config, registry=CollectorRegistry()))
+    for fired in (alert("DiskFull"), alert("HighLatency"), alert("Hostile", labels=LABELS)):
+        resp = await client.post("/webhook", json=webhook(fired), headers=auth(WEBHOOK_TOKEN))
+        assert resp.status == 200
+    login = await client.post(
+        "/console/login", data={"token": VIEWER_TOKEN, "next": "/"}, allow_redirects=False
+    )
+    assert login.status == 303
+
+    async with HealthWatch(client) as health:
+        for number, matcher in enumerate(PATHOLOGICAL):
+            resp = await _api(client, matcher)
+            assert resp.status == 200, await resp.text()
+            assert (await resp.json())["alerts"] == []
+            page = await client.get("/", params={"match[]": "{" + matcher + "}"})
+            assert page.status == 200
+            assert "Hostile" not in await page.text()
+            reply = await command(client, slack, f"alerts {matcher}", VIEWER, name=str(number))
+            assert reply.status == 200
+        # What does match still matches, anchored at both ends as in Alertmanager.
+        resp = await _api(client, 'x=~"(a+)+!", z=~"(x+x+)+"')
+        [found] = (await resp.json())["alerts"]
+        assert found["labels"]["alertname"] == "Hostile"
+        resp = await _api(client, 'x=~"a+"')
+        assert (await resp.json())["alerts"] == []
+        await eventually(lambda: len(slack.responses) == len(PATHOLOGICAL), what="Slack replies")
+        for matcher, reason in REFUSED.items():
+            resp = await _api(client, matcher)
+            assert resp.status == 400
+            body = await resp.json()
+            assert body["field"] == "match[]"
+            assert "invalid regular expression" in body["error"] and reason in body["error"]
+            page = await client.get("/", params={"match[]": "{" + matcher + "}"})
+            assert page.status == 400
+            text = html.unescape(await page.text())
+            assert "match[]: invalid regular expression" in text and reason in text
+        # A command that does not parse is answered at once, in Slack's acknowledgement.
+        reply = await command(client, slack, f"alerts {next(iter(REFUSED))}", VIEWER)
+        assert reply.status == 200
+        refusal = (await reply.json())["text"]
+
+    for answer in slack.responses[: len(PATHOLOGICAL)]:
+        assert answer["text"].startswith("No firing alerts matching"), answer
+    assert "invalid regular expression" in refusal and "invalid escape sequence" in refusal
+    assert len(health.times) >= 5
+    slow = [round(t, 3) for t in health.times if t >= HEALTH_BAR]
+    assert not slow, f"/health answered in {slow} s while the patterns ran"
