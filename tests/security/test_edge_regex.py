@@ -46,7 +46,7 @@ REFUSED = {
     'x=~"(?<!b)a"': "invalid",
     'x=~"\\\\pL{1000}"': "too large",
 }
-HEALTH_BAR = 0.2  # seconds: a behaviour bar, not a benchmark
+HEALTH_BAR = 0.5  # seconds: a behaviour bar, not a benchmark (a loaded CI machine answers in ms)
 
 
 @pytest.fixture
