@@ -30,6 +30,7 @@ from receiver.api import runbooks as runbook_api
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
 from receiver.api.middleware import edge
+from receiver.api.server import handler_args
 from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
 from receiver.automation.drills import Drills, Inject
@@ -123,6 +124,7 @@ def create_app(
         middlewares=[edge],
         # Bodies are read with per-route limits (webhook.max_body_bytes); this is the backstop.
         client_max_size=max(config.webhook.max_body_bytes, 1024 * 1024),
+        handler_args=handler_args(config),
     )
     app[CONFIG] = config
     app[_CONFIG_PATH] = config_path or ""  # what /-/reload and SIGHUP read again
