@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
+from receiver.addresses import TrustedProxies
 from receiver.alertmanager import parse_webhook_body
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.api import alerts, jobs, openapi, ops, pagerduty, webhook
@@ -97,6 +98,7 @@ from receiver.typedefs import (
     STORE,
     TOKEN_AUTH,
     TRACING,
+    TRUSTED_PROXIES,
     WEBHOOK_AUTH,
 )
 
@@ -138,6 +140,7 @@ def create_app(
     app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
     app[TOKEN_AUTH] = TokenAuth(config.api.tokens)
     app[WEBHOOK_AUTH] = WebhookAuth(config.webhook.auth)
+    app[TRUSTED_PROXIES] = TrustedProxies(config.api.trusted_proxies)
     app[AUTH_FAILURES] = AuthFailures(
         config.api.auth_failure_limit, config.api.auth_failure_window.total_seconds()
     )
@@ -579,6 +582,7 @@ async def reload_config(app: web.Application) -> ReloadResult:
         )
         app[TOKEN_AUTH].replace(config.api.tokens)
         app[WEBHOOK_AUTH].replace(config.webhook.auth)
+        app[TRUSTED_PROXIES].replace(config.api.trusted_proxies)
         automation = AutomationService(built.executor, app[STORE], app[CLOCK], runner.wake)
         with warnings.catch_warnings():
             # aiohttp frowns on changing a running application's state; these few keys are

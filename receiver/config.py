@@ -57,6 +57,7 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from receiver.addresses import check_network
 from receiver.durations import format_duration, parse_duration
 from receiver.errors import ConfigError, MatcherError
 from receiver.hostallow import check_entry
@@ -180,6 +181,7 @@ def _channel_only(name: object) -> object:
 _PATTERNS = Shorthand(str, _one_item_list, "a glob pattern or a list of them")
 _MATCHERS = Shorthand(str, _one_item_list, "a matcher string or a list of them")
 _ADDRESSES = Shorthand(str, _one_item_list, "an email address or a list of them")
+_NETWORKS = Shorthand(str, _one_item_list, "an address or CIDR range, or a list of them")
 _CHANNEL = Shorthand(str, _channel_only, "a channel name or a mapping with channel and target")
 
 
@@ -274,6 +276,12 @@ class ApiConfig:
     # Mark the console's session cookie Secure on plain HTTP too: behind a proxy that
     # terminates TLS, so browsers never send it unencrypted.
     secure_cookies: bool = False
+    # Proxies in front of Firebreak (addresses, CIDR ranges): for a connection from one, the
+    # client is the right-most X-Forwarded-For address that is not one of them; audit rows,
+    # logs and the failed-authentication limit use it. Empty: X-Forwarded-For is ignored.
+    trusted_proxies: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _NETWORKS, "check_each": check_network}
+    )
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
         """Each token must be unique, or a request could not tell which role it carries."""

@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
+from receiver.addresses import TrustedProxies
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import Principal, TokenAuth, WebhookAuth
 from receiver.audit import Audit
@@ -40,6 +41,7 @@ ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
 TRACING = web.AppKey("tracing", Tracing)
 AUDIT = web.AppKey("audit", Audit)
 RELOAD: web.AppKey[Callable[[], Coroutine[Any, Any, ReloadResult]]] = web.AppKey("reload")
@@ -55,3 +57,5 @@ SLACK_BOLT = web.AppKey("slack_bolt", AsyncApp)
 CONSOLE_TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
 ERROR_PAGE: web.AppKey[Callable[[web.Request, int, str], web.Response]] = web.AppKey("error_page")
 PRINCIPAL = web.RequestKey("principal", Principal)
+# Where a request comes from: its peer, or the client behind a trusted proxy (set by the edge).
+CLIENT_ADDRESS = web.RequestKey("client_address", str)
