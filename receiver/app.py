@@ -30,6 +30,7 @@ from receiver.api import reports as reports_api
 from receiver.api import runbooks as runbook_api
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.api.connections import ConnectionCap
 from receiver.api.middleware import edge
 from receiver.api.server import handler_args
 from receiver.audit import Audit
@@ -85,6 +86,7 @@ from receiver.typedefs import (
     BREAKERS,
     CLOCK,
     CONFIG,
+    CONNECTION_CAP,
     DRILLS,
     INGESTOR,
     METRICS,
@@ -141,6 +143,7 @@ def create_app(
     app[TOKEN_AUTH] = TokenAuth(config.api.tokens)
     app[WEBHOOK_AUTH] = WebhookAuth(config.webhook.auth)
     app[TRUSTED_PROXIES] = TrustedProxies(config.api.trusted_proxies)
+    app[CONNECTION_CAP] = ConnectionCap(config, app[METRICS])  # firebreak serve applies it
     app[AUTH_FAILURES] = AuthFailures(
         config.api.auth_failure_limit, config.api.auth_failure_window.total_seconds()
     )
@@ -546,8 +549,22 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
     await ingestor.stop()
 
 
-# Sections read only at start: a reload that changes them says a restart is needed.
-RESTART_ONLY = ("listen", "database", "ingest", "jobs", "shutdown_grace", "tls", "slack", "log")
+# Sections (and keys) read only at start: a reload that changes them says a restart is needed.
+RESTART_ONLY = (
+    "listen",
+    "database",
+    "ingest",
+    "jobs",
+    "shutdown_grace",
+    "tls",
+    "slack",
+    "log",
+    "api.header_timeout",
+)
+
+
+def _setting(config: Config, key: str) -> Any:
+    return functools.reduce(getattr, key.split("."), config)
 
 
 _reloading = asyncio.Lock()
@@ -573,7 +590,7 @@ async def reload_config(app: web.Application) -> ReloadResult:
             )
             return ReloadResult(False, tuple(exc.problems))
         old = app[CONFIG]
-        restart = tuple(k for k in RESTART_ONLY if getattr(old, k) != getattr(config, k))
+        restart = tuple(k for k in RESTART_ONLY if _setting(old, k) != _setting(config, k))
         built = _services(app, config, app[_HTTP], runbooks)
         app[_BUILT].append(built)
         runner = app[RUNNER]
@@ -583,6 +600,7 @@ async def reload_config(app: web.Application) -> ReloadResult:
         app[TOKEN_AUTH].replace(config.api.tokens)
         app[WEBHOOK_AUTH].replace(config.webhook.auth)
         app[TRUSTED_PROXIES].replace(config.api.trusted_proxies)
+        app[CONNECTION_CAP].replace(config)
         automation = AutomationService(built.executor, app[STORE], app[CLOCK], runner.wake)
         with warnings.catch_warnings():
             # aiohttp frowns on changing a running application's state; these few keys are

@@ -256,8 +256,7 @@ def _routes_test(config: Config, labels: Mapping[str, str], verify_policy: str |
 
 
 def _serve(config: Config, path: str, runbook_warnings: Sequence[str] = ()) -> int:
-    from aiohttp import web
-
+    from receiver.api.server import serve
     from receiver.app import create_app
     from receiver.obs import configure_logging
 
@@ -276,12 +275,11 @@ def _serve(config: Config, path: str, runbook_warnings: Sequence[str] = ()) -> i
     app.on_startup.append(functools.partial(_reload_on_sighup, tls, config.tls))
     scheme = "https" if tls else "http"
     log.info("firebreak %s listening on %s://%s", __version__, scheme, config.listen)
-    web.run_app(
+    serve(
         app,
         host=config.listen_host,
         port=config.listen_port,
         ssl_context=tls,
-        print=None,
         access_log=logging.getLogger("aiohttp.access") if config.log.access else None,
         shutdown_timeout=config.shutdown_grace.total_seconds(),
     )

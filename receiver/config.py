@@ -231,6 +231,12 @@ class WebhookConfig:
 
     auth: WebhookAuth = field(default_factory=WebhookAuth)
     max_body_bytes: int = field(default=5 * 1024 * 1024, metadata={"check": _greater_than_zero})
+    # Where Alertmanager posts from (addresses, CIDR ranges): connections from these are never
+    # held to api.max_connections_per_address, however many notifications are in flight.
+    trusted_senders: tuple[str, ...] = field(
+        default=("127.0.0.0/8", "::1"),
+        metadata={"shorthand": _NETWORKS, "check_each": check_network},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +279,15 @@ class ApiConfig:
     body_timeout: timedelta = field(
         default=timedelta(seconds=30), metadata={"check": _positive_duration}
     )
+    # A connection that has not sent a whole request head this long after it opened, or after
+    # its previous answer, is closed (so this is also how long an idle connection stays open).
+    # Read at start.
+    header_timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    # Connections one client address may hold open at once; more are answered 503 and closed
+    # (never for webhook.trusted_senders and trusted_proxies).
+    max_connections_per_address: int = field(default=64, metadata={"check": _greater_than_zero})
     # Mark the console's session cookie Secure on plain HTTP too: behind a proxy that
     # terminates TLS, so browsers never send it unencrypted.
     secure_cookies: bool = False

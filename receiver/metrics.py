@@ -92,6 +92,12 @@ class Metrics:
             ["route", "code"],
             registry=registry,
         )
+        self.connections_refused = Counter(
+            "firebreak_http_connections_refused_total",
+            "Connections closed as they were accepted: their address already held "
+            "api.max_connections_per_address open.",
+            registry=registry,
+        )
         self.jobs = Counter(
             "firebreak_jobs_total",
             "Jobs run, by kind and outcome (ok, skipped, deferred, retry, dead, ...).",

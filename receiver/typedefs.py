@@ -15,6 +15,7 @@ from receiver.actions import AlertActions
 from receiver.addresses import TrustedProxies
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import Principal, TokenAuth, WebhookAuth
+from receiver.api.connections import ConnectionCap
 from receiver.audit import Audit
 from receiver.automation.drills import Drills
 from receiver.automation.service import AutomationService
@@ -42,6 +43,7 @@ RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
+CONNECTION_CAP = web.AppKey("connection_cap", ConnectionCap)
 TRACING = web.AppKey("tracing", Tracing)
 AUDIT = web.AppKey("audit", Audit)
 RELOAD: web.AppKey[Callable[[], Coroutine[Any, Any, ReloadResult]]] = web.AppKey("reload")

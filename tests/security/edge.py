@@ -12,12 +12,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.e2e.conftest import (
-    FirebreakServer,
-    free_port,
-    start_firebreak,
-    write_firebreak_config,
-)
+from tests.conftest import config_text
+from tests.e2e.conftest import FirebreakServer, free_port, start_firebreak
 
 _MIB = bytes(1 << 20)
 
@@ -40,14 +36,20 @@ def gzip_bomb(mebibytes: int = 1000) -> bytes:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, extra: str = "") -> Iterator[FirebreakServer]:
-    """``firebreak serve`` (the tests' configuration plus ``extra``) on a free loopback port and
-    a fresh SQLite file; stopped on leaving the block."""
+def serving(tmp_path: Path, extra: str = "", **sections: str) -> Iterator[FirebreakServer]:
+    """``firebreak serve`` on a free loopback port and a fresh SQLite file, with the tests'
+    configuration plus ``extra`` at the top level and, for each of ``sections`` (``api``,
+    ``webhook``), YAML lines (indented by two) added to that section; stopped on leaving the
+    block."""
     port = free_port()
     db_path = tmp_path / "firebreak.db"
-    config_path = write_firebreak_config(
-        tmp_path / "firebreak.yml", f"sqlite+aiosqlite:///{db_path}", port, extra
-    )
+    text = config_text(f"sqlite+aiosqlite:///{db_path}", extra)
+    text = text.replace('listen: "127.0.0.1:9095"', f'listen: "127.0.0.1:{port}"', 1)
+    for section, lines in sections.items():
+        assert f"\n{section}:\n" in text, f"the tests' configuration has no {section} section"
+        text = text.replace(f"\n{section}:\n", f"\n{section}:\n{lines}", 1)
+    config_path = tmp_path / "firebreak.yml"
+    config_path.write_text(text)
     log_path = tmp_path / "firebreak.log"
     url = f"http://127.0.0.1:{port}"
     proc = start_firebreak(config_path, url, log_path)

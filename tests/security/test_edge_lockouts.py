@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from receiver.app import create_app
 from receiver.config import parse_config
 from receiver.errors import ConfigError
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth, config_text
+from tests.e2e.conftest import wait_until
 from tests.payloads import alert, webhook
+from tests.security.edge import request, serving
 
 ATTACKER = "203.0.113.7"
 COLLEAGUE = "198.51.100.20"
@@ -156,3 +159,16 @@ def test_a_trusted_proxy_that_is_no_address_is_a_config_error(sqlite_url: str, e
 def test_one_trusted_proxy_may_be_written_alone(sqlite_url: str) -> None:
     config = parse_config(_config_text(sqlite_url, "10.0.0.0/8"), env={})
     assert config.api.trusted_proxies == ("10.0.0.0/8",)
+
+
+def test_the_access_log_names_the_client_behind_the_proxy(tmp_path: Path) -> None:
+    with serving(
+        tmp_path, api='  trusted_proxies: ["127.0.0.1"]\n', log="  access: true\n"
+    ) as server:
+        status, _body = request(server, "GET", "/health", headers={"X-Forwarded-For": ATTACKER})
+        assert status == 200
+        wait_until(
+            lambda: f'{ATTACKER} "GET /health" 200' in server.log_path.read_text(),
+            timeout=5,
+            what="the access log line",
+        )

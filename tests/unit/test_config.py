@@ -476,6 +476,9 @@ def test_listen_parts_of_an_unchecked_config_raise() -> None:
 # --- problem messages -------------------------------------------------------------------------
 
 
+WEBHOOK_KEYS = "auth, max_body_bytes, trusted_senders"
+
+
 def test_unknown_keys() -> None:
     assert problems(
         """
@@ -489,9 +492,9 @@ def test_unknown_keys() -> None:
         """
     ) == [
         f"f.yml: lisen: unknown key; expected one of: {TOP_LEVEL_KEYS}",
-        "f.yml: webhook.autth: unknown key; expected one of: auth, max_body_bytes",
-        'f.yml: webhook["a b"]: unknown key; expected one of: auth, max_body_bytes',
-        "f.yml: webhook.1: unknown key; expected one of: auth, max_body_bytes",
+        f"f.yml: webhook.autth: unknown key; expected one of: {WEBHOOK_KEYS}",
+        f'f.yml: webhook["a b"]: unknown key; expected one of: {WEBHOOK_KEYS}',
+        f"f.yml: webhook.1: unknown key; expected one of: {WEBHOOK_KEYS}",
         "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, role, token, token_sha256",
     ]
 
