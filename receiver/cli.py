@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from receiver import __version__
 from receiver.cli_args import add_alerts_parsers, add_automation_parsers
-from receiver.config import Config, TlsConfig, load_config
+from receiver.config import Config, TlsConfig, load_config, weak_secret_warnings
 from receiver.durations import format_duration
 from receiver.errors import ConfigError, FirebreakError, MatcherError
 from receiver.matchers import MatchOp, parse_matcher_args
@@ -162,7 +162,7 @@ def _shell_command(args: argparse.Namespace, config: Config) -> int:
 
 
 def _warnings(config: Config) -> list[str]:
-    found = []
+    found = weak_secret_warnings(config)
     auth = config.webhook.auth
     if not auth.bearer_tokens and auth.basic_auth is None:
         found.append(

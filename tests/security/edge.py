@@ -9,7 +9,7 @@ import socket
 import struct
 import subprocess
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.conftest import config_text
@@ -36,11 +36,16 @@ def gzip_bomb(mebibytes: int = 1000) -> bytes:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, extra: str = "", **sections: str) -> Iterator[FirebreakServer]:
+def serving(
+    tmp_path: Path,
+    extra: str = "",
+    edit: Callable[[str], str] = lambda text: text,
+    **sections: str,
+) -> Iterator[FirebreakServer]:
     """``firebreak serve`` on a free loopback port and a fresh SQLite file, with the tests'
     configuration plus ``extra`` at the top level and, for each of ``sections`` (``api``,
-    ``webhook``), YAML lines (indented by two) added to that section; stopped on leaving the
-    block."""
+    ``webhook``, ``log``), YAML lines (indented by two) added to that section, then ``edit``ed;
+    stopped on leaving the block."""
     port = free_port()
     db_path = tmp_path / "firebreak.db"
     text = config_text(f"sqlite+aiosqlite:///{db_path}", extra)
@@ -49,7 +54,7 @@ def serving(tmp_path: Path, extra: str = "", **sections: str) -> Iterator[Firebr
         assert f"\n{section}:\n" in text, f"the tests' configuration has no {section} section"
         text = text.replace(f"\n{section}:\n", f"\n{section}:\n{lines}", 1)
     config_path = tmp_path / "firebreak.yml"
-    config_path.write_text(text)
+    config_path.write_text(edit(text))
     log_path = tmp_path / "firebreak.log"
     url = f"http://127.0.0.1:{port}"
     proc = start_firebreak(config_path, url, log_path)

@@ -779,14 +779,14 @@ def test_env_expansion_reaches_every_string() -> None:
     config = parse(
         """
         listen: ${HOST}:${PORT}
-        webhook: {auth: {bearer_tokens: [a, "${T}"]}}
+        webhook: {auth: {bearer_tokens: [a-webhook-token-0123456789, "${T}"]}}
         api: {tokens: [{token: "${T}x", role: "${ROLE}"}]}
         """,
-        {"HOST": "0.0.0.0", "PORT": "80", "T": "tok", "ROLE": "responder"},
+        {"HOST": "0.0.0.0", "PORT": "80", "T": "token-0123456789", "ROLE": "responder"},
     )
     assert config.listen == "0.0.0.0:80"
-    assert config.webhook.auth.bearer_tokens == ("a", "tok")
-    assert config.api.tokens[0] == ApiToken(token="tokx", role=Role.RESPONDER)
+    assert config.webhook.auth.bearer_tokens == ("a-webhook-token-0123456789", "token-0123456789")
+    assert config.api.tokens[0] == ApiToken(token="token-0123456789x", role=Role.RESPONDER)
     assert type(config.listen) is str
 
 
