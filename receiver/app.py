@@ -41,6 +41,7 @@ from receiver.automation.guards import HttpGuard, ShellPolicy
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
+from receiver.clock_skew import ClockSkew
 from receiver.config import ChannelConfig, Config, load_config
 from receiver.console.routes import setup_console
 from receiver.errors import ConfigError, StoreUnavailable
@@ -85,6 +86,7 @@ from receiver.typedefs import (
     AUTOMATION,
     BREAKERS,
     CLOCK,
+    CLOCK_SKEW,
     CONFIG,
     CONNECTION_CAP,
     DRILLS,
@@ -148,6 +150,7 @@ def create_app(
         config.api.auth_failure_limit, config.api.auth_failure_window.total_seconds()
     )
     app[STARTED_AT] = clock()
+    app[CLOCK_SKEW] = ClockSkew(app[METRICS])  # kept across reloads
     app[BREAKERS] = BreakerRegistry(_breaker_factory(config))
     app[_OWNER] = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     app[_RUNBOOKS] = runbooks if runbooks is not None else load_runbooks(config)
@@ -310,7 +313,13 @@ def _services(
         for name, channel in config.channels.items()
     }
     escalation = Escalation(
-        config, app[STORE], channels, app[BREAKERS], RateLimiters(limits), metrics
+        config,
+        app[STORE],
+        channels,
+        app[BREAKERS],
+        RateLimiters(limits),
+        metrics,
+        skew=app[CLOCK_SKEW],
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
 

@@ -20,6 +20,7 @@ from receiver.audit import Audit
 from receiver.automation.drills import Drills
 from receiver.automation.service import AutomationService
 from receiver.breaker import BreakerRegistry
+from receiver.clock_skew import ClockSkew
 from receiver.config import Config
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner
@@ -42,6 +43,7 @@ ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
+CLOCK_SKEW = web.AppKey("clock_skew", ClockSkew)
 TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
 CONNECTION_CAP = web.AppKey("connection_cap", ConnectionCap)
 TRACING = web.AppKey("tracing", Tracing)
