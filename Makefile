@@ -7,13 +7,38 @@ PYTEST_ARGS ?=
 # The suite waits on processes and sockets far more than it computes: four workers on two cores.
 PYTEST_WORKERS ?= 4
 
-.PHONY: run test lint bench demo bench-runbooks bench-soak bench-scaleout setup system-deps-run system-deps-test clean
+# Every dependency pinned, with hashes: what the suite was run with (docs/development.md).
+TEST_LOCK    := requirements/test.lock
+RUNTIME_LOCK := requirements/runtime.lock
+UV_VERSION   ?= 0.13.9
+# One lock for every platform and Python from 3.11 (the image runs 3.12).
+COMPILE = $(BIN)/uv pip compile setup.cfg --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock"
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+.PHONY: run test lint lock lock-upgrade bench demo bench-runbooks bench-soak bench-scaleout setup system-deps-run system-deps-test clean
+
+# Installed again whenever the lock (or the package's own metadata) changes.
+$(BIN)/.installed: setup.cfg pyproject.toml $(TEST_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --require-hashes -r $(TEST_LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+
+## Pin what setup.cfg asks for (install_requires and the test extra): new requirements are
+## added, the pins already there kept while they still fit. Then `make setup` installs them.
+lock: $(BIN)/uv
+	$(COMPILE) --extra test -o $(TEST_LOCK)
+	$(COMPILE) -c $(TEST_LOCK) -o $(RUNTIME_LOCK)
+
+## The same, moving every pin to the newest release setup.cfg allows.
+lock-upgrade: $(BIN)/uv
+	$(COMPILE) --extra test --upgrade -o $(TEST_LOCK)
+	$(COMPILE) -c $(TEST_LOCK) --upgrade -o $(RUNTIME_LOCK)
 
 setup: system-deps-run $(BIN)/.installed
 

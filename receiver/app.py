@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
+from receiver.addresses import TrustedProxies
 from receiver.alertmanager import parse_webhook_body
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.api import alerts, jobs, openapi, ops, pagerduty, webhook
@@ -29,7 +30,9 @@ from receiver.api import reports as reports_api
 from receiver.api import runbooks as runbook_api
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import TokenAuth, WebhookAuth
+from receiver.api.connections import ConnectionCap
 from receiver.api.middleware import edge
+from receiver.api.server import handler_args
 from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
 from receiver.automation.drills import Drills, Inject
@@ -38,6 +41,7 @@ from receiver.automation.guards import HttpGuard, ShellPolicy
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
+from receiver.clock_skew import ClockSkew
 from receiver.config import ChannelConfig, Config, load_config
 from receiver.console.routes import setup_console
 from receiver.errors import ConfigError, StoreUnavailable
@@ -82,7 +86,9 @@ from receiver.typedefs import (
     AUTOMATION,
     BREAKERS,
     CLOCK,
+    CLOCK_SKEW,
     CONFIG,
+    CONNECTION_CAP,
     DRILLS,
     INGESTOR,
     METRICS,
@@ -96,6 +102,7 @@ from receiver.typedefs import (
     STORE,
     TOKEN_AUTH,
     TRACING,
+    TRUSTED_PROXIES,
     WEBHOOK_AUTH,
 )
 
@@ -123,6 +130,7 @@ def create_app(
         middlewares=[edge],
         # Bodies are read with per-route limits (webhook.max_body_bytes); this is the backstop.
         client_max_size=max(config.webhook.max_body_bytes, 1024 * 1024),
+        handler_args=handler_args(config),
     )
     app[CONFIG] = config
     app[_CONFIG_PATH] = config_path or ""  # what /-/reload and SIGHUP read again
@@ -136,10 +144,13 @@ def create_app(
     app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
     app[TOKEN_AUTH] = TokenAuth(config.api.tokens)
     app[WEBHOOK_AUTH] = WebhookAuth(config.webhook.auth)
+    app[TRUSTED_PROXIES] = TrustedProxies(config.api.trusted_proxies)
+    app[CONNECTION_CAP] = ConnectionCap(config, app[METRICS])  # firebreak serve applies it
     app[AUTH_FAILURES] = AuthFailures(
         config.api.auth_failure_limit, config.api.auth_failure_window.total_seconds()
     )
     app[STARTED_AT] = clock()
+    app[CLOCK_SKEW] = ClockSkew(app[METRICS])  # kept across reloads
     app[BREAKERS] = BreakerRegistry(_breaker_factory(config))
     app[_OWNER] = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     app[_RUNBOOKS] = runbooks if runbooks is not None else load_runbooks(config)
@@ -302,7 +313,13 @@ def _services(
         for name, channel in config.channels.items()
     }
     escalation = Escalation(
-        config, app[STORE], channels, app[BREAKERS], RateLimiters(limits), metrics
+        config,
+        app[STORE],
+        channels,
+        app[BREAKERS],
+        RateLimiters(limits),
+        metrics,
+        skew=app[CLOCK_SKEW],
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
 
@@ -541,8 +558,22 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
     await ingestor.stop()
 
 
-# Sections read only at start: a reload that changes them says a restart is needed.
-RESTART_ONLY = ("listen", "database", "ingest", "jobs", "shutdown_grace", "tls", "slack", "log")
+# Sections (and keys) read only at start: a reload that changes them says a restart is needed.
+RESTART_ONLY = (
+    "listen",
+    "database",
+    "ingest",
+    "jobs",
+    "shutdown_grace",
+    "tls",
+    "slack",
+    "log",
+    "api.header_timeout",
+)
+
+
+def _setting(config: Config, key: str) -> Any:
+    return functools.reduce(getattr, key.split("."), config)
 
 
 _reloading = asyncio.Lock()
@@ -568,7 +599,7 @@ async def reload_config(app: web.Application) -> ReloadResult:
             )
             return ReloadResult(False, tuple(exc.problems))
         old = app[CONFIG]
-        restart = tuple(k for k in RESTART_ONLY if getattr(old, k) != getattr(config, k))
+        restart = tuple(k for k in RESTART_ONLY if _setting(old, k) != _setting(config, k))
         built = _services(app, config, app[_HTTP], runbooks)
         app[_BUILT].append(built)
         runner = app[RUNNER]
@@ -577,6 +608,8 @@ async def reload_config(app: web.Application) -> ReloadResult:
         )
         app[TOKEN_AUTH].replace(config.api.tokens)
         app[WEBHOOK_AUTH].replace(config.webhook.auth)
+        app[TRUSTED_PROXIES].replace(config.api.trusted_proxies)
+        app[CONNECTION_CAP].replace(config)
         automation = AutomationService(built.executor, app[STORE], app[CLOCK], runner.wake)
         with warnings.catch_warnings():
             # aiohttp frowns on changing a running application's state; these few keys are

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from receiver import __version__
 from receiver.cli_args import add_alerts_parsers, add_automation_parsers
-from receiver.config import Config, TlsConfig, load_config
+from receiver.config import Config, TlsConfig, load_config, weak_secret_warnings
 from receiver.durations import format_duration
 from receiver.errors import ConfigError, FirebreakError, MatcherError
 from receiver.matchers import MatchOp, parse_matcher_args
@@ -162,7 +162,7 @@ def _shell_command(args: argparse.Namespace, config: Config) -> int:
 
 
 def _warnings(config: Config) -> list[str]:
-    found = []
+    found = weak_secret_warnings(config)
     auth = config.webhook.auth
     if not auth.bearer_tokens and auth.basic_auth is None:
         found.append(
@@ -257,8 +257,7 @@ def _routes_test(config: Config, labels: Mapping[str, str], verify_policy: str |
 
 
 def _serve(config: Config, path: str, runbook_warnings: Sequence[str] = ()) -> int:
-    from aiohttp import web
-
+    from receiver.api.server import serve
     from receiver.app import create_app
     from receiver.obs import configure_logging
 
@@ -277,12 +276,11 @@ def _serve(config: Config, path: str, runbook_warnings: Sequence[str] = ()) -> i
     app.on_startup.append(functools.partial(_reload_on_sighup, tls, config.tls))
     scheme = "https" if tls else "http"
     log.info("firebreak %s listening on %s://%s", __version__, scheme, config.listen)
-    web.run_app(
+    serve(
         app,
         host=config.listen_host,
         port=config.listen_port,
         ssl_context=tls,
-        print=None,
         access_log=logging.getLogger("aiohttp.access") if config.log.access else None,
         shutdown_timeout=config.shutdown_grace.total_seconds(),
     )

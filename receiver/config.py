@@ -57,11 +57,13 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from receiver.addresses import check_network
 from receiver.durations import format_duration, parse_duration
 from receiver.errors import ConfigError, MatcherError
 from receiver.hostallow import check_entry
 from receiver.matchers import parse_matchers
 from receiver.model import Role
+from receiver.secret_strength import MIN_SECRET_LENGTH, digest_weakness, is_loopback, weakness
 
 T = TypeVar("T")
 
@@ -180,6 +182,7 @@ def _channel_only(name: object) -> object:
 _PATTERNS = Shorthand(str, _one_item_list, "a glob pattern or a list of them")
 _MATCHERS = Shorthand(str, _one_item_list, "a matcher string or a list of them")
 _ADDRESSES = Shorthand(str, _one_item_list, "an email address or a list of them")
+_NETWORKS = Shorthand(str, _one_item_list, "an address or CIDR range, or a list of them")
 _CHANNEL = Shorthand(str, _channel_only, "a channel name or a mapping with channel and target")
 
 
@@ -229,6 +232,12 @@ class WebhookConfig:
 
     auth: WebhookAuth = field(default_factory=WebhookAuth)
     max_body_bytes: int = field(default=5 * 1024 * 1024, metadata={"check": _greater_than_zero})
+    # Where Alertmanager posts from (addresses, CIDR ranges): connections from these are never
+    # held to api.max_connections_per_address, however many notifications are in flight.
+    trusted_senders: tuple[str, ...] = field(
+        default=("127.0.0.0/8", "::1"),
+        metadata={"shorthand": _NETWORKS, "check_each": check_network},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,9 +280,24 @@ class ApiConfig:
     body_timeout: timedelta = field(
         default=timedelta(seconds=30), metadata={"check": _positive_duration}
     )
+    # A connection that has not sent a whole request head this long after it opened, or after
+    # its previous answer, is closed (so this is also how long an idle connection stays open).
+    # Read at start.
+    header_timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata={"check": _positive_duration}
+    )
+    # Connections one client address may hold open at once; more are answered 503 and closed
+    # (never for webhook.trusted_senders and trusted_proxies).
+    max_connections_per_address: int = field(default=64, metadata={"check": _greater_than_zero})
     # Mark the console's session cookie Secure on plain HTTP too: behind a proxy that
     # terminates TLS, so browsers never send it unencrypted.
     secure_cookies: bool = False
+    # Proxies in front of Firebreak (addresses, CIDR ranges): for a connection from one, the
+    # client is the right-most X-Forwarded-For address that is not one of them; audit rows,
+    # logs and the failed-authentication limit use it. Empty: X-Forwarded-For is ignored.
+    trusted_proxies: tuple[str, ...] = field(
+        default=(), metadata={"shorthand": _NETWORKS, "check_each": check_network}
+    )
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
         """Each token must be unique, or a request could not tell which role it carries."""
@@ -1139,10 +1163,13 @@ class _Assembly:
         )
         policies.setdefault(DEFAULT_POLICY, _builtin_policies()[DEFAULT_POLICY])
         first_use: dict[str, tuple[str, str]] = {}  # route name -> (source, path)
-        for part, problems in zip(self.parts, found, strict=True):
+        public = not is_loopback(main.listen_host)
+        for index, (part, problems) in enumerate(zip(self.parts, found, strict=True)):
             problems += _check_tiers(part, channels)
             problems += _check_routes(part, policies, first_use)
             problems += _check_slack_channels(part, channels, main.slack)
+            if public:  # parts[0] is the main file: the only one with more than channels
+                problems += _weak_secrets(part, main, main_file=index == 0)
         if main.default_route.escalation_policy not in policies:
             unknown = _unknown_policy(main.default_route.escalation_policy, policies)
             found[0].append(f"{self.top}: default_route.escalation_policy: {unknown}")
@@ -1177,6 +1204,75 @@ class _Assembly:
                 merged[name] = value
                 defined_in[name] = part.source
         return merged
+
+
+def _caller_secrets(config: Config) -> list[tuple[str, str | None, str | None]]:
+    """``(key path, secret, sha256 hex)`` of every credential a caller must present to
+    Firebreak outside ``channels``: API tokens, the webhook's credentials, Slack's signing
+    secret, PagerDuty's webhook secrets. (The console has no secret of its own: its session
+    is the API token.)"""
+    found: list[tuple[str, str | None, str | None]] = []
+    for index, token in enumerate(config.api.tokens):
+        if token.token is not None:
+            found.append((f"api.tokens[{index}].token", token.token, None))
+        elif token.token_sha256 is not None:
+            found.append((f"api.tokens[{index}].token_sha256", None, token.token_sha256))
+    auth = config.webhook.auth
+    for index, bearer in enumerate(auth.bearer_tokens):
+        found.append((f"webhook.auth.bearer_tokens[{index}]", bearer, None))
+    if auth.basic_auth is not None:
+        found.append(("webhook.auth.basic_auth.password", auth.basic_auth.password, None))
+    if config.slack is not None:
+        found.append(("slack.signing_secret", config.slack.signing_secret, None))
+    for index, secret in enumerate(config.pagerduty.webhook_secrets):
+        found.append((f"pagerduty.webhook_secrets[{index}]", secret, None))
+    return found
+
+
+def _channel_secrets(
+    channels: Mapping[str, ChannelConfig],
+) -> list[tuple[str, str | None, str | None]]:
+    """The signing secrets of webhook channels (what their receivers check Firebreak by)."""
+    return [
+        (_join(_join("channels", name), "webhook") + ".secret", channel.webhook.secret, None)
+        for name, channel in channels.items()
+        if channel.webhook is not None and channel.webhook.secret is not None
+    ]
+
+
+def _weakness(secret: str | None, sha256_hex: str | None) -> str | None:
+    return weakness(secret) if secret is not None else digest_weakness(sha256_hex or "")
+
+
+def _weak_secrets(part: _Part, main: Config, *, main_file: bool) -> list[str]:
+    """Problems for the weak secrets ``part`` defines, Firebreak listening beyond loopback."""
+    found = _caller_secrets(main) if main_file else []
+    problems = []
+    for path, secret, sha256_hex in [*found, *_channel_secrets(part.channels)]:
+        problem = _weakness(secret, sha256_hex)
+        if problem is not None:
+            problems.append(
+                f"{part.source}: {path}: {problem}, and listen ({main.listen}) is beyond "
+                f"loopback; use a random secret of {MIN_SECRET_LENGTH} characters or more "
+                "(openssl rand -hex 24)"
+            )
+    return problems
+
+
+def weak_secret_warnings(config: Config) -> list[str]:
+    """The weak secrets of a configuration that listens on loopback, where they are allowed
+    (check-config and serve print them as warnings)."""
+    if not is_loopback(config.listen_host):
+        return []  # refused when the configuration was loaded
+    warnings = []
+    for path, secret, sha256_hex in [
+        *_caller_secrets(config),
+        *_channel_secrets(config.channels),
+    ]:
+        problem = _weakness(secret, sha256_hex)
+        if problem is not None:
+            warnings.append(f"{path}: {problem}; it would be refused beyond loopback")
+    return warnings
 
 
 def _check_tiers(part: _Part, channels: Mapping[str, ChannelConfig]) -> list[str]:

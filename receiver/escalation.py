@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.breaker import BreakerRegistry, BreakerState
+from receiver.clock_skew import ClockSkew, escalation_start
 from receiver.config import Config, EscalationPolicyConfig
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Preload, Retry
 from receiver.metrics import Metrics
@@ -82,6 +83,7 @@ def _notice_alert(alert: Alert) -> NoticeAlert:
         starts_at=alert.starts_at,
         ends_at=alert.ends_at,
         generator_url=alert.generator_url,
+        first_seen_at=alert.first_seen_at,
     )
 
 
@@ -133,8 +135,10 @@ class Escalation:
         breakers: BreakerRegistry,
         rate_limits: RateLimiters,
         metrics: Metrics,
+        skew: ClockSkew | None = None,
     ) -> None:
         self._config = config
+        self._skew = skew
         self._router = Router(config)
         self._store = store
         self._channels = channels
@@ -208,6 +212,9 @@ class Escalation:
         routes: list[dict[str, Any]] = []
         watchdog = self._config.watchdog
         for alert in alerts.values():
+            if self._skew is not None:
+                name = alert.labels.get("alertname", "")
+                self._skew.observe(alert.id, name, alert.starts_at, alert.first_seen_at)
             if watchdog is not None and alert.labels.get("alertname") == watchdog.alertname:
                 continue  # the dead man's switch: expected to fire always, never escalated
             matches = self._router.route(alert.labels)
@@ -223,7 +230,10 @@ class Escalation:
                         "route %s names unknown policy %s", match.route, match.escalation_policy
                     )
                     continue
-                due = max(ctx.now, alert.starts_at + policy.tiers[0].after)
+                # From when Firebreak first saw it if startsAt is ahead of that: an alert
+                # from the future must not wait (or, in year 9999, overflow) to page.
+                start = escalation_start(alert.starts_at, alert.first_seen_at)
+                due = max(ctx.now, start + policy.tiers[0].after)
                 key = (alert.group_key, match.route, match.escalation_policy, due)
                 starting.setdefault(key, []).append(alert.id)
         follow: list[NewJob] = []

@@ -62,6 +62,13 @@ class Metrics:
             ["severity"],
             registry=registry,
         )
+        self.alert_start_skew = Histogram(
+            "firebreak_alert_start_skew_seconds",
+            "How far ahead of the moment Firebreak first saw it an alert's startsAt lay, for "
+            "alerts from the future (a wrong clock); they escalate from when first seen.",
+            buckets=(1, 10, 60, 600, 3600, 86400, 7 * 86400, 365 * 86400),
+            registry=registry,
+        )
         self.ingest_batch_webhooks = Histogram(
             "firebreak_ingest_batch_webhooks",
             "Webhooks committed together in one group-commit transaction.",
@@ -90,6 +97,12 @@ class Metrics:
             "firebreak_http_requests_total",
             "HTTP requests answered, by route and status code.",
             ["route", "code"],
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            "firebreak_http_connections_refused_total",
+            "Connections closed as they were accepted: their address already held "
+            "api.max_connections_per_address open.",
             registry=registry,
         )
         self.jobs = Counter(

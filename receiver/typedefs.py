@@ -12,12 +12,15 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
+from receiver.addresses import TrustedProxies
 from receiver.api.abuse import AuthFailures
 from receiver.api.auth import Principal, TokenAuth, WebhookAuth
+from receiver.api.connections import ConnectionCap
 from receiver.audit import Audit
 from receiver.automation.drills import Drills
 from receiver.automation.service import AutomationService
 from receiver.breaker import BreakerRegistry
+from receiver.clock_skew import ClockSkew
 from receiver.config import Config
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner
@@ -40,6 +43,9 @@ ACTIONS = web.AppKey("actions", AlertActions)
 RUNNER = web.AppKey("runner", JobRunner)
 BREAKERS = web.AppKey("breakers", BreakerRegistry)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
+CLOCK_SKEW = web.AppKey("clock_skew", ClockSkew)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
+CONNECTION_CAP = web.AppKey("connection_cap", ConnectionCap)
 TRACING = web.AppKey("tracing", Tracing)
 AUDIT = web.AppKey("audit", Audit)
 RELOAD: web.AppKey[Callable[[], Coroutine[Any, Any, ReloadResult]]] = web.AppKey("reload")
@@ -58,3 +64,5 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 # Set by a handler that acts on several alerts and writes an audit row for each itself, so the
 # request is not an audit row of its own as well.
 AUDITED_PER_ALERT = web.RequestKey("audited_per_alert", bool)
+# Where a request comes from: its peer, or the client behind a trusted proxy (set by the edge).
+CLIENT_ADDRESS = web.RequestKey("client_address", str)

@@ -1,8 +1,12 @@
 """Failed authentication, limited per client address.
 
-An address that keeps presenting bad credentials to the API is answered 429 for a while
-instead of being allowed to guess on. The Alertmanager webhook is never limited this way:
-Alertmanager drops a notification it gets a 4xx for, so there a bad credential stays a 401.
+Once an address has failed ``limit`` times in ``window`` seconds, its further failures are
+answered 429 with a Retry-After instead of 401. Only failures are: a request with a valid
+credential is always served, so whoever shares the address (a NAT, a proxy Firebreak does not
+trust) is never locked out by a neighbour. The limit slows a misbehaving client down and makes
+it visible (``firebreak_http_requests_total{code="429"}``); what keeps tokens from being guessed
+is their length (check-config refuses short ones on a public address). The Alertmanager webhook,
+/health and /metrics are never limited (see ``api/middleware.py``).
 """
 
 from __future__ import annotations

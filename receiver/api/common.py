@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +27,31 @@ def is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
 
 
+# What an encoding's name may look like to be named back in an error (and so in a log line).
+_ENCODING_NAME = re.compile(r"[A-Za-z0-9._+-]{1,32}")
+
+
+def refuse_encoded(request: web.Request) -> None:
+    """415 for a body sent with a ``Content-Encoding``: the server never inflates one.
+
+    Alertmanager, Slack and PagerDuty send their bodies uncompressed, and the few bytes an API
+    client could save are not worth inflating what an unauthenticated caller sent (a small
+    gzip bomb inflates to gigabytes). Slack's and PagerDuty's signatures are over these raw
+    bytes.
+    """
+    encoding = request.headers.get("Content-Encoding", "").strip()
+    if encoding and encoding.lower() != "identity":
+        name = encoding if _ENCODING_NAME.fullmatch(encoding) else "an unknown encoding"
+        raise UnsupportedMediaType(
+            f"Content-Encoding {name} is not accepted: send the body uncompressed"
+        )
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The request body, refusing anything over ``limit`` bytes without reading the rest, and
-    a client that trickles it in slower than ``api.body_timeout`` (408)."""
+    """The request body as sent, refusing a compressed one (415), anything over ``limit`` bytes
+    without reading the rest (413), and a client that trickles it in slower than
+    ``api.body_timeout`` (408). Handlers authenticate before they call it."""
+    refuse_encoded(request)
     timeout = request.app[CONFIG].api.body_timeout.total_seconds()
     try:
         async with asyncio.timeout(timeout):

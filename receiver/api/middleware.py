@@ -17,10 +17,12 @@ from receiver.typedefs import (
     AUDIT,
     AUDITED_PER_ALERT,
     AUTH_FAILURES,
+    CLIENT_ADDRESS,
     ERROR_PAGE,
     METRICS,
     PRINCIPAL,
     TOKEN_AUTH,
+    TRUSTED_PROXIES,
 )
 
 log = logging.getLogger("firebreak.http")
@@ -167,6 +169,21 @@ def _as_page(
     return page
 
 
+# Routes the failed-authentication limit never answers 429: Alertmanager drops a notification
+# it gets a 4xx for, and liveness and scrapes must keep working whatever a neighbour did.
+_NEVER_LIMITED = frozenset({"webhook", "health", "metrics"})
+
+
+def _client(request: web.Request) -> web.Request:
+    """The request as its handler sees it: ``remote`` is the client's address, which behind a
+    trusted proxy comes from ``X-Forwarded-For`` (every use of ``request.remote`` then names
+    the client: audit rows, logs, the limit)."""
+    proxies = request.app[TRUSTED_PROXIES]
+    address = proxies.client(request.remote, request.headers.getall("X-Forwarded-For", ()))
+    request[CLIENT_ADDRESS] = address  # on the original too: the access log is given that one
+    return request if address == request.remote else request.clone(remote=address)
+
+
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -175,16 +192,10 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         problem: str | None = None
         unhandled = False
-        failures = request.app[AUTH_FAILURES]
-        address = request.remote or ""
+        request = _client(request)
         route_name = request.match_info.route.name or ""
         is_webhook = route_name == "webhook"
-        wait = None if is_webhook else failures.retry_after(address)
         try:
-            if wait is not None:
-                raise errors.TooManyFailures(
-                    "too many failed authentications from this address", retry_after=wait
-                )
             response = await handler(request)
         except errors.FirebreakError as exc:
             response = _from_error(exc, request_id)
@@ -196,8 +207,20 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
             log.exception("unhandled error answering %s %s", request.method, request.path)
             response = error_response(500, "internal error", request_id)
             unhandled = True
-        if response.status == 401 and not is_webhook:
-            failures.record(address)
+        if response.status == 401 and route_name not in _NEVER_LIMITED:
+            # Only a failure is ever limited: a request with a valid credential never reaches
+            # here, so a neighbour behind the same NAT or proxy cannot lock anyone out.
+            failures = request.app[AUTH_FAILURES]
+            address = request.remote or ""
+            wait = failures.retry_after(address)
+            if wait is None:
+                failures.record(address)
+            else:
+                limited = errors.TooManyFailures(
+                    "too many failed authentications from this address", retry_after=wait
+                )
+                response = _from_error(limited, request_id)
+                problem = str(limited)
         if (problem is not None or unhandled) and route_name.startswith(CONSOLE_ROUTE_PREFIX):
             response = _as_page(request, response, problem or "internal error")
         audited = audited_action(route_name)

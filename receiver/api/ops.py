@@ -17,6 +17,7 @@ from receiver.obs import request_id_var
 from receiver.typedefs import (
     BREAKERS,
     CLOCK,
+    CLOCK_SKEW,
     METRICS,
     PIPELINE,
     RELOAD,
@@ -53,7 +54,7 @@ async def health_detailed(request: web.Request) -> web.Response:
 
 async def health_checks(app: web.Application) -> tuple[bool, dict[str, dict[str, Any]]]:
     """Whether the receiver can work, and each check: database, webhooks, replica, jobs,
-    watchdog (when configured) and circuit breakers."""
+    watchdog (when configured), clock (alerts from the future) and circuit breakers."""
     store = app[STORE]
     now = app[CLOCK]()
     checks: dict[str, dict[str, Any]] = {}
@@ -95,6 +96,7 @@ async def health_checks(app: web.Application) -> tuple[bool, dict[str, dict[str,
     except StoreUnavailable as exc:
         healthy = False
         checks["database"] = {"status": "fail", "error": str(exc)}
+    checks["clock"] = app[CLOCK_SKEW].check(now)
     breakers = app[BREAKERS].snapshot()
     checks["circuit_breakers"] = {
         "status": "degraded" if any(b["state"] != "closed" for b in breakers) else "ok",

@@ -38,6 +38,8 @@ class NoticeAlert:
     starts_at: datetime
     ends_at: datetime | None
     generator_url: str
+    # When Firebreak first saw it; None where a notice is made up (drills, tests).
+    first_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

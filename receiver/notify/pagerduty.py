@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 import pagerduty
 
 from receiver.alertmanager import format_rfc3339, parse_rfc3339
+from receiver.clock_skew import escalation_start
 from receiver.config import PagerDutyChannelConfig
 from receiver.model import system_clock
 from receiver.notify.base import (
@@ -145,7 +146,13 @@ def trigger_event(
         "summary": _one_line(f"{name}: {summary}" if summary else name, MAX_SUMMARY),
         "source": _one_line(_source(alert, config), 255),
         "severity": _severity(alert, config),
-        "timestamp": format_rfc3339(alert.starts_at),
+        # An alert from the future (a wrong clock, a made-up startsAt) is dated when Firebreak
+        # first saw it: PagerDuty shows and sorts incidents by this.
+        "timestamp": format_rfc3339(
+            alert.starts_at
+            if alert.first_seen_at is None
+            else escalation_start(alert.starts_at, alert.first_seen_at)
+        ),
     }
     for field, label in (
         ("component", config.component_label),

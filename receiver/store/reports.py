@@ -155,6 +155,15 @@ async def response_rows(
     ]
 
 
+def _earlier(at: datetime, by: timedelta) -> datetime:
+    """``at - by``, or the earliest time there is when that is before year 1 (a window that
+    starts at 0001-01-01 is a way to ask for everything)."""
+    try:
+        return at - by
+    except OverflowError:
+        return datetime.min.replace(tzinfo=at.tzinfo)
+
+
 async def occurrence_rows(
     conn: AsyncConnection,
     since: datetime,
@@ -185,7 +194,7 @@ async def occurrence_rows(
         *equal,
     ).where(
         alerts.c.starts_at < until,
-        or_(alerts.c.ends_at.is_(None), alerts.c.ends_at >= since - lookback),
+        or_(alerts.c.ends_at.is_(None), alerts.c.ends_at >= _earlier(since, lookback)),
     )
     return [
         OccurrenceRow(

@@ -65,6 +65,7 @@ class AlertState:
     starts_at: datetime
     ends_at: datetime | None
     labels: Mapping[str, str]
+    first_seen_at: datetime
 
 
 # Escalation reads alerts by id on every turn: these statements are built once (see JobQueue).
@@ -78,6 +79,7 @@ _STATE_COLUMNS = (
     alerts.c.group_key,
     alerts.c.starts_at,
     alerts.c.ends_at,
+    alerts.c.first_seen_at,
 )
 _STATES = select(*_STATE_COLUMNS).where(_BY_IDS)
 _STATES_WITH_LABELS = select(*_STATE_COLUMNS, alerts.c.labels).where(_BY_IDS)
@@ -330,6 +332,7 @@ class Store:
                     starts_at=row.starts_at,
                     ends_at=row.ends_at,
                     labels=row.labels if with_labels else {},
+                    first_seen_at=row.first_seen_at,
                 )
         return found
 

@@ -126,12 +126,18 @@ async def test_a_wrong_token_is_refused_and_limited_per_address_like_the_api(
         assert "the token is not valid" in text and 'name="token"' in text
         assert resp.content_type == "text/html"
     assert "firebreak_session" not in client.session.cookie_jar.filter_cookies(client.make_url("/"))
-    # The address is now held off: a right token waits too, on the form and on the API.
-    held = await client.post("/console/login", data={"token": RESPONDER_TOKEN})
+    # The address is now held off: a wrong token is answered 429...
+    held = await client.post("/console/login", data={"token": "still-not-a-token"})
     assert held.status == 429 and "Retry-After" in held.headers
     assert "too many failed authentications" in await held.text()
+    assert (await client.get("/api/v1/alerts", headers=auth("nor-this"))).status == 429
+    # ...but a right one is never refused: whoever shares the address still gets in.
     api = await client.get("/api/v1/alerts", headers=auth(RESPONDER_TOKEN))
-    assert api.status == 429
+    assert api.status == 200
+    signed_in = await client.post(
+        "/console/login", data={"token": RESPONDER_TOKEN, "next": "/"}, allow_redirects=False
+    )
+    assert signed_in.status == 303
 
 
 async def test_a_cookie_whose_token_is_not_valid_is_a_failed_login(start: Start) -> None:

@@ -476,6 +476,9 @@ def test_listen_parts_of_an_unchecked_config_raise() -> None:
 # --- problem messages -------------------------------------------------------------------------
 
 
+WEBHOOK_KEYS = "auth, max_body_bytes, trusted_senders"
+
+
 def test_unknown_keys() -> None:
     assert problems(
         """
@@ -489,9 +492,9 @@ def test_unknown_keys() -> None:
         """
     ) == [
         f"f.yml: lisen: unknown key; expected one of: {TOP_LEVEL_KEYS}",
-        "f.yml: webhook.autth: unknown key; expected one of: auth, max_body_bytes",
-        'f.yml: webhook["a b"]: unknown key; expected one of: auth, max_body_bytes',
-        "f.yml: webhook.1: unknown key; expected one of: auth, max_body_bytes",
+        f"f.yml: webhook.autth: unknown key; expected one of: {WEBHOOK_KEYS}",
+        f'f.yml: webhook["a b"]: unknown key; expected one of: {WEBHOOK_KEYS}',
+        f"f.yml: webhook.1: unknown key; expected one of: {WEBHOOK_KEYS}",
         "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, role, token, token_sha256",
     ]
 
@@ -776,14 +779,14 @@ def test_env_expansion_reaches_every_string() -> None:
     config = parse(
         """
         listen: ${HOST}:${PORT}
-        webhook: {auth: {bearer_tokens: [a, "${T}"]}}
+        webhook: {auth: {bearer_tokens: [a-webhook-token-0123456789, "${T}"]}}
         api: {tokens: [{token: "${T}x", role: "${ROLE}"}]}
         """,
-        {"HOST": "0.0.0.0", "PORT": "80", "T": "tok", "ROLE": "responder"},
+        {"HOST": "0.0.0.0", "PORT": "80", "T": "token-0123456789", "ROLE": "responder"},
     )
     assert config.listen == "0.0.0.0:80"
-    assert config.webhook.auth.bearer_tokens == ("a", "tok")
-    assert config.api.tokens[0] == ApiToken(token="tokx", role=Role.RESPONDER)
+    assert config.webhook.auth.bearer_tokens == ("a-webhook-token-0123456789", "token-0123456789")
+    assert config.api.tokens[0] == ApiToken(token="token-0123456789x", role=Role.RESPONDER)
     assert type(config.listen) is str
 
 

@@ -1,0 +1,64 @@
+"""Weak secrets at the edge: ``firebreak serve`` will not open a port beyond loopback guarded by
+a short or shipped-example secret, a reload cannot bring one in, and on loopback it starts and
+says what would be refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.conftest import ROOT, http
+from tests.security.edge import request, serving
+
+WEAK_ADMIN = "Zq"
+
+
+def test_serve_refuses_to_listen_beyond_loopback_with_a_weak_token(tmp_path: Path) -> None:
+    config = tmp_path / "firebreak.yml"
+    config.write_text(
+        'listen: "0.0.0.0:9"\n'
+        f"database: {{url: 'sqlite+aiosqlite:///{tmp_path / 'f.db'}'}}\n"
+        "webhook: {auth: {bearer_tokens: ['${HOOK:-change-me-webhook}']}}\n"
+        f"api: {{tokens: [{{token: '{WEAK_ADMIN}', role: admin}}]}}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{config}: api.tokens[0].token: is 2 characters long; at least 16 are needed, and "
+        "listen (0.0.0.0:9) is beyond loopback; use a random secret of 16 characters or more "
+        "(openssl rand -hex 24)",
+        f"{config}: webhook.auth.bearer_tokens[0]: is an example value shipped with Firebreak, "
+        "and listen (0.0.0.0:9) is beyond loopback; use a random secret of 16 characters or "
+        "more (openssl rand -hex 24)",
+    ]
+    assert WEAK_ADMIN not in result.stderr  # a secret is never quoted
+    assert not (tmp_path / "f.db").exists()  # refused before anything was opened
+
+
+def test_on_loopback_it_serves_and_warns_and_a_reload_cannot_open_it_up(tmp_path: Path) -> None:
+    weak = f'  tokens:\n    - {{token: "{WEAK_ADMIN}", role: admin, name: weak}}\n'
+    with serving(tmp_path, edit=lambda text: text.replace("  tokens:\n", weak, 1)) as server:
+        log = server.log_path.read_text()
+        assert "api.tokens[0].token: is 2 characters long; at least 16 are needed; it would " in log
+        status, _ = request(
+            server, "GET", "/api/v1/alerts", headers={"Authorization": f"Bearer {WEAK_ADMIN}"}
+        )
+        assert status == 200  # loopback: allowed, and said so
+        original = server.config_path.read_text()
+        server.config_path.write_text(original.replace("127.0.0.1:", "0.0.0.0:", 1))
+        status, body = http("POST", server.url + "/-/reload", token=server.admin_token)
+        assert status == 400
+        problems = json.loads(body)["problems"]
+        assert any(
+            "api.tokens[0].token: is 2 characters long" in p and "beyond loopback" in p
+            for p in problems
+        ), problems
