@@ -71,7 +71,7 @@ steps:
 """
         )
     return f"""
-automation: {{runbooks: "{books}/*.yml", shell_allow: ["{sys.executable}"]}}
+automation: {{mode: live, runbooks: "{books}/*.yml", shell_allow: ["{sys.executable}"]}}
 jobs: {{lease: 4s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 1s}}
 """
 
