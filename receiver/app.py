@@ -35,6 +35,7 @@ from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
 from receiver.automation.drills import Drills, Inject
 from receiver.automation.executor import Executor
 from receiver.automation.guards import HttpGuard, ShellPolicy
+from receiver.automation.mode import announce, mode_line
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
@@ -367,6 +368,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     app[_HTTP] = session
     built = _services(app, config, session, app[_RUNBOOKS])
     app[_BUILT] = [built]
+    announce(config.automation, app[_RUNBOOKS])  # whether alerts will make runbooks act
     handlers, escalation, guard, retention, executor = (
         built.handlers,
         built.escalation,
@@ -569,6 +571,7 @@ async def reload_config(app: web.Application) -> ReloadResult:
             return ReloadResult(False, tuple(exc.problems))
         old = app[CONFIG]
         restart = tuple(k for k in RESTART_ONLY if getattr(old, k) != getattr(config, k))
+        was = mode_line(old.automation, app[_BUILT][-1].executor.runbooks)
         built = _services(app, config, app[_HTTP], runbooks)
         app[_BUILT].append(built)
         runner = app[RUNNER]
@@ -598,4 +601,6 @@ async def reload_config(app: web.Application) -> ReloadResult:
             log.warning("configuration reloaded; %s take effect at a restart", ", ".join(restart))
         else:
             log.info("configuration reloaded")
+        if mode_line(config.automation, runbooks) != was:
+            announce(config.automation, runbooks)
         return ReloadResult(True, (), restart)
