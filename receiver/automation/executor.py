@@ -23,10 +23,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from receiver.automation import activity
 from receiver.automation.definitions import RunbookConfig, Runbooks, StepConfig
 from receiver.automation.jobkinds import cleanup_job, start_job, step_job
 from receiver.automation.params import (
     fill_params,
+    secret_values,
 )
 from receiver.automation.progress import Progress, ProgressHook
 from receiver.automation.stepjob import StepJob
@@ -229,14 +231,10 @@ class Executor:
                 told = Progress(execution, "created", state, "created", None, refusal or error)
                 await self.tell(conn, told, now)
         if created:
+            secrets = secret_values(runbook, params)
+            activity.execution_created(execution, state, refusal or error, secrets)
             if refusal:
                 self.metrics.storm_trips.labels(runbook.id, refusal.split(":", 1)[0]).inc()
-                log.warning(
-                    "runbook %s not started for alert %s: %s",
-                    runbook.id,
-                    alert and alert.id,
-                    refusal,
-                )
             if state != "pending":
                 self.metrics.executions.labels(runbook.id, state).inc()
         return execution, created
@@ -353,6 +351,8 @@ class Executor:
         if not changed:
             return False
         ended = replace(execution, state=state, error=error or execution.error)
+        secrets = activity.secrets_of(self.runbooks.get(execution.runbook), execution.params)
+        activity.execution_ended(execution, state, now, error, secrets)
         await self.tell(conn, Progress(ended, "ended", state, f"ended:{state}", None, error), now)
         follow = [cleanup_job(execution.id, now), *self._annotation(execution, state, now)]
         await self.store.jobs.enqueue(conn, follow, now)
