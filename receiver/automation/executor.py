@@ -31,6 +31,7 @@ from receiver.automation.params import (
     secret_values,
 )
 from receiver.automation.progress import Progress, ProgressHook
+from receiver.automation.sample import sample_alert, uses_sample
 from receiver.automation.stepjob import StepJob
 from receiver.automation.steps import (
     StepEnvironment,
@@ -176,8 +177,11 @@ class Executor:
         so, with ``once``, does creating one while an execution of the runbook for the alert's
         fingerprint has not ended: that execution is returned instead."""
         error: str | None = None
+        sample = uses_sample(dry_run, alert.id if alert else None, trigger)
         try:
-            params = fill_params(runbook, alert, trigger_context)
+            params = fill_params(
+                runbook, sample_alert(runbook, now) if sample else alert, trigger_context
+            )
         except InvalidInput as exc:
             if trigger != "auto":
                 raise
@@ -212,8 +216,11 @@ class Executor:
                 "updated_at": now,
                 "finished_at": now if state != "pending" else None,
             }
+            how = ", for a sample alert" if sample else ""
             note = (
-                refusal or error or f"{trigger} run by {actor}" + (" (dry run)" if dry_run else "")
+                refusal
+                or error
+                or f"{trigger} run by {actor}" + (f" (dry run{how})" if dry_run else "")
             )
             execution, created = await self.sql.create(conn, values, actor, note)
             if created and execution.state == "pending":
@@ -224,6 +231,7 @@ class Executor:
                     f"runbook {runbook.id} not started: {refusal or error}"
                     if state != "pending"
                     else f"runbook {runbook.id} started{by}: execution {execution.id}"
+                    + (" (dry run)" if dry_run else "")
                 )
                 who = "firebreak" if trigger == "auto" else actor
                 await self.store.record(conn, [_alert_event(alert.id, now, text, who)], [])

@@ -5,6 +5,7 @@ configuration to know whether an alert will make a runbook act."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from receiver.automation.definitions import RunbookConfig, Runbooks
 from receiver.config import AutomationConfig
@@ -16,7 +17,7 @@ log = logging.getLogger("firebreak.automation")
 _NAMED = 8  # runbook ids the line names before it only counts the rest
 
 
-def armed(automation: AutomationConfig, runbooks: Runbooks) -> list[RunbookConfig]:
+def armed(automation: AutomationConfig, runbooks: Iterable[RunbookConfig]) -> list[RunbookConfig]:
     """The runbooks an alert starts by itself (as dry runs in ``dry_run`` mode)."""
     if not automation.automatic:
         return []

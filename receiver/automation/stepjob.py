@@ -17,6 +17,7 @@ from receiver.automation.definitions import RunbookConfig, StepConfig
 from receiver.automation.jobkinds import step_job
 from receiver.automation.params import alert_scope, jsonable, redact, secret_values
 from receiver.automation.progress import Progress
+from receiver.automation.sample import sample_alert, uses_sample
 from receiver.automation.stepline import step_line
 from receiver.automation.steps import (
     STEP_FUNCTIONS,
@@ -57,6 +58,8 @@ class StepJob:
         self.runbook = runbook
         self.step = step
         self.row = row
+        if alert is None and uses_sample(execution.dry_run, execution.alert_id, execution.trigger):
+            alert = sample_alert(runbook, execution.created_at)  # what its parameters came from
         self.alert = alert
         self.rows = rows
         self.now = ctx.now

@@ -17,9 +17,10 @@ from typing import Any
 
 from receiver.durations import format_duration
 
-__all__ = ["one_line", "quoted", "step_line"]
+__all__ = ["one_line", "quoted", "step_line", "word"]
 
 VALUE_LIMIT = 200  # characters of one value (an argument, a URL, a query) shown
+BODY_LIMIT = 500  # characters of a request body, as JSON
 LINE_LIMIT = 1000  # characters of a whole line
 _BARE = re.compile(r"[^\s\"'\\]+")  # shown without quotes (a plain URL)
 
@@ -40,7 +41,7 @@ def quoted(value: object, limit: int = VALUE_LIMIT) -> str:
     return shown + "…" if cut else shown
 
 
-def _token(value: object) -> str:
+def word(value: object) -> str:
     """A URL or a name: bare when it is one plain word, else quoted."""
     text = str(value)
     if len(text) <= VALUE_LIMIT and _BARE.fullmatch(text) and text.isprintable():
@@ -79,7 +80,7 @@ def _matchers(would: Mapping[str, Any]) -> str:
             op = ("=" if m.get("isEqual", True) else "!=") if not m.get("isRegex") else None
             if op is None:
                 op = "=~" if m.get("isEqual", True) else "!~"
-            parts.append(f"{_token(m.get('name', ''))}{op}{quoted(m.get('value', ''))}")
+            parts.append(f"{word(m.get('name', ''))}{op}{quoted(m.get('value', ''))}")
         return "{" + ", ".join(parts) + "}"
     written = would.get("match")
     if isinstance(written, list) and written:
@@ -96,14 +97,14 @@ def step_line(kind: str, would: Mapping[str, Any]) -> str:
 
 def _describe(kind: str, would: Mapping[str, Any]) -> str:
     if kind == "http":
-        line = f"{one_line(str(would.get('method') or 'GET').upper(), 10)} {_token(would['url'])}"
+        line = f"{one_line(str(would.get('method') or 'GET').upper(), 10)} {word(would['url'])}"
         if would.get("body") is not None:
-            line += f" body {_printable(_json(would['body']))}"
+            line += f" body {_printable(_json(would['body'], BODY_LIMIT))}"
         return line
     if kind == "shell":
         argv = would.get("argv") or []
         line = "argv " + " ".join(quoted(a) for a in argv)
-        return line + (f" in {_token(would['cwd'])}" if would.get("cwd") else "")
+        return line + (f" in {word(would['cwd'])}" if would.get("cwd") else "")
     if kind == "promql":
         line = f"query {quoted(would.get('query', ''))}"
         expect = would.get("expect")
@@ -116,13 +117,13 @@ def _describe(kind: str, would: Mapping[str, Any]) -> str:
         return line + (f" for {_seconds(length)}" if length is not None else "")
     if kind == "approval":
         who = would.get("approvers") or []
-        asked = ", ".join(_token(a) for a in who) if who else "any responder"
+        asked = ", ".join(word(a) for a in who) if who else "any responder"
         return f"ask {asked} to approve"
     if kind == "notify":
-        target = f" ({_token(would['target'])})" if would.get("target") else ""
-        return f"notify {_token(would.get('channel', ''))}{target}: {quoted(would.get('message'))}"
+        target = f" ({word(would['target'])})" if would.get("target") else ""
+        return f"notify {word(would.get('channel', ''))}{target}: {quoted(would.get('message'))}"
     if kind == "python":
         args = would.get("args")
         shown = f" with {_printable(_json(args))}" if args else ""
-        return f"call {_token(would.get('function', ''))}{shown}"
+        return f"call {word(would.get('function', ''))}{shown}"
     return kind
