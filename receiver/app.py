@@ -462,7 +462,12 @@ def _slack_channels(
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
     state = state_lookup(app[STORE], names, Router(config))
     references = reference_lookup(app[STORE], names)
-    offers = runbook_offers(app[STORE], runbooks, config.automation.automatic)
+    offers = runbook_offers(
+        app[STORE],
+        runbooks,
+        config.automation.automatic,
+        dry_run=config.automation.mode == "dry_run",
+    )
     found = {}
     for name in names:
         section = config.channels[name].slack
