@@ -73,7 +73,7 @@ def start_firebreak(workdir: Path, target_port: int) -> tuple[subprocess.Popen[b
     (workdir / "runbooks").mkdir()
     (workdir / "runbooks" / "bench.yml").write_text(runbook(f"http://{HOST}:{target_port}"))
     # The runbook calls the benchmark's own target, which the guard rails must allow.
-    config["automation"] = {"runbooks": ["runbooks/*.yml"], "http_allow": [HOST]}
+    config["automation"] = {"mode": "live", "runbooks": ["runbooks/*.yml"], "http_allow": [HOST]}
     config["jobs"] = {"lease": "10s"}
     (workdir / "firebreak.yml").write_text(json.dumps(config, indent=2))
     with (workdir / "firebreak.log").open("wb") as log:

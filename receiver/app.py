@@ -38,6 +38,7 @@ from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
 from receiver.automation.drills import Drills, Inject
 from receiver.automation.executor import Executor
 from receiver.automation.guards import HttpGuard, ShellPolicy
+from receiver.automation.mode import announce, mode_line
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
@@ -384,6 +385,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     app[_HTTP] = session
     built = _services(app, config, session, app[_RUNBOOKS])
     app[_BUILT] = [built]
+    announce(config.automation, app[_RUNBOOKS])  # whether alerts will make runbooks act
     handlers, escalation, guard, retention, executor = (
         built.handlers,
         built.escalation,
@@ -477,7 +479,12 @@ def _slack_channels(
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
     state = state_lookup(app[STORE], names, Router(config))
     references = reference_lookup(app[STORE], names)
-    offers = runbook_offers(app[STORE], runbooks, config.automation.automatic)
+    offers = runbook_offers(
+        app[STORE],
+        runbooks,
+        config.automation.automatic,
+        dry_run=config.automation.mode == "dry_run",
+    )
     found = {}
     for name in names:
         section = config.channels[name].slack
@@ -600,6 +607,7 @@ async def reload_config(app: web.Application) -> ReloadResult:
             return ReloadResult(False, tuple(exc.problems))
         old = app[CONFIG]
         restart = tuple(k for k in RESTART_ONLY if _setting(old, k) != _setting(config, k))
+        was = mode_line(old.automation, app[_BUILT][-1].executor.runbooks)
         built = _services(app, config, app[_HTTP], runbooks)
         app[_BUILT].append(built)
         runner = app[RUNNER]
@@ -631,4 +639,6 @@ async def reload_config(app: web.Application) -> ReloadResult:
             log.warning("configuration reloaded; %s take effect at a restart", ", ".join(restart))
         else:
             log.info("configuration reloaded")
+        if mode_line(config.automation, runbooks) != was:
+            announce(config.automation, runbooks)
         return ReloadResult(True, (), restart)

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         config = load_config(args.config)
-        runbook_count, runbook_warnings = _check_runbooks(args.command, config)
+        runbook_count, runbook_warnings, automation = _check_runbooks(args.command, config)
     except ConfigError as exc:
         if args.command == "check-config":
             print(f"Checking '{args.config}'  FAILED:", file=sys.stderr)
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return 1
     if args.command == "check-config":
-        return _check_config(args.config, config, runbook_count, runbook_warnings)
+        return _check_config(args.config, config, runbook_count, runbook_warnings, automation)
     if args.command == "serve":
         return _serve(config, args.config, runbook_warnings)
     if args.command == "routes":
@@ -184,20 +184,27 @@ def _warnings(config: Config) -> list[str]:
     return found
 
 
-def _check_runbooks(command: str, config: Config) -> tuple[int, list[str]]:
-    """Validate the runbook files for the commands that use them: how many there are, and
-    what in them deserves a warning."""
+def _check_runbooks(command: str, config: Config) -> tuple[int, list[str], str]:
+    """Validate the runbook files for the commands that use them: how many there are, what
+    in them deserves a warning, and which mode automation is in."""
     if command not in ("check-config", "serve"):
-        return 0, []
+        return 0, [], ""
     from receiver.automation.definitions import allow_list_warnings, load_runbooks
+    from receiver.automation.mode import mode_line
     from receiver.automation.paramcheck import implicit_fill_warnings
 
     runbooks = load_runbooks(config)
-    return len(runbooks), allow_list_warnings(runbooks, config) + implicit_fill_warnings(runbooks)
+    automation = mode_line(config.automation, runbooks)
+    warnings = allow_list_warnings(runbooks, config) + implicit_fill_warnings(runbooks)
+    return len(runbooks), warnings, automation
 
 
 def _check_config(
-    path: str, config: Config, runbooks: int = 0, runbook_warnings: Sequence[str] = ()
+    path: str,
+    config: Config,
+    runbooks: int = 0,
+    runbook_warnings: Sequence[str] = (),
+    automation: str = "",
 ) -> int:
     print(f"Checking '{path}'  SUCCESS")
     print(f"  listen: {config.listen}")
@@ -208,6 +215,8 @@ def _check_config(
     print(f"  routes: {len(config.routes)}")
     if runbooks:
         print(f"  runbooks: {runbooks}")
+    if automation:
+        print(f"  {automation}")
     if config.slack is not None:
         slack = config.slack
         print(

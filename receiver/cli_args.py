@@ -51,7 +51,11 @@ def add_automation_parsers(commands: Any, with_config: WithConfig) -> None:
         "--param", action="append", default=[], metavar="NAME=VALUE", help="trigger_context"
     )
     run.add_argument("--alert", type=int, help="run it for this stored alert")
-    run.add_argument("--dry-run", action="store_true", help="render and record, change nothing")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="render and record what each step would do, change nothing; shows it when done",
+    )
     run.add_argument("--wait", action="store_true", help="wait for the execution to end")
     status = with_config(sub.add_parser("status", help="an execution, its steps and events"))
     status.add_argument("execution", type=int)

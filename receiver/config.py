@@ -758,7 +758,8 @@ class AutomationConfig:
     automatic: bool = True
     # What runbooks started by alerts do: "live" runs their steps; "dry_run" renders and
     # records what each step would do and changes nothing (manual runs say for themselves).
-    mode: Literal["live", "dry_run"] = "live"
+    # Dry run by default: a first start acts on nothing until someone writes "mode: live".
+    mode: Literal["live", "dry_run"] = "dry_run"
     # The Prometheus HTTP API that promql steps query.
     prometheus_url: str | None = field(default=None, metadata={"check": _check_http_url})
     # The Alertmanager v2 API that silence steps create and expire silences on.

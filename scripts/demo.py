@@ -156,6 +156,9 @@ class Stack:
             "alertmanager": {"url": self.url("alertmanager"), "reconcile_interval": "30s"},
             "watchdog": {"timeout": "5m"},  # rules/watchdog.yml's Watchdog: expected, not paged
             "automation": {
+                # The demo is there to heal its service: its runbook acts (the default,
+                # dry_run, would only record what it would do).
+                "mode": "live",
                 "runbooks": [str(ROOT / "runbooks" / f"{RUNBOOK}.yml")],
                 "prometheus_url": self.url("prometheus"),
                 "alertmanager_url": self.url("alertmanager"),

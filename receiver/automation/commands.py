@@ -8,6 +8,8 @@ import argparse
 import asyncio
 import getpass
 import json
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -21,8 +23,10 @@ from receiver.automation.definitions import load_runbooks
 from receiver.automation.drills import DrillBudget, Drills
 from receiver.automation.executor import Executor
 from receiver.automation.guards import HttpGuard
+from receiver.automation.mode import armed
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment
+from receiver.automation.summary import execution_line, execution_lines
 from receiver.config import Config
 from receiver.errors import FirebreakError
 from receiver.hostallow import HostAllowList
@@ -31,6 +35,9 @@ from receiver.model import Role, system_clock
 from receiver.store import open_store
 
 _ENDED = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
+# How long ``run --dry-run`` waits for the serving process to render the steps, besides
+# jobs.poll_interval (within which it picks up a job another process queued).
+_DRY_RUN_GRACE = 10.0
 
 
 @asynccontextmanager
@@ -74,9 +81,12 @@ async def run(args: argparse.Namespace, config: Config) -> int:
             return 0
         command = args.runbooks_command
         if command == "list":
+            # auto: alerts start it; dry-run: they do, as dry runs (automation.mode).
+            by_itself = {rb.id for rb in armed(config.automation, service.list_runbooks())}
+            live = config.automation.mode == "live"
             for rb in service.list_runbooks():
-                auto = "auto" if rb.automatic and rb.match else "manual"
-                print(f"{rb.id:28} {auto:6} {len(rb.steps):2} steps  {rb.title}")
+                auto = ("auto" if live else "dry-run") if rb.id in by_itself else "manual"
+                print(f"{rb.id:28} {auto:7} {len(rb.steps):2} steps  {rb.title}")
             return 0
         if command == "show":
             _print(runbook_json(service.runbook(args.runbook)))
@@ -91,12 +101,20 @@ async def run(args: argparse.Namespace, config: Config) -> int:
                     dry_run=args.dry_run,
                     alert_id=args.alert,
                 )
-            print(f"execution {execution.id}: {execution.state}")
-            if not args.wait:
+            print(execution_line(execution))
+            if not (args.wait or args.dry_run):
                 return 0
-            # The serving process does the work; all this process can do is look.
-            while (await service.status(execution.id)).execution.state not in _ENDED:  # noqa: ASYNC110
-                await asyncio.sleep(0.5)
+            # The serving process does the work; all this process can do is look. A dry run
+            # only takes a moment, so --dry-run waits for it to show what it would do.
+            grace = config.jobs.poll_interval.total_seconds() + _DRY_RUN_GRACE
+            if not await _ended(service, execution.id, None if args.wait else grace):
+                print(
+                    f"firebreak runbooks run: execution {execution.id} has not run yet: "
+                    "`firebreak serve` on this database runs it; see "
+                    f"`firebreak runbooks status {execution.id}`",
+                    file=sys.stderr,
+                )
+                return 1
             args.json = False
             args.execution = execution.id
             command = "status"
@@ -106,7 +124,8 @@ async def run(args: argparse.Namespace, config: Config) -> int:
             if args.json:
                 _print(shown)
             else:
-                _summary(shown)
+                runbook = service.find_runbook(record.execution.runbook)
+                print("\n".join(execution_lines(record, runbook)))
             return 0 if record.execution.state not in ("failed", "rolled_back") else 1
         async with _audited(service, actor, command, args.execution):
             if command == "cancel":
@@ -115,8 +134,18 @@ async def run(args: argparse.Namespace, config: Config) -> int:
                 execution = await service.approve(args.execution, actor, Role.ADMIN)
             else:
                 execution = await service.reject(args.execution, actor, Role.ADMIN)
-        print(f"execution {execution.id}: {execution.state}")
+        print(execution_line(execution))
         return 0
+
+
+async def _ended(service: AutomationService, execution_id: int, within: float | None) -> bool:
+    """Wait for an execution to end (at most ``within`` seconds); whether it has."""
+    deadline = None if within is None else time.monotonic() + within
+    while (await service.status(execution_id)).execution.state not in _ENDED:
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.5)
+    return True
 
 
 async def _drill(
@@ -177,17 +206,3 @@ def _pair(text: str) -> tuple[str, str]:
 
 def _print(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True))
-
-
-def _summary(record: dict[str, Any]) -> None:
-    dry = " (dry run)" if record["dry_run"] else ""
-    print(f"execution {record['id']} of {record['runbook']}: {record['state']}{dry}")
-    print(f"  trigger: {record['trigger']} by {record['actor']}, started {record['created_at']}")
-    if record["error"]:
-        print(f"  error: {record['error']}")
-    for step in record["steps"]:
-        took = step["duration_seconds"]
-        timing = f" {took:.2f}s" if took is not None else ""
-        print(f"  {step['phase']:8} {step['step_id']:24} {step['state']:16}{timing}")
-        if step["error"]:
-            print(f"           {step['error']}")

@@ -23,10 +23,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from receiver.automation import activity
 from receiver.automation.definitions import RunbookConfig, Runbooks, StepConfig
 from receiver.automation.jobkinds import cleanup_job, start_job, step_job
-from receiver.automation.params import fill_params
+from receiver.automation.params import (
+    fill_params,
+    secret_values,
+)
 from receiver.automation.progress import Progress, ProgressHook
+from receiver.automation.sample import sample_alert, uses_sample
 from receiver.automation.stepjob import StepJob
 from receiver.automation.steps import (
     StepEnvironment,
@@ -176,8 +181,11 @@ class Executor:
         execution of the runbook for the alert's fingerprint has not ended: that execution is
         returned instead."""
         error: str | None = None
+        sample = uses_sample(dry_run, alert.id if alert else None, trigger)
         try:
-            params = fill_params(runbook, alert, trigger_context, given)
+            params = fill_params(
+                runbook, sample_alert(runbook, now) if sample else alert, trigger_context, given
+            )
         except InvalidInput as exc:
             if trigger != "auto":
                 raise
@@ -212,8 +220,11 @@ class Executor:
                 "updated_at": now,
                 "finished_at": now if state != "pending" else None,
             }
+            how = ", for a sample alert" if sample else ""
             note = (
-                refusal or error or f"{trigger} run by {actor}" + (" (dry run)" if dry_run else "")
+                refusal
+                or error
+                or f"{trigger} run by {actor}" + (f" (dry run{how})" if dry_run else "")
             )
             execution, created = await self.sql.create(conn, values, actor, note)
             if created and execution.state == "pending":
@@ -224,6 +235,7 @@ class Executor:
                     f"runbook {runbook.id} not started: {refusal or error}"
                     if state != "pending"
                     else f"runbook {runbook.id} started{by}: execution {execution.id}"
+                    + (" (dry run)" if dry_run else "")
                 )
                 who = "firebreak" if trigger == "auto" else actor
                 await self.store.record(conn, [_alert_event(alert.id, now, text, who)], [])
@@ -231,14 +243,10 @@ class Executor:
                 told = Progress(execution, "created", state, "created", None, refusal or error)
                 await self.tell(conn, told, now)
         if created:
+            secrets = secret_values(runbook, params)
+            activity.execution_created(execution, state, refusal or error, secrets)
             if refusal:
                 self.metrics.storm_trips.labels(runbook.id, refusal.split(":", 1)[0]).inc()
-                log.warning(
-                    "runbook %s not started for alert %s: %s",
-                    runbook.id,
-                    alert and alert.id,
-                    refusal,
-                )
             if state != "pending":
                 self.metrics.executions.labels(runbook.id, state).inc()
         return execution, created
@@ -355,6 +363,8 @@ class Executor:
         if not changed:
             return False
         ended = replace(execution, state=state, error=error or execution.error)
+        secrets = activity.secrets_of(self.runbooks.get(execution.runbook), execution.params)
+        activity.execution_ended(execution, state, now, error, secrets)
         await self.tell(conn, Progress(ended, "ended", state, f"ended:{state}", None, error), now)
         follow = [cleanup_job(execution.id, now), *self._annotation(execution, state, now)]
         await self.store.jobs.enqueue(conn, follow, now)

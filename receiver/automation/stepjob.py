@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from receiver.automation import activity
 from receiver.automation.approvals import Gate, gate_for
 from receiver.automation.definitions import RunbookConfig, StepConfig
 from receiver.automation.jobkinds import step_job
 from receiver.automation.params import alert_scope, jsonable, redact, secret_values
 from receiver.automation.progress import Progress
+from receiver.automation.sample import sample_alert, uses_sample
+from receiver.automation.stepline import step_line
 from receiver.automation.steps import (
     STEP_FUNCTIONS,
     Invocation,
@@ -55,6 +58,8 @@ class StepJob:
         self.runbook = runbook
         self.step = step
         self.row = row
+        if alert is None and uses_sample(execution.dry_run, execution.alert_id, execution.trigger):
+            alert = sample_alert(runbook, execution.created_at)  # what its parameters came from
         self.alert = alert
         self.rows = rows
         self.now = ctx.now
@@ -85,6 +90,8 @@ class StepJob:
 
     async def go(self) -> Outcome:
         step, row = self.step, self.row
+        if self.execution.state == "pending":  # its first step's job, the first time
+            activity.execution_started(self.execution)
         scope = self.scope()
         when_unknown: str | None = None
         if step.when is not None and row.state == "pending":
@@ -109,11 +116,16 @@ class StepJob:
             return await self.settle(failed(str(exc)))
         secrets = secret_values(self.runbook, self.execution.params)
         stored = redact(jsonable(inputs), secrets)
+        would = redact(
+            jsonable(describe(step, inputs, self.alert.labels if self.alert else {})), secrets
+        )
         if self.execution.dry_run:
-            would = describe(step, inputs)
             if when_unknown is not None:
                 would["when"] = when_unknown
-            return await self.settle(succeeded(redact(jsonable(would), secrets)), inputs=stored)
+            activity.step_starting(
+                self.execution, step.id, step.type, step_line(step.type, would["would"])
+            )
+            return await self.settle(succeeded(would), inputs=stored)
         if step.approval is not None:  # approved (decided above)
             asked = (row.output or {}).get("message")
             approved = {"approved_by": row.decided_by, **({"message": asked} if asked else {})}
@@ -131,6 +143,17 @@ class StepJob:
             )
             if self.execution.state == "pending":  # its first step starts now
                 await self.x.sql.transition(conn, self.execution, "running", self.now, at=self.at)
+        if row.state != "waiting":  # a wait or a poll looking again is not a new start
+            activity.step_starting(
+                self.execution,
+                step.id,
+                step.type,
+                step_line(step.type, would["would"]),
+                attempt=row.attempt,
+                attempts=step.retries + 1,
+                again=row.state == "running",
+                approved_by=row.decided_by if row.decision == "approved" else None,
+            )
         function = STEP_FUNCTIONS.get(step.type)
         if function is None:
             return await self.settle(failed(f"{step.type} steps are not supported"), inputs=stored)
@@ -211,6 +234,7 @@ class StepJob:
                     message=question,
                 )
                 await self.x.tell(conn, waiting, self.now)
+            activity.step_waiting_approval(self.execution, self.step.id, who, deadline)
         return Defer(until=deadline, reason="waiting for approval")
 
     def question(self, gate: Gate) -> str:
@@ -235,6 +259,7 @@ class StepJob:
             assert result.until is not None
             return Defer(until=result.until, reason=f"step {step.id} waiting")
         interrupted = state == "interrupted"
+        secrets = secret_values(self.runbook, ex.params)
         if result.state == "failed" and not interrupted and row.attempt < step.retries:
             delay = step.backoff * (2**row.attempt)
             async with self.x.store.transaction() as conn:
@@ -246,6 +271,15 @@ class StepJob:
                     error=result.error,
                     output=result.output,
                 )
+            activity.step_retrying(
+                ex,
+                step.id,
+                result.error,
+                delay.total_seconds(),
+                row.attempt + 1,
+                step.retries + 1,
+                secrets,
+            )
             return Defer(
                 until=now + delay, reason=f"step {step.id} failed, retrying: {result.error}"
             )
@@ -260,6 +294,16 @@ class StepJob:
         }
         if inputs is not None:
             values["inputs"] = inputs
+        if not (ex.dry_run and final == "succeeded"):  # a dry run's step said what it would do
+            activity.step_ended(
+                ex,
+                step.id,
+                final,
+                values["duration_seconds"],
+                result.error,
+                secrets,
+                _detail(result),
+            )
         follow: list[NewJob] = []
         async with self.x.store.transaction() as conn:
             await self.x.sql.update_step(conn, row.id, **values)
@@ -328,3 +372,14 @@ class StepJob:
         end = "succeeded" if ex.phase == "run" else "rolled_back"
         await self.x.finish(conn, ex, end, now, at=self.at)
         return []
+
+
+def _detail(result: StepResult) -> str | None:
+    """What the log says of a step that ended without an error: who approved it, or the
+    ``when`` that skipped it."""
+    output = result.output if isinstance(result.output, dict) else {}
+    if output.get("approved_by"):
+        return f"approved by {output['approved_by']}"
+    if "skipped" in output:
+        return f"when {output['skipped']} is false"
+    return None

@@ -33,6 +33,7 @@ from receiver.automation.guards import (
     child_environment,
 )
 from receiver.durations import format_duration
+from receiver.errors import MatcherError
 from receiver.escalation import _notice_alert  # one way to show an alert in a notice
 from receiver.hostallow import HostAllowList
 from receiver.matchers import parse_matchers
@@ -412,11 +413,25 @@ STEP_FUNCTIONS: dict[str, StepFunction] = {
 }
 
 
-def describe(step: StepConfig, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """What a step would do, for a dry run: its rendered inputs and nothing sent."""
+def describe(
+    step: StepConfig, inputs: Mapping[str, Any], labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What a step would do, for a dry run: its rendered inputs and nothing sent. ``labels``
+    are the alert's, which a ``silence`` without ``match`` silences."""
     would: dict[str, Any] = {"type": step.type}
     if step.http is not None:
         would.update(method=str(inputs.get("method", "GET")).upper(), url=inputs["url"])
+        if inputs.get("headers"):
+            would["headers"] = dict(inputs["headers"])
+        if inputs.get("body") is not None:
+            would["body"] = inputs["body"]
+    elif step.silence is not None:
+        match = [str(m) for m in inputs.get("match") or []]
+        try:
+            would["matchers"] = silence_matchers(match, labels or {})
+        except MatcherError as exc:
+            would.update(match=match, error=str(exc))
+        would.update(max_duration=inputs["max_duration"], comment=inputs.get("comment"))
     elif step.shell is not None:
         would.update(argv=list(inputs["argv"]), cwd=inputs.get("cwd"))
     elif step.promql is not None:
@@ -426,7 +441,7 @@ def describe(step: StepConfig, inputs: Mapping[str, Any]) -> dict[str, Any]:
     elif step.approval is not None:
         would.update(approvers=list(inputs.get("approvers") or []))
     elif step.python is not None:
-        would.update(function=inputs["function"])
+        would.update(function=inputs["function"], args=dict(inputs.get("args") or {}))
     elif step.notify is not None:
         would.update(channel=inputs["channel"], target=inputs["target"], message=inputs["message"])
     return {"dry_run": True, "would": would}

@@ -11,6 +11,7 @@ from receiver.automation.approvals import may_approve, same_person
 from receiver.automation.definitions import StepConfig
 from receiver.automation.params import shown_inputs
 from receiver.automation.service import AutomationService, ExecutionRecord
+from receiver.automation.summary import sample_labels, step_action
 from receiver.console.access import Form, action, page, text_field
 from receiver.console.render import redirect, render
 from receiver.console.session import Session
@@ -50,10 +51,9 @@ async def executions_page(request: web.Request, session: Session) -> web.StreamR
 async def execution_page(request: web.Request, session: Session) -> web.StreamResponse:
     automation = request.app[AUTOMATION]
     record = await automation.status(execution_id_of(request))
+    runbook = automation.find_runbook(record.execution.runbook)
     params, _context = shown_inputs(
-        automation.find_runbook(record.execution.runbook),
-        record.execution.params,
-        record.execution.trigger_context,
+        runbook, record.execution.params, record.execution.trigger_context
     )
     return render(
         request,
@@ -66,6 +66,8 @@ async def execution_page(request: web.Request, session: Session) -> web.StreamRe
         can_approve=may_decide(record, session, approving=True),
         can_cancel=session.principal.role >= Role.RESPONDER and not record.execution.final,
         upcoming=upcoming_steps(record, request.app[AUTOMATION]),
+        sample=sample_labels(record.execution, runbook),
+        step_action=step_action,  # what each step did, or in a dry run would do, in one line
     )
 
 

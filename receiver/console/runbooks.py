@@ -19,7 +19,7 @@ from receiver.console.session import Session
 from receiver.errors import InvalidInput
 from receiver.model import Role, parse_id
 from receiver.store.executions import Execution
-from receiver.typedefs import AUTOMATION
+from receiver.typedefs import AUTOMATION, CONFIG
 
 _RECENT = 5  # outcomes shown per runbook in the list
 _SCANNED = 500  # recent executions looked at to find them
@@ -33,7 +33,12 @@ async def runbooks_page(request: web.Request, session: Session) -> web.StreamRes
         if len(recent[execution.runbook]) < _RECENT:
             recent[execution.runbook].append(execution)
     return render(
-        request, "runbooks.html", session, runbooks=automation.list_runbooks(), recent=recent
+        request,
+        "runbooks.html",
+        session,
+        runbooks=automation.list_runbooks(),
+        recent=recent,
+        dry_run_mode=request.app[CONFIG].automation.mode == "dry_run",
     )
 
 

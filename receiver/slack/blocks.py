@@ -110,6 +110,8 @@ class RunbookOffer:
     automatic: bool = False  # starts by itself on these alerts
     execution_id: int | None = None  # its latest execution for these alerts
     state: str | None = None  # that execution's state
+    # What it starts by itself is a dry run (automation.mode: dry_run).
+    dry_run: bool = False
 
     def status(self) -> str | None:
         """One line on the message, or None when there is nothing to say."""
@@ -117,7 +119,8 @@ class RunbookOffer:
         if self.execution_id is not None:
             return f":gear: Runbook {name}: execution {self.execution_id} {self.state}"
         if self.automatic:
-            return f":gear: Runbook {name} starts by itself"
+            dry = " as a dry run (automation.mode: dry_run)" if self.dry_run else ""
+            return f":gear: Runbook {name} starts by itself{dry}"
         return None
 
 

@@ -9,7 +9,8 @@ going on:
   press on an older copy of the message finds the execution and starts nothing);
 - a runbook that starts by itself is offered only once it has had an execution for the alert
   (it ended, or storm control held it back): the automatic run comes first, a run by hand is
-  a second try;
+  a second try — unless automation is in dry-run mode: then the automatic run changes nothing
+  and a person may run the runbook for real at once;
 - drill alerts are never offered: a synthetic alert must not start a runbook for real.
 """
 
@@ -33,9 +34,12 @@ __all__ = ["progress_hook", "progress_note", "runbook_offers"]
 KIND = "slack_update"
 
 
-def runbook_offers(store: Store, runbooks: Runbooks, automatic: bool) -> OfferLookup:
+def runbook_offers(
+    store: Store, runbooks: Runbooks, automatic: bool, dry_run: bool = False
+) -> OfferLookup:
     """Reads the executions for a message's alerts from the store; ``automatic`` is
-    ``automation.automatic`` (off: no runbook starts by itself)."""
+    ``automation.automatic`` (off: no runbook starts by itself), ``dry_run`` whether
+    ``automation.mode`` makes what starts by itself a dry run."""
     sql = ExecutionSQL(store.dialect)
 
     async def lookup(alerts: Sequence[MessageAlert]) -> tuple[RunbookOffer, ...]:
@@ -52,7 +56,13 @@ def runbook_offers(store: Store, runbooks: Runbooks, automatic: bool) -> OfferLo
         async with store.connection() as conn:
             found = await sql.for_alerts(conn, [a.id for a in alerts])
         return tuple(
-            _offer(runbook, matched, by_itself[runbook], [e for e in found if e.runbook == runbook])
+            _offer(
+                runbook,
+                matched,
+                by_itself[runbook],
+                [e for e in found if e.runbook == runbook],
+                dry_run,
+            )
             for runbook, matched in written.items()
         )
 
@@ -60,15 +70,20 @@ def runbook_offers(store: Store, runbooks: Runbooks, automatic: bool) -> OfferLo
 
 
 def _offer(
-    runbook: str, alerts: Sequence[MessageAlert], by_itself: bool, runs: Sequence[Execution]
+    runbook: str,
+    alerts: Sequence[MessageAlert],
+    by_itself: bool,
+    runs: Sequence[Execution],
+    dry_run: bool,
 ) -> RunbookOffer:
-    """``runs``: the runbook's executions for these alerts, newest first."""
+    """``runs``: the runbook's executions (dry runs left out) for these alerts, newest first."""
     busy = {e.alert_id for e in runs if e.state in ACTIVE_STATES}
     ran = {e.alert_id for e in runs}
+    goes_first = by_itself and not dry_run
     pressable = tuple(
         a.id
         for a in alerts
-        if a.status == "firing" and a.id not in busy and (a.id in ran or not by_itself)
+        if a.status == "firing" and a.id not in busy and (a.id in ran or not goes_first)
     )
     latest = runs[0] if runs else None
     return RunbookOffer(
@@ -77,6 +92,7 @@ def _offer(
         automatic=by_itself,
         execution_id=latest.id if latest else None,
         state=latest.state if latest else None,
+        dry_run=by_itself and dry_run,
     )
 
 

@@ -49,6 +49,7 @@ steps:
     wait: {duration: 300ms}
 """
 RUN_RESTART = f"{ACTION_RUNBOOK}:restart-web"
+LIVE = "automation: {mode: live}\n"
 
 
 @pytest.fixture
@@ -59,8 +60,9 @@ async def slack() -> AsyncIterator[SlackFake]:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, db_url: str, make_config: Any, slack: SlackFake) -> Any:
-    # On PostgreSQL too: two presses at once race in the database there.
-    config = make_config(db_url, slack_config(slack, tier2_after="1h"))
+    # On PostgreSQL too: two presses at once race in the database there. Live: clear-cache
+    # starts by itself and its run must end before the button is offered.
+    config = make_config(db_url, slack_config(slack, tier2_after="1h") + LIVE)
     app = create_app(config, registry=CollectorRegistry(), runbooks=runbooks(RESTART, CACHE))
     return await aiohttp_client(app)
 

@@ -135,7 +135,8 @@ steps:
 async def test_a_runbook_step_speaks_in_the_alert_thread(
     aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: SlackFake
 ) -> None:
-    config = make_config(sqlite_url, slack_config(slack, tier2_after="1h"))
+    live = "automation: {mode: live}\n"  # the alert's own run sends the notify step's message
+    config = make_config(sqlite_url, slack_config(slack, tier2_after="1h") + live)
     app = create_app(config, registry=CollectorRegistry(), runbooks=runbooks(CACHE))
     client = await aiohttp_client(app)
     body = webhook(alert("DiskFull", labels={"service": "db"}))

@@ -23,8 +23,9 @@ jobs: {workers: 4, lease: 5s, max_attempts: 3, backoff_initial: 100ms, backoff_m
 """
 
 # Steps in these tests call the local Target and run this Python; nothing else is allowed.
+# Live: alerts start runbooks that act (the default, dry_run, only records what they would do).
 GUARDS = f"""
-automation: {{http_allow: ["127.0.0.1"], shell_allow: ["{sys.executable}"]}}
+automation: {{mode: live, http_allow: ["127.0.0.1"], shell_allow: ["{sys.executable}"]}}
 """
 
 

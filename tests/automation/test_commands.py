@@ -14,7 +14,8 @@ from receiver.app import create_app
 from receiver.cli import main
 from receiver.config import load_config
 from tests.automation.conftest import JOBS, Target, finished, in_state
-from tests.conftest import config_text
+from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, config_text, eventually
+from tests.payloads import alert, webhook
 
 
 @pytest.fixture
@@ -191,3 +192,106 @@ def test_check_config_reports_runbook_problems_by_file_and_key(
     (books / "bad.yml").unlink()
     assert main(["check-config", "--config", str(path)]) == 0
     assert "  runbooks: 1\n" in capsys.readouterr().out
+
+
+SHOWN = """
+id: restart
+title: Restart the service that fires
+match: ['alertname="HighErrorRate"', 'service="checkout"']
+params:
+  token: {default: "s3cr3t-cli-token", secret: true}
+  replicas: {type: int, default: 3}
+steps:
+  - id: health
+    http: {url: "TARGET/health"}
+  - id: restart
+    http:
+      method: POST
+      url: "TARGET/restart/{{ labels.service }}"
+      body: {reason: "{{ annotations.summary }}", token: "{{ params.token }}"}
+  - id: scale
+    shell: {argv: [scale, "{{ labels.service }}={{ params.replicas }}", "--why", "a b"]}
+  - id: check
+    promql: {query: 'rate(errors{service="{{ labels.service }}"}[1m])', expect: "< 0.01"}
+  - id: hush
+    silence: {max_duration: 1h}
+"""
+
+
+async def test_a_dry_run_from_the_cli_shows_what_each_step_would_do(
+    aiohttp_client: Any, tmp_path: Path, target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "restart.yml").write_text(SHOWN.replace("TARGET", target.url))
+    path = tmp_path / "firebreak.yml"
+    extra = JOBS + (
+        'automation: {runbooks: "runbooks/*.yml", http_allow: "127.0.0.1", '
+        "prometheus_url: 'http://127.0.0.1:9', alertmanager_url: 'http://127.0.0.1:9'}\n"
+    )
+    path.write_text(config_text(f"sqlite+aiosqlite:///{tmp_path / 'fb.db'}", extra))
+    client = await aiohttp_client(
+        create_app(load_config(path, env={}), registry=CollectorRegistry())
+    )
+    c = str(path)
+    code, out = await cli(capsys, "runbooks", "list", "--config", c)
+    # No automation.mode: alerts start it as a dry run.
+    assert code == 0 and out.startswith("restart                      dry-run  5 steps  "), out
+
+    # No alert given: a sample one, from the runbook's matchers, and the params' defaults.
+    code, out = await cli(capsys, "runbooks", "run", "restart", "--dry-run", "--config", c)
+    assert code == 0, out
+    eid = int(out.split()[1].rstrip(":"))
+    lines = out.splitlines()
+    assert lines[0] == f"execution {eid}: pending (dry run)"
+    assert lines[1] == f"execution {eid} of restart: succeeded (dry run)"
+    assert lines[3] == (
+        '  sample alert: alertname="HighErrorRate" service="checkout" (no alert was given: '
+        "labels from the runbook's = matchers, a placeholder summary)"
+    )
+    assert lines[4] == "  params: token=<redacted> replicas=3"
+    body = '{"reason": "sample alert for a dry run of restart", "token": "<redacted>"}'
+    would = [line.strip() for line in lines if line.strip().startswith("would ")]
+    assert would == [
+        f"would GET {target.url}/health",
+        f"would POST {target.url}/restart/checkout body {body}",
+        'would argv "scale" "checkout=3" "--why" "a b"',
+        'would query "rate(errors{service=\\"checkout\\"}[1m])" expecting < 0.01',
+        'would silence {alertname="HighErrorRate", service="checkout"} for 1h',
+    ]
+    assert "s3cr3t-cli-token" not in out and target.requests == []
+    code, status = await cli(capsys, "runbooks", "status", str(eid), "--config", c)
+    assert code == 0 and status.splitlines() == lines[1:]
+
+    # For a stored alert: its labels and annotations, no sample.
+    payload = webhook(alert("HighErrorRate", annotations={"summary": "5xx on checkout"}))
+    hook = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+    assert (await client.post("/webhook", json=payload, headers=hook)).status == 200
+    [stored] = await eventually(lambda: alert_ids(client))
+    code, out = await cli(
+        capsys, "runbooks", "run", "restart", "--dry-run", "--alert", str(stored), "--config", c
+    )
+    assert code == 0, out
+    assert f"\n  alert: {stored}\n" in out and "sample alert" not in out
+    assert '"reason": "5xx on checkout"' in out
+    assert target.requests == []
+
+
+async def alert_ids(client: Any) -> list[int]:
+    resp = await client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {VIEWER_TOKEN}"})
+    return [a["id"] for a in (await resp.json())["alerts"]]
+
+
+async def test_a_dry_run_nobody_serves_says_so(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = await cli(
+        capsys, "runbooks", "run", "slow", "--dry-run", "--config", str(config_file)
+    )
+    assert code == 1
+    eid = out.split()[1].rstrip(":")
+    assert out.splitlines()[0] == f"execution {eid}: pending (dry run)"
+    assert (
+        f"firebreak runbooks run: execution {eid} has not run yet: `firebreak serve` on this "
+        f"database runs it; see `firebreak runbooks status {eid}`"
+    ) in out

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.automation.conftest import Target, executions, finished
 from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.payloads import alert, webhook
@@ -209,8 +211,9 @@ steps:
     assert step["duration_seconds"] >= 2.5, json.dumps(step)
 
 
+@pytest.mark.parametrize("mode", ["mode: dry_run, ", ""], ids=["dry_run", "default"])
 async def test_in_dry_run_mode_an_alert_starts_a_dry_run_that_sends_nothing(
-    start: Any, target: Target
+    start: Any, target: Target, mode: str
 ) -> None:
     text = f"""
 id: restart-checkout
@@ -220,7 +223,7 @@ steps:
   - id: restart
     http: {{method: POST, url: "{target.url}/restart"}}
 """
-    guards = 'automation: {http_allow: ["127.0.0.1"], mode: dry_run}\n'
+    guards = f'automation: {{{mode}http_allow: ["127.0.0.1"]}}\n'
     client = await start(text, extra=guards)
     payload = webhook(alert("HighErrorRate"))
     assert (await client.post("/webhook", json=payload, headers=HOOK)).status == 200

@@ -147,7 +147,7 @@ steps:
   - id: hold
     wait: {duration: 1s}
 """,
-        extra=f"automation: {{alertmanager_url: '{alertmanager_url}'}}",
+        extra=f"automation: {{mode: live, alertmanager_url: '{alertmanager_url}'}}",
     )
 
     def silences() -> list[dict[str, Any]]:

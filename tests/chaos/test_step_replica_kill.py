@@ -99,7 +99,7 @@ def test_sigkill_mid_step_the_other_replica_resumes_the_execution(
     books.mkdir()
     (books / "remediate.yml").write_text(runbook(held_target.url, idempotent))
     extra = f"""
-automation: {{runbooks: "{books}/*.yml", http_allow: ["127.0.0.1:{held_target.port}"]}}
+automation: {{mode: live, runbooks: "{books}/*.yml", http_allow: ["127.0.0.1:{held_target.port}"]}}
 jobs: {{lease: {LEASE:g}s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 1s}}
 """
     pair = [replicas(pg_url, extra, name=f"replica-{x}") for x in "ab"]

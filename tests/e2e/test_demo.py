@@ -52,8 +52,9 @@ def test_make_demo_heals_the_service_end_to_end(tmp_path: Path) -> None:
             "SELECT min(sent_at) FROM notifications WHERE alert_id = ? AND kind = 'firing'",
             (alert_id,),
         ).fetchone()[0]
-        ((runbook, state, created, finished),) = conn.execute(
-            "SELECT runbook, state, created_at, finished_at FROM executions WHERE alert_id = ?",
+        ((runbook, state, dry_run, created, finished),) = conn.execute(
+            "SELECT runbook, state, dry_run, created_at, finished_at FROM executions "
+            "WHERE alert_id = ?",
             (alert_id,),
         ).fetchall()
         steps = conn.execute(
@@ -70,6 +71,7 @@ def test_make_demo_heals_the_service_end_to_end(tmp_path: Path) -> None:
     at = datetime.fromisoformat
     assert status == "resolved"
     assert runbook == "demo-restart" and state == "succeeded"
+    assert not dry_run  # the demo's configuration sets automation.mode: live
     assert [s for s in steps if s[1] == "succeeded"] == [
         ("restart", "succeeded"),
         ("settle", "succeeded"),

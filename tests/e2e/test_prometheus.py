@@ -150,6 +150,7 @@ retention:
   period: 2s
   interval: 1s
 automation:
+  mode: live
   runbooks: ["runbooks/*.yml"]
 channels:
   refusing:

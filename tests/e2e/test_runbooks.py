@@ -71,7 +71,7 @@ steps:
 """
         )
     return f"""
-automation: {{runbooks: "{books}/*.yml", shell_allow: ["{sys.executable}"]}}
+automation: {{mode: live, runbooks: "{books}/*.yml", shell_allow: ["{sys.executable}"]}}
 jobs: {{lease: 4s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 1s}}
 """
 
@@ -101,6 +101,24 @@ def test_a_real_alertmanager_starts_the_runbook_once(
     assert len(found) == 1
     assert found[0]["trigger"] == "auto" and found[0]["runbook"] == "note"
     assert lines(journal) == ["fired db-1"]
+    # The serving process's own log: its mode at start, then each event once, however often
+    # Alertmanager re-sent the group.
+    log = firebreak_server.log_path.read_text()
+    assert " INFO    firebreak.automation: automation: live — 1 runbook acts by itself: note" in (
+        log
+    )
+    eid, alert_id = found[0]["id"], found[0]["alert_id"]
+    name = f"execution {eid} of note"
+    argv = " ".join(json.dumps(a) for a in json.loads(shell(journal, APPEND, "fired", "db-1")))
+    said = [line.split(": ", 1)[1] for line in log.splitlines() if f" {name}" in line]
+    assert [line.split(" execution=", 1)[0] for line in said[:4]] == [
+        f"{name} created for alert {alert_id} (auto)",
+        f"{name} started",
+        f"{name}: step note (shell): argv {argv}",
+        f"{name}: step note succeeded in " + said[3].split(" succeeded in ", 1)[1].split(" ")[0],
+    ]
+    assert said[4].startswith(f"{name} succeeded after ") and len(said) == 5, said
+    assert f"execution={eid} runbook=note trigger=auto dry_run=False alert={alert_id}" in said[0]
 
 
 def test_a_process_killed_mid_step_resumes_its_executions(
@@ -150,3 +168,8 @@ def test_a_process_killed_mid_step_resumes_its_executions(
         "rerun b",
         "rerun b",
     ]
+    # The log of both processes says what became of the step the kill cut short.
+    log = firebreak_server.log_path.read_text()
+    assert f"execution {ids['rerun']} of rerun: step b (shell) (again: the process stopped" in log
+    careful_b = f" WARNING firebreak.automation: execution {ids['careful']} of careful: step b "
+    assert careful_b + "interrupted in " in log

@@ -93,6 +93,19 @@ def test_example_file_loads_without_environment() -> None:
     assert config.included == ()
 
 
+def test_automation_is_a_dry_run_until_the_configuration_says_live() -> None:
+    assert parse_config("", env={}).automation.mode == "dry_run"
+    assert parse_config("automation: {mode: live}", env={}).automation.mode == "live"
+    with pytest.raises(ConfigError) as info:
+        parse("automation: {mode: on}")
+    assert info.value.problems == [
+        'f.yml: automation.mode: expected one of live, dry_run, got "on"'
+    ]
+    # make run acts on nothing: the example stays in dry run and opens no host or program.
+    example = load_config(EXAMPLE, env={}).automation
+    assert (example.mode, example.http_allow, example.shell_allow) == ("dry_run", (), ())
+
+
 def test_example_file_takes_secrets_from_environment() -> None:
     env = {"FIREBREAK_WEBHOOK_TOKEN": "hook", "FIREBREAK_ADMIN_TOKEN": SECRET}
     config = load_config(str(EXAMPLE), env=env)
