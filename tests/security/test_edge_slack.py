@@ -98,6 +98,7 @@ escalation_policies:
 routes:
   - {{name: storm, match: 'storm="yes"', escalation_policy: storm}}
   - {{name: all, escalation_policy: oncall}}
+automation: {{mode: live}}
 notifications: {{group_window: 100ms}}
 jobs: {{workers: 4, lease: 2s, max_attempts: 6, backoff_initial: 100ms, backoff_max: 400ms,
         poll_interval: 200ms}}
