@@ -697,6 +697,10 @@ def _at_least_one_second(value: timedelta) -> str | None:
     return None if value >= timedelta(seconds=1) else "must be at least 1s"
 
 
+def _at_least_1_kib(value: int) -> str | None:
+    return None if value >= 1024 else "must be at least 1024"
+
+
 def _at_least_16_mib(value: int) -> str | None:
     return None if value >= 16 * 1024**2 else "must be at least 16777216 (16 MiB)"
 
@@ -734,9 +738,9 @@ class AutomationConfig:
     prometheus_url: str | None = field(default=None, metadata={"check": _check_http_url})
     # The Alertmanager v2 API that silence steps create and expire silences on.
     alertmanager_url: str | None = field(default=None, metadata={"check": _check_http_url})
-    # Where http steps may connect: host names (*.example.com for subdomains), addresses and
-    # CIDR ranges, each optionally with :port. Everything else is refused, loopback and
-    # link-local (cloud metadata) included; see receiver/hostallow.py.
+    # Where http steps and python actions may connect: host names (*.example.com for
+    # subdomains), addresses and CIDR ranges, each optionally with :port. Everything else is
+    # refused, and cloud metadata addresses whatever this says; see receiver/hostallow.py.
     http_allow: tuple[str, ...] = field(
         default=(), metadata={"shorthand": _HOSTS, "check_each": check_entry}
     )
@@ -745,6 +749,16 @@ class AutomationConfig:
         default=(), metadata={"shorthand": _PROGRAMS, "check_each": _check_program}
     )
     shell_limits: ShellLimits = field(default_factory=ShellLimits)
+    # What a step records of its output (and inputs) at most, as JSON; longer strings are cut
+    # with a marker saying how much went.
+    max_step_output_bytes: int = field(default=128 * 1024, metadata={"check": _at_least_1_kib})
+    # Settings of python step actions, by function name, handed to the action (never filled
+    # from an alert). Values under keys that name a credential (token, secret, password,
+    # api_key) are redacted from every step's output.
+    actions: Mapping[str, Mapping[str, object]] = field(default_factory=_empty_mapping)
+    # The JSON-lines file retry_dead_letters appends the dead letters it leaves to a person
+    # to, relative to this configuration file; none: they are only listed in its output.
+    dead_letter_archive: str | None = field(default=None, metadata={"check": _not_empty})
 
 
 @dataclass(frozen=True, slots=True)

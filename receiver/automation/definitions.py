@@ -175,6 +175,17 @@ class PythonStep:
     function: str = field(metadata={"check": _not_empty})
     args: Mapping[str, object] = field(default_factory=_mapping)
 
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if "firebreak" in self.args:
+            return [
+                (
+                    f"{path}.args.firebreak",
+                    "is Firebreak's own: the action gets its context from the server, "
+                    "never from a runbook",
+                )
+            ]
+        return []
+
 
 _CONDITION = re.compile(
     r"\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*"

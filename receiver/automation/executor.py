@@ -29,6 +29,7 @@ from receiver.automation.params import (
     fill_params,
 )
 from receiver.automation.progress import Progress, ProgressHook
+from receiver.automation.redaction import Redactor
 from receiver.automation.stepjob import StepJob
 from receiver.automation.steps import (
     StepEnvironment,
@@ -68,6 +69,7 @@ class Executor:
         dry_run: bool = False,
         annotate: bool = False,
         progress: ProgressHook | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.runbooks = runbooks
         self.store = store
@@ -78,6 +80,8 @@ class Executor:
         self._dry_run = dry_run  # automation.mode: dry_run: automatic runs change nothing
         self._annotate = annotate  # write Grafana annotations when executions start and end
         self._progress = progress
+        # What step records may not hold (configured secrets), and how big they may grow.
+        self.redactor = redactor or Redactor()
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -179,7 +183,7 @@ class Executor:
         except InvalidInput as exc:
             if trigger != "auto":
                 raise
-            params, error = {}, str(exc)
+            params, error = {}, self.redactor.error(str(exc))
         # Not fsynced on SQLite: lost only with the job that made it (which then runs again),
         # and the first step's durable "running" mark covers it before anything happens.
         async with self.store.transaction(durable=False) as conn:

@@ -496,41 +496,77 @@ async def test_a_restart_mid_execution_resumes_it(start: Any, target: Target) ->
     assert waited["duration_seconds"] >= 1.0
 
 
-async def test_dead_letter_recovery_retries_recent_jobs_and_archives_the_rest(
-    start: Any, tmp_path: Path
+async def test_dead_letter_recovery_retries_recent_jobs_and_leaves_the_rest_to_a_person(
+    start: Any, target: Target, tmp_path: Path
 ) -> None:
-    from receiver.automation.builtin import retry_dead_letters
+    from receiver.automation.builtin import dead_letters_settled, retry_dead_letters
     from receiver.store.jobs import NewJob
     from receiver.typedefs import CLOCK, STORE
 
-    text = DEAD_LETTER_RUNBOOK.read_text()
-    client = await start(text, actions={"retry_dead_letters": retry_dead_letters})
-    store, now = client.app[STORE], client.app[CLOCK]()
-    async with store.transaction() as conn:  # a job no handler knows: dead-lettered at once
-        await store.jobs.enqueue(conn, [NewJob("bogus", {}, now, "bogus:1")], now)
-    client.app[RUNNER].wake()
+    archive = tmp_path / "dead.jsonl"
+    target.status["/hook"] = 503  # a passing outage of the channel's far side
+    client = await start(
+        DEAD_LETTER_RUNBOOK.read_text(),
+        actions={
+            "retry_dead_letters": retry_dead_letters,
+            "dead_letters_settled": dead_letters_settled,
+        },
+        extra=f"""
+automation: {{dead_letter_archive: "{archive}"}}
+channels:
+  hook: {{type: webhook, webhook: {{url: "{target.url}/hook", timeout: 1s}}}}
+escalation_policies:
+  oncall: {{tiers: [{{after: 0s, notify: [hook]}}]}}
+routes:
+  - {{name: all, escalation_policy: oncall}}
+notifications: {{group_window: 0s}}
+""",
+    )
 
     async def dead() -> list[dict[str, Any]]:
         resp = await client.get("/api/v1/jobs?state=dead", headers=auth(ADMIN_TOKEN))
         return (await resp.json())["jobs"]  # type: ignore[no-any-return]
 
-    job = (await eventually(dead))[0]
-    archive = tmp_path / "dead.jsonl"
-    context = {
-        "api_url": str(client.make_url("")).rstrip("/"),
-        "token": ADMIN_TOKEN,
-        "archive": str(archive),
+    await client.post("/webhook", json=webhook(alert()), headers=HOOK)
+    [page] = await eventually(dead, within=15)  # out of attempts: dead-lettered
+    assert page["kind"] == "notify"
+    target.status["/hook"] = 200  # the outage is over
+    eid = await run(client, "dead-letter-recovery")
+    record = await finished(client, eid, within=20)
+    assert record["state"] == "succeeded", record
+    recover, check = record["steps"]
+    assert recover["output"] == {"dead": 1, "retried": [page["id"]], "left": [], "archived": []}
+    assert check["inputs"]["args"]["retried"] == str(page["id"])
+    assert check["output"] == {"done": [page["id"]], "dead_within_max_age": 0}
+    assert await dead() == []
+    assert any(r["path"] == "/hook" and r["method"] == "POST" for r in target.requests)
+
+    # A job that cannot succeed: the check fails and says so, instead of passing.
+    store, now = client.app[STORE], client.app[CLOCK]()
+    async with store.transaction() as conn:  # a job no handler knows: dead-lettered at once
+        await store.jobs.enqueue(conn, [NewJob("bogus", {}, now, "bogus:1")], now)
+    client.app[RUNNER].wake()
+    [bogus] = await eventually(dead)
+    eid = await run(client, "dead-letter-recovery")
+    record = await finished(client, eid, within=20)
+    assert record["state"] == "failed"
+    assert record["steps"][0]["output"]["retried"] == [bogus["id"]]
+    assert f"dead-lettered again: job {bogus['id']} (bogus)" in record["steps"][1]["error"]
+
+    # Older than max_age: left to a person, archived once, and no longer a failed check.
+    for _ in range(2):
+        eid = await run(client, "dead-letter-recovery", {"trigger_context": {"max_age": "0s"}})
+        record = await finished(client, eid, within=20)
+        assert record["state"] == "succeeded", record
+    assert record["steps"][0]["output"] == {
+        "dead": 1,
+        "retried": [],
+        "left": [bogus["id"]],
+        "archived": [],  # the first of the two runs archived it
     }
-    eid = await run(client, "dead-letter-recovery", {"trigger_context": context})
-    record = await finished(client, eid)
-    assert record["steps"][0]["output"] == {"dead": 1, "retried": [job["id"]], "archived": []}
-    assert record["steps"][0]["inputs"]["args"]["token"] == "<redacted>"
-    await eventually(dead)  # it dies again: nothing handles "bogus"
-    context["max_age"] = "0s"
-    eid = await run(client, "dead-letter-recovery", {"trigger_context": context})
-    record = await finished(client, eid)
-    assert record["steps"][0]["output"]["archived"] == [job["id"]]
-    assert json.loads(archive.read_text())["id"] == job["id"]
+    lines = archive.read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [bogus["id"]]
+    assert json.loads(lines[0])["kind"] == "bogus"
 
 
 async def test_a_notify_step_sends_its_message_with_the_alert(start: Any, target: Target) -> None:
