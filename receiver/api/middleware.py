@@ -46,6 +46,8 @@ def _from_error(exc: errors.FirebreakError, request_id: str) -> web.Response:
     status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
     if isinstance(exc, errors.InvalidInput):
         return error_response(status, str(exc), request_id, field=exc.field)
+    if isinstance(exc, errors.HeldBack):
+        return error_response(status, str(exc), request_id, execution_id=exc.execution_id)
     response = error_response(status, str(exc), request_id)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="firebreak"'

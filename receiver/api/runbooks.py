@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from receiver.api.auth import require_role
 from receiver.api.common import is_id, optional_text, parse_int, read_json_object, ts
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.drills import STAGES, DrillBudget
@@ -180,12 +181,18 @@ async def execute_runbook(request: web.Request) -> web.Response:
     alert_id = body.get("alert_id")
     if alert_id is not None and not is_id(alert_id):
         raise InvalidInput("alert_id", "expected an alert id")
+    override = body.get("override_breaker", False)
+    if not isinstance(override, bool):
+        raise InvalidInput("override_breaker", "expected true or false")
+    if override:  # running past a breaker that stopped automation is an admin's call
+        require_role(principal, Role.ADMIN)
     execution = await request.app[AUTOMATION].run(
         request.match_info["id"],
         f"api:{principal.name}",
         trigger_context=parse_trigger_context(body.get("trigger_context")),
         dry_run=dry_run,
         alert_id=alert_id,
+        override_breaker=override,
     )
     return web.json_response(_shown(request, execution), status=202)
 

@@ -1,7 +1,8 @@
 """Approvals: which approval a step waits for, and who may give it.
 
 An ``approval`` step waits for its own; a runbook with ``approval: {required: true}`` puts a
-gate before the first mutating step of an automatic run. Deciding is the service's (it
+gate before the first mutating step of every execution that is not a dry run (automatic, by
+hand or a live drill). Deciding is the service's (it
 records the decision and enqueues the step again); waiting, and timing out, is the step job's.
 """
 
@@ -36,7 +37,6 @@ def gate_for(step: StepConfig, runbook: RunbookConfig, execution: Execution) -> 
         )
     if (
         policy.required
-        and (execution.trigger == "auto" or policy.four_eyes)
         and execution.phase == "run"
         and execution.approved_by is None
         and step.is_mutating

@@ -84,6 +84,7 @@ async def run(args: argparse.Namespace, config: Config) -> int:
                     trigger_context=context,
                     dry_run=args.dry_run,
                     alert_id=args.alert,
+                    override_breaker=args.override_breaker,
                 )
             print(f"execution {execution.id}: {execution.state}")
             if not args.wait:

@@ -327,7 +327,8 @@ class ConcurrencyConfig:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalPolicy:
-    """Whether automatic runs wait for a person before their first mutating step."""
+    """Whether runs wait for a person before their first mutating step: automatic ones, runs
+    by hand and live drills alike (dry runs change nothing, so they do not wait)."""
 
     required: bool = False
     approvers: tuple[str, ...] = field(default=(), metadata={"shorthand": _NAMES})

@@ -171,12 +171,14 @@ class Executor:
         start_key: str,
         now: datetime,
         once: bool = False,
+        override_breaker: bool = False,
     ) -> tuple[Execution, bool]:
-        """Create an execution (``running``, or ``skipped`` when storm control holds an
-        automatic one back, or ``failed`` when its parameters cannot be filled) together with
-        its first step's job. Creating with the same ``start_key`` again changes nothing, and
-        so, with ``once``, does creating one while an execution of the runbook for the alert's
-        fingerprint has not ended: that execution is returned instead."""
+        """Create an execution (``pending``, or ``skipped`` when the kill switch or storm
+        control holds it back, or ``failed`` when its parameters cannot be filled) together
+        with its first step's job. Creating with the same ``start_key`` again changes nothing,
+        and so, with ``once``, does creating one while an execution of the runbook for the
+        alert's fingerprint has not ended: that execution is returned instead.
+        ``override_breaker`` (an admin's run by hand) lets a run past an open breaker."""
         error: str | None = None
         try:
             params = fill_params(runbook, alert, trigger_context)
@@ -192,9 +194,14 @@ class Executor:
                 running = await self.sql.active_execution(conn, runbook.id, alert.fingerprint)
                 if running is not None:
                     return running, False
-            refusal = None
-            if trigger == "auto" and error is None:
-                refusal = await self._refusal(conn, runbook, alert, now)
+            refusal, overridden = None, None
+            # Automatic dry runs too: they show what automation would do, held back alike.
+            if error is None and (trigger == "auto" or not dry_run):
+                refusal = await self._refusal(
+                    conn, runbook, alert, now, trigger, breaker=not override_breaker
+                )
+                if refusal is None and override_breaker:
+                    overridden = await self._open_breaker(conn, runbook, now)
             state = "skipped" if refusal else "failed" if error else "pending"
             values = {
                 "runbook": runbook.id,
@@ -215,7 +222,11 @@ class Executor:
                 "finished_at": now if state != "pending" else None,
             }
             note = (
-                refusal or error or f"{trigger} run by {actor}" + (" (dry run)" if dry_run else "")
+                refusal
+                or error
+                or f"{trigger} run by {actor}"
+                + (" (dry run)" if dry_run else "")
+                + (f"; open breaker overridden ({overridden})" if overridden else "")
             )
             execution, created = await self.sql.create(conn, values, actor, note)
             if created and execution.state == "pending":
@@ -246,24 +257,30 @@ class Executor:
         return execution, created
 
     async def _refusal(
-        self, conn: AsyncConnection, runbook: RunbookConfig, alert: Alert | None, now: datetime
+        self,
+        conn: AsyncConnection,
+        runbook: RunbookConfig,
+        alert: Alert | None,
+        now: datetime,
+        trigger: str,
+        *,
+        breaker: bool = True,
     ) -> str | None:
-        """Why storm control holds an automatic run back, or None."""
+        """Why the kill switch or storm control holds a run back, or None. Every run that
+        changes things passes the kill switch, the breaker and concurrency; the cooldown
+        damps automatic runs of a flapping alert, and a person's run by hand is not one."""
         if await self.paused(conn):
             return "paused: automation is paused (firebreak automation resume)"
-        since = now - runbook.breaker.window
-        reset = await self.sql.setting(conn, f"breaker_reset:{runbook.id}")
-        if reset:
-            since = max(since, datetime.fromisoformat(reset["at"]))
-        failures = await self.sql.failures_since(conn, runbook.id, since)
-        if failures >= runbook.breaker.failures:
-            return (
-                f"breaker: {failures} failed automatic runs within "
-                f"{format_duration(runbook.breaker.window)}; automatic runs stopped, "
-                "escalating to people"
-            )
+        if breaker and (open_breaker := await self._open_breaker(conn, runbook, now)):
+            if trigger == "auto":
+                return f"{open_breaker}; automatic runs stopped, escalating to people"
+            return f"{open_breaker}; an admin may reset it, or run this with override_breaker"
         if alert is not None:
-            last = await self.sql.last_automatic_start(conn, runbook.id, alert.fingerprint)
+            last = (
+                await self.sql.last_automatic_start(conn, runbook.id, alert.fingerprint)
+                if trigger == "auto"
+                else None
+            )
             if last is not None and now - last < runbook.cooldown:
                 cooldown = format_duration(runbook.cooldown)
                 return f"cooldown: ran for this alert at {last.isoformat()} (cooldown {cooldown})"
@@ -277,6 +294,20 @@ class Executor:
         if await self.sql.active(conn, runbook.id) >= runbook.concurrency.max:
             return f"concurrency: {runbook.concurrency.max} running already"
         return None
+
+    async def _open_breaker(
+        self, conn: AsyncConnection, runbook: RunbookConfig, now: datetime
+    ) -> str | None:
+        """``breaker: ...`` when the runbook's automatic runs failed too often lately."""
+        since = now - runbook.breaker.window
+        reset = await self.sql.setting(conn, f"breaker_reset:{runbook.id}")
+        if reset:
+            since = max(since, datetime.fromisoformat(reset["at"]))
+        failures = await self.sql.failures_since(conn, runbook.id, since)
+        if failures < runbook.breaker.failures:
+            return None
+        window = format_duration(runbook.breaker.window)
+        return f"breaker: {failures} failed automatic runs within {window}"
 
     async def paused(self, conn: AsyncConnection) -> bool:
         value = await self.sql.setting(conn, PAUSED)
@@ -293,7 +324,7 @@ class Executor:
                 return Done("gone")
             if execution.final or (execution.phase, execution.position) != (phase, position):
                 return Done("stale")
-            if execution.trigger == "auto" and not execution.dry_run and await self.paused(conn):
+            if not execution.dry_run and await self.paused(conn):
                 return Defer(until=ctx.now + _PAUSED_RECHECK, reason="automation paused")
             rows = await self.sql.steps(conn, eid)
             alerts = (

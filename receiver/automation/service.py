@@ -14,7 +14,7 @@ from receiver.automation.approvals import may_approve, same_person
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.executor import PAUSED, Executor
 from receiver.automation.jobkinds import step_job
-from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound
+from receiver.errors import Conflict, Forbidden, HeldBack, InvalidInput, NotFound
 from receiver.model import Alert, Clock, Role
 from receiver.store import Store
 from receiver.store.executions import Execution, ExecutionEvent, StepRun
@@ -67,8 +67,12 @@ class AutomationService:
         dry_run: bool = False,
         alert_id: int | None = None,
         trigger: str = "manual",
+        override_breaker: bool = False,
     ) -> Execution:
-        """Start a runbook by hand (never held back by storm control: a person asked)."""
+        """Start a runbook by hand. A run that changes things passes the kill switch, the
+        breaker and concurrency (``HeldBack`` when they hold it back, the execution recording
+        it) and waits for the runbook's approval gate; ``override_breaker`` (an admin's) lets
+        it past an open breaker."""
         execution, _ = await self.start(
             runbook_id,
             actor,
@@ -76,6 +80,7 @@ class AutomationService:
             dry_run=dry_run,
             alert_id=alert_id,
             trigger=trigger,
+            override_breaker=override_breaker,
         )
         return execution
 
@@ -89,6 +94,7 @@ class AutomationService:
         alert_id: int | None = None,
         trigger: str = "manual",
         once: bool = False,
+        override_breaker: bool = False,
     ) -> tuple[Execution, bool]:
         """``run``, telling whether it started a new execution. With ``once`` and an alert,
         an execution of the runbook for the alert that has not ended is returned instead of
@@ -105,7 +111,14 @@ class AutomationService:
             start_key=f"{trigger}:{secrets.token_hex(12)}",
             now=self._clock(),
             once=once,
+            override_breaker=override_breaker,
         )
+        if created and execution.state == "skipped":
+            raise HeldBack(
+                f"runbook {runbook_id} not started: {execution.error} "
+                f"(execution {execution.id} records it)",
+                execution.id,
+            )
         if created:
             self._wake()
         return execution, created
