@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.automation.definitions import RunbookConfig, Runbooks, StepConfig
-from receiver.automation.jobkinds import cleanup_job, start_job, step_job
+from receiver.automation.jobkinds import cleanup_job, drill_start_job, start_job, step_job
 from receiver.automation.params import (
     fill_params,
 )
@@ -42,16 +42,15 @@ from receiver.grafana import annotation_job
 from receiver.jobs import Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.matchers import matches_all
 from receiver.metrics import Metrics
-from receiver.model import DRILL_LABEL, Alert, EventKind
+from receiver.model import Alert, EventKind
 from receiver.store import Store
+from receiver.store.drills import Drill, DrillSQL
 from receiver.store.executions import Execution, ExecutionSQL
 from receiver.store.jobs import NewJob
 
 log = logging.getLogger("firebreak.automation")
 
 PAUSED = "paused"  # the automation_settings key of the kill switch
-DRILL_RUNBOOK_LABEL = "firebreak_drill_runbook"  # the runbook a drill alert is for
-DRILL_LIVE_LABEL = "firebreak_drill_live"  # "true": the drill's execution is not a dry run
 _PAUSED_RECHECK = timedelta(seconds=5)
 _FINAL_STEP = ("succeeded", "failed", "skipped", "interrupted", "cancelled")
 
@@ -74,6 +73,7 @@ class Executor:
         self.runbooks = runbooks
         self.store = store
         self.sql = ExecutionSQL(store.dialect)
+        self.drills = DrillSQL()
         self.metrics = metrics
         self.environment = environment
         self._automatic = automatic
@@ -103,11 +103,12 @@ class Executor:
             ids = sorted({i for j in ctx.jobs for i in j.payload.get("alert_ids", ())})
             async with self.store.connection() as conn:
                 states = await self.store.alert_states(conn, ids, with_labels=True)
+                ours = [a for a in states.values() if a.status.value == status]
+                drills = await self.drills.of_alerts(conn, ((a.id, a.labels) for a in ours))
             starts = [
                 job
-                for alert in states.values()
-                if alert.status.value == status
-                for job in self._starts(alert.id, alert.labels, status, ctx.now)
+                for alert in ours
+                for job in self._starts(alert.id, alert.labels, status, ctx.now, drills)
             ]
             if not starts:
                 return outcome
@@ -116,40 +117,52 @@ class Executor:
         return route_and_start
 
     def _starts(
-        self, alert_id: int, labels: Mapping[str, str], status: str, now: datetime
+        self,
+        alert_id: int,
+        labels: Mapping[str, str],
+        status: str,
+        now: datetime,
+        drills: Mapping[int, Drill],
     ) -> list[NewJob]:
-        drill = labels.get(DRILL_LABEL)
-        if drill is None:
+        drill = drills.get(alert_id)
+        if drill is None:  # drill-looking labels without a recorded drill are just labels
             return [
                 start_job(rb.id, alert_id, status, now)
                 for rb in self.runbooks.matching(labels, status)
             ]
-        # A drill alert starts the runbook being drilled and nothing else.
-        runbook = self.runbooks.get(labels.get(DRILL_RUNBOOK_LABEL, ""))
+        # A drill's alert starts the runbook being drilled and nothing else, once.
+        runbook = self.runbooks.get(drill.runbook)
         if runbook is None or status != "firing" or not matches_all(runbook.matchers(), labels):
             return []
-        job = start_job(runbook.id, alert_id, status, now)
-        live = labels.get(DRILL_LIVE_LABEL) == "true"
-        return [replace(job, payload={**job.payload, "drill": drill, "live": live})]
+        return [drill_start_job(drill.id, runbook.id, alert_id, now)]
 
     async def start(self, ctx: JobContext) -> Outcome:
         p = ctx.job.payload
-        runbook = self.runbooks.get(p["runbook"])
-        if runbook is None:
-            return Done("unknown_runbook")
+        drill: Drill | None = None
         async with self.store.connection() as conn:
             found = await self.store.alerts_by_ids(conn, [p["alert_id"]])
+            if "drill" in p:
+                drill = (await self.drills.get(conn, [p["drill"]])).get(p["drill"])
         if not found:
             return Done("alert_gone")
         alert = found[0]
-        drill = p.get("drill")
+        if "drill" in p:
+            # What the drill is comes from its record, never from the alert or the job.
+            if drill is None or not drill.is_of(alert.id, alert.labels):
+                return Done("not_a_drill")
+            async with self.store.transaction(durable=False) as conn:
+                if not await self.drills.bind(conn, drill.id, alert.id):
+                    return Done("drill_taken")
+        runbook = self.runbooks.get(drill.runbook if drill else p["runbook"])
+        if runbook is None:
+            return Done("unknown_runbook")
         execution, _created = await self.create(
             runbook,
             alert=alert,
             trigger="drill" if drill else "auto",
-            actor="firebreak",
-            trigger_context={"drill": drill, "live": p.get("live", False)} if drill else {},
-            dry_run=not p.get("live") if drill else self._dry_run,
+            actor=drill.actor if drill else "firebreak",
+            trigger_context={"drill": drill.id, "live": drill.live} if drill else {},
+            dry_run=not drill.live if drill else self._dry_run,
             start_key=ctx.job.idempotency_key,
             now=ctx.now,
         )

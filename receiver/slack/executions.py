@@ -10,7 +10,8 @@ going on:
 - a runbook that starts by itself is offered only once it has had an execution for the alert
   (it ended, or storm control held it back): the automatic run comes first, a run by hand is
   a second try;
-- drill alerts are never offered: a synthetic alert must not start a runbook for real.
+- a drill's alert is never offered: a synthetic alert must not start a runbook for real (an
+  alert that only carries a ``firebreak_drill`` label is no drill, and is offered as any).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from receiver.model import DRILL_LABEL
 from receiver.notify.slack import OfferLookup
 from receiver.slack.blocks import MessageAlert, RunbookOffer, escape
 from receiver.store import Store
+from receiver.store.drills import DrillSQL
 from receiver.store.executions import ACTIVE_STATES, Execution, ExecutionSQL
 from receiver.store.jobs import NewJob
 
@@ -40,8 +42,12 @@ def runbook_offers(store: Store, runbooks: Runbooks, automatic: bool) -> OfferLo
     async def lookup(alerts: Sequence[MessageAlert]) -> tuple[RunbookOffer, ...]:
         written: dict[str, list[MessageAlert]] = {}
         by_itself: dict[str, bool] = {}
+        drills: set[int] = set()
+        if any(DRILL_LABEL in a.labels for a in alerts):
+            async with store.connection() as conn:
+                drills = set(await DrillSQL().of_alerts(conn, ((a.id, a.labels) for a in alerts)))
         for alert in alerts:
-            if DRILL_LABEL in alert.labels:
+            if alert.id in drills:
                 continue
             for runbook in runbooks.offered(alert.labels):
                 written.setdefault(runbook.id, []).append(alert)
