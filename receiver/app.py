@@ -58,6 +58,7 @@ from receiver.notify.slack import Pacer, SlackChannel
 from receiver.notify.webhook import WebhookChannel
 from receiver.obs import request_id_var
 from receiver.pagerduty_sync import PagerDutySync
+from receiver.people import People
 from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.retention import Retention
@@ -428,7 +429,9 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         runner.wake,
         follow_ups=alert_follow_ups(app[CONFIG]),
     )
-    app[AUTOMATION] = AutomationService(executor, app[STORE], clock, runner.wake)
+    app[AUTOMATION] = AutomationService(
+        executor, app[STORE], clock, runner.wake, People(config.people, config.api.tokens)
+    )
     app[DRILLS] = Drills(app[AUTOMATION], app[STORE], clock, _injector(app))
     seeds = guard.seed(clock()) + retention.seed(clock())
     if seeds:
@@ -599,7 +602,13 @@ async def reload_config(app: web.Application) -> ReloadResult:
         )
         app[TOKEN_AUTH].replace(config.api.tokens)
         app[WEBHOOK_AUTH].replace(config.webhook.auth)
-        automation = AutomationService(built.executor, app[STORE], app[CLOCK], runner.wake)
+        automation = AutomationService(
+            built.executor,
+            app[STORE],
+            app[CLOCK],
+            runner.wake,
+            People(config.people, config.api.tokens),
+        )
         with warnings.catch_warnings():
             # aiohttp frowns on changing a running application's state; these few keys are
             # what a reload exists to change, each swapped whole.

@@ -108,9 +108,9 @@ def audited_action(route: str) -> tuple[str, str] | None:
 
 def _actor(request: web.Request) -> str:
     if PRINCIPAL in request:  # the console checked its session cookie
-        return request[PRINCIPAL].name
+        return request[PRINCIPAL].audit_name
     try:
-        return request.app[TOKEN_AUTH].authenticate(request.headers).name
+        return request.app[TOKEN_AUTH].authenticate(request.headers).audit_name
     except errors.FirebreakError:
         return f"unauthenticated@{request.remote or '?'}"
 

@@ -26,6 +26,7 @@ from receiver.config import Config
 from receiver.errors import FirebreakError
 from receiver.metrics import Metrics
 from receiver.model import Role, system_clock
+from receiver.people import People
 from receiver.store import open_store
 
 _ENDED = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
@@ -40,7 +41,8 @@ async def _service(config: Config) -> AsyncIterator[AutomationService]:
             Metrics(CollectorRegistry()),
             StepEnvironment(http=session),
         )
-        yield AutomationService(executor, store, system_clock, lambda: None)
+        people = People(config.people, config.api.tokens)
+        yield AutomationService(executor, store, system_clock, lambda: None, people)
 
 
 def _audited(

@@ -334,8 +334,7 @@ class ApprovalPolicy:
     approvers: tuple[str, ...] = field(default=(), metadata={"shorthand": _NAMES})
     timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": _positive})
     # Whoever started an execution never approves it: not the gate, and not any approval
-    # step of this runbook. With required, the gate then holds manual runs too (else the
-    # person starting a run by hand would pass it unchecked).
+    # step of this runbook (compared as people: see the people directory).
     four_eyes: bool = False
 
 
