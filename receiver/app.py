@@ -39,12 +39,14 @@ from receiver.automation.drills import Drills, Inject
 from receiver.automation.executor import Executor
 from receiver.automation.guards import HttpGuard, ShellPolicy
 from receiver.automation.mode import announce, mode_line
+from receiver.automation.redaction import Redactor, configured_secrets
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.clock_skew import ClockSkew
 from receiver.config import ChannelConfig, Config, load_config
 from receiver.console.routes import setup_console
+from receiver.deadletters import DeadLetters
 from receiver.errors import ConfigError, StoreUnavailable
 from receiver.escalation import Escalation, resolve_job, route_job
 from receiver.grafana import Annotator, annotated
@@ -61,6 +63,7 @@ from receiver.notify.slack import Pacer, SlackChannel
 from receiver.notify.webhook import WebhookChannel
 from receiver.obs import request_id_var
 from receiver.pagerduty_sync import PagerDutySync
+from receiver.people import People
 from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.retention import Retention
@@ -215,6 +218,17 @@ _BUILT: web.AppKey[list[_Services]] = web.AppKey("services")
 _STEP_ACTIONS: web.AppKey[Mapping[str, Callable[..., Any]]] = web.AppKey("step_actions")
 
 
+def action_settings(config: Config) -> dict[str, Mapping[str, Any]]:
+    """``automation.actions``, with ``automation.dead_letter_archive`` (relative to the
+    configuration file) as the ``archive`` setting of retry_dead_letters."""
+    found = {name: dict(values) for name, values in config.automation.actions.items()}
+    archive = config.automation.dead_letter_archive
+    if archive is not None:
+        base = os.path.dirname(config.source) if os.path.isfile(config.source) else "."
+        found.setdefault("retry_dead_letters", {})["archive"] = os.path.join(base, archive)
+    return dict(found)
+
+
 def _breaker_factory(config: Config) -> Any:
     def make(channel: str, _target: str) -> CircuitBreaker:
         settings = config.channels[channel].breaker if channel in config.channels else None
@@ -334,6 +348,11 @@ def _services(
     automation = config.automation
     http_guard = HttpGuard(HostAllowList(automation.http_allow))
     guarded_http = http_guard.session()
+
+    def wake() -> None:
+        if RUNNER in app:
+            app[RUNNER].wake()
+
     executor = Executor(
         runbooks,
         app[STORE],
@@ -351,6 +370,9 @@ def _services(
                 cpu_seconds=int(automation.shell_limits.cpu_time.total_seconds()),
                 address_space_bytes=automation.shell_limits.address_space_bytes,
             ),
+            action_settings=action_settings(config),
+            dead_letters=DeadLetters(app[STORE], clock, wake),
+            clock=clock,
         ),
         automatic=config.automation.automatic,
         dry_run=config.automation.mode == "dry_run",
@@ -359,6 +381,7 @@ def _services(
         progress=progress_hook(config.slack.command)
         if slack_channels and config.slack is not None
         else None,
+        redactor=Redactor.of(configured_secrets(config), automation.max_step_output_bytes),
     )
     handlers = {
         **escalation.handlers(),
@@ -425,7 +448,9 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         runner.wake,
         follow_ups=alert_follow_ups(app[CONFIG]),
     )
-    app[AUTOMATION] = AutomationService(executor, app[STORE], clock, runner.wake)
+    app[AUTOMATION] = AutomationService(
+        executor, app[STORE], clock, runner.wake, People(config.people, config.api.tokens)
+    )
     app[DRILLS] = Drills(app[AUTOMATION], app[STORE], clock, _injector(app))
     seeds = guard.seed(clock()) + retention.seed(clock())
     if seeds:
@@ -618,7 +643,13 @@ async def reload_config(app: web.Application) -> ReloadResult:
         app[WEBHOOK_AUTH].replace(config.webhook.auth)
         app[TRUSTED_PROXIES].replace(config.api.trusted_proxies)
         app[CONNECTION_CAP].replace(config)
-        automation = AutomationService(built.executor, app[STORE], app[CLOCK], runner.wake)
+        automation = AutomationService(
+            built.executor,
+            app[STORE],
+            app[CLOCK],
+            runner.wake,
+            People(config.people, config.api.tokens),
+        )
         with warnings.catch_warnings():
             # aiohttp frowns on changing a running application's state; these few keys are
             # what a reload exists to change, each swapped whole.

@@ -19,6 +19,7 @@ from receiver.cli_args import add_alerts_parsers, add_automation_parsers
 from receiver.config import Config, TlsConfig, load_config, weak_secret_warnings
 from receiver.durations import format_duration
 from receiver.errors import ConfigError, FirebreakError, MatcherError
+from receiver.hostallow import range_warnings
 from receiver.matchers import MatchOp, parse_matcher_args
 from receiver.routing import Router
 
@@ -181,7 +182,7 @@ def _warnings(config: Config) -> list[str]:
         found.append(
             "slack: no users, user_groups or default_role; every Slack command will be refused"
         )
-    return found
+    return found + range_warnings(config.automation.http_allow)
 
 
 def _check_runbooks(command: str, config: Config) -> tuple[int, list[str], str]:

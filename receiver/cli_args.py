@@ -57,6 +57,11 @@ def add_automation_parsers(commands: Any, with_config: WithConfig) -> None:
         help="render and record what each step would do, change nothing; shows it when done",
     )
     run.add_argument("--wait", action="store_true", help="wait for the execution to end")
+    run.add_argument(
+        "--override-breaker",
+        action="store_true",
+        help="run it although its breaker stopped automatic runs",
+    )
     status = with_config(sub.add_parser("status", help="an execution, its steps and events"))
     status.add_argument("execution", type=int)
     status.add_argument("--json", action="store_true")

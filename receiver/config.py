@@ -240,6 +240,32 @@ class WebhookConfig:
     )
 
 
+_PERSON_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def _check_person_id(value: str) -> str | None:
+    if _PERSON_ID.fullmatch(value):
+        return None
+    return "expected lower-case letters, digits, '_', '.' or '-' (at most 64, not first)"
+
+
+def _check_slack_user(value: str) -> str | None:
+    if _SLACK_USER_ID.fullmatch(value):
+        return None
+    return "expected a Slack user id such as U0123ABCD"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonConfig:
+    """One person of the people directory: whoever acts through the API, the console or
+    Slack as them is one actor, ``person:<id>`` (one approver, for four eyes too)."""
+
+    id: str = field(metadata={"check": _check_person_id})
+    name: str = ""
+    email: str | None = field(default=None, metadata={"check": _check_address})
+    slack_user_id: str | None = field(default=None, metadata={"check": _check_slack_user})
+
+
 @dataclass(frozen=True, slots=True)
 class ApiToken:
     """One bearer token for the HTTP API and the role it grants."""
@@ -251,6 +277,8 @@ class ApiToken:
     role: Role = field(kw_only=True)
     token_sha256: str | None = field(default=None, metadata={"check": _check_sha256_hex})
     name: str | None = None  # who holds the token, for logs and audit entries
+    # The person (an id in ``people``) who holds it: they act as person:<id> through it.
+    person: str | None = field(default=None, metadata={"check": _not_empty})
 
     @property
     def digest(self) -> bytes:
@@ -726,6 +754,10 @@ def _at_least_one_second(value: timedelta) -> str | None:
     return None if value >= timedelta(seconds=1) else "must be at least 1s"
 
 
+def _at_least_1_kib(value: int) -> str | None:
+    return None if value >= 1024 else "must be at least 1024"
+
+
 def _at_least_16_mib(value: int) -> str | None:
     return None if value >= 16 * 1024**2 else "must be at least 16777216 (16 MiB)"
 
@@ -764,9 +796,9 @@ class AutomationConfig:
     prometheus_url: str | None = field(default=None, metadata={"check": _check_http_url})
     # The Alertmanager v2 API that silence steps create and expire silences on.
     alertmanager_url: str | None = field(default=None, metadata={"check": _check_http_url})
-    # Where http steps may connect: host names (*.example.com for subdomains), addresses and
-    # CIDR ranges, each optionally with :port. Everything else is refused, loopback and
-    # link-local (cloud metadata) included; see receiver/hostallow.py.
+    # Where http steps and python actions may connect: host names (*.example.com for
+    # subdomains), addresses and CIDR ranges, each optionally with :port. Everything else is
+    # refused, and cloud metadata addresses whatever this says; see receiver/hostallow.py.
     http_allow: tuple[str, ...] = field(
         default=(), metadata={"shorthand": _HOSTS, "check_each": check_entry}
     )
@@ -775,6 +807,16 @@ class AutomationConfig:
         default=(), metadata={"shorthand": _PROGRAMS, "check_each": _check_program}
     )
     shell_limits: ShellLimits = field(default_factory=ShellLimits)
+    # What a step records of its output (and inputs) at most, as JSON; longer strings are cut
+    # with a marker saying how much went.
+    max_step_output_bytes: int = field(default=128 * 1024, metadata={"check": _at_least_1_kib})
+    # Settings of python step actions, by function name, handed to the action (never filled
+    # from an alert). Values under keys that name a credential (token, secret, password,
+    # api_key) are redacted from every step's output.
+    actions: Mapping[str, Mapping[str, object]] = field(default_factory=_empty_mapping)
+    # The JSON-lines file retry_dead_letters appends the dead letters it leaves to a person
+    # to, relative to this configuration file; none: they are only listed in its output.
+    dead_letter_archive: str | None = field(default=None, metadata={"check": _not_empty})
 
 
 @dataclass(frozen=True, slots=True)
@@ -932,6 +974,8 @@ class Config:
     pagerduty: PagerDutyConfig = field(default_factory=PagerDutyConfig)
     automation: AutomationConfig = field(default_factory=AutomationConfig)
     slack: SlackConfig | None = None
+    # Who is who across interfaces (API tokens and Slack users name a person of it).
+    people: tuple[PersonConfig, ...] = ()
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})
@@ -1174,6 +1218,7 @@ class _Assembly:
         if main.default_route.escalation_policy not in policies:
             unknown = _unknown_policy(main.default_route.escalation_policy, policies)
             found[0].append(f"{self.top}: default_route.escalation_policy: {unknown}")
+        found[0] += [f"{self.top}: {problem}" for problem in _check_people(main)]
         self.problems.extend(problem for problems in found for problem in problems)
         return dataclasses.replace(
             main,
@@ -1365,6 +1410,31 @@ def _check_routes(
         if route.escalation_policy not in policies:
             unknown = _unknown_policy(route.escalation_policy, policies)
             problems.append(f"{part.source}: {path}.escalation_policy: {unknown}")
+    return problems
+
+
+def _check_people(config: Config) -> list[str]:
+    """Person ids and Slack user ids are unique; every token's person is in ``people``."""
+    problems: list[str] = []
+    ids: dict[str, int] = {}
+    slack_ids: dict[str, int] = {}
+    for index, person in enumerate(config.people):
+        first = ids.setdefault(person.id, index)
+        if first != index:
+            problems.append(f"people[{index}].id: duplicates people[{first}].id")
+        if person.slack_user_id is not None:
+            first = slack_ids.setdefault(person.slack_user_id, index)
+            if first != index:
+                problems.append(
+                    f"people[{index}].slack_user_id: duplicates people[{first}].slack_user_id"
+                )
+    defined = ", ".join(sorted(ids)) or "none (people is empty)"
+    for index, token in enumerate(config.api.tokens):
+        if token.person is not None and token.person not in ids:
+            problems.append(
+                f"api.tokens[{index}].person: unknown person {_quote(token.person)}; "
+                f"defined: {defined}"
+            )
     return problems
 
 

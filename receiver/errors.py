@@ -56,6 +56,15 @@ class Conflict(FirebreakError):
     """The action does not fit the current state (e.g. acknowledging a resolved alert)."""
 
 
+class HeldBack(Conflict):
+    """A run by hand that the kill switch or storm control held back; the execution
+    ``execution_id`` records it (``skipped``, with the reason)."""
+
+    def __init__(self, message: str, execution_id: int) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+
+
 class RequestTimeout(FirebreakError):
     """The client did not send its whole request in time."""
 

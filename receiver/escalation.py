@@ -46,6 +46,7 @@ from receiver.notify.base import (
 from receiver.ratelimit import RateLimiters
 from receiver.routing import Router
 from receiver.store import Store
+from receiver.store.drills import DrillSQL
 from receiver.store.jobs import Job, NewJob
 from receiver.store.messages import message_references
 from receiver.store.store import AlertState
@@ -385,6 +386,12 @@ class Escalation:
             async with self._store.connection() as conn:
                 ids = [a.id for a in alerts]
                 references = tuple(await message_references(conn, ids, kin))
+        drill = False
+        if any(DRILL_LABEL in a.labels for a in alerts):
+            # Marked a drill only for a drill a person started: a label alone must not make
+            # a real alert's page read "no action needed".
+            async with self._store.connection() as conn:
+                drill = bool(await DrillSQL().of_alerts(conn, ((a.id, a.labels) for a in alerts)))
         notice = Notice(
             kind=kind,
             idempotency_key=ctx.job.idempotency_key,
@@ -395,7 +402,7 @@ class Escalation:
             tier=p.get("tier"),
             repeat=p.get("repeat", 0),
             suppressed=suppressed,
-            drill=any(DRILL_LABEL in a.labels for a in alerts),
+            drill=drill,
             references=references,
             attempt=_attempts(ctx),
         )

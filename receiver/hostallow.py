@@ -9,6 +9,12 @@ because the name is listed. A listed *name* never carries a request to a loopbac
 link-local (169.254.0.0/16: cloud metadata), unspecified, multicast or reserved address: a
 name can be made to resolve anywhere (DNS rebinding), so such addresses need an address entry
 of their own (``127.0.0.1:8080``).
+
+Cloud metadata addresses (``169.254.0.0/16``, ``fd00:ec2::254``, ``100.100.100.200``, IPv6
+link-local, and IPv6 forms that carry one of them inside: IPv4-mapped, IPv4-compatible, 6to4,
+NAT64, Teredo) are refused whatever the list says, even by an address or range entry that
+covers them: they hand out the host's cloud credentials, and no runbook step has business
+there.
 """
 
 from __future__ import annotations
@@ -91,6 +97,53 @@ def check_entry(text: str) -> str | None:
     return None
 
 
+# Where clouds answer with the machine's own credentials and configuration.
+_METADATA: tuple[tuple[Network, str], ...] = (
+    (
+        ipaddress.ip_network("169.254.0.0/16"),
+        "link-local: AWS, GCP, Azure, OCI, OpenStack metadata",
+    ),
+    (ipaddress.ip_network("100.100.100.200/32"), "Alibaba Cloud metadata"),
+    (ipaddress.ip_network("192.0.0.192/32"), "Oracle Cloud Classic metadata"),
+    (ipaddress.ip_network("168.63.129.16/32"), "Azure WireServer"),
+    (ipaddress.ip_network("fd00:ec2::254/128"), "AWS metadata over IPv6"),
+    (ipaddress.ip_network("fe80::/10"), "IPv6 link-local"),
+)
+# IPv6 prefixes whose last 32 bits are an IPv4 address: IPv4-compatible, SIIT-translated,
+# NAT64 (well-known and local-use prefixes). Mapped, 6to4 and Teredo have their own accessors.
+_CARRY_V4 = tuple(
+    ipaddress.IPv6Network(text)
+    for text in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (and reaches through a translator)."""
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found += address.teredo
+    if any(address in prefix for prefix in _CARRY_V4) and int(address) > 1:  # not :: or ::1
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def metadata(address: Address) -> str | None:
+    """Why ``address`` is a cloud metadata address, refused whatever the allow-list says;
+    None when it is not one."""
+    for network, what in _METADATA:
+        if address.version == network.version and address in network:
+            return what
+    if isinstance(address, ipaddress.IPv6Address):
+        for inner in embedded_ipv4(address):
+            if (why := metadata(inner)) is not None:
+                return f"{why}, as {inner} inside an IPv6 address"
+    return None
+
+
 def special(address: Address) -> str | None:
     """Why a name alone may not lead to ``address``, or None."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -132,6 +185,12 @@ class HostAllowList:
         by_name = self.name_allowed(host, port)
         for text in addresses:
             address = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone
+            if (why := metadata(address)) is not None:
+                shown = host if host == text else f"{host} ({text})"
+                return (
+                    f"{shown} is a cloud metadata address ({why}); Firebreak never connects "
+                    "there, whatever automation.http_allow says"
+                )
             if self.address_allowed(address, port):
                 continue
             if not by_name:
@@ -154,3 +213,52 @@ class HostAllowList:
                 return None
             return f"{host} port {port} is not on automation.http_allow by name"
         return self.refusal(host, port, [host.strip("[]")])
+
+
+# Ranges an entry should not open wholesale: every host in them becomes a target of steps.
+_PRIVATE: tuple[tuple[Network, str], ...] = (
+    (ipaddress.ip_network("10.0.0.0/8"), "RFC 1918"),
+    (ipaddress.ip_network("172.16.0.0/12"), "RFC 1918"),
+    (ipaddress.ip_network("192.168.0.0/16"), "RFC 1918"),
+    (ipaddress.ip_network("100.64.0.0/10"), "carrier-grade NAT"),
+    (ipaddress.ip_network("fc00::/7"), "unique local"),
+    (ipaddress.ip_network("127.0.0.0/8"), "loopback"),
+    (ipaddress.ip_network("::1/128"), "loopback"),
+)
+
+
+def range_warnings(entries: tuple[str, ...] | list[str]) -> list[str]:
+    """For ``check-config``: entries that open a private range (more than one address of it)
+    or cover cloud metadata addresses (refused anyway)."""
+    found: list[str] = []
+    for index, text in enumerate(entries):
+        try:
+            entry = parse_entry(text)
+        except ValueError:
+            continue  # the configuration walker reports it
+        network = entry.network
+        if network is None or network.num_addresses == 1:
+            continue
+        where = f"automation.http_allow[{index}]: {text}"
+        opened = [
+            f"{private} ({what})"
+            for private, what in _PRIVATE
+            if private.version == network.version and network.overlaps(private)
+        ]
+        if opened:
+            found.append(
+                f"{where} opens private addresses wholesale: {', '.join(opened)}; every host "
+                "there becomes reachable from runbook steps, so list the hosts (or the "
+                "narrowest range) they call"
+            )
+        covered = [
+            what
+            for meta, what in _METADATA
+            if meta.version == network.version and network.overlaps(meta)
+        ]
+        if covered:
+            found.append(
+                f"{where} covers cloud metadata addresses ({'; '.join(covered)}); they are "
+                "refused whatever the list says"
+            )
+    return found

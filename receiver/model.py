@@ -124,8 +124,10 @@ def severity_rank(value: str) -> int:
 
 
 DRILL_LABEL = "firebreak_drill"
-"""The label that marks a synthetic alert a drill injected (its value is the drill's id):
-its notifications say so, and it starts only the runbook being drilled."""
+"""The label of a synthetic alert a drill injected (its value is the drill's id). Only an
+alert whose id and labels match a drill recorded in the store is treated as one (its
+notifications say so, it starts only the runbook being drilled); on any other alert it is an
+ordinary label."""
 
 Clock = Callable[[], datetime]
 """Returns the current aware UTC time; injected so tests can move time."""

@@ -17,14 +17,27 @@ from receiver.config import ApiToken
 from receiver.config import WebhookAuth as WebhookAuthConfig
 from receiver.errors import Forbidden, Unauthenticated
 from receiver.model import Role
+from receiver.people import person_actor
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: a name for the audit trail and a role."""
+    """An authenticated caller: a name for the audit trail and a role, and the person of the
+    people directory who holds the token, if it names one."""
 
     name: str
     role: Role
+    person: str | None = None
+
+    def actor(self, interface: str) -> str:
+        """How the caller acts through ``interface``: ``person:alice`` for a token mapped to
+        a person, else ``api:<token name>`` (``console:``...)."""
+        return person_actor(self.person) if self.person else f"{interface}:{self.name}"
+
+    @property
+    def audit_name(self) -> str:
+        """The audit trail's actor: the person, else the token's name."""
+        return person_actor(self.person) if self.person else self.name
 
 
 def _digest(secret: str) -> bytes:
@@ -48,7 +61,8 @@ class TokenAuth:
     def replace(self, tokens: Sequence[ApiToken]) -> None:
         """Use these tokens from now on (a configuration reload)."""
         self._tokens = [
-            (t.digest, Principal(t.name or f"token-{t.digest.hex()[:8]}", t.role)) for t in tokens
+            (t.digest, Principal(t.name or f"token-{t.digest.hex()[:8]}", t.role, t.person))
+            for t in tokens
         ]
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:

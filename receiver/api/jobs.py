@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from receiver.api.common import parse_int, ts
-from receiver.errors import Conflict, InvalidInput, NotFound
+from receiver.deadletters import DeadLetters
+from receiver.errors import InvalidInput, NotFound
 from receiver.model import Role
 from receiver.store.jobs import Job
 from receiver.typedefs import CLOCK, RUNNER, STORE, TOKEN_AUTH
@@ -70,14 +71,4 @@ async def retry_job(request: web.Request) -> web.Response:
 async def retry_dead_job(app: web.Application, job_id: int) -> Job:
     """Put a dead job back with a fresh attempt budget and wake the runner; 404 when there
     is no such job, 409 when it is not dead."""
-    store = app[STORE]
-    async with store.transaction() as conn:
-        job = await store.jobs.retry_dead(conn, job_id, app[CLOCK]())
-        if job is None:
-            existing = await store.jobs.get(conn, job_id)
-    if job is None:
-        if existing is None:
-            raise NotFound(f"job {job_id} does not exist")
-        raise Conflict(f"job {job_id} is {existing.state}; only dead jobs can be retried")
-    app[RUNNER].wake()
-    return job
+    return await DeadLetters(app[STORE], app[CLOCK], app[RUNNER].wake).retry(job_id)

@@ -70,6 +70,8 @@ def _from_error(exc: errors.FirebreakError, request_id: str) -> web.Response:
     status = status_of(exc)
     if isinstance(exc, errors.InvalidInput):
         return error_response(status, str(exc), request_id, field=exc.field)
+    if isinstance(exc, errors.HeldBack):
+        return error_response(status, str(exc), request_id, execution_id=exc.execution_id)
     response = error_response(status, str(exc), request_id)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="firebreak"'
@@ -131,9 +133,9 @@ def audited_action(route: str) -> tuple[str, str] | None:
 
 def _actor(request: web.Request) -> str:
     if PRINCIPAL in request:  # the console checked its session cookie
-        return request[PRINCIPAL].name
+        return request[PRINCIPAL].audit_name
     try:
-        return request.app[TOKEN_AUTH].authenticate(request.headers).name
+        return request.app[TOKEN_AUTH].authenticate(request.headers).audit_name
     except errors.FirebreakError:
         return f"unauthenticated@{request.remote or '?'}"
 

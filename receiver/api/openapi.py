@@ -190,6 +190,10 @@ SCHEMAS: dict[str, Any] = {
                 "status": {"type": "string", "enum": ["error"]},
                 "error": {"type": "string"},
                 "field": {"type": "string", "description": "the parameter or body field at fault"},
+                "execution_id": {
+                    "type": "integer",
+                    "description": "the execution that records a run held back",
+                },
                 "request_id": {"type": "string"},
             },
             required=["status", "error", "request_id"],
@@ -632,10 +636,11 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/runbooks/{id}/execute": {
             "post": _op(
-                "Run a runbook by hand, or dry-run it",
+                "Run a runbook by hand, or dry-run it (409 with execution_id when the kill "
+                "switch, the breaker or concurrency holds it back; override_breaker: admin)",
                 {
                     **_ok(202, "Execution", "The execution, started."),
-                    **_errors(*_AUTH, *_BODY, 404),
+                    **_errors(*_AUTH, *_BODY, 404, 409),
                 },
                 tag="runbooks",
                 parameters=[_id("runbook")],
@@ -651,6 +656,7 @@ def _paths() -> dict[str, Any]:
                                 "(any other param named is a 400 naming params.NAME); other "
                                 "entries are recorded as context",
                             },
+                            "override_breaker": {"type": "boolean"},
                         },
                     }
                 ),

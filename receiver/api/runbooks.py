@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from receiver.api.auth import require_role
 from receiver.api.common import is_id, optional_text, parse_int, read_json_object, ts
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.drills import STAGES, DrillBudget
@@ -186,12 +187,18 @@ async def execute_runbook(request: web.Request) -> web.Response:
     alert_id = body.get("alert_id")
     if alert_id is not None and not is_id(alert_id):
         raise InvalidInput("alert_id", "expected an alert id")
+    override = body.get("override_breaker", False)
+    if not isinstance(override, bool):
+        raise InvalidInput("override_breaker", "expected true or false")
+    if override:  # running past a breaker that stopped automation is an admin's call
+        require_role(principal, Role.ADMIN)
     execution = await request.app[AUTOMATION].run(
         request.match_info["id"],
-        f"api:{principal.name}",
+        principal.actor("api"),
         trigger_context=parse_trigger_context(body.get("trigger_context")),
         dry_run=dry_run,
         alert_id=alert_id,
+        override_breaker=override,
     )
     return web.json_response(_shown(request, execution), status=202)
 
@@ -239,7 +246,7 @@ async def cancel_execution(request: web.Request) -> web.Response:
     body = await read_json_object(request, BODY_LIMIT)
     execution = await request.app[AUTOMATION].cancel(
         execution_id_of(request),
-        f"api:{principal.name}",
+        principal.actor("api"),
         optional_text(body, "reason", REASON_LIMIT),
     )
     return web.json_response(_shown(request, execution))
@@ -248,7 +255,7 @@ async def cancel_execution(request: web.Request) -> web.Response:
 async def approve_execution(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
     execution = await request.app[AUTOMATION].approve(
-        execution_id_of(request), f"api:{principal.name}", principal.role
+        execution_id_of(request), principal.actor("api"), principal.role
     )
     return web.json_response(_shown(request, execution))
 
@@ -256,7 +263,7 @@ async def approve_execution(request: web.Request) -> web.Response:
 async def reject_execution(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
     execution = await request.app[AUTOMATION].reject(
-        execution_id_of(request), f"api:{principal.name}", principal.role
+        execution_id_of(request), principal.actor("api"), principal.role
     )
     return web.json_response(_shown(request, execution))
 
@@ -287,7 +294,7 @@ async def run_drill(request: web.Request) -> web.Response:
         replay_alert_id=replay,
         live=live,
         budget=_budget(body.get("budget")),
-        actor=f"api:{principal.name}",
+        actor=principal.actor("api"),
     )
     return web.json_response(report.as_json())
 
@@ -311,18 +318,18 @@ async def pause_automation(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
     body = await read_json_object(request, BODY_LIMIT)
     reason = optional_text(body, "reason", REASON_LIMIT)
-    return web.json_response(await request.app[AUTOMATION].pause(f"api:{principal.name}", reason))
+    return web.json_response(await request.app[AUTOMATION].pause(principal.actor("api"), reason))
 
 
 async def resume_automation(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
-    return web.json_response(await request.app[AUTOMATION].resume(f"api:{principal.name}"))
+    return web.json_response(await request.app[AUTOMATION].resume(principal.actor("api")))
 
 
 async def reset_breaker(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
     runbook = request.match_info["id"]
-    await request.app[AUTOMATION].reset_breaker(runbook, f"api:{principal.name}")
+    await request.app[AUTOMATION].reset_breaker(runbook, principal.actor("api"))
     return web.json_response({"runbook": runbook, "breaker": "reset"})
 
 

@@ -1,8 +1,10 @@
 """Approvals: which approval a step waits for, and who may give it.
 
 An ``approval`` step waits for its own; a runbook with ``approval: {required: true}`` puts a
-gate before the first mutating step of an automatic run. Deciding is the service's (it
-records the decision and enqueues the step again); waiting, and timing out, is the step job's.
+gate before the first mutating step of every execution that is not a dry run (automatic, by
+hand or a live drill). Deciding is the service's (it records the decision and enqueues the
+step again); waiting, and timing out, is the step job's. Who approves is compared as people
+(``receiver.people``): one person through Slack and an API token is one approver.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ def gate_for(step: StepConfig, runbook: RunbookConfig, execution: Execution) -> 
         )
     if (
         policy.required
-        and (execution.trigger == "auto" or policy.four_eyes)
         and execution.phase == "run"
         and execution.approved_by is None
         and step.is_mutating
@@ -45,25 +46,20 @@ def gate_for(step: StepConfig, runbook: RunbookConfig, execution: Execution) -> 
     return None
 
 
-def same_person(actor: str, other: str) -> bool:
-    """Whether two actors (``interface:name``) are one person: the same actor, or the same
-    name through another interface (``api:alice`` and ``cli:alice``)."""
-    return actor == other or actor.split(":", 1)[-1] == other.split(":", 1)[-1]
-
-
-def may_approve(actor: str, role: Role, approvers: list[str]) -> bool:
-    """Responders and admins may approve; a step's ``approvers`` narrow that to names
-    (``alice``), actors (``slack:U123``) or roles (``role:admin``)."""
+def may_approve(identities: frozenset[str], role: Role, approvers: list[str]) -> bool:
+    """Responders and admins may approve; a step's ``approvers`` narrow that to people or
+    names (``alice``), interface identities (``slack:U123``, ``api:alice``) or roles
+    (``role:admin``). ``identities``: every spelling the approver is known by
+    (``People.identities``)."""
     if role < Role.RESPONDER:
         return False
     if not approvers:
         return True
-    name = actor.split(":", 1)[-1]
     for allowed in approvers:
         if allowed.startswith("role:"):
             wanted = allowed[5:].upper()
             if wanted in Role.__members__ and role >= Role[wanted]:
                 return True
-        elif allowed in (actor, name):
+        elif allowed in identities:
             return True
     return False

@@ -32,6 +32,7 @@ from receiver.errors import FirebreakError
 from receiver.hostallow import HostAllowList
 from receiver.metrics import Metrics
 from receiver.model import Role, system_clock
+from receiver.people import People
 from receiver.store import open_store
 
 _ENDED = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
@@ -53,7 +54,8 @@ async def _service(config: Config) -> AsyncIterator[AutomationService]:
                 http_guard=HttpGuard(HostAllowList(config.automation.http_allow)),
             ),
         )
-        yield AutomationService(executor, store, system_clock, lambda: None)
+        people = People(config.people, config.api.tokens)
+        yield AutomationService(executor, store, system_clock, lambda: None, people)
 
 
 def _audited(
@@ -100,6 +102,7 @@ async def run(args: argparse.Namespace, config: Config) -> int:
                     trigger_context=context,
                     dry_run=args.dry_run,
                     alert_id=args.alert,
+                    override_breaker=args.override_breaker,
                 )
             print(execution_line(execution))
             if not (args.wait or args.dry_run):

@@ -228,6 +228,17 @@ class PythonStep:
     function: str = field(metadata={"check": _not_empty})
     args: Mapping[str, object] = field(default_factory=_mapping)
 
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if "firebreak" in self.args:
+            return [
+                (
+                    f"{path}.args.firebreak",
+                    "is Firebreak's own: the action gets its context from the server, "
+                    "never from a runbook",
+                )
+            ]
+        return []
+
 
 _CONDITION = re.compile(
     r"\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*"
@@ -369,14 +380,14 @@ class ConcurrencyConfig:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalPolicy:
-    """Whether automatic runs wait for a person before their first mutating step."""
+    """Whether runs wait for a person before their first mutating step: automatic ones, runs
+    by hand and live drills alike (dry runs change nothing, so they do not wait)."""
 
     required: bool = False
     approvers: tuple[str, ...] = field(default=(), metadata={"shorthand": _NAMES})
     timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": _positive})
     # Whoever started an execution never approves it: not the gate, and not any approval
-    # step of this runbook. With required, the gate then holds manual runs too (else the
-    # person starting a run by hand would pass it unchecked).
+    # step of this runbook (compared as people: see the people directory).
     four_eyes: bool = False
 
 

@@ -2,9 +2,13 @@
 escalation (its notifications marked as a drill), the runbook's execution — with each stage's
 time from the injection held against a budget, like the source's two-minute emergency drills.
 
-A drill alert carries ``firebreak_drill=<drill id>`` (a new occurrence every time) and
-``firebreak_drill_runbook=<id>``: it starts only the runbook being drilled, as a ``drill``
-execution that storm control does not hold back, and a dry run unless the drill is live.
+Only a person starts a drill (the API, the CLI), and what the drill is — its runbook, whether
+it is live, who asked — is recorded in the store before its alert is injected. The alert
+carries ``firebreak_drill=<drill id>`` (a new random id, so a new occurrence every time);
+routing finds the record by that id and starts only the runbook being drilled, as a ``drill``
+execution, a dry run unless the record says live. A live drill passes the kill switch, the
+breaker, concurrency and approval gates like any run that changes things. A ``firebreak_drill``
+label on any other alert names no record with its labels: it is an ordinary label.
 ``replay`` takes a stored alert's labels and annotations instead, to try a runbook on a real
 past incident. The drill alert is resolved at the end, through the webhook too.
 """
@@ -22,12 +26,12 @@ from typing import Any
 
 from receiver.alertmanager import format_rfc3339
 from receiver.automation.definitions import RunbookConfig
-from receiver.automation.executor import DRILL_LIVE_LABEL, DRILL_RUNBOOK_LABEL
 from receiver.automation.service import AutomationService
 from receiver.errors import InvalidInput
 from receiver.matchers import MatchOp, parse_matchers
 from receiver.model import DRILL_LABEL, Clock, EventKind
 from receiver.store import Store
+from receiver.store.drills import DrillSQL
 from receiver.store.executions import FINAL_STATES
 from receiver.store.listing import AlertQuery
 
@@ -95,13 +99,20 @@ def drill_labels(
     runbook: RunbookConfig,
     given: Mapping[str, str],
     drill_id: str,
-    live: bool,
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The synthetic alert's labels: ``base`` (a replayed alert's), the runbook's equality
-    matchers, ``given``; a matcher nothing satisfies asks for a label to be given."""
-    labels = dict(base or {})
-    labels.pop(DRILL_LABEL, None)
+    matchers, ``given``; a matcher nothing satisfies asks for a label to be given. The
+    ``firebreak_drill`` labels are Firebreak's own: given ones are refused, a replayed
+    alert's dropped."""
+    for name in given:
+        if name.startswith(DRILL_LABEL):
+            raise InvalidInput(
+                f"labels.{name}",
+                f"{DRILL_LABEL} labels are Firebreak's own; whether a drill is live is the "
+                "request's live flag",
+            )
+    labels = {k: v for k, v in (base or {}).items() if not k.startswith(DRILL_LABEL)}
     matchers = runbook.matchers()
     for m in matchers:
         if m.name in given or m.matches({**labels, **given}):
@@ -112,11 +123,8 @@ def drill_labels(
     labels.update(given)
     labels.setdefault("alertname", f"Drill-{runbook.id}")
     labels[DRILL_LABEL] = drill_id
-    labels[DRILL_RUNBOOK_LABEL] = runbook.id
     if not all(m.matches(labels) for m in matchers):
         raise InvalidInput("labels", f"the drill alert would not match runbook {runbook.id}")
-    if live:
-        labels[DRILL_LIVE_LABEL] = "true"
     return labels
 
 
@@ -162,6 +170,7 @@ class Drills:
         self._store = store
         self._clock = clock
         self._inject = inject
+        self._sql = DrillSQL()
 
     async def run(
         self,
@@ -173,8 +182,8 @@ class Drills:
         budget: DrillBudget | None = None,
         actor: str = "firebreak",
     ) -> DrillReport:
-        """Inject, follow and report; ``actor`` is recorded in the synthetic alert's
-        annotations (``drilled_by``)."""
+        """Record, inject, follow and report. ``actor`` (who asked; a live drill is an
+        admin's) is the execution's actor and the synthetic alert's ``drilled_by``."""
         runbook = self._service.runbook(runbook_id)
         base: Mapping[str, str] = {}
         annotations: dict[str, str] = {"summary": f"firebreak drill of {runbook_id}"}
@@ -182,10 +191,16 @@ class Drills:
             past = await self._store.get_alert(replay_alert_id)
             base, annotations = past.labels, {**past.annotations}
         annotations["drilled_by"] = actor
-        drill_id = secrets.token_hex(6)
-        all_labels = drill_labels(runbook, labels or {}, drill_id, live, base)
+        # Unguessable: nobody can label an alert with a drill's id before it exists.
+        drill_id = secrets.token_hex(16)
+        all_labels = drill_labels(runbook, labels or {}, drill_id, base)
         report = DrillReport(drill_id, runbook_id, live, budget or DrillBudget())
         started_at = self._clock()
+        # Recorded before anything is injected: routing reads the drill from here.
+        async with self._store.transaction() as conn:
+            await self._sql.register(
+                conn, drill_id, runbook.id, live, actor, all_labels, started_at
+            )
         began = time.monotonic()
         await self._inject(drill_webhook(all_labels, annotations, started_at, resolved=False))
         report.reached["webhook"] = time.monotonic() - began
@@ -193,6 +208,8 @@ class Drills:
             await self._follow(report, began)
         finally:
             await self._inject(drill_webhook(all_labels, annotations, started_at, resolved=True))
+            async with self._store.transaction() as conn:
+                await self._sql.finish(conn, drill_id, self._clock())
         return report
 
     async def _follow(self, report: DrillReport, began: float) -> None:

@@ -25,12 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.automation import activity
 from receiver.automation.definitions import RunbookConfig, Runbooks, StepConfig
-from receiver.automation.jobkinds import cleanup_job, start_job, step_job
+from receiver.automation.jobkinds import cleanup_job, drill_start_job, start_job, step_job
 from receiver.automation.params import (
     fill_params,
     secret_values,
 )
 from receiver.automation.progress import Progress, ProgressHook
+from receiver.automation.redaction import Redactor
 from receiver.automation.sample import sample_alert, uses_sample
 from receiver.automation.stepjob import StepJob
 from receiver.automation.steps import (
@@ -44,16 +45,15 @@ from receiver.grafana import annotation_job
 from receiver.jobs import Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.matchers import matches_all
 from receiver.metrics import Metrics
-from receiver.model import DRILL_LABEL, Alert, EventKind
+from receiver.model import Alert, EventKind
 from receiver.store import Store
+from receiver.store.drills import Drill, DrillSQL
 from receiver.store.executions import Execution, ExecutionSQL
 from receiver.store.jobs import NewJob
 
 log = logging.getLogger("firebreak.automation")
 
 PAUSED = "paused"  # the automation_settings key of the kill switch
-DRILL_RUNBOOK_LABEL = "firebreak_drill_runbook"  # the runbook a drill alert is for
-DRILL_LIVE_LABEL = "firebreak_drill_live"  # "true": the drill's execution is not a dry run
 _PAUSED_RECHECK = timedelta(seconds=5)
 _FINAL_STEP = ("succeeded", "failed", "skipped", "interrupted", "cancelled")
 
@@ -71,16 +71,20 @@ class Executor:
         dry_run: bool = False,
         annotate: bool = False,
         progress: ProgressHook | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.runbooks = runbooks
         self.store = store
         self.sql = ExecutionSQL(store.dialect)
+        self.drills = DrillSQL()
         self.metrics = metrics
         self.environment = environment
         self._automatic = automatic
         self._dry_run = dry_run  # automation.mode: dry_run: automatic runs change nothing
         self._annotate = annotate  # write Grafana annotations when executions start and end
         self._progress = progress
+        # What step records may not hold (configured secrets), and how big they may grow.
+        self.redactor = redactor or Redactor()
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -102,11 +106,12 @@ class Executor:
             ids = sorted({i for j in ctx.jobs for i in j.payload.get("alert_ids", ())})
             async with self.store.connection() as conn:
                 states = await self.store.alert_states(conn, ids, with_labels=True)
+                ours = [a for a in states.values() if a.status.value == status]
+                drills = await self.drills.of_alerts(conn, ((a.id, a.labels) for a in ours))
             starts = [
                 job
-                for alert in states.values()
-                if alert.status.value == status
-                for job in self._starts(alert.id, alert.labels, status, ctx.now)
+                for alert in ours
+                for job in self._starts(alert.id, alert.labels, status, ctx.now, drills)
             ]
             if not starts:
                 return outcome
@@ -115,40 +120,52 @@ class Executor:
         return route_and_start
 
     def _starts(
-        self, alert_id: int, labels: Mapping[str, str], status: str, now: datetime
+        self,
+        alert_id: int,
+        labels: Mapping[str, str],
+        status: str,
+        now: datetime,
+        drills: Mapping[int, Drill],
     ) -> list[NewJob]:
-        drill = labels.get(DRILL_LABEL)
-        if drill is None:
+        drill = drills.get(alert_id)
+        if drill is None:  # drill-looking labels without a recorded drill are just labels
             return [
                 start_job(rb.id, alert_id, status, now)
                 for rb in self.runbooks.matching(labels, status)
             ]
-        # A drill alert starts the runbook being drilled and nothing else.
-        runbook = self.runbooks.get(labels.get(DRILL_RUNBOOK_LABEL, ""))
+        # A drill's alert starts the runbook being drilled and nothing else, once.
+        runbook = self.runbooks.get(drill.runbook)
         if runbook is None or status != "firing" or not matches_all(runbook.matchers(), labels):
             return []
-        job = start_job(runbook.id, alert_id, status, now)
-        live = labels.get(DRILL_LIVE_LABEL) == "true"
-        return [replace(job, payload={**job.payload, "drill": drill, "live": live})]
+        return [drill_start_job(drill.id, runbook.id, alert_id, now)]
 
     async def start(self, ctx: JobContext) -> Outcome:
         p = ctx.job.payload
-        runbook = self.runbooks.get(p["runbook"])
-        if runbook is None:
-            return Done("unknown_runbook")
+        drill: Drill | None = None
         async with self.store.connection() as conn:
             found = await self.store.alerts_by_ids(conn, [p["alert_id"]])
+            if "drill" in p:
+                drill = (await self.drills.get(conn, [p["drill"]])).get(p["drill"])
         if not found:
             return Done("alert_gone")
         alert = found[0]
-        drill = p.get("drill")
+        if "drill" in p:
+            # What the drill is comes from its record, never from the alert or the job.
+            if drill is None or not drill.is_of(alert.id, alert.labels):
+                return Done("not_a_drill")
+            async with self.store.transaction(durable=False) as conn:
+                if not await self.drills.bind(conn, drill.id, alert.id):
+                    return Done("drill_taken")
+        runbook = self.runbooks.get(drill.runbook if drill else p["runbook"])
+        if runbook is None:
+            return Done("unknown_runbook")
         execution, _created = await self.create(
             runbook,
             alert=alert,
             trigger="drill" if drill else "auto",
-            actor="firebreak",
-            trigger_context={"drill": drill, "live": p.get("live", False)} if drill else {},
-            dry_run=not p.get("live") if drill else self._dry_run,
+            actor=drill.actor if drill else "firebreak",
+            trigger_context={"drill": drill.id, "live": drill.live} if drill else {},
+            dry_run=not drill.live if drill else self._dry_run,
             start_key=ctx.job.idempotency_key,
             now=ctx.now,
         )
@@ -171,15 +188,17 @@ class Executor:
         now: datetime,
         once: bool = False,
         given: Mapping[str, Any] | None = None,
+        override_breaker: bool = False,
     ) -> tuple[Execution, bool]:
-        """Create an execution (``running``, or ``skipped`` when storm control holds an
-        automatic one back, or ``failed`` when its parameters cannot be filled or are not
+        """Create an execution (``pending``, or ``skipped`` when the kill switch or storm
+        control holds it back, or ``failed`` when its parameters cannot be filled or are not
         what the runbook declares) together with its first step's job. ``given``: parameters a
         person set at a manual run (``params.manual_values``). A manual run whose parameters
         fail raises ``InvalidInput`` instead and creates nothing. Creating with the same
         ``start_key`` again changes nothing, and so, with ``once``, does creating one while an
         execution of the runbook for the alert's fingerprint has not ended: that execution is
-        returned instead."""
+        returned instead. ``override_breaker`` (an admin's run by hand) lets a run past an open
+        breaker."""
         error: str | None = None
         sample = uses_sample(dry_run, alert.id if alert else None, trigger)
         try:
@@ -189,7 +208,7 @@ class Executor:
         except InvalidInput as exc:
             if trigger != "auto":
                 raise
-            params, error = {}, str(exc)
+            params, error = {}, self.redactor.error(str(exc))
         # Not fsynced on SQLite: lost only with the job that made it (which then runs again),
         # and the first step's durable "running" mark covers it before anything happens.
         async with self.store.transaction(durable=False) as conn:
@@ -198,9 +217,14 @@ class Executor:
                 running = await self.sql.active_execution(conn, runbook.id, alert.fingerprint)
                 if running is not None:
                     return running, False
-            refusal = None
-            if trigger == "auto" and error is None:
-                refusal = await self._refusal(conn, runbook, alert, now)
+            refusal, overridden = None, None
+            # Automatic dry runs too: they show what automation would do, held back alike.
+            if error is None and (trigger == "auto" or not dry_run):
+                refusal = await self._refusal(
+                    conn, runbook, alert, now, trigger, breaker=not override_breaker
+                )
+                if refusal is None and override_breaker:
+                    overridden = await self._open_breaker(conn, runbook, now)
             state = "skipped" if refusal else "failed" if error else "pending"
             values = {
                 "runbook": runbook.id,
@@ -224,7 +248,9 @@ class Executor:
             note = (
                 refusal
                 or error
-                or f"{trigger} run by {actor}" + (f" (dry run{how})" if dry_run else "")
+                or f"{trigger} run by {actor}"
+                + (f" (dry run{how})" if dry_run else "")
+                + (f"; open breaker overridden ({overridden})" if overridden else "")
             )
             execution, created = await self.sql.create(conn, values, actor, note)
             if created and execution.state == "pending":
@@ -252,24 +278,30 @@ class Executor:
         return execution, created
 
     async def _refusal(
-        self, conn: AsyncConnection, runbook: RunbookConfig, alert: Alert | None, now: datetime
+        self,
+        conn: AsyncConnection,
+        runbook: RunbookConfig,
+        alert: Alert | None,
+        now: datetime,
+        trigger: str,
+        *,
+        breaker: bool = True,
     ) -> str | None:
-        """Why storm control holds an automatic run back, or None."""
+        """Why the kill switch or storm control holds a run back, or None. Every run that
+        changes things passes the kill switch, the breaker and concurrency; the cooldown
+        damps automatic runs of a flapping alert, and a person's run by hand is not one."""
         if await self.paused(conn):
             return "paused: automation is paused (firebreak automation resume)"
-        since = now - runbook.breaker.window
-        reset = await self.sql.setting(conn, f"breaker_reset:{runbook.id}")
-        if reset:
-            since = max(since, datetime.fromisoformat(reset["at"]))
-        failures = await self.sql.failures_since(conn, runbook.id, since)
-        if failures >= runbook.breaker.failures:
-            return (
-                f"breaker: {failures} failed automatic runs within "
-                f"{format_duration(runbook.breaker.window)}; automatic runs stopped, "
-                "escalating to people"
-            )
+        if breaker and (open_breaker := await self._open_breaker(conn, runbook, now)):
+            if trigger == "auto":
+                return f"{open_breaker}; automatic runs stopped, escalating to people"
+            return f"{open_breaker}; an admin may reset it, or run this with override_breaker"
         if alert is not None:
-            last = await self.sql.last_automatic_start(conn, runbook.id, alert.fingerprint)
+            last = (
+                await self.sql.last_automatic_start(conn, runbook.id, alert.fingerprint)
+                if trigger == "auto"
+                else None
+            )
             if last is not None and now - last < runbook.cooldown:
                 cooldown = format_duration(runbook.cooldown)
                 return f"cooldown: ran for this alert at {last.isoformat()} (cooldown {cooldown})"
@@ -283,6 +315,20 @@ class Executor:
         if await self.sql.active(conn, runbook.id) >= runbook.concurrency.max:
             return f"concurrency: {runbook.concurrency.max} running already"
         return None
+
+    async def _open_breaker(
+        self, conn: AsyncConnection, runbook: RunbookConfig, now: datetime
+    ) -> str | None:
+        """``breaker: ...`` when the runbook's automatic runs failed too often lately."""
+        since = now - runbook.breaker.window
+        reset = await self.sql.setting(conn, f"breaker_reset:{runbook.id}")
+        if reset:
+            since = max(since, datetime.fromisoformat(reset["at"]))
+        failures = await self.sql.failures_since(conn, runbook.id, since)
+        if failures < runbook.breaker.failures:
+            return None
+        window = format_duration(runbook.breaker.window)
+        return f"breaker: {failures} failed automatic runs within {window}"
 
     async def paused(self, conn: AsyncConnection) -> bool:
         value = await self.sql.setting(conn, PAUSED)
@@ -299,7 +345,7 @@ class Executor:
                 return Done("gone")
             if execution.final or (execution.phase, execution.position) != (phase, position):
                 return Done("stale")
-            if execution.trigger == "auto" and not execution.dry_run and await self.paused(conn):
+            if not execution.dry_run and await self.paused(conn):
                 return Defer(until=ctx.now + _PAUSED_RECHECK, reason="automation paused")
             rows = await self.sql.steps(conn, eid)
             alerts = (

@@ -14,11 +14,13 @@ import os
 import resource
 import shutil
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from receiver.hostallow import HostAllowList
@@ -68,6 +70,41 @@ class HttpGuard:
         """A session whose every connection goes through this guard's resolver."""
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self), use_dns_cache=False)
         return aiohttp.ClientSession(connector=connector, trust_env=False)
+
+
+class GuardedHttp:
+    """HTTP as ``http`` steps and python actions make it: the allow-list checked before the
+    request and again at connect, redirects never followed (a 3xx is the answer), no proxy
+    or credentials from the environment."""
+
+    def __init__(self, guard: HttpGuard, session: aiohttp.ClientSession | None) -> None:
+        self.guard = guard
+        self._session = session
+
+    @asynccontextmanager
+    async def request(
+        self, method: str, url: str | yarl.URL, **kwargs: Any
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """``session.request`` after the guard's check; raises ``Refused`` (an OSError) for
+        a destination the allow-list does not allow, before anything is sent."""
+        target = yarl.URL(str(url))
+        if target.scheme not in ("http", "https") or not target.host:
+            raise Refused(errno.EINVAL, "expected an http:// or https:// URL with a host")
+        refusal = await self.guard.refusal(target.host, target.port or 80)
+        if self._session is None:
+            refusal = refusal or "no guarded HTTP session"
+        if refusal is not None:
+            raise Refused(errno.EACCES, refusal)
+        assert self._session is not None
+        kwargs["allow_redirects"] = False
+        async with self._session.request(method, target, **kwargs) as response:
+            yield response
+
+    def get(self, url: str | yarl.URL, **kwargs: Any) -> Any:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str | yarl.URL, **kwargs: Any) -> Any:
+        return self.request("POST", url, **kwargs)
 
 
 class GuardedResolver(AbstractResolver):

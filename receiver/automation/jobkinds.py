@@ -17,6 +17,18 @@ def start_job(runbook: str, alert_id: int, status: str, now: datetime) -> NewJob
     )
 
 
+def drill_start_job(drill_id: str, runbook: str, alert_id: int, now: datetime) -> NewJob:
+    """The start of a drill's execution; its key names the drill, so one drill starts one
+    execution whichever alerts carry its id. The payload points at the drill's record, which
+    says what it is."""
+    return NewJob(
+        kind="runbook_start",
+        payload={"runbook": runbook, "alert_id": alert_id, "status": "firing", "drill": drill_id},
+        due_at=now,
+        idempotency_key=f"runbook_start:drill:{drill_id}",
+    )
+
+
 def step_job(execution_id: int, phase: str, position: int, now: datetime, tag: str = "") -> NewJob:
     key = f"runbook_step:{execution_id}:{phase}:{position}" + (f":{tag}" if tag else "")
     return NewJob(

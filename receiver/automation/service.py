@@ -1,7 +1,8 @@
 """What people do with runbooks, from any interface: list, run (or dry-run), status, approve,
 reject, cancel, and the kill switch. Every call takes the actor as ``interface:name``
-(``api:alice``, ``slack:U123``, ``cli:root``) and the role it holds, and returns domain values;
-REST, the CLI and chat only translate."""
+(``api:alice``, ``slack:U123``, ``cli:root``) or ``person:alice`` and the role it holds, and
+returns domain values; REST, the CLI and chat only translate. An interface identity the
+people directory maps to a person acts as that person (``slack:U123`` → ``person:alice``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from receiver.automation.approvals import may_approve, same_person
+from receiver.automation.approvals import may_approve
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.executor import PAUSED, Executor
 from receiver.automation.jobkinds import step_job
 from receiver.automation.params import manual_values
-from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound
+from receiver.errors import Conflict, Forbidden, HeldBack, InvalidInput, NotFound
 from receiver.model import Alert, Clock, Role
+from receiver.people import People
 from receiver.store import Store
 from receiver.store.executions import Execution, ExecutionEvent, StepRun
 
@@ -32,13 +34,19 @@ class ExecutionRecord:
 
 class AutomationService:
     def __init__(
-        self, executor: Executor, store: Store, clock: Clock, wake: Callable[[], None]
+        self,
+        executor: Executor,
+        store: Store,
+        clock: Clock,
+        wake: Callable[[], None],
+        people: People | None = None,
     ) -> None:
         self._executor = executor
         self._store = store
         self._sql = executor.sql
         self._clock = clock
         self._wake = wake
+        self._people = people or People()
 
     @property
     def store(self) -> Store:
@@ -68,8 +76,12 @@ class AutomationService:
         dry_run: bool = False,
         alert_id: int | None = None,
         trigger: str = "manual",
+        override_breaker: bool = False,
     ) -> Execution:
-        """Start a runbook by hand (never held back by storm control: a person asked)."""
+        """Start a runbook by hand. A run that changes things passes the kill switch, the
+        breaker and concurrency (``HeldBack`` when they hold it back, the execution recording
+        it) and waits for the runbook's approval gate; ``override_breaker`` (an admin's) lets
+        it past an open breaker."""
         execution, _ = await self.start(
             runbook_id,
             actor,
@@ -77,6 +89,7 @@ class AutomationService:
             dry_run=dry_run,
             alert_id=alert_id,
             trigger=trigger,
+            override_breaker=override_breaker,
         )
         return execution
 
@@ -90,6 +103,7 @@ class AutomationService:
         alert_id: int | None = None,
         trigger: str = "manual",
         once: bool = False,
+        override_breaker: bool = False,
     ) -> tuple[Execution, bool]:
         """``run``, telling whether it started a new execution. With ``once`` and an alert,
         an execution of the runbook for the alert that has not ended is returned instead of
@@ -108,14 +122,21 @@ class AutomationService:
             runbook,
             alert=alert,
             trigger=trigger,
-            actor=actor,
+            actor=self._people.resolve(actor),
             trigger_context=context,
             given=given,
             dry_run=dry_run,
             start_key=f"{trigger}:{secrets.token_hex(12)}",
             now=self._clock(),
             once=once,
+            override_breaker=override_breaker,
         )
+        if created and execution.state == "skipped":
+            raise HeldBack(
+                f"runbook {runbook_id} not started: {execution.error} "
+                f"(execution {execution.id} records it)",
+                execution.id,
+            )
         if created:
             self._wake()
         return execution, created
@@ -154,6 +175,7 @@ class AutomationService:
         """Stop an execution: no further step starts; a step running now finishes and is
         recorded, and the silences it created are expired."""
         now = self._clock()
+        actor = self._people.resolve(actor)
         async with self._store.transaction() as conn:
             execution = await self._current(conn, execution_id)
             if execution.final:
@@ -183,22 +205,34 @@ class AutomationService:
     async def reject(self, execution_id: int, actor: str, role: Role) -> Execution:
         return await self._decide(execution_id, actor, role, "rejected")
 
+    def may_decide(
+        self, actor: str, role: Role, execution: Execution, waiting: StepRun, approving: bool
+    ) -> str | None:
+        """Why ``actor`` may not decide the approval ``execution`` waits for at ``waiting``,
+        or None: the step's approvers, and for four eyes whoever started it, compared as
+        people."""
+        approvers = (waiting.output or {}).get("approvers") or []
+        if not may_approve(self._people.identities(actor), role, approvers):
+            return f"{actor} may not approve this step; approvers: {approvers}"
+        four_eyes = bool((waiting.output or {}).get("four_eyes"))
+        if approving and four_eyes and self._people.same_person(actor, execution.actor):
+            return (
+                f"four eyes: {actor} started execution {execution.id} ({execution.actor}) "
+                "and may not approve it; another approver must"
+            )
+        return None
+
     async def _decide(self, execution_id: int, actor: str, role: Role, decision: str) -> Execution:
         now = self._clock()
+        actor = self._people.resolve(actor)
         async with self._store.transaction() as conn:
             execution = await self._current(conn, execution_id)
             row = await self._sql.step(conn, execution_id, execution.phase, execution.position)
             if execution.state != "waiting_approval" or row is None:
                 raise Conflict(f"execution {execution_id} is {execution.state}, not waiting")
-            approvers = (row.output or {}).get("approvers") or []
-            if not may_approve(actor, role, approvers):
-                raise Forbidden(f"{actor} may not approve this step; approvers: {approvers}")
-            four_eyes = bool((row.output or {}).get("four_eyes"))
-            if decision == "approved" and four_eyes and same_person(actor, execution.actor):
-                raise Forbidden(
-                    f"four eyes: {actor} started execution {execution_id} ({execution.actor}) "
-                    "and may not approve it; another approver must"
-                )
+            refusal = self.may_decide(actor, role, execution, row, decision == "approved")
+            if refusal is not None:
+                raise Forbidden(refusal)
             if not await self._sql.update_step(
                 conn,
                 row.id,
@@ -250,6 +284,7 @@ class AutomationService:
 
     async def _set_paused(self, paused: bool, actor: str, reason: str | None) -> dict[str, Any]:
         now = self._clock()
+        actor = self._people.resolve(actor)
         value = {"paused": paused, "by": actor, "reason": reason, "at": now.isoformat()}
         async with self._store.transaction() as conn:
             await self._sql.set_setting(conn, PAUSED, value, now, actor)
@@ -269,6 +304,7 @@ class AutomationService:
         """Let automatic runs of a runbook start again: failures before now no longer count."""
         self.runbook(runbook_id)
         now = self._clock()
+        actor = self._people.resolve(actor)
         async with self._store.transaction() as conn:
             await self._sql.set_setting(
                 conn,

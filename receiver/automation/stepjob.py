@@ -15,7 +15,7 @@ from receiver.automation import activity
 from receiver.automation.approvals import Gate, gate_for
 from receiver.automation.definitions import RunbookConfig, StepConfig
 from receiver.automation.jobkinds import step_job
-from receiver.automation.params import alert_scope, jsonable, redact, secret_values
+from receiver.automation.params import alert_scope, jsonable, secret_values
 from receiver.automation.progress import Progress
 from receiver.automation.sample import sample_alert, uses_sample
 from receiver.automation.stepline import step_line
@@ -65,6 +65,9 @@ class StepJob:
         self.now = ctx.now
         self.started_at = row.started_at  # when the step first started running, if it has
         self.at = (execution.phase, execution.position)
+        # Every configured secret and this execution's secret parameters: what the step's
+        # record (inputs, output, error) may not hold.
+        self.redactor = executor.redactor.adding(secret_values(runbook, execution.params))
 
     def scope(self) -> dict[str, Any]:
         alert = alert_scope(self.alert)
@@ -114,10 +117,9 @@ class StepJob:
             inputs = render_value(raw, scope, where=f"steps.{step.id}.{step.type}")
         except TemplateFailure as exc:
             return await self.settle(failed(str(exc)))
-        secrets = secret_values(self.runbook, self.execution.params)
-        stored = redact(jsonable(inputs), secrets)
-        would = redact(
-            jsonable(describe(step, inputs, self.alert.labels if self.alert else {})), secrets
+        stored = self.redactor.output(jsonable(inputs))
+        would = self.redactor.value(
+            jsonable(describe(step, inputs, self.alert.labels if self.alert else {}))
         )
         if self.execution.dry_run:
             if when_unknown is not None:
@@ -157,6 +159,8 @@ class StepJob:
         function = STEP_FUNCTIONS.get(step.type)
         if function is None:
             return await self.settle(failed(f"{step.type} steps are not supported"), inputs=stored)
+        if step.notify is not None:  # a message goes to people: never with a credential in it
+            inputs = {**inputs, "message": self.redactor.text(str(inputs.get("message", "")))}
         invocation = Invocation(
             step=step,
             inputs=inputs,
@@ -245,13 +249,20 @@ class StepJob:
             return f"Approve step {step.id} ({step.type}) of {self.runbook.id}?"
         where = f"steps.{step.id}.approval.message"
         text = render_value(step.approval.message, self.scope(), where)
-        return str(redact(text, secret_values(self.runbook, self.execution.params)))
+        return self.redactor.text(str(text))
 
     async def settle(
         self, result: StepResult, *, state: str | None = None, inputs: Any = None
     ) -> Outcome:
         """Record a step's outcome, move the execution on and enqueue what comes next, in one
-        transaction; a waiting step or a retry puts this job off instead."""
+        transaction; a waiting step or a retry puts this job off instead. Its output and error
+        are redacted and bounded here, on their way into the store: whatever shows or sends
+        them later reads them from there."""
+        result = replace(
+            result,
+            output=self.redactor.output(result.output),
+            error=self.redactor.error(result.error),
+        )
         step, row, ex, now = self.step, self.row, self.execution, self.now
         if result.state == "waiting":
             async with self.x.store.transaction() as conn:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
-import inspect
 import json
 import os
 import signal
@@ -24,20 +23,23 @@ import aiohttp
 import yarl
 
 from receiver.alertmanager import format_rfc3339
+from receiver.automation.actions import ActionContext, call_action
 from receiver.automation.definitions import StepConfig, parse_condition
 from receiver.automation.guards import (
     DEFAULT_PATH,
+    GuardedHttp,
     HttpGuard,
     Refused,
     ShellPolicy,
     child_environment,
 )
+from receiver.deadletters import DeadLetters
 from receiver.durations import format_duration
 from receiver.errors import MatcherError
 from receiver.escalation import _notice_alert  # one way to show an alert in a notice
 from receiver.hostallow import HostAllowList
 from receiver.matchers import parse_matchers
-from receiver.model import Alert
+from receiver.model import Alert, Clock, system_clock
 from receiver.notify.base import Channel, ChannelError, ChannelThrottled, Notice, NoticeKind
 from receiver.tracing import inject_traceparent
 
@@ -78,6 +80,15 @@ class StepEnvironment:
     http_guard: HttpGuard = field(default_factory=_deny_all)
     guarded_http: aiohttp.ClientSession | None = None
     shell: ShellPolicy = field(default_factory=ShellPolicy)
+    # python steps: each action's automation.actions settings, and Firebreak's own job queue
+    # for the actions that recover it.
+    action_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    dead_letters: DeadLetters | None = None
+    clock: Clock = system_clock
+
+    def guarded(self) -> GuardedHttp:
+        """The HTTP client of http steps and python actions."""
+        return GuardedHttp(self.http_guard, self.guarded_http)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,26 +155,18 @@ async def run_http(inv: Invocation) -> StepResult:
         url = yarl.URL(str(spec["url"]))
     except ValueError as exc:
         return failed(f"http request refused: not a URL: {exc}")
-    if url.scheme not in ("http", "https") or not url.host:
-        return failed("http request refused: expected an http:// or https:// URL with a host")
-    session = inv.env.guarded_http
-    refusal = await inv.env.http_guard.refusal(url.host, url.port or 80)
-    if session is None:
-        refusal = refusal or "no guarded HTTP session"
-    if refusal is not None:
-        return failed(f"http request refused: {refusal}")
-    assert session is not None
     try:
         # Redirects are not followed: a 3xx is the answer, so no hop escapes the allow-list.
-        async with session.request(
+        async with inv.env.guarded().request(
             str(spec.get("method", "GET")).upper(),
             url,
             headers=headers,
             json=body if body is not None else None,
-            allow_redirects=False,
         ) as response:
             raw = await response.content.read(limit)
             status = response.status
+    except Refused as exc:
+        return failed(f"http request refused: {exc.strerror}")
     except aiohttp.ClientConnectorError as exc:
         if isinstance(exc.os_error, Refused):  # the connection's own check: rebinding
             return failed(f"http request refused: {exc.os_error.strerror}")
@@ -367,10 +370,17 @@ async def run_python(inv: Invocation) -> StepResult:
     function = inv.env.actions.get(name)
     if function is None:
         return failed(f"no function {name!r} in the {ENTRY_POINT_GROUP} entry point group")
+    context = ActionContext(
+        execution_id=inv.execution_id,
+        step=inv.step.id,
+        key=inv.key,
+        http=inv.env.guarded(),
+        settings=inv.env.action_settings.get(name, {}),
+        dead_letters=inv.env.dead_letters,
+        clock=inv.env.clock,
+    )
     try:
-        result = function(**dict(inv.inputs.get("args") or {}))
-        if inspect.isawaitable(result):
-            result = await result
+        result = await call_action(function, dict(inv.inputs.get("args") or {}), context)
     except Exception as exc:
         return failed(f"{name} raised {type(exc).__name__}: {exc}")
     return succeeded(json.loads(json.dumps(result, default=str)))

@@ -7,7 +7,6 @@ from aiohttp import web
 
 from receiver.api.common import optional_text
 from receiver.api.runbooks import EXECUTION_STATES, REASON_LIMIT, execution_id_of
-from receiver.automation.approvals import may_approve, same_person
 from receiver.automation.definitions import StepConfig
 from receiver.automation.params import shown_inputs
 from receiver.automation.service import AutomationService, ExecutionRecord
@@ -23,8 +22,9 @@ _PAGE = 100
 
 
 def actor_of(session: Session) -> str:
-    """How the automation service names a console user: ``console:alice``."""
-    return f"console:{session.principal.name}"
+    """How the automation service names a console user: ``person:alice`` for a token mapped
+    to a person, else ``console:<token name>``."""
+    return session.principal.actor("console")
 
 
 @page(Role.VIEWER)
@@ -62,8 +62,8 @@ async def execution_page(request: web.Request, session: Session) -> web.StreamRe
         record=record,
         execution=record.execution,
         params=params,
-        can_decide=may_decide(record, session),
-        can_approve=may_decide(record, session, approving=True),
+        can_decide=may_decide(record, session, automation),
+        can_approve=may_decide(record, session, automation, approving=True),
         can_cancel=session.principal.role >= Role.RESPONDER and not record.execution.final,
         upcoming=upcoming_steps(record, request.app[AUTOMATION]),
         sample=sample_labels(record.execution, runbook),
@@ -90,7 +90,13 @@ def upcoming_steps(record: ExecutionRecord, automation: AutomationService) -> li
     ]
 
 
-def may_decide(record: ExecutionRecord, session: Session, *, approving: bool = False) -> bool:
+def may_decide(
+    record: ExecutionRecord,
+    session: Session,
+    automation: AutomationService,
+    *,
+    approving: bool = False,
+) -> bool:
     """Whether the buttons for the waiting approval are shown to this operator: what
     AutomationService.approve checks, so a hidden button is one that would be refused."""
     execution = record.execution
@@ -102,11 +108,10 @@ def may_decide(record: ExecutionRecord, session: Session, *, approving: bool = F
     )
     if waiting is None:
         return False
-    output = waiting.output or {}
-    actor = actor_of(session)
-    if not may_approve(actor, session.principal.role, output.get("approvers") or []):
-        return False
-    return not (approving and output.get("four_eyes") and same_person(actor, execution.actor))
+    refusal = automation.may_decide(
+        actor_of(session), session.principal.role, execution, waiting, approving
+    )
+    return refusal is None
 
 
 def _to_execution(request: web.Request) -> web.Response:

@@ -30,6 +30,7 @@ from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUn
 from receiver.matchers import Matcher, MatchOp, format_matchers
 from receiver.metrics import Metrics
 from receiver.model import Actor, AlertStatus, Clock, EventKind, Role
+from receiver.people import PERSON, People
 from receiver.routing import Router
 from receiver.slack.blocks import (
     ACTION_ACK,
@@ -262,14 +263,17 @@ class SlackCommands:
         self._metrics = metrics
         self.runbooks = RunbookCommands(automation, roles, dict(config.slack.runbook_approvers))
         self._router = Router(config)
+        self._people = People(config.people, config.api.tokens)
 
     def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
         if self._audit_trail is None:
             audit(user, action, outcome, **fields)
         else:  # one row and one log line
             target = fields.get("alert_id") or fields.get("execution_id") or fields.get("target")
+            person = self._people.slack_actor(user.id)
             self._audit_trail.record_soon(
-                actor=user.actor_name,
+                # The person the Slack user is in the people directory, else as Slack names them.
+                actor=person if person.startswith(PERSON) else user.actor_name,
                 interface="slack",
                 action=action,
                 outcome=outcome,

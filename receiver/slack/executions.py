@@ -11,7 +11,8 @@ going on:
   (it ended, or storm control held it back): the automatic run comes first, a run by hand is
   a second try — unless automation is in dry-run mode: then the automatic run changes nothing
   and a person may run the runbook for real at once;
-- drill alerts are never offered: a synthetic alert must not start a runbook for real.
+- a drill's alert is never offered: a synthetic alert must not start a runbook for real (an
+  alert that only carries a ``firebreak_drill`` label is no drill, and is offered as any).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from receiver.notify.mrkdwn import escape, escape_within, user_mention
 from receiver.notify.slack import OfferLookup
 from receiver.slack.blocks import MessageAlert, RunbookOffer
 from receiver.store import Store
+from receiver.store.drills import DrillSQL
 from receiver.store.executions import ACTIVE_STATES, Execution, ExecutionSQL
 from receiver.store.jobs import NewJob
 
@@ -45,8 +47,12 @@ def runbook_offers(
     async def lookup(alerts: Sequence[MessageAlert]) -> tuple[RunbookOffer, ...]:
         written: dict[str, list[MessageAlert]] = {}
         by_itself: dict[str, bool] = {}
+        drills: set[int] = set()
+        if any(DRILL_LABEL in a.labels for a in alerts):
+            async with store.connection() as conn:
+                drills = set(await DrillSQL().of_alerts(conn, ((a.id, a.labels) for a in alerts)))
         for alert in alerts:
-            if DRILL_LABEL in alert.labels:
+            if alert.id in drills:
                 continue
             for runbook in runbooks.offered(alert.labels):
                 written.setdefault(runbook.id, []).append(alert)

@@ -255,6 +255,23 @@ execution_events = Table(
     Index("ix_execution_events_execution_id", "execution_id", "id"),
 )
 
+# Drills people asked for (API, CLI), recorded before their synthetic alert is injected: the
+# routing of an alert carrying ``firebreak_drill=<id>`` starts a drill only when this table
+# holds that id with exactly the alert's labels, and reads the runbook and live flag here,
+# never from labels. The first alert that starts it is bound to it.
+drills = Table(
+    "drills",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("runbook", String(128), nullable=False),
+    Column("live", Boolean, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("labels", Json, nullable=False),
+    Column("alert_id", Id),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+)
+
 # Switches shared by every replica: the automation kill switch, runbook breaker resets.
 automation_settings = Table(
     "automation_settings",

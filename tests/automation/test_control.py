@@ -20,7 +20,6 @@ from tests.conftest import (
     auth,
     eventually,
 )
-from tests.e2e.conftest import free_port
 from tests.payloads import alert, webhook
 
 HOOK = auth(WEBHOOK_TOKEN)
@@ -497,48 +496,77 @@ async def test_a_restart_mid_execution_resumes_it(start: Any, target: Target) ->
     assert waited["duration_seconds"] >= 1.0
 
 
-async def test_dead_letter_recovery_retries_recent_jobs_and_archives_the_rest(
-    start: Any, tmp_path: Path
+async def test_dead_letter_recovery_retries_recent_jobs_and_leaves_the_rest_to_a_person(
+    start: Any, target: Target, tmp_path: Path
 ) -> None:
-    from receiver.automation.builtin import retry_dead_letters
+    from receiver.automation.builtin import dead_letters_settled, retry_dead_letters
     from receiver.store.jobs import NewJob
     from receiver.typedefs import CLOCK, STORE
 
-    # Where the runbook calls Firebreak and with which token is configuration (the runbook's
-    # ${VAR} defaults), never something a run is given; how far back to retry is made
-    # settable here, so that a second run can archive what the first retried.
-    text = DEAD_LETTER_RUNBOOK.read_text().replace(
-        'max_age: {default: "6h"}', 'max_age: {default: "6h", settable: true}'
-    )
-    port = free_port()
     archive = tmp_path / "dead.jsonl"
-    env = {
-        "FIREBREAK_URL": f"http://127.0.0.1:{port}",
-        "FIREBREAK_ADMIN_TOKEN": ADMIN_TOKEN,
-        "FIREBREAK_DEAD_LETTER_ARCHIVE": str(archive),
-    }
+    target.status["/hook"] = 503  # a passing outage of the channel's far side
     client = await start(
-        text, actions={"retry_dead_letters": retry_dead_letters}, env=env, port=port
+        DEAD_LETTER_RUNBOOK.read_text(),
+        actions={
+            "retry_dead_letters": retry_dead_letters,
+            "dead_letters_settled": dead_letters_settled,
+        },
+        extra=f"""
+automation: {{dead_letter_archive: "{archive}"}}
+channels:
+  hook: {{type: webhook, webhook: {{url: "{target.url}/hook", timeout: 1s}}}}
+escalation_policies:
+  oncall: {{tiers: [{{after: 0s, notify: [hook]}}]}}
+routes:
+  - {{name: all, escalation_policy: oncall}}
+notifications: {{group_window: 0s}}
+""",
     )
-    store, now = client.app[STORE], client.app[CLOCK]()
-    async with store.transaction() as conn:  # a job no handler knows: dead-lettered at once
-        await store.jobs.enqueue(conn, [NewJob("bogus", {}, now, "bogus:1")], now)
-    client.app[RUNNER].wake()
 
     async def dead() -> list[dict[str, Any]]:
         resp = await client.get("/api/v1/jobs?state=dead", headers=auth(ADMIN_TOKEN))
         return (await resp.json())["jobs"]  # type: ignore[no-any-return]
 
-    job = (await eventually(dead))[0]
+    await client.post("/webhook", json=webhook(alert()), headers=HOOK)
+    [page] = await eventually(dead, within=15)  # out of attempts: dead-lettered
+    assert page["kind"] == "notify"
+    target.status["/hook"] = 200  # the outage is over
     eid = await run(client, "dead-letter-recovery")
-    record = await finished(client, eid)
-    assert record["steps"][0]["output"] == {"dead": 1, "retried": [job["id"]], "archived": []}
-    assert record["steps"][0]["inputs"]["args"]["token"] == "<redacted>"
-    await eventually(dead)  # it dies again: nothing handles "bogus"
-    eid = await run(client, "dead-letter-recovery", {"trigger_context": {"max_age": "0s"}})
-    record = await finished(client, eid)
-    assert record["steps"][0]["output"]["archived"] == [job["id"]]
-    assert json.loads(archive.read_text())["id"] == job["id"]
+    record = await finished(client, eid, within=20)
+    assert record["state"] == "succeeded", record
+    recover, check = record["steps"]
+    assert recover["output"] == {"dead": 1, "retried": [page["id"]], "left": [], "archived": []}
+    assert check["inputs"]["args"]["retried"] == str(page["id"])
+    assert check["output"] == {"done": [page["id"]], "dead_within_max_age": 0}
+    assert await dead() == []
+    assert any(r["path"] == "/hook" and r["method"] == "POST" for r in target.requests)
+
+    # A job that cannot succeed: the check fails and says so, instead of passing.
+    store, now = client.app[STORE], client.app[CLOCK]()
+    async with store.transaction() as conn:  # a job no handler knows: dead-lettered at once
+        await store.jobs.enqueue(conn, [NewJob("bogus", {}, now, "bogus:1")], now)
+    client.app[RUNNER].wake()
+    [bogus] = await eventually(dead)
+    eid = await run(client, "dead-letter-recovery")
+    record = await finished(client, eid, within=20)
+    assert record["state"] == "failed"
+    assert record["steps"][0]["output"]["retried"] == [bogus["id"]]
+    assert f"dead-lettered again: job {bogus['id']} (bogus)" in record["steps"][1]["error"]
+
+    # Older than max_age: left to a person, archived once, and no longer a failed check.
+    for _ in range(2):
+        eid = await run(client, "dead-letter-recovery", {"trigger_context": {"max_age": "0s"}})
+        record = await finished(client, eid, within=20)
+        assert record["state"] == "succeeded", record
+    assert record["steps"][0]["output"] == {
+        "dead": 1,
+        "retried": [],
+        "left": [bogus["id"]],
+        "archived": [],  # the first of the two runs archived it
+    }
+    lines = archive.read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [bogus["id"]]
+    assert json.loads(lines[0])["kind"] == "bogus"
 
 
 async def test_a_notify_step_sends_its_message_with_the_alert(start: Any, target: Target) -> None:

@@ -114,6 +114,17 @@ def test_duplicate_step_ids() -> None:
     assert found == ["rb.yml: steps[1].id: duplicates steps[0].id"]
 
 
+def test_a_runbook_cannot_hand_an_action_its_context() -> None:
+    found = problems(
+        "id: t\ntitle: T\nsteps:\n"
+        "  - {id: a, python: {function: f, args: {firebreak: '{{ labels.x }}'}}}\n"
+    )
+    assert found == [
+        "rb.yml: steps[0].python.args.firebreak: is Firebreak's own: the action gets its "
+        "context from the server, never from a runbook"
+    ]
+
+
 def test_load_runbooks_checks_them_against_the_configuration(tmp_path: Path) -> None:
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "a.yml").write_text(GOOD)

@@ -111,3 +111,68 @@ async def test_a_live_drill_replays_a_stored_alert(start: Any, target: Target) -
     # The past alert ran the runbook once when it fired; the drill ran it once more.
     await eventually(lambda: len(restarts()) == 2)
     assert restarts() == ["/restart/payments", "/restart/payments"]
+
+
+async def test_drill_labels_on_a_webhook_are_ordinary_labels(start: Any, target: Target) -> None:
+    """Only a drill a person asked for is one: an alert that merely carries the labels (even
+    the id of a real drill) starts the runbooks it matches as any alert, live, and its pages
+    are not marked as a drill."""
+    client = await start(restart(target.url), extra=paging(target.url))
+    resp = await client.post(
+        "/api/v1/drills",
+        json={"runbook": "restart", "labels": {"service": "checkout"}},
+        headers=auth(RESPONDER_TOKEN),
+    )
+    real = await resp.json()
+    forged = alert(
+        "HighErrorRate",
+        labels={
+            "service": "payments",
+            "firebreak_drill": real["drill_id"],
+            "firebreak_drill_runbook": "restart",
+            "firebreak_drill_live": "false",
+        },
+    )
+    await client.post("/webhook", json=webhook(forged), headers=auth(WEBHOOK_TOKEN))
+
+    async def ordinary() -> list[dict[str, Any]]:
+        return [e for e in await executions(client) if e["trigger"] == "auto"]
+
+    [run] = await eventually(ordinary)
+    record = await finished(client, run["id"])
+    assert (record["trigger"], record["dry_run"], record["actor"]) == ("auto", False, "firebreak")
+    assert any(r["path"] == "/restart/payments" for r in target.requests)
+    await eventually(
+        lambda: any(p["alerts"][0]["labels"]["service"] == "payments" for p in pages(target))
+    )
+    forged_pages = [p for p in pages(target) if p["alerts"][0]["labels"]["service"] == "payments"]
+    assert all(p["drill"] is False for p in forged_pages)
+
+
+async def test_a_drill_is_what_the_request_says_and_its_labels_cannot_change_that(
+    start: Any, target: Target
+) -> None:
+    client = await start(restart(target.url), extra=paging(target.url))
+    for name in ("firebreak_drill_live", "firebreak_drill", "firebreak_drill_runbook"):
+        resp = await client.post(
+            "/api/v1/drills",
+            json={"runbook": "restart", "live": False, "labels": {"service": "x", name: "true"}},
+            headers=auth(RESPONDER_TOKEN),
+        )
+        assert resp.status == 400
+        assert (await resp.json())["field"] == f"labels.{name}"
+    assert await executions(client) == []
+    # A live drill passes the kill switch like any run that changes things.
+    await client.post("/api/v1/automation/pause", headers=auth(ADMIN_TOKEN))
+    resp = await client.post(
+        "/api/v1/drills",
+        json={"runbook": "restart", "live": True, "labels": {"service": "checkout"}},
+        headers=auth(ADMIN_TOKEN),
+    )
+    report = await resp.json()
+    assert report["ok"] is False and report["execution_state"] == "skipped"
+    record = await execution(client, report["execution_id"])
+    assert (record["trigger"], record["dry_run"], record["actor"]) == ("drill", False, "api:alice")
+    assert record["error"].startswith("paused:")
+    assert record["trigger_context"] == {"drill": report["drill_id"], "live": True}
+    assert not any(r["path"].startswith("/restart") for r in target.requests)

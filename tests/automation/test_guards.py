@@ -94,7 +94,7 @@ async def test_an_allowed_host_is_called(start: Any, target: Target) -> None:
     ("url", "entries", "reason"),
     [
         ("{target}/x", ["10.0.0.0/8", "127.0.0.1:1"], "is not on automation.http_allow"),
-        ("http://169.254.169.254/latest/meta-data/", ["127.0.0.1"], "not on automation"),
+        ("http://169.254.169.254/latest/meta-data/", ["127.0.0.1"], "cloud metadata address"),
         # localhost resolves to loopback: neither an unlisted nor a listed name gets there.
         ("http://localhost:{port}/x", ["127.0.0.2"], "not on automation.http_allow"),
         ("http://localhost:{port}/x", ["localhost"], "(loopback)"),
@@ -316,8 +316,9 @@ def test_check_config_warns_of_literal_urls_off_the_list(
     out = capsys.readouterr().out
     warnings = [line for line in out.splitlines() if "http.url" in line]
     assert warnings == [
-        f"  warning: {books / 'out.yml'}: steps[0].http.url: 169.254.169.254 port 80 "
-        "is not on automation.http_allow"
+        f"  warning: {books / 'out.yml'}: steps[0].http.url: 169.254.169.254 is a cloud "
+        "metadata address (link-local: AWS, GCP, Azure, OCI, OpenStack metadata); Firebreak "
+        "never connects there, whatever automation.http_allow says"
     ]
 
 

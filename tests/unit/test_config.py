@@ -52,8 +52,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
     "alertmanager, api, automation, channels, database, default_route, escalation_policies, "
-    "grafana, include, ingest, jobs, listen, log, notifications, pagerduty, retention, routes, "
-    "shutdown_grace, slack, tls, tracing, watchdog, webhook"
+    "grafana, include, ingest, jobs, listen, log, notifications, pagerduty, people, retention, "
+    "routes, shutdown_grace, slack, tls, tracing, watchdog, webhook"
 )
 
 
@@ -508,7 +508,8 @@ def test_unknown_keys() -> None:
         f"f.yml: webhook.autth: unknown key; expected one of: {WEBHOOK_KEYS}",
         f'f.yml: webhook["a b"]: unknown key; expected one of: {WEBHOOK_KEYS}',
         f"f.yml: webhook.1: unknown key; expected one of: {WEBHOOK_KEYS}",
-        "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, role, token, token_sha256",
+        "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, person, role, token, "
+        "token_sha256",
     ]
 
 
