@@ -21,7 +21,7 @@ PRINTS = f"""
 id: leaky
 title: A step that prints what it should not
 params:
-  key: {{secret: true, from: trigger_context.key}}
+  key: {{secret: true, default: "{SECRET}"}}
 steps:
   - id: show
     on_failure: continue
@@ -56,7 +56,7 @@ async def test_outputs_and_errors_are_stored_redacted(start: Any) -> None:
     )
     resp = await client.post(
         "/api/v1/runbooks/leaky/execute",
-        json={"trigger_context": {"key": SECRET}},
+        json={},
         headers=auth(RESPONDER_TOKEN),
     )
     record = await finished(client, (await resp.json())["id"])

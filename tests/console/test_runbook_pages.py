@@ -21,7 +21,6 @@ SHIPPED = sorted(path.stem for path in SHIPPED_RUNBOOKS.glob("*.yml"))
 # What the runbooks read from the environment: a secret default that must never show.
 ENV = {
     "IDP_ADMIN_TOKEN": "idp-token-7c6b5a",
-    "FIREBREAK_ADMIN_TOKEN": "admin-token-4d3c2b",
     "PAGERDUTY_ROUTING_KEY": "routing-key-1a2b3c",
 }
 
@@ -59,6 +58,6 @@ async def test_every_shipped_runbook_page_renders_what_its_steps_do(
     assert "&#34;Authorization&#34;: &#34;&lt;redacted&gt;&#34;" in security
     assert "/unlock" in security  # the lock step's rollback, with what it does
     recovery = await (await client.get("/console/runbooks/dead-letter-recovery")).text()
-    assert "retry_dead_letters" in recovery and "&#34;token&#34;: &#34;&lt;redacted&gt;" in recovery
+    assert "retry_dead_letters" in recovery and "dead_letters_settled" in recovery
     scale = await (await client.get("/console/runbooks/scale-out")).text()
     assert "DOCKER_HOST" in scale and "not_option" in scale

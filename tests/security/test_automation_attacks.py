@@ -106,7 +106,7 @@ title: A runbook whose steps print what they should not
 automatic: false
 match: 'alertname="Leak"'
 params:
-  key: {{secret: true, from: trigger_context.key}}
+  key: {{secret: true, default: "{SECRET}"}}  # a secret comes from the file, never a request
 steps:
   - id: show
     on_failure: continue
@@ -450,7 +450,7 @@ async def test_no_secret_shows_anywhere(lab: Lab, caplog: pytest.LogCaptureFixtu
     await eventually(lambda: lab.slack.top_messages(CHANNEL), what="the alert's message")
     resp = await lab.client.post(
         "/api/v1/runbooks/leaky/execute",
-        json={"alert_id": alert_id, "trigger_context": {"key": SECRET}},
+        json={"alert_id": alert_id},
         headers=RESPONDER_H,
     )
     assert resp.status == 202, await resp.text()

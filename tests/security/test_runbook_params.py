@@ -41,7 +41,6 @@ from tests.fakes.recording_receiver import RecordingServer
 from tests.payloads import alert, webhook
 
 IDP_TOKEN = "idp-admin-token-5e4d3c"
-FIREBREAK_TOKEN = "firebreak-admin-token-2b1a09"
 EMPTY_RESULT = {"status": "success", "data": {"resultType": "vector", "result": []}}
 OLD_DEAD_JOB = {"id": 7, "kind": "notify", "created_at": "2020-01-01T00:00:00Z"}
 
@@ -101,9 +100,6 @@ def runbook_env(recorder: RecordingServer, tmp_path: Path) -> dict[str, str]:
         "IDP_ADMIN_TOKEN": IDP_TOKEN,
         "PAGERDUTY_EVENTS_URL": f"{recorder.url}/v2/enqueue",
         "PAGERDUTY_ROUTING_KEY": "routing-key-0f1e2d",
-        "FIREBREAK_URL": recorder.url,
-        "FIREBREAK_ADMIN_TOKEN": FIREBREAK_TOKEN,
-        "FIREBREAK_DEAD_LETTER_ARCHIVE": str(tmp_path / "archive.jsonl"),
         "DEMO_COMPOSE_PROJECT": "demo",
     }
 
@@ -161,7 +157,9 @@ async def test_labels_named_like_params_pick_no_destination_token_or_file(
     attacker: RecordingServer,
     tmp_path: Path,
 ) -> None:
-    """The attack of the issue: labels api_url, token and archive on the dead-letter alert."""
+    """The attack of the issue: labels api_url, token and archive on the dead-letter alert.
+    The runbook works on the job queue itself (no URL, no token), and its one param comes
+    from its default: the labels are only labels."""
     client = await start()
     marker = tmp_path / "attacker-chose-this-file"
     await fire(
@@ -176,15 +174,11 @@ async def test_labels_named_like_params_pick_no_destination_token_or_file(
     )
     record = await ended(client, "dead-letter-recovery")
     assert record["state"] == "succeeded", record
-    assert attacker.received() == []
+    assert attacker.received() == [] and recorder.received() == []
     assert not marker.exists()
-    assert record["params"]["api_url"] == recorder.url
-    assert record["params"]["archive"] == str(tmp_path / "archive.jsonl")
-    assert record["params"]["max_age"] == "6h"
-    args = record["steps"][0]["inputs"]["args"]
-    assert (args["api_url"], args["token"]) == (recorder.url, "<redacted>")
-    sent = [r for r in recorder.received() if r.path.startswith("/api/v1/jobs")]
-    assert sent and {r.headers["Authorization"] for r in sent} == {f"Bearer {FIREBREAK_TOKEN}"}
+    assert record["params"] == {"max_age": "6h"}
+    assert record["steps"][0]["inputs"]["args"] == {"max_age": "6h"}
+    assert "attacker-token" not in json.dumps(record)
 
 
 HOSTILE = [
@@ -341,9 +335,6 @@ async def test_a_label_that_fits_reaches_the_shipped_runbooks_escaped(
 # --- people at manual runs ----------------------------------------------------------------------
 
 NOT_SETTABLE = [
-    ("dead-letter-recovery", "api_url", "http://127.0.0.1:1/"),
-    ("dead-letter-recovery", "token", "attacker-token"),
-    ("dead-letter-recovery", "archive", "/tmp/attacker-chose-this-file"),
     ("demo-restart", "base_url", "http://127.0.0.1:1/"),
     ("security-incident", "idp_url", "http://127.0.0.1:1/"),
     ("security-incident", "idp_token", "attacker-token"),
@@ -355,6 +346,7 @@ BAD_VALUES = [
     ("restart-service", "service", "web\nx"),
     ("scale-out", "service", "--file=evil.yml"),
     ("clear-cache", "cache", "../../admin/restart"),
+    ("dead-letter-recovery", "max_age", "forever"),
 ]
 
 
@@ -425,7 +417,7 @@ async def test_the_console_dry_run_form_follows_the_same_rules(
     client = await start()
     csrf = await login(client, RESPONDER_TOKEN)
     for runbook, given, refusal in (
-        ("dead-letter-recovery", "api_url=http://127.0.0.1:1/", "params.api_url: not settable"),
+        ("dead-letter-recovery", "max_age=forever", "params.max_age: expected a duration"),
         ("security-incident", "idp_token=x", "params.idp_token: not settable"),
         ("security-incident", "user=../../internal/keys", "params.user: expected a value"),
     ):
