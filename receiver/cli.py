@@ -189,10 +189,15 @@ def _check_runbooks(command: str, config: Config) -> tuple[int, list[str]]:
     what in them deserves a warning."""
     if command not in ("check-config", "serve"):
         return 0, []
-    from receiver.automation.definitions import allow_list_warnings, load_runbooks
+    from receiver.automation.definitions import (
+        allow_list_warnings,
+        load_runbooks,
+        runbook_sources,
+    )
 
     runbooks = load_runbooks(config)
-    return len(runbooks), allow_list_warnings(runbooks, config)
+    unmatched = list(runbook_sources(config).warnings)
+    return len(runbooks), [*unmatched, *allow_list_warnings(runbooks, config)]
 
 
 def _check_config(
