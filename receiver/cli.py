@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from receiver import __version__
 from receiver.cli_args import add_alerts_parsers, add_automation_parsers
 from receiver.config import Config, TlsConfig, load_config
+from receiver.config_lookup import find_config, override_listen
 from receiver.durations import format_duration
 from receiver.errors import ConfigError, FirebreakError, MatcherError
 from receiver.matchers import MatchOp, parse_matcher_args
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 log = logging.getLogger("firebreak.cli")
-
-_DEFAULT_CONFIG = "firebreak.yml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,12 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument(
             "--config",
-            default=os.environ.get("FIREBREAK_CONFIG", _DEFAULT_CONFIG),
-            help="configuration file (default: $FIREBREAK_CONFIG or firebreak.yml)",
+            help="configuration file (default: $FIREBREAK_CONFIG, else ./firebreak.yml, else "
+            "/etc/firebreak/firebreak.yml)",
         )
         return sub
 
-    with_config(commands.add_parser("serve", help="run the receiver"))
+    serve = with_config(commands.add_parser("serve", help="run the receiver"))
+    serve.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="address to serve on, instead of $FIREBREAK_LISTEN or the configuration's listen",
+    )
     with_config(
         commands.add_parser("check-config", help="validate a configuration file (exit 0 or 1)")
     )
@@ -114,18 +118,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"firebreak routes test: {exc}", file=sys.stderr)
             return 2
     try:
-        config = load_config(args.config)
+        found = find_config(args.config, os.environ)
+    except ConfigError as exc:
+        print(f"firebreak: {exc}", file=sys.stderr)
+        return 1
+    if not found.named:
+        print(found.announcement(), file=sys.stderr)
+    try:
+        config = load_config(found.path)
+        config = override_listen(config, getattr(args, "listen", None), os.environ)
         runbook_count, runbook_warnings = _check_runbooks(args.command, config)
     except ConfigError as exc:
         if args.command == "check-config":
-            print(f"Checking '{args.config}'  FAILED:", file=sys.stderr)
+            print(f"Checking '{found.path}'  FAILED:", file=sys.stderr)
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
     if args.command == "check-config":
-        return _check_config(args.config, config, runbook_count, runbook_warnings)
+        return _check_config(found.path, config, runbook_count, runbook_warnings)
     if args.command == "serve":
-        return _serve(config, args.config, runbook_warnings)
+        return _serve(config, found.path, runbook_warnings)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
     if args.command in ("alerts", "runbooks", "automation", "drill"):
@@ -204,7 +216,8 @@ def _check_config(
     path: str, config: Config, runbooks: int = 0, runbook_warnings: Sequence[str] = ()
 ) -> int:
     print(f"Checking '{path}'  SUCCESS")
-    print(f"  listen: {config.listen}")
+    overridden = f" ({config.listen_from})" if config.listen_from != "listen" else ""
+    print(f"  listen: {config.listen}{overridden}")
     print(f"  database: {config.database.url.split('://', 1)[0]}")
     print(f"  api tokens: {len(config.api.tokens)}")
     print(f"  channels: {len(config.channels)}")
@@ -264,13 +277,12 @@ def _serve(config: Config, path: str, runbook_warnings: Sequence[str] = ()) -> i
     from aiohttp import web
 
     from receiver.app import create_app
+    from receiver.listening import base_url, bind, cannot_listen, console_login
     from receiver.obs import configure_logging
 
     configure_logging(config.log)
     for warning in [*_warnings(config), *runbook_warnings]:
         log.warning(warning)
-    app = create_app(config, config_path=path)
-    app.on_startup.append(_freeze_heap)
     tls = None
     if config.tls is not None:
         try:
@@ -278,15 +290,31 @@ def _serve(config: Config, path: str, runbook_warnings: Sequence[str] = ()) -> i
         except (OSError, ssl.SSLError) as exc:
             print(f"firebreak serve: tls: cannot load the certificate: {exc}", file=sys.stderr)
             return 1
+    # Bound before anything starts: a busy port stops us before the store is touched.
+    try:
+        sockets = bind(config.listen_host, config.listen_port)
+    except OSError as exc:
+        print(f"firebreak serve: {cannot_listen(config.listen, exc)}", file=sys.stderr)
+        return 1
+    app = create_app(config, config_path=path)
+    app.on_startup.append(_freeze_heap)
     app.on_startup.append(functools.partial(_reload_on_sighup, tls, config.tls))
     scheme = "https" if tls else "http"
-    log.info("firebreak %s listening on %s://%s", __version__, scheme, config.listen)
+    overridden = f" (from {config.listen_from})" if config.listen_from != "listen" else ""
+
+    def announce(_banner: str) -> None:
+        # Called by aiohttp once every socket accepts connections.
+        log.info(
+            "firebreak %s listening on %s://%s%s", __version__, scheme, config.listen, overridden
+        )
+        url = base_url(config, tls=tls is not None)
+        log.info("console: %s/ — %s", url, console_login(config))
+
     web.run_app(
         app,
-        host=config.listen_host,
-        port=config.listen_port,
+        sock=sockets,
         ssl_context=tls,
-        print=None,
+        print=announce,
         access_log=logging.getLogger("aiohttp.access") if config.log.access else None,
         shutdown_timeout=config.shutdown_grace.total_seconds(),
     )

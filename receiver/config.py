@@ -904,6 +904,9 @@ class Config:
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})
+    # What set ``listen``: the file's key, or an override (--listen, FIREBREAK_LISTEN) that a
+    # reload of the file keeps.
+    listen_from: str = field(default="listen", metadata={"internal": True})
 
     @property
     def listen_host(self) -> str:
@@ -935,9 +938,34 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     may hold only ``include``, ``channels``, ``escalation_policies`` and ``routes``; its routes
     follow those of the file that includes it. A channel or policy defined in two files, and an
     include cycle, are errors. Problems in an included file name that file.
+
+    A relative SQLite path in ``database.url`` is resolved against the directory of the file,
+    like runbook and include patterns: the same file means the same database from whatever
+    directory a command runs in.
     """
     source = os.fspath(path)
-    return _assemble(_read(source), source, os.environ if env is None else env, from_file=True)
+    config = _assemble(_read(source), source, os.environ if env is None else env, from_file=True)
+    url = _sqlite_beside(config.database.url, os.path.dirname(os.path.abspath(source)))
+    if url == config.database.url:
+        return config
+    return dataclasses.replace(config, database=dataclasses.replace(config.database, url=url))
+
+
+_SQLITE_PREFIX = "sqlite+aiosqlite:///"
+
+
+def _sqlite_beside(url: str, directory: str) -> str:
+    """``url`` with a relative SQLite file path made absolute against ``directory``; any other
+    URL (PostgreSQL, an absolute path, ``:memory:``, a ``file:`` URI) unchanged."""
+    if not url.startswith(_SQLITE_PREFIX):
+        return url
+    path, query = url[len(_SQLITE_PREFIX) :], ""
+    if "?" in path:
+        path, query = path.split("?", 1)
+        query = "?" + query
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.isabs(path):
+        return url
+    return f"{_SQLITE_PREFIX}{os.path.join(directory, path)}{query}"
 
 
 def parse_config(

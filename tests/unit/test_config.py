@@ -76,7 +76,8 @@ def test_example_file_loads_without_environment() -> None:
     assert config.source == str(EXAMPLE)
     assert config.listen == "127.0.0.1:9095"
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9095)
-    assert config.database.url == "sqlite+aiosqlite:///firebreak.db"
+    # Relative to the file: the same database from whatever directory a command runs in.
+    assert config.database.url == f"sqlite+aiosqlite:///{EXAMPLE.parent / 'firebreak.db'}"
     assert config.log.format == "console"
     assert config.webhook.auth.bearer_tokens == ("change-me-webhook",)
     assert [(t.token, t.role) for t in config.api.tokens] == [
