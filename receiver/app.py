@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -622,6 +623,9 @@ async def reload_config(app: web.Application) -> ReloadResult:
             if not path:
                 raise ConfigError(["this process was not started from a configuration file"])
             config = load_config(path)
+            if app[CONFIG].listen_from != "listen":  # --listen or FIREBREAK_LISTEN: still so
+                old = app[CONFIG]
+                config = dataclasses.replace(config, listen=old.listen, listen_from=old.listen_from)
             runbooks = load_runbooks(config)
         except ConfigError as exc:
             metrics.config_reloads.labels("failure").inc()

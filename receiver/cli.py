@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from receiver import __version__
 from receiver.cli_args import add_alerts_parsers, add_automation_parsers
 from receiver.config import Config, TlsConfig, load_config, weak_secret_warnings
+from receiver.config_lookup import find_config, override_listen
 from receiver.durations import format_duration
 from receiver.errors import ConfigError, FirebreakError, MatcherError
 from receiver.hostallow import range_warnings
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 log = logging.getLogger("firebreak.cli")
-
-_DEFAULT_CONFIG = "firebreak.yml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,12 +41,17 @@ def _parser() -> argparse.ArgumentParser:
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument(
             "--config",
-            default=os.environ.get("FIREBREAK_CONFIG", _DEFAULT_CONFIG),
-            help="configuration file (default: $FIREBREAK_CONFIG or firebreak.yml)",
+            help="configuration file (default: $FIREBREAK_CONFIG, else ./firebreak.yml, else "
+            "/etc/firebreak/firebreak.yml)",
         )
         return sub
 
-    with_config(commands.add_parser("serve", help="run the receiver"))
+    serve = with_config(commands.add_parser("serve", help="run the receiver"))
+    serve.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="address to serve on, instead of $FIREBREAK_LISTEN or the configuration's listen",
+    )
     with_config(
         commands.add_parser("check-config", help="validate a configuration file (exit 0 or 1)")
     )
@@ -115,18 +119,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"firebreak routes test: {exc}", file=sys.stderr)
             return 2
     try:
-        config = load_config(args.config)
+        found = find_config(args.config, os.environ)
+    except ConfigError as exc:
+        print(f"firebreak: {exc}", file=sys.stderr)
+        return 1
+    if not found.named:
+        print(found.announcement(), file=sys.stderr)
+    try:
+        config = load_config(found.path)
+        config = override_listen(config, getattr(args, "listen", None), os.environ)
         runbook_count, runbook_warnings, automation = _check_runbooks(args.command, config)
     except ConfigError as exc:
         if args.command == "check-config":
-            print(f"Checking '{args.config}'  FAILED:", file=sys.stderr)
+            print(f"Checking '{found.path}'  FAILED:", file=sys.stderr)
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
     if args.command == "check-config":
-        return _check_config(args.config, config, runbook_count, runbook_warnings, automation)
+        return _check_config(found.path, config, runbook_count, runbook_warnings, automation)
     if args.command == "serve":
-        return _serve(config, args.config, runbook_warnings)
+        return _serve(config, found.path, runbook_warnings)
     if args.command == "routes":
         return _routes_test(config, labels, args.verify_policy)
     if args.command in ("alerts", "runbooks", "automation", "drill"):
@@ -190,14 +202,19 @@ def _check_runbooks(command: str, config: Config) -> tuple[int, list[str], str]:
     in them deserves a warning, and which mode automation is in."""
     if command not in ("check-config", "serve"):
         return 0, [], ""
-    from receiver.automation.definitions import allow_list_warnings, load_runbooks
+    from receiver.automation.definitions import (
+        allow_list_warnings,
+        load_runbooks,
+        runbook_sources,
+    )
     from receiver.automation.mode import mode_line
     from receiver.automation.paramcheck import implicit_fill_warnings
 
     runbooks = load_runbooks(config)
     automation = mode_line(config.automation, runbooks)
+    unmatched = list(runbook_sources(config).warnings)
     warnings = allow_list_warnings(runbooks, config) + implicit_fill_warnings(runbooks)
-    return len(runbooks), warnings, automation
+    return len(runbooks), [*unmatched, *warnings], automation
 
 
 def _check_config(
@@ -208,7 +225,8 @@ def _check_config(
     automation: str = "",
 ) -> int:
     print(f"Checking '{path}'  SUCCESS")
-    print(f"  listen: {config.listen}")
+    overridden = f" ({config.listen_from})" if config.listen_from != "listen" else ""
+    print(f"  listen: {config.listen}{overridden}")
     print(f"  database: {config.database.url.split('://', 1)[0]}")
     print(f"  api tokens: {len(config.api.tokens)}")
     print(f"  channels: {len(config.channels)}")
@@ -269,13 +287,12 @@ def _routes_test(config: Config, labels: Mapping[str, str], verify_policy: str |
 def _serve(config: Config, path: str, runbook_warnings: Sequence[str] = ()) -> int:
     from receiver.api.server import serve
     from receiver.app import create_app
+    from receiver.listening import base_url, bind, cannot_listen, console_login
     from receiver.obs import configure_logging
 
     configure_logging(config.log)
     for warning in [*_warnings(config), *runbook_warnings]:
         log.warning(warning)
-    app = create_app(config, config_path=path)
-    app.on_startup.append(_freeze_heap)
     tls = None
     if config.tls is not None:
         try:
@@ -283,14 +300,31 @@ def _serve(config: Config, path: str, runbook_warnings: Sequence[str] = ()) -> i
         except (OSError, ssl.SSLError) as exc:
             print(f"firebreak serve: tls: cannot load the certificate: {exc}", file=sys.stderr)
             return 1
+    # Bound before anything starts: a busy port stops us before the store is touched.
+    try:
+        sockets = bind(config.listen_host, config.listen_port)
+    except OSError as exc:
+        print(f"firebreak serve: {cannot_listen(config.listen, exc)}", file=sys.stderr)
+        return 1
+    app = create_app(config, config_path=path)
+    app.on_startup.append(_freeze_heap)
     app.on_startup.append(functools.partial(_reload_on_sighup, tls, config.tls))
     scheme = "https" if tls else "http"
-    log.info("firebreak %s listening on %s://%s", __version__, scheme, config.listen)
+    overridden = f" (from {config.listen_from})" if config.listen_from != "listen" else ""
+
+    def announce() -> None:
+        # Called once every socket accepts connections.
+        log.info(
+            "firebreak %s listening on %s://%s%s", __version__, scheme, config.listen, overridden
+        )
+        url = base_url(config, tls=tls is not None)
+        log.info("console: %s/ — %s", url, console_login(config))
+
     serve(
         app,
-        host=config.listen_host,
-        port=config.listen_port,
+        sockets=sockets,
         ssl_context=tls,
+        announce=announce,
         access_log=logging.getLogger("aiohttp.access") if config.log.access else None,
         shutdown_timeout=config.shutdown_grace.total_seconds(),
     )

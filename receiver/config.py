@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import difflib
 import functools
 import glob
 import hashlib
@@ -47,17 +48,15 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable, Hashable, Mapping, Sized
+from collections.abc import Callable, Mapping, Sized
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
 from typing import Any, Literal, TypeVar
 
-import yaml
-from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, Node, ScalarNode
-
 from receiver.addresses import check_network
+from receiver.config_yaml import NO_POSITIONS, Positions, located, parse_document
+from receiver.config_yaml import join as _join
 from receiver.durations import format_duration, parse_duration
 from receiver.errors import ConfigError, MatcherError
 from receiver.hostallow import check_entry
@@ -979,6 +978,9 @@ class Config:
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})
+    # What set ``listen``: the file's key, or an override (--listen, FIREBREAK_LISTEN) that a
+    # reload of the file keeps.
+    listen_from: str = field(default="listen", metadata={"internal": True})
 
     @property
     def listen_host(self) -> str:
@@ -1010,9 +1012,34 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     may hold only ``include``, ``channels``, ``escalation_policies`` and ``routes``; its routes
     follow those of the file that includes it. A channel or policy defined in two files, and an
     include cycle, are errors. Problems in an included file name that file.
+
+    A relative SQLite path in ``database.url`` is resolved against the directory of the file,
+    like runbook and include patterns: the same file means the same database from whatever
+    directory a command runs in.
     """
     source = os.fspath(path)
-    return _assemble(_read(source), source, os.environ if env is None else env, from_file=True)
+    config = _assemble(_read(source), source, os.environ if env is None else env, from_file=True)
+    url = _sqlite_beside(config.database.url, os.path.dirname(os.path.abspath(source)))
+    if url == config.database.url:
+        return config
+    return dataclasses.replace(config, database=dataclasses.replace(config.database, url=url))
+
+
+_SQLITE_PREFIX = "sqlite+aiosqlite:///"
+
+
+def _sqlite_beside(url: str, directory: str) -> str:
+    """``url`` with a relative SQLite file path made absolute against ``directory``; any other
+    URL (PostgreSQL, an absolute path, ``:memory:``, a ``file:`` URI) unchanged."""
+    if not url.startswith(_SQLITE_PREFIX):
+        return url
+    path, query = url[len(_SQLITE_PREFIX) :], ""
+    if "?" in path:
+        path, query = path.split("?", 1)
+        query = "?" + query
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.isabs(path):
+        return url
+    return f"{_SQLITE_PREFIX}{os.path.join(directory, path)}{query}"
 
 
 def parse_config(
@@ -1027,14 +1054,21 @@ def parse_config(
 
 
 def from_data(
-    cls: type[T], data: object, *, source: str = "<config>", env: Mapping[str, str] | None = None
+    cls: type[T],
+    data: object,
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    positions: Positions = NO_POSITIONS,
 ) -> T:
     """Expand environment references in parsed YAML ``data`` and convert it into ``cls``.
 
-    ``None`` counts as an empty mapping. Raises ``ConfigError`` listing every problem. Only the
-    one document is converted: no includes, built-in channels or cross-references.
+    ``None`` counts as an empty mapping. Raises ``ConfigError`` listing every problem, each at
+    its line and column when ``positions`` (from ``parse_document``) says where ``data`` was
+    written. Only the one document is converted: no includes, built-in channels or
+    cross-references.
     """
-    walker = _Walker(source)
+    walker = _Walker(source, positions)
     expanded = _expand(data, "", os.environ if env is None else env, walker, {})
     result = walker.dataclass(expanded, cls, "")
     if walker.problems:
@@ -1077,6 +1111,11 @@ class _Part:
     channels: Mapping[str, ChannelConfig]
     escalation_policies: Mapping[str, EscalationPolicyConfig]
     routes: tuple[RouteConfig, ...]
+    positions: Positions
+
+    def at(self, path: str) -> str:
+        """``file:line:column: path``, to start a problem with."""
+        return located(self.source, self.positions, path)
 
 
 def _assemble(text: str, source: str, env: Mapping[str, str], *, from_file: bool) -> Config:
@@ -1112,11 +1151,11 @@ class _Assembly:
         real = os.path.realpath(source) if self.from_file else source
         self.loaded.add(real)
         try:
-            data = _parse_yaml(text, source)
+            data, positions = parse_document(text, source)
         except ConfigError as exc:
             self.problems.extend(exc.problems)
             return _INVALID
-        walker = _Walker(source)
+        walker = _Walker(source, positions)
         expanded = _expand(data, "", self.env, walker, {})
         if cls is _IncludedFile and isinstance(expanded, dict):
             expanded = _refuse_main_keys(expanded, walker)
@@ -1124,22 +1163,32 @@ class _Assembly:
         self.problems.extend(walker.problems)
         written: dict[Any, Any] = expanded if isinstance(expanded, dict) else {}
         if result is not _INVALID:
-            self.parts.append(self._part(source, result, written, main=cls is Config))
+            part = self._part(source, result, written, positions, main=cls is Config)
+            self.parts.append(part)
             patterns: tuple[str, ...] = result.include
         else:
             # Still follow the includes, so that their problems are reported in this round too.
             patterns = _include_patterns(written, cls, source)
         if patterns and not self.from_file:
             self.problems.append(
-                f"{source}: include: not supported here: the configuration was not read from a "
+                f"{located(source, positions, 'include')}: not supported here: the "
+                "configuration was not read from a "
                 "file, so there is no directory to resolve patterns in"
             )
         elif patterns:
             short = isinstance(written.get("include"), str)
-            self._include(source, patterns, short, (*stack, (source, real)))
+            self._include(source, positions, patterns, short, (*stack, (source, real)))
         return result
 
-    def _part(self, source: str, result: Any, written: Mapping[Any, Any], *, main: bool) -> _Part:
+    def _part(
+        self,
+        source: str,
+        result: Any,
+        written: Mapping[Any, Any],
+        positions: Positions,
+        *,
+        main: bool,
+    ) -> _Part:
         prefix = "" if main else f"{os.path.relpath(source, os.path.dirname(self.top))}:"
         routes = tuple(
             route if route.name else dataclasses.replace(route, name=f"{prefix}routes[{index}]")
@@ -1154,18 +1203,20 @@ class _Assembly:
                 result.escalation_policies if "escalation_policies" in written else {}
             ),
             routes=routes,
+            positions=positions,
         )
 
     def _include(
         self,
         source: str,
+        positions: Positions,
         patterns: tuple[str, ...],
         short: bool,
         stack: tuple[tuple[str, str], ...],
     ) -> None:
         base = os.path.dirname(source)
         for index, pattern in enumerate(patterns):
-            where = "include" if short else f"include[{index}]"
+            where = located(source, positions, "include" if short else f"include[{index}]")
             if glob.has_magic(pattern):
                 # The base is escaped: only the pattern's own wildcards are wildcards.
                 found = glob.glob(os.path.join(glob.escape(base), pattern), recursive=True)
@@ -1173,7 +1224,7 @@ class _Assembly:
             else:
                 path = os.path.join(base, pattern)
                 if not os.path.exists(path):
-                    self.problems.append(f"{source}: {where}: no such file: {_quote(path)}")
+                    self.problems.append(f"{where}: no such file: {_quote(path)}")
                     continue
                 matches = [path]
             for match in matches:
@@ -1182,7 +1233,7 @@ class _Assembly:
                 if real in reals:
                     chain = [name for name, _ in stack[reals.index(real) :]]
                     cycle = " -> ".join([*chain, chain[0]])
-                    self.problems.append(f"{source}: {where}: include cycle: {cycle}")
+                    self.problems.append(f"{where}: include cycle: {cycle}")
                     continue
                 if real in self.loaded:
                     continue
@@ -1217,7 +1268,7 @@ class _Assembly:
                 problems += _weak_secrets(part, main, main_file=index == 0)
         if main.default_route.escalation_policy not in policies:
             unknown = _unknown_policy(main.default_route.escalation_policy, policies)
-            found[0].append(f"{self.top}: default_route.escalation_policy: {unknown}")
+            found[0].append(f"{self.parts[0].at('default_route.escalation_policy')}: {unknown}")
         found[0] += [f"{self.top}: {problem}" for problem in _check_people(main)]
         self.problems.extend(problem for problems in found for problem in problems)
         return dataclasses.replace(
@@ -1243,7 +1294,7 @@ class _Assembly:
             for name, value in pick(part).items():
                 if name in defined_in:
                     problems.append(
-                        f"{part.source}: {_join(key, name)}: {kind} {_quote(name)} is already "
+                        f"{part.at(_join(key, name))}: {kind} {_quote(name)} is already "
                         f"defined in {defined_in[name]}"
                     )
                     continue
@@ -1328,7 +1379,7 @@ def _check_tiers(part: _Part, channels: Mapping[str, ChannelConfig]) -> list[str
         tiers = _join(_join("escalation_policies", name), "tiers")
         for t, tier in enumerate(policy.tiers):
             for n, entry in enumerate(tier.notify):
-                where = f"{part.source}: {tiers}[{t}].notify[{n}]"
+                where = part.at(f"{tiers}[{t}].notify[{n}]")
                 channel = channels.get(entry.channel)
                 if channel is None:
                     defined = ", ".join(sorted(channels))
@@ -1367,7 +1418,7 @@ def _check_slack_channels(
     for name, defined in part.channels.items():
         if defined.type == "slack" and slack is None:
             problems.append(
-                f"{part.source}: {_join(_join('channels', name), 'type')}: slack channels need "
+                f"{part.at(_join(_join('channels', name), 'type'))}: slack channels need "
                 "the top-level slack section (bot_token, signing_secret)"
             )
     default = slack.default_channel if slack is not None else None
@@ -1378,11 +1429,11 @@ def _check_slack_channels(
                 channel = channels.get(entry.channel)
                 if channel is None or channel.type != "slack":
                     continue
-                where = f"{part.source}: {tiers}[{t}].notify[{n}]"
+                where = part.at(f"{tiers}[{t}].notify[{n}]")
                 if entry.target:
                     text = _check_slack_channel(entry.target)
                     if text is not None:
-                        problems.append(f"{where}.target: {text}")
+                        problems.append(f"{part.at(f'{tiers}[{t}].notify[{n}].target')}: {text}")
                 elif not (channel.slack and channel.slack.channel) and not default:
                     problems.append(
                         f"{where}: channel {_quote(entry.channel)} has no slack.channel and "
@@ -1404,12 +1455,12 @@ def _check_routes(
         if first != (part.source, path):
             other = first[1] if first[0] == part.source else f"{first[1]} in {first[0]}"
             problems.append(
-                f"{part.source}: {path}.name: duplicate route name {_quote(route.name)}; "
+                f"{part.at(f'{path}.name')}: duplicate route name {_quote(route.name)}; "
                 f"also used by {other}"
             )
         if route.escalation_policy not in policies:
             unknown = _unknown_policy(route.escalation_policy, policies)
-            problems.append(f"{part.source}: {path}.escalation_policy: {unknown}")
+            problems.append(f"{part.at(f'{path}.escalation_policy')}: {unknown}")
     return problems
 
 
@@ -1463,74 +1514,6 @@ def _include_patterns(written: Mapping[Any, Any], cls: type, source: str) -> tup
     # A scratch walker: the file's own walk has already reported any problem in them.
     result = _Walker(source).field(written["include"], f, tp, "include")
     return () if result is _INVALID else typing.cast(tuple[str, ...], result)
-
-
-# --- YAML -------------------------------------------------------------------------------------
-
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-
-
-def _yaml12_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
-    """SafeLoader's implicit types, minus the YAML 1.1 surprises.
-
-    Only true/false are booleans (so ``sqlite_synchronous: off`` stays the string "off"), and
-    dates stay strings.
-    """
-    resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {
-        first: [(tag, rx) for tag, rx in pairs if tag not in (_BOOL_TAG, _TIMESTAMP_TAG)]
-        for first, pairs in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    boolean = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-    for first in "tTfF":
-        resolvers.setdefault(first, []).append((_BOOL_TAG, boolean))
-    return resolvers
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans, string dates, and duplicate keys as errors."""
-
-    yaml_implicit_resolvers = _yaml12_resolvers()
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        seen: set[tuple[str, str]] = set()
-        # A scalar tagged !!set or !!map reaches here too; super() reports it properly.
-        for key_node, _ in node.value if isinstance(node, MappingNode) else ():
-            if isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key = (key_node.tag, key_node.value)
-                if key in seen:
-                    problem = f"duplicate key {json.dumps(key_node.value)}"
-                    raise ConstructorError(None, None, problem, key_node.start_mark)
-                seen.add(key)
-        return super().construct_mapping(node, deep)
-
-    def construct_object(self, node: Node, deep: bool = False) -> Any:
-        # PyYAML's scalar constructors raise plain exceptions for explicitly tagged nonsense
-        # such as "!!int abc"; turn them into YAML errors that carry a position.
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
-            problem = f"cannot construct a {node.tag} value"
-            raise ConstructorError(None, None, problem, node.start_mark) from None
-
-
-def _parse_yaml(text: str, source: str) -> object:
-    try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no arbitrary objects
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        what = ", ".join(part for part in (exc.context, exc.problem) if part)
-        raise ConfigError([f"{where}: invalid YAML: {what}"]) from None
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        problem = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
-        raise ConfigError([f"{source}:{line}:{column}: invalid YAML: {problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
-    except RecursionError:
-        raise ConfigError([f"{source}: invalid YAML: nested too deeply"]) from None
 
 
 # --- environment expansion --------------------------------------------------------------------
@@ -1613,24 +1596,7 @@ def _expand_string(text: str, path: str, env: Mapping[str, str], walker: _Walker
 # --- the walker -------------------------------------------------------------------------------
 
 _INVALID: Any = object()  # a value that did not convert; its problem is already recorded
-_SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _EXPECTED = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-
-
-def _join(path: str, key: object) -> str:
-    """``path.key``, or ``path["odd key"]`` for keys that would be ambiguous after a dot."""
-    text = key if isinstance(key, str) else _key_text(key)
-    if not _SIMPLE_KEY.fullmatch(text):
-        return f"{path}[{json.dumps(text, ensure_ascii=False)}]"
-    return f"{path}.{text}" if path else text
-
-
-def _key_text(key: object) -> str:
-    """A non-string YAML key (1, true, null) as it would be written in YAML."""
-    try:
-        return json.dumps(key)
-    except (TypeError, ValueError):
-        return str(key)
 
 
 def _describe(value: object, *, secret: bool) -> str:
@@ -1669,6 +1635,15 @@ def _from_env(value: object, tp: type) -> object:
     return value
 
 
+def _unknown_key(key: object, keys: list[str]) -> str:
+    """What to say of a key the schema does not have: the known key it most likely meant,
+    else all of them."""
+    close = difflib.get_close_matches(key, keys, n=1) if isinstance(key, str) else []
+    if close:
+        return f"unknown key; did you mean {close[0]}?"
+    return f"unknown key; expected one of: {', '.join(keys)}"
+
+
 def _key(f: dataclasses.Field[Any]) -> str:
     """The YAML key of field ``f``."""
     return str(f.metadata.get("key", f.name))
@@ -1705,12 +1680,13 @@ def _schema(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
 class _Walker:
     """Converts parsed YAML into typed values, recording problems instead of stopping."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, positions: Positions = NO_POSITIONS) -> None:
         self.source = source
+        self.positions = positions
         self.problems: list[str] = []
 
     def problem(self, path: str, text: str) -> None:
-        message = f"{self.source}: {path or 'top level'}: {text}"
+        message = f"{located(self.source, self.positions, path)}: {text}"
         if message not in self.problems:  # e.g. two malformed references in one string
             self.problems.append(message)
 
@@ -1729,7 +1705,7 @@ class _Walker:
         keys = sorted(_key(f) for f, _ in schema)
         for key in value:
             if key not in keys:
-                self.problem(_join(path, key), f"unknown key; expected one of: {', '.join(keys)}")
+                self.problem(_join(path, key), _unknown_key(key, keys))
         kwargs: dict[str, Any] = {}
         valid = True
         for f, tp in schema:

@@ -14,6 +14,11 @@ group's first notification, and the demo service's alerts wait 15 s (not 1 m) in
 
   python scripts/demo.py [--headless] [--free-ports] [--timeout SECONDS]
 
+It uses the standard ports (8080, 9090, 9093, 9095) where they are free and says which it
+replaced with free ones; `--free-ports` uses free ones for all. Each process must answer as the
+one the demo started (not another Prometheus or Firebreak already on the port); when one does
+not start, the demo says why, from its log (e.g. "address already in use").
+
 `--headless` (what the end-to-end test runs) prints the same narration, stops everything once
 the alert has resolved, and exits 0 only when the whole sequence happened in order.
 """
@@ -50,6 +55,51 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a process could listen on 127.0.0.1:port now (as the stack's processes bind:
+    a port whose old connections linger in TIME_WAIT counts as free)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_ports(wanted: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+    """``wanted`` where those ports are free, free ones where they are taken; and one line
+    for each port replaced."""
+    ports: dict[str, int] = {}
+    notes: list[str] = []
+    for name, port in wanted.items():
+        if port_is_free(port) and port not in ports.values():
+            ports[name] = port
+            continue
+        other = free_port()
+        while other in ports.values() or other in wanted.values():
+            other = free_port()
+        ports[name] = other
+        notes.append(f"port {port} ({name}) is taken; {name} uses {other} instead")
+    return ports, notes
+
+
+# What a process that could not bind its port writes: Go's net package (Prometheus,
+# Alertmanager), Firebreak's own line, Python's asyncio/aiohttp.
+_LISTEN_FAILURE = re.compile(
+    r"address already in use|cannot listen on|error while attempting to bind|bind: ",
+    re.IGNORECASE,
+)
+
+
+def listen_failure(log_text: str) -> str | None:
+    """The line of a process's output that says it could not listen, if there is one."""
+    for line in log_text.splitlines():
+        if _LISTEN_FAILURE.search(line):
+            return line.strip()
+    return None
 
 
 def request(
@@ -169,9 +219,13 @@ class Stack:
         (w / "firebreak.yml").write_text(yaml.safe_dump(firebreak, sort_keys=False))
 
     def start(self, bins: dict[str, str]) -> None:
+        for name, cmd in self.commands(bins).items():
+            self.start_one(name, cmd)
+
+    def commands(self, bins: dict[str, str]) -> dict[str, list[str]]:
+        """The four processes' command lines, in the order they start."""
         w, p = self.workdir, self.ports
-        env = {**os.environ, "DEMO_SERVICE_URL": self.url("demo"), "PYTHONUNBUFFERED": "1"}
-        commands = {
+        return {
             "demo": [sys.executable, "-m", "examples.demo_app", "--port", str(p["demo"])],
             "firebreak": [
                 sys.executable,
@@ -195,14 +249,13 @@ class Stack:
                 f"--web.listen-address=127.0.0.1:{p['prometheus']}",
             ],
         }
-        ready = {
-            "demo": "/health",
-            "firebreak": "/health",
-            "alertmanager": "/-/ready",
-            "prometheus": "/-/ready",
-        }
-        for name, cmd in commands.items():
-            log = (w / f"{name}.log").open("wb")
+
+    def start_one(self, name: str, cmd: list[str]) -> None:
+        """Start one process and wait until it answers as the one started here; a
+        RuntimeError that says why when it does not."""
+        env = {**os.environ, "DEMO_SERVICE_URL": self.url("demo"), "PYTHONUNBUFFERED": "1"}
+        log_path = self.workdir / f"{name}.log"
+        with log_path.open("wb") as log:
             self.procs[name] = subprocess.Popen(
                 cmd,
                 cwd=ROOT,
@@ -212,12 +265,37 @@ class Stack:
                 env=env,
                 start_new_session=True,
             )
+        try:
             wait_for(
-                lambda n=name: request("GET", self.url(n) + ready[n], timeout=1)[0] == 200,
+                lambda: self.answers_as_ours(name),
                 30,
-                f"{name} to start (log: {w / f'{name}.log'})",
+                f"{name} to start on {self.url(name)}",
                 self.procs[name],
             )
+        except RuntimeError as exc:
+            cause = listen_failure(log_path.read_text(errors="replace"))
+            because = f": {cause}" if cause else ""
+            raise RuntimeError(f"{exc}{because} (log: {log_path})") from None
+
+    def answers_as_ours(self, name: str) -> bool:
+        """Whether the process on ``name``'s port is the one this stack started, not another
+        one that was there already."""
+        if self.procs[name].poll() is not None:
+            return False
+        url, w = self.url(name), str(self.workdir)
+        try:
+            if name == "firebreak":  # only ours knows this run's admin token
+                path = "/api/v1/alerts?limit=1"
+                return request("GET", url + path, self.admin_token, timeout=1)[0] == 200
+            if name == "prometheus":  # ours reads its configuration from the work directory
+                status, body = request("GET", url + "/api/v1/status/flags", timeout=1)
+                return status == 200 and str(body["data"]["config.file"]).startswith(w)
+            if name == "alertmanager":  # ours has the work directory's token file
+                status, body = request("GET", url + "/api/v2/status", timeout=1)
+                return status == 200 and w in str(body["config"]["original"])
+            return request("GET", url + "/health", timeout=1)[0] == 200
+        except (KeyError, TypeError):  # not the shape ours answers with
+            return False
 
     def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):
@@ -326,7 +404,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=240, help="seconds for the story (240)")
     parser.add_argument("--workdir", help="keep configuration, logs and data here")
     args = parser.parse_args()
-    ports = {n: free_port() for n in STANDARD_PORTS} if args.free_ports else dict(STANDARD_PORTS)
+    if args.free_ports:
+        ports = {name: free_port() for name in STANDARD_PORTS}
+    else:
+        ports, notes = pick_ports(dict(STANDARD_PORTS))
+        for note in notes:
+            print(note, flush=True)
     bins = binaries()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="firebreak-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -121,8 +123,8 @@ class AccessLog(AbstractAccessLogger):
 async def _serve_forever(
     app: web.Application,
     *,
-    host: str,
-    port: int,
+    sockets: Sequence[socket.socket],
+    announce: Callable[[], None],
     ssl_context: ssl.SSLContext | None,
     access_log: logging.Logger | None,
     shutdown_timeout: float,
@@ -136,7 +138,9 @@ async def _serve_forever(
     )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        for sock in sockets:
+            await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+        announce()
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
@@ -145,21 +149,22 @@ async def _serve_forever(
 def serve(
     app: web.Application,
     *,
-    host: str,
-    port: int,
+    sockets: Sequence[socket.socket],
+    announce: Callable[[], None],
     ssl_context: ssl.SSLContext | None,
     access_log: logging.Logger | None,
     shutdown_timeout: float,
 ) -> None:
-    """Run ``app`` until SIGINT or SIGTERM, then shut it down gracefully, as ``web.run_app``
-    does: the application's cleanup runs while its own tasks (the job runner's workers) are
-    still alive, and only then is what is left cancelled."""
+    """Run ``app`` on ``sockets`` (bound already, so a busy port stopped us before anything
+    started), ``announce`` once they accept connections, until SIGINT or SIGTERM; then shut it
+    down gracefully, as ``web.run_app`` does: the application's cleanup runs while its own tasks
+    (the job runner's workers) are still alive, and only then is what is left cancelled."""
     loop = asyncio.new_event_loop()
     main = loop.create_task(
         _serve_forever(
             app,
-            host=host,
-            port=port,
+            sockets=sockets,
+            announce=announce,
             ssl_context=ssl_context,
             access_log=access_log,
             shutdown_timeout=shutdown_timeout,

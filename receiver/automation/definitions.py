@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -32,12 +33,12 @@ from receiver.config import (
     _greater_than_zero,
     _not_empty,
     _one_item_list,
-    _parse_yaml,
     from_data,
 )
 from receiver.config import (
     _positive_duration as _positive,
 )
+from receiver.config_yaml import NO_POSITIONS, Positions, located, parse_document
 from receiver.errors import ConfigError, InvalidInput
 from receiver.hostallow import HostAllowList
 from receiver.matchers import Matcher, matches_all, parse_matchers
@@ -485,8 +486,15 @@ def parse_runbook(
     text: str, *, source: str = "<runbook>", env: Mapping[str, str] | None = None
 ) -> RunbookConfig:
     """One runbook document, validated; raises ``ConfigError`` listing every problem."""
-    data = _parse_yaml(text, source)
-    runbook = from_data(RunbookConfig, data, source=source, env=env)
+    return _parse_runbook(text, source, env)[0]
+
+
+def _parse_runbook(
+    text: str, source: str, env: Mapping[str, str] | None
+) -> tuple[RunbookConfig, Positions]:
+    """The runbook, and where its values were written (for problems found later)."""
+    data, positions = parse_document(text, source)
+    runbook = from_data(RunbookConfig, data, source=source, env=env, positions=positions)
     # A rollback step without an id of its own is named after the step it undoes.
     steps = tuple(
         dataclasses.replace(
@@ -496,58 +504,113 @@ def parse_runbook(
         else step
         for step in runbook.steps
     )
-    return dataclasses.replace(runbook, source=source, steps=steps)
+    return dataclasses.replace(runbook, source=source, steps=steps), positions
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookSources:
+    """What ``automation.runbooks`` names: the files, the problems (a named file that does
+    not exist) and the warnings (a pattern that matches no file)."""
+
+    files: tuple[str, ...]
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def runbook_sources(config: Config) -> RunbookSources:
+    """The files ``automation.runbooks`` names, relative to the configuration file.
+
+    A pattern with wildcards that matches nothing is a warning, not an error: a directory of
+    runbooks may be empty for a while (``runbooks.d/*.yml``). A file named without wildcards
+    must exist.
+    """
+    base = os.path.dirname(config.source) if os.path.isfile(config.source) else "."
+    found: list[str] = []
+    problems: list[str] = []
+    warnings: list[str] = []
+    for index, pattern in enumerate(config.automation.runbooks):
+        path = os.path.join(base, pattern)
+        if glob.has_magic(pattern):
+            matches = sorted(m for m in glob.glob(path, recursive=True) if os.path.isfile(m))
+            if not matches:
+                where = _config_key(config, f"automation.runbooks[{index}]")
+                warnings.append(
+                    f"{where}: {json.dumps(pattern)} matches no file "
+                    f"(looked in {os.path.abspath(base)})"
+                )
+        elif not os.path.exists(path):
+            where = _config_key(config, f"automation.runbooks[{index}]")
+            problems.append(f"{where}: no such file: {json.dumps(path)}")
+            continue
+        else:
+            matches = [path]
+        found += [m for m in matches if m not in found]
+    return RunbookSources(tuple(found), tuple(problems), tuple(warnings))
 
 
 def runbook_files(config: Config) -> list[str]:
-    """The files ``automation.runbooks`` names, relative to the configuration file."""
-    base = os.path.dirname(config.source) if os.path.isfile(config.source) else "."
-    found: list[str] = []
-    for pattern in config.automation.runbooks:
-        path = os.path.join(base, pattern)
-        matches = sorted(glob.glob(path, recursive=True)) if glob.has_magic(pattern) else [path]
-        found += [m for m in matches if m not in found]
-    return found
+    """The runbook files ``automation.runbooks`` names that exist."""
+    return list(runbook_sources(config).files)
+
+
+def _config_key(config: Config, path: str) -> str:
+    """``firebreak.yml:LINE:COLUMN: path`` for a key of the main configuration file, which is
+    read again to find it (only when there is something to say about it)."""
+    try:
+        with open(config.source, encoding="utf-8-sig") as file:
+            _, positions = parse_document(file.read(), config.source)
+    except (OSError, UnicodeDecodeError, ConfigError):
+        positions = NO_POSITIONS
+    return located(config.source, positions, path)
 
 
 def load_runbooks(config: Config, env: Mapping[str, str] | None = None) -> Runbooks:
     """Read and validate every runbook file; ``ConfigError`` lists the problems of all."""
-    problems: list[str] = []
+    sources = runbook_sources(config)
+    problems: list[str] = list(sources.problems)
     loaded: dict[str, RunbookConfig] = {}
-    for path in runbook_files(config):
+    for path in sources.files:
         try:
             with open(path, encoding="utf-8") as file:
                 text = file.read()
-            runbook = parse_runbook(text, source=path, env=env)
+            runbook, positions = _parse_runbook(text, path, env)
         except OSError as exc:
             problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+            continue
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path}: cannot read: not UTF-8 text ({exc.reason})")
             continue
         except ConfigError as exc:
             problems += exc.problems
             continue
         if runbook.id in loaded:
-            problems.append(f"{path}: id: duplicates the runbook in {loaded[runbook.id].source}")
+            where = located(path, positions, "id")
+            problems.append(f"{where}: duplicates the runbook in {loaded[runbook.id].source}")
             continue
-        problems += [f"{path}: {p}" for p in check_against(runbook, config)]
+        problems += [
+            f"{located(path, positions, key)}: {text}"
+            for key, text in check_against(runbook, config)
+        ]
         loaded[runbook.id] = runbook
     if problems:
         raise ConfigError(problems)
     return Runbooks(loaded)
 
 
-def check_against(runbook: RunbookConfig, config: Config) -> list[str]:
-    """What in a runbook does not fit the configuration it runs under."""
-    problems: list[str] = []
+def check_against(runbook: RunbookConfig, config: Config) -> list[tuple[str, str]]:
+    """What in a runbook does not fit the configuration it runs under: ``(key path,
+    problem)`` pairs."""
+    problems: list[tuple[str, str]] = []
     for index, step in enumerate(runbook.steps):
         for where, s in ((f"steps[{index}]", step), (f"steps[{index}].rollback", step.rollback)):
             if s is None:
                 continue
             if s.promql is not None and config.automation.prometheus_url is None:
-                problems.append(f"{where}.promql: needs automation.prometheus_url")
+                problems.append((f"{where}.promql", "needs automation.prometheus_url"))
             if s.silence is not None and silence_api(config) is None:
-                problems.append(f"{where}.silence: needs automation.alertmanager_url")
+                problems.append((f"{where}.silence", "needs automation.alertmanager_url"))
             if s.notify is not None and s.notify.channel not in config.channels:
-                problems.append(f"{where}.notify.channel: no channel {s.notify.channel!r}")
+                problems.append((f"{where}.notify.channel", f"no channel {s.notify.channel!r}"))
     return problems
 
 

@@ -170,7 +170,7 @@ async def run_http(inv: Invocation) -> StepResult:
     except aiohttp.ClientConnectorError as exc:
         if isinstance(exc.os_error, Refused):  # the connection's own check: rebinding
             return failed(f"http request refused: {exc.os_error.strerror}")
-        return failed(f"http request failed: {type(exc).__name__}: {exc}")
+        return failed(_cannot_connect(url, exc), {"detail": f"{type(exc).__name__}: {exc}"})
     except (aiohttp.ClientError, ValueError) as exc:
         return failed(f"http request failed: {type(exc).__name__}: {exc}")
     text = _text(raw)
@@ -185,6 +185,27 @@ async def run_http(inv: Invocation) -> StepResult:
         want = ", ".join(map(str, expected)) if expected else "2xx"
         return failed(f"http status {status}, expected {want}", output)
     return succeeded(output)
+
+
+def _cannot_connect(url: yarl.URL, exc: aiohttp.ClientConnectorError) -> str:
+    """A connection that failed, as a sentence: ``cannot connect to 127.0.0.1:8080:
+    connection refused``. aiohttp's own text (``Cannot connect to host … ssl:default […]``)
+    goes into the step's output as its detail."""
+    host = f"[{url.host}]" if url.host and ":" in url.host else url.host
+    where = f"cannot connect to {host}:{url.port}"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"{where}: its TLS certificate is not trusted ({exc.certificate_error})"
+    if isinstance(exc, aiohttp.ClientConnectorSSLError):
+        return f"{where}: the TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"cannot connect to {host}: the name does not resolve"
+    reason = exc.os_error
+    if isinstance(reason, ConnectionRefusedError):
+        return f"{where}: connection refused"
+    if isinstance(reason, TimeoutError):
+        return f"{where}: the connection timed out"
+    text = (reason.strerror or str(reason) or type(reason).__name__).rstrip(".")
+    return f"{where}: {text[:1].lower()}{text[1:]}"
 
 
 async def run_shell(inv: Invocation) -> StepResult:

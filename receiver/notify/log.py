@@ -3,7 +3,8 @@
 Useful as a first channel (nothing to set up), as a fallback that can never fail, and in drills.
 The line goes through the normal ``firebreak`` logging setup, so it is JSON or ``key=value``
 like every other line. Its fields: ``channel``, ``kind``, ``idempotency_key``, ``alert_count``,
-``alertnames`` (comma-separated), ``tier``, ``target``, ``drill``, ``suppressed``. Firing
+``alertnames`` (comma-separated), ``tier`` (counted from 1, as the console and ``routes test``
+count; none for notices other than firing), ``target``, ``drill``, ``suppressed``. Firing
 notices log at WARNING (something needs a person), the others at INFO.
 """
 
@@ -42,7 +43,8 @@ class LogChannel:
                 "idempotency_key": notice.idempotency_key,
                 "alert_count": len(notice.alerts),
                 "alertnames": ",".join(names),
-                "tier": notice.tier,
+                # People count tiers from one; Notice.tier is the policy's 0-based index.
+                "tier": None if notice.tier is None else notice.tier + 1,
                 "target": target,
                 "drill": notice.drill,
                 "suppressed": notice.suppressed,

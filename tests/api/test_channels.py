@@ -625,9 +625,10 @@ async def test_log_channel_writes_one_line_with_the_fields(
     assert fields["idempotency_key"] == "notify:42:0"
     assert fields["alert_count"] == 2
     assert fields["alertnames"] == "HighErrorRate"
-    assert fields["tier"] == 0
+    assert fields["tier"] == 1  # the policy's first tier, counted as people count it
     assert fields["target"] == "team-a"
     await channel.send(make_notice(NoticeKind.RESOLVED), "")
     assert handler.records[1].levelno == logging.INFO
+    assert handler.records[1].__dict__["tier"] is None
     assert len(handler.records) == 2
     await channel.close()

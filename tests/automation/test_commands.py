@@ -187,8 +187,8 @@ def test_check_config_reports_runbook_problems_by_file_and_key(
     assert main(["check-config", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert "FAILED" in err
-    assert f"{books / 'bad.yml'}: steps[0].shell.argv[0]: template syntax error" in err
-    assert f"{books / 'bad.yml'}: steps[1].http.method: expected one of GET" in err
+    assert f"{books / 'bad.yml'}:5:20: steps[0].shell.argv[0]: template syntax error" in err
+    assert f"{books / 'bad.yml'}:7:29: steps[1].http.method: expected one of GET" in err
     (books / "bad.yml").unlink()
     assert main(["check-config", "--config", str(path)]) == 0
     assert "  runbooks: 1\n" in capsys.readouterr().out

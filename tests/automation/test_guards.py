@@ -330,9 +330,9 @@ def test_check_config_names_the_bad_key(tmp_path: Path, capsys: pytest.CaptureFi
     )
     assert main(["check-config", "--config", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}: automation.http_allow[0]: '10.0.0.0/8:80': a port goes with one" in err
-    assert f"{path}: automation.shell_allow[0]: expected an absolute path" in err
-    assert f"{path}: automation.shell_limits.cpu_time: must be at least 1s" in err
+    assert f"{path}:2:16: automation.http_allow[0]: '10.0.0.0/8:80': a port goes with one" in err
+    assert f"{path}:3:17: automation.shell_allow[0]: expected an absolute path" in err
+    assert f"{path}:4:18: automation.shell_limits.cpu_time: must be at least 1s" in err
 
 
 async def test_output_holding_nul_bytes_is_recorded(start: Any) -> None:

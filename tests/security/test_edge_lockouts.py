@@ -151,7 +151,7 @@ def test_a_trusted_proxy_that_is_no_address_is_a_config_error(sqlite_url: str, e
     with pytest.raises(ConfigError) as raised:
         parse_config(_config_text(sqlite_url, f'["{entry}"]'), source="f.yml", env={})
     assert raised.value.problems == [
-        "f.yml: api.trusted_proxies[0]: expected an IP address or a CIDR range such as "
+        "f.yml:11:21: api.trusted_proxies[0]: expected an IP address or a CIDR range such as "
         "10.0.0.0/8 or fd00::/8"
     ]
 

@@ -35,9 +35,9 @@ def test_check_config_lists_every_problem_and_exits_1(
     assert main(["check-config", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert "FAILED" in err
-    assert f"{path}: listen:" in err
-    assert f"{path}: webhook.max_body_bytes:" in err
-    assert f"{path}: webhook.autth: unknown key" in err
+    assert f"{path}:1:1: listen:" in err
+    assert f"{path}:3:3: webhook.max_body_bytes:" in err
+    assert f"{path}:4:3: webhook.autth: unknown key" in err
 
 
 def test_check_config_never_prints_secrets(
@@ -221,7 +221,8 @@ def test_routes_test_with_a_broken_config(
     assert main(["routes", "test", "--config", str(path), "a=b"]) == 1
     out = capsys.readouterr()
     assert out.err == (
-        f'{path}: routes[0].escalation_policy: unknown escalation policy "crit"; defined: default\n'
+        f'{path}:3:6: routes[0].escalation_policy: unknown escalation policy "crit"; defined: '
+        "default\n"
     )
     assert out.out == ""
     assert main(["routes", "test", "--config", str(tmp_path / "nope.yml")]) == 1
@@ -301,11 +302,15 @@ def test_check_config_validates_pagerduty_without_showing_secrets(
     path = write(tmp_path, PAGERDUTY_CONFIG)
     assert main(["check-config", "--config", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}: channels.pd.pagerduty.severity_map.ticket: expected one of critical" in err
-    assert f"{path}: channels.pd.pagerduty.default_severity: expected one of critical" in err
-    assert f"{path}: channels.pd.pagerduty.api_url: expected a URL starting with https://" in err
-    assert f"{path}: pagerduty.webhook_secrets[1]: must not be empty" in err
-    assert f"{path}: channels.pd.pagerduty.routing_keys: empty routing key for spare" in err
+    assert (
+        f"{path}:7:38: channels.pd.pagerduty.severity_map.ticket: expected one of critical" in err
+    )
+    assert f"{path}:8:7: channels.pd.pagerduty.default_severity: expected one of critical" in err
+    assert (
+        f"{path}:9:7: channels.pd.pagerduty.api_url: expected a URL starting with https://" in err
+    )
+    assert f"{path}:15:45: pagerduty.webhook_secrets[1]: must not be empty" in err
+    assert f"{path}:6:7: channels.pd.pagerduty.routing_keys: empty routing key for spare" in err
     for value in secrets.values():
         assert value not in err
     fixed = (
@@ -319,7 +324,8 @@ def test_check_config_validates_pagerduty_without_showing_secrets(
     assert main(["check-config", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert (
-        f'{path}: escalation_policies.oncall.tiers[0].notify[2]: channel "pd" has no routing '
+        f'{path}:13:49: escalation_policies.oncall.tiers[0].notify[2]: channel "pd" has no '
+        "routing "
         'key "billing"; defined: db, default'
     ) in err
     path = write(tmp_path, fixed.replace("target: billing", "target: db"))

@@ -76,7 +76,8 @@ def test_example_file_loads_without_environment() -> None:
     assert config.source == str(EXAMPLE)
     assert config.listen == "127.0.0.1:9095"
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9095)
-    assert config.database.url == "sqlite+aiosqlite:///firebreak.db"
+    # Relative to the file: the same database from whatever directory a command runs in.
+    assert config.database.url == f"sqlite+aiosqlite:///{EXAMPLE.parent / 'firebreak.db'}"
     assert config.log.format == "console"
     assert config.webhook.auth.bearer_tokens == ("change-me-webhook",)
     assert [(t.token, t.role) for t in config.api.tokens] == [
@@ -99,7 +100,7 @@ def test_automation_is_a_dry_run_until_the_configuration_says_live() -> None:
     with pytest.raises(ConfigError) as info:
         parse("automation: {mode: on}")
     assert info.value.problems == [
-        'f.yml: automation.mode: expected one of live, dry_run, got "on"'
+        'f.yml:1:14: automation.mode: expected one of live, dry_run, got "on"'
     ]
     # make run acts on nothing: the example stays in dry run and opens no host or program.
     example = load_config(EXAMPLE, env={}).automation
@@ -125,7 +126,7 @@ def test_load_config_reads_os_environ_at_call_time(
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.problems == [
-        f"{path}: webhook.auth.bearer_tokens[0]: "
+        f"{path}:1:34: webhook.auth.bearer_tokens[0]: "
         "environment variable FIREBREAK_TEST_TOKEN is not set"
     ]
 
@@ -427,7 +428,7 @@ def test_short_forms() -> None:
     assert config.channels["m"].email.to == ("one@example.com",)
     assert config.routes[0].match == ('team="db"',)
     assert problems("escalation_policies: {p: {tiers: [{notify: log}]}}") == [
-        'f.yml: escalation_policies.p.tiers[0].notify: expected a list, got "log"'
+        'f.yml:1:36: escalation_policies.p.tiers[0].notify: expected a list, got "log"'
     ]
 
 
@@ -478,7 +479,7 @@ def test_listen_host_and_port(listen: str, host: str, port: int) -> None:
     ],
 )
 def test_listen_invalid(listen: str, expected: str) -> None:
-    assert problems(f'listen: "{listen}"') == [f"f.yml: listen: {expected}"]
+    assert problems(f'listen: "{listen}"') == [f"f.yml:1:1: listen: {expected}"]
 
 
 def test_listen_parts_of_an_unchecked_config_raise() -> None:
@@ -504,19 +505,18 @@ def test_unknown_keys() -> None:
           tokens: [{token: t, role: admin, nmae: x}]
         """
     ) == [
-        f"f.yml: lisen: unknown key; expected one of: {TOP_LEVEL_KEYS}",
-        f"f.yml: webhook.autth: unknown key; expected one of: {WEBHOOK_KEYS}",
-        f'f.yml: webhook["a b"]: unknown key; expected one of: {WEBHOOK_KEYS}',
-        f"f.yml: webhook.1: unknown key; expected one of: {WEBHOOK_KEYS}",
-        "f.yml: api.tokens[0].nmae: unknown key; expected one of: name, person, role, token, "
-        "token_sha256",
+        "f.yml:2:1: lisen: unknown key; did you mean listen?",
+        "f.yml:4:3: webhook.autth: unknown key; did you mean auth?",
+        f'f.yml:5:3: webhook["a b"]: unknown key; expected one of: {WEBHOOK_KEYS}',
+        f"f.yml:6:3: webhook.1: unknown key; expected one of: {WEBHOOK_KEYS}",
+        "f.yml:8:36: api.tokens[0].nmae: unknown key; did you mean name?",
     ]
 
 
 def test_internal_field_is_not_a_key() -> None:
     assert problems("source: x\nincluded: []") == [
-        f"f.yml: source: unknown key; expected one of: {TOP_LEVEL_KEYS}",
-        f"f.yml: included: unknown key; expected one of: {TOP_LEVEL_KEYS}",
+        f"f.yml:1:1: source: unknown key; expected one of: {TOP_LEVEL_KEYS}",
+        "f.yml:2:1: included: unknown key; did you mean include?",
     ]
 
 
@@ -530,104 +530,105 @@ def test_required_keys() -> None:
         webhook: {auth: {basic_auth: {}}}
         """
     ) == [
-        "f.yml: webhook.auth.basic_auth.username: required key is missing",
-        "f.yml: webhook.auth.basic_auth.password: required key is missing",
-        "f.yml: api.tokens[0].role: required key is missing",
-        "f.yml: api.tokens[1].token: give token or token_sha256 (exactly one)",
+        # A key that is missing is placed where the mapping that lacks it is written.
+        "f.yml:6:18: webhook.auth.basic_auth.username: required key is missing",
+        "f.yml:6:18: webhook.auth.basic_auth.password: required key is missing",
+        "f.yml:4:7: api.tokens[0].role: required key is missing",
+        "f.yml:5:7: api.tokens[1].token: give token or token_sha256 (exactly one)",
     ]
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("listen: 9095", "listen: expected a string, got a number"),
-        ("listen: null", "listen: expected a string, got null"),
-        ("listen: [a]", "listen: expected a string, got a list"),
-        ("listen: {a: 1}", "listen: expected a string, got a mapping"),
-        ("listen: true", "listen: expected a string, got true"),
-        ("webhook: []", "webhook: expected a mapping, got a list"),
-        ("webhook: abc", 'webhook: expected a mapping, got "abc"'),
+        ("listen: 9095", "1:1: listen: expected a string, got a number"),
+        ("listen: null", "1:1: listen: expected a string, got null"),
+        ("listen: [a]", "1:1: listen: expected a string, got a list"),
+        ("listen: {a: 1}", "1:1: listen: expected a string, got a mapping"),
+        ("listen: true", "1:1: listen: expected a string, got true"),
+        ("webhook: []", "1:1: webhook: expected a mapping, got a list"),
+        ("webhook: abc", '1:1: webhook: expected a mapping, got "abc"'),
         (
             "webhook: {max_body_bytes: abc}",
-            'webhook.max_body_bytes: expected an integer, got "abc"',
+            '1:11: webhook.max_body_bytes: expected an integer, got "abc"',
         ),
         (
             "webhook: {max_body_bytes: true}",
-            "webhook.max_body_bytes: expected an integer, got true",
+            "1:11: webhook.max_body_bytes: expected an integer, got true",
         ),
         (
             "webhook: {max_body_bytes: 1.5}",
-            "webhook.max_body_bytes: expected an integer, got a number",
+            "1:11: webhook.max_body_bytes: expected an integer, got a number",
         ),
-        ("webhook: {max_body_bytes: 0}", "webhook.max_body_bytes: must be greater than 0"),
+        ("webhook: {max_body_bytes: 0}", "1:11: webhook.max_body_bytes: must be greater than 0"),
         (
             "webhook: {auth: {bearer_tokens: x}}",
-            "webhook.auth.bearer_tokens: expected a list, got a string",
+            "1:18: webhook.auth.bearer_tokens: expected a list, got a string",
         ),
         (
             "webhook: {auth: {bearer_tokens: [1]}}",
-            "webhook.auth.bearer_tokens[0]: expected a string, got a number",
+            "1:34: webhook.auth.bearer_tokens[0]: expected a string, got a number",
         ),
         (
             "webhook: {auth: {bearer_tokens: [a, '']}}",
-            "webhook.auth.bearer_tokens[1]: must not be empty",
+            "1:37: webhook.auth.bearer_tokens[1]: must not be empty",
         ),
         (
             "webhook: {auth: {basic_auth: []}}",
-            "webhook.auth.basic_auth: expected a mapping, got a list",
+            "1:18: webhook.auth.basic_auth: expected a mapping, got a list",
         ),
         (
             "database: {url: 'mysql://db'}",
-            "database.url: expected a URL starting with sqlite+aiosqlite:// or "
+            "1:12: database.url: expected a URL starting with sqlite+aiosqlite:// or "
             "postgresql+asyncpg://",
         ),
         (
             "database: {sqlite_synchronous: extra}",
-            'database.sqlite_synchronous: expected one of full, normal, off, got "extra"',
+            '1:12: database.sqlite_synchronous: expected one of full, normal, off, got "extra"',
         ),
-        ("database: {pool_size: -1}", "database.pool_size: must be greater than 0"),
-        ("api: {tokens: {token: t}}", "api.tokens: expected a list, got a mapping"),
-        ("api: {tokens: [x]}", 'api.tokens[0]: expected a mapping, got "x"'),
+        ("database: {pool_size: -1}", "1:12: database.pool_size: must be greater than 0"),
+        ("api: {tokens: {token: t}}", "1:7: api.tokens: expected a list, got a mapping"),
+        ("api: {tokens: [x]}", '1:16: api.tokens[0]: expected a mapping, got "x"'),
         (
             "api: {tokens: [{token: t, role: root}]}",
-            'api.tokens[0].role: expected one of viewer, responder, admin, got "root"',
+            '1:27: api.tokens[0].role: expected one of viewer, responder, admin, got "root"',
         ),
         (
             "api: {tokens: [{token: t, role: ADMIN}]}",
-            'api.tokens[0].role: expected one of viewer, responder, admin, got "ADMIN"',
+            '1:27: api.tokens[0].role: expected one of viewer, responder, admin, got "ADMIN"',
         ),
         (
             "api: {tokens: [{token: t, role: 3}]}",
-            "api.tokens[0].role: expected one of viewer, responder, admin, got a number",
+            "1:27: api.tokens[0].role: expected one of viewer, responder, admin, got a number",
         ),
         (
             "api: {tokens: [{token: t, role: admin, name: 5}]}",
-            "api.tokens[0].name: expected a string, got a number",
+            "1:40: api.tokens[0].name: expected a string, got a number",
         ),
         (
             "log: {level: verbose}",
-            'log.level: expected one of debug, info, warning, error, got "verbose"',
+            '1:7: log.level: expected one of debug, info, warning, error, got "verbose"',
         ),
-        ("log: {format: text}", 'log.format: expected one of json, console, got "text"'),
-        ("log: {file: ''}", "log.file: must not be empty"),
-        ("log: {file_max_bytes: 0}", "log.file_max_bytes: must be greater than 0"),
-        ("log: {file_backups: -1}", "log.file_backups: must be 0 or greater"),
-        ("log: {access: yes}", 'log.access: expected true or false, got "yes"'),
-        ("log: {access: 1}", "log.access: expected true or false, got a number"),
-        ("ingest: {max_batch_alerts: 0}", "ingest.max_batch_alerts: must be greater than 0"),
-        ("- a", "top level: expected a mapping, got a list"),
-        ("just text", 'top level: expected a mapping, got "just text"'),
+        ("log: {format: text}", '1:7: log.format: expected one of json, console, got "text"'),
+        ("log: {file: ''}", "1:7: log.file: must not be empty"),
+        ("log: {file_max_bytes: 0}", "1:7: log.file_max_bytes: must be greater than 0"),
+        ("log: {file_backups: -1}", "1:7: log.file_backups: must be 0 or greater"),
+        ("log: {access: yes}", '1:7: log.access: expected true or false, got "yes"'),
+        ("log: {access: 1}", "1:7: log.access: expected true or false, got a number"),
+        ("ingest: {max_batch_alerts: 0}", "1:10: ingest.max_batch_alerts: must be greater than 0"),
+        ("- a", "1:1: top level: expected a mapping, got a list"),
+        ("just text", '1:1: top level: expected a mapping, got "just text"'),
     ],
 )
 def test_problem_messages(text: str, expected: str) -> None:
-    assert problems(text) == [f"f.yml: {expected}"]
+    assert problems(text) == [f"f.yml:{expected}"]
 
 
 def test_long_values_are_cut_short_in_messages() -> None:
     [message] = problems(f"log: {{level: {'x' * 500}}}")
     assert (
         message
-        == f'f.yml: log.level: expected one of debug, info, warning, error, got "{"x" * 57}..."'
+        == f'f.yml:1:7: log.level: expected one of debug, info, warning, error, got "{"x" * 57}..."'
     )
 
 
@@ -650,8 +651,8 @@ def test_duplicate_api_tokens() -> None:
         """
     )
     assert message == [
-        "f.yml: api.tokens[2].token: duplicates api.tokens[0]",
-        "f.yml: api.tokens[3].token: duplicates api.tokens[1]",
+        "f.yml:6:8: api.tokens[2].token: duplicates api.tokens[0]",
+        "f.yml:7:8: api.tokens[3].token: duplicates api.tokens[1]",
     ]
     assert SECRET not in str(message)
 
@@ -667,17 +668,18 @@ def test_all_problems_are_reported_together() -> None:
         ingest: []
         """
     ) == [
-        "f.yml: listen: expected host:port such as 127.0.0.1:9095 or [::1]:9095",
-        "f.yml: database.extra: unknown key; expected one of: pool_size, sqlite_synchronous, url",
-        "f.yml: database.url: expected a URL starting with sqlite+aiosqlite:// or "
+        "f.yml:2:1: listen: expected host:port such as 127.0.0.1:9095 or [::1]:9095",
+        "f.yml:3:39: database.extra: unknown key; expected one of: pool_size, "
+        "sqlite_synchronous, url",
+        "f.yml:3:12: database.url: expected a URL starting with sqlite+aiosqlite:// or "
         "postgresql+asyncpg://",
-        "f.yml: database.pool_size: must be greater than 0",
-        "f.yml: webhook.max_body_bytes: must be greater than 0",
-        "f.yml: api.tokens[0].token: must not be empty",
-        'f.yml: api.tokens[0].role: expected one of viewer, responder, admin, got "boss"',
-        'f.yml: log.level: expected one of debug, info, warning, error, got "loud"',
-        'f.yml: log.file_backups: expected an integer, got "many"',
-        "f.yml: ingest: expected a mapping, got a list",
+        "f.yml:3:25: database.pool_size: must be greater than 0",
+        "f.yml:4:11: webhook.max_body_bytes: must be greater than 0",
+        "f.yml:5:17: api.tokens[0].token: must not be empty",
+        'f.yml:5:28: api.tokens[0].role: expected one of viewer, responder, admin, got "boss"',
+        'f.yml:6:7: log.level: expected one of debug, info, warning, error, got "loud"',
+        'f.yml:6:20: log.file_backups: expected an integer, got "many"',
+        "f.yml:7:1: ingest: expected a mapping, got a list",
     ]
 
 
@@ -726,7 +728,7 @@ def test_secrets_never_appear_in_error_messages() -> None:
     assert len(info.value.problems) == 8
     assert SECRET not in str(info.value)
     assert SECRET not in repr(info.value)
-    assert "f.yml: api.tokens[2].token: expected a string, got a list" in info.value.problems
+    assert "f.yml:11:8: api.tokens[2].token: expected a string, got a list" in info.value.problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -813,11 +815,11 @@ def test_env_values_fill_number_and_boolean_fields() -> None:
     assert config.log.access is True
     assert config.log.file_backups == 0
     assert problems("database: {pool_size: '${POOL}'}", {"POOL": "ten"}) == [
-        'f.yml: database.pool_size: expected an integer, got "ten"'
+        'f.yml:1:12: database.pool_size: expected an integer, got "ten"'
     ]
     # A quoted literal is still a string: only expanded values are read as numbers.
     assert problems("database: {pool_size: '4'}") == [
-        'f.yml: database.pool_size: expected an integer, got "4"'
+        'f.yml:1:12: database.pool_size: expected an integer, got "4"'
     ]
 
 
@@ -829,21 +831,21 @@ def test_unset_environment_variable() -> None:
         """,
         {"A": "set"},
     ) == [
-        "f.yml: webhook.auth.bearer_tokens[0]: "
+        "f.yml:2:34: webhook.auth.bearer_tokens[0]: "
         "environment variable FIREBREAK_WEBHOOK_TOKEN is not set",
-        "f.yml: api.tokens[0].token: environment variable B is not set",
+        "f.yml:3:17: api.tokens[0].token: environment variable B is not set",
     ]
 
 
 @pytest.mark.parametrize("value", ["${", "${A", "${A-d}", "${1A}", "${}", "${A:d}", "x${ A}"])
 def test_malformed_reference(value: str) -> None:
     assert problems(f"log: {{file: '{value}'}}", {"A": "x"}) == [
-        "f.yml: log.file: expected ${NAME} or ${NAME:-default} (write $${ for a literal ${)"
+        "f.yml:1:7: log.file: expected ${NAME} or ${NAME:-default} (write $${ for a literal ${)"
     ]
 
 
 def test_keys_are_not_expanded() -> None:
-    assert problems("${A}: 1", {"A": "listen"})[0].startswith('f.yml: ["${A}"]: unknown key')
+    assert problems("${A}: 1", {"A": "listen"})[0].startswith('f.yml:1:1: ["${A}"]: unknown key')
 
 
 def test_yaml_aliases_are_expanded_and_recursion_is_refused() -> None:
@@ -852,8 +854,8 @@ def test_yaml_aliases_are_expanded_and_recursion_is_refused() -> None:
     )
     assert config.webhook.auth.bearer_tokens == ("x",)
     assert problems("webhook: &a {auth: *a}\nlisten: 1") == [
-        "f.yml: webhook.auth: a YAML alias may not refer to a node that contains it",
-        "f.yml: listen: expected a string, got a number",
+        "f.yml:1:14: webhook.auth: a YAML alias may not refer to a node that contains it",
+        "f.yml:2:1: listen: expected a string, got a number",
     ]
 
 
@@ -953,7 +955,7 @@ def test_file_problems_name_the_file(tmp_path: Path) -> None:
     path.write_text("\ufefflisten: 1\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
-    assert info.value.problems == [f"{path}: listen: expected a string, got a number"]
+    assert info.value.problems == [f"{path}:1:1: listen: expected a string, got a number"]
 
 
 # --- the generic walker -----------------------------------------------------------------------
@@ -1079,231 +1081,249 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("channels: []", "channels: expected a mapping, got a list"),
-        ("channels: {c: {}}", "channels.c.type: required key is missing"),
+        ("channels: []", "1:1: channels: expected a mapping, got a list"),
+        ("channels: {c: {}}", "1:12: channels.c.type: required key is missing"),
         (
             "channels: {c: {type: sms}}",
-            'channels.c.type: expected one of log, webhook, email, pagerduty, slack, got "sms"',
+            "1:16: channels.c.type: expected one of log, webhook, email, pagerduty, slack, got "
+            '"sms"',
         ),
-        ("channels: {c: {type: webhook}}", "channels.c.webhook: required when type is webhook"),
-        ("channels: {c: {type: email}}", "channels.c.email: required when type is email"),
+        (
+            "channels: {c: {type: webhook}}",
+            "1:12: channels.c.webhook: required when type is webhook",
+        ),
+        ("channels: {c: {type: email}}", "1:12: channels.c.email: required when type is email"),
         (
             "channels: {c: {type: log, email: {host: h, sender: f@example.com}}}",
-            "channels.c.email: not allowed when type is log",
+            "1:27: channels.c.email: not allowed when type is log",
         ),
         (
             f"channels: {{c: {{{HOOK}, email: {{host: h, sender: f@example.com}}}}}}",
-            "channels.c.email: not allowed when type is webhook",
+            "1:60: channels.c.email: not allowed when type is webhook",
         ),
         (
             "channels: {c: {type: email, email: {sender: f@example.com}}}",
-            "channels.c.email.host: required key is missing",
+            "1:29: channels.c.email.host: required key is missing",
         ),
         (
             "channels: {c: {type: email, email: {host: h}}}",
-            "channels.c.email.sender: required key is missing",
+            "1:29: channels.c.email.sender: required key is missing",
         ),
         (
             "channels: {c: {type: email, email: {host: '', sender: f@example.com}}}",
-            "channels.c.email.host: must not be empty",
+            "1:37: channels.c.email.host: must not be empty",
         ),
         (
             "channels: {c: {type: email, email: {host: h, port: 0, sender: f@example.com}}}",
-            "channels.c.email.port: must be between 1 and 65535",
+            "1:46: channels.c.email.port: must be between 1 and 65535",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: firebreak}}}",
-            "channels.c.email.sender: expected an email address such as oncall@example.com",
+            "1:46: channels.c.email.sender: expected an email address such as oncall@example.com",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: f@example.com, to: [a@b, x]}}}",
-            "channels.c.email.to[1]: expected an email address such as oncall@example.com",
+            "1:79: channels.c.email.to[1]: expected an email address such as oncall@example.com",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: f@example.com, to: x}}}",
-            "channels.c.email.to: expected an email address such as oncall@example.com",
+            "1:69: channels.c.email.to: expected an email address such as oncall@example.com",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: f@example.com, to: 5}}}",
-            "channels.c.email.to: expected an email address or a list of them, got a number",
+            "1:69: channels.c.email.to: expected an email address or a list of them, got a number",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: 'a@b\nBcc: x@y'}}}",
-            "channels.c.email.sender: expected an email address such as oncall@example.com",
+            "1:46: channels.c.email.sender: expected an email address such as oncall@example.com",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: f@example.com, use_tls: true}}}",
-            "channels.c.email.use_tls: cannot be combined with starttls; "
+            "1:69: channels.c.email.use_tls: cannot be combined with starttls; "
             "set starttls: false for TLS from the start",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: f@example.com, username: u}}}",
-            "channels.c.email.password: required when username is set",
+            "1:29: channels.c.email.password: required when username is set",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: f@example.com, password: p}}}",
-            "channels.c.email.username: required when password is set",
+            "1:29: channels.c.email.username: required when password is set",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: f@example.com, timeout: 0s}}}",
-            "channels.c.email.timeout: must be longer than 0s",
+            "1:69: channels.c.email.timeout: must be longer than 0s",
         ),
         (
             "channels: {c: {type: email, email: {host: h, sender: f@example.com, ca_file: ''}}}",
-            "channels.c.email.ca_file: must not be empty",
+            "1:69: channels.c.email.ca_file: must not be empty",
         ),
         (
             "channels: {c: {type: webhook, webhook: {url: 'ftp://x'}}}",
-            "channels.c.webhook.url: expected a URL starting with http:// or https://",
+            "1:41: channels.c.webhook.url: expected a URL starting with http:// or https://",
         ),
         (
             "channels: {c: {type: webhook, webhook: {url: 'https://h', secret: ''}}}",
-            "channels.c.webhook.secret: must not be empty",
+            "1:59: channels.c.webhook.secret: must not be empty",
         ),
         (
             "channels: {c: {type: webhook, webhook: {url: 'https://h', headers: {'X Y': v}}}}",
-            'channels.c.webhook.headers["X Y"]: not a valid HTTP header name',
+            '1:69: channels.c.webhook.headers["X Y"]: not a valid HTTP header name',
         ),
         (
             "channels: {c: {type: webhook, webhook: "
             "{url: 'https://h', headers: {X: \"a\\r\\nB: c\"}}}}",
-            "channels.c.webhook.headers.X: must not contain line breaks or NUL characters",
+            "1:69: channels.c.webhook.headers.X: must not contain line breaks or NUL characters",
         ),
         (
             "channels: {c: {type: webhook, webhook: {url: 'https://h', headers: {X: 1}}}}",
-            "channels.c.webhook.headers.X: expected a string, got a number",
+            "1:69: channels.c.webhook.headers.X: expected a string, got a number",
         ),
         (
             f"channels: {{c: {{{HOOK}, rate_limit: {{per_minute: 0}}}}}}",
-            "channels.c.rate_limit.per_minute: must be greater than 0",
+            "1:73: channels.c.rate_limit.per_minute: must be greater than 0",
         ),
         (
             f"channels: {{c: {{{HOOK}, rate_limit: {{per_minute: .nan}}}}}}",
-            "channels.c.rate_limit.per_minute: must be greater than 0",
+            "1:73: channels.c.rate_limit.per_minute: must be greater than 0",
         ),
         (
             f"channels: {{c: {{{HOOK}, rate_limit: {{burst: 0}}}}}}",
-            "channels.c.rate_limit.burst: must be greater than 0",
+            "1:73: channels.c.rate_limit.burst: must be greater than 0",
         ),
         (
             f"channels: {{c: {{{HOOK}, breaker: {{failure_threshold: 0}}}}}}",
-            "channels.c.breaker.failure_threshold: must be greater than 0",
+            "1:70: channels.c.breaker.failure_threshold: must be greater than 0",
         ),
         (
             f"channels: {{c: {{{HOOK}, breaker: {{open_cooldown: 0s}}}}}}",
-            "channels.c.breaker.open_cooldown: must be longer than 0s",
+            "1:70: channels.c.breaker.open_cooldown: must be longer than 0s",
         ),
         (
             f"channels: {{c: {{{HOOK}, breaker: {{half_open_probe_count: 0}}}}}}",
-            "channels.c.breaker.half_open_probe_count: must be greater than 0",
+            "1:70: channels.c.breaker.half_open_probe_count: must be greater than 0",
         ),
-        ("escalation_policies: {p: {}}", "escalation_policies.p.tiers: required key is missing"),
-        ("escalation_policies: {p: {tiers: []}}", "escalation_policies.p.tiers: must not be empty"),
+        (
+            "escalation_policies: {p: {}}",
+            "1:23: escalation_policies.p.tiers: required key is missing",
+        ),
+        (
+            "escalation_policies: {p: {tiers: []}}",
+            "1:27: escalation_policies.p.tiers: must not be empty",
+        ),
         (
             "escalation_policies: {p: {tiers: [{notify: [log]}], repeat: -1}}",
-            "escalation_policies.p.repeat: must be 0 or greater",
+            "1:53: escalation_policies.p.repeat: must be 0 or greater",
         ),
         (
             "escalation_policies: {p: {tiers: [{after: 1m}]}}",
-            "escalation_policies.p.tiers[0].notify: required key is missing",
+            "1:35: escalation_policies.p.tiers[0].notify: required key is missing",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: []}]}}",
-            "escalation_policies.p.tiers[0].notify: must not be empty",
+            "1:36: escalation_policies.p.tiers[0].notify: must not be empty",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: [log, 3]}]}}",
-            "escalation_policies.p.tiers[0].notify[1]: "
+            "1:50: escalation_policies.p.tiers[0].notify[1]: "
             "expected a channel name or a mapping with channel and target, got a number",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: ['']}]}}",
-            "escalation_policies.p.tiers[0].notify[0].channel: must not be empty",
+            "1:45: escalation_policies.p.tiers[0].notify[0].channel: must not be empty",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: [{target: x}]}]}}",
-            "escalation_policies.p.tiers[0].notify[0].channel: required key is missing",
+            "1:45: escalation_policies.p.tiers[0].notify[0].channel: required key is missing",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: [{channel: log, to: x}]}]}}",
-            "escalation_policies.p.tiers[0].notify[0].to: "
+            "1:60: escalation_policies.p.tiers[0].notify[0].to: "
             "unknown key; expected one of: channel, target",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: [log], after: -1m}]}}",
-            "escalation_policies.p.tiers[0].after: "
+            "1:51: escalation_policies.p.tiers[0].after: "
             'expected a duration such as 30s, 5m or 1h30m, got "-1m"',
         ),
-        ("routes: {a: 1}", "routes: expected a list, got a mapping"),
-        ("routes: [{}]", "routes[0].escalation_policy: required key is missing"),
-        ("routes: [{escalation_policy: ''}]", "routes[0].escalation_policy: must not be empty"),
-        ("routes: [{escalation_policy: default, name: ''}]", "routes[0].name: must not be empty"),
+        ("routes: {a: 1}", "1:1: routes: expected a list, got a mapping"),
+        ("routes: [{}]", "1:10: routes[0].escalation_policy: required key is missing"),
+        (
+            "routes: [{escalation_policy: ''}]",
+            "1:11: routes[0].escalation_policy: must not be empty",
+        ),
+        (
+            "routes: [{escalation_policy: default, name: ''}]",
+            "1:39: routes[0].name: must not be empty",
+        ),
         (
             "routes: [{escalation_policy: default, match: ['a=\"b\"', 'severity=~\"(\"']}]",
-            'routes[0].match[1]: invalid regular expression "(" in severity=~"(": missing ): (',
+            '1:56: routes[0].match[1]: invalid regular expression "(" in severity=~"(": '
+            "missing ): (",
         ),
         (
             "routes: [{escalation_policy: default, match: 'team'}]",
-            'routes[0].match: expected an operator (=, !=, =~, !~) after "team" at position 4',
+            '1:39: routes[0].match: expected an operator (=, !=, =~, !~) after "team" at '
+            "position 4",
         ),
         (
             "routes: [{escalation_policy: default, match: 5}]",
-            "routes[0].match: expected a matcher string or a list of them, got a number",
+            "1:39: routes[0].match: expected a matcher string or a list of them, got a number",
         ),
         (
             "routes: [{escalation_policy: default, match: {team: db}}]",
-            "routes[0].match: expected a matcher string or a list of them, got a mapping",
+            "1:39: routes[0].match: expected a matcher string or a list of them, got a mapping",
         ),
         (
             "routes: [{escalation_policy: default, match: [1]}]",
-            "routes[0].match[0]: expected a string, got a number",
+            "1:47: routes[0].match[0]: expected a string, got a number",
         ),
         (
             "routes: [{escalation_policy: default, continue: yes}]",
-            'routes[0].continue: expected true or false, got "yes"',
+            '1:39: routes[0].continue: expected true or false, got "yes"',
         ),
         (
             # The Python field name is not a key: the message lists the YAML names.
             "routes: [{escalation_policy: default, continue_: true}]",
-            "routes[0].continue_: "
-            "unknown key; expected one of: continue, escalation_policy, match, name",
+            "1:39: routes[0].continue_: unknown key; did you mean continue?",
         ),
         (
             "default_route: {escalation_policy: ''}",
-            "default_route.escalation_policy: must not be empty",
+            "1:17: default_route.escalation_policy: must not be empty",
         ),
         (
             "default_route: {policy: x}",
-            "default_route.policy: unknown key; expected one of: escalation_policy",
+            "1:17: default_route.policy: unknown key; expected one of: escalation_policy",
         ),
         (
             "notifications: {group_window: soon}",
-            'notifications.group_window: expected a duration such as 30s, 5m or 1h30m, got "soon"',
+            "1:17: notifications.group_window: expected a duration such as 30s, 5m or 1h30m, "
+            'got "soon"',
         ),
-        ("jobs: {workers: 0}", "jobs.workers: must be greater than 0"),
-        ("jobs: {lease: 0s}", "jobs.lease: must be longer than 0s"),
-        ("jobs: {max_attempts: 0}", "jobs.max_attempts: must be greater than 0"),
-        ("jobs: {backoff_initial: 0s}", "jobs.backoff_initial: must be longer than 0s"),
+        ("jobs: {workers: 0}", "1:8: jobs.workers: must be greater than 0"),
+        ("jobs: {lease: 0s}", "1:8: jobs.lease: must be longer than 0s"),
+        ("jobs: {max_attempts: 0}", "1:8: jobs.max_attempts: must be greater than 0"),
+        ("jobs: {backoff_initial: 0s}", "1:8: jobs.backoff_initial: must be longer than 0s"),
         (
             "jobs: {backoff_initial: 10m}",
-            "jobs.backoff_max: must be at least backoff_initial (10m)",
+            "1:1: jobs.backoff_max: must be at least backoff_initial (10m)",
         ),
         (
             "jobs: {backoff_initial: 2s, backoff_max: 1500ms}",
-            "jobs.backoff_max: must be at least backoff_initial (2s)",
+            "1:29: jobs.backoff_max: must be at least backoff_initial (2s)",
         ),
-        ("jobs: {poll_interval: 0s}", "jobs.poll_interval: must be longer than 0s"),
-        ("include: 5", "include: expected a glob pattern or a list of them, got a number"),
-        ("include: ['']", "include[0]: must not be empty"),
+        ("jobs: {poll_interval: 0s}", "1:8: jobs.poll_interval: must be longer than 0s"),
+        ("include: 5", "1:1: include: expected a glob pattern or a list of them, got a number"),
+        ("include: ['']", "1:11: include[0]: must not be empty"),
         (
             "include: teams/*.yml",
-            "include: not supported here: the configuration was not read from a file, "
+            "1:1: include: not supported here: the configuration was not read from a file, "
             "so there is no directory to resolve patterns in",
         ),
     ],
 )
 def test_escalation_problem_messages(text: str, expected: str) -> None:
-    assert problems(text) == [f"f.yml: {expected}"]
+    assert problems(text) == [f"f.yml:{expected}"]
 
 
 def test_cross_references() -> None:
@@ -1325,15 +1345,15 @@ def test_cross_references() -> None:
         default_route: {{escalation_policy: fallback}}
         """
     ) == [
-        'f.yml: escalation_policies.critical.tiers[0].notify[2]: unknown channel "pager"; '
+        'f.yml:8:74: escalation_policies.critical.tiers[0].notify[2]: unknown channel "pager"; '
         "defined: log, ops-hook, ops-mail",
-        'f.yml: escalation_policies.critical.tiers[1].notify[0]: channel "ops-mail" has no '
+        'f.yml:9:18: escalation_policies.critical.tiers[1].notify[0]: channel "ops-mail" has no '
         "email.to addresses, so this entry needs a target",
-        'f.yml: routes[0].escalation_policy: unknown escalation policy "crit"; '
+        'f.yml:11:22: routes[0].escalation_policy: unknown escalation policy "crit"; '
         "defined: critical, default",
-        'f.yml: routes[1].name: duplicate route name "database"; also used by routes[0]',
-        'f.yml: routes[3].name: duplicate route name "routes[2]"; also used by routes[2]',
-        'f.yml: default_route.escalation_policy: unknown escalation policy "fallback"; '
+        'f.yml:12:6: routes[1].name: duplicate route name "database"; also used by routes[0]',
+        'f.yml:14:6: routes[3].name: duplicate route name "routes[2]"; also used by routes[2]',
+        'f.yml:15:17: default_route.escalation_policy: unknown escalation policy "fallback"; '
         "defined: critical, default",
     ]
 
@@ -1345,7 +1365,7 @@ def test_cross_references_wait_for_a_valid_file() -> None:
         channels: {hook: {type: webhook, webhook: {url: 'ftp://x'}}}
         escalation_policies: {p: {tiers: [{notify: [hook]}]}}
         """
-    ) == ["f.yml: channels.hook.webhook.url: expected a URL starting with http:// or https://"]
+    ) == ["f.yml:2:44: channels.hook.webhook.url: expected a URL starting with http:// or https://"]
 
 
 def test_escalation_secrets_never_appear() -> None:
@@ -1381,10 +1401,10 @@ def test_escalation_secrets_never_appear() -> None:
             """
         )
     assert info.value.problems == [
-        "f.yml: channels.hook.webhook.url: expected a URL starting with http:// or https://",
-        "f.yml: channels.hook.webhook.secret: expected a string, got a list",
-        "f.yml: channels.hook.webhook.headers.X: expected a string, got a list",
-        "f.yml: channels.mail.email.password: expected a string, got a list",
+        "f.yml:6:7: channels.hook.webhook.url: expected a URL starting with http:// or https://",
+        "f.yml:7:7: channels.hook.webhook.secret: expected a string, got a list",
+        "f.yml:8:17: channels.hook.webhook.headers.X: expected a string, got a list",
+        "f.yml:11:58: channels.mail.email.password: expected a string, got a list",
     ]
     [message] = problems(
         f"""
@@ -1394,7 +1414,8 @@ def test_escalation_secrets_never_appear() -> None:
     )
     assert (
         message
-        == "f.yml: channels.hook.webhook.headers.Y: must not contain line breaks or NUL characters"
+        == "f.yml:3:63: channels.hook.webhook.headers.Y: must not contain line breaks or NUL "
+        "characters"
     )
 
 
@@ -1517,16 +1538,17 @@ def test_include_problems_name_the_included_file(tmp_path: Path) -> None:
     )
     a, b, c = (tmp_path / "teams" / name for name in ("a.yml", "b.yml", "c.yml"))
     assert load_problems(main) == [
-        f"{main}: listen: expected host:port such as 127.0.0.1:9095 or [::1]:9095",
-        f"{a}: listen: not allowed in an included file "
+        f"{main}:3:1: listen: expected host:port such as 127.0.0.1:9095 or [::1]:9095",
+        f"{a}:2:1: listen: not allowed in an included file "
         "(allowed: channels, escalation_policies, include, routes)",
-        f"{a}: jobs: not allowed in an included file "
+        f"{a}:3:1: jobs: not allowed in an included file "
         "(allowed: channels, escalation_policies, include, routes)",
-        f"{a}: typo: unknown key; expected one of: channels, escalation_policies, include, routes",
-        f"{a}: routes[0].escalation_policy: expected a string, got a number",
+        f"{a}:5:1: typo: unknown key; expected one of: channels, escalation_policies, include, "
+        "routes",
+        f"{a}:4:11: routes[0].escalation_policy: expected a string, got a number",
         f"{b}:2:1: invalid YAML: while parsing a flow node, "
         "expected the node content, but found '<stream end>'",
-        f"{c}: routes[0].escalation_policy: environment variable UNSET is not set",
+        f"{c}:1:11: routes[0].escalation_policy: environment variable UNSET is not set",
     ]
 
 
@@ -1552,11 +1574,12 @@ def test_include_duplicate_definitions_name_both_files(tmp_path: Path) -> None:
     )
     a, b = tmp_path / "teams/a.yml", tmp_path / "teams/b.yml"
     assert load_problems(main) == [
-        f'{a}: channels.hook: channel "hook" is already defined in {main}',
-        f'{b}: channels.log: channel "log" is already defined in {a}',
-        f'{b}: escalation_policies.p: escalation policy "p" is already defined in {a}',
-        f'{b}: routes[0].name: duplicate route name "r"; also used by routes[0] in {a}',
-        f'{b}: routes[1].escalation_policy: unknown escalation policy "q"; defined: default, p',
+        f'{a}:2:12: channels.hook: channel "hook" is already defined in {main}',
+        f'{b}:2:12: channels.log: channel "log" is already defined in {a}',
+        f'{b}:3:23: escalation_policies.p: escalation policy "p" is already defined in {a}',
+        f'{b}:4:11: routes[0].name: duplicate route name "r"; also used by routes[0] in {a}',
+        f'{b}:4:44: routes[1].escalation_policy: unknown escalation policy "q"; defined: '
+        "default, p",
     ]
 
 
@@ -1601,15 +1624,15 @@ def test_include_cycle(tmp_path: Path) -> None:
     )
     a, b = tmp_path / "a.yml", tmp_path / "b.yml"
     assert load_problems(main) == [
-        f"{b}: include[0]: include cycle: {a} -> {b} -> {a}",
-        f"{b}: include[0]: include cycle: {b} -> {b}",
-        f"{b}: include[0]: include cycle: {main} -> {a} -> {b} -> {main}",
+        f"{b}:1:11: include[0]: include cycle: {a} -> {b} -> {a}",
+        f"{b}:1:11: include[0]: include cycle: {b} -> {b}",
+        f"{b}:1:11: include[0]: include cycle: {main} -> {a} -> {b} -> {main}",
     ]
 
 
 def test_include_of_itself(tmp_path: Path) -> None:
     main = write_files(tmp_path, {"firebreak.yml": "include: '*.yml'\n"})
-    assert load_problems(main) == [f"{main}: include: include cycle: {main} -> {main}"]
+    assert load_problems(main) == [f"{main}:1:1: include: include cycle: {main} -> {main}"]
 
 
 def test_include_file_matched_twice_loads_once(tmp_path: Path) -> None:
@@ -1629,7 +1652,7 @@ def test_include_missing_files(tmp_path: Path) -> None:
     main = write_files(tmp_path, {"firebreak.yml": "include: [nothing/*.yml, teams/db.yml]\n"})
     # A pattern with wildcards may match nothing; a plain file name must exist.
     assert load_problems(main) == [
-        f'{main}: include[1]: no such file: "{tmp_path / "teams/db.yml"}"'
+        f'{main}:1:26: include[1]: no such file: "{tmp_path / "teams/db.yml"}"'
     ]
     (tmp_path / "teams").mkdir()
     (tmp_path / "teams/db.yml").mkdir()  # a directory where a file should be
@@ -1667,8 +1690,8 @@ def test_include_is_followed_even_when_the_including_file_has_problems(tmp_path:
         {"firebreak.yml": "include: [a.yml]\nlisten: 1\n", "a.yml": "routes: 5\n"},
     )
     assert load_problems(main) == [
-        f"{main}: listen: expected a string, got a number",
-        f"{tmp_path / 'a.yml'}: routes: expected a list, got a number",
+        f"{main}:2:1: listen: expected a string, got a number",
+        f"{tmp_path / 'a.yml'}:1:1: routes: expected a list, got a number",
     ]
 
 
@@ -1720,7 +1743,7 @@ def test_key_aliases_and_short_forms() -> None:
             env={},
         )
     assert info.value.problems == [
-        "s.yml: import_: unknown key; expected one of: evens, import, pair, pairs",
+        "s.yml: import_: unknown key; did you mean import?",
         "s.yml: evens: must be even",  # the short form is reported where it was written
         "s.yml: pairs[0]: expected a name or a pair, got a number",
         "s.yml: pairs[1].left: required key is missing",

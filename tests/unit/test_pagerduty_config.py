@@ -112,11 +112,11 @@ def test_pagerduty_problems_name_the_key_and_hide_the_secrets() -> None:
         """
     )
     assert found == [
-        "f.yml: channels.pd.pagerduty.routing_keys.default: expected a string, got a number",
-        "f.yml: channels.pd.pagerduty.severity_map.page: expected one of critical, error, "
+        "f.yml:6:22: channels.pd.pagerduty.routing_keys.default: expected a string, got a number",
+        "f.yml:7:22: channels.pd.pagerduty.severity_map.page: expected one of critical, error, "
         'warning, info, got "p1"',
-        "f.yml: channels.pd.pagerduty.events_per_minute: must be greater than 0",
-        "f.yml: channels.other.pagerduty: not allowed when type is log",
-        "f.yml: channels.bare.pagerduty: required when type is pagerduty",
-        "f.yml: pagerduty.webhook_secrets: expected a list, got a string",
+        "f.yml:8:7: channels.pd.pagerduty.events_per_minute: must be greater than 0",
+        "f.yml:11:5: channels.other.pagerduty: not allowed when type is log",
+        "f.yml:12:3: channels.bare.pagerduty: required when type is pagerduty",
+        "f.yml:14:3: pagerduty.webhook_secrets: expected a list, got a string",
     ]

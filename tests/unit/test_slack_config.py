@@ -62,44 +62,47 @@ def test_a_slack_setup_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture
     [
         (
             ('bot_token: "${SLACK_BOT_TOKEN}"', "bot_token: xoxp-user"),
-            "slack.bot_token: expected a bot token starting with xoxb-",
+            "3:3: slack.bot_token: expected a bot token starting with xoxb-",
         ),
         (
             ("default_channel: C0ALERTS", 'default_channel: "#alerts"'),
-            "slack.default_channel: expected a Slack channel id such as C0123ABCD (not a #name)",
+            "5:3: slack.default_channel: expected a Slack channel id such as C0123ABCD (not a "
+            "#name)",
         ),
         (
             ("U0ALICE: responder", "alice: responder"),
-            "slack.users.alice: expected a Slack user id such as U0123ABCD",
+            "6:11: slack.users.alice: expected a Slack user id such as U0123ABCD",
         ),
         (
             ("S0ONCALL: responder", "oncall: responder"),
-            "slack.user_groups.oncall: expected a Slack user group id such as S0123ABCD",
+            "7:17: slack.user_groups.oncall: expected a Slack user group id such as S0123ABCD",
         ),
         (
             ("W0BOB: admin", "W0BOB: root"),
-            "slack.users.W0BOB: expected one of viewer, responder, admin",
+            "6:31: slack.users.W0BOB: expected one of viewer, responder, admin",
         ),
         (
             ("[U0ALICE, S0DBA]", "[U0ALICE, dba]"),
-            "slack.runbook_approvers.restart-db[1]: "
+            "8:45: slack.runbook_approvers.restart-db[1]: "
             "expected a Slack user (U…) or user group (S…) id",
         ),
         (
             ("default_channel: C0ALERTS", "path: /api/v1/slack"),
-            "slack.path: is one of Firebreak's own paths",
+            "5:3: slack.path: is one of Firebreak's own paths",
         ),
         (
             ("default_channel: C0ALERTS", "command: firebreak"),
-            "slack.command: expected a slash command such as /firebreak",
+            "5:3: slack.command: expected a slash command such as /firebreak",
         ),
         (
             ("target: G0PRIVATE", 'target: "#private"'),
-            "escalation_policies.oncall.tiers[1].notify[1].target: expected a Slack channel id",
+            "16:56: escalation_policies.oncall.tiers[1].notify[1].target: expected a Slack "
+            "channel id",
         ),
         (
             ("  default_channel: C0ALERTS\n", ""),
-            'escalation_policies.oncall.tiers[0].notify[0]: channel "chat" has no slack.channel '
+            '14:19: escalation_policies.oncall.tiers[0].notify[0]: channel "chat" has no '
+            "slack.channel "
             "and slack.default_channel is not set, so this entry needs a target",
         ),
         (
@@ -107,7 +110,7 @@ def test_a_slack_setup_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture
                 "escalate: {type: slack, slack: {channel: C0ESCALATE}}",
                 "escalate: {type: webhook, slack: {channel: C0ESCALATE}}",
             ),
-            "channels.escalate.slack: not allowed when type is webhook",
+            "11:29: channels.escalate.slack: not allowed when type is webhook",
         ),
     ],
 )
@@ -117,7 +120,7 @@ def test_slack_problems_name_the_key(
     assert change[0] in GOOD
     code, out = check(tmp_path, GOOD.replace(change[0], change[1], 1), capsys)
     assert code == 1
-    assert f"firebreak.yml: {problem}" in out, out
+    assert f"firebreak.yml:{problem}" in out, out
     for secret in ENV.values():
         assert secret not in out
 
@@ -128,7 +131,8 @@ def test_slack_channels_need_the_slack_section(
     code, out = check(tmp_path, "channels:\n  chat: {type: slack}\n", capsys)
     assert code == 1
     assert (
-        "firebreak.yml: channels.chat.type: slack channels need the top-level slack section" in out
+        "firebreak.yml:2:10: channels.chat.type: slack channels need the top-level slack section"
+        in out
     )
 
 
