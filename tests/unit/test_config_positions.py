@@ -94,7 +94,8 @@ def test_cross_references_carry_positions_too() -> None:
 
 def test_an_unknown_key_without_a_near_one_lists_the_keys() -> None:
     assert problems_of("webhook: {zzz: 1}\n", "f.yml") == [
-        "f.yml:1:11: webhook.zzz: unknown key; expected one of: auth, max_body_bytes, trusted_senders"
+        "f.yml:1:11: webhook.zzz: unknown key; expected one of: auth, max_body_bytes, "
+        "trusted_senders"
     ]
 
 
