@@ -12,6 +12,7 @@ from receiver.api.common import (
     event_json,
     optional_text,
     parse_int,
+    parse_limit,
     parse_since,
     read_json_object,
     ts,
@@ -46,13 +47,7 @@ def parse_alert_query(params: MultiMapping[str], now: datetime) -> AlertQuery:
     since = None
     if "since" in params:
         since = parse_since(params["since"], now)
-    limit = 100
-    if "limit" in params:
-        raw = params["limit"]
-        parsed = parse_int(raw)
-        if parsed is None or not 1 <= parsed <= _MAX_LIMIT:
-            raise InvalidInput("limit", f'expected an integer from 1 to {_MAX_LIMIT}, got "{raw}"')
-        limit = parsed
+    limit = parse_limit(params, 100, _MAX_LIMIT)
     before_id = None
     if params.get("cursor"):
         before_id = parse_int(params["cursor"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.api.common import parse_since, ts
+from receiver.api.common import parse_int, parse_limit, parse_since, ts
 from receiver.errors import InvalidInput
 from receiver.model import Role
 from receiver.typedefs import AUDIT, CLOCK, TOKEN_AUTH
@@ -13,11 +13,9 @@ from receiver.typedefs import AUDIT, CLOCK, TOKEN_AUTH
 async def list_audit(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
     q = request.query
-    limit = q.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        raise InvalidInput("limit", "expected an integer from 1 to 1000")
-    cursor = q.get("cursor")
-    if cursor is not None and not cursor.isdigit():
+    limit = parse_limit(q, 100)
+    cursor = parse_int(q["cursor"]) if "cursor" in q else None
+    if "cursor" in q and cursor is None:
         raise InvalidInput("cursor", "expected the next_cursor of the previous page")
     since = None
     if "since" in q:
@@ -26,10 +24,10 @@ async def list_audit(request: web.Request) -> web.Response:
         actor=q.get("actor"),
         action=q.get("action"),
         since=since,
-        limit=int(limit) + 1,
-        before_id=int(cursor) if cursor else None,
+        limit=limit + 1,
+        before_id=cursor,
     )
-    page = found[: int(limit)]
+    page = found[:limit]
     return web.json_response(
         {
             "entries": [

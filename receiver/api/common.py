@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,17 @@ _CHUNK = 64 * 1024
 
 
 parse_int = parse_id  # the API's name for it
+
+
+def parse_limit(q: Mapping[str, str], default: int, maximum: int = 1000) -> int:
+    """A listing's ``limit`` parameter: a whole number from 1 to ``maximum``."""
+    raw = q.get("limit")
+    if raw is None:
+        return default
+    limit = parse_int(raw)
+    if limit is None or not 1 <= limit <= maximum:
+        raise InvalidInput("limit", f'expected an integer from 1 to {maximum}, got "{raw}"')
+    return limit
 
 
 def is_id(value: object) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.api.common import parse_int, ts
+from receiver.api.common import parse_int, parse_limit, ts
 from receiver.deadletters import DeadLetters
 from receiver.errors import InvalidInput, NotFound
 from receiver.model import Role
@@ -40,10 +40,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     state = q.get("state")
     if state is not None and state not in _STATES:
         raise InvalidInput("state", f'expected one of {", ".join(_STATES)}, got "{state}"')
-    raw_limit = q.get("limit", "100")
-    limit = parse_int(raw_limit)
-    if limit is None or not 1 <= limit <= 1000:
-        raise InvalidInput("limit", f'expected an integer from 1 to 1000, got "{raw_limit}"')
+    limit = parse_limit(q, 100)
     cursor = parse_int(q["cursor"]) if q.get("cursor") else None
     if q.get("cursor") and cursor is None:
         raise InvalidInput("cursor", "expected the next_cursor of a previous page")

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.api.common import parse_time, ts
+from receiver.api.common import parse_limit, parse_time, ts
 from receiver.durations import parse_duration
 from receiver.errors import InvalidInput
 from receiver.model import Role
@@ -112,16 +112,14 @@ def parse_response_options(q: Mapping[str, str]) -> ResponseOptions:
 
 
 def parse_noise_options(q: Mapping[str, str]) -> NoiseOptions:
-    limit = q.get("limit", "20")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        raise InvalidInput("limit", f'expected an integer from 1 to 1000, got "{limit}"')
+    limit = parse_limit(q, 20)
     flap_window = _duration(q, "flap_window", DEFAULT_FLAP_WINDOW)
     equal = DEFAULT_INHIBIT_EQUAL
     if "inhibit_equal" in q:
         equal = tuple(q["inhibit_equal"].split(","))
         if not all(_LABEL_NAME.fullmatch(name) for name in equal) or len(equal) > 10:
             raise InvalidInput("inhibit_equal", "expected 1 to 10 label names separated by commas")
-    return NoiseOptions(int(limit), flap_window, equal)
+    return NoiseOptions(limit, flap_window, equal)
 
 
 def _duration(q: Mapping[str, str], name: str, default: timedelta) -> timedelta:

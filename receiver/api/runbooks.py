@@ -8,7 +8,14 @@ from typing import Any
 from aiohttp import web
 
 from receiver.api.auth import require_role
-from receiver.api.common import is_id, optional_text, parse_int, read_json_object, ts
+from receiver.api.common import (
+    is_id,
+    optional_text,
+    parse_int,
+    parse_limit,
+    read_json_object,
+    ts,
+)
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.drills import STAGES, DrillBudget
 from receiver.automation.params import REDACTED, shown_inputs
@@ -209,9 +216,7 @@ async def list_executions(request: web.Request) -> web.Response:
     state = q.get("state")
     if state is not None and state not in EXECUTION_STATES:
         raise InvalidInput("state", f"expected one of {', '.join(EXECUTION_STATES)}")
-    limit = parse_int(q.get("limit", "100"))
-    if limit is None or not 1 <= limit <= 1000:
-        raise InvalidInput("limit", "expected an integer from 1 to 1000")
+    limit = parse_limit(q, 100)
     numbers: dict[str, int | None] = {}
     for name in ("cursor", "alert_id"):
         numbers[name] = parse_int(q[name]) if q.get(name) else None

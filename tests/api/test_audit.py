@@ -58,3 +58,16 @@ async def test_only_admins_read_the_audit_trail(client: Any) -> None:
     assert (await client.get("/api/v1/audit")).status == 401
     bad = await client.get("/api/v1/audit?limit=0", headers=auth(ADMIN_TOKEN))
     assert bad.status == 400 and (await bad.json())["field"] == "limit"
+
+
+async def test_limits_and_cursors_that_are_no_ascii_number_are_a_400(client: Any) -> None:
+    # "¹".isdigit() is true, and int("¹") raises: each listing parses its limit in one place.
+    for path in ("/api/v1/audit", "/api/v1/jobs", "/api/v1/executions", "/api/v1/alerts"):
+        for bad in ("¹", "0", "1001", "-1", "x"):
+            resp = await client.get(f"{path}?limit={bad}", headers=auth(ADMIN_TOKEN))
+            assert resp.status == 400, (path, bad)
+            assert (await resp.json())["field"] == "limit"
+    resp = await client.get("/api/v1/reports/noise?limit=¹", headers=auth(ADMIN_TOKEN))
+    assert (resp.status, (await resp.json())["field"]) == (400, "limit")
+    resp = await client.get("/api/v1/audit?cursor=²", headers=auth(ADMIN_TOKEN))
+    assert (resp.status, (await resp.json())["field"]) == (400, "cursor")

@@ -120,7 +120,7 @@ def test_a_runbook_cannot_hand_an_action_its_context() -> None:
         "  - {id: a, python: {function: f, args: {firebreak: '{{ labels.x }}'}}}\n"
     )
     assert found == [
-        "rb.yml: steps[0].python.args.firebreak: is Firebreak's own: the action gets its "
+        "rb.yml:4:42: steps[0].python.args.firebreak: is Firebreak's own: the action gets its "
         "context from the server, never from a runbook"
     ]
 

@@ -151,8 +151,10 @@ def test_a_pattern_must_match_the_whole_value() -> None:
 
 
 def test_a_runbook_states_its_params_correctly_or_does_not_load() -> None:
+    # Where in the file is checked in tests/unit/test_config_positions.py.
     found = "\n".join(
-        problems(
+        re.sub(r"^rb\.yml:\d+:\d+:", "rb.yml:", p)
+        for p in problems(
             """
   a: {type: enum, from: labels.a}
   b: {values: [x], from: labels.b}
@@ -184,7 +186,7 @@ def test_a_runbook_states_its_params_correctly_or_does_not_load() -> None:
 def test_a_param_nothing_fills_is_an_error_that_explains_the_old_filling() -> None:
     (problem,) = problems("  api_url: {}\n  service: {required: true, default: web}")
     assert problem == (
-        "rb.yml: params.api_url: nothing fills it: param api_url is no longer filled from the "
+        "rb.yml:5:3: params.api_url: nothing fills it: param api_url is no longer filled from the "
         "label api_url; write `from: labels.api_url` if you mean it, `default:` for a fixed "
         "value, or `settable: true` for one a person gives at a manual run"
     )
@@ -217,7 +219,8 @@ def test_check_config_fails_on_a_runbook_that_relied_on_the_label_of_its_name(
     path.write_text('automation: {runbooks: "runbooks/*.yml"}\n')
     assert main(["check-config", "--config", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"{books / 'old.yml'}: params.api_url: nothing fills it: param api_url is no " in err
+    assert f"{books / 'old.yml'}:" in err
+    assert "params.api_url: nothing fills it: param api_url is no " in err
     (books / "old.yml").write_text(
         (books / "old.yml").read_text().replace("api_url: {}", "api_url: {from: labels.api}")
     )
