@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Integer, String, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -71,6 +82,21 @@ def _claimable(due_before: Any) -> Any:
     )
 
 
+_SIBLING = jobs.alias("sibling")
+# A job waits while another job of its coalesce key runs (leased and alive): jobs of one key
+# speak to one place (an alert's Slack thread, a group's message), and one made later must not
+# overtake one still running. Within one claim, a key's jobs run as one group, in order.
+_NOT_BEHIND_A_RUNNING_SIBLING = or_(
+    jobs.c.coalesce_key.is_(None),
+    ~exists().where(
+        _SIBLING.c.coalesce_key == jobs.c.coalesce_key,
+        _SIBLING.c.state == "running",
+        _SIBLING.c.lease_expires_at >= _NOW,
+        _SIBLING.c.id != jobs.c.id,
+    ),
+)
+
+
 def _leasing(candidates: Any) -> Any:
     """Lease the jobs ``candidates`` selects to ``b_owner`` until ``b_expires``."""
     return (
@@ -95,7 +121,7 @@ class JobQueue:
         limit = bindparam("b_limit", type_=Integer())
         candidates = (
             select(jobs.c.id)
-            .where(_claimable(_NOW))
+            .where(_claimable(_NOW), _NOT_BEHIND_A_RUNNING_SIBLING)
             .order_by(jobs.c.due_at, jobs.c.id)
             .limit(limit)
         )

@@ -1,0 +1,70 @@
+"""The job queue's claim: jobs of one coalesce key never overtake one of them still running, so
+what they say in one place (an alert's Slack thread) arrives in the order it was made. On
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from receiver.config import Config
+from receiver.store import Store, create_engine_for, migrate
+from receiver.store.jobs import NewJob
+from receiver.store.tables import jobs
+
+NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture
+async def store(config: Config) -> Any:
+    engine = create_engine_for(config.database)
+    await migrate(engine)
+    yield Store(engine)
+    await engine.dispose()
+
+
+def note(n: int, key: str | None = "thread:alert:1") -> NewJob:
+    return NewJob("slack_update", {"n": n}, NOW, f"note:{n}:{key}", coalesce_key=key)
+
+
+async def claim(store: Store, owner: str, now: datetime = NOW) -> list[int]:
+    async with store.transaction() as conn:
+        found = await store.jobs.claim(conn, owner, now, LEASE, 10)
+    return sorted(job.payload["n"] for job in found)
+
+
+async def enqueue(store: Store, *jobs: NewJob) -> None:
+    async with store.transaction() as conn:
+        await store.jobs.enqueue(conn, list(jobs), NOW)
+
+
+async def finish(store: Store, owner: str) -> None:
+    async with store.transaction() as conn:
+        ids = [row[0] for row in await conn.execute(select(jobs.c.id))]
+        held = await store.jobs.held(conn, ids, owner)
+        assert await store.jobs.finish(conn, sorted(held), owner, NOW, "sent") == len(held)
+
+
+async def test_a_later_job_of_a_key_waits_for_the_one_running(store: Store) -> None:
+    await enqueue(store, note(1))
+    assert await claim(store, "a") == [1]
+    # Made while the first runs: the same key waits; another key and no key go ahead.
+    await enqueue(store, note(2), note(3, key="thread:alert:2"), note(4, key=None))
+    assert await claim(store, "b") == [3, 4]
+    assert await claim(store, "b") == []
+    await finish(store, "a")
+    assert await claim(store, "b") == [2]
+
+
+async def test_a_dead_workers_job_is_taken_over_before_its_key_moves_on(store: Store) -> None:
+    await enqueue(store, note(1))
+    assert await claim(store, "a") == [1]
+    await enqueue(store, note(2))
+    # The lease ran out (its worker died): the first is claimed again, together with the rest
+    # of its key (one group, run in order), rather than the rest going ahead of it.
+    later = NOW + LEASE + timedelta(seconds=1)
+    assert await claim(store, "b", later) == [1, 2]
