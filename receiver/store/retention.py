@@ -1,5 +1,5 @@
 """Purging what has aged out: resolved alerts with their history, finished jobs, webhook rows,
-PagerDuty event ids.
+PagerDuty event ids, drills.
 
 Each statement deletes at most ``limit`` rows, oldest first, so a purge runs as many short
 transactions (no long lock on a busy table) and can stop between any two of them.
@@ -13,6 +13,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import AlertStatus
+from receiver.store.drills import purge_drills
 from receiver.store.pagerduty_events import purge_pagerduty_events
 from receiver.store.tables import alert_events, alert_routes, alerts, jobs, notifications, webhooks
 
@@ -76,5 +77,6 @@ PURGES = (
     ("jobs", purge_jobs),
     ("webhooks", purge_webhooks),
     ("pagerduty_events", purge_pagerduty_events),
+    ("drills", purge_drills),
 )
 """What a purge run deletes, table by table."""

@@ -52,3 +52,40 @@ async def test_resolved_alerts_past_the_period_are_purged_and_the_rest_kept(
     assert 'firebreak_purged_rows_total{table="alerts"} 5.0' in metrics
     # The purge goes on as one chain of jobs.
     assert await waiting_jobs(client, "purge") == 1
+
+
+async def test_drills_asked_for_before_the_period_are_purged(
+    aiohttp_client: Any, db_url: str, make_config: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from receiver.store.tables import drills
+    from receiver.typedefs import CLOCK, STORE
+
+    client = await aiohttp_client(
+        create_app(make_config(db_url, CONFIG), registry=CollectorRegistry())
+    )
+    store, now = client.app[STORE], client.app[CLOCK]()
+    row = {"runbook": "r", "live": False, "actor": "api:alice", "labels": {}}
+    async with store.transaction() as conn:
+        await conn.execute(
+            insert(drills),
+            [
+                {**row, "id": "old", "created_at": datetime(2020, 1, 1, tzinfo=UTC)},
+                {**row, "id": "new", "created_at": now},
+            ],
+        )
+
+    async def left() -> list[str]:
+        async with store.connection() as conn:
+            return [r[0] for r in await conn.execute(select(drills.c.id))]
+
+    await eventually(lambda: _only(left(), ["new"]), within=10)
+    metrics = await (await client.get("/metrics")).text()
+    assert 'firebreak_purged_rows_total{table="drills"} 1.0' in metrics
+
+
+async def _only(found: Any, expected: list[str]) -> bool:
+    return sorted(await found) == expected
