@@ -3,8 +3,10 @@ one that only reads, and helpers that log in and press buttons as a browser woul
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Awaitable, Callable
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -103,3 +105,24 @@ async def press(client: TestClient[Any, Any], path: str, csrf: str | None, **fie
     if csrf is not None:
         data["csrf_token"] = csrf
     return await client.post(path, data=data, allow_redirects=False)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The browser tests' mark: Debian's chromium, driven by Playwright.
+needs_chromium = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Chromium is not installed (scripts/system-deps.sh test)"
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium through Playwright."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as playwright:
+        found = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox"],  # CI runs as root, where Chromium's sandbox cannot start
+        )
+        yield found
+        await found.close()

@@ -10,24 +10,17 @@ test's tmp directory.
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth
-from tests.console.conftest import Start, fire
+from tests.console.conftest import Start, fire, needs_chromium
 from tests.console.storm import ago, post, storm
 from tests.payloads import alert
 
-playwright_api = pytest.importorskip("playwright.async_api")
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="Chromium is not installed (scripts/system-deps.sh test)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -41,18 +34,6 @@ def screenshots(tmp_path: Path) -> Path:
     where = Path(os.environ.get("FIREBREAK_SCREENSHOTS") or tmp_path / "screenshots")
     where.mkdir(parents=True, exist_ok=True)
     return where
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as playwright:
-        found = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox"],  # CI runs as root, where Chromium's sandbox cannot start
-        )
-        yield found
-        await found.close()
 
 
 async def test_an_operator_acknowledges_and_approves_and_sees_the_timeline_move_on(

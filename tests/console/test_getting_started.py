@@ -15,20 +15,16 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.console.conftest import needs_chromium
 from tests.e2e.conftest import ROOT, _stop, free_port, http, wait_until
 
-playwright_api = pytest.importorskip("playwright.async_api")
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="Chromium is not installed (scripts/system-deps.sh test)"
-)
+pytestmark = needs_chromium
 
 PAGE = ROOT / "docs" / "getting-started.md"
 DEFAULT_ADDRESS = "127.0.0.1:9095"  # what the page's commands use, as the example listens
@@ -100,18 +96,6 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         yield printed.group(1), log
     finally:
         _stop(proc)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as playwright:
-        found = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox"],  # CI runs as root, where Chromium's sandbox cannot start
-        )
-        yield found
-        await found.close()
 
 
 async def test_the_getting_started_page_leads_to_an_acknowledged_alert(

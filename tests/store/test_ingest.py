@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from receiver.alertmanager import parse_webhook
-from receiver.config import Config
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import ReceivedWebhook
 from receiver.store.tables import alert_events, alerts
@@ -21,14 +20,6 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 def received(payload: dict[str, Any], request_id: str) -> ReceivedWebhook:
     return ReceivedWebhook(parse_webhook(payload), request_id, NOW)
-
-
-@pytest.fixture
-async def store(config: Config) -> Any:
-    engine = create_engine_for(config.database)
-    await migrate(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 @pytest.mark.parametrize("order", ["firing-first", "resolved-first"])

@@ -5,26 +5,15 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from receiver.config import Config
-from receiver.store import Store, create_engine_for, migrate
+from receiver.store import Store
 from receiver.store.jobs import NewJob
 from receiver.store.tables import jobs
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
-
-
-@pytest.fixture
-async def store(config: Config) -> Any:
-    engine = create_engine_for(config.database)
-    await migrate(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 def note(n: int, key: str | None = "thread:alert:1") -> NewJob:

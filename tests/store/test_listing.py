@@ -4,7 +4,7 @@ SQLite and PostgreSQL, checked against the same filters applied by hand to every
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,24 +13,15 @@ import pytest
 from sqlalchemy import event
 
 from receiver.alertmanager import parse_webhook
-from receiver.config import Config
 from receiver.matchers import matches_all, parse_matchers
 from receiver.model import Actor, Alert, AlertStatus, severity_rank
-from receiver.store import Store, create_engine_for, migrate
+from receiver.store import Store
 from receiver.store.ingest import ReceivedWebhook
 from receiver.store.listing import AlertOrder, AlertQuery, SortKey, count_alerts
 from tests.payloads import alert, webhook
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BOB = Actor("bob", "console")
-
-
-@pytest.fixture
-async def store(config: Config) -> AsyncIterator[Store]:
-    engine = create_engine_for(config.database)
-    await migrate(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 def _at(minutes: int) -> str:
