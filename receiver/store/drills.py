@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import DRILL_LABEL
@@ -97,18 +97,3 @@ class DrillSQL:
             if (drill := found.get(labels[DRILL_LABEL])) is not None
             and drill.is_of(alert_id, labels)
         }
-
-
-async def purge_drills(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
-    """Drills asked for before ``cutoff``: their alerts are purged by then too (a drill's
-    alert resolves when the drill ends), and a purged drill id leads nowhere."""
-    oldest = (
-        select(drills.c.id)
-        .where(drills.c.created_at < cutoff)
-        .order_by(drills.c.created_at)
-        .limit(limit)
-    )
-    ids = [row[0] for row in await conn.execute(oldest)]
-    if ids:
-        await conn.execute(delete(drills).where(drills.c.id.in_(ids)))
-    return len(ids)

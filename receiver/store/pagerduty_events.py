@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.store.tables import pagerduty_events
 
-__all__ = ["purge_pagerduty_events", "received_before", "remember_event"]
+__all__ = ["received_before", "remember_event"]
 
 
 async def received_before(conn: AsyncConnection, event_id: str) -> bool:
@@ -46,18 +46,3 @@ async def remember_event(
         .on_conflict_do_nothing(index_elements=["event_id"])
     )
     return bool(result.rowcount)
-
-
-async def purge_pagerduty_events(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
-    """Events whose copies have been refused as stale since before ``cutoff``: forgetting them
-    lets no replay through."""
-    oldest = (
-        select(pagerduty_events.c.event_id)
-        .where(pagerduty_events.c.window_ends_at < cutoff)
-        .order_by(pagerduty_events.c.window_ends_at)
-        .limit(limit)
-    )
-    ids = [row[0] for row in await conn.execute(oldest)]
-    if ids:
-        await conn.execute(delete(pagerduty_events).where(pagerduty_events.c.event_id.in_(ids)))
-    return len(ids)
