@@ -269,7 +269,7 @@ class Executor:
                 told = Progress(execution, "created", state, "created", None, refusal or error)
                 await self.tell(conn, told, now)
         if created:
-            secrets = secret_values(runbook, params)
+            secrets = self.redactor.adding(secret_values(runbook, params)).secrets
             activity.execution_created(execution, state, refusal or error, secrets)
             if refusal:
                 self.metrics.storm_trips.labels(runbook.id, refusal.split(":", 1)[0]).inc()
@@ -409,7 +409,9 @@ class Executor:
         if not changed:
             return False
         ended = replace(execution, state=state, error=error or execution.error)
-        secrets = activity.secrets_of(self.runbooks.get(execution.runbook), execution.params)
+        secrets = self.redactor.adding(
+            activity.secrets_of(self.runbooks.get(execution.runbook), execution.params)
+        ).secrets
         activity.execution_ended(execution, state, now, error, secrets)
         await self.tell(conn, Progress(ended, "ended", state, f"ended:{state}", None, error), now)
         follow = [cleanup_job(execution.id, now), *self._annotation(execution, state, now)]

@@ -270,7 +270,7 @@ class StepJob:
             assert result.until is not None
             return Defer(until=result.until, reason=f"step {step.id} waiting")
         interrupted = state == "interrupted"
-        secrets = secret_values(self.runbook, ex.params)
+        secrets = self.redactor.secrets  # the secret params and every configured credential
         if result.state == "failed" and not interrupted and row.attempt < step.retries:
             delay = step.backoff * (2**row.attempt)
             async with self.x.store.transaction() as conn:
