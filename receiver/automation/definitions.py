@@ -24,21 +24,19 @@ import yarl
 from receiver.automation.paramcheck import unfilled
 from receiver.automation.paramtypes import TEXT_TYPES, check_pattern, convert
 from receiver.automation.templating import check_expression, check_syntax
-from receiver.config import (
+from receiver.config import Config, Shorthand, from_data
+from receiver.config.schema import (
     _MATCHERS,
-    Config,
-    Shorthand,
     _at_least_zero,
     _check_matchers,
     _greater_than_zero,
     _not_empty,
     _one_item_list,
-    from_data,
 )
-from receiver.config import (
+from receiver.config.schema import (
     _positive_duration as _positive,
 )
-from receiver.config_yaml import NO_POSITIONS, Positions, located, parse_document
+from receiver.config.yaml import NO_POSITIONS, Positions, located, parse_document
 from receiver.errors import ConfigError, InvalidInput
 from receiver.hostallow import HostAllowList
 from receiver.matchers import Matcher, matches_all, parse_matchers

@@ -55,14 +55,14 @@ from enum import Enum
 from typing import Any, Literal, TypeVar
 
 from receiver.addresses import check_network
-from receiver.config_yaml import NO_POSITIONS, Positions, located, parse_document
-from receiver.config_yaml import join as _join
+from receiver.config.secrets import MIN_SECRET_LENGTH, digest_weakness, is_loopback, weakness
+from receiver.config.yaml import NO_POSITIONS, Positions, located, parse_document
+from receiver.config.yaml import join as _join
 from receiver.durations import format_duration, parse_duration
 from receiver.errors import ConfigError, MatcherError
 from receiver.hostallow import check_entry
 from receiver.matchers import parse_matchers
 from receiver.model import Role
-from receiver.secret_strength import MIN_SECRET_LENGTH, digest_weakness, is_loopback, weakness
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from receiver.config import Config, _check_listen
+from receiver.config.schema import Config, _check_listen
 from receiver.errors import ConfigError
 
 CONFIG_ENV = "FIREBREAK_CONFIG"
