@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Mapping
 from typing import Final
+
+from receiver.config.channels import ChannelConfig
+from receiver.config.references import Part
+from receiver.config.schema import Config
+from receiver.config.yaml import join
 
 __all__ = [
     "MIN_SECRET_LENGTH",
     "SHIPPED_EXAMPLE_SECRETS",
     "digest_weakness",
     "is_loopback",
+    "weak_secret_warnings",
+    "weak_secrets",
     "weakness",
 ]
 
@@ -76,3 +84,72 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _caller_secrets(config: Config) -> list[tuple[str, str | None, str | None]]:
+    """``(key path, secret, sha256 hex)`` of every credential a caller must present to
+    Firebreak outside ``channels``: API tokens, the webhook's credentials, Slack's signing
+    secret, PagerDuty's webhook secrets. (The console has no secret of its own: its session
+    is the API token.)"""
+    found: list[tuple[str, str | None, str | None]] = []
+    for index, token in enumerate(config.api.tokens):
+        if token.token is not None:
+            found.append((f"api.tokens[{index}].token", token.token, None))
+        elif token.token_sha256 is not None:
+            found.append((f"api.tokens[{index}].token_sha256", None, token.token_sha256))
+    auth = config.webhook.auth
+    for index, bearer in enumerate(auth.bearer_tokens):
+        found.append((f"webhook.auth.bearer_tokens[{index}]", bearer, None))
+    if auth.basic_auth is not None:
+        found.append(("webhook.auth.basic_auth.password", auth.basic_auth.password, None))
+    if config.slack is not None:
+        found.append(("slack.signing_secret", config.slack.signing_secret, None))
+    for index, secret in enumerate(config.pagerduty.webhook_secrets):
+        found.append((f"pagerduty.webhook_secrets[{index}]", secret, None))
+    return found
+
+
+def _channel_secrets(
+    channels: Mapping[str, ChannelConfig],
+) -> list[tuple[str, str | None, str | None]]:
+    """The signing secrets of webhook channels (what their receivers check Firebreak by)."""
+    return [
+        (join(join("channels", name), "webhook") + ".secret", channel.webhook.secret, None)
+        for name, channel in channels.items()
+        if channel.webhook is not None and channel.webhook.secret is not None
+    ]
+
+
+def _weakness(secret: str | None, sha256_hex: str | None) -> str | None:
+    return weakness(secret) if secret is not None else digest_weakness(sha256_hex or "")
+
+
+def weak_secrets(part: Part, main: Config, *, main_file: bool) -> list[str]:
+    """Problems for the weak secrets ``part`` defines, Firebreak listening beyond loopback."""
+    found = _caller_secrets(main) if main_file else []
+    problems = []
+    for path, secret, sha256_hex in [*found, *_channel_secrets(part.channels)]:
+        problem = _weakness(secret, sha256_hex)
+        if problem is not None:
+            problems.append(
+                f"{part.source}: {path}: {problem}, and listen ({main.listen}) is beyond "
+                f"loopback; use a random secret of {MIN_SECRET_LENGTH} characters or more "
+                "(openssl rand -hex 24)"
+            )
+    return problems
+
+
+def weak_secret_warnings(config: Config) -> list[str]:
+    """The weak secrets of a configuration that listens on loopback, where they are allowed
+    (check-config and serve print them as warnings)."""
+    if not is_loopback(config.listen_host):
+        return []  # refused when the configuration was loaded
+    warnings = []
+    for path, secret, sha256_hex in [
+        *_caller_secrets(config),
+        *_channel_secrets(config.channels),
+    ]:
+        problem = _weakness(secret, sha256_hex)
+        if problem is not None:
+            warnings.append(f"{path}: {problem}; it would be refused beyond loopback")
+    return warnings
