@@ -35,7 +35,7 @@ MIN_SECRET_LENGTH: Final = 16
 # Every secret-like value in firebreak.example.yml, docker-compose.yml, examples/ and
 # alertmanager/ (defaults of ${VAR:-...}, values of secret keys, passwords in URLs), whatever
 # it is the secret of: a value published with Firebreak is nobody's secret.
-# tests/unit/test_secret_strength.py finds them in those files and fails on one missing here.
+# tests/unit/config/test_secrets.py finds them in those files and fails on one missing here.
 SHIPPED_EXAMPLE_SECRETS: Final = frozenset(
     {
         "change-me-webhook",  # firebreak.example.yml webhook.auth.bearer_tokens

@@ -21,7 +21,7 @@ from receiver.config.secrets import (
 )
 from receiver.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = [
     ROOT / "firebreak.example.yml",
     ROOT / "docker-compose.yml",
