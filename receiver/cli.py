@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from receiver import __version__
 from receiver.cli_args import add_alerts_parsers, add_automation_parsers
 from receiver.config import Config, TlsConfig, load_config, weak_secret_warnings
-from receiver.config_lookup import find_config, override_listen
+from receiver.config.lookup import find_config, override_listen
 from receiver.durations import format_duration
 from receiver.errors import ConfigError, FirebreakError, MatcherError
 from receiver.hostallow import range_warnings

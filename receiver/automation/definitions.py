@@ -24,21 +24,17 @@ import yarl
 from receiver.automation.paramcheck import unfilled
 from receiver.automation.paramtypes import TEXT_TYPES, check_pattern, convert
 from receiver.automation.templating import check_expression, check_syntax
-from receiver.config import (
-    _MATCHERS,
-    Config,
-    Shorthand,
-    _at_least_zero,
-    _check_matchers,
-    _greater_than_zero,
-    _not_empty,
-    _one_item_list,
-    from_data,
+from receiver.config import Config, Shorthand, from_data
+from receiver.config.checks import (
+    MATCHERS,
+    at_least_zero,
+    check_matchers,
+    greater_than_zero,
+    not_empty,
+    positive_duration,
 )
-from receiver.config import (
-    _positive_duration as _positive,
-)
-from receiver.config_yaml import NO_POSITIONS, Positions, located, parse_document
+from receiver.config.walker import one_item_list
+from receiver.config.yaml import NO_POSITIONS, Positions, located, parse_document
 from receiver.errors import ConfigError, InvalidInput
 from receiver.hostallow import HostAllowList
 from receiver.matchers import Matcher, matches_all, parse_matchers
@@ -53,7 +49,7 @@ def _check_id(value: str) -> str | None:
     return "expected lower-case letters, digits, '_', '.' or '-' (at most 64, not first)"
 
 
-_NAMES = Shorthand(str, _one_item_list, "a name or a list of them")
+_NAMES = Shorthand(str, one_item_list, "a name or a list of them")
 
 
 def _mapping() -> Mapping[str, Any]:
@@ -82,7 +78,7 @@ class ParamSpec:
     values: tuple[str, ...] = ()  # the choices of an enum
     # A regular expression the whole value must match (text types).
     pattern: str | None = field(default=None, metadata={"check": check_pattern})
-    max_length: int = field(default=256, metadata={"check": _greater_than_zero})
+    max_length: int = field(default=256, metadata={"check": greater_than_zero})
     description: str = ""
 
     @property
@@ -139,13 +135,13 @@ class ParamSpec:
 
 @dataclass(frozen=True, slots=True)
 class HttpStep:
-    url: str = field(metadata={"check": _not_empty})
+    url: str = field(metadata={"check": not_empty})
     method: str = "GET"
     headers: Mapping[str, str] = field(default_factory=_mapping)
     body: object = None  # sent as JSON
     # Statuses that count as success; empty: any 2xx.
     expect_status: tuple[int, ...] = ()
-    max_response_bytes: int = field(default=65536, metadata={"check": _greater_than_zero})
+    max_response_bytes: int = field(default=65536, metadata={"check": greater_than_zero})
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
         if self.method.upper() not in _METHODS:
@@ -156,25 +152,25 @@ class HttpStep:
 @dataclass(frozen=True, slots=True)
 class ShellStep:
     # An argument vector, never a shell string: each item (templated) is one argument.
-    argv: tuple[str, ...] = field(metadata={"check": _not_empty})
+    argv: tuple[str, ...] = field(metadata={"check": not_empty})
     cwd: str | None = None
     # Variables set for the command (templated values).
     env: Mapping[str, str] = field(default_factory=_mapping)
     # Names of this process's environment variables passed through; nothing else is.
     env_allow: tuple[str, ...] = field(default=("PATH",), metadata={"shorthand": _NAMES})
-    max_output_bytes: int = field(default=65536, metadata={"check": _greater_than_zero})
+    max_output_bytes: int = field(default=65536, metadata={"check": greater_than_zero})
     # Exit statuses that count as success.
     expect_exit: tuple[int, ...] = (0,)
 
 
 @dataclass(frozen=True, slots=True)
 class PromqlStep:
-    query: str = field(metadata={"check": _not_empty})
+    query: str = field(metadata={"check": not_empty})
     # A condition on the first sample's value: "< 0.01", ">= 1", "== 0", or "empty"/"not empty".
     expect: str = "not empty"
     # Query again every poll_interval until the condition holds, for at most poll_for.
-    poll_interval: timedelta | None = field(default=None, metadata={"check": _positive})
-    poll_for: timedelta | None = field(default=None, metadata={"check": _positive})
+    poll_interval: timedelta | None = field(default=None, metadata={"check": positive_duration})
+    poll_for: timedelta | None = field(default=None, metadata={"check": positive_duration})
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
         if "{" not in self.expect and parse_condition(self.expect) is None:
@@ -191,7 +187,7 @@ class PromqlStep:
 
 @dataclass(frozen=True, slots=True)
 class WaitStep:
-    duration: timedelta = field(metadata={"check": _positive})
+    duration: timedelta = field(metadata={"check": positive_duration})
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +196,7 @@ class ApprovalStep:
     # Who may approve: names (alice), interface:name (slack:U123) or roles (role:admin);
     # empty: anyone with the responder role.
     approvers: tuple[str, ...] = field(default=(), metadata={"shorthand": _NAMES})
-    timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": _positive})
+    timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": positive_duration})
     # The person who started the execution may not approve this step: someone else must.
     four_eyes: bool = False
 
@@ -209,24 +205,26 @@ class ApprovalStep:
 class SilenceStep:
     # Matchers of the silence; empty: every label of the alert, by equality.
     match: tuple[str, ...] = field(
-        default=(), metadata={"shorthand": _MATCHERS, "check_each": _check_matchers}
+        default=(), metadata={"shorthand": MATCHERS, "check_each": check_matchers}
     )
     # Longest the silence may last if the run never ends; it is expired when the run ends.
-    max_duration: timedelta = field(default=timedelta(hours=2), metadata={"check": _positive})
+    max_duration: timedelta = field(
+        default=timedelta(hours=2), metadata={"check": positive_duration}
+    )
     comment: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class NotifyStep:
-    channel: str = field(metadata={"check": _not_empty})
+    channel: str = field(metadata={"check": not_empty})
     target: str = ""
-    message: str = field(default="", metadata={"check": _not_empty})
+    message: str = field(default="", metadata={"check": not_empty})
 
 
 @dataclass(frozen=True, slots=True)
 class PythonStep:
     # The name of a function registered in the firebreak.actions entry point group.
-    function: str = field(metadata={"check": _not_empty})
+    function: str = field(metadata={"check": not_empty})
     args: Mapping[str, object] = field(default_factory=_mapping)
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
@@ -293,9 +291,9 @@ class StepConfig:
 
     id: str = field(default="", metadata={"check": _check_id})
     name: str = ""
-    timeout: timedelta = field(default=timedelta(seconds=30), metadata={"check": _positive})
-    retries: int = field(default=0, metadata={"check": _at_least_zero})
-    backoff: timedelta = field(default=timedelta(seconds=1), metadata={"check": _positive})
+    timeout: timedelta = field(default=timedelta(seconds=30), metadata={"check": positive_duration})
+    retries: int = field(default=0, metadata={"check": at_least_zero})
+    backoff: timedelta = field(default=timedelta(seconds=1), metadata={"check": positive_duration})
     when: str | None = None  # a Jinja expression over earlier steps' outputs
     on_failure: Literal["abort", "continue", "rollback"] = "abort"
     # Safe to run again after the process died while it ran (else it is marked interrupted).
@@ -375,8 +373,8 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class ConcurrencyConfig:
-    max: int = field(default=1, metadata={"check": _greater_than_zero})  # of this runbook
-    per_alert: int = field(default=1, metadata={"check": _greater_than_zero})  # per fingerprint
+    max: int = field(default=1, metadata={"check": greater_than_zero})  # of this runbook
+    per_alert: int = field(default=1, metadata={"check": greater_than_zero})  # per fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,7 +384,7 @@ class ApprovalPolicy:
 
     required: bool = False
     approvers: tuple[str, ...] = field(default=(), metadata={"shorthand": _NAMES})
-    timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": _positive})
+    timeout: timedelta = field(default=timedelta(minutes=30), metadata={"check": positive_duration})
     # Whoever started an execution never approves it: not the gate, and not any approval
     # step of this runbook (compared as people: see the people directory).
     four_eyes: bool = False
@@ -396,18 +394,18 @@ class ApprovalPolicy:
 class RunbookBreakerConfig:
     """After ``failures`` failed automatic runs within ``window``, automatic runs stop."""
 
-    failures: int = field(default=3, metadata={"check": _greater_than_zero})
-    window: timedelta = field(default=timedelta(hours=1), metadata={"check": _positive})
+    failures: int = field(default=3, metadata={"check": greater_than_zero})
+    window: timedelta = field(default=timedelta(hours=1), metadata={"check": positive_duration})
 
 
 @dataclass(frozen=True, slots=True)
 class RunbookConfig:
     id: str = field(metadata={"check": _check_id})
-    title: str = field(metadata={"check": _not_empty})
+    title: str = field(metadata={"check": not_empty})
     description: str = ""
     owner: str = ""
     match: tuple[str, ...] = field(
-        default=(), metadata={"shorthand": _MATCHERS, "check_each": _check_matchers}
+        default=(), metadata={"shorthand": MATCHERS, "check_each": check_matchers}
     )
     on: Literal["firing", "resolved", "both"] = "firing"
     # Start by itself on matching alerts (else only by hand); needs a non-empty match.
@@ -417,7 +415,7 @@ class RunbookConfig:
     cooldown: timedelta = timedelta(minutes=10)
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     breaker: RunbookBreakerConfig = field(default_factory=RunbookBreakerConfig)
-    steps: tuple[StepConfig, ...] = field(default=(), metadata={"check": _not_empty})
+    steps: tuple[StepConfig, ...] = field(default=(), metadata={"check": not_empty})
     source: str = field(default="", metadata={"internal": True})
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:

@@ -3,7 +3,7 @@
 A step's inputs, output and error pass through one ``Redactor`` on their way into the store;
 everything that shows or sends them (the API, the console, the Slack thread, the CLI, logs,
 later steps' templates) reads what was stored. The secrets are every configured credential
-(the fields ``config.py`` marks ``secret``, the password in ``database.url``, the credentials
+(the fields ``receiver.config`` marks ``secret``, the password in ``database.url``, the credentials
 of ``automation.actions`` settings) and the execution's ``secret: true`` parameters, each
 searched for as written, percent-encoded and base64-encoded (a secret on its own in a header
 or a query). A secret inside a larger encoded blob (a basic-auth header of user:password, a

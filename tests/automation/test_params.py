@@ -151,7 +151,7 @@ def test_a_pattern_must_match_the_whole_value() -> None:
 
 
 def test_a_runbook_states_its_params_correctly_or_does_not_load() -> None:
-    # Where in the file is checked in tests/unit/test_config_positions.py.
+    # Where in the file is checked in tests/unit/config/test_positions.py.
     found = "\n".join(
         re.sub(r"^rb\.yml:\d+:\d+:", "rb.yml:", p)
         for p in problems(

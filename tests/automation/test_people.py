@@ -159,6 +159,6 @@ api:
 """
     with pytest.raises(ConfigError) as caught:
         parse_config(text, source="test.yml", env={})
-    # Where in the file is checked in tests/unit/test_config_positions.py.
+    # Where in the file is checked in tests/unit/config/test_positions.py.
     unplaced = [re.sub(r"^([^:]+):\d+:\d+:", r"\1:", p) for p in caught.value.problems]
     assert any(p.startswith(problem) for p in unplaced), caught.value.problems

@@ -12,7 +12,7 @@ import pytest
 from receiver.automation.definitions import load_runbooks, parse_runbook
 from receiver.cli import main
 from receiver.config import load_config, parse_config
-from receiver.config_yaml import parse_document
+from receiver.config.yaml import parse_document
 from receiver.errors import ConfigError
 
 BLOCK = """\

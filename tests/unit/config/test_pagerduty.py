@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from receiver.config import ChannelConfig, PagerDutyChannelConfig, PagerDutyConfig
-from tests.unit.test_config import parse, problems
+from tests.unit.config.common import parse, problems
 
 
 def test_pagerduty_defaults() -> None:

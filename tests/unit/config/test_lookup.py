@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from receiver.app import create_app
 from receiver.cli import main
 from receiver.config import load_config, parse_config
-from receiver.config_lookup import find_config, override_listen
+from receiver.config.lookup import find_config, override_listen
 from receiver.errors import ConfigError
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_TOKEN, auth
 from tests.payloads import alert, webhook

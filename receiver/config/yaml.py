@@ -195,3 +195,8 @@ def parse_document(text: str, source: str) -> tuple[object, Positions]:
         if loader is not None:
             loader.dispose()
     return data, Positions(node)
+
+
+def quote(text: str) -> str:
+    """``text`` in double quotes, as problems quote names and paths."""
+    return json.dumps(text, ensure_ascii=False)

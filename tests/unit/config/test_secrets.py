@@ -12,16 +12,16 @@ import pytest
 
 from receiver.cli import main
 from receiver.config import parse_config, weak_secret_warnings
-from receiver.errors import ConfigError
-from receiver.secret_strength import (
+from receiver.config.secrets import (
     MIN_SECRET_LENGTH,
     SHIPPED_EXAMPLE_SECRETS,
     digest_weakness,
     is_loopback,
     weakness,
 )
+from receiver.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = [
     ROOT / "firebreak.example.yml",
     ROOT / "docker-compose.yml",
@@ -80,7 +80,7 @@ def test_every_secret_like_value_in_the_shipped_files_is_a_known_example() -> No
     unknown = {value: str(path.relative_to(ROOT)) for value, path in found.items()}
     unknown = {v: p for v, p in unknown.items() if v not in SHIPPED_EXAMPLE_SECRETS}
     assert not unknown, (
-        f"add these to receiver/secret_strength.py SHIPPED_EXAMPLE_SECRETS: {unknown}"
+        f"add these to receiver/config/secrets.py SHIPPED_EXAMPLE_SECRETS: {unknown}"
     )
     # The scan finds what it must (it would pass vacuously otherwise).
     assert {"change-me-admin", "change-me-webhook", "admin", "PASSWORD"} <= found.keys()

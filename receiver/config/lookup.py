@@ -14,7 +14,8 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from receiver.config import Config, _check_listen
+from receiver.config.checks import check_listen
+from receiver.config.schema import Config
 from receiver.errors import ConfigError
 
 CONFIG_ENV = "FIREBREAK_CONFIG"
@@ -68,7 +69,7 @@ def override_listen(config: Config, flag: str | None, env: Mapping[str, str]) ->
     for source, value in (("--listen", flag), (LISTEN_ENV, env.get(LISTEN_ENV))):
         if not value:
             continue
-        problem = _check_listen(value)
+        problem = check_listen(value)
         if problem is not None:
             raise ConfigError([f"{source}: {problem}, got {value!r}"])
         return dataclasses.replace(config, listen=value, listen_from=source)

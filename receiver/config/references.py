@@ -1,0 +1,151 @@
+"""What can only be checked once every file is loaded: references between sections, which
+may cross files (a route's policy, a tier's channels and targets, a token's person), and names
+that must be unique across them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from receiver.config.channels import ChannelConfig, PagerDutyChannelConfig
+from receiver.config.checks import check_slack_channel
+from receiver.config.integrations import SlackConfig
+from receiver.config.policies import EscalationPolicyConfig, NotifyTarget, RouteConfig
+from receiver.config.schema import Config
+from receiver.config.yaml import Positions, join, located, quote
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The definitions one file wrote itself (never the built-in ones), routes named."""
+
+    source: str
+    channels: Mapping[str, ChannelConfig]
+    escalation_policies: Mapping[str, EscalationPolicyConfig]
+    routes: tuple[RouteConfig, ...]
+    positions: Positions
+
+    def at(self, path: str) -> str:
+        """``file:line:column: path``, to start a problem with."""
+        return located(self.source, self.positions, path)
+
+
+def check_tiers(part: Part, channels: Mapping[str, ChannelConfig]) -> list[str]:
+    """Each tier of ``part``'s policies names defined channels, with somewhere to send to."""
+    problems: list[str] = []
+    for name, policy in part.escalation_policies.items():
+        tiers = join(join("escalation_policies", name), "tiers")
+        for t, tier in enumerate(policy.tiers):
+            for n, entry in enumerate(tier.notify):
+                where = part.at(f"{tiers}[{t}].notify[{n}]")
+                channel = channels.get(entry.channel)
+                if channel is None:
+                    defined = ", ".join(sorted(channels))
+                    problems.append(
+                        f"{where}: unknown channel {quote(entry.channel)}; defined: {defined}"
+                    )
+                elif channel.email is not None and not channel.email.to and not entry.target:
+                    problems.append(
+                        f"{where}: channel {quote(entry.channel)} has no email.to addresses, "
+                        "so this entry needs a target"
+                    )
+                elif channel.pagerduty is not None:
+                    problems += _check_pagerduty_target(where, entry, channel.pagerduty)
+    return problems
+
+
+def _check_pagerduty_target(
+    where: str, entry: NotifyTarget, channel: PagerDutyChannelConfig
+) -> list[str]:
+    """A tier's target on a PagerDuty channel names one of its routing key aliases."""
+    alias = entry.target or "default"
+    if alias in channel.routing_keys:
+        return []
+    aliases = ", ".join(sorted(channel.routing_keys))
+    return [
+        f"{where}: channel {quote(entry.channel)} has no routing key {quote(alias)}; "
+        f"defined: {aliases}"
+    ]
+
+
+def check_slack_channels(
+    part: Part, channels: Mapping[str, ChannelConfig], slack: SlackConfig | None
+) -> list[str]:
+    """Slack channels need the app's ``slack`` section, and each tier entry a channel id."""
+    problems: list[str] = []
+    for name, defined in part.channels.items():
+        if defined.type == "slack" and slack is None:
+            problems.append(
+                f"{part.at(join(join('channels', name), 'type'))}: slack channels need "
+                "the top-level slack section (bot_token, signing_secret)"
+            )
+    default = slack.default_channel if slack is not None else None
+    for name, policy in part.escalation_policies.items():
+        tiers = join(join("escalation_policies", name), "tiers")
+        for t, tier in enumerate(policy.tiers):
+            for n, entry in enumerate(tier.notify):
+                channel = channels.get(entry.channel)
+                if channel is None or channel.type != "slack":
+                    continue
+                where = part.at(f"{tiers}[{t}].notify[{n}]")
+                if entry.target:
+                    text = check_slack_channel(entry.target)
+                    if text is not None:
+                        problems.append(f"{part.at(f'{tiers}[{t}].notify[{n}].target')}: {text}")
+                elif not (channel.slack and channel.slack.channel) and not default:
+                    problems.append(
+                        f"{where}: channel {quote(entry.channel)} has no slack.channel and "
+                        "slack.default_channel is not set, so this entry needs a target"
+                    )
+    return problems
+
+
+def check_routes(
+    part: Part,
+    policies: Mapping[str, EscalationPolicyConfig],
+    first_use: dict[str, tuple[str, str]],
+) -> list[str]:
+    """``part``'s routes name defined policies, and names no route before them used."""
+    problems: list[str] = []
+    for index, route in enumerate(part.routes):
+        path = f"routes[{index}]"
+        first = first_use.setdefault(route.name, (part.source, path))
+        if first != (part.source, path):
+            other = first[1] if first[0] == part.source else f"{first[1]} in {first[0]}"
+            problems.append(
+                f"{part.at(f'{path}.name')}: duplicate route name {quote(route.name)}; "
+                f"also used by {other}"
+            )
+        if route.escalation_policy not in policies:
+            unknown = unknown_policy(route.escalation_policy, policies)
+            problems.append(f"{part.at(f'{path}.escalation_policy')}: {unknown}")
+    return problems
+
+
+def check_people(config: Config) -> list[str]:
+    """Person ids and Slack user ids are unique; every token's person is in ``people``."""
+    problems: list[str] = []
+    ids: dict[str, int] = {}
+    slack_ids: dict[str, int] = {}
+    for index, person in enumerate(config.people):
+        first = ids.setdefault(person.id, index)
+        if first != index:
+            problems.append(f"people[{index}].id: duplicates people[{first}].id")
+        if person.slack_user_id is not None:
+            first = slack_ids.setdefault(person.slack_user_id, index)
+            if first != index:
+                problems.append(
+                    f"people[{index}].slack_user_id: duplicates people[{first}].slack_user_id"
+                )
+    defined = ", ".join(sorted(ids)) or "none (people is empty)"
+    for index, token in enumerate(config.api.tokens):
+        if token.person is not None and token.person not in ids:
+            problems.append(
+                f"api.tokens[{index}].person: unknown person {quote(token.person)}; "
+                f"defined: {defined}"
+            )
+    return problems
+
+
+def unknown_policy(name: str, policies: Mapping[str, EscalationPolicyConfig]) -> str:
+    return f"unknown escalation policy {quote(name)}; defined: {', '.join(sorted(policies))}"
