@@ -1,5 +1,6 @@
 """The distribution: ``pip install .`` builds quietly and the wheel carries every file the
-receiver reads at run time (console templates and static files, migrations)."""
+receiver reads at run time (console templates and static files, migrations, the OpenAPI
+document)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ("receiver/console/templates", "receiver/console/static", "receiver/store/migrations")
+DATA = (
+    "receiver/console/templates",
+    "receiver/console/static",
+    "receiver/store/migrations",
+    "receiver/api/openapi.yaml",
+)
 
 
 def test_the_wheel_builds_without_warnings_and_holds_the_console_and_migrations(
@@ -55,10 +61,14 @@ def test_the_wheel_builds_without_warnings_and_holds_the_console_and_migrations(
         names = set(archive.namelist())
     wanted = {
         path.relative_to(ROOT).as_posix()
-        for folder in DATA
-        for path in (ROOT / folder).rglob("*")
+        for entry in DATA
+        for path in ((ROOT / entry).rglob("*") if (ROOT / entry).is_dir() else [ROOT / entry])
         if path.is_file() and "__pycache__" not in path.parts
     }
-    assert {"receiver/console/templates/base.html", "receiver/console/static/console.css"} <= wanted
+    assert {
+        "receiver/console/templates/base.html",
+        "receiver/console/static/console.css",
+        "receiver/api/openapi.yaml",
+    } <= wanted
     assert wanted - names == set()
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
