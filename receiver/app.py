@@ -61,6 +61,7 @@ from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
 from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.slack import Pacer, SlackChannel
+from receiver.notify.slack.blocks import MessageView
 from receiver.notify.webhook import WebhookChannel
 from receiver.obs import request_id_var
 from receiver.pagerduty_sync import PagerDutySync
@@ -69,7 +70,6 @@ from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.retention import Retention
 from receiver.routing import Router
-from receiver.slack.blocks import MessageView
 from receiver.slack.bolt import build_bolt_app, slack_events
 from receiver.slack.commands import SlackCommands
 from receiver.slack.executions import progress_hook, runbook_offers

@@ -30,9 +30,7 @@ from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUn
 from receiver.matchers import Matcher, MatchOp, format_matchers
 from receiver.metrics import Metrics
 from receiver.model import Actor, AlertStatus, Clock, EventKind, Role
-from receiver.people import PERSON, People
-from receiver.routing import Router
-from receiver.slack.blocks import (
+from receiver.notify.slack.blocks import (
     ACTION_ACK,
     ACTION_RESOLVE,
     ACTION_SILENCE,
@@ -40,6 +38,8 @@ from receiver.slack.blocks import (
     escape,
     runbook_from_action,
 )
+from receiver.people import PERSON, People
+from receiver.routing import Router
 from receiver.slack.parse import (
     AlertArgs,
     SilenceArgs,

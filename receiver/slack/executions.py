@@ -23,9 +23,9 @@ from datetime import datetime
 from receiver.automation.definitions import Runbooks
 from receiver.automation.progress import Progress, ProgressHook
 from receiver.model import DRILL_LABEL
-from receiver.notify.mrkdwn import escape, escape_within, user_mention
 from receiver.notify.slack import OfferLookup
-from receiver.slack.blocks import MessageAlert, RunbookOffer
+from receiver.notify.slack.blocks import MessageAlert, RunbookOffer
+from receiver.notify.slack.mrkdwn import escape, escape_within, user_mention
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
 from receiver.store.executions import ACTIVE_STATES, Execution, ExecutionSQL

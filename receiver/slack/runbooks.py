@@ -9,7 +9,7 @@ from typing import Final
 
 from receiver.automation.service import AutomationService
 from receiver.errors import Forbidden, NotFound
-from receiver.notify.mrkdwn import escape
+from receiver.notify.slack.mrkdwn import escape
 from receiver.slack.replies import mention
 from receiver.slack.roles import SlackRoles, SlackUser
 from receiver.store.executions import Execution

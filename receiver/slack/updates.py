@@ -21,8 +21,8 @@ from receiver.config import Config
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
 from receiver.notify.slack import MessageState, ReferenceLookup, SlackChannel, StateLookup
+from receiver.notify.slack.blocks import MessageAlert
 from receiver.routing import Router
-from receiver.slack.blocks import MessageAlert
 from receiver.store import Store
 from receiver.store.jobs import NewJob
 from receiver.store.messages import message_alerts, message_references, messages_about

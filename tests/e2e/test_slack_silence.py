@@ -14,7 +14,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.slack.blocks import ACTION_SILENCE
+from receiver.notify.slack.blocks import ACTION_SILENCE
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.e2e.conftest import START_TIMEOUT, _start, _stop, free_port, http, wait_until
 from tests.fakes.slack import CHANNEL, SlackFake
