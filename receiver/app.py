@@ -72,12 +72,13 @@ from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.slack.bolt import build_bolt_app, slack_events
 from receiver.slack.commands import SlackCommands
-from receiver.slack.executions import progress_hook, runbook_offers
 from receiver.slack.roles import SlackRoles
-from receiver.slack.updates import (
+from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
+    progress_hook,
     reference_lookup,
+    runbook_offers,
     state_lookup,
 )
 from receiver.store import Store, create_engine_for, migrate
