@@ -44,6 +44,7 @@ from receiver.automation.redaction import Redactor, configured_secrets
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
+from receiver.chatops import ChatOps
 from receiver.clock_skew import ClockSkew
 from receiver.config import ChannelConfig, Config, load_config
 from receiver.console.routes import setup_console
@@ -540,11 +541,9 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
     )
     commands = SlackCommands(
         config,
-        app[STORE],
         app[ACTIONS],
+        ChatOps(app[STORE], app[CLOCK], alertmanager),
         SlackRoles(slack, client),
-        app[CLOCK],
-        alertmanager,
         app[METRICS],
         app[AUTOMATION],
         app[AUDIT],
