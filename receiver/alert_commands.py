@@ -26,7 +26,7 @@ from receiver.config import Config
 from receiver.errors import InvalidInput
 from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, system_clock
-from receiver.slack.updates import alert_follow_ups
+from receiver.slack_messages import alert_follow_ups
 from receiver.store import Store, open_store
 
 _ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "snooze": "snooze"}

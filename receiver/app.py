@@ -44,6 +44,7 @@ from receiver.automation.redaction import Redactor, configured_secrets
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment, registered_actions
 from receiver.breaker import BreakerRegistry, CircuitBreaker
+from receiver.chatops import ChatOps
 from receiver.clock_skew import ClockSkew
 from receiver.config import ChannelConfig, Config, load_config
 from receiver.console.routes import setup_console
@@ -61,6 +62,7 @@ from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
 from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.slack import Pacer, SlackChannel
+from receiver.notify.slack.blocks import MessageView
 from receiver.notify.webhook import WebhookChannel
 from receiver.obs import request_id_var
 from receiver.pagerduty_sync import PagerDutySync
@@ -69,15 +71,15 @@ from receiver.pipeline import PipelineGuard, fetch_group_job
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.retention import Retention
 from receiver.routing import Router
-from receiver.slack.blocks import MessageView
 from receiver.slack.bolt import build_bolt_app, slack_events
 from receiver.slack.commands import SlackCommands
-from receiver.slack.executions import progress_hook, runbook_offers
 from receiver.slack.roles import SlackRoles
-from receiver.slack.updates import (
+from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
+    progress_hook,
     reference_lookup,
+    runbook_offers,
     state_lookup,
 )
 from receiver.store import Store, create_engine_for, migrate
@@ -539,11 +541,9 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
     )
     commands = SlackCommands(
         config,
-        app[STORE],
         app[ACTIONS],
+        ChatOps(app[STORE], app[CLOCK], alertmanager),
         SlackRoles(slack, client),
-        app[CLOCK],
-        alertmanager,
         app[METRICS],
         app[AUTOMATION],
         app[AUDIT],

@@ -8,7 +8,6 @@ expected), the role it needs, and a ``run`` that calls one service. ``prepare`` 
 
 from __future__ import annotations
 
-import contextlib
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -17,22 +16,16 @@ from typing import Any, Final
 
 from receiver.actions import AlertActions
 from receiver.alertmanager import format_rfc3339
-from receiver.alertmanager_api import (
-    AlertmanagerClient,
-    AlertmanagerRejected,
-    AlertmanagerUnavailable,
-)
+from receiver.alertmanager_api import AlertmanagerRejected, AlertmanagerUnavailable
 from receiver.audit import Audit
 from receiver.automation.service import AutomationService
+from receiver.chatops import ChatOps
 from receiver.config import Config
-from receiver.durations import format_duration
 from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUnavailable
-from receiver.matchers import Matcher, MatchOp, format_matchers
+from receiver.matchers import Matcher, format_matchers
 from receiver.metrics import Metrics
-from receiver.model import Actor, AlertStatus, Clock, EventKind, Role
-from receiver.people import PERSON, People
-from receiver.routing import Router
-from receiver.slack.blocks import (
+from receiver.model import Role
+from receiver.notify.slack.blocks import (
     ACTION_ACK,
     ACTION_RESOLVE,
     ACTION_SILENCE,
@@ -40,6 +33,8 @@ from receiver.slack.blocks import (
     escape,
     runbook_from_action,
 )
+from receiver.people import PERSON, People
+from receiver.routing import Router
 from receiver.slack.parse import (
     AlertArgs,
     SilenceArgs,
@@ -56,8 +51,6 @@ from receiver.slack.parse import (
 from receiver.slack.replies import describe, firing_list, mention, oncall_text
 from receiver.slack.roles import SlackRoles, SlackUser, audit
 from receiver.slack.runbooks import RunbookCommands
-from receiver.store import Store
-from receiver.store.listing import AlertQuery
 
 __all__ = ["Prepared", "Reply", "SlackCommands", "Usage", "help_text"]
 
@@ -105,20 +98,18 @@ async def _run_alerts(
 
 
 async def _run_ack(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
-    alert = await commands.actions.acknowledge(args.alert_id, commands.actor(user), args.note, None)
+    alert = await commands.actions.acknowledge(args.alert_id, user.actor, args.note, None)
     return Reply(f"{mention(user)} acknowledged {describe(alert)}.", public=True)
 
 
 async def _run_resolve(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
-    alert = await commands.actions.resolve(args.alert_id, commands.actor(user), args.note, None)
+    alert = await commands.actions.resolve(args.alert_id, user.actor, args.note, None)
     return Reply(f"{mention(user)} resolved {describe(alert)}.", public=True)
 
 
 async def _run_snooze(commands: SlackCommands, user: SlackUser, args: AlertArgs) -> Reply:
     assert args.duration is not None
-    alert = await commands.actions.snooze(
-        args.alert_id, args.duration, commands.actor(user), args.note, None
-    )
+    alert = await commands.actions.snooze(args.alert_id, args.duration, user.actor, args.note, None)
     until = format_rfc3339(alert.snoozed_until) if alert.snoozed_until else "later"
     return Reply(f"{mention(user)} snoozed {describe(alert)} until {until}.", public=True)
 
@@ -242,11 +233,9 @@ class SlackCommands:
     def __init__(
         self,
         config: Config,
-        store: Store,
         actions: AlertActions,
+        chatops: ChatOps,
         roles: SlackRoles,
-        clock: Clock,
-        alertmanager: AlertmanagerClient | None = None,
         metrics: Metrics | None = None,
         automation: AutomationService | None = None,
         audit: Audit | None = None,
@@ -255,13 +244,13 @@ class SlackCommands:
         self._audit_trail = audit
         self.command = config.slack.command
         self._config = config
-        self.store = store
         self.actions = actions
+        self._chatops = chatops
         self._roles = roles
-        self._clock = clock
-        self._alertmanager = alertmanager
         self._metrics = metrics
-        self.runbooks = RunbookCommands(automation, roles, dict(config.slack.runbook_approvers))
+        self.runbooks = RunbookCommands(
+            automation, roles, dict(config.slack.runbook_approvers), chatops, self.command
+        )
         self._router = Router(config)
         self._people = People(config.people, config.api.tokens)
 
@@ -282,10 +271,6 @@ class SlackCommands:
             )
         if self._metrics is not None:
             self._metrics.slack_actions.labels(action, outcome).inc()
-
-    @staticmethod
-    def actor(user: SlackUser) -> Actor:
-        return Actor(user.actor_name, "slack")
 
     # -- the slash command --------------------------------------------------------------------
 
@@ -358,17 +343,7 @@ class SlackCommands:
         has = role.name.lower() if role is not None else "no role"
         wanted = needed.name.lower()
         self._audit(user, action, "refused", required=wanted, role=has, alert_ids=list(alert_ids))
-        now = self._clock()
-        for alert_id in alert_ids:
-            with contextlib.suppress(NotFound):  # a button on a message about a purged alert
-                await self.store.add_event(
-                    alert_id,
-                    EventKind.REFUSED,
-                    self.actor(user),
-                    f"{action} refused: needs {wanted}, has {has}",
-                    None,
-                    now,
-                )
+        await self._chatops.refused(alert_ids, user.actor, action, wanted, has)
         return Reply(
             f"Sorry, `{action}` needs the {wanted} role in Firebreak and you have {has}. "
             "An admin can grant it in firebreak.yml (slack.users or slack.user_groups)."
@@ -409,51 +384,25 @@ class SlackCommands:
         return Reply("\n".join(r.text for r in replies))
 
     async def _start(self, user: SlackUser, runbook: str, alert_id: int) -> Reply:
-        execution, started = await self.runbooks.start(user, runbook, alert_id)
-        what = f"execution {execution.id} ({execution.state})"
-        if started:
-            return Reply(
-                f"You started runbook `{escape(runbook)}` for alert {alert_id}: {what}. "
-                f"Its steps follow in the message's thread; `{self.command} status "
-                f"{execution.id}` shows them too."
-            )
-        await self.store.add_event(
-            alert_id,
-            EventKind.RUNBOOK,
-            self.actor(user),
-            f"run {runbook} pressed: execution {execution.id} has not ended; nothing started",
-            None,
-            self._clock(),
-        )
-        return Reply(
-            f"Runbook `{escape(runbook)}` is already running for alert {alert_id}: {what}; "
-            "nothing new was started."
-        )
+        return Reply(await self.runbooks.start(user, runbook, alert_id))
 
     async def _press_one(self, user: SlackUser, name: str, alert_id: int) -> Reply:
-        actor = self.actor(user)
+        actor = user.actor
         if name == "ack":
             await self.actions.acknowledge(alert_id, actor, "from a Slack button", None)
             return Reply("")
         if name == "resolve":
             await self.actions.resolve(alert_id, actor, "from a Slack button", None)
             return Reply("")
-        alert = await self.store.get_alert(alert_id)
-        matchers = tuple(Matcher(k, MatchOp.EQ, v) for k, v in sorted(alert.labels.items()))
+        matchers = await self._chatops.matchers_of(alert_id)
         comment = f"From Slack for alert {alert_id}"
         return await self.silence(user, matchers, _BUTTON_SILENCE, comment)
 
     # -- services the subcommands call ---------------------------------------------------------
 
     async def list_firing(self, matchers: tuple[Matcher, ...]) -> Reply:
-        page = await self.store.list_alerts(
-            AlertQuery(
-                status=AlertStatus.FIRING,
-                matchers=(matchers,) if matchers else (),
-                limit=_SCANNED,
-            )
-        )
-        return Reply(firing_list(page.alerts, page.next_cursor is not None, matchers, LISTED))
+        alerts, more = await self._chatops.firing(matchers, _SCANNED)
+        return Reply(firing_list(alerts, more, matchers, LISTED))
 
     async def silence(
         self,
@@ -462,39 +411,19 @@ class SlackCommands:
         duration: timedelta,
         comment: str | None,
     ) -> Reply:
-        if self._alertmanager is None:
-            return Reply("No Alertmanager is configured (alertmanager.url), so I cannot silence.")
-        now = self._clock()
         comment = comment or f"Silenced from Slack by {user.actor_name}"
-        silence_id = await self._alertmanager.create_silence(
-            [api_matcher(m) for m in matchers], now, now + duration, user.actor_name, comment
+        silenced = await self._chatops.silence(
+            matchers, duration, user.actor, user.actor_name, comment
         )
-        text = f"silence {silence_id} for {format_duration(duration)}: {format_matchers(matchers)}"
-        page = await self.store.list_alerts(
-            AlertQuery(status=AlertStatus.FIRING, matchers=(matchers,), limit=100)
-        )
-        for alert in page.alerts:
-            await self.store.add_event(
-                alert.id, EventKind.SILENCED, self.actor(user), text, None, now
-            )
-        until = format_rfc3339(now + duration)
+        if silenced is None:
+            return Reply("No Alertmanager is configured (alertmanager.url), so I cannot silence.")
+        until = format_rfc3339(silenced.ends_at)
         return Reply(
-            f"{mention(user)} created silence `{escape(str(silence_id))}` until {until} for "
-            f"`{escape(format_matchers(matchers))}` ({len(page.alerts)} firing alert(s) covered).",
+            f"{mention(user)} created silence `{escape(silenced.silence_id)}` until {until} for "
+            f"`{escape(format_matchers(matchers))}` ({silenced.covered} firing alert(s) covered).",
             public=True,
         )
 
     def oncall(self, labels: dict[str, str]) -> Reply:
         matches = self._router.route(labels)
         return Reply(oncall_text(labels, matches, self._config.escalation_policies))
-
-
-def api_matcher(matcher: Matcher) -> dict[str, object]:
-    """A matcher in the shape of Alertmanager's v2 API (``name``, ``value``, ``isRegex``,
-    ``isEqual``)."""
-    return {
-        "name": matcher.name,
-        "value": matcher.value,
-        "isRegex": matcher.op in (MatchOp.RE, MatchOp.NRE),
-        "isEqual": matcher.op in (MatchOp.EQ, MatchOp.RE),
-    }

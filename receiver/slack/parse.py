@@ -16,7 +16,7 @@ from receiver.durations import format_duration, parse_duration
 from receiver.errors import FirebreakError, InvalidInput
 from receiver.matchers import Matcher, MatchOp, parse_matcher_args
 from receiver.model import parse_id
-from receiver.notify.mrkdwn import escape
+from receiver.notify.slack.mrkdwn import escape
 
 _NOTE_LIMIT: Final = 4000
 _MAX_SNOOZE: Final = timedelta(days=7)

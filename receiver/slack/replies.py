@@ -10,7 +10,7 @@ from receiver.config import EscalationPolicyConfig
 from receiver.durations import format_duration
 from receiver.matchers import Matcher, format_matchers
 from receiver.model import Alert
-from receiver.notify.mrkdwn import escape, escape_within, user_mention
+from receiver.notify.slack.mrkdwn import escape, escape_within, user_mention
 from receiver.routing import RouteMatch
 from receiver.slack.roles import SlackUser
 

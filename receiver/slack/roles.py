@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.config import SlackConfig
-from receiver.model import Role
+from receiver.model import Actor, Role
 
 __all__ = ["SlackRoles", "SlackUser", "audit"]
 
@@ -35,6 +35,11 @@ class SlackUser:
     def actor_name(self) -> str:
         """How the user appears in alert histories: ``alice (U0123)``."""
         return f"{self.name} ({self.id})" if self.name else self.id
+
+    @property
+    def actor(self) -> Actor:
+        """The user as an alert's history records what they did."""
+        return Actor(self.actor_name, "slack")
 
 
 def audit(user: SlackUser, action: str, outcome: str, **fields: object) -> None:

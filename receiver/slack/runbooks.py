@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Final
 
 from receiver.automation.service import AutomationService
+from receiver.chatops import ChatOps
 from receiver.errors import Forbidden, NotFound
-from receiver.notify.mrkdwn import escape
+from receiver.notify.slack.mrkdwn import escape
 from receiver.slack.replies import mention
 from receiver.slack.roles import SlackRoles, SlackUser
-from receiver.store.executions import Execution
 
 __all__ = ["NO_RUNBOOKS", "RunbookCommands"]
 
@@ -32,10 +32,14 @@ class RunbookCommands:
         automation: AutomationService | None,
         roles: SlackRoles,
         approvers: dict[str, tuple[str, ...]],
+        chatops: ChatOps,
+        command: str,
     ) -> None:
         self._automation = automation
         self._roles = roles
         self._approvers = approvers
+        self._chatops = chatops
+        self._command = command
 
     def _service(self) -> AutomationService | None:
         if self._automation is None or not self._automation.list_runbooks():
@@ -63,13 +67,27 @@ class RunbookCommands:
             True,
         )
 
-    async def start(self, user: SlackUser, name: str, alert_id: int) -> tuple[Execution, bool]:
-        """Run ``name`` for an alert unless an execution of it for the alert has not ended
-        (then that one, and False)."""
+    async def start(self, user: SlackUser, name: str, alert_id: int) -> str:
+        """A Run button: run ``name`` for an alert unless an execution of it for the alert has
+        not ended (then that one is reported, and the alert's history says nothing started)."""
         service = self._service()
         if service is None:
             raise NotFound(f"{NO_RUNBOOKS}, so there is no runbook {name}")
-        return await service.start(name, runbook_actor(user), alert_id=alert_id, once=True)
+        execution, started = await service.start(
+            name, runbook_actor(user), alert_id=alert_id, once=True
+        )
+        what = f"execution {execution.id} ({execution.state})"
+        if started:
+            return (
+                f"You started runbook `{escape(name)}` for alert {alert_id}: {what}. "
+                f"Its steps follow in the message's thread; `{self._command} status "
+                f"{execution.id}` shows them too."
+            )
+        await self._chatops.pressed_while_running(alert_id, user.actor, name, execution.id)
+        return (
+            f"Runbook `{escape(name)}` is already running for alert {alert_id}: {what}; "
+            "nothing new was started."
+        )
 
     async def approve(self, user: SlackUser, execution_id: int) -> tuple[str, bool]:
         service = self._service()

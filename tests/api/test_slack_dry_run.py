@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.slack.blocks import RunbookOffer
+from receiver.notify.slack.blocks import RunbookOffer
 from tests.automation.conftest import runbooks
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, SlackFake

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.slack.blocks import ACTION_RUNBOOK
+from receiver.notify.slack.blocks import ACTION_RUNBOOK
 from tests.automation.conftest import runbooks
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, Message, SlackFake

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.slack.blocks import ACTION_ACK, ACTION_RESOLVE
+from receiver.notify.slack.blocks import ACTION_ACK, ACTION_RESOLVE
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook

@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from receiver.alertmanager import parse_webhook
+from receiver.alertmanager_api import AlertmanagerClient
 from receiver.app import create_app
-from receiver.slack.blocks import ACTION_SILENCE
+from receiver.chatops import ChatOps
+from receiver.config import AlertmanagerConfig
+from receiver.matchers import Matcher, MatchOp, format_matchers
+from receiver.model import Actor, EventKind
+from receiver.notify.slack.blocks import ACTION_SILENCE
+from receiver.store import Store, create_engine_for, migrate
+from receiver.store.ingest import ReceivedWebhook
+from receiver.store.listing import AlertQuery
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.e2e.conftest import START_TIMEOUT, _start, _stop, free_port, http, wait_until
 from tests.fakes.slack import CHANNEL, SlackFake
@@ -131,3 +141,65 @@ async def test_silences_from_slack(
     await eventually(lambda: len(slack.responses) > before + 1, what="Alertmanager's refusal")
     assert "Could not silence: POST /silences: HTTP 400" in slack.responses[-1]["text"]
     assert len(silences(alertmanager_url)) == 2
+
+
+async def test_chatops_silence_notes_the_firing_alerts_it_covers(
+    sqlite_url: str, make_config: Any, alertmanager_url: str
+) -> None:
+    """The service under the command and the button: what reaches Alertmanager is the matchers
+    as given (a hostile value stays one exact value), and only the firing alerts they cover, at most
+    100 of them, get the silence in their history."""
+    hostile = '<!channel> `x` & "y" \\ .* ' + "é" * 40
+    store = Store(create_engine_for(make_config(sqlite_url).database))
+    await migrate(store.engine)
+    now = datetime.now(UTC)
+    bulk = [alert("Bulk", labels={"instance": f"i-{n}"}) for n in range(101)]
+    covered = alert("DiskFull", labels={"team": hostile})
+    others = [alert("DiskFull", labels={"team": "db"}), alert("Other", labels={"team": hostile})]
+    received = ReceivedWebhook(parse_webhook(webhook(covered, *others, *bulk)), "r1", now)
+    await store.ingest([received], now)
+    fired = (await store.list_alerts(AlertQuery(limit=1000))).alerts
+    ids = {(a.labels["alertname"], a.labels.get("team")): a.id for a in fired}
+    bulk_ids = [a.id for a in fired if a.labels["alertname"] == "Bulk"]
+    assert len(bulk_ids) == 101
+    actor = Actor("alice (U0ALICE)", "slack")
+    try:
+        async with aiohttp.ClientSession() as session:
+            chat = ChatOps(
+                store,
+                lambda: datetime.now(UTC),
+                AlertmanagerClient(AlertmanagerConfig(url=alertmanager_url), session),
+            )
+            exact = (
+                Matcher("alertname", MatchOp.EQ, "DiskFull"),
+                Matcher("team", MatchOp.EQ, hostile),
+            )
+            one = await chat.silence(exact, timedelta(hours=1), actor, "alice", "disk")
+            many = await chat.silence(
+                (Matcher("alertname", MatchOp.EQ, "Bulk"),), timedelta(hours=2), actor, "alice", ""
+            )
+
+        assert one is not None and one.covered == 1
+        assert many is not None and many.covered == 100
+        made = {s["id"]: s for s in silences(alertmanager_url)}
+        assert made[one.silence_id]["createdBy"] == "alice"
+        assert [
+            (m["name"], m["value"], m["isRegex"]) for m in made[one.silence_id]["matchers"]
+        ] == [
+            ("alertname", "DiskFull", False),
+            ("team", hostile, False),
+        ]
+        assert _hours(made[many.silence_id]) == pytest.approx(2.0, abs=0.01)
+
+        async def silenced(alert_id: int) -> list[str | None]:
+            events = await store.alert_events(alert_id)
+            return [e.note for e in events if e.kind is EventKind.SILENCED]
+
+        note = f"silence {one.silence_id} for 1h: {format_matchers(exact)}"
+        assert await silenced(ids[("DiskFull", hostile)]) == [note]
+        assert await silenced(ids[("DiskFull", "db")]) == []
+        assert await silenced(ids[("Other", hostile)]) == []
+        noted = [i for i in bulk_ids if await silenced(i)]
+        assert len(noted) == 100
+    finally:
+        await store.close()

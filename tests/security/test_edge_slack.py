@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.slack.blocks import ACTION_ACK
+from receiver.notify.slack.blocks import ACTION_ACK
 from tests.automation.conftest import runbooks
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, OTHER_CHANNEL, SlackFake

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.notify.mrkdwn import escape, escape_within, link, mrkdwn, user_mention
+from receiver.notify.slack.mrkdwn import escape, escape_within, link, mrkdwn, user_mention
 
 
 def test_control_characters_and_backticks_are_shown_as_text() -> None:

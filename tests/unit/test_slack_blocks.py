@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from receiver.slack.blocks import (
+from receiver.notify.slack.blocks import (
     ACTION_RUNBOOK,
     MAX_ALERTS,
     MAX_RUNBOOK_BUTTONS,

@@ -3,7 +3,7 @@
 One message stands for the alerts one notice carried (a group, when Alertmanager grouped them).
 It always shows their current state, so the same function renders the first post and every
 ``chat.update`` after an acknowledgement, an escalation or a resolve. Everything that comes from
-an alert is untrusted: it goes through ``receiver.notify.mrkdwn`` (escaped, in verbatim text
+an alert is untrusted: it goes through ``receiver.notify.slack.mrkdwn`` (escaped, in verbatim text
 objects), the fallback text included, and only http(s) URLs become links.
 """
 
@@ -18,8 +18,8 @@ from urllib.parse import quote
 from receiver.alertmanager import format_rfc3339
 from receiver.model import Alert, parse_id
 from receiver.notify.base import NoticeAlert
-from receiver.notify.mrkdwn import escape, escape_within, link, mrkdwn
 from receiver.notify.render import alertnames, severity
+from receiver.notify.slack.mrkdwn import escape, escape_within, link, mrkdwn
 
 __all__ = [
     "ACTION_ACK",

@@ -21,46 +21,38 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from receiver.notify.base import (
-    ChannelError,
-    ChannelRejected,
-    ChannelThrottled,
-    Delivery,
-    Notice,
-    NoticeKind,
-)
-from receiver.notify.mrkdwn import escape, escape_within, mrkdwn
+from receiver.notify.base import ChannelRejected, ChannelThrottled, Delivery, Notice, NoticeKind
 from receiver.notify.render import subject, text_body
-from receiver.slack.blocks import MessageAlert, MessageView, RunbookOffer, message, thread_note
+from receiver.notify.slack.blocks import (
+    MessageAlert,
+    MessageView,
+    RunbookOffer,
+    message,
+    thread_note,
+)
+from receiver.notify.slack.mrkdwn import escape, escape_within, mrkdwn
+from receiver.notify.slack.pacer import Pacer, slack_call
 
 __all__ = [
     "MessageRef",
     "MessageState",
     "OfferLookup",
-    "Pacer",
+    "ReferenceLookup",
     "SlackChannel",
     "StateLookup",
-    "slack_call",
 ]
 
 log = logging.getLogger("firebreak.slack")
 
 METADATA_EVENT: Final = "firebreak_notice"
-# Slack errors that say the request may work later; any other error code is final.
-_TRANSIENT: Final = frozenset(
-    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
-)
 _REMEMBERED: Final = 10_000  # idempotency keys whose message this process remembers
 _HISTORY_LOOKBACK: Final = 200  # messages searched for one posted by an earlier attempt
 _DIGEST_CHARS: Final = 2600  # a digest's body, escaped, inside a 3000-character section
@@ -97,74 +89,6 @@ StateLookup = Callable[[str], Awaitable[MessageState | None]]
 ReferenceLookup = Callable[[Sequence[int]], Awaitable[list[str]]]
 # The runbooks written for a message's alerts and where their runs stand (the store, in the app).
 OfferLookup = Callable[[Sequence[MessageAlert]], Awaitable[tuple[RunbookOffer, ...]]]
-
-
-class Pacer:
-    """At most one post per ``interval`` per Slack channel, and nothing to a channel while
-    Slack's ``Retry-After`` runs. Per process, like the other limits."""
-
-    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = interval
-        self._clock = clock
-        self._next_post: dict[str, float] = {}
-        self._held_until: dict[str, float] = {}
-
-    def held(self, channel: str) -> float:
-        """Seconds Slack asked us to wait before calling about ``channel`` again."""
-        return max(0.0, self._held_until.get(channel, 0.0) - self._clock())
-
-    def take_post(self, channel: str) -> float:
-        """Reserve the next post slot: 0 when it may go now, else the seconds to wait."""
-        now = self._clock()
-        wait = max(self.held(channel), self._next_post.get(channel, 0.0) - now)
-        if wait > 0:
-            return wait
-        self._next_post[channel] = now + self._interval
-        return 0.0
-
-    def hold(self, channel: str, seconds: float) -> None:
-        self._held_until[channel] = max(self._held_until.get(channel, 0.0), self._clock() + seconds)
-
-
-def _retry_after(error: SlackApiError) -> float:
-    headers: Any = getattr(error.response, "headers", {}) or {}
-    raw = headers.get("Retry-After") or headers.get("retry-after") or "1"
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return 1.0
-
-
-async def slack_call(
-    where: str,
-    call: Awaitable[Any],
-    *,
-    pacer: Pacer | None = None,
-    channel: str = "",
-) -> Any:
-    """Await a Web API call, translating Slack's answers into the channel errors: 429 →
-    ``ChannelThrottled`` (and the channel held), 5xx and transient codes → ``ChannelError``,
-    other error codes (``channel_not_found``, ``invalid_auth``…) → ``ChannelRejected``."""
-    try:
-        return await call
-    except SlackApiError as exc:
-        response = exc.response
-        status = getattr(response, "status_code", 0)
-        data = getattr(response, "data", None)
-        code = data.get("error", "") if isinstance(data, dict) else ""
-        reason = f"{where}: HTTP {status}" + (f": {code}" if code else "")
-        if status == 429 or code == "ratelimited":
-            seconds = _retry_after(exc)
-            if pacer is not None and channel:
-                pacer.hold(channel, seconds)
-            raise ChannelThrottled(reason, seconds) from None
-        if status >= 500 or code in _TRANSIENT:
-            raise ChannelError(reason) from None
-        raise ChannelRejected(reason) from None
-    except TimeoutError:
-        raise ChannelError(f"{where}: no answer in time") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise ChannelError(f"{where}: {exc or type(exc).__name__}") from None
 
 
 class SlackChannel:
