@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import socket
 import struct
 import subprocess
@@ -88,6 +89,23 @@ def connect(
     sock = socket.create_connection(
         ("127.0.0.1", port_of(server)), timeout=timeout, source_address=(source, 0)
     )
+    return sock
+
+
+def served(sock: socket.socket) -> socket.socket:
+    """``sock`` once the server has accepted it and answered one request on it (kept alive):
+    a connection the client has opened may still wait in the listen backlog, uncounted."""
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: firebreak\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before answering: {answer!r}"
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    length = int(re.search(rb"(?i)content-length: *([0-9]+)", head)[1])  # type: ignore[index]
+    while len(body) < length:
+        body += sock.recv(65536)
     return sock
 
 

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import WEBHOOK_TOKEN, auth
 from tests.e2e.conftest import FirebreakServer, http, wait_until
 from tests.payloads import alert, webhook
-from tests.security.edge import connect, read_all, request, serving
+from tests.security.edge import connect, read_all, request, served, serving
 
 HEADER_TIMEOUT = 2.0
 CAP = 4
@@ -79,7 +79,7 @@ def test_an_idle_connection_is_closed_after_the_header_timeout(server: Firebreak
 def test_one_address_holds_at_most_the_cap_while_others_get_in(server: FirebreakServer) -> None:
     refused_before = server.metric("firebreak_http_connections_refused_total")
     with contextlib.ExitStack() as held:
-        first = [held.enter_context(connect(server, "127.0.0.2")) for _ in range(CAP)]
+        first = [served(held.enter_context(connect(server, "127.0.0.2"))) for _ in range(CAP)]
         with connect(server, "127.0.0.2") as one_too_many:
             answer = read_all(one_too_many)
         assert answer.startswith(b"HTTP/1.1 503 ")
@@ -121,7 +121,7 @@ def test_the_cap_follows_a_reload_and_the_header_timeout_waits_for_a_restart(
         contextlib.ExitStack() as held,
     ):
         for _ in range(2):
-            held.enter_context(connect(server, "127.0.0.2"))
+            served(held.enter_context(connect(server, "127.0.0.2")))
         with connect(server, "127.0.0.2") as refused:
             assert read_all(refused).startswith(b"HTTP/1.1 503 ")
         text = server.config_path.read_text()
