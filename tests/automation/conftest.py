@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.automation.definitions import Runbooks, parse_runbook
+from receiver.model import system_clock
+from tests.clock import ManualClock
 from tests.conftest import VIEWER_TOKEN, auth, eventually
 
 JOBS = """
@@ -109,21 +111,27 @@ def start(
         jobs: str = JOBS,
         env: Mapping[str, str] | None = None,
         port: int | None = None,
+        clock: ManualClock | None = None,
     ) -> TestClient[Any, Any]:
         """``env``: what ``${VAR}`` in the runbooks reads; ``port``: where the application
-        listens (for a runbook that calls it back at an address it is given up front)."""
+        listens (for a runbook that calls it back at an address it is given up front);
+        ``clock``: a manual clock to run on, which then watches the application."""
         if "automation:" not in extra:
             extra += GUARDS
         config = make_config(db_url, jobs + extra)
         app = create_app(
             config,
+            clock=clock or system_clock,
             registry=CollectorRegistry(),
             owner=owner,
             runbooks=runbooks(*texts, env=env),
             step_actions=actions or {},
         )
         server = {"host": "127.0.0.1", "port": port} if port else {}
-        return await aiohttp_client(app, server_kwargs=server)  # type: ignore[no-any-return]
+        client: TestClient[Any, Any] = await aiohttp_client(app, server_kwargs=server)
+        if clock is not None:
+            clock.watch(app)
+        return client
 
     return run
 

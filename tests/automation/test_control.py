@@ -7,11 +7,13 @@ import asyncio
 import json
 import sys
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from receiver.typedefs import RUNNER
 from tests.automation.conftest import Target, execution, executions, finished, in_state
+from tests.clock import ManualClock
 from tests.conftest import (
     ADMIN_TOKEN,
     RESPONDER_TOKEN,
@@ -598,22 +600,24 @@ channels:
 
 
 async def test_pausing_holds_the_next_step_of_a_running_automatic_execution(
-    start: Any, target: Target
+    start: Any, target: Target, manual_clock: ManualClock
 ) -> None:
     text = wait_between(target.url, "held", "300ms").replace(
         "title: Two calls and a wait", "title: Held\nmatch: 'alertname=\"HighErrorRate\"'"
     )
-    client = await start(text)
+    client = await start(text, clock=manual_clock)
     await client.post("/webhook", json=webhook(alert()), headers=HOOK)
-    found = await eventually(lambda: executions(client))
+    await manual_clock.settle()
+    found = await executions(client)
     eid = found[0]["id"]
     await steps_in(client, eid, ["succeeded", "waiting"])
     await client.post("/api/v1/automation/pause", headers=auth(ADMIN_TOKEN))
-    await asyncio.sleep(1.0)  # the wait is over, the pause holds the next step
+    await manual_clock.advance(timedelta(minutes=1))  # the wait is over, the pause holds
     assert target.paths() == ["/first"]
     assert (await execution(client, eid))["state"] == "running"
     await client.post("/api/v1/automation/resume", headers=auth(ADMIN_TOKEN))
-    record = await finished(client, eid, within=15)
+    await manual_clock.advance(timedelta(seconds=10))  # a held step is looked at again
+    record = await execution(client, eid)
     assert record["state"] == "succeeded"
     assert target.paths() == ["/first", "/second"]
 

@@ -5,8 +5,8 @@ untouched. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 
 from receiver.cli import main
 from tests.automation.conftest import Target, execution, executions, finished, in_state
+from tests.clock import ManualClock
 from tests.conftest import (
     ADMIN_TOKEN,
     RESPONDER_TOKEN,
@@ -68,7 +69,9 @@ async def test_the_kill_switch_holds_runs_by_hand_and_says_so(start: Any, target
     )
 
 
-async def test_pausing_holds_the_next_step_of_a_run_by_hand(start: Any, target: Target) -> None:
+async def test_pausing_holds_the_next_step_of_a_run_by_hand(
+    start: Any, target: Target, manual_clock: ManualClock
+) -> None:
     client = await start(
         f"""
 id: change
@@ -80,17 +83,20 @@ steps:
     wait: {{duration: 300ms}}
   - id: second
     http: {{method: POST, url: "{target.url}/second"}}
-"""
+""",
+        clock=manual_clock,
     )
     resp = await execute(client)
     eid = (await resp.json())["id"]
-    await eventually(lambda: target.paths() == ["/first"])
+    await manual_clock.settle()
+    assert target.paths() == ["/first"]
     await client.post("/api/v1/automation/pause", headers=ADMIN)
-    await asyncio.sleep(0.5)  # the wait is over; the pause holds the next step
+    await manual_clock.advance(timedelta(minutes=1))  # the wait is over; the pause holds
     assert target.paths() == ["/first"]
     assert (await execution(client, eid))["state"] == "running"
     await client.post("/api/v1/automation/resume", headers=ADMIN)
-    assert (await finished(client, eid, within=15))["state"] == "succeeded"
+    await manual_clock.advance(timedelta(seconds=10))  # a held step is looked at again
+    assert (await execution(client, eid))["state"] == "succeeded"
     assert target.paths() == ["/first", "/second"]
 
 
