@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from sqlalchemy import func, select
 
-from receiver.store import tables
+from receiver.jobs import JobRunner
+from receiver.store import Store, tables
 from receiver.typedefs import RUNNER, STORE
 
 
@@ -32,7 +33,7 @@ class ManualClock:
         # Near the wall clock by default: alert payloads and skew checks compare against it.
         self._now = start or datetime.now(UTC).replace(microsecond=0)
         self._origin = self._now
-        self._apps: list[web.Application] = []
+        self._watched: list[tuple[Store, JobRunner]] = []
 
     def __call__(self) -> datetime:
         return self._now
@@ -43,11 +44,15 @@ class ManualClock:
 
     def watch(self, app: web.Application) -> None:
         """Wake and wait for this (started) application's job runner on every move."""
-        self._apps.append(app)
+        self.watch_runner(app[STORE], app[RUNNER])
+
+    def watch_runner(self, store: Store, runner: JobRunner) -> None:
+        """Wake and wait for ``runner``, which runs the jobs of ``store``, on every move."""
+        self._watched.append((store, runner))
 
     def forget(self, app: web.Application) -> None:
         """Stop watching an application about to be closed (its store goes away)."""
-        self._apps.remove(app)
+        self._watched.remove((app[STORE], app[RUNNER]))
 
     async def advance(self, by: timedelta | float) -> None:
         """Move the time forward by ``by``: each job due on the way runs at its due time, in
@@ -67,8 +72,8 @@ class ManualClock:
         """Wait until no job is running and none is due by this clock, in every watched
         application (``wake``: tell their runners first that the time has moved)."""
         if wake:
-            for app in self._apps:
-                app[RUNNER].wake()
+            for _store, runner in self._watched:
+                runner.wake()
         deadline = time.monotonic() + within
         while not await self._idle():
             if time.monotonic() > deadline:
@@ -81,8 +86,8 @@ class ManualClock:
         busy = select(func.count()).where(
             (jobs.state == "running") | ((jobs.state == "pending") & (jobs.due_at <= self._now))
         )
-        for app in self._apps:
-            async with app[STORE].connection() as conn:
+        for store, _runner in self._watched:
+            async with store.connection() as conn:
                 if (await conn.execute(busy)).scalar_one():
                     return False
         return True
@@ -91,8 +96,8 @@ class ManualClock:
         """When the earliest pending job falls due, in any watched application."""
         earliest = select(func.min(tables.jobs.c.due_at)).where(tables.jobs.c.state == "pending")
         found: list[datetime] = []
-        for app in self._apps:
-            async with app[STORE].connection() as conn:
+        for store, _runner in self._watched:
+            async with store.connection() as conn:
                 due = (await conn.execute(earliest)).scalar_one()
             if due is not None:
                 found.append(due)
