@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ def create_app(
     config: Config,
     *,
     clock: Clock = system_clock,
+    monotonic: Callable[[], float] = time.monotonic,
     registry: CollectorRegistry | None = None,
     owner: str | None = None,
     tracing: Tracing | None = None,
@@ -130,6 +132,7 @@ def create_app(
     """Build the application; nothing is opened until it starts (see ``cleanup_ctx``).
 
     ``owner`` names this process in job leases (default: host, pid and a random suffix).
+    ``monotonic`` is what circuit breakers and rate limiters count their seconds by.
     ``runbooks`` default to the files ``automation.runbooks`` names (read here, so a broken
     runbook stops start-up); ``step_actions`` to the ``firebreak.actions`` entry points.
     """
@@ -158,7 +161,8 @@ def create_app(
     )
     app[STARTED_AT] = clock()
     app[CLOCK_SKEW] = ClockSkew(app[METRICS])  # kept across reloads
-    app[BREAKERS] = BreakerRegistry(_breaker_factory(config))
+    app[_MONOTONIC] = monotonic
+    app[BREAKERS] = BreakerRegistry(_breaker_factory(config, monotonic))
     app[_OWNER] = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     app[_RUNBOOKS] = runbooks if runbooks is not None else load_runbooks(config)
     app[_STEP_ACTIONS] = dict(step_actions) if step_actions is not None else registered_actions()
@@ -214,6 +218,8 @@ def create_app(
 
 
 _OWNER = web.AppKey("owner", str)
+# Monotonic seconds for circuit breakers and rate limiters (the wall clock can step).
+_MONOTONIC: web.AppKey[Callable[[], float]] = web.AppKey("monotonic")
 _HTTP = web.AppKey("http_session", aiohttp.ClientSession)
 _RUNBOOKS = web.AppKey("runbooks", Runbooks)
 _CONFIG_PATH = web.AppKey("config_path", str)
@@ -232,15 +238,16 @@ def action_settings(config: Config) -> dict[str, Mapping[str, Any]]:
     return dict(found)
 
 
-def _breaker_factory(config: Config) -> Any:
+def _breaker_factory(config: Config, monotonic: Callable[[], float]) -> Any:
     def make(channel: str, _target: str) -> CircuitBreaker:
         settings = config.channels[channel].breaker if channel in config.channels else None
         if settings is None:
-            return CircuitBreaker()
+            return CircuitBreaker(clock=monotonic)
         return CircuitBreaker(
             failure_threshold=settings.failure_threshold,
             open_cooldown=settings.open_cooldown.total_seconds(),
             half_open_probe_count=settings.half_open_probe_count,
+            clock=monotonic,
         )
 
     return make
@@ -335,7 +342,7 @@ def _services(
         app[STORE],
         channels,
         app[BREAKERS],
-        RateLimiters(limits),
+        RateLimiters(limits, clock=app[_MONOTONIC]),
         metrics,
         skew=app[CLOCK_SKEW],
     )
