@@ -33,14 +33,19 @@ class ManualClock:
         # Near the wall clock by default: alert payloads and skew checks compare against it.
         self._now = start or datetime.now(UTC).replace(microsecond=0)
         self._origin = self._now
+        self._moves = 0
         self._watched: list[tuple[Store, JobRunner]] = []
 
     def __call__(self) -> datetime:
         return self._now
 
     def monotonic(self) -> float:
-        """Seconds on the same hand-moved time, for what counts in monotonic seconds."""
-        return (self._now - self._origin).total_seconds()
+        """Seconds on the same hand-moved time, for what counts in monotonic seconds (circuit
+        breakers, rate limits: ``create_app(..., monotonic=clock.monotonic)``). Each move adds
+        a microsecond, as real time never stands still: otherwise float rounding could leave
+        a cooldown a hair short at the very moment it was due to end, and the job waiting
+        behind it would be deferred to that same moment again and again."""
+        return (self._now - self._origin).total_seconds() + self._moves * 1e-6
 
     def watch(self, app: web.Application) -> None:
         """Wake and wait for this (started) application's job runner on every move."""
@@ -63,10 +68,15 @@ class ManualClock:
         target = self._now + delta
         await self.settle()
         while (due := await self._next_due()) is not None and due <= target:
-            self._now = max(self._now, due)
+            self._move_to(due)
             await self.settle(wake=True)
-        self._now = target
+        self._move_to(target)
         await self.settle(wake=True)
+
+    def _move_to(self, when: datetime) -> None:
+        if when > self._now:
+            self._now = when
+            self._moves += 1
 
     async def settle(self, within: float = 10.0, *, wake: bool = False) -> None:
         """Wait until no job is running and none is due by this clock, in every watched

@@ -4,7 +4,6 @@ receiver got, the alert's history, and the jobs API. On SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -95,7 +94,13 @@ def start(aiohttp_client: Any, db_url: str, make_config: Any) -> Callable[..., A
             return await aiohttp_client(
                 create_app(config, registry=CollectorRegistry(), owner=owner)
             )
-        app = create_app(config, clock=clock, registry=CollectorRegistry(), owner=owner)
+        app = create_app(
+            config,
+            clock=clock,
+            monotonic=clock.monotonic,
+            registry=CollectorRegistry(),
+            owner=owner,
+        )
         client = await aiohttp_client(app)
         clock.watch(app)
         return client
@@ -226,21 +231,30 @@ async def test_snooze_puts_off_the_next_tier(
 
 
 async def test_failing_channel_recovers_and_delivers_each_notification_once_in_order(
-    receiver: WebhookReceiver, start: Any
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
     # Two 500s open the breaker; while it is open nothing is attempted; then it recovers.
     receiver.script(500, 500, Reply.timeout(3), 500, 500)
-    client = await start(receiver, threshold=2, cooldown="1s", group_window="0s")
+    client = await start(
+        receiver,
+        clock=manual_clock,
+        tier2_after="1h",
+        threshold=2,
+        cooldown="1s",
+        group_window="0s",
+    )
     for i in range(3):
         await client.post("/webhook", json=webhook(alert(f"A{i}"), group_key=f"g{i}"), headers=HOOK)
-    await eventually(lambda: len(receiver.requests[5:]) >= 3, within=20, client=client)
+    await manual_clock.advance(timedelta(minutes=1))
+    assert len(receiver.requests[5:]) >= 3
     for i in range(3):
         await client.post(
             "/webhook",
             json=webhook(alert(f"A{i}", status="resolved"), group_key=f"g{i}"),
             headers=HOOK,
         )
-    await eventually(lambda: len(bodies(receiver, "resolved")) == 3, within=20, client=client)
+    await manual_clock.advance(timedelta(minutes=1))
+    assert len(bodies(receiver, "resolved")) == 3
     delivered = receiver.requests[5:]  # the scripted failures took the first five
     firing = Counter(
         r.headers["X-Firebreak-Idempotency-Key"]
@@ -295,11 +309,13 @@ async def _nonempty(pending: Awaitable[list[Any]]) -> bool:
 
 
 async def test_storm_is_grouped_rate_limited_and_digested_with_every_alert_accounted_for(
-    receiver: WebhookReceiver, start: Any
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
     # 30 a minute with a burst of 3: three messages at once, then one every two seconds.
-    client = await start(receiver, rate="30", burst=3, group_window="2s")
-    started = time.monotonic()
+    client = await start(
+        receiver, clock=manual_clock, tier2_after="1h", rate="30", burst=3, group_window="2s"
+    )
+    started = manual_clock.monotonic()
     for group in range(10):
         alerts = [alert(f"Storm{group}", labels={"pod": f"p{i}"}) for i in range(50)]
         resp = await client.post(
@@ -313,8 +329,10 @@ async def test_storm_is_grouped_rate_limited_and_digested_with_every_alert_accou
             b["suppressed"] for b in bodies(receiver, "digest")
         )
 
-    await eventually(lambda: accounted() == 500, within=20)
-    elapsed = time.monotonic() - started
+    while accounted() < 500:
+        await manual_clock.advance(timedelta(seconds=1))
+        assert manual_clock.monotonic() - started < 60, "not every alert accounted for"
+    elapsed = manual_clock.monotonic() - started
     kinds = Counter(b["kind"] for b in bodies(receiver))
     assert kinds["digest"] >= 1
     # Never more than the bucket allowed: the burst, then one per two seconds.
@@ -322,7 +340,7 @@ async def test_storm_is_grouped_rate_limited_and_digested_with_every_alert_accou
     # One message per group: no group was split across firing messages.
     firing_groups = [b["group_key"] for b in bodies(receiver, "firing")]
     assert len(firing_groups) == len(set(firing_groups))
-    await asyncio.sleep(0.5)
+    await manual_clock.advance(timedelta(minutes=5))
     assert accounted() == 500  # and nothing counted twice
 
 
@@ -380,18 +398,21 @@ async def test_a_send_longer_than_the_lease_is_not_taken_over_while_it_runs(
 
 
 async def test_an_outage_longer_than_max_attempts_probes_dead_letters_nothing(
-    receiver: WebhookReceiver, start: Any
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
     # One job, so it is the half-open probe every time: ten failed probes, and max_attempts
     # is 6. Only failures while the breaker stays closed may spend attempts.
     receiver.script(*[503] * 10)
-    client = await start(receiver, threshold=1, cooldown="200ms")
+    client = await start(
+        receiver, clock=manual_clock, tier2_after="1h", threshold=1, cooldown="200ms"
+    )
     await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
-    await eventually(lambda: len(receiver.requests) == 11, within=20, client=client)
+    await manual_clock.advance(timedelta(minutes=1))
+    assert len(receiver.requests) == 11
     resp = await client.get("/api/v1/jobs?state=dead", headers=auth(VIEWER_TOKEN))
     assert (await resp.json())["jobs"] == []
     assert len({r.headers["X-Firebreak-Idempotency-Key"] for r in receiver.requests}) == 1
-    await asyncio.sleep(0.5)
+    await manual_clock.advance(timedelta(minutes=10))
     assert len(receiver.requests) == 11  # delivered once, not again
 
 
