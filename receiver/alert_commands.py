@@ -19,8 +19,6 @@ from multidict import MultiDict
 from prometheus_client import CollectorRegistry
 
 from receiver.actions import AlertActions
-from receiver.api.alerts import parse_alert_query, parse_snooze
-from receiver.api.common import alert_json, event_json
 from receiver.audit import Audit, audited
 from receiver.config import Config
 from receiver.errors import InvalidInput
@@ -28,6 +26,8 @@ from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, system_clock
 from receiver.slack_messages import alert_follow_ups
 from receiver.store import Store, open_store
+from receiver.views import alert_json, event_json
+from receiver.web.params import parse_alert_query, parse_snooze
 
 _ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "snooze": "snooze"}
 # The API's names for what is wrong, as the command line spells them.

@@ -21,6 +21,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
+from receiver.access.abuse import AuthFailures
+from receiver.access.auth import TokenAuth, WebhookAuth
+from receiver.access.connections import ConnectionCap
 from receiver.actions import AlertActions
 from receiver.addresses import TrustedProxies
 from receiver.alertmanager import parse_webhook_body
@@ -29,10 +32,6 @@ from receiver.api import alerts, jobs, openapi, ops, pagerduty, webhook
 from receiver.api import audit as audit_api
 from receiver.api import reports as reports_api
 from receiver.api import runbooks as runbook_api
-from receiver.api.abuse import AuthFailures
-from receiver.api.auth import TokenAuth, WebhookAuth
-from receiver.api.connections import ConnectionCap
-from receiver.api.middleware import edge
 from receiver.api.server import handler_args
 from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, load_runbooks, silence_api
@@ -56,7 +55,7 @@ from receiver.hostallow import HostAllowList
 from receiver.ingest import Ingestor
 from receiver.jobs import Handler, JobRunner, RunnerSettings
 from receiver.metrics import Metrics
-from receiver.model import Clock, Notification, ReloadResult, system_clock
+from receiver.model import Clock, NewJob, Notification, ReloadResult, system_clock
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
@@ -84,7 +83,6 @@ from receiver.slack_messages import (
 )
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import IngestOutcome
-from receiver.store.jobs import NewJob
 from receiver.tracing import Tracing, carry, committing
 from receiver.typedefs import (
     ACTIONS,
@@ -112,6 +110,7 @@ from receiver.typedefs import (
     TRUSTED_PROXIES,
     WEBHOOK_AUTH,
 )
+from receiver.web.middleware import edge
 
 log = logging.getLogger("firebreak.app")
 

@@ -32,7 +32,7 @@ from receiver.clock_skew import ClockSkew, escalation_start
 from receiver.config import Config, EscalationPolicyConfig
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Preload, Retry
 from receiver.metrics import Metrics
-from receiver.model import DRILL_LABEL, Alert, AlertStatus, EventKind
+from receiver.model import DRILL_LABEL, Alert, AlertStatus, EventKind, Job, NewJob
 from receiver.notify.base import (
     Channel,
     ChannelError,
@@ -47,7 +47,6 @@ from receiver.ratelimit import RateLimiters
 from receiver.routing import Router
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
-from receiver.store.jobs import Job, NewJob
 from receiver.store.messages import message_references
 from receiver.store.store import AlertState
 

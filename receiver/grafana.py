@@ -18,8 +18,8 @@ import aiohttp
 
 from receiver.config import GrafanaConfig
 from receiver.jobs import DeadLetter, Done, Handler, JobContext, Outcome, Retry
+from receiver.model import NewJob
 from receiver.store import Store
-from receiver.store.jobs import NewJob
 
 log = logging.getLogger("firebreak.grafana")
 

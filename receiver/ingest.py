@@ -17,10 +17,9 @@ from datetime import datetime
 
 from receiver.errors import StoreUnavailable
 from receiver.metrics import Metrics
-from receiver.model import Clock, Notification
+from receiver.model import Clock, NewJob, Notification
 from receiver.store import Store
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, ReceivedWebhook
-from receiver.store.jobs import NewJob
 from receiver.tracing import committing, current_traceparent
 
 log = logging.getLogger("firebreak.ingest")

@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from receiver.api.runbooks import record_json, runbook_json
 from receiver.audit import Audit, audited
 from receiver.automation.definitions import load_runbooks
 from receiver.automation.drills import DrillBudget, Drills
@@ -27,6 +26,7 @@ from receiver.automation.mode import armed
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment
 from receiver.automation.summary import execution_line, execution_lines
+from receiver.automation.views import record_json, runbook_json
 from receiver.config import Config
 from receiver.errors import FirebreakError
 from receiver.hostallow import HostAllowList

@@ -45,11 +45,10 @@ from receiver.grafana import annotation_job
 from receiver.jobs import Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.matchers import matches_all
 from receiver.metrics import Metrics
-from receiver.model import Alert, EventKind
+from receiver.model import Alert, EventKind, Execution, NewJob
 from receiver.store import Store
 from receiver.store.drills import Drill, DrillSQL
-from receiver.store.executions import Execution, ExecutionSQL
-from receiver.store.jobs import NewJob
+from receiver.store.executions import ExecutionSQL
 
 log = logging.getLogger("firebreak.automation")
 

@@ -30,9 +30,7 @@ from receiver.automation.steps import (
 from receiver.automation.templating import TemplateFailure, evaluate, render_value
 from receiver.durations import format_duration
 from receiver.jobs import Defer, Done, JobContext, Outcome
-from receiver.model import Alert
-from receiver.store.executions import Execution, StepRun
-from receiver.store.jobs import NewJob
+from receiver.model import Alert, Execution, NewJob, StepRun
 
 if TYPE_CHECKING:
     from receiver.automation.executor import Executor

@@ -22,20 +22,18 @@ from receiver.errors import Conflict, NotFound, StoreUnavailable
 from receiver.model import (
     Actor,
     Alert,
+    AlertCounts,
     AlertEvent,
+    AlertPage,
+    AlertQuery,
     AlertStatus,
     EventKind,
+    NewJob,
 )
 from receiver.store import listing
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
-from receiver.store.jobs import JobQueue, NewJob
-from receiver.store.listing import (
-    ALERT_COLUMNS,
-    AlertCounts,
-    AlertPage,
-    AlertQuery,
-    alert_from_row,
-)
+from receiver.store.jobs import JobQueue
+from receiver.store.listing import ALERT_COLUMNS, alert_from_row
 from receiver.store.tables import alert_events, alert_routes, alerts, notifications, webhooks
 
 log = logging.getLogger("firebreak.store")
