@@ -1,0 +1,51 @@
+"""The import structure is a checked contract: the layers, the transports' independence and
+the forbidden imports of ``.importlinter`` hold (docs/development.md, "Layers"), and no module
+imports itself back through others, annotation-only imports under ``TYPE_CHECKING`` included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grimp
+import pytest
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cycles(graph: grimp.ImportGraph) -> list[tuple[str, ...]]:
+    """Each import ``a -> b`` for which ``b`` imports ``a`` back, with the way back."""
+    return [
+        (module, *chain)
+        for module in sorted(graph.modules)
+        for imported in sorted(graph.find_modules_directly_imported_by(module))
+        if (chain := graph.find_shortest_chain(importer=imported, imported=module))
+    ]
+
+
+def test_the_import_contracts_hold() -> None:
+    # A broken contract, and the imports that break it, are printed above the failure.
+    assert lint_imports(config_filename=str(ROOT / ".importlinter"), no_cache=True) == 0
+
+
+def test_no_module_imports_itself_back() -> None:
+    assert cycles(grimp.build_graph("receiver", cache_dir=None)) == []
+
+
+def test_an_import_for_an_annotation_closes_a_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "circle"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "one.py").write_text("from circle.two import Two\n")
+    (package / "two.py").write_text(
+        "from typing import TYPE_CHECKING\n\n"
+        "if TYPE_CHECKING:\n    from circle.one import Two as One\n\n\nclass Two: ...\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = cycles(grimp.build_graph("circle", cache_dir=None))
+    assert found == [
+        ("circle.one", "circle.two", "circle.one"),
+        ("circle.two", "circle.one", "circle.two"),
+    ]
