@@ -4,6 +4,8 @@ imports itself back through others, annotation-only imports under ``TYPE_CHECKIN
 
 from __future__ import annotations
 
+import configparser
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +36,16 @@ def test_the_import_contracts_hold() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr  # each broken contract and why
     assert " kept, 0 broken." in done.stdout
+
+
+def test_every_module_has_its_layer() -> None:
+    """A new module of ``receiver`` is placed in a layer, so the contract covers it."""
+    contracts = configparser.ConfigParser()
+    contracts.read(ROOT / ".importlinter")
+    placed = set(re.findall(r"[a-z_]+", contracts["importlinter:contract:layers"]["layers"]))
+    graph = grimp.build_graph("receiver", cache_dir=None)
+    children = {module.split(".")[1] for module in graph.find_children("receiver")}
+    assert sorted(children - placed) == []
 
 
 def test_no_module_imports_itself_back() -> None:
