@@ -34,6 +34,7 @@ from receiver.clock_skew import ClockSkew
 from receiver.config import Config
 from receiver.console.routes import setup_console
 from receiver.escalation import resolve_job, route_job
+from receiver.gauges import setup_gauges
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
@@ -117,6 +118,7 @@ def create_app(
     app.cleanup_ctx.append(_ingestor)
     if config.slack is not None:
         app.cleanup_ctx.append(_slack)
+    setup_gauges(app)
     setup_routes(app, config)
     setup_console(app)
     return app

@@ -22,10 +22,10 @@ from receiver.automation.params import REDACTED, shown_inputs
 from receiver.automation.paramtypes import TEXT_TYPES
 from receiver.automation.service import ExecutionRecord, parse_trigger_context
 from receiver.durations import format_duration
-from receiver.errors import InvalidInput, NotFound, StoreUnavailable
+from receiver.errors import InvalidInput, NotFound
 from receiver.model import Role
 from receiver.store.executions import Execution, ExecutionEvent, StepRun
-from receiver.typedefs import AUTOMATION, DRILLS, METRICS, TOKEN_AUTH
+from receiver.typedefs import AUTOMATION, DRILLS, TOKEN_AUTH
 
 BODY_LIMIT = 64 * 1024
 REASON_LIMIT = 2000
@@ -336,15 +336,3 @@ async def reset_breaker(request: web.Request) -> web.Response:
     runbook = request.match_info["id"]
     await request.app[AUTOMATION].reset_breaker(runbook, principal.actor("api"))
     return web.json_response({"runbook": runbook, "breaker": "reset"})
-
-
-async def refresh_gauges(app: web.Application) -> None:
-    """Approvals waiting, as of this scrape."""
-    if AUTOMATION not in app:
-        return
-    try:
-        waiting = await app[AUTOMATION].waiting_approval()
-    except StoreUnavailable:
-        app[METRICS].store_errors.labels("approvals_waiting").inc()
-        return
-    app[METRICS].approvals_waiting.set(waiting)

@@ -103,6 +103,9 @@ class Store:
         self.dialect = engine.dialect.name
         self._ingest = IngestSQL(self.dialect)
         self.jobs = JobQueue(self.dialect)
+        # Write transactions this process has committed: what was counted before the last
+        # one may be out of date (see receiver/gauges.py).
+        self.commits = 0
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -134,6 +137,7 @@ class Store:
                 if self.dialect != "sqlite":
                     async with conn.begin():
                         yield conn
+                    self.commits += 1
                     return
                 # SQLite has one writer at a time, and a writer that finds the lock taken
                 # sleeps in growing steps (1, 2, 5, 10 ms...): queueing writers here instead
@@ -142,6 +146,7 @@ class Store:
                     await self._sqlite_durability(conn, durable)
                     async with conn.begin():
                         yield conn
+                    self.commits += 1
         except Exception as exc:
             _raise_if_unavailable(exc)
             raise
