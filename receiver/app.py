@@ -16,7 +16,6 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from receiver.actions import AlertActions
 from receiver.addresses import TrustedProxies
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.api.abuse import AuthFailures
@@ -41,13 +40,12 @@ from receiver.metrics import Metrics
 from receiver.model import Clock, ReloadResult, system_clock
 from receiver.pagerduty_sync import PagerDutySync
 from receiver.pipeline import fetch_group_job
-from receiver.reload import automation_for, reload_config, services_for
+from receiver.reload import drills_for, reload_config, services_for
 from receiver.routes import setup_routes
-from receiver.services import Lasting, breaker_factory, slack_client
+from receiver.services import Lasting, alert_actions, breaker_factory, slack_client
 from receiver.slack.bolt import build_bolt_app
 from receiver.slack.commands import SlackCommands
 from receiver.slack.roles import SlackRoles
-from receiver.slack_messages import alert_follow_ups
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import IngestOutcome
 from receiver.store.jobs import NewJob
@@ -230,14 +228,9 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         tracing=app[TRACING],
     )
     app[RUNNER] = runner
-    app[ACTIONS] = AlertActions(
-        app[STORE],
-        metrics,
-        clock,
-        runner.wake,
-        follow_ups=alert_follow_ups(app[CONFIG]),
-    )
-    app[AUTOMATION], app[DRILLS] = automation_for(app, config, built)
+    app[ACTIONS] = alert_actions(config, app[STORE], metrics, clock, runner.wake)
+    app[AUTOMATION] = built.automation
+    app[DRILLS] = drills_for(app, built)
     await built.seed(app[STORE], clock())
     app[PAGERDUTY_SYNC] = PagerDutySync(app[STORE], app[ACTIONS], metrics, clock)
     runner.start()

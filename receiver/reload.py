@@ -17,12 +17,10 @@ from receiver.alertmanager import parse_webhook_body
 from receiver.automation.definitions import Runbooks, load_runbooks
 from receiver.automation.drills import Drills, Inject
 from receiver.automation.mode import announce, mode_line
-from receiver.automation.service import AutomationService
 from receiver.config import Config, load_config
 from receiver.errors import ConfigError, StoreUnavailable
 from receiver.model import Notification, ReloadResult
 from receiver.obs import request_id_var
-from receiver.people import People
 from receiver.services import Services, build_services
 from receiver.typedefs import (
     AUTOMATION,
@@ -73,18 +71,9 @@ def services_for(app: web.Application, config: Config, runbooks: Runbooks) -> Se
     )
 
 
-def automation_for(
-    app: web.Application, config: Config, built: Services
-) -> tuple[AutomationService, Drills]:
-    """The automation service over ``built``'s executor, and drills over it."""
-    automation = AutomationService(
-        built.executor,
-        app[STORE],
-        app[CLOCK],
-        app[RUNNER].wake,
-        People(config.people, config.api.tokens),
-    )
-    return automation, Drills(automation, app[STORE], app[CLOCK], _injector(app))
+def drills_for(app: web.Application, built: Services) -> Drills:
+    """Drills over ``built``'s automation, injecting through the application's ingestor."""
+    return Drills(built.automation, app[STORE], app[CLOCK], _injector(app))
 
 
 def _injector(app: web.Application) -> Inject:
@@ -153,15 +142,14 @@ async def reload_config(app: web.Application) -> ReloadResult:
         app[WEBHOOK_AUTH].replace(config.webhook.auth)
         app[TRUSTED_PROXIES].replace(config.api.trusted_proxies)
         app[CONNECTION_CAP].replace(config)
-        automation, drills = automation_for(app, config, built)
         with warnings.catch_warnings():
             # aiohttp frowns on changing a running application's state; these few keys are
             # what a reload exists to change, each swapped whole.
             warnings.simplefilter("ignore", DeprecationWarning)
             app[CONFIG] = config
             app[PIPELINE] = built.guard
-            app[AUTOMATION] = automation
-            app[DRILLS] = drills
+            app[AUTOMATION] = built.automation
+            app[DRILLS] = drills_for(app, built)
         await built.seed(app[STORE], app[CLOCK]())
         metrics.config_reloads.labels("success").inc()
         metrics.config_last_reload_successful.set(1)

@@ -19,11 +19,13 @@ from typing import Any
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from receiver.actions import AlertActions
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.automation.definitions import Runbooks, silence_api
 from receiver.automation.executor import Executor
 from receiver.automation.guards import HttpGuard, ShellPolicy
 from receiver.automation.redaction import Redactor, configured_secrets
+from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment
 from receiver.breaker import BreakerRegistry, CircuitBreaker
 from receiver.clock_skew import ClockSkew
@@ -43,12 +45,14 @@ from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.slack import Pacer, SlackChannel
 from receiver.notify.slack.blocks import MessageView
 from receiver.notify.webhook import WebhookChannel
+from receiver.people import People
 from receiver.pipeline import PipelineGuard
 from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.slack_messages import (
     MessageUpdates,
+    alert_follow_ups,
     progress_hook,
     reference_lookup,
     runbook_offers,
@@ -85,6 +89,7 @@ class Services:
     guard: PipelineGuard
     retention: Retention
     executor: Executor
+    automation: AutomationService  # runbooks run by hand, approvals, the kill switch
     guarded_http: aiohttp.ClientSession  # what http runbook steps connect through
 
     async def seed(self, store: Store, now: datetime) -> None:
@@ -187,7 +192,20 @@ def build_services(
     # New firing alerts start their runbooks from the route job, ended ones from the resolve.
     handlers["route"] = executor.after(handlers["route"], "firing")
     handlers["resolve"] = executor.after(handlers["resolve"], "resolved")
-    return Services(handlers, channels, escalation, guard, retention, executor, guarded_http)
+    automation_service = AutomationService(
+        executor, store, clock, wake, People(config.people, config.api.tokens)
+    )
+    return Services(
+        handlers, channels, escalation, guard, retention, executor, automation_service, guarded_http
+    )
+
+
+def alert_actions(
+    config: Config, store: Store, metrics: Metrics, clock: Clock, wake: Callable[[], None]
+) -> AlertActions:
+    """Acknowledge, resolve and snooze, with the follow-ups (Slack message updates) that
+    ``config`` asks for."""
+    return AlertActions(store, metrics, clock, wake, follow_ups=alert_follow_ups(config))
 
 
 def action_settings(config: Config) -> dict[str, Mapping[str, Any]]:
