@@ -13,7 +13,6 @@ import socket
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -50,10 +49,10 @@ from receiver.config import ChannelConfig, Config, load_config
 from receiver.console.routes import setup_console
 from receiver.deadletters import DeadLetters
 from receiver.errors import ConfigError, StoreUnavailable
-from receiver.escalation import Escalation, resolve_job, route_job
-from receiver.grafana import Annotator, annotated
+from receiver.escalation import Escalation
+from receiver.grafana import Annotator
 from receiver.hostallow import HostAllowList
-from receiver.ingest import Ingestor
+from receiver.ingest import Ingestor, outbox
 from receiver.jobs import Handler, JobRunner, RunnerSettings
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification, ReloadResult, system_clock
@@ -67,8 +66,9 @@ from receiver.notify.webhook import WebhookChannel
 from receiver.obs import request_id_var
 from receiver.pagerduty_sync import PagerDutySync
 from receiver.people import People
-from receiver.pipeline import PipelineGuard, fetch_group_job
+from receiver.pipeline import PipelineGuard
 from receiver.ratelimit import RateLimit, RateLimiters
+from receiver.reactions import Reaction, Reactions
 from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.slack.bolt import build_bolt_app, slack_events
@@ -83,9 +83,7 @@ from receiver.slack_messages import (
     state_lookup,
 )
 from receiver.store import Store, create_engine_for, migrate
-from receiver.store.ingest import IngestOutcome
-from receiver.store.jobs import NewJob
-from receiver.tracing import Tracing, carry, committing
+from receiver.tracing import Tracing
 from receiver.typedefs import (
     ACTIONS,
     AUDIT,
@@ -393,15 +391,15 @@ def _services(
         **executor.handlers(),
         **MessageUpdates(app[STORE], slack_channels).handlers(),
     }
+    # What alerts that arrive (route) and that end (resolve, by Alertmanager or a person) set
+    # off, in this order and in one outcome: escalation, Grafana's marks, runbook starts.
+    reactions: list[Reaction] = [escalation]
     if config.grafana is not None:
-        # Alerts that start escalating (route) and that end (resolve, by Alertmanager or a
-        # person) are marked on Grafana's graphs, in the same outcome.
-        handlers.update(Annotator(config.grafana, session, app[STORE]).handlers())
-        handlers["route"] = annotated(handlers["route"], "fired")
-        handlers["resolve"] = annotated(handlers["resolve"], "resolved")
-    # New firing alerts start their runbooks from the route job, ended ones from the resolve.
-    handlers["route"] = executor.after(handlers["route"], "firing")
-    handlers["resolve"] = executor.after(handlers["resolve"], "resolved")
+        annotator = Annotator(config.grafana, session, app[STORE])
+        handlers.update(annotator.handlers())
+        reactions.append(annotator)
+    reactions.append(executor)
+    handlers.update(Reactions(app[STORE], reactions).handlers())
     return _Services(handlers, channels, escalation, guard, retention, executor, guarded_http)
 
 
@@ -552,26 +550,6 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def _outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> list[NewJob]:
-    """The jobs a committed webhook batch starts, in the batch's own transaction."""
-    follow = []
-    if fetch_truncated:  # Alertmanager's API is configured: read the rest of cut groups
-        follow += [fetch_group_job(n, now) for n in outcome.truncated]
-    # Split so that one job (and so one run working a backlog off) stays small.
-    for chunk in _chunked(outcome.new_alert_ids, _ALERTS_PER_JOB):
-        follow.append(route_job(chunk, now))
-    for chunk in _chunked(outcome.resolved_alert_ids, _ALERTS_PER_JOB):
-        follow.append(resolve_job(chunk, now))
-    return carry(follow, committing.get())
-
-
-_ALERTS_PER_JOB = 250
-
-
-def _chunked(ids: tuple[int, ...], size: int) -> list[tuple[int, ...]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
 async def _ingestor(app: web.Application) -> AsyncIterator[None]:
     ingest = app[CONFIG].ingest
     ingestor = Ingestor(
@@ -581,7 +559,7 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
         max_batch_alerts=ingest.max_batch_alerts,
         commit_delay=ingest.commit_delay.total_seconds(),
         commit_siblings=ingest.commit_siblings,
-        outbox=functools.partial(_outbox, fetch_truncated=app[CONFIG].alertmanager is not None),
+        outbox=functools.partial(outbox, fetch_truncated=app[CONFIG].alertmanager is not None),
         on_commit=app[RUNNER].wake,
         traced=app[TRACING].enabled,
     )

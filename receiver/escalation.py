@@ -2,8 +2,9 @@
 
 Every step is a durable job, so a restart loses no step and repeats none:
 
-- ``route``    (enqueued by the webhook's own commit) finds each new alert's routes and starts
-               its escalation policy: an ``escalate`` job for tier 1, due at start + ``after``;
+- ``route``    (enqueued by the webhook's own commit; escalation's part of it is ``on_new``, see
+               ``receiver.reactions``) finds each new alert's routes and starts its escalation
+               policy: an ``escalate`` job for tier 1, due at start + ``after``;
 - ``escalate`` notifies a tier's targets (one ``notify`` job each) and schedules the next tier,
                or the policy's repeat; an acknowledged or resolved alert stops here, a snoozed
                one waits;
@@ -11,8 +12,9 @@ Every step is a durable job, so a restart loses no step and repeats none:
                same Alertmanager group due within ``notifications.group_window``; past the
                channel's rate limit it becomes a ``digest``;
 - ``digest``   sends everything the rate limit held back for a channel and target as one message;
-- ``resolve``  (enqueued when Alertmanager or a person resolves an alert) sends a resolved notice
-               to every channel and target that was told the alert was firing;
+- ``resolve``  (enqueued when Alertmanager or a person resolves an alert; ``on_resolved``)
+               sends a resolved notice to every channel and target that was told the alert
+               was firing;
 - ``acknowledge`` (enqueued when a person acknowledges an alert) does the same with an
                acknowledged notice, for the channels that follow acknowledgements (PagerDuty).
 """
@@ -44,6 +46,7 @@ from receiver.notify.base import (
     follows_acknowledgements,
 )
 from receiver.ratelimit import RateLimiters
+from receiver.reactions import Reacted
 from receiver.routing import Router
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
@@ -168,19 +171,19 @@ class Escalation:
         return 1000
 
     def handlers(self) -> dict[str, Handler]:
+        """Its own jobs; ``route`` and ``resolve`` are the reactions' (``on_new``,
+        ``on_resolved``)."""
         return {
-            "route": self.route,
             "escalate": self.escalate,
             "notify": self.notify,
             "digest": self.digest,
-            "resolve": self.resolve,
             "acknowledge": self.acknowledge,
         }
 
     @staticmethod
     def inline() -> tuple[str, ...]:
-        """Routing only reads the alerts and decides (the runbook starts and annotations
-        wrapped around it only enqueue): it runs inside the runner's turn, so an alert's first
+        """Routing only reads the alerts and decides (its other reactions, runbook starts and
+        annotations, only enqueue too): it runs inside the runner's turn, so an alert's first
         notification is claimed in the turn that routes it."""
         return ("route",)
 
@@ -195,9 +198,9 @@ class Escalation:
     def _policy(self, name: str) -> EscalationPolicyConfig | None:
         return self._config.escalation_policies.get(name)
 
-    async def _states(self, ids: Sequence[int], with_labels: bool = False) -> dict[int, AlertState]:
+    async def _states(self, ids: Sequence[int]) -> dict[int, AlertState]:
         async with self._store.connection() as conn:
-            return await self._store.alert_states(conn, ids, with_labels=with_labels)
+            return await self._store.alert_states(conn, ids)
 
     async def _alerts(self, ids: Sequence[int]) -> dict[int, Alert]:
         async with self._store.connection() as conn:
@@ -205,8 +208,10 @@ class Escalation:
 
     # -- route ----------------------------------------------------------------------------------
 
-    async def route(self, ctx: JobContext) -> Outcome:
-        alerts = await self._states(_payload_ids(ctx.jobs), with_labels=True)
+    async def on_new(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted:
+        """New alerts find their routes and start their policies (the ``route`` job's part)."""
         # Alerts of one group that take the same route and policy, due together, escalate
         # as one job: one timer row per group and tier, however large the storm.
         starting: dict[tuple[str, str, str, datetime], list[int]] = {}
@@ -250,7 +255,7 @@ class Escalation:
                 events += reached
             else:
                 follow.append(_escalate(ids, group_key, route, policy_name, 0, 0, due))
-        return Done("routed", enqueue=follow, events=events, routes=routes)
+        return Reacted(enqueue=follow, events=events, routes=routes)
 
     # -- escalate -------------------------------------------------------------------------------
 
@@ -480,33 +485,38 @@ class Escalation:
 
     # -- resolve --------------------------------------------------------------------------------
 
-    async def resolve(self, ctx: JobContext) -> Outcome:
-        alerts = await self._states(_payload_ids(ctx.jobs))
+    async def on_resolved(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted:
+        """Ended alerts: a resolved notice to every channel and target told they were firing."""
         for alert in alerts.values():
             if alert.ends_at is not None:
                 self._metrics.time_to_resolve.observe(
                     max(0.0, (alert.ends_at - alert.starts_at).total_seconds())
                 )
-        follow = await self._tell_notified(ctx, alerts.values(), NoticeKind.RESOLVED)
-        return Done("resolved", enqueue=follow)
+        return Reacted(enqueue=await self._tell_notified(conn, ctx, alerts, NoticeKind.RESOLVED))
 
     async def acknowledge(self, ctx: JobContext) -> Outcome:
-        alerts = await self._states(_payload_ids(ctx.jobs))
-        follow = await self._tell_notified(ctx, alerts.values(), NoticeKind.ACKNOWLEDGED)
+        async with self._store.connection() as conn:
+            alerts = await self._store.alert_states(conn, _payload_ids(ctx.jobs))
+            follow = await self._tell_notified(conn, ctx, alerts, NoticeKind.ACKNOWLEDGED)
         return Done("acknowledged", enqueue=follow)
 
     async def _tell_notified(
-        self, ctx: JobContext, alerts: Iterable[AlertState], kind: NoticeKind
+        self,
+        conn: AsyncConnection,
+        ctx: JobContext,
+        alerts: Mapping[int, AlertState],
+        kind: NoticeKind,
     ) -> list[NewJob]:
         """A ``kind`` notice for every channel and target a firing notice about the alerts
         reached; acknowledged notices only for channels that follow acknowledgements."""
         notices: dict[tuple[str, str, str], list[int]] = {}
-        async with self._store.connection() as conn:
-            for alert in alerts:
-                for channel, target, _ref in await self._store.notified_targets(conn, alert.id):
-                    if kind is NoticeKind.ACKNOWLEDGED and not self._follows_acks(channel):
-                        continue
-                    notices.setdefault((alert.group_key, channel, target), []).append(alert.id)
+        for alert in alerts.values():
+            for channel, target, _ref in await self._store.notified_targets(conn, alert.id):
+                if kind is NoticeKind.ACKNOWLEDGED and not self._follows_acks(channel):
+                    continue
+                notices.setdefault((alert.group_key, channel, target), []).append(alert.id)
         return [
             _notice_job(kind, ids, channel, target, group_key, ctx.now)
             for (group_key, channel, target), ids in notices.items()
