@@ -18,6 +18,8 @@ The ``notify``, ``digest`` and ``acknowledge`` jobs that send the notices are
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -27,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.breaker import BreakerRegistry
 from receiver.clock_skew import ClockSkew, escalation_start
-from receiver.config import Config, EscalationPolicyConfig
+from receiver.config import Config, EscalationPolicyConfig, NotifyTarget, TierConfig
 from receiver.delivery import Delivery, alert_ids, ids_key
 from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.metrics import Metrics
@@ -192,7 +194,9 @@ class Escalation:
         events: list[dict[str, Any]] = []
         for (group_key, route, policy_name, due), ids in starting.items():
             policy = self._policy(policy_name)
-            if due <= ctx.now and policy is not None:
+            if policy is None:
+                continue
+            if due <= ctx.now:
                 # The first tier is due already: reach it here rather than through a timer.
                 more, reached = self._reach(
                     ids, group_key, route, policy_name, policy, 0, 0, ctx.now
@@ -200,7 +204,8 @@ class Escalation:
                 follow += more
                 events += reached
             else:
-                follow.append(_escalate(ids, group_key, route, policy_name, 0, 0, due))
+                chain = snapshot(policy)  # the chain is frozen as it stands now
+                follow.append(_escalate(ids, group_key, route, policy_name, 0, 0, due, chain))
         return Reacted(enqueue=follow, events=events, routes=routes)
 
     # -- escalate -------------------------------------------------------------------------------
@@ -210,6 +215,10 @@ class Escalation:
         p = ctx.job.payload
         group_key, route, policy_name = p["group_key"], p["route"], p["policy"]
         tier, repeat = p["tier"], p["repeat"]
+        # The policy's chain as it stood when the escalation started; a timer set before
+        # chains were frozen follows the policy as configured now.
+        chain = p.get("chain")
+        policy = thawed(chain) if chain is not None else self._policy(policy_name)
         alerts = await self._states(alert_ids(ctx.jobs))
         follow: list[NewJob] = []
         active: list[AlertState] = []
@@ -222,8 +231,7 @@ class Escalation:
             else:
                 active.append(alert)
         for until, ids in snoozed.items():
-            follow.append(_escalate(ids, group_key, route, policy_name, tier, repeat, until))
-        policy = self._policy(policy_name)
+            follow.append(_escalate(ids, group_key, route, policy_name, tier, repeat, until, chain))
         if not active:
             return Done("stopped", enqueue=follow)
         if policy is None or tier >= len(policy.tiers):
@@ -246,7 +254,13 @@ class Escalation:
         now: datetime,
     ) -> tuple[list[NewJob], list[dict[str, Any]]]:
         """Alerts reach a tier: a notify job per target, the timer of what comes next, and
-        one history row each."""
+        one history row each. A target whose channel a reload removed since the chain was
+        frozen is skipped, counted and noted; the rest of the chain goes on."""
+        targets = policy.tiers[tier].notify
+        gone = [t for t in targets if t.channel not in self._channels]
+        for t in gone:
+            self._metrics.notifications.labels(t.channel, NoticeKind.FIRING.value, "skipped").inc()
+            log.warning("escalation policy %s tier %d: channel %s is gone", policy_name, tier, t)
         follow = [
             NewJob(
                 kind="notify",
@@ -266,17 +280,23 @@ class Escalation:
                 f"{ids_key(ids)}",
                 coalesce_key=f"firing:{group_key}:{policy_name}:{tier}:{t.channel}:{t.target}",
             )
-            for t in policy.tiers[tier].notify
+            for t in targets
+            if t not in gone
         ]
+        chain = snapshot(policy)
         if tier + 1 < len(policy.tiers):
             due = now + policy.tiers[tier + 1].after
-            follow.append(_escalate(ids, group_key, route, policy_name, tier + 1, repeat, due))
+            follow.append(
+                _escalate(ids, group_key, route, policy_name, tier + 1, repeat, due, chain)
+            )
         elif repeat < policy.repeat:
             # A repeat starts the policy over: its first tier waits its own delay again.
             due = now + policy.tiers[0].after
-            follow.append(_escalate(ids, group_key, route, policy_name, 0, repeat + 1, due))
+            follow.append(_escalate(ids, group_key, route, policy_name, 0, repeat + 1, due, chain))
         self._metrics.escalations.labels(policy_name, str(tier + 1)).inc(len(ids))
         note = f"{policy_name} tier {tier + 1}" + (f", repeat {repeat}" if repeat else "")
+        if gone:
+            note += "; skipped " + ", ".join(map(str, gone)) + " (channel no longer configured)"
         return follow, [_event(i, EventKind.ESCALATED, now, note) for i in ids]
 
     # -- resolve --------------------------------------------------------------------------------
@@ -303,22 +323,62 @@ def _escalate(
     tier: int,
     repeat: int,
     due: datetime,
+    chain: Mapping[str, Any] | None,
 ) -> NewJob:
-    """An escalation timer for alerts of one group. Its key names the due time too, so a
-    snoozed timer set again for later is a new job; its coalesce key lets one run take every
-    timer of the group, route, policy and tier that is due."""
+    """An escalation timer for alerts of one group, carrying the policy's frozen ``chain``.
+    Its key names the due time too, so a snoozed timer set again for later is a new job; its
+    coalesce key lets one run take every timer of the group, route, policy, tier and chain
+    that is due (escalations started before and after a reload keep their own chains)."""
+    payload: dict[str, Any] = {
+        "alert_ids": list(alert_ids),
+        "group_key": group_key,
+        "route": route,
+        "policy": policy,
+        "tier": tier,
+        "repeat": repeat,
+    }
+    coalesce_key = f"escalate:{group_key}:{route}:{policy}:{tier}:{repeat}"
+    if chain is not None:
+        payload["chain"] = dict(chain)
+        coalesce_key += f":{chain_digest(chain)}"
     return NewJob(
         kind="escalate",
-        payload={
-            "alert_ids": list(alert_ids),
-            "group_key": group_key,
-            "route": route,
-            "policy": policy,
-            "tier": tier,
-            "repeat": repeat,
-        },
+        payload=payload,
         due_at=due,
         idempotency_key=f"escalate:{route}:{repeat}:{tier}:{due.timestamp():.3f}:"
         f"{ids_key(alert_ids)}",
-        coalesce_key=f"escalate:{group_key}:{route}:{policy}:{tier}:{repeat}",
+        coalesce_key=coalesce_key,
     )
+
+
+def snapshot(policy: EscalationPolicyConfig) -> dict[str, Any]:
+    """A policy's chain (its tiers' delays and targets, its repeats) as timer payload JSON:
+    what an escalation follows to its end, whatever a reload does to the policy."""
+    return {
+        "repeat": policy.repeat,
+        "tiers": [
+            {
+                "after": tier.after.total_seconds(),
+                "notify": [[t.channel, t.target] for t in tier.notify],
+            }
+            for tier in policy.tiers
+        ],
+    }
+
+
+def thawed(chain: Mapping[str, Any]) -> EscalationPolicyConfig:
+    """The policy a ``snapshot`` was taken of."""
+    return EscalationPolicyConfig(
+        tiers=tuple(
+            TierConfig(
+                after=timedelta(seconds=tier["after"]),
+                notify=tuple(NotifyTarget(channel, target) for channel, target in tier["notify"]),
+            )
+            for tier in chain["tiers"]
+        ),
+        repeat=chain["repeat"],
+    )
+
+
+def chain_digest(chain: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(chain, sort_keys=True).encode()).hexdigest()[:12]
