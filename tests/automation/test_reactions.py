@@ -27,6 +27,7 @@ from receiver.grafana import Annotator
 from receiver.ingest import outbox
 from receiver.jobs import JobContext, JobRunner, RunnerSettings
 from receiver.metrics import Metrics
+from receiver.notify.log import LogChannel
 from receiver.ratelimit import RateLimiters
 from receiver.reactions import Reacted, Reaction, Reactions
 from receiver.store import Store, open_store, tables
@@ -161,7 +162,14 @@ async def test_a_reaction_failing_half_way_neither_loses_nor_doubles(
     async with aiohttp.ClientSession() as session:
         assert config.grafana is not None
         chain: list[Reaction] = [
-            Escalation(config, store, {}, BreakerRegistry(), RateLimiters({}), metrics),
+            Escalation(
+                config,
+                store,
+                {"hook": LogChannel("hook")},
+                BreakerRegistry(),
+                RateLimiters({}),
+                metrics,
+            ),
             failing,
             Annotator(config.grafana, session, store),
             Executor(runbooks(PAUSE), store, metrics, StepEnvironment(http=session)),
