@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from receiver.breaker import BreakerRegistry, BreakerState
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
-from receiver.model import DRILL_LABEL, Alert, AlertStatus
+from receiver.model import DRILL_LABEL, Alert, AlertStatus, Job, NewJob
 from receiver.notify.base import (
     Channel,
     ChannelError,
@@ -36,7 +36,6 @@ from receiver.notify.base import (
 from receiver.ratelimit import RateLimiters
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
-from receiver.store.jobs import Job, NewJob
 from receiver.store.messages import message_references
 from receiver.store.store import AlertState
 

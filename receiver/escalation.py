@@ -33,13 +33,15 @@ from receiver.config import Config, EscalationPolicyConfig, NotifyTarget, TierCo
 from receiver.delivery import Delivery, alert_ids, ids_key
 from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.metrics import Metrics
-from receiver.model import AlertStatus, EventKind
-from receiver.notify.base import Channel, NoticeKind
+from receiver.model import AlertStatus, EventKind, Job, NewJob
+from receiver.notify.base import (
+    Channel,
+    NoticeKind,
+)
 from receiver.ratelimit import RateLimiters
 from receiver.reactions import Reacted
 from receiver.routing import Router
 from receiver.store import Store
-from receiver.store.jobs import Job, NewJob
 from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.escalation")

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.config import GrafanaConfig
 from receiver.jobs import DeadLetter, Done, Handler, JobContext, Outcome, Retry
+from receiver.model import NewJob
 from receiver.reactions import Reacted, payload_ids
 from receiver.store import Store
-from receiver.store.jobs import NewJob
 from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.grafana")

@@ -18,11 +18,10 @@ from datetime import datetime
 from receiver.errors import StoreUnavailable
 from receiver.escalation import resolve_job, route_job
 from receiver.metrics import Metrics
-from receiver.model import Clock, Notification
+from receiver.model import Clock, NewJob, Notification
 from receiver.pipeline import fetch_group_job
 from receiver.store import Store
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, ReceivedWebhook
-from receiver.store.jobs import NewJob
 from receiver.tracing import carry, committing, current_traceparent
 
 log = logging.getLogger("firebreak.ingest")

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.model import NewJob
 from receiver.store import Store
-from receiver.store.jobs import NewJob
 from receiver.store.store import AlertState
 
 

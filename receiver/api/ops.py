@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from receiver import __version__
-from receiver.alertmanager import format_rfc3339
-from receiver.api import runbooks
-from receiver.api.middleware import error_response
-from receiver.errors import StoreUnavailable
+from receiver.gauges import GAUGES
 from receiver.model import Role
 from receiver.obs import request_id_var
 from receiver.typedefs import (
     BREAKERS,
     CLOCK,
-    CLOCK_SKEW,
     METRICS,
-    PIPELINE,
     RELOAD,
-    RUNNER,
     STARTED_AT,
-    STORE,
     TOKEN_AUTH,
 )
+from receiver.web.middleware import error_response
+from receiver.web.ops import health_checks
 
 
 async def health(request: web.Request) -> web.Response:
@@ -52,106 +45,25 @@ async def health_detailed(request: web.Request) -> web.Response:
     )
 
 
-async def health_checks(app: web.Application) -> tuple[bool, dict[str, dict[str, Any]]]:
-    """Whether the receiver can work, and each check: database, webhooks, replica, jobs,
-    watchdog (when configured), clock (alerts from the future) and circuit breakers."""
-    store = app[STORE]
-    now = app[CLOCK]()
-    checks: dict[str, dict[str, Any]] = {}
-    healthy = True
-    try:
-        latency = await store.ping()
-        checks["database"] = {
-            "status": "ok",
-            "latency_ms": round(latency * 1000, 3),
-            "dialect": store.dialect,
-        }
-        last = await store.last_webhook_at()
-        checks["webhooks"] = {
-            "status": "ok",
-            "last_received_at": format_rfc3339(last) if last else None,
-            "age_seconds": round((now - last).total_seconds(), 3) if last else None,
-        }
-        owner = app[RUNNER].owner
-        async with store.connection() as conn:
-            stats = await store.jobs.stats(conn)
-            leases = await store.jobs.leases_held(conn, owner)
-        checks["replica"] = {"status": "ok", "id": owner, "leases": leases}
-        dead = sum(c for _k, state, c in stats["counts"] if state == "dead")
-        pending = sum(c for _k, state, c in stats["counts"] if state == "pending")
-        oldest = stats["oldest_due_at"]
-        checks["jobs"] = {
-            "status": "ok" if dead == 0 else "degraded",
-            "pending": pending,
-            "dead": dead,
-            "oldest_due_age_seconds": round(max(0.0, (now - oldest).total_seconds()), 3)
-            if oldest
-            else 0.0,
-        }
-        watchdog = await app[PIPELINE].watchdog_status(now)
-        if watchdog is not None:
-            last_seen = watchdog["last_seen_at"]
-            watchdog["last_seen_at"] = format_rfc3339(last_seen) if last_seen else None
-            checks["watchdog"] = watchdog
-    except StoreUnavailable as exc:
-        healthy = False
-        checks["database"] = {"status": "fail", "error": str(exc)}
-    checks["clock"] = app[CLOCK_SKEW].check(now)
-    breakers = app[BREAKERS].snapshot()
-    checks["circuit_breakers"] = {
-        "status": "degraded" if any(b["state"] != "closed" for b in breakers) else "ok",
-        "breakers": breakers,
-    }
-    return healthy, checks
-
-
 async def circuit_breakers(request: web.Request) -> web.Response:
     """Every circuit breaker's state, per channel and target."""
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
     return web.json_response({"breakers": request.app[BREAKERS].snapshot()})
 
 
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus exposition; the firing-alerts gauge is recounted from the store per scrape."""
-    registry = request.app[METRICS]
-    try:
-        counts = await request.app[STORE].count_firing_by_severity()
-    except StoreUnavailable:
-        registry.store_errors.labels("count_firing").inc()
-    else:
-        registry.active_alerts.clear()
-        for severity, count in counts.items():
-            registry.active_alerts.labels(severity).set(count)
-    await _refresh_queue_gauges(request)
-    await runbooks.refresh_gauges(request.app)
-    body = generate_latest(registry.registry)
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus exposition through client_python's handler: the store's counts from the
+    snapshot ``receiver/gauges.py`` keeps, breaker states as of this scrape."""
+    app = request.app
+    await app[GAUGES].fresh()
+    app[METRICS].breaker_state.clear()
+    for breaker in app[BREAKERS].snapshot():
+        value = _BREAKER_VALUE.get(str(breaker["state"]).lower(), 0)
+        app[METRICS].breaker_state.labels(breaker["channel"], breaker["target"]).set(value)
+    return await make_aiohttp_handler(app[METRICS].registry)(request)
 
 
 _BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
-
-
-async def _refresh_queue_gauges(request: web.Request) -> None:
-    """Job queue depth and age, and breaker states, as of this scrape."""
-    metrics, store = request.app[METRICS], request.app[STORE]
-    try:
-        async with store.connection() as conn:
-            stats = await store.jobs.stats(conn)
-    except StoreUnavailable:
-        metrics.store_errors.labels("job_stats").inc()
-        return
-    metrics.jobs_queued.clear()
-    for kind, state, count in stats["counts"]:
-        metrics.jobs_queued.labels(kind, state).set(count)
-    oldest = stats["oldest_due_at"]
-    now = request.app[CLOCK]()
-    metrics.jobs_oldest_due_age.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0)
-    metrics.breaker_state.clear()
-    for breaker in request.app[BREAKERS].snapshot():
-        value = _BREAKER_VALUE.get(str(breaker["state"]).lower(), 0)
-        metrics.breaker_state.labels(breaker["channel"], breaker["target"]).set(value)
 
 
 async def reload(request: web.Request) -> web.Response:

@@ -46,12 +46,11 @@ from receiver.grafana import annotation_job
 from receiver.jobs import Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.matchers import matches_all
 from receiver.metrics import Metrics
-from receiver.model import Alert, EventKind
+from receiver.model import Alert, EventKind, Execution, NewJob
 from receiver.reactions import Reacted
 from receiver.store import Store
 from receiver.store.drills import Drill, DrillSQL
-from receiver.store.executions import Execution, ExecutionSQL
-from receiver.store.jobs import NewJob
+from receiver.store.executions import ExecutionSQL
 from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.automation")

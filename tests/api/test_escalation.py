@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import event, func, select
 
 from receiver.app import create_app
+from receiver.model import NewJob
 from receiver.store import tables
-from receiver.store.jobs import NewJob
 from receiver.typedefs import RUNNER, STORE
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.conftest import eventually as poll
