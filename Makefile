@@ -53,7 +53,8 @@ run: setup
 	$(BIN)/firebreak check-config --config $(CONFIG)
 	$(BIN)/firebreak serve --config $(CONFIG)
 
-## Lint, type-check and run the whole suite (real Alertmanager, SQLite and PostgreSQL).
+## Lint, type-check, check the import contracts (.importlinter) and run the whole suite
+## (real Alertmanager, SQLite and PostgreSQL).
 test: setup system-deps-test lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
@@ -61,6 +62,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check receiver tests bench examples scripts
 	$(BIN)/ruff format --check receiver tests bench examples scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 ## The self-healing story on loopback: demo service, Prometheus, Alertmanager, Firebreak.
 demo: setup system-deps-test

@@ -12,9 +12,8 @@ from datetime import datetime, timedelta
 
 from receiver.escalation import acknowledge_job, resolve_job
 from receiver.metrics import Metrics
-from receiver.model import Actor, Alert, Clock
+from receiver.model import Actor, Alert, Clock, NewJob
 from receiver.store import Store
-from receiver.store.jobs import NewJob
 
 FollowUps = Callable[[str, int, datetime], Sequence[NewJob]]
 """More jobs an action enqueues with itself: (action, alert id, now) -> jobs (a snooze shown

@@ -9,19 +9,17 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from receiver.access.abuse import AuthFailures
+from receiver.access.auth import TokenAuth, WebhookAuth
+from receiver.access.connections import ConnectionCap
 from receiver.addresses import TrustedProxies
 from receiver.alertmanager_api import AlertmanagerClient
-from receiver.api.abuse import AuthFailures
-from receiver.api.auth import TokenAuth, WebhookAuth
-from receiver.api.connections import ConnectionCap
-from receiver.api.middleware import edge
 from receiver.api.server import handler_args
 from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, load_runbooks
@@ -32,14 +30,12 @@ from receiver.chatops import ChatOps
 from receiver.clock_skew import ClockSkew
 from receiver.config import Config
 from receiver.console.routes import setup_console
-from receiver.escalation import resolve_job, route_job
 from receiver.gauges import setup_gauges
-from receiver.ingest import Ingestor
+from receiver.ingest import Ingestor, outbox
 from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
 from receiver.model import Clock, ReloadResult, system_clock
 from receiver.pagerduty_sync import PagerDutySync
-from receiver.pipeline import fetch_group_job
 from receiver.reload import drills_for, reload_config, services_for
 from receiver.routes import setup_routes
 from receiver.services import Lasting, alert_actions, breaker_factory, slack_client
@@ -47,9 +43,7 @@ from receiver.slack.bolt import build_bolt_app
 from receiver.slack.commands import SlackCommands
 from receiver.slack.roles import SlackRoles
 from receiver.store import Store, create_engine_for, migrate
-from receiver.store.ingest import IngestOutcome
-from receiver.store.jobs import NewJob
-from receiver.tracing import Tracing, carry, committing
+from receiver.tracing import Tracing
 from receiver.typedefs import (
     ACTIONS,
     AUDIT,
@@ -83,6 +77,7 @@ from receiver.typedefs import (
     TRUSTED_PROXIES,
     WEBHOOK_AUTH,
 )
+from receiver.web.middleware import edge
 
 
 def create_app(
@@ -270,26 +265,6 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def _outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> list[NewJob]:
-    """The jobs a committed webhook batch starts, in the batch's own transaction."""
-    follow = []
-    if fetch_truncated:  # Alertmanager's API is configured: read the rest of cut groups
-        follow += [fetch_group_job(n, now) for n in outcome.truncated]
-    # Split so that one job (and so one run working a backlog off) stays small.
-    for chunk in _chunked(outcome.new_alert_ids, _ALERTS_PER_JOB):
-        follow.append(route_job(chunk, now))
-    for chunk in _chunked(outcome.resolved_alert_ids, _ALERTS_PER_JOB):
-        follow.append(resolve_job(chunk, now))
-    return carry(follow, committing.get())
-
-
-_ALERTS_PER_JOB = 250
-
-
-def _chunked(ids: tuple[int, ...], size: int) -> list[tuple[int, ...]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
 async def _ingestor(app: web.Application) -> AsyncIterator[None]:
     ingest = app[CONFIG].ingest
     ingestor = Ingestor(
@@ -299,7 +274,7 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
         max_batch_alerts=ingest.max_batch_alerts,
         commit_delay=ingest.commit_delay.total_seconds(),
         commit_siblings=ingest.commit_siblings,
-        outbox=functools.partial(_outbox, fetch_truncated=app[CONFIG].alertmanager is not None),
+        outbox=functools.partial(outbox, fetch_truncated=app[CONFIG].alertmanager is not None),
         on_commit=app[RUNNER].wake,
         traced=app[TRACING].enabled,
     )

@@ -19,9 +19,8 @@ from receiver.alertmanager_api import AlertmanagerClient
 from receiver.durations import format_duration
 from receiver.errors import NotFound
 from receiver.matchers import Matcher, MatchOp, format_matchers
-from receiver.model import Actor, Alert, AlertStatus, Clock, EventKind
+from receiver.model import Actor, Alert, AlertQuery, AlertStatus, Clock, EventKind
 from receiver.store import Store
-from receiver.store.listing import AlertQuery
 
 __all__ = ["ChatOps", "Silenced", "api_matcher"]
 

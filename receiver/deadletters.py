@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from receiver.errors import Conflict, NotFound
-from receiver.model import Clock
+from receiver.model import Clock, Job
 from receiver.store import Store
-from receiver.store.jobs import Job
 
 _PAGE = 500
 

@@ -1,7 +1,7 @@
 """The errors Firebreak raises on purpose.
 
 Each one says what a user did wrong or what went wrong outside the process; the HTTP layer turns
-them into status codes in one place (``api/middleware.py``) and the CLI into exit codes.
+them into status codes in one place (``web/middleware.py``) and the CLI into exit codes.
 """
 
 from __future__ import annotations

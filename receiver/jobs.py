@@ -26,9 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.errors import StoreUnavailable
 from receiver.metrics import Metrics
-from receiver.model import Clock
+from receiver.model import Clock, Job, NewJob
 from receiver.store import Store
-from receiver.store.jobs import Job, NewJob
 from receiver.tracing import Tracing, carry
 
 log = logging.getLogger("firebreak.jobs")

@@ -34,9 +34,8 @@ from receiver.alertmanager_api import (
 from receiver.config import Config
 from receiver.jobs import Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
-from receiver.model import Alert, AlertSnapshot, AlertStatus, Notification
+from receiver.model import Alert, AlertSnapshot, AlertStatus, NewJob, Notification
 from receiver.store import Store
-from receiver.store.jobs import NewJob
 
 log = logging.getLogger("firebreak.pipeline")
 

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from receiver.config import RetentionConfig
 from receiver.jobs import Done, Handler, JobContext, Outcome
 from receiver.metrics import Metrics
+from receiver.model import NewJob
 from receiver.pipeline import periodic_job
 from receiver.store import Store
-from receiver.store.jobs import NewJob
 from receiver.store.retention import PURGES
 
 log = logging.getLogger("firebreak.retention")

@@ -33,7 +33,7 @@ from receiver.config import ChannelConfig, Config
 from receiver.config.integrations import SlackConfig
 from receiver.deadletters import DeadLetters
 from receiver.escalation import Escalation
-from receiver.grafana import Annotator, annotated
+from receiver.grafana import Annotator
 from receiver.hostallow import HostAllowList
 from receiver.jobs import Handler
 from receiver.metrics import Metrics
@@ -48,6 +48,7 @@ from receiver.notify.webhook import WebhookChannel
 from receiver.people import People
 from receiver.pipeline import PipelineGuard
 from receiver.ratelimit import RateLimit, RateLimiters
+from receiver.reactions import Reaction, Reactions
 from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.slack_messages import (
@@ -183,15 +184,15 @@ def build_services(
         **executor.handlers(),
         **MessageUpdates(store, slack_channels).handlers(),
     }
+    # What alerts that arrive (route) and that end (resolve, by Alertmanager or a person) set
+    # off, in this order and in one outcome: escalation, Grafana's marks, runbook starts.
+    reactions: list[Reaction] = [escalation]
     if config.grafana is not None:
-        # Alerts that start escalating (route) and that end (resolve, by Alertmanager or a
-        # person) are marked on Grafana's graphs, in the same outcome.
-        handlers.update(Annotator(config.grafana, session, store).handlers())
-        handlers["route"] = annotated(handlers["route"], "fired")
-        handlers["resolve"] = annotated(handlers["resolve"], "resolved")
-    # New firing alerts start their runbooks from the route job, ended ones from the resolve.
-    handlers["route"] = executor.after(handlers["route"], "firing")
-    handlers["resolve"] = executor.after(handlers["resolve"], "resolved")
+        annotator = Annotator(config.grafana, session, store)
+        handlers.update(annotator.handlers())
+        reactions.append(annotator)
+    reactions.append(executor)
+    handlers.update(Reactions(store, reactions).handlers())
     automation_service = AutomationService(
         executor, store, clock, wake, People(config.people, config.api.tokens)
     )

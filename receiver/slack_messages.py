@@ -37,7 +37,7 @@ from receiver.automation.definitions import Runbooks
 from receiver.automation.progress import Progress, ProgressHook
 from receiver.config import Config
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
-from receiver.model import DRILL_LABEL
+from receiver.model import ACTIVE_STATES, DRILL_LABEL, Execution, NewJob
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
 from receiver.notify.slack import (
     MessageState,
@@ -51,8 +51,7 @@ from receiver.notify.slack.mrkdwn import escape, escape_within, user_mention
 from receiver.routing import Router
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
-from receiver.store.executions import ACTIVE_STATES, Execution, ExecutionSQL
-from receiver.store.jobs import NewJob
+from receiver.store.executions import ExecutionSQL
 from receiver.store.messages import message_alerts, message_references, messages_about
 
 __all__ = [

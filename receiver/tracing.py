@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
     from receiver.config import TracingConfig
-    from receiver.store.jobs import NewJob
+    from receiver.model import NewJob
 
 # The traceparent of the webhook being committed, for the jobs its commit enqueues.
 committing: contextvars.ContextVar[str | None] = contextvars.ContextVar(

@@ -12,11 +12,11 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from receiver.access.abuse import AuthFailures
+from receiver.access.auth import Principal, TokenAuth, WebhookAuth
+from receiver.access.connections import ConnectionCap
 from receiver.actions import AlertActions
 from receiver.addresses import TrustedProxies
-from receiver.api.abuse import AuthFailures
-from receiver.api.auth import Principal, TokenAuth, WebhookAuth
-from receiver.api.connections import ConnectionCap
 from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks
 from receiver.automation.drills import Drills

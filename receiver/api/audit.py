@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.api.common import parse_int, parse_limit, parse_since, ts
 from receiver.errors import InvalidInput
 from receiver.model import Role
 from receiver.typedefs import AUDIT, CLOCK, TOKEN_AUTH
+from receiver.views import ts
+from receiver.web.params import parse_int, parse_limit, parse_since
 
 
 async def list_audit(request: web.Request) -> web.Response:

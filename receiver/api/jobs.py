@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from receiver.api.common import parse_int, parse_limit, ts
-from receiver.deadletters import DeadLetters
-from receiver.errors import InvalidInput, NotFound
+from receiver.errors import InvalidInput
 from receiver.model import Role
-from receiver.store.jobs import Job
-from receiver.typedefs import CLOCK, RUNNER, STORE, TOKEN_AUTH
+from receiver.typedefs import STORE, TOKEN_AUTH
+from receiver.views import job_json
+from receiver.web.ops import retry_dead_job
+from receiver.web.params import parse_int, parse_limit, route_id
 
 _STATES = ("pending", "running", "done", "dead")
-
-
-def job_json(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "state": job.state,
-        "payload": job.payload,
-        "due_at": ts(job.due_at),
-        "attempts": job.attempts,
-        "last_error": job.last_error,
-        "outcome": job.outcome,
-        "idempotency_key": job.idempotency_key,
-        "lease_owner": job.lease_owner,
-        "started_at": ts(job.started_at),
-        "created_at": ts(job.created_at),
-        "finished_at": ts(job.finished_at),
-    }
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -58,14 +38,5 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 async def retry_job(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.ADMIN)
-    raw = request.match_info["id"]
-    job_id = parse_int(raw)
-    if job_id is None:
-        raise NotFound(f"job {raw} does not exist")
+    job_id = route_id(request, "job")
     return web.json_response(job_json(await retry_dead_job(request.app, job_id)))
-
-
-async def retry_dead_job(app: web.Application, job_id: int) -> Job:
-    """Put a dead job back with a fresh attempt budget and wake the runner; 404 when there
-    is no such job, 409 when it is not dead."""
-    return await DeadLetters(app[STORE], app[CLOCK], app[RUNNER].wake).retry(job_id)

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from receiver import __version__
-from receiver.alertmanager import format_rfc3339
-from receiver.api.middleware import error_response
-from receiver.errors import StoreUnavailable
 from receiver.gauges import GAUGES
 from receiver.model import Role
 from receiver.obs import request_id_var
 from receiver.typedefs import (
     BREAKERS,
     CLOCK,
-    CLOCK_SKEW,
     METRICS,
-    PIPELINE,
     RELOAD,
-    RUNNER,
     STARTED_AT,
-    STORE,
     TOKEN_AUTH,
 )
+from receiver.web.middleware import error_response
+from receiver.web.ops import health_checks
 
 
 async def health(request: web.Request) -> web.Response:
@@ -50,59 +43,6 @@ async def health_detailed(request: web.Request) -> web.Response:
         },
         status=200 if healthy else 503,
     )
-
-
-async def health_checks(app: web.Application) -> tuple[bool, dict[str, dict[str, Any]]]:
-    """Whether the receiver can work, and each check: database, webhooks, replica, jobs,
-    watchdog (when configured), clock (alerts from the future) and circuit breakers."""
-    store = app[STORE]
-    now = app[CLOCK]()
-    checks: dict[str, dict[str, Any]] = {}
-    healthy = True
-    try:
-        latency = await store.ping()
-        checks["database"] = {
-            "status": "ok",
-            "latency_ms": round(latency * 1000, 3),
-            "dialect": store.dialect,
-        }
-        last = await store.last_webhook_at()
-        checks["webhooks"] = {
-            "status": "ok",
-            "last_received_at": format_rfc3339(last) if last else None,
-            "age_seconds": round((now - last).total_seconds(), 3) if last else None,
-        }
-        owner = app[RUNNER].owner
-        async with store.connection() as conn:
-            stats = await store.jobs.stats(conn)
-            leases = await store.jobs.leases_held(conn, owner)
-        checks["replica"] = {"status": "ok", "id": owner, "leases": leases}
-        dead = sum(c for _k, state, c in stats["counts"] if state == "dead")
-        pending = sum(c for _k, state, c in stats["counts"] if state == "pending")
-        oldest = stats["oldest_due_at"]
-        checks["jobs"] = {
-            "status": "ok" if dead == 0 else "degraded",
-            "pending": pending,
-            "dead": dead,
-            "oldest_due_age_seconds": round(max(0.0, (now - oldest).total_seconds()), 3)
-            if oldest
-            else 0.0,
-        }
-        watchdog = await app[PIPELINE].watchdog_status(now)
-        if watchdog is not None:
-            last_seen = watchdog["last_seen_at"]
-            watchdog["last_seen_at"] = format_rfc3339(last_seen) if last_seen else None
-            checks["watchdog"] = watchdog
-    except StoreUnavailable as exc:
-        healthy = False
-        checks["database"] = {"status": "fail", "error": str(exc)}
-    checks["clock"] = app[CLOCK_SKEW].check(now)
-    breakers = app[BREAKERS].snapshot()
-    checks["circuit_breakers"] = {
-        "status": "degraded" if any(b["state"] != "closed" for b in breakers) else "ok",
-        "breakers": breakers,
-    }
-    return healthy, checks
 
 
 async def circuit_breakers(request: web.Request) -> web.Response:

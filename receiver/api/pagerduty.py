@@ -9,11 +9,11 @@ import logging
 
 from aiohttp import web
 
-from receiver.api.common import read_body
 from receiver.errors import Unauthenticated
 from receiver.notify.pagerduty_webhook import SIGNATURE_HEADER, parse_webhook, verify_signature
 from receiver.obs import request_id_var
 from receiver.typedefs import CONFIG, METRICS, PAGERDUTY_SYNC
+from receiver.web.request import read_body
 
 log = logging.getLogger("firebreak.pagerduty")
 

@@ -7,22 +7,13 @@ report turned into JSON.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
-from receiver.api.common import parse_limit, parse_time, ts
-from receiver.durations import parse_duration
-from receiver.errors import InvalidInput
 from receiver.model import Role
 from receiver.reports import (
-    DEFAULT_ACK_TARGET,
-    DEFAULT_FLAP_WINDOW,
-    DEFAULT_INHIBIT_EQUAL,
     NoiseReport,
     ResponseFigures,
     ResponseReport,
@@ -33,32 +24,15 @@ from receiver.reports import (
     runbook_report,
 )
 from receiver.typedefs import CLOCK, STORE, TOKEN_AUTH
-
-# Prometheus's label name syntax.
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-# Longest duration parameter: a target or a flap window beyond a week says nothing useful.
-_MAX_SPAN = timedelta(days=7)
-# How far back ``since`` reaches when not given.
-RESPONSE_SPAN = timedelta(days=7)
-NOISE_SPAN = timedelta(days=30)
-RUNBOOKS_SPAN = timedelta(days=30)
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseOptions:
-    """The response report's parameters: ``ack_target`` and ``by``."""
-
-    ack_target: timedelta
-    by_label: str | None  # None: by route
-
-
-@dataclass(frozen=True, slots=True)
-class NoiseOptions:
-    """The noise report's parameters: ``limit``, ``flap_window`` and ``inhibit_equal``."""
-
-    limit: int
-    flap_window: timedelta
-    inhibit_equal: tuple[str, ...]
+from receiver.views import ts
+from receiver.web.params import (
+    NOISE_SPAN,
+    RESPONSE_SPAN,
+    RUNBOOKS_SPAN,
+    parse_noise_options,
+    parse_response_options,
+    parse_window,
+)
 
 
 async def response(request: web.Request) -> web.Response:
@@ -90,48 +64,6 @@ async def runbooks(request: web.Request) -> web.Response:
     window = parse_window(request.query, request.app[CLOCK](), RUNBOOKS_SPAN)
     report = await runbook_report(request.app[STORE], window)
     return web.json_response(runbooks_json(report))
-
-
-def parse_window(q: Mapping[str, str], now: datetime, default: timedelta) -> Window:
-    """``since`` (default ``default`` back from now) and ``until`` (default now): RFC 3339
-    times or durations back from now."""
-    since = parse_time(q["since"], now, "since") if "since" in q else now - default
-    until = parse_time(q["until"], now, "until") if "until" in q else now
-    if since >= until:
-        raise InvalidInput("since", f"expected a time before until ({ts(until)}), got {ts(since)}")
-    return Window(since, until)
-
-
-def parse_response_options(q: Mapping[str, str]) -> ResponseOptions:
-    ack_target = _duration(q, "ack_target", DEFAULT_ACK_TARGET)
-    by = q.get("by", "route")
-    label = by.removeprefix("label:") if by.startswith("label:") else None
-    if by != "route" and (label is None or not _LABEL_NAME.fullmatch(label)):
-        raise InvalidInput("by", f'expected "route" or "label:NAME" (a label name), got "{by}"')
-    return ResponseOptions(ack_target, label)
-
-
-def parse_noise_options(q: Mapping[str, str]) -> NoiseOptions:
-    limit = parse_limit(q, 20)
-    flap_window = _duration(q, "flap_window", DEFAULT_FLAP_WINDOW)
-    equal = DEFAULT_INHIBIT_EQUAL
-    if "inhibit_equal" in q:
-        equal = tuple(q["inhibit_equal"].split(","))
-        if not all(_LABEL_NAME.fullmatch(name) for name in equal) or len(equal) > 10:
-            raise InvalidInput("inhibit_equal", "expected 1 to 10 label names separated by commas")
-    return NoiseOptions(limit, flap_window, equal)
-
-
-def _duration(q: Mapping[str, str], name: str, default: timedelta) -> timedelta:
-    if name not in q:
-        return default
-    try:
-        value = parse_duration(q[name])
-    except ValueError:
-        value = timedelta(0)
-    if not timedelta(0) < value <= _MAX_SPAN:
-        raise InvalidInput(name, f'expected a duration above 0 and at most 7d, got "{q[name]}"')
-    return value
 
 
 def _window_json(window: Window) -> dict[str, Any]:

@@ -7,169 +7,21 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.api.auth import require_role
-from receiver.api.common import (
-    is_id,
-    optional_text,
-    parse_int,
-    parse_limit,
-    read_json_object,
-    ts,
-)
-from receiver.automation.definitions import RunbookConfig
+from receiver.access.auth import require_role
 from receiver.automation.drills import STAGES, DrillBudget
-from receiver.automation.params import REDACTED, shown_inputs
-from receiver.automation.paramtypes import TEXT_TYPES
-from receiver.automation.service import ExecutionRecord, parse_trigger_context
-from receiver.durations import format_duration
-from receiver.errors import InvalidInput, NotFound
-from receiver.model import Role
-from receiver.store.executions import Execution, ExecutionEvent, StepRun
+from receiver.automation.service import parse_trigger_context
+from receiver.automation.views import execution_json, record_json, runbook_json
+from receiver.errors import InvalidInput
+from receiver.model import EXECUTION_STATES, Execution, Role
 from receiver.typedefs import AUTOMATION, DRILLS, TOKEN_AUTH
+from receiver.web.params import execution_id_of, parse_int, parse_limit
+from receiver.web.request import REASON_LIMIT, is_id, optional_text, read_json_object
 
 BODY_LIMIT = 64 * 1024
-REASON_LIMIT = 2000
-EXECUTION_STATES = (
-    "pending",
-    "running",
-    "waiting_approval",
-    "succeeded",
-    "failed",
-    "rolled_back",
-    "cancelled",
-    "skipped",
-)
-
-
-def runbook_json(rb: RunbookConfig) -> dict[str, Any]:
-    return {
-        "id": rb.id,
-        "title": rb.title,
-        "description": rb.description,
-        "owner": rb.owner,
-        "match": list(rb.match),
-        "on": rb.on,
-        "automatic": rb.automatic,
-        "params": {
-            name: {
-                "type": p.type,
-                "default": REDACTED if p.secret and p.default is not None else p.default,
-                "from": p.from_,
-                "required": p.required,
-                "secret": p.secret,
-                "settable": p.settable,
-                **({"values": list(p.values)} if p.values else {}),
-                **({"pattern": p.pattern} if p.pattern is not None else {}),
-                **({"max_length": p.max_length} if p.type in TEXT_TYPES else {}),
-                "description": p.description,
-            }
-            for name, p in rb.params.items()
-        },
-        "concurrency": {"max": rb.concurrency.max, "per_alert": rb.concurrency.per_alert},
-        "cooldown": format_duration(rb.cooldown),
-        "approval": {
-            "required": rb.approval.required,
-            "approvers": list(rb.approval.approvers),
-            "timeout": format_duration(rb.approval.timeout),
-            "four_eyes": rb.approval.four_eyes,
-        },
-        "breaker": {
-            "failures": rb.breaker.failures,
-            "window": format_duration(rb.breaker.window),
-        },
-        "steps": [
-            {
-                "id": s.id,
-                "name": s.name,
-                "type": s.type,
-                "mutating": s.is_mutating,
-                "timeout": format_duration(s.timeout),
-                "retries": s.retries,
-                "when": s.when,
-                "on_failure": s.on_failure,
-                "idempotent": s.idempotent,
-                "rollback": s.rollback.type if s.rollback else None,
-            }
-            for s in rb.steps
-        ],
-    }
-
-
-def execution_json(ex: Execution, runbook: RunbookConfig | None) -> dict[str, Any]:
-    """``ex`` as the API shows it; ``runbook`` (its definition, if still loaded) says which
-    parameters are secret."""
-    params, context = shown_inputs(runbook, ex.params, ex.trigger_context)
-    return {
-        "id": ex.id,
-        "runbook": ex.runbook,
-        "alert_id": ex.alert_id,
-        "fingerprint": ex.fingerprint,
-        "trigger": ex.trigger,
-        "dry_run": ex.dry_run,
-        "state": ex.state,
-        "actor": ex.actor,
-        "params": params,
-        "trigger_context": context,
-        "phase": ex.phase,
-        "position": ex.position,
-        "approved_by": ex.approved_by,
-        "cancel_reason": ex.cancel_reason,
-        "error": ex.error,
-        "created_at": ts(ex.created_at),
-        "updated_at": ts(ex.updated_at),
-        "finished_at": ts(ex.finished_at),
-    }
-
-
-def step_json(step: StepRun) -> dict[str, Any]:
-    return {
-        "step_id": step.step_id,
-        "phase": step.phase,
-        "position": step.position,
-        "type": step.type,
-        "state": step.state,
-        "attempt": step.attempt,
-        "inputs": step.inputs,
-        "output": step.output,
-        "error": step.error,
-        "decision": step.decision,
-        "decided_by": step.decided_by,
-        "decided_at": ts(step.decided_at),
-        "started_at": ts(step.started_at),
-        "finished_at": ts(step.finished_at),
-        "duration_seconds": step.duration_seconds,
-    }
-
-
-def event_json(event: ExecutionEvent) -> dict[str, Any]:
-    return {
-        "at": ts(event.at),
-        "from": event.from_state,
-        "to": event.to_state,
-        "actor": event.actor,
-        "note": event.note,
-    }
-
-
-def record_json(record: ExecutionRecord, runbook: RunbookConfig | None) -> dict[str, Any]:
-    return {
-        **execution_json(record.execution, runbook),
-        "steps": [step_json(s) for s in record.steps],
-        "events": [event_json(e) for e in record.events],
-    }
 
 
 def _shown(request: web.Request, execution: Execution) -> dict[str, Any]:
     return execution_json(execution, request.app[AUTOMATION].find_runbook(execution.runbook))
-
-
-def execution_id_of(request: web.Request) -> int:
-    """The ``{id}`` of an execution route; one that cannot be an id does not exist."""
-    raw = request.match_info["id"]
-    execution_id = parse_int(raw)
-    if execution_id is None:
-        raise NotFound(f"execution {raw} does not exist")
-    return execution_id
 
 
 async def list_runbooks(request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_protocol import RequestHandler
 
-from receiver.api.connections import ConnectionCap, peer_address
+from receiver.access.connections import ConnectionCap, peer_address
 from receiver.config import Config
 from receiver.typedefs import CLIENT_ADDRESS, CONNECTION_CAP
 
@@ -48,7 +48,7 @@ def handler_args(config: Config) -> dict[str, Any]:
         # aiohttp inflates a gzip or deflate body as it arrives, before anyone has looked at
         # the request: a 1 MB bomb from an unauthenticated caller cost seconds of CPU on the
         # one event loop. Bodies are taken as sent; one with a Content-Encoding is refused
-        # (api/common.py refuse_encoded).
+        # (web/request.py refuse_encoded).
         "auto_decompress": False,
         # aiohttp's keep-alive timer runs from a connection's start and again from the end of
         # each answer, and closes the connection if no whole request head has arrived by then

@@ -7,11 +7,11 @@ import logging
 from aiohttp import web
 
 from receiver.alertmanager import parse_webhook_body
-from receiver.api.common import read_body, require_json
 from receiver.model import AlertStatus
 from receiver.obs import request_id_var
 from receiver.tracing import fingerprints
 from receiver.typedefs import CONFIG, INGESTOR, METRICS, TRACING, WEBHOOK_AUTH
+from receiver.web.request import read_body, require_json
 
 log = logging.getLogger("firebreak.webhook")
 

@@ -18,7 +18,7 @@ from typing import Any
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.params import redact, secret_values
 from receiver.automation.stepline import one_line
-from receiver.store.executions import Execution
+from receiver.model import Execution
 
 __all__ = [
     "execution_created",

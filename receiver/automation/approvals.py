@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from receiver.automation.definitions import RunbookConfig, StepConfig
-from receiver.model import Role
-from receiver.store.executions import Execution
+from receiver.model import Execution, Role
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from receiver.automation.actions import ActionContext
 from receiver.deadletters import DeadLetters
 from receiver.durations import parse_duration
 from receiver.errors import Conflict
-from receiver.store.jobs import Job
+from receiver.model import Job
 
 _POLL_SECONDS = 0.2
 

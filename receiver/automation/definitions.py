@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yarl
 
 from receiver.automation.paramcheck import unfilled
-from receiver.automation.paramtypes import TEXT_TYPES, check_pattern, convert
+from receiver.automation.paramtypes import ParamSpec
 from receiver.automation.templating import check_expression, check_syntax
 from receiver.config import Config, Shorthand, from_data
 from receiver.config.checks import (
@@ -35,7 +35,7 @@ from receiver.config.checks import (
 )
 from receiver.config.walker import one_item_list
 from receiver.config.yaml import NO_POSITIONS, Positions, located, parse_document
-from receiver.errors import ConfigError, InvalidInput
+from receiver.errors import ConfigError
 from receiver.hostallow import HostAllowList
 from receiver.matchers import Matcher, matches_all, parse_matchers
 
@@ -54,83 +54,6 @@ _NAMES = Shorthand(str, one_item_list, "a name or a list of them")
 
 def _mapping() -> Mapping[str, Any]:
     return {}
-
-
-ParamType = Literal["string", "int", "float", "bool", "duration", "enum", "url", "host"]
-_SOURCE = re.compile(r"(labels|annotations|trigger_context)\.[A-Za-z0-9_.-]+")
-
-
-@dataclass(frozen=True, slots=True)
-class ParamSpec:
-    """One parameter. Filled, in this order, by a person at a manual run (only when
-    ``settable``), from where ``from`` says (a label, an annotation or the trigger context),
-    or from ``default``; never from a label by its name alone. Its value is checked against
-    ``type``, ``pattern`` and ``max_length`` before the first step (see ``paramtypes``)."""
-
-    type: ParamType = "string"
-    default: object = None
-    # Where to read it: "labels.NAME", "annotations.NAME" or "trigger_context.NAME".
-    from_: str | None = field(default=None, metadata={"key": "from"})
-    required: bool = False
-    secret: bool = False  # redacted wherever a step's inputs are recorded
-    # A person may give it at a manual run (API, Slack, CLI, console); never a secret one.
-    settable: bool = False
-    values: tuple[str, ...] = ()  # the choices of an enum
-    # A regular expression the whole value must match (text types).
-    pattern: str | None = field(default=None, metadata={"check": check_pattern})
-    max_length: int = field(default=256, metadata={"check": greater_than_zero})
-    description: str = ""
-
-    @property
-    def source(self) -> tuple[str, str] | None:
-        """``from`` split: ("labels", "instance"), or None."""
-        if self.from_ is None:
-            return None
-        kind, _, key = self.from_.partition(".")
-        return kind, key
-
-    def cross_check(self, path: str) -> list[tuple[str, str]]:
-        problems: list[tuple[str, str]] = []
-        if self.from_ is not None and not _SOURCE.fullmatch(self.from_):
-            problems.append(
-                (f"{path}.from", "expected labels.NAME, annotations.NAME or trigger_context.NAME")
-            )
-        if self.settable and self.secret:
-            problems.append(
-                (f"{path}.settable", "a secret parameter is never set by hand at a run")
-            )
-        if (
-            self.from_ is not None
-            and self.from_.startswith("trigger_context.")
-            and not self.settable
-        ):
-            problems.append(
-                (
-                    f"{path}.from",
-                    "the trigger context is what a person gives at a manual run: a parameter "
-                    "read from it must be settable: true (and so not secret)",
-                )
-            )
-        if (self.type == "enum") != bool(self.values):
-            where, text = (
-                (f"{path}.values", "an enum needs its values: values: [a, b]")
-                if self.type == "enum"
-                else (f"{path}.values", "values go with type: enum")
-            )
-            problems.append((where, text))
-        if self.pattern is not None and self.type not in TEXT_TYPES:
-            problems.append(
-                (
-                    f"{path}.pattern",
-                    f"a pattern applies to {', '.join(sorted(TEXT_TYPES))} parameters",
-                )
-            )
-        if not problems and self.default is not None:
-            try:
-                convert("", self, self.default)
-            except InvalidInput as exc:
-                problems.append((f"{path}.default", exc.message))
-        return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,7 +352,7 @@ class RunbookConfig:
                 problems.append((f"{where}.id", f"duplicates steps[{seen[step.id]}].id"))
             else:
                 seen[step.id] = index
-        problems += unfilled(self)
+        problems += unfilled(self.params)
         return problems
 
     def matchers(self) -> tuple[Matcher, ...]:

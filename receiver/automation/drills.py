@@ -29,11 +29,9 @@ from receiver.automation.definitions import RunbookConfig
 from receiver.automation.service import AutomationService
 from receiver.errors import InvalidInput
 from receiver.matchers import MatchOp, parse_matchers
-from receiver.model import DRILL_LABEL, Clock, EventKind
+from receiver.model import DRILL_LABEL, FINAL_STATES, AlertQuery, Clock, EventKind
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
-from receiver.store.executions import FINAL_STATES
-from receiver.store.listing import AlertQuery
 
 Inject = Callable[[dict[str, Any]], Awaitable[None]]
 

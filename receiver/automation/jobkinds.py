@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from receiver.store.jobs import NewJob
+from receiver.model import NewJob
 
 
 def start_job(runbook: str, alert_id: int, status: str, now: datetime) -> NewJob:

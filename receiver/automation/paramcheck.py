@@ -14,13 +14,25 @@ needs it rather than failing when one does:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
+from receiver.automation.paramtypes import ParamSpec
 from receiver.matchers import parse_matchers
 
-if TYPE_CHECKING:
-    from receiver.automation.definitions import RunbookConfig
+
+class Declared(Protocol):
+    """What is looked at of a runbook: where it was read, what it matches and its params."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def match(self) -> tuple[str, ...]: ...
+
+    @property
+    def params(self) -> Mapping[str, ParamSpec]: ...
+
 
 # Labels most alerts carry (Prometheus target labels, Kubernetes and routing conventions): a
 # parameter named like one was most likely meant to be filled from it.
@@ -55,7 +67,7 @@ def _no_longer(name: str) -> str:
     )
 
 
-def unfilled(runbook: RunbookConfig) -> list[tuple[str, str]]:
+def unfilled(params: Mapping[str, ParamSpec]) -> list[tuple[str, str]]:
     """``(key path, problem)`` for every parameter nothing can fill."""
     return [
         (
@@ -63,12 +75,12 @@ def unfilled(runbook: RunbookConfig) -> list[tuple[str, str]]:
             f"nothing fills it: {_no_longer(name)}, `default:` for a fixed value, or "
             "`settable: true` for one a person gives at a manual run",
         )
-        for name, spec in runbook.params.items()
+        for name, spec in params.items()
         if spec.from_ is None and spec.default is None and not spec.settable
     ]
 
 
-def implicit_fill_warnings(runbooks: Iterable[RunbookConfig]) -> list[str]:
+def implicit_fill_warnings(runbooks: Iterable[Declared]) -> list[str]:
     """Parameters named like a label they are no longer filled from."""
     found: list[str] = []
     for runbook in runbooks:

@@ -11,8 +11,8 @@ from typing import Any
 import yarl
 
 from receiver.alertmanager import format_rfc3339
-from receiver.automation.definitions import ParamSpec, RunbookConfig
-from receiver.automation.paramtypes import convert
+from receiver.automation.definitions import RunbookConfig
+from receiver.automation.paramtypes import ParamSpec, convert
 from receiver.errors import InvalidInput
 from receiver.hostallow import HostAllowList
 from receiver.model import Alert

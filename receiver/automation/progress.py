@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from receiver.store.executions import Execution
-from receiver.store.jobs import NewJob
+from receiver.model import Execution, NewJob
 
 __all__ = ["Progress", "ProgressHook"]
 

@@ -17,10 +17,9 @@ from receiver.automation.executor import PAUSED, Executor
 from receiver.automation.jobkinds import step_job
 from receiver.automation.params import manual_values
 from receiver.errors import Conflict, Forbidden, HeldBack, InvalidInput, NotFound
-from receiver.model import Alert, Clock, Role
+from receiver.model import Alert, Clock, Execution, ExecutionEvent, Role, StepRun
 from receiver.people import People
 from receiver.store import Store
-from receiver.store.executions import Execution, ExecutionEvent, StepRun
 
 
 @dataclass(frozen=True, slots=True)

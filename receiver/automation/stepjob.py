@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import fields, replace
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,11 +18,13 @@ from receiver.automation.definitions import RunbookConfig, StepConfig
 from receiver.automation.jobkinds import step_job
 from receiver.automation.params import alert_scope, jsonable, secret_values
 from receiver.automation.progress import Progress
+from receiver.automation.redaction import Redactor
 from receiver.automation.sample import sample_alert, uses_sample
 from receiver.automation.stepline import step_line
 from receiver.automation.steps import (
     STEP_FUNCTIONS,
     Invocation,
+    StepEnvironment,
     StepResult,
     describe,
     failed,
@@ -30,12 +33,36 @@ from receiver.automation.steps import (
 from receiver.automation.templating import TemplateFailure, evaluate, render_value
 from receiver.durations import format_duration
 from receiver.jobs import Defer, Done, JobContext, Outcome
-from receiver.model import Alert
-from receiver.store.executions import Execution, StepRun
-from receiver.store.jobs import NewJob
+from receiver.metrics import Metrics
+from receiver.model import Alert, Execution, NewJob, StepRun
+from receiver.store import Store
+from receiver.store.executions import ExecutionSQL
 
-if TYPE_CHECKING:
-    from receiver.automation.executor import Executor
+
+class StepHost(Protocol):
+    """What a step job needs of the executor that runs it: the store and the execution SQL,
+    the step environment, metrics, redaction, and ending an execution and telling about it."""
+
+    store: Store
+    sql: ExecutionSQL
+    metrics: Metrics
+    environment: StepEnvironment
+    redactor: Redactor
+
+    async def finish(
+        self,
+        conn: AsyncConnection,
+        execution: Execution,
+        state: str,
+        now: datetime,
+        *,
+        error: str | None = None,
+        at: tuple[str, int] | None = None,
+        actor: str = "firebreak",
+        **values: Any,
+    ) -> bool: ...
+
+    async def tell(self, conn: AsyncConnection, progress: Progress, now: datetime) -> None: ...
 
 
 class StepJob:
@@ -43,7 +70,7 @@ class StepJob:
 
     def __init__(
         self,
-        executor: Executor,
+        executor: StepHost,
         ctx: JobContext,
         execution: Execution,
         runbook: RunbookConfig,

@@ -14,7 +14,7 @@ from receiver.automation.params import shown_inputs
 from receiver.automation.sample import sample_alert, uses_sample
 from receiver.automation.service import ExecutionRecord
 from receiver.automation.stepline import one_line, quoted, step_line, word
-from receiver.store.executions import Execution, StepRun
+from receiver.model import Execution, StepRun
 
 __all__ = ["execution_line", "execution_lines", "sample_labels", "step_action"]
 

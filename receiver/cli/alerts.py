@@ -17,8 +17,6 @@ from typing import Any
 
 from multidict import MultiDict
 
-from receiver.api.alerts import parse_alert_query, parse_snooze
-from receiver.api.common import alert_json, event_json
 from receiver.audit import audited
 from receiver.automation.definitions import Runbooks
 from receiver.cli.loaded import Loaded
@@ -27,6 +25,8 @@ from receiver.config import Config
 from receiver.errors import InvalidInput
 from receiver.model import Actor, Alert, system_clock
 from receiver.store import Store, open_store
+from receiver.views import alert_json, event_json
+from receiver.web.params import parse_alert_query, parse_snooze
 
 _ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "snooze": "snooze"}
 # The API's names for what is wrong, as the command line spells them.

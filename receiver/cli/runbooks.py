@@ -16,12 +16,12 @@ from typing import Any
 
 import aiohttp
 
-from receiver.api.runbooks import record_json, runbook_json
 from receiver.audit import Audit, audited
 from receiver.automation.drills import DrillBudget, Drills
 from receiver.automation.mode import armed
 from receiver.automation.service import AutomationService
 from receiver.automation.summary import execution_line, execution_lines
+from receiver.automation.views import record_json, runbook_json
 from receiver.cli.loaded import Loaded
 from receiver.cli.shell import shell_command, shell_services
 from receiver.config import Config

@@ -14,8 +14,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from receiver.api.auth import require_role
-from receiver.api.common import read_body
+from receiver.access.auth import require_role
 from receiver.console.render import redirect
 from receiver.console.session import (
     COOKIE,
@@ -29,6 +28,7 @@ from receiver.console.session import (
 from receiver.errors import Forbidden, InvalidInput, Unauthenticated, UnsupportedMediaType
 from receiver.model import Role
 from receiver.typedefs import PRINCIPAL, TOKEN_AUTH
+from receiver.web.request import read_body
 
 Form = MultiDictProxy[str]
 PageHandler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]

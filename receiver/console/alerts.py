@@ -8,8 +8,6 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.api.alerts import NOTE_LIMIT, alert_id_of, parse_snooze
-from receiver.api.common import optional_text
 from receiver.console.access import Form, action, page, text_field
 from receiver.console.bulk import BULK_LIMIT
 from receiver.console.render import redirect, render
@@ -29,6 +27,8 @@ from receiver.model import Actor, Alert, Role
 from receiver.obs import request_id_var
 from receiver.store.listing import COUNT_BUDGET
 from receiver.typedefs import ACTIONS, AUTOMATION, CLOCK, STORE
+from receiver.web.params import alert_id_of, parse_snooze
+from receiver.web.request import NOTE_LIMIT, optional_text
 
 # The snooze choices the alert pages offer; the API takes any duration up to 7d.
 SNOOZE_CHOICES = ("15m", "1h", "4h", "1d")

@@ -18,8 +18,6 @@ from typing import Any
 from aiohttp import web
 
 from receiver.actions import AlertActions
-from receiver.api.alerts import parse_snooze
-from receiver.api.middleware import audit_outcome, status_of
 from receiver.console.access import Form, action
 from receiver.console.render import render
 from receiver.console.session import Session, safe_next
@@ -27,6 +25,8 @@ from receiver.errors import Conflict, FirebreakError, InvalidInput, NotFound
 from receiver.model import Actor, Alert, AlertStatus, Role, parse_id
 from receiver.obs import request_id_var
 from receiver.typedefs import ACTIONS, AUDIT, AUDITED_PER_ALERT, STORE
+from receiver.web.middleware import audit_outcome, status_of
+from receiver.web.params import parse_snooze
 
 # At most this many alerts in one request: five pages of the listing as it opens, and each
 # alert is a transaction and an audit row of its own.

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.api.common import optional_text
-from receiver.api.runbooks import EXECUTION_STATES, REASON_LIMIT, execution_id_of
 from receiver.automation.definitions import StepConfig
 from receiver.automation.params import shown_inputs
 from receiver.automation.service import AutomationService, ExecutionRecord
@@ -15,8 +13,10 @@ from receiver.console.access import Form, action, page, text_field
 from receiver.console.render import redirect, render
 from receiver.console.session import Session
 from receiver.errors import InvalidInput, NotFound
-from receiver.model import Role
+from receiver.model import EXECUTION_STATES, Role
 from receiver.typedefs import AUTOMATION
+from receiver.web.params import execution_id_of
+from receiver.web.request import REASON_LIMIT, optional_text
 
 _PAGE = 100
 

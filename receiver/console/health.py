@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.api.jobs import retry_dead_job
-from receiver.api.ops import health_checks
 from receiver.console.access import Form, action, page
 from receiver.console.render import redirect, render
 from receiver.console.session import Session
 from receiver.errors import NotFound, StoreUnavailable
 from receiver.model import Role, parse_id
 from receiver.typedefs import AUTOMATION, STORE
+from receiver.web.ops import health_checks, retry_dead_job
 
 _DEAD_SHOWN = 50
 

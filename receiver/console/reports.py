@@ -7,12 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.api.reports import (
-    RESPONSE_SPAN,
-    parse_noise_options,
-    parse_response_options,
-    parse_window,
-)
 from receiver.console.access import page
 from receiver.console.render import render
 from receiver.console.session import Session
@@ -20,6 +14,12 @@ from receiver.errors import InvalidInput
 from receiver.model import Role
 from receiver.reports import noise_report, response_report, runbook_report
 from receiver.typedefs import CLOCK, STORE
+from receiver.web.params import (
+    RESPONSE_SPAN,
+    parse_noise_options,
+    parse_response_options,
+    parse_window,
+)
 
 
 @page(Role.VIEWER)

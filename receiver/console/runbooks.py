@@ -9,16 +9,15 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.api.runbooks import runbook_json
 from receiver.automation.definitions import RunbookConfig
 from receiver.automation.params import jsonable, redact, secret_values
+from receiver.automation.views import runbook_json
 from receiver.console.access import Form, action, page, text_field
 from receiver.console.executions import actor_of
 from receiver.console.render import redirect, render
 from receiver.console.session import Session
 from receiver.errors import InvalidInput
-from receiver.model import Role, parse_id
-from receiver.store.executions import Execution
+from receiver.model import Execution, Role, parse_id
 from receiver.typedefs import AUTOMATION, CONFIG
 
 _RECENT = 5  # outcomes shown per runbook in the list

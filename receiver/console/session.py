@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from receiver.api.auth import Principal
+from receiver.access.auth import Principal
 
 COOKIE = "firebreak_session"
 CSRF_FIELD = "csrf_token"

@@ -13,11 +13,10 @@ from enum import StrEnum
 from multidict import MultiDict, MultiMapping
 from yarl import URL
 
-from receiver.api.alerts import parse_alert_query
 from receiver.errors import InvalidInput
 from receiver.matchers import Matcher, MatchOp, format_matchers
-from receiver.model import Alert, AlertStatus
-from receiver.store.listing import AlertCounts, AlertOrder, AlertQuery, SortKey
+from receiver.model import Alert, AlertCounts, AlertOrder, AlertQuery, AlertStatus, SortKey
+from receiver.web.params import parse_alert_query
 
 
 class View(StrEnum):

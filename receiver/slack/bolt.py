@@ -24,11 +24,11 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from receiver.api.common import read_body
 from receiver.config import SlackConfig
 from receiver.slack.commands import Reply, SlackCommands
 from receiver.slack.roles import SlackUser
 from receiver.typedefs import SLACK_BOLT
+from receiver.web.request import read_body
 
 __all__ = ["build_bolt_app", "slack_events"]
 

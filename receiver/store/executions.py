@@ -9,7 +9,6 @@ backwards.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,76 +16,13 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from receiver.model import ACTIVE_STATES, FINAL_STATES, Execution, ExecutionEvent, StepRun
 from receiver.store.tables import (
     automation_settings,
     execution_events,
     execution_steps,
     executions,
 )
-
-FINAL_STATES = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
-ACTIVE_STATES = ("pending", "running", "waiting_approval")
-
-
-@dataclass(frozen=True, slots=True)
-class Execution:
-    id: int
-    runbook: str
-    alert_id: int | None
-    fingerprint: str | None
-    trigger: str
-    dry_run: bool
-    state: str
-    actor: str
-    params: dict[str, Any]
-    trigger_context: dict[str, Any]
-    start_key: str
-    phase: str
-    position: int
-    rollback_plan: list[int] | None
-    approved_by: str | None
-    cancel_reason: str | None
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL_STATES
-
-
-@dataclass(frozen=True, slots=True)
-class StepRun:
-    id: int
-    execution_id: int
-    phase: str
-    position: int
-    step_id: str
-    type: str
-    state: str
-    attempt: int
-    job_id: int | None
-    inputs: Any
-    output: Any
-    error: str | None
-    decision: str | None
-    decided_by: str | None
-    decided_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    duration_seconds: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionEvent:
-    id: int
-    execution_id: int
-    at: datetime
-    from_state: str | None
-    to_state: str
-    actor: str | None
-    note: str | None
 
 
 def _execution(row: Any) -> Execution:

@@ -9,7 +9,6 @@ another worker took cannot mark it done.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,37 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from receiver.model import Job, NewJob
 from receiver.store.tables import UTCDateTime, jobs
 from receiver.tracing import carry
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    kind: str
-    payload: dict[str, Any]
-    due_at: datetime
-    idempotency_key: str
-    coalesce_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    state: str
-    due_at: datetime
-    attempts: int
-    last_error: str | None
-    outcome: str | None
-    idempotency_key: str
-    coalesce_key: str | None
-    lease_owner: str | None
-    lease_expires_at: datetime | None
-    started_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
 
 
 def _job(row: Any) -> Job:

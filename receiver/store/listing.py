@@ -12,16 +12,24 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.matchers import Matcher, MatchOp, matches_all
-from receiver.model import MAX_ID, SEVERITY_ORDER, Alert, AlertStatus, severity_rank
+from receiver.model import (
+    SEVERITY_ORDER,
+    Alert,
+    AlertCounts,
+    AlertOrder,
+    AlertPage,
+    AlertQuery,
+    AlertStatus,
+    SortKey,
+    severity_rank,
+)
 from receiver.store.tables import alerts
 
 ALERT_COLUMNS = (
@@ -61,103 +69,6 @@ def alert_from_row(row: Any) -> Alert:
         group_key=row.group_key,
         snoozed_until=row.snoozed_until,
     )
-
-
-class AlertOrder(StrEnum):
-    """The order of a listing."""
-
-    RECEIVED = "received"  # newest first as Firebreak first stored them: the API's, cursor an id
-    NEWEST = "newest"  # by start time, newest first
-    OLDEST = "oldest"  # by start time, oldest first
-    SEVERITY = "severity"  # worst first (SEVERITY_ORDER), newest first within a severity
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_KEY = re.compile(r"([0-9]{1,2})\.(-?[0-9]{1,20})\.([0-9]{1,19})")
-
-
-@dataclass(frozen=True, slots=True)
-class SortKey:
-    """Where a page of a listing in an order other than RECEIVED stopped: its last alert's
-    severity rank (SEVERITY only, else 0), start time and id. Written as three whole numbers,
-    ``rank.microseconds.id``, so a cursor carries nothing but numbers."""
-
-    rank: int
-    starts_at: datetime
-    id: int
-
-    def encode(self) -> str:
-        micros = (self.starts_at - _EPOCH) // timedelta(microseconds=1)
-        return f"{self.rank}.{micros}.{self.id}"
-
-    @classmethod
-    def decode(cls, text: str) -> SortKey | None:
-        """The key ``encode`` wrote, or None for anything else."""
-        found = _KEY.fullmatch(text)
-        if found is None:
-            return None
-        rank, micros, alert_id = (int(part) for part in found.groups())
-        if rank > len(SEVERITY_ORDER) or alert_id > MAX_ID:
-            return None
-        try:
-            starts_at = _EPOCH + timedelta(microseconds=micros)
-        except OverflowError:
-            return None
-        return cls(rank, starts_at, alert_id)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertQuery:
-    """Filters of ``GET /api/v1/alerts`` and the console, and the order of the listing.
-
-    The cursor is ``before_id`` in the RECEIVED order and ``after`` in the others. ``snoozed``
-    keeps the alerts snoozed (or not snoozed) at ``now``.
-    """
-
-    status: AlertStatus | None = None
-    acknowledged: bool | None = None
-    matchers: tuple[tuple[Matcher, ...], ...] = ()  # any group may match, all in a group must
-    since: datetime | None = None
-    limit: int = 100
-    before_id: int | None = None
-    order: AlertOrder = AlertOrder.RECEIVED
-    after: SortKey | None = None
-    snoozed: bool | None = None
-    now: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if self.snoozed is not None and self.now is None:
-            raise ValueError("an AlertQuery on snoozed needs the time it is judged at (now)")
-
-
-@dataclass(frozen=True, slots=True)
-class AlertPage:
-    """A page of a listing and where the next one starts: ``next_cursor`` in the RECEIVED
-    order, ``next_key`` in the others; None when this is the last page."""
-
-    alerts: tuple[Alert, ...]
-    next_cursor: int | None
-    next_key: SortKey | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AlertCounts:
-    """How many alerts a filter selects, by severity (worst first) and by state. Acknowledged,
-    unacknowledged and snoozed count firing alerts only. ``partial`` when the filter's label
-    matchers could not be counted in SQL and only the newest ``COUNT_BUDGET`` alerts the rest
-    of the filter selects were looked at: the figures are then lower bounds."""
-
-    severities: tuple[tuple[str, int], ...]
-    firing: int
-    acknowledged: int
-    unacknowledged: int
-    snoozed: int
-    resolved: int
-    partial: bool = False
-
-    @property
-    def total(self) -> int:
-        return self.firing + self.resolved
 
 
 # A filtered listing reads at most this many rows per request before handing back a cursor.

@@ -15,10 +15,9 @@ from receiver.chatops import ChatOps, api_matcher
 from receiver.config import Config
 from receiver.errors import NotFound
 from receiver.matchers import Matcher, MatchOp, parse_matchers
-from receiver.model import Actor, Alert, EventKind
+from receiver.model import Actor, Alert, AlertQuery, EventKind
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import ReceivedWebhook
-from receiver.store.listing import AlertQuery
 from tests.payloads import alert, webhook
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

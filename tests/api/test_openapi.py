@@ -23,10 +23,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from receiver.api.middleware import CONSOLE_ROUTE_PREFIX
 from receiver.api.openapi import openapi_document
 from receiver.app import create_app
 from receiver.config import parse_config
+from receiver.web.middleware import CONSOLE_ROUTE_PREFIX
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_TOKEN, auth, config_text
 
 

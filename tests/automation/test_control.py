@@ -500,7 +500,7 @@ async def test_dead_letter_recovery_retries_recent_jobs_and_leaves_the_rest_to_a
     start: Any, target: Target, tmp_path: Path
 ) -> None:
     from receiver.automation.builtin import dead_letters_settled, retry_dead_letters
-    from receiver.store.jobs import NewJob
+    from receiver.model import NewJob
     from receiver.typedefs import CLOCK, STORE
 
     archive = tmp_path / "dead.jsonl"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from receiver.automation.definitions import ParamSpec, RunbookConfig, parse_runbook
+from receiver.automation.definitions import RunbookConfig, parse_runbook
 from receiver.automation.paramcheck import implicit_fill_warnings
 from receiver.automation.params import fill_params, manual_values
-from receiver.automation.paramtypes import convert
+from receiver.automation.paramtypes import ParamSpec, convert
 from receiver.cli import main
 from receiver.errors import ConfigError, InvalidInput
 from receiver.hostallow import HostAllowList

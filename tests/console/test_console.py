@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from receiver.store.jobs import NewJob
+from receiver.model import NewJob
 from receiver.typedefs import CLOCK, STORE
 from tests.automation.conftest import finished, in_state
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth, eventually

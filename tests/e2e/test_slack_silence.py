@@ -20,11 +20,10 @@ from receiver.app import create_app
 from receiver.chatops import ChatOps
 from receiver.config import AlertmanagerConfig
 from receiver.matchers import Matcher, MatchOp, format_matchers
-from receiver.model import Actor, EventKind
+from receiver.model import Actor, AlertQuery, EventKind
 from receiver.notify.slack.blocks import ACTION_SILENCE
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import ReceivedWebhook
-from receiver.store.listing import AlertQuery
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.e2e.conftest import START_TIMEOUT, _start, _stop, free_port, http, wait_until
 from tests.fakes.slack import CHANNEL, SlackFake

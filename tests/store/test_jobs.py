@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from receiver.model import NewJob
 from receiver.store import Store
-from receiver.store.jobs import NewJob
 from receiver.store.tables import jobs
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)

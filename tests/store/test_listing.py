@@ -14,10 +14,10 @@ from sqlalchemy import event
 
 from receiver.alertmanager import parse_webhook
 from receiver.matchers import matches_all, parse_matchers
-from receiver.model import Actor, Alert, AlertStatus, severity_rank
+from receiver.model import Actor, Alert, AlertOrder, AlertQuery, AlertStatus, SortKey, severity_rank
 from receiver.store import Store
 from receiver.store.ingest import ReceivedWebhook
-from receiver.store.listing import AlertOrder, AlertQuery, SortKey, count_alerts
+from receiver.store.listing import count_alerts
 from tests.payloads import alert, webhook
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ credential is always served, so whoever shares the address (a NAT, a proxy Fireb
 trust) is never locked out by a neighbour. The limit slows a misbehaving client down and makes
 it visible (``firebreak_http_requests_total{code="429"}``); what keeps tokens from being guessed
 is their length (check-config refuses short ones on a public address). The Alertmanager webhook,
-/health and /metrics are never limited (see ``api/middleware.py``).
+/health and /metrics are never limited (see ``web/middleware.py``).
 """
 
 from __future__ import annotations

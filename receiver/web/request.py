@@ -1,37 +1,20 @@
-"""What the handlers share: bounded body reading and the JSON form of domain objects."""
+"""Reading requests: bounded, uncompressed bodies, JSON objects and optional text fields, and the
+limits of the text fields several handlers take."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from receiver.alertmanager import format_rfc3339, parse_rfc3339
-from receiver.durations import parse_duration
 from receiver.errors import InvalidInput, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
-from receiver.model import MAX_ID, Alert, AlertEvent, parse_id
+from receiver.model import MAX_ID
 from receiver.typedefs import CONFIG
 
 _CHUNK = 64 * 1024
-
-
-parse_int = parse_id  # the API's name for it
-
-
-def parse_limit(q: Mapping[str, str], default: int, maximum: int = 1000) -> int:
-    """A listing's ``limit`` parameter: a whole number from 1 to ``maximum``."""
-    raw = q.get("limit")
-    if raw is None:
-        return default
-    limit = parse_int(raw)
-    if limit is None or not 1 <= limit <= maximum:
-        raise InvalidInput("limit", f'expected an integer from 1 to {maximum}, got "{raw}"')
-    return limit
 
 
 def is_id(value: object) -> bool:
@@ -126,59 +109,7 @@ def optional_text(body: dict[str, Any], name: str, max_length: int) -> str | Non
     return value
 
 
-def ts(value: datetime | None) -> str | None:
-    return format_rfc3339(value) if value is not None else None
+REASON_LIMIT = 2000
 
 
-def alert_json(alert: Alert) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "fingerprint": alert.fingerprint,
-        "status": alert.status.value,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "starts_at": ts(alert.starts_at),
-        "ends_at": ts(alert.ends_at),
-        "first_seen_at": ts(alert.first_seen_at),
-        "last_seen_at": ts(alert.last_seen_at),
-        "acknowledged_at": ts(alert.acknowledged_at),
-        "acknowledged_by": alert.acknowledged_by,
-        "resolved_by": alert.resolved_by,
-        "generator_url": alert.generator_url,
-        "group_key": alert.group_key,
-        "snoozed_until": ts(alert.snoozed_until),
-    }
-
-
-def event_json(event: AlertEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "kind": event.kind.value,
-        "at": ts(event.at),
-        "actor": event.actor,
-        "note": event.note,
-        "request_id": event.request_id,
-    }
-
-
-def parse_since(raw: str, now: datetime) -> datetime:
-    """A ``since`` parameter: an RFC 3339 time, or a duration back from ``now``."""
-    return parse_time(raw, now, "since")
-
-
-def parse_time(raw: str, now: datetime, field: str) -> datetime:
-    """A time parameter named ``field``: an RFC 3339 time, or a duration back from ``now``."""
-    try:
-        return now - parse_duration(raw)
-    except ValueError:
-        pass
-    except OverflowError:
-        raise InvalidInput(
-            field, f'expected a duration that ends after year 1, got "{raw}"'
-        ) from None
-    try:
-        return parse_rfc3339(raw)
-    except ValueError:
-        raise InvalidInput(
-            field, f'expected an RFC 3339 time or a duration such as 2h, got "{raw}"'
-        ) from None
+NOTE_LIMIT = 4000

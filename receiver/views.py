@@ -1,0 +1,63 @@
+"""The JSON form of alerts, their events and jobs, as the API shows them and the CLI prints
+them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from receiver.alertmanager import format_rfc3339
+from receiver.model import Alert, AlertEvent, Job
+
+
+def ts(value: datetime | None) -> str | None:
+    return format_rfc3339(value) if value is not None else None
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "fingerprint": alert.fingerprint,
+        "status": alert.status.value,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "starts_at": ts(alert.starts_at),
+        "ends_at": ts(alert.ends_at),
+        "first_seen_at": ts(alert.first_seen_at),
+        "last_seen_at": ts(alert.last_seen_at),
+        "acknowledged_at": ts(alert.acknowledged_at),
+        "acknowledged_by": alert.acknowledged_by,
+        "resolved_by": alert.resolved_by,
+        "generator_url": alert.generator_url,
+        "group_key": alert.group_key,
+        "snoozed_until": ts(alert.snoozed_until),
+    }
+
+
+def event_json(event: AlertEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "kind": event.kind.value,
+        "at": ts(event.at),
+        "actor": event.actor,
+        "note": event.note,
+        "request_id": event.request_id,
+    }
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "payload": job.payload,
+        "due_at": ts(job.due_at),
+        "attempts": job.attempts,
+        "last_error": job.last_error,
+        "outcome": job.outcome,
+        "idempotency_key": job.idempotency_key,
+        "lease_owner": job.lease_owner,
+        "started_at": ts(job.started_at),
+        "created_at": ts(job.created_at),
+        "finished_at": ts(job.finished_at),
+    }
