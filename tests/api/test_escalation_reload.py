@@ -1,14 +1,13 @@
 """A reload and an escalation in flight: the chain is frozen when escalation starts, so a page
 already under way keeps its delays and targets when a reload edits or removes its policy; a
 target whose channel is gone is skipped and counted; alerts that arrive after the reload
-follow the new configuration. Time is a clock the test moves; on SQLite and PostgreSQL."""
+follow the new configuration. Time is the manual clock (tests/clock.py); on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.config import load_config
-from receiver.typedefs import RUNNER
-from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, config_text, eventually
+from tests.clock import ManualClock
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, config_text
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.payloads import alert, webhook
 
@@ -26,19 +25,6 @@ JOBS = """
 jobs: {workers: 2, lease: 30s, max_attempts: 3, backoff_initial: 100ms, backoff_max: 200ms,
        poll_interval: 100ms}
 """
-
-
-class ManualClock:
-    """The application's clock, moved on by the test."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def chain(hook: str, backup: str, *, tier3_after: str = "60s", with_backup: bool = True) -> str:
@@ -94,6 +80,7 @@ class InFlight:
         body = webhook(alert(name), group_key=f'{{}}:{{alertname="{name}"}}')
         resp = await self.client.post("/webhook", json=body, headers=auth(WEBHOOK_TOKEN))
         assert resp.status == 200
+        await self.clock.settle(wake=True)  # routed, and its first tier paged
 
     async def reload(self, extra: str) -> None:
         """Rewrite the configuration file and ``POST /-/reload``."""
@@ -102,9 +89,8 @@ class InFlight:
         assert resp.status == 200, await resp.text()
 
     async def later(self, seconds: float) -> None:
-        """Time passes; the runner looks for what fell due."""
-        self.clock.advance(seconds)
-        self.client.app[RUNNER].wake()
+        """Time passes: what falls due on the way runs, each at its due time."""
+        await self.clock.advance(seconds)
 
     def pages(self) -> list[tuple[str, str]]:
         """(path, alert name) of every firing notice ``hook`` received, in order."""
@@ -129,23 +115,22 @@ async def in_flight(
     db_url: str,
     receiver: WebhookReceiver,
     backup: WebhookReceiver,
+    manual_clock: ManualClock,
 ) -> InFlight:
     """Alert A escalating on ``chain``: tier 1 paged, tier 2 a minute away."""
     path = tmp_path / "firebreak.yml"
     path.write_text(config_text(db_url, JOBS + chain(receiver.url, backup.url)))
-    clock = ManualClock()
     app = create_app(
-        load_config(str(path)), clock=clock, registry=CollectorRegistry(), config_path=str(path)
+        load_config(str(path)),
+        clock=manual_clock,
+        registry=CollectorRegistry(),
+        config_path=str(path),
     )
-    found = InFlight(await aiohttp_client(app), path, db_url, clock, receiver, backup)
+    found = InFlight(await aiohttp_client(app), path, db_url, manual_clock, receiver, backup)
+    manual_clock.watch(app)
     await found.fire("A")
-    await eventually(lambda: found.pages() == [("/hook", "A")])
+    assert found.pages() == [("/hook", "A")]
     return found
-
-
-async def settled() -> None:
-    """A moment for anything wrongly due to go out."""
-    await asyncio.sleep(0.3)
 
 
 async def test_an_edited_delay_leaves_the_escalation_in_flight_on_its_own(
@@ -153,17 +138,17 @@ async def test_an_edited_delay_leaves_the_escalation_in_flight_on_its_own(
 ) -> None:
     await in_flight.reload(chain(in_flight.hook.url, in_flight.backup.url, tier3_after="10m"))
     await in_flight.fire("B")  # escalates by the new configuration
-    await eventually(lambda: len(in_flight.pages()) == 2)
+    assert len(in_flight.pages()) == 2
 
-    await in_flight.later(61)
-    await eventually(lambda: len(in_flight.pages()) == 4, what="tier 2 of A and B")
-    await in_flight.later(61)
-    await eventually(lambda: ("/hook?tier=3", "A") in in_flight.pages(), what="A's tier 3")
-    await settled()
-    assert ("/hook?tier=3", "B") not in in_flight.pages()  # B waits its new ten minutes
-
-    await in_flight.later(10 * 60)
-    await eventually(lambda: ("/hook?tier=3", "B") in in_flight.pages(), what="B's tier 3")
+    await in_flight.later(60)  # tier 2 kept its minute for both
+    assert len(in_flight.pages()) == 4
+    await in_flight.later(60)  # A's tier 3 a minute after its tier 2, as when A started
+    assert ("/hook?tier=3", "A") in in_flight.pages()
+    # B's tier 3 waits the new ten minutes from its tier 2 (at 60 s): due at 660 s.
+    await in_flight.later(659 - 120)
+    assert ("/hook?tier=3", "B") not in in_flight.pages()
+    await in_flight.later(1)
+    assert ("/hook?tier=3", "B") in in_flight.pages()
     assert sorted(in_flight.pages()[2:4]) == [("/hook?tier=2", "A"), ("/hook?tier=2", "B")]
     assert in_flight.pages()[4:] == [("/hook?tier=3", "A"), ("/hook?tier=3", "B")]
 
@@ -173,16 +158,13 @@ async def test_a_removed_policy_still_ends_the_escalations_it_started(
 ) -> None:
     await in_flight.reload(daytime(in_flight.hook.url, in_flight.backup.url))
     await in_flight.fire("B")
-    await eventually(lambda: ("/hook?daytime", "B") in in_flight.pages(), what="B by daytime")
+    assert ("/hook?daytime", "B") in in_flight.pages()
 
-    await in_flight.later(61)
-    await eventually(lambda: ("/hook?tier=2", "A") in in_flight.pages(), what="A's tier 2")
-    await eventually(lambda: len(in_flight.backup.requests) == 1, what="A's tier 2 on backup")
-    assert (
-        in_flight.backup.json()["escalation_policy"] == "oncall"
-        and in_flight.backup.json()["tier"] == 1
-    )
-    await settled()
+    await in_flight.later(60)
+    assert ("/hook?tier=2", "A") in in_flight.pages()
+    assert len(in_flight.backup.requests) == 1
+    page = in_flight.backup.json()
+    assert page["escalation_policy"] == "oncall" and page["tier"] == 1
     assert in_flight.pages() == [("/hook", "A"), ("/hook?daytime", "B"), ("/hook?tier=2", "A")]
 
 
@@ -190,9 +172,8 @@ async def test_a_target_on_a_removed_channel_is_skipped_counted_and_noted(
     in_flight: InFlight,
 ) -> None:
     await in_flight.reload(chain(in_flight.hook.url, in_flight.backup.url, with_backup=False))
-    await in_flight.later(61)
-    await eventually(lambda: ("/hook?tier=2", "A") in in_flight.pages(), what="A's tier 2")
-    await settled()
+    await in_flight.later(60)
+    assert ("/hook?tier=2", "A") in in_flight.pages()
     assert in_flight.backup.requests == []
 
     metrics = await (await in_flight.client.get("/metrics", headers=auth(ADMIN_TOKEN))).text()
