@@ -98,7 +98,7 @@ def parse_raw(path: Path) -> dict[str, ThreadProfile]:
 # Frames every stack of a thread passes through: the event loop, greenlet switches, threads.
 _PLUMBING = (
     "(firebreak)",
-    "receiver/cli.py",
+    "receiver/cli/",
     "aiohttp/web.py",
     "asyncio/base_events.py",
     "asyncio/events.py",
@@ -152,7 +152,7 @@ def report(title: str, threads: dict[str, ThreadProfile], top: int, expected: fl
         mine = [
             (key, count)
             for key, count in prof.total.most_common()
-            if "(receiver/" in key and "receiver/cli.py" not in key
+            if "(receiver/" in key and "receiver/cli/" not in key
         ]
         if mine:
             out.append("   receiver/ functions, inclusive:")

@@ -2,60 +2,51 @@
 
 Every step is a durable job, so a restart loses no step and repeats none:
 
-- ``route``    (enqueued by the webhook's own commit) finds each new alert's routes and starts
-               its escalation policy: an ``escalate`` job for tier 1, due at start + ``after``;
+- ``route``    (enqueued by the webhook's own commit; escalation's part of it is ``on_new``, see
+               ``receiver.reactions``) finds each new alert's routes and starts its escalation
+               policy: an ``escalate`` job for tier 1, due at start + ``after``;
 - ``escalate`` notifies a tier's targets (one ``notify`` job each) and schedules the next tier,
                or the policy's repeat; an acknowledged or resolved alert stops here, a snoozed
                one waits;
-- ``notify``   sends one message per channel and target, taking along the notify jobs of the
-               same Alertmanager group due within ``notifications.group_window``; past the
-               channel's rate limit it becomes a ``digest``;
-- ``digest``   sends everything the rate limit held back for a channel and target as one message;
-- ``resolve``  (enqueued when Alertmanager or a person resolves an alert) sends a resolved notice
-               to every channel and target that was told the alert was firing;
-- ``acknowledge`` (enqueued when a person acknowledges an alert) does the same with an
-               acknowledged notice, for the channels that follow acknowledgements (PagerDuty).
+- ``resolve``  (enqueued when Alertmanager or a person resolves an alert; ``on_resolved``)
+               sends a resolved notice to every channel and target that was told the alert
+               was firing.
+
+The ``notify``, ``digest`` and ``acknowledge`` jobs that send the notices are
+``receiver.delivery``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from receiver.breaker import BreakerRegistry, BreakerState
+from receiver.breaker import BreakerRegistry
 from receiver.clock_skew import ClockSkew, escalation_start
-from receiver.config import Config, EscalationPolicyConfig
-from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Preload, Retry
+from receiver.config import Config, EscalationPolicyConfig, NotifyTarget, TierConfig
+from receiver.delivery import Delivery, alert_ids, ids_key
+from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.metrics import Metrics
-from receiver.model import DRILL_LABEL, Alert, AlertStatus, EventKind, Job, NewJob
+from receiver.model import AlertStatus, EventKind, Job, NewJob
 from receiver.notify.base import (
     Channel,
-    ChannelError,
-    ChannelRejected,
-    ChannelThrottled,
-    Notice,
-    NoticeAlert,
     NoticeKind,
-    follows_acknowledgements,
 )
 from receiver.ratelimit import RateLimiters
+from receiver.reactions import Reacted
 from receiver.routing import Router
 from receiver.store import Store
-from receiver.store.drills import DrillSQL
-from receiver.store.messages import message_references
 from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.escalation")
 
 _ALERTS_PER_RUN = 500
-
-# Alerts named in one digest message; the rest are counted.
-_DIGEST_ALERTS = 50
 
 
 def _route_row(alert_id: int, route: str, policy: str, at: datetime) -> dict[str, Any]:
@@ -73,27 +64,13 @@ def _event(alert_id: int, kind: EventKind, at: datetime, note: str) -> dict[str,
     }
 
 
-def _notice_alert(alert: Alert) -> NoticeAlert:
-    return NoticeAlert(
-        id=alert.id,
-        fingerprint=alert.fingerprint,
-        status=alert.status.value,
-        labels=alert.labels,
-        annotations=alert.annotations,
-        starts_at=alert.starts_at,
-        ends_at=alert.ends_at,
-        generator_url=alert.generator_url,
-        first_seen_at=alert.first_seen_at,
-    )
-
-
 def _batch_job(kind: str, alert_ids: Sequence[int], now: datetime) -> NewJob:
     """A job over a batch of alerts, due now; one run may take along the others of its kind."""
     return NewJob(
         kind=kind,
         payload={"alert_ids": list(alert_ids)},
         due_at=now,
-        idempotency_key=f"{kind}:{_ids_key(alert_ids)}",
+        idempotency_key=f"{kind}:{ids_key(alert_ids)}",
         coalesce_key=kind,
     )
 
@@ -113,19 +90,9 @@ def acknowledge_job(alert_ids: Sequence[int], now: datetime) -> NewJob:
     return _batch_job("acknowledge", alert_ids, now)
 
 
-def _ids_key(alert_ids: Iterable[int]) -> str:
-    """A short stable name for a set of alerts, for idempotency keys."""
-    ids = sorted(set(alert_ids))
-    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
-    return f"{ids[0]}-{ids[-1]}-{len(ids)}-{digest}"
-
-
-def _payload_ids(jobs: Iterable[Job]) -> list[int]:
-    return sorted({i for j in jobs for i in j.payload["alert_ids"]})
-
-
 class Escalation:
-    """The job handlers of escalation and notification, over one configuration."""
+    """The job handlers of escalation, and of the delivery of its notices, over one
+    configuration."""
 
     def __init__(
         self,
@@ -142,9 +109,8 @@ class Escalation:
         self._router = Router(config)
         self._store = store
         self._channels = channels
-        self._breakers = breakers
-        self._rate_limits = rate_limits
         self._metrics = metrics
+        self._delivery = Delivery(store, channels, breakers, rate_limits, metrics)
 
     def horizons(self) -> dict[str, timedelta]:
         """How far ahead each kind's coalesced jobs may be due to join a message."""
@@ -167,45 +133,35 @@ class Escalation:
         return 1000
 
     def handlers(self) -> dict[str, Handler]:
-        return {
-            "route": self.route,
-            "escalate": self.escalate,
-            "notify": self.notify,
-            "digest": self.digest,
-            "resolve": self.resolve,
-            "acknowledge": self.acknowledge,
-        }
+        """Its own jobs; ``route`` and ``resolve`` are the reactions' (``on_new``,
+        ``on_resolved``)."""
+        return {"escalate": self.escalate, **self._delivery.handlers()}
 
     @staticmethod
     def inline() -> tuple[str, ...]:
-        """Routing only reads the alerts and decides (the runbook starts and annotations
-        wrapped around it only enqueue): it runs inside the runner's turn, so an alert's first
+        """Routing only reads the alerts and decides (its other reactions, runbook starts and
+        annotations, only enqueue too): it runs inside the runner's turn, so an alert's first
         notification is claimed in the turn that routes it."""
         return ("route",)
 
     def preloads(self) -> dict[str, Preload]:
         """Notifications are the many small jobs: the runner reads their alerts for all of
         those claimed together in one query."""
-        return {"notify": self._preload_alerts}
-
-    async def _preload_alerts(self, conn: AsyncConnection, jobs: Sequence[Job]) -> dict[int, Alert]:
-        return {a.id: a for a in await self._store.alerts_by_ids(conn, _payload_ids(jobs))}
+        return {"notify": self._delivery.preload_alerts}
 
     def _policy(self, name: str) -> EscalationPolicyConfig | None:
         return self._config.escalation_policies.get(name)
 
-    async def _states(self, ids: Sequence[int], with_labels: bool = False) -> dict[int, AlertState]:
+    async def _states(self, ids: Sequence[int]) -> dict[int, AlertState]:
         async with self._store.connection() as conn:
-            return await self._store.alert_states(conn, ids, with_labels=with_labels)
-
-    async def _alerts(self, ids: Sequence[int]) -> dict[int, Alert]:
-        async with self._store.connection() as conn:
-            return {a.id: a for a in await self._store.alerts_by_ids(conn, ids)}
+            return await self._store.alert_states(conn, ids)
 
     # -- route ----------------------------------------------------------------------------------
 
-    async def route(self, ctx: JobContext) -> Outcome:
-        alerts = await self._states(_payload_ids(ctx.jobs), with_labels=True)
+    async def on_new(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted:
+        """New alerts find their routes and start their policies (the ``route`` job's part)."""
         # Alerts of one group that take the same route and policy, due together, escalate
         # as one job: one timer row per group and tier, however large the storm.
         starting: dict[tuple[str, str, str, datetime], list[int]] = {}
@@ -240,7 +196,9 @@ class Escalation:
         events: list[dict[str, Any]] = []
         for (group_key, route, policy_name, due), ids in starting.items():
             policy = self._policy(policy_name)
-            if due <= ctx.now and policy is not None:
+            if policy is None:
+                continue
+            if due <= ctx.now:
                 # The first tier is due already: reach it here rather than through a timer.
                 more, reached = self._reach(
                     ids, group_key, route, policy_name, policy, 0, 0, ctx.now
@@ -248,8 +206,9 @@ class Escalation:
                 follow += more
                 events += reached
             else:
-                follow.append(_escalate(ids, group_key, route, policy_name, 0, 0, due))
-        return Done("routed", enqueue=follow, events=events, routes=routes)
+                chain = snapshot(policy)  # the chain is frozen as it stands now
+                follow.append(_escalate(ids, group_key, route, policy_name, 0, 0, due, chain))
+        return Reacted(enqueue=follow, events=events, routes=routes)
 
     # -- escalate -------------------------------------------------------------------------------
 
@@ -258,7 +217,11 @@ class Escalation:
         p = ctx.job.payload
         group_key, route, policy_name = p["group_key"], p["route"], p["policy"]
         tier, repeat = p["tier"], p["repeat"]
-        alerts = await self._states(_payload_ids(ctx.jobs))
+        # The policy's chain as it stood when the escalation started; a timer set before
+        # chains were frozen follows the policy as configured now.
+        chain = p.get("chain")
+        policy = thawed(chain) if chain is not None else self._policy(policy_name)
+        alerts = await self._states(alert_ids(ctx.jobs))
         follow: list[NewJob] = []
         active: list[AlertState] = []
         snoozed: dict[datetime, list[int]] = {}
@@ -270,8 +233,7 @@ class Escalation:
             else:
                 active.append(alert)
         for until, ids in snoozed.items():
-            follow.append(_escalate(ids, group_key, route, policy_name, tier, repeat, until))
-        policy = self._policy(policy_name)
+            follow.append(_escalate(ids, group_key, route, policy_name, tier, repeat, until, chain))
         if not active:
             return Done("stopped", enqueue=follow)
         if policy is None or tier >= len(policy.tiers):
@@ -294,7 +256,13 @@ class Escalation:
         now: datetime,
     ) -> tuple[list[NewJob], list[dict[str, Any]]]:
         """Alerts reach a tier: a notify job per target, the timer of what comes next, and
-        one history row each."""
+        one history row each. A target whose channel a reload removed since the chain was
+        frozen is skipped, counted and noted; the rest of the chain goes on."""
+        targets = policy.tiers[tier].notify
+        gone = [t for t in targets if t.channel not in self._channels]
+        for t in gone:
+            self._metrics.notifications.labels(t.channel, NoticeKind.FIRING.value, "skipped").inc()
+            log.warning("escalation policy %s tier %d: channel %s is gone", policy_name, tier, t)
         follow = [
             NewJob(
                 kind="notify",
@@ -311,235 +279,42 @@ class Escalation:
                 },
                 due_at=now,
                 idempotency_key=f"notify:{route}:{repeat}:{tier}:{t.channel}:{t.target}:"
-                f"{_ids_key(ids)}",
+                f"{ids_key(ids)}",
                 coalesce_key=f"firing:{group_key}:{policy_name}:{tier}:{t.channel}:{t.target}",
             )
-            for t in policy.tiers[tier].notify
+            for t in targets
+            if t not in gone
         ]
+        chain = snapshot(policy)
         if tier + 1 < len(policy.tiers):
             due = now + policy.tiers[tier + 1].after
-            follow.append(_escalate(ids, group_key, route, policy_name, tier + 1, repeat, due))
+            follow.append(
+                _escalate(ids, group_key, route, policy_name, tier + 1, repeat, due, chain)
+            )
         elif repeat < policy.repeat:
             # A repeat starts the policy over: its first tier waits its own delay again.
             due = now + policy.tiers[0].after
-            follow.append(_escalate(ids, group_key, route, policy_name, 0, repeat + 1, due))
+            follow.append(_escalate(ids, group_key, route, policy_name, 0, repeat + 1, due, chain))
         self._metrics.escalations.labels(policy_name, str(tier + 1)).inc(len(ids))
         note = f"{policy_name} tier {tier + 1}" + (f", repeat {repeat}" if repeat else "")
+        if gone:
+            note += "; skipped " + ", ".join(map(str, gone)) + " (channel no longer configured)"
         return follow, [_event(i, EventKind.ESCALATED, now, note) for i in ids]
-
-    # -- notify and digest ----------------------------------------------------------------------
-
-    async def notify(self, ctx: JobContext) -> Outcome:
-        p = ctx.job.payload
-        kind = NoticeKind(p["notice"])
-        ids = _payload_ids(ctx.jobs)
-        if ctx.preloaded is None:
-            alerts = await self._alerts(ids)
-        else:
-            alerts = {i: ctx.preloaded[i] for i in ids if i in ctx.preloaded}
-        if kind is NoticeKind.FIRING:
-            # Somebody acted since the tier fired: they need no page about it.
-            alerts = {
-                i: a
-                for i, a in alerts.items()
-                if a.status is AlertStatus.FIRING and a.acknowledged_at is None
-            }
-            if not alerts:
-                return Done("skipped")
-        return await self._send(ctx, kind, list(alerts.values()), suppressed=0)
-
-    async def digest(self, ctx: JobContext) -> Outcome:
-        ids = _payload_ids(ctx.jobs)
-        alerts = await self._alerts(ids[:_DIGEST_ALERTS])  # named; the rest are counted
-        return await self._send(ctx, NoticeKind.DIGEST, list(alerts.values()), suppressed=len(ids))
-
-    async def _send(
-        self, ctx: JobContext, kind: NoticeKind, alerts: list[Alert], suppressed: int
-    ) -> Outcome:
-        p = ctx.job.payload
-        channel_name, target = p["channel"], p["target"]
-        channel = self._channels.get(channel_name)
-        if channel is None:
-            return DeadLetter(f"channel {channel_name!r} is not configured")
-        breaker = self._breakers.get(channel_name, target)
-        if not breaker.allow():
-            return Defer(
-                until=ctx.now + timedelta(seconds=breaker.retry_in()), reason="circuit breaker open"
-            )
-        bucket = self._rate_limits.get(channel_name)
-        if not bucket.try_take():
-            breaker.release()  # the probe slot it lent is not used
-            until = ctx.now + timedelta(seconds=bucket.next_token_in())
-            if kind in (NoticeKind.DIGEST, NoticeKind.ACKNOWLEDGED):
-                # A digest shows no acknowledgement: an acknowledged notice waits its turn.
-                return Defer(until=until, reason="rate limited")
-            return Defer(
-                until=until,
-                reason="rate limited; held for a digest",
-                kind="digest",
-                coalesce_key=f"digest:{channel_name}:{target}",
-            )
-        references: tuple[str, ...] = ()
-        if getattr(channel, "threads", False):  # it replies to and updates its earlier messages
-            kin = [n for n, c in self._channels.items() if getattr(c, "kind", "") == channel.kind]
-            async with self._store.connection() as conn:
-                ids = [a.id for a in alerts]
-                references = tuple(await message_references(conn, ids, kin))
-        drill = False
-        if any(DRILL_LABEL in a.labels for a in alerts):
-            # Marked a drill only for a drill a person started: a label alone must not make
-            # a real alert's page read "no action needed".
-            async with self._store.connection() as conn:
-                drill = bool(await DrillSQL().of_alerts(conn, ((a.id, a.labels) for a in alerts)))
-        notice = Notice(
-            kind=kind,
-            idempotency_key=ctx.job.idempotency_key,
-            alerts=tuple(_notice_alert(a) for a in alerts),
-            group_key=p.get("group_key", ""),
-            route=p.get("route", ""),
-            escalation_policy=p.get("policy", ""),
-            tier=p.get("tier"),
-            repeat=p.get("repeat", 0),
-            suppressed=suppressed,
-            drill=drill,
-            references=references,
-            attempt=_attempts(ctx),
-        )
-        try:
-            delivery = await channel.send(notice, target)
-        except ChannelThrottled as exc:
-            breaker.release()  # slowing down is not a failure of the target
-            self._metrics.notifications.labels(channel_name, kind.value, "throttled").inc()
-            return Defer(
-                until=ctx.now + timedelta(seconds=exc.retry_after or 1.0),
-                reason=f"throttled: {exc}",
-            )
-        except ChannelRejected as exc:
-            breaker.release()  # the target answered: it is up, this notice is what is wrong
-            self._metrics.notifications.labels(channel_name, kind.value, "rejected").inc()
-            return DeadLetter(f"{channel_name} rejected the notice: {exc}")
-        except ChannelError as exc:
-            breaker.record_failure()
-            self._metrics.notifications.labels(channel_name, kind.value, "failed").inc()
-            if breaker.state is not BreakerState.CLOSED:
-                # The target is down, not this notice: wait behind the breaker like the jobs
-                # it holds back. Counted, each failed half-open probe would cost the job that
-                # happened to probe an attempt, and an outage of max_attempts cool-downs would
-                # dead-letter pages that the target takes once it is back.
-                return Defer(
-                    until=ctx.now + timedelta(seconds=breaker.retry_in()),
-                    reason=f"circuit breaker open after: {exc}",
-                )
-            return Retry(f"{channel_name}: {exc}")
-        breaker.record_success()
-        self._metrics.notifications.labels(channel_name, kind.value, "sent").inc()
-        sent_kind = kind.value
-        rows = [
-            {
-                "alert_id": a.id,
-                "channel": channel_name,
-                "target": target,
-                "kind": sent_kind,
-                "tier": p.get("tier"),
-                "idempotency_key": ctx.job.idempotency_key,
-                "reference": delivery.reference,
-                "sent_at": ctx.now,
-            }
-            for a in alerts
-        ]
-        follow: list[NewJob] = []
-        if kind is NoticeKind.FIRING and follows_acknowledgements(channel):
-            follow = await self._catch_up(ctx, [a.id for a in alerts], channel_name, target)
-        # The notifications rows are the alert's record of what was sent where.
-        return Done("sent", notifications=rows, enqueue=follow)
-
-    async def _catch_up(
-        self, ctx: JobContext, ids: list[int], channel: str, target: str
-    ) -> list[NewJob]:
-        """Alerts acknowledged or resolved while their page was on its way: the acknowledge
-        and resolve jobs found no page to follow up then, so this target is told now (a
-        duplicate of theirs changes nothing). Only for channels that follow acknowledgements,
-        where a missed follow-up leaves someone being paged."""
-        states = await self._states(ids)
-        resolved = [i for i, a in states.items() if a.status is not AlertStatus.FIRING]
-        acknowledged = [
-            i
-            for i, a in states.items()
-            if a.status is AlertStatus.FIRING and a.acknowledged_at is not None
-        ]
-        group_key = ctx.job.payload.get("group_key", "")
-        return [
-            _notice_job(kind, found, channel, target, group_key, ctx.now)
-            for kind, found in (
-                (NoticeKind.RESOLVED, resolved),
-                (NoticeKind.ACKNOWLEDGED, acknowledged),
-            )
-            if found
-        ]
 
     # -- resolve --------------------------------------------------------------------------------
 
-    async def resolve(self, ctx: JobContext) -> Outcome:
-        alerts = await self._states(_payload_ids(ctx.jobs))
+    async def on_resolved(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted:
+        """Ended alerts: a resolved notice to every channel and target told they were firing."""
         for alert in alerts.values():
             if alert.ends_at is not None:
                 self._metrics.time_to_resolve.observe(
                     max(0.0, (alert.ends_at - alert.starts_at).total_seconds())
                 )
-        follow = await self._tell_notified(ctx, alerts.values(), NoticeKind.RESOLVED)
-        return Done("resolved", enqueue=follow)
-
-    async def acknowledge(self, ctx: JobContext) -> Outcome:
-        alerts = await self._states(_payload_ids(ctx.jobs))
-        follow = await self._tell_notified(ctx, alerts.values(), NoticeKind.ACKNOWLEDGED)
-        return Done("acknowledged", enqueue=follow)
-
-    async def _tell_notified(
-        self, ctx: JobContext, alerts: Iterable[AlertState], kind: NoticeKind
-    ) -> list[NewJob]:
-        """A ``kind`` notice for every channel and target a firing notice about the alerts
-        reached; acknowledged notices only for channels that follow acknowledgements."""
-        notices: dict[tuple[str, str, str], list[int]] = {}
-        async with self._store.connection() as conn:
-            for alert in alerts:
-                for channel, target, _ref in await self._store.notified_targets(conn, alert.id):
-                    if kind is NoticeKind.ACKNOWLEDGED and not self._follows_acks(channel):
-                        continue
-                    notices.setdefault((alert.group_key, channel, target), []).append(alert.id)
-        return [
-            _notice_job(kind, ids, channel, target, group_key, ctx.now)
-            for (group_key, channel, target), ids in notices.items()
-        ]
-
-    def _follows_acks(self, channel_name: str) -> bool:
-        channel = self._channels.get(channel_name)
-        return channel is not None and follows_acknowledgements(channel)
-
-
-def _notice_job(
-    kind: NoticeKind, ids: list[int], channel: str, target: str, group_key: str, now: datetime
-) -> NewJob:
-    """A resolved or acknowledged notice for alerts that a channel and target were paged about."""
-    return NewJob(
-        kind="notify",
-        payload={
-            "notice": kind.value,
-            "alert_ids": ids,
-            "channel": channel,
-            "target": target,
-            "group_key": group_key,
-        },
-        due_at=now,
-        idempotency_key=f"{kind.value}:{channel}:{target}:{_ids_key(ids)}",
-        coalesce_key=f"{kind.value}:{group_key}:{channel}:{target}",
-    )
-
-
-def _attempts(ctx: JobContext) -> int:
-    """Earlier attempts of this send that may have gone out: the failed ones, and one more when
-    the job was due a whole lease ago (a worker that took it died, perhaps after sending)."""
-    taken_over = ctx.now - ctx.job.due_at >= ctx.runner.settings.lease
-    return ctx.job.attempts + (1 if taken_over else 0)
+        return Reacted(
+            enqueue=await self._delivery.follow_ups(conn, ctx, alerts, NoticeKind.RESOLVED)
+        )
 
 
 def _escalate(
@@ -550,22 +325,62 @@ def _escalate(
     tier: int,
     repeat: int,
     due: datetime,
+    chain: Mapping[str, Any] | None,
 ) -> NewJob:
-    """An escalation timer for alerts of one group. Its key names the due time too, so a
-    snoozed timer set again for later is a new job; its coalesce key lets one run take every
-    timer of the group, route, policy and tier that is due."""
+    """An escalation timer for alerts of one group, carrying the policy's frozen ``chain``.
+    Its key names the due time too, so a snoozed timer set again for later is a new job; its
+    coalesce key lets one run take every timer of the group, route, policy, tier and chain
+    that is due (escalations started before and after a reload keep their own chains)."""
+    payload: dict[str, Any] = {
+        "alert_ids": list(alert_ids),
+        "group_key": group_key,
+        "route": route,
+        "policy": policy,
+        "tier": tier,
+        "repeat": repeat,
+    }
+    coalesce_key = f"escalate:{group_key}:{route}:{policy}:{tier}:{repeat}"
+    if chain is not None:
+        payload["chain"] = dict(chain)
+        coalesce_key += f":{chain_digest(chain)}"
     return NewJob(
         kind="escalate",
-        payload={
-            "alert_ids": list(alert_ids),
-            "group_key": group_key,
-            "route": route,
-            "policy": policy,
-            "tier": tier,
-            "repeat": repeat,
-        },
+        payload=payload,
         due_at=due,
         idempotency_key=f"escalate:{route}:{repeat}:{tier}:{due.timestamp():.3f}:"
-        f"{_ids_key(alert_ids)}",
-        coalesce_key=f"escalate:{group_key}:{route}:{policy}:{tier}:{repeat}",
+        f"{ids_key(alert_ids)}",
+        coalesce_key=coalesce_key,
     )
+
+
+def snapshot(policy: EscalationPolicyConfig) -> dict[str, Any]:
+    """A policy's chain (its tiers' delays and targets, its repeats) as timer payload JSON:
+    what an escalation follows to its end, whatever a reload does to the policy."""
+    return {
+        "repeat": policy.repeat,
+        "tiers": [
+            {
+                "after": tier.after.total_seconds(),
+                "notify": [[t.channel, t.target] for t in tier.notify],
+            }
+            for tier in policy.tiers
+        ],
+    }
+
+
+def thawed(chain: Mapping[str, Any]) -> EscalationPolicyConfig:
+    """The policy a ``snapshot`` was taken of."""
+    return EscalationPolicyConfig(
+        tiers=tuple(
+            TierConfig(
+                after=timedelta(seconds=tier["after"]),
+                notify=tuple(NotifyTarget(channel, target) for channel, target in tier["notify"]),
+            )
+            for tier in chain["tiers"]
+        ),
+        repeat=chain["repeat"],
+    )
+
+
+def chain_digest(chain: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(chain, sort_keys=True).encode()).hexdigest()[:12]

@@ -9,17 +9,19 @@ the job with Grafana's answer; 429, 5xx and transport errors are retried with ba
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.config import GrafanaConfig
 from receiver.jobs import DeadLetter, Done, Handler, JobContext, Outcome, Retry
 from receiver.model import NewJob
+from receiver.reactions import Reacted, payload_ids
 from receiver.store import Store
+from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.grafana")
 
@@ -44,25 +46,6 @@ def annotation_job(
     )
 
 
-def annotated(handler: Handler, event: str) -> Handler:
-    """``handler`` (escalation's route or resolve job) whose outcome also writes an annotation
-    of its alerts ``event`` ("fired", "resolved"); the text is made when that job runs, from
-    the alerts as stored."""
-
-    async def and_annotate(ctx: JobContext) -> Outcome:
-        outcome = await handler(ctx)
-        if not isinstance(outcome, Done):
-            return outcome
-        ids = sorted({i for j in ctx.jobs for i in j.payload.get("alert_ids", ())})
-        if not ids:
-            return outcome
-        key = f"alerts:{event}:{ids[0]}-{ids[-1]}-{len(ids)}:{ctx.job.id}"
-        job = annotation_job(key, "", ["firebreak", "alert", event], ctx.now, ids)
-        return dataclasses.replace(outcome, enqueue=[*outcome.enqueue, job])
-
-    return and_annotate
-
-
 class Annotator:
     """Writes annotation jobs to Grafana."""
 
@@ -76,6 +59,30 @@ class Annotator:
 
     def handlers(self) -> dict[str, Handler]:
         return {"annotate": self.annotate}
+
+    async def on_new(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted:
+        """Alerts that start escalating are marked "fired" on Grafana's graphs."""
+        return self._marked(ctx, "fired")
+
+    async def on_resolved(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted:
+        """Alerts that end (resolved by Alertmanager or a person) are marked "resolved"."""
+        return self._marked(ctx, "resolved")
+
+    @staticmethod
+    def _marked(ctx: JobContext, event: str) -> Reacted:
+        """An annotation of the job's alerts ``event``; its text is made when the annotate
+        job runs, from the alerts as stored then."""
+        ids = payload_ids(ctx)
+        if not ids:
+            return Reacted()
+        key = f"alerts:{event}:{ids[0]}-{ids[-1]}-{len(ids)}:{ctx.job.id}"
+        return Reacted(
+            enqueue=[annotation_job(key, "", ["firebreak", "alert", event], ctx.now, ids)]
+        )
 
     async def _alert_text(self, ids: Sequence[int], event: str) -> tuple[str, list[str]]:
         async with self._store.connection() as conn:

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from receiver.errors import StoreUnavailable
+from receiver.escalation import resolve_job, route_job
 from receiver.metrics import Metrics
 from receiver.model import Clock, NewJob, Notification
+from receiver.pipeline import fetch_group_job
 from receiver.store import Store
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, ReceivedWebhook
-from receiver.tracing import committing, current_traceparent
+from receiver.tracing import carry, committing, current_traceparent
 
 log = logging.getLogger("firebreak.ingest")
 
@@ -34,6 +36,29 @@ _LOAD_MEMORY = 0.1
 # commit or two.
 _FLOOD_GIVE_WAY = 0.2
 _BRIEF_GIVE_WAY = 0.02
+
+# Alerts one route or resolve job carries: a batch's new alerts are split so that one job (and
+# so one run working a backlog off) stays small.
+_ALERTS_PER_JOB = 250
+
+
+def outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> list[NewJob]:
+    """The jobs a committed webhook batch starts, in the batch's own transaction: a ``route``
+    job for the alerts it stored new and a ``resolve`` job for those it ended (what they set
+    off is ``receiver.reactions``), and, when Alertmanager's API is configured
+    (``fetch_truncated``), a fetch of the rest of each group Alertmanager cut short."""
+    follow = []
+    if fetch_truncated:
+        follow += [fetch_group_job(n, now) for n in outcome.truncated]
+    for chunk in _chunked(outcome.new_alert_ids, _ALERTS_PER_JOB):
+        follow.append(route_job(chunk, now))
+    for chunk in _chunked(outcome.resolved_alert_ids, _ALERTS_PER_JOB):
+        follow.append(resolve_job(chunk, now))
+    return carry(follow, committing.get())
+
+
+def _chunked(ids: tuple[int, ...], size: int) -> list[tuple[int, ...]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 @dataclass(slots=True)

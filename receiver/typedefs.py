@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import jinja2
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -17,6 +18,7 @@ from receiver.access.connections import ConnectionCap
 from receiver.actions import AlertActions
 from receiver.addresses import TrustedProxies
 from receiver.audit import Audit
+from receiver.automation.definitions import Runbooks
 from receiver.automation.drills import Drills
 from receiver.automation.service import AutomationService
 from receiver.breaker import BreakerRegistry
@@ -28,6 +30,7 @@ from receiver.metrics import Metrics
 from receiver.model import Clock, ReloadResult
 from receiver.pagerduty_sync import PagerDutySync
 from receiver.pipeline import PipelineGuard
+from receiver.services import Lasting, Services
 from receiver.store import Store
 from receiver.tracing import Tracing
 
@@ -55,6 +58,17 @@ PIPELINE = web.AppKey("pipeline", PipelineGuard)
 PAGERDUTY_SYNC = web.AppKey("pagerduty_sync", PagerDutySync)
 SLACK_CLIENT = web.AppKey("slack_client", AsyncWebClient)
 SLACK_BOLT = web.AppKey("slack_bolt", AsyncApp)
+
+# The wiring's own: this process's name in job leases, the file /-/reload and SIGHUP read again,
+# the runbooks and step actions at start, the HTTP session, what lasts across reloads, and the
+# services of every configuration loaded (the last in force; the others closed at the end).
+OWNER = web.AppKey("owner", str)
+CONFIG_PATH = web.AppKey("config_path", str)
+RUNBOOKS = web.AppKey("runbooks", Runbooks)
+STEP_ACTIONS: web.AppKey[Mapping[str, Callable[..., Any]]] = web.AppKey("step_actions")
+HTTP = web.AppKey("http_session", aiohttp.ClientSession)
+LASTING = web.AppKey("lasting", Lasting)
+BUILT: web.AppKey[list[Services]] = web.AppKey("services")
 
 # The console: its templates, the page it answers an error with, and who is signed in (set on
 # a request once its session cookie is checked, so the audit row names them).

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.config import Config, parse_config
+from tests.clock import ManualClock
 
 WEBHOOK_TOKEN = "hook-secret-0123456789"
 ADMIN_TOKEN = "admin-secret-0123456789"
@@ -151,6 +152,13 @@ def make_config() -> Callable[..., Config]:
 @pytest.fixture
 def config(db_url: str, make_config: Callable[..., Config]) -> Config:
     return make_config(db_url)
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    """Time that moves only when the test says so (see tests/clock.py): pass it to
+    ``create_app(config, clock=manual_clock)``, then ``watch`` the started application."""
+    return ManualClock()
 
 
 @pytest.fixture

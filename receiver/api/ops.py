@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from receiver import __version__
-from receiver.api import runbooks
-from receiver.errors import StoreUnavailable
+from receiver.gauges import GAUGES
 from receiver.model import Role
 from receiver.obs import request_id_var
 from receiver.typedefs import (
@@ -16,7 +15,6 @@ from receiver.typedefs import (
     METRICS,
     RELOAD,
     STARTED_AT,
-    STORE,
     TOKEN_AUTH,
 )
 from receiver.web.middleware import error_response
@@ -53,47 +51,19 @@ async def circuit_breakers(request: web.Request) -> web.Response:
     return web.json_response({"breakers": request.app[BREAKERS].snapshot()})
 
 
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus exposition; the firing-alerts gauge is recounted from the store per scrape."""
-    registry = request.app[METRICS]
-    try:
-        counts = await request.app[STORE].count_firing_by_severity()
-    except StoreUnavailable:
-        registry.store_errors.labels("count_firing").inc()
-    else:
-        registry.active_alerts.clear()
-        for severity, count in counts.items():
-            registry.active_alerts.labels(severity).set(count)
-    await _refresh_queue_gauges(request)
-    await runbooks.refresh_gauges(request.app)
-    body = generate_latest(registry.registry)
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus exposition through client_python's handler: the store's counts from the
+    snapshot ``receiver/gauges.py`` keeps, breaker states as of this scrape."""
+    app = request.app
+    await app[GAUGES].fresh()
+    app[METRICS].breaker_state.clear()
+    for breaker in app[BREAKERS].snapshot():
+        value = _BREAKER_VALUE.get(str(breaker["state"]).lower(), 0)
+        app[METRICS].breaker_state.labels(breaker["channel"], breaker["target"]).set(value)
+    return await make_aiohttp_handler(app[METRICS].registry)(request)
 
 
 _BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
-
-
-async def _refresh_queue_gauges(request: web.Request) -> None:
-    """Job queue depth and age, and breaker states, as of this scrape."""
-    metrics, store = request.app[METRICS], request.app[STORE]
-    try:
-        async with store.connection() as conn:
-            stats = await store.jobs.stats(conn)
-    except StoreUnavailable:
-        metrics.store_errors.labels("job_stats").inc()
-        return
-    metrics.jobs_queued.clear()
-    for kind, state, count in stats["counts"]:
-        metrics.jobs_queued.labels(kind, state).set(count)
-    oldest = stats["oldest_due_at"]
-    now = request.app[CLOCK]()
-    metrics.jobs_oldest_due_age.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0)
-    metrics.breaker_state.clear()
-    for breaker in request.app[BREAKERS].snapshot():
-        value = _BREAKER_VALUE.get(str(breaker["state"]).lower(), 0)
-        metrics.breaker_state.labels(breaker["channel"], breaker["target"]).set(value)
 
 
 async def reload(request: web.Request) -> web.Response:

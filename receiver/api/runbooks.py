@@ -11,9 +11,9 @@ from receiver.access.auth import require_role
 from receiver.automation.drills import STAGES, DrillBudget
 from receiver.automation.service import parse_trigger_context
 from receiver.automation.views import execution_json, record_json, runbook_json
-from receiver.errors import InvalidInput, StoreUnavailable
+from receiver.errors import InvalidInput
 from receiver.model import EXECUTION_STATES, Execution, Role
-from receiver.typedefs import AUTOMATION, DRILLS, METRICS, TOKEN_AUTH
+from receiver.typedefs import AUTOMATION, DRILLS, TOKEN_AUTH
 from receiver.web.params import execution_id_of, parse_int, parse_limit
 from receiver.web.request import REASON_LIMIT, is_id, optional_text, read_json_object
 
@@ -188,15 +188,3 @@ async def reset_breaker(request: web.Request) -> web.Response:
     runbook = request.match_info["id"]
     await request.app[AUTOMATION].reset_breaker(runbook, principal.actor("api"))
     return web.json_response({"runbook": runbook, "breaker": "reset"})
-
-
-async def refresh_gauges(app: web.Application) -> None:
-    """Approvals waiting, as of this scrape."""
-    if AUTOMATION not in app:
-        return
-    try:
-        waiting = await app[AUTOMATION].waiting_approval()
-    except StoreUnavailable:
-        app[METRICS].store_errors.labels("approvals_waiting").inc()
-        return
-    app[METRICS].approvals_waiting.set(waiting)

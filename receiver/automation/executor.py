@@ -1,7 +1,8 @@
 """The executor: runbook executions advanced one durable job per step.
 
-- ``runbook_start`` (enqueued by the routing of a new firing alert, or the resolve of one, keyed
-  by runbook and occurrence so a re-sent webhook never starts a second) applies storm control —
+- ``runbook_start`` (enqueued by the ``route`` job of a new firing alert, or the ``resolve`` job
+  of one, as their reaction ``on_new`` / ``on_resolved``; keyed by runbook and occurrence so a
+  re-sent webhook never starts a second) applies storm control —
   kill switch, breaker, cooldown, concurrency — and creates the execution, or records why not;
 - ``runbook_step`` runs the step an execution is at: ``when``, the approval gate, rendering,
   the step itself under its timeout; then records its outcome, moves the execution on and
@@ -46,9 +47,11 @@ from receiver.jobs import Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.matchers import matches_all
 from receiver.metrics import Metrics
 from receiver.model import Alert, EventKind, Execution, NewJob
+from receiver.reactions import Reacted
 from receiver.store import Store
 from receiver.store.drills import Drill, DrillSQL
 from receiver.store.executions import ExecutionSQL
+from receiver.store.store import AlertState
 
 log = logging.getLogger("firebreak.automation")
 
@@ -94,29 +97,37 @@ class Executor:
 
     # -- starting from alerts -----------------------------------------------------------------
 
-    def after(self, handler: Handler, status: str) -> Handler:
-        """``handler`` (escalation's route or resolve) that also starts the runbooks its new
-        alerts match, in the same outcome: a re-sent webhook routes nothing, so starts nothing."""
+    async def on_new(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted:
+        """New firing alerts start the runbooks they match (the ``route`` job's part): a
+        re-sent webhook stores no new alert, so starts nothing."""
+        return await self._started(conn, ctx, alerts, "firing")
 
-        async def route_and_start(ctx: JobContext) -> Outcome:
-            outcome = await handler(ctx)
-            if not isinstance(outcome, Done) or not self._automatic or not len(self.runbooks):
-                return outcome
-            ids = sorted({i for j in ctx.jobs for i in j.payload.get("alert_ids", ())})
-            async with self.store.connection() as conn:
-                states = await self.store.alert_states(conn, ids, with_labels=True)
-                ours = [a for a in states.values() if a.status.value == status]
-                drills = await self.drills.of_alerts(conn, ((a.id, a.labels) for a in ours))
-            starts = [
+    async def on_resolved(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted:
+        """Ended alerts start the runbooks that match them resolved."""
+        return await self._started(conn, ctx, alerts, "resolved")
+
+    async def _started(
+        self,
+        conn: AsyncConnection,
+        ctx: JobContext,
+        alerts: Mapping[int, AlertState],
+        status: str,
+    ) -> Reacted:
+        if not self._automatic or not len(self.runbooks):
+            return Reacted()
+        ours = [a for a in alerts.values() if a.status.value == status]
+        drills = await self.drills.of_alerts(conn, ((a.id, a.labels) for a in ours))
+        return Reacted(
+            enqueue=[
                 job
                 for alert in ours
                 for job in self._starts(alert.id, alert.labels, status, ctx.now, drills)
             ]
-            if not starts:
-                return outcome
-            return replace(outcome, enqueue=[*outcome.enqueue, *starts])
-
-        return route_and_start
+        )
 
     def _starts(
         self,

@@ -34,9 +34,9 @@ from receiver.automation.guards import (
     child_environment,
 )
 from receiver.deadletters import DeadLetters
+from receiver.delivery import notice_alert  # one way to show an alert in a notice
 from receiver.durations import format_duration
 from receiver.errors import MatcherError
-from receiver.escalation import _notice_alert  # one way to show an alert in a notice
 from receiver.hostallow import HostAllowList
 from receiver.matchers import parse_matchers
 from receiver.model import Alert, Clock, system_clock
@@ -412,7 +412,7 @@ async def run_notify(inv: Invocation) -> StepResult:
     channel = inv.env.channels.get(spec["channel"])
     if channel is None:
         return failed(f"no channel {spec['channel']!r}")
-    alerts = (_notice_alert(inv.alert),) if inv.alert is not None else ()
+    alerts = (notice_alert(inv.alert),) if inv.alert is not None else ()
     notice = Notice(
         kind=NoticeKind.FIRING,
         idempotency_key=inv.key,

@@ -26,6 +26,9 @@ class Connections:
         self._synchronous = sqlite_synchronous.upper()
         self._write_lock = _WriteLock()
         self.dialect = engine.dialect.name
+        # Write transactions this process has committed: what was counted before the last
+        # one may be out of date (see receiver/gauges.py).
+        self.commits = 0
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -57,6 +60,7 @@ class Connections:
                 if self.dialect != "sqlite":
                     async with conn.begin():
                         yield conn
+                    self.commits += 1
                     return
                 # SQLite has one writer at a time, and a writer that finds the lock taken
                 # sleeps in growing steps (1, 2, 5, 10 ms...): queueing writers here instead
@@ -65,6 +69,7 @@ class Connections:
                     await self._sqlite_durability(conn, durable)
                     async with conn.begin():
                         yield conn
+                    self.commits += 1
         except Exception as exc:
             _raise_if_unavailable(exc)
             raise

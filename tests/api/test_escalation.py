@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from receiver.app import create_app
 from receiver.model import NewJob
 from receiver.store import tables
 from receiver.typedefs import RUNNER, STORE
+from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.conftest import eventually as poll
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
@@ -80,12 +81,24 @@ async def eventually(
 
 @pytest.fixture
 def start(aiohttp_client: Any, db_url: str, make_config: Any) -> Callable[..., Any]:
-    """Start an application instance on the test's database with escalation settings."""
+    """Start an application instance on the test's database with escalation settings (on
+    ``clock``, which then watches it, when one is given)."""
 
-    async def run(receiver: WebhookReceiver, owner: str = "a", **settings: Any) -> Any:
+    async def run(
+        receiver: WebhookReceiver,
+        owner: str = "a",
+        clock: ManualClock | None = None,
+        **settings: Any,
+    ) -> Any:
         config = make_config(db_url, escalation_config(receiver.url, **settings))
-        app = create_app(config, registry=CollectorRegistry(), owner=owner)
-        return await aiohttp_client(app)
+        if clock is None:
+            return await aiohttp_client(
+                create_app(config, registry=CollectorRegistry(), owner=owner)
+            )
+        app = create_app(config, clock=clock, registry=CollectorRegistry(), owner=owner)
+        client = await aiohttp_client(app)
+        clock.watch(app)
+        return client
 
     return run
 
@@ -129,69 +142,83 @@ async def test_a_firing_alert_is_notified_once_with_its_history(
 
 
 async def test_acknowledge_stops_the_next_tier_and_resolve_sends_a_resolved_notice(
-    receiver: WebhookReceiver, start: Any
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
-    client = await start(receiver, tier2_after="1s")
+    client = await start(receiver, clock=manual_clock, tier2_after="60s", group_window="0s")
     await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
-    await eventually(lambda: len(receiver.requests) == 1)
+    await manual_clock.settle()
+    assert len(receiver.requests) == 1
     alert_id = receiver.json()["alerts"][0]["id"]
     ack = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=auth(RESPONDER_TOKEN))
     assert ack.status == 200
-    await asyncio.sleep(1.5)  # past tier 2's due time
+    await manual_clock.advance(timedelta(minutes=5))  # well past tier 2's due time
     assert len(receiver.requests) == 1
     await client.post(f"/api/v1/alerts/{alert_id}/resolve", headers=auth(RESPONDER_TOKEN))
-    await eventually(lambda: len(receiver.requests) == 2)
+    await manual_clock.settle()
+    assert len(receiver.requests) == 2
     assert receiver.json()["kind"] == "resolved"
     assert receiver.requests[1].path == "/hook"  # the same target that was paged
 
 
 async def test_unacknowledged_alert_reaches_the_next_tier_on_time(
-    receiver: WebhookReceiver, start: Any
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
-    client = await start(receiver, tier2_after="1s")
+    client = await start(receiver, clock=manual_clock, tier2_after="60s", group_window="0s")
     await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
-    await eventually(lambda: len(receiver.requests) == 2, within=5)
-    first, second = receiver.requests
-    assert second.path == "/hook?tier=2"
-    assert 0.9 <= second.received_at - first.received_at < 2.0
+    await manual_clock.settle()
+    assert [r.path for r in receiver.requests] == ["/hook"]
+    await manual_clock.advance(timedelta(seconds=59))
+    assert len(receiver.requests) == 1  # not before the tier's delay
+    await manual_clock.advance(timedelta(seconds=1))
+    assert [r.path for r in receiver.requests] == ["/hook", "/hook?tier=2"]  # at it, exactly
     # Resolved by Alertmanager: both paged targets hear of it.
     await client.post("/webhook", json=webhook(alert("A", status="resolved")), headers=HOOK)
-    await eventually(lambda: len(bodies(receiver, "resolved")) == 2)
+    await manual_clock.settle()
+    assert len(bodies(receiver, "resolved")) == 2
     assert sorted(r.path for r in receiver.requests[2:]) == ["/hook", "/hook?tier=2"]
 
 
 async def test_restart_between_tiers_fires_every_tier_once_on_time(
-    receiver: WebhookReceiver, start: Any
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
-    first = await start(receiver, owner="first", tier2_after="2s")
+    settings: dict[str, Any] = {"clock": manual_clock, "tier2_after": "60s", "group_window": "0s"}
+    first = await start(receiver, owner="first", **settings)
     await first.post("/webhook", json=webhook(alert("A")), headers=HOOK)
-    await eventually(lambda: len(receiver.requests) == 1)
-    tier1_at = receiver.requests[0].received_at
+    await manual_clock.settle()
+    assert len(receiver.requests) == 1
+    await manual_clock.advance(timedelta(seconds=30))
+    manual_clock.forget(first.app)
     await first.close()  # the process stops between tiers
-    second = await start(receiver, owner="second", tier2_after="2s")
-    await eventually(lambda: len(receiver.requests) == 2, within=6)
-    await asyncio.sleep(0.5)
+    second = await start(receiver, owner="second", **settings)
+    await manual_clock.advance(timedelta(seconds=29))
+    assert len(receiver.requests) == 1  # the restart neither hurried nor repeated anything
+    await manual_clock.advance(timedelta(seconds=1))
+    assert len(receiver.requests) == 2  # tier 2 on time, 60 s after tier 1
+    await manual_clock.advance(timedelta(minutes=5))
     assert len(receiver.requests) == 2
     assert receiver.requests[1].path == "/hook?tier=2"
-    assert abs(receiver.requests[1].received_at - (tier1_at + 2.0)) < 1.0
     keys = [r.headers["X-Firebreak-Idempotency-Key"] for r in receiver.requests]
     assert len(set(keys)) == 2
     await second.close()
 
 
-async def test_snooze_puts_off_the_next_tier(receiver: WebhookReceiver, start: Any) -> None:
-    client = await start(receiver, tier2_after="1s")
+async def test_snooze_puts_off_the_next_tier(
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
+) -> None:
+    client = await start(receiver, clock=manual_clock, tier2_after="60s", group_window="0s")
     await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
-    await eventually(lambda: len(receiver.requests) == 1)
+    await manual_clock.settle()
+    assert len(receiver.requests) == 1
     alert_id = receiver.json()["alerts"][0]["id"]
     resp = await client.post(
-        f"/api/v1/alerts/{alert_id}/snooze", json={"for": "2s"}, headers=auth(RESPONDER_TOKEN)
+        f"/api/v1/alerts/{alert_id}/snooze", json={"for": "5m"}, headers=auth(RESPONDER_TOKEN)
     )
     assert resp.status == 200
     assert (await resp.json())["snoozed_until"] is not None
-    snoozed_at = time.time()
-    await eventually(lambda: len(receiver.requests) == 2, within=6)
-    assert receiver.requests[1].received_at - snoozed_at >= 1.9
+    await manual_clock.advance(timedelta(minutes=5) - timedelta(seconds=1))
+    assert len(receiver.requests) == 1  # tier 2 was due at 60 s: put off by the snooze
+    await manual_clock.advance(timedelta(seconds=1))
+    assert len(receiver.requests) == 2
     bad = await client.post(
         f"/api/v1/alerts/{alert_id}/snooze", json={"for": "soon"}, headers=auth(RESPONDER_TOKEN)
     )

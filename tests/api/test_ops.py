@@ -68,3 +68,15 @@ async def test_metrics(client: Any) -> None:
     assert "firebreak_webhook_duration_seconds_count 2.0" in text
     assert 'firebreak_active_alerts{severity="critical"} 2.0' in text
     assert "firebreak_build_info" in text
+
+
+async def test_metrics_answer_in_openmetrics_when_the_scraper_asks(client: Any) -> None:
+    await client.post("/webhook", json=webhook(alert("A")), headers=auth(WEBHOOK_TOKEN))
+    resp = await client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+    text = await resp.text()
+    assert 'firebreak_active_alerts{severity="critical"} 1.0' in text
+    assert text.endswith("# EOF\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from tests.api.test_escalation import eventually
+from tests.clock import ManualClock
 from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.pagerduty import FakePagerDuty, Incident, Reply, channel_yaml
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -66,10 +68,14 @@ def start(
     hook: WebhookReceiver,
     tmp_path: Path,
 ) -> Callable[..., Any]:
-    async def run(tier2_after: str = "30s") -> Any:
+    async def run(tier2_after: str = "30s", clock: ManualClock | None = None) -> Any:
         ca_file = fake.write_ca(tmp_path / "pagerduty-ca.pem")
         config = make_config(db_url, pagerduty_config(fake, ca_file, hook.url, tier2_after))
-        return await aiohttp_client(create_app(config, registry=CollectorRegistry()))
+        if clock is None:
+            return await aiohttp_client(create_app(config, registry=CollectorRegistry()))
+        client = await aiohttp_client(create_app(config, clock=clock, registry=CollectorRegistry()))
+        clock.watch(client.app)
+        return client
 
     return run
 
@@ -196,9 +202,9 @@ async def test_acknowledging_an_alert_that_was_never_paged_sends_nothing(
 
 
 async def test_acknowledging_in_pagerduty_stops_the_next_tier(
-    fake: FakePagerDuty, hook: WebhookReceiver, start: Any
+    fake: FakePagerDuty, hook: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
-    client, incident, alert_id = await paged(start, fake, tier2_after="2s")
+    client, incident, alert_id = await paged(start, fake, tier2_after="2s", clock=manual_clock)
     url = str(client.make_url(ENDPOINT))
     # Signed with the newer of two secrets, as during a rotation.
     status, body = await fake.send_webhook(url, "incident.acknowledged", incident, SECRETS[1:])
@@ -208,7 +214,7 @@ async def test_acknowledging_in_pagerduty_stops_the_next_tier(
     acked = [e for e in detail["events"] if e["kind"] == "acknowledged"]
     assert acked[0]["actor"] == "pagerduty:Dana Ops"
     assert f"#{incident.number}" in acked[0]["note"]
-    await asyncio.sleep(2.2)  # past tier 2, which was due 2s after tier 1
+    await manual_clock.advance(timedelta(seconds=5))  # past tier 2, due 2 s after tier 1
     assert hook.requests == []
     # Resolved in PagerDuty: resolved in Firebreak.
     status, body = await fake.send_webhook(url, "incident.resolved", incident, SECRETS)

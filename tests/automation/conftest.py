@@ -28,6 +28,15 @@ GUARDS = f"""
 automation: {{mode: live, http_allow: ["127.0.0.1"], shell_allow: ["{sys.executable}"]}}
 """
 
+# A runbook that only waits a moment, for DiskFull alerts.
+PAUSE = """
+id: pause
+title: Pause a moment
+match: ['alertname="DiskFull"']
+steps:
+  - id: wait
+    wait: {duration: 100ms}
+"""
 
 SHIPPED_RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 

@@ -6,19 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.automation.conftest import finished
+from tests.automation.conftest import PAUSE, finished
 from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.payloads import alert, webhook
-
-RUNBOOK = """
-id: pause
-title: Pause a moment
-match: ['alertname="DiskFull"']
-steps:
-  - id: wait
-    wait: {duration: 100ms}
-"""
 
 
 async def test_alerts_and_runbooks_are_annotated_once_through_grafana_errors(
@@ -29,7 +20,7 @@ async def test_alerts_and_runbooks_are_annotated_once_through_grafana_errors(
         extra = f"""
 grafana: {{url: "{grafana.base_url}", token: "glsa_secret-token", tags: [firebreak, prod]}}
 """
-        client = await start(RUNBOOK, extra=extra)
+        client = await start(PAUSE, extra=extra)
         body = webhook(alert("DiskFull", annotations={"summary": "disk 91% full"}))
         assert (await client.post("/webhook", json=body, headers=auth(WEBHOOK_TOKEN))).status == 200
 

@@ -16,15 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from multidict import MultiDict
-from prometheus_client import CollectorRegistry
 
-from receiver.actions import AlertActions
-from receiver.audit import Audit, audited
+from receiver.audit import audited
+from receiver.automation.definitions import Runbooks
+from receiver.cli.loaded import Loaded
+from receiver.cli.shell import shell_command, shell_services
 from receiver.config import Config
 from receiver.errors import InvalidInput
-from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, system_clock
-from receiver.slack_messages import alert_follow_ups
 from receiver.store import Store, open_store
 from receiver.views import alert_json, event_json
 from receiver.web.params import parse_alert_query, parse_snooze
@@ -41,9 +40,13 @@ _ARGUMENTS = {
 }
 
 
-async def run(args: argparse.Namespace, config: Config) -> int:
-    """``firebreak alerts <command>``; a wrong argument is named as the command line spells
-    it."""
+def run(args: argparse.Namespace, loaded: Loaded) -> int:
+    """``firebreak alerts <command>``."""
+    return shell_command(f"alerts {args.alerts_command}", _named(args, loaded.config))
+
+
+async def _named(args: argparse.Namespace, config: Config) -> int:
+    """A wrong argument is named as the command line spells it."""
     try:
         return await _command(args, config)
     except InvalidInput as exc:
@@ -51,24 +54,16 @@ async def run(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _command(args: argparse.Namespace, config: Config) -> int:
-    async with open_store(config.database) as store:
-        command = args.alerts_command
-        if command == "list":
-            return await _list(args, store)
-        if command == "show":
-            return await _show(args, store)
-        user = getpass.getuser()
-        actions = AlertActions(
-            store,
-            Metrics(CollectorRegistry()),
-            system_clock,
-            lambda: None,  # the serving process finds the jobs at its next poll
-            follow_ups=alert_follow_ups(config),
-        )
-        actor = Actor(user, "cli")
-        audit = Audit(store, system_clock)
+    command = args.alerts_command
+    if command in ("list", "show"):
+        async with open_store(config.database) as store:
+            return await (_list if command == "list" else _show)(args, store)
+    user = getpass.getuser()
+    actor = Actor(user, "cli")
+    async with shell_services(config, Runbooks()) as shell:
+        actions = shell.actions
         action = _ACTIONS[command]
-        async with audited(audit, f"cli:{user}", "cli", action, args.alert):
+        async with audited(shell.audit, f"cli:{user}", "cli", action, args.alert):
             if command == "ack":
                 alert = await actions.acknowledge(args.alert, actor, args.note, None)
             elif command == "resolve":
@@ -76,8 +71,8 @@ async def _command(args: argparse.Namespace, config: Config) -> int:
             else:
                 duration = parse_snooze(args.duration)
                 alert = await actions.snooze(args.alert, duration, actor, args.note, None)
-        print(_line(alert, system_clock()))
-        return 0
+    print(_line(alert, system_clock()))
+    return 0
 
 
 async def _list(args: argparse.Namespace, store: Store) -> int:

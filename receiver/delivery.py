@@ -1,0 +1,306 @@
+"""Delivery: notices sent through channels, behind circuit breakers and rate limits.
+
+- ``notify``      sends one message per channel and target, taking along the notify jobs of the
+                  same Alertmanager group due within ``notifications.group_window``; past the
+                  channel's rate limit it becomes a ``digest``;
+- ``digest``      sends everything the rate limit held back for a channel and target as one
+                  message;
+- ``acknowledge`` (enqueued when a person acknowledges an alert) tells the channels that follow
+                  acknowledgements (PagerDuty) and were paged about it.
+
+Escalation (``receiver.escalation``) decides who is told and when; this module tells them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from receiver.breaker import BreakerRegistry, BreakerState
+from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.metrics import Metrics
+from receiver.model import DRILL_LABEL, Alert, AlertStatus, Job, NewJob
+from receiver.notify.base import (
+    Channel,
+    ChannelError,
+    ChannelRejected,
+    ChannelThrottled,
+    Notice,
+    NoticeAlert,
+    NoticeKind,
+    follows_acknowledgements,
+)
+from receiver.ratelimit import RateLimiters
+from receiver.store import Store
+from receiver.store.drills import DrillSQL
+from receiver.store.messages import message_references
+from receiver.store.store import AlertState
+
+# Alerts named in one digest message; the rest are counted.
+_DIGEST_ALERTS = 50
+
+
+def notice_alert(alert: Alert) -> NoticeAlert:
+    """An alert as a notice shows it."""
+    return NoticeAlert(
+        id=alert.id,
+        fingerprint=alert.fingerprint,
+        status=alert.status.value,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at,
+        generator_url=alert.generator_url,
+        first_seen_at=alert.first_seen_at,
+    )
+
+
+def ids_key(alert_ids: Iterable[int]) -> str:
+    """A short stable name for a set of alerts, for idempotency keys."""
+    ids = sorted(set(alert_ids))
+    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
+    return f"{ids[0]}-{ids[-1]}-{len(ids)}-{digest}"
+
+
+def alert_ids(jobs: Iterable[Job]) -> list[int]:
+    """The alerts of jobs run together, once each, in order."""
+    return sorted({i for j in jobs for i in j.payload["alert_ids"]})
+
+
+class Delivery:
+    """The job handlers that send notices, over one configuration's channels."""
+
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        breakers: BreakerRegistry,
+        rate_limits: RateLimiters,
+        metrics: Metrics,
+    ) -> None:
+        self._store = store
+        self._channels = channels
+        self._breakers = breakers
+        self._rate_limits = rate_limits
+        self._metrics = metrics
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"notify": self.notify, "digest": self.digest, "acknowledge": self.acknowledge}
+
+    async def preload_alerts(self, conn: AsyncConnection, jobs: Sequence[Job]) -> dict[int, Alert]:
+        return {a.id: a for a in await self._store.alerts_by_ids(conn, alert_ids(jobs))}
+
+    async def _states(self, ids: Sequence[int]) -> dict[int, AlertState]:
+        async with self._store.connection() as conn:
+            return await self._store.alert_states(conn, ids)
+
+    async def _alerts(self, ids: Sequence[int]) -> dict[int, Alert]:
+        async with self._store.connection() as conn:
+            return {a.id: a for a in await self._store.alerts_by_ids(conn, ids)}
+
+    async def notify(self, ctx: JobContext) -> Outcome:
+        p = ctx.job.payload
+        kind = NoticeKind(p["notice"])
+        ids = alert_ids(ctx.jobs)
+        if ctx.preloaded is None:
+            alerts = await self._alerts(ids)
+        else:
+            alerts = {i: ctx.preloaded[i] for i in ids if i in ctx.preloaded}
+        if kind is NoticeKind.FIRING:
+            # Somebody acted since the tier fired: they need no page about it.
+            alerts = {
+                i: a
+                for i, a in alerts.items()
+                if a.status is AlertStatus.FIRING and a.acknowledged_at is None
+            }
+            if not alerts:
+                return Done("skipped")
+        return await self._send(ctx, kind, list(alerts.values()), suppressed=0)
+
+    async def digest(self, ctx: JobContext) -> Outcome:
+        ids = alert_ids(ctx.jobs)
+        alerts = await self._alerts(ids[:_DIGEST_ALERTS])  # named; the rest are counted
+        return await self._send(ctx, NoticeKind.DIGEST, list(alerts.values()), suppressed=len(ids))
+
+    async def _send(
+        self, ctx: JobContext, kind: NoticeKind, alerts: list[Alert], suppressed: int
+    ) -> Outcome:
+        p = ctx.job.payload
+        channel_name, target = p["channel"], p["target"]
+        channel = self._channels.get(channel_name)
+        if channel is None:
+            return DeadLetter(f"channel {channel_name!r} is not configured")
+        breaker = self._breakers.get(channel_name, target)
+        if not breaker.allow():
+            return Defer(
+                until=ctx.now + timedelta(seconds=breaker.retry_in()), reason="circuit breaker open"
+            )
+        bucket = self._rate_limits.get(channel_name)
+        if not bucket.try_take():
+            breaker.release()  # the probe slot it lent is not used
+            until = ctx.now + timedelta(seconds=bucket.next_token_in())
+            if kind in (NoticeKind.DIGEST, NoticeKind.ACKNOWLEDGED):
+                # A digest shows no acknowledgement: an acknowledged notice waits its turn.
+                return Defer(until=until, reason="rate limited")
+            return Defer(
+                until=until,
+                reason="rate limited; held for a digest",
+                kind="digest",
+                coalesce_key=f"digest:{channel_name}:{target}",
+            )
+        references: tuple[str, ...] = ()
+        if getattr(channel, "threads", False):  # it replies to and updates its earlier messages
+            kin = [n for n, c in self._channels.items() if getattr(c, "kind", "") == channel.kind]
+            async with self._store.connection() as conn:
+                ids = [a.id for a in alerts]
+                references = tuple(await message_references(conn, ids, kin))
+        drill = False
+        if any(DRILL_LABEL in a.labels for a in alerts):
+            # Marked a drill only for a drill a person started: a label alone must not make
+            # a real alert's page read "no action needed".
+            async with self._store.connection() as conn:
+                drill = bool(await DrillSQL().of_alerts(conn, ((a.id, a.labels) for a in alerts)))
+        notice = Notice(
+            kind=kind,
+            idempotency_key=ctx.job.idempotency_key,
+            alerts=tuple(notice_alert(a) for a in alerts),
+            group_key=p.get("group_key", ""),
+            route=p.get("route", ""),
+            escalation_policy=p.get("policy", ""),
+            tier=p.get("tier"),
+            repeat=p.get("repeat", 0),
+            suppressed=suppressed,
+            drill=drill,
+            references=references,
+            attempt=_attempts(ctx),
+        )
+        try:
+            delivery = await channel.send(notice, target)
+        except ChannelThrottled as exc:
+            breaker.release()  # slowing down is not a failure of the target
+            self._metrics.notifications.labels(channel_name, kind.value, "throttled").inc()
+            return Defer(
+                until=ctx.now + timedelta(seconds=exc.retry_after or 1.0),
+                reason=f"throttled: {exc}",
+            )
+        except ChannelRejected as exc:
+            breaker.release()  # the target answered: it is up, this notice is what is wrong
+            self._metrics.notifications.labels(channel_name, kind.value, "rejected").inc()
+            return DeadLetter(f"{channel_name} rejected the notice: {exc}")
+        except ChannelError as exc:
+            breaker.record_failure()
+            self._metrics.notifications.labels(channel_name, kind.value, "failed").inc()
+            if breaker.state is not BreakerState.CLOSED:
+                # The target is down, not this notice: wait behind the breaker like the jobs
+                # it holds back. Counted, each failed half-open probe would cost the job that
+                # happened to probe an attempt, and an outage of max_attempts cool-downs would
+                # dead-letter pages that the target takes once it is back.
+                return Defer(
+                    until=ctx.now + timedelta(seconds=breaker.retry_in()),
+                    reason=f"circuit breaker open after: {exc}",
+                )
+            return Retry(f"{channel_name}: {exc}")
+        breaker.record_success()
+        self._metrics.notifications.labels(channel_name, kind.value, "sent").inc()
+        sent_kind = kind.value
+        rows = [
+            {
+                "alert_id": a.id,
+                "channel": channel_name,
+                "target": target,
+                "kind": sent_kind,
+                "tier": p.get("tier"),
+                "idempotency_key": ctx.job.idempotency_key,
+                "reference": delivery.reference,
+                "sent_at": ctx.now,
+            }
+            for a in alerts
+        ]
+        follow: list[NewJob] = []
+        if kind is NoticeKind.FIRING and follows_acknowledgements(channel):
+            follow = await self._catch_up(ctx, [a.id for a in alerts], channel_name, target)
+        # The notifications rows are the alert's record of what was sent where.
+        return Done("sent", notifications=rows, enqueue=follow)
+
+    async def _catch_up(
+        self, ctx: JobContext, ids: list[int], channel: str, target: str
+    ) -> list[NewJob]:
+        """Alerts acknowledged or resolved while their page was on its way: the acknowledge
+        and resolve jobs found no page to follow up then, so this target is told now (a
+        duplicate of theirs changes nothing). Only for channels that follow acknowledgements,
+        where a missed follow-up leaves someone being paged."""
+        states = await self._states(ids)
+        resolved = [i for i, a in states.items() if a.status is not AlertStatus.FIRING]
+        acknowledged = [
+            i
+            for i, a in states.items()
+            if a.status is AlertStatus.FIRING and a.acknowledged_at is not None
+        ]
+        group_key = ctx.job.payload.get("group_key", "")
+        return [
+            _notice_job(kind, found, channel, target, group_key, ctx.now)
+            for kind, found in (
+                (NoticeKind.RESOLVED, resolved),
+                (NoticeKind.ACKNOWLEDGED, acknowledged),
+            )
+            if found
+        ]
+
+    async def acknowledge(self, ctx: JobContext) -> Outcome:
+        async with self._store.connection() as conn:
+            alerts = await self._store.alert_states(conn, alert_ids(ctx.jobs))
+            follow = await self.follow_ups(conn, ctx, alerts, NoticeKind.ACKNOWLEDGED)
+        return Done("acknowledged", enqueue=follow)
+
+    async def follow_ups(
+        self,
+        conn: AsyncConnection,
+        ctx: JobContext,
+        alerts: Mapping[int, AlertState],
+        kind: NoticeKind,
+    ) -> list[NewJob]:
+        """A ``kind`` notice for every channel and target a firing notice about the alerts
+        reached; acknowledged notices only for channels that follow acknowledgements."""
+        notices: dict[tuple[str, str, str], list[int]] = {}
+        for alert in alerts.values():
+            for channel, target, _ref in await self._store.notified_targets(conn, alert.id):
+                if kind is NoticeKind.ACKNOWLEDGED and not self._follows_acks(channel):
+                    continue
+                notices.setdefault((alert.group_key, channel, target), []).append(alert.id)
+        return [
+            _notice_job(kind, ids, channel, target, group_key, ctx.now)
+            for (group_key, channel, target), ids in notices.items()
+        ]
+
+    def _follows_acks(self, channel_name: str) -> bool:
+        channel = self._channels.get(channel_name)
+        return channel is not None and follows_acknowledgements(channel)
+
+
+def _notice_job(
+    kind: NoticeKind, ids: list[int], channel: str, target: str, group_key: str, now: datetime
+) -> NewJob:
+    """A resolved or acknowledged notice for alerts that a channel and target were paged about."""
+    return NewJob(
+        kind="notify",
+        payload={
+            "notice": kind.value,
+            "alert_ids": ids,
+            "channel": channel,
+            "target": target,
+            "group_key": group_key,
+        },
+        due_at=now,
+        idempotency_key=f"{kind.value}:{channel}:{target}:{ids_key(ids)}",
+        coalesce_key=f"{kind.value}:{group_key}:{channel}:{target}",
+    )
+
+
+def _attempts(ctx: JobContext) -> int:
+    """Earlier attempts of this send that may have gone out: the failed ones, and one more when
+    the job was due a whole lease ago (a worker that took it died, perhaps after sending)."""
+    taken_over = ctx.now - ctx.job.due_at >= ctx.runner.settings.lease
+    return ctx.job.attempts + (1 if taken_over else 0)

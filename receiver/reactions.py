@@ -1,0 +1,89 @@
+"""What a new alert sets off, in one place: the ``route`` and ``resolve`` jobs.
+
+A committed webhook enqueues a ``route`` job for the alerts it stored new and a ``resolve``
+job for those it ended (see ``receiver.ingest.outbox``); a person resolving an alert enqueues
+a ``resolve`` job too. Each job reads its alerts' states once and hands them to every reaction
+in a list — escalation starts its policies, automation its runbooks, Grafana marks its graphs —
+and what they all return is applied in one transaction with the job's completion. A reaction
+only decides: it enqueues jobs and writes rows through the outcome, so a job that fails half
+way is run again whole, and the idempotency keys of the jobs it enqueues keep a second run
+from doubling what the first one committed.
+
+A module adds what it does on an alert's arrival or end by joining the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.model import NewJob
+from receiver.store import Store
+from receiver.store.store import AlertState
+
+
+@dataclass(frozen=True, slots=True)
+class Reacted:
+    """What one reaction sets off: jobs to enqueue, history rows, the routes alerts took."""
+
+    enqueue: Sequence[NewJob] = ()
+    events: Sequence[dict[str, Any]] = ()
+    routes: Sequence[dict[str, Any]] = ()
+
+
+class Reaction(Protocol):
+    """Something a module does when alerts arrive (``on_new``) or end (``on_resolved``).
+
+    ``alerts`` are the states of the job's alerts that are still stored, labels included;
+    ``conn`` is a read connection for anything more a reaction needs to look up. The job's
+    time, and the jobs run together with it, are in ``ctx``."""
+
+    async def on_new(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted: ...
+
+    async def on_resolved(
+        self, conn: AsyncConnection, ctx: JobContext, alerts: Mapping[int, AlertState]
+    ) -> Reacted: ...
+
+
+def payload_ids(ctx: JobContext) -> list[int]:
+    """The alerts of a batch job and of the jobs run together with it, once each, in order."""
+    return sorted({i for j in ctx.jobs for i in j.payload.get("alert_ids", ())})
+
+
+class Reactions:
+    """The ``route`` and ``resolve`` job handlers over a list of reactions, run in its order."""
+
+    def __init__(self, store: Store, reactions: Sequence[Reaction]) -> None:
+        self._store = store
+        self._reactions = tuple(reactions)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"route": self.route, "resolve": self.resolve}
+
+    async def route(self, ctx: JobContext) -> Outcome:
+        return await self._react(ctx, "routed", new=True)
+
+    async def resolve(self, ctx: JobContext) -> Outcome:
+        return await self._react(ctx, "resolved", new=False)
+
+    async def _react(self, ctx: JobContext, reason: str, *, new: bool) -> Outcome:
+        enqueue: list[NewJob] = []
+        events: list[dict[str, Any]] = []
+        routes: list[dict[str, Any]] = []
+        async with self._store.connection() as conn:
+            alerts = await self._store.alert_states(conn, payload_ids(ctx), with_labels=True)
+            for reaction in self._reactions:
+                if new:
+                    reacted = await reaction.on_new(conn, ctx, alerts)
+                else:
+                    reacted = await reaction.on_resolved(conn, ctx, alerts)
+                enqueue += reacted.enqueue
+                events += reacted.events
+                routes += reacted.routes
+        return Done(reason, enqueue=enqueue, events=events, routes=routes)

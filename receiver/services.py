@@ -1,0 +1,354 @@
+"""The composition root: a configuration, a store and a clock become the services behind
+every job, route and command.
+
+``build_services`` is the one place concrete adapters (channels, the Slack client's channels,
+the Alertmanager client, the runbook executor) are made from configuration; the application
+builds them at start and again at each reload, from plain values and callables, never from the
+``web.Application`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from receiver.actions import AlertActions
+from receiver.alertmanager_api import AlertmanagerClient
+from receiver.automation.definitions import Runbooks, silence_api
+from receiver.automation.executor import Executor
+from receiver.automation.guards import HttpGuard, ShellPolicy
+from receiver.automation.redaction import Redactor, configured_secrets
+from receiver.automation.service import AutomationService
+from receiver.automation.steps import StepEnvironment
+from receiver.breaker import BreakerRegistry, CircuitBreaker
+from receiver.clock_skew import ClockSkew
+from receiver.config import ChannelConfig, Config
+from receiver.config.integrations import SlackConfig
+from receiver.deadletters import DeadLetters
+from receiver.escalation import Escalation
+from receiver.grafana import Annotator
+from receiver.hostallow import HostAllowList
+from receiver.jobs import Handler
+from receiver.metrics import Metrics
+from receiver.model import Clock, Notification
+from receiver.notify.base import Channel
+from receiver.notify.email import EmailChannel
+from receiver.notify.log import LogChannel
+from receiver.notify.pagerduty import PagerDutyChannel
+from receiver.notify.slack import Pacer, SlackChannel
+from receiver.notify.slack.blocks import MessageView
+from receiver.notify.webhook import WebhookChannel
+from receiver.people import People
+from receiver.pipeline import PipelineGuard
+from receiver.ratelimit import RateLimit, RateLimiters
+from receiver.reactions import Reaction, Reactions
+from receiver.retention import Retention
+from receiver.routing import Router
+from receiver.slack_messages import (
+    MessageUpdates,
+    alert_follow_ups,
+    progress_hook,
+    reference_lookup,
+    runbook_offers,
+    state_lookup,
+)
+from receiver.store import Store
+
+Submit = Callable[[Notification], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Lasting:
+    """What outlives a reload, made once at start: circuit breakers (their state is the
+    integration's, not the configuration's), the clock-skew tracker, the start time, the step
+    actions, and the Slack client with the ``slack`` section it was made from (that section
+    takes effect at a restart)."""
+
+    breakers: BreakerRegistry
+    skew: ClockSkew
+    started_at: datetime
+    step_actions: Mapping[str, Callable[..., Any]]
+    slack: SlackConfig | None = None
+    slack_client: AsyncWebClient | None = None
+
+
+@dataclass
+class Services:
+    """Everything built from the reloadable part of the configuration: the job handlers and
+    the channels, policies, runbooks and checks behind them."""
+
+    handlers: dict[str, Handler]
+    channels: dict[str, Channel]
+    escalation: Escalation
+    guard: PipelineGuard
+    retention: Retention
+    executor: Executor
+    automation: AutomationService  # runbooks run by hand, approvals, the kill switch
+    guarded_http: aiohttp.ClientSession  # what http runbook steps connect through
+
+    async def seed(self, store: Store, now: datetime) -> None:
+        """Enqueue the periodic jobs (watchdog, reconcile, retention) this configuration
+        runs."""
+        seeds = self.guard.seed(now) + self.retention.seed(now)
+        if seeds:
+            async with store.transaction(durable=False) as conn:
+                await store.jobs.enqueue(conn, seeds, now)
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        await self.guarded_http.close()
+
+
+def build_services(
+    config: Config,
+    store: Store,
+    clock: Clock,
+    metrics: Metrics,
+    session: aiohttp.ClientSession,
+    runbooks: Runbooks,
+    lasting: Lasting,
+    *,
+    submit: Submit,
+    wake: Callable[[], None],
+) -> Services:
+    """The services ``config`` describes. ``submit`` ingests a notification (the watchdog's
+    group fetches); ``wake`` nudges the job runner when new jobs are due."""
+    slack_channels = _slack_channels(store, config, runbooks, lasting)
+    channels: dict[str, Channel] = {
+        name: build_channel(name, channel, session, clock)
+        for name, channel in config.channels.items()
+        if name not in slack_channels
+    }
+    channels.update(slack_channels)
+    limits = {
+        name: RateLimit(channel.rate_limit.per_minute, channel.rate_limit.burst)
+        for name, channel in config.channels.items()
+    }
+    escalation = Escalation(
+        config,
+        store,
+        channels,
+        lasting.breakers,
+        RateLimiters(limits),
+        metrics,
+        skew=lasting.skew,
+    )
+    alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
+    guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
+    retention = Retention(config.retention, store, metrics)
+    automation = config.automation
+    http_guard = HttpGuard(HostAllowList(automation.http_allow))
+    guarded_http = http_guard.session()
+    executor = Executor(
+        runbooks,
+        store,
+        metrics,
+        StepEnvironment(
+            http=session,
+            prometheus_url=config.automation.prometheus_url,
+            alertmanager_url=silence_api(config),
+            actions=lasting.step_actions,
+            channels=channels,
+            http_guard=http_guard,
+            guarded_http=guarded_http,
+            shell=ShellPolicy(
+                automation.shell_allow,
+                cpu_seconds=int(automation.shell_limits.cpu_time.total_seconds()),
+                address_space_bytes=automation.shell_limits.address_space_bytes,
+            ),
+            action_settings=action_settings(config),
+            dead_letters=DeadLetters(store, clock, wake),
+            clock=clock,
+        ),
+        automatic=config.automation.automatic,
+        dry_run=config.automation.mode == "dry_run",
+        annotate=config.grafana is not None,
+        # An execution for an alert tells the alert's Slack messages how it goes.
+        progress=progress_hook(config.slack.command)
+        if slack_channels and config.slack is not None
+        else None,
+        redactor=Redactor.of(configured_secrets(config), automation.max_step_output_bytes),
+    )
+    handlers = {
+        **escalation.handlers(),
+        **guard.handlers(),
+        **retention.handlers(),
+        **executor.handlers(),
+        **MessageUpdates(store, slack_channels).handlers(),
+    }
+    # What alerts that arrive (route) and that end (resolve, by Alertmanager or a person) set
+    # off, in this order and in one outcome: escalation, Grafana's marks, runbook starts.
+    reactions: list[Reaction] = [escalation]
+    if config.grafana is not None:
+        annotator = Annotator(config.grafana, session, store)
+        handlers.update(annotator.handlers())
+        reactions.append(annotator)
+    reactions.append(executor)
+    handlers.update(Reactions(store, reactions).handlers())
+    automation_service = AutomationService(
+        executor, store, clock, wake, People(config.people, config.api.tokens)
+    )
+    return Services(
+        handlers, channels, escalation, guard, retention, executor, automation_service, guarded_http
+    )
+
+
+def alert_actions(
+    config: Config, store: Store, metrics: Metrics, clock: Clock, wake: Callable[[], None]
+) -> AlertActions:
+    """Acknowledge, resolve and snooze, with the follow-ups (Slack message updates) that
+    ``config`` asks for."""
+    return AlertActions(store, metrics, clock, wake, follow_ups=alert_follow_ups(config))
+
+
+def action_settings(config: Config) -> dict[str, Mapping[str, Any]]:
+    """``automation.actions``, with ``automation.dead_letter_archive`` (relative to the
+    configuration file) as the ``archive`` setting of retry_dead_letters."""
+    found = {name: dict(values) for name, values in config.automation.actions.items()}
+    archive = config.automation.dead_letter_archive
+    if archive is not None:
+        base = os.path.dirname(config.source) if os.path.isfile(config.source) else "."
+        found.setdefault("retry_dead_letters", {})["archive"] = os.path.join(base, archive)
+    return dict(found)
+
+
+def breaker_factory(config: Config) -> Callable[[str, str], CircuitBreaker]:
+    """A channel's circuit breaker, with the channel's ``breaker`` settings."""
+
+    def make(channel: str, _target: str) -> CircuitBreaker:
+        settings = config.channels[channel].breaker if channel in config.channels else None
+        if settings is None:
+            return CircuitBreaker()
+        return CircuitBreaker(
+            failure_threshold=settings.failure_threshold,
+            open_cooldown=settings.open_cooldown.total_seconds(),
+            half_open_probe_count=settings.half_open_probe_count,
+        )
+
+    return make
+
+
+ChannelBuilder = Callable[[str, ChannelConfig, aiohttp.ClientSession, Clock], "Channel | None"]
+
+
+def _webhook(
+    name: str, channel: ChannelConfig, session: aiohttp.ClientSession, clock: Clock
+) -> Channel | None:
+    hook = channel.webhook
+    if hook is None:
+        return None
+    return WebhookChannel(
+        name,
+        hook.url,
+        session=session,
+        secret=hook.secret,
+        timeout=hook.timeout.total_seconds(),
+        headers=dict(hook.headers),
+        clock=clock,
+    )
+
+
+def _email(
+    name: str, channel: ChannelConfig, _session: aiohttp.ClientSession, clock: Clock
+) -> Channel | None:
+    mail = channel.email
+    if mail is None:
+        return None
+    tls_context = ssl.create_default_context(cafile=mail.ca_file) if mail.ca_file else None
+    return EmailChannel(
+        name,
+        host=mail.host,
+        port=mail.port,
+        starttls=mail.starttls,
+        use_tls=mail.use_tls,
+        username=mail.username,
+        password=mail.password,
+        sender=mail.sender,
+        default_to=tuple(mail.to),
+        timeout=mail.timeout.total_seconds(),
+        tls_context=tls_context,
+        clock=clock,
+    )
+
+
+def _pagerduty(
+    name: str, channel: ChannelConfig, _session: aiohttp.ClientSession, clock: Clock
+) -> Channel | None:
+    if channel.pagerduty is None:
+        return None
+    return PagerDutyChannel(name, channel.pagerduty, clock=clock)
+
+
+# A channel type's name in ``channels.<name>.type`` → what builds it. ``slack`` channels share
+# the one Slack client and are built apart (``_slack_channels``); a type missing here, or one
+# without its section, logs what it would have sent.
+CHANNEL_TYPES: Mapping[str, ChannelBuilder] = {
+    "webhook": _webhook,
+    "email": _email,
+    "pagerduty": _pagerduty,
+}
+
+
+def build_channel(
+    name: str, channel: ChannelConfig, session: aiohttp.ClientSession, clock: Clock
+) -> Channel:
+    """The one place channel configuration becomes a channel."""
+    builder = CHANNEL_TYPES.get(channel.type)
+    built = builder(name, channel, session, clock) if builder is not None else None
+    return built if built is not None else LogChannel(name)
+
+
+def slack_client(slack: SlackConfig, session: aiohttp.ClientSession) -> AsyncWebClient:
+    """The Slack Web API client, made once per process."""
+    return AsyncWebClient(
+        token=slack.bot_token,
+        base_url=slack.api_url,
+        session=session,
+        timeout=10,
+        retry_handlers=[],  # jobs do the waiting: a 429 defers the job, never sleeps here
+    )
+
+
+def _slack_channels(
+    store: Store, config: Config, runbooks: Runbooks, lasting: Lasting
+) -> dict[str, SlackChannel]:
+    """The ``slack`` channels, over the client made at start (none without one)."""
+    slack, client = lasting.slack, lasting.slack_client
+    if slack is None or client is None:
+        return {}
+    pacer = Pacer(slack.message_interval.total_seconds())
+    view = MessageView(
+        grafana_url=slack.grafana_url, silence_button=config.alertmanager is not None
+    )
+    names = [name for name, channel in config.channels.items() if channel.type == "slack"]
+    state = state_lookup(store, names, Router(config))
+    references = reference_lookup(store, names)
+    offers = runbook_offers(
+        store,
+        runbooks,
+        config.automation.automatic,
+        dry_run=config.automation.mode == "dry_run",
+    )
+    found = {}
+    for name in names:
+        section = config.channels[name].slack
+        own = section.channel if section is not None else None
+        found[name] = SlackChannel(
+            name,
+            client,
+            default_channel=own or slack.default_channel,
+            pacer=pacer,
+            state=state,
+            view=view,
+            references=references,
+            runbooks=offers,
+        )
+    return found

@@ -1,0 +1,99 @@
+"""A clock a test moves by hand, so a tier delay, a retry's backoff or a snooze takes no time.
+
+The application takes its clock in ``create_app(config, clock=...)``; every job's ``due_at`` is
+read against it. ``advance`` moves the time forward and runs every job that falls due on the
+way at its own due time (as if that much time had passed), then waits until the job runner is
+idle; ``settle`` only waits for the runner. A test then asserts exact timing: the next tier has
+not paged at 59 s, and has at 60 s.
+
+    clock = ManualClock()
+    client = await aiohttp_client(create_app(config, clock=clock))
+    clock.watch(client.app)
+    await clock.advance(timedelta(seconds=59))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from receiver.store import tables
+from receiver.typedefs import RUNNER, STORE
+
+
+class ManualClock:
+    """Aware UTC time that moves only when told to; callable like ``receiver.model.Clock``."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        # Near the wall clock by default: alert payloads and skew checks compare against it.
+        self._now = start or datetime.now(UTC).replace(microsecond=0)
+        self._origin = self._now
+        self._apps: list[web.Application] = []
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        """Seconds on the same hand-moved time, for what counts in monotonic seconds."""
+        return (self._now - self._origin).total_seconds()
+
+    def watch(self, app: web.Application) -> None:
+        """Wake and wait for this (started) application's job runner on every move."""
+        self._apps.append(app)
+
+    def forget(self, app: web.Application) -> None:
+        """Stop watching an application about to be closed (its store goes away)."""
+        self._apps.remove(app)
+
+    async def advance(self, by: timedelta | float) -> None:
+        """Move the time forward by ``by``: each job due on the way runs at its due time, in
+        order, and the runner is idle again when this returns."""
+        delta = by if isinstance(by, timedelta) else timedelta(seconds=by)
+        if delta < timedelta(0):
+            raise ValueError(f"time only moves forward, not by {delta}")
+        target = self._now + delta
+        await self.settle()
+        while (due := await self._next_due()) is not None and due <= target:
+            self._now = max(self._now, due)
+            await self.settle(wake=True)
+        self._now = target
+        await self.settle(wake=True)
+
+    async def settle(self, within: float = 10.0, *, wake: bool = False) -> None:
+        """Wait until no job is running and none is due by this clock, in every watched
+        application (``wake``: tell their runners first that the time has moved)."""
+        if wake:
+            for app in self._apps:
+                app[RUNNER].wake()
+        deadline = time.monotonic() + within
+        while not await self._idle():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the job runner was still busy after {within:g} s")
+            await asyncio.sleep(0.01)
+
+    async def _idle(self) -> bool:
+        # One statement, so one snapshot: a job claimed between two reads is not missed.
+        jobs = tables.jobs.c
+        busy = select(func.count()).where(
+            (jobs.state == "running") | ((jobs.state == "pending") & (jobs.due_at <= self._now))
+        )
+        for app in self._apps:
+            async with app[STORE].connection() as conn:
+                if (await conn.execute(busy)).scalar_one():
+                    return False
+        return True
+
+    async def _next_due(self) -> datetime | None:
+        """When the earliest pending job falls due, in any watched application."""
+        earliest = select(func.min(tables.jobs.c.due_at)).where(tables.jobs.c.state == "pending")
+        found: list[datetime] = []
+        for app in self._apps:
+            async with app[STORE].connection() as conn:
+                due = (await conn.execute(earliest)).scalar_one()
+            if due is not None:
+                found.append(due)
+        return min(found, default=None)
