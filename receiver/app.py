@@ -106,11 +106,7 @@ def create_app(
     setup_state(app, config, clock, registry, tracing, config_path)
     setup_access(app, config)
     setup_automation(app, config, owner, runbooks, step_actions)
-    app.cleanup_ctx.append(_store)
-    app.cleanup_ctx.append(_runner)
-    app.cleanup_ctx.append(_ingestor)
-    if config.slack is not None:
-        app.cleanup_ctx.append(_slack)
+    setup_lifetimes(app, config)
     setup_gauges(app)
     setup_routes(app, config)
     setup_console(app)
@@ -164,6 +160,16 @@ def setup_automation(
     app[OWNER] = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     app[RUNBOOKS] = runbooks if runbooks is not None else load_runbooks(config)
     app[STEP_ACTIONS] = dict(step_actions) if step_actions is not None else registered_actions()
+
+
+def setup_lifetimes(app: web.Application, config: Config) -> None:
+    """What opens at start and closes at the end, in this order: the store, the job runner
+    over the services, the ingestor, and Slack's commands (when ``slack`` is configured)."""
+    app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_runner)
+    app.cleanup_ctx.append(_ingestor)
+    if config.slack is not None:
+        app.cleanup_ctx.append(_slack)
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:

@@ -213,7 +213,7 @@ class Escalation:
     # -- escalate -------------------------------------------------------------------------------
 
     async def escalate(self, ctx: JobContext) -> Outcome:
-        # The runner hands over every timer of this group, route, policy and tier due now.
+        # The runner hands over every timer of this group, route, policy, tier and chain due now.
         p = ctx.job.payload
         group_key, route, policy_name = p["group_key"], p["route"], p["policy"]
         tier, repeat = p["tier"], p["repeat"]

@@ -125,7 +125,7 @@ class Metrics:
         )
         self.jobs_queued = Gauge(
             "firebreak_jobs_queued",
-            "Jobs not done, by kind and state (pending, running, dead); counted at scrape.",
+            "Jobs not done, by kind and state (pending, running, dead); counted every few seconds.",
             ["kind", "state"],
             registry=registry,
         )
@@ -180,7 +180,7 @@ class Metrics:
         )
         self.approvals_waiting = Gauge(
             "firebreak_runbook_approvals_waiting",
-            "Runbook executions waiting for a person's approval (counted at scrape).",
+            "Runbook executions waiting for a person's approval (counted every few seconds).",
             registry=registry,
         )
         self.approval_wait = Histogram(

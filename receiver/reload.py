@@ -150,10 +150,12 @@ async def reload_config(app: web.Application) -> ReloadResult:
             app[PIPELINE] = built.guard
             app[AUTOMATION] = built.automation
             app[DRILLS] = drills_for(app, built)
-        await built.seed(app[STORE], app[CLOCK]())
+        # In force from here: the metrics say so before the first await, so that whoever sees
+        # the new configuration at work also sees it counted.
         metrics.config_reloads.labels("success").inc()
         metrics.config_last_reload_successful.set(1)
         metrics.config_last_reload_success.set_to_current_time()
+        await built.seed(app[STORE], app[CLOCK]())
         if restart:
             log.warning("configuration reloaded; %s take effect at a restart", ", ".join(restart))
         else:
