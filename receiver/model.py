@@ -1,4 +1,5 @@
-"""Domain types. Values only: nothing here performs I/O or imports the rest of the package."""
+"""Domain types. Values only: nothing here performs I/O or imports the rest of the package (one
+annotation names ``matchers.Matcher``, under ``TYPE_CHECKING``)."""
 
 from __future__ import annotations
 
@@ -166,7 +167,7 @@ def parse_id(raw: str | None) -> int | None:
     return value if value <= MAX_ID else None
 
 
-# Jobs ---------------------------------------------------------------------------------------
+# -- jobs ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,7 @@ class Job:
     finished_at: datetime | None
 
 
-# Runbook executions ------------------------------------------------------------------------
+# -- runbook executions ----------------------------------------------------------------------------
 
 
 FINAL_STATES = ("succeeded", "failed", "rolled_back", "cancelled", "skipped")
@@ -272,7 +273,7 @@ class ExecutionEvent:
 EXECUTION_STATES = (*ACTIVE_STATES, *FINAL_STATES)
 
 
-# Alert listings ---------------------------------------------------------------------------
+# -- alert listings --------------------------------------------------------------------------------
 
 
 class AlertOrder(StrEnum):
