@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from receiver import __version__
+from receiver.durations import parse_duration
 
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 
@@ -128,6 +129,14 @@ def add_alerts_parsers(commands: Any, with_config: WithConfig) -> None:
     snooze.add_argument("--note", help="written into the alert's history")
 
 
+def _duration(text: str) -> float:
+    """A Prometheus-style duration argument, in seconds."""
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_automation_parsers(commands: Any, with_config: WithConfig) -> None:
     runbooks = commands.add_parser("runbooks", help="list, run and steer runbook executions")
     runbooks.set_defaults(run="receiver.cli.runbooks:run")
@@ -147,6 +156,13 @@ def add_automation_parsers(commands: Any, with_config: WithConfig) -> None:
         help="render and record what each step would do, change nothing; shows it when done",
     )
     run.add_argument("--wait", action="store_true", help="wait for the execution to end")
+    run.add_argument(
+        "--timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="give up waiting after this long (30s, 5m); exit 1 if it has not ended "
+        "(default: none with --wait, the job poll interval + 10s with --dry-run)",
+    )
     run.add_argument(
         "--override-breaker",
         action="store_true",

@@ -90,8 +90,10 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
                 return 0
             # The serving process does the work; all this process can do is look. A dry run
             # only takes a moment, so --dry-run waits for it to show what it would do.
-            grace = config.jobs.poll_interval.total_seconds() + _DRY_RUN_GRACE
-            if not await _ended(service, execution.id, None if args.wait else grace):
+            within = args.timeout
+            if within is None and not args.wait:
+                within = config.jobs.poll_interval.total_seconds() + _DRY_RUN_GRACE
+            if not await _ended(service, execution.id, within):
                 print(
                     f"firebreak runbooks run: execution {execution.id} has not run yet: "
                     "`firebreak serve` on this database runs it; see "

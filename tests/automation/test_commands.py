@@ -4,6 +4,7 @@ database: the CLI starts, approves, inspects and cancels what the server runs.""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -282,16 +283,32 @@ async def alert_ids(client: Any) -> list[int]:
     return [a["id"] for a in (await resp.json())["alerts"]]
 
 
-async def test_a_dry_run_nobody_serves_says_so(
-    config_file: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("how", ["--dry-run", "--wait"])
+async def test_a_run_nobody_serves_says_so_at_its_timeout(
+    config_file: Path, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
+    started = time.monotonic()
     code, out = await cli(
-        capsys, "runbooks", "run", "slow", "--dry-run", "--config", str(config_file)
+        capsys, "runbooks", "run", "slow", how, "--timeout", "1s", "--config", str(config_file)
     )
+    assert time.monotonic() - started >= 1.0  # it looked for the whole second
     assert code == 1
     eid = out.split()[1].rstrip(":")
-    assert out.splitlines()[0] == f"execution {eid}: pending (dry run)"
+    dry = " (dry run)" if how == "--dry-run" else ""
+    assert out.splitlines()[0] == f"execution {eid}: pending{dry}"
     assert (
         f"firebreak runbooks run: execution {eid} has not run yet: `firebreak serve` on this "
         f"database runs it; see `firebreak runbooks status {eid}`"
     ) in out
+
+
+async def test_a_timeout_that_is_no_duration_is_refused_before_anything_runs(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        await cli(
+            capsys, "runbooks", "run", "slow", "--timeout", "soon", "--config", str(config_file)
+        )
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --timeout" in err and "expected a duration such as 30s" in err, err
