@@ -34,6 +34,7 @@ from receiver.notify.base import (
     follows_acknowledgements,
 )
 from receiver.ratelimit import RateLimiters
+from receiver.reactions import alert_ids
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
 from receiver.store.messages import message_references
@@ -63,11 +64,6 @@ def ids_key(alert_ids: Iterable[int]) -> str:
     ids = sorted(set(alert_ids))
     digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
     return f"{ids[0]}-{ids[-1]}-{len(ids)}-{digest}"
-
-
-def alert_ids(jobs: Iterable[Job]) -> list[int]:
-    """The alerts of jobs run together, once each, in order."""
-    return sorted({i for j in jobs for i in j.payload["alert_ids"]})
 
 
 class Delivery:

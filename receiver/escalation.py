@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from receiver.breaker import BreakerRegistry
 from receiver.clock_skew import ClockSkew, escalation_start
 from receiver.config import Config, EscalationPolicyConfig, NotifyTarget, TierConfig
-from receiver.delivery import Delivery, alert_ids, ids_key
+from receiver.delivery import Delivery, ids_key
 from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.metrics import Metrics
 from receiver.model import AlertStatus, EventKind, Job, NewJob
@@ -39,7 +39,7 @@ from receiver.notify.base import (
     NoticeKind,
 )
 from receiver.ratelimit import RateLimiters
-from receiver.reactions import Reacted
+from receiver.reactions import Reacted, alert_ids
 from receiver.routing import Router
 from receiver.store import Store
 from receiver.store.store import AlertState

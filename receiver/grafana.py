@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from receiver.config import GrafanaConfig
 from receiver.jobs import DeadLetter, Done, Handler, JobContext, Outcome, Retry
 from receiver.model import NewJob
-from receiver.reactions import Reacted, payload_ids
+from receiver.reactions import Reacted, alert_ids
 from receiver.store import Store
 from receiver.store.store import AlertState
 
@@ -76,7 +76,7 @@ class Annotator:
     def _marked(ctx: JobContext, event: str) -> Reacted:
         """An annotation of the job's alerts ``event``; its text is made when the annotate
         job runs, from the alerts as stored then."""
-        ids = payload_ids(ctx)
+        ids = alert_ids(ctx.jobs)
         if not ids:
             return Reacted()
         key = f"alerts:{event}:{ids[0]}-{ids[-1]}-{len(ids)}:{ctx.job.id}"

@@ -14,14 +14,14 @@ A module adds what it does on an alert's arrival or end by joining the list.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.jobs import Done, Handler, JobContext, Outcome
-from receiver.model import NewJob
+from receiver.model import Job, NewJob
 from receiver.store import Store
 from receiver.store.store import AlertState
 
@@ -51,9 +51,10 @@ class Reaction(Protocol):
     ) -> Reacted: ...
 
 
-def payload_ids(ctx: JobContext) -> list[int]:
-    """The alerts of a batch job and of the jobs run together with it, once each, in order."""
-    return sorted({i for j in ctx.jobs for i in j.payload.get("alert_ids", ())})
+def alert_ids(jobs: Iterable[Job]) -> list[int]:
+    """The alerts of jobs run together (a batch job and those claimed with it), once each, in
+    order."""
+    return sorted({i for j in jobs for i in j.payload.get("alert_ids", ())})
 
 
 class Reactions:
@@ -77,7 +78,7 @@ class Reactions:
         events: list[dict[str, Any]] = []
         routes: list[dict[str, Any]] = []
         async with self._store.connection() as conn:
-            alerts = await self._store.alert_states(conn, payload_ids(ctx), with_labels=True)
+            alerts = await self._store.alert_states(conn, alert_ids(ctx.jobs), with_labels=True)
             for reaction in self._reactions:
                 if new:
                     reacted = await reaction.on_new(conn, ctx, alerts)
