@@ -5,9 +5,11 @@ one back. Observed at a real webhook receiver, on the manual clock; SQLite and P
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
@@ -42,18 +44,24 @@ jobs: {{workers: 4, lease: 30s, max_attempts: 6, backoff_initial: {backoff}, bac
 """
 
 
-async def start(
-    aiohttp_client: Any, make_config: Any, db_url: str, clock: ManualClock, text: str
-) -> Any:
-    app = create_app(
-        make_config(db_url, text),
-        clock=clock,
-        monotonic=clock.monotonic,
-        registry=CollectorRegistry(),
-    )
-    client = await aiohttp_client(app)
-    clock.watch(app)
-    return client
+@pytest.fixture
+def start(
+    aiohttp_client: Any, make_config: Any, db_url: str, manual_clock: ManualClock
+) -> Callable[..., Awaitable[Any]]:
+    """Start an application on the test's database and the manual clock, with ``config``."""
+
+    async def run(**settings: Any) -> Any:
+        app = create_app(
+            make_config(db_url, config(**settings)),
+            clock=manual_clock,
+            monotonic=manual_clock.monotonic,
+            registry=CollectorRegistry(),
+        )
+        client = await aiohttp_client(app)
+        manual_clock.watch(app)
+        return client
+
+    return run
 
 
 def tiers_by_alert(receiver: WebhookReceiver, since: int) -> dict[str, list[int]]:
@@ -68,17 +76,14 @@ def tiers_by_alert(receiver: WebhookReceiver, since: int) -> dict[str, list[int]
 
 
 async def test_after_an_outage_every_alert_hears_tier_1_before_tier_2(
-    receiver: WebhookReceiver,
-    aiohttp_client: Any,
-    make_config: Any,
-    db_url: str,
-    manual_clock: ManualClock,
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
     # Down across tier 1's send and tier 2's due time: tier 1's breaker opens at once and its
     # probe half a minute later finds the channel still down, so it waits another cooldown;
     # tier 2's breaker, opened later, probes first once the channel is back.
-    text = config(receiver.url, tier2_after="10s", threshold=2, cooldown="30s", backoff="100ms")
-    client = await start(aiohttp_client, make_config, db_url, manual_clock, text)
+    client = await start(
+        url=receiver.url, tier2_after="10s", threshold=2, cooldown="30s", backoff="100ms"
+    )
     receiver.down = 503
     names = [f"A{i}" for i in range(6)]
     for name in names:
@@ -92,17 +97,14 @@ async def test_after_an_outage_every_alert_hears_tier_1_before_tier_2(
 
 
 async def test_a_dead_lettered_tier_1_notice_lets_tier_2_go_out(
-    receiver: WebhookReceiver,
-    aiohttp_client: Any,
-    make_config: Any,
-    db_url: str,
-    manual_clock: ManualClock,
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
     # Tier 1's send fails and is retried some seconds later; tier 2 falls due meanwhile and
     # waits behind it. The channel then rejects tier 1's notice for good: it is dead-lettered
     # (kept for a person to retry), and tier 2 is sent, once.
-    text = config(receiver.url, tier2_after="1s", threshold=100, cooldown="60s", backoff="10s")
-    client = await start(aiohttp_client, make_config, db_url, manual_clock, text)
+    client = await start(
+        url=receiver.url, tier2_after="1s", threshold=100, cooldown="60s", backoff="10s"
+    )
     receiver.down = 503
     await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
     await manual_clock.settle()
