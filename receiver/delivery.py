@@ -5,6 +5,8 @@
                   channel's rate limit it becomes a ``digest``;
 - ``digest``      sends everything the rate limit held back for a channel and target as one
                   message;
+  A firing notice waits behind its alerts' notices of earlier tiers to the same channel that
+  are still on their way (retried, deferred, held for a digest): tiers reach a channel in order.
 - ``acknowledge`` (enqueued when a person acknowledges an alert) tells the channels that follow
                   acknowledgements (PagerDuty) and were paged about it.
 
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,6 +46,9 @@ from receiver.store.store import AlertState
 
 # Alerts named in one digest message; the rest are counted.
 _DIGEST_ALERTS = 50
+# A notice waiting behind an earlier tier's is due this long after it, so that a claim takes
+# the earlier one first (or with it, when it sees it running and waits again).
+_BEHIND = timedelta(seconds=1)
 
 
 def notice_alert(alert: Alert) -> NoticeAlert:
@@ -66,6 +73,15 @@ def ids_key(alert_ids: Iterable[int]) -> str:
     return f"{ids[0]}-{ids[-1]}-{len(ids)}-{digest}"
 
 
+@dataclass(frozen=True, slots=True)
+class Preloaded:
+    """What the runner reads once for all the notify jobs it claims in a turn."""
+
+    alerts: dict[int, Alert]
+    # Earlier tiers' notices not yet done that the later tiers' claimed notices may wait behind.
+    ahead: list[Job]
+
+
 class Delivery:
     """The job handlers that send notices, over one configuration's channels."""
 
@@ -86,8 +102,20 @@ class Delivery:
     def handlers(self) -> dict[str, Handler]:
         return {"notify": self.notify, "digest": self.digest, "acknowledge": self.acknowledge}
 
-    async def preload_alerts(self, conn: AsyncConnection, jobs: Sequence[Job]) -> dict[int, Alert]:
-        return {a.id: a for a in await self._store.alerts_by_ids(conn, alert_ids(jobs))}
+    async def preload(self, conn: AsyncConnection, jobs: Sequence[Job]) -> Preloaded:
+        """The jobs' alerts, and the notices their later tiers wait behind, in a query each
+        (the second only when a later tier is among them: first tiers wait for nothing)."""
+        alerts = {a.id: a for a in await self._store.alerts_by_ids(conn, alert_ids(jobs))}
+        later = [j for j in jobs if _rank(j.payload) > (0, 0)]
+        ahead: list[Job] = []
+        if later:
+            ahead = await self._store.jobs.on_their_way(
+                conn,
+                ("notify", "digest"),  # a held-back notice is a digest until it goes
+                sorted({j.payload.get("group_key", "") for j in later}),
+                sorted({j.payload["channel"] for j in later}),
+            )
+        return Preloaded(alerts, ahead)
 
     async def _states(self, ids: Sequence[int]) -> dict[int, AlertState]:
         async with self._store.connection() as conn:
@@ -101,10 +129,11 @@ class Delivery:
         p = ctx.job.payload
         kind = NoticeKind(p["notice"])
         ids = alert_ids(ctx.jobs)
-        if ctx.preloaded is None:
-            alerts = await self._alerts(ids)
-        else:
-            alerts = {i: ctx.preloaded[i] for i in ids if i in ctx.preloaded}
+        preloaded = ctx.preloaded
+        if not isinstance(preloaded, Preloaded):
+            async with self._store.connection() as conn:
+                preloaded = await self.preload(conn, ctx.jobs)
+        alerts = {i: preloaded.alerts[i] for i in ids if i in preloaded.alerts}
         if kind is NoticeKind.FIRING:
             # Somebody acted since the tier fired: they need no page about it.
             alerts = {
@@ -114,6 +143,14 @@ class Delivery:
             }
             if not alerts:
                 return Done("skipped")
+            ahead = _due_ahead(ctx.jobs, preloaded.ahead)
+            if ahead is not None:
+                # Delivered now, it could reach the channel before the earlier tier's notice.
+                # A dead-lettered notice is done with: it holds nothing back.
+                return Defer(
+                    until=max(ahead, ctx.now) + _BEHIND,
+                    reason="waiting behind an earlier tier's notice to this channel",
+                )
         return await self._send(ctx, kind, list(alerts.values()), suppressed=0)
 
     async def digest(self, ctx: JobContext) -> Outcome:
@@ -292,6 +329,38 @@ def _notice_job(
         due_at=now,
         idempotency_key=f"{kind.value}:{channel}:{target}:{ids_key(ids)}",
         coalesce_key=f"{kind.value}:{group_key}:{channel}:{target}",
+    )
+
+
+def _rank(payload: Mapping[str, Any]) -> tuple[int, int]:
+    """Where a firing notice stands in its escalation, (repeat, tier); other notices (0, 0)."""
+    if payload.get("notice") != NoticeKind.FIRING.value or payload.get("tier") is None:
+        return (0, 0)
+    return (payload.get("repeat", 0), payload["tier"])
+
+
+def _due_ahead(jobs: Sequence[Job], ahead: Sequence[Job]) -> datetime | None:
+    """When the first of the firing notices of earlier tiers than all of ``jobs`` (one
+    message's), about any of their alerts, to their channel and still on its way, is due; None
+    when there is none. Strictly earlier than the earliest of them: no two notices ever wait
+    for each other."""
+    rank = min(_rank(j.payload) for j in jobs)
+    if rank == (0, 0):
+        return None
+    own = {j.id for j in jobs}
+    ids = set(alert_ids(jobs))
+    channel = jobs[0].payload["channel"]
+    return min(
+        (
+            j.due_at
+            for j in ahead
+            if j.id not in own
+            and j.payload.get("channel") == channel
+            and j.payload.get("notice") == NoticeKind.FIRING.value
+            and _rank(j.payload) < rank
+            and not ids.isdisjoint(j.payload.get("alert_ids", ()))
+        ),
+        default=None,
     )
 
 

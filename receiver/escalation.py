@@ -147,7 +147,7 @@ class Escalation:
     def preloads(self) -> dict[str, Preload]:
         """Notifications are the many small jobs: the runner reads their alerts for all of
         those claimed together in one query."""
-        return {"notify": self._delivery.preload_alerts}
+        return {"notify": self._delivery.preload}
 
     def _policy(self, name: str) -> EscalationPolicyConfig | None:
         return self._config.escalation_policies.get(name)

@@ -119,6 +119,12 @@ class JobQueue:
             .group_by(jobs.c.coalesce_key)
         )
         self._held = select(jobs.c.id).where(_HELD)
+        self._on_their_way = select(*jobs.c).where(
+            jobs.c.kind.in_(bindparam("b_kinds", expanding=True)),
+            jobs.c.state.in_(("pending", "running")),
+            jobs.c.payload["group_key"].as_string().in_(bindparam("b_groups", expanding=True)),
+            jobs.c.payload["channel"].as_string().in_(bindparam("b_channels", expanding=True)),
+        )
         self._finish = (
             update(jobs)
             .where(_HELD)
@@ -238,6 +244,19 @@ class JobQueue:
         """Which of these jobs ``owner`` still holds the lease of."""
         rows = await conn.execute(self._held, {"b_ids": list(ids), "b_owner": owner})
         return {row[0] for row in rows}
+
+    async def on_their_way(
+        self,
+        conn: AsyncConnection,
+        kinds: Sequence[str],
+        group_keys: Sequence[str],
+        channels: Sequence[str],
+    ) -> list[Job]:
+        """The jobs of ``kinds`` not finished yet (pending or running) whose payload names one
+        of ``group_keys`` and one of ``channels``: notices still on their way to those places."""
+        params = {"b_kinds": list(kinds), "b_groups": list(group_keys)}
+        rows = await conn.execute(self._on_their_way, {**params, "b_channels": list(channels)})
+        return [_job(row) for row in rows]
 
     async def finish(
         self, conn: AsyncConnection, ids: Sequence[int], owner: str, now: datetime, outcome: str

@@ -3,7 +3,8 @@
 It records every request (method, path, headers, raw body, arrival time, whether the signature
 verified) and answers from a script: ``receiver.script(Reply(500), Reply.timeout(5), Reply(429,
 retry_after="7"), Reply(200))`` answers the next requests in that order, then 200 with a JSON
-``id`` once the script runs out.
+``id`` once the script runs out. ``receiver.down = 503`` answers every request with that status
+(an outage) until it is set back to ``None``.
 
     async with WebhookReceiver(secret="s3cret") as receiver:
         channel = WebhookChannel("hook", receiver.url, ...)
@@ -71,6 +72,8 @@ class WebhookReceiver:
         self.path = path
         self.requests: list[Received] = []
         self._script: deque[Reply] = deque()
+        # While set, every request is answered with this status (an outage), script untouched.
+        self.down: int | None = None
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self._next_id = 0
@@ -97,6 +100,8 @@ class WebhookReceiver:
                 request.method, request.path_qs, request.headers, body, time.time(), signature_ok
             )
         )
+        if self.down is not None:
+            return web.Response(status=self.down, body=b"down")
         reply = self._script.popleft() if self._script else None
         if reply is None:
             self._next_id += 1
