@@ -84,19 +84,6 @@ def _pg_admin(sql: str) -> None:
         pool.submit(asyncio.run, admin()).result()
 
 
-# The longest tests first: pytest-xdist hands tests out in collection order, so a minute-long
-# one collected late would run on alone after the others are done.
-_LONG_FIRST = ("tests/e2e/test_demo.py", "tests/chaos/", "tests/e2e/")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid
-        return next((i for i, p in enumerate(_LONG_FIRST) if path.startswith(p)), len(_LONG_FIRST))
-
-    items.sort(key=rank)
-
-
 @contextlib.contextmanager
 def new_pg_database() -> Iterator[str]:
     """A PostgreSQL database of its own (an SQLAlchemy URL), dropped on leaving the block;
