@@ -74,7 +74,7 @@ from receiver.config.schema import (
     RetentionConfig,
     TlsConfig,
 )
-from receiver.config.secrets import weak_secret_warnings
+from receiver.config.secrets import weak_secret_warnings, weak_secrets_for_listen
 from receiver.config.walker import Shorthand, from_data
 
 __all__ = [
@@ -125,4 +125,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "weak_secret_warnings",
+    "weak_secrets_for_listen",
 ]
