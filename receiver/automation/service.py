@@ -21,6 +21,9 @@ from receiver.model import Alert, Clock, Execution, ExecutionEvent, Role, StepRu
 from receiver.people import People
 from receiver.store import Store
 
+# How often a cancel reads the execution again when the runner moved it on meanwhile.
+_CANCEL_TRIES = 5
+
 
 @dataclass(frozen=True, slots=True)
 class ExecutionRecord:
@@ -173,18 +176,32 @@ class AutomationService:
     async def cancel(self, execution_id: int, actor: str, reason: str | None) -> Execution:
         """Stop an execution: no further step starts; a step running now finishes and is
         recorded, and the silences it created are expired."""
-        now = self._clock()
         actor = self._people.resolve(actor)
+        note = f"cancelled by {actor}" + (f": {reason}" if reason else "")
+        # The runner may move the execution on (start its next step) between our read and
+        # our write; the operator's intent holds whatever it moved to, so read it again.
+        for _ in range(_CANCEL_TRIES):
+            if await self._cancel_once(execution_id, actor, reason, note):
+                break
+        else:
+            raise Conflict(f"execution {execution_id} changed meanwhile; try again")
+        self._wake()
+        return await self._get(execution_id)
+
+    async def _cancel_once(
+        self, execution_id: int, actor: str, reason: str | None, note: str
+    ) -> bool:
+        """One try at cancelling; False when the execution changed under it."""
+        now = self._clock()
         async with self._store.transaction() as conn:
             execution = await self._current(conn, execution_id)
             if execution.final:
                 raise Conflict(f"execution {execution_id} has ended ({execution.state})")
-            note = f"cancelled by {actor}" + (f": {reason}" if reason else "")
             changed = await self._executor.finish(
                 conn, execution, "cancelled", now, error=note, actor=actor, cancel_reason=reason
             )
             if not changed:
-                raise Conflict(f"execution {execution_id} changed meanwhile; try again")
+                return False
             row = await self._sql.step(conn, execution_id, execution.phase, execution.position)
             if row is not None:
                 await self._sql.update_step(
@@ -195,8 +212,7 @@ class AutomationService:
                     finished_at=now,
                     error=note,
                 )
-        self._wake()
-        return await self._get(execution_id)
+        return True
 
     async def approve(self, execution_id: int, actor: str, role: Role) -> Execution:
         return await self._decide(execution_id, actor, role, "approved")

@@ -48,6 +48,13 @@ from receiver.config.integrations import (
     WatchdogConfig,
 )
 from receiver.config.load import load_config, parse_config
+from receiver.config.oncall import (
+    LayerConfig,
+    OnCallConfig,
+    RestrictionConfig,
+    ScheduleConfig,
+    TeamConfig,
+)
 from receiver.config.policies import (
     DEFAULT_POLICY,
     LOG_CHANNEL,
@@ -67,7 +74,7 @@ from receiver.config.schema import (
     RetentionConfig,
     TlsConfig,
 )
-from receiver.config.secrets import weak_secret_warnings
+from receiver.config.secrets import weak_secret_warnings, weak_secrets_for_listen
 from receiver.config.walker import Shorthand, from_data
 
 __all__ = [
@@ -88,20 +95,25 @@ __all__ = [
     "GrafanaConfig",
     "IngestConfig",
     "JobsConfig",
+    "LayerConfig",
     "LogConfig",
     "NotificationsConfig",
     "NotifyTarget",
+    "OnCallConfig",
     "PagerDutyChannelConfig",
     "PagerDutyConfig",
     "PagerDutySeverity",
     "PersonConfig",
     "RateLimitConfig",
+    "RestrictionConfig",
     "RetentionConfig",
     "RouteConfig",
+    "ScheduleConfig",
     "ShellLimits",
     "Shorthand",
     "SlackChannelConfig",
     "SlackConfig",
+    "TeamConfig",
     "TierConfig",
     "TlsConfig",
     "TracingConfig",
@@ -113,4 +125,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "weak_secret_warnings",
+    "weak_secrets_for_listen",
 ]

@@ -91,7 +91,7 @@ async def test_runbooks_commands_drive_a_serving_process(
     code, out = await cli(
         capsys, "runbooks", "cancel", str(slow), "--reason", "not needed", "--config", c
     )
-    assert code == 0 and "cancelled" in out
+    assert code == 0 and "cancelled" in out, out
     code, out = await cli(capsys, "runbooks", "cancel", str(slow), "--config", c)
     assert code == 1 and "has ended" in out
     code, out = await cli(capsys, "runbooks", "show", "nope", "--config", c)
