@@ -52,11 +52,11 @@ def _pip_quietly(*args: str) -> None:
 
 
 def test_the_editable_install_of_make_setup_builds_without_warnings(tmp_path: Path) -> None:
-    # As make setup installs Firebreak (-e, no dependencies), into a prefix of its own.
+    # As make setup installs Firebreak (-e, no dependencies), into a prefix of its own; without
+    # --ignore-installed pip would first uninstall the Firebreak this suite runs from.
     source = _source(tmp_path)
-    _pip_quietly(
-        "install", "-q", "--no-deps", "--prefix", str(tmp_path / "prefix"), "-e", str(source)
-    )
+    prefix = str(tmp_path / "prefix")
+    _pip_quietly("install", "-q", "--no-deps", "-I", "--prefix", prefix, "-e", str(source))
     (pth,) = (tmp_path / "prefix").rglob("__editable__.firebreak-*.pth")
     assert pth.read_text().split() == [str(source)]
 
