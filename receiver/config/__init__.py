@@ -51,9 +51,11 @@ from receiver.config.load import load_config, parse_config
 from receiver.config.policies import (
     DEFAULT_POLICY,
     LOG_CHANNEL,
+    PEOPLE_KINDS,
     DefaultRouteConfig,
     EscalationPolicyConfig,
     NotifyTarget,
+    PagingConfig,
     RouteConfig,
     TierConfig,
 )
@@ -73,6 +75,7 @@ from receiver.config.walker import Shorthand, from_data
 __all__ = [
     "DEFAULT_POLICY",
     "LOG_CHANNEL",
+    "PEOPLE_KINDS",
     "AlertmanagerConfig",
     "ApiConfig",
     "ApiToken",
@@ -94,6 +97,7 @@ __all__ = [
     "PagerDutyChannelConfig",
     "PagerDutyConfig",
     "PagerDutySeverity",
+    "PagingConfig",
     "PersonConfig",
     "RateLimitConfig",
     "RetentionConfig",

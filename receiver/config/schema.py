@@ -37,6 +37,7 @@ from receiver.config.integrations import (
 from receiver.config.policies import (
     DefaultRouteConfig,
     EscalationPolicyConfig,
+    PagingConfig,
     RouteConfig,
     builtin_channels,
     builtin_policies,
@@ -191,6 +192,8 @@ class Config:
     slack: SlackConfig | None = None
     # Who is who across interfaces (API tokens and Slack users name a person of it).
     people: tuple[PersonConfig, ...] = ()
+    # The channels that reach a person a tier pages.
+    paging: PagingConfig = field(default_factory=PagingConfig)
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})

@@ -11,6 +11,9 @@
   retried send first looks in memory and, when the send may have gone out before (a failed
   attempt), in the channel's history (``conversations.history`` with metadata) for the message
   it already posted, and updates that one instead of posting a second.
+- A target that is a Slack user id (a person a tier pages) is their direct message with the
+  app: the conversation is opened once (``conversations.open``) and posted to like a channel,
+  so the resolve updates the same direct message.
 - Slack's rate limit answer (HTTP 429 with ``Retry-After``) becomes ``ChannelThrottled``: the
   job waits that long without spending an attempt or tripping the breaker. Posts to one Slack
   channel are paced to one a second, Slack's guidance, the same way.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -53,6 +57,8 @@ __all__ = [
 log = logging.getLogger("firebreak.slack")
 
 METADATA_EVENT: Final = "firebreak_notice"
+# Slack user ids (as people's slack_user_id): a target of this shape is a direct message.
+SLACK_USER: Final = re.compile(r"[UW][A-Z0-9]{2,}")
 _REMEMBERED: Final = 10_000  # idempotency keys whose message this process remembers
 _HISTORY_LOOKBACK: Final = 200  # messages searched for one posted by an earlier attempt
 _DIGEST_CHARS: Final = 2600  # a digest's body, escaped, inside a 3000-character section
@@ -124,6 +130,7 @@ class SlackChannel:
         self._runbooks = runbooks
         self._posted: OrderedDict[str, MessageRef] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._direct: dict[str, str] = {}  # user id -> the id of their direct message with us
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -131,6 +138,9 @@ class SlackChannel:
         channel = target or self._default
         if not channel:
             raise ChannelRejected(f"slack {self.name}: no target and no default channel")
+        direct = SLACK_USER.fullmatch(channel) is not None
+        if direct:
+            channel = await self._direct_message(channel)
         references = notice.references
         if notice.message and not references and notice.alerts and self._references is not None:
             # A runbook's notify step: its words belong in the thread of the alert's message.
@@ -148,11 +158,29 @@ class SlackChannel:
         # A new message: the first tier, a digest, a tier reaching another Slack channel, or a
         # resolve in a channel that never heard the alerts fired.
         ref = await self._post_message(notice, channel)
-        if notice.kind is NoticeKind.FIRING:
-            # The messages elsewhere about these alerts say where the escalation went.
+        if notice.kind is NoticeKind.FIRING and not direct:
+            # The messages elsewhere about these alerts say where the escalation went (a
+            # person paged is named in them instead: the message shows who was paged).
             for other in _firsts(notice.references, skip=channel):
                 await self._note(other, notice)
         return Delivery(reference=str(ref))
+
+    async def _direct_message(self, user: str) -> str:
+        """The id of the direct message between the app and ``user``, opened if need be."""
+        known = self._direct.get(user)
+        if known is not None:
+            return known
+        answer = await slack_call(
+            f"slack {self.name} conversations.open",
+            self._client.conversations_open(users=user),
+            pacer=self._pacer,
+            channel=user,
+        )
+        found = str((answer.get("channel") or {}).get("id") or "")
+        if not found:
+            raise ChannelRejected(f"slack {self.name}: conversations.open gave no channel")
+        self._direct[user] = found
+        return found
 
     async def _note(self, parent: MessageRef, notice: Notice) -> None:
         """A reply in ``parent``'s thread saying what happened, and ``parent`` brought up to
