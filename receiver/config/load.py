@@ -30,6 +30,7 @@ from receiver.config.policies import (
 from receiver.config.problems import INVALID
 from receiver.config.references import (
     Part,
+    check_oncall,
     check_paging,
     check_paging_channels,
     check_people,
@@ -276,6 +277,7 @@ class _Assembly:
         found[0] += check_paging_channels(
             self.parts[0], main, channels, any(pages_people(part) for part in self.parts)
         )
+        found[0] += [f"{self.top}: {problem}" for problem in check_oncall(main)]
         self.problems.extend(problem for problems in found for problem in problems)
         return dataclasses.replace(
             main,
