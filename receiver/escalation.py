@@ -44,10 +44,13 @@ from receiver.notify.base import (
     Channel,
     NoticeKind,
 )
+from receiver.oncall_gaps import GapAlerts, gap_job
 from receiver.paging import Escalating, Paging, Resolved, gap_note
+from receiver.pipeline import Submit
 from receiver.ratelimit import RateLimiters
 from receiver.reactions import Reacted, alert_ids
 from receiver.routing import Router
+from receiver.schedules import Schedules
 from receiver.store import Store
 from receiver.store.store import AlertState
 
@@ -110,6 +113,9 @@ class Escalation:
         rate_limits: RateLimiters,
         metrics: Metrics,
         skew: ClockSkew | None = None,
+        *,
+        schedules: Schedules,
+        submit: Submit,
     ) -> None:
         self._config = config
         self._skew = skew
@@ -118,7 +124,8 @@ class Escalation:
         self._channels = channels
         self._metrics = metrics
         self._delivery = Delivery(store, channels, breakers, rate_limits, metrics)
-        self._paging = Paging(config, channels)
+        self._paging = Paging(config, channels, schedules)
+        self._gaps = GapAlerts(schedules, store, submit, metrics)
 
     def horizons(self) -> dict[str, timedelta]:
         """How far ahead each kind's coalesced jobs may be due to join a message."""
@@ -143,7 +150,11 @@ class Escalation:
     def handlers(self) -> dict[str, Handler]:
         """Its own jobs; ``route`` and ``resolve`` are the reactions' (``on_new``,
         ``on_resolved``)."""
-        return {"escalate": self.escalate, **self._delivery.handlers()}
+        return {
+            "escalate": self.escalate,
+            **self._delivery.handlers(),
+            **self._gaps.handlers(),
+        }
 
     @staticmethod
     def inline() -> tuple[str, ...]:
@@ -261,6 +272,7 @@ class Escalation:
             escalating = Escalating(ids, group_key, route, policy_name, tier, repeat)
             paged = self._paging.reach(escalating, resolved, ctx.now)
             follow += more + paged.jobs
+            follow += [gap_job(s, ctx.job.due_at, policy_name, tier) for s in resolved.unstaffed]
             events += reached + paged.events
             pages += paged.pages
             if not falls:

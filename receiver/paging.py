@@ -21,11 +21,14 @@ from typing import Any
 
 from receiver.config import Config, NotifyTarget, PersonConfig, TierConfig
 from receiver.delivery import ids_key
+from receiver.errors import NotFound
 from receiver.model import EventKind, NewJob, Page
 from receiver.notify.base import Channel, NoticeKind
 from receiver.people import People
+from receiver.schedules import Schedules
 from receiver.store.pages import page_row
 
+_NOBODY = "nobody on call"
 # How each contact kind is shown in history: "alice paged ... by Slack DM, email".
 _CONTACT_NAMES = {"slack": "Slack DM", "email": "email", "pagerduty": "PagerDuty"}
 
@@ -45,6 +48,7 @@ class Resolved:
 
     paged: tuple[Paged, ...] = ()
     gaps: tuple[tuple[str, str], ...] = ()  # (entry, why)
+    unstaffed: tuple[str, ...] = ()  # the schedules with nobody on call
 
     @property
     def falls_through(self) -> bool:
@@ -76,50 +80,63 @@ class Escalating:
 class Paging:
     """Resolves a tier's people entries and builds the notices that page them."""
 
-    def __init__(self, config: Config, channels: Mapping[str, Channel]) -> None:
-        self._people = People(config.people)
+    def __init__(
+        self, config: Config, channels: Mapping[str, Channel], schedules: Schedules
+    ) -> None:
+        self._people = People(config.people, teams=config.teams)
+        self._schedules = schedules
         self._contacts = {
             kind: name for kind, name in config.paging.channels().items() if name in channels
         }
 
     def contacts(self, person: PersonConfig) -> list[tuple[str, str, str]]:
-        """``(kind, channel, target)`` for each way ``person`` can be paged."""
+        """``(kind, channel, address)`` for each way ``person`` can be paged."""
         addresses = {
             "slack": person.slack_user_id,
             "email": person.email,
-            "pagerduty": getattr(person, "pagerduty_user", None),
+            "pagerduty": person.pagerduty_user,
         }
-        found = []
-        for kind, channel in self._contacts.items():
-            address = addresses[kind]
-            if address:
-                # PagerDuty's events go to the channel's own routing key: the person is in
-                # the event (see docs/escalation.md "Paging people").
-                found.append((kind, channel, "" if kind == "pagerduty" else address))
-        return found
+        return [
+            (kind, channel, address)
+            for kind, channel in self._contacts.items()
+            if (address := addresses[kind])
+        ]
 
     async def resolve(self, tier: TierConfig, at: datetime) -> Resolved:
         """The people ``tier``'s entries page at ``at``, each once (the first entry that
         names them), in the tier's order."""
         paged: dict[str, Paged] = {}
         gaps: list[tuple[str, str]] = []
+        unstaffed: list[str] = []
         for entry in tier.notify:
             people = entry.people
             if people is None:
                 continue
-            ids, why = self._who(entry, at)
+            ids, why = await self._who(entry, at)
             reachable = [i for i in ids if self._reachable(i)]
             if not reachable:
                 gaps.append((str(entry), why if not ids else "nobody with a contact method"))
+            if entry.schedule and not ids and why == _NOBODY:
+                unstaffed.append(entry.schedule)
             for person in reachable:
                 paged.setdefault(person, Paged(person, str(entry)))
-        return Resolved(tuple(paged.values()), tuple(gaps))
+        return Resolved(tuple(paged.values()), tuple(gaps), tuple(unstaffed))
 
-    def _who(self, entry: NotifyTarget, at: datetime) -> tuple[tuple[str, ...], str]:
-        """The person ids an entry names at ``at``, or none and why."""
+    async def _who(self, entry: NotifyTarget, at: datetime) -> tuple[tuple[str, ...], str]:
+        """The person ids an entry names at ``at``, or none and why: a person; whoever a
+        schedule has on call then (overrides included); every member of a team."""
         if entry.person:
             found = self._people.get(entry.person) is not None
             return ((entry.person,), "") if found else ((), "no such person")
+        if entry.schedule:
+            try:
+                return await self._schedules.who(entry.schedule, at), _NOBODY
+            except NotFound:  # removed by a reload since the chain was frozen
+                return (), "no such schedule"
+        if entry.team:
+            if self._people.team(entry.team) is None:
+                return (), "no such team"
+            return tuple(p.id for p in self._people.members(entry.team)), "no members"
         return (), f"{entry} is not configured"
 
     def _reachable(self, person_id: str) -> bool:
@@ -157,9 +174,12 @@ class Paging:
 
 
 def _page_job(
-    e: Escalating, paged: Paged, kind: str, channel: str, target: str, now: datetime
+    e: Escalating, paged: Paged, kind: str, channel: str, address: str, now: datetime
 ) -> NewJob:
-    """The firing notice that pages one person through one contact method."""
+    """The firing notice that pages one person through one contact method. A PagerDuty
+    event goes to the channel's own routing key with the person in it: Events API v2 has no
+    assignee (docs/escalation.md "Paging people")."""
+    target = "" if kind == "pagerduty" else address
     return NewJob(
         kind="notify",
         payload={
@@ -174,6 +194,7 @@ def _page_job(
             "group_key": e.group_key,
             "person": paged.person,
             "via": paged.via,
+            "contact": address,
         },
         due_at=now,
         idempotency_key=f"page:{e.route}:{e.repeat}:{e.tier}:{paged.person}:{kind}:"

@@ -113,8 +113,8 @@ def check_paging(part: Part, main: Config, channels: Mapping[str, ChannelConfig]
     problems: list[str] = []
     defined = {
         "person": {p.id for p in main.people},
-        "schedule": {s.id for s in getattr(main, "schedules", ())},
-        "team": {t.id for t in getattr(main, "teams", ())},
+        "schedule": {s.id for s in main.schedules},
+        "team": {t.id for t in main.teams},
     }
     for name, policy in part.escalation_policies.items():
         tiers = join(join("escalation_policies", name), "tiers")

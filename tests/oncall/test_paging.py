@@ -6,13 +6,11 @@ clock; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from sqlalchemy import select
 
 from receiver.store import tables
@@ -20,8 +18,8 @@ from receiver.typedefs import STORE
 from tests.clock import ManualClock
 from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.console.conftest import login
-from tests.fakes.slack import CHANNEL, SlackFake
-from tests.fakes.smtp import FakeSmtpServer
+from tests.fakes.pagerduty import FakePagerDuty, channel_yaml
+from tests.fakes.slack import CHANNEL
 from tests.oncall.paging_setup import (
     ALICE,
     BOB,
@@ -29,7 +27,6 @@ from tests.oncall.paging_setup import (
     detail,
     mail_to,
     only_alert,
-    starter,
 )
 from tests.payloads import alert, webhook
 
@@ -38,43 +35,6 @@ HOOK = auth(WEBHOOK_TOKEN)
 TWO_PEOPLE = """\
       - {after: 0s, notify: [chat, {person: alice}]}
       - {after: 5m, notify: [{person: bob}]}"""
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake(users={ALICE, BOB}) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def smtp(ca: trustme.CA) -> Iterator[FakeSmtpServer]:
-    with FakeSmtpServer(ca, users={"alerts": "correct horse"}) as server:
-        yield server
-
-
-@pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
-    path = tmp_path / "smtp-ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
-@pytest.fixture
-def outside(
-    aiohttp_client: Any,
-    make_config: Any,
-    db_url: str,
-    manual_clock: ManualClock,
-    slack: SlackFake,
-    smtp: FakeSmtpServer,
-    ca_file: str,
-) -> Outside:
-    return Outside(slack, smtp, ca_file, starter(aiohttp_client, make_config, db_url, manual_clock))
 
 
 async def _fire(client: Any, manual_clock: ManualClock, **labels: str) -> int:
@@ -241,3 +201,26 @@ async def test_two_instances_on_one_database_page_once(
     assert len(slack.direct_messages(ALICE)) == 1 and len(slack.direct_messages(BOB)) == 1
     assert len(mail_to(smtp, "alice@example.com")) == 1
     assert len(mail_to(smtp, "bob@example.com")) == 1
+
+
+async def test_a_person_with_a_pagerduty_user_is_paged_through_pagerduty(
+    outside: Outside, manual_clock: ManualClock, tmp_path: Path
+) -> None:
+    """Events API v2 names no assignee: the event goes to the channel's routing key, one
+    incident per alert, and says whom Firebreak paged for PagerDuty's rules to route on."""
+    key = "R0UT1NGKEY0123456789ABCDEFGHIJKL"
+    async with FakePagerDuty(routing_keys=(key,)) as pagerduty:
+        ca_file = pagerduty.write_ca(tmp_path / "pagerduty-ca.pem")
+        text = outside.config("      - {after: 0s, notify: [{person: dana}]}").replace(
+            "paging: {slack: chat, email: mail}", "paging: {slack: chat, pagerduty: pd}"
+        )
+        text = text.replace("channels:", "channels:" + channel_yaml(pagerduty, ca_file, key, "1s"))
+        dana = "  - {id: dana, name: Dana, pagerduty_user: PDANA01}\n"
+        client = await outside.start(text.replace("people:\n", "people:\n" + dana))
+        alert_id = await _fire(client, manual_clock)
+        [event] = pagerduty.requests
+        assert event["routing_key"] == key and event["event_action"] == "trigger"
+        details = event["payload"]["custom_details"]
+        assert (details["firebreak_person"], details["pagerduty_user"]) == ("dana", "PDANA01")
+        [page] = (await detail(client, alert_id))["pages"]
+        assert page["contacts"] == ["pagerduty"]  # no slack_user_id: no direct message

@@ -12,8 +12,8 @@
   attempt), in the channel's history (``conversations.history`` with metadata) for the message
   it already posted, and updates that one instead of posting a second.
 - A target that is a Slack user id (a person a tier pages) is their direct message with the
-  app: the conversation is opened once (``conversations.open``) and posted to like a channel,
-  so the resolve updates the same direct message.
+  app, opened once (``conversations.open``): each page is a message of its own, and an
+  acknowledgement or a resolve updates the messages there in place.
 - Slack's rate limit answer (HTTP 429 with ``Retry-After``) becomes ``ChannelThrottled``: the
   job waits that long without spending an attempt or tripping the breaker. Posts to one Slack
   channel are paced to one a second, Slack's guidance, the same way.
@@ -38,6 +38,7 @@ from receiver.notify.render import subject, text_body
 from receiver.notify.slack.blocks import (
     MessageAlert,
     MessageView,
+    PagedPerson,
     RunbookOffer,
     message,
     thread_note,
@@ -49,6 +50,7 @@ __all__ = [
     "MessageRef",
     "MessageState",
     "OfferLookup",
+    "PagedLookup",
     "ReferenceLookup",
     "SlackChannel",
     "StateLookup",
@@ -95,6 +97,8 @@ StateLookup = Callable[[str], Awaitable[MessageState | None]]
 ReferenceLookup = Callable[[Sequence[int]], Awaitable[list[str]]]
 # The runbooks written for a message's alerts and where their runs stand (the store, in the app).
 OfferLookup = Callable[[Sequence[MessageAlert]], Awaitable[tuple[RunbookOffer, ...]]]
+# The people tiers paged about some alerts, first paged first (the store, in the app).
+PagedLookup = Callable[[Sequence[int]], Awaitable[tuple[PagedPerson, ...]]]
 
 
 class SlackChannel:
@@ -115,11 +119,13 @@ class SlackChannel:
         view: MessageView | None = None,
         references: ReferenceLookup | None = None,
         runbooks: OfferLookup | None = None,
+        paged: PagedLookup | None = None,
     ) -> None:
         """``state`` reads the alerts behind a message as they are now, so an update shows
         who acknowledged them; without it an update shows what the notice carried.
         ``view`` holds the message settings every message shares (Grafana, silence button);
-        ``runbooks`` finds the runbooks a message offers to run."""
+        ``runbooks`` finds the runbooks a message offers to run; ``paged`` the people tiers
+        paged about the alerts, whom a message mentions."""
         self.name = name
         self._client = client
         self._default = default_channel
@@ -128,6 +134,7 @@ class SlackChannel:
         self._view = view if view is not None else MessageView()
         self._references = references
         self._runbooks = runbooks
+        self._paged = paged
         self._posted: OrderedDict[str, MessageRef] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._direct: dict[str, str] = {}  # user id -> the id of their direct message with us
@@ -138,9 +145,8 @@ class SlackChannel:
         channel = target or self._default
         if not channel:
             raise ChannelRejected(f"slack {self.name}: no target and no default channel")
-        direct = SLACK_USER.fullmatch(channel) is not None
-        if direct:
-            channel = await self._direct_message(channel)
+        if SLACK_USER.fullmatch(channel) is not None:
+            return await self._send_direct(notice, await self._direct_message(channel))
         references = notice.references
         if notice.message and not references and notice.alerts and self._references is not None:
             # A runbook's notify step: its words belong in the thread of the alert's message.
@@ -158,11 +164,31 @@ class SlackChannel:
         # A new message: the first tier, a digest, a tier reaching another Slack channel, or a
         # resolve in a channel that never heard the alerts fired.
         ref = await self._post_message(notice, channel)
-        if notice.kind is NoticeKind.FIRING and not direct:
-            # The messages elsewhere about these alerts say where the escalation went (a
-            # person paged is named in them instead: the message shows who was paged).
+        if notice.kind is NoticeKind.FIRING:
+            # The messages elsewhere about these alerts say where the escalation went.
             for other in _firsts(notice.references, skip=channel):
                 await self._note(other, notice)
+        return Delivery(reference=str(ref))
+
+    async def _send_direct(self, notice: Notice, channel: str) -> Delivery:
+        """A page in a person's direct message: each tier that pages them is a message of
+        its own (a thread reply might go unnoticed); an acknowledgement or a resolve brings
+        every message about the alerts there up to date instead of adding one."""
+        if notice.kind in (NoticeKind.ACKNOWLEDGED, NoticeKind.RESOLVED):
+            earlier = [
+                ref
+                for ref in map(MessageRef.parse, notice.references)
+                if ref is not None and ref.channel == channel
+            ]
+            for ref in earlier:
+                await self.refresh(str(ref), notice)
+            if earlier or notice.kind is NoticeKind.ACKNOWLEDGED:
+                return Delivery(reference=str(earlier[0]) if earlier else None)
+        ref = await self._post_message(notice, channel)
+        if notice.kind is NoticeKind.FIRING:
+            # The alert's messages in channels mention whom it paged: bring them up to date.
+            for other in _firsts(notice.references, skip=channel):
+                await self.refresh(str(other))
         return Delivery(reference=str(ref))
 
     async def _direct_message(self, user: str) -> str:
@@ -229,9 +255,15 @@ class SlackChannel:
         return await self._post_once(notice.idempotency_key, notice.attempt, channel, text, blocks)
 
     async def _offering(self, view: MessageView, alerts: Sequence[MessageAlert]) -> MessageView:
-        if self._runbooks is None or not alerts:
+        """``view`` with what the store says of ``alerts``: the runbooks on offer, who was
+        paged."""
+        if not alerts:
             return view
-        return dataclasses.replace(view, runbooks=await self._runbooks(alerts))
+        if self._runbooks is not None:
+            view = dataclasses.replace(view, runbooks=await self._runbooks(alerts))
+        if self._paged is not None:
+            view = dataclasses.replace(view, paged=await self._paged([a.id for a in alerts]))
+        return view
 
     def _with_notice(self, notice: Notice, tier: int | None = None) -> MessageView:
         v = self._view
