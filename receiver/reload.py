@@ -17,7 +17,7 @@ from receiver.alertmanager import parse_webhook_body
 from receiver.automation.definitions import Runbooks, load_runbooks
 from receiver.automation.drills import Drills, Inject
 from receiver.automation.mode import announce, mode_line
-from receiver.config import Config, load_config
+from receiver.config import Config, load_config, weak_secrets_for_listen
 from receiver.errors import ConfigError, StoreUnavailable
 from receiver.model import Notification, ReloadResult
 from receiver.obs import request_id_var
@@ -121,6 +121,8 @@ async def reload_config(app: web.Application) -> ReloadResult:
             if app[CONFIG].listen_from != "listen":  # --listen or FIREBREAK_LISTEN: still so
                 old = app[CONFIG]
                 config = dataclasses.replace(config, listen=old.listen, listen_from=old.listen_from)
+                if problems := weak_secrets_for_listen(config):
+                    raise ConfigError(problems)
             runbooks = load_runbooks(config)
         except ConfigError as exc:
             metrics.config_reloads.labels("failure").inc()

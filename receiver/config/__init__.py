@@ -76,7 +76,7 @@ from receiver.config.schema import (
     RetentionConfig,
     TlsConfig,
 )
-from receiver.config.secrets import weak_secret_warnings
+from receiver.config.secrets import weak_secret_warnings, weak_secrets_for_listen
 from receiver.config.walker import Shorthand, from_data
 
 __all__ = [
@@ -129,4 +129,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "weak_secret_warnings",
+    "weak_secrets_for_listen",
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from receiver.config.checks import check_listen
 from receiver.config.schema import Config
+from receiver.config.secrets import weak_secrets_for_listen
 from receiver.errors import ConfigError
 
 CONFIG_ENV = "FIREBREAK_CONFIG"
@@ -65,12 +66,17 @@ def find_config(
 
 def override_listen(config: Config, flag: str | None, env: Mapping[str, str]) -> Config:
     """``config`` with ``listen`` from ``--listen`` or ``FIREBREAK_LISTEN`` when either is set;
-    ``ConfigError`` naming the one that is not ``host:port``."""
+    ``ConfigError`` naming the one that is not ``host:port``, or each weak secret when it is
+    beyond loopback (see ``secrets.py``)."""
     for source, value in (("--listen", flag), (LISTEN_ENV, env.get(LISTEN_ENV))):
         if not value:
             continue
         problem = check_listen(value)
         if problem is not None:
             raise ConfigError([f"{source}: {problem}, got {value!r}"])
-        return dataclasses.replace(config, listen=value, listen_from=source)
+        overridden = dataclasses.replace(config, listen=value, listen_from=source)
+        # The files were checked against their own listen; this one may be beyond loopback.
+        if problems := weak_secrets_for_listen(overridden):
+            raise ConfigError(problems)
+        return overridden
     return config

@@ -26,6 +26,7 @@ __all__ = [
     "is_loopback",
     "weak_secret_warnings",
     "weak_secrets",
+    "weak_secrets_for_listen",
     "weakness",
 ]
 
@@ -127,12 +128,31 @@ def _weakness(secret: str | None, sha256_hex: str | None) -> str | None:
 def weak_secrets(part: Part, main: Config, *, main_file: bool) -> list[str]:
     """Problems for the weak secrets ``part`` defines, Firebreak listening beyond loopback."""
     found = _caller_secrets(main) if main_file else []
+    return _refusals(part.source, [*found, *_channel_secrets(part.channels)], main)
+
+
+def weak_secrets_for_listen(config: Config) -> list[str]:
+    """Problems for every weak secret of a whole configuration whose ``listen`` is beyond
+    loopback: for a ``listen`` from ``--listen`` or ``FIREBREAK_LISTEN`` (or kept from them at a
+    reload), which the files were not checked against when they were loaded."""
+    if is_loopback(config.listen_host):
+        return []
+    found = [*_caller_secrets(config), *_channel_secrets(config.channels)]
+    return _refusals(config.source or "configuration", found, config)
+
+
+def _refusals(
+    source: str, found: list[tuple[str, str | None, str | None]], main: Config
+) -> list[str]:
+    listen = (
+        main.listen if main.listen_from == "listen" else f"{main.listen} from {main.listen_from}"
+    )
     problems = []
-    for path, secret, sha256_hex in [*found, *_channel_secrets(part.channels)]:
+    for path, secret, sha256_hex in found:
         problem = _weakness(secret, sha256_hex)
         if problem is not None:
             problems.append(
-                f"{part.source}: {path}: {problem}, and listen ({main.listen}) is beyond "
+                f"{source}: {path}: {problem}, and listen ({listen}) is beyond "
                 f"loopback; use a random secret of {MIN_SECRET_LENGTH} characters or more "
                 "(openssl rand -hex 24)"
             )

@@ -121,6 +121,7 @@ id: callback
 title: Call back whatever the alert says (careless)
 match: 'alertname="Callback"'
 cooldown: 0s
+concurrency: {max: 20, per_alert: 1}
 steps:
   - id: fetch
     on_failure: continue
@@ -128,6 +129,17 @@ steps:
   - id: call
     on_failure: continue
     http: {method: POST, url: "{{ labels.callback }}", body: {token: "{{ labels.token }}"}}
+"""
+
+PROBE = """
+id: probe
+title: Probe a URL a responder names
+automatic: false
+params:
+  url: {type: url, settable: true, default: "TARGET/health"}
+steps:
+  - id: get
+    http: {url: "{{ params.url }}"}
 """
 
 
@@ -215,6 +227,12 @@ def marker(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def http_allow(target: Target) -> list[str]:
+    """``automation.http_allow``: the one service steps may call (a test may widen it)."""
+    return [target.url.removeprefix("http://")]
+
+
+@pytest.fixture
 async def lab(
     aiohttp_client: Any,
     db_url: str,
@@ -223,8 +241,8 @@ async def lab(
     listener: Listener,
     target: Target,
     marker: Path,
+    http_allow: list[str],
 ) -> Lab:
-    allowed = target.url.removeprefix("http://")  # the one service steps may call
     text = f"""
 database: {{url: "{db_url}"}}
 webhook: {{auth: {{bearer_tokens: ["{WEBHOOK_TOKEN}"]}}}}
@@ -238,7 +256,7 @@ api:
 log: {{level: debug, format: console}}
 automation:
   mode: live
-  http_allow: ["{allowed}"]
+  http_allow: {json.dumps(http_allow)}
   shell_allow: ["{sys.executable}"]
   dead_letter_archive: "{tmp_path / "dead-letters.jsonl"}"
 slack:
@@ -261,8 +279,10 @@ jobs: {{workers: 4, lease: 5s, max_attempts: 3, backoff_initial: 100ms, backoff_
 """
     config = parse_config(text, source="firebreak.yml", env={})
     books = [
-        book.replace("PYTHON", sys.executable).replace("MARKER", str(marker))
-        for book in (DEAD_LETTER_RECOVERY, GATED, FOUR_EYES, LEAKY, CALLBACK)
+        book.replace("PYTHON", sys.executable)
+        .replace("MARKER", str(marker))
+        .replace("TARGET", target.url)
+        for book in (DEAD_LETTER_RECOVERY, GATED, FOUR_EYES, LEAKY, CALLBACK, PROBE)
     ]
     app = create_app(
         config,
@@ -508,5 +528,89 @@ async def test_a_label_cannot_point_a_step_or_an_action_elsewhere(lab: Lab, call
     assert called["state"] == "failed" and called["error"].startswith("http request refused")
     if "LISTENER" not in callback:
         assert "cloud metadata address" in fetched["error"] + called["error"]
+    await asyncio.sleep(0.3)
+    assert lab.listener.connections == []
+
+
+# Cloud metadata in every spelling that reaches it: refused even where the operator opened
+# every address to runbook steps.
+METADATA = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00:ec2::254]/latest/meta-data/",
+    "http://100.100.100.200/latest/meta-data/",
+    "http://192.0.0.192/opc/v1/instance/",
+    "http://168.63.129.16/machine?comp=goalstate",
+    "http://169.254.170.2/v2/credentials/",
+    "http://[fe80::a9fe:a9fe]/",
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://[::169.254.169.254]/",
+    "http://[64:ff9b::a9fe:a9fe]/",
+    "http://[64:ff9b::6464:64c8]/",
+    "http://[2002:a9fe:a9fe::1]/",
+    "http://2852039166/latest/meta-data/",
+    "http://0xa9fea9fe/latest/meta-data/",
+    "http://0251.0376.0251.0376/latest/meta-data/",
+    "http://169.254.43518/latest/meta-data/",
+]
+
+
+@pytest.mark.parametrize("http_allow", [["0.0.0.0/0", "::/0"]])
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the guard reads no table
+async def test_no_label_reaches_cloud_metadata_even_when_every_address_is_allowed(
+    lab: Lab,
+) -> None:
+    await lab.fire(
+        *(
+            alert("Callback", labels={"callback": url, "token": "x", "n": str(number)})
+            for number, url in enumerate(METADATA)
+        )
+    )
+
+    async def all_ended() -> list[dict[str, Any]] | None:
+        found = await lab.executions("callback")
+        if len(found) < len(METADATA) or any(e["state"] not in ENDED for e in found):
+            return None
+        return found
+
+    for execution in await eventually(all_ended, within=30, what="every callback run ended"):
+        record = await lab.record(execution["id"])
+        fetched, called = record["steps"]
+        assert fetched["state"] == called["state"] == "failed", record
+        assert called["error"].startswith("http request refused"), called
+        for step in (fetched, called):
+            assert "cloud metadata address" in step["error"], step
+
+
+async def test_a_url_set_by_hand_stays_on_the_allow_list(lab: Lab) -> None:
+    """A responder may choose the URL the runbook lets them choose, and only within
+    ``automation.http_allow``: through the API and Slack alike, refused before anything runs."""
+    elsewhere = [
+        f"{lab.listener.url}/steal",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        f"{lab.target.url.replace('127.0.0.1', 'localhost')}/health",  # a name it does not list
+    ]
+    for url in elsewhere:
+        resp = await lab.client.post(
+            "/api/v1/runbooks/probe/execute",
+            json={"trigger_context": {"url": url}},
+            headers=RESPONDER_H,
+        )
+        assert resp.status == 400, (url, await resp.text())
+        answer = await resp.json()
+        assert answer["field"] == "params.url", answer
+        assert "automation.http_allow" in answer["error"], answer
+        reply = await lab.slack_answer(f"run probe url={url}", ALICE)
+        assert "params.url" in reply and "automation.http_allow" in reply, reply
+    assert await lab.executions("probe") == []
+    # Within the list it runs, and reaches only the service it names.
+    resp = await lab.client.post(
+        "/api/v1/runbooks/probe/execute",
+        json={"trigger_context": {"url": f"{lab.target.url}/other"}},
+        headers=RESPONDER_H,
+    )
+    assert resp.status == 202, await resp.text()
+    assert (await lab.ended((await resp.json())["id"]))["state"] == "succeeded"
+    assert [r["path"] for r in lab.target.requests] == ["/other"]
     await asyncio.sleep(0.3)
     assert lab.listener.connections == []
