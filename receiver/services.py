@@ -57,6 +57,7 @@ from receiver.schedules import Schedules
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
+    paged_lookup,
     progress_hook,
     reference_lookup,
     runbook_offers,
@@ -140,6 +141,7 @@ def build_services(
         name: RateLimit(channel.rate_limit.per_minute, channel.rate_limit.burst)
         for name, channel in config.channels.items()
     }
+    schedules = Schedules(config, store, clock, _calendars(config, clock))
     escalation = Escalation(
         config,
         store,
@@ -148,6 +150,8 @@ def build_services(
         RateLimiters(limits, clock=lasting.monotonic),
         metrics,
         skew=lasting.skew,
+        schedules=schedules,
+        submit=submit,
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
     guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
@@ -204,7 +208,6 @@ def build_services(
     automation_service = AutomationService(
         executor, store, clock, wake, People(config.people, config.api.tokens, config.teams)
     )
-    schedules = Schedules(config, store, clock, _calendars(config, clock))
     return Services(
         handlers,
         channels,
@@ -376,6 +379,7 @@ def _slack_channels(
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
     state = state_lookup(store, names, Router(config))
     references = reference_lookup(store, names)
+    paged = paged_lookup(store, config.people)
     offers = runbook_offers(
         store,
         runbooks,
@@ -395,5 +399,6 @@ def _slack_channels(
             view=view,
             references=references,
             runbooks=offers,
+            paged=paged,
         )
     return found
