@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from receiver.config import ApiToken, PersonConfig
+from receiver.config import ApiToken, PersonConfig, TeamConfig
 
 PERSON = "person:"
 
@@ -23,9 +23,13 @@ class People:
     """Who is who: by Slack user id, and every spelling one person acts under."""
 
     def __init__(
-        self, people: Sequence[PersonConfig] = (), tokens: Sequence[ApiToken] = ()
+        self,
+        people: Sequence[PersonConfig] = (),
+        tokens: Sequence[ApiToken] = (),
+        teams: Sequence[TeamConfig] = (),
     ) -> None:
         self._by_id = {p.id: p for p in people}
+        self._teams = {t.id: t for t in teams}
         self._by_slack = {p.slack_user_id: p.id for p in people if p.slack_user_id}
         self._aliases: dict[str, set[str]] = {
             p.id: {person_actor(p.id), p.id}
@@ -38,6 +42,40 @@ class People:
 
     def get(self, person_id: str) -> PersonConfig | None:
         return self._by_id.get(person_id)
+
+    @property
+    def all(self) -> tuple[PersonConfig, ...]:
+        return tuple(self._by_id.values())
+
+    def by_slack(self, user_id: str) -> PersonConfig | None:
+        """The person a Slack user id is mapped to."""
+        person = self._by_slack.get(user_id)
+        return self._by_id[person] if person else None
+
+    def team(self, team_id: str) -> TeamConfig | None:
+        return self._teams.get(team_id)
+
+    @property
+    def teams(self) -> tuple[TeamConfig, ...]:
+        return tuple(self._teams.values())
+
+    def members(self, team_id: str) -> tuple[PersonConfig, ...]:
+        """The people of a team, in the order the team lists them (none for an unknown team)."""
+        team = self._teams.get(team_id)
+        if team is None:
+            return ()
+        return tuple(self._by_id[m] for m in team.members if m in self._by_id)
+
+    def teams_of(self, person_id: str) -> tuple[TeamConfig, ...]:
+        """The teams a person is a member of."""
+        return tuple(t for t in self._teams.values() if person_id in t.members)
+
+    def person_of(self, actor: str) -> PersonConfig | None:
+        """The person an actor (``person:<id>``, ``slack:<user>``) is, when mapped to one."""
+        actor = self.resolve(actor)
+        if actor.startswith(PERSON):
+            return self._by_id.get(actor[len(PERSON) :])
+        return None
 
     def slack_actor(self, user_id: str) -> str:
         """How a Slack user acts: ``person:<id>`` when mapped, else ``slack:<user id>``."""

@@ -52,6 +52,7 @@ from receiver.ratelimit import RateLimit, RateLimiters
 from receiver.reactions import Reaction, Reactions
 from receiver.retention import Retention
 from receiver.routing import Router
+from receiver.schedules import Schedules
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
@@ -95,6 +96,7 @@ class Services:
     executor: Executor
     automation: AutomationService  # runbooks run by hand, approvals, the kill switch
     guarded_http: aiohttp.ClientSession  # what http runbook steps connect through
+    schedules: Schedules  # who is on call, with the overrides in the store
 
     async def seed(self, store: Store, now: datetime) -> None:
         """Enqueue the periodic jobs (watchdog, reconcile, retention) this configuration
@@ -197,10 +199,19 @@ def build_services(
     reactions.append(executor)
     handlers.update(Reactions(store, reactions).handlers())
     automation_service = AutomationService(
-        executor, store, clock, wake, People(config.people, config.api.tokens)
+        executor, store, clock, wake, People(config.people, config.api.tokens, config.teams)
     )
+    schedules = Schedules(config, store, clock)
     return Services(
-        handlers, channels, escalation, guard, retention, executor, automation_service, guarded_http
+        handlers,
+        channels,
+        escalation,
+        guard,
+        retention,
+        executor,
+        automation_service,
+        guarded_http,
+        schedules,
     )
 
 

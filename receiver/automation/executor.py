@@ -213,7 +213,11 @@ class Executor:
         sample = uses_sample(dry_run, alert.id if alert else None, trigger)
         try:
             params = fill_params(
-                runbook, sample_alert(runbook, now) if sample else alert, trigger_context, given
+                runbook,
+                sample_alert(runbook, now) if sample else alert,
+                trigger_context,
+                given,
+                sample=sample,
             )
         except InvalidInput as exc:
             if trigger != "auto":

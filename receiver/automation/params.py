@@ -27,10 +27,13 @@ def fill_params(
     alert: Alert | None,
     trigger_context: Mapping[str, Any],
     given: Mapping[str, Any] | None = None,
+    *,
+    sample: bool = False,
 ) -> dict[str, Any]:
     """Every parameter: the value a person ``given`` at a manual run (``manual_values``), else
     where its ``from`` says, else its default; each converted to its type and checked against
-    its pattern. Raises ``InvalidInput`` naming the first parameter that is wrong or missing."""
+    its pattern. Raises ``InvalidInput`` naming the first parameter that is wrong or missing.
+    ``sample``: ``alert`` is the sample alert of a dry run for no alert, not one anybody gave."""
     sources: dict[str, Mapping[str, Any]] = {
         "labels": alert.labels if alert else {},
         "annotations": alert.annotations if alert else {},
@@ -49,14 +52,14 @@ def fill_params(
             value = spec.default
         if value is None:
             if spec.required:
-                raise InvalidInput(f"params.{name}", _missing(name, spec, alert))
+                raise InvalidInput(f"params.{name}", _missing(name, spec, alert, sample))
             params[name] = None
             continue
         params[name] = convert(name, spec, value)
     return params
 
 
-def _missing(name: str, spec: ParamSpec, alert: Alert | None) -> str:
+def _missing(name: str, spec: ParamSpec, alert: Alert | None, sample: bool) -> str:
     """Why a required parameter has no value, in the terms of this run."""
     hand = f"; give it at the run ({name}=VALUE)" if spec.settable else ""
     if spec.source is None:
@@ -64,9 +67,16 @@ def _missing(name: str, spec: ParamSpec, alert: Alert | None) -> str:
     kind, key = spec.source
     if kind == "trigger_context":
         return f"required: give {key} at the run"
+    what = "label" if kind == "labels" else "annotation"
+    if sample:
+        # Nobody gave an alert: speak of the sample the dry run made up, and of the ways in.
+        ways = f"{hand} or name an alert to run it for" if hand else "; name an alert to run it for"
+        return (
+            f"required: it is read from {spec.from_}, and this dry run for no alert renders with "
+            f"a sample alert, which has no {what} {key}{ways}"
+        )
     if alert is None:
         return f"required: it is read from {spec.from_}, and this run has no alert{hand}"
-    what = "label" if kind == "labels" else "annotation"
     return f"required, and the alert has no {what} {key}{hand}"
 
 

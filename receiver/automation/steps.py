@@ -33,6 +33,7 @@ from receiver.automation.guards import (
     ShellPolicy,
     child_environment,
 )
+from receiver.automation.unreachable import client_problem, detail
 from receiver.deadletters import DeadLetters
 from receiver.delivery import notice_alert  # one way to show an alert in a notice
 from receiver.durations import format_duration
@@ -170,8 +171,10 @@ async def run_http(inv: Invocation) -> StepResult:
     except aiohttp.ClientConnectorError as exc:
         if isinstance(exc.os_error, Refused):  # the connection's own check: rebinding
             return failed(f"http request refused: {exc.os_error.strerror}")
-        return failed(_cannot_connect(url, exc), {"detail": f"{type(exc).__name__}: {exc}"})
-    except (aiohttp.ClientError, ValueError) as exc:
+        return failed(client_problem(url, exc), detail(exc))
+    except aiohttp.ClientError as exc:
+        return failed(f"http request failed: {client_problem(url, exc)}", detail(exc))
+    except ValueError as exc:
         return failed(f"http request failed: {type(exc).__name__}: {exc}")
     text = _text(raw)
     try:
@@ -185,27 +188,6 @@ async def run_http(inv: Invocation) -> StepResult:
         want = ", ".join(map(str, expected)) if expected else "2xx"
         return failed(f"http status {status}, expected {want}", output)
     return succeeded(output)
-
-
-def _cannot_connect(url: yarl.URL, exc: aiohttp.ClientConnectorError) -> str:
-    """A connection that failed, as a sentence: ``cannot connect to 127.0.0.1:8080:
-    connection refused``. aiohttp's own text (``Cannot connect to host … ssl:default […]``)
-    goes into the step's output as its detail."""
-    host = f"[{url.host}]" if url.host and ":" in url.host else url.host
-    where = f"cannot connect to {host}:{url.port}"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"{where}: its TLS certificate is not trusted ({exc.certificate_error})"
-    if isinstance(exc, aiohttp.ClientConnectorSSLError):
-        return f"{where}: the TLS handshake failed"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"cannot connect to {host}: the name does not resolve"
-    reason = exc.os_error
-    if isinstance(reason, ConnectionRefusedError):
-        return f"{where}: connection refused"
-    if isinstance(reason, TimeoutError):
-        return f"{where}: the connection timed out"
-    text = (reason.strerror or str(reason) or type(reason).__name__).rstrip(".")
-    return f"{where}: {text[:1].lower()}{text[1:]}"
 
 
 async def run_shell(inv: Invocation) -> StepResult:
@@ -283,7 +265,10 @@ async def run_promql(inv: Invocation) -> StepResult:
     try:
         async with inv.env.http.get(url, params={"query": spec["query"]}) as response:
             answer = await response.json(content_type=None)
-    except (aiohttp.ClientError, ValueError) as exc:
+    except aiohttp.ClientError as exc:
+        problem = client_problem(yarl.URL(url), exc)
+        return failed(f"prometheus query failed: {problem}", detail(exc))
+    except ValueError as exc:
         return failed(f"prometheus query failed: {type(exc).__name__}: {exc}")
     if not isinstance(answer, dict) or answer.get("status") != "success":
         error = answer.get("error") if isinstance(answer, dict) else None
@@ -348,7 +333,10 @@ async def run_silence(inv: Invocation) -> StepResult:
         async with inv.env.http.post(url, json=body) as response:
             answer = await response.json(content_type=None)
             status = response.status
-    except (aiohttp.ClientError, ValueError) as exc:
+    except aiohttp.ClientError as exc:
+        problem = client_problem(yarl.URL(url), exc)
+        return failed(f"alertmanager silence failed: {problem}", detail(exc))
+    except ValueError as exc:
         return failed(f"alertmanager silence failed: {type(exc).__name__}: {exc}")
     if status != 200 or not isinstance(answer, dict) or "silenceID" not in answer:
         return failed(f"alertmanager refused the silence: {status} {answer!r}")
@@ -383,7 +371,7 @@ async def expire_silence(env: StepEnvironment, silence_id: str) -> str | None:
                 return None
             return f"alertmanager answered {response.status}"
     except aiohttp.ClientError as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return client_problem(yarl.URL(url), exc)
 
 
 async def run_python(inv: Invocation) -> StepResult:

@@ -147,9 +147,18 @@ def add_automation_parsers(commands: Any, with_config: WithConfig) -> None:
     run = with_config(sub.add_parser("run", help="start a runbook by hand"))
     run.add_argument("runbook")
     run.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE", help="trigger_context"
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter the runbook lets a person set, or context for its templates (repeat it)",
     )
-    run.add_argument("--alert", type=int, help="run it for this stored alert")
+    run.add_argument(
+        "--alert",
+        type=int,
+        metavar="ID",
+        help="run it for this stored alert (its ID in alerts list)",
+    )
     run.add_argument(
         "--dry-run",
         action="store_true",

@@ -12,6 +12,7 @@ from receiver.addresses import check_network
 from receiver.config.checks import (
     check_address,
     check_slack_user,
+    check_time_zone,
     greater_than_zero,
     not_empty,
     positive_duration,
@@ -79,6 +80,10 @@ class PersonConfig:
     name: str = ""
     email: str | None = field(default=None, metadata={"check": check_address})
     slack_user_id: str | None = field(default=None, metadata={"check": check_slack_user})
+    # Where they live: shown beside shift times, and what "outside working hours" means.
+    time_zone: str = field(default="UTC", metadata={"check": check_time_zone})
+    # Their PagerDuty user id (PXXXXXX), when escalation may page them through PagerDuty.
+    pagerduty_user: str | None = field(default=None, metadata={"check": not_empty})
 
 
 @dataclass(frozen=True, slots=True)

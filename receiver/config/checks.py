@@ -9,6 +9,7 @@ forms that only one section uses live beside it.
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Sized
 from datetime import timedelta
 
@@ -98,6 +99,21 @@ def check_slack_user(value: str) -> str | None:
     if SLACK_USER_ID.fullmatch(value):
         return None
     return "expected a Slack user id such as U0123ABCD"
+
+
+def check_time_zone(value: str) -> str | None:
+    if value in _zones():
+        return None
+    return "expected an IANA time zone such as Europe/London or America/New_York"
+
+
+_ZONES: set[str] = set()
+
+
+def _zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(zoneinfo.available_timezones())
+    return _ZONES
 
 
 # Short forms more than one section accepts.

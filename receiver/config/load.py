@@ -30,6 +30,7 @@ from receiver.config.policies import (
 from receiver.config.problems import INVALID
 from receiver.config.references import (
     Part,
+    check_oncall,
     check_people,
     check_routes,
     check_slack_channels,
@@ -269,6 +270,7 @@ class _Assembly:
             unknown = unknown_policy(main.default_route.escalation_policy, policies)
             found[0].append(f"{self.parts[0].at('default_route.escalation_policy')}: {unknown}")
         found[0] += [f"{self.top}: {problem}" for problem in check_people(main)]
+        found[0] += [f"{self.top}: {problem}" for problem in check_oncall(main)]
         self.problems.extend(problem for problems in found for problem in problems)
         return dataclasses.replace(
             main,

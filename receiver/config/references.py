@@ -4,7 +4,7 @@ that must be unique across them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from receiver.config.channels import ChannelConfig, PagerDutyChannelConfig
@@ -144,6 +144,37 @@ def check_people(config: Config) -> list[str]:
                 f"api.tokens[{index}].person: unknown person {quote(token.person)}; "
                 f"defined: {defined}"
             )
+    return problems
+
+
+def _unique(items: Sequence[str], key: str) -> list[str]:
+    first_index: dict[str, int] = {}
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        first = first_index.setdefault(item, index)
+        if first != index:
+            problems.append(f"{key}[{index}].id: duplicates {key}[{first}].id")
+    return problems
+
+
+def check_oncall(config: Config) -> list[str]:
+    """Team and schedule ids are unique, and every member they name is in ``people``."""
+    ids = {person.id for person in config.people}
+    defined = ", ".join(sorted(ids)) or "none (people is empty)"
+    problems = _unique([t.id for t in config.teams], "teams")
+    problems += _unique([s.id for s in config.schedules], "schedules")
+
+    def known(path: str, person: str) -> None:
+        if person not in ids:
+            problems.append(f"{path}: unknown person {quote(person)}; defined: {defined}")
+
+    for t, team in enumerate(config.teams):
+        for m, member in enumerate(team.members):
+            known(f"teams[{t}].members[{m}]", member)
+    for s, schedule in enumerate(config.schedules):
+        for n, layer in enumerate(schedule.layers):
+            for m, member in enumerate(layer.members):
+                known(f"schedules[{s}].layers[{n}].members[{m}]", member)
     return problems
 
 

@@ -34,6 +34,7 @@ from receiver.config.integrations import (
     TracingConfig,
     WatchdogConfig,
 )
+from receiver.config.oncall import OnCallConfig, ScheduleConfig, TeamConfig
 from receiver.config.policies import (
     DefaultRouteConfig,
     EscalationPolicyConfig,
@@ -191,6 +192,10 @@ class Config:
     slack: SlackConfig | None = None
     # Who is who across interfaces (API tokens and Slack users name a person of it).
     people: tuple[PersonConfig, ...] = ()
+    # Who answers for what together, and who is on call when (docs/oncall.md).
+    teams: tuple[TeamConfig, ...] = ()
+    schedules: tuple[ScheduleConfig, ...] = ()
+    oncall: OnCallConfig = field(default_factory=OnCallConfig)
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})

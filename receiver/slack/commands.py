@@ -252,7 +252,7 @@ class SlackCommands:
             automation, roles, dict(config.slack.runbook_approvers), chatops, self.command
         )
         self._router = Router(config)
-        self._people = People(config.people, config.api.tokens)
+        self._people = People(config.people, config.api.tokens, config.teams)
 
     def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
         if self._audit_trail is None:

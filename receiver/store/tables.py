@@ -316,3 +316,20 @@ pagerduty_events = Table(
     Column("outcome", String(32), nullable=False),
     Index("ix_pagerduty_events_window_ends_at", "window_ends_at"),
 )
+
+# On-call overrides made at run time (API, Slack, console, CLI): ``person`` is on call for
+# ``schedule`` from ``starts_at`` to ``ends_at`` over whatever the schedule's layers say. The
+# schedule is an id of the configuration; an override of a schedule no longer configured is
+# kept and shown, and does nothing.
+oncall_overrides = Table(
+    "oncall_overrides",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("schedule", String(64), nullable=False),
+    Column("person", String(64), nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_oncall_overrides_schedule", "schedule", "ends_at"),
+)

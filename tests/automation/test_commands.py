@@ -278,6 +278,48 @@ async def test_a_dry_run_from_the_cli_shows_what_each_step_would_do(
     assert target.requests == []
 
 
+FROM_LABELS = """
+id: by-label
+title: Restart the service the alert names
+match: ['alertname="HighErrorRate"']
+params:
+  service: {from: labels.service, required: true, settable: true, pattern: '[a-z]+'}
+  instance: {from: labels.instance, required: true}
+steps:
+  - id: restart
+    http: {method: POST, url: "http://127.0.0.1:9/restart/{{ params.service }}"}
+"""
+
+
+async def test_a_dry_run_for_no_alert_says_what_its_sample_alert_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "by-label.yml").write_text(FROM_LABELS)
+    path = tmp_path / "firebreak.yml"
+    extra = JOBS + 'automation: {runbooks: "runbooks/*.yml", http_allow: "127.0.0.1"}\n'
+    path.write_text(config_text(f"sqlite+aiosqlite:///{tmp_path / 'fb.db'}", extra))
+    c = str(path)
+    code, out = await cli(capsys, "runbooks", "run", "by-label", "--dry-run", "--config", c)
+    # Nobody gave an alert: the message speaks of the sample, and of the ways to a value.
+    assert code == 1
+    assert out.strip() == (
+        "firebreak runbooks: params.service: required: it is read from labels.service, and "
+        "this dry run for no alert renders with a sample alert, which has no label service; "
+        "give it at the run (service=VALUE) or name an alert to run it for"
+    )
+    code, out = await cli(
+        capsys, "runbooks", "run", "by-label", "--dry-run", "--param", "service=web", "--config", c
+    )
+    assert code == 1
+    assert out.strip() == (
+        "firebreak runbooks: params.instance: required: it is read from labels.instance, and "
+        "this dry run for no alert renders with a sample alert, which has no label instance; "
+        "name an alert to run it for"
+    )
+
+
 async def alert_ids(client: Any) -> list[int]:
     resp = await client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {VIEWER_TOKEN}"})
     return [a["id"] for a in (await resp.json())["alerts"]]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import pytest
+
 from tests.automation.conftest import finished
 from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, auth
 from tests.console.conftest import login
@@ -49,3 +51,38 @@ steps:
         f'<div class="problem">cannot connect to 127.0.0.1:{port}: connection refused</div>' in text
     )
     assert "Cannot connect to host 127.0.0.1" in text
+
+
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        ("promql: {query: up, expect: '== 1'}", "prometheus query failed: "),
+        ("silence: {max_duration: 1h}", "alertmanager silence failed: "),
+    ],
+)
+async def test_prometheus_and_alertmanager_out_of_reach_are_sentences_too(
+    start: Any, step: str, said: str
+) -> None:
+    port = _closed_port()
+    down = f"http://127.0.0.1:{port}"
+    client = await start(
+        f"""
+id: look
+title: Ask Prometheus or Alertmanager, which are down
+steps:
+  - id: ask
+    {step}
+""",
+        extra=f'automation: {{prometheus_url: "{down}", alertmanager_url: "{down}"}}\n',
+    )
+    resp = await client.post(
+        "/api/v1/runbooks/look/execute", json={}, headers=auth(RESPONDER_TOKEN)
+    )
+    assert resp.status == 202, await resp.text()
+    record = await finished(client, (await resp.json())["id"])
+    assert record["state"] == "failed"
+    (step_record,) = record["steps"]
+    assert step_record["error"] == f"{said}cannot connect to 127.0.0.1:{port}: connection refused"
+    assert step_record["output"]["detail"].startswith(
+        "ClientConnectorError: Cannot connect to host"
+    )
