@@ -333,7 +333,11 @@ async def test_a_label_cannot_send_the_admin_token_or_write_a_file(
         json={"trigger_context": hostile},
         headers=RESPONDER_H,
     )
-    assert resp.status in (202, 400), await resp.text()  # ignored, or refused as unknown
+    # Keys that set no param are context: recorded and shown, never a destination or a file.
+    assert resp.status == 202, await resp.text()
+    created = await resp.json()
+    assert created["params"] == {"max_age": "6h"}
+    assert created["trigger_context"] == {**hostile, "token": "<redacted>"}  # shown, never used
     # 3. Through Slack, as a responder.
     args = " ".join(f"{k}={v}" for k, v in hostile.items())
     await lab.slack_answer(f"run dead-letter-recovery {args}", ALICE)
