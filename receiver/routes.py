@@ -46,6 +46,7 @@ ROUTES = (
     web.get("/api/v1/reports/response", reports_api.response, name="report_response"),
     web.get("/api/v1/reports/noise", reports_api.noise, name="report_noise"),
     web.get("/api/v1/reports/runbooks", reports_api.runbooks, name="report_runbooks"),
+    web.get("/api/v1/reports/oncall", reports_api.oncall, name="report_oncall"),
     web.get("/api/v1/openapi.json", openapi.serve_openapi, name="openapi"),
     web.get("/health", ops.health, name="health"),
     web.get("/health/detailed", ops.health_detailed, name="health_detailed"),
