@@ -23,6 +23,7 @@ from receiver.config.checks import (
 )
 from receiver.config.walker import Shorthand, one_item_list
 from receiver.config.yaml import join
+from receiver.hostallow import check_entry
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
@@ -158,7 +159,10 @@ class ScheduleConfig:
     layers: tuple[LayerConfig, ...] = ()
     # A file path (relative to the configuration file) or a URL whose host is allow-listed
     # in ``oncall.ical_hosts``; each event's attendees or summary name the people on call.
-    ical: str | None = field(default=None, metadata={"check": check_ical_source})
+    # Secret: a calendar's private address often carries its access token.
+    ical: str | None = field(
+        default=None, repr=False, metadata={"check": check_ical_source, "secret": True}
+    )
     # A Slack direct message to whoever comes on call at the start of their shift.
     handoff_notify: bool = False
 
@@ -196,12 +200,13 @@ class TeamConfig:
 class OnCallConfig:
     """How schedules that come from elsewhere are read."""
 
-    # Hosts an ``ical`` URL may name (exact names, or ``*.example.com``); no other is fetched.
+    # Where an ``ical`` URL may be fetched from, as ``automation.http_allow`` entries (host
+    # names, ``*.example.com``, addresses, ranges, optionally :port); nothing else is fetched.
     ical_hosts: tuple[str, ...] = field(
         default=(),
         metadata={
-            "shorthand": Shorthand(str, one_item_list, "a host name or a list of them"),
-            "check_each": not_empty,
+            "shorthand": Shorthand(str, one_item_list, "a host entry or a list of them"),
+            "check_each": check_entry,
         },
     )
     # How often a calendar URL is fetched again; a failed fetch keeps the last good copy.

@@ -4,8 +4,10 @@ that must be unique across them."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from receiver.config.channels import ChannelConfig, PagerDutyChannelConfig
 from receiver.config.checks import check_slack_channel
@@ -18,6 +20,7 @@ from receiver.config.policies import (
 )
 from receiver.config.schema import Config
 from receiver.config.yaml import Positions, join, located, quote
+from receiver.hostallow import HostAllowList
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,10 +258,15 @@ def check_oncall(config: Config) -> list[str]:
     for t, team in enumerate(config.teams):
         for m, member in enumerate(team.members):
             known(f"teams[{t}].members[{m}]", member)
+    allow = HostAllowList(config.oncall.ical_hosts)
     for s, schedule in enumerate(config.schedules):
         for n, layer in enumerate(schedule.layers):
             for m, member in enumerate(layer.members):
                 known(f"schedules[{s}].layers[{n}].members[{m}]", member)
+        if schedule.ical is not None and schedule.ical.startswith(("http://", "https://")):
+            problem = _ical_host_refusal(schedule.ical, allow)
+            if problem is not None:
+                problems.append(f"schedules[{s}].ical: {problem}")
     return problems
 
 
@@ -281,6 +289,28 @@ def check_team_schedules(config: Config) -> list[str]:
                 "them with"
             )
     return problems
+
+
+def _ical_host_refusal(url: str, allow: HostAllowList) -> str | None:
+    """Why a calendar URL may not be fetched, as far as the configuration can tell (the
+    addresses a listed name resolves to are checked again at each fetch)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "expected a URL with a host and, optionally, a numeric port"
+    if not host:
+        return "expected a URL with a host"
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        allowed = allow.name_allowed(host, port)
+    else:
+        allowed = allow.address_allowed(address, port)
+    if allowed:
+        return None
+    return f"host {quote(host)} port {port} is not in oncall.ical_hosts"
 
 
 def unknown_policy(name: str, policies: Mapping[str, EscalationPolicyConfig]) -> str:

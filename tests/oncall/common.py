@@ -41,3 +41,14 @@ def override(
     person: str, start: datetime, end: datetime, *, id: int = 1, schedule: str = "s", made: int = 0
 ) -> Override:
     return Override(id, schedule, person, start, end, "person:dave", utc(2026, 1, 1, 0, made))
+
+
+def ics(*events: str) -> str:
+    """An iCalendar document of ``events`` (each the lines inside one VEVENT, ``\n``-separated),
+    with the CRLF line ends RFC 5545 asks for."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Example//Rota//EN"]
+    for n, event in enumerate(events):
+        lines += ["BEGIN:VEVENT", f"UID:{n}@example.com", "DTSTAMP:20260101T000000Z"]
+        lines += event.strip().splitlines()
+        lines.append("END:VEVENT")
+    return "\r\n".join([*lines, "END:VCALENDAR", ""])
