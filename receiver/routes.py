@@ -59,6 +59,10 @@ ROUTES = (
         schedule_api.delete_override,
         name="schedule_override_delete",
     ),
+    web.get(
+        "/oncall/feeds/schedule/{id}/{token}.ics", schedule_api.schedule_feed, name="schedule_feed"
+    ),
+    web.get("/oncall/feeds/person/{id}/{token}.ics", schedule_api.person_feed, name="person_feed"),
     web.get("/api/v1/openapi.json", openapi.serve_openapi, name="openapi"),
     web.get("/health", ops.health, name="health"),
     web.get("/health/detailed", ops.health_detailed, name="health_detailed"),

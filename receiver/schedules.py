@@ -155,6 +155,31 @@ class Schedules:
             engine.layer_shifts(schedule_id, start, end),
         )
 
+    async def feed_shifts(
+        self, kind: str, name: str
+    ) -> tuple[str, list[tuple[ScheduleConfig, Shift]]]:
+        """What a calendar feed shows, from a week back to ``oncall.feed_days`` ahead: the
+        shifts of schedule ``name``, or person ``name``'s shifts on every schedule; and the
+        feed's title. ``NotFound`` for an unknown schedule or person."""
+        now = self._clock()
+        start, end = now - timedelta(days=7), now + timedelta(days=self._config.oncall.feed_days)
+        engine = await self.engine(start, end)
+        if kind == "schedule":
+            schedule = engine.schedule(name)
+            return f"On call: {schedule.title}", [
+                (schedule, s) for s in engine.shifts(name, start, end)
+            ]
+        person = next((p for p in self._config.people if p.id == name), None)
+        if person is None:
+            raise NotFound(f"no person {name[:64]!r}")
+        found = [
+            (schedule, shift)
+            for schedule in engine.schedules
+            for shift in engine.shifts(schedule.id, start, end)
+            if name in shift.people
+        ]
+        return f"On call: {person.name or person.id}", sorted(found, key=lambda f: f[1].start)
+
     async def add_override(
         self, schedule_id: str, person: str, start: datetime, end: datetime, created_by: str
     ) -> Override:
@@ -206,5 +231,9 @@ class Schedules:
                 starting_before=end,
             )
 
+    def schedule(self, schedule_id: str) -> ScheduleConfig:
+        """The configured schedule; ``NotFound`` naming the defined ones otherwise."""
+        return OnCall(self._config.schedules).schedule(schedule_id)
+
     def _check_schedule(self, schedule_id: str) -> None:
-        OnCall(self._config.schedules).schedule(schedule_id)
+        self.schedule(schedule_id)

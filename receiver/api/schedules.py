@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from receiver.alertmanager import format_rfc3339
-from receiver.errors import InvalidInput
+from receiver.errors import InvalidInput, NotFound
 from receiver.model import Role
+from receiver.oncall.feed import calendar_feed, token_matches
 from receiver.oncall.views import (
     gap_json,
     override_json,
@@ -110,3 +111,29 @@ async def delete_override(request: web.Request) -> web.Response:
     override_id = route_id(request, "override", key="override")
     deleted = await _schedules(request).delete_override(request.match_info["id"], override_id)
     return web.json_response(override_json(deleted))
+
+
+async def schedule_feed(request: web.Request) -> web.Response:
+    return await _feed(request, "schedule")
+
+
+async def person_feed(request: web.Request) -> web.Response:
+    return await _feed(request, "person")
+
+
+async def _feed(request: web.Request, kind: str) -> web.Response:
+    """A calendar feed: its URL's token is its credential (calendar apps send no header).
+    A wrong token and an unknown name are the same 404, so neither can be told apart."""
+    name, token = request.match_info["id"], request.match_info["token"]
+    secret = request.app[CONFIG].oncall.feed_secret
+    if not token_matches(secret, kind, name, token):
+        raise NotFound("no such calendar feed")
+    schedules = _schedules(request)
+    title, shifts = await schedules.feed_shifts(kind, name)
+    body = calendar_feed(title, shifts, _people(request), schedules.now())
+    return web.Response(
+        body=body,
+        content_type="text/calendar",
+        charset="utf-8",
+        headers={"Cache-Control": "private, max-age=300"},
+    )

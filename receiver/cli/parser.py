@@ -134,6 +134,14 @@ def add_schedules_parsers(commands: Any, with_config: WithConfig) -> None:
     delete = with_config(sub.add_parser("delete-override", help="delete an override"))
     delete.add_argument("schedule")
     delete.add_argument("override", type=int, help="the override's id")
+    feed = with_config(
+        sub.add_parser(
+            "feed",
+            help="the path of a calendar feed (oncall.feed_secret), for a schedule or --person",
+        )
+    )
+    feed.add_argument("schedule", nargs="?", help="a schedule id")
+    feed.add_argument("--person", help="a person id instead: their shifts on every schedule")
     check = with_config(
         sub.add_parser(
             "check",

@@ -21,8 +21,10 @@ from receiver.automation.definitions import Runbooks
 from receiver.cli.loaded import Loaded
 from receiver.cli.shell import shell_command, shell_services, spelled
 from receiver.config import Config
+from receiver.errors import InvalidInput
 from receiver.oncall import Shift
 from receiver.oncall.checks import coverage_problems, local_time
+from receiver.oncall.feed import feed_path
 from receiver.oncall.views import override_json, schedule_json, shift_json
 from receiver.schedules import Schedules, parse_instant, parse_window
 
@@ -55,6 +57,8 @@ async def _command(args: argparse.Namespace, config: Config) -> int:
             return await _shifts(args, schedules)
         if command == "check":
             return await _check(args, schedules)
+        if command == "feed":
+            return _feed(args, schedules)
         return await _change(args, schedules, shell.audit)
 
 
@@ -162,6 +166,22 @@ async def _change(args: argparse.Namespace, schedules: Schedules, audit: Audit) 
     )
     if args.json:
         _print(override_json(made))
+    return 0
+
+
+def _feed(args: argparse.Namespace, schedules: Schedules) -> int:
+    """The feed's path: the calendar app needs Firebreak's address in front of it."""
+    secret = schedules.config.oncall.feed_secret
+    if not secret:
+        raise InvalidInput("oncall.feed_secret", "is not set, so calendar feeds are off")
+    if (args.schedule is None) == (args.person is None):
+        raise InvalidInput("schedule", "give a schedule or --person (exactly one)")
+    if args.person is not None:
+        if not any(p.id == args.person for p in schedules.config.people):
+            raise InvalidInput("--person", "expected the id of a person in people")
+        print(feed_path(secret, "person", args.person))
+    else:
+        print(feed_path(secret, "schedule", schedules.schedule(args.schedule).id))
     return 0
 
 

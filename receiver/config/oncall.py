@@ -196,6 +196,10 @@ class TeamConfig:
     schedules: tuple[str, ...] = field(default=(), metadata={"check_each": check_id})
 
 
+def _check_feed_days(value: int) -> str | None:
+    return None if 1 <= value <= 366 else "expected a number of days from 1 to 366"
+
+
 @dataclass(frozen=True, slots=True)
 class OnCallConfig:
     """How schedules that come from elsewhere are read."""
@@ -209,6 +213,13 @@ class OnCallConfig:
             "check_each": check_entry,
         },
     )
+    # The key every calendar feed's URL token is derived from (HMAC-SHA256 of the feed's
+    # name); without it, feeds are off. Changing it changes every feed URL.
+    feed_secret: str | None = field(
+        default=None, repr=False, metadata={"secret": True, "check": not_empty}
+    )
+    # How far ahead (and back) the calendar feeds reach.
+    feed_days: int = field(default=60, metadata={"check": _check_feed_days})
     # How often a calendar URL is fetched again; a failed fetch keeps the last good copy.
     ical_refresh: timedelta = field(
         default=timedelta(minutes=15), metadata={"check": positive_duration}

@@ -18,6 +18,16 @@ people:
   - {id: dave, name: Dave Diaz, email: dave@example.com}
 """
 
+# A schedule item: Bob in New York office hours on weekdays, nobody otherwise.
+OFFICE = """
+  - id: office
+    time_zone: America/New_York
+    layers:
+      - members: [bob]
+        start: "2026-01-05"
+        restrictions: [{days: weekdays, start: "09:00", end: "17:00"}]
+"""
+
 
 def config(text: str) -> Config:
     return parse_config(textwrap.dedent(PEOPLE) + textwrap.dedent(text), source="f.yml", env={})

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from receiver.cli import main
+from receiver.oncall.feed import feed_path
 from tests.conftest import config_text
-from tests.oncall.common import ics
+from tests.oncall.common import OFFICE, ics
 
-SCHEDULES = """
+SCHEDULES = (
+    """
 people:
   - {id: alice, name: Alice Archer}
   - {id: bob, name: Bob Baker}
@@ -27,14 +29,10 @@ schedules:
       - {name: idle, members: [carol], start: "2026-01-05"}
       - {members: [alice, bob], shift: daily, start: "2026-01-05"}
       - {name: someday, members: [carol], start: "2099-01-05"}
-  - id: office
-    time_zone: America/New_York
-    layers:
-      - members: [bob]
-        start: "2026-01-05"
-        restrictions: [{days: weekdays, start: "09:00", end: "17:00"}]
   - {id: imported, time_zone: UTC, ical: rota.ics}
 """
+    + OFFICE
+)
 
 CALENDAR = ics(
     """
@@ -162,3 +160,22 @@ def test_a_bad_override_from_the_shell_says_which_argument(
         assert db.execute("SELECT count(*) FROM oncall_overrides").fetchone() == (0,)
         outcomes = db.execute("SELECT outcome FROM audit_log").fetchall()
     assert outcomes in ([], [("rejected",)])
+
+
+def test_the_feed_paths_from_the_shell(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--config", str(config_file)]
+    assert main(["schedules", "feed", "always", *args]) == 1
+    assert "oncall.feed_secret: is not set, so calendar feeds are off" in capsys.readouterr().err
+    text = config_file.read_text().replace(
+        "schedules:", 'oncall: {feed_secret: "feed-secret-0123456789abcdef"}\nschedules:', 1
+    )
+    config_file.write_text(text)
+    assert main(["schedules", "feed", "always", *args]) == 0
+    schedule = capsys.readouterr().out.strip()
+    assert schedule == feed_path("feed-secret-0123456789abcdef", "schedule", "always")
+    assert main(["schedules", "feed", "--person", "alice", *args]) == 0
+    assert capsys.readouterr().out.strip().startswith("/oncall/feeds/person/alice/")
+    assert main(["schedules", "feed", "--person", "mallory", *args]) == 1
+    assert "--person: expected the id of a person" in capsys.readouterr().err
