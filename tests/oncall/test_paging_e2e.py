@@ -1,42 +1,46 @@
 """A team with no PagerDuty runs its on-call on Firebreak, end to end (docs/oncall.md, the
-worked example): rotations in YAML, an override, the person on call paged by Slack direct
-message and email, the secondary paged when nobody acknowledges, the acknowledgement from the
-secondary's direct message stopping the escalation and showing everywhere, and the hand-off
-to next week's people. Against the Slack fake and a real SMTP server on loopback, on the
-manual clock; SQLite and PostgreSQL."""
+worked example): rotations in YAML, an override from Slack, the calendar feed showing it, the
+person on call paged by Slack direct message and email, the secondary paged when nobody
+acknowledges, the acknowledgement from the secondary's direct message stopping the escalation
+and showing everywhere, and the hand-offs that follow with the team's user group. Against the
+Slack fake and a real SMTP server on loopback, on the manual clock; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import icalendar
 import pytest
 
 from receiver.notify.slack.blocks import ACTION_ACK
+from receiver.oncall.feed import feed_path
 from tests.clock import ManualClock
-from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL
 from tests.oncall.paging_setup import ALICE, BOB, Outside, detail, mail_to
 from tests.payloads import alert, webhook
-from tests.slack_helpers import block_text, buttons, press
+from tests.slack_helpers import block_text, buttons, command, press
 
 CAROL = "U0PCAROL"
 # Monday 14 December 2026, 02:14 UTC.
 NIGHT = datetime(2026, 12, 14, 2, 14, tzinfo=UTC)
 # Weekly rotations from Monday 30 November, handing over on Mondays at 09:00: until 09:00
 # today primary is bob and secondary alice, then the other way round.
-PAYMENTS = """
+FEED_SECRET = "feed-secret-0123456789-abcdef"
+PAYMENTS = f"""
+oncall: {{feed_secret: "{FEED_SECRET}"}}
 teams:
-  - {id: payments, members: [alice, bob, carol], slack_user_group: S0PAYONCALL,
-      schedules: [payments-primary, payments-secondary]}
+  - {{id: payments, members: [alice, bob, carol], slack_user_group: S0PAYONCALL,
+      schedules: [payments-primary, payments-secondary]}}
 schedules:
   - id: payments-primary
     name: Payments primary
     handoff_notify: true
-    layers: [{members: [alice, bob], shift: weekly, handoff: "09:00", start: "2026-11-30"}]
+    layers: [{{members: [alice, bob], shift: weekly, handoff: "09:00", start: "2026-11-30"}}]
   - id: payments-secondary
     name: Payments secondary
-    layers: [{members: [bob, alice], shift: weekly, handoff: "09:00", start: "2026-11-30"}]
+    layers: [{{members: [bob, alice], shift: weekly, handoff: "09:00", start: "2026-11-30"}}]
 """
 TIERS = """\
       - {after: 0s, notify: [chat, {schedule: payments-primary}]}
@@ -70,14 +74,16 @@ async def test_a_team_without_pagerduty_runs_its_on_call_on_firebreak(
     await manual_clock.settle()
     assert slack.user_groups["S0PAYONCALL"] == sorted([ALICE, BOB])
 
-    # 1. Bob cannot take the rest of the night: carol covers primary for four hours (an
-    # override, by a responder through the API).
-    resp = await client.post(
-        "/api/v1/schedules/payments-primary/overrides",
-        json={"person": "carol", "duration": "4h"},
-        headers=auth(RESPONDER_TOKEN),
-    )
-    assert resp.status == 201, await resp.text()
+    # 1. Bob cannot take the rest of the night: from Slack, carol covers primary for four
+    # hours, and subscribes to her calendar, which shows the override.
+    resp = await command(client, slack, "override payments-primary carol 4h", (BOB, "bob"))
+    assert resp.status == 200
+    await eventually(lambda: slack.responses, what="the override's answer")
+    feed = await client.get(feed_path(FEED_SECRET, "person", "carol"))
+    assert feed.status == 200 and feed.content_type == "text/calendar"
+    calendar = icalendar.Calendar.from_ical(await feed.read())
+    shifts = [(e.decoded("dtstart"), e.decoded("dtend")) for e in calendar.walk("VEVENT")]
+    assert shifts == [(NIGHT, NIGHT + timedelta(hours=4))]
     resp = await client.get("/api/v1/schedules/payments-primary/oncall", headers=auth(VIEWER_TOKEN))
     assert "carol" in str(await resp.json())
 
