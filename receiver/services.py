@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
 from receiver.alertmanager_api import AlertmanagerClient
+from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, silence_api
 from receiver.automation.executor import Executor
 from receiver.automation.guards import GuardedHttp, HttpGuard, ShellPolicy
@@ -36,6 +37,7 @@ from receiver.config.integrations import SlackConfig
 from receiver.deadletters import DeadLetters
 from receiver.escalation import Escalation
 from receiver.grafana import Annotator
+from receiver.handoffs import Handoffs
 from receiver.hostallow import HostAllowList
 from receiver.jobs import Handler
 from receiver.metrics import Metrics
@@ -99,12 +101,13 @@ class Services:
     automation: AutomationService  # runbooks run by hand, approvals, the kill switch
     guarded_http: aiohttp.ClientSession  # what http runbook steps connect through
     schedules: Schedules  # who is on call, with the overrides in the store
+    handoffs: Handoffs  # hand-off messages and user groups that follow who is on call
 
     async def seed(self, store: Store, now: datetime) -> None:
-        """Enqueue the periodic jobs (watchdog, reconcile, retention) this configuration
-        runs, and start reading its schedules' calendars."""
+        """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs) this
+        configuration runs, and start reading its schedules' calendars."""
         self.schedules.calendars.start()  # read the calendars without holding the start up
-        seeds = self.guard.seed(now) + self.retention.seed(now)
+        seeds = self.guard.seed(now) + self.retention.seed(now) + self.handoffs.seed(now)
         if seeds:
             async with store.transaction(durable=False) as conn:
                 await store.jobs.enqueue(conn, seeds, now)
@@ -189,8 +192,10 @@ def build_services(
         else None,
         redactor=Redactor.of(configured_secrets(config), automation.max_step_output_bytes),
     )
+    handoffs = Handoffs(config, schedules, channels, Audit(store, clock))
     handlers = {
         **escalation.handlers(),
+        **handoffs.handlers(),
         **guard.handlers(),
         **retention.handlers(),
         **executor.handlers(),
@@ -218,6 +223,7 @@ def build_services(
         automation_service,
         guarded_http,
         schedules,
+        handoffs,
     )
 
 

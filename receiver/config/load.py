@@ -36,6 +36,7 @@ from receiver.config.references import (
     check_people,
     check_routes,
     check_slack_channels,
+    check_team_schedules,
     check_tiers,
     pages_people,
     unknown_policy,
@@ -278,6 +279,7 @@ class _Assembly:
             self.parts[0], main, channels, any(pages_people(part) for part in self.parts)
         )
         found[0] += [f"{self.top}: {problem}" for problem in check_oncall(main)]
+        found[0] += [f"{self.top}: {problem}" for problem in check_team_schedules(main)]
         self.problems.extend(problem for problems in found for problem in problems)
         return dataclasses.replace(
             main,

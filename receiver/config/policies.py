@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from receiver.config.channels import ChannelConfig
 from receiver.config.checks import MATCHERS, at_least_zero, check_matchers, not_empty
+from receiver.config.oncall import RestrictionConfig
 from receiver.config.walker import Shorthand
 
 
@@ -88,6 +89,12 @@ class PagingConfig:
     # A pagerduty channel: an event of its own per person with a pagerduty_user (see
     # docs/escalation.md "Paging people").
     pagerduty: str | None = field(default=None, metadata={"check": not_empty})
+    # What the reports count as working hours, in each person's own time zone.
+    working_hours: RestrictionConfig = field(
+        default_factory=lambda: RestrictionConfig(
+            days=("mon", "tue", "wed", "thu", "fri"), start="09:00", end="18:00"
+        )
+    )
 
     def channels(self) -> dict[str, str]:
         """Contact kind -> channel name, for the kinds set."""

@@ -270,6 +270,27 @@ def check_oncall(config: Config) -> list[str]:
     return problems
 
 
+def check_team_schedules(config: Config) -> list[str]:
+    """A team's ``schedules`` (those its Slack user group follows) are defined, and name a
+    user group to follow them with."""
+    problems: list[str] = []
+    defined = {s.id for s in config.schedules}
+    known = ", ".join(sorted(defined)) or "none"
+    for t, team in enumerate(config.teams):
+        for s, schedule in enumerate(team.schedules):
+            if schedule not in defined:
+                problems.append(
+                    f"teams[{t}].schedules[{s}]: unknown schedule {quote(schedule)}; "
+                    f"defined: {known}"
+                )
+        if team.schedules and not team.slack_user_group:
+            problems.append(
+                f"teams[{t}].schedules: follows schedules with no slack_user_group to follow "
+                "them with"
+            )
+    return problems
+
+
 def _ical_host_refusal(url: str, allow: HostAllowList) -> str | None:
     """Why a calendar URL may not be fetched, as far as the configuration can tell (the
     addresses a listed name resolves to are checked again at each fetch)."""

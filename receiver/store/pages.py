@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import Page
-from receiver.store.tables import pages
+from receiver.store.tables import alerts, pages
 
 _KEY = ["alert_id", "route", "policy", "repeat", "tier", "person"]
 
@@ -51,11 +51,15 @@ class PageSQL:
         )
         return [_page(row) for row in rows]
 
-    async def between(self, conn: AsyncConnection, start: datetime, end: datetime) -> list[Page]:
-        """Every page in ``[start, end)``, in the order they were paged."""
+    async def between(
+        self, conn: AsyncConnection, start: datetime, end: datetime
+    ) -> list[tuple[Page, datetime | None]]:
+        """Every page in ``[start, end)`` with when its alert was acknowledged (None: not
+        yet), in the order they were paged."""
         rows = await conn.execute(
-            select(pages)
+            select(pages, alerts.c.acknowledged_at)
+            .join(alerts, alerts.c.id == pages.c.alert_id)
             .where(pages.c.paged_at >= start, pages.c.paged_at < end)
             .order_by(pages.c.paged_at, pages.c.id)
         )
-        return [_page(row) for row in rows]
+        return [(_page(row), row.acknowledged_at) for row in rows]

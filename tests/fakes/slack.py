@@ -289,6 +289,20 @@ class SlackFake:
         self.channels.add(channel)
         return {"ok": True, "channel": {"id": channel, "is_im": True, "user": users[0]}}
 
+    def _update_group(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/usergroups.users.update: ``users`` is the whole new
+        # membership, comma-separated encoded user ids; at least one.
+        group = str(args.get("usergroup", ""))
+        if group not in self.user_groups:
+            return {"ok": False, "error": "no_such_subteam"}
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            return {"ok": False, "error": "no_users_provided"}
+        if any(u not in self.users for u in users):
+            return {"ok": False, "error": "invalid_users"}
+        self.user_groups[group] = users
+        return {"ok": True, "usergroup": {"id": group, "users": users, "user_count": len(users)}}
+
     def _group_users(self, args: dict[str, Any]) -> dict[str, Any]:
         group = str(args.get("usergroup", ""))
         if group not in self.user_groups:
@@ -320,6 +334,7 @@ _METHODS = {
     "conversations.history": SlackFake._history,
     "conversations.open": SlackFake._open,
     "usergroups.users.list": SlackFake._group_users,
+    "usergroups.users.update": SlackFake._update_group,
 }
 
 

@@ -191,6 +191,24 @@ class SlackChannel:
                 await self.refresh(str(other))
         return Delivery(reference=str(ref))
 
+    async def direct(self, user: str, text: str, key: str, attempt: int = 0) -> str:
+        """``text`` (mrkdwn, outside text escaped) in the direct message with ``user``, once
+        per ``key`` (looked for in the conversation when ``attempt`` says an earlier one may
+        have posted it); the message's reference."""
+        channel = await self._direct_message(user)
+        ref = await self._post_once(key, attempt, channel, *thread_note(text))
+        return str(ref)
+
+    async def set_user_group(self, group: str, users: Sequence[str]) -> None:
+        """Make ``users`` the members of the Slack user group ``group``
+        (``usergroups.users.update``, scope usergroups:write); setting the same members again
+        changes nothing."""
+        await slack_call(
+            f"slack {self.name} usergroups.users.update",
+            self._client.usergroups_users_update(usergroup=group, users=list(users)),
+            pacer=self._pacer,
+        )
+
     async def _direct_message(self, user: str) -> str:
         """The id of the direct message between the app and ``user``, opened if need be."""
         known = self._direct.get(user)
