@@ -27,6 +27,7 @@ from receiver.model import Notification
 
 __all__ = [
     "GRAFANA_PAYLOAD_VERSION",
+    "NO_GRAFANA_LINKS",
     "GrafanaLinks",
     "grafana_links",
     "parse_grafana_webhook",
@@ -139,16 +140,42 @@ class GrafanaLinks:
     value_string: str | None = None
 
     def is_empty(self) -> bool:
-        return self == _NO_LINKS
+        return self == NO_GRAFANA_LINKS
+
+    def named_links(self) -> list[tuple[str, str]]:
+        """(title, URL) of each link present: the image is a link only, never fetched."""
+        found = (
+            ("Dashboard", self.dashboard_url),
+            ("Panel", self.panel_url),
+            ("Image", self.image_url),
+            ("Silence in Grafana", self.silence_url),
+        )
+        return [(title, url) for title, url in found if url]
+
+    def values_text(self) -> str:
+        """The values as ``B=44.24, C=1`` (Grafana's valueString when there are none)."""
+        if self.values:
+            return ", ".join(f"{name}={value:g}" for name, value in self.values)
+        return self.value_string or ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dashboard_url": self.dashboard_url,
+            "panel_url": self.panel_url,
+            "silence_url": self.silence_url,
+            "image_url": self.image_url,
+            "values": dict(self.values),
+            "value_string": self.value_string,
+        }
 
 
-_NO_LINKS: Final = GrafanaLinks()
+NO_GRAFANA_LINKS: Final = GrafanaLinks()
 
 
 def grafana_links(extra: Mapping[str, Any] | None) -> GrafanaLinks:
     """Read the Grafana fields kept in an alert's ``extra``; anything malformed is left out."""
     if not extra:
-        return _NO_LINKS
+        return NO_GRAFANA_LINKS
     raw_values = extra.get("values")
     values: tuple[tuple[str, float | int], ...] = ()
     if type(raw_values) is dict:
