@@ -267,6 +267,7 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         app[METRICS],
         app[AUTOMATION],
         app[AUDIT],
+        lambda: app[BUILT][-1].schedules,  # the schedules of the configuration in force
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield

@@ -9,6 +9,7 @@ from receiver.api import alerts, jobs, openapi, ops, pagerduty, webhook
 from receiver.api import audit as audit_api
 from receiver.api import reports as reports_api
 from receiver.api import runbooks as runbook_api
+from receiver.api import schedules as schedule_api
 from receiver.config import Config
 from receiver.slack.bolt import slack_events
 
@@ -46,6 +47,21 @@ ROUTES = (
     web.get("/api/v1/reports/response", reports_api.response, name="report_response"),
     web.get("/api/v1/reports/noise", reports_api.noise, name="report_noise"),
     web.get("/api/v1/reports/runbooks", reports_api.runbooks, name="report_runbooks"),
+    web.get("/api/v1/schedules", schedule_api.list_schedules, name="schedules"),
+    web.get("/api/v1/schedules/{id}/oncall", schedule_api.oncall, name="schedule_oncall"),
+    web.get("/api/v1/schedules/{id}/shifts", schedule_api.shifts, name="schedule_shifts"),
+    web.post(
+        "/api/v1/schedules/{id}/overrides", schedule_api.add_override, name="schedule_override"
+    ),
+    web.delete(
+        "/api/v1/schedules/{id}/overrides/{override}",
+        schedule_api.delete_override,
+        name="schedule_override_delete",
+    ),
+    web.get(
+        "/oncall/feeds/schedule/{id}/{token}.ics", schedule_api.schedule_feed, name="schedule_feed"
+    ),
+    web.get("/oncall/feeds/person/{id}/{token}.ics", schedule_api.person_feed, name="person_feed"),
     web.get("/api/v1/openapi.json", openapi.serve_openapi, name="openapi"),
     web.get("/health", ops.health, name="health"),
     web.get("/health/detailed", ops.health_detailed, name="health_detailed"),

@@ -7,13 +7,16 @@ transports audit the changes they make through it, like every other action.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from receiver.config import Config
+from receiver.alertmanager import parse_rfc3339
+from receiver.calendars import Calendars
+from receiver.config import Config, ScheduleConfig
+from receiver.durations import parse_duration
 from receiver.errors import InvalidInput, NotFound
 from receiver.model import Clock
-from receiver.oncall import Calendar, OnCall, Override
+from receiver.oncall import Gap, OnCall, Override, Shift
 from receiver.store import Store
 from receiver.store.oncall import add_override, delete_override, list_overrides
 
@@ -21,10 +24,65 @@ from receiver.store.oncall import add_override, delete_override, list_overrides
 # ("2y" for "2w") should not silently take a schedule over for years.
 MAX_OVERRIDE = timedelta(days=90)
 MAX_AHEAD = timedelta(days=366)
+# The longest range shifts are worked out for in one ask, and how far ahead "next" is looked for.
+MAX_RANGE = timedelta(days=92)
+NEXT_HORIZON = timedelta(days=62)
 
 
-def _no_calendars() -> Mapping[str, Calendar]:
-    return {}
+@dataclass(frozen=True, slots=True)
+class Rota:
+    """A schedule over a range: its final shifts, its gaps, and the overrides in it."""
+
+    schedule: ScheduleConfig
+    start: datetime
+    end: datetime
+    shifts: list[Shift]
+    gaps: list[Gap]
+    overrides: list[Override]
+    layers: list[list[Shift]]
+
+
+@dataclass(frozen=True, slots=True)
+class OnCallNow:
+    """Who is on call at an instant, in which shift, and who comes next."""
+
+    schedule: ScheduleConfig
+    at: datetime
+    current: Shift | None
+    following: Shift | None
+
+
+_RFC3339 = "expected an RFC 3339 time such as 2026-01-05T09:00:00Z"
+
+
+def parse_instant(raw: object, field: str, default: datetime) -> datetime:
+    """An RFC 3339 time named ``field``, or ``default`` when not given."""
+    if raw is None or raw == "":
+        return default
+    if not isinstance(raw, str):
+        raise InvalidInput(field, _RFC3339)
+    try:
+        return parse_rfc3339(raw)
+    except ValueError:
+        raise InvalidInput(field, _RFC3339) from None
+
+
+def parse_window(
+    now: datetime, *, start: object = None, end: object = None, duration: object = None
+) -> tuple[datetime, datetime]:
+    """An override's start (default now) and end: ``end`` (an RFC 3339 time) or ``duration``
+    (``8h``) after the start, exactly one of them. Fields named as given."""
+    begin = parse_instant(start, "start", now)
+    if (duration is None) == (end is None):
+        raise InvalidInput("end", "give end (an RFC 3339 time) or duration (such as 8h)")
+    if end is not None:
+        return begin, parse_instant(end, "end", begin)
+    if not isinstance(duration, str):
+        raise InvalidInput("duration", "expected a duration such as 8h or 2d")
+    try:
+        return begin, begin + parse_duration(duration)
+    except (ValueError, OverflowError):
+        raise InvalidInput("duration", "expected a duration such as 8h or 2d") from None
 
 
 class Schedules:
@@ -35,12 +93,12 @@ class Schedules:
         config: Config,
         store: Store,
         clock: Clock,
-        calendars: Callable[[], Mapping[str, Calendar]] = _no_calendars,
+        calendars: Calendars | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._clock = clock
-        self._calendars = calendars
+        self.calendars = calendars if calendars is not None else Calendars(config, clock)
 
     @property
     def config(self) -> Config:
@@ -53,9 +111,11 @@ class Schedules:
         """The engine with the overrides that overlap ``start`` … ``end`` (every override that
         has not ended yet when neither is given)."""
         ending_after = start if start is not None else self._clock()
+        await self.calendars.ensure()
         async with self._store.connection() as conn:
             overrides = await list_overrides(conn, ending_after=ending_after, starting_before=end)
-        return OnCall(self._config.schedules, self._config.people, overrides, self._calendars())
+        calendars = self.calendars.current()
+        return OnCall(self._config.schedules, self._config.people, overrides, calendars)
 
     async def who(self, schedule_id: str, at: datetime | None = None) -> tuple[str, ...]:
         """The person ids on call for ``schedule_id`` at ``at`` (now when not given); an
@@ -64,6 +124,62 @@ class Schedules:
         engine = await self.engine(at, at + timedelta(microseconds=1))
         return engine.who(schedule_id, at)
 
+    async def now_and_next(self, schedule_id: str, at: datetime | None = None) -> OnCallNow:
+        """Who is on call at ``at`` (now when not given) and the next people after them."""
+        at = at if at is not None else self._clock()
+        # Looked at from a month back, so that the shift under way is shown whole.
+        start, end = at - NEXT_HORIZON / 2, at + NEXT_HORIZON
+        engine = await self.engine(start, end)
+        shifts = engine.shifts(schedule_id, start, end)
+        current = next((s for s in shifts if s.start <= at < s.end), None)
+        following = next(
+            (s for s in shifts if s.start > at and (current is None or s.people != current.people)),
+            None,
+        )
+        return OnCallNow(engine.schedule(schedule_id), at, current, following)
+
+    async def rota(self, schedule_id: str, start: datetime, end: datetime) -> Rota:
+        """The schedule from ``start`` to ``end`` (at most ``MAX_RANGE``)."""
+        if end <= start:
+            raise InvalidInput("to", "expected a time after from")
+        if end - start > MAX_RANGE:
+            raise InvalidInput("to", "expected at most 92 days after from")
+        engine = await self.engine(start, end)
+        return Rota(
+            engine.schedule(schedule_id),
+            start,
+            end,
+            engine.shifts(schedule_id, start, end),
+            engine.gaps(schedule_id, start, end),
+            list(engine.overrides(schedule_id)),
+            engine.layer_shifts(schedule_id, start, end),
+        )
+
+    async def feed_shifts(
+        self, kind: str, name: str
+    ) -> tuple[str, list[tuple[ScheduleConfig, Shift]]]:
+        """What a calendar feed shows, from a week back to ``oncall.feed_days`` ahead: the
+        shifts of schedule ``name``, or person ``name``'s shifts on every schedule; and the
+        feed's title. ``NotFound`` for an unknown schedule or person."""
+        now = self._clock()
+        start, end = now - timedelta(days=7), now + timedelta(days=self._config.oncall.feed_days)
+        engine = await self.engine(start, end)
+        if kind == "schedule":
+            schedule = engine.schedule(name)
+            return f"On call: {schedule.title}", [
+                (schedule, s) for s in engine.shifts(name, start, end)
+            ]
+        person = next((p for p in self._config.people if p.id == name), None)
+        if person is None:
+            raise NotFound(f"no person {name[:64]!r}")
+        found = [
+            (schedule, shift)
+            for schedule in engine.schedules
+            for shift in engine.shifts(schedule.id, start, end)
+            if name in shift.people
+        ]
+        return f"On call: {person.name or person.id}", sorted(found, key=lambda f: f[1].start)
+
     async def add_override(
         self, schedule_id: str, person: str, start: datetime, end: datetime, created_by: str
     ) -> Override:
@@ -71,8 +187,8 @@ class Schedules:
         naming the field when one is wrong, and nothing is written then."""
         self._check_schedule(schedule_id)
         if not any(p.id == person for p in self._config.people):
-            expected = f"expected the id of a person in people, got {person[:64]!r}"
-            raise InvalidInput("person", expected)
+            # The value is not repeated: it is whatever the caller typed.
+            raise InvalidInput("person", "expected the id of a person in people")
         now = self._clock()
         if end <= start:
             raise InvalidInput("end", "expected a time after start")
@@ -115,5 +231,9 @@ class Schedules:
                 starting_before=end,
             )
 
+    def schedule(self, schedule_id: str) -> ScheduleConfig:
+        """The configured schedule; ``NotFound`` naming the defined ones otherwise."""
+        return OnCall(self._config.schedules).schedule(schedule_id)
+
     def _check_schedule(self, schedule_id: str) -> None:
-        OnCall(self._config.schedules).schedule(schedule_id)
+        self.schedule(schedule_id)

@@ -24,11 +24,12 @@ from receiver.actions import AlertActions
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.automation.definitions import Runbooks, silence_api
 from receiver.automation.executor import Executor
-from receiver.automation.guards import HttpGuard, ShellPolicy
+from receiver.automation.guards import GuardedHttp, HttpGuard, ShellPolicy
 from receiver.automation.redaction import Redactor, configured_secrets
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment
 from receiver.breaker import BreakerRegistry, CircuitBreaker
+from receiver.calendars import MAX_CALENDAR_BYTES, Calendars
 from receiver.clock_skew import ClockSkew
 from receiver.config import ChannelConfig, Config
 from receiver.config.integrations import SlackConfig
@@ -56,6 +57,7 @@ from receiver.schedules import Schedules
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
+    paged_lookup,
     progress_hook,
     reference_lookup,
     runbook_offers,
@@ -100,7 +102,8 @@ class Services:
 
     async def seed(self, store: Store, now: datetime) -> None:
         """Enqueue the periodic jobs (watchdog, reconcile, retention) this configuration
-        runs."""
+        runs, and start reading its schedules' calendars."""
+        self.schedules.calendars.start()  # read the calendars without holding the start up
         seeds = self.guard.seed(now) + self.retention.seed(now)
         if seeds:
             async with store.transaction(durable=False) as conn:
@@ -110,6 +113,7 @@ class Services:
         for channel in self.channels.values():
             await channel.close()
         await self.guarded_http.close()
+        await self.schedules.calendars.close()
 
 
 def build_services(
@@ -137,6 +141,7 @@ def build_services(
         name: RateLimit(channel.rate_limit.per_minute, channel.rate_limit.burst)
         for name, channel in config.channels.items()
     }
+    schedules = Schedules(config, store, clock, _calendars(config, clock))
     escalation = Escalation(
         config,
         store,
@@ -145,6 +150,8 @@ def build_services(
         RateLimiters(limits, clock=lasting.monotonic),
         metrics,
         skew=lasting.skew,
+        schedules=schedules,
+        submit=submit,
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
     guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
@@ -201,7 +208,6 @@ def build_services(
     automation_service = AutomationService(
         executor, store, clock, wake, People(config.people, config.api.tokens, config.teams)
     )
-    schedules = Schedules(config, store, clock)
     return Services(
         handlers,
         channels,
@@ -213,6 +219,31 @@ def build_services(
         guarded_http,
         schedules,
     )
+
+
+def _calendars(config: Config, clock: Clock) -> Calendars:
+    """The ``ical`` schedules' calendars, URLs fetched through a guard of their own
+    (``oncall.ical_hosts``): a session per fetch, so nothing is left open across reloads."""
+    if not any(s.ical for s in config.schedules):
+        return Calendars(config, clock)
+    guard = HttpGuard(HostAllowList(config.oncall.ical_hosts))
+
+    async def fetch(url: str) -> bytes:
+        async with guard.session() as session:
+            http = GuardedHttp(guard, session)
+            try:
+                async with http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                    if response.status != 200:
+                        raise OSError(0, f"answered HTTP {response.status}")
+                    data: bytes = await response.content.read(MAX_CALENDAR_BYTES + 1)
+            except aiohttp.ClientError as exc:
+                # Never the URL itself: a calendar's address often carries its access token.
+                raise OSError(0, f"fetch failed: {type(exc).__name__}") from None
+        if len(data) > MAX_CALENDAR_BYTES:
+            raise OSError(0, f"larger than {MAX_CALENDAR_BYTES} bytes")
+        return data
+
+    return Calendars(config, clock, fetch)
 
 
 def alert_actions(
@@ -348,6 +379,7 @@ def _slack_channels(
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
     state = state_lookup(store, names, Router(config))
     references = reference_lookup(store, names)
+    paged = paged_lookup(store, config.people)
     offers = runbook_offers(
         store,
         runbooks,
@@ -367,5 +399,6 @@ def _slack_channels(
             view=view,
             references=references,
             runbooks=offers,
+            paged=paged,
         )
     return found

@@ -20,9 +20,8 @@ from multidict import MultiDict
 from receiver.audit import audited
 from receiver.automation.definitions import Runbooks
 from receiver.cli.loaded import Loaded
-from receiver.cli.shell import shell_command, shell_services
+from receiver.cli.shell import shell_command, shell_services, spelled
 from receiver.config import Config
-from receiver.errors import InvalidInput
 from receiver.model import Actor, Alert, system_clock
 from receiver.store import Store, open_store
 from receiver.views import alert_json, event_json
@@ -42,15 +41,8 @@ _ARGUMENTS = {
 
 def run(args: argparse.Namespace, loaded: Loaded) -> int:
     """``firebreak alerts <command>``."""
-    return shell_command(f"alerts {args.alerts_command}", _named(args, loaded.config))
-
-
-async def _named(args: argparse.Namespace, config: Config) -> int:
-    """A wrong argument is named as the command line spells it."""
-    try:
-        return await _command(args, config)
-    except InvalidInput as exc:
-        raise InvalidInput(_ARGUMENTS.get(exc.field, exc.field), exc.message) from None
+    command = spelled(_command(args, loaded.config), _ARGUMENTS)
+    return shell_command(f"alerts {args.alerts_command}", command)
 
 
 async def _command(args: argparse.Namespace, config: Config) -> int:

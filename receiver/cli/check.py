@@ -4,16 +4,22 @@ where it sends alerts, without starting anything."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from receiver.cli.loaded import Loaded
 from receiver.config import Config, weak_secret_warnings
 from receiver.durations import format_duration
-from receiver.errors import MatcherError
+from receiver.errors import InvalidInput, MatcherError
 from receiver.hostallow import range_warnings
 from receiver.matchers import MatchOp, parse_matcher_args
 from receiver.routing import Router
+
+if TYPE_CHECKING:
+    from receiver.oncall.ical import Calendar
 
 
 def check_config(_args: argparse.Namespace, loaded: Loaded) -> int:
@@ -66,7 +72,56 @@ def config_warnings(config: Config) -> list[str]:
         found.append(
             "slack: no users, user_groups or default_role; every Slack command will be refused"
         )
-    return found + range_warnings(config.automation.http_allow)
+    return found + range_warnings(config.automation.http_allow) + schedule_warnings(config)
+
+
+# How far ahead check-config and serve look for gaps in the schedules.
+CHECK_WEEKS = 4
+
+
+def schedule_warnings(config: Config, now: datetime | None = None) -> list[str]:
+    """Gaps and idle layers of the configured schedules over the next ``CHECK_WEEKS`` weeks,
+    before any override (``firebreak schedules check`` counts those, and fetches calendar
+    URLs); a calendar file is read, a calendar URL is not fetched here."""
+    if not config.schedules:
+        return []
+    from receiver.oncall import OnCall
+    from receiver.oncall.checks import coverage_problems
+
+    start = now or datetime.now(UTC)
+    calendars: dict[str, Calendar] = {}
+    found: list[str] = []
+    for schedule in config.schedules:
+        if schedule.ical is None:
+            continue
+        if schedule.ical.startswith(("http://", "https://")):
+            found.append(
+                f"schedule {schedule.id}: its calendar URL is not fetched here; "
+                "firebreak schedules check reads it"
+            )
+            continue
+        try:
+            calendars[schedule.id] = _calendar_file(config, schedule.ical, schedule.time_zone)
+        except (OSError, InvalidInput) as exc:
+            found.append(f"schedule {schedule.id}: calendar not read: {exc}")
+    oncall = OnCall(config.schedules, config.people, (), calendars)
+    checked = tuple(s.id for s in config.schedules if s.ical is None or s.id in calendars)
+    end = start + timedelta(weeks=CHECK_WEEKS)
+
+    def unknown(sid: str) -> set[str]:
+        return calendars[sid].unknown if sid in calendars else set()
+
+    return found + coverage_problems(oncall, start, end, unknown, checked)
+
+
+def _calendar_file(config: Config, path: str, zone: str) -> Calendar:
+    from zoneinfo import ZoneInfo
+
+    from receiver.oncall.ical import Calendar
+
+    base = os.path.dirname(config.source) if os.path.isfile(config.source) else "."
+    with open(os.path.join(base, path), "rb") as file:
+        return Calendar(file.read(), ZoneInfo(zone), config.people)
 
 
 def label_set(args: Sequence[str]) -> dict[str, str]:

@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
     )
     add_alerts_parsers(commands, with_config)
+    add_schedules_parsers(commands, with_config)
     add_automation_parsers(commands, with_config)
     db = commands.add_parser("db", help="database schema")
     db.set_defaults(run="receiver.cli.db:run")
@@ -98,6 +99,63 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("path", metavar="PATH", help="a file written by 'firebreak db backup'")
     restore.add_argument("--force", action="store_true", help="overwrite a non-empty database")
     return parser
+
+
+def add_schedules_parsers(commands: Any, with_config: WithConfig) -> None:
+    schedules = commands.add_parser(
+        "schedules", help="who is on call, shifts, overrides, and gaps in coverage"
+    )
+    schedules.set_defaults(run="receiver.cli.schedules:run")
+    sub = schedules.add_subparsers(dest="schedules_command", required=True, metavar="COMMAND")
+    listing = with_config(sub.add_parser("list", help="the schedules, and who is on call now"))
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    oncall = with_config(sub.add_parser("oncall", help="who is on call, and who is next"))
+    oncall.add_argument("schedule")
+    oncall.add_argument("--at", help="an RFC 3339 time (default now)")
+    oncall.add_argument("--json", action="store_true", help="print JSON")
+    shifts = with_config(sub.add_parser("shifts", help="the shifts ahead, with their gaps"))
+    shifts.add_argument("schedule")
+    shifts.add_argument("--from", dest="start", help="an RFC 3339 time (default now)")
+    shifts.add_argument("--days", type=int, default=14, help="how many days (default 14)")
+    shifts.add_argument("--json", action="store_true", help="print JSON")
+    override = with_config(
+        sub.add_parser(
+            "override",
+            help="put a person on call for a schedule",
+            description="Give --for or --until. The override wins over every layer.",
+        )
+    )
+    override.add_argument("schedule")
+    override.add_argument("person", help="a person id of people")
+    override.add_argument("--for", dest="duration", help="a duration such as 8h")
+    override.add_argument("--until", help="an RFC 3339 time")
+    override.add_argument("--start", help="an RFC 3339 time (default now)")
+    override.add_argument("--json", action="store_true", help="print the override as JSON")
+    delete = with_config(sub.add_parser("delete-override", help="delete an override"))
+    delete.add_argument("schedule")
+    delete.add_argument("override", type=int, help="the override's id")
+    feed = with_config(
+        sub.add_parser(
+            "feed",
+            help="the path of a calendar feed (oncall.feed_secret), for a schedule or --person",
+        )
+    )
+    feed.add_argument("schedule", nargs="?", help="a schedule id")
+    feed.add_argument("--person", help="a person id instead: their shifts on every schedule")
+    check = with_config(
+        sub.add_parser(
+            "check",
+            help="name every gap in coverage, and layers that never apply (exit 1 if any)",
+        )
+    )
+    check.add_argument("schedule", nargs="*", help="the schedules to check (default all)")
+    check.add_argument("--weeks", type=_weeks, default=4, help="how far ahead (default 4)")
+
+
+def _weeks(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 13:
+        raise argparse.ArgumentTypeError("expected a number of weeks from 1 to 13")
+    return int(text)
 
 
 def add_alerts_parsers(commands: Any, with_config: WithConfig) -> None:

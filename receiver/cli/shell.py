@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +23,10 @@ from receiver.automation.steps import registered_actions
 from receiver.breaker import BreakerRegistry
 from receiver.clock_skew import ClockSkew
 from receiver.config import Config
-from receiver.errors import FirebreakError
+from receiver.errors import FirebreakError, InvalidInput
 from receiver.metrics import Metrics
 from receiver.model import Notification, system_clock
+from receiver.schedules import Schedules
 from receiver.services import Lasting, alert_actions, breaker_factory, build_services
 from receiver.store import Store, open_store
 
@@ -38,6 +39,7 @@ class Shell:
     actions: AlertActions
     automation: AutomationService
     audit: Audit
+    schedules: Schedules
 
 
 @asynccontextmanager
@@ -70,6 +72,7 @@ async def shell_services(config: Config, runbooks: Runbooks | None = None) -> As
                 alert_actions(config, store, metrics, system_clock, _serving_process_polls),
                 built.automation,
                 Audit(store, system_clock),
+                built.schedules,
             )
         finally:
             await built.close()
@@ -81,6 +84,15 @@ def _serving_process_polls() -> None:
 
 async def _no_ingest(_notification: Notification) -> None:
     raise FirebreakError("only the serving process ingests alerts")
+
+
+async def spelled(command: Coroutine[Any, Any, int], arguments: Mapping[str, str]) -> int:
+    """``command``, a wrong value named as the command line spells it (``arguments``: the
+    API's field names → the command line's)."""
+    try:
+        return await command
+    except InvalidInput as exc:
+        raise InvalidInput(arguments.get(exc.field, exc.field), exc.message) from None
 
 
 def shell_command(where: str, command: Coroutine[Any, Any, int]) -> int:

@@ -23,6 +23,7 @@ from receiver.config.checks import (
 )
 from receiver.config.walker import Shorthand, one_item_list
 from receiver.config.yaml import join
+from receiver.hostallow import check_entry
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
@@ -158,7 +159,10 @@ class ScheduleConfig:
     layers: tuple[LayerConfig, ...] = ()
     # A file path (relative to the configuration file) or a URL whose host is allow-listed
     # in ``oncall.ical_hosts``; each event's attendees or summary name the people on call.
-    ical: str | None = field(default=None, metadata={"check": check_ical_source})
+    # Secret: a calendar's private address often carries its access token.
+    ical: str | None = field(
+        default=None, repr=False, metadata={"check": check_ical_source, "secret": True}
+    )
     # A Slack direct message to whoever comes on call at the start of their shift.
     handoff_notify: bool = False
 
@@ -190,18 +194,30 @@ class TeamConfig:
     slack_user_group: str | None = field(default=None, metadata={"check": _check_group})
 
 
+def _check_feed_days(value: int) -> str | None:
+    return None if 1 <= value <= 366 else "expected a number of days from 1 to 366"
+
+
 @dataclass(frozen=True, slots=True)
 class OnCallConfig:
     """How schedules that come from elsewhere are read."""
 
-    # Hosts an ``ical`` URL may name (exact names, or ``*.example.com``); no other is fetched.
+    # Where an ``ical`` URL may be fetched from, as ``automation.http_allow`` entries (host
+    # names, ``*.example.com``, addresses, ranges, optionally :port); nothing else is fetched.
     ical_hosts: tuple[str, ...] = field(
         default=(),
         metadata={
-            "shorthand": Shorthand(str, one_item_list, "a host name or a list of them"),
-            "check_each": not_empty,
+            "shorthand": Shorthand(str, one_item_list, "a host entry or a list of them"),
+            "check_each": check_entry,
         },
     )
+    # The key every calendar feed's URL token is derived from (HMAC-SHA256 of the feed's
+    # name); without it, feeds are off. Changing it changes every feed URL.
+    feed_secret: str | None = field(
+        default=None, repr=False, metadata={"secret": True, "check": not_empty}
+    )
+    # How far ahead (and back) the calendar feeds reach.
+    feed_days: int = field(default=60, metadata={"check": _check_feed_days})
     # How often a calendar URL is fetched again; a failed fetch keeps the last good copy.
     ical_refresh: timedelta = field(
         default=timedelta(minutes=15), metadata={"check": positive_duration}

@@ -4,15 +4,23 @@ that must be unique across them."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from receiver.config.channels import ChannelConfig, PagerDutyChannelConfig
 from receiver.config.checks import check_slack_channel
 from receiver.config.integrations import SlackConfig
-from receiver.config.policies import EscalationPolicyConfig, NotifyTarget, RouteConfig
+from receiver.config.policies import (
+    PEOPLE_KINDS,
+    EscalationPolicyConfig,
+    NotifyTarget,
+    RouteConfig,
+)
 from receiver.config.schema import Config
 from receiver.config.yaml import Positions, join, located, quote
+from receiver.hostallow import HostAllowList
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,8 @@ def check_tiers(part: Part, channels: Mapping[str, ChannelConfig]) -> list[str]:
         for t, tier in enumerate(policy.tiers):
             for n, entry in enumerate(tier.notify):
                 where = part.at(f"{tiers}[{t}].notify[{n}]")
+                if entry.people is not None or not entry.channel:
+                    continue  # check_paging's
                 channel = channels.get(entry.channel)
                 if channel is None:
                     defined = ", ".join(sorted(channels))
@@ -97,6 +107,83 @@ def check_slack_channels(
                         f"{where}: channel {quote(entry.channel)} has no slack.channel and "
                         "slack.default_channel is not set, so this entry needs a target"
                     )
+    return problems
+
+
+def check_paging(part: Part, main: Config, channels: Mapping[str, ChannelConfig]) -> list[str]:
+    """Each tier entry is one of channel, person, schedule and team, and names one that is
+    defined; a file whose tiers page people has ``paging`` channels of the right types."""
+    problems: list[str] = []
+    defined = {
+        "person": {p.id for p in main.people},
+        "schedule": {s.id for s in main.schedules},
+        "team": {t.id for t in main.teams},
+    }
+    for name, policy in part.escalation_policies.items():
+        tiers = join(join("escalation_policies", name), "tiers")
+        for t, tier in enumerate(policy.tiers):
+            for n, entry in enumerate(tier.notify):
+                path = f"{tiers}[{t}].notify[{n}]"
+                kinds = [k for k in ("channel", *PEOPLE_KINDS) if getattr(entry, k)]
+                if len(kinds) != 1:
+                    found = ", ".join(kinds) if kinds else "none of them"
+                    problems.append(
+                        f"{part.at(path)}: expected exactly one of channel, person, schedule "
+                        f"and team; found {found}"
+                    )
+                    continue
+                people = entry.people
+                if people is None:
+                    continue
+                kind, ident = people
+                if entry.target:
+                    problems.append(
+                        f"{part.at(join(path, 'target'))}: a target goes with a channel, "
+                        f"not with {kind}"
+                    )
+                if ident not in defined[kind]:
+                    known = ", ".join(sorted(defined[kind])) or "none"
+                    problems.append(
+                        f"{part.at(join(path, kind))}: unknown {kind} {quote(ident)}; "
+                        f"defined: {known}"
+                    )
+    return problems
+
+
+def pages_people(part: Part) -> bool:
+    """Whether a tier of ``part``'s policies pages people."""
+    return any(
+        entry.people is not None
+        for policy in part.escalation_policies.values()
+        for tier in policy.tiers
+        for entry in tier.notify
+    )
+
+
+def check_paging_channels(
+    top: Part, main: Config, channels: Mapping[str, ChannelConfig], needed: bool
+) -> list[str]:
+    """``paging`` names channels of the type of its key; when tiers page people (``needed``),
+    it names at least one."""
+    named = main.paging.channels()
+    if needed and not named:
+        return [
+            f"{top.at('escalation_policies')}: tiers page people, but paging names no channel "
+            "to reach them through (paging.slack, paging.email, paging.pagerduty)"
+        ]
+    problems: list[str] = []
+    for kind, name in named.items():
+        channel = channels.get(name)
+        if channel is None:
+            problems.append(
+                f"{top.at(f'paging.{kind}')}: unknown channel {quote(name)}; "
+                f"defined: {', '.join(sorted(channels))}"
+            )
+        elif channel.type != kind:  # the keys are named after the channel types
+            problems.append(
+                f"{top.at(f'paging.{kind}')}: channel {quote(name)} is of type "
+                f"{channel.type}; expected a channel of type {kind}"
+            )
     return problems
 
 
@@ -171,11 +258,38 @@ def check_oncall(config: Config) -> list[str]:
     for t, team in enumerate(config.teams):
         for m, member in enumerate(team.members):
             known(f"teams[{t}].members[{m}]", member)
+    allow = HostAllowList(config.oncall.ical_hosts)
     for s, schedule in enumerate(config.schedules):
         for n, layer in enumerate(schedule.layers):
             for m, member in enumerate(layer.members):
                 known(f"schedules[{s}].layers[{n}].members[{m}]", member)
+        if schedule.ical is not None and schedule.ical.startswith(("http://", "https://")):
+            problem = _ical_host_refusal(schedule.ical, allow)
+            if problem is not None:
+                problems.append(f"schedules[{s}].ical: {problem}")
     return problems
+
+
+def _ical_host_refusal(url: str, allow: HostAllowList) -> str | None:
+    """Why a calendar URL may not be fetched, as far as the configuration can tell (the
+    addresses a listed name resolves to are checked again at each fetch)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "expected a URL with a host and, optionally, a numeric port"
+    if not host:
+        return "expected a URL with a host"
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        allowed = allow.name_allowed(host, port)
+    else:
+        allowed = allow.address_allowed(address, port)
+    if allowed:
+        return None
+    return f"host {quote(host)} port {port} is not in oncall.ical_hosts"
 
 
 def unknown_policy(name: str, policies: Mapping[str, EscalationPolicyConfig]) -> str:

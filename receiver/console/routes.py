@@ -11,7 +11,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from receiver.console import alerts, bulk, executions, health, login, reports, runbooks
+from receiver.console import (
+    alerts,
+    bulk,
+    executions,
+    health,
+    login,
+    reports,
+    runbooks,
+    schedules,
+)
 from receiver.console.render import NavItem, environment, error_page
 from receiver.typedefs import CONSOLE_TEMPLATES, ERROR_PAGE
 
@@ -19,6 +28,7 @@ NAV = (
     NavItem("Alerts", "console_alerts"),
     NavItem("Executions", "console_executions"),
     NavItem("Runbooks", "console_runbooks"),
+    NavItem("Schedules", "console_schedules"),
     NavItem("Reports", "console_reports"),
     NavItem("Health", "console_health"),
 )
@@ -50,6 +60,18 @@ def setup_console(app: web.Application) -> None:
     r.add_get("/console/runbooks", runbooks.runbooks_page, name="console_runbooks")
     r.add_get("/console/runbooks/{id}", runbooks.runbook_page, name="console_runbook")
     r.add_post("/console/runbooks/{id}/dry-run", runbooks.dry_run, name="console_runbook_execute")
+    r.add_get("/console/schedules", schedules.schedules_page, name="console_schedules")
+    r.add_get("/console/schedules/{id}", schedules.schedule_page, name="console_schedule")
+    r.add_post(
+        "/console/schedules/{id}/overrides",
+        schedules.add_override,
+        name="console_schedule_override",
+    )
+    r.add_post(
+        "/console/schedules/{id}/overrides/delete",
+        schedules.delete_override,
+        name="console_schedule_override_delete",
+    )
     r.add_get("/console/reports", reports.reports_page, name="console_reports")
     r.add_get("/console/health", health.health_page, name="console_health")
     r.add_post("/console/jobs/{id}/retry", health.retry_job, name="console_job_retry")

@@ -12,15 +12,18 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from receiver.config import PersonConfig
 from receiver.config.oncall import ScheduleConfig
 from receiver.errors import NotFound
-from receiver.oncall.ical import Calendar
 from receiver.oncall.model import Gap, Override, Shift
 from receiver.oncall.rotation import Rotation
 from receiver.oncall.times import require_aware
+
+if TYPE_CHECKING:
+    from receiver.oncall.ical import Calendar
 
 _INSTANT = timedelta(microseconds=1)
 
@@ -65,7 +68,7 @@ class OnCall:
         found = self._schedules.get(schedule_id)
         if found is None:
             defined = ", ".join(sorted(self._schedules)) or "none"
-            raise NotFound(f"no schedule {schedule_id!r}; defined: {defined}")
+            raise NotFound(f"no schedule {schedule_id[:64]!r}; defined: {defined}")
         return found
 
     def zone(self, schedule_id: str) -> ZoneInfo:

@@ -33,8 +33,15 @@ class Calendar:
         try:
             self._calendar = icalendar.Calendar.from_ical(text)
         except (ValueError, IndexError, KeyError) as exc:
-            expected = f"expected an iCalendar (RFC 5545) document: {exc}"
+            expected = f"expected an iCalendar (RFC 5545) document: {str(exc)[:200]}"
             raise InvalidInput("ical", expected) from None
+        # An event whose times cannot be read is left out (and counted), rather than making
+        # every question about the schedule fail.
+        self.broken = 0
+        for parent in self._calendar.walk():
+            kept = [c for c in parent.subcomponents if c.name != "VEVENT" or _readable(c)]
+            self.broken += len(parent.subcomponents) - len(kept)
+            parent.subcomponents[:] = kept
         self._zone = zone
         self._names: dict[str, str] = {}
         for person in people:
@@ -44,8 +51,13 @@ class Calendar:
         self.unknown: set[str] = set()
 
     def between(self, start: datetime, end: datetime) -> list[CalendarEvent]:
+        try:
+            events = recurring_ical_events.of(self._calendar).between(start, end)
+        except (ValueError, TypeError, KeyError):  # a recurrence rule it cannot follow
+            self.broken += 1
+            return []
         found: list[CalendarEvent] = []
-        for event in recurring_ical_events.of(self._calendar).between(start, end):
+        for event in events:
             begin = self._instant(event.get("DTSTART"))
             finish = self._instant(event.get("DTEND")) if event.get("DTEND") else None
             if begin is None:
@@ -92,3 +104,21 @@ class Calendar:
             else:
                 self.unknown.add(summary.strip())
         return tuple(dict.fromkeys(found))
+
+
+_TIMES = ("DTSTART", "DTEND", "DURATION", "EXDATE", "RDATE")
+
+
+def _readable(event: Any) -> bool:
+    """Whether an event's times can be read (icalendar raises on a broken one when asked)."""
+    try:
+        if event.get("DTSTART") is None:
+            return False
+        for key in _TIMES:
+            value = event.get(key)
+            for each in value if isinstance(value, list) else [value]:
+                if each is not None:
+                    _ = each.dt if hasattr(each, "dt") else each.dts
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True

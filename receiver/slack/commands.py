@@ -35,6 +35,15 @@ from receiver.notify.slack.blocks import (
 )
 from receiver.people import PERSON, People
 from receiver.routing import Router
+from receiver.schedules import Schedules
+from receiver.slack.oncall import (
+    OVERRIDE_USAGE,
+    OnCallCommands,
+    OverrideArgs,
+    is_schedule_query,
+    parse_override,
+    parse_schedule,
+)
 from receiver.slack.parse import (
     AlertArgs,
     SilenceArgs,
@@ -140,8 +149,27 @@ async def _run_status(commands: SlackCommands, user: SlackUser, args: tuple[int,
     return Reply(*await commands.runbooks.status(args[0]))
 
 
-async def _run_oncall(commands: SlackCommands, user: SlackUser, labels: dict[str, str]) -> Reply:
-    return commands.oncall(labels)
+async def _run_oncall(
+    commands: SlackCommands, user: SlackUser, args: tuple[str | None, dict[str, str] | None]
+) -> Reply:
+    schedule, labels = args
+    if labels is not None:
+        return commands.oncall(labels)
+    if schedule is None and not commands.has_schedules:  # nothing to ask: the routes, then
+        return commands.oncall({})
+    return Reply(await commands.rota.oncall(schedule))
+
+
+def _parse_oncall(args: list[str]) -> tuple[str | None, dict[str, str] | None]:
+    """A schedule (or none: every schedule), or the labels of an alert to route."""
+    if is_schedule_query(args):
+        return parse_schedule(args), None
+    return None, parse_oncall(args)
+
+
+async def _run_override(commands: SlackCommands, user: SlackUser, args: OverrideArgs) -> Reply:
+    actor = commands.person_actor(user)
+    return Reply(await commands.rota.override(args, user.id, actor), public=True)
 
 
 SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
@@ -205,16 +233,31 @@ SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
         _run_status,
     ),
     "oncall": _Subcommand(
-        "oncall [label=value ...]",
-        "who gets the next escalation for alerts with these labels",
+        "oncall [schedule | label=value ...]",
+        "who is on call now and next (every schedule, or one); with labels, who gets the next "
+        "escalation for such alerts",
         Role.VIEWER,
-        parse_oncall,
+        _parse_oncall,
         _run_oncall,
+    ),
+    "override": _Subcommand(
+        OVERRIDE_USAGE,
+        "put someone on call for a schedule (@person, a person id, or me)",
+        Role.RESPONDER,
+        parse_override,
+        _run_override,
     ),
 }
 
 # Buttons on alert messages, as the subcommand whose role and history they share.
 _BUTTONS: Final = {ACTION_ACK: "ack", ACTION_RESOLVE: "resolve", ACTION_SILENCE: "silence"}
+
+
+def _no_schedules(config: Config) -> Callable[[], Schedules]:
+    def refuse() -> Schedules:
+        raise NotFound("schedules are not available here")
+
+    return refuse
 
 
 def help_text(command: str) -> str:
@@ -239,6 +282,7 @@ class SlackCommands:
         metrics: Metrics | None = None,
         automation: AutomationService | None = None,
         audit: Audit | None = None,
+        schedules: Callable[[], Schedules] | None = None,
     ) -> None:
         assert config.slack is not None
         self._audit_trail = audit
@@ -253,6 +297,13 @@ class SlackCommands:
         )
         self._router = Router(config)
         self._people = People(config.people, config.api.tokens, config.teams)
+        self.has_schedules = bool(config.schedules)
+        self.rota = OnCallCommands(schedules or _no_schedules(config), self._people)
+
+    def person_actor(self, user: SlackUser) -> str:
+        """The actor a change by ``user`` is recorded under: their person, else the user."""
+        person = self._people.slack_actor(user.id)
+        return person if person.startswith(PERSON) else f"slack:{user.actor_name}"
 
     def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
         if self._audit_trail is None:
@@ -303,7 +354,11 @@ class SlackCommands:
         )
         if refusal is not None:
             return refusal
-        return await self._run(user, prepared.name, alert_id, sub.run(self, user, prepared.args))
+        # What the command is about, for its audit row (an alert's id is recorded as that).
+        target = getattr(prepared.args, "schedule", None)
+        fields = {"target": target} if target else {}
+        work = sub.run(self, user, prepared.args)
+        return await self._run(user, prepared.name, alert_id, work, **fields)
 
     async def _run(
         self,

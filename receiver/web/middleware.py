@@ -110,6 +110,8 @@ AUDITED = frozenset(
         "pause",
         "resume",
         "reload",
+        "schedule_override",
+        "schedule_override_delete",
         "bulk",  # the console's: one row per alert once it acts, else one for the request
     }
 )

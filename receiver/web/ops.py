@@ -10,12 +10,13 @@ from receiver.alertmanager import format_rfc3339
 from receiver.deadletters import DeadLetters
 from receiver.errors import StoreUnavailable
 from receiver.model import Job
-from receiver.typedefs import BREAKERS, CLOCK, CLOCK_SKEW, PIPELINE, RUNNER, STORE
+from receiver.typedefs import BREAKERS, BUILT, CLOCK, CLOCK_SKEW, PIPELINE, RUNNER, STORE
 
 
 async def health_checks(app: web.Application) -> tuple[bool, dict[str, dict[str, Any]]]:
     """Whether the receiver can work, and each check: database, webhooks, replica, jobs,
-    watchdog (when configured), clock (alerts from the future) and circuit breakers."""
+    watchdog (when configured), calendars (when a schedule has one), clock (alerts from the
+    future) and circuit breakers."""
     store = app[STORE]
     now = app[CLOCK]()
     checks: dict[str, dict[str, Any]] = {}
@@ -57,6 +58,9 @@ async def health_checks(app: web.Application) -> tuple[bool, dict[str, dict[str,
     except StoreUnavailable as exc:
         healthy = False
         checks["database"] = {"status": "fail", "error": str(exc)}
+    calendars = app[BUILT][-1].schedules.calendars.status() if BUILT in app else None
+    if calendars is not None:  # a failed fetch keeps the last good copy, and says so here
+        checks["calendars"] = calendars
     checks["clock"] = app[CLOCK_SKEW].check(now)
     breakers = app[BREAKERS].snapshot()
     checks["circuit_breakers"] = {

@@ -108,10 +108,10 @@ def parse_snooze(raw: object) -> timedelta:
     return duration
 
 
-def route_id(request: web.Request, thing: str) -> int:
-    """The ``{id}`` of a route about one ``thing`` (alert, execution, job); one that cannot be
-    an id does not exist."""
-    raw = request.match_info["id"]
+def route_id(request: web.Request, thing: str, key: str = "id") -> int:
+    """The ``{id}`` (or ``{key}``) of a route about one ``thing`` (alert, execution, job,
+    override); one that cannot be an id does not exist."""
+    raw = request.match_info[key]
     found = parse_int(raw)
     if found is None:
         raise NotFound(f"{thing} {raw} does not exist")

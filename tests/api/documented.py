@@ -23,6 +23,7 @@ from receiver.app import create_app
 from receiver.config import load_config
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, config_text, eventually
 from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.oncall.common import ics
 from tests.payloads import webhook
 
 DOCUMENT = openapi_document()
@@ -191,11 +192,23 @@ steps:
 """
 
 
+# Ben on call every day from 2026 on, 08:00 to 20:00 UTC.
+CALENDAR = ics(
+    """
+DTSTART:20260101T080000Z
+DTEND:20260101T200000Z
+RRULE:FREQ=DAILY
+SUMMARY:ben
+"""
+)
+
+
 def application_config(db_url: str, tmp_path: Path, hook_url: str, api: str = "") -> Path:
     """The configuration file of the application under test; ``api``: more ``api:`` keys."""
     (tmp_path / "runbooks").mkdir(exist_ok=True)
     (tmp_path / "runbooks" / "restart.yml").write_text(RESTART)
     (tmp_path / "runbooks" / "probe.yml").write_text(PROBE)
+    (tmp_path / "oncall.ics").write_text(CALENDAR)
     extra = f"""
 channels:
   hook: {{type: webhook, webhook: {{url: "{hook_url}", timeout: 1s}}}}
@@ -209,6 +222,12 @@ jobs: {{workers: 4, lease: 5s, max_attempts: 3, backoff_initial: 100ms, backoff_
 automation: {{runbooks: ["{tmp_path}/runbooks/*.yml"], mode: live}}
 pagerduty: {{webhook_secrets: ["{PAGERDUTY_SECRET}"]}}
 watchdog: {{timeout: 1h, check_interval: 1h}}
+people: [{{id: ana, name: Ana Alves}}, {{id: ben}}]
+schedules:
+  - id: primary
+    time_zone: Europe/London
+    layers: [{{members: [ana, ben], shift: daily, start: "2026-01-01"}}]
+  - {{id: imported, ical: oncall.ics}}
 """
     path = tmp_path / "firebreak.yml"
     path.write_text(config_text(db_url, extra).replace("api:\n", "api:\n" + api, 1))

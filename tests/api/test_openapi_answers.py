@@ -257,7 +257,7 @@ async def _ops(a: Answers) -> None:
     health = await a.check("get", "/health", 200, token=None)
     assert health["status"] == "ok"
     detailed = await a.check("get", "/health/detailed", 200, token=VIEWER_TOKEN)
-    assert {"database", "webhooks", "replica", "jobs", "watchdog", "clock"} <= set(
+    assert {"database", "webhooks", "replica", "jobs", "watchdog", "calendars", "clock"} <= set(
         detailed["checks"]
     )
     breakers = await a.check("get", "/debug/circuit-breakers", 200, token=VIEWER_TOKEN)
@@ -285,6 +285,45 @@ async def _integrations(a: Answers) -> None:
     assert answer["status"] == "success"
 
 
+async def _schedules(a: Answers) -> None:
+    listed = await a.check("get", "/api/v1/schedules", 200, token=VIEWER_TOKEN)
+    assert [s["id"] for s in listed["schedules"]] == ["primary", "imported"]
+    path = "/api/v1/schedules/{id}/oncall"
+    at = "2026-01-02T12:00:00Z"
+    now = await a.check("get", path, 200, url=f"/api/v1/schedules/primary/oncall?at={at}")
+    assert [p["id"] for p in now["on_call"]] == ["ben"]
+    assert now["next"]["people"] == [{"id": "ana", "name": "Ana Alves"}]
+    gap = await a.check(
+        "get", path, 200, url="/api/v1/schedules/primary/oncall?at=2025-01-01T00:00:00Z"
+    )
+    assert gap["on_call"] == [] and gap["shift"] is None
+    shifts = await a.check(
+        "get",
+        "/api/v1/schedules/{id}/shifts",
+        200,
+        url="/api/v1/schedules/imported/shifts?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z",
+    )
+    assert [(s["start"], s["end"]) for s in shifts["shifts"]] == [
+        ("2026-03-01T08:00:00Z", "2026-03-01T20:00:00Z")
+    ]
+    made = await a.check(
+        "post",
+        "/api/v1/schedules/{id}/overrides",
+        201,
+        url="/api/v1/schedules/primary/overrides",
+        token=RESPONDER_TOKEN,
+        json={"person": "ana", "duration": "2h"},
+    )
+    assert made["created_by"] == "api:bob"
+    await a.check(
+        "delete",
+        "/api/v1/schedules/{id}/overrides/{override}",
+        200,
+        url=f"/api/v1/schedules/primary/overrides/{made['id']}",
+        token=RESPONDER_TOKEN,
+    )
+
+
 SCENARIOS: dict[str, Callable[[Answers], Awaitable[None]]] = {
     "ingest": _ingest,
     "alerts": _alerts,
@@ -297,6 +336,7 @@ SCENARIOS: dict[str, Callable[[Answers], Awaitable[None]]] = {
     "automation": _automation,
     "ops": _ops,
     "integrations": _integrations,
+    "schedules": _schedules,
 }
 
 

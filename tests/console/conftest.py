@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,6 +113,14 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason="Chromium is not installed (scripts/system-deps.sh test)"
 )
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where browser tests write their screenshots: ``$FIREBREAK_SCREENSHOTS`` when set."""
+    where = Path(os.environ.get("FIREBREAK_SCREENSHOTS") or tmp_path / "screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
 
 
 @pytest.fixture

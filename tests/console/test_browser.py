@@ -10,7 +10,6 @@ test's tmp directory.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,6 @@ pytestmark = needs_chromium
 def db_url(sqlite_url: str) -> str:
     """The browser tests run on SQLite only: the store is tested on both elsewhere."""
     return sqlite_url
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("FIREBREAK_SCREENSHOTS") or tmp_path / "screenshots")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 async def test_an_operator_acknowledges_and_approves_and_sees_the_timeline_move_on(

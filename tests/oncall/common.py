@@ -18,6 +18,16 @@ people:
   - {id: dave, name: Dave Diaz, email: dave@example.com}
 """
 
+# A schedule item: Bob in New York office hours on weekdays, nobody otherwise.
+OFFICE = """
+  - id: office
+    time_zone: America/New_York
+    layers:
+      - members: [bob]
+        start: "2026-01-05"
+        restrictions: [{days: weekdays, start: "09:00", end: "17:00"}]
+"""
+
 
 def config(text: str) -> Config:
     return parse_config(textwrap.dedent(PEOPLE) + textwrap.dedent(text), source="f.yml", env={})
@@ -41,3 +51,14 @@ def override(
     person: str, start: datetime, end: datetime, *, id: int = 1, schedule: str = "s", made: int = 0
 ) -> Override:
     return Override(id, schedule, person, start, end, "person:dave", utc(2026, 1, 1, 0, made))
+
+
+def ics(*events: str) -> str:
+    """An iCalendar document of ``events`` (each the lines inside one VEVENT, ``\n``-separated),
+    with the CRLF line ends RFC 5545 asks for."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Example//Rota//EN"]
+    for n, event in enumerate(events):
+        lines += ["BEGIN:VEVENT", f"UID:{n}@example.com", "DTSTAMP:20260101T000000Z"]
+        lines += event.strip().splitlines()
+        lines.append("END:VEVENT")
+    return "\r\n".join([*lines, "END:VCALENDAR", ""])
