@@ -11,13 +11,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # Dependencies first, so a change to the code does not reinstall them: exactly the pinned
 # releases (make lock), each checked against its hash.
-COPY requirements/runtime.lock requirements/runtime.lock
-RUN pip install --require-hashes -r requirements/runtime.lock
+COPY requirements/build.lock requirements/runtime.lock requirements/
+RUN pip install --require-hashes -r requirements/build.lock \
+    && pip install --require-hashes -r requirements/runtime.lock
 COPY setup.cfg pyproject.toml README.md ./
 
 COPY receiver receiver
 COPY examples examples
-RUN pip install --no-deps --force-reinstall . \
+# Built with the pinned setuptools and wheel of build.lock: nothing fetched unpinned.
+RUN pip install --no-deps --no-build-isolation --force-reinstall . \
     && useradd --system --uid 10001 --home-dir /var/lib/firebreak --create-home firebreak \
     && mkdir -p /etc/firebreak
 

@@ -10,19 +10,23 @@ PYTEST_WORKERS ?= 4
 # Every dependency pinned, with hashes: what the suite was run with (docs/development.md).
 TEST_LOCK    := requirements/test.lock
 RUNTIME_LOCK := requirements/runtime.lock
+BUILD_LOCK   := requirements/build.lock
 UV_VERSION   ?= 0.13.9
 # One lock for every platform and Python from 3.11 (the image runs 3.12).
-COMPILE = $(BIN)/uv pip compile setup.cfg --universal --python-version 3.11 --generate-hashes \
+PIN = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock"
+COMPILE = $(PIN) setup.cfg
 
 .PHONY: run test lint lock lock-upgrade bench demo bench-runbooks bench-soak bench-scaleout setup system-deps-run system-deps-test clean
 
 # Installed again whenever the lock (or the package's own metadata) changes.
-$(BIN)/.installed: setup.cfg pyproject.toml $(TEST_LOCK)
+# pip and the build backend come from build.lock too: pip builds the package with them, fetching
+# nothing unpinned (--no-build-isolation).
+$(BIN)/.installed: setup.cfg pyproject.toml $(TEST_LOCK) $(BUILD_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --require-hashes -r $(BUILD_LOCK)
 	$(BIN)/pip install -q --require-hashes -r $(TEST_LOCK)
-	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 $(BIN)/uv:
@@ -34,11 +38,13 @@ $(BIN)/uv:
 lock: $(BIN)/uv
 	$(COMPILE) --extra test -o $(TEST_LOCK)
 	$(COMPILE) -c $(TEST_LOCK) -o $(RUNTIME_LOCK)
+	$(PIN) requirements/build.in -c $(TEST_LOCK) -o $(BUILD_LOCK)
 
 ## The same, moving every pin to the newest release setup.cfg allows.
 lock-upgrade: $(BIN)/uv
 	$(COMPILE) --extra test --upgrade -o $(TEST_LOCK)
 	$(COMPILE) -c $(TEST_LOCK) --upgrade -o $(RUNTIME_LOCK)
+	$(PIN) requirements/build.in -c $(TEST_LOCK) --upgrade -o $(BUILD_LOCK)
 
 setup: system-deps-run $(BIN)/.installed
 

@@ -209,6 +209,8 @@ class Delivery:
             drill=drill,
             references=references,
             attempt=_attempts(ctx),
+            person=p.get("person", ""),
+            contact=p.get("contact", ""),
         )
         try:
             delivery = await channel.send(notice, target)

@@ -29,7 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.breaker import BreakerRegistry
 from receiver.clock_skew import ClockSkew, escalation_start
-from receiver.config import Config, EscalationPolicyConfig, NotifyTarget, TierConfig
+from receiver.config import (
+    PEOPLE_KINDS,
+    Config,
+    EscalationPolicyConfig,
+    NotifyTarget,
+    TierConfig,
+)
 from receiver.delivery import Delivery, ids_key
 from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.metrics import Metrics
@@ -38,9 +44,13 @@ from receiver.notify.base import (
     Channel,
     NoticeKind,
 )
+from receiver.oncall_gaps import GapAlerts, gap_job
+from receiver.paging import Escalating, Paging, Resolved, gap_note
+from receiver.pipeline import Submit
 from receiver.ratelimit import RateLimiters
 from receiver.reactions import Reacted, alert_ids
 from receiver.routing import Router
+from receiver.schedules import Schedules
 from receiver.store import Store
 from receiver.store.store import AlertState
 
@@ -103,6 +113,9 @@ class Escalation:
         rate_limits: RateLimiters,
         metrics: Metrics,
         skew: ClockSkew | None = None,
+        *,
+        schedules: Schedules,
+        submit: Submit,
     ) -> None:
         self._config = config
         self._skew = skew
@@ -111,6 +124,8 @@ class Escalation:
         self._channels = channels
         self._metrics = metrics
         self._delivery = Delivery(store, channels, breakers, rate_limits, metrics)
+        self._paging = Paging(config, channels, schedules)
+        self._gaps = GapAlerts(schedules, store, submit, metrics)
 
     def horizons(self) -> dict[str, timedelta]:
         """How far ahead each kind's coalesced jobs may be due to join a message."""
@@ -135,7 +150,11 @@ class Escalation:
     def handlers(self) -> dict[str, Handler]:
         """Its own jobs; ``route`` and ``resolve`` are the reactions' (``on_new``,
         ``on_resolved``)."""
-        return {"escalate": self.escalate, **self._delivery.handlers()}
+        return {
+            "escalate": self.escalate,
+            **self._delivery.handlers(),
+            **self._gaps.handlers(),
+        }
 
     @staticmethod
     def inline() -> tuple[str, ...]:
@@ -198,8 +217,9 @@ class Escalation:
             policy = self._policy(policy_name)
             if policy is None:
                 continue
-            if due <= ctx.now:
-                # The first tier is due already: reach it here rather than through a timer.
+            if due <= ctx.now and not _pages_people(policy.tiers[0]):
+                # The first tier is due already: reach it here rather than through a timer
+                # (one that pages people resolves them in its own job, which records pages).
                 more, reached = self._reach(
                     ids, group_key, route, policy_name, policy, 0, 0, ctx.now
                 )
@@ -239,10 +259,26 @@ class Escalation:
         if policy is None or tier >= len(policy.tiers):
             log.warning("escalation policy %s tier %d no longer exists", policy_name, tier)
             return Done("policy_gone", enqueue=follow)
-        more, events = self._reach(
-            [a.id for a in active], group_key, route, policy_name, policy, tier, repeat, ctx.now
-        )
-        return Done("escalated", enqueue=follow + more, events=events)
+        ids = [a.id for a in active]
+        pages: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        while True:
+            # Resolved at the tier's due time: a retry or a restart pages the same people.
+            resolved = await self._paging.resolve(policy.tiers[tier], ctx.job.due_at)
+            falls = resolved.falls_through and tier + 1 < len(policy.tiers)
+            more, reached = self._reach(
+                ids, group_key, route, policy_name, policy, tier, repeat, ctx.now, resolved, falls
+            )
+            escalating = Escalating(ids, group_key, route, policy_name, tier, repeat)
+            paged = self._paging.reach(escalating, resolved, ctx.now)
+            follow += more + paged.jobs
+            follow += [gap_job(s, ctx.job.due_at, policy_name, tier) for s in resolved.unstaffed]
+            events += reached + paged.events
+            pages += paged.pages
+            if not falls:
+                break
+            tier += 1  # nobody was paged: the next tier now, not after its delay
+        return Done("escalated", enqueue=follow, events=events, pages=pages)
 
     def _reach(
         self,
@@ -254,11 +290,14 @@ class Escalation:
         tier: int,
         repeat: int,
         now: datetime,
+        resolved: Resolved | None = None,
+        falls: bool = False,
     ) -> tuple[list[NewJob], list[dict[str, Any]]]:
-        """Alerts reach a tier: a notify job per target, the timer of what comes next, and
-        one history row each. A target whose channel a reload removed since the chain was
-        frozen is skipped, counted and noted; the rest of the chain goes on."""
-        targets = policy.tiers[tier].notify
+        """Alerts reach a tier: a notify job per channel target, the timer of what comes next
+        (none when the tier ``falls`` through to the next at once), and one history row each.
+        A target whose channel a reload removed since the chain was frozen is skipped, counted
+        and noted; the rest of the chain goes on. The people it pages are ``Paging``'s."""
+        targets = [t for t in policy.tiers[tier].notify if t.people is None]
         gone = [t for t in targets if t.channel not in self._channels]
         for t in gone:
             self._metrics.notifications.labels(t.channel, NoticeKind.FIRING.value, "skipped").inc()
@@ -286,7 +325,9 @@ class Escalation:
             if t not in gone
         ]
         chain = snapshot(policy)
-        if tier + 1 < len(policy.tiers):
+        if falls:
+            pass  # the next tier is reached now, by the caller
+        elif tier + 1 < len(policy.tiers):
             due = now + policy.tiers[tier + 1].after
             follow.append(
                 _escalate(ids, group_key, route, policy_name, tier + 1, repeat, due, chain)
@@ -299,6 +340,10 @@ class Escalation:
         note = f"{policy_name} tier {tier + 1}" + (f", repeat {repeat}" if repeat else "")
         if gone:
             note += "; skipped " + ", ".join(map(str, gone)) + " (channel no longer configured)"
+        if resolved is not None and resolved.gaps:
+            note += "; " + gap_note(resolved)
+            if falls:
+                note += f"; on to tier {tier + 2} at once"
         return follow, [_event(i, EventKind.ESCALATED, now, note) for i in ids]
 
     # -- resolve --------------------------------------------------------------------------------
@@ -361,7 +406,7 @@ def snapshot(policy: EscalationPolicyConfig) -> dict[str, Any]:
         "tiers": [
             {
                 "after": tier.after.total_seconds(),
-                "notify": [[t.channel, t.target] for t in tier.notify],
+                "notify": [_frozen(t) for t in tier.notify],
             }
             for tier in policy.tiers
         ],
@@ -374,7 +419,7 @@ def thawed(chain: Mapping[str, Any]) -> EscalationPolicyConfig:
         tiers=tuple(
             TierConfig(
                 after=timedelta(seconds=tier["after"]),
-                notify=tuple(NotifyTarget(channel, target) for channel, target in tier["notify"]),
+                notify=tuple(_thawed_target(entry) for entry in tier["notify"]),
             )
             for tier in chain["tiers"]
         ),
@@ -384,3 +429,25 @@ def thawed(chain: Mapping[str, Any]) -> EscalationPolicyConfig:
 
 def chain_digest(chain: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(chain, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _frozen(target: NotifyTarget) -> list[str] | dict[str, str]:
+    """A tier entry in a snapshot: ``[channel, target]``, or ``{"schedule": ID}`` for people
+    (resolved when the tier fires, not when the chain is frozen)."""
+    people = target.people
+    if people is None:
+        return [target.channel, target.target]
+    return {people[0]: people[1]}
+
+
+def _thawed_target(entry: Any) -> NotifyTarget:
+    if isinstance(entry, dict):
+        kind, ident = next(iter(entry.items()))
+        if kind in PEOPLE_KINDS:
+            return NotifyTarget(**{kind: str(ident)})
+    channel, target = entry
+    return NotifyTarget(channel, target)
+
+
+def _pages_people(tier: TierConfig) -> bool:
+    return any(t.people is not None for t in tier.notify)

@@ -42,6 +42,7 @@ class Done:
     events: Sequence[dict[str, Any]] = ()
     notifications: Sequence[dict[str, Any]] = ()
     routes: Sequence[dict[str, Any]] = ()  # alert_routes rows: the routes alerts took
+    pages: Sequence[dict[str, Any]] = ()  # pages rows: the people a tier paged
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,6 +480,7 @@ class JobRunner:
             events: list[dict[str, Any]] = []
             sent: list[dict[str, Any]] = []
             routes: list[dict[str, Any]] = []
+            paged: list[dict[str, Any]] = []
             for f in finished:
                 assert isinstance(f.outcome, Done)
                 if not all(j.id in held for j in f.context.jobs):
@@ -491,10 +493,11 @@ class JobRunner:
                 events += f.outcome.events
                 sent += f.outcome.notifications
                 routes += f.outcome.routes
+                paged += f.outcome.pages
             for outcome, done_ids in by_outcome.items():
                 await queue.finish(conn, done_ids, self.owner, now, outcome)
             await queue.enqueue(conn, enqueue, now)
-            await self._store.record(conn, events, sent, routes)
+            await self._store.record(conn, events, sent, routes, paged)
         for f in batch:
             if not isinstance(f.outcome, Done):
                 await self._record_other(conn, f.context, f.outcome, now)

@@ -201,6 +201,13 @@ class Metrics:
             "Unix time the watchdog alert last arrived firing (the dead man's switch).",
             registry=registry,
         )
+        self.oncall_gaps = Counter(
+            "firebreak_oncall_gaps_total",
+            "Times a tier found nobody on call for a schedule it names and fell through to the "
+            "next tier (Firebreak raises FirebreakOnCallGap for each gap).",
+            ["schedule"],
+            registry=registry,
+        )
         self.watchdog_missing = Gauge(
             "firebreak_watchdog_missing",
             "1 while the watchdog alert is overdue and Firebreak's own alert about it fires.",

@@ -40,6 +40,23 @@ class EventKind(StrEnum):
     RUNBOOK = "runbook"  # a runbook started for the alert, or was held back (and why)
     SILENCED = "silenced"  # a person created an Alertmanager silence covering the alert
     REFUSED = "refused"  # a person tried an action their role does not allow
+    PAGED = "paged"  # a tier paged a person (directly, through a schedule or a team)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A tier of an escalation paged a person about an alert: who, when, by which tier and
+    through which entry of it (``person:ID``, ``schedule:ID``, ``team:ID``)."""
+
+    alert_id: int
+    person: str
+    paged_at: datetime
+    policy: str
+    route: str
+    tier: int  # 0-based
+    repeat: int
+    via: str
+    contacts: tuple[str, ...]  # the contact kinds the page went to: slack, email, pagerduty
 
 
 @dataclass(frozen=True, slots=True)

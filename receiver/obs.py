@@ -121,8 +121,14 @@ class ConsoleFormatter(logging.Formatter):
         return text
 
 
+# The name of the handlers configure_logging puts on the root logger, to find them again.
+HANDLER_NAME = "firebreak"
+
+
 def configure_logging(log: LogConfig) -> None:
-    """Route the ``firebreak`` and ``aiohttp`` loggers to stderr (and the rotated file)."""
+    """Route the ``firebreak`` and ``aiohttp`` loggers to stderr (and the rotated file), and
+    the warnings of every other library (asyncio, the Slack SDK...) through the same handlers,
+    so that no line in any format is written raw."""
     formatter: logging.Formatter = JsonFormatter() if log.format == "json" else ConsoleFormatter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     handlers[0].setFormatter(formatter)
@@ -132,14 +138,19 @@ def configure_logging(log: LogConfig) -> None:
         )
         rotating.setFormatter(JsonFormatter())  # files are for machines: always JSON
         handlers.append(rotating)
-    for name in ("firebreak", "aiohttp"):
+    for handler in handlers:
+        handler.set_name(HANDLER_NAME)
+    for name in ("firebreak", "aiohttp", ""):  # "": the root, where other libraries' records go
         logger = logging.getLogger(name)
         for old in list(logger.handlers):
-            logger.removeHandler(old)
-            old.close()
+            if name or old.get_name() == HANDLER_NAME:  # the root's others are not ours
+                logger.removeHandler(old)
+                old.close()
         for handler in handlers:
             logger.addHandler(handler)
-        logger.propagate = False
+        if name:
+            logger.propagate = False
+    logging.captureWarnings(True)  # warnings.warn, through the root as py.warnings
     logging.getLogger("firebreak").setLevel(_LEVELS[log.level])
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.INFO if log.access else logging.WARNING)

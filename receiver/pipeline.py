@@ -150,7 +150,7 @@ class PipelineGuard:
         baseline = max(last or self._started_at, self._started_at)
         missing = ctx.now - baseline > watchdog.timeout
         labels = self.broken_labels()
-        fingerprint = _fingerprint(labels)
+        fingerprint = fingerprint_of(labels)
         open_ = [
             a
             for a in await self._store.firing_occurrences(group_key=WATCHDOG_GROUP_KEY)
@@ -186,7 +186,7 @@ class PipelineGuard:
             )
         elif not missing and open_:
             log.info("%s arrived again: resolving %s", watchdog.alertname, BROKEN_ALERTNAME)
-            ended = [_resolved(a, ctx.now) for a in open_]
+            ended = [resolved_snapshot(a, ctx.now) for a in open_]
             await self._submit(
                 notification(WATCHDOG_GROUP_KEY, "firebreak", AlertStatus.RESOLVED, ended)
             )
@@ -221,7 +221,7 @@ class PipelineGuard:
         firing = await self._store.firing_occurrences(exclude_group_keys=(WATCHDOG_GROUP_KEY,))
         settled = uptime >= am.resolve_grace
         gone = [
-            _resolved(a, ctx.now)
+            resolved_snapshot(a, ctx.now)
             for a in firing
             if (a.fingerprint, _ms(a.starts_at)) not in held_keys
             and ctx.now - a.last_seen_at >= am.resolve_grace
@@ -306,12 +306,13 @@ def _ms(at: datetime) -> datetime:
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
-def _fingerprint(labels: Mapping[str, str]) -> str:
+def fingerprint_of(labels: Mapping[str, str]) -> str:
+    """The fingerprint of an alert Firebreak raises itself, from its labels."""
     text = "\0".join(f"{k}\0{v}" for k, v in sorted(labels.items()))
     return "fb" + hashlib.sha256(text.encode()).hexdigest()[:14]
 
 
-def _resolved(alert: Alert, now: datetime) -> AlertSnapshot:
+def resolved_snapshot(alert: Alert, now: datetime) -> AlertSnapshot:
     """A stored firing occurrence as Alertmanager would describe it once it ended."""
     return AlertSnapshot(
         status=AlertStatus.RESOLVED,

@@ -47,6 +47,7 @@ ROUTES = (
     web.get("/api/v1/reports/response", reports_api.response, name="report_response"),
     web.get("/api/v1/reports/noise", reports_api.noise, name="report_noise"),
     web.get("/api/v1/reports/runbooks", reports_api.runbooks, name="report_runbooks"),
+    web.get("/api/v1/reports/oncall", reports_api.oncall, name="report_oncall"),
     web.get("/api/v1/schedules", schedule_api.list_schedules, name="schedules"),
     web.get("/api/v1/schedules/{id}/oncall", schedule_api.oncall, name="schedule_oncall"),
     web.get("/api/v1/schedules/{id}/shifts", schedule_api.shifts, name="schedule_shifts"),

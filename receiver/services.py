@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.actions import AlertActions
 from receiver.alertmanager_api import AlertmanagerClient
+from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, silence_api
 from receiver.automation.executor import Executor
 from receiver.automation.guards import GuardedHttp, HttpGuard, ShellPolicy
@@ -36,6 +37,7 @@ from receiver.config.integrations import SlackConfig
 from receiver.deadletters import DeadLetters
 from receiver.escalation import Escalation
 from receiver.grafana import Annotator
+from receiver.handoffs import Handoffs
 from receiver.hostallow import HostAllowList
 from receiver.jobs import Handler
 from receiver.metrics import Metrics
@@ -57,6 +59,7 @@ from receiver.schedules import Schedules
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
+    paged_lookup,
     progress_hook,
     reference_lookup,
     runbook_offers,
@@ -98,12 +101,13 @@ class Services:
     automation: AutomationService  # runbooks run by hand, approvals, the kill switch
     guarded_http: aiohttp.ClientSession  # what http runbook steps connect through
     schedules: Schedules  # who is on call, with the overrides in the store
+    handoffs: Handoffs  # hand-off messages and user groups that follow who is on call
 
     async def seed(self, store: Store, now: datetime) -> None:
-        """Enqueue the periodic jobs (watchdog, reconcile, retention) this configuration
-        runs, and start reading its schedules' calendars."""
+        """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs) this
+        configuration runs, and start reading its schedules' calendars."""
         self.schedules.calendars.start()  # read the calendars without holding the start up
-        seeds = self.guard.seed(now) + self.retention.seed(now)
+        seeds = self.guard.seed(now) + self.retention.seed(now) + self.handoffs.seed(now)
         if seeds:
             async with store.transaction(durable=False) as conn:
                 await store.jobs.enqueue(conn, seeds, now)
@@ -140,6 +144,7 @@ def build_services(
         name: RateLimit(channel.rate_limit.per_minute, channel.rate_limit.burst)
         for name, channel in config.channels.items()
     }
+    schedules = Schedules(config, store, clock, _calendars(config, clock))
     escalation = Escalation(
         config,
         store,
@@ -148,6 +153,8 @@ def build_services(
         RateLimiters(limits, clock=lasting.monotonic),
         metrics,
         skew=lasting.skew,
+        schedules=schedules,
+        submit=submit,
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
     guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
@@ -185,8 +192,10 @@ def build_services(
         else None,
         redactor=Redactor.of(configured_secrets(config), automation.max_step_output_bytes),
     )
+    handoffs = Handoffs(config, schedules, channels, Audit(store, clock))
     handlers = {
         **escalation.handlers(),
+        **handoffs.handlers(),
         **guard.handlers(),
         **retention.handlers(),
         **executor.handlers(),
@@ -204,7 +213,6 @@ def build_services(
     automation_service = AutomationService(
         executor, store, clock, wake, People(config.people, config.api.tokens, config.teams)
     )
-    schedules = Schedules(config, store, clock, _calendars(config, clock))
     return Services(
         handlers,
         channels,
@@ -215,6 +223,7 @@ def build_services(
         automation_service,
         guarded_http,
         schedules,
+        handoffs,
     )
 
 
@@ -376,6 +385,7 @@ def _slack_channels(
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
     state = state_lookup(store, names, Router(config))
     references = reference_lookup(store, names)
+    paged = paged_lookup(store, config.people)
     offers = runbook_offers(
         store,
         runbooks,
@@ -395,5 +405,6 @@ def _slack_channels(
             view=view,
             references=references,
             runbooks=offers,
+            paged=paged,
         )
     return found

@@ -23,8 +23,13 @@ run of something already going on:
 - a drill's alert is never offered: a synthetic alert must not start a runbook for real (an
   alert that only carries a ``firebreak_drill`` label is no drill, and is offered as any).
 
-The lookups (``state_lookup``, ``reference_lookup``, ``runbook_offers``) are what the Slack
-channel in ``receiver.notify.slack`` is handed, so that it renders without knowing the store.
+Who was paged. A message names the people its alerts' tiers paged (``paged_lookup``, from the
+``pages`` rows), mentioning each by their Slack user id, so the channel sees who is on it; a
+page's direct message brings the channel messages up to date.
+
+The lookups (``state_lookup``, ``reference_lookup``, ``runbook_offers``, ``paged_lookup``) are
+what the Slack channel in ``receiver.notify.slack`` is handed, so that it renders without
+knowing the store.
 """
 
 from __future__ import annotations
@@ -35,18 +40,19 @@ from datetime import datetime, timedelta
 from receiver.actions import FollowUps
 from receiver.automation.definitions import Runbooks
 from receiver.automation.progress import Progress, ProgressHook
-from receiver.config import Config
+from receiver.config import Config, PersonConfig
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.model import ACTIVE_STATES, DRILL_LABEL, Execution, NewJob
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
 from receiver.notify.slack import (
     MessageState,
     OfferLookup,
+    PagedLookup,
     ReferenceLookup,
     SlackChannel,
     StateLookup,
 )
-from receiver.notify.slack.blocks import MessageAlert, RunbookOffer
+from receiver.notify.slack.blocks import MessageAlert, PagedPerson, RunbookOffer
 from receiver.notify.slack.mrkdwn import escape, escape_within, user_mention
 from receiver.routing import Router
 from receiver.store import Store
@@ -58,6 +64,7 @@ __all__ = [
     "MessageUpdates",
     "alert_follow_ups",
     "message_update_job",
+    "paged_lookup",
     "progress_hook",
     "progress_note",
     "reference_lookup",
@@ -101,6 +108,24 @@ def state_lookup(store: Store, channels: Sequence[str], router: Router) -> State
         ordered = sorted(alerts, key=lambda a: a.id)
         policy = router.route(ordered[0].labels)[0].escalation_policy if ordered else ""
         return MessageState([MessageAlert.from_alert(a) for a in ordered], tier, policy)
+
+    return lookup
+
+
+def paged_lookup(store: Store, people: Sequence[PersonConfig]) -> PagedLookup:
+    """The people tiers paged about alerts, as a message mentions them."""
+    known = {p.id: p for p in people}
+
+    async def lookup(alert_ids: Sequence[int]) -> tuple[PagedPerson, ...]:
+        async with store.connection() as conn:
+            pages = await store.pages.of_alerts(conn, alert_ids)
+        found = []
+        for page in pages:
+            person = known.get(page.person)
+            name = (person.name if person is not None else "") or page.person
+            slack_id = person.slack_user_id if person is not None else None
+            found.append(PagedPerson(name, slack_id, page.tier))
+        return tuple(found)
 
     return lookup
 

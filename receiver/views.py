@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from receiver.alertmanager import format_rfc3339
-from receiver.model import Alert, AlertEvent, Job
+from receiver.model import Alert, AlertEvent, Job, Page
 
 
 def ts(value: datetime | None) -> str | None:
@@ -60,4 +60,20 @@ def job_json(job: Job) -> dict[str, Any]:
         "started_at": ts(job.started_at),
         "created_at": ts(job.created_at),
         "finished_at": ts(job.finished_at),
+    }
+
+
+def page_json(page: Page, name: str = "") -> dict[str, Any]:
+    """A page of an alert: who (``name``: the person's name, their id when they have none),
+    when, by which tier and through which entry."""
+    return {
+        "person": page.person,
+        "name": name or page.person,
+        "paged_at": ts(page.paged_at),
+        "policy": page.policy,
+        "route": page.route,
+        "tier": page.tier,
+        "repeat": page.repeat,
+        "via": page.via,
+        "contacts": list(page.contacts),
     }

@@ -58,8 +58,8 @@ routes:
   - {name: database-oncall, match: ['team="db"'], escalation_policy: now}
   - {name: web-oncall, match: ['team="web"'], escalation_policy: now}
   - {name: low-urgency, match: ['team="quiet"'], escalation_policy: later}
-notifications: {group_window: 100ms}
-jobs: {workers: 2, lease: 5s, poll_interval: 100ms}
+notifications: {group_window: 10ms}
+jobs: {workers: 2, lease: 5s, poll_interval: 20ms}
 """
 
 

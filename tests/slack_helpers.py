@@ -16,16 +16,21 @@ GROUPIE = ("U0GROUPIE", "gina")  # responder through the on-call user group
 STRANGER = ("U0STRANGE", "sam")  # no role at all
 
 
-def slack_config(
-    slack: SlackFake, *, tier2_after: str = "1s", tier2_target: str = CHANNEL, extra: str = ""
-) -> str:
+def slack_section(slack: SlackFake) -> str:
+    """The top-level ``slack`` section, pointing the app at the fake (posting to CHANNEL)."""
     return f"""
 slack:
   bot_token: "{BOT_TOKEN}"
   signing_secret: "{SIGNING_SECRET}"
   api_url: "{slack.api_url}"
   default_channel: {CHANNEL}
-  message_interval: 50ms
+  message_interval: 50ms"""
+
+
+def slack_config(
+    slack: SlackFake, *, tier2_after: str = "1s", tier2_target: str = CHANNEL, extra: str = ""
+) -> str:
+    return f"""{slack_section(slack)}
   users: {{{ALICE[0]}: responder, {ADMIN[0]}: admin, {VIEWER[0]}: viewer}}
   user_groups: {{S0ONCALL: responder}}
 {extra}

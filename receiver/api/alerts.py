@@ -6,8 +6,8 @@ from aiohttp import web
 
 from receiver.model import Actor, Role
 from receiver.obs import request_id_var
-from receiver.typedefs import ACTIONS, CLOCK, STORE, TOKEN_AUTH
-from receiver.views import alert_json, event_json, ts
+from receiver.typedefs import ACTIONS, CLOCK, CONFIG, STORE, TOKEN_AUTH
+from receiver.views import alert_json, event_json, page_json, ts
 from receiver.web.params import alert_id_of, parse_alert_query, parse_snooze
 from receiver.web.request import NOTE_LIMIT, optional_text, read_json_object
 
@@ -33,6 +33,8 @@ async def get_alert(request: web.Request) -> web.Response:
     alert = await store.get_alert(alert_id)
     events = await store.alert_events(alert_id)
     sent = await store.sent_notifications(alert_id)
+    pages = await store.alert_pages(alert_id)
+    names = {p.id: p.name for p in request.app[CONFIG].people}
     return web.json_response(
         {
             **alert_json(alert),
@@ -48,6 +50,7 @@ async def get_alert(request: web.Request) -> web.Response:
                 }
                 for n in sent
             ],
+            "pages": [page_json(p, names.get(p.person, "")) for p in pages],
         }
     )
 

@@ -1,4 +1,4 @@
-"""GET /api/v1/reports/{response,noise,runbooks}: alert-quality reports over a window (viewer).
+"""GET /api/v1/reports/{response,noise,runbooks,oncall}: reports over a window (viewer).
 
 The figures and their definitions are ``receiver.reports``'s; here the query is parsed (each
 bad parameter a 400 naming it, by functions the console's Reports page calls too) and the
@@ -15,18 +15,21 @@ from aiohttp import web
 from receiver.model import Role
 from receiver.reports import (
     NoiseReport,
+    OnCallReport,
     ResponseFigures,
     ResponseReport,
     RunbookReport,
     Window,
     noise_report,
+    oncall_report,
     response_report,
     runbook_report,
 )
-from receiver.typedefs import CLOCK, STORE, TOKEN_AUTH
+from receiver.typedefs import CLOCK, CONFIG, STORE, TOKEN_AUTH
 from receiver.views import ts
 from receiver.web.params import (
     NOISE_SPAN,
+    ONCALL_SPAN,
     RESPONSE_SPAN,
     RUNBOOKS_SPAN,
     parse_noise_options,
@@ -57,6 +60,16 @@ async def noise(request: web.Request) -> web.Response:
         inhibit_equal=options.inhibit_equal,
     )
     return web.json_response(noise_json(report))
+
+
+async def oncall(request: web.Request) -> web.Response:
+    request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
+    window = parse_window(request.query, request.app[CLOCK](), ONCALL_SPAN)
+    config = request.app[CONFIG]
+    report = await oncall_report(
+        request.app[STORE], window, config.people, config.paging.working_hours
+    )
+    return web.json_response(oncall_json(report))
 
 
 async def runbooks(request: web.Request) -> web.Response:
@@ -94,6 +107,17 @@ def noise_json(report: NoiseReport) -> dict[str, Any]:
         "inhibit_equal": list(report.inhibit_equal),
         "total_alertnames": report.total_alertnames,
         "alerts": [{**asdict(item), "severities": list(item.severities)} for item in report.alerts],
+    }
+
+
+def oncall_json(report: OnCallReport) -> dict[str, Any]:
+    hours = report.working_hours
+    return {
+        "window": _window_json(report.window),
+        "working_hours": {"days": list(hours.days), "start": hours.start, "end": hours.end},
+        "pages": report.pages,
+        "people": [asdict(load) for load in report.people],
+        "weeks": [{**asdict(w), "week": w.week.isoformat()} for w in report.weeks],
     }
 
 

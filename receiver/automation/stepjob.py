@@ -28,6 +28,7 @@ from receiver.automation.steps import (
     StepResult,
     describe,
     failed,
+    live_refusal,
     succeeded,
 )
 from receiver.automation.templating import TemplateFailure, evaluate, render_value
@@ -151,6 +152,9 @@ class StepJob:
         if self.execution.dry_run:
             if when_unknown is not None:
                 would["when"] = when_unknown
+            refused = live_refusal(step, inputs, self.x.environment)
+            if refused is not None:  # what reading the dry run must not miss before going live
+                would["would"]["refused"] = self.redactor.value(refused)
             activity.step_starting(
                 self.execution, step.id, step.type, step_line(step.type, would["would"])
             )

@@ -92,7 +92,9 @@ def step_line(kind: str, would: Mapping[str, Any]) -> str:
     """What a step of type ``kind`` does, from its rendered inputs or a dry run's ``would``
     (the same keys, but ``seconds`` for a wait's ``duration`` and computed ``matchers``)."""
     line = _describe(kind, would)
-    return line if len(line) <= LINE_LIMIT else line[:LINE_LIMIT] + "…"
+    line = line if len(line) <= LINE_LIMIT else line[:LINE_LIMIT] + "…"
+    refused = would.get("refused")
+    return line + (f" — refused when live: {one_line(str(refused), 200)}" if refused else "")
 
 
 def _describe(kind: str, would: Mapping[str, Any]) -> str:

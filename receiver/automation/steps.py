@@ -13,6 +13,7 @@ import contextlib
 import importlib.metadata
 import json
 import os
+import shutil
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -430,6 +431,28 @@ STEP_FUNCTIONS: dict[str, StepFunction] = {
     "silence": run_silence,
     "python": run_python,
 }
+
+
+def live_refusal(step: StepConfig, inputs: Mapping[str, Any], env: StepEnvironment) -> str | None:
+    """For a dry run: what the guards would refuse if the step ran live (a URL outside
+    ``automation.http_allow``, a program not on ``shell_allow``), as far as can be told without
+    resolving a name; None when nothing would be."""
+    if step.http is not None:
+        try:
+            url = yarl.URL(str(inputs["url"]))
+        except ValueError as exc:
+            return f"not a URL: {exc}"
+        if url.scheme not in ("http", "https") or not url.host:
+            return "expected an http:// or https:// URL with a host"
+        return env.http_guard.allow.static_refusal(url.host, url.port or 80)
+    if step.shell is not None:
+        name = str(inputs["argv"][0])
+        path = os.environ.get("PATH") or DEFAULT_PATH
+        if "/" not in name and shutil.which(name, path=path) is None:
+            return f"{name!r} is not a program on Firebreak's PATH"
+        program, refusal = env.shell.executable(name, path)
+        return refusal if program is None else None
+    return None
 
 
 def describe(

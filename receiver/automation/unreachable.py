@@ -23,7 +23,7 @@ def client_problem(url: yarl.URL, exc: aiohttp.ClientError) -> str:
     if isinstance(exc, aiohttp.ClientPayloadError):
         return f"{where} sent an answer that ended early or was malformed"
     if isinstance(exc, aiohttp.ClientResponseError):
-        return f"{where} answered with what is not HTTP ({exc.message})"
+        return f"{where} gave an answer that could not be read ({exc.message})"
     return f"the request to {where} failed ({type(exc).__name__})"
 
 

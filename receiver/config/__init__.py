@@ -58,9 +58,11 @@ from receiver.config.oncall import (
 from receiver.config.policies import (
     DEFAULT_POLICY,
     LOG_CHANNEL,
+    PEOPLE_KINDS,
     DefaultRouteConfig,
     EscalationPolicyConfig,
     NotifyTarget,
+    PagingConfig,
     RouteConfig,
     TierConfig,
 )
@@ -80,6 +82,7 @@ from receiver.config.walker import Shorthand, from_data
 __all__ = [
     "DEFAULT_POLICY",
     "LOG_CHANNEL",
+    "PEOPLE_KINDS",
     "AlertmanagerConfig",
     "ApiConfig",
     "ApiToken",
@@ -103,6 +106,7 @@ __all__ = [
     "PagerDutyChannelConfig",
     "PagerDutyConfig",
     "PagerDutySeverity",
+    "PagingConfig",
     "PersonConfig",
     "RateLimitConfig",
     "RestrictionConfig",

@@ -31,10 +31,14 @@ from receiver.config.problems import INVALID
 from receiver.config.references import (
     Part,
     check_oncall,
+    check_paging,
+    check_paging_channels,
     check_people,
     check_routes,
     check_slack_channels,
+    check_team_schedules,
     check_tiers,
+    pages_people,
     unknown_policy,
 )
 from receiver.config.schema import INCLUDE_METADATA, Config
@@ -262,6 +266,7 @@ class _Assembly:
         public = not is_loopback(main.listen_host)
         for index, (part, problems) in enumerate(zip(self.parts, found, strict=True)):
             problems += check_tiers(part, channels)
+            problems += check_paging(part, main, channels)
             problems += check_routes(part, policies, first_use)
             problems += check_slack_channels(part, channels, main.slack)
             if public:  # parts[0] is the main file: the only one with more than channels
@@ -270,7 +275,11 @@ class _Assembly:
             unknown = unknown_policy(main.default_route.escalation_policy, policies)
             found[0].append(f"{self.parts[0].at('default_route.escalation_policy')}: {unknown}")
         found[0] += [f"{self.top}: {problem}" for problem in check_people(main)]
+        found[0] += check_paging_channels(
+            self.parts[0], main, channels, any(pages_people(part) for part in self.parts)
+        )
         found[0] += [f"{self.top}: {problem}" for problem in check_oncall(main)]
+        found[0] += [f"{self.top}: {problem}" for problem in check_team_schedules(main)]
         self.problems.extend(problem for problems in found for problem in problems)
         return dataclasses.replace(
             main,

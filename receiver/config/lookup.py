@@ -55,11 +55,11 @@ def find_config(
     for path, where in SEARCHED:
         if is_file(path):
             return ConfigFile(path, where)
-    looked = " and ".join(path if os.path.isabs(path) else f"./{path}" for path, _ in SEARCHED)
+    looked = " nor ".join(path if os.path.isabs(path) else f"./{path}" for path, _ in SEARCHED)
     raise ConfigError(
         [
-            f"no configuration file: none given (--config FILE or {CONFIG_ENV}), and no "
-            f"{looked}; start from the example: cp firebreak.example.yml firebreak.yml"
+            f"no configuration file: none given (--config FILE or {CONFIG_ENV}), and neither "
+            f"{looked} exists; start from the example: cp firebreak.example.yml firebreak.yml"
         ]
     )
 

@@ -192,6 +192,8 @@ class TeamConfig:
     members: tuple[str, ...] = field(default=(), metadata={"check_each": check_id})
     slack_channel: str | None = field(default=None, metadata={"check": check_slack_channel})
     slack_user_group: str | None = field(default=None, metadata={"check": _check_group})
+    # The schedules whose people on call the user group holds (docs/oncall.md "Hand-offs").
+    schedules: tuple[str, ...] = field(default=(), metadata={"check_each": check_id})
 
 
 def _check_feed_days(value: int) -> str | None:

@@ -12,7 +12,12 @@ from urllib.parse import urlsplit
 from receiver.config.channels import ChannelConfig, PagerDutyChannelConfig
 from receiver.config.checks import check_slack_channel
 from receiver.config.integrations import SlackConfig
-from receiver.config.policies import EscalationPolicyConfig, NotifyTarget, RouteConfig
+from receiver.config.policies import (
+    PEOPLE_KINDS,
+    EscalationPolicyConfig,
+    NotifyTarget,
+    RouteConfig,
+)
 from receiver.config.schema import Config
 from receiver.config.yaml import Positions, join, located, quote
 from receiver.hostallow import HostAllowList
@@ -41,6 +46,8 @@ def check_tiers(part: Part, channels: Mapping[str, ChannelConfig]) -> list[str]:
         for t, tier in enumerate(policy.tiers):
             for n, entry in enumerate(tier.notify):
                 where = part.at(f"{tiers}[{t}].notify[{n}]")
+                if entry.people is not None or not entry.channel:
+                    continue  # check_paging's
                 channel = channels.get(entry.channel)
                 if channel is None:
                     defined = ", ".join(sorted(channels))
@@ -100,6 +107,83 @@ def check_slack_channels(
                         f"{where}: channel {quote(entry.channel)} has no slack.channel and "
                         "slack.default_channel is not set, so this entry needs a target"
                     )
+    return problems
+
+
+def check_paging(part: Part, main: Config, channels: Mapping[str, ChannelConfig]) -> list[str]:
+    """Each tier entry is one of channel, person, schedule and team, and names one that is
+    defined; a file whose tiers page people has ``paging`` channels of the right types."""
+    problems: list[str] = []
+    defined = {
+        "person": {p.id for p in main.people},
+        "schedule": {s.id for s in main.schedules},
+        "team": {t.id for t in main.teams},
+    }
+    for name, policy in part.escalation_policies.items():
+        tiers = join(join("escalation_policies", name), "tiers")
+        for t, tier in enumerate(policy.tiers):
+            for n, entry in enumerate(tier.notify):
+                path = f"{tiers}[{t}].notify[{n}]"
+                kinds = [k for k in ("channel", *PEOPLE_KINDS) if getattr(entry, k)]
+                if len(kinds) != 1:
+                    found = ", ".join(kinds) if kinds else "none of them"
+                    problems.append(
+                        f"{part.at(path)}: expected exactly one of channel, person, schedule "
+                        f"and team; found {found}"
+                    )
+                    continue
+                people = entry.people
+                if people is None:
+                    continue
+                kind, ident = people
+                if entry.target:
+                    problems.append(
+                        f"{part.at(join(path, 'target'))}: a target goes with a channel, "
+                        f"not with {kind}"
+                    )
+                if ident not in defined[kind]:
+                    known = ", ".join(sorted(defined[kind])) or "none"
+                    problems.append(
+                        f"{part.at(join(path, kind))}: unknown {kind} {quote(ident)}; "
+                        f"defined: {known}"
+                    )
+    return problems
+
+
+def pages_people(part: Part) -> bool:
+    """Whether a tier of ``part``'s policies pages people."""
+    return any(
+        entry.people is not None
+        for policy in part.escalation_policies.values()
+        for tier in policy.tiers
+        for entry in tier.notify
+    )
+
+
+def check_paging_channels(
+    top: Part, main: Config, channels: Mapping[str, ChannelConfig], needed: bool
+) -> list[str]:
+    """``paging`` names channels of the type of its key; when tiers page people (``needed``),
+    it names at least one."""
+    named = main.paging.channels()
+    if needed and not named:
+        return [
+            f"{top.at('escalation_policies')}: tiers page people, but paging names no channel "
+            "to reach them through (paging.slack, paging.email, paging.pagerduty)"
+        ]
+    problems: list[str] = []
+    for kind, name in named.items():
+        channel = channels.get(name)
+        if channel is None:
+            problems.append(
+                f"{top.at(f'paging.{kind}')}: unknown channel {quote(name)}; "
+                f"defined: {', '.join(sorted(channels))}"
+            )
+        elif channel.type != kind:  # the keys are named after the channel types
+            problems.append(
+                f"{top.at(f'paging.{kind}')}: channel {quote(name)} is of type "
+                f"{channel.type}; expected a channel of type {kind}"
+            )
     return problems
 
 
@@ -183,6 +267,27 @@ def check_oncall(config: Config) -> list[str]:
             problem = _ical_host_refusal(schedule.ical, allow)
             if problem is not None:
                 problems.append(f"schedules[{s}].ical: {problem}")
+    return problems
+
+
+def check_team_schedules(config: Config) -> list[str]:
+    """A team's ``schedules`` (those its Slack user group follows) are defined, and name a
+    user group to follow them with."""
+    problems: list[str] = []
+    defined = {s.id for s in config.schedules}
+    known = ", ".join(sorted(defined)) or "none"
+    for t, team in enumerate(config.teams):
+        for s, schedule in enumerate(team.schedules):
+            if schedule not in defined:
+                problems.append(
+                    f"teams[{t}].schedules[{s}]: unknown schedule {quote(schedule)}; "
+                    f"defined: {known}"
+                )
+        if team.schedules and not team.slack_user_group:
+            problems.append(
+                f"teams[{t}].schedules: follows schedules with no slack_user_group to follow "
+                "them with"
+            )
     return problems
 
 

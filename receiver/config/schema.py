@@ -38,6 +38,7 @@ from receiver.config.oncall import OnCallConfig, ScheduleConfig, TeamConfig
 from receiver.config.policies import (
     DefaultRouteConfig,
     EscalationPolicyConfig,
+    PagingConfig,
     RouteConfig,
     builtin_channels,
     builtin_policies,
@@ -196,6 +197,8 @@ class Config:
     teams: tuple[TeamConfig, ...] = ()
     schedules: tuple[ScheduleConfig, ...] = ()
     oncall: OnCallConfig = field(default_factory=OnCallConfig)
+    # The channels that reach a person a tier pages.
+    paging: PagingConfig = field(default_factory=PagingConfig)
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})

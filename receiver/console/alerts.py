@@ -26,7 +26,7 @@ from receiver.errors import InvalidInput
 from receiver.model import Actor, Alert, Role
 from receiver.obs import request_id_var
 from receiver.store.listing import COUNT_BUDGET
-from receiver.typedefs import ACTIONS, AUTOMATION, CLOCK, STORE
+from receiver.typedefs import ACTIONS, AUTOMATION, CLOCK, CONFIG, STORE
 from receiver.web.params import alert_id_of, parse_snooze
 from receiver.web.request import NOTE_LIMIT, optional_text
 
@@ -91,6 +91,8 @@ async def alert_page(request: web.Request, session: Session) -> web.StreamRespon
         overview=(await store.escalation_overview([alert_id]))[alert_id],
         events=await store.alert_events(alert_id),
         notifications=await store.sent_notifications(alert_id),
+        pages=await store.alert_pages(alert_id),
+        names={p.id: p.name for p in request.app[CONFIG].people if p.name},
         executions=await request.app[AUTOMATION].list_executions(alert_id=alert_id, limit=20),
         snooze_choices=SNOOZE_CHOICES,
     )

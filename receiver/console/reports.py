@@ -1,5 +1,6 @@
-"""Reports: response times, the noisiest alerts and what runbooks save, over one window —
-the three reports of ``/api/v1/reports``, read with the same parameters and parsing."""
+"""Reports: response times, the noisiest alerts, what runbooks save and the on-call load, over
+one window — the four reports of ``/api/v1/reports``, read with the same parameters and
+parsing."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from receiver.console.render import render
 from receiver.console.session import Session
 from receiver.errors import InvalidInput
 from receiver.model import Role
-from receiver.reports import noise_report, response_report, runbook_report
-from receiver.typedefs import CLOCK, STORE
+from receiver.reports import noise_report, oncall_report, response_report, runbook_report
+from receiver.reports.oncall import hours_text
+from receiver.typedefs import CLOCK, CONFIG, STORE
 from receiver.web.params import (
     RESPONSE_SPAN,
     parse_noise_options,
@@ -30,7 +32,13 @@ async def reports_page(request: web.Request, session: Session) -> web.StreamResp
     # A GET form sends the fields left empty too; empty means "the default", as in the API
     # where the parameter is left out.
     query = {name: value for name, value in request.query.items() if value.strip()}
-    context: dict[str, Any] = {"problem": None, "response": None, "noise": None, "runbooks": None}
+    context: dict[str, Any] = {
+        "problem": None,
+        "response": None,
+        "noise": None,
+        "runbooks": None,
+        "oncall": None,
+    }
     try:
         window = parse_window(query, request.app[CLOCK](), RESPONSE_SPAN)
         answer = parse_response_options(query)
@@ -50,5 +58,10 @@ async def reports_page(request: web.Request, session: Session) -> web.StreamResp
             inhibit_equal=noisy.inhibit_equal,
         )
         context["runbooks"] = await runbook_report(store, window)
+        config = request.app[CONFIG]
+        hours = config.paging.working_hours
+        context["oncall"] = await oncall_report(store, window, config.people, hours)
+        context["hours"] = hours_text(hours)
+        context["names"] = {p.id: p.name for p in config.people if p.name}
     status = 400 if context["problem"] else 200
     return render(request, "reports.html", session, status=status, query=query, **context)

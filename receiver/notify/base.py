@@ -61,6 +61,10 @@ class Notice:
     message: str = ""  # a runbook's own words (a notify step), shown above the alerts
     references: Sequence[str] = field(default_factory=tuple)  # earlier deliveries, to thread
     attempt: int = 0  # earlier attempts that may have gone out (failed, or cut off by a crash)
+    # For a page to one person (a tier's person, schedule or team entry): their id in
+    # ``people``, and their address on this channel (a PagerDuty user id...).
+    person: str = ""
+    contact: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,6 +172,12 @@ def trigger_event(
         details["escalation_policy"] = notice.escalation_policy
     if notice.tier is not None:
         details["tier"] = notice.tier + 1
+    if notice.person:
+        # Events API v2 cannot name an assignee: who Firebreak paged goes along for an Event
+        # Orchestration rule to route on (docs/escalation.md "Paging people").
+        details["firebreak_person"] = notice.person
+        if notice.contact:
+            details["pagerduty_user"] = notice.contact
     payload["custom_details"] = details
     event: dict[str, Any] = {"payload": payload, "client": "Firebreak"}
     links = _links(alert, config)

@@ -23,6 +23,8 @@ Definitions (docs/api.md's "Reports" section says the same):
   by Alertmanager with nobody having acted on it.
 - **Flapping**: an occurrence that started within ``flap_window`` of the previous occurrence
   of the same fingerprint ending (a fired/resolved/fired cycle).
+- **On-call load**: pages per person and per week, pages outside working hours in the
+  person's time zone, time from page to acknowledgement by person (``reports/oncall.py``).
 - **Co-firing**: an occurrence that started while an alert of another name was already firing
   with the same values of the ``inhibit_equal`` labels (all present).
 """
@@ -37,6 +39,7 @@ from receiver.reports.noise import (
     noise_report,
     suggest,
 )
+from receiver.reports.oncall import OnCallReport, PersonLoad, WeekLoad, oncall_report
 from receiver.reports.response import (
     DEFAULT_ACK_TARGET,
     ResponseFigures,
@@ -53,14 +56,18 @@ __all__ = [
     "Durations",
     "NoiseItem",
     "NoiseReport",
+    "OnCallReport",
+    "PersonLoad",
     "ResponseFigures",
     "ResponseGroup",
     "ResponseReport",
     "RunbookFigures",
     "RunbookReport",
     "Suggestion",
+    "WeekLoad",
     "Window",
     "noise_report",
+    "oncall_report",
     "response_report",
     "runbook_report",
     "suggest",

@@ -24,12 +24,14 @@ from receiver.model import (
     AlertStatus,
     EventKind,
     NewJob,
+    Page,
 )
 from receiver.store import listing
 from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_conflict
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue
 from receiver.store.listing import ALERT_COLUMNS, alert_from_row
+from receiver.store.pages import PageSQL
 from receiver.store.tables import alert_events, alert_routes, alerts, notifications, webhooks
 
 log = logging.getLogger("firebreak.store")
@@ -93,6 +95,7 @@ class Store(Connections):
     def __init__(self, engine: AsyncEngine, *, sqlite_synchronous: str = "full") -> None:
         super().__init__(engine, sqlite_synchronous=sqlite_synchronous)
         self._ingest = IngestSQL(self.dialect)
+        self.pages = PageSQL(self.dialect)
         self.jobs = JobQueue(self.dialect)
 
     # -- ingest -------------------------------------------------------------------------------
@@ -276,9 +279,11 @@ class Store(Connections):
         events: Sequence[dict[str, Any]],
         sent: Sequence[dict[str, Any]],
         routes: Sequence[dict[str, Any]] = (),
+        paged: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Append history rows, sent-notification rows and the routes alerts took in the
-        caller's transaction. A route already recorded for an alert is kept as it was."""
+        """Append history rows, sent-notification rows, the routes alerts took and the people
+        tiers paged in the caller's transaction. A route or page already recorded for an alert
+        is kept as it was."""
         if events:
             await conn.execute(insert(alert_events), list(events))
         if sent:
@@ -289,6 +294,7 @@ class Store(Connections):
                 upsert(alert_routes).on_conflict_do_nothing(index_elements=["alert_id", "route"]),
                 list(routes),
             )
+        await self.pages.record(conn, paged)
 
     async def notified_targets(
         self, conn: AsyncConnection, alert_id: int
@@ -305,6 +311,11 @@ class Store(Connections):
             .order_by(notifications.c.channel, notifications.c.target)
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    async def alert_pages(self, alert_id: int) -> list[Page]:
+        """The people tiers paged about an alert, first paged first."""
+        async with self._connection() as conn:
+            return await self.pages.of_alerts(conn, [alert_id])
 
     async def sent_notifications(self, alert_id: int) -> list[dict[str, Any]]:
         async with self._connection() as conn:

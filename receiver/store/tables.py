@@ -170,6 +170,28 @@ notifications = Table(
     Index("ix_notifications_alert_id", "alert_id"),
 )
 
+# One row per person a tier paged about an alert, written with the notices that page them:
+# who was paged, when, by which tier and through which entry (a person, a schedule, a team).
+# Reports count pages per person from it. A tier run again after a crash adds nothing.
+pages = Table(
+    "pages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", Id, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("person", String(128), nullable=False),
+    Column("paged_at", UTCDateTime(), nullable=False),
+    Column("policy", String(128), nullable=False),
+    Column("route", String(256), nullable=False),
+    Column("tier", Integer, nullable=False),
+    Column("repeat", Integer, nullable=False),
+    Column("via", String(256), nullable=False),
+    Column("contacts", Json, nullable=False),
+    UniqueConstraint(
+        "alert_id", "route", "policy", "repeat", "tier", "person", name="uq_pages_alert_tier_person"
+    ),
+    Index("ix_pages_person_paged_at", "person", "paged_at"),
+)
+
 # The routes each occurrence took (several with ``continue: true``) and the escalation policy
 # each led to, written when the route job first sees the occurrence: reports group response
 # times by route. One row per (occurrence, route), however often routing runs again.

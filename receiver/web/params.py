@@ -144,6 +144,9 @@ NOISE_SPAN = timedelta(days=30)
 RUNBOOKS_SPAN = timedelta(days=30)
 
 
+ONCALL_SPAN = timedelta(days=30)
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseOptions:
     """The response report's parameters: ``ack_target`` and ``by``."""

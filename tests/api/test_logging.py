@@ -15,6 +15,7 @@ from receiver.app import create_app
 from receiver.config import LogConfig
 from receiver.obs import configure_logging
 from tests.conftest import WEBHOOK_TOKEN, auth
+from tests.logs import unconfigure_logging
 from tests.payloads import alert, webhook
 
 
@@ -23,12 +24,7 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "firebreak.log"
     configure_logging(LogConfig(level="debug", format="json", file=str(path), file_max_bytes=4096))
     yield path
-    for name in ("firebreak", "aiohttp"):
-        logger = logging.getLogger(name)
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-            handler.close()
-        logger.propagate = True
+    unconfigure_logging()
 
 
 def lines(path: Path) -> list[dict[str, Any]]:

@@ -172,6 +172,9 @@ async def _reports(a: Answers) -> None:
     assert noise["alerts"], noise
     runbooks = await a.check("get", "/api/v1/reports/runbooks", 200, token=VIEWER_TOKEN)
     assert runbooks["runbooks"], runbooks
+    # Nobody is paged here (tests/oncall/test_paging_reports.py pages people).
+    oncall = await a.check("get", "/api/v1/reports/oncall", 200, token=VIEWER_TOKEN)
+    assert oncall["pages"] == 0, oncall
 
 
 async def _operations(a: Answers) -> None:

@@ -4,6 +4,7 @@ database: the CLI starts, approves, inspects and cancels what the server runs.""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from receiver.config import load_config
 from tests.automation.conftest import JOBS, Target, finished, in_state
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, config_text, eventually
 from tests.payloads import alert, webhook
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -256,7 +259,9 @@ async def test_a_dry_run_from_the_cli_shows_what_each_step_would_do(
     assert would == [
         f"would GET {target.url}/health",
         f"would POST {target.url}/restart/checkout body {body}",
-        'would argv "scale" "checkout=3" "--why" "a b"',
+        # The allow-lists are what a live run would meet: the dry run says so.
+        'would argv "scale" "checkout=3" "--why" "a b" — refused when live: '
+        "'scale' is not a program on Firebreak's PATH",
         'would query "rate(errors{service=\\"checkout\\"}[1m])" expecting < 0.01',
         'would silence {alertname="HighErrorRate", service="checkout"} for 1h',
     ]
@@ -318,6 +323,37 @@ async def test_a_dry_run_for_no_alert_says_what_its_sample_alert_lacks(
         "this dry run for no alert renders with a sample alert, which has no label instance; "
         "name an alert to run it for"
     )
+
+
+async def test_the_example_configurations_dry_runs_say_what_a_live_run_would_meet(
+    aiohttp_client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # firebreak.example.yml as shipped (only polling sooner), its allow-lists empty.
+    text = (ROOT / "firebreak.example.yml").read_text()
+    assert "  http_allow: []\n" in text and "  shell_allow: []\n" in text
+    path = tmp_path / "firebreak.example.yml"
+    path.write_text(text.replace("poll_interval: 5s", "poll_interval: 200ms"))
+    (tmp_path / "runbooks").symlink_to(ROOT / "runbooks")
+    config = load_config(path, env={})
+    await aiohttp_client(create_app(config, registry=CollectorRegistry()))
+    c = str(path)
+    code, out = await cli(capsys, "runbooks", "run", "demo-restart", "--dry-run", "--config", c)
+    assert code == 0, out
+    assert (
+        "would POST http://127.0.0.1:8080/admin/restart — refused when live: 127.0.0.1 port "
+        "8080 is not on automation.http_allow"
+    ) in out.splitlines()[6]
+    assert "succeeded (dry run)" in out.splitlines()[1]  # a dry run itself is not refused
+    code, out = await cli(
+        capsys, "runbooks", "run", "scale-out", "--dry-run", "--param", "service=api", "--config", c
+    )
+    assert code == 0, out
+    (scale,) = [line for line in out.splitlines() if 'would argv "docker"' in line]
+    assert re.search(
+        r" — refused when live: 'docker' (is not a program on Firebreak's PATH|\(\S+\) is not on "
+        r"automation\.shell_allow; it allows nothing \(it is empty\))$",
+        scale,
+    ), scale
 
 
 async def alert_ids(client: Any) -> list[int]:

@@ -27,9 +27,11 @@ from receiver.grafana import Annotator
 from receiver.ingest import outbox
 from receiver.jobs import JobContext, JobRunner, RunnerSettings
 from receiver.metrics import Metrics
+from receiver.model import Notification
 from receiver.notify.log import LogChannel
 from receiver.ratelimit import RateLimiters
 from receiver.reactions import Reacted, Reaction, Reactions
+from receiver.schedules import Schedules
 from receiver.store import Store, open_store, tables
 from receiver.store.ingest import ReceivedWebhook
 from receiver.store.store import AlertState
@@ -153,6 +155,10 @@ async def _jobs(store: Store) -> list[Any]:
         return list((await conn.execute(statement)).all())
 
 
+async def _nowhere(notification: Notification) -> None:
+    raise AssertionError(f"nothing here raises an alert of Firebreak's own: {notification}")
+
+
 async def test_a_reaction_failing_half_way_neither_loses_nor_doubles(
     stored: tuple[Config, Store],
 ) -> None:
@@ -169,6 +175,8 @@ async def test_a_reaction_failing_half_way_neither_loses_nor_doubles(
                 BreakerRegistry(),
                 RateLimiters({}),
                 metrics,
+                schedules=Schedules(config, store, lambda: datetime.now(UTC)),
+                submit=_nowhere,
             ),
             failing,
             Annotator(config.grafana, session, store),

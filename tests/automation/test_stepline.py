@@ -64,7 +64,12 @@ def test_each_step_type_in_one_line(kind: str, would: dict[str, object], line: s
 
 def test_nothing_leaves_its_line_or_reaches_the_terminal() -> None:
     hostile = "a\nb\rc\x1b[2Jd\u2028e\u0085f\u202eg\x7fh"
-    for shown in (quoted(hostile), one_line(hostile), step_line("http", {"url": hostile})):
+    for shown in (
+        quoted(hostile),
+        one_line(hostile),
+        step_line("http", {"url": hostile}),
+        step_line("http", {"url": "http://h/", "refused": hostile}),  # a dry run's refusal
+    ):
         assert shown.isprintable(), shown
     assert quoted(hostile) == '"a\\nb\\rc\\u001b[2Jd\\u2028e\\u0085f\\u202eg\\u007fh"'
 
@@ -77,3 +82,5 @@ def test_long_values_are_cut() -> None:
     assert line.endswith("…") and len(line) <= len("POST http://h/ body ") + BODY_LIMIT + 1
     argv = ["w" * 150] * 20
     assert len(step_line("shell", {"argv": argv})) == LINE_LIMIT + 1
+    refused = step_line("shell", {"argv": ["x"], "refused": "r" * 1000})
+    assert refused == 'argv "x" — refused when live: ' + "r" * 200 + "…"

@@ -2,7 +2,8 @@
 
 An operator logs in with a token, acknowledges an alert, approves the step a runbook waits
 at and watches the timeline move on; triages a storm: ticks a group and one more alert and
-acknowledges them at once, sorts, narrows by a count and flattens the groups. A screenshot of
+acknowledges them at once, snoozes a group and resolves it with one more, sorts, narrows by a
+count and flattens the groups. A screenshot of
 every page is written to ``$FIREBREAK_SCREENSHOTS`` when set, else to ``screenshots/`` in the
 test's tmp directory.
 """
@@ -321,3 +322,39 @@ async def test_ticked_alerts_hold_the_live_listing_still(start: Start, browser: 
     await page.clock.run_for(3_100)
     await page.wait_for_selector("tr[data-alert] >> text=Latecomer")
     await context.close()
+
+
+async def test_an_operator_snoozes_a_group_and_resolves_it_with_one_more(
+    start: Start, browser: Any
+) -> None:
+    client = await start()
+    ids = await storm(client)
+    disk = [ids[f"DiskFilling/db-{n}"] for n in (1, 2, 3)]
+    base = str(client.make_url("")).rstrip("/")
+    page = await _logged_in(browser, base, "/")
+    group = page.locator(
+        "tbody[data-group]", has=page.locator("tr.group-head strong", has_text="DiskFilling")
+    )
+    await group.locator("input[data-select-group]").check()
+    await page.select_option("select[name=for]", "4h")
+    await page.get_by_role("button", name="Snooze selected").click()
+    await page.wait_for_url(f"{base}/console/alerts/bulk")
+    assert await page.inner_text("p.result") == "3 snoozed."
+    for alert_id in disk:
+        resp = await client.get(f"/api/v1/alerts/{alert_id}", headers=auth(VIEWER_TOKEN))
+        assert (await resp.json())["snoozed_until"] is not None
+
+    await page.get_by_role("link", name="Back to the alerts").click()
+    await page.wait_for_url(f"{base}/")
+    await group.locator("input[data-select-group]").check()
+    await page.get_by_label(f"select LatencyHigh #{ids['LatencyHigh']}").check()
+    await page.get_by_role("button", name="Resolve selected").click()
+    await page.wait_for_url(f"{base}/console/alerts/bulk")
+    assert await page.inner_text("p.result") == "4 resolved."
+    resp = await client.get("/api/v1/audit?action=resolve", headers=auth(ADMIN_TOKEN))
+    rows = [e for e in (await resp.json())["entries"] if e["interface"] == "console"]
+    assert sorted(int(e["target"]) for e in rows) == sorted([*disk, ids["LatencyHigh"]])
+    for alert_id in [*disk, ids["LatencyHigh"]]:
+        resp = await client.get(f"/api/v1/alerts/{alert_id}", headers=auth(VIEWER_TOKEN))
+        assert (await resp.json())["resolved_by"] == "bob"
+    await page.context.close()

@@ -1,7 +1,8 @@
 """The console as a newcomer meets it, in a real browser (headless Chromium through
 Playwright): the address people guess leads to a login page that says where tokens come from;
-a run an alert started in dry-run mode carries a "dry run" badge wherever it is listed; a step
-that could not connect says so in a sentence, not in the HTTP client's words."""
+a run an alert started in dry-run mode carries a "dry run" badge wherever it is listed, and a
+dry run says what a live run would refuse; a step that could not connect says so in a
+sentence, not in the HTTP client's words."""
 
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ title: Poke a service that is down
 steps:
   - id: poke
     http: {{method: POST, url: "http://127.0.0.1:{port}/admin/restart"}}
+"""
+
+# Dry-run by hand: the allow-list (127.0.0.1) does not list its host.
+FAR = """
+id: far
+title: Restart a service on a host the allow-list does not name
+steps:
+  - id: restart
+    http: {method: POST, url: "http://192.0.2.10/restart"}
 """
 
 
@@ -65,7 +75,7 @@ async def _app(aiohttp_client: Any, db_url: str, port: int) -> TestClient[Any, A
     app = create_app(
         config,
         registry=CollectorRegistry(),
-        runbooks=runbooks(RESTART, POKE.format(port=port)),
+        runbooks=runbooks(RESTART, POKE.format(port=port), FAR),
         step_actions={},
     )
     return await aiohttp_client(app)  # type: ignore[no-any-return]
@@ -90,6 +100,10 @@ async def test_dry_runs_are_badged_and_a_step_that_cannot_connect_says_so_in_a_s
     assert resp.status == 202, await resp.text()
     live = int((await resp.json())["id"])
     assert (await finished(client, live))["state"] == "failed"
+    resp = await client.post(
+        "/api/v1/runbooks/far/execute", json={"dry_run": True}, headers=auth(RESPONDER_TOKEN)
+    )
+    far = (await finished(client, int((await resp.json())["id"])))["id"]
 
     base = str(client.make_url("")).rstrip("/")
     page = await (await browser.new_context()).new_page()
@@ -121,3 +135,9 @@ async def test_dry_runs_are_badged_and_a_step_that_cannot_connect_says_so_in_a_s
     problem = page.locator(".step .problem, div.problem").first
     assert await problem.inner_text() == f"cannot connect to 127.0.0.1:{port}: connection refused"
     assert await page.locator(".execution-state .tag.dry-run").count() == 0
+
+    # A dry run of a step a live run would refuse says so, after what it would do.
+    await page.goto(f"{base}/console/executions/{far}")
+    action = await page.inner_text(".step-action")
+    assert action.startswith("would POST http://192.0.2.10/restart — refused when live: 192.0.2.10")
+    assert action.endswith("automation.http_allow")

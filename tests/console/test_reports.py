@@ -49,7 +49,7 @@ def tables(html: str) -> tuple[Rows, Rows, Rows]:
     by name and the runbooks by id: each row's other cells."""
     parser = _Tables()
     parser.feed(html)
-    response, noise, runbooks = parser.tables
+    response, noise, runbooks = parser.tables[:3]  # the on-call tables follow
     return (
         # 9 figures after the group and severity, or after "Overall" spanning both
         {" ".join(cells[:-9]): cells[-9:] for cells in response if len(cells) >= 10},

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, FirebreakServer, http
+from tests.e2e.conftest import ROOT, FirebreakServer, http, wait_until
 from tests.payloads import alert, webhook
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ def test_backup_taken_under_load_restores_every_acknowledged_alert(
     sender = threading.Thread(target=load)
     sender.start()
     try:
-        time.sleep(1.0)
+        wait_until(lambda: len(acknowledged) > 20, timeout=30, what="the load getting going")
         began = time.monotonic()
         backup_path = tmp_path / "backup.db"
         taken = _cli(

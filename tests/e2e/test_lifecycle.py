@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -62,6 +63,10 @@ def test_sigterm_answers_in_flight_webhooks_and_hands_back_stuck_jobs(
         timeout=10,
         what="the notify job stuck sending",
     )
+    # Five webhooks in flight when the signal comes: the database's write lock is held here,
+    # so their commit (and with it their answer) waits until after the signal.
+    lock = sqlite3.connect(firebreak_server.db_path, timeout=10, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
     answers: list[int] = []
     senders = [
         threading.Thread(target=lambda n=n: answers.append(post(f"InFlight{n}")[0]))
@@ -69,9 +74,12 @@ def test_sigterm_answers_in_flight_webhooks_and_hands_back_stuck_jobs(
     ]
     for sender in senders:
         sender.start()
-    time.sleep(0.05)
+    time.sleep(0.5)  # for the requests to reach their handlers, which wait for the lock
     began = time.monotonic()
     firebreak_server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    lock.execute("ROLLBACK")
+    lock.close()
     code = firebreak_server.proc.wait(timeout=15)
     took = time.monotonic() - began
     for sender in senders:
@@ -82,7 +90,7 @@ def test_sigterm_answers_in_flight_webhooks_and_hands_back_stuck_jobs(
     assert "jobs still running at shutdown" in firebreak_server.log_path.read_text()
     # Every webhook that was answered 200 is stored; none was answered with a 4xx.
     stored = {row[0] for row in firebreak_server.query("SELECT alertname FROM alerts")}
-    assert answers == [200] * 5
+    assert answers == [200] * 5, answers
     assert stored == {"First"} | {f"InFlight{n}" for n in range(5)}
     # The stuck job is handed back for another process, not lost and not marked done.
     rows = firebreak_server.query(

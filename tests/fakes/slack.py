@@ -87,6 +87,8 @@ class SlackFake:
     token: str = "xoxb-test-token"
     channels: set[str] = field(default_factory=lambda: {CHANNEL, OTHER_CHANNEL})
     user_groups: dict[str, list[str]] = field(default_factory=dict)
+    # Members of the workspace a direct message can be opened with (conversations.open).
+    users: set[str] = field(default_factory=set)
     calls: list[Call] = field(default_factory=list)
     messages: dict[tuple[str, str], Message] = field(default_factory=dict)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
@@ -149,6 +151,14 @@ class SlackFake:
     def called(self, *methods: str) -> list[Call]:
         """Successful calls of ``methods`` (all methods when none given), in order."""
         return [c for c in self.calls if c.answered == 200 and (not methods or c.method in methods)]
+
+    def direct_channel(self, user: str) -> str:
+        """The id of the app's direct message with ``user`` (as conversations.open gives it)."""
+        return f"D{user}"
+
+    def direct_messages(self, user: str) -> list[Message]:
+        """The top-level messages of the app's direct message with ``user``."""
+        return self.top_messages(self.direct_channel(user))
 
     def top_messages(self, channel: str = CHANNEL) -> list[Message]:
         return [m for m in self.messages.values() if m.channel == channel and m.thread_ts is None]
@@ -265,6 +275,34 @@ class SlackFake:
         limit = int(args.get("limit", 100))
         return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
 
+    def _open(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/conversations.open: ``users`` (comma-separated) opens a
+        # direct message (one user) and answers with the conversation, the same one each time.
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users and not args.get("channel"):
+            return {"ok": False, "error": "users_list_not_supplied"}
+        if len(users) != 1:
+            return {"ok": False, "error": "not_implemented"}  # group DMs: not used
+        if users[0] not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        channel = self.direct_channel(users[0])
+        self.channels.add(channel)
+        return {"ok": True, "channel": {"id": channel, "is_im": True, "user": users[0]}}
+
+    def _update_group(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/usergroups.users.update: ``users`` is the whole new
+        # membership, comma-separated encoded user ids; at least one.
+        group = str(args.get("usergroup", ""))
+        if group not in self.user_groups:
+            return {"ok": False, "error": "no_such_subteam"}
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            return {"ok": False, "error": "no_users_provided"}
+        if any(u not in self.users for u in users):
+            return {"ok": False, "error": "invalid_users"}
+        self.user_groups[group] = users
+        return {"ok": True, "usergroup": {"id": group, "users": users, "user_count": len(users)}}
+
     def _group_users(self, args: dict[str, Any]) -> dict[str, Any]:
         group = str(args.get("usergroup", ""))
         if group not in self.user_groups:
@@ -294,7 +332,9 @@ _METHODS = {
     "chat.update": SlackFake._update,
     "chat.postEphemeral": SlackFake._ephemeral,
     "conversations.history": SlackFake._history,
+    "conversations.open": SlackFake._open,
     "usergroups.users.list": SlackFake._group_users,
+    "usergroups.users.update": SlackFake._update_group,
 }
 
 

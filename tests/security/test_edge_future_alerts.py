@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.alertmanager import format_rfc3339, parse_rfc3339
 from receiver.app import create_app
+from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.console.conftest import login
 from tests.fakes.pagerduty import FakePagerDuty, channel_yaml
@@ -149,3 +150,54 @@ async def test_alerts_from_the_future_and_the_distant_past_page_and_are_recorded
         assert detail.status == 200
         if each["labels"]["alertname"] == "FromYear1":
             assert "ago" in await detail.text()
+
+
+async def test_a_future_start_escalates_to_the_second_from_when_it_was_first_seen(
+    aiohttp_client: Any,
+    db_url: str,
+    make_config: Any,
+    hook: WebhookReceiver,
+    manual_clock: ManualClock,
+) -> None:
+    """On a hand-moved clock: tier 1 at once and tier 2 exactly 60 s after Firebreak first saw
+    the alerts, whatever their ``startsAt`` says (year 9999, three hours ahead)."""
+    config = make_config(
+        db_url,
+        f"""
+channels:
+  hook: {{type: webhook, webhook: {{url: "{hook.url}", timeout: 2s}}}}
+escalation_policies:
+  oncall:
+    tiers:
+      - {{after: 0s, notify: [hook]}}
+      - {{after: 60s, notify: [{{channel: hook, target: "{hook.url}?tier=2"}}]}}
+routes:
+  - {{name: all, escalation_policy: oncall}}
+notifications: {{group_window: 0s}}
+""",
+    )
+    app = create_app(
+        config, clock=manual_clock, monotonic=manual_clock.monotonic, registry=CollectorRegistry()
+    )
+    client = await aiohttp_client(app)
+    manual_clock.watch(app)
+    ahead = format_rfc3339(manual_clock() + timedelta(hours=3))
+    for name, starts_at in (("FromYear9999", YEAR_9999), ("HoursAhead", ahead)):
+        body = webhook(alert(name, starts_at=starts_at), group_key=f'{{}}:{{a="{name}"}}')
+        resp = await client.post("/webhook", json=body, headers=auth(WEBHOOK_TOKEN))
+        assert resp.status == 200, await resp.text()
+    await manual_clock.settle()
+
+    def paged(path: str) -> list[str]:
+        return sorted(
+            a["labels"]["alertname"]
+            for r in hook.requests
+            if r.path == path
+            for a in json.loads(r.body)["alerts"]
+        )
+
+    assert paged("/hook") == ["FromYear9999", "HoursAhead"]  # tier 1 (after 0s): at once
+    await manual_clock.advance(timedelta(seconds=59))
+    assert paged("/hook?tier=2") == []
+    await manual_clock.advance(timedelta(seconds=1))
+    assert paged("/hook?tier=2") == ["FromYear9999", "HoursAhead"]  # tier 2: at 60 s exactly

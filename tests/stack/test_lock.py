@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import configparser
 import re
+import subprocess
+import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -15,6 +18,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[2]
 TEST_LOCK = ROOT / "requirements" / "test.lock"
 RUNTIME_LOCK = ROOT / "requirements" / "runtime.lock"
+BUILD_LOCK = ROOT / "requirements" / "build.lock"
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)==(?P<version>\S+)")
 
 
@@ -64,12 +68,60 @@ def test_the_image_runs_what_the_suite_ran() -> None:
         )
 
 
-def test_make_and_the_dockerfile_install_from_the_locks() -> None:
-    makefile = (ROOT / "Makefile").read_text()
-    installed = re.search(r"^\$\(BIN\)/\.installed: (.*)$", makefile, re.MULTILINE)
-    assert installed and "$(TEST_LOCK)" in installed.group(1), "setup must follow the lock"
-    assert "--require-hashes -r $(TEST_LOCK)" in makefile
-    assert "--no-deps -e ." in makefile
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "pip install --require-hashes -r requirements/runtime.lock" in dockerfile
-    assert re.search(r"pip install --no-deps", dockerfile)
+def test_the_build_backend_and_pip_are_pinned_too() -> None:
+    """What pip builds Firebreak's package with (pyproject.toml's [build-system]) is pinned with
+    hashes in build.lock, as the suite's own pins have it."""
+    build = pins(BUILD_LOCK)
+    system = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    for text in [*system["requires"], "pip"]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in build, f"{requirement} is not in build.lock: run make lock"
+        version, hashes = build[name]
+        assert requirement.specifier.contains(version, prereleases=True), (name, version)
+        assert hashes, f"build.lock: {name}=={version} has no hash"
+    test_pins = pins(TEST_LOCK)
+    for name, (version, _hashes) in build.items():
+        assert test_pins.get(name, (version,))[0] == version, (
+            f"{name}: build.lock and test.lock differ"
+        )
+
+
+def _pip_installs(commands: str) -> list[str]:
+    return [line.strip() for line in commands.splitlines() if re.search(r"\bpip install\b", line)]
+
+
+def _checked(install: str) -> bool:
+    """A pip install that takes only what a lock pins (with hashes), or the package itself
+    built without fetching anything (no dependencies, no isolated build environment)."""
+    return "--require-hashes -r requirements/" in install or (
+        "--no-deps" in install and "--no-build-isolation" in install
+    )
+
+
+@pytest.mark.parametrize("target", ["run", "test"])
+def test_make_installs_only_from_the_locks(target: str, tmp_path: Path) -> None:
+    """What ``make run`` and ``make test`` would do on a fresh machine (a venv not made yet):
+    pip and the build backend from build.lock first, then the suite's pins, then the package."""
+    dry = subprocess.run(
+        ["make", "-n", target, f"VENV={tmp_path / 'venv'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installs = _pip_installs(dry.stdout)
+    assert [i for i in installs if not _checked(i)] == [], installs
+    assert [re.sub(r".* -r |.* (-e )?\.$", "", i) for i in installs][:2] == [
+        "requirements/build.lock",
+        "requirements/test.lock",
+    ], installs
+    assert installs[-1].endswith("--no-deps --no-build-isolation -e ."), installs
+
+
+def test_the_dockerfile_installs_only_from_the_locks() -> None:
+    installs = _pip_installs((ROOT / "Dockerfile").read_text())
+    assert [i for i in installs if not _checked(i)] == [], installs
+    joined = "\n".join(installs)
+    assert "-r requirements/build.lock" in joined and "-r requirements/runtime.lock" in joined
+    assert "--no-deps --no-build-isolation" in installs[-1]

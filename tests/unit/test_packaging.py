@@ -1,6 +1,6 @@
 """The distribution: ``pip install .`` builds quietly and the wheel carries every file the
 receiver reads at run time (console templates and static files, migrations, the OpenAPI
-document)."""
+document); the editable install ``make setup`` makes builds quietly too."""
 
 from __future__ import annotations
 
@@ -19,43 +19,54 @@ DATA = (
 )
 
 
-def test_the_wheel_builds_without_warnings_and_holds_the_console_and_migrations(
-    tmp_path: Path,
-) -> None:
-    # A copy of what the distribution is built from: setuptools writes build/ into the tree it
-    # builds, and a stale build/ of the checkout could hide a file the package misses.
+def _source(tmp_path: Path) -> Path:
+    """A copy of what the distribution is built from: setuptools writes build/ into the tree it
+    builds, and a stale build/ of the checkout could hide a file the package misses."""
     source = tmp_path / "source"
     shutil.copytree(
         ROOT / "receiver", source / "receiver", ignore=shutil.ignore_patterns("__pycache__")
     )
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    wheels = tmp_path / "wheels"
+    return source
+
+
+def _pip_quietly(*args: str) -> None:
+    """``pip ARGS`` succeeds, and the build backend (setuptools), whose lines pip indents,
+    prints no warning; pip's own lines about its configuration are not the package's
+    business."""
     built = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--wheel-dir",
-            str(wheels),
-            str(source),
-        ],
+        [sys.executable, "-m", "pip", *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert built.returncode == 0, built.stdout + built.stderr
-    # pip indents what the build backend (setuptools) prints; its own lines about its
-    # configuration are not the package's business.
     complaints = [
         line
         for line in (built.stdout + built.stderr).splitlines()
         if line.startswith(" ") and "warn" in line.lower()
     ]
     assert complaints == []
+
+
+def test_the_editable_install_of_make_setup_builds_without_warnings(tmp_path: Path) -> None:
+    # As make setup installs Firebreak (-e, no dependencies), into a prefix of its own; without
+    # --ignore-installed pip would first uninstall the Firebreak this suite runs from.
+    source = _source(tmp_path)
+    prefix = str(tmp_path / "prefix")
+    _pip_quietly("install", "-q", "--no-deps", "-I", "--prefix", prefix, "-e", str(source))
+    (pth,) = (tmp_path / "prefix").rglob("__editable__.firebreak-*.pth")
+    assert pth.read_text().split() == [str(source)]
+
+
+def test_the_wheel_builds_without_warnings_and_holds_the_console_and_migrations(
+    tmp_path: Path,
+) -> None:
+    source = _source(tmp_path)
+    wheels = tmp_path / "wheels"
+    _pip_quietly("wheel", "--no-deps", "--wheel-dir", str(wheels), str(source))
     (wheel,) = wheels.glob("firebreak-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())

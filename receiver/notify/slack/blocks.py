@@ -19,7 +19,7 @@ from receiver.alertmanager import format_rfc3339
 from receiver.model import Alert, parse_id
 from receiver.notify.base import NoticeAlert
 from receiver.notify.render import alertnames, severity
-from receiver.notify.slack.mrkdwn import escape, escape_within, link, mrkdwn
+from receiver.notify.slack.mrkdwn import escape, escape_within, link, mrkdwn, user_mention
 
 __all__ = [
     "ACTION_ACK",
@@ -28,6 +28,7 @@ __all__ = [
     "ACTION_SILENCE",
     "MessageAlert",
     "MessageView",
+    "PagedPerson",
     "RunbookOffer",
     "alert_ids_from_value",
     "escape",
@@ -44,6 +45,7 @@ ACTION_SILENCE: Final = "firebreak_silence_1h"
 ACTION_RUNBOOK: Final = "firebreak_run_runbook"
 
 MAX_ALERTS: Final = 10  # Slack allows 50 blocks a message; each alert takes one
+_MAX_PAGED: Final = 20  # people named in a message's "Paged" line; the rest are counted
 _SECTION_CHARS: Final = 2900  # a section's text may hold 3000 characters
 _SUMMARY_CHARS: Final = 1500  # of those, an alert's summary (escaped) takes at most this
 _VALUE_CHARS: Final = 2000  # a button's value may hold 2000 characters
@@ -125,6 +127,19 @@ class RunbookOffer:
 
 
 @dataclass(frozen=True, slots=True)
+class PagedPerson:
+    """A person a tier paged about a message's alerts: mentioned by their Slack user id, or
+    named when they have none."""
+
+    name: str
+    slack_user_id: str | None
+    tier: int  # 0-based
+
+    def mention(self) -> str:
+        return user_mention(self.slack_user_id) if self.slack_user_id else escape(self.name)
+
+
+@dataclass(frozen=True, slots=True)
 class MessageView:
     """What a message shows besides its alerts."""
 
@@ -134,6 +149,18 @@ class MessageView:
     silence_button: bool = False  # an Alertmanager is configured to silence through
     runbooks: tuple[RunbookOffer, ...] = ()  # runbooks that match: offer to run them
     drill: bool = False
+    paged: tuple[PagedPerson, ...] = ()  # who the tiers paged, first paged first
+
+
+def _paged_line(paged: Sequence[PagedPerson]) -> str:
+    """``*Paged* @alice (tier 1), @bob (tier 2)``: each person once, at the first tier that
+    paged them."""
+    first: dict[str, PagedPerson] = {}
+    for person in paged:
+        first.setdefault(person.slack_user_id or person.name, person)
+    shown = [f"{p.mention()} (tier {p.tier + 1})" for p in list(first.values())[:_MAX_PAGED]]
+    more = len(first) - _MAX_PAGED
+    return "*Paged* " + ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 def _cut(text: str, limit: int = _SECTION_CHARS) -> str:
@@ -317,6 +344,8 @@ def message(alerts: Sequence[MessageAlert], view: MessageView) -> tuple[str, lis
     hidden = len(alerts) - MAX_ALERTS
     if hidden > 0:
         blocks.append({"type": "context", "elements": [mrkdwn(f"… and {hidden} more")]})
+    if view.paged:
+        blocks.append({"type": "context", "elements": [mrkdwn(_paged_line(view.paged))]})
     runbooks = _runbook_context(view.runbooks)
     if runbooks is not None:
         blocks.append(runbooks)

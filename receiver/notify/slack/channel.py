@@ -11,6 +11,9 @@
   retried send first looks in memory and, when the send may have gone out before (a failed
   attempt), in the channel's history (``conversations.history`` with metadata) for the message
   it already posted, and updates that one instead of posting a second.
+- A target that is a Slack user id (a person a tier pages) is their direct message with the
+  app, opened once (``conversations.open``): each page is a message of its own, and an
+  acknowledgement or a resolve updates the messages there in place.
 - Slack's rate limit answer (HTTP 429 with ``Retry-After``) becomes ``ChannelThrottled``: the
   job waits that long without spending an attempt or tripping the breaker. Posts to one Slack
   channel are paced to one a second, Slack's guidance, the same way.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,6 +38,7 @@ from receiver.notify.render import subject, text_body
 from receiver.notify.slack.blocks import (
     MessageAlert,
     MessageView,
+    PagedPerson,
     RunbookOffer,
     message,
     thread_note,
@@ -45,6 +50,7 @@ __all__ = [
     "MessageRef",
     "MessageState",
     "OfferLookup",
+    "PagedLookup",
     "ReferenceLookup",
     "SlackChannel",
     "StateLookup",
@@ -53,6 +59,8 @@ __all__ = [
 log = logging.getLogger("firebreak.slack")
 
 METADATA_EVENT: Final = "firebreak_notice"
+# Slack user ids (as people's slack_user_id): a target of this shape is a direct message.
+SLACK_USER: Final = re.compile(r"[UW][A-Z0-9]{2,}")
 _REMEMBERED: Final = 10_000  # idempotency keys whose message this process remembers
 _HISTORY_LOOKBACK: Final = 200  # messages searched for one posted by an earlier attempt
 _DIGEST_CHARS: Final = 2600  # a digest's body, escaped, inside a 3000-character section
@@ -89,6 +97,8 @@ StateLookup = Callable[[str], Awaitable[MessageState | None]]
 ReferenceLookup = Callable[[Sequence[int]], Awaitable[list[str]]]
 # The runbooks written for a message's alerts and where their runs stand (the store, in the app).
 OfferLookup = Callable[[Sequence[MessageAlert]], Awaitable[tuple[RunbookOffer, ...]]]
+# The people tiers paged about some alerts, first paged first (the store, in the app).
+PagedLookup = Callable[[Sequence[int]], Awaitable[tuple[PagedPerson, ...]]]
 
 
 class SlackChannel:
@@ -109,11 +119,13 @@ class SlackChannel:
         view: MessageView | None = None,
         references: ReferenceLookup | None = None,
         runbooks: OfferLookup | None = None,
+        paged: PagedLookup | None = None,
     ) -> None:
         """``state`` reads the alerts behind a message as they are now, so an update shows
         who acknowledged them; without it an update shows what the notice carried.
         ``view`` holds the message settings every message shares (Grafana, silence button);
-        ``runbooks`` finds the runbooks a message offers to run."""
+        ``runbooks`` finds the runbooks a message offers to run; ``paged`` the people tiers
+        paged about the alerts, whom a message mentions."""
         self.name = name
         self._client = client
         self._default = default_channel
@@ -122,8 +134,10 @@ class SlackChannel:
         self._view = view if view is not None else MessageView()
         self._references = references
         self._runbooks = runbooks
+        self._paged = paged
         self._posted: OrderedDict[str, MessageRef] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._direct: dict[str, str] = {}  # user id -> the id of their direct message with us
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -131,6 +145,8 @@ class SlackChannel:
         channel = target or self._default
         if not channel:
             raise ChannelRejected(f"slack {self.name}: no target and no default channel")
+        if SLACK_USER.fullmatch(channel) is not None:
+            return await self._send_direct(notice, await self._direct_message(channel))
         references = notice.references
         if notice.message and not references and notice.alerts and self._references is not None:
             # A runbook's notify step: its words belong in the thread of the alert's message.
@@ -153,6 +169,62 @@ class SlackChannel:
             for other in _firsts(notice.references, skip=channel):
                 await self._note(other, notice)
         return Delivery(reference=str(ref))
+
+    async def _send_direct(self, notice: Notice, channel: str) -> Delivery:
+        """A page in a person's direct message: each tier that pages them is a message of
+        its own (a thread reply might go unnoticed); an acknowledgement or a resolve brings
+        every message about the alerts there up to date instead of adding one."""
+        if notice.kind in (NoticeKind.ACKNOWLEDGED, NoticeKind.RESOLVED):
+            earlier = [
+                ref
+                for ref in map(MessageRef.parse, notice.references)
+                if ref is not None and ref.channel == channel
+            ]
+            for ref in earlier:
+                await self.refresh(str(ref), notice)
+            if earlier or notice.kind is NoticeKind.ACKNOWLEDGED:
+                return Delivery(reference=str(earlier[0]) if earlier else None)
+        ref = await self._post_message(notice, channel)
+        if notice.kind is NoticeKind.FIRING:
+            # The alert's messages in channels mention whom it paged: bring them up to date.
+            for other in _firsts(notice.references, skip=channel):
+                await self.refresh(str(other))
+        return Delivery(reference=str(ref))
+
+    async def direct(self, user: str, text: str, key: str, attempt: int = 0) -> str:
+        """``text`` (mrkdwn, outside text escaped) in the direct message with ``user``, once
+        per ``key`` (looked for in the conversation when ``attempt`` says an earlier one may
+        have posted it); the message's reference."""
+        channel = await self._direct_message(user)
+        ref = await self._post_once(key, attempt, channel, *thread_note(text))
+        return str(ref)
+
+    async def set_user_group(self, group: str, users: Sequence[str]) -> None:
+        """Make ``users`` the members of the Slack user group ``group``
+        (``usergroups.users.update``, scope usergroups:write); setting the same members again
+        changes nothing."""
+        await slack_call(
+            f"slack {self.name} usergroups.users.update",
+            self._client.usergroups_users_update(usergroup=group, users=list(users)),
+            pacer=self._pacer,
+        )
+
+    async def _direct_message(self, user: str) -> str:
+        """The id of the direct message between the app and ``user``, opened if need be."""
+        known = self._direct.get(user)
+        if known is not None:
+            return known
+        answer = await slack_call(
+            f"slack {self.name} conversations.open",
+            self._client.conversations_open(users=user),
+            pacer=self._pacer,
+            channel=user,
+        )
+        found = str((answer.get("channel") or {}).get("id") or "")
+        if not found:
+            raise ChannelRejected(f"slack {self.name}: conversations.open gave no channel")
+        self._direct[user] = found
+        return found
 
     async def _note(self, parent: MessageRef, notice: Notice) -> None:
         """A reply in ``parent``'s thread saying what happened, and ``parent`` brought up to
@@ -201,9 +273,15 @@ class SlackChannel:
         return await self._post_once(notice.idempotency_key, notice.attempt, channel, text, blocks)
 
     async def _offering(self, view: MessageView, alerts: Sequence[MessageAlert]) -> MessageView:
-        if self._runbooks is None or not alerts:
+        """``view`` with what the store says of ``alerts``: the runbooks on offer, who was
+        paged."""
+        if not alerts:
             return view
-        return dataclasses.replace(view, runbooks=await self._runbooks(alerts))
+        if self._runbooks is not None:
+            view = dataclasses.replace(view, runbooks=await self._runbooks(alerts))
+        if self._paged is not None:
+            view = dataclasses.replace(view, paged=await self._paged([a.id for a in alerts]))
+        return view
 
     def _with_notice(self, notice: Notice, tier: int | None = None) -> MessageView:
         v = self._view

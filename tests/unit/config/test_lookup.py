@@ -68,8 +68,8 @@ def test_the_search_order() -> None:
     with pytest.raises(ConfigError) as info:
         find_config(None, {}, exists)
     assert info.value.problems == [
-        "no configuration file: none given (--config FILE or FIREBREAK_CONFIG), and no "
-        "./firebreak.yml and /etc/firebreak/firebreak.yml; start from the example: "
+        "no configuration file: none given (--config FILE or FIREBREAK_CONFIG), and neither "
+        "./firebreak.yml nor /etc/firebreak/firebreak.yml exists; start from the example: "
         "cp firebreak.example.yml firebreak.yml"
     ]
 
@@ -97,8 +97,8 @@ def test_without_any_configuration_the_command_says_what_it_looked_for(
     assert out.out == ""
     assert out.err == (
         "firebreak: no configuration file: none given (--config FILE or FIREBREAK_CONFIG), and "
-        "no ./firebreak.yml and /etc/firebreak/firebreak.yml; start from the example: "
-        "cp firebreak.example.yml firebreak.yml\n"
+        "neither ./firebreak.yml nor /etc/firebreak/firebreak.yml exists; start from the "
+        "example: cp firebreak.example.yml firebreak.yml\n"
     )
 
 

@@ -158,20 +158,23 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
         (
             "escalation_policies: {p: {tiers: [{notify: [log, 3]}]}}",
             "1:50: escalation_policies.p.tiers[0].notify[1]: "
-            "expected a channel name or a mapping with channel and target, got a number",
+            "expected a channel name or a mapping with channel and target, or with person, "
+            "schedule or team, got a number",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: ['']}]}}",
-            "1:45: escalation_policies.p.tiers[0].notify[0].channel: must not be empty",
+            "1:45: escalation_policies.p.tiers[0].notify[0]: expected exactly one of channel, "
+            "person, schedule and team; found none of them",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: [{target: x}]}]}}",
-            "1:45: escalation_policies.p.tiers[0].notify[0].channel: required key is missing",
+            "1:45: escalation_policies.p.tiers[0].notify[0]: expected exactly one of channel, "
+            "person, schedule and team; found none of them",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: [{channel: log, to: x}]}]}}",
             "1:60: escalation_policies.p.tiers[0].notify[0].to: "
-            "unknown key; expected one of: channel, target",
+            "unknown key; expected one of: channel, person, schedule, target, team",
         ),
         (
             "escalation_policies: {p: {tiers: [{notify: [log], after: -1m}]}}",
