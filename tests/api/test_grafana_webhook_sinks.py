@@ -1,6 +1,6 @@
 """A Grafana-managed alert's dashboard, panel and image links and its values, where people see
-them: Slack (through the fake), email (to the loopback SMTP server), the console's alert page
-and the API's alert JSON; and hostile values through each of them.
+them: Slack (through the fake), Teams (a card the fake validates), email (to the loopback SMTP
+server), the console's alert page and the API's alert JSON; and hostile values through each.
 
 Payloads come from tests/api/test_grafana_webhook.py, built from Grafana's documented example.
 """
@@ -8,6 +8,7 @@ Payloads come from tests/api/test_grafana_webhook.py, built from Grafana's docum
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -20,10 +21,18 @@ from receiver.grafana_webhook import grafana_links, parse_grafana_webhook
 from receiver.notify.base import NoticeAlert
 from tests.api.test_channels import ca, mailer, make_notice, parts, smtp  # noqa: F401 (fixtures)
 from tests.api.test_grafana_webhook import HOOK, PATH, grafana_alert, grafana_webhook
+from tests.api.test_teams import (
+    buttons,
+    teams,  # noqa: F401 (fixture)
+    texts,
+)
+from tests.api.test_teams import start as teams_app  # noqa: F401 (fixture)
+from tests.clock import ManualClock
 from tests.conftest import VIEWER_TOKEN, auth, eventually
 from tests.console.conftest import Start, login, start  # noqa: F401 (fixture)
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.fakes.smtp import FakeSmtpServer
+from tests.fakes.teams import TeamsWorkflow
 from tests.slack_helpers import BOT_TOKEN, block_text, slack_config
 
 HOSTILE = "<!channel> <script>alert(1)</script> *bold* &amp; {{ 7*7 }}"
@@ -150,3 +159,26 @@ async def test_the_api_and_the_console_show_links_and_values(
     assert "javascript:" not in page and "data:image" not in page
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;=2" in page
     assert "<script>alert(1)</script>" not in page
+
+
+async def test_teams_cards_carry_the_links_as_buttons_and_the_values_as_a_fact(
+    teams: TeamsWorkflow,  # noqa: F811 (the Teams fake, imported above)
+    teams_app: Any,  # noqa: F811
+    manual_clock: ManualClock,
+) -> None:
+    client = await teams_app(teams)
+    payload = grafana_webhook(
+        grafana_alert(), hostile_alert() | {"fingerprint": "00000000000000ff"}
+    )
+    assert (await client.post(PATH, json=payload, headers=HOOK)).status == 200
+    await manual_clock.settle()
+    [card] = teams.cards
+    assert teams.rejected == []
+    links = buttons(card)
+    assert links["Dashboard"] == "https://play.grafana.org/d/abc123"
+    assert links["Image"] == "https://play.grafana.org/public/img/attachments/abc.png"
+    assert not any(url.startswith(("javascript:", "data:")) for url in links.values())
+    shown = texts(card)
+    assert "B=44\\.2394, C=1" in shown  # card text: markdown characters escaped
+    assert any("\\<\\!channel\\>" in text for text in shown)  # the summary, as text
+    assert not any(re.search(r"(?<!\\)<", text) for text in shown)  # no bare < anywhere
