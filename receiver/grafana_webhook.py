@@ -23,7 +23,7 @@ from typing import Any, Final
 from receiver.alertmanager import PAYLOAD_VERSION, _show, decode_body, parse_webhook
 from receiver.alertmanager import _type_name as _kind
 from receiver.errors import InvalidInput
-from receiver.model import Notification
+from receiver.model import GRAFANA_GROUP_PREFIX, Notification
 
 __all__ = [
     "GRAFANA_PAYLOAD_VERSION",
@@ -80,7 +80,13 @@ def parse_grafana_webhook(payload: object) -> Notification:
     # Everything Alertmanager's payload holds is checked by its parser; what is Grafana's own
     # is already checked above and lands in ``extra`` as plain JSON.
     notification = parse_webhook({**payload, "version": PAYLOAD_VERSION})
-    return dataclasses.replace(notification, version=GRAFANA_PAYLOAD_VERSION)
+    # Prefixed: reconciling with Alertmanager must neither resolve Grafana's alerts (Alertmanager
+    # never holds them) nor fetch a group of Grafana's from Alertmanager's API.
+    return dataclasses.replace(
+        notification,
+        version=GRAFANA_PAYLOAD_VERSION,
+        group_key=GRAFANA_GROUP_PREFIX + notification.group_key,
+    )
 
 
 def _check_top(payload: Mapping[str, Any]) -> None:

@@ -73,6 +73,16 @@ class AlertSnapshot:
     extra: Mapping[str, Any] = field(default_factory=dict)  # fields newer Alertmanagers add
 
 
+# Grafana's webhook group keys are stored with this prefix, so they never pass for Alertmanager's.
+GRAFANA_GROUP_PREFIX = "grafana:"
+
+
+def held_by_alertmanager(group_key: str) -> bool:
+    """Whether alerts of ``group_key`` came from Alertmanager, whose API can be asked about them
+    (reconciling, fetching a truncated group); Grafana's are not there to be found."""
+    return not group_key.startswith(GRAFANA_GROUP_PREFIX)
+
+
 @dataclass(frozen=True, slots=True)
 class Notification:
     """One Alertmanager webhook (payload version 4)."""
