@@ -115,6 +115,10 @@ async def _alerts(a: Answers) -> None:
     await eventually(notified, what="a notification recorded")
     detail = await a.check("get", one, 200, url=url, token=VIEWER_TOKEN)
     assert {e["kind"] for e in detail["events"]} >= {"fired", "acknowledged", "manually_resolved"}
+    page = {"key": "answers-1", "title": "Paged by hand", "labels": {"team": "dba"}}
+    raised = await a.check("post", "/api/v1/alerts", 201, token=RESPONDER_TOKEN, json=page)
+    again = await a.check("post", "/api/v1/alerts", 200, token=RESPONDER_TOKEN, json=page)
+    assert raised["id"] == again["id"]
 
 
 async def _jobs(a: Answers) -> None:

@@ -89,7 +89,7 @@ alertmanager:
         )
         assert pending == [(1,)]
 
-    def test_grafana_managed_alerts_are_not_resolved_for_being_absent_from_alertmanager(
+    def test_grafana_and_manual_alerts_are_not_resolved_for_being_absent_from_alertmanager(
         self, firebreak_server: FirebreakServer, alertmanager: Alertmanager
     ) -> None:
         # Grafana's truncated notification must not send Firebreak to Alertmanager for its group.
@@ -101,6 +101,15 @@ alertmanager:
             body=payload,
         )
         assert status == 200
+        # Nor those raised by hand.
+        page = {"key": "reconcile-1", "title": "Paged by hand"}
+        status, _ = http(
+            "POST",
+            firebreak_server.url + "/api/v1/alerts",
+            token=firebreak_server.admin_token,
+            body=page,
+        )
+        assert status == 201
         now = datetime.now(UTC)
         # An Alertmanager alert that then ends, its resolved webhook lost: once reconciliation
         # has resolved it, it has run with the Grafana alert firing and past the grace.
@@ -112,8 +121,14 @@ alertmanager:
             timeout=20,
             what="i9 resolved by reconciliation",
         )
-        (grafana,) = [a for a in firebreak_server.alerts() if "instance" not in a["labels"]]
+        others = {
+            a["labels"]["alertname"]: a
+            for a in firebreak_server.alerts()
+            if "instance" not in a["labels"]
+        }
+        grafana = others["High memory usage"]
         assert grafana["status"] == "firing" and grafana["grafana"]["values"]["B"] > 44
+        assert others["Paged by hand"]["status"] == "firing"
         assert firebreak_server.jobs("kind=fetch_group") == []
 
 
