@@ -10,8 +10,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from receiver.alertmanager import parse_webhook_body
+from receiver.errors import InvalidInput
 from receiver.grafana_webhook import parse_grafana_webhook_body
-from receiver.model import AlertStatus, Notification
+from receiver.model import AlertStatus, Notification, held_by_alertmanager
 from receiver.obs import request_id_var
 from receiver.tracing import fingerprints
 from receiver.typedefs import CONFIG, INGESTOR, METRICS, TRACING, WEBHOOK_AUTH
@@ -21,7 +22,16 @@ log = logging.getLogger("firebreak.webhook")
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
-    return await _receive(request, parse_webhook_body)
+    return await _receive(request, _parse_alertmanager_body)
+
+
+def _parse_alertmanager_body(body: bytes) -> Notification:
+    notification = parse_webhook_body(body)
+    # Group keys of alerts Alertmanager never holds (Grafana's, manual pages) are Firebreak's to
+    # give: one sent here would keep an Alertmanager alert from ever being reconciled.
+    if not held_by_alertmanager(notification.group_key):
+        raise InvalidInput("groupKey", "expected Alertmanager's group key; this prefix is reserved")
+    return notification
 
 
 async def receive_grafana_webhook(request: web.Request) -> web.Response:

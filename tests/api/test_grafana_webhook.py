@@ -310,6 +310,15 @@ async def test_each_path_takes_only_its_own_payload(client: Any) -> None:
     assert await count(client, alerts) == 0
 
 
+@pytest.mark.parametrize("group_key", ["grafana:{}:{}", "firebreak:manual"])
+async def test_alertmanager_cannot_pass_its_alerts_off_as_grafanas_or_manual(
+    client: Any, group_key: str
+) -> None:
+    resp = await client.post("/webhook", json=webhook(alert(), group_key=group_key), headers=HOOK)
+    assert resp.status == 400 and (await resp.json())["field"] == "groupKey"
+    assert await count(client, alerts) == 0
+
+
 async def test_hostile_strings_are_stored_as_data(client: Any) -> None:
     hostile = "<script>alert(1)</script> *bold* <!channel> {{ 7*7 }} '; DROP TABLE alerts; --"
     payload = grafana_webhook(
