@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from receiver.chains import snapshot, thawed
 from receiver.config import NotifyTarget
-from receiver.escalation import snapshot, thawed
 from tests.unit.config.common import parse, problems
 
 BASE = """\
