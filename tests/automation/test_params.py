@@ -166,6 +166,7 @@ def test_a_runbook_states_its_params_correctly_or_does_not_load() -> None:
   h: {type: int, default: "four"}
   i: {from: alert.i}
   j: {type: integer, default: 1}
+  k: {pattern: '(?=x)x', from: labels.k}
 """
         )
     )
@@ -173,6 +174,8 @@ def test_a_runbook_states_its_params_correctly_or_does_not_load() -> None:
     assert "rb.yml: params.b.values: values go with type: enum" in found
     assert "rb.yml: params.c.pattern: a pattern applies to duration, host, string, url" in found
     assert "rb.yml: params.d.pattern: not a regular expression" in found
+    assert "rb.yml: params.k.pattern: not a regular expression: invalid perl operator" in found
+    assert "(RE2 syntax, as in Alertmanager: no look-arounds or back-references)" in found
     assert "rb.yml: params.e.settable: a secret parameter is never set by hand" in found
     assert "rb.yml: params.f.from: the trigger context is what a person gives" in found
     assert "rb.yml: params.g.default: expected an absolute http:// or https:// URL" in found

@@ -113,6 +113,13 @@ steps:
     shell:
       argv: ["PYTHON", "-c", "import sys; print(sys.argv[1:])", "{{{{ params.key }}}}",
              "{BOT_TOKEN}", "{SIGNING_SECRET}", "{WEBHOOK_TOKEN}", "{ADMIN_TOKEN}"]
+  - id: forward  # what a step printed, sent on by the next steps
+    http:
+      method: POST
+      url: "TARGET/forward"
+      body: {{seen: "{{{{ steps.show.output.stdout }}}}"}}
+  - id: tell
+    notify: {{channel: chat, message: "{{{{ steps.show.output.stdout }}}}"}}
   - id: complain
     python: {{function: complain, args: {{key: "{{{{ params.key }}}}"}}}}
 """
@@ -326,7 +333,11 @@ async def test_a_label_cannot_send_the_admin_token_or_write_a_file(
         json={"trigger_context": hostile},
         headers=RESPONDER_H,
     )
-    assert resp.status in (202, 400), await resp.text()  # ignored, or refused as unknown
+    # Keys that set no param are context: recorded and shown, never a destination or a file.
+    assert resp.status == 202, await resp.text()
+    created = await resp.json()
+    assert created["params"] == {"max_age": "6h"}
+    assert created["trigger_context"] == {**hostile, "token": "<redacted>"}  # shown, never used
     # 3. Through Slack, as a responder.
     args = " ".join(f"{k}={v}" for k, v in hostile.items())
     await lab.slack_answer(f"run dead-letter-recovery {args}", ALICE)
@@ -478,6 +489,8 @@ async def test_no_secret_shows_anywhere(lab: Lab, caplog: pytest.LogCaptureFixtu
     record = await lab.ended(eid)
     assert record["state"] == "failed"
     assert "<redacted>" in record["steps"][0]["output"]["stdout"]
+    [forwarded] = [r for r in lab.target.requests if r["path"] == "/forward"]
+    assert "<redacted>" in json.loads(forwarded["body"])["seen"]
     await eventually(
         lambda: any("failed" in m.text for m in lab.slack.thread(CHANNEL, _parent(lab).ts)),
         what="the thread says how it ended",
@@ -491,6 +504,7 @@ async def test_no_secret_shows_anywhere(lab: Lab, caplog: pytest.LogCaptureFixtu
         await (await lab.client.get("/api/v1/jobs", headers=VIEWER_H)).text(),
         json.dumps([c.args for c in lab.slack.calls]),
         json.dumps(lab.slack.responses),
+        json.dumps([r["body"] for r in lab.target.requests], default=str),
         # What Firebreak logs (configure_logging routes the firebreak and aiohttp loggers).
         "\n".join(
             r.getMessage() + json.dumps(r.__dict__, default=str)

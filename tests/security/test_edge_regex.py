@@ -21,6 +21,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
+from tests.automation.conftest import runbooks
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import SlackFake
 from tests.payloads import alert, webhook
@@ -56,13 +57,20 @@ async def slack() -> AsyncIterator[SlackFake]:
 
 
 class HealthWatch:
-    """Polls ``/health`` until stopped; the time of every answer."""
+    """Polls ``/health`` until stopped; the time of every answer, and every gap between two
+    answers. The client shares the server's event loop, so a loop held by a regex may stall
+    no request in flight (the poller was asleep), but it always shows as a gap."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.times: list[float] = []
+        self.gaps: list[float] = []
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def slow(self) -> list[float]:
+        """Answers, and gaps between answers, over the bar (a poll is 10 ms apart)."""
+        return [round(t, 3) for t in self.times + self.gaps if t >= HEALTH_BAR]
 
     async def __aenter__(self) -> HealthWatch:
         self._task = asyncio.create_task(self._poll())
@@ -74,12 +82,16 @@ class HealthWatch:
         await self._task
 
     async def _poll(self) -> None:
+        last = time.monotonic()
         while not self._stop.is_set():
             started = time.monotonic()
             resp = await self._client.get("/health")
             assert resp.status == 200
             await resp.read()
-            self.times.append(time.monotonic() - started)
+            answered = time.monotonic()
+            self.times.append(answered - started)
+            self.gaps.append(answered - last)
+            last = answered
             await asyncio.sleep(0.01)
 
 
@@ -138,5 +150,46 @@ async def test_pathological_regexes_never_stall_the_server(
         assert answer["text"].startswith("No firing alerts matching"), answer
     assert "invalid regular expression" in refusal and "invalid escape sequence" in refusal
     assert len(health.times) >= 5
-    slow = [round(t, 3) for t in health.times if t >= HEALTH_BAR]
-    assert not slow, f"/health answered in {slow} s while the patterns ran"
+    assert not health.slow(), f"/health answered in {health.slow()} s while the patterns ran"
+
+
+NAIVE = """
+id: naive
+title: A param pattern written without a thought for backtracking
+match: 'alertname="Naive"'
+params:
+  service: {from: labels.service, pattern: '([a-z0-9]+-?)+'}
+steps:
+  - id: pause
+    wait: {duration: 1s}
+"""
+
+
+async def test_a_runbook_param_pattern_never_stalls_the_server(
+    aiohttp_client: Any, sqlite_url: str, make_config: Any
+) -> None:
+    """A runbook's ``pattern:`` is checked against a label before the first step: RE2 too, so
+    a label made for a backtracking engine fails the run naming the param while ``/health``
+    stays fast. (``([a-z0-9]+-?)+`` over 25 letters and a ``!`` takes Python's ``re`` seconds,
+    which fails the bar without hanging the test; 40 letters would take it hours.)"""
+    app = create_app(
+        make_config(sqlite_url, "automation: {mode: live}\n"),
+        registry=CollectorRegistry(),
+        runbooks=runbooks(NAIVE),
+    )
+    client = await aiohttp_client(app)
+    async with HealthWatch(client) as health:
+        hostile = alert("Naive", labels={"service": "a" * 25 + "!"})
+        resp = await client.post("/webhook", json=webhook(hostile), headers=auth(WEBHOOK_TOKEN))
+        assert resp.status == 200
+
+        async def ended() -> dict[str, Any] | None:
+            found = await client.get("/api/v1/executions", headers=auth(VIEWER_TOKEN))
+            listed = (await found.json())["executions"]
+            return listed[0] if listed and listed[0]["state"] == "failed" else None
+
+        failed = await eventually(ended, what="the run failed on its param")
+        await asyncio.sleep(0.1)  # a few more answers of /health after it
+    assert failed["error"].startswith("params.service: expected a value matching"), failed
+    assert len(health.times) >= 3
+    assert not health.slow(), f"/health answered in {health.slow()} s while the pattern ran"

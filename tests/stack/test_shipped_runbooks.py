@@ -5,9 +5,13 @@ runbooks are read with Firebreak's own loader, the rules with PyYAML."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from receiver.automation.definitions import RunbookConfig, Runbooks, load_runbooks
 from receiver.config import parse_config
@@ -91,3 +95,28 @@ def test_no_label_reaches_a_runbook_unchecked(runbook: RunbookConfig) -> None:
         outside = spec.settable or (spec.source is not None and spec.source[0] != "trigger_context")
         if outside and spec.type == "string":
             assert spec.pattern is not None, f"{runbook.id}: params.{name} has no pattern"
+
+
+# Where a value picks a destination, a program's options, a query or what a silence covers.
+_SINKS = ("url", "argv", "query", "match", "headers")
+_FROM_THE_ALERT = re.compile(r"\{\{[^}]*\b(labels|annotations|alert)\b")
+
+
+def _sink_strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _sink_strings(v, str(k) if str(k) in _SINKS else key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _sink_strings(item, key)
+    elif isinstance(node, str) and key:
+        yield key, node
+
+
+@pytest.mark.parametrize("path", sorted(RUNBOOKS_DIR.glob("*.yml")), ids=lambda p: p.stem)
+def test_steps_take_the_alert_only_through_params(path: Path) -> None:
+    """No shipped step writes a label or an annotation straight into a URL, an argv, a query,
+    a silence matcher or a header: they reach those only through a typed, checked param."""
+    steps = yaml.safe_load(path.read_text()).get("steps", [])
+    found = [(k, s) for k, s in _sink_strings(steps) if _FROM_THE_ALERT.search(s)]
+    assert found == [], f"{path.name}: {found}"
