@@ -44,10 +44,12 @@ from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
+from receiver.notify.links import NoticeLinks
 from receiver.notify.log import LogChannel
 from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.slack import Pacer, SlackChannel
 from receiver.notify.slack.blocks import MessageView
+from receiver.notify.teams import TeamsChannel, TeamsLinks
 from receiver.notify.webhook import WebhookChannel
 from receiver.people import People
 from receiver.pipeline import PipelineGuard
@@ -134,8 +136,9 @@ def build_services(
     """The services ``config`` describes. ``submit`` ingests a notification (the watchdog's
     group fetches); ``wake`` nudges the job runner when new jobs are due."""
     slack_channels = _slack_channels(store, config, runbooks, lasting)
+    links = NoticeLinks(external_url=config.notifications.external_url)
     channels: dict[str, Channel] = {
-        name: build_channel(name, channel, session, clock)
+        name: build_channel(name, channel, session, clock, links)
         for name, channel in config.channels.items()
         if name not in slack_channels
     }
@@ -290,11 +293,17 @@ def breaker_factory(
     return make
 
 
-ChannelBuilder = Callable[[str, ChannelConfig, aiohttp.ClientSession, Clock], "Channel | None"]
+ChannelBuilder = Callable[
+    [str, ChannelConfig, aiohttp.ClientSession, Clock, NoticeLinks], "Channel | None"
+]
 
 
 def _webhook(
-    name: str, channel: ChannelConfig, session: aiohttp.ClientSession, clock: Clock
+    name: str,
+    channel: ChannelConfig,
+    session: aiohttp.ClientSession,
+    clock: Clock,
+    _links: NoticeLinks,
 ) -> Channel | None:
     hook = channel.webhook
     if hook is None:
@@ -311,7 +320,11 @@ def _webhook(
 
 
 def _email(
-    name: str, channel: ChannelConfig, _session: aiohttp.ClientSession, clock: Clock
+    name: str,
+    channel: ChannelConfig,
+    _session: aiohttp.ClientSession,
+    clock: Clock,
+    _links: NoticeLinks,
 ) -> Channel | None:
     mail = channel.email
     if mail is None:
@@ -334,11 +347,35 @@ def _email(
 
 
 def _pagerduty(
-    name: str, channel: ChannelConfig, _session: aiohttp.ClientSession, clock: Clock
+    name: str,
+    channel: ChannelConfig,
+    _session: aiohttp.ClientSession,
+    clock: Clock,
+    _links: NoticeLinks,
 ) -> Channel | None:
     if channel.pagerduty is None:
         return None
     return PagerDutyChannel(name, channel.pagerduty, clock=clock)
+
+
+def _teams(
+    name: str,
+    channel: ChannelConfig,
+    session: aiohttp.ClientSession,
+    clock: Clock,
+    links: NoticeLinks,
+) -> Channel | None:
+    teams = channel.teams
+    if teams is None:
+        return None
+    return TeamsChannel(
+        name,
+        teams.url,
+        session=session,
+        timeout=teams.timeout.total_seconds(),
+        links=TeamsLinks(teams.grafana_url, teams.silence_url, links),
+        clock=clock,
+    )
 
 
 # A channel type's name in ``channels.<name>.type`` → what builds it. ``slack`` channels share
@@ -348,15 +385,21 @@ CHANNEL_TYPES: Mapping[str, ChannelBuilder] = {
     "webhook": _webhook,
     "email": _email,
     "pagerduty": _pagerduty,
+    "teams": _teams,
 }
 
 
 def build_channel(
-    name: str, channel: ChannelConfig, session: aiohttp.ClientSession, clock: Clock
+    name: str,
+    channel: ChannelConfig,
+    session: aiohttp.ClientSession,
+    clock: Clock,
+    links: NoticeLinks | None = None,
 ) -> Channel:
     """The one place channel configuration becomes a channel."""
     builder = CHANNEL_TYPES.get(channel.type)
-    built = builder(name, channel, session, clock) if builder is not None else None
+    links = links or NoticeLinks()
+    built = builder(name, channel, session, clock, links) if builder is not None else None
     return built if built is not None else LogChannel(name)
 
 

@@ -1,5 +1,5 @@
 """Notification channels (``channels.NAME``): a type, the section of that type (email,
-webhook, pagerduty, slack) and the limits every channel has."""
+webhook, pagerduty, slack, teams) and the limits every channel has."""
 
 from __future__ import annotations
 
@@ -129,6 +129,20 @@ class SlackChannelConfig:
     channel: str | None = field(default=None, metadata={"check": check_slack_channel})
 
 
+@dataclass(frozen=True, slots=True)
+class TeamsChannelConfig:
+    """A Microsoft Teams channel reached through a Workflows webhook (``channels.NAME.teams``)."""
+
+    # The URL of the workflow's "When a Teams webhook request is received" trigger. Secret:
+    # its query carries the signature that lets anyone holding it post to the channel.
+    url: str = field(repr=False, metadata={"secret": True, "check": check_http_url})
+    timeout: timedelta = field(default=timedelta(seconds=10), metadata={"check": positive_duration})
+    # Grafana for the card's Grafana button when an alert has no dashboard_url annotation.
+    grafana_url: str | None = field(default=None, metadata={"check": check_http_url})
+    # Alertmanager's web UI, for a Silence button that opens a new silence for the alert.
+    silence_url: str | None = field(default=None, metadata={"check": check_http_url})
+
+
 def _check_https_url(url: str) -> str | None:
     return None if url.startswith("https://") else "expected a URL starting with https://"
 
@@ -186,18 +200,19 @@ class PagerDutyChannelConfig:
 
 
 # The channel types that take a section of their own, named like the type.
-_CHANNEL_SECTIONS = ("email", "webhook", "pagerduty", "slack")
+_CHANNEL_SECTIONS = ("email", "webhook", "pagerduty", "slack", "teams")
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
     """One notification channel: its type, the section for that type, and its limits."""
 
-    type: Literal["log", "webhook", "email", "pagerduty", "slack"]
+    type: Literal["log", "webhook", "email", "pagerduty", "slack", "teams"]
     email: EmailChannelConfig | None = None
     webhook: WebhookChannelConfig | None = None
     pagerduty: PagerDutyChannelConfig | None = None
     slack: SlackChannelConfig | None = None
+    teams: TeamsChannelConfig | None = None
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
 

@@ -19,6 +19,7 @@ from receiver.config.channels import ChannelConfig
 from receiver.config.checks import (
     PATTERNS,
     at_least_zero,
+    check_http_url,
     check_listen,
     greater_than_zero,
     non_negative_duration,
@@ -102,6 +103,9 @@ class NotificationsConfig:
     # Alerts of one Alertmanager group notified within this window go out as one message per
     # channel and target.
     group_window: timedelta = timedelta(seconds=2)
+    # Firebreak as the people paged reach it (https://firebreak.example.com): the base of the
+    # console links and acknowledge links in Teams cards and e-mail. None leaves them out.
+    external_url: str | None = field(default=None, metadata={"check": check_http_url})
 
 
 @dataclass(frozen=True, slots=True)

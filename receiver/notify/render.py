@@ -29,7 +29,9 @@ __all__ = [
     "MAX_ALERTS",
     "MAX_SUBJECT_LENGTH",
     "alertnames",
+    "headline",
     "html_body",
+    "ordered_labels",
     "safe_url",
     "severity",
     "subject",
@@ -121,13 +123,13 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _ordered_labels(labels: Mapping[str, str]) -> list[tuple[str, str]]:
+def ordered_labels(labels: Mapping[str, str]) -> list[tuple[str, str]]:
     leading = [(k, labels[k]) for k in _LEADING_LABELS if k in labels]
     rest = sorted((k, v) for k, v in labels.items() if k not in _LEADING_LABELS)
     return leading + rest
 
 
-def _headline(notice: Notice) -> str:
+def headline(notice: Notice) -> str:
     """One sentence saying why this message was sent."""
     if notice.kind is NoticeKind.DIGEST:
         line = f"This channel's rate limit held back {_plural(notice.suppressed, 'notification')}."
@@ -199,7 +201,7 @@ def subject(notice: Notice) -> str:
 def text_body(notice: Notice, *, max_alerts: int = MAX_ALERTS) -> str:
     """The plain-text body: headline, routing context, then each alert (at most ``max_alerts``)
     with summary, description, start, labels, source and runbook."""
-    lines = [_headline(notice), ""]
+    lines = [headline(notice), ""]
     context = _context(notice)
     if context:
         lines.extend(f"{k}: {v}" for k, v in context)
@@ -210,7 +212,7 @@ def text_body(notice: Notice, *, max_alerts: int = MAX_ALERTS) -> str:
             # Continuation lines are indented so a multi-line description stays inside its alert.
             lines.append(f"  {title}: " + value.strip().replace("\n", "\n    "))
         lines.append("  Labels:")
-        lines.extend(f"    {k}={_one_line(v)}" for k, v in _ordered_labels(alert.labels))
+        lines.extend(f"    {k}={_one_line(v)}" for k, v in ordered_labels(alert.labels))
         if alert.generator_url:
             lines.append(f"  Source: {_one_line(alert.generator_url)}")
         runbook = alert.annotations.get("runbook_url", "")
@@ -241,7 +243,7 @@ def html_body(notice: Notice, *, max_alerts: int = MAX_ALERTS) -> str:
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8"></head>',
         '<body style="font-family: sans-serif; font-size: 14px;">',
-        f"<p><strong>{esc(_headline(notice))}</strong></p>",
+        f"<p><strong>{esc(headline(notice))}</strong></p>",
     ]
     context = _context(notice)
     if context:
@@ -255,7 +257,7 @@ def html_body(notice: Notice, *, max_alerts: int = MAX_ALERTS) -> str:
                 f'<tr><th style="text-align: left; vertical-align: top; padding-right: 8px;">'
                 f"{esc(title)}</th><td>{body}</td></tr>"
             )
-        labels = "<br>".join(f"{esc(k)}={esc(v)}" for k, v in _ordered_labels(alert.labels))
+        labels = "<br>".join(f"{esc(k)}={esc(v)}" for k, v in ordered_labels(alert.labels))
         out.append(
             '<tr><th style="text-align: left; vertical-align: top; padding-right: 8px;">'
             f"Labels</th><td><code>{labels}</code></td></tr>"

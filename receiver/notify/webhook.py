@@ -54,12 +54,14 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict
 from yarl import URL
 
 from receiver import __version__
@@ -79,10 +81,14 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "Answer",
     "WebhookChannel",
     "encode_body",
+    "http_url",
     "notice_payload",
+    "origin",
     "parse_retry_after",
+    "post",
     "sign",
     "verify_signature",
 ]
@@ -215,7 +221,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 # --- channel ------------------------------------------------------------------------------------
 
 
-def _http_url(text: str) -> URL | None:
+def http_url(text: str) -> URL | None:
     """``text`` as an absolute http(s) URL with a host, else ``None``."""
     try:
         url = URL(text)
@@ -226,7 +232,7 @@ def _http_url(text: str) -> URL | None:
     return url
 
 
-def _origin(url: URL) -> str:
+def origin(url: URL) -> str:
     """``scheme://host:port`` only: the path or query of a webhook URL is often a secret."""
     return str(url.origin())
 
@@ -252,12 +258,13 @@ async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _reference(response: aiohttp.ClientResponse, body: bytes) -> str | None:
+def _reference(answer: Answer) -> str | None:
     """The far side's id for this delivery: ``X-Request-Id``, else ``id`` in a JSON object."""
-    header = response.headers.get("X-Request-Id", "").strip()
+    header = answer.headers.get("X-Request-Id", "").strip()
     if header:
         return header[:_REFERENCE_CHARS]
-    if not body or "json" not in response.content_type:
+    body = answer.body
+    if not body or "json" not in answer.content_type:
         return None
     try:
         document = json.loads(body)
@@ -268,6 +275,66 @@ def _reference(response: aiohttp.ClientResponse, body: bytes) -> str | None:
         if isinstance(ident, str | int) and not isinstance(ident, bool) and str(ident):
             return str(ident)[:_REFERENCE_CHARS]
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A 2xx answer: its headers, content type and (the first 64 KiB of) its body."""
+
+    headers: Mapping[str, str]
+    content_type: str
+    body: bytes
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: URL,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    where: str,
+    limit: aiohttp.ClientTimeout,
+    now: Callable[[], datetime],
+) -> Answer:
+    """POST ``body`` to ``url`` without following redirects and map the answer onto the
+    channel errors: 2xx is returned; 429 is ``ChannelThrottled`` (with ``Retry-After``); 408,
+    5xx, timeouts and connection errors are ``ChannelError``; a 3xx or any other 4xx is
+    ``ChannelRejected``. ``where`` names the endpoint in errors (never its path or query)."""
+    try:
+        async with session.post(
+            url,
+            data=body,
+            headers=dict(headers),
+            timeout=limit,
+            allow_redirects=False,
+            raise_for_status=False,  # a shared session may say otherwise; we map statuses
+        ) as response:
+            status = response.status
+            content = await _read_prefix(response, _READ_LIMIT)
+            if 200 <= status < 300:
+                return Answer(CIMultiDict(response.headers), response.content_type, content)
+            retry_after = response.headers.get("Retry-After")
+    except TimeoutError:
+        raise ChannelError(f"{where}: no answer within {limit.total:g}s") from None
+    except aiohttp.InvalidURL as exc:
+        raise ChannelRejected(f"{where}: invalid URL ({exc.__class__.__name__})") from None
+    except aiohttp.ClientError as exc:
+        detail = str(exc) or exc.__class__.__name__
+        raise ChannelError(f"{where}: {detail}") from None
+    except OSError as exc:  # e.g. a TLS failure not wrapped by aiohttp
+        raise ChannelError(f"{where}: {exc}") from None
+    reason = f"{where}: HTTP {status}"
+    snippet = _snippet(content)
+    if snippet:
+        reason += f": {snippet}"
+    if status == 429:
+        raise ChannelThrottled(reason, parse_retry_after(retry_after, now()))
+    if 300 <= status < 400:
+        raise ChannelRejected(f"{where}: HTTP {status}: redirects are not followed")
+    # 408: the server gave up waiting for our request, which says nothing about the notice.
+    if status == 408 or status >= 500:
+        raise ChannelError(reason)
+    raise ChannelRejected(reason)
 
 
 class WebhookChannel:
@@ -289,7 +356,7 @@ class WebhookChannel:
         """``session`` is shared and stays the caller's to close; without one the channel
         makes its own on first use and closes it in ``close()``. ``headers`` are sent with
         every request; they cannot replace the content type or the Firebreak headers."""
-        parsed = _http_url(url)
+        parsed = http_url(url)
         if parsed is None:
             raise ValueError(f"webhook channel {name}: url must be an absolute http(s) URL")
         if timeout <= 0:
@@ -308,7 +375,7 @@ class WebhookChannel:
     def _destination(self, target: str) -> URL:
         """The target when it is an absolute http(s) URL; otherwise the configured URL."""
         if target:
-            url = _http_url(target.strip())
+            url = http_url(target.strip())
             if url is not None:
                 return url
         return self.url
@@ -325,46 +392,19 @@ class WebhookChannel:
 
     async def send(self, notice: Notice, target: str) -> Delivery:
         url = self._destination(target)
-        where = f"webhook {self.name} ({_origin(url)})"
         body = encode_body(notice)
-        headers = self._request_headers(notice, body)
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        try:
-            async with self._session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                raise_for_status=False,  # a shared session may say otherwise; we map statuses
-            ) as response:
-                status = response.status
-                content = await _read_prefix(response, _READ_LIMIT)
-                if 200 <= status < 300:
-                    return Delivery(reference=_reference(response, content))
-                retry_after = response.headers.get("Retry-After")
-        except TimeoutError:
-            raise ChannelError(f"{where}: no answer within {self._timeout.total:g}s") from None
-        except aiohttp.InvalidURL as exc:
-            raise ChannelRejected(f"{where}: invalid URL ({exc.__class__.__name__})") from None
-        except aiohttp.ClientError as exc:
-            detail = str(exc) or exc.__class__.__name__
-            raise ChannelError(f"{where}: {detail}") from None
-        except OSError as exc:  # e.g. a TLS failure not wrapped by aiohttp
-            raise ChannelError(f"{where}: {exc}") from None
-        reason = f"{where}: HTTP {status}"
-        snippet = _snippet(content)
-        if snippet:
-            reason += f": {snippet}"
-        if status == 429:
-            raise ChannelThrottled(reason, parse_retry_after(retry_after, self._clock()))
-        if 300 <= status < 400:
-            raise ChannelRejected(f"{where}: HTTP {status}: redirects are not followed")
-        # 408: the server gave up waiting for our request, which says nothing about the notice.
-        if status == 408 or status >= 500:
-            raise ChannelError(reason)
-        raise ChannelRejected(reason)
+        answer = await post(
+            self._session,
+            url,
+            body,
+            self._request_headers(notice, body),
+            where=f"webhook {self.name} ({origin(url)})",
+            limit=self._timeout,
+            now=self._clock,
+        )
+        return Delivery(reference=_reference(answer))
 
     async def close(self) -> None:
         """Close the session when the channel made it; a shared session is left open."""

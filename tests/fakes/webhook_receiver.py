@@ -85,7 +85,15 @@ class WebhookReceiver:
         self._script.extend(r if isinstance(r, Reply) else Reply(r) for r in replies)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
+        return await self._answer(request, await request.read())
+
+    def _accepted(self) -> web.Response:
+        """The answer once the script has run out."""
+        self._next_id += 1
+        return web.json_response({"id": f"evt-{self._next_id}"})
+
+    async def _answer(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        """Record the request and answer it from the script."""
         signature_ok = None
         if self.secret is not None:
             signature_ok = verify_signature(
@@ -104,8 +112,7 @@ class WebhookReceiver:
             return web.Response(status=self.down, body=b"down")
         reply = self._script.popleft() if self._script else None
         if reply is None:
-            self._next_id += 1
-            return web.json_response({"id": f"evt-{self._next_id}"})
+            return self._accepted()
         if reply.delay:
             # Woken early by stop(), so a test never waits out a simulated timeout.
             with contextlib.suppress(TimeoutError):

@@ -18,6 +18,7 @@ from receiver.notify.email import EmailChannel
 from receiver.notify.log import LogChannel
 from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.slack import SlackChannel
+from receiver.notify.teams import TeamsChannel
 from receiver.notify.webhook import WebhookChannel
 from receiver.services import (
     CHANNEL_TYPES,
@@ -34,6 +35,7 @@ database: {{url: "sqlite+aiosqlite:///{db}"}}
 slack: {{bot_token: xoxb-test, signing_secret: test-signing-secret, api_url: "http://127.0.0.1:9/api/"}}
 channels:
   hook: {{type: webhook, webhook: {{url: "http://127.0.0.1:9/hook", timeout: 1s}}}}
+  card: {{type: teams, teams: {{url: "http://127.0.0.1:9/workflow"}}}}
   mail:
     type: email
     email: {{host: 127.0.0.1, port: 2525, starttls: false, sender: fb@example.org,
@@ -53,8 +55,13 @@ def _config(tmp_path: Path) -> Config:
 
 async def test_each_channel_type_is_built_by_its_table_entry(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    assert set(CHANNEL_TYPES) == {"webhook", "email", "pagerduty"}
-    expected = {"hook": WebhookChannel, "mail": EmailChannel, "pd": PagerDutyChannel}
+    assert set(CHANNEL_TYPES) == {"webhook", "email", "pagerduty", "teams"}
+    expected = {
+        "hook": WebhookChannel,
+        "mail": EmailChannel,
+        "pd": PagerDutyChannel,
+        "card": TeamsChannel,
+    }
     async with aiohttp.ClientSession() as session:
         for name, kind in expected.items():
             channel = build_channel(name, config.channels[name], session, system_clock)

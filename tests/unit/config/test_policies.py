@@ -17,8 +17,8 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
         ("channels: {c: {}}", "1:12: channels.c.type: required key is missing"),
         (
             "channels: {c: {type: sms}}",
-            "1:16: channels.c.type: expected one of log, webhook, email, pagerduty, slack, got "
-            '"sms"',
+            "1:16: channels.c.type: expected one of log, webhook, email, pagerduty, slack, "
+            'teams, got "sms"',
         ),
         (
             "channels: {c: {type: webhook}}",
