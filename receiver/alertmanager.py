@@ -26,6 +26,7 @@ from receiver.errors import InvalidInput
 from receiver.model import AlertSnapshot, AlertStatus, Notification
 
 __all__ = [
+    "decode_body",
     "format_rfc3339",
     "notification_to_payload",
     "parse_rfc3339",
@@ -150,6 +151,15 @@ def parse_webhook_body(body: bytes) -> Notification:
     Raises ``InvalidInput`` with field ``body`` when the bytes are not UTF-8 or not JSON, and
     whatever ``parse_webhook`` raises for a JSON document that is not a valid payload.
     """
+    return parse_webhook(decode_body(body))
+
+
+def decode_body(body: bytes) -> object:
+    """Decode a webhook request body (strict UTF-8 JSON, no NUL) into plain JSON values.
+
+    Raises ``InvalidInput`` with field ``body`` when the bytes are not UTF-8 or not JSON, and
+    naming the value when a string holds NUL, which no store can keep.
+    """
     try:
         # orjson is strict (UTF-8, no NaN, no lone surrogates) and several times faster than
         # the standard library on the hot path; the slow path below explains what is wrong.
@@ -158,7 +168,7 @@ def parse_webhook_body(body: bytes) -> Notification:
         _raise_decode_error(body, exc)
     if b"\\u0000" in body:  # cheap test first: JSON can only carry NUL as this escape
         _reject_nul(payload, "")
-    return parse_webhook(payload)
+    return payload
 
 
 def _raise_decode_error(body: bytes, fast_error: ValueError) -> NoReturn:

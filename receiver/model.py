@@ -109,6 +109,8 @@ class Alert:
     generator_url: str
     group_key: str
     snoozed_until: datetime | None = None
+    # Fields of the first webhook beyond Alertmanager's own (Grafana's links and values).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,17 @@
-"""``POST /webhook``: Alertmanager's notifications, answered 200 only once committed."""
+"""``POST /webhook`` (Alertmanager) and ``POST /webhook/grafana`` (Grafana-managed alerts):
+notifications answered 200 only once committed, through the same credentials, body limit and
+ingest."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
 from receiver.alertmanager import parse_webhook_body
-from receiver.model import AlertStatus
+from receiver.grafana_webhook import parse_grafana_webhook_body
+from receiver.model import AlertStatus, Notification
 from receiver.obs import request_id_var
 from receiver.tracing import fingerprints
 from receiver.typedefs import CONFIG, INGESTOR, METRICS, TRACING, WEBHOOK_AUTH
@@ -17,11 +21,19 @@ log = logging.getLogger("firebreak.webhook")
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
+    return await _receive(request, parse_webhook_body)
+
+
+async def receive_grafana_webhook(request: web.Request) -> web.Response:
+    return await _receive(request, parse_grafana_webhook_body)
+
+
+async def _receive(request: web.Request, parse: Callable[[bytes], Notification]) -> web.Response:
     app = request.app
     app[WEBHOOK_AUTH].check(request.headers)
     require_json(request)
     body = await read_body(request, app[CONFIG].webhook.max_body_bytes)
-    notification = parse_webhook_body(body)
+    notification = parse(body)
     tracing = app[TRACING]
     if tracing.enabled:
         attributes = {

@@ -1,7 +1,8 @@
 """Weak secrets: the credentials callers must present (API tokens, webhook credentials, Slack's
 signing secret, PagerDuty's webhook secrets, webhook channels' signing secrets) are refused
-when they are short or are an example value Firebreak ships, if Firebreak listens beyond
-loopback; on loopback they are only warned about (``make run`` uses the example as it is).
+when they are short or are an example value Firebreak ships, and the webhook when it has no
+credentials at all, if Firebreak listens beyond loopback; on loopback they are only warned
+about (``make run`` uses the example as it is).
 
 A token given as ``token_sha256`` cannot be measured; it is refused only when it is the hash
 of a shipped example value.
@@ -130,7 +131,8 @@ def _weakness(secret: str | None, sha256_hex: str | None) -> str | None:
 def weak_secrets(part: Part, main: Config, *, main_file: bool) -> list[str]:
     """Problems for the weak secrets ``part`` defines, Firebreak listening beyond loopback."""
     found = _caller_secrets(main) if main_file else []
-    return _refusals(part.source, [*found, *_channel_secrets(part.channels)], main)
+    problems = _open_webhook(part.source, main) if main_file else []
+    return problems + _refusals(part.source, [*found, *_channel_secrets(part.channels)], main)
 
 
 def weak_secrets_for_listen(config: Config) -> list[str]:
@@ -140,15 +142,30 @@ def weak_secrets_for_listen(config: Config) -> list[str]:
     if is_loopback(config.listen_host):
         return []
     found = [*_caller_secrets(config), *_channel_secrets(config.channels)]
-    return _refusals(config.source or "configuration", found, config)
+    source = config.source or "configuration"
+    return _open_webhook(source, config) + _refusals(source, found, config)
+
+
+def _listen(main: Config) -> str:
+    return main.listen if main.listen_from == "listen" else f"{main.listen} from {main.listen_from}"
+
+
+def _open_webhook(source: str, main: Config) -> list[str]:
+    """A webhook with no credentials takes alerts from anyone: no secret is the weakest one."""
+    auth = main.webhook.auth
+    if auth.bearer_tokens or auth.basic_auth is not None:
+        return []
+    return [
+        f"{source}: webhook.auth: no credentials configured, and listen ({_listen(main)}) is "
+        "beyond loopback, where anyone who can reach the port could post alerts; give "
+        "Alertmanager a bearer token (bearer_tokens, openssl rand -hex 24)"
+    ]
 
 
 def _refusals(
     source: str, found: list[tuple[str, str | None, str | None]], main: Config
 ) -> list[str]:
-    listen = (
-        main.listen if main.listen_from == "listen" else f"{main.listen} from {main.listen_from}"
-    )
+    listen = _listen(main)
     problems = []
     for path, secret, sha256_hex in found:
         problem = _weakness(secret, sha256_hex)

@@ -48,6 +48,7 @@ ALERT_COLUMNS = (
     alerts.c.generator_url,
     alerts.c.group_key,
     alerts.c.snoozed_until,
+    alerts.c.extra,
 )
 
 
@@ -68,6 +69,7 @@ def alert_from_row(row: Any) -> Alert:
         generator_url=row.generator_url,
         group_key=row.group_key,
         snoozed_until=row.snoozed_until,
+        extra=row.extra or {},
     )
 
 

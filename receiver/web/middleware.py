@@ -175,7 +175,8 @@ def _as_page(
 
 # Routes the failed-authentication limit never answers 429: Alertmanager drops a notification
 # it gets a 4xx for, and liveness and scrapes must keep working whatever a neighbour did.
-_NEVER_LIMITED = frozenset({"webhook", "health", "metrics"})
+_WEBHOOKS = frozenset({"webhook", "grafana_webhook"})
+_NEVER_LIMITED = _WEBHOOKS | {"health", "metrics"}
 
 
 def _client(request: web.Request) -> web.Request:
@@ -198,7 +199,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         unhandled = False
         request = _client(request)
         route_name = request.match_info.route.name or ""
-        is_webhook = route_name == "webhook"
+        is_webhook = route_name in _WEBHOOKS
         try:
             response = await handler(request)
         except errors.FirebreakError as exc:

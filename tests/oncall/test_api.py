@@ -4,6 +4,7 @@ bad input answered 400 naming the field, and nothing changed."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +12,9 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.config import Config
+from receiver.config import Config, load_config
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth
+from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth, config_text
 from tests.oncall.common import utc
 
 ONCALL = """
@@ -213,3 +214,29 @@ async def test_bad_requests_name_what_was_expected(api: Client) -> None:
         headers={**auth(RESPONDER_TOKEN), "Content-Type": "application/json"},
     )
     assert resp.status in (400, 413)
+
+
+async def test_a_reload_changes_the_schedules_asked_and_keeps_the_overrides(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    sqlite_url: str,
+    tmp_path: Path,
+    clock: ManualClock,
+) -> None:
+    path = tmp_path / "firebreak.yml"
+    path.write_text(config_text(sqlite_url, ONCALL))
+    app = create_app(
+        load_config(path),
+        clock=clock,
+        monotonic=clock.monotonic,
+        registry=CollectorRegistry(),
+        config_path=str(path),
+    )
+    api = await aiohttp_client(app)
+    await _override(api, {"person": "carol", "start": "2026-01-07T09:00:00Z", "duration": "1h"})
+    path.write_text(config_text(sqlite_url, ONCALL.replace("[alice, bob]", "[bob, alice]")))
+    resp = await api.post("/-/reload", headers=auth(ADMIN_TOKEN))
+    assert resp.status == 200, await resp.text()
+    now = await _get(api, "/api/v1/schedules/payments/oncall")
+    assert [p["id"] for p in now["on_call"]] == ["bob"]
+    later = await _get(api, "/api/v1/schedules/payments/oncall?at=2026-01-07T09:30:00Z")
+    assert [p["id"] for p in later["on_call"]] == ["carol"]

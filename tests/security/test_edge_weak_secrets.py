@@ -109,6 +109,12 @@ def test_a_listen_given_on_the_command_line_meets_the_same_refusal(
             f"listen ({named}) is beyond loopback; use a random secret of 16 characters or more "
             "(openssl rand -hex 24)"
         ) in result.stderr.splitlines(), result.stderr
+        # No webhook credentials at all: the weakest secret, anyone could post alerts.
+        assert (
+            f"{config}: webhook.auth: no credentials configured, and listen ({named}) is beyond "
+            "loopback, where anyone who can reach the port could post alerts; give Alertmanager "
+            "a bearer token (bearer_tokens, openssl rand -hex 24)"
+        ) in result.stderr.splitlines(), result.stderr
         assert WEAK_ADMIN not in result.stderr
     assert not (tmp_path / "f.db").exists()  # refused before anything was opened
 

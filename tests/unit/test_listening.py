@@ -60,4 +60,5 @@ def test_the_highest_role_first_written_is_named(tokens: str, said: str) -> None
     ],
 )
 def test_the_console_url_a_browser_on_this_machine_opens(listen: str, tls: bool, url: str) -> None:
-    assert base_url(parse_config(f"listen: {listen}", env={}), tls=tls) == url
+    hook = "webhook: {auth: {bearer_tokens: [a-random-webhook-token-0123]}}"  # beyond loopback
+    assert base_url(parse_config(f"listen: {listen}\n{hook}", env={}), tls=tls) == url

@@ -431,7 +431,9 @@ def test_builtin_channel_and_policy_give_way_to_the_file() -> None:
     ],
 )
 def test_listen_host_and_port(listen: str, host: str, port: int) -> None:
-    config = parse(f'listen: "{listen}"')
+    # Beyond loopback the webhook needs credentials (tests/unit/config/test_secrets.py).
+    hook = "webhook: {auth: {bearer_tokens: [a-random-webhook-token-0123]}}\n"
+    config = parse(f'{hook}listen: "{listen}"')
     assert (config.listen_host, config.listen_port) == (host, port)
 
 

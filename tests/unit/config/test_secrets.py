@@ -203,7 +203,10 @@ def test_an_included_files_weak_channel_secret_names_that_file(tmp_path: Path) -
         'channels: {ops: {type: webhook, webhook: {url: "https://example.com/z", secret: x}}}\n'
     )
     main_file = tmp_path / "firebreak.yml"
-    main_file.write_text('listen: "0.0.0.0:9095"\ninclude: team.yml\n')
+    main_file.write_text(
+        'listen: "0.0.0.0:9095"\ninclude: team.yml\n'
+        "webhook: {auth: {bearer_tokens: [a-random-webhook-token-0123]}}\n"
+    )
     from receiver.config import load_config
 
     with pytest.raises(ConfigError) as raised:
@@ -223,3 +226,18 @@ def test_check_config_refuses_a_one_character_admin_token_on_every_address(
     path.write_text('listen: "127.0.0.1:9095"\napi: {tokens: [{token: "x", role: admin}]}\n')
     assert main(["check-config", "--config", str(path)]) == 0
     assert "warning: api.tokens[0].token: is 1 character long" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:9095", "[::]:9095", "fb.internal:80"])
+def test_beyond_loopback_a_webhook_without_credentials_is_refused(listen: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(f'listen: "{listen}"\n', source="f.yml", env={})
+    assert raised.value.problems == [
+        f"f.yml: webhook.auth: no credentials configured, and listen ({listen}) is beyond "
+        "loopback, where anyone who can reach the port could post alerts; give Alertmanager a "
+        "bearer token (bearer_tokens, openssl rand -hex 24)"
+    ]
+    # On loopback it serves (check-config and serve warn of it), and with a token beyond it.
+    parse_config('listen: "127.0.0.1:9095"\n', env={})
+    hook = "webhook: {auth: {bearer_tokens: [a-random-webhook-token-0123]}}\n"
+    parse_config(f'listen: "{listen}"\n{hook}', env={})
