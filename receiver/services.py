@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from receiver.acklinks import LinkSigner
 from receiver.actions import AlertActions
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.audit import Audit
@@ -45,7 +46,7 @@ from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
-from receiver.notify.links import NoticeLinks
+from receiver.notify.links import AckLinker, NoticeLinks
 from receiver.notify.log import LogChannel
 from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.slack import Pacer, SlackChannel
@@ -143,7 +144,11 @@ def build_services(
     slack_channels = _slack_channels(store, config, runbooks, lasting, templates)
     channels: dict[str, Channel] = {
         name: build_channel(
-            name, channel, session, clock, ChannelExtras(links, templates.get(name))
+            name,
+            channel,
+            session,
+            clock,
+            ChannelExtras(_links_for(config, name, clock), templates.get(name)),
         )
         for name, channel in config.channels.items()
         if name not in slack_channels
@@ -299,6 +304,17 @@ def breaker_factory(
     return make
 
 
+def _links_for(config: Config, channel: str, clock: Clock) -> NoticeLinks:
+    """The links channel ``channel`` puts in its notices: console, and acknowledge links when
+    they are configured."""
+    notifications = config.notifications
+    ack = notifications.acknowledge_links
+    if ack is None or notifications.external_url is None:
+        return NoticeLinks(external_url=notifications.external_url)
+    linker = AckLinker(LinkSigner(ack.secret), notifications.external_url, channel, ack.ttl, clock)
+    return NoticeLinks(external_url=notifications.external_url, acknowledge=linker)
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelExtras:
     """What a channel is given besides its own section: links back to Firebreak, and the
@@ -360,6 +376,7 @@ def _email(
         tls_context=tls_context,
         clock=clock,
         template=extras.template,
+        links=extras.links,
     )
 
 

@@ -43,7 +43,8 @@ import aiosmtplib
 
 from receiver.model import system_clock
 from receiver.notify import render
-from receiver.notify.base import ChannelError, ChannelRejected, Delivery, Notice
+from receiver.notify.base import ChannelError, ChannelRejected, Delivery, Notice, NoticeAlert
+from receiver.notify.links import NoticeLinks
 from receiver.notify.templated import MessageTemplate, fallback_note
 
 __all__ = ["EmailChannel", "message_id", "parse_recipients"]
@@ -114,6 +115,7 @@ class EmailChannel:
         hostname_for_message_id: str | None = None,
         clock: Callable[[], datetime] = system_clock,
         template: MessageTemplate | None = None,
+        links: NoticeLinks | None = None,
     ) -> None:
         """``timeout`` bounds the whole exchange, connect to QUIT. ``tls_context`` replaces the
         system trust store (e.g. a private CA); certificates are always verified.
@@ -153,6 +155,7 @@ class EmailChannel:
         self._domain = domain
         self._clock = clock
         self._template = template
+        self._links = links or NoticeLinks()
 
     def build_message(self, notice: Notice, recipients: Sequence[str]) -> EmailMessage:
         """The message for ``notice``; public so the rendering can be previewed and tested."""
@@ -179,6 +182,27 @@ class EmailChannel:
         return (render.subject(notice), *self.bodies(notice))
 
     def bodies(self, notice: Notice) -> tuple[str, str]:
+        """The plain-text and HTML bodies, with acknowledge links when they are configured."""
+        text, html = self._laid_out(notice)
+        acks: list[tuple[NoticeAlert, str]] = []
+        for alert in notice.alerts:
+            url = self._links.acknowledge_url(notice, alert)
+            if url:
+                acks.append((alert, url))
+        if not acks:
+            return text, html
+        text += "\nAcknowledge (opens a page to confirm):\n" + "".join(
+            f"  {render.alert_name(a)} (id {a.id}): {url}\n" for a, url in acks
+        )
+        items = "".join(
+            f'<li><a href="{html_lib.escape(url, quote=True)}">Acknowledge '
+            f"{html_lib.escape(render.alert_name(a))} (id {a.id})</a></li>"
+            for a, url in acks
+        )
+        html = html.replace("</body>", f"<ul>{items}</ul>\n</body>", 1)
+        return text, html
+
+    def _laid_out(self, notice: Notice) -> tuple[str, str]:
         """The plain-text and HTML bodies: the template's when the channel has one and it
         renders, else the built-in ones (with a note when the template failed)."""
         if self._template is None:

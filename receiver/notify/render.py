@@ -28,6 +28,7 @@ from receiver.notify.base import Notice, NoticeAlert, NoticeKind
 __all__ = [
     "MAX_ALERTS",
     "MAX_SUBJECT_LENGTH",
+    "alert_name",
     "alertnames",
     "headline",
     "html_body",
@@ -168,6 +169,11 @@ def _alert_rows(alert: NoticeAlert) -> list[tuple[str, str]]:
     if alert.ends_at is not None:
         rows.append(("Ended", format_rfc3339(alert.ends_at)))
     return rows
+
+
+def alert_name(alert: NoticeAlert) -> str:
+    """The alert's ``alertname`` on one line, else its fingerprint."""
+    return _one_line(alert.labels.get("alertname", "") or alert.fingerprint)
 
 
 def _alert_title(alert: NoticeAlert) -> str:
