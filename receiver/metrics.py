@@ -28,6 +28,12 @@ class Metrics:
             registry=registry,
         )
         self.build_info.labels(__version__).set(1)
+        self.template_failures = Counter(
+            "firebreak_message_template_failures_total",
+            "Messages sent in the default layout because their template failed, by channel.",
+            ["channel"],
+            registry=registry,
+        )
         self.webhook_requests = Counter(
             "firebreak_webhook_requests_total",
             "Webhook requests answered, by HTTP status code.",

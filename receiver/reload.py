@@ -22,6 +22,7 @@ from receiver.errors import ConfigError, StoreUnavailable
 from receiver.model import Notification, ReloadResult
 from receiver.obs import request_id_var
 from receiver.services import Services, build_services
+from receiver.templates import check_templates
 from receiver.typedefs import (
     AUTOMATION,
     BUILT,
@@ -124,6 +125,8 @@ async def reload_config(app: web.Application) -> ReloadResult:
                 if problems := weak_secrets_for_listen(config):
                     raise ConfigError(problems)
             runbooks = load_runbooks(config)
+            if problems := check_templates(config):  # a template that fails stays out
+                raise ConfigError(problems)
         except ConfigError as exc:
             metrics.config_reloads.labels("failure").inc()
             metrics.config_last_reload_successful.set(0)

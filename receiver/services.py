@@ -9,17 +9,19 @@ builds them at start and again at each reload, from plain values and callables, 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from receiver.acklinks import LinkSigner
 from receiver.actions import AlertActions
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.audit import Audit
@@ -44,12 +46,13 @@ from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
 from receiver.notify.base import Channel
 from receiver.notify.email import EmailChannel
-from receiver.notify.links import NoticeLinks
+from receiver.notify.links import AckLinker, NoticeLinks
 from receiver.notify.log import LogChannel
 from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.slack import Pacer, SlackChannel
 from receiver.notify.slack.blocks import MessageView
 from receiver.notify.teams import TeamsChannel, TeamsLinks
+from receiver.notify.templated import MessageTemplate
 from receiver.notify.webhook import WebhookChannel
 from receiver.people import People
 from receiver.pipeline import PipelineGuard
@@ -68,6 +71,7 @@ from receiver.slack_messages import (
     state_lookup,
 )
 from receiver.store import Store
+from receiver.templates import channel_templates
 
 Submit = Callable[[Notification], Awaitable[None]]
 
@@ -135,10 +139,17 @@ def build_services(
 ) -> Services:
     """The services ``config`` describes. ``submit`` ingests a notification (the watchdog's
     group fetches); ``wake`` nudges the job runner when new jobs are due."""
-    slack_channels = _slack_channels(store, config, runbooks, lasting)
     links = NoticeLinks(external_url=config.notifications.external_url)
+    templates = channel_templates(config, links, metrics)
+    slack_channels = _slack_channels(store, config, runbooks, lasting, templates)
     channels: dict[str, Channel] = {
-        name: build_channel(name, channel, session, clock, links)
+        name: build_channel(
+            name,
+            channel,
+            session,
+            clock,
+            ChannelExtras(_links_for(config, name, clock), templates.get(name)),
+        )
         for name, channel in config.channels.items()
         if name not in slack_channels
     }
@@ -293,8 +304,28 @@ def breaker_factory(
     return make
 
 
+def _links_for(config: Config, channel: str, clock: Clock) -> NoticeLinks:
+    """The links channel ``channel`` puts in its notices: console, and acknowledge links when
+    they are configured."""
+    notifications = config.notifications
+    ack = notifications.acknowledge_links
+    if ack is None or notifications.external_url is None:
+        return NoticeLinks(external_url=notifications.external_url)
+    linker = AckLinker(LinkSigner(ack.secret), notifications.external_url, channel, ack.ttl, clock)
+    return NoticeLinks(external_url=notifications.external_url, acknowledge=linker)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelExtras:
+    """What a channel is given besides its own section: links back to Firebreak, and the
+    channel's message template."""
+
+    links: NoticeLinks = field(default_factory=NoticeLinks)
+    template: MessageTemplate | None = None
+
+
 ChannelBuilder = Callable[
-    [str, ChannelConfig, aiohttp.ClientSession, Clock, NoticeLinks], "Channel | None"
+    [str, ChannelConfig, aiohttp.ClientSession, Clock, ChannelExtras], "Channel | None"
 ]
 
 
@@ -303,7 +334,7 @@ def _webhook(
     channel: ChannelConfig,
     session: aiohttp.ClientSession,
     clock: Clock,
-    _links: NoticeLinks,
+    extras: ChannelExtras,
 ) -> Channel | None:
     hook = channel.webhook
     if hook is None:
@@ -316,6 +347,7 @@ def _webhook(
         timeout=hook.timeout.total_seconds(),
         headers=dict(hook.headers),
         clock=clock,
+        template=extras.template,
     )
 
 
@@ -324,7 +356,7 @@ def _email(
     channel: ChannelConfig,
     _session: aiohttp.ClientSession,
     clock: Clock,
-    _links: NoticeLinks,
+    extras: ChannelExtras,
 ) -> Channel | None:
     mail = channel.email
     if mail is None:
@@ -343,6 +375,8 @@ def _email(
         timeout=mail.timeout.total_seconds(),
         tls_context=tls_context,
         clock=clock,
+        template=extras.template,
+        links=extras.links,
     )
 
 
@@ -351,7 +385,7 @@ def _pagerduty(
     channel: ChannelConfig,
     _session: aiohttp.ClientSession,
     clock: Clock,
-    _links: NoticeLinks,
+    _extras: ChannelExtras,
 ) -> Channel | None:
     if channel.pagerduty is None:
         return None
@@ -363,7 +397,7 @@ def _teams(
     channel: ChannelConfig,
     session: aiohttp.ClientSession,
     clock: Clock,
-    links: NoticeLinks,
+    extras: ChannelExtras,
 ) -> Channel | None:
     teams = channel.teams
     if teams is None:
@@ -373,7 +407,8 @@ def _teams(
         teams.url,
         session=session,
         timeout=teams.timeout.total_seconds(),
-        links=TeamsLinks(teams.grafana_url, teams.silence_url, links),
+        links=TeamsLinks(teams.grafana_url, teams.silence_url, extras.links),
+        template=extras.template,
         clock=clock,
     )
 
@@ -394,12 +429,12 @@ def build_channel(
     channel: ChannelConfig,
     session: aiohttp.ClientSession,
     clock: Clock,
-    links: NoticeLinks | None = None,
+    extras: ChannelExtras | None = None,
 ) -> Channel:
     """The one place channel configuration becomes a channel."""
     builder = CHANNEL_TYPES.get(channel.type)
-    links = links or NoticeLinks()
-    built = builder(name, channel, session, clock, links) if builder is not None else None
+    extras = extras or ChannelExtras()
+    built = builder(name, channel, session, clock, extras) if builder is not None else None
     return built if built is not None else LogChannel(name)
 
 
@@ -415,7 +450,11 @@ def slack_client(slack: SlackConfig, session: aiohttp.ClientSession) -> AsyncWeb
 
 
 def _slack_channels(
-    store: Store, config: Config, runbooks: Runbooks, lasting: Lasting
+    store: Store,
+    config: Config,
+    runbooks: Runbooks,
+    lasting: Lasting,
+    templates: Mapping[str, MessageTemplate],
 ) -> dict[str, SlackChannel]:
     """The ``slack`` channels, over the client made at start (none without one)."""
     slack, client = lasting.slack, lasting.slack_client
@@ -445,7 +484,7 @@ def _slack_channels(
             default_channel=own or slack.default_channel,
             pacer=pacer,
             state=state,
-            view=view,
+            view=dataclasses.replace(view, template=templates.get(name)),
             references=references,
             runbooks=offers,
             paged=paged,

@@ -15,7 +15,7 @@ template error.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jinja2
@@ -32,10 +32,21 @@ class TemplateFailure(Exception):
     """A template could not be parsed or rendered; the message says where and why."""
 
 
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
-_ENV.filters.update(FILTERS)
+def environment(finalize: Callable[[Any], Any] | None = None) -> ImmutableSandboxedEnvironment:
+    """The sandbox every template of ours renders in (runbooks, message templates).
+    ``finalize`` is applied to the value of each ``{{ expression }}``: message templates escape
+    there for their sink, so a template's own markup stays and only the values are escaped."""
+    env = ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        finalize=finalize,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+_ENV = environment()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -72,9 +83,9 @@ def render(text: str, scope: Mapping[str, Any], where: str = "") -> str:
     try:
         rendered = _template(text).render(scope)
     except jinja2.TemplateError as exc:
-        raise TemplateFailure(_message(where, exc)) from None
+        raise TemplateFailure(failure_message(where, exc)) from None
     except (ArithmeticError, ValueError, TypeError, LookupError) as exc:
-        raise TemplateFailure(_message(where, exc)) from None
+        raise TemplateFailure(failure_message(where, exc)) from None
     if len(rendered) > _MAX_RENDERED:
         raise TemplateFailure(f"{where}: rendered to more than {_MAX_RENDERED} characters")
     return rendered
@@ -96,12 +107,12 @@ def evaluate(expression: str, scope: Mapping[str, Any], where: str = "when") -> 
     try:
         return bool(_expression(expression)(**scope))
     except jinja2.TemplateError as exc:
-        raise TemplateFailure(_message(where, exc)) from None
+        raise TemplateFailure(failure_message(where, exc)) from None
     except (ArithmeticError, ValueError, TypeError, LookupError) as exc:
-        raise TemplateFailure(_message(where, exc)) from None
+        raise TemplateFailure(failure_message(where, exc)) from None
 
 
-def _message(where: str, exc: Exception) -> str:
+def failure_message(where: str, exc: Exception) -> str:
     if isinstance(exc, SecurityError):
         kind = "template not allowed"
     elif isinstance(exc, UnsafeValue):

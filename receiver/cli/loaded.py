@@ -32,7 +32,12 @@ def check_runbooks(command: str, config: Config) -> tuple[int, list[str], str]:
     )
     from receiver.automation.mode import mode_line
     from receiver.automation.paramcheck import implicit_fill_warnings
+    from receiver.errors import ConfigError
+    from receiver.templates import check_templates
 
+    template_problems = check_templates(config)
+    if template_problems:
+        raise ConfigError([f"{config.source}: {p}" for p in template_problems])
     runbooks = load_runbooks(config)
     automation = mode_line(config.automation, runbooks)
     unmatched = list(runbook_sources(config).warnings)

@@ -45,6 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser("check-config", help="validate a configuration file (exit 0 or 1)")
     )
     check.set_defaults(run="receiver.cli.check:check_config")
+    templates = commands.add_parser("templates", help="preview message templates")
+    templates.set_defaults(run="receiver.cli.templates:run")
+    templates_commands = templates.add_subparsers(
+        dest="templates_command", required=True, metavar="ACTION"
+    )
+    render = with_config(
+        templates_commands.add_parser(
+            "render", help="print exactly what a channel would send for an alert"
+        )
+    )
+    render.add_argument("--channel", required=True, help="a channel of the configuration")
+    render.add_argument(
+        "--alert",
+        required=True,
+        help="a JSON file: one alert as Alertmanager posts it, or a whole webhook payload",
+    )
+    render.add_argument(
+        "--kind", choices=("firing", "resolved"), default=None, help="default: from the alert"
+    )
     routes = commands.add_parser("routes", help="escalation routes")
     routes.set_defaults(run="receiver.cli.check:routes_test")
     routes_commands = routes.add_subparsers(

@@ -213,6 +213,9 @@ class ChannelConfig:
     pagerduty: PagerDutyChannelConfig | None = None
     slack: SlackChannelConfig | None = None
     teams: TeamsChannelConfig | None = None
+    # A message template (Jinja, docs/templates.md), relative to the configuration file; the
+    # channel's built-in layout when not set. Not used by pagerduty and log channels.
+    template: str | None = field(default=None, metadata={"check": not_empty})
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
 

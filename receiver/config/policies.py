@@ -116,6 +116,9 @@ class RouteConfig:
     escalation_policy: str = field(kw_only=True, metadata={"check": not_empty})
     # Also try the routes after this one when it matches.
     continue_: bool = field(default=False, metadata={"key": "continue"})
+    # A message template for this route's notices on every channel (docs/templates.md),
+    # relative to the configuration file; it wins over the channel's own.
+    template: str | None = field(default=None, metadata={"check": not_empty})
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,23 @@ class IngestConfig:
     commit_siblings: int = field(default=8, metadata={"check": greater_than_zero})
 
 
+def _check_link_secret(secret: str) -> str | None:
+    return (
+        None if len(secret) >= 32 else "expected at least 32 characters (try: openssl rand -hex 32)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgeLinksConfig:
+    """Signed links in Teams cards and e-mail that acknowledge an alert from a confirmation
+    page (docs/teams.md, "One-click acknowledge")."""
+
+    # HMAC-SHA256 key the links are signed with; changing it voids every link sent.
+    secret: str = field(repr=False, metadata={"secret": True, "check": _check_link_secret})
+    # How long a link works after its notice was sent.
+    ttl: timedelta = field(default=timedelta(hours=12), metadata={"check": positive_duration})
+
+
 @dataclass(frozen=True, slots=True)
 class NotificationsConfig:
     """How notices are put together."""
@@ -106,6 +123,13 @@ class NotificationsConfig:
     # Firebreak as the people paged reach it (https://firebreak.example.com): the base of the
     # console links and acknowledge links in Teams cards and e-mail. None leaves them out.
     external_url: str | None = field(default=None, metadata={"check": check_http_url})
+    acknowledge_links: AcknowledgeLinksConfig | None = None
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        """Links need an address to point at."""
+        if self.acknowledge_links is not None and self.external_url is None:
+            return [(join(path, "acknowledge_links"), "needs notifications.external_url")]
+        return []
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from receiver.console import (
+    ack,
     alerts,
     bulk,
     executions,
@@ -42,6 +43,9 @@ def setup_console(app: web.Application) -> None:
     app[ERROR_PAGE] = error_page
     r = app.router
     r.add_get("/", alerts.alerts_page, name="console_alerts")
+    # Signed acknowledge links from Teams and e-mail: GET shows a page, only POST acts.
+    r.add_get("/ack/{token}", ack.page, name="console_ack_link")
+    r.add_post("/ack/{token}", ack.confirm, name="console_ack_link_confirm")
     r.add_get("/console", login.to_the_console, name="console_home")
     r.add_get("/console/", login.to_the_console, name="console_home_slash")
     r.add_get("/console/login", login.login_form, name="console_login_form")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html as html_lib
 import logging
 import re
 import ssl
@@ -42,7 +43,9 @@ import aiosmtplib
 
 from receiver.model import system_clock
 from receiver.notify import render
-from receiver.notify.base import ChannelError, ChannelRejected, Delivery, Notice
+from receiver.notify.base import ChannelError, ChannelRejected, Delivery, Notice, NoticeAlert
+from receiver.notify.links import NoticeLinks
+from receiver.notify.templated import MessageTemplate, fallback_note
 
 __all__ = ["EmailChannel", "message_id", "parse_recipients"]
 
@@ -111,6 +114,8 @@ class EmailChannel:
         tls_context: ssl.SSLContext | None = None,
         hostname_for_message_id: str | None = None,
         clock: Callable[[], datetime] = system_clock,
+        template: MessageTemplate | None = None,
+        links: NoticeLinks | None = None,
     ) -> None:
         """``timeout`` bounds the whole exchange, connect to QUIT. ``tls_context`` replaces the
         system trust store (e.g. a private CA); certificates are always verified.
@@ -149,6 +154,8 @@ class EmailChannel:
         self._tls_context = tls_context
         self._domain = domain
         self._clock = clock
+        self._template = template
+        self._links = links or NoticeLinks()
 
     def build_message(self, notice: Notice, recipients: Sequence[str]) -> EmailMessage:
         """The message for ``notice``; public so the rendering can be previewed and tested."""
@@ -165,9 +172,49 @@ class EmailChannel:
         # RFC 3834: tells vacation responders and list servers not to answer an alert.
         msg["Auto-Submitted"] = "auto-generated"
         msg["X-Firebreak-Kind"] = notice.kind.value
-        msg.set_content(render.text_body(notice))
-        msg.add_alternative(render.html_body(notice), subtype="html")
+        text, html = self.bodies(notice)
+        msg.set_content(text)
+        msg.add_alternative(html, subtype="html")
         return msg
+
+    def rendering(self, notice: Notice) -> tuple[str, str, str]:
+        """Subject, plain-text body and HTML body, as ``build_message`` puts them in."""
+        return (render.subject(notice), *self.bodies(notice))
+
+    def bodies(self, notice: Notice) -> tuple[str, str]:
+        """The plain-text and HTML bodies, with acknowledge links when they are configured."""
+        text, html = self._laid_out(notice)
+        acks: list[tuple[NoticeAlert, str]] = []
+        for alert in notice.alerts:
+            url = self._links.acknowledge_url(notice, alert)
+            if url:
+                acks.append((alert, url))
+        if not acks:
+            return text, html
+        text += "\nAcknowledge (opens a page to confirm):\n" + "".join(
+            f"  {render.alert_name(a)} (id {a.id}): {url}\n" for a, url in acks
+        )
+        items = "".join(
+            f'<li><a href="{html_lib.escape(url, quote=True)}">Acknowledge '
+            f"{html_lib.escape(render.alert_name(a))} (id {a.id})</a></li>"
+            for a, url in acks
+        )
+        html = html.replace("</body>", f"<ul>{items}</ul>\n</body>", 1)
+        return text, html
+
+    def _laid_out(self, notice: Notice) -> tuple[str, str]:
+        """The plain-text and HTML bodies: the template's when the channel has one and it
+        renders, else the built-in ones (with a note when the template failed)."""
+        if self._template is None:
+            return render.text_body(notice), render.html_body(notice)
+        text, html = self._template(notice, "text"), self._template(notice, "html")
+        if text.text is not None and html.text is not None:
+            return text.text, _html_document(html.text)
+        note = fallback_note(text.problem or html.problem or "no output")
+        default_html = render.html_body(notice).replace(
+            "\n<p><strong>", f"\n<p><em>{html_lib.escape(note)}</em></p>\n<p><strong>", 1
+        )
+        return f"{note}\n\n{render.text_body(notice)}", default_html
 
     def _recipients(self, target: str) -> list[str]:
         try:
@@ -244,3 +291,11 @@ class EmailChannel:
 
     async def close(self) -> None:
         """Nothing to release: each send uses its own connection."""
+
+
+def _html_document(body: str) -> str:
+    """A template's HTML output as a whole document (its values are escaped already)."""
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+        f'<body style="font-family: sans-serif; font-size: 14px;">\n{body}\n</body></html>\n'
+    )

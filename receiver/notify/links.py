@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from receiver.acklinks import LinkSigner
 from receiver.notify.base import Notice, NoticeAlert
 
-__all__ = ["NoticeLinks"]
+__all__ = ["AckLinker", "NoticeLinks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +34,23 @@ class NoticeLinks:
         if self.acknowledge is None or notice.kind.value != "firing":
             return None
         return self.acknowledge(notice, alert)
+
+
+@dataclass(frozen=True, slots=True)
+class AckLinker:
+    """Makes a channel's acknowledge links: bound to the notice's person when it pages one,
+    else to the channel, valid for ``ttl`` from when the notice is rendered."""
+
+    signer: LinkSigner
+    external_url: str
+    channel: str
+    ttl: timedelta
+    clock: Callable[[], datetime]
+
+    def __call__(self, notice: Notice, alert: NoticeAlert) -> str | None:
+        actor = f"person:{notice.person}" if notice.person else f"channel:{self.channel}"
+        try:
+            token = self.signer.token(alert.id, actor, self.clock() + self.ttl)
+        except ValueError:  # a name a link cannot carry: no link rather than a wrong one
+            return None
+        return f"{self.external_url.rstrip('/')}/ack/{token}"

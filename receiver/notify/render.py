@@ -28,6 +28,7 @@ from receiver.notify.base import Notice, NoticeAlert, NoticeKind
 __all__ = [
     "MAX_ALERTS",
     "MAX_SUBJECT_LENGTH",
+    "alert_name",
     "alertnames",
     "headline",
     "html_body",
@@ -171,6 +172,11 @@ def _alert_rows(alert: NoticeAlert) -> list[tuple[str, str]]:
     if values:
         rows.append(("Values", values))
     return rows
+
+
+def alert_name(alert: NoticeAlert) -> str:
+    """The alert's ``alertname`` on one line, else its fingerprint."""
+    return _one_line(alert.labels.get("alertname", "") or alert.fingerprint)
 
 
 def _alert_title(alert: NoticeAlert) -> str:

@@ -42,6 +42,7 @@ from receiver.model import system_clock
 from receiver.notify.base import Delivery, Notice, NoticeAlert, NoticeKind
 from receiver.notify.links import NoticeLinks
 from receiver.notify.render import headline, ordered_labels, safe_url, severity, subject
+from receiver.notify.templated import MessageTemplate, Rendered, fallback_note
 from receiver.notify.webhook import IDEMPOTENCY_HEADER, http_url, origin, post
 
 __all__ = [
@@ -183,10 +184,29 @@ def _alert_items(notice: Notice, alert: NoticeAlert, links: TeamsLinks) -> list[
     return items
 
 
+def _templated_items(
+    notice: Notice, links: TeamsLinks, text: str, max_alerts: int
+) -> list[dict[str, Any]]:
+    """A template's text (its values already escaped for card text), then each alert's buttons."""
+    items: list[dict[str, Any]] = [{"type": "TextBlock", "text": text, "wrap": True}]
+    for alert in notice.alerts[:max_alerts]:
+        buttons = links.for_alert(notice, alert)
+        if buttons:
+            actions = [{"type": "Action.OpenUrl", "title": t, "url": u} for t, u in buttons]
+            items.append({"type": "ActionSet", "actions": actions})
+    return items
+
+
 def card(
-    notice: Notice, links: TeamsLinks | None = None, *, max_alerts: int = MAX_ALERTS
+    notice: Notice,
+    links: TeamsLinks | None = None,
+    *,
+    max_alerts: int = MAX_ALERTS,
+    rendered: Rendered | None = None,
 ) -> dict[str, Any]:
-    """The Adaptive Card (version ``CARD_VERSION``) for ``notice``."""
+    """The Adaptive Card (version ``CARD_VERSION``) for ``notice``; with ``rendered`` text from
+    a template, that text in place of the built-in alert sections (a failed template's problem
+    is noted above the built-in ones)."""
     links = links or TeamsLinks()
     style, color = _style(notice)
     heading: list[dict[str, Any]] = [
@@ -211,8 +231,19 @@ def card(
         body.append(
             {"type": "FactSet", "facts": [{"title": "Route", "value": card_text(notice.route)}]}
         )
-    for alert in notice.alerts[:max_alerts]:
-        body.append({"type": "Container", "items": _alert_items(notice, alert, links)})
+    if rendered is not None and rendered.text is not None:
+        body.append(
+            {
+                "type": "Container",
+                "items": _templated_items(notice, links, rendered.text, max_alerts),
+            }
+        )
+    else:
+        if rendered is not None and rendered.problem is not None:
+            note = card_text(fallback_note(rendered.problem), limit=_TEXT_CHARS, one_line=False)
+            body.append({"type": "TextBlock", "text": note, "wrap": True, "color": "Warning"})
+        for alert in notice.alerts[:max_alerts]:
+            body.append({"type": "Container", "items": _alert_items(notice, alert, links)})
     hidden = len(notice.alerts) - max_alerts
     if hidden > 0:
         more = "alert" if hidden == 1 else "alerts"
@@ -247,12 +278,16 @@ def message(card_content: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def encode_message(notice: Notice, links: TeamsLinks | None = None) -> bytes:
+def encode_message(
+    notice: Notice, links: TeamsLinks | None = None, template: MessageTemplate | None = None
+) -> bytes:
     """The UTF-8 JSON request body for ``notice``, at most ``MAX_MESSAGE_BYTES``: alerts are
     left off (and counted) until the card fits."""
     shown = min(len(notice.alerts), MAX_ALERTS)
+    rendered = template(notice, "card") if template is not None else None
     while True:
-        body = orjson.dumps(message(card(notice, links, max_alerts=shown)))
+        content = card(notice, links, max_alerts=shown, rendered=rendered)
+        body = orjson.dumps(message(content))
         if len(body) <= MAX_MESSAGE_BYTES or shown == 0:
             return body
         shown //= 2
@@ -271,10 +306,12 @@ class TeamsChannel:
         session: aiohttp.ClientSession | None = None,
         timeout: float = 10.0,
         links: TeamsLinks | None = None,
+        template: MessageTemplate | None = None,
         clock: Callable[[], datetime] = system_clock,
     ) -> None:
         """``session`` is shared and stays the caller's to close; without one the channel
-        makes its own on first use and closes it in ``close()``."""
+        makes its own on first use and closes it in ``close()``. ``template`` lays out the
+        card's text instead of the built-in alert sections."""
         parsed = http_url(url)
         if parsed is None:
             raise ValueError(f"teams channel {name}: url must be an absolute http(s) URL")
@@ -283,6 +320,7 @@ class TeamsChannel:
         self.name = name
         self.url = parsed
         self.links = links or TeamsLinks()
+        self.template = template
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -297,7 +335,7 @@ class TeamsChannel:
         await post(
             self._session,
             url,
-            encode_message(notice, self.links),
+            encode_message(notice, self.links, self.template),
             {
                 "Content-Type": "application/json; charset=utf-8",
                 "User-Agent": f"Firebreak/{__version__}",

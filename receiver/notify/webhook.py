@@ -75,6 +75,7 @@ from receiver.notify.base import (
     Notice,
     NoticeAlert,
 )
+from receiver.notify.templated import MessageTemplate
 
 __all__ = [
     "BODY_VERSION",
@@ -121,7 +122,8 @@ _OWN_HEADERS: Final = frozenset(
 # --- body and signature -------------------------------------------------------------------------
 
 
-def _alert_payload(alert: NoticeAlert) -> dict[str, Any]:
+def alert_payload(alert: NoticeAlert) -> dict[str, Any]:
+    """One alert as the webhook body (and message templates) show it."""
     return {
         "id": alert.id,
         "fingerprint": alert.fingerprint,
@@ -136,9 +138,11 @@ def _alert_payload(alert: NoticeAlert) -> dict[str, Any]:
     }
 
 
-def notice_payload(notice: Notice) -> dict[str, Any]:
-    """The JSON document (version 1) a webhook receives for ``notice``."""
+def notice_payload(notice: Notice, text: str | None = None) -> dict[str, Any]:
+    """The JSON document (version 1) a webhook receives for ``notice``; ``text`` is the
+    channel's template output, when it has a template."""
     return {
+        **({"text": text} if text is not None else {}),
         "version": BODY_VERSION,
         "kind": notice.kind.value,
         "idempotency_key": notice.idempotency_key,
@@ -150,14 +154,14 @@ def notice_payload(notice: Notice) -> dict[str, Any]:
         "drill": notice.drill,
         "suppressed": notice.suppressed,
         **({"message": notice.message} if notice.message else {}),
-        "alerts": [_alert_payload(a) for a in notice.alerts],
+        "alerts": [alert_payload(a) for a in notice.alerts],
     }
 
 
-def encode_body(notice: Notice) -> bytes:
+def encode_body(notice: Notice, text: str | None = None) -> bytes:
     """The request body: ``notice_payload`` as compact UTF-8 JSON with sorted keys, so the
     same notice always gives the same bytes."""
-    return orjson.dumps(notice_payload(notice), option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(notice_payload(notice, text), option=orjson.OPT_SORT_KEYS)
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -352,10 +356,12 @@ class WebhookChannel:
         timeout: float = 10.0,
         headers: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = system_clock,
+        template: MessageTemplate | None = None,
     ) -> None:
         """``session`` is shared and stays the caller's to close; without one the channel
         makes its own on first use and closes it in ``close()``. ``headers`` are sent with
-        every request; they cannot replace the content type or the Firebreak headers."""
+        every request; they cannot replace the content type or the Firebreak headers.
+        ``template`` adds a ``text`` field (its plain-text output) to the body."""
         parsed = http_url(url)
         if parsed is None:
             raise ValueError(f"webhook channel {name}: url must be an absolute http(s) URL")
@@ -371,6 +377,15 @@ class WebhookChannel:
         if not any(k.lower() == "user-agent" for k in self._headers):
             self._headers["User-Agent"] = f"Firebreak/{__version__}"
         self._clock = clock
+        self._template = template
+
+    def body(self, notice: Notice) -> bytes:
+        """The request body for ``notice``; a failed template leaves ``text`` out, and the
+        failure is logged and counted by the template."""
+        text = None
+        if self._template is not None:
+            text = self._template(notice, "text").text
+        return encode_body(notice, text)
 
     def _destination(self, target: str) -> URL:
         """The target when it is an absolute http(s) URL; otherwise the configured URL."""
@@ -392,7 +407,7 @@ class WebhookChannel:
 
     async def send(self, notice: Notice, target: str) -> Delivery:
         url = self._destination(target)
-        body = encode_body(notice)
+        body = self.body(notice)
         if self._session is None:
             self._session = aiohttp.ClientSession()
         answer = await post(

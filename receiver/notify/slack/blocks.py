@@ -18,9 +18,10 @@ from urllib.parse import quote
 from receiver.alertmanager import format_rfc3339
 from receiver.grafana_webhook import NO_GRAFANA_LINKS, GrafanaLinks, grafana_links
 from receiver.model import Alert, parse_id
-from receiver.notify.base import NoticeAlert
+from receiver.notify.base import Notice, NoticeAlert, NoticeKind
 from receiver.notify.render import alertnames, severity
 from receiver.notify.slack.mrkdwn import escape, escape_within, link, mrkdwn, user_mention
+from receiver.notify.templated import MessageTemplate, fallback_note
 
 __all__ = [
     "ACTION_ACK",
@@ -154,6 +155,8 @@ class MessageView:
     runbooks: tuple[RunbookOffer, ...] = ()  # runbooks that match: offer to run them
     drill: bool = False
     paged: tuple[PagedPerson, ...] = ()  # who the tiers paged, first paged first
+    template: MessageTemplate | None = None  # the channel's message template (mrkdwn sink)
+    route: str = ""  # the route of the notice, which may have a template of its own
 
 
 def _paged_line(paged: Sequence[PagedPerson]) -> str:
@@ -353,7 +356,15 @@ def message(alerts: Sequence[MessageAlert], view: MessageView) -> tuple[str, lis
         {"type": "section", "text": mrkdwn(f"{icon} *{escape(headline)}*")},
         {"type": "section", "fields": fields},
     ]
-    blocks += [_alert_section(a, view) for a in alerts[:MAX_ALERTS]]
+    rendered = view.template(_as_notice(alerts, view, state), "mrkdwn") if view.template else None
+    if rendered is not None and rendered.text is not None:
+        if rendered.text.strip():  # Slack refuses an empty section
+            blocks.append({"type": "section", "text": mrkdwn(_cut(rendered.text))})
+    else:
+        if rendered is not None and rendered.problem is not None:
+            note = mrkdwn(escape_within(fallback_note(rendered.problem), _SECTION_CHARS))
+            blocks.append({"type": "context", "elements": [note]})
+        blocks += [_alert_section(a, view) for a in alerts[:MAX_ALERTS]]
     hidden = len(alerts) - MAX_ALERTS
     if hidden > 0:
         blocks.append({"type": "context", "elements": [mrkdwn(f"… and {hidden} more")]})
@@ -366,6 +377,24 @@ def message(alerts: Sequence[MessageAlert], view: MessageView) -> tuple[str, lis
         blocks.append(_buttons(alerts, state, view))
     # The fallback text is mrkdwn too (notifications, screen readers): escaped like the rest.
     return escape(headline), blocks
+
+
+def _as_notice(alerts: Sequence[MessageAlert], view: MessageView, state: str) -> Notice:
+    """The message's alerts as a notice, for its template."""
+    return Notice(
+        kind=NoticeKind.RESOLVED if state == "resolved" else NoticeKind.FIRING,
+        idempotency_key="",
+        alerts=tuple(
+            NoticeAlert(
+                a.id, "", a.status, a.labels, a.annotations, a.starts_at, a.ends_at, a.generator_url
+            )
+            for a in alerts
+        ),
+        route=view.route,
+        escalation_policy=view.escalation_policy,
+        tier=view.tier,
+        drill=view.drill,
+    )
 
 
 def thread_note(text: str) -> tuple[str, list[dict[str, Any]]]:

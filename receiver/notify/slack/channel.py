@@ -291,6 +291,8 @@ class SlackChannel:
             grafana_url=v.grafana_url,
             silence_button=v.silence_button,
             drill=notice.drill,
+            template=v.template,
+            route=notice.route,
         )
 
     async def _post_once(
