@@ -79,6 +79,16 @@ GRAFANA_GROUP_PREFIX = "grafana:"
 MANUAL_GROUP_KEY = "firebreak:manual"
 
 
+def source_actor(notification: Notification) -> str:
+    """Who an alert's history says fired it: ``grafana``, the person who raised it by hand
+    (``api:alice``), else ``alertmanager``."""
+    if notification.group_key == MANUAL_GROUP_KEY:
+        return notification.receiver
+    if notification.group_key.startswith(GRAFANA_GROUP_PREFIX):
+        return "grafana"
+    return "alertmanager"
+
+
 def held_by_alertmanager(group_key: str) -> bool:
     """Whether alerts of ``group_key`` came from Alertmanager, whose API can be asked about them
     (reconciling, fetching a truncated group); Grafana's and those raised by hand are not there

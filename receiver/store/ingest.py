@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from receiver.model import AlertSnapshot, AlertStatus, EventKind, Notification
+from receiver.model import AlertSnapshot, AlertStatus, EventKind, Notification, source_actor
 
 _T = TypeVar("_T")
 
@@ -64,6 +64,7 @@ class _Occurrence:
     resolved: bool = False  # a snapshot of the batch said it ended
     resolved_request_id: str | None = None
     ends_at: datetime | None = None
+    source: str = "alertmanager"  # who the history says fired it (model.source_actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,9 @@ def merge(
             key = (snap.fingerprint, snap.starts_at)
             occ = merged.get(key)
             if occ is None:
-                occ = merged[key] = _Occurrence(snap, row, item.request_id)
+                occ = merged[key] = _Occurrence(
+                    snap, row, item.request_id, source=source_actor(item.notification)
+                )
             else:
                 if occ.resolved:  # keep its end: status and ends_at
                     row = (*row[:2], occ.row[2], occ.row[3], *row[4:])
@@ -266,13 +269,11 @@ class IngestSQL:
         fired, resolved_kind = EventKind.FIRED.value, EventKind.RESOLVED.value
         for key, alert_id in inserted.items():
             occ = occurrences[key]
-            events.append((alert_id, fired, stamp, "alertmanager", occ.request_id))
+            events.append((alert_id, fired, stamp, occ.source, occ.request_id))
             if occ.resolved:
-                events.append(
-                    (alert_id, resolved_kind, stamp, "alertmanager", occ.resolved_request_id)
-                )
-        for alert_id, request_id in resolved.items():
-            events.append((alert_id, resolved_kind, stamp, "alertmanager", request_id))
+                events.append((alert_id, resolved_kind, stamp, occ.source, occ.resolved_request_id))
+        for alert_id, (request_id, source) in resolved.items():
+            events.append((alert_id, resolved_kind, stamp, source, request_id))
         m = self._mark
         if events:
             await conn.exec_driver_sql(
@@ -358,24 +359,24 @@ class IngestSQL:
         occurrences: Mapping[tuple[str, datetime], _Occurrence],
         existing: Mapping[tuple[str, datetime], _Stored],
         stamp: Any,
-    ) -> dict[int, str | None]:
+    ) -> dict[int, tuple[str | None, str]]:
         """Move last_seen_at, refresh changed annotations, resolve what Alertmanager resolved.
 
-        Returns the ids this batch resolved, with the request that resolved each.
+        Returns the ids this batch resolved, with the request that resolved each and its source.
         """
         if not existing:
             return {}
         m = self._mark
         changed: list[tuple[Any, ...]] = []
         resolving: list[tuple[Any, ...]] = []
-        resolved: dict[int, str | None] = {}
+        resolved: dict[int, tuple[str | None, str]] = {}
         for key, stored in existing.items():
             occ = occurrences[key]
             snap = occ.snapshot
             if occ.resolved and stored.status == AlertStatus.FIRING:
                 ends = self.time(occ.ends_at) if occ.ends_at else stamp
                 resolving.append((AlertStatus.RESOLVED.value, ends, stored.id))
-                resolved[stored.id] = occ.resolved_request_id
+                resolved[stored.id] = (occ.resolved_request_id, occ.source)
             annotations = stored.annotations
             if isinstance(annotations, str):
                 annotations = json.loads(annotations)

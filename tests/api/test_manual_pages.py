@@ -54,6 +54,9 @@ async def test_a_page_is_recorded_escalated_and_resolved_by_hand(
         "description": "Replication stopped at 04:10.\nCall the DBA on duty.",
         "raised_by": "api:bob",
     }
+    detail = await escalating.get(f"/api/v1/alerts/{alert['id']}", headers=auth(VIEWER_TOKEN))
+    fired = [e for e in (await detail.json())["events"] if e["kind"] == "fired"]
+    assert [e["actor"] for e in fired] == ["api:bob"]  # the history names who raised it
     await manual_clock.settle()
     bodies = [receiver.json(i) for i in range(len(receiver.requests))]
     assert [b["kind"] for b in bodies] == ["firing"]
