@@ -19,8 +19,8 @@ import pytest
 RECEIVER = Path(__file__).resolve().parents[2] / "receiver"
 
 # What notify may import of Firebreak: itself, the configuration and the foundation modules
-# (alertmanager.py is the webhook's wire format; clock_skew.py reads alert times, importing
-# only alertmanager and metrics).
+# (alertmanager.py is the webhook's wire format, grafana_webhook.py Grafana's and the links and
+# values it carries; clock_skew.py reads alert times, importing only alertmanager and metrics).
 NOTIFY_MAY_IMPORT = (
     "receiver.notify",
     "receiver.config",
@@ -36,6 +36,7 @@ NOTIFY_MAY_IMPORT = (
     "receiver.ratelimit",
     "receiver.obs",
     "receiver.alertmanager",
+    "receiver.grafana_webhook",
     "receiver.clock_skew",
 )
 
