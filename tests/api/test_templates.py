@@ -176,6 +176,23 @@ def test_check_config_renders_each_template_against_a_sample_alert(
     assert "channels.chat.template" in err and expected in err
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\xff\xfe{{ alert }}", "not UTF-8 text"),
+        (b"x" * (64 * 1024 + 1), "larger than 65536 bytes"),
+        (b"{% for i in range(99999) %}0123456789{% endfor %}", "rendered to more than"),
+    ],
+)
+def test_check_config_refuses_binary_huge_and_runaway_templates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    (tmp_path / "t.j2").write_bytes(content)
+    path = config_file(tmp_path, str(tmp_path / "t.j2"))
+    assert main(["check-config", "--config", str(path)]) == 1
+    assert expected in capsys.readouterr().err
+
+
 def test_check_config_names_a_missing_template_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
