@@ -6,7 +6,8 @@ Every step is a durable job, so a restart neither loses a hand-off nor sends one
 
 - ``handoff``    one timer chain per schedule: due at the schedule's next shift boundary, or at
                  the next quarter hour if that comes first (an override made meanwhile is seen
-                 then). It compares who is on call with who was at the last run and enqueues the
+                 then); a run late by more than that looks at the present quarter hour. It
+                 compares who is on call with who was at the last run and enqueues the
                  steps below. Its key names the schedule and due time, so the chain a start-up
                  seeds and the chain already running meet in one job instead of running twice.
 - ``handoff_dm`` one direct message, keyed by schedule, person and shift start.
@@ -84,6 +85,8 @@ class Handoffs:
         self._audit = audit
         slack = channels.get(config.paging.slack or "")
         self._slack = slack if isinstance(slack, SlackChannel) else None
+        if self._slack is None and self._watched():
+            log.warning("hand-offs need paging.slack, a slack channel to go through: none sent")
         self._people = {p.id: p for p in config.people}
         self._teams = {t.id: t for t in config.teams}
 
@@ -107,7 +110,9 @@ class Handoffs:
         schedule = next((s for s in self._watched() if s.id == schedule_id), None)
         if schedule is None or self._slack is None:
             return Done("not_watched")  # a reload took it off: the chain ends
-        at = ctx.job.due_at
+        # A chain left behind while Firebreak was down looks at the present, not at each
+        # quarter hour it missed: who came on call meanwhile and is on call still is told.
+        at = max(ctx.job.due_at, _slot_of(ctx.now))
         engine = await self._schedules.engine(at - timedelta(days=1), at + _AHEAD)
         try:
             now_on = engine.who(schedule_id, at)

@@ -54,7 +54,7 @@ class OnCallReport:
 
 
 def _zone(person: PersonConfig | None) -> ZoneInfo:
-    name = getattr(person, "time_zone", "UTC") or "UTC"
+    name = person.time_zone if person is not None else "UTC"
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

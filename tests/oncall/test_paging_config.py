@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from receiver.chains import snapshot, thawed
 from receiver.config import NotifyTarget
-from receiver.escalation import snapshot, thawed
 from tests.unit.config.common import parse, problems
 
 BASE = """\
@@ -101,3 +101,21 @@ def test_chain_freezes_the_entry_not_who_it_reached() -> None:
     assert thawed(chain) == policy
     old = {"repeat": 0, "tiers": [{"after": 0.0, "notify": [["chat", "x"]]}]}
     assert thawed(old).tiers[0].notify == (NotifyTarget("chat", "x"),)
+
+
+ONCALL = """\
+people:
+  - {id: alice, email: alice@example.com}
+schedules:
+  - {id: primary, handoff_notify: true, layers: [{members: [alice], start: "2026-01-05"}]}
+teams:
+  - {id: core, members: [alice], slack_user_group: S0CORE, schedules: [primary, nowhere]}
+  - {id: ops, members: [alice], schedules: [primary]}
+"""
+
+
+def test_hand_off_problems() -> None:
+    assert problems(ONCALL) == [
+        'f.yml: teams[0].schedules[1]: unknown schedule "nowhere"; defined: primary',
+        "f.yml: teams[1].schedules: follows schedules with no slack_user_group to follow them with",
+    ]
