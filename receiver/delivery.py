@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.breaker import BreakerRegistry, BreakerState
+from receiver.grafana_webhook import grafana_links
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
 from receiver.model import DRILL_LABEL, Alert, AlertStatus, Job, NewJob
@@ -63,6 +64,7 @@ def notice_alert(alert: Alert) -> NoticeAlert:
         ends_at=alert.ends_at,
         generator_url=alert.generator_url,
         first_seen_at=alert.first_seen_at,
+        grafana=grafana_links(alert.extra),
     )
 
 

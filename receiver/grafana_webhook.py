@@ -23,10 +23,11 @@ from typing import Any, Final
 from receiver.alertmanager import PAYLOAD_VERSION, _show, decode_body, parse_webhook
 from receiver.alertmanager import _type_name as _kind
 from receiver.errors import InvalidInput
-from receiver.model import Notification
+from receiver.model import GRAFANA_GROUP_PREFIX, Notification
 
 __all__ = [
     "GRAFANA_PAYLOAD_VERSION",
+    "NO_GRAFANA_LINKS",
     "GrafanaLinks",
     "grafana_links",
     "parse_grafana_webhook",
@@ -79,7 +80,13 @@ def parse_grafana_webhook(payload: object) -> Notification:
     # Everything Alertmanager's payload holds is checked by its parser; what is Grafana's own
     # is already checked above and lands in ``extra`` as plain JSON.
     notification = parse_webhook({**payload, "version": PAYLOAD_VERSION})
-    return dataclasses.replace(notification, version=GRAFANA_PAYLOAD_VERSION)
+    # Prefixed: reconciling with Alertmanager must neither resolve Grafana's alerts (Alertmanager
+    # never holds them) nor fetch a group of Grafana's from Alertmanager's API.
+    return dataclasses.replace(
+        notification,
+        version=GRAFANA_PAYLOAD_VERSION,
+        group_key=GRAFANA_GROUP_PREFIX + notification.group_key,
+    )
 
 
 def _check_top(payload: Mapping[str, Any]) -> None:
@@ -139,16 +146,42 @@ class GrafanaLinks:
     value_string: str | None = None
 
     def is_empty(self) -> bool:
-        return self == _NO_LINKS
+        return self == NO_GRAFANA_LINKS
+
+    def named_links(self) -> list[tuple[str, str]]:
+        """(title, URL) of each link present: the image is a link only, never fetched."""
+        found = (
+            ("Dashboard", self.dashboard_url),
+            ("Panel", self.panel_url),
+            ("Image", self.image_url),
+            ("Silence in Grafana", self.silence_url),
+        )
+        return [(title, url) for title, url in found if url]
+
+    def values_text(self) -> str:
+        """The values as ``B=44.24, C=1`` (Grafana's valueString when there are none)."""
+        if self.values:
+            return ", ".join(f"{name}={value:g}" for name, value in self.values)
+        return self.value_string or ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dashboard_url": self.dashboard_url,
+            "panel_url": self.panel_url,
+            "silence_url": self.silence_url,
+            "image_url": self.image_url,
+            "values": dict(self.values),
+            "value_string": self.value_string,
+        }
 
 
-_NO_LINKS: Final = GrafanaLinks()
+NO_GRAFANA_LINKS: Final = GrafanaLinks()
 
 
 def grafana_links(extra: Mapping[str, Any] | None) -> GrafanaLinks:
     """Read the Grafana fields kept in an alert's ``extra``; anything malformed is left out."""
     if not extra:
-        return _NO_LINKS
+        return NO_GRAFANA_LINKS
     raw_values = extra.get("values")
     values: tuple[tuple[str, float | int], ...] = ()
     if type(raw_values) is dict:

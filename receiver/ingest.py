@@ -18,7 +18,7 @@ from datetime import datetime
 from receiver.errors import StoreUnavailable
 from receiver.escalation import resolve_job, route_job
 from receiver.metrics import Metrics
-from receiver.model import Clock, NewJob, Notification
+from receiver.model import Clock, NewJob, Notification, held_by_alertmanager
 from receiver.pipeline import fetch_group_job
 from receiver.store import Store
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, ReceivedWebhook
@@ -49,7 +49,9 @@ def outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> l
     (``fetch_truncated``), a fetch of the rest of each group Alertmanager cut short."""
     follow = []
     if fetch_truncated:
-        follow += [fetch_group_job(n, now) for n in outcome.truncated]
+        follow += [
+            fetch_group_job(n, now) for n in outcome.truncated if held_by_alertmanager(n.group_key)
+        ]
     for chunk in _chunked(outcome.new_alert_ids, _ALERTS_PER_JOB):
         follow.append(route_job(chunk, now))
     for chunk in _chunked(outcome.resolved_alert_ids, _ALERTS_PER_JOB):

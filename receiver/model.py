@@ -73,6 +73,19 @@ class AlertSnapshot:
     extra: Mapping[str, Any] = field(default_factory=dict)  # fields newer Alertmanagers add
 
 
+# Grafana's webhook group keys are stored with this prefix, so they never pass for Alertmanager's.
+GRAFANA_GROUP_PREFIX = "grafana:"
+# The group of alerts raised by hand (POST /api/v1/alerts).
+MANUAL_GROUP_KEY = "firebreak:manual"
+
+
+def held_by_alertmanager(group_key: str) -> bool:
+    """Whether alerts of ``group_key`` came from Alertmanager, whose API can be asked about them
+    (reconciling, fetching a truncated group); Grafana's and those raised by hand are not there
+    to be found."""
+    return not group_key.startswith(GRAFANA_GROUP_PREFIX) and group_key != MANUAL_GROUP_KEY
+
+
 @dataclass(frozen=True, slots=True)
 class Notification:
     """One Alertmanager webhook (payload version 4)."""

@@ -34,7 +34,14 @@ from receiver.alertmanager_api import (
 from receiver.config import Config
 from receiver.jobs import Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
-from receiver.model import Alert, AlertSnapshot, AlertStatus, NewJob, Notification
+from receiver.model import (
+    Alert,
+    AlertSnapshot,
+    AlertStatus,
+    NewJob,
+    Notification,
+    held_by_alertmanager,
+)
 from receiver.store import Store
 
 log = logging.getLogger("firebreak.pipeline")
@@ -223,7 +230,8 @@ class PipelineGuard:
         gone = [
             resolved_snapshot(a, ctx.now)
             for a in firing
-            if (a.fingerprint, _ms(a.starts_at)) not in held_keys
+            if held_by_alertmanager(a.group_key)
+            and (a.fingerprint, _ms(a.starts_at)) not in held_keys
             and ctx.now - a.last_seen_at >= am.resolve_grace
             and settled
         ]

@@ -17,6 +17,7 @@ ROUTES = (
     web.post("/webhook", webhook.receive_webhook, name="webhook"),
     web.post("/webhook/grafana", webhook.receive_grafana_webhook, name="grafana_webhook"),
     web.get("/api/v1/alerts", alerts.list_alerts, name="alerts"),
+    web.post("/api/v1/alerts", alerts.raise_alert, name="raise_alert"),
     web.get("/api/v1/alerts/{id}", alerts.get_alert, name="alert"),
     web.post("/api/v1/alerts/{id}/acknowledge", alerts.acknowledge_alert, name="acknowledge"),
     web.post("/api/v1/alerts/{id}/resolve", alerts.resolve_alert, name="resolve"),

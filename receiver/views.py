@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from receiver.alertmanager import format_rfc3339
+from receiver.grafana_webhook import grafana_links
 from receiver.model import Alert, AlertEvent, Job, Page
 
 
@@ -31,7 +32,14 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "generator_url": alert.generator_url,
         "group_key": alert.group_key,
         "snoozed_until": ts(alert.snoozed_until),
+        "grafana": _grafana_json(alert),
     }
+
+
+def _grafana_json(alert: Alert) -> dict[str, Any] | None:
+    """A Grafana-managed alert's links (http and https only) and values; None for others."""
+    links = grafana_links(alert.extra)
+    return None if links.is_empty() else links.to_json()
 
 
 def event_json(event: AlertEvent) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from receiver.console.triage import (
     view_link,
 )
 from receiver.errors import InvalidInput
+from receiver.grafana_webhook import grafana_links
 from receiver.model import Actor, Alert, Role
 from receiver.obs import request_id_var
 from receiver.store.listing import COUNT_BUDGET
@@ -88,6 +89,7 @@ async def alert_page(request: web.Request, session: Session) -> web.StreamRespon
         session,
         alert=alert,
         links=_links(alert),
+        values=grafana_links(alert.extra).values_text(),
         overview=(await store.escalation_overview([alert_id]))[alert_id],
         events=await store.alert_events(alert_id),
         notifications=await store.sent_notifications(alert_id),
@@ -99,9 +101,11 @@ async def alert_page(request: web.Request, session: Session) -> web.StreamRespon
 
 
 def _links(alert: Alert) -> list[tuple[str, str]]:
-    """(title, URL): where Prometheus graphs it, and every annotation that is a link."""
+    """(title, URL): where Prometheus graphs it, every annotation that is a link, and a
+    Grafana-managed alert's dashboard, panel, image and silence links."""
     found = [("Prometheus", alert.generator_url)] if alert.generator_url else []
     found += [(name, value) for name, value in sorted(alert.annotations.items())]
+    found += grafana_links(alert.extra).named_links()
     return [(title, url) for title, url in found if url.lower().startswith(("http://", "https://"))]
 
 

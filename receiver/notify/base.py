@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from receiver.errors import FirebreakError
+from receiver.grafana_webhook import NO_GRAFANA_LINKS, GrafanaLinks
 
 
 class NoticeKind(StrEnum):
@@ -40,6 +41,8 @@ class NoticeAlert:
     generator_url: str
     # When Firebreak first saw it; None where a notice is made up (drills, tests).
     first_seen_at: datetime | None = None
+    # A Grafana-managed alert's dashboard and panel links and values.
+    grafana: GrafanaLinks = NO_GRAFANA_LINKS
 
 
 @dataclass(frozen=True, slots=True)

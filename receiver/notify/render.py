@@ -168,6 +168,9 @@ def _alert_rows(alert: NoticeAlert) -> list[tuple[str, str]]:
     rows.append(("Started", format_rfc3339(alert.starts_at)))
     if alert.ends_at is not None:
         rows.append(("Ended", format_rfc3339(alert.ends_at)))
+    values = alert.grafana.values_text()
+    if values:
+        rows.append(("Values", values))
     return rows
 
 
@@ -224,6 +227,7 @@ def text_body(notice: Notice, *, max_alerts: int = MAX_ALERTS) -> str:
         runbook = alert.annotations.get("runbook_url", "")
         if runbook:
             lines.append(f"  Runbook: {_one_line(runbook)}")
+        lines.extend(f"  {title}: {_one_line(url)}" for title, url in alert.grafana.named_links())
         lines.append("")
     hidden = len(notice.alerts) - max_alerts
     if hidden > 0:
@@ -275,6 +279,7 @@ def html_body(notice: Notice, *, max_alerts: int = MAX_ALERTS) -> str:
         runbook = alert.annotations.get("runbook_url", "")
         if runbook:
             links.append(_link(runbook, "Runbook"))
+        links += [_link(url, title) for title, url in alert.grafana.named_links()]
         if links:
             out.append("<p>" + " | ".join(links) + "</p>")
     hidden = len(notice.alerts) - max_alerts

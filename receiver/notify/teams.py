@@ -110,7 +110,8 @@ class TeamsLinks:
         if not dashboard and self.grafana_url:
             sep = "&" if "?" in self.grafana_url else "?"
             dashboard = self.grafana_url + (f"{sep}var-alertname={quote(name)}" if name else "")
-        candidates.append(("Grafana", dashboard))
+        grafana = alert.grafana.named_links()  # a Grafana-managed alert's own links
+        candidates += grafana if grafana else [("Grafana", dashboard)]
         if self.silence_url and alert.status == "firing":
             matchers = ",".join(f"{k}={_quoted(v)}" for k, v in sorted(alert.labels.items()))
             base = self.silence_url.rstrip("/")
@@ -152,6 +153,9 @@ def _facts(alert: NoticeAlert) -> list[dict[str, str]]:
     facts.append({"title": "Started", "value": card_text(started)})
     if alert.ends_at is not None and alert.status == "resolved":
         facts.append({"title": "Ended", "value": card_text(format_rfc3339(alert.ends_at))})
+    values = alert.grafana.values_text()
+    if values:
+        facts.append({"title": "Values", "value": card_text(values)})
     return facts
 
 

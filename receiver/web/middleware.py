@@ -112,6 +112,7 @@ AUDITED = frozenset(
         "reload",
         "schedule_override",
         "schedule_override_delete",
+        "raise_alert",
         "bulk",  # the console's: one row per alert once it acts, else one for the request
     }
 )

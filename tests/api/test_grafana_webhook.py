@@ -15,13 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
-from receiver.app import create_app
 from receiver.store.tables import alert_events, alerts, webhooks
 from receiver.typedefs import STORE
-from tests.api.test_escalation import escalation_config
 from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -211,23 +208,6 @@ async def test_the_api_shows_grafana_alerts_with_their_fields(client: Any) -> No
     assert shown["labels"]["alertname"] == "High memory usage"
 
 
-@pytest.fixture
-async def escalating(
-    aiohttp_client: Any,
-    db_url: str,
-    make_config: Any,
-    receiver: WebhookReceiver,
-    manual_clock: ManualClock,
-) -> Any:
-    config = make_config(db_url, escalation_config(receiver.url, group_window="0s"))
-    app = create_app(
-        config, clock=manual_clock, monotonic=manual_clock.monotonic, registry=CollectorRegistry()
-    )
-    client = await aiohttp_client(app)
-    manual_clock.watch(app)
-    return client
-
-
 async def test_grafana_alerts_escalate_through_their_tiers_and_resolve(
     escalating: Any, receiver: WebhookReceiver, manual_clock: ManualClock
 ) -> None:
@@ -299,7 +279,11 @@ BAD = [
 async def test_a_bad_payload_is_400_naming_the_field_and_changes_nothing(
     client: Any, field: str, payload: Any, says: str
 ) -> None:
-    resp = await post(client, payload)
+    await refused_and_nothing_stored(client, await post(client, payload), field, says)
+
+
+async def refused_and_nothing_stored(client: Any, resp: Any, field: str, says: str) -> None:
+    """``resp`` is a 400 naming ``field`` and saying ``says``, and no alert or webhook is stored."""
     assert resp.status == 400
     error = await resp.json()
     assert error["field"] == field

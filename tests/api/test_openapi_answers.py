@@ -22,6 +22,7 @@ from tests.api.documented import (
     now_rfc3339,
     starter,
 )
+from tests.api.test_grafana_webhook import grafana_alert, grafana_webhook
 from tests.conftest import (
     ADMIN_TOKEN,
     RESPONDER_TOKEN,
@@ -79,6 +80,9 @@ async def _ingest(a: Answers) -> None:
         json=webhook(alert("HighErrorRate", starts_at=now_rfc3339())),
     )
     assert body == {"status": "success", "alerts": 1}
+    grafana = grafana_webhook(grafana_alert(startsAt=now_rfc3339()))
+    body = await a.check("post", "/webhook/grafana", 200, token=WEBHOOK_TOKEN, json=grafana)
+    assert body == {"status": "success", "alerts": 1}
 
 
 async def _alerts(a: Answers) -> None:
@@ -86,6 +90,10 @@ async def _alerts(a: Answers) -> None:
         alert("HighErrorRate", starts_at=now_rfc3339(timedelta(minutes=5))),
         alert("DiskFull", starts_at=now_rfc3339(timedelta(minutes=3))),
     )
+    # A Grafana-managed alert: its links and values keep to the alert's schema too.
+    grafana = grafana_webhook(grafana_alert(startsAt=now_rfc3339(timedelta(minutes=4))))
+    resp = await a.client.post("/webhook/grafana", json=grafana, headers=auth(WEBHOOK_TOKEN))
+    assert resp.status == 200
     ids = await a.alert_ids()
     page = await a.check("get", "/api/v1/alerts", 200, token=VIEWER_TOKEN, params={"limit": "1"})
     assert len(page["alerts"]) == 1 and page["next_cursor"] is not None
@@ -107,6 +115,10 @@ async def _alerts(a: Answers) -> None:
     await eventually(notified, what="a notification recorded")
     detail = await a.check("get", one, 200, url=url, token=VIEWER_TOKEN)
     assert {e["kind"] for e in detail["events"]} >= {"fired", "acknowledged", "manually_resolved"}
+    page = {"key": "answers-1", "title": "Paged by hand", "labels": {"team": "dba"}}
+    raised = await a.check("post", "/api/v1/alerts", 201, token=RESPONDER_TOKEN, json=page)
+    again = await a.check("post", "/api/v1/alerts", 200, token=RESPONDER_TOKEN, json=page)
+    assert raised["id"] == again["id"]
 
 
 async def _jobs(a: Answers) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Alertmanager, FirebreakServer, free_port, wait_until
+from tests.api.test_grafana_webhook import grafana_alert, grafana_webhook
+from tests.e2e.conftest import Alertmanager, FirebreakServer, free_port, http, wait_until
 from tests.e2e.test_alertmanager import rfc3339
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +29,7 @@ def reconciled(server: FirebreakServer, action: str) -> float:
 
 
 def _by_instance(server: FirebreakServer) -> dict[str, dict[str, Any]]:
-    return {a["labels"]["instance"]: a for a in server.alerts()}
+    return {a["labels"]["instance"]: a for a in server.alerts() if "instance" in a["labels"]}
 
 
 class TestLostWebhooks:
@@ -87,6 +88,48 @@ alertmanager:
             "SELECT count(*) FROM jobs WHERE kind = 'reconcile' AND state IN ('pending', 'running')"
         )
         assert pending == [(1,)]
+
+    def test_grafana_and_manual_alerts_are_not_resolved_for_being_absent_from_alertmanager(
+        self, firebreak_server: FirebreakServer, alertmanager: Alertmanager
+    ) -> None:
+        # Grafana's truncated notification must not send Firebreak to Alertmanager for its group.
+        payload = grafana_webhook(grafana_alert()) | {"truncatedAlerts": 2}
+        status, _ = http(
+            "POST",
+            firebreak_server.url + "/webhook/grafana",
+            token=firebreak_server.webhook_token,
+            body=payload,
+        )
+        assert status == 200
+        # Nor those raised by hand.
+        page = {"key": "reconcile-1", "title": "Paged by hand"}
+        status, _ = http(
+            "POST",
+            firebreak_server.url + "/api/v1/alerts",
+            token=firebreak_server.admin_token,
+            body=page,
+        )
+        assert status == 201
+        now = datetime.now(UTC)
+        # An Alertmanager alert that then ends, its resolved webhook lost: once reconciliation
+        # has resolved it, it has run with the Grafana alert firing and past the grace.
+        alertmanager.post_alerts([_alert("Lost", "i9", now, now + timedelta(hours=1))])
+        wait_until(lambda: "i9" in _by_instance(firebreak_server), timeout=20, what="i9 stored")
+        alertmanager.post_alerts([_alert("Lost", "i9", now, datetime.now(UTC))])
+        wait_until(
+            lambda: _by_instance(firebreak_server)["i9"]["status"] == "resolved",
+            timeout=20,
+            what="i9 resolved by reconciliation",
+        )
+        others = {
+            a["labels"]["alertname"]: a
+            for a in firebreak_server.alerts()
+            if "instance" not in a["labels"]
+        }
+        grafana = others["High memory usage"]
+        assert grafana["status"] == "firing" and grafana["grafana"]["values"]["B"] > 44
+        assert others["Paged by hand"]["status"] == "firing"
+        assert firebreak_server.jobs("kind=fetch_group") == []
 
 
 class TestTruncatedGroup:

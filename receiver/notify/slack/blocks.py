@@ -16,6 +16,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from receiver.alertmanager import format_rfc3339
+from receiver.grafana_webhook import NO_GRAFANA_LINKS, GrafanaLinks, grafana_links
 from receiver.model import Alert, parse_id
 from receiver.notify.base import Notice, NoticeAlert, NoticeKind
 from receiver.notify.render import alertnames, severity
@@ -73,6 +74,7 @@ class MessageAlert:
     acknowledged_by: str | None = None
     resolved_by: str | None = None
     snoozed_until: datetime | None = None
+    grafana: GrafanaLinks = NO_GRAFANA_LINKS
 
     @classmethod
     def from_notice(cls, alert: NoticeAlert) -> MessageAlert:
@@ -84,6 +86,7 @@ class MessageAlert:
             alert.starts_at,
             alert.ends_at,
             alert.generator_url,
+            grafana=alert.grafana,
         )
 
     @classmethod
@@ -99,6 +102,7 @@ class MessageAlert:
             alert.acknowledged_by,
             alert.resolved_by,
             alert.snoozed_until,
+            grafana_links(alert.extra),
         )
 
 
@@ -220,14 +224,23 @@ def _alert_section(alert: MessageAlert, view: MessageView) -> dict[str, Any]:
     if alert.ends_at is not None and alert.status == "resolved":
         started += f", ended {format_rfc3339(alert.ends_at)}"
     lines.append(started)
+    values = alert.grafana.values_text()
+    if values:
+        lines.append("Values: " + escape_within(values, _SUMMARY_CHARS))
     links = [
         link(alert.generator_url, "Source"),
         link(alert.annotations.get("runbook_url", ""), "Runbook"),
-        link(
-            alert.annotations.get("dashboard_url", "") or _grafana(view.grafana_url, alert),
-            "Grafana",
-        ),
     ]
+    grafana_links_shown = alert.grafana.named_links()
+    if grafana_links_shown:
+        links += [link(url, title) for title, url in grafana_links_shown]
+    else:
+        links.append(
+            link(
+                alert.annotations.get("dashboard_url", "") or _grafana(view.grafana_url, alert),
+                "Grafana",
+            )
+        )
     shown = [link for link in links if link]
     if shown:
         lines.append(" | ".join(shown))
