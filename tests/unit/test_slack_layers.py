@@ -19,8 +19,8 @@ import pytest
 RECEIVER = Path(__file__).resolve().parents[2] / "receiver"
 
 # What notify may import of Firebreak: itself, the configuration and the foundation modules
-# (alertmanager.py is the webhook's wire format; acklinks.py signs acknowledge links;
-# clock_skew.py reads alert times, importing only alertmanager and metrics).
+# (alertmanager.py and grafana_webhook.py are the webhooks' wire formats; acklinks.py signs
+# acknowledge links; clock_skew.py reads alert times, importing only alertmanager and metrics).
 NOTIFY_MAY_IMPORT = (
     "receiver.notify",
     "receiver.config",
@@ -37,6 +37,7 @@ NOTIFY_MAY_IMPORT = (
     "receiver.acklinks",
     "receiver.obs",
     "receiver.alertmanager",
+    "receiver.grafana_webhook",
     "receiver.clock_skew",
 )
 
