@@ -16,7 +16,10 @@ from prometheus_client import CollectorRegistry
 from receiver.app import create_app
 from receiver.cli.main import main
 from receiver.config import load_config
+from receiver.metrics import Metrics
+from receiver.notify.email import EmailChannel
 from receiver.notify.links import NoticeLinks
+from receiver.notify.render import text_body
 from receiver.notify.slack.blocks import MessageAlert, MessageView, message
 from receiver.templates import ChannelTemplate, sample_notice
 from tests.clock import ManualClock
@@ -123,6 +126,31 @@ def test_a_slack_template_replaces_the_alert_sections_and_keeps_the_buttons(tmp_
     assert blocks[-1]["type"] == "actions"  # acknowledge and the other buttons stay
 
 
+def test_slack_and_email_fall_back_to_the_default_layout_with_a_note(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    failing = ChannelTemplate.load(
+        "chat", write(tmp_path, "f.j2", "{{ alert.labels.team }}"), NoticeLinks(), Metrics(registry)
+    )
+    notice = sample_notice()
+    alerts = [MessageAlert.from_notice(a) for a in notice.alerts]
+    _, default = message(alerts, MessageView(tier=0))
+    _, blocks = message(alerts, MessageView(tier=0, template=failing))
+    assert blocks[2]["type"] == "context"
+    assert "The message template failed" in blocks[2]["elements"][0]["text"]
+    assert blocks[3:] == default[2:]  # then the default layout, whole
+    mail = EmailChannel(
+        "mail", host="127.0.0.1", port=25, starttls=False, sender="a@b.example", template=failing
+    )
+    text, html = mail.bodies(notice)
+    assert text.startswith("The message template failed (")
+    assert text.endswith(text_body(notice))
+    assert "<p><em>The message template failed" in html
+    count = registry.get_sample_value(
+        "firebreak_message_template_failures_total", {"channel": "chat"}
+    )
+    assert count == 3.0  # one Slack message, and the e-mail's two parts
+
+
 def test_the_sandbox_is_the_runbooks_one(tmp_path: Path) -> None:
     path = write(tmp_path, "t.j2", "{{ ''.__class__.__mro__[1].__subclasses__() }}")
     template = ChannelTemplate.load("c", path, NoticeLinks())
@@ -174,6 +202,23 @@ def test_check_config_renders_each_template_against_a_sample_alert(
     assert main(["check-config", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert "channels.chat.template" in err and expected in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\xff\xfe{{ alert }}", "not UTF-8 text"),
+        (b"x" * (64 * 1024 + 1), "larger than 65536 bytes"),
+        (b"{% for i in range(99999) %}0123456789{% endfor %}", "rendered to more than"),
+    ],
+)
+def test_check_config_refuses_binary_huge_and_runaway_templates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    (tmp_path / "t.j2").write_bytes(content)
+    path = config_file(tmp_path, str(tmp_path / "t.j2"))
+    assert main(["check-config", "--config", str(path)]) == 1
+    assert expected in capsys.readouterr().err
 
 
 def test_check_config_names_a_missing_template_file(

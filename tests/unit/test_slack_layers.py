@@ -19,8 +19,8 @@ import pytest
 RECEIVER = Path(__file__).resolve().parents[2] / "receiver"
 
 # What notify may import of Firebreak: itself, the configuration and the foundation modules
-# (alertmanager.py is the webhook's wire format, grafana_webhook.py Grafana's and the links and
-# values it carries; clock_skew.py reads alert times, importing only alertmanager and metrics).
+# (alertmanager.py and grafana_webhook.py are the webhooks' wire formats; acklinks.py signs
+# acknowledge links; clock_skew.py reads alert times, importing only alertmanager and metrics).
 NOTIFY_MAY_IMPORT = (
     "receiver.notify",
     "receiver.config",
@@ -34,6 +34,7 @@ NOTIFY_MAY_IMPORT = (
     "receiver.metrics",
     "receiver.breaker",
     "receiver.ratelimit",
+    "receiver.acklinks",
     "receiver.obs",
     "receiver.alertmanager",
     "receiver.grafana_webhook",
