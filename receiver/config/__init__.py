@@ -39,6 +39,7 @@ from receiver.config.channels import (
     SlackChannelConfig,
     WebhookChannelConfig,
 )
+from receiver.config.heartbeats import HeartbeatConfig
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
@@ -96,6 +97,7 @@ __all__ = [
     "EmailChannelConfig",
     "EscalationPolicyConfig",
     "GrafanaConfig",
+    "HeartbeatConfig",
     "IngestConfig",
     "JobsConfig",
     "LayerConfig",

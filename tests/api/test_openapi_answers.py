@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.api.documented import (
     DOCUMENT,
+    HEARTBEAT_TOKEN,
     JSON,
     PAGERDUTY_SECRET,
     Answers,
@@ -339,6 +340,27 @@ async def _schedules(a: Answers) -> None:
     )
 
 
+async def _heartbeats(a: Answers) -> None:
+    listed = await a.check("get", "/api/v1/heartbeats", 200, token=VIEWER_TOKEN)
+    assert [(h["name"], h["state"]) for h in listed["heartbeats"]] == [("backup", "new")]
+    beat = await a.check(
+        "post",
+        "/api/v1/heartbeats/{name}",
+        200,
+        url="/api/v1/heartbeats/backup",
+        token=HEARTBEAT_TOKEN,
+        json={"message": "backed up"},
+    )
+    assert beat["state"] == "ok" and beat["labels"]["team"] == "storage"
+    await a.check(
+        "post",
+        "/api/v1/heartbeats/{name}",
+        200,
+        url="/api/v1/heartbeats/backup",
+        token=HEARTBEAT_TOKEN,
+    )
+
+
 SCENARIOS: dict[str, Callable[[Answers], Awaitable[None]]] = {
     "ingest": _ingest,
     "alerts": _alerts,
@@ -352,6 +374,7 @@ SCENARIOS: dict[str, Callable[[Answers], Awaitable[None]]] = {
     "ops": _ops,
     "integrations": _integrations,
     "schedules": _schedules,
+    "heartbeats": _heartbeats,
 }
 
 
