@@ -88,7 +88,8 @@ bench-runbooks: setup
 bench-soak: setup
 	$(BIN)/python bench/soak_bench.py $(SOAK_ARGS)
 
-## Ingest with 1, 2 and 3 replicas on one PostgreSQL database.
+## Ingest with 1, 2 and 3 replicas on one PostgreSQL database, each replica under a CPU quota
+## (as root; SCALEOUT_ARGS="--cpu-quota 0" runs them uncapped).
 bench-scaleout: setup
 	$(BIN)/python bench/scaleout_bench.py $(SCALEOUT_ARGS)
 
