@@ -27,45 +27,21 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import webhook_bench as wb
 from cpu_quota import CpuGroup, QuotaError, cpu_quota, find_hierarchy
+from pgdb import PG_ADMIN_URL, fresh_database
 
 TARGET_SPEEDUP = {2: 1.8, 3: 2.5}
 DEFAULT_QUOTA = 0.3  # CPUs per replica: three fit beside PostgreSQL and the load on 2 cores
 BOTTLENECK_SHARE = 0.5  # replicas whose quota ran out in fewer periods did not set the pace
-PG_ADMIN_URL = os.environ.get("FIREBREAK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-async def _admin(admin_url: str, sql: str) -> None:
-    import asyncpg  # type: ignore[import-not-found]
-
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new database on the server (an SQLAlchemy URL), dropped on leaving the block."""
-    name = f"firebreak_scaleout_{secrets.token_hex(4)}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    try:
-        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -110,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="firebreak-scaleout-") as tmp,
-        fresh_database(args.pg_admin_url) as db_url,
+        fresh_database(args.pg_admin_url, "firebreak_scaleout") as database,
     ):
+        db_url = database.asyncpg_url
         for count in args.replicas:
             with contextlib.ExitStack() as stack:
                 servers: list[wb.Server] = []
