@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -118,13 +119,16 @@ class Store(Connections):
         """Store a batch of webhooks in one transaction: all of them or none. The jobs
         ``outbox`` derives from what changed are enqueued in that same transaction."""
         prepared = self._ingest.prepare(batch, now, encoded)
+
+        def commit(conn: Connection) -> IngestOutcome:
+            outcome = self._ingest.execute(conn, prepared)
+            if outbox is not None:
+                self.jobs.enqueue_in(conn, outbox(outcome, now), now)
+            return outcome
+
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                async with self._connection(write=True) as conn:
-                    outcome = await self._ingest.execute(conn, prepared)
-                    if outbox is not None:
-                        await self.jobs.enqueue(conn, outbox(outcome, now), now)
-                    return outcome
+                return await self.unit(commit)
             except (DBAPIError, StoreUnavailable) as exc:
                 # PostgreSQL broke a deadlock or a serialization conflict by rolling this
                 # transaction back: run it again rather than answer Alertmanager 503.
