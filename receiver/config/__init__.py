@@ -43,12 +43,14 @@ from receiver.config.heartbeats import HeartbeatConfig
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
+    GraphsConfig,
     PagerDutyConfig,
     SlackConfig,
     TracingConfig,
     WatchdogConfig,
 )
 from receiver.config.load import load_config, parse_config
+from receiver.config.maintenance import MaintenanceWindowConfig
 from receiver.config.oncall import (
     LayerConfig,
     OnCallConfig,
@@ -97,11 +99,13 @@ __all__ = [
     "EmailChannelConfig",
     "EscalationPolicyConfig",
     "GrafanaConfig",
+    "GraphsConfig",
     "HeartbeatConfig",
     "IngestConfig",
     "JobsConfig",
     "LayerConfig",
     "LogConfig",
+    "MaintenanceWindowConfig",
     "NotificationsConfig",
     "NotifyTarget",
     "OnCallConfig",
