@@ -27,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except MatcherError as exc:
             print(f"firebreak routes test: {exc}", file=sys.stderr)
             return 2
+    if getattr(args, "without_config", False):
+        return _command(args.run)(args)
     try:
         found = find_config(args.config, os.environ)
     except ConfigError as exc:

@@ -17,6 +17,7 @@ from receiver.console import (
     bulk,
     executions,
     health,
+    heartbeats,
     login,
     reports,
     runbooks,
@@ -30,6 +31,7 @@ NAV = (
     NavItem("Executions", "console_executions"),
     NavItem("Runbooks", "console_runbooks"),
     NavItem("Schedules", "console_schedules"),
+    NavItem("Heartbeats", "console_heartbeats"),
     NavItem("Reports", "console_reports"),
     NavItem("Health", "console_health"),
 )
@@ -76,6 +78,7 @@ def setup_console(app: web.Application) -> None:
         schedules.delete_override,
         name="console_schedule_override_delete",
     )
+    r.add_get("/console/heartbeats", heartbeats.heartbeats_page, name="console_heartbeats")
     r.add_get("/console/reports", reports.reports_page, name="console_reports")
     r.add_get("/console/health", health.health_page, name="console_health")
     r.add_post("/console/jobs/{id}/retry", health.retry_job, name="console_job_retry")
