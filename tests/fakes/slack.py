@@ -40,6 +40,7 @@ CHANNEL = "C0ALERTS"
 OTHER_CHANNEL = "C0ESCALATE"
 TEAM = "T0FIREBRK"
 BOT_USER = "U0FIREBOT"
+_TRIGGERS = itertools.count(1)  # each command typed has a trigger_id of its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,8 +497,10 @@ def slash_command(
     response_url: str,
     command: str = "/firebreak",
     channel: str = CHANNEL,
+    trigger_id: str | None = None,
 ) -> bytes:
-    """The form-encoded body Slack posts for a slash command."""
+    """The form-encoded body Slack posts for a slash command; Slack gives each command typed a
+    ``trigger_id`` of its own (a replay of the request carries the same one)."""
     fields = {
         "token": "legacy-verification-token",
         "team_id": TEAM,
@@ -511,7 +514,7 @@ def slash_command(
         "api_app_id": "A0FIREBRK",
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": "1337.42.abcdef",
+        "trigger_id": trigger_id or f"1337.{next(_TRIGGERS)}.abcdef",
     }
     return urllib.parse.urlencode(fields).encode()
 
