@@ -34,7 +34,7 @@ from receiver.config import (
     NotifyTarget,
     TierConfig,
 )
-from receiver.delivery import Delivery
+from receiver.delivery import AfterSent, Delivery
 from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.maintenance import Maintenance
 from receiver.metrics import Metrics
@@ -115,8 +115,10 @@ class Escalation:
         *,
         schedules: Schedules,
         submit: Submit,
+        after_sent: Sequence[AfterSent] = (),
         maintenance: Maintenance | None = None,
     ) -> None:
+        """``after_sent``: what a firing notice that went out sets off (graphs)."""
         self._config = config
         self._maintenance = maintenance
         self._skew = skew
@@ -124,7 +126,7 @@ class Escalation:
         self._store = store
         self._channels = channels
         self._metrics = metrics
-        self._delivery = Delivery(store, channels, breakers, rate_limits, metrics)
+        self._delivery = Delivery(store, channels, breakers, rate_limits, metrics, after_sent)
         self._paging = Paging(config, channels, schedules)
         self._gaps = GapAlerts(schedules, store, submit, metrics)
 

@@ -39,6 +39,7 @@ from receiver.config.integrations import SlackConfig
 from receiver.deadletters import DeadLetters
 from receiver.escalation import Escalation
 from receiver.grafana import Annotator
+from receiver.graphs import Grapher
 from receiver.handoffs import Handoffs
 from receiver.hostallow import HostAllowList
 from receiver.jobs import Handler
@@ -62,6 +63,7 @@ from receiver.reactions import Reaction, Reactions
 from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.schedules import Schedules
+from receiver.slack_graphs import SlackGraphs
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
@@ -161,6 +163,7 @@ def build_services(
         for name, channel in config.channels.items()
     }
     schedules = Schedules(config, store, clock, _calendars(config, clock))
+    graphs = _slack_graphs(config, store, session, slack_channels)
     maintenance = Maintenance(config, store, clock, metrics, wake)
     escalation = Escalation(
         config,
@@ -172,6 +175,7 @@ def build_services(
         skew=lasting.skew,
         schedules=schedules,
         submit=submit,
+        after_sent=[graphs.after_sent] if graphs is not None else [],
         maintenance=maintenance,
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
@@ -218,6 +222,7 @@ def build_services(
         **retention.handlers(),
         **executor.handlers(),
         **MessageUpdates(store, slack_channels).handlers(),
+        **(graphs.handlers() if graphs is not None else {}),
     }
     # What alerts that arrive (route) and that end (resolve, by Alertmanager or a person) set
     # off, in this order and in one outcome: escalation and runbook starts (held back while a
@@ -246,6 +251,18 @@ def build_services(
         handoffs,
         maintenance,
     )
+
+
+def _slack_graphs(
+    config: Config,
+    store: Store,
+    session: aiohttp.ClientSession,
+    slack_channels: Mapping[str, SlackChannel],
+) -> SlackGraphs | None:
+    """Graphs in the threads of new Slack messages, when ``graphs`` is configured."""
+    if config.graphs is None or not slack_channels:
+        return None
+    return SlackGraphs(Grapher(config.graphs, session), store, slack_channels)
 
 
 def _calendars(config: Config, clock: Clock) -> Calendars:

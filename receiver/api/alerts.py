@@ -5,10 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.maintenance import Hold
-from receiver.manual_pages import parse_manual_page, raise_manual_page
 from receiver.model import Actor, Role
 from receiver.obs import request_id_var
-from receiver.typedefs import ACTIONS, BUILT, CLOCK, CONFIG, INGESTOR, STORE, TOKEN_AUTH
+from receiver.typedefs import ACTIONS, BUILT, CLOCK, CONFIG, MANUAL_PAGES, STORE, TOKEN_AUTH
 from receiver.views import HeldBy, alert_json, event_json, page_json, ts
 from receiver.web.params import alert_id_of, parse_alert_query, parse_snooze
 from receiver.web.request import NOTE_LIMIT, optional_text, read_json_object
@@ -35,16 +34,10 @@ def _held(hold: Hold | None) -> HeldBy | None:
 
 async def raise_alert(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
-    body = await read_json_object(request, ACTION_BODY_LIMIT)
-    page = parse_manual_page(body, request.app[CONFIG])
-    app = request.app
-    alert, created = await raise_manual_page(
-        page,
-        Actor(principal.name, "api"),
-        store=app[STORE],
-        submit=app[INGESTOR].submit,
-        clock=app[CLOCK],
-        request_id=request_id_var.get(),
+    pages = request.app[MANUAL_PAGES]
+    page = pages.parse(await read_json_object(request, ACTION_BODY_LIMIT))
+    alert, created = await pages.raise_page(
+        page, Actor(principal.name, "api"), request_id_var.get()
     )
     return web.json_response(alert_json(alert), status=201 if created else 200)
 

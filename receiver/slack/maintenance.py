@@ -34,11 +34,6 @@ class MaintenanceArgs:
     duration: str | None = None
     reason: str | None = None
 
-    @property
-    def target(self) -> str | None:
-        """What the command is about, for its audit row."""
-        return self.name
-
 
 def parse_maintenance(args: list[str]) -> MaintenanceArgs:
     if not args or args[0].lower() == "list":
