@@ -424,7 +424,7 @@ class SlackCommands:
         if refusal is not None:
             return refusal
         # What the command is about, for its audit row (an alert's id is recorded as that).
-        target = getattr(prepared.args, "schedule", None)
+        target = getattr(prepared.args, "schedule", None) or getattr(prepared.args, "target", None)
         if isinstance(prepared.args, MaintenanceArgs):
             target = prepared.args.name
         fields = {"target": target} if target else {}

@@ -12,10 +12,10 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.slack import SlackFake
 from tests.payloads import alert, webhook
-from tests.slack_helpers import ALICE, CHANNEL, STRANGER, VIEWER, command, slack_config
+from tests.slack_helpers import ALICE, CHANNEL, STRANGER, VIEWER, slack_config, slash_answer
 
 
 @pytest.fixture
@@ -41,19 +41,6 @@ async def client(
     return client
 
 
-async def _answer(
-    client: Any, slack: SlackFake, text: str, user: tuple[str, str]
-) -> dict[str, Any]:
-    before = len(slack.responses)
-    resp = await command(client, slack, text, user)
-    assert resp.status == 200
-    body = await resp.text()
-    if body:  # answered in the acknowledgement (usage)
-        return dict(await resp.json())
-    await eventually(lambda: len(slack.responses) > before, what=f"answer to {text!r}")
-    return dict(slack.responses[-1])
-
-
 async def _windows(client: Any) -> list[dict[str, Any]]:
     resp = await client.get("/api/v1/maintenance", headers=auth(VIEWER_TOKEN))
     return list((await resp.json())["windows"])
@@ -62,7 +49,7 @@ async def _windows(client: Any) -> list[dict[str, Any]]:
 async def test_a_window_started_from_slack_holds_an_alert_and_ending_it_releases(
     client: Any, slack: SlackFake, manual_clock: ManualClock
 ) -> None:
-    answer = await _answer(
+    answer = await slash_answer(
         client, slack, 'maintenance start db-upgrade service="checkout" 2h <b>Postgres</b>', ALICE
     )
     assert answer["response_type"] == "in_channel"
@@ -74,11 +61,11 @@ async def test_a_window_started_from_slack_holds_an_alert_and_ending_it_releases
     await client.post("/webhook", json=webhook(alert("Held")), headers=auth(WEBHOOK_TOKEN))
     await manual_clock.settle()
     assert slack.top_messages(CHANNEL) == []  # held: no message
-    listed = await _answer(client, slack, "maintenance", VIEWER)
+    listed = await slash_answer(client, slack, "maintenance", VIEWER)
     assert listed["response_type"] == "ephemeral"
     assert listed["text"].startswith("• maintenance window *db-upgrade* (open until ")
 
-    ended = await _answer(client, slack, "maintenance end db-upgrade", ALICE)
+    ended = await slash_answer(client, slack, "maintenance end db-upgrade", ALICE)
     assert (
         ended["text"] == "Ended maintenance window *db-upgrade*: what it held escalates from now."
     )
@@ -104,7 +91,7 @@ async def test_a_window_started_from_slack_holds_an_alert_and_ending_it_releases
 async def test_hostile_arguments_are_answered_with_what_was_expected(
     client: Any, slack: SlackFake, text: str, expected: str
 ) -> None:
-    answer = await _answer(client, slack, text, ALICE)
+    answer = await slash_answer(client, slack, text, ALICE)
     assert expected in answer["text"]
     assert await _windows(client) == []
 
@@ -112,15 +99,15 @@ async def test_hostile_arguments_are_answered_with_what_was_expected(
 async def test_a_bad_field_names_what_was_wrong_and_roles_are_kept(
     client: Any, slack: SlackFake
 ) -> None:
-    bad = await _answer(client, slack, 'maintenance start ../etc a="b" 2h why', ALICE)
+    bad = await slash_answer(client, slack, 'maintenance start ../etc a="b" 2h why', ALICE)
     assert bad["text"].startswith("Could not maintenance: name: expected 1 to 64 letters")
-    long = await _answer(client, slack, 'maintenance start w a="b" 40d why', ALICE)
+    long = await slash_answer(client, slack, 'maintenance start w a="b" 40d why', ALICE)
     assert "duration" in long["text"]
-    viewer = await _answer(client, slack, 'maintenance start w a="b" 2h why', VIEWER)
+    viewer = await slash_answer(client, slack, 'maintenance start w a="b" 2h why', VIEWER)
     assert "needs the responder role" in viewer["text"]
-    stranger = await _answer(client, slack, "maintenance", STRANGER)
+    stranger = await slash_answer(client, slack, "maintenance", STRANGER)
     assert "needs the viewer role" in stranger["text"]
-    gone = await _answer(client, slack, "maintenance end nothing", ALICE)
+    gone = await slash_answer(client, slack, "maintenance end nothing", ALICE)
     assert (
         gone["text"]
         == "Could not maintenance: no maintenance window named 'nothing' is open or planned."
