@@ -16,7 +16,7 @@ Escalation (``receiver.escalation``) decides who is told and when; this module t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,6 +76,27 @@ def ids_key(alert_ids: Iterable[int]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Sent:
+    """A firing notice a channel took, as what it sets off besides its record sees it (a
+    graph in a new Slack message's thread)."""
+
+    channel: str
+    alerts: tuple[Alert, ...]
+    reference: str | None  # where the channel put it (a Slack message: "channel:ts")
+    earlier: tuple[str, ...]  # the references of the channel's messages about them before
+    now: datetime
+
+    @property
+    def new_message(self) -> bool:
+        """Whether the notice started a message of its own rather than replying in one."""
+        return self.reference is not None and self.reference not in self.earlier
+
+
+# The jobs a sent firing notice sets off, enqueued with its record.
+AfterSent = Callable[[Sent], list[NewJob]]
+
+
+@dataclass(frozen=True, slots=True)
 class Preloaded:
     """What the runner reads once for all the notify jobs it claims in a turn."""
 
@@ -94,12 +115,14 @@ class Delivery:
         breakers: BreakerRegistry,
         rate_limits: RateLimiters,
         metrics: Metrics,
+        after_sent: Sequence[AfterSent] = (),
     ) -> None:
         self._store = store
         self._channels = channels
         self._breakers = breakers
         self._rate_limits = rate_limits
         self._metrics = metrics
+        self._after_sent = tuple(after_sent)
 
     def handlers(self) -> dict[str, Handler]:
         return {"notify": self.notify, "digest": self.digest, "acknowledge": self.acknowledge}
@@ -259,6 +282,10 @@ class Delivery:
         follow: list[NewJob] = []
         if kind is NoticeKind.FIRING and follows_acknowledgements(channel):
             follow = await self._catch_up(ctx, [a.id for a in alerts], channel_name, target)
+        if kind is NoticeKind.FIRING and self._after_sent:
+            sent = Sent(channel_name, tuple(alerts), delivery.reference, references, ctx.now)
+            for hook in self._after_sent:
+                follow += hook(sent)
         # The notifications rows are the alert's record of what was sent where.
         return Done("sent", notifications=rows, enqueue=follow)
 

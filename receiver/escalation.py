@@ -34,7 +34,7 @@ from receiver.config import (
     NotifyTarget,
     TierConfig,
 )
-from receiver.delivery import Delivery, ids_key
+from receiver.delivery import AfterSent, Delivery, ids_key
 from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.metrics import Metrics
 from receiver.model import MANUAL_GROUP_KEY, AlertStatus, EventKind, Job, NewJob, PageTarget
@@ -114,14 +114,16 @@ class Escalation:
         *,
         schedules: Schedules,
         submit: Submit,
+        after_sent: Sequence[AfterSent] = (),
     ) -> None:
+        """``after_sent``: what a firing notice that went out sets off (graphs)."""
         self._config = config
         self._skew = skew
         self._router = Router(config)
         self._store = store
         self._channels = channels
         self._metrics = metrics
-        self._delivery = Delivery(store, channels, breakers, rate_limits, metrics)
+        self._delivery = Delivery(store, channels, breakers, rate_limits, metrics, after_sent)
         self._paging = Paging(config, channels, schedules)
         self._gaps = GapAlerts(schedules, store, submit, metrics)
 

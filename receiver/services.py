@@ -39,6 +39,7 @@ from receiver.config.integrations import SlackConfig
 from receiver.deadletters import DeadLetters
 from receiver.escalation import Escalation
 from receiver.grafana import Annotator
+from receiver.graphs import Grapher
 from receiver.handoffs import Handoffs
 from receiver.hostallow import HostAllowList
 from receiver.jobs import Handler
@@ -61,6 +62,7 @@ from receiver.reactions import Reaction, Reactions
 from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.schedules import Schedules
+from receiver.slack_graphs import SlackGraphs
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
@@ -159,6 +161,7 @@ def build_services(
         for name, channel in config.channels.items()
     }
     schedules = Schedules(config, store, clock, _calendars(config, clock))
+    graphs = _slack_graphs(config, store, session, slack_channels)
     escalation = Escalation(
         config,
         store,
@@ -169,6 +172,7 @@ def build_services(
         skew=lasting.skew,
         schedules=schedules,
         submit=submit,
+        after_sent=[graphs.after_sent] if graphs is not None else [],
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
     guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
@@ -214,6 +218,7 @@ def build_services(
         **retention.handlers(),
         **executor.handlers(),
         **MessageUpdates(store, slack_channels).handlers(),
+        **(graphs.handlers() if graphs is not None else {}),
     }
     # What alerts that arrive (route) and that end (resolve, by Alertmanager or a person) set
     # off, in this order and in one outcome: escalation, Grafana's marks, runbook starts.
@@ -239,6 +244,18 @@ def build_services(
         schedules,
         handoffs,
     )
+
+
+def _slack_graphs(
+    config: Config,
+    store: Store,
+    session: aiohttp.ClientSession,
+    slack_channels: Mapping[str, SlackChannel],
+) -> SlackGraphs | None:
+    """Graphs in the threads of new Slack messages, when ``graphs`` is configured."""
+    if config.graphs is None or not slack_channels:
+        return None
+    return SlackGraphs(Grapher(config.graphs, session), store, slack_channels)
 
 
 def _calendars(config: Config, clock: Clock) -> Calendars:

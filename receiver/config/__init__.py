@@ -42,6 +42,7 @@ from receiver.config.channels import (
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
+    GraphsConfig,
     PagerDutyConfig,
     SlackConfig,
     TracingConfig,
@@ -96,6 +97,7 @@ __all__ = [
     "EmailChannelConfig",
     "EscalationPolicyConfig",
     "GrafanaConfig",
+    "GraphsConfig",
     "IngestConfig",
     "JobsConfig",
     "LayerConfig",

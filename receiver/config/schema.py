@@ -30,6 +30,7 @@ from receiver.config.checks import (
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
+    GraphsConfig,
     PagerDutyConfig,
     SlackConfig,
     TracingConfig,
@@ -195,6 +196,8 @@ class Config:
     )
     tls: TlsConfig | None = None
     grafana: GrafanaConfig | None = None
+    # Graphs of alerts' expressions in Slack threads and e-mail (docs/graphs.md).
+    graphs: GraphsConfig | None = None
     tracing: TracingConfig | None = None
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
