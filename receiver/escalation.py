@@ -31,12 +31,14 @@ from receiver.clock_skew import ClockSkew, escalation_start
 from receiver.config import (
     Config,
     EscalationPolicyConfig,
+    NotifyTarget,
     TierConfig,
 )
-from receiver.delivery import Delivery, ids_key
+from receiver.delivery import AfterSent, Delivery
 from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
+from receiver.maintenance import Maintenance
 from receiver.metrics import Metrics
-from receiver.model import AlertStatus, EventKind, Job, NewJob
+from receiver.model import MANUAL_GROUP_KEY, AlertStatus, EventKind, Job, NewJob, PageTarget
 from receiver.notify.base import (
     Channel,
     NoticeKind,
@@ -45,7 +47,7 @@ from receiver.oncall_gaps import GapAlerts, gap_job
 from receiver.paging import Escalating, Paging, Resolved, gap_note
 from receiver.pipeline import Submit
 from receiver.ratelimit import RateLimiters
-from receiver.reactions import Reacted, alert_ids
+from receiver.reactions import Reacted, alert_ids, ids_key
 from receiver.routing import Router
 from receiver.schedules import Schedules
 from receiver.store import Store
@@ -113,14 +115,18 @@ class Escalation:
         *,
         schedules: Schedules,
         submit: Submit,
+        after_sent: Sequence[AfterSent] = (),
+        maintenance: Maintenance | None = None,
     ) -> None:
+        """``after_sent``: what a firing notice that went out sets off (graphs)."""
         self._config = config
+        self._maintenance = maintenance
         self._skew = skew
         self._router = Router(config)
         self._store = store
         self._channels = channels
         self._metrics = metrics
-        self._delivery = Delivery(store, channels, breakers, rate_limits, metrics)
+        self._delivery = Delivery(store, channels, breakers, rate_limits, metrics, after_sent)
         self._paging = Paging(config, channels, schedules)
         self._gaps = GapAlerts(schedules, store, submit, metrics)
 
@@ -180,9 +186,14 @@ class Escalation:
         """New alerts find their routes and start their policies (the ``route`` job's part)."""
         # Alerts of one group that take the same route and policy, due together, escalate
         # as one job: one timer row per group and tier, however large the storm.
-        starting: dict[tuple[str, str, str, datetime], list[int]] = {}
+        starting: dict[tuple[str, str, str, datetime, str], list[int]] = {}
+        policies: dict[tuple[str, str], EscalationPolicyConfig] = {}
         routes: list[dict[str, Any]] = []
         watchdog = self._config.watchdog
+        # Pages raised by hand for someone: recorded with the page, never read from labels.
+        targets = await self._store.manual_pages.targets(
+            conn, [a.id for a in alerts.values() if a.group_key == MANUAL_GROUP_KEY]
+        )
         for alert in alerts.values():
             if self._skew is not None:
                 name = alert.labels.get("alertname", "")
@@ -195,6 +206,7 @@ class Escalation:
             routes += [_route_row(alert.id, m.route, m.escalation_policy, ctx.now) for m in matches]
             if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
                 continue
+            target = targets.get(alert.id)
             for match in matches:
                 policy = self._policy(match.escalation_policy)
                 if policy is None:
@@ -202,18 +214,22 @@ class Escalation:
                         "route %s names unknown policy %s", match.route, match.escalation_policy
                     )
                     continue
+                aimed = ""
+                if target is not None:
+                    # The page's target first, at once, then the policy as for any alert;
+                    # on the first route only, so that the target is paged once.
+                    policy, aimed, target = _aimed_at(policy, target), str(target), None
+                policies[(match.escalation_policy, aimed)] = policy
                 # From when Firebreak first saw it if startsAt is ahead of that: an alert
                 # from the future must not wait (or, in year 9999, overflow) to page.
                 start = escalation_start(alert.starts_at, alert.first_seen_at)
                 due = max(ctx.now, start + policy.tiers[0].after)
-                key = (alert.group_key, match.route, match.escalation_policy, due)
+                key = (alert.group_key, match.route, match.escalation_policy, due, aimed)
                 starting.setdefault(key, []).append(alert.id)
         follow: list[NewJob] = []
         events: list[dict[str, Any]] = []
-        for (group_key, route, policy_name, due), ids in starting.items():
-            policy = self._policy(policy_name)
-            if policy is None:
-                continue
+        for (group_key, route, policy_name, due, aimed), ids in starting.items():
+            policy = policies[(policy_name, aimed)]
             if due <= ctx.now and not _pages_people(policy.tiers[0]):
                 # The first tier is due already: reach it here rather than through a timer
                 # (one that pages people resolves them in its own job, which records pages).
@@ -251,7 +267,14 @@ class Escalation:
                 active.append(alert)
         for until, ids in snoozed.items():
             follow.append(_escalate(ids, group_key, route, policy_name, tier, repeat, until, chain))
+        active, held, held_events = await self._held(active, ctx.now)
+        for (window, until), ids in held.items():
+            follow.append(
+                _escalate(ids, group_key, route, policy_name, tier, repeat, until, chain, window)
+            )
         if not active:
+            if held_events:
+                return Done("held", enqueue=follow, events=held_events)
             return Done("stopped", enqueue=follow)
         if policy is None or tier >= len(policy.tiers):
             log.warning("escalation policy %s tier %d no longer exists", policy_name, tier)
@@ -275,7 +298,35 @@ class Escalation:
             if not falls:
                 break
             tier += 1  # nobody was paged: the next tier now, not after its delay
-        return Done("escalated", enqueue=follow, events=events, pages=pages)
+        return Done("escalated", enqueue=follow, events=events + held_events, pages=pages)
+
+    async def _held(
+        self, active: list[AlertState], now: datetime
+    ) -> tuple[list[AlertState], dict[tuple[str, datetime], list[int]], list[dict[str, Any]]]:
+        """Of alerts about to reach a tier, those an open maintenance window holds: their timer
+        is set again for the window's end, like a snooze's."""
+        if self._maintenance is None or not active:
+            return active, {}, []
+        windows = await self._maintenance.open_at(now)
+        if not windows.open:
+            return active, {}, []
+        async with self._store.connection() as conn:
+            labelled = await self._store.alert_states(
+                conn, [a.id for a in active], with_labels=True
+            )
+        free: list[AlertState] = []
+        held: dict[tuple[str, datetime], list[int]] = {}
+        events: list[dict[str, Any]] = []
+        for alert in active:
+            hold = windows.hold(labelled[alert.id].labels) if alert.id in labelled else None
+            if hold is None:
+                free.append(alert)
+                continue
+            held.setdefault((hold.window.name, hold.occurrence.end), []).append(alert.id)
+            events.append(_event(alert.id, EventKind.HELD, now, hold.note))
+        if events:
+            self._maintenance.count_held(len(events))
+        return free, held, events
 
     def _reach(
         self,
@@ -368,6 +419,7 @@ def _escalate(
     repeat: int,
     due: datetime,
     chain: Mapping[str, Any] | None,
+    held_by: str | None = None,
 ) -> NewJob:
     """An escalation timer for alerts of one group, carrying the policy's frozen ``chain``.
     Its key names the due time too, so a snoozed timer set again for later is a new job; its
@@ -381,6 +433,8 @@ def _escalate(
         "tier": tier,
         "repeat": repeat,
     }
+    if held_by is not None:
+        payload["held_by"] = held_by  # ending the window early makes it due at once
     coalesce_key = f"escalate:{group_key}:{route}:{policy}:{tier}:{repeat}"
     if chain is not None:
         payload["chain"] = dict(chain)
@@ -393,6 +447,13 @@ def _escalate(
         f"{ids_key(alert_ids)}",
         coalesce_key=coalesce_key,
     )
+
+
+def _aimed_at(policy: EscalationPolicyConfig, target: PageTarget) -> EscalationPolicyConfig:
+    """``policy`` with a first tier that pages a manual page's ``target`` at once; the
+    policy's own tiers follow it, each after its own delay."""
+    first = TierConfig(after=timedelta(0), notify=(NotifyTarget(**{target.kind: target.id}),))
+    return EscalationPolicyConfig(tiers=(first, *policy.tiers), repeat=policy.repeat)
 
 
 def _pages_people(tier: TierConfig) -> bool:

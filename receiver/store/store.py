@@ -24,14 +24,17 @@ from receiver.model import (
     AlertQuery,
     AlertStatus,
     EventKind,
+    ManualPage,
     NewJob,
     Page,
+    RaisedPage,
 )
 from receiver.store import listing
 from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_conflict
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue
 from receiver.store.listing import ALERT_COLUMNS, alert_from_row
+from receiver.store.manual_pages import ManualPageSQL
 from receiver.store.pages import PageSQL
 from receiver.store.tables import alert_events, alert_routes, alerts, notifications, webhooks
 
@@ -97,6 +100,7 @@ class Store(Connections):
         super().__init__(engine, sqlite_synchronous=sqlite_synchronous)
         self._ingest = IngestSQL(self.dialect)
         self.pages = PageSQL(self.dialect)
+        self.manual_pages = ManualPageSQL(self.dialect)
         self.jobs = JobQueue(self.dialect)
 
     # -- ingest -------------------------------------------------------------------------------
@@ -327,6 +331,19 @@ class Store(Connections):
             .order_by(notifications.c.channel, notifications.c.target)
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    async def claim_manual_page(
+        self, page: ManualPage, raised_by: str, at: datetime
+    ) -> tuple[RaisedPage, bool]:
+        """Record a page raised by hand under its key, committed when this returns; a key seen
+        before answers what was recorded then (see ``ManualPageSQL.claim``)."""
+        async with self._connection(write=True) as conn:
+            return await self.manual_pages.claim(conn, page, raised_by, at)
+
+    async def raised_page(self, alert_id: int) -> RaisedPage | None:
+        """The page an alert was raised by, when it was raised by hand."""
+        async with self._connection() as conn:
+            return await self.manual_pages.of_alert(conn, alert_id)
 
     async def alert_pages(self, alert_id: int) -> list[Page]:
         """The people tiers paged about an alert, first paged first."""

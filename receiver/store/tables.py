@@ -192,6 +192,27 @@ pages = Table(
     Index("ix_pages_person_paged_at", "person", "paged_at"),
 )
 
+# One row per page raised by hand, written before its alert is ingested: the client's key (one
+# page however often it is sent), who raised it and when (the alert's startsAt), whom it is for
+# (``schedule:ID``, ``person:ID``, ``team:ID``, or empty) and what it said. Escalation reads the
+# target from here, never from the alert's labels.
+manual_pages = Table(
+    "manual_pages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(128), nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("raised_at", UTCDateTime(), nullable=False),
+    Column("raised_by", String(256), nullable=False),
+    Column("target", String(256), nullable=False, server_default=""),
+    Column("title", String(256), nullable=False),
+    Column("details", Text, nullable=False, server_default=""),
+    Column("severity", String(16), nullable=False),
+    Column("labels", Json, nullable=False),
+    UniqueConstraint("key", name="uq_manual_pages_key"),
+    Index("ix_manual_pages_fingerprint", "fingerprint"),
+)
+
 # The routes each occurrence took (several with ``continue: true``) and the escalation policy
 # each led to, written when the route job first sees the occurrence: reports group response
 # times by route. One row per (occurrence, route), however often routing runs again.
@@ -354,4 +375,30 @@ oncall_overrides = Table(
     Column("created_by", String(256), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_oncall_overrides_schedule", "schedule", "ends_at"),
+)
+
+# Maintenance windows made at run time (API, Slack, console, CLI); those of the configuration
+# file are not stored. A one-off window has ``starts_at`` … ``ends_at``; a recurring one an
+# ``rrule`` or ``cron`` with ``duration_seconds`` in ``time_zone`` (``starts_at`` its first).
+# Ending one early sets ``ended_at``; rows are kept for the record.
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("matchers", Json, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("owner", String(256), nullable=False),
+    Column("starts_at", UTCDateTime()),
+    Column("ends_at", UTCDateTime()),
+    Column("rrule", Text),
+    Column("cron", String(128)),
+    Column("duration_seconds", Integer),
+    Column("time_zone", String(64), nullable=False),
+    Column("silence", Boolean, nullable=False, server_default=false()),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Column("ended_by", String(256)),
+    Index("ix_maintenance_windows_name", "name"),
 )
