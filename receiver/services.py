@@ -42,6 +42,7 @@ from receiver.escalation import Escalation
 from receiver.grafana import Annotator
 from receiver.graphs import Grapher
 from receiver.handoffs import Handoffs
+from receiver.heartbeats import Heartbeats
 from receiver.hostallow import HostAllowList
 from receiver.jobs import Handler
 from receiver.maintenance import HeldReactions, Maintenance
@@ -112,16 +113,19 @@ class Services:
     schedules: Schedules  # who is on call, with the overrides in the store
     handoffs: Handoffs  # hand-off messages and user groups that follow who is on call
     maintenance: Maintenance  # maintenance windows: open, made and ended
+    heartbeats: Heartbeats  # what cron jobs and backups report in, and their checks
     grapher: Grapher | None = None  # alerts' graphs (graphs:), for the console
 
     async def seed(self, store: Store, now: datetime) -> None:
-        """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs) this
-        configuration runs, and start reading its schedules' calendars."""
+        """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs) and the
+        heartbeats' checks this configuration runs, and start reading its schedules'
+        calendars."""
         self.schedules.calendars.start()  # read the calendars without holding the start up
         seeds = self.guard.seed(now) + self.retention.seed(now) + self.handoffs.seed(now)
         if seeds:
             async with store.transaction(durable=False) as conn:
                 await store.jobs.enqueue(conn, seeds, now)
+        await self.heartbeats.seed(now)
 
     async def close(self) -> None:
         for channel in self.channels.values():
@@ -218,7 +222,9 @@ def build_services(
         redactor=Redactor.of(configured_secrets(config), automation.max_step_output_bytes),
     )
     handoffs = Handoffs(config, schedules, channels, Audit(store, clock))
+    heartbeats = Heartbeats(config.heartbeats, store, metrics, submit, wake)
     handlers = {
+        **heartbeats.handlers(),
         **escalation.handlers(),
         **handoffs.handlers(),
         **guard.handlers(),
@@ -253,6 +259,7 @@ def build_services(
         schedules,
         handoffs,
         maintenance,
+        heartbeats,
         grapher,
     )
 
