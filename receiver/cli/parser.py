@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
     )
     add_alerts_parsers(commands, with_config)
+    add_page_parser(commands)
     add_schedules_parsers(commands, with_config)
     add_maintenance_parsers(commands, with_config)
     add_automation_parsers(commands, with_config)
@@ -213,6 +214,27 @@ def _weeks(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 13:
         raise argparse.ArgumentTypeError("expected a number of weeks from 1 to 13")
     return int(text)
+
+
+def add_page_parser(commands: Any) -> None:
+    page = commands.add_parser(
+        "page",
+        help="page a schedule's on-call, a person or a team through Firebreak's API",
+        description="Raise an alert by hand through a running Firebreak (POST /api/v1/alerts) "
+        "with the responder token in $FIREBREAK_TOKEN; no configuration file is read.",
+    )
+    page.set_defaults(run="receiver.cli.page:run", without_config=True)
+    page.add_argument(
+        "target", metavar="TARGET", help="schedule:ID, person:ID, team:ID, or an id only one has"
+    )
+    page.add_argument("message", nargs="+", metavar="MESSAGE", help="what is wrong")
+    page.add_argument("--url", help="Firebreak's URL (default: $FIREBREAK_URL)")
+    page.add_argument("--key", help="the page's key; the same key again raises nothing new")
+    page.add_argument("--severity", choices=("critical", "warning", "info"))
+    page.add_argument(
+        "--label", action="append", default=[], metavar="NAME=VALUE", help="for routes to match"
+    )
+    page.add_argument("--json", action="store_true", help="the API's JSON")
 
 
 def add_alerts_parsers(commands: Any, with_config: WithConfig) -> None:
