@@ -15,8 +15,7 @@ Escalation (``receiver.escalation``) decides who is told and when; this module t
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +38,7 @@ from receiver.notify.base import (
     follows_acknowledgements,
 )
 from receiver.ratelimit import RateLimiters
-from receiver.reactions import alert_ids
+from receiver.reactions import alert_ids, ids_key
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
 from receiver.store.messages import message_references
@@ -66,13 +65,6 @@ def notice_alert(alert: Alert) -> NoticeAlert:
         first_seen_at=alert.first_seen_at,
         grafana=grafana_links(alert.extra),
     )
-
-
-def ids_key(alert_ids: Iterable[int]) -> str:
-    """A short stable name for a set of alerts, for idempotency keys."""
-    ids = sorted(set(alert_ids))
-    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
-    return f"{ids[0]}-{ids[-1]}-{len(ids)}-{digest}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from receiver.maintenance import Hold
 from receiver.model import Actor, Role
 from receiver.obs import request_id_var
-from receiver.typedefs import ACTIONS, CLOCK, CONFIG, MANUAL_PAGES, STORE, TOKEN_AUTH
-from receiver.views import alert_json, event_json, page_json, ts
+from receiver.typedefs import ACTIONS, BUILT, CLOCK, CONFIG, MANUAL_PAGES, STORE, TOKEN_AUTH
+from receiver.views import HeldBy, alert_json, event_json, page_json, ts
 from receiver.web.params import alert_id_of, parse_alert_query, parse_snooze
 from receiver.web.request import NOTE_LIMIT, optional_text, read_json_object
 
@@ -18,12 +19,17 @@ async def list_alerts(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
     query = parse_alert_query(request.query, request.app[CLOCK]())
     page = await request.app[STORE].list_alerts(query)
+    held = await request.app[BUILT][-1].maintenance.holding(page.alerts)
     return web.json_response(
         {
-            "alerts": [alert_json(a) for a in page.alerts],
+            "alerts": [alert_json(a, _held(held.get(a.id))) for a in page.alerts],
             "next_cursor": str(page.next_cursor) if page.next_cursor is not None else None,
         }
     )
+
+
+def _held(hold: Hold | None) -> HeldBy | None:
+    return (hold.window, hold.occurrence) if hold is not None else None
 
 
 async def raise_alert(request: web.Request) -> web.Response:
@@ -45,9 +51,10 @@ async def get_alert(request: web.Request) -> web.Response:
     sent = await store.sent_notifications(alert_id)
     pages = await store.alert_pages(alert_id)
     names = {p.id: p.name for p in request.app[CONFIG].people}
+    held = await request.app[BUILT][-1].maintenance.holding([alert])
     return web.json_response(
         {
-            **alert_json(alert),
+            **alert_json(alert, _held(held.get(alert.id))),
             "events": [event_json(e) for e in events],
             "notifications": [
                 {

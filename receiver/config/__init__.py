@@ -49,6 +49,7 @@ from receiver.config.integrations import (
     WatchdogConfig,
 )
 from receiver.config.load import load_config, parse_config
+from receiver.config.maintenance import MaintenanceWindowConfig
 from receiver.config.oncall import (
     LayerConfig,
     OnCallConfig,
@@ -102,6 +103,7 @@ __all__ = [
     "JobsConfig",
     "LayerConfig",
     "LogConfig",
+    "MaintenanceWindowConfig",
     "NotificationsConfig",
     "NotifyTarget",
     "OnCallConfig",

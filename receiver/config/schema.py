@@ -36,6 +36,7 @@ from receiver.config.integrations import (
     TracingConfig,
     WatchdogConfig,
 )
+from receiver.config.maintenance import MaintenanceWindowConfig
 from receiver.config.oncall import OnCallConfig, ScheduleConfig, TeamConfig
 from receiver.config.policies import (
     DefaultRouteConfig,
@@ -230,6 +231,9 @@ class Config:
     oncall: OnCallConfig = field(default_factory=OnCallConfig)
     # The channels that reach a person a tier pages.
     paging: PagingConfig = field(default_factory=PagingConfig)
+    # Maintenance windows: matching alerts are held back from escalation and runbooks
+    # (docs/maintenance.md); more are made at run time.
+    maintenance: tuple[MaintenanceWindowConfig, ...] = ()
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})
