@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alerts_parsers(commands, with_config)
     add_page_parser(commands)
     add_schedules_parsers(commands, with_config)
+    add_maintenance_parsers(commands, with_config)
     add_automation_parsers(commands, with_config)
     db = commands.add_parser("db", help="database schema")
     db.set_defaults(run="receiver.cli.db:run")
@@ -119,6 +120,43 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("path", metavar="PATH", help="a file written by 'firebreak db backup'")
     restore.add_argument("--force", action="store_true", help="overwrite a non-empty database")
     return parser
+
+
+def add_maintenance_parsers(commands: Any, with_config: WithConfig) -> None:
+    maintenance = commands.add_parser(
+        "maintenance", help="maintenance windows: list, make, end early"
+    )
+    maintenance.set_defaults(run="receiver.cli.maintenance:run")
+    sub = maintenance.add_subparsers(dest="maintenance_command", required=True, metavar="COMMAND")
+    listing = with_config(sub.add_parser("list", help="the windows open or planned"))
+    listing.add_argument("--json", action="store_true", help="print the windows as JSON")
+    create = with_config(
+        sub.add_parser(
+            "create",
+            help="make a window: matching alerts are held back from escalation and runbooks",
+            description="One-off: --for or --until (and --start, default now). Recurring: "
+            "--rrule or --cron, with --for and --time-zone.",
+        )
+    )
+    create.add_argument("name", help="letters, digits, . _ -")
+    create.add_argument(
+        "--match",
+        action="append",
+        required=True,
+        metavar="MATCHER",
+        help='an Alertmanager matcher such as service="db"; repeat for more (all must match)',
+    )
+    create.add_argument("--reason", required=True)
+    create.add_argument("--owner", help="who answers for it (default: you)")
+    create.add_argument("--for", dest="duration", help="a duration such as 2h")
+    create.add_argument("--until", help="an RFC 3339 time")
+    create.add_argument("--start", help="an RFC 3339 time (default now)")
+    create.add_argument("--rrule", help="an RFC 5545 RRULE such as FREQ=WEEKLY;BYDAY=SU;BYHOUR=2")
+    create.add_argument("--cron", help="five cron fields such as '0 2 * * 0'")
+    create.add_argument("--time-zone", help="the zone --rrule and --cron count in (default UTC)")
+    create.add_argument("--json", action="store_true", help="print the window as JSON")
+    end = with_config(sub.add_parser("end", help="end a window now; what it held escalates"))
+    end.add_argument("name")
 
 
 def add_schedules_parsers(commands: Any, with_config: WithConfig) -> None:

@@ -57,6 +57,7 @@ def setup_console(app: web.Application) -> None:
     r.add_get("/console/page", manual_pages.page_form, name="console_page")
     r.add_post("/console/page", manual_pages.raise_page, name="console_raise_alert")
     r.add_get("/console/alerts/{id}", alerts.alert_page, name="console_alert")
+    r.add_get("/console/alerts/{id}/graph.png", alerts.alert_graph, name="console_alert_graph")
     r.add_post("/console/alerts/{id}/acknowledge", alerts.acknowledge, name="console_acknowledge")
     r.add_post("/console/alerts/{id}/resolve", alerts.resolve, name="console_resolve")
     r.add_post("/console/alerts/{id}/snooze", alerts.snooze, name="console_snooze")
