@@ -27,6 +27,7 @@ from receiver.config.checks import (
     positive_duration,
     split_listen,
 )
+from receiver.config.heartbeats import HeartbeatConfig, check_heartbeat_names
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
@@ -46,6 +47,7 @@ from receiver.config.policies import (
     builtin_channels,
     builtin_policies,
 )
+from receiver.config.walker import empty_mapping
 from receiver.config.yaml import join
 from receiver.durations import format_duration
 
@@ -219,6 +221,10 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     alertmanager: AlertmanagerConfig | None = None
     watchdog: WatchdogConfig | None = None
+    # Cron jobs, batch runs and backups that report in (docs/heartbeats.md).
+    heartbeats: Mapping[str, HeartbeatConfig] = field(
+        default_factory=empty_mapping, metadata={"check": check_heartbeat_names}
+    )
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     pagerduty: PagerDutyConfig = field(default_factory=PagerDutyConfig)
     automation: AutomationConfig = field(default_factory=AutomationConfig)

@@ -53,6 +53,7 @@ def setup_console(app: web.Application) -> None:
     r.add_post("/console/logout", login.logout, name="console_logout")
     r.add_post("/console/alerts/bulk", bulk.bulk, name="console_bulk")
     r.add_get("/console/alerts/{id}", alerts.alert_page, name="console_alert")
+    r.add_get("/console/alerts/{id}/graph.png", alerts.alert_graph, name="console_alert_graph")
     r.add_post("/console/alerts/{id}/acknowledge", alerts.acknowledge, name="console_acknowledge")
     r.add_post("/console/alerts/{id}/resolve", alerts.resolve, name="console_resolve")
     r.add_post("/console/alerts/{id}/snooze", alerts.snooze, name="console_snooze")

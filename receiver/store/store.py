@@ -31,6 +31,7 @@ from receiver.model import (
 )
 from receiver.store import listing
 from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_conflict
+from receiver.store.heartbeats import HeartbeatSQL
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue
 from receiver.store.listing import ALERT_COLUMNS, alert_from_row
@@ -100,6 +101,7 @@ class Store(Connections):
         super().__init__(engine, sqlite_synchronous=sqlite_synchronous)
         self._ingest = IngestSQL(self.dialect)
         self.pages = PageSQL(self.dialect)
+        self.heartbeats = HeartbeatSQL(self.dialect)
         self.manual_pages = ManualPageSQL(self.dialect)
         self.jobs = JobQueue(self.dialect)
 
