@@ -17,7 +17,7 @@ PIN = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes 
 	--custom-compile-command "make lock"
 COMPILE = $(PIN) setup.cfg
 
-.PHONY: run test lint lock lock-upgrade bench demo bench-runbooks bench-soak bench-scaleout setup system-deps-run system-deps-test clean
+.PHONY: run test lint lock lock-upgrade bench demo bench-runbooks bench-soak bench-scaleout bench-compare setup system-deps-run system-deps-test clean
 
 # Installed again whenever the lock (or the package's own metadata) changes.
 # pip and the build backend come from build.lock too: pip builds the package with them, fetching
@@ -88,9 +88,14 @@ bench-runbooks: setup
 bench-soak: setup
 	$(BIN)/python bench/soak_bench.py $(SOAK_ARGS)
 
-## Ingest with 1, 2 and 3 replicas on one PostgreSQL database.
+## Ingest with 1, 2 and 3 replicas on one PostgreSQL database, each replica under a CPU quota
+## (as root; SCALEOUT_ARGS="--cpu-quota 0" runs them uncapped).
 bench-scaleout: setup
 	$(BIN)/python bench/scaleout_bench.py $(SCALEOUT_ARGS)
+
+## Firebreak on SQLite and on PostgreSQL against a bare aiohttp handler, in one run, as ratios.
+bench-compare: setup
+	$(BIN)/python bench/compare.py $(COMPARE_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

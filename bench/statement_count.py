@@ -4,7 +4,8 @@
 Runs Firebreak in this process (SQLite, the default policy notifying the log channel), posts
 ``--webhooks`` one-alert webhooks ``--interval`` apart (each its own group, each escalated), and
 counts, per webhook: SQL statements by kind, connections checked out of the pool, and trips
-to SQLite's connection thread (each an event-loop wake-up). At low rates these, not the
+to SQLite's connection threads (each an event-loop wake-up): one per statement through the
+pool's async driver, one per unit of work handed to the writer thread. At low rates these, not the
 inserts themselves, are what a webhook costs.
 
 Usage: ``python bench/statement_count.py [--webhooks 50] [--interval 0.05]``
@@ -24,7 +25,7 @@ from typing import Any
 import aiosqlite.core
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -72,9 +73,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         text = CONFIG.format(db=Path(tmp) / "fb.db", token=TOKEN)
         app = create_app(parse_config(text, env={}), registry=CollectorRegistry())
         async with TestClient(TestServer(app)) as client:
-            engine = app[STORE].engine.sync_engine
+            store = app[STORE]
+            engine = store.engine.sync_engine
 
-            @event.listens_for(engine, "before_cursor_execute")
+            # Every engine: the pool's (reads, other writes) and SQLite's writer thread's.
+            @event.listens_for(Engine, "before_cursor_execute")
             def _statement(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
                 statements[_kind(statement)] += 1
 
@@ -89,19 +92,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             statements.clear()
             counts.clear()
             trips = 0
+            units_before = store.writer.trips if store.writer is not None else 0
             for i in range(args.webhooks):
                 body = webhook(alert(f"C{i}"), group_key=f"g{i}")
                 resp = await client.post("/webhook", json=body, headers=headers)
                 assert resp.status == 200, resp.status
                 await asyncio.sleep(args.interval)
             await asyncio.sleep(0.5)  # the last one's notification
+            # A unit of work handed to the writer thread is one trip, whatever it runs.
+            units = (store.writer.trips if store.writer is not None else 0) - units_before
     aiosqlite.core.Connection._execute = original  # type: ignore[method-assign]
     n = args.webhooks
     return {
         "webhooks": n,
         "statements": sum(statements.values()) / n,
         "checkouts": counts["checkouts"] / n,
-        "thread_trips": trips / n,
+        "thread_trips": (trips + units) / n,
+        "writer_units": units / n,
         "by_kind": {k: v / n for k, v in statements.most_common()},
     }
 
@@ -114,7 +121,8 @@ def main() -> int:
     print(
         f"per webhook ({result['webhooks']} sent one at a time): "
         f"{result['statements']:.1f} statements, {result['checkouts']:.1f} pool checkouts, "
-        f"{result['thread_trips']:.1f} trips to SQLite's thread"
+        f"{result['thread_trips']:.1f} trips to SQLite's threads "
+        f"({result['writer_units']:.1f} of them units of work run whole by the writer)"
     )
     for kind, per in result["by_kind"].items():
         print(f"  {per:6.2f}  {kind}")

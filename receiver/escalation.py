@@ -31,12 +31,13 @@ from receiver.clock_skew import ClockSkew, escalation_start
 from receiver.config import (
     Config,
     EscalationPolicyConfig,
+    NotifyTarget,
     TierConfig,
 )
 from receiver.delivery import Delivery, ids_key
 from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.metrics import Metrics
-from receiver.model import AlertStatus, EventKind, Job, NewJob
+from receiver.model import MANUAL_GROUP_KEY, AlertStatus, EventKind, Job, NewJob, PageTarget
 from receiver.notify.base import (
     Channel,
     NoticeKind,
@@ -187,9 +188,14 @@ class Escalation:
         """New alerts find their routes and start their policies (the ``route`` job's part)."""
         # Alerts of one group that take the same route and policy, due together, escalate
         # as one job: one timer row per group and tier, however large the storm.
-        starting: dict[tuple[str, str, str, datetime], list[int]] = {}
+        starting: dict[tuple[str, str, str, datetime, str], list[int]] = {}
+        policies: dict[tuple[str, str], EscalationPolicyConfig] = {}
         routes: list[dict[str, Any]] = []
         watchdog = self._config.watchdog
+        # Pages raised by hand for someone: recorded with the page, never read from labels.
+        targets = await self._store.manual_pages.targets(
+            conn, [a.id for a in alerts.values() if a.group_key == MANUAL_GROUP_KEY]
+        )
         for alert in alerts.values():
             if self._skew is not None:
                 name = alert.labels.get("alertname", "")
@@ -202,6 +208,7 @@ class Escalation:
             routes += [_route_row(alert.id, m.route, m.escalation_policy, ctx.now) for m in matches]
             if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
                 continue
+            target = targets.get(alert.id)
             for match in matches:
                 policy = self._policy(match.escalation_policy)
                 if policy is None:
@@ -209,18 +216,22 @@ class Escalation:
                         "route %s names unknown policy %s", match.route, match.escalation_policy
                     )
                     continue
+                aimed = ""
+                if target is not None:
+                    # The page's target first, at once, then the policy as for any alert;
+                    # on the first route only, so that the target is paged once.
+                    policy, aimed, target = _aimed_at(policy, target), str(target), None
+                policies[(match.escalation_policy, aimed)] = policy
                 # From when Firebreak first saw it if startsAt is ahead of that: an alert
                 # from the future must not wait (or, in year 9999, overflow) to page.
                 start = escalation_start(alert.starts_at, alert.first_seen_at)
                 due = max(ctx.now, start + policy.tiers[0].after)
-                key = (alert.group_key, match.route, match.escalation_policy, due)
+                key = (alert.group_key, match.route, match.escalation_policy, due, aimed)
                 starting.setdefault(key, []).append(alert.id)
         follow: list[NewJob] = []
         events: list[dict[str, Any]] = []
-        for (group_key, route, policy_name, due), ids in starting.items():
-            policy = self._policy(policy_name)
-            if policy is None:
-                continue
+        for (group_key, route, policy_name, due, aimed), ids in starting.items():
+            policy = policies[(policy_name, aimed)]
             if due <= ctx.now and not _pages_people(policy.tiers[0]):
                 # The first tier is due already: reach it here rather than through a timer
                 # (one that pages people resolves them in its own job, which records pages).
@@ -400,6 +411,13 @@ def _escalate(
         f"{ids_key(alert_ids)}",
         coalesce_key=coalesce_key,
     )
+
+
+def _aimed_at(policy: EscalationPolicyConfig, target: PageTarget) -> EscalationPolicyConfig:
+    """``policy`` with a first tier that pages a manual page's ``target`` at once; the
+    policy's own tiers follow it, each after its own delay."""
+    first = TierConfig(after=timedelta(0), notify=(NotifyTarget(**{target.kind: target.id}),))
+    return EscalationPolicyConfig(tiers=(first, *policy.tiers), repeat=policy.repeat)
 
 
 def _pages_people(tier: TierConfig) -> bool:

@@ -6,17 +6,23 @@ the same page again (a retry, a double click) finds the alert already raised ins
 a second. Labels are the client's data: they may help routes match (``firebreak_source="manual"``
 is set on every manual page for that), but they can never set the alert's name, its severity or
 anything Firebreak sets itself.
+
+A page may name a ``target``: a schedule, a person or a team of the configuration. It is
+recorded with the page (``manual_pages``), and escalation pages whoever the target resolves to
+when the alert is routed (the schedule's on-call, the person, the team's members) as a first
+tier ahead of the route's own policy, which goes on as for any alert if nobody acknowledges
+(docs/api.md "Raising an alert by hand"). The target is looked up in the configuration: a name
+that is not there is refused, naming the field, and changes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
-from receiver.errors import InvalidInput
+from receiver.config import PEOPLE_KINDS, Config
+from receiver.errors import InvalidInput, StoreUnavailable
 from receiver.model import (
     MANUAL_GROUP_KEY,
     Actor,
@@ -24,11 +30,14 @@ from receiver.model import (
     AlertSnapshot,
     AlertStatus,
     Clock,
+    ManualPage,
     Notification,
+    PageTarget,
+    RaisedPage,
 )
 from receiver.store import Store
 
-__all__ = ["ManualPage", "parse_manual_page", "raise_manual_page"]
+__all__ = ["ManualPage", "parse_manual_page", "parse_target", "raise_manual_page"]
 
 SOURCE_LABEL: Final = "firebreak_source"
 SEVERITIES: Final = ("critical", "warning", "info")
@@ -38,30 +47,17 @@ MAX_DETAILS: Final = 4000
 MAX_LABELS: Final = 20
 MAX_LABEL_NAME: Final = 64
 MAX_LABEL_VALUE: Final = 256
-_FIELDS: Final = frozenset({"key", "title", "details", "severity", "labels"})
+MAX_TARGET: Final = 200
+_FIELDS: Final = frozenset({"key", "title", "details", "severity", "labels", "target"})
 _KEY_RE: Final = re.compile(r"[A-Za-z0-9._:-]+")
 _LABEL_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Set from the page's own fields or by Firebreak; a label of the same name is refused.
 _RESERVED: Final = frozenset({"alertname", "severity"})
 
 
-@dataclass(frozen=True, slots=True)
-class ManualPage:
-    """A page as asked for: checked, not yet recorded."""
-
-    key: str
-    title: str
-    details: str
-    severity: str
-    labels: Mapping[str, str]
-
-    @property
-    def fingerprint(self) -> str:
-        return "manual-" + hashlib.sha256(self.key.encode()).hexdigest()[:32]
-
-
-def parse_manual_page(body: Mapping[str, Any]) -> ManualPage:
-    """Check a page's fields; ``InvalidInput`` names the first wrong one and what was expected."""
+def parse_manual_page(body: Mapping[str, Any], config: Config) -> ManualPage:
+    """Check a page's fields (its target against ``config``); ``InvalidInput`` names the first
+    wrong one and what was expected."""
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         raise InvalidInput(unknown[0], f"unknown field; expected only {', '.join(sorted(_FIELDS))}")
@@ -75,7 +71,43 @@ def parse_manual_page(body: Mapping[str, Any]) -> ManualPage:
     severity = _text(body, "severity", 16, required=False) or "critical"
     if severity not in SEVERITIES:
         raise InvalidInput("severity", f"expected one of {', '.join(SEVERITIES)}")
-    return ManualPage(key, title.strip(), details, severity, _labels(body.get("labels")))
+    labels = _labels(body.get("labels"))
+    target_text = _text(body, "target", MAX_TARGET, required=False)
+    target = parse_target(target_text, config) if target_text else None
+    return ManualPage(key, title.strip(), details, severity, labels, target)
+
+
+def parse_target(text: str, config: Config, field: str = "target") -> PageTarget:
+    """``schedule:ID``, ``person:ID`` or ``team:ID`` (or a bare id that only one of them has)
+    as a target of the configuration; ``InvalidInput`` naming ``field`` for anything else."""
+    ids = {
+        "schedule": {s.id for s in config.schedules},
+        "person": {p.id for p in config.people},
+        "team": {t.id for t in config.teams},
+    }
+    kind, sep, ident = text.partition(":")
+    if sep:
+        if kind not in PEOPLE_KINDS:
+            raise InvalidInput(field, "expected schedule:ID, person:ID or team:ID")
+        if ident not in ids[kind]:
+            raise InvalidInput(field, f"no {kind} of that id is configured; {_known(ids[kind])}")
+        return PageTarget(kind, ident)
+    kinds = [k for k in PEOPLE_KINDS if text in ids[k]]
+    if not kinds:
+        everything = {f"{k}:{i}" for k, found in ids.items() for i in found}
+        raise InvalidInput(field, f"no schedule, person or team of that id; {_known(everything)}")
+    if len(kinds) > 1:
+        named = " or ".join(f"{k}:{text}" for k in kinds)
+        raise InvalidInput(field, f"more than one target has that id; expected {named}")
+    return PageTarget(kinds[0], text)
+
+
+def _known(ids: set[str]) -> str:
+    if not ids:
+        return "none is configured"
+    shown = sorted(ids)
+    more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+    return f"expected one of {', '.join(shown[:10])}{more}"
 
 
 def _text(
@@ -138,39 +170,47 @@ async def raise_manual_page(
     request_id: str | None,
 ) -> tuple[Alert, bool]:
     """Record ``page`` (committed when this returns) and say whether it is new: a page whose key
-    was seen before answers the alert it raised then, and records nothing."""
+    was seen before answers the alert it raised then, and records nothing new."""
     fingerprint = page.fingerprint
     earlier = (await store.occurrence_starts([fingerprint])).get(fingerprint)
     if earlier:
         alert_id = await store.find_occurrence(fingerprint, min(earlier))
         if alert_id is not None:
             return await store.get_alert(alert_id), False
-    now = clock()
+    raised, created = await store.claim_manual_page(
+        page, f"{actor.interface}:{actor.name}", clock()
+    )
+    # What was recorded first is what is raised, from the start recorded with it: a retry,
+    # or the same page sent twice at once, submits the very same alert, and ingest stores one
+    # occurrence of a fingerprint from one start (and routes it once).
+    await submit(_notification(raised), request_id)
+    alert_id = await store.find_occurrence(fingerprint, raised.raised_at)
+    if alert_id is None:  # cannot happen once submit returned, short of the row vanishing
+        raise StoreUnavailable("the page was recorded but its alert was not; send it again")
+    return await store.get_alert(alert_id), created
+
+
+def _notification(raised: RaisedPage) -> Notification:
+    page = raised.page
     labels = {**page.labels, "alertname": page.title, "severity": page.severity}
     labels[SOURCE_LABEL] = "manual"
-    annotations = {"summary": page.title, "raised_by": f"{actor.interface}:{actor.name}"}
+    annotations = {"summary": page.title, "raised_by": raised.raised_by}
     if page.details:
         annotations["description"] = page.details
-    snapshot = AlertSnapshot(AlertStatus.FIRING, labels, annotations, now, None, "", fingerprint)
-    await submit(
-        Notification(
-            version="manual",
-            group_key=MANUAL_GROUP_KEY,
-            truncated_alerts=0,
-            status=AlertStatus.FIRING,
-            receiver=f"{actor.interface}:{actor.name}",
-            group_labels={},
-            common_labels=labels,
-            common_annotations={},
-            external_url="",
-            alerts=(snapshot,),
-        ),
-        request_id,
+    if page.target is not None:
+        annotations["target"] = str(page.target)
+    snapshot = AlertSnapshot(
+        AlertStatus.FIRING, labels, annotations, raised.raised_at, None, "", page.fingerprint
     )
-    alert_id = await store.find_occurrence(fingerprint, now)
-    if alert_id is None:  # raised at the same moment by a retry racing this one
-        earlier = (await store.occurrence_starts([fingerprint])).get(fingerprint) or [now]
-        alert_id = await store.find_occurrence(fingerprint, min(earlier))
-    if alert_id is None:
-        raise InvalidInput("key", "the page could not be recorded; send it again")
-    return await store.get_alert(alert_id), True
+    return Notification(
+        version="manual",
+        group_key=MANUAL_GROUP_KEY,
+        truncated_alerts=0,
+        status=AlertStatus.FIRING,
+        receiver=raised.raised_by,
+        group_labels={},
+        common_labels=labels,
+        common_annotations={},
+        external_url="",
+        alerts=(snapshot,),
+    )

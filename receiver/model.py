@@ -3,6 +3,7 @@ annotation names ``matchers.Matcher``, under ``TYPE_CHECKING``)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,43 @@ class AlertSnapshot:
 GRAFANA_GROUP_PREFIX = "grafana:"
 # The group of alerts raised by hand (POST /api/v1/alerts).
 MANUAL_GROUP_KEY = "firebreak:manual"
+
+
+@dataclass(frozen=True, slots=True)
+class PageTarget:
+    """Who a page raised by hand is for: one person, whoever a schedule has on call, or a
+    team's members, each by its id in the configuration."""
+
+    kind: str  # person, schedule or team
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ManualPage:
+    """A page raised by hand, as asked for and checked."""
+
+    key: str
+    title: str
+    details: str
+    severity: str
+    labels: Mapping[str, str]
+    target: PageTarget | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return "manual-" + hashlib.sha256(self.key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedPage:
+    """A page raised by hand as recorded: by whom and when (the alert's start)."""
+
+    page: ManualPage
+    raised_by: str
+    raised_at: datetime
 
 
 def source_actor(notification: Notification) -> str:

@@ -29,7 +29,8 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 async def raise_alert(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
-    page = parse_manual_page(await read_json_object(request, ACTION_BODY_LIMIT))
+    body = await read_json_object(request, ACTION_BODY_LIMIT)
+    page = parse_manual_page(body, request.app[CONFIG])
     app = request.app
     alert, created = await raise_manual_page(
         page,

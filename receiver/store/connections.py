@@ -1,6 +1,6 @@
-"""Connections to the database: reads, transactions that commit on a clean exit, SQLite's one
-writer at a time and its durability per transaction, and database trouble turned into
-``StoreUnavailable``. ``Store`` adds the queries."""
+"""Connections to the database: reads, transactions that commit on a clean exit, units of work
+run whole in one hand-off, SQLite's one writer at a time and its durability per transaction,
+and database trouble turned into ``StoreUnavailable``. ``Store`` adds the queries."""
 
 from __future__ import annotations
 
@@ -8,14 +8,20 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from receiver.errors import StoreUnavailable
+from receiver.store.engine import sqlite_pragmas
+from receiver.store.writer import SQLiteWriter
+
+_T = TypeVar("_T")
 
 
 class Connections:
@@ -29,9 +35,46 @@ class Connections:
         # Write transactions this process has committed: what was counted before the last
         # one may be out of date (see receiver/gauges.py).
         self.commits = 0
+        database = engine.url.database
+        # SQLite's writer thread needs a file the thread can open a connection of its own to.
+        self.writer: SQLiteWriter | None = (
+            SQLiteWriter(engine.url, synchronous=self._synchronous, pragmas=sqlite_pragmas)
+            if self.dialect == "sqlite" and database and database != ":memory:"
+            else None
+        )
 
     async def close(self) -> None:
+        if self.writer is not None:
+            await self.writer.close()
         await self.engine.dispose()
+
+    async def unit(self, work: Callable[[Connection], _T], *, durable: bool = True) -> _T:
+        """Run ``work`` (statements over a synchronous connection) in one transaction that
+        commits when it returns; its result, or ``StoreUnavailable`` when the database could
+        not be reached or could not commit.
+
+        On SQLite it runs whole on the writer's thread: one hand-off for the unit, however many
+        statements it runs. Elsewhere it runs on a connection of the pool, each statement
+        awaited in turn (``AsyncConnection.run_sync``). ``durable`` as for ``transaction``.
+        """
+        if self.writer is None:
+            async with self._connection(write=True, durable=durable) as conn:
+                return await conn.run_sync(work)
+        try:
+            async with self._write_lock.held(first=durable):
+                running = self.writer.run(work, durable=durable)
+                running.add_done_callback(lambda f: f.cancelled() or f.exception())
+                try:
+                    result = await asyncio.shield(running)
+                except asyncio.CancelledError:
+                    # The unit runs on regardless: keep other writers out until it has.
+                    await asyncio.wait([running])
+                    raise
+            self.commits += 1
+            return result
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     def transaction(self, *, durable: bool = True) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection in a transaction that commits on a clean exit.

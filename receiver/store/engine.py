@@ -38,16 +38,7 @@ def create_engine_for(database: DatabaseConfig) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            # WAL lets readers run beside the writer; synchronous=FULL makes a commit survive
-            # power loss, which is what "answer 200 only after the alert is stored" promises.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            # A bounded page cache per connection (negative: KiB), see SQLITE_CACHE_KIB.
-            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-            cursor.close()
+            sqlite_pragmas(dbapi_conn, synchronous)
 
         return engine
     return create_async_engine(
@@ -59,6 +50,20 @@ def create_engine_for(database: DatabaseConfig) -> AsyncEngine:
         # Fail over to a 503 quickly rather than hold Alertmanager's request open.
         connect_args={"timeout": 5, "command_timeout": 30},
     )
+
+
+def sqlite_pragmas(dbapi_conn: Any, synchronous: str) -> None:
+    """Set up a new SQLite connection (a reader's or the writer's)."""
+    cursor = dbapi_conn.cursor()
+    # WAL lets readers run beside the writer; synchronous=FULL makes a commit survive
+    # power loss, which is what "answer 200 only after the alert is stored" promises.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    # A bounded page cache per connection (negative: KiB), see SQLITE_CACHE_KIB.
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cursor.close()
 
 
 async def migrate(engine: AsyncEngine) -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from receiver.model import AlertSnapshot, AlertStatus, EventKind, Notification, source_actor
 
@@ -251,8 +251,9 @@ class IngestSQL:
             occurrences, keys, by_stored_key, values, webhook_rows, self.time(now), truncated
         )
 
-    async def execute(self, conn: AsyncConnection, prepared: PreparedBatch) -> IngestOutcome:
-        """Store a prepared batch in the caller's transaction.
+    def execute(self, conn: Connection, prepared: PreparedBatch) -> IngestOutcome:
+        """Store a prepared batch in the caller's transaction (a unit of work: see
+        ``Connections.unit``).
 
         New occurrences are inserted first (``ON CONFLICT DO NOTHING``); only those that
         already existed are looked up, locked on PostgreSQL, and updated. An occurrence only
@@ -260,11 +261,9 @@ class IngestSQL:
         """
         occurrences = prepared.occurrences
         stamp = prepared.stamp
-        inserted = await self._insert_new(conn, prepared)
-        existing = await self._lock_existing(
-            conn, [key for key in occurrences if key not in inserted]
-        )
-        resolved = await self._update_existing(conn, occurrences, existing, stamp)
+        inserted = self._insert_new(conn, prepared)
+        existing = self._lock_existing(conn, [key for key in occurrences if key not in inserted])
+        resolved = self._update_existing(conn, occurrences, existing, stamp)
         events: list[tuple[Any, ...]] = []
         fired, resolved_kind = EventKind.FIRED.value, EventKind.RESOLVED.value
         for key, alert_id in inserted.items():
@@ -276,12 +275,12 @@ class IngestSQL:
             events.append((alert_id, resolved_kind, stamp, source, request_id))
         m = self._mark
         if events:
-            await conn.exec_driver_sql(
+            conn.exec_driver_sql(
                 "INSERT INTO alert_events (alert_id, kind, at, actor, request_id) "
                 f"VALUES ({m(1)}, {m(2)}, {m(3)}, {m(4)}, {m(5)})",
                 events,
             )
-        await conn.exec_driver_sql(
+        conn.exec_driver_sql(
             "INSERT INTO webhooks (received_at, request_id, receiver, group_key, status, "
             "group_labels, alert_count, truncated_alerts, external_url, extra) "
             f"VALUES ({', '.join(m(i) for i in range(1, 11))})",
@@ -294,8 +293,8 @@ class IngestSQL:
             truncated=prepared.truncated,
         )
 
-    async def _insert_new(
-        self, conn: AsyncConnection, prepared: PreparedBatch
+    def _insert_new(
+        self, conn: Connection, prepared: PreparedBatch
     ) -> dict[tuple[str, datetime], int]:
         """Insert every occurrence not yet stored; returns the keys and ids it inserted."""
         inserted: dict[tuple[str, datetime], int] = {}
@@ -303,7 +302,7 @@ class IngestSQL:
         values, by_stored_key = prepared.values, prepared.by_stored_key
         for chunk in _chunks(range(len(prepared.keys)), _ROWS_PER_INSERT):
             params = values[chunk[0] * width : (chunk[-1] + 1) * width]
-            result = await conn.exec_driver_sql(
+            result = conn.exec_driver_sql(
                 f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES {self._marks(len(chunk), width)} "
                 "ON CONFLICT (fingerprint, starts_at) DO NOTHING "
                 "RETURNING id, fingerprint, starts_at",
@@ -314,8 +313,8 @@ class IngestSQL:
                 inserted[by_stored_key[(row[1], row[2])]] = row[0]
         return inserted
 
-    async def _lock_existing(
-        self, conn: AsyncConnection, keys: list[tuple[str, datetime]]
+    def _lock_existing(
+        self, conn: Connection, keys: list[tuple[str, datetime]]
     ) -> dict[tuple[str, datetime], _Stored]:
         """Stored occurrences for ``keys``; locked in id order on PostgreSQL until commit."""
         found: dict[tuple[str, datetime], _Stored] = {}
@@ -344,7 +343,7 @@ class IngestSQL:
                     "AND starts_at >= ?"
                 )
                 params = (*chunk, earliest)
-            stored_rows: Sequence[Any] = (await conn.exec_driver_sql(sql, params)).all()
+            stored_rows: Sequence[Any] = (conn.exec_driver_sql(sql, params)).all()
             for row in stored_rows:
                 key = wanted.get((row[1], row[2]))
                 if key is not None:
@@ -353,9 +352,9 @@ class IngestSQL:
                     )
         return found
 
-    async def _update_existing(
+    def _update_existing(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         occurrences: Mapping[tuple[str, datetime], _Occurrence],
         existing: Mapping[tuple[str, datetime], _Stored],
         stamp: Any,
@@ -385,19 +384,19 @@ class IngestSQL:
         ids = sorted(stored.id for stored in existing.values())
         for chunk in _chunks(ids, _IN_CHUNK):
             marks = ", ".join(m(i + 2) for i in range(len(chunk)))
-            await conn.exec_driver_sql(
+            conn.exec_driver_sql(
                 f"UPDATE alerts SET last_seen_at = {m(1)} WHERE id IN ({marks})",
                 (stamp, *chunk),
             )
         if changed:
-            await conn.exec_driver_sql(
+            conn.exec_driver_sql(
                 f"UPDATE alerts SET annotations = {m(1)}, generator_url = {m(2)} WHERE id = {m(3)}",
                 changed,
             )
         if resolving:
             # The rows are locked (PostgreSQL) or this is the only writer (SQLite), so the
             # status read above still holds; the guard keeps it so regardless.
-            await conn.exec_driver_sql(
+            conn.exec_driver_sql(
                 f"UPDATE alerts SET status = {m(1)}, ends_at = {m(2)} "
                 f"WHERE id = {m(3)} AND status = 'firing'",
                 resolving,

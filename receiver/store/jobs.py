@@ -26,11 +26,30 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import Job, NewJob
 from receiver.store.tables import NOTICES_ON_THEIR_WAY, GroupKeyOf, UTCDateTime, jobs
 from receiver.tracing import carry
+
+
+def _job_rows(new: Sequence[NewJob], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": j.kind,
+            "payload": j.payload,
+            "state": "pending",
+            "due_at": j.due_at,
+            "attempts": 0,
+            "idempotency_key": j.idempotency_key,
+            "coalesce_key": j.coalesce_key,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # The trace of the job or webhook enqueueing it, when tracing.
+        for j in carry(new)
+    ]
 
 
 def _job(row: Any) -> Job:
@@ -167,23 +186,14 @@ class JobQueue:
         """Add jobs; one whose idempotency key exists already is left as it is."""
         if not new:
             return 0
-        new = carry(new)  # the trace of the job or webhook enqueueing it, when tracing
-        rows = [
-            {
-                "kind": j.kind,
-                "payload": j.payload,
-                "state": "pending",
-                "due_at": j.due_at,
-                "attempts": 0,
-                "idempotency_key": j.idempotency_key,
-                "coalesce_key": j.coalesce_key,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for j in new
-        ]
-        result = await conn.execute(self._enqueue, rows)
+        result = await conn.execute(self._enqueue, _job_rows(new, now))
         return int(result.rowcount or 0)
+
+    def enqueue_in(self, conn: Connection, new: Sequence[NewJob], now: datetime) -> int:
+        """``enqueue`` within a unit of work (see ``Connections.unit``)."""
+        if not new:
+            return 0
+        return int(conn.execute(self._enqueue, _job_rows(new, now)).rowcount or 0)
 
     async def claim(
         self, conn: AsyncConnection, owner: str, now: datetime, lease: timedelta, limit: int

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,14 +24,17 @@ from receiver.model import (
     AlertQuery,
     AlertStatus,
     EventKind,
+    ManualPage,
     NewJob,
     Page,
+    RaisedPage,
 )
 from receiver.store import listing
 from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_conflict
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue
 from receiver.store.listing import ALERT_COLUMNS, alert_from_row
+from receiver.store.manual_pages import ManualPageSQL
 from receiver.store.pages import PageSQL
 from receiver.store.tables import alert_events, alert_routes, alerts, notifications, webhooks
 
@@ -96,6 +100,7 @@ class Store(Connections):
         super().__init__(engine, sqlite_synchronous=sqlite_synchronous)
         self._ingest = IngestSQL(self.dialect)
         self.pages = PageSQL(self.dialect)
+        self.manual_pages = ManualPageSQL(self.dialect)
         self.jobs = JobQueue(self.dialect)
 
     # -- ingest -------------------------------------------------------------------------------
@@ -114,13 +119,16 @@ class Store(Connections):
         """Store a batch of webhooks in one transaction: all of them or none. The jobs
         ``outbox`` derives from what changed are enqueued in that same transaction."""
         prepared = self._ingest.prepare(batch, now, encoded)
+
+        def commit(conn: Connection) -> IngestOutcome:
+            outcome = self._ingest.execute(conn, prepared)
+            if outbox is not None:
+                self.jobs.enqueue_in(conn, outbox(outcome, now), now)
+            return outcome
+
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                async with self._connection(write=True) as conn:
-                    outcome = await self._ingest.execute(conn, prepared)
-                    if outbox is not None:
-                        await self.jobs.enqueue(conn, outbox(outcome, now), now)
-                    return outcome
+                return await self.unit(commit)
             except (DBAPIError, StoreUnavailable) as exc:
                 # PostgreSQL broke a deadlock or a serialization conflict by rolling this
                 # transaction back: run it again rather than answer Alertmanager 503.
@@ -311,6 +319,19 @@ class Store(Connections):
             .order_by(notifications.c.channel, notifications.c.target)
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    async def claim_manual_page(
+        self, page: ManualPage, raised_by: str, at: datetime
+    ) -> tuple[RaisedPage, bool]:
+        """Record a page raised by hand under its key, committed when this returns; a key seen
+        before answers what was recorded then (see ``ManualPageSQL.claim``)."""
+        async with self._connection(write=True) as conn:
+            return await self.manual_pages.claim(conn, page, raised_by, at)
+
+    async def raised_page(self, alert_id: int) -> RaisedPage | None:
+        """The page an alert was raised by, when it was raised by hand."""
+        async with self._connection() as conn:
+            return await self.manual_pages.of_alert(conn, alert_id)
 
     async def alert_pages(self, alert_id: int) -> list[Page]:
         """The people tiers paged about an alert, first paged first."""

@@ -229,6 +229,27 @@ pages = Table(
     Index("ix_pages_person_paged_at", "person", "paged_at"),
 )
 
+# One row per page raised by hand, written before its alert is ingested: the client's key (one
+# page however often it is sent), who raised it and when (the alert's startsAt), whom it is for
+# (``schedule:ID``, ``person:ID``, ``team:ID``, or empty) and what it said. Escalation reads the
+# target from here, never from the alert's labels.
+manual_pages = Table(
+    "manual_pages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(128), nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("raised_at", UTCDateTime(), nullable=False),
+    Column("raised_by", String(256), nullable=False),
+    Column("target", String(256), nullable=False, server_default=""),
+    Column("title", String(256), nullable=False),
+    Column("details", Text, nullable=False, server_default=""),
+    Column("severity", String(16), nullable=False),
+    Column("labels", Json, nullable=False),
+    UniqueConstraint("key", name="uq_manual_pages_key"),
+    Index("ix_manual_pages_fingerprint", "fingerprint"),
+)
+
 # The routes each occurrence took (several with ``continue: true``) and the escalation policy
 # each led to, written when the route job first sees the occurrence: reports group response
 # times by route. One row per (occurrence, route), however often routing runs again.

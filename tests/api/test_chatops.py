@@ -29,8 +29,9 @@ HOSTILE = '<!channel> `x` & "y" \\ <@U123|boss> ' + "é" * 50
 async def store(config: Config) -> AsyncIterator[Store]:
     engine = create_engine_for(config.database)
     await migrate(engine)
-    yield Store(engine)
-    await engine.dispose()
+    store = Store(engine)
+    yield store
+    await store.close()
 
 
 def _at(minutes: int) -> str:

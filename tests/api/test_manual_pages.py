@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from receiver.store.tables import alerts
+from receiver.store.tables import alerts, manual_pages
 from receiver.typedefs import STORE
 from tests.api.test_grafana_webhook import refused_and_nothing_stored
 from tests.clock import ManualClock
@@ -132,7 +132,17 @@ BAD = [
     ("labels.team", _with(labels={"team": "t" * 257}), "at most 256"),
     ("labels.team", _with(labels={"team": "a\nb"}), "control characters"),
     ("labels", _with(labels={f"l{i}": "x" for i in range(21)}), "at most 20"),
-    ("target", _with(target={"schedule": "primary"}), "unknown field"),
+    ("target", _with(target={"schedule": "primary"}), "expected a string"),
+    ("target", _with(target=["schedule:primary"]), "expected a string"),
+    ("target", _with(target="schedule:primary"), "no schedule of that id is configured"),
+    ("target", _with(target="person:nobody"), "no person of that id is configured"),
+    ("target", _with(target="pager:duty"), "expected schedule:ID, person:ID or team:ID"),
+    ("target", _with(target="'; DROP TABLE alerts; --"), "no schedule, person or team"),
+    ("target", _with(target="team:<script>alert(1)</script>"), "no team of that id"),
+    ("target", _with(target="schedule:../../etc/passwd"), "no schedule of that id"),
+    ("target", _with(target="schedule:primary\nperson:bob"), "control characters"),
+    ("target", _with(target="s" * 201), "at most 200"),
+    ("owner", _with(owner="bob"), "unknown field"),
     ("body", ["not", "an", "object"], "JSON object"),
 ]
 
@@ -144,6 +154,7 @@ async def test_a_bad_page_is_400_naming_the_field_and_changes_nothing(
     client: Any, field: str, body: Any, says: str
 ) -> None:
     await refused_and_nothing_stored(client, await raise_page(client, body), field, says)
+    assert await count(client, manual_pages) == 0
 
 
 async def test_hostile_text_is_kept_as_data(client: Any) -> None:

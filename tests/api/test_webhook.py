@@ -225,6 +225,12 @@ async def test_store_failure_is_503_so_alertmanager_retries(client: Any) -> None
         if store.dialect == "sqlite"
         else DatabaseConfig(url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
     )
+    if store.writer is not None:  # SQLite's writer thread opens the database of its own
+        from receiver.store.engine import sqlite_pragmas
+        from receiver.store.writer import SQLiteWriter
+
+        await store.writer.close()
+        store.writer = SQLiteWriter(store.engine.url, synchronous="full", pragmas=sqlite_pragmas)
     resp = await post(client, webhook(alert()))
     assert resp.status == 503
     assert resp.headers["Retry-After"]

@@ -14,5 +14,6 @@ from receiver.store import Store, create_engine_for, migrate
 async def store(config: Config) -> AsyncIterator[Store]:
     engine = create_engine_for(config.database)
     await migrate(engine)
-    yield Store(engine)
-    await engine.dispose()
+    store = Store(engine)
+    yield store
+    await store.close()

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Firebreak against its baselines, in one run, as ratios.
+
+Sends the same fresh-alert webhooks (the same bytes in the same order, every alert a new
+occurrence for the server that gets it) to, in turn:
+
+- the bare aiohttp handler (``bare_server.py``: parses the JSON, answers 200);
+- Firebreak on SQLite (a temporary file, ``synchronous=FULL``) and Firebreak on PostgreSQL (a
+  fresh database on ``--pg-admin-url``), each with its default escalation to the log channel;
+
+closed loop, ``--concurrency`` (16) webhooks in flight, ``--duration`` (5) seconds with 1 alert
+per webhook and again with 100, through ``webhook_bench``'s load generator. It prints one table
+with each server's figures as ratios and PASS/FAIL against the targets, then counts the alert
+rows each Firebreak stored against the alerts it acknowledged.
+
+Usage::
+
+    python bench/compare.py               # about a minute
+    python bench/compare.py --json out.json
+
+Exit status: 0 when the run completed (``--strict``: 1 when a check failed), 2 when it could
+not be carried out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import webhook_bench as wb
+from pgdb import PG_ADMIN_URL, fresh_database
+
+SCENARIOS = (1, 100)  # alerts per webhook
+# The issue's targets, all measured in the same run.
+TARGET_BARE = {1: 0.25, 100: 0.06}  # Firebreak on SQLite / bare aiohttp, webhooks/s
+
+
+@dataclass
+class Entrant:
+    """One server in the comparison and what it did."""
+
+    name: str
+    start: Callable[[Path], AbstractContextManager[Any]]  # a server for webhook_bench.run_scenario
+    db_url: str | None = None  # Firebreak's, to count the rows it stored
+    results: dict[int, wb.Result] = field(default_factory=dict)
+    acknowledged: int = 0  # alerts answered 200, warm-up included
+    sent: int = 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
+    parser.add_argument("--concurrency", type=int, default=16, help="webhooks in flight")
+    parser.add_argument("--workers", type=int, default=2, help="load processes")
+    parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="where to create databases")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
+    args = parser.parse_args(argv)
+    if not 0 < args.duration <= 120:
+        parser.error("--duration must be in (0, 120] seconds")
+    if not 1 <= args.concurrency <= 1024:
+        parser.error("--concurrency must be 1 to 1024")
+    return args
+
+
+def measure(entrant: Entrant, workdir: Path, run_id: str, args: argparse.Namespace) -> None:
+    workdir.mkdir()
+    with entrant.start(workdir) as server:
+        warm = wb.Scenario("warm-up", "w", 1, "closed", concurrency=args.concurrency)
+        runs = [wb.run_scenario(server, warm, run_id, 1.0, args.workers)]
+        for n in SCENARIOS:
+            scenario = wb.Scenario(f"{n}-alert", f"c{n}", n, "closed", concurrency=args.concurrency)
+            result = wb.run_scenario(server, scenario, run_id, args.duration, args.workers)
+            entrant.results[n] = result
+            runs.append(result)
+            print(
+                f"  {entrant.name:<20} {n:>3} alert(s): {result.webhooks_per_s:>9,.1f} webhooks/s,"
+                f" p99 {result.p99_ms:.1f} ms, {result.errors} errors",
+                flush=True,
+            )
+    for r in runs:
+        entrant.acknowledged += r.ok * r.alerts_per_webhook
+        entrant.sent += r.sent * r.alerts_per_webhook
+
+
+def ratio(a: Entrant | None, b: Entrant | None, n: int) -> float | None:
+    if a is None or b is None or n not in a.results or n not in b.results:
+        return None
+    base = b.results[n].webhooks_per_s
+    return a.results[n].webhooks_per_s / base if base > 0 else None
+
+
+def print_table(entrants: list[Entrant]) -> None:
+    bare = entrants[0]
+    header = (
+        f"{'server':<20} {'alerts/webhook':>14} {'webhooks/s':>10} {'alerts/s':>9} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'of bare':>8}  {'srv CPU':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for n in SCENARIOS:
+        for e in entrants:
+            r = e.results.get(n)
+            if r is None:
+                continue
+            of_bare = ratio(e, bare, n)
+            print(
+                f"{e.name:<20} {n:>14} {r.webhooks_per_s:>10,.1f} {r.alerts_per_s:>9,.0f} "
+                f"{r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.errors:>6} "
+                f"{'' if of_bare is None else f'{of_bare:.3f}':>8}  {r.server_cpu_pct:>6.0f}%"
+            )
+
+
+def checks(
+    entrants: list[Entrant], rows: dict[str, tuple[int, str]]
+) -> list[tuple[str, str, bool]]:
+    by = {e.name: e for e in entrants}
+    bare, sqlite = by["bare aiohttp"], by["Firebreak SQLite"]
+    out: list[tuple[str, str, bool]] = []
+    for n, target in TARGET_BARE.items():
+        got = ratio(sqlite, bare, n)
+        if got is not None:
+            out.append(
+                (
+                    f"Firebreak (SQLite) >= {target:g} of bare aiohttp at {n} alert(s) per webhook",
+                    f"{got:.3f}",
+                    got >= target,
+                )
+            )
+    errors = sum(r.errors for e in entrants for r in e.results.values())
+    out.append(("no non-200 answers or transport errors", str(errors), errors == 0))
+    for e in entrants:
+        if e.name in rows:
+            count, how = rows[e.name]
+            name, value, ok = wb.stored_once_check(count, e.acknowledged, e.sent, how)
+            out.append((f"{e.name}: {name}", value, ok))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    run_id = secrets.token_hex(4)
+    print(
+        f"Firebreak comparison run {run_id}: closed loop, {args.concurrency} webhooks in flight, "
+        f"{args.duration:g} s per scenario, {args.workers} load processes, Python "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="firebreak-compare-")))
+        pg = stack.enter_context(fresh_database(args.pg_admin_url, "firebreak_compare"))
+        sqlite_url = f"sqlite+aiosqlite:///{tmp / 'firebreak.db'}"
+
+        def firebreak(db_url: str) -> Callable[[Path], AbstractContextManager[Any]]:
+            return lambda workdir: wb.running("firebreak", workdir, db_url, "full")
+
+        entrants = [
+            Entrant("bare aiohttp", lambda workdir: wb.running("bare", workdir, "", "full")),
+            Entrant("Firebreak SQLite", firebreak(sqlite_url), sqlite_url),
+            Entrant("Firebreak PostgreSQL", firebreak(pg.asyncpg_url), pg.asyncpg_url),
+        ]
+        for i, entrant in enumerate(entrants):
+            measure(entrant, tmp / f"{i}", run_id, args)
+        rows = {
+            e.name: _rows(wb.count_rows(e.db_url, run_id)) for e in entrants if e.db_url is not None
+        }
+    elapsed = time.monotonic() - started
+
+    print()
+    print_table(entrants)
+    results = {
+        e.name: {
+            n: {"webhooks_per_s": r.webhooks_per_s, "p99_ms": r.p99_ms}
+            for n, r in e.results.items()
+        }
+        for e in entrants
+    }
+    # Firebreak on PostgreSQL shares the machine with the server; the others run alone.
+    other = [
+        r.other_cpu_pct
+        for e in entrants
+        if e.db_url is None or e.db_url.startswith("sqlite")
+        for r in e.results.values()
+    ]
+    if other and max(other) > wb.OTHER_LOAD_WARN_PCT:
+        print(
+            f"\nNOTE: other processes used {min(other):.0f}-{max(other):.0f}% of a core while the "
+            "servers ran alone: the machine was loaded, so figures and ratios are skewed; "
+            "rerun on a quiet machine"
+        )
+    verdicts = checks(entrants, rows)
+    wb.report(verdicts, args.json, {"run_id": run_id, "results": results})
+    print(f"\ntotal {elapsed:.0f} s")
+    if args.strict and not all(ok for _, _, ok in verdicts):
+        return 1
+    return 0
+
+
+def _rows(counted: tuple[int, int, str]) -> tuple[int, str]:
+    alerts, _webhooks, how = counted
+    return alerts, how
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RuntimeError, OSError) as exc:
+        print(f"comparison failed: {exc}", file=sys.stderr)
+        sys.exit(2)
