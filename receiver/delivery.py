@@ -56,6 +56,8 @@ _DIGEST_ALERTS = 50
 # A notice waiting behind an earlier tier's is due this long after it, so that a claim takes
 # the earlier one first (or with it, when it sees it running and waits again).
 _BEHIND = timedelta(seconds=1)
+# How soon a notice held back by a half-open breaker's probes looks again.
+_PROBING = timedelta(seconds=1)
 
 
 def notice_alert(alert: Alert) -> NoticeAlert:
@@ -182,9 +184,15 @@ class Delivery:
             return DeadLetter(f"channel {channel_name!r} is not configured")
         breaker = self._breakers.get(channel_name, target)
         if not breaker.allow():
-            return Defer(
-                until=ctx.now + timedelta(seconds=breaker.retry_in()), reason="circuit breaker open"
-            )
+            wait = timedelta(seconds=breaker.retry_in())
+            reason = "circuit breaker open"
+            if breaker.state is BreakerState.HALF_OPEN:
+                # Its probes are out, and answer within a timeout: look again shortly rather
+                # than when a probe that never answers would give its slot up (a whole
+                # cool-down), or every notice but the probes waits out a second cool-down
+                # after the outage ended, and later tiers wait behind them.
+                wait, reason = min(wait, _PROBING), "circuit breaker probing"
+            return Defer(until=ctx.now + wait, reason=reason)
         bucket = self._rate_limits.get(channel_name)
         if not bucket.try_take():
             breaker.release()  # the probe slot it lent is not used

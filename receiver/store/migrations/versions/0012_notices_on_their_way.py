@@ -1,7 +1,7 @@
 """jobs: an index on the notices on their way, by alert group (tiers in order)
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from receiver.store.tables import NOTICES_ON_THEIR_WAY, GroupKeyOf
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
