@@ -93,7 +93,8 @@ bench-soak: setup
 bench-scaleout: setup
 	$(BIN)/python bench/scaleout_bench.py $(SCALEOUT_ARGS)
 
-## Firebreak on SQLite and on PostgreSQL against a bare aiohttp handler, in one run, as ratios.
+## Firebreak on SQLite and on PostgreSQL against a bare aiohttp handler, in one run, as ratios
+## (COMPARE_ARGS=--with-alerta: and against Alerta 9, installed from PyPI into a venv under /tmp).
 bench-compare: setup
 	$(BIN)/python bench/compare.py $(COMPARE_ARGS)
 

@@ -7,6 +7,9 @@ occurrence for the server that gets it) to, in turn:
 - the bare aiohttp handler (``bare_server.py``: parses the JSON, answers 200);
 - Firebreak on SQLite (a temporary file, ``synchronous=FULL``) and Firebreak on PostgreSQL (a
   fresh database on ``--pg-admin-url``), each with its default escalation to the log channel;
+- with ``--with-alerta``, Alerta 9 (installed from PyPI into a throwaway virtualenv under /tmp
+  the first time, see ``alerta_server.py``; gunicorn ``--preload -w 2``) on a fresh database of
+  its own on the same PostgreSQL server, taking the webhooks at ``/webhooks/prometheus``;
 
 closed loop, ``--concurrency`` (16) webhooks in flight, ``--duration`` (5) seconds with 1 alert
 per webhook and again with 100, through ``webhook_bench``'s load generator. It prints one table
@@ -16,6 +19,7 @@ rows each Firebreak stored against the alerts it acknowledged.
 Usage::
 
     python bench/compare.py               # about a minute
+    python bench/compare.py --with-alerta # installs Alerta the first time (~1 minute more)
     python bench/compare.py --json out.json
 
 Exit status: 0 when the run completed (``--strict``: 1 when a check failed), 2 when it could
@@ -25,6 +29,7 @@ not be carried out.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import platform
@@ -38,12 +43,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import alerta_server
 import webhook_bench as wb
 from pgdb import PG_ADMIN_URL, fresh_database
 
 SCENARIOS = (1, 100)  # alerts per webhook
 # The issue's targets, all measured in the same run.
 TARGET_BARE = {1: 0.25, 100: 0.06}  # Firebreak on SQLite / bare aiohttp, webhooks/s
+TARGET_ALERTA = {"Firebreak SQLite": 25.0, "Firebreak PostgreSQL": 15.0}  # / Alerta, 1 and 100
+# Alerta answers a 100-alert webhook in seconds, and 16 connections queue on its two workers:
+# give the requests still in flight when a scenario ends time to be answered rather than counted
+# as lost (the load workers are forked, so they see this too).
+wb.DRAIN_TIMEOUT = 60.0
 
 
 @dataclass
@@ -52,9 +63,10 @@ class Entrant:
 
     name: str
     start: Callable[[Path], AbstractContextManager[Any]]  # a server for webhook_bench.run_scenario
-    db_url: str | None = None  # Firebreak's, to count the rows it stored
+    alone: bool  # the only process serving (not sharing the machine with its PostgreSQL)
+    count_rows: Callable[[], tuple[int, str]] | None = None  # alerts it stored, and how counted
     results: dict[int, wb.Result] = field(default_factory=dict)
-    acknowledged: int = 0  # alerts answered 200, warm-up included
+    acknowledged: int = 0  # alerts answered 2xx, warm-up included
     sent: int = 0
 
 
@@ -64,6 +76,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="webhooks in flight")
     parser.add_argument("--workers", type=int, default=2, help="load processes")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="where to create databases")
+    parser.add_argument(
+        "--with-alerta",
+        action="store_true",
+        help="also measure Alerta 9, installed from PyPI into --alerta-venv when missing",
+    )
+    parser.add_argument(
+        "--alerta-venv",
+        type=Path,
+        default=alerta_server.DEFAULT_VENV,
+        help=f"Alerta's throwaway virtualenv ({alerta_server.DEFAULT_VENV})",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
     args = parser.parse_args(argv)
@@ -122,6 +145,24 @@ def print_table(entrants: list[Entrant]) -> None:
             )
 
 
+def print_against_alerta(entrants: list[Entrant]) -> None:
+    by = {e.name: e for e in entrants}
+    alerta = by.get("Alerta 9")
+    if alerta is None:
+        print("\nAlerta: not measured (--with-alerta installs and measures it)")
+        return
+    print("\nwebhooks/s as a multiple of Alerta's:")
+    for name in TARGET_ALERTA:
+        got = [ratio(by[name], alerta, n) for n in SCENARIOS]
+        print(
+            f"  {name:<20} "
+            + ", ".join(
+                f"{'-' if r is None else f'{r:.1f}x'} at {n} alert(s)"
+                for r, n in zip(got, SCENARIOS, strict=True)
+            )
+        )
+
+
 def checks(
     entrants: list[Entrant], rows: dict[str, tuple[int, str]]
 ) -> list[tuple[str, str, bool]]:
@@ -138,8 +179,20 @@ def checks(
                     got >= target,
                 )
             )
+    alerta = by.get("Alerta 9")
+    for name, target in TARGET_ALERTA.items():
+        for n in SCENARIOS:
+            got = ratio(by[name], alerta, n)
+            if got is not None:
+                out.append(
+                    (
+                        f"{name} >= {target:g}x Alerta at {n} alert(s) per webhook",
+                        f"{got:.1f}x",
+                        got >= target,
+                    )
+                )
     errors = sum(r.errors for e in entrants for r in e.results.values())
-    out.append(("no non-200 answers or transport errors", str(errors), errors == 0))
+    out.append(("no non-2xx answers or transport errors", str(errors), errors == 0))
     for e in entrants:
         if e.name in rows:
             count, how = rows[e.name]
@@ -157,29 +210,47 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.python_version()}, {os.cpu_count()} CPUs",
         flush=True,
     )
+    gunicorn = alerta_server.install(args.alerta_venv) if args.with_alerta else None
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="firebreak-compare-")))
         pg = stack.enter_context(fresh_database(args.pg_admin_url, "firebreak_compare"))
         sqlite_url = f"sqlite+aiosqlite:///{tmp / 'firebreak.db'}"
 
-        def firebreak(db_url: str) -> Callable[[Path], AbstractContextManager[Any]]:
-            return lambda workdir: wb.running("firebreak", workdir, db_url, "full")
+        def firebreak(name: str, db_url: str, alone: bool) -> Entrant:
+            return Entrant(
+                name,
+                lambda workdir: wb.running("firebreak", workdir, db_url, "full"),
+                alone,
+                lambda: _rows(wb.count_rows(db_url, run_id)),
+            )
 
         entrants = [
-            Entrant("bare aiohttp", lambda workdir: wb.running("bare", workdir, "", "full")),
-            Entrant("Firebreak SQLite", firebreak(sqlite_url), sqlite_url),
-            Entrant("Firebreak PostgreSQL", firebreak(pg.asyncpg_url), pg.asyncpg_url),
+            Entrant("bare aiohttp", lambda workdir: wb.running("bare", workdir, "", "full"), True),
+            firebreak("Firebreak SQLite", sqlite_url, True),
+            firebreak("Firebreak PostgreSQL", pg.asyncpg_url, False),
         ]
+        if gunicorn is not None:
+            alerta_db = stack.enter_context(fresh_database(args.pg_admin_url, "alerta_compare"))
+            entrants.append(
+                Entrant(
+                    "Alerta 9",
+                    lambda workdir: alerta_server.running(gunicorn, workdir, alerta_db.url),
+                    False,
+                    lambda: (
+                        asyncio.run(alerta_server.count_alerts(alerta_db.url, run_id)),
+                        "SQL count over asyncpg",
+                    ),
+                )
+            )
         for i, entrant in enumerate(entrants):
             measure(entrant, tmp / f"{i}", run_id, args)
-        rows = {
-            e.name: _rows(wb.count_rows(e.db_url, run_id)) for e in entrants if e.db_url is not None
-        }
+        rows = {e.name: e.count_rows() for e in entrants if e.count_rows is not None}
     elapsed = time.monotonic() - started
 
     print()
     print_table(entrants)
+    print_against_alerta(entrants)
     results = {
         e.name: {
             n: {"webhooks_per_s": r.webhooks_per_s, "p99_ms": r.p99_ms}
@@ -187,13 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for e in entrants
     }
-    # Firebreak on PostgreSQL shares the machine with the server; the others run alone.
-    other = [
-        r.other_cpu_pct
-        for e in entrants
-        if e.db_url is None or e.db_url.startswith("sqlite")
-        for r in e.results.values()
-    ]
+    other = [r.other_cpu_pct for e in entrants if e.alone for r in e.results.values()]
     if other and max(other) > wb.OTHER_LOAD_WARN_PCT:
         print(
             f"\nNOTE: other processes used {min(other):.0f}-{max(other):.0f}% of a core while the "

@@ -144,12 +144,14 @@ class BodyFactory:
         return "".join(out).encode()
 
 
-def request_bytes(port: int, body: bytes) -> bytes:
+def request_bytes(port: int, body: bytes, path: str = "/webhook", bearer: bool = True) -> bytes:
+    """One request, as Alertmanager sends it; ``bearer``: with Firebreak's webhook token."""
+    auth = f"Authorization: Bearer {WEBHOOK_TOKEN}\r\n" if bearer else ""
     head = (
-        f"POST /webhook HTTP/1.1\r\n"
+        f"POST {path} HTTP/1.1\r\n"
         f"Host: {HOST}:{port}\r\n"
         f"User-Agent: Alertmanager/0.27.0\r\n"
-        f"Authorization: Bearer {WEBHOOK_TOKEN}\r\n"
+        f"{auth}"
         f"Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
@@ -259,6 +261,8 @@ class WorkerSpec:
     duration: float
     more_ports: tuple[int, ...] = ()  # several servers: connections go round-robin over them
     max_in_flight: int = 0  # open loop: at most this many requests at once (0: no limit)
+    path: str = "/webhook"  # where the server takes webhooks
+    bearer: bool = True  # send Firebreak's webhook token
 
     def ports(self) -> tuple[int, ...]:
         return (self.port, *self.more_ports)
@@ -288,7 +292,7 @@ class _Recorder:
     def answered(self, status: int, started: float, conn: HttpConnection) -> None:
         done = time.perf_counter()
         self.lat.append(done - started)
-        if status == 200:
+        if 200 <= status < 300:  # a 201 or 202 acknowledges too (other servers than ours)
             self.result.ok += 1
             if done <= self.deadline:
                 self.result.ok_in_window += 1
@@ -441,7 +445,8 @@ def _worker_main(pipe: Connection, spec: WorkerSpec) -> None:
     try:
         factory = BodyFactory(spec.run_id, spec.key, spec.alerts_per_webhook)
         requests = [
-            request_bytes(spec.port, factory.build(spec.worker, seq)) for seq in range(spec.bodies)
+            request_bytes(spec.port, factory.build(spec.worker, seq), spec.path, spec.bearer)
+            for seq in range(spec.bodies)
         ]
         pipe.send(("ready", sum(len(r) for r in requests)))
         start_at = pipe.recv()
@@ -484,8 +489,20 @@ def firebreak_config(port: int, db_url: str, synchronous: str) -> str:
     return json.dumps(config, indent=2) + "\n"
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid``, all threads (NaN when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
     """A server subprocess; always stopped by ``stop()`` (SIGINT, then SIGKILL)."""
+
+    webhook_path = "/webhook"  # where it takes Alertmanager's webhooks
+    bearer = True  # with Firebreak's webhook token
 
     def __init__(
         self, kind: str, workdir: Path, db_url: str, synchronous: str, wrapper: str | None = None
@@ -533,11 +550,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server process, all threads."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
 
     def metrics(self) -> dict[str, float]:
         """Firebreak's ingest counters from /metrics ({} for the baseline or on failure)."""
@@ -663,7 +676,10 @@ def run_scenario(
         conns = _split(sc.concurrency, n_workers)
         sample = len(
             request_bytes(
-                server.port, BodyFactory(run_id, sc.key, sc.alerts_per_webhook).build(0, 0)
+                server.port,
+                BodyFactory(run_id, sc.key, sc.alerts_per_webhook).build(0, 0),
+                server.webhook_path,
+                server.bearer,
             )
         )
         total_bodies = min(
@@ -695,6 +711,8 @@ def run_scenario(
                 duration=duration,
                 more_ports=tuple(s.port for s in more_servers),
                 max_in_flight=max_in_flight,
+                path=server.webhook_path,
+                bearer=server.bearer,
             )
             proc = ctx.Process(target=_worker_main, args=(child_end, spec), daemon=True)
             proc.start()
@@ -1056,14 +1074,20 @@ def _sigterm(_signum: int, _frame: Any) -> None:
 def running(
     kind: str, workdir: Path, db_url: str, synchronous: str, wrapper: str | None = None
 ) -> Iterator[Server]:
-    server = Server(kind, workdir, db_url, synchronous, wrapper)
+    with serving(Server(kind, workdir, db_url, synchronous, wrapper)) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving(server: Server) -> Iterator[Server]:
+    """A started server, once it is ready; stopped on leaving the block."""
     try:
         server.wait_ready()
         yield server
     finally:
         code = server.stop()
         if code not in (0, -signal.SIGINT, None):
-            print(f"  note: {kind} exited with {code}", file=sys.stderr)
+            print(f"  note: {server.kind} exited with {code}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

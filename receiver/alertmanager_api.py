@@ -7,7 +7,6 @@ later) or ``AlertmanagerRejected`` (the request itself was refused).
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from receiver.alertmanager import format_rfc3339, parse_rfc3339
 from receiver.config import AlertmanagerConfig
 from receiver.errors import FirebreakError
 from receiver.model import AlertSnapshot, AlertStatus
+from receiver.upstream import Upstream
 
 
 class AlertmanagerUnavailable(FirebreakError):
@@ -52,15 +52,9 @@ class AlertmanagerClient:
         self._base = config.url.rstrip("/") + "/api/v2"
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=config.timeout.total_seconds())
-        self._headers: dict[str, str] = {"Accept": "application/json"}
-        self._auth: aiohttp.BasicAuth | None = None
-        if config.bearer_token:
-            self._headers["Authorization"] = f"Bearer {config.bearer_token}"
-        elif config.basic_auth is not None:
-            self._auth = aiohttp.BasicAuth(config.basic_auth.username, config.basic_auth.password)
-        self._ssl: ssl.SSLContext | bool = True
-        if config.ca_file:
-            self._ssl = ssl.create_default_context(cafile=config.ca_file)
+        self._upstream = Upstream.of(
+            bearer_token=config.bearer_token, basic_auth=config.basic_auth, ca_file=config.ca_file
+        )
 
     async def _request(
         self, method: str, path: str, *, params: Any = None, body: Any = None
@@ -71,10 +65,10 @@ class AlertmanagerClient:
                 self._base + path,
                 params=params,
                 json=body,
-                headers=self._headers,
-                auth=self._auth,
+                headers=self._upstream.headers,
+                auth=self._upstream.auth,
                 timeout=self._timeout,
-                ssl=self._ssl,
+                ssl=self._upstream.ssl,
                 allow_redirects=False,
             ) as resp:
                 text = await resp.text()

@@ -34,6 +34,7 @@ from receiver.console.routes import setup_console
 from receiver.gauges import setup_gauges
 from receiver.ingest import Ingestor, outbox
 from receiver.jobs import JobRunner, RunnerSettings
+from receiver.manual_pages import ManualPages
 from receiver.metrics import Metrics
 from receiver.model import Clock, ReloadResult, system_clock
 from receiver.pagerduty_sync import PagerDutySync
@@ -61,6 +62,7 @@ from receiver.typedefs import (
     HTTP,
     INGESTOR,
     LASTING,
+    MANUAL_PAGES,
     METRICS,
     MONOTONIC,
     OWNER,
@@ -268,6 +270,7 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         app[AUTOMATION],
         app[AUDIT],
         lambda: app[BUILT][-1].schedules,  # the schedules of the configuration in force
+        app[MANUAL_PAGES],
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield
@@ -288,5 +291,6 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
     )
     ingestor.start()
     app[INGESTOR] = ingestor
+    app[MANUAL_PAGES] = ManualPages(lambda: app[CONFIG], app[STORE], ingestor.submit, app[CLOCK])
     yield
     await ingestor.stop()

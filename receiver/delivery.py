@@ -18,9 +18,8 @@ Escalation (``receiver.escalation``) decides who is told and when; this module t
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,7 +42,7 @@ from receiver.notify.base import (
     follows_acknowledgements,
 )
 from receiver.ratelimit import RateLimiters
-from receiver.reactions import alert_ids
+from receiver.reactions import alert_ids, ids_key
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
 from receiver.store.messages import message_references
@@ -76,11 +75,25 @@ def notice_alert(alert: Alert) -> NoticeAlert:
     )
 
 
-def ids_key(alert_ids: Iterable[int]) -> str:
-    """A short stable name for a set of alerts, for idempotency keys."""
-    ids = sorted(set(alert_ids))
-    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
-    return f"{ids[0]}-{ids[-1]}-{len(ids)}-{digest}"
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A firing notice a channel took, as what it sets off besides its record sees it (a
+    graph in a new Slack message's thread)."""
+
+    channel: str
+    alerts: tuple[Alert, ...]
+    reference: str | None  # where the channel put it (a Slack message: "channel:ts")
+    earlier: tuple[str, ...]  # the references of the channel's messages about them before
+    now: datetime
+
+    @property
+    def new_message(self) -> bool:
+        """Whether the notice started a message of its own rather than replying in one."""
+        return self.reference is not None and self.reference not in self.earlier
+
+
+# The jobs a sent firing notice sets off, enqueued with its record.
+AfterSent = Callable[[Sent], list[NewJob]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +115,7 @@ class Delivery:
         breakers: BreakerRegistry,
         rate_limits: RateLimiters,
         metrics: Metrics,
+        after_sent: Sequence[AfterSent] = (),
         tier_order_wait: timedelta = timedelta(minutes=2),
     ) -> None:
         self._tier_order_wait = tier_order_wait
@@ -110,6 +124,7 @@ class Delivery:
         self._breakers = breakers
         self._rate_limits = rate_limits
         self._metrics = metrics
+        self._after_sent = tuple(after_sent)
 
     def handlers(self) -> dict[str, Handler]:
         return {"notify": self.notify, "digest": self.digest, "acknowledge": self.acknowledge}
@@ -279,6 +294,10 @@ class Delivery:
         follow: list[NewJob] = []
         if kind is NoticeKind.FIRING and follows_acknowledgements(channel):
             follow = await self._catch_up(ctx, [a.id for a in alerts], channel_name, target)
+        if kind is NoticeKind.FIRING and self._after_sent:
+            sent = Sent(channel_name, tuple(alerts), delivery.reference, references, ctx.now)
+            for hook in self._after_sent:
+                follow += hook(sent)
         # The notifications rows are the alert's record of what was sent where.
         return Done("sent", notifications=rows, enqueue=follow)
 

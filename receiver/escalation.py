@@ -34,8 +34,9 @@ from receiver.config import (
     NotifyTarget,
     TierConfig,
 )
-from receiver.delivery import Delivery, ids_key
+from receiver.delivery import AfterSent, Delivery
 from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
+from receiver.maintenance import Maintenance
 from receiver.metrics import Metrics
 from receiver.model import MANUAL_GROUP_KEY, AlertStatus, EventKind, Job, NewJob, PageTarget
 from receiver.notify.base import (
@@ -46,7 +47,7 @@ from receiver.oncall_gaps import GapAlerts, gap_job
 from receiver.paging import Escalating, Paging, Resolved, gap_note
 from receiver.pipeline import Submit
 from receiver.ratelimit import RateLimiters
-from receiver.reactions import Reacted, alert_ids
+from receiver.reactions import Reacted, alert_ids, ids_key
 from receiver.routing import Router
 from receiver.schedules import Schedules
 from receiver.store import Store
@@ -114,8 +115,12 @@ class Escalation:
         *,
         schedules: Schedules,
         submit: Submit,
+        after_sent: Sequence[AfterSent] = (),
+        maintenance: Maintenance | None = None,
     ) -> None:
+        """``after_sent``: what a firing notice that went out sets off (graphs)."""
         self._config = config
+        self._maintenance = maintenance
         self._skew = skew
         self._router = Router(config)
         self._store = store
@@ -127,6 +132,7 @@ class Escalation:
             breakers,
             rate_limits,
             metrics,
+            after_sent,
             tier_order_wait=config.notifications.tier_order_wait,
         )
         self._paging = Paging(config, channels, schedules)
@@ -269,7 +275,14 @@ class Escalation:
                 active.append(alert)
         for until, ids in snoozed.items():
             follow.append(_escalate(ids, group_key, route, policy_name, tier, repeat, until, chain))
+        active, held, held_events = await self._held(active, ctx.now)
+        for (window, until), ids in held.items():
+            follow.append(
+                _escalate(ids, group_key, route, policy_name, tier, repeat, until, chain, window)
+            )
         if not active:
+            if held_events:
+                return Done("held", enqueue=follow, events=held_events)
             return Done("stopped", enqueue=follow)
         if policy is None or tier >= len(policy.tiers):
             log.warning("escalation policy %s tier %d no longer exists", policy_name, tier)
@@ -293,7 +306,35 @@ class Escalation:
             if not falls:
                 break
             tier += 1  # nobody was paged: the next tier now, not after its delay
-        return Done("escalated", enqueue=follow, events=events, pages=pages)
+        return Done("escalated", enqueue=follow, events=events + held_events, pages=pages)
+
+    async def _held(
+        self, active: list[AlertState], now: datetime
+    ) -> tuple[list[AlertState], dict[tuple[str, datetime], list[int]], list[dict[str, Any]]]:
+        """Of alerts about to reach a tier, those an open maintenance window holds: their timer
+        is set again for the window's end, like a snooze's."""
+        if self._maintenance is None or not active:
+            return active, {}, []
+        windows = await self._maintenance.open_at(now)
+        if not windows.open:
+            return active, {}, []
+        async with self._store.connection() as conn:
+            labelled = await self._store.alert_states(
+                conn, [a.id for a in active], with_labels=True
+            )
+        free: list[AlertState] = []
+        held: dict[tuple[str, datetime], list[int]] = {}
+        events: list[dict[str, Any]] = []
+        for alert in active:
+            hold = windows.hold(labelled[alert.id].labels) if alert.id in labelled else None
+            if hold is None:
+                free.append(alert)
+                continue
+            held.setdefault((hold.window.name, hold.occurrence.end), []).append(alert.id)
+            events.append(_event(alert.id, EventKind.HELD, now, hold.note))
+        if events:
+            self._maintenance.count_held(len(events))
+        return free, held, events
 
     def _reach(
         self,
@@ -386,6 +427,7 @@ def _escalate(
     repeat: int,
     due: datetime,
     chain: Mapping[str, Any] | None,
+    held_by: str | None = None,
 ) -> NewJob:
     """An escalation timer for alerts of one group, carrying the policy's frozen ``chain``.
     Its key names the due time too, so a snoozed timer set again for later is a new job; its
@@ -399,6 +441,8 @@ def _escalate(
         "tier": tier,
         "repeat": repeat,
     }
+    if held_by is not None:
+        payload["held_by"] = held_by  # ending the window early makes it due at once
     coalesce_key = f"escalate:{group_key}:{route}:{policy}:{tier}:{repeat}"
     if chain is not None:
         payload["chain"] = dict(chain)

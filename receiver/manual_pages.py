@@ -17,7 +17,9 @@ that is not there is refused, naming the field, and changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
@@ -37,7 +39,14 @@ from receiver.model import (
 )
 from receiver.store import Store
 
-__all__ = ["ManualPage", "parse_manual_page", "parse_target", "raise_manual_page"]
+__all__ = [
+    "ManualPage",
+    "ManualPages",
+    "page_from_message",
+    "parse_manual_page",
+    "parse_target",
+    "raise_manual_page",
+]
 
 SOURCE_LABEL: Final = "firebreak_source"
 SEVERITIES: Final = ("critical", "warning", "info")
@@ -157,7 +166,64 @@ def _kind(value: object) -> str:
     return "null" if value is None else names.get(type(value), f"a {type(value).__name__}")
 
 
+def page_from_message(
+    target: str, message: str, config: Config, *, request: str = ""
+) -> ManualPage:
+    """A page from a one-line command (``/firebreak page``, ``firebreak page``, the console):
+    its title is the message's first line (cut at ``MAX_TITLE``), its details the whole message
+    when there is more to it. Its key comes from ``request``, what the interface knows one
+    request by (Slack's ``trigger_id``), so that the same request sent again raises the same
+    page; a fresh one without it."""
+    if len(message) > MAX_DETAILS:
+        raise InvalidInput(
+            "message", f"expected at most {MAX_DETAILS} characters, got {len(message)}"
+        )
+    first = message.strip().split("\n", 1)[0].strip()
+    if not first:
+        raise InvalidInput("message", "expected a message saying what is wrong")
+    title = first if len(first) <= MAX_TITLE else first[: MAX_TITLE - 1] + "…"
+    details = message.strip() if title != message.strip() else ""
+    seed = request.encode() if request else secrets.token_bytes(16)
+    key = "page-" + hashlib.sha256(seed).hexdigest()[:40]
+    body: dict[str, Any] = {"key": key, "title": title, "target": target}
+    if details:
+        body["details"] = details
+    return parse_manual_page(body, config)
+
+
 Submit = Callable[[Notification, "str | None"], Awaitable[None]]
+
+
+class ManualPages:
+    """Raising pages by hand, over the configuration in force: what the API, Slack and the
+    console call."""
+
+    def __init__(
+        self, config: Callable[[], Config], store: Store, submit: Submit, clock: Clock
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._submit = submit
+        self._clock = clock
+
+    def parse(self, body: Mapping[str, Any]) -> ManualPage:
+        return parse_manual_page(body, self._config())
+
+    def from_message(self, target: str, message: str, *, request: str = "") -> ManualPage:
+        return page_from_message(target, message, self._config(), request=request)
+
+    async def raise_page(
+        self, page: ManualPage, actor: Actor, request_id: str | None = None
+    ) -> tuple[Alert, bool]:
+        """See ``raise_manual_page``."""
+        return await raise_manual_page(
+            page,
+            actor,
+            store=self._store,
+            submit=self._submit,
+            clock=self._clock,
+            request_id=request_id,
+        )
 
 
 async def raise_manual_page(

@@ -28,6 +28,16 @@ class Metrics:
             registry=registry,
         )
         self.build_info.labels(__version__).set(1)
+        self.maintenance_open = Gauge(
+            "firebreak_maintenance_windows_open",
+            "Maintenance windows open when alerts were last checked against them.",
+            registry=registry,
+        )
+        self.maintenance_held = Counter(
+            "firebreak_maintenance_held_alerts_total",
+            "Times an alert was held back from escalation and runbooks by a maintenance window.",
+            registry=registry,
+        )
         self.template_failures = Counter(
             "firebreak_message_template_failures_total",
             "Messages sent in the default layout because their template failed, by channel.",

@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     SILENCED = "silenced"  # a person created an Alertmanager silence covering the alert
     REFUSED = "refused"  # a person tried an action their role does not allow
     PAGED = "paged"  # a tier paged a person (directly, through a schedule or a team)
+    HELD = "held"  # a maintenance window held it back from escalation and runbooks, or let go
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from receiver.config import Config, NotifyTarget, PersonConfig, TierConfig
-from receiver.delivery import ids_key
 from receiver.errors import NotFound
 from receiver.model import EventKind, NewJob, Page
 from receiver.notify.base import Channel, NoticeKind
 from receiver.people import People
+from receiver.reactions import ids_key
 from receiver.schedules import Schedules
 from receiver.store.pages import page_row
 

@@ -14,6 +14,7 @@ A module adds what it does on an alert's arrival or end by joining the list.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -57,6 +58,13 @@ def alert_ids(jobs: Iterable[Job]) -> list[int]:
     return sorted({i for j in jobs for i in j.payload.get("alert_ids", ())})
 
 
+def ids_key(alert_ids: Iterable[int]) -> str:
+    """A short stable name for a set of alerts, for idempotency keys."""
+    ids = sorted(set(alert_ids))
+    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
+    return f"{ids[0]}-{ids[-1]}-{len(ids)}-{digest}"
+
+
 class Reactions:
     """The ``route`` and ``resolve`` job handlers over a list of reactions, run in its order."""
 
@@ -74,17 +82,30 @@ class Reactions:
         return await self._react(ctx, "resolved", new=False)
 
     async def _react(self, ctx: JobContext, reason: str, *, new: bool) -> Outcome:
-        enqueue: list[NewJob] = []
-        events: list[dict[str, Any]] = []
-        routes: list[dict[str, Any]] = []
         async with self._store.connection() as conn:
             alerts = await self._store.alert_states(conn, alert_ids(ctx.jobs), with_labels=True)
-            for reaction in self._reactions:
-                if new:
-                    reacted = await reaction.on_new(conn, ctx, alerts)
-                else:
-                    reacted = await reaction.on_resolved(conn, ctx, alerts)
-                enqueue += reacted.enqueue
-                events += reacted.events
-                routes += reacted.routes
-        return Done(reason, enqueue=enqueue, events=events, routes=routes)
+            reacted = await react_all(self._reactions, conn, ctx, alerts, new=new)
+        return Done(reason, enqueue=reacted.enqueue, events=reacted.events, routes=reacted.routes)
+
+
+async def react_all(
+    reactions: Sequence[Reaction],
+    conn: AsyncConnection,
+    ctx: JobContext,
+    alerts: Mapping[int, AlertState],
+    *,
+    new: bool,
+) -> Reacted:
+    """What ``reactions`` set off for ``alerts`` arriving (``new``) or ending, in their order."""
+    enqueue: list[NewJob] = []
+    events: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = []
+    for reaction in reactions:
+        if new:
+            reacted = await reaction.on_new(conn, ctx, alerts)
+        else:
+            reacted = await reaction.on_resolved(conn, ctx, alerts)
+        enqueue += reacted.enqueue
+        events += reacted.events
+        routes += reacted.routes
+    return Reacted(enqueue, events, routes)

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from receiver.api import alerts, jobs, openapi, ops, pagerduty, webhook
 from receiver.api import audit as audit_api
+from receiver.api import maintenance as maintenance_api
 from receiver.api import reports as reports_api
 from receiver.api import runbooks as runbook_api
 from receiver.api import schedules as schedule_api
@@ -61,6 +62,9 @@ ROUTES = (
         schedule_api.delete_override,
         name="schedule_override_delete",
     ),
+    web.get("/api/v1/maintenance", maintenance_api.list_windows, name="maintenance"),
+    web.post("/api/v1/maintenance", maintenance_api.create_window, name="maintenance_create"),
+    web.delete("/api/v1/maintenance/{name}", maintenance_api.end_window, name="maintenance_end"),
     web.get(
         "/oncall/feeds/schedule/{id}/{token}.ics", schedule_api.schedule_feed, name="schedule_feed"
     ),

@@ -39,9 +39,11 @@ from receiver.config.integrations import SlackConfig
 from receiver.deadletters import DeadLetters
 from receiver.escalation import Escalation
 from receiver.grafana import Annotator
+from receiver.graphs import Grapher
 from receiver.handoffs import Handoffs
 from receiver.hostallow import HostAllowList
 from receiver.jobs import Handler
+from receiver.maintenance import HeldReactions, Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
 from receiver.notify.base import Channel
@@ -61,6 +63,7 @@ from receiver.reactions import Reaction, Reactions
 from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.schedules import Schedules
+from receiver.slack_graphs import SlackGraphs
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
@@ -108,6 +111,7 @@ class Services:
     guarded_http: aiohttp.ClientSession  # what http runbook steps connect through
     schedules: Schedules  # who is on call, with the overrides in the store
     handoffs: Handoffs  # hand-off messages and user groups that follow who is on call
+    maintenance: Maintenance  # maintenance windows: open, made and ended
 
     async def seed(self, store: Store, now: datetime) -> None:
         """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs) this
@@ -159,6 +163,8 @@ def build_services(
         for name, channel in config.channels.items()
     }
     schedules = Schedules(config, store, clock, _calendars(config, clock))
+    graphs = _slack_graphs(config, store, session, slack_channels)
+    maintenance = Maintenance(config, store, clock, metrics, wake)
     escalation = Escalation(
         config,
         store,
@@ -169,6 +175,8 @@ def build_services(
         skew=lasting.skew,
         schedules=schedules,
         submit=submit,
+        after_sent=[graphs.after_sent] if graphs is not None else [],
+        maintenance=maintenance,
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
     guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
@@ -214,16 +222,19 @@ def build_services(
         **retention.handlers(),
         **executor.handlers(),
         **MessageUpdates(store, slack_channels).handlers(),
+        **(graphs.handlers() if graphs is not None else {}),
     }
     # What alerts that arrive (route) and that end (resolve, by Alertmanager or a person) set
-    # off, in this order and in one outcome: escalation, Grafana's marks, runbook starts.
-    reactions: list[Reaction] = [escalation]
+    # off, in this order and in one outcome: escalation and runbook starts (held back while a
+    # maintenance window covers an alert), Grafana's marks.
+    held: list[Reaction] = [escalation, executor]
+    reactions: list[Reaction] = [HeldReactions(maintenance, store, held)]
     if config.grafana is not None:
         annotator = Annotator(config.grafana, session, store)
         handlers.update(annotator.handlers())
         reactions.append(annotator)
-    reactions.append(executor)
     handlers.update(Reactions(store, reactions).handlers())
+    handlers.update(maintenance.handlers(held))
     automation_service = AutomationService(
         executor, store, clock, wake, People(config.people, config.api.tokens, config.teams)
     )
@@ -238,7 +249,20 @@ def build_services(
         guarded_http,
         schedules,
         handoffs,
+        maintenance,
     )
+
+
+def _slack_graphs(
+    config: Config,
+    store: Store,
+    session: aiohttp.ClientSession,
+    slack_channels: Mapping[str, SlackChannel],
+) -> SlackGraphs | None:
+    """Graphs in the threads of new Slack messages, when ``graphs`` is configured."""
+    if config.graphs is None or not slack_channels:
+        return None
+    return SlackGraphs(Grapher(config.graphs, session), store, slack_channels)
 
 
 def _calendars(config: Config, clock: Clock) -> Calendars:

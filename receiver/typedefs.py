@@ -26,6 +26,7 @@ from receiver.clock_skew import ClockSkew
 from receiver.config import Config
 from receiver.ingest import Ingestor
 from receiver.jobs import JobRunner
+from receiver.manual_pages import ManualPages
 from receiver.metrics import Metrics
 from receiver.model import Clock, ReloadResult
 from receiver.pagerduty_sync import PagerDutySync
@@ -41,6 +42,7 @@ MONOTONIC: web.AppKey[Callable[[], float]] = web.AppKey("monotonic")
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
 INGESTOR = web.AppKey("ingestor", Ingestor)
+MANUAL_PAGES = web.AppKey("manual_pages", ManualPages)
 TOKEN_AUTH = web.AppKey("token_auth", TokenAuth)
 WEBHOOK_AUTH = web.AppKey("webhook_auth", WebhookAuth)
 STARTED_AT = web.AppKey("started_at", datetime)

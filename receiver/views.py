@@ -7,15 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from receiver.alertmanager import format_rfc3339
+from receiver.durations import format_duration
 from receiver.grafana_webhook import grafana_links
 from receiver.model import Alert, AlertEvent, Job, Page
+from receiver.windows import MaintenanceWindow, Occurrence
 
 
 def ts(value: datetime | None) -> str | None:
     return format_rfc3339(value) if value is not None else None
 
 
-def alert_json(alert: Alert) -> dict[str, Any]:
+def alert_json(alert: Alert, held: HeldBy | None = None) -> dict[str, Any]:
+    """An alert; ``held`` the maintenance window holding it back now, if one does."""
     return {
         "id": alert.id,
         "fingerprint": alert.fingerprint,
@@ -33,6 +36,47 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "group_key": alert.group_key,
         "snoozed_until": ts(alert.snoozed_until),
         "grafana": _grafana_json(alert),
+        "held_by": held_json(held) if held is not None else None,
+    }
+
+
+HeldBy = tuple[MaintenanceWindow, Occurrence]
+
+
+def held_json(held: HeldBy) -> dict[str, Any]:
+    window, occurrence = held
+    return {
+        "window": window.name,
+        "reason": window.reason,
+        "owner": window.owner,
+        "until": ts(occurrence.end),
+    }
+
+
+def window_json(window: MaintenanceWindow, now: datetime) -> dict[str, Any]:
+    """A maintenance window, with the occurrence open at ``now`` or next to open."""
+    current = window.occurrence_at(now)
+    coming = current or window.next_occurrence(now)
+    return {
+        "name": window.name,
+        "matchers": list(window.matchers),
+        "reason": window.reason,
+        "owner": window.owner,
+        "source": window.source,
+        "start": ts(window.starts_at),
+        "end": ts(window.ends_at),
+        "rrule": window.rrule,
+        "cron": window.cron,
+        "duration": format_duration(window.duration) if window.duration is not None else None,
+        "time_zone": window.time_zone,
+        "silence": window.silence,
+        "open": current is not None,
+        "opens_at": ts(coming.start) if coming is not None else None,
+        "closes_at": ts(coming.end) if coming is not None else None,
+        "created_by": window.created_by,
+        "created_at": ts(window.created_at),
+        "ended_at": ts(window.ended_at),
+        "ended_by": window.ended_by,
     }
 
 

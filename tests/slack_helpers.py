@@ -60,10 +60,15 @@ async def command(
     secret: str = SIGNING_SECRET,
     timestamp: int | None = None,
     name: str = "1",
+    trigger_id: str | None = None,
 ) -> Any:
     """POST a signed slash command; returns the HTTP response."""
     body = slash_command(
-        text, user_id=user[0], user_name=user[1], response_url=slack.response_url(name)
+        text,
+        user_id=user[0],
+        user_name=user[1],
+        response_url=slack.response_url(name),
+        trigger_id=trigger_id,
     )
     return await client.post(
         "/slack/events", data=body, headers=signed_headers(secret, body, timestamp)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.manual_pages import parse_manual_page, raise_manual_page
+from receiver.maintenance import Hold
 from receiver.model import Actor, Role
 from receiver.obs import request_id_var
-from receiver.typedefs import ACTIONS, CLOCK, CONFIG, INGESTOR, STORE, TOKEN_AUTH
-from receiver.views import alert_json, event_json, page_json, ts
+from receiver.typedefs import ACTIONS, BUILT, CLOCK, CONFIG, MANUAL_PAGES, STORE, TOKEN_AUTH
+from receiver.views import HeldBy, alert_json, event_json, page_json, ts
 from receiver.web.params import alert_id_of, parse_alert_query, parse_snooze
 from receiver.web.request import NOTE_LIMIT, optional_text, read_json_object
 
@@ -19,26 +19,25 @@ async def list_alerts(request: web.Request) -> web.Response:
     request.app[TOKEN_AUTH].require(request.headers, Role.VIEWER)
     query = parse_alert_query(request.query, request.app[CLOCK]())
     page = await request.app[STORE].list_alerts(query)
+    held = await request.app[BUILT][-1].maintenance.holding(page.alerts)
     return web.json_response(
         {
-            "alerts": [alert_json(a) for a in page.alerts],
+            "alerts": [alert_json(a, _held(held.get(a.id))) for a in page.alerts],
             "next_cursor": str(page.next_cursor) if page.next_cursor is not None else None,
         }
     )
 
 
+def _held(hold: Hold | None) -> HeldBy | None:
+    return (hold.window, hold.occurrence) if hold is not None else None
+
+
 async def raise_alert(request: web.Request) -> web.Response:
     principal = request.app[TOKEN_AUTH].require(request.headers, Role.RESPONDER)
-    body = await read_json_object(request, ACTION_BODY_LIMIT)
-    page = parse_manual_page(body, request.app[CONFIG])
-    app = request.app
-    alert, created = await raise_manual_page(
-        page,
-        Actor(principal.name, "api"),
-        store=app[STORE],
-        submit=app[INGESTOR].submit,
-        clock=app[CLOCK],
-        request_id=request_id_var.get(),
+    pages = request.app[MANUAL_PAGES]
+    page = pages.parse(await read_json_object(request, ACTION_BODY_LIMIT))
+    alert, created = await pages.raise_page(
+        page, Actor(principal.name, "api"), request_id_var.get()
     )
     return web.json_response(alert_json(alert), status=201 if created else 200)
 
@@ -52,9 +51,10 @@ async def get_alert(request: web.Request) -> web.Response:
     sent = await store.sent_notifications(alert_id)
     pages = await store.alert_pages(alert_id)
     names = {p.id: p.name for p in request.app[CONFIG].people}
+    held = await request.app[BUILT][-1].maintenance.holding([alert])
     return web.json_response(
         {
-            **alert_json(alert),
+            **alert_json(alert, _held(held.get(alert.id))),
             "events": [event_json(e) for e in events],
             "notifications": [
                 {

@@ -42,12 +42,14 @@ from receiver.config.channels import (
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
+    GraphsConfig,
     PagerDutyConfig,
     SlackConfig,
     TracingConfig,
     WatchdogConfig,
 )
 from receiver.config.load import load_config, parse_config
+from receiver.config.maintenance import MaintenanceWindowConfig
 from receiver.config.oncall import (
     LayerConfig,
     OnCallConfig,
@@ -96,10 +98,12 @@ __all__ = [
     "EmailChannelConfig",
     "EscalationPolicyConfig",
     "GrafanaConfig",
+    "GraphsConfig",
     "IngestConfig",
     "JobsConfig",
     "LayerConfig",
     "LogConfig",
+    "MaintenanceWindowConfig",
     "NotificationsConfig",
     "NotifyTarget",
     "OnCallConfig",

@@ -167,6 +167,45 @@ class GrafanaConfig:
     tags: tuple[str, ...] = ("firebreak",)  # on every annotation, for the dashboards' queries
 
 
+@dataclass(frozen=True, slots=True)
+class GraphsConfig:
+    """Graphs of an alert's expression over the last hour, drawn from Prometheus'
+    ``query_range`` into the first Slack message's thread and the e-mail (docs/graphs.md).
+
+    The expression comes from the alert's ``generatorURL`` (its ``g0.expr``); the Prometheus it
+    is asked of is always this one, never the URL's host."""
+
+    prometheus_url: str = field(metadata={"check": check_http_url})  # e.g. http://127.0.0.1:9090
+    bearer_token: str | None = field(default=None, repr=False, metadata={"secret": True})
+    basic_auth: BasicAuth | None = None
+    ca_file: str | None = None
+    # Prometheus' answer, the whole request; also handed to Prometheus as its query timeout.
+    timeout: timedelta = field(default=timedelta(seconds=5), metadata={"check": positive_duration})
+    # How far back the graph reaches from the moment it is drawn.
+    range: timedelta = field(default=timedelta(hours=1), metadata={"check": positive_duration})
+    # Points per series across the range (the query's step is range / points).
+    points: int = field(default=240, metadata={"check": greater_than_zero})
+    # Series drawn; the rest are counted in the legend.
+    max_series: int = field(default=10, metadata={"check": greater_than_zero})
+    # An expression longer than this is not graphed.
+    max_expression_chars: int = field(default=4096, metadata={"check": greater_than_zero})
+    # Prometheus' answer read at most; a larger one is not graphed.
+    max_response_bytes: int = field(default=4 * 1024 * 1024, metadata={"check": greater_than_zero})
+    # The PNG's size at most; a larger one is not sent.
+    max_image_bytes: int = field(default=512 * 1024, metadata={"check": greater_than_zero})
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        if self.bearer_token is not None and self.basic_auth is not None:
+            problems.append((join(path, "basic_auth"), "give bearer_token or basic_auth, not both"))
+        # Prometheus refuses a range query of more than 11,000 points per series.
+        if self.points > 11_000:
+            problems.append((join(path, "points"), "must be at most 11000 (Prometheus' limit)"))
+        if self.range < timedelta(seconds=self.points):
+            problems.append((join(path, "range"), "must be at least one second per point"))
+        return problems
+
+
 def _check_ratio(value: float) -> str | None:
     return None if 0 <= value <= 1 else "must be between 0 and 1"
 

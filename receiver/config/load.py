@@ -30,6 +30,7 @@ from receiver.config.policies import (
 from receiver.config.problems import INVALID
 from receiver.config.references import (
     Part,
+    check_maintenance,
     check_oncall,
     check_paging,
     check_paging_channels,
@@ -280,6 +281,7 @@ class _Assembly:
         )
         found[0] += [f"{self.top}: {problem}" for problem in check_oncall(main)]
         found[0] += [f"{self.top}: {problem}" for problem in check_team_schedules(main)]
+        found[0] += [f"{self.top}: {problem}" for problem in check_maintenance(main)]
         self.problems.extend(problem for problems in found for problem in problems)
         return dataclasses.replace(
             main,

@@ -270,6 +270,17 @@ def check_oncall(config: Config) -> list[str]:
     return problems
 
 
+def check_maintenance(config: Config) -> list[str]:
+    """Maintenance windows' names are unique."""
+    first: dict[str, int] = {}
+    problems: list[str] = []
+    for index, window in enumerate(config.maintenance):
+        at = first.setdefault(window.name, index)
+        if at != index:
+            problems.append(f"maintenance[{index}].name: duplicates maintenance[{at}].name")
+    return problems
+
+
 def check_team_schedules(config: Config) -> list[str]:
     """A team's ``schedules`` (those its Slack user group follows) are defined, and name a
     user group to follow them with."""

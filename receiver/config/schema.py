@@ -30,11 +30,13 @@ from receiver.config.checks import (
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
+    GraphsConfig,
     PagerDutyConfig,
     SlackConfig,
     TracingConfig,
     WatchdogConfig,
 )
+from receiver.config.maintenance import MaintenanceWindowConfig
 from receiver.config.oncall import OnCallConfig, ScheduleConfig, TeamConfig
 from receiver.config.policies import (
     DefaultRouteConfig,
@@ -203,6 +205,8 @@ class Config:
     )
     tls: TlsConfig | None = None
     grafana: GrafanaConfig | None = None
+    # Graphs of alerts' expressions in Slack threads and e-mail (docs/graphs.md).
+    graphs: GraphsConfig | None = None
     tracing: TracingConfig | None = None
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
@@ -235,6 +239,9 @@ class Config:
     oncall: OnCallConfig = field(default_factory=OnCallConfig)
     # The channels that reach a person a tier pages.
     paging: PagingConfig = field(default_factory=PagingConfig)
+    # Maintenance windows: matching alerts are held back from escalation and runbooks
+    # (docs/maintenance.md); more are made at run time.
+    maintenance: tuple[MaintenanceWindowConfig, ...] = ()
     source: str = field(default="<config>", metadata={"internal": True})  # the file it came from
     # The included files, in the order they were loaded (as paths from the working directory).
     included: tuple[str, ...] = field(default=(), metadata={"internal": True})

@@ -55,7 +55,7 @@ def build_bolt_app(
     @bolt.command(config.command)
     async def on_command(ack: Any, body: dict[str, Any], respond: Any) -> None:
         user = SlackUser(str(body.get("user_id", "")), str(body.get("user_name", "")))
-        prepared = commands.prepare(str(body.get("text", "")))
+        prepared = commands.prepare(str(body.get("text", "")), str(body.get("trigger_id", "")))
         if isinstance(prepared, Reply):
             await ack(**_ephemeral(prepared))
             return

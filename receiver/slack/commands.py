@@ -22,6 +22,7 @@ from receiver.automation.service import AutomationService
 from receiver.chatops import ChatOps
 from receiver.config import Config
 from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUnavailable
+from receiver.manual_pages import ManualPages
 from receiver.matchers import Matcher, format_matchers
 from receiver.metrics import Metrics
 from receiver.model import Role
@@ -45,7 +46,9 @@ from receiver.slack.oncall import (
     parse_schedule,
 )
 from receiver.slack.parse import (
+    PAGE_USAGE,
     AlertArgs,
+    PageArgs,
     SilenceArgs,
     Usage,
     parse_alert_note,
@@ -53,6 +56,7 @@ from receiver.slack.parse import (
     parse_execution,
     parse_none,
     parse_oncall,
+    parse_page,
     parse_run,
     parse_silence,
     parse_snooze,
@@ -172,6 +176,19 @@ async def _run_override(commands: SlackCommands, user: SlackUser, args: Override
     return Reply(await commands.rota.override(args, user.id, actor), public=True)
 
 
+async def _run_page(commands: SlackCommands, user: SlackUser, args: PageArgs) -> Reply:
+    if commands.pages is None:
+        raise NotFound("paging by hand is not available here")
+    # Slack's trigger_id is one per command typed: the same request again is the same page.
+    request = f"slack:{user.id}:{args.request}" if args.request else ""
+    page = commands.pages.from_message(args.target, args.message, request=request)
+    alert, created = await commands.pages.raise_page(page, user.actor)
+    if not created:
+        return Reply(f"That page was raised already: {describe(alert)}.")
+    whom = escape(str(page.target))
+    return Reply(f"{mention(user)} paged {whom} about {describe(alert)}.", public=True)
+
+
 SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
     "help": _Subcommand("help", "this list", Role.VIEWER, parse_none, _run_help),
     "alerts": _Subcommand(
@@ -240,6 +257,13 @@ SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
         _parse_oncall,
         _run_oncall,
     ),
+    "page": _Subcommand(
+        PAGE_USAGE,
+        "page a schedule's on-call, a person or a team (then the route's escalation)",
+        Role.RESPONDER,
+        lambda words: parse_page(" ".join(words)),
+        _run_page,
+    ),
     "override": _Subcommand(
         OVERRIDE_USAGE,
         "put someone on call for a schedule (@person, a person id, or me)",
@@ -283,9 +307,11 @@ class SlackCommands:
         automation: AutomationService | None = None,
         audit: Audit | None = None,
         schedules: Callable[[], Schedules] | None = None,
+        pages: ManualPages | None = None,
     ) -> None:
         assert config.slack is not None
         self._audit_trail = audit
+        self.pages = pages
         self.command = config.slack.command
         self._config = config
         self.actions = actions
@@ -325,8 +351,15 @@ class SlackCommands:
 
     # -- the slash command --------------------------------------------------------------------
 
-    def prepare(self, text: str) -> Prepared | Reply:
-        """Parse the command text; a ``Reply`` (help, or what was expected) ends it here."""
+    def prepare(self, text: str, trigger_id: str = "") -> Prepared | Reply:
+        """Parse the command text; a ``Reply`` (help, or what was expected) ends it here.
+        ``trigger_id`` is Slack's name for this one request."""
+        head, _, rest = text.strip().partition(" ")
+        if head.lower() == "page":
+            try:
+                return Prepared("page", parse_page(rest, trigger_id))
+            except Usage as exc:
+                return Reply(f"`{self.command} page`: {exc}")
         try:
             words = shlex.split(text)
         except ValueError as exc:
@@ -355,7 +388,7 @@ class SlackCommands:
         if refusal is not None:
             return refusal
         # What the command is about, for its audit row (an alert's id is recorded as that).
-        target = getattr(prepared.args, "schedule", None)
+        target = getattr(prepared.args, "schedule", None) or getattr(prepared.args, "target", None)
         fields = {"target": target} if target else {}
         work = sub.run(self, user, prepared.args)
         return await self._run(user, prepared.name, alert_id, work, **fields)

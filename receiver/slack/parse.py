@@ -161,3 +161,27 @@ def parse_execution(usage: str) -> Callable[[list[str]], tuple[int, str | None]]
         return found, _note(args[1:])
 
     return parse
+
+
+PAGE_USAGE: Final = "page <schedule|person|team> <message>"
+
+
+@dataclass(frozen=True, slots=True)
+class PageArgs:
+    """Whom to page (as typed: ``schedule:primary``, ``alice``), what about, and what Slack
+    knows the request by (so that the same request sent again raises one page)."""
+
+    target: str
+    message: str
+    request: str = ""
+
+
+def parse_page(text: str, request: str = "") -> PageArgs:
+    """``page`` takes the text as typed, not shell words: a message is free text, quotes and
+    apostrophes included."""
+    target, _, message = text.strip().partition(" ")
+    if not target or not message.strip():
+        raise Usage(f"expected whom to page and a message: `{escape(PAGE_USAGE)}`")
+    if len(message) > _NOTE_LIMIT:
+        raise Usage(f"expected a message of at most {_NOTE_LIMIT} characters")
+    return PageArgs(target.lstrip("@"), message.strip(), request)

@@ -413,3 +413,29 @@ oncall_overrides = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_oncall_overrides_schedule", "schedule", "ends_at"),
 )
+
+# Maintenance windows made at run time (API, Slack, console, CLI); those of the configuration
+# file are not stored. A one-off window has ``starts_at`` … ``ends_at``; a recurring one an
+# ``rrule`` or ``cron`` with ``duration_seconds`` in ``time_zone`` (``starts_at`` its first).
+# Ending one early sets ``ended_at``; rows are kept for the record.
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("matchers", Json, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("owner", String(256), nullable=False),
+    Column("starts_at", UTCDateTime()),
+    Column("ends_at", UTCDateTime()),
+    Column("rrule", Text),
+    Column("cron", String(128)),
+    Column("duration_seconds", Integer),
+    Column("time_zone", String(64), nullable=False),
+    Column("silence", Boolean, nullable=False, server_default=false()),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Column("ended_by", String(256)),
+    Index("ix_maintenance_windows_name", "name"),
+)

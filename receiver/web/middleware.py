@@ -112,6 +112,8 @@ AUDITED = frozenset(
         "reload",
         "schedule_override",
         "schedule_override_delete",
+        "maintenance_create",
+        "maintenance_end",
         "raise_alert",
         "bulk",  # the console's: one row per alert once it acts, else one for the request
     }

@@ -15,13 +15,10 @@ import yaml
 from tests.automation.conftest import finished
 from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.e2e.conftest import (
-    START_TIMEOUT,
-    _start,
-    _stop,
     alertmanager_bin,  # noqa: F401 - a fixture
     free_port,
     http,
-    wait_until,
+    serve,
 )
 from tests.payloads import alert, webhook
 
@@ -56,22 +53,6 @@ def prometheus_url(tmp_path: Path) -> Iterator[str]:
         f"--web.listen-address=127.0.0.1:{port}",
     ]
     yield from serve(command, port, tmp_path / "prometheus.log")
-
-
-def serve(command: list[str], port: int, log: Path) -> Iterator[str]:
-    """Run ``command`` until the test ends; yields its URL once ``/-/ready`` answers."""
-    proc = _start(command, log, cwd=log.parent)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: http("GET", url + "/-/ready", timeout=1)[0] == 200,
-            timeout=START_TIMEOUT,
-            what=f"{Path(command[0]).name} GET /-/ready",
-            procs=(proc,),
-        )
-        yield url
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture

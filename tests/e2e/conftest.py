@@ -163,6 +163,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 # --- binaries ----------------------------------------------------------------------------------
 
 
+def serve(command: list[str], port: int, log: Path) -> Iterator[str]:
+    """Run ``command`` until the test ends; yields its URL once ``/-/ready`` answers."""
+    proc = _start(command, log, cwd=log.parent)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: http("GET", url + "/-/ready", timeout=1)[0] == 200,
+            timeout=START_TIMEOUT,
+            what=f"{Path(command[0]).name} GET /-/ready",
+            procs=(proc,),
+        )
+        yield url
+    finally:
+        _stop(proc)
+
+
 @pytest.fixture(scope="session")
 def alertmanager_bin() -> str:
     """Alertmanager's executable: Debian's ``prometheus-alertmanager`` or upstream's name."""

@@ -6,6 +6,9 @@ Methods answer with Slack's shapes (``{"ok": true, ...}``; errors as ``{"ok": fa
 ``{"ok": false, "error": "ratelimited"}``). Every call is recorded in order — method, arguments,
 token, time — so a test reads the whole story from ``fake.calls``. Messages are kept per channel
 with their ts, text, blocks, metadata and thread, as ``conversations.history`` returns them.
+Files go up as Slack's external upload does (``files.getUploadURLExternal``, the bytes to the
+upload URL it answers, ``files.completeUploadExternal`` sharing them in a thread), and show in
+the thread's reply with their id, name and title, as ``conversations.replies`` returns it.
 
     async with SlackFake(token="xoxb-test") as slack:
         client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
@@ -37,6 +40,7 @@ CHANNEL = "C0ALERTS"
 OTHER_CHANNEL = "C0ESCALATE"
 TEAM = "T0FIREBRK"
 BOT_USER = "U0FIREBOT"
+_TRIGGERS = itertools.count(1)  # each command typed has a trigger_id of its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,7 @@ class Message:
     metadata: dict[str, Any] | None
     thread_ts: str | None = None
     edits: int = 0
+    files: list[dict[str, Any]] = field(default_factory=list)  # shared by files.completeUpload…
 
     def as_slack(self) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -72,7 +77,22 @@ class Message:
             found["metadata"] = self.metadata
         if self.thread_ts is not None:
             found["thread_ts"] = self.thread_ts
+        if self.files:
+            found["files"] = [dict(f) for f in self.files]
         return found
+
+
+@dataclass(slots=True)
+class File:
+    """A file uploaded through files.getUploadURLExternal and the upload URL it gave."""
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str = ""
+    content: bytes | None = None  # None until its bytes arrive at the upload URL
+    title: str = ""
+    shared: bool = False  # by files.completeUploadExternal
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +112,10 @@ class SlackFake:
     calls: list[Call] = field(default_factory=list)
     messages: dict[tuple[str, str], Message] = field(default_factory=dict)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
+    files: dict[str, File] = field(default_factory=dict)
     _trouble: dict[str, deque[_Trouble]] = field(default_factory=dict)
     _held: set[str] = field(default_factory=set)
+    _lost: set[str] = field(default_factory=set)
     released: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -105,6 +127,7 @@ class SlackFake:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{id}", self._respond)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -141,6 +164,11 @@ class SlackFake:
         """Carry out the next call of ``method`` but answer only once ``released`` is set."""
         self._held.add(method)
 
+    def lose_answer(self, method: str) -> None:
+        """Carry out the next call of ``method``, then answer HTTP 500 as if the answer were
+        lost on its way back: what a caller that retries must not do twice."""
+        self._lost.add(method)
+
     def fail(self, method: str, error: str, times: int = 1, status: int = 200) -> None:
         """The next ``times`` calls of ``method`` fail with Slack error code ``error``."""
         queue = self._trouble.setdefault(method, deque())
@@ -165,6 +193,15 @@ class SlackFake:
 
     def thread(self, channel: str, ts: str) -> list[Message]:
         return [m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts]
+
+    def shared_files(self, channel: str, ts: str) -> list[tuple[Message, File]]:
+        """The files shared in the thread of the message at ``ts``, with the reply each
+        came in."""
+        return [
+            (message, self.files[f["id"]])
+            for message in self.thread(channel, ts)
+            for f in message.files
+        ]
 
     def story(self) -> list[str]:
         """One line per successful call: ``method channel [thread] text``."""
@@ -198,6 +235,9 @@ class SlackFake:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip() or str(args.get("token", ""))
         status, body, headers = self._answer(method, args, token)
+        if method in self._lost and status == 200:
+            self._lost.discard(method)
+            status, body = 500, {"ok": False, "error": "internal_error"}
         self.calls.append(Call(method, args, token, time.time(), status))
         if method in self._held:
             self._held.discard(method)
@@ -320,6 +360,96 @@ class SlackFake:
             "bot_id": "B0FIREBOT",
         }
 
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://docs.slack.dev/reference/methods/conversations.replies: the parent first,
+        # then its replies, oldest first.
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        parent = self.messages.get((channel, ts))
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        found = [parent, *sorted(self.thread(channel, ts), key=lambda m: m.ts)]
+        limit = int(args.get("limit", 1000))
+        return {
+            "ok": True,
+            "messages": [m.as_slack() for m in found[:limit]],
+            "has_more": len(found) > limit,
+        }
+
+    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://docs.slack.dev/reference/methods/files.getUploadURLExternal: filename and
+        # length (bytes, above 0) required; answers an upload URL and the file's id.
+        filename = str(args.get("filename") or "")
+        try:
+            length = int(args.get("length") or 0)
+        except ValueError:
+            length = 0
+        if not filename or length <= 0:
+            return {"ok": False, "error": "missing_argument"}
+        if len(str(args.get("alt_txt") or "")) > 1000:
+            return {"ok": False, "error": "alt_txt_too_large"}
+        file_id = f"F{len(self.files) + 1:08d}"
+        self.files[file_id] = File(file_id, filename, length, str(args.get("alt_txt") or ""))
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        # The upload URL takes the file's bytes (raw, or multipart with a "file" part) and
+        # answers 200 "OK - <length>"; no token, the URL itself is the credential.
+        found = self.files.get(request.match_info["file_id"])
+        if found is None or found.content is not None:
+            return web.Response(status=404, text="unknown upload")
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            part = form.get("file") or form.get("filename")
+            data = part.file.read() if isinstance(part, web.FileField) else b""
+        else:
+            data = await request.read()
+        if len(data) != found.length:
+            return web.Response(status=400, text="length mismatch")
+        found.content = data
+        return web.Response(text=f"OK - {len(data)}")
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://docs.slack.dev/reference/methods/files.completeUploadExternal: ``files`` is a
+        # JSON array of {id, title}; with channel_id (and thread_ts, the parent's ts) the
+        # files are shared there, in one message carrying initial_comment.
+        try:
+            listed = json.loads(str(args.get("files") or ""))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(listed, list) or not listed:
+            return {"ok": False, "error": "invalid_arguments"}
+        files = []
+        for item in listed:
+            found = self.files.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if found is None or found.content is None or found.shared:
+                return {"ok": False, "error": "file_not_found"}
+            files.append((found, str(item.get("title") or found.filename)))
+        channel, thread = args.get("channel_id"), args.get("thread_ts")
+        if channel is not None:
+            if channel not in self.channels:
+                return {"ok": False, "error": "channel_not_found"}
+            if thread is not None and (channel, thread) not in self.messages:
+                return {"ok": False, "error": "invalid_thread_ts"}
+        shared = []
+        for found, title in files:
+            found.title, found.shared = title, True
+            shared.append(
+                {
+                    "id": found.id,
+                    "name": found.filename,
+                    "title": title,
+                    "mimetype": "image/png" if found.filename.endswith(".png") else "",
+                    "size": found.length,
+                }
+            )
+        if channel is not None:
+            text = str(args.get("initial_comment") or "")
+            message = Message(channel, self._next_ts(), text, [], None, thread, files=shared)
+            self.messages[(channel, message.ts)] = message
+        return {"ok": True, "files": shared}
+
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.responses.append(body)
@@ -333,6 +463,9 @@ _METHODS = {
     "chat.postEphemeral": SlackFake._ephemeral,
     "conversations.history": SlackFake._history,
     "conversations.open": SlackFake._open,
+    "conversations.replies": SlackFake._replies,
+    "files.getUploadURLExternal": SlackFake._upload_url,
+    "files.completeUploadExternal": SlackFake._complete_upload,
     "usergroups.users.list": SlackFake._group_users,
     "usergroups.users.update": SlackFake._update_group,
 }
@@ -364,8 +497,10 @@ def slash_command(
     response_url: str,
     command: str = "/firebreak",
     channel: str = CHANNEL,
+    trigger_id: str | None = None,
 ) -> bytes:
-    """The form-encoded body Slack posts for a slash command."""
+    """The form-encoded body Slack posts for a slash command; Slack gives each command typed a
+    ``trigger_id`` of its own (a replay of the request carries the same one)."""
     fields = {
         "token": "legacy-verification-token",
         "team_id": TEAM,
@@ -379,7 +514,7 @@ def slash_command(
         "api_app_id": "A0FIREBRK",
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": "1337.42.abcdef",
+        "trigger_id": trigger_id or f"1337.{next(_TRIGGERS)}.abcdef",
     }
     return urllib.parse.urlencode(fields).encode()
 

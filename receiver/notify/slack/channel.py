@@ -43,6 +43,7 @@ from receiver.notify.slack.blocks import (
     message,
     thread_note,
 )
+from receiver.notify.slack.files import share_image
 from receiver.notify.slack.mrkdwn import escape, escape_within, mrkdwn
 from receiver.notify.slack.pacer import Pacer, slack_call
 
@@ -360,6 +361,26 @@ class SlackChannel:
                 log.info("slack %s: found the message an earlier attempt posted", self.name)
                 return MessageRef(channel, str(item["ts"]))
         return None
+
+    async def attach_image(
+        self, reference: str, image: bytes, *, filename: str, title: str, comment: str
+    ) -> None:
+        """``image`` (a graph) in the thread of the message at ``reference``, once per
+        ``filename``."""
+        parent = MessageRef.parse(reference)
+        if parent is None:
+            raise ChannelRejected(f"slack {self.name}: {reference!r} is not a message reference")
+        await share_image(
+            self._client,
+            self._pacer,
+            f"slack {self.name}",
+            channel=parent.channel,
+            thread_ts=parent.ts,
+            image=image,
+            filename=filename,
+            title=title,
+            comment=comment,
+        )
 
     # -- updating ---------------------------------------------------------------------------
 

@@ -1,0 +1,79 @@
+"""An image in the thread of a Slack message: Slack's external upload, as ``files_upload_v2``
+does it (``files.getUploadURLExternal``, the bytes to the upload URL it answers,
+``files.completeUploadExternal`` sharing the file in the thread). Scope: files:write.
+
+Sharing is kept single: the file's name carries a key of the job that shares it, and every
+attempt first looks for a file of that name in the thread (``conversations.replies``) and
+shares nothing when it finds one — an earlier attempt's upload may have gone through with its
+answer lost, or its process gone before the job was marked done.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from slack_sdk.errors import SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from receiver.notify.base import ChannelError, ChannelThrottled
+from receiver.notify.slack.pacer import Pacer, slack_call
+
+log = logging.getLogger("firebreak.slack")
+
+_REPLIES_LOOKED_AT: Final = 200  # a thread's replies searched for an earlier attempt's file
+
+
+async def share_image(
+    client: AsyncWebClient,
+    pacer: Pacer,
+    where: str,
+    *,
+    channel: str,
+    thread_ts: str,
+    image: bytes,
+    filename: str,
+    title: str,
+    comment: str,
+) -> None:
+    """``image`` shared in the thread of the message ``thread_ts`` of ``channel``, with
+    ``comment`` (mrkdwn, outside text escaped) above it, once per ``filename``."""
+    if await _already_shared(client, pacer, where, channel, thread_ts, filename):
+        log.info("%s: found the file an earlier attempt shared", where)
+        return
+    wait = pacer.take_post(channel)
+    if wait > 0:
+        raise ChannelThrottled(f"{where}: pacing posts to {channel}", wait)
+    try:
+        await slack_call(
+            f"{where} files.upload_v2",
+            client.files_upload_v2(
+                content=image,
+                filename=filename,
+                title=title,
+                alt_txt=title[:1000],
+                channel=channel,
+                thread_ts=thread_ts,
+                initial_comment=comment,
+            ),
+            pacer=pacer,
+            channel=channel,
+        )
+    except SlackRequestError as exc:  # the upload URL did not take the bytes
+        raise ChannelError(f"{where} files.upload_v2: {exc}") from None
+
+
+async def _already_shared(
+    client: AsyncWebClient, pacer: Pacer, where: str, channel: str, thread_ts: str, filename: str
+) -> bool:
+    answer = await slack_call(
+        f"{where} conversations.replies",
+        client.conversations_replies(channel=channel, ts=thread_ts, limit=_REPLIES_LOOKED_AT),
+        pacer=pacer,
+        channel=channel,
+    )
+    return any(
+        isinstance(f, dict) and f.get("name") == filename
+        for message in answer.get("messages") or []
+        for f in message.get("files") or []
+    )
