@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.acklinks import LinkSigner
 from receiver.actions import AlertActions
+from receiver.alert_graphs import SlackGraphs, email_graphs
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, silence_api
@@ -48,7 +49,7 @@ from receiver.maintenance import HeldReactions, Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
 from receiver.notify.base import Channel
-from receiver.notify.email import EmailChannel
+from receiver.notify.email import EmailChannel, GraphLookup
 from receiver.notify.links import AckLinker, NoticeLinks
 from receiver.notify.log import LogChannel
 from receiver.notify.pagerduty import PagerDutyChannel
@@ -64,7 +65,6 @@ from receiver.reactions import Reaction, Reactions
 from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.schedules import Schedules
-from receiver.slack_graphs import SlackGraphs
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
@@ -112,8 +112,9 @@ class Services:
     guarded_http: aiohttp.ClientSession  # what http runbook steps connect through
     schedules: Schedules  # who is on call, with the overrides in the store
     handoffs: Handoffs  # hand-off messages and user groups that follow who is on call
-    heartbeats: Heartbeats  # what cron jobs and backups report in, and their checks
     maintenance: Maintenance  # maintenance windows: open, made and ended
+    heartbeats: Heartbeats  # what cron jobs and backups report in, and their checks
+    grapher: Grapher | None = None  # alerts' graphs (graphs:), for the console
 
     async def seed(self, store: Store, now: datetime) -> None:
         """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs) and the
@@ -150,13 +151,15 @@ def build_services(
     links = NoticeLinks(external_url=config.notifications.external_url)
     templates = channel_templates(config, links, metrics)
     slack_channels = _slack_channels(store, config, runbooks, lasting, templates)
+    grapher = Grapher(config.graphs, session) if config.graphs is not None else None
+    email_graphs_of = email_graphs(grapher) if grapher is not None else None
     channels: dict[str, Channel] = {
         name: build_channel(
             name,
             channel,
             session,
             clock,
-            ChannelExtras(_links_for(config, name, clock), templates.get(name)),
+            ChannelExtras(_links_for(config, name, clock), templates.get(name), email_graphs_of),
         )
         for name, channel in config.channels.items()
         if name not in slack_channels
@@ -167,7 +170,7 @@ def build_services(
         for name, channel in config.channels.items()
     }
     schedules = Schedules(config, store, clock, _calendars(config, clock))
-    graphs = _slack_graphs(config, store, session, slack_channels)
+    graphs = SlackGraphs(grapher, store, slack_channels) if grapher and slack_channels else None
     maintenance = Maintenance(config, store, clock, metrics, wake)
     escalation = Escalation(
         config,
@@ -255,21 +258,10 @@ def build_services(
         guarded_http,
         schedules,
         handoffs,
-        heartbeats,
         maintenance,
+        heartbeats,
+        grapher,
     )
-
-
-def _slack_graphs(
-    config: Config,
-    store: Store,
-    session: aiohttp.ClientSession,
-    slack_channels: Mapping[str, SlackChannel],
-) -> SlackGraphs | None:
-    """Graphs in the threads of new Slack messages, when ``graphs`` is configured."""
-    if config.graphs is None or not slack_channels:
-        return None
-    return SlackGraphs(Grapher(config.graphs, session), store, slack_channels)
 
 
 def _calendars(config: Config, clock: Clock) -> Calendars:
@@ -348,11 +340,12 @@ def _links_for(config: Config, channel: str, clock: Clock) -> NoticeLinks:
 
 @dataclass(frozen=True, slots=True)
 class ChannelExtras:
-    """What a channel is given besides its own section: links back to Firebreak, and the
-    channel's message template."""
+    """What a channel is given besides its own section: links back to Firebreak, the
+    channel's message template, and the graphs an e-mail shows inline."""
 
     links: NoticeLinks = field(default_factory=NoticeLinks)
     template: MessageTemplate | None = None
+    graphs: GraphLookup | None = None
 
 
 ChannelBuilder = Callable[
@@ -408,6 +401,7 @@ def _email(
         clock=clock,
         template=extras.template,
         links=extras.links,
+        graphs=extras.graphs,
     )
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import ssl
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 from receiver.automation.definitions import Runbooks
@@ -52,15 +52,17 @@ async def _list(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def beat(args: argparse.Namespace) -> int:
-    """``firebreak heartbeat NAME``: 0 once Firebreak recorded the beat, 1 otherwise."""
+def beat(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """``firebreak heartbeat NAME``: 0 once Firebreak recorded the beat, 1 when it was refused
+    or Firebreak could not be reached, 2 without a usable token."""
     try:
-        token = _token(args.token_file)
+        token = _token(args.token_file, environ)
     except ValueError as exc:
         print(f"firebreak heartbeat: {exc}", file=sys.stderr)
         return 2
+    base = args.url or environ.get(URL_VARIABLE) or DEFAULT_URL
     name = urllib.parse.quote(args.name, safe="")
-    url = f"{args.url.rstrip('/')}/api/v1/heartbeats/{name}"
+    url = f"{base.rstrip('/')}/api/v1/heartbeats/{name}"
     body = json.dumps({"message": args.message} if args.message is not None else {}).encode()
     request = urllib.request.Request(
         url,
@@ -77,14 +79,14 @@ def beat(args: argparse.Namespace) -> int:
         return 1
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        print(f"firebreak heartbeat: cannot reach {args.url}: {reason}", file=sys.stderr)
+        print(f"firebreak heartbeat: cannot reach {base}: {reason}", file=sys.stderr)
         return 1
     if not args.quiet:
         print(f"{answer.get('name')}: {answer.get('state')}, next due by {answer.get('due_at')}")
     return 0
 
 
-def _token(token_file: str | None) -> str:
+def _token(token_file: str | None, environ: Mapping[str, str]) -> str:
     if token_file is not None:
         try:
             with open(token_file, "rb") as f:
@@ -99,7 +101,7 @@ def _token(token_file: str | None) -> str:
             raise ValueError("--token-file: not UTF-8 text") from None
         where = "--token-file"
     else:
-        token = os.environ.get(TOKEN_VARIABLE, "").strip()
+        token = environ.get(TOKEN_VARIABLE, "").strip()
         where = f"${TOKEN_VARIABLE}"
     if not token:
         raise ValueError(f"no token: set ${TOKEN_VARIABLE} or give --token-file")

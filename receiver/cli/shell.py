@@ -25,6 +25,7 @@ from receiver.clock_skew import ClockSkew
 from receiver.config import Config
 from receiver.errors import FirebreakError, InvalidInput
 from receiver.heartbeats import Heartbeats
+from receiver.maintenance import Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Notification, system_clock
 from receiver.schedules import Schedules
@@ -42,6 +43,7 @@ class Shell:
     audit: Audit
     schedules: Schedules
     heartbeats: Heartbeats
+    maintenance: Maintenance
 
 
 @asynccontextmanager
@@ -76,6 +78,7 @@ async def shell_services(config: Config, runbooks: Runbooks | None = None) -> As
                 Audit(store, system_clock),
                 built.schedules,
                 built.heartbeats,
+                built.maintenance,
             )
         finally:
             await built.close()

@@ -340,6 +340,28 @@ async def _schedules(a: Answers) -> None:
     )
 
 
+async def _maintenance(a: Answers) -> None:
+    body = {"name": "db", "matchers": ['service="db"'], "reason": "upgrade", "owner": "ana"}
+    made = await a.check(
+        "post",
+        "/api/v1/maintenance",
+        201,
+        token=RESPONDER_TOKEN,
+        json={**body, "duration": "2h"},
+    )
+    assert made["open"] is True
+    listed = await a.check("get", "/api/v1/maintenance", 200, token=VIEWER_TOKEN)
+    assert [w["name"] for w in listed["windows"]] == ["db"]
+    ended = await a.check(
+        "delete",
+        "/api/v1/maintenance/{name}",
+        200,
+        url="/api/v1/maintenance/db",
+        token=RESPONDER_TOKEN,
+    )
+    assert ended["ended_at"] is not None
+
+
 async def _heartbeats(a: Answers) -> None:
     listed = await a.check("get", "/api/v1/heartbeats", 200, token=VIEWER_TOKEN)
     assert [(h["name"], h["alert"]) for h in listed["heartbeats"]] == [
@@ -364,28 +386,6 @@ async def _heartbeats(a: Answers) -> None:
     )
 
 
-async def _maintenance(a: Answers) -> None:
-    body = {"name": "db", "matchers": ['service="db"'], "reason": "upgrade", "owner": "ana"}
-    made = await a.check(
-        "post",
-        "/api/v1/maintenance",
-        201,
-        token=RESPONDER_TOKEN,
-        json={**body, "duration": "2h"},
-    )
-    assert made["open"] is True
-    listed = await a.check("get", "/api/v1/maintenance", 200, token=VIEWER_TOKEN)
-    assert [w["name"] for w in listed["windows"]] == ["db"]
-    ended = await a.check(
-        "delete",
-        "/api/v1/maintenance/{name}",
-        200,
-        url="/api/v1/maintenance/db",
-        token=RESPONDER_TOKEN,
-    )
-    assert ended["ended_at"] is not None
-
-
 SCENARIOS: dict[str, Callable[[Answers], Awaitable[None]]] = {
     "ingest": _ingest,
     "alerts": _alerts,
@@ -399,8 +399,8 @@ SCENARIOS: dict[str, Callable[[Answers], Awaitable[None]]] = {
     "ops": _ops,
     "integrations": _integrations,
     "schedules": _schedules,
-    "heartbeats": _heartbeats,
     "maintenance": _maintenance,
+    "heartbeats": _heartbeats,
 }
 
 
