@@ -216,10 +216,7 @@ class Heartbeats:
             statuses = [status_of(n, c, records.get(n), now) for n, c in self._config.items()]
             checks = [check_job(s.name, max(s.missing_at, now)) for s in statuses]
             await self._store.jobs.enqueue(conn, checks + gone, now)
-        self._metrics.heartbeat_missing.clear()
-        self._metrics.heartbeat_last_beat.clear()
-        for status in statuses:
-            self._show(status)
+        self._show_all(statuses)
         self._wake()
 
     async def beat(self, name: str, message: str | None, now: datetime) -> HeartbeatStatus:
@@ -245,6 +242,11 @@ class Heartbeats:
         async with self._store.connection() as conn:
             records = _merged(await self._store.heartbeats.all(conn), arrivals)
         return [status_of(n, c, records.get(n), now) for n, c in sorted(self._config.items())]
+
+    async def count_gauges(self, now: datetime) -> None:
+        """Show every heartbeat's state in the metrics as the store has it now: an ``alert``
+        heartbeat's arrivals enqueue no job, so the gauges are counted with the store's."""
+        self._show_all(await self.statuses(now))
 
     async def status(self, name: str, now: datetime) -> HeartbeatStatus | None:
         """One configured heartbeat, or None."""
@@ -327,6 +329,12 @@ class Heartbeats:
             await self._submit(
                 notification(HEARTBEAT_GROUP_KEY, RECEIVER, AlertStatus.RESOLVED, ended)
             )
+
+    def _show_all(self, statuses: list[HeartbeatStatus]) -> None:
+        self._metrics.heartbeat_missing.clear()
+        self._metrics.heartbeat_last_beat.clear()
+        for status in statuses:
+            self._show(status)
 
     def _show(self, status: HeartbeatStatus) -> None:
         self._metrics.heartbeat_missing.labels(status.name).set(
