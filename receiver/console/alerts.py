@@ -103,6 +103,7 @@ async def alert_page(request: web.Request, session: Session) -> web.StreamRespon
         events=await store.alert_events(alert_id),
         notifications=await store.sent_notifications(alert_id),
         pages=await store.alert_pages(alert_id),
+        raised=await store.raised_page(alert_id),
         names={p.id: p.name for p in request.app[CONFIG].people if p.name},
         executions=await request.app[AUTOMATION].list_executions(alert_id=alert_id, limit=20),
         snooze_choices=SNOOZE_CHOICES,

@@ -19,6 +19,7 @@ from receiver.console import (
     health,
     login,
     maintenance,
+    manual_pages,
     reports,
     runbooks,
     schedules,
@@ -28,6 +29,7 @@ from receiver.typedefs import CONSOLE_TEMPLATES, ERROR_PAGE
 
 NAV = (
     NavItem("Alerts", "console_alerts"),
+    NavItem("Page", "console_page"),
     NavItem("Executions", "console_executions"),
     NavItem("Runbooks", "console_runbooks"),
     NavItem("Schedules", "console_schedules"),
@@ -54,6 +56,8 @@ def setup_console(app: web.Application) -> None:
     r.add_post("/console/login", login.login, name="console_login")
     r.add_post("/console/logout", login.logout, name="console_logout")
     r.add_post("/console/alerts/bulk", bulk.bulk, name="console_bulk")
+    r.add_get("/console/page", manual_pages.page_form, name="console_page")
+    r.add_post("/console/page", manual_pages.raise_page, name="console_raise_alert")
     r.add_get("/console/alerts/{id}", alerts.alert_page, name="console_alert")
     r.add_get("/console/alerts/{id}/graph.png", alerts.alert_graph, name="console_alert_graph")
     r.add_post("/console/alerts/{id}/acknowledge", alerts.acknowledge, name="console_acknowledge")
