@@ -18,6 +18,7 @@ from receiver.console import (
     executions,
     health,
     login,
+    maintenance,
     manual_pages,
     reports,
     runbooks,
@@ -32,6 +33,7 @@ NAV = (
     NavItem("Executions", "console_executions"),
     NavItem("Runbooks", "console_runbooks"),
     NavItem("Schedules", "console_schedules"),
+    NavItem("Maintenance", "console_maintenance"),
     NavItem("Reports", "console_reports"),
     NavItem("Health", "console_health"),
 )
@@ -81,6 +83,9 @@ def setup_console(app: web.Application) -> None:
         schedules.delete_override,
         name="console_schedule_override_delete",
     )
+    r.add_get("/console/maintenance", maintenance.maintenance_page, name="console_maintenance")
+    r.add_post("/console/maintenance", maintenance.create, name="console_maintenance_create")
+    r.add_post("/console/maintenance/end", maintenance.end, name="console_maintenance_end")
     r.add_get("/console/reports", reports.reports_page, name="console_reports")
     r.add_get("/console/health", health.health_page, name="console_health")
     r.add_post("/console/jobs/{id}/retry", health.retry_job, name="console_job_retry")
