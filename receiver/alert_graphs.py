@@ -89,7 +89,7 @@ class SlackGraphs:
             )
         except NoGraph as exc:
             # Said instead of drawn, once per message and expression.
-            said = channel.note(p["reference"], _no_graph(exc), key=f"graph-{key}")
+            said = channel.note_once(p["reference"], _no_graph(exc), key=f"graph-note:{key}")
             return await _sent(ctx, said, "no_graph")
         shared = channel.attach_image(
             p["reference"],

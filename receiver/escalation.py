@@ -126,7 +126,15 @@ class Escalation:
         self._store = store
         self._channels = channels
         self._metrics = metrics
-        self._delivery = Delivery(store, channels, breakers, rate_limits, metrics, after_sent)
+        self._delivery = Delivery(
+            store,
+            channels,
+            breakers,
+            rate_limits,
+            metrics,
+            after_sent,
+            tier_order_wait=config.notifications.tier_order_wait,
+        )
         self._paging = Paging(config, channels, schedules)
         self._gaps = GapAlerts(schedules, store, submit, metrics)
 

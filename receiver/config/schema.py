@@ -124,6 +124,14 @@ class NotificationsConfig:
     # Alerts of one Alertmanager group notified within this window go out as one message per
     # channel and target.
     group_window: timedelta = timedelta(seconds=2)
+    # A later tier's notice waits behind an earlier tier's still on its way to another channel
+    # or target for this long at most (from when its tier fell due): long enough for a blip,
+    # the breaker's cool-down it opens (a minute by default) and the probe after it; short
+    # enough that a dead channel delays the next tier's page by no more. 0s: it waits only
+    # behind notices to its own channel and target.
+    tier_order_wait: timedelta = field(
+        default=timedelta(minutes=2), metadata={"check": non_negative_duration}
+    )
     # Firebreak as the people paged reach it (https://firebreak.example.com): the base of the
     # console links and acknowledge links in Teams cards and e-mail. None leaves them out.
     external_url: str | None = field(default=None, metadata={"check": check_http_url})

@@ -21,11 +21,12 @@ from prometheus_client import CollectorRegistry
 
 from receiver.alert_graphs import email_graphs
 from receiver.app import create_app
+from receiver.config import load_config
 from receiver.graphs import Grapher
 from receiver.notify.base import Notice, NoticeAlert, NoticeKind
 from receiver.notify.email import EmailChannel
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, config_text
 from tests.console.conftest import login
 from tests.fakes.smtp import FakeSmtpServer
 from tests.graphs.conftest import (
@@ -274,3 +275,36 @@ async def test_without_graphs_the_console_has_none(start: Callable[..., Any]) ->
     resp = await client.get(f"/console/alerts/{ident}/graph.png")
     assert resp.status == 404
     assert "graphs are not configured" in await resp.text()
+
+
+async def test_a_reload_turns_graphs_on(
+    aiohttp_client: Callable[..., Any], sqlite_url: str, tmp_path: Path, prometheus: str
+) -> None:
+    path = tmp_path / "firebreak.yml"
+    path.write_text(config_text(sqlite_url))
+    clock = ManualClock(HOUR_END)
+    client: TestClient[Any, Any] = await aiohttp_client(
+        create_app(
+            load_config(str(path)),
+            clock=clock,
+            registry=CollectorRegistry(),
+            config_path=str(path),
+        )
+    )
+    clock.watch(client.app)
+    await client.post("/webhook", json=firing(), headers=auth(WEBHOOK_TOKEN))
+    graph = f"/console/alerts/{await alert_id(client)}/graph.png"
+    await login(client, VIEWER_TOKEN)
+    assert (await client.get(graph)).status == 404
+
+    path.write_text(config_text(sqlite_url, f"graphs: {{prometheus_url: '{prometheus}'}}\n"))
+    reloaded = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
+    assert reloaded.status == 200, await reloaded.text()
+    resp = await client.get(graph)
+    assert (resp.status, resp.content_type) == (200, "image/png")
+
+    path.write_text(config_text(sqlite_url, "graphs: {prometheus_url: prometheus:9090}\n"))
+    refused = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
+    assert refused.status == 400
+    assert "graphs.prometheus_url: expected a URL starting with http" in await refused.text()
+    assert (await client.get(graph)).status == 200  # the configuration in force stays
