@@ -73,14 +73,14 @@ def find_hierarchy(mountinfo: str = "/proc/self/mountinfo") -> Hierarchy:
 class CpuGroup:
     """One control group with a CPU quota; see ``cpu_quota``."""
 
-    def __init__(self, hierarchy: Hierarchy, cpus: float, name: str) -> None:
+    def __init__(self, hierarchy: Hierarchy, cpus: float, name: str, made: bool = False) -> None:
         if not 0 < cpus <= (os.cpu_count() or 1):
             raise QuotaError(f"cpus must be above 0 and at most {os.cpu_count()}, not {cpus}")
         self.hierarchy = hierarchy
         self.cpus = cpus
         self.quota_us = max(MIN_QUOTA_US, round(cpus * PERIOD_US))
         self.path = hierarchy.root / name
-        self._made = False
+        self._made = made
 
     def create(self) -> None:
         if self.hierarchy.version == 2:
@@ -150,12 +150,39 @@ class CpuGroup:
         self._made = False
 
 
+PREFIX = "firebreak-bench-"
+
+
+def remove_stale(hierarchy: Hierarchy) -> list[Path]:
+    """Remove the groups left behind by runs that died before removing theirs (their names
+    carry the pid of the process that made them); the paths removed."""
+    removed = []
+    for path in hierarchy.root.glob(f"{PREFIX}*-*"):
+        owner = path.name[len(PREFIX) :].split("-", 1)[0]
+        if not owner.isdigit() or int(owner) == os.getpid() or _alive(int(owner)):
+            continue
+        CpuGroup(hierarchy, 1, path.name, made=True).remove()
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def cpu_quota(cpus: float, hierarchy: Hierarchy | None = None) -> Iterator[CpuGroup]:
-    """A new control group capped at ``cpus`` CPUs, removed on leaving the block."""
-    group = CpuGroup(
-        hierarchy or find_hierarchy(), cpus, f"firebreak-bench-{os.getpid()}-{next(_names)}"
-    )
+    """A new control group capped at ``cpus`` CPUs, removed on leaving the block. Groups that
+    earlier runs left behind when they died are removed first."""
+    hierarchy = hierarchy or find_hierarchy()
+    remove_stale(hierarchy)
+    group = CpuGroup(hierarchy, cpus, f"{PREFIX}{os.getpid()}-{next(_names)}")
     try:
         group.create()
         yield group

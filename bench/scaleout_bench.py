@@ -49,6 +49,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per replica count")
     parser.add_argument("--replicas", default="1,2,3", help="replica counts to measure")
     parser.add_argument("--concurrency", type=int, default=64, help="webhooks in flight")
+    parser.add_argument(
+        "--per-replica",
+        action="store_true",
+        help="--concurrency webhooks in flight per replica (the load grows with the replicas)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="load processes")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="where to create the db")
     parser.add_argument(
@@ -74,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         find_hierarchy()  # fail before anything is started where no quota can be set
     run_id = secrets.token_hex(4)
     capped = f"{args.cpu_quota:g} CPU each" if args.cpu_quota else "uncapped"
+    per = " per replica" if args.per_replica else ""
     print(
         f"Firebreak scale-out run {run_id}: {args.duration:g} s per replica count, concurrency "
-        f"{args.concurrency}, {args.workers} load processes, {os.cpu_count()} CPUs, replicas "
-        f"{capped} (PostgreSQL and the load generator uncapped)",
+        f"{args.concurrency}{per}, {args.workers} load processes, {os.cpu_count()} CPUs, "
+        f"replicas {capped} (PostgreSQL and the load generator uncapped)",
         flush=True,
     )
     results: dict[int, wb.Result] = {}
@@ -111,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
                     servers[0], warm_up, run_id, 1.0, args.workers, more_servers=more
                 )
                 scenario = wb.Scenario(
-                    f"{count} replica(s)", f"r{count}", 1, "closed", concurrency=args.concurrency
+                    f"{count} replica(s)",
+                    f"r{count}",
+                    1,
+                    "closed",
+                    concurrency=args.concurrency * (count if args.per_replica else 1),
                 )
                 before = [g.stat() for g in groups]
                 result = wb.run_scenario(
@@ -130,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                     if count in throttled
                     else ""
                 )
+                if result.mean_batch_webhooks is not None:
+                    quota_note += f", group commit {result.mean_batch_webhooks:.1f} webhooks"
                 print(
                     f"  {count} replica(s): {result.webhooks_per_s:,.0f} webhooks/s, p50 "
                     f"{result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, {result.errors} errors, "
@@ -173,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"WARNING: with {count} replica(s) the quota ran out in only {100 * share:.0f}% "
                 "of periods: something outside the replicas (PostgreSQL, the load generator, "
-                "other processes on the machine) set the pace, so this speed-up understates "
-                "scale-out; rerun on a quieter machine or with a lower --cpu-quota"
+                "other processes on the machine) set the pace, so the speed-ups do not measure "
+                "the replicas; rerun on a quieter machine or with a lower --cpu-quota"
             )
     per_count = {
         n: {

@@ -271,6 +271,7 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         app[AUDIT],
         lambda: app[BUILT][-1].schedules,  # the schedules of the configuration in force
         app[MANUAL_PAGES],
+        lambda: app[BUILT][-1].maintenance,
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield

@@ -20,8 +20,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.errors import StoreUnavailable
@@ -104,6 +106,7 @@ class _Finished:
     context: JobContext
     outcome: Outcome
     recorded: asyncio.Future[None]
+    inline: bool = False  # run by the loop itself, not a task of its own
 
 
 def _settle(batch: Sequence[_Finished], error: Exception | None) -> None:
@@ -147,9 +150,9 @@ class JobRunner:
         """``horizons``: per job kind, how far ahead a coalesced job may be due and still go
         out with a claimed one. ``preloads``: per job kind, a read done once for all the jobs
         of that kind claimed in a turn, instead of once by each of their handlers. ``inline``:
-        kinds whose handlers only read the store and decide, calling nothing outside: they run
-        inside the turn that claims them, are recorded in it, and what they enqueue is claimed
-        in that same turn instead of the next."""
+        kinds whose handlers only read the store and decide, calling nothing outside: the
+        runner's loop runs them itself as soon as the turn that claims them has committed, and
+        goes straight round to the next turn, which records them and claims what they enqueue."""
         self._horizons = dict(horizons or {})
         self._preloads = dict(preloads or {})
         self._inline = frozenset(inline)
@@ -213,9 +216,11 @@ class JobRunner:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
             self._renewer = None
+        now = self._clock()
         with contextlib.suppress(StoreUnavailable):
-            async with self._store.transaction(durable=False) as conn:
-                await self._store.jobs.release(conn, self.owner, self._clock())
+            await self._store.unit(
+                lambda conn: self._store.jobs.release(conn, self.owner, now), durable=False
+            )
 
     async def _renew_leases(self) -> None:
         """Every third of a lease, extend the leases of the jobs running here by a whole one:
@@ -225,11 +230,15 @@ class JobRunner:
             await asyncio.sleep(every)
             if not self._leased:
                 continue
+            renew = partial(
+                self._store.jobs.renew,
+                ids=list(self._leased),
+                owner=self.owner,
+                now=self._clock(),
+                lease=self.settings.lease,
+            )
             try:
-                async with self._store.transaction(durable=False) as conn:
-                    await self._store.jobs.renew(
-                        conn, list(self._leased), self.owner, self._clock(), self.settings.lease
-                    )
+                await self._store.unit(renew, durable=False)
             except StoreUnavailable as exc:
                 log.warning("cannot renew %d running jobs' leases: %s", len(self._leased), exc)
 
@@ -246,25 +255,32 @@ class JobRunner:
             await asyncio.sleep(0.001)  # polled: the ingestor has no event to wait on
 
     async def _loop(self) -> None:
-        """One bookkeeping transaction a turn: record what finished since the last turn and,
+        """One bookkeeping unit of work a turn: record what finished since the last turn and,
         with the slots that frees, claim what is due, follow-ups just recorded included. However
-        many jobs finish together, they cost one write transaction, not one each."""
+        many jobs finish together, they cost one write transaction, not one each; on SQLite one
+        hand-off to the writer's thread, however many statements it takes."""
         while True:
             self._wakeup.clear()
             if self._stopping and not self._running and not self._outcomes:
                 return
             await self._give_way()
             batch, self._outcomes = self._outcomes, []
-            # A job whose outcome is in this batch is done running once it is recorded.
-            free = 0 if self._stopping else self.settings.workers - len(self._running) + len(batch)
-            claimed = await self._turn(batch, free)
-            preloaded = await self._preload(claimed)
-            for group in _by_coalesce_key(claimed):
+            # A job whose outcome is in this batch is done running once it is recorded (an
+            # inline one never took a worker's slot).
+            ended = sum(1 for f in batch if not f.inline)
+            free = 0 if self._stopping else self.settings.workers - len(self._running) + ended
+            claimed, due = await self._turn(batch, free)
+            inline = [j for j in claimed if j.kind in self._inline]
+            tasks = [j for j in claimed if j.kind not in self._inline]
+            preloaded = await self._preload(tasks)
+            for group in _by_coalesce_key(tasks):
                 task = asyncio.create_task(
                     self._run(group, preloaded.get(group[0].kind)), name=f"job-{group[0].id}"
                 )
                 self._running.add(task)
                 task.add_done_callback(self._finished)
+            if inline:
+                await self._run_inline(inline)
             if self._outcomes or self._wakeup.is_set():
                 await asyncio.sleep(0)  # let the jobs just started begin; then go round again
                 continue
@@ -272,71 +288,65 @@ class JobRunner:
                 # Full (or finishing): a job that finishes wakes the loop.
                 await self._wait(self.settings.poll_interval.total_seconds())
             else:
-                await self._wait(await self._idle_seconds())
+                await self._wait(self._idle_seconds(due))
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         if self._stopping:
             self._wakeup.set()  # the last one lets the loop end
 
-    async def _turn(self, batch: list[_Finished], free: int) -> list[Job]:
-        """Record ``batch`` and claim up to ``free`` jobs, in one transaction when it can be."""
-        claimed: list[Job] = []
-        inlined = False
+    async def _turn(self, batch: list[_Finished], free: int) -> tuple[list[Job], datetime | None]:
+        """Record ``batch`` and claim up to ``free`` jobs in one unit of work; with the jobs
+        claimed comes, when fewer were due than there was room for, when the next one is."""
+        now = self._clock()
+
+        def turn(conn: Connection) -> tuple[list[Job], datetime | None]:
+            self._record(conn, batch, now)
+            claimed = self._claim(conn, free, now) if free > 0 else []
+            due = self._store.jobs.next_wakeup(conn) if len(claimed) < free else None
+            return claimed, due
+
         try:
-            async with self._store.transaction(durable=False) as conn:
-                now = self._clock()
-                await self._record(conn, batch, now)
-                if free > 0:
-                    claimed = await self._claim(conn, free, now)
-                    if self._inline and any(j.kind in self._inline for j in claimed):
-                        inlined = True
-                        claimed = await self._run_inline(conn, claimed, free, now)
+            found = await self._store.unit(turn, durable=False)
         except StoreUnavailable as exc:
             log.warning("cannot record or claim jobs: %s", exc)
             _settle(batch, exc)
-            return []
+            return [], None
         except Exception:
-            if inlined:
-                # Rolled back whole, claims included: run those kinds as ordinary jobs from
-                # now on rather than fail every turn on them.
-                log.exception("running %s jobs inside the turn failed; no longer", self._inline)
-                self._inline = frozenset()
-                self._wakeup.set()
             if not batch:
-                if inlined:
-                    return []
                 raise
             # A defect in one outcome must not hold back the others: record one by one.
             log.exception("recording %d job outcomes failed; one by one", len(batch))
             for item in batch:
                 await self._record_alone(item)
-            return []
+            return [], None
         _settle(batch, None)
-        return claimed
+        return found
 
-    async def _run_inline(
-        self, conn: AsyncConnection, claimed: list[Job], free: int, now: datetime
-    ) -> list[Job]:
-        """Run the claimed jobs of the inline kinds now, record them in the turn's transaction,
-        and claim again with the slots they did not need: their follow-ups included."""
-        inline = [j for j in claimed if j.kind in self._inline]
-        rest = [j for j in claimed if j.kind not in self._inline]
+    async def _run_inline(self, claimed: list[Job]) -> None:
+        """Run jobs of the inline kinds here and now; the next turn records their outcomes
+        (and so claims what they enqueue) at once."""
         loop = asyncio.get_running_loop()
-        finished: list[_Finished] = []
-        seconds: list[float] = []
-        for group in _by_coalesce_key(inline):
+        now = self._clock()
+        for group in _by_coalesce_key(claimed):
+            ids = [j.id for j in group]
+            self._leased.update(ids)
             started = time.perf_counter()
             context = JobContext(group[0], now, self, siblings=group[1:])
-            outcome = await self._outcome(context)
-            finished.append(_Finished(context, outcome, loop.create_future()))
-            seconds.append(time.perf_counter() - started)
-        await self._record(conn, finished, now)
-        for item, took in zip(finished, seconds, strict=True):
-            self._metrics.job_finished(item.context.job.kind, _label(item.outcome), took)
-        if free <= len(rest):
-            return rest
-        return rest + await self._claim(conn, free - len(rest), now)
+            try:
+                outcome = await self._outcome(context)
+            finally:
+                self._leased.difference_update(ids)
+            recorded: asyncio.Future[None] = loop.create_future()
+            took = time.perf_counter() - started
+            recorded.add_done_callback(partial(self._inline_recorded, group[0].kind, outcome, took))
+            self._outcomes.append(_Finished(context, outcome, recorded, inline=True))
+
+    def _inline_recorded(
+        self, kind: str, outcome: Outcome, took: float, recorded: asyncio.Future[None]
+    ) -> None:
+        if not recorded.cancelled() and recorded.exception() is None:
+            self._metrics.job_finished(kind, _label(outcome), took)
 
     async def _preload(self, claimed: list[Job]) -> dict[str, Any]:
         """Each preloading kind's read for all its claimed jobs, on one read connection,
@@ -358,9 +368,9 @@ class JobRunner:
             return {}
 
     async def _record_alone(self, item: _Finished) -> None:
+        now = self._clock()
         try:
-            async with self._store.transaction(durable=False) as conn:
-                await self._record(conn, [item], self._clock())
+            await self._store.unit(lambda conn: self._record(conn, [item], now), durable=False)
         except Exception as exc:
             log.exception("recording job %d's outcome failed", item.context.job.id)
             unrecorded = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(str(exc))
@@ -373,24 +383,19 @@ class JobRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), seconds)
 
-    async def _idle_seconds(self) -> float:
+    def _idle_seconds(self, due: datetime | None) -> float:
         """Until the next job is due (no spinning over thousands of future timers)."""
         poll = self.settings.poll_interval.total_seconds()
-        try:
-            async with self._store.connection() as conn:
-                due = await self._store.jobs.next_wakeup(conn)
-        except StoreUnavailable:
-            return poll
         if due is None:
             return poll
         return max(0.0, min(poll, (due - self._clock()).total_seconds()))
 
-    async def _claim(self, conn: AsyncConnection, limit: int, now: datetime) -> list[Job]:
+    def _claim(self, conn: Connection, limit: int, now: datetime) -> list[Job]:
         """Claim due jobs and, in the same transaction, the jobs that may join each one's
         message: otherwise a second claim could take part of a group before its first job's
         handler gathers the rest, and the group would go out as two messages."""
         queue, lease = self._store.jobs, self.settings.lease
-        claimed = await queue.claim(conn, self.owner, now, lease, limit)
+        claimed = queue.claim(conn, self.owner, now, lease, limit)
         # A claim that took fewer than it could took every job claimable now: only kinds that
         # gather jobs due later (a grouping window) can have company left to find.
         everything = len(claimed) < limit
@@ -405,8 +410,8 @@ class JobRunner:
             return claimed
         leaders = {j.coalesce_key: j for j in claimed if j.coalesce_key in horizon}
         # One look for which keys have company at all: usually none do.
-        for key in await queue.keys_with_claimable(conn, horizon, now):
-            claimed += await queue.claim_coalesced(
+        for key in queue.keys_with_claimable(conn, horizon, now):
+            claimed += queue.claim_coalesced(
                 conn,
                 key,
                 self.owner,
@@ -468,13 +473,14 @@ class JobRunner:
             log.exception("job %d (%s) failed", context.job.id, context.job.kind)
             return Retry(f"{type(exc).__name__}: {exc}")
 
-    async def _record(self, conn: AsyncConnection, batch: list[_Finished], now: datetime) -> None:
-        """Apply outcomes in the caller's transaction, set-based for the common one (done)."""
+    def _record(self, conn: Connection, batch: list[_Finished], now: datetime) -> None:
+        """Apply outcomes within the turn's unit of work, set-based for the common one (done).
+        It may run on SQLite's writer thread: it touches nothing of the event loop's."""
         queue = self._store.jobs
         finished = [f for f in batch if isinstance(f.outcome, Done)]
         if finished:
             ids = [j.id for f in finished for j in f.context.jobs]
-            held = await queue.held(conn, ids, self.owner)
+            held = queue.held(conn, ids, self.owner)
             by_outcome: dict[str, list[int]] = {}
             enqueue: list[NewJob] = []
             events: list[dict[str, Any]] = []
@@ -495,20 +501,20 @@ class JobRunner:
                 routes += f.outcome.routes
                 paged += f.outcome.pages
             for outcome, done_ids in by_outcome.items():
-                await queue.finish(conn, done_ids, self.owner, now, outcome)
-            await queue.enqueue(conn, enqueue, now)
-            await self._store.record(conn, events, sent, routes, paged)
+                queue.finish(conn, done_ids, self.owner, now, outcome)
+            queue.enqueue_in(conn, enqueue, now)
+            self._store.record_in(conn, events, sent, routes, paged)
         for f in batch:
             if not isinstance(f.outcome, Done):
-                await self._record_other(conn, f.context, f.outcome, now)
+                self._record_other(conn, f.context, f.outcome, now)
 
-    async def _record_other(
-        self, conn: AsyncConnection, context: JobContext, outcome: Outcome, now: datetime
+    def _record_other(
+        self, conn: Connection, context: JobContext, outcome: Outcome, now: datetime
     ) -> None:
         ids = [j.id for j in context.jobs]
         queue = self._store.jobs
         if isinstance(outcome, Defer):
-            await queue.reschedule(
+            queue.reschedule(
                 conn,
                 ids,
                 self.owner,
@@ -522,7 +528,7 @@ class JobRunner:
         elif isinstance(outcome, Retry):
             attempts = context.job.attempts + 1
             if attempts >= self.settings.max_attempts:
-                await queue.dead_letter(conn, ids, self.owner, now, outcome.error)
+                queue.dead_letter(conn, ids, self.owner, now, outcome.error)
                 self._metrics.dead_letters.inc(len(ids))
                 log.error(
                     "job %d (%s) dead-lettered after %d attempts: %s",
@@ -535,11 +541,11 @@ class JobRunner:
                 due = now + self.backoff(attempts)
                 if outcome.not_before is not None:
                     due = max(due, outcome.not_before)
-                await queue.reschedule(
+                queue.reschedule(
                     conn, ids, self.owner, now, due, error=outcome.error, count_attempt=True
                 )
         elif isinstance(outcome, DeadLetter):
-            await queue.dead_letter(conn, ids, self.owner, now, outcome.reason)
+            queue.dead_letter(conn, ids, self.owner, now, outcome.reason)
             self._metrics.dead_letters.inc(len(ids))
             log.error(
                 "job %d (%s) dead-lettered: %s", context.job.id, context.job.kind, outcome.reason

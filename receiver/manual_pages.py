@@ -42,6 +42,7 @@ from receiver.store import Store
 __all__ = [
     "ManualPage",
     "ManualPages",
+    "message_fields",
     "page_from_message",
     "parse_manual_page",
     "parse_target",
@@ -169,26 +170,29 @@ def _kind(value: object) -> str:
 def page_from_message(
     target: str, message: str, config: Config, *, request: str = ""
 ) -> ManualPage:
-    """A page from a one-line command (``/firebreak page``, ``firebreak page``, the console):
-    its title is the message's first line (cut at ``MAX_TITLE``), its details the whole message
-    when there is more to it. Its key comes from ``request``, what the interface knows one
-    request by (Slack's ``trigger_id``), so that the same request sent again raises the same
-    page; a fresh one without it."""
+    """A page from a one-line command (``/firebreak page``, the console): see
+    ``message_fields``. Its key comes from ``request``, what the interface knows one request by
+    (Slack's ``trigger_id``), so that the same request sent again raises the same page; a fresh
+    one without it."""
+    seed = request.encode() if request else secrets.token_bytes(16)
+    key = "page-" + hashlib.sha256(seed).hexdigest()[:40]
+    body: dict[str, Any] = {"key": key, "target": target, **message_fields(message)}
+    return parse_manual_page(body, config)
+
+
+def message_fields(message: str) -> dict[str, str]:
+    """A page's ``title`` and ``details`` from one message: the title is its first line (cut at
+    ``MAX_TITLE``), the details the whole message when there is more to it."""
     if len(message) > MAX_DETAILS:
         raise InvalidInput(
             "message", f"expected at most {MAX_DETAILS} characters, got {len(message)}"
         )
-    first = message.strip().split("\n", 1)[0].strip()
+    whole = message.strip()
+    first = whole.split("\n", 1)[0].strip()
     if not first:
         raise InvalidInput("message", "expected a message saying what is wrong")
     title = first if len(first) <= MAX_TITLE else first[: MAX_TITLE - 1] + "…"
-    details = message.strip() if title != message.strip() else ""
-    seed = request.encode() if request else secrets.token_bytes(16)
-    key = "page-" + hashlib.sha256(seed).hexdigest()[:40]
-    body: dict[str, Any] = {"key": key, "title": title, "target": target}
-    if details:
-        body["details"] = details
-    return parse_manual_page(body, config)
+    return {"title": title, "details": whole} if title != whole else {"title": title}
 
 
 Submit = Callable[[Notification, "str | None"], Awaitable[None]]

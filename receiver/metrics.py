@@ -229,6 +229,18 @@ class Metrics:
             "1 while the watchdog alert is overdue and Firebreak's own alert about it fires.",
             registry=registry,
         )
+        self.heartbeat_last_beat = Gauge(
+            "firebreak_heartbeat_last_beat_timestamp_seconds",
+            "Unix time of each heartbeat's last beat (cron jobs, batch runs, backups).",
+            ["heartbeat"],
+            registry=registry,
+        )
+        self.heartbeat_missing = Gauge(
+            "firebreak_heartbeat_missing",
+            "1 while a heartbeat is past its interval and grace and its alert fires.",
+            ["heartbeat"],
+            registry=registry,
+        )
         self.reconciled_alerts = Counter(
             "firebreak_reconciled_alerts_total",
             "Alerts put right by comparing with Alertmanager: ingested (a lost webhook), "

@@ -62,6 +62,19 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class HeartbeatRecord:
+    """What the store knows of a heartbeat: when Firebreak first knew of it, its last beat
+    (with the sender's message), how many beats came, and since when its alert fires."""
+
+    name: str
+    registered_at: datetime
+    last_beat_at: datetime | None
+    beats: int
+    last_message: str | None
+    missing_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AlertSnapshot:
     """One alert as Alertmanager described it in one webhook."""
 
@@ -79,6 +92,8 @@ class AlertSnapshot:
 GRAFANA_GROUP_PREFIX = "grafana:"
 # The group of alerts raised by hand (POST /api/v1/alerts).
 MANUAL_GROUP_KEY = "firebreak:manual"
+# The group of alerts Firebreak raises for heartbeats gone quiet (receiver/heartbeats.py).
+HEARTBEAT_GROUP_KEY = "firebreak:heartbeats"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +140,19 @@ def source_actor(notification: Notification) -> str:
         return notification.receiver
     if notification.group_key.startswith(GRAFANA_GROUP_PREFIX):
         return "grafana"
+    if notification.group_key == HEARTBEAT_GROUP_KEY:
+        return "firebreak"
     return "alertmanager"
 
 
 def held_by_alertmanager(group_key: str) -> bool:
     """Whether alerts of ``group_key`` came from Alertmanager, whose API can be asked about them
     (reconciling, fetching a truncated group); Grafana's and those raised by hand are not there
-    to be found."""
-    return not group_key.startswith(GRAFANA_GROUP_PREFIX) and group_key != MANUAL_GROUP_KEY
+    to be found, nor are those Firebreak raised for a quiet heartbeat."""
+    return not group_key.startswith(GRAFANA_GROUP_PREFIX) and group_key not in (
+        MANUAL_GROUP_KEY,
+        HEARTBEAT_GROUP_KEY,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from receiver.api import alerts, jobs, openapi, ops, pagerduty, webhook
 from receiver.api import audit as audit_api
+from receiver.api import heartbeats as heartbeat_api
 from receiver.api import maintenance as maintenance_api
 from receiver.api import reports as reports_api
 from receiver.api import runbooks as runbook_api
@@ -23,6 +24,8 @@ ROUTES = (
     web.post("/api/v1/alerts/{id}/acknowledge", alerts.acknowledge_alert, name="acknowledge"),
     web.post("/api/v1/alerts/{id}/resolve", alerts.resolve_alert, name="resolve"),
     web.post("/api/v1/alerts/{id}/snooze", alerts.snooze_alert, name="snooze"),
+    web.get("/api/v1/heartbeats", heartbeat_api.list_heartbeats, name="heartbeats"),
+    web.post("/api/v1/heartbeats/{name}", heartbeat_api.beat, name="heartbeat_beat"),
     web.get("/api/v1/jobs", jobs.list_jobs, name="jobs"),
     web.post("/api/v1/jobs/{id}/retry", jobs.retry_job, name="job_retry"),
     web.post(

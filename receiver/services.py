@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.acklinks import LinkSigner
 from receiver.actions import AlertActions
+from receiver.alert_graphs import SlackGraphs, email_graphs
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.audit import Audit
 from receiver.automation.definitions import Runbooks, silence_api
@@ -41,13 +42,14 @@ from receiver.escalation import Escalation
 from receiver.grafana import Annotator
 from receiver.graphs import Grapher
 from receiver.handoffs import Handoffs
+from receiver.heartbeats import Heartbeats
 from receiver.hostallow import HostAllowList
 from receiver.jobs import Handler
 from receiver.maintenance import HeldReactions, Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
 from receiver.notify.base import Channel
-from receiver.notify.email import EmailChannel
+from receiver.notify.email import EmailChannel, GraphLookup
 from receiver.notify.links import AckLinker, NoticeLinks
 from receiver.notify.log import LogChannel
 from receiver.notify.pagerduty import PagerDutyChannel
@@ -63,7 +65,6 @@ from receiver.reactions import Reaction, Reactions
 from receiver.retention import Retention
 from receiver.routing import Router
 from receiver.schedules import Schedules
-from receiver.slack_graphs import SlackGraphs
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
@@ -112,15 +113,19 @@ class Services:
     schedules: Schedules  # who is on call, with the overrides in the store
     handoffs: Handoffs  # hand-off messages and user groups that follow who is on call
     maintenance: Maintenance  # maintenance windows: open, made and ended
+    heartbeats: Heartbeats  # what cron jobs and backups report in, and their checks
+    grapher: Grapher | None = None  # alerts' graphs (graphs:), for the console
 
     async def seed(self, store: Store, now: datetime) -> None:
-        """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs) this
-        configuration runs, and start reading its schedules' calendars."""
+        """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs) and the
+        heartbeats' checks this configuration runs, and start reading its schedules'
+        calendars."""
         self.schedules.calendars.start()  # read the calendars without holding the start up
         seeds = self.guard.seed(now) + self.retention.seed(now) + self.handoffs.seed(now)
         if seeds:
             async with store.transaction(durable=False) as conn:
                 await store.jobs.enqueue(conn, seeds, now)
+        await self.heartbeats.seed(now)
 
     async def close(self) -> None:
         for channel in self.channels.values():
@@ -145,14 +150,17 @@ def build_services(
     group fetches); ``wake`` nudges the job runner when new jobs are due."""
     links = NoticeLinks(external_url=config.notifications.external_url)
     templates = channel_templates(config, links, metrics)
-    slack_channels = _slack_channels(store, config, runbooks, lasting, templates)
+    maintenance = Maintenance(config, store, clock, metrics, wake)
+    slack_channels = _slack_channels(store, config, runbooks, lasting, templates, maintenance)
+    grapher = Grapher(config.graphs, session) if config.graphs is not None else None
+    email_graphs_of = email_graphs(grapher) if grapher is not None else None
     channels: dict[str, Channel] = {
         name: build_channel(
             name,
             channel,
             session,
             clock,
-            ChannelExtras(_links_for(config, name, clock), templates.get(name)),
+            ChannelExtras(_links_for(config, name, clock), templates.get(name), email_graphs_of),
         )
         for name, channel in config.channels.items()
         if name not in slack_channels
@@ -163,8 +171,7 @@ def build_services(
         for name, channel in config.channels.items()
     }
     schedules = Schedules(config, store, clock, _calendars(config, clock))
-    graphs = _slack_graphs(config, store, session, slack_channels)
-    maintenance = Maintenance(config, store, clock, metrics, wake)
+    graphs = SlackGraphs(grapher, store, slack_channels) if grapher and slack_channels else None
     escalation = Escalation(
         config,
         store,
@@ -177,6 +184,7 @@ def build_services(
         submit=submit,
         after_sent=[graphs.after_sent] if graphs is not None else [],
         maintenance=maintenance,
+        follow_ups=alert_follow_ups(config),
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
     guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
@@ -215,7 +223,9 @@ def build_services(
         redactor=Redactor.of(configured_secrets(config), automation.max_step_output_bytes),
     )
     handoffs = Handoffs(config, schedules, channels, Audit(store, clock))
+    heartbeats = Heartbeats(config.every_heartbeat, store, metrics, submit, wake)
     handlers = {
+        **heartbeats.handlers(),
         **escalation.handlers(),
         **handoffs.handlers(),
         **guard.handlers(),
@@ -250,19 +260,9 @@ def build_services(
         schedules,
         handoffs,
         maintenance,
+        heartbeats,
+        grapher,
     )
-
-
-def _slack_graphs(
-    config: Config,
-    store: Store,
-    session: aiohttp.ClientSession,
-    slack_channels: Mapping[str, SlackChannel],
-) -> SlackGraphs | None:
-    """Graphs in the threads of new Slack messages, when ``graphs`` is configured."""
-    if config.graphs is None or not slack_channels:
-        return None
-    return SlackGraphs(Grapher(config.graphs, session), store, slack_channels)
 
 
 def _calendars(config: Config, clock: Clock) -> Calendars:
@@ -341,11 +341,12 @@ def _links_for(config: Config, channel: str, clock: Clock) -> NoticeLinks:
 
 @dataclass(frozen=True, slots=True)
 class ChannelExtras:
-    """What a channel is given besides its own section: links back to Firebreak, and the
-    channel's message template."""
+    """What a channel is given besides its own section: links back to Firebreak, the
+    channel's message template, and the graphs an e-mail shows inline."""
 
     links: NoticeLinks = field(default_factory=NoticeLinks)
     template: MessageTemplate | None = None
+    graphs: GraphLookup | None = None
 
 
 ChannelBuilder = Callable[
@@ -401,6 +402,7 @@ def _email(
         clock=clock,
         template=extras.template,
         links=extras.links,
+        graphs=extras.graphs,
     )
 
 
@@ -479,6 +481,7 @@ def _slack_channels(
     runbooks: Runbooks,
     lasting: Lasting,
     templates: Mapping[str, MessageTemplate],
+    maintenance: Maintenance | None = None,
 ) -> dict[str, SlackChannel]:
     """The ``slack`` channels, over the client made at start (none without one)."""
     slack, client = lasting.slack, lasting.slack_client
@@ -489,7 +492,7 @@ def _slack_channels(
         grafana_url=slack.grafana_url, silence_button=config.alertmanager is not None
     )
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
-    state = state_lookup(store, names, Router(config))
+    state = state_lookup(store, names, Router(config), maintenance)
     references = reference_lookup(store, names)
     paged = paged_lookup(store, config.people)
     offers = runbook_offers(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.conftest import eventually
 from tests.fakes.slack import CHANNEL, SlackFake, block_actions, signed_headers, slash_command
 
 BOT_TOKEN = "xoxb-test-token"
@@ -107,3 +108,18 @@ def buttons(blocks: list[dict[str, Any]]) -> list[str]:
         if block.get("type") == "actions"
         for element in block["elements"]
     ]
+
+
+async def slash_answer(
+    client: Any, slack: SlackFake, text: str, user: tuple[str, str]
+) -> dict[str, Any]:
+    """What the slash command ``text`` from ``user`` was answered: in the acknowledgement (a
+    usage message) or, after it, through ``response_url``."""
+    before = len(slack.responses)
+    resp = await command(client, slack, text, user)
+    assert resp.status == 200
+    body = await resp.text()
+    if body:  # answered in the acknowledgement (usage)
+        return dict(await resp.json())
+    await eventually(lambda: len(slack.responses) > before, what=f"answer to {text!r}")
+    return dict(slack.responses[-1])

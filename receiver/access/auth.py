@@ -44,12 +44,21 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
-def _bearer(headers: Mapping[str, str]) -> str | None:
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
     value = headers.get("Authorization", "")
     scheme, _, credentials = value.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         return None
     return credentials.strip()
+
+
+def secret_matches(presented: str | None, expected: str) -> bool:
+    """Whether ``presented`` is ``expected``, in time that tells nothing of either (their
+    digests are compared, so not even the length leaks)."""
+    if presented is None:
+        return False
+    return hmac.compare_digest(_digest(presented), _digest(expected))
 
 
 class TokenAuth:
@@ -66,7 +75,7 @@ class TokenAuth:
         ]
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        presented = _bearer(headers)
+        presented = bearer_token(headers)
         if presented is None:
             raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
         return self.authenticate_token(presented, "the bearer token is not valid")

@@ -20,6 +20,8 @@ Command = Callable[..., int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "without_config", False):  # a client of a running Firebreak's API
+        return _command(args.run)(args, os.environ)
     if args.command == "routes":
         # Before the configuration is read: a mistyped label is a usage error (exit 2).
         try:

@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='the alert\'s labels as name=value or name="value", e.g. alertname=DiskFull',
     )
     add_alerts_parsers(commands, with_config)
+    add_page_parser(commands)
     add_schedules_parsers(commands, with_config)
+    add_maintenance_parsers(commands, with_config)
     add_automation_parsers(commands, with_config)
     db = commands.add_parser("db", help="database schema")
     db.set_defaults(run="receiver.cli.db:run")
@@ -118,6 +120,43 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("path", metavar="PATH", help="a file written by 'firebreak db backup'")
     restore.add_argument("--force", action="store_true", help="overwrite a non-empty database")
     return parser
+
+
+def add_maintenance_parsers(commands: Any, with_config: WithConfig) -> None:
+    maintenance = commands.add_parser(
+        "maintenance", help="maintenance windows: list, make, end early"
+    )
+    maintenance.set_defaults(run="receiver.cli.maintenance:run")
+    sub = maintenance.add_subparsers(dest="maintenance_command", required=True, metavar="COMMAND")
+    listing = with_config(sub.add_parser("list", help="the windows open or planned"))
+    listing.add_argument("--json", action="store_true", help="print the windows as JSON")
+    create = with_config(
+        sub.add_parser(
+            "create",
+            help="make a window: matching alerts are held back from escalation and runbooks",
+            description="One-off: --for or --until (and --start, default now). Recurring: "
+            "--rrule or --cron, with --for and --time-zone.",
+        )
+    )
+    create.add_argument("name", help="letters, digits, . _ -")
+    create.add_argument(
+        "--match",
+        action="append",
+        required=True,
+        metavar="MATCHER",
+        help='an Alertmanager matcher such as service="db"; repeat for more (all must match)',
+    )
+    create.add_argument("--reason", required=True)
+    create.add_argument("--owner", help="who answers for it (default: you)")
+    create.add_argument("--for", dest="duration", help="a duration such as 2h")
+    create.add_argument("--until", help="an RFC 3339 time")
+    create.add_argument("--start", help="an RFC 3339 time (default now)")
+    create.add_argument("--rrule", help="an RFC 5545 RRULE such as FREQ=WEEKLY;BYDAY=SU;BYHOUR=2")
+    create.add_argument("--cron", help="five cron fields such as '0 2 * * 0'")
+    create.add_argument("--time-zone", help="the zone --rrule and --cron count in (default UTC)")
+    create.add_argument("--json", action="store_true", help="print the window as JSON")
+    end = with_config(sub.add_parser("end", help="end a window now; what it held escalates"))
+    end.add_argument("name")
 
 
 def add_schedules_parsers(commands: Any, with_config: WithConfig) -> None:
@@ -175,6 +214,27 @@ def _weeks(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 13:
         raise argparse.ArgumentTypeError("expected a number of weeks from 1 to 13")
     return int(text)
+
+
+def add_page_parser(commands: Any) -> None:
+    page = commands.add_parser(
+        "page",
+        help="page a schedule's on-call, a person or a team through Firebreak's API",
+        description="Raise an alert by hand through a running Firebreak (POST /api/v1/alerts) "
+        "with the responder token in $FIREBREAK_TOKEN; no configuration file is read.",
+    )
+    page.set_defaults(run="receiver.cli.page:run", without_config=True)
+    page.add_argument(
+        "target", metavar="TARGET", help="schedule:ID, person:ID, team:ID, or an id only one has"
+    )
+    page.add_argument("message", nargs="+", metavar="MESSAGE", help="what is wrong")
+    page.add_argument("--url", help="Firebreak's URL (default: $FIREBREAK_URL)")
+    page.add_argument("--key", help="the page's key; the same key again raises nothing new")
+    page.add_argument("--severity", choices=("critical", "warning", "info"))
+    page.add_argument(
+        "--label", action="append", default=[], metavar="NAME=VALUE", help="for routes to match"
+    )
+    page.add_argument("--json", action="store_true", help="the API's JSON")
 
 
 def add_alerts_parsers(commands: Any, with_config: WithConfig) -> None:

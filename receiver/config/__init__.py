@@ -39,6 +39,7 @@ from receiver.config.channels import (
     SlackChannelConfig,
     WebhookChannelConfig,
 )
+from receiver.config.heartbeats import HeartbeatConfig
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
@@ -99,6 +100,7 @@ __all__ = [
     "EscalationPolicyConfig",
     "GrafanaConfig",
     "GraphsConfig",
+    "HeartbeatConfig",
     "IngestConfig",
     "JobsConfig",
     "LayerConfig",

@@ -27,6 +27,12 @@ from receiver.config.checks import (
     positive_duration,
     split_listen,
 )
+from receiver.config.heartbeats import (
+    WATCHDOG_HEARTBEAT,
+    HeartbeatConfig,
+    check_heartbeat_names,
+    every_heartbeat,
+)
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
@@ -46,6 +52,7 @@ from receiver.config.policies import (
     builtin_channels,
     builtin_policies,
 )
+from receiver.config.walker import empty_mapping
 from receiver.config.yaml import join
 from receiver.durations import format_duration
 
@@ -227,6 +234,10 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     alertmanager: AlertmanagerConfig | None = None
     watchdog: WatchdogConfig | None = None
+    # Cron jobs, batch runs and backups that report in (docs/heartbeats.md).
+    heartbeats: Mapping[str, HeartbeatConfig] = field(
+        default_factory=empty_mapping, metadata={"check": check_heartbeat_names}
+    )
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     pagerduty: PagerDutyConfig = field(default_factory=PagerDutyConfig)
     automation: AutomationConfig = field(default_factory=AutomationConfig)
@@ -248,6 +259,17 @@ class Config:
     # What set ``listen``: the file's key, or an override (--listen, FIREBREAK_LISTEN) that a
     # reload of the file keeps.
     listen_from: str = field(default="listen", metadata={"internal": True})
+
+    @property
+    def every_heartbeat(self) -> Mapping[str, HeartbeatConfig]:
+        """``heartbeats`` and, when ``watchdog`` is configured, the heartbeat it stands for."""
+        return every_heartbeat(self.heartbeats, self.watchdog)
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if self.watchdog is not None and WATCHDOG_HEARTBEAT in self.heartbeats:
+            where = join(join(path, "heartbeats"), WATCHDOG_HEARTBEAT)
+            return [(where, "the watchdog section is this heartbeat already; keep one of them")]
+        return []
 
     @property
     def listen_host(self) -> str:

@@ -91,8 +91,8 @@ def is_loopback(host: str) -> bool:
 def _caller_secrets(config: Config) -> list[tuple[str, str | None, str | None]]:
     """``(key path, secret, sha256 hex)`` of every credential a caller must present to
     Firebreak outside ``channels``: API tokens, the webhook's credentials, Slack's signing
-    secret, PagerDuty's webhook secrets, the calendar feeds' secret. (The console has no
-    secret of its own: its session is the API token.)"""
+    secret, PagerDuty's webhook secrets, the calendar feeds' secret, heartbeat tokens. (The
+    console has no secret of its own: its session is the API token.)"""
     found: list[tuple[str, str | None, str | None]] = []
     for index, token in enumerate(config.api.tokens):
         if token.token is not None:
@@ -108,6 +108,9 @@ def _caller_secrets(config: Config) -> list[tuple[str, str | None, str | None]]:
         found.append(("slack.signing_secret", config.slack.signing_secret, None))
     for index, secret in enumerate(config.pagerduty.webhook_secrets):
         found.append((f"pagerduty.webhook_secrets[{index}]", secret, None))
+    for name, heartbeat in config.heartbeats.items():
+        if heartbeat.token is not None:
+            found.append((join(join("heartbeats", name), "token"), heartbeat.token, None))
     if config.oncall.feed_secret is not None:  # what the calendar feeds' URL tokens come from
         found.append(("oncall.feed_secret", config.oncall.feed_secret, None))
     return found

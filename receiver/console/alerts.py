@@ -22,12 +22,13 @@ from receiver.console.triage import (
     sort_link,
     view_link,
 )
-from receiver.errors import InvalidInput
+from receiver.errors import InvalidInput, NotFound
 from receiver.grafana_webhook import grafana_links
+from receiver.graphs import GraphUnavailable, NoGraph, expression_of
 from receiver.model import Actor, Alert, Role
 from receiver.obs import request_id_var
 from receiver.store.listing import COUNT_BUDGET
-from receiver.typedefs import ACTIONS, AUTOMATION, CLOCK, CONFIG, STORE
+from receiver.typedefs import ACTIONS, AUTOMATION, BUILT, CLOCK, CONFIG, ERROR_PAGE, STORE
 from receiver.web.params import alert_id_of, parse_snooze
 from receiver.web.request import NOTE_LIMIT, optional_text
 
@@ -42,7 +43,13 @@ async def alerts_page(request: web.Request, session: Session) -> web.StreamRespo
     does not parse is shown above the form, named as the API names it."""
     store = request.app[STORE]
     path = str(request.app.router["console_alerts"].url_for())
-    context: dict[str, Any] = {"problem": None, "listing": None, "groups": (), "more": None}
+    context: dict[str, Any] = {
+        "problem": None,
+        "listing": None,
+        "groups": (),
+        "more": None,
+        "held": {},
+    }
     now = request.app[CLOCK]()
     try:
         listing = parse_listing(request.query, now)
@@ -60,6 +67,7 @@ async def alerts_page(request: web.Request, session: Session) -> web.StreamRespo
             groups=group_alerts(shown) if listing.view is View.GROUPED else flat(shown),
             page_ids=" ".join(str(a.id) for a in shown),
             overview=await store.escalation_overview([a.id for a in shown]),
+            held=await request.app[BUILT][-1].maintenance.holding(shown),
             sort_links={order: sort_link(listing, path, order) for order in SORTS},
             view_links={view: view_link(listing, path, view) for view in View},
         )
@@ -91,12 +99,53 @@ async def alert_page(request: web.Request, session: Session) -> web.StreamRespon
         links=_links(alert),
         values=grafana_links(alert.extra).values_text(),
         overview=(await store.escalation_overview([alert_id]))[alert_id],
+        hold=(await request.app[BUILT][-1].maintenance.holding([alert])).get(alert_id),
         events=await store.alert_events(alert_id),
         notifications=await store.sent_notifications(alert_id),
         pages=await store.alert_pages(alert_id),
+        raised=await store.raised_page(alert_id),
         names={p.id: p.name for p in request.app[CONFIG].people if p.name},
         executions=await request.app[AUTOMATION].list_executions(alert_id=alert_id, limit=20),
         snooze_choices=SNOOZE_CHOICES,
+        graph=_graph_of(request, alert),
+    )
+
+
+def _graph_of(request: web.Request, alert: Alert) -> tuple[str, str] | None:
+    """(URL, expression) of the alert's graph, when graphs are on and it has an expression."""
+    expression = expression_of(alert.generator_url)
+    if request.app[BUILT][-1].grapher is None or expression is None:
+        return None
+    url = request.app.router["console_alert_graph"].url_for(id=str(alert.id))
+    return str(url), expression
+
+
+@page(Role.VIEWER)
+async def alert_graph(request: web.Request, session: Session) -> web.StreamResponse:
+    """The PNG of the alert's expression over the last hour (docs/graphs.md); 404 with the
+    reason when there is none to draw, 503 when Prometheus could not answer."""
+    alert = await request.app[STORE].get_alert(alert_id_of(request))
+    grapher = request.app[BUILT][-1].grapher
+    if grapher is None:
+        raise NotFound("graphs are not configured (no graphs: section)")
+    try:
+        graph = await grapher.graph(
+            alert.generator_url,
+            labels=alert.labels,
+            starts_at=alert.starts_at,
+            now=request.app[CLOCK](),
+        )
+    except GraphUnavailable as exc:
+        response = request.app[ERROR_PAGE](request, 503, f"No graph: {exc}")
+        response.headers["Retry-After"] = "30"
+        return response
+    except NoGraph as exc:
+        raise NotFound(f"No graph: {exc}") from None
+    return web.Response(
+        body=graph.png,
+        content_type="image/png",
+        # Drawn anew on each request: a minute of caching spares Prometheus a reloading page.
+        headers={"Cache-Control": "private, max-age=60"},
     )
 
 

@@ -161,6 +161,7 @@ def _series(item: object) -> Series:
             or len(value) != 2
             or not isinstance(value[0], int | float)
             or isinstance(value[0], bool)
+            or not math.isfinite(value[0])
             or not isinstance(value[1], str)
         ):
             raise NoGraph('Prometheus\' answer has a value that is not [seconds, "number"]')

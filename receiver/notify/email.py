@@ -4,6 +4,11 @@ Each send opens one SMTP connection (implicit TLS, or STARTTLS, or plain as conf
 authenticates when a username is set, sends, and quits: notices are rare enough that a
 persistent connection would mostly be a connection to keep alive.
 
+A firing notice about alerts from a Prometheus rule carries the graph of the rule's expression
+over the last hour (``graphs:``, docs/graphs.md) as an inline image of the HTML body
+(``multipart/related``, referenced by ``cid:``), with a line naming it in the plain text; when
+there is no graph, both say why.
+
 The ``Message-ID`` is derived from the notice's idempotency key, so every retry of one notice
 carries the same id and mail systems (and people) can tell a retry from a new message; it is
 also the delivery reference, and later notices of the same alerts quote earlier ones in
@@ -32,9 +37,10 @@ import html as html_lib
 import logging
 import re
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, getaddresses
 from typing import Final
@@ -43,11 +49,18 @@ import aiosmtplib
 
 from receiver.model import system_clock
 from receiver.notify import render
-from receiver.notify.base import ChannelError, ChannelRejected, Delivery, Notice, NoticeAlert
+from receiver.notify.base import (
+    ChannelError,
+    ChannelRejected,
+    Delivery,
+    Notice,
+    NoticeAlert,
+    NoticeKind,
+)
 from receiver.notify.links import NoticeLinks
 from receiver.notify.templated import MessageTemplate, fallback_note
 
-__all__ = ["EmailChannel", "message_id", "parse_recipients"]
+__all__ = ["EmailChannel", "GraphLookup", "InlineGraph", "message_id", "parse_recipients"]
 
 logger = logging.getLogger("firebreak.notify.email")
 
@@ -59,6 +72,20 @@ _ADDRESS_RE: Final = re.compile(
 )
 _MESSAGE_ID_RE: Final = re.compile(r"<[^\s<>]+@[^\s<>]+>")
 _LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class InlineGraph:
+    """A graph a message shows inline, or (``png`` None) why it shows none; ``caption`` is
+    plain text, escaped where it lands."""
+
+    caption: str
+    png: bytes | None = None
+
+
+# The graphs of a notice's alerts up to a moment: one per expression, none for alerts that
+# carry none.
+GraphLookup = Callable[[Sequence[NoticeAlert], datetime], Awaitable[Sequence[InlineGraph]]]
 
 
 def message_id(idempotency_key: str, domain: str) -> str:
@@ -116,8 +143,10 @@ class EmailChannel:
         clock: Callable[[], datetime] = system_clock,
         template: MessageTemplate | None = None,
         links: NoticeLinks | None = None,
+        graphs: GraphLookup | None = None,
     ) -> None:
-        """``timeout`` bounds the whole exchange, connect to QUIT. ``tls_context`` replaces the
+        """``timeout`` bounds the whole exchange, connect to QUIT; ``graphs`` draws what a
+        firing notice shows inline (its own timeout bounds it). ``tls_context`` replaces the
         system trust store (e.g. a private CA); certificates are always verified.
         ``hostname_for_message_id`` defaults to the sender's domain. Raises ``ValueError`` on
         a configuration that cannot work or would leak the password."""
@@ -156,9 +185,13 @@ class EmailChannel:
         self._clock = clock
         self._template = template
         self._links = links or NoticeLinks()
+        self._graphs = graphs
 
-    def build_message(self, notice: Notice, recipients: Sequence[str]) -> EmailMessage:
-        """The message for ``notice``; public so the rendering can be previewed and tested."""
+    def build_message(
+        self, notice: Notice, recipients: Sequence[str], graphs: Sequence[InlineGraph] = ()
+    ) -> EmailMessage:
+        """The message for ``notice``, ``graphs`` inline; public so the rendering can be
+        previewed and tested."""
         msg = EmailMessage(policy=SMTP_POLICY)
         msg["Subject"] = render.subject(notice)
         msg["From"] = self._sender_header
@@ -173,8 +206,25 @@ class EmailChannel:
         msg["Auto-Submitted"] = "auto-generated"
         msg["X-Firebreak-Kind"] = notice.kind.value
         text, html = self.bodies(notice)
+        cids = [
+            message_id(f"{notice.idempotency_key}#graph{i}", self._domain)
+            for i in range(len(graphs))
+        ]
+        text, html = _with_graphs(text, html, graphs, cids)
         msg.set_content(text)
         msg.add_alternative(html, subtype="html")
+        html_part = msg.get_body(preferencelist=("html",))
+        assert isinstance(html_part, MIMEPart)  # the alternative just added
+        for i, (graph, cid) in enumerate(zip(graphs, cids, strict=True)):
+            if graph.png is not None:
+                html_part.add_related(
+                    graph.png,
+                    maintype="image",
+                    subtype="png",
+                    cid=cid,
+                    filename=f"graph-{i + 1}.png",
+                    disposition="inline",
+                )
         return msg
 
     def rendering(self, notice: Notice) -> tuple[str, str, str]:
@@ -227,7 +277,10 @@ class EmailChannel:
 
     async def send(self, notice: Notice, target: str) -> Delivery:
         recipients = self._recipients(target)
-        message = self.build_message(notice, recipients)
+        graphs: Sequence[InlineGraph] = ()
+        if self._graphs is not None and notice.kind is NoticeKind.FIRING:
+            graphs = await self._graphs(notice.alerts, self._clock())
+        message = self.build_message(notice, recipients, graphs)
         where = f"email {self.name} ({self._host}:{self._port})"
         try:
             async with asyncio.timeout(self._timeout):
@@ -291,6 +344,30 @@ class EmailChannel:
 
     async def close(self) -> None:
         """Nothing to release: each send uses its own connection."""
+
+
+def _with_graphs(
+    text: str, html: str, graphs: Sequence[InlineGraph], cids: Sequence[str]
+) -> tuple[str, str]:
+    """The bodies with the graphs: a line each in the text, an image (or the reason there is
+    none) each at the end of the HTML."""
+    if not graphs:
+        return text, html
+    lines, blocks = [], []
+    for graph, cid in zip(graphs, cids, strict=True):
+        caption = html_lib.escape(graph.caption)
+        if graph.png is None:
+            lines.append(graph.caption)
+            blocks.append(f"<p><em>{caption}</em></p>")
+        else:
+            lines.append(f"{graph.caption} (a graph in the HTML version of this message)")
+            source = html_lib.escape(f"cid:{cid[1:-1]}", quote=True)
+            blocks.append(
+                f'<p>{caption}<br><img src="{source}" alt="{caption}" width="800" height="320"></p>'
+            )
+    text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+    html = html.replace("</body>", "\n".join(blocks) + "\n</body>", 1)
+    return text, html
 
 
 def _html_document(body: str) -> str:

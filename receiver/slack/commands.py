@@ -22,6 +22,7 @@ from receiver.automation.service import AutomationService
 from receiver.chatops import ChatOps
 from receiver.config import Config
 from receiver.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUnavailable
+from receiver.maintenance import Maintenance
 from receiver.manual_pages import ManualPages
 from receiver.matchers import Matcher, format_matchers
 from receiver.metrics import Metrics
@@ -37,11 +38,19 @@ from receiver.notify.slack.blocks import (
 from receiver.people import PERSON, People
 from receiver.routing import Router
 from receiver.schedules import Schedules
+from receiver.slack.maintenance import (
+    MAINTENANCE_USAGE,
+    MaintenanceArgs,
+    MaintenanceCommands,
+    maintenance_role,
+    parse_maintenance,
+)
 from receiver.slack.oncall import (
     OVERRIDE_USAGE,
     OnCallCommands,
     OverrideArgs,
     is_schedule_query,
+    mentioned_user,
     parse_override,
     parse_schedule,
 )
@@ -95,6 +104,11 @@ class _Subcommand:
     role: Role
     parse: Callable[[list[str]], Any]
     run: Callable[[SlackCommands, SlackUser, Any], Awaitable[Reply]]
+    # The role by what was asked, where it depends on that (listing or changing).
+    role_of: Callable[[Any], Role] | None = None
+
+    def needs(self, args: Any) -> Role:
+        return self.role if self.role_of is None else self.role_of(args)
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -181,12 +195,22 @@ async def _run_page(commands: SlackCommands, user: SlackUser, args: PageArgs) ->
         raise NotFound("paging by hand is not available here")
     # Slack's trigger_id is one per command typed: the same request again is the same page.
     request = f"slack:{user.id}:{args.request}" if args.request else ""
-    page = commands.pages.from_message(args.target, args.message, request=request)
+    page = commands.pages.from_message(
+        commands.page_target(args.target), args.message, request=request
+    )
     alert, created = await commands.pages.raise_page(page, user.actor)
     if not created:
         return Reply(f"That page was raised already: {describe(alert)}.")
     whom = escape(str(page.target))
     return Reply(f"{mention(user)} paged {whom} about {describe(alert)}.", public=True)
+
+
+async def _run_maintenance(
+    commands: SlackCommands, user: SlackUser, args: MaintenanceArgs
+) -> Reply:
+    actor = commands.person_actor(user)
+    text, public = await commands.maintenance.run(args, user.name or user.id, actor)
+    return Reply(text, public=public)
 
 
 SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
@@ -271,10 +295,23 @@ SUBCOMMANDS: Final[dict[str, _Subcommand]] = {
         parse_override,
         _run_override,
     ),
+    "maintenance": _Subcommand(
+        MAINTENANCE_USAGE,
+        "maintenance windows: matching alerts are recorded but not escalated while one is open "
+        "(listing needs viewer, start and end responder)",
+        Role.RESPONDER,
+        parse_maintenance,
+        _run_maintenance,
+        maintenance_role,
+    ),
 }
 
 # Buttons on alert messages, as the subcommand whose role and history they share.
 _BUTTONS: Final = {ACTION_ACK: "ack", ACTION_RESOLVE: "resolve", ACTION_SILENCE: "silence"}
+
+
+def _no_maintenance() -> Maintenance:
+    raise NotFound("maintenance windows are not available here")
 
 
 def _no_schedules(config: Config) -> Callable[[], Schedules]:
@@ -308,6 +345,7 @@ class SlackCommands:
         audit: Audit | None = None,
         schedules: Callable[[], Schedules] | None = None,
         pages: ManualPages | None = None,
+        maintenance: Callable[[], Maintenance] | None = None,
     ) -> None:
         assert config.slack is not None
         self._audit_trail = audit
@@ -325,11 +363,25 @@ class SlackCommands:
         self._people = People(config.people, config.api.tokens, config.teams)
         self.has_schedules = bool(config.schedules)
         self.rota = OnCallCommands(schedules or _no_schedules(config), self._people)
+        self.maintenance = MaintenanceCommands(maintenance or _no_maintenance)
 
     def person_actor(self, user: SlackUser) -> str:
         """The actor a change by ``user`` is recorded under: their person, else the user."""
         person = self._people.slack_actor(user.id)
         return person if person.startswith(PERSON) else f"slack:{user.actor_name}"
+
+    def page_target(self, written: str) -> str:
+        """A page's target as typed, a mention of a person's Slack user (``@alice``) read as
+        that person."""
+        user = mentioned_user(written)
+        if user is None:
+            return written
+        person = self._people.by_slack(user)
+        if person is None:
+            raise InvalidInput(
+                "target", "that Slack user is not in people (by slack_user_id); name a person id"
+            )
+        return f"person:{person.id}"
 
     def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
         if self._audit_trail is None:
@@ -383,12 +435,14 @@ class SlackCommands:
         sub = SUBCOMMANDS[prepared.name]
         alert_id = prepared.args.alert_id if isinstance(prepared.args, AlertArgs) else None
         refusal = await self._authorise(
-            user, prepared.name, sub.role, [alert_id] if alert_id else []
+            user, prepared.name, sub.needs(prepared.args), [alert_id] if alert_id else []
         )
         if refusal is not None:
             return refusal
         # What the command is about, for its audit row (an alert's id is recorded as that).
         target = getattr(prepared.args, "schedule", None) or getattr(prepared.args, "target", None)
+        if isinstance(prepared.args, MaintenanceArgs):
+            target = prepared.args.name
         fields = {"target": target} if target else {}
         work = sub.run(self, user, prepared.args)
         return await self._run(user, prepared.name, alert_id, work, **fields)

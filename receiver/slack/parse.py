@@ -72,7 +72,7 @@ def _duration(raw: str, limit: timedelta, usage: str) -> timedelta:
     return value
 
 
-def _matchers(args: Sequence[str], usage: str) -> tuple[Matcher, ...]:
+def parse_matcher_words(args: Sequence[str], usage: str) -> tuple[Matcher, ...]:
     try:
         return parse_matcher_args(args, field="matchers")
     except InvalidInput as exc:
@@ -82,7 +82,7 @@ def _matchers(args: Sequence[str], usage: str) -> tuple[Matcher, ...]:
         ) from None
 
 
-def _is_duration(text: str) -> bool:
+def is_duration(text: str) -> bool:
     try:
         parse_duration(text)
     except ValueError:
@@ -96,7 +96,7 @@ def parse_none(args: list[str]) -> None:
 
 
 def parse_alerts(args: list[str]) -> tuple[Matcher, ...]:
-    return _matchers(args, "alerts [matchers]")
+    return parse_matcher_words(args, "alerts [matchers]")
 
 
 def parse_alert_note(usage: str) -> Callable[[list[str]], AlertArgs]:
@@ -116,10 +116,10 @@ def parse_snooze(args: list[str]) -> AlertArgs:
 
 def parse_silence(args: list[str]) -> SilenceArgs:
     usage = "silence <matchers> <duration> [comment]"
-    split = next((i for i, a in enumerate(args) if i > 0 and _is_duration(a)), None)
+    split = next((i for i, a in enumerate(args) if i > 0 and is_duration(a)), None)
     if not args or split is None:
         raise Usage(f"expected matchers and then a duration: `{escape(usage)}`")
-    matchers = _matchers(args[:split], usage)
+    matchers = parse_matcher_words(args[:split], usage)
     return SilenceArgs(
         matchers, _duration(args[split], _MAX_SILENCE, usage), _note(args[split + 1 :])
     )
@@ -127,7 +127,7 @@ def parse_silence(args: list[str]) -> SilenceArgs:
 
 def parse_oncall(args: list[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
-    for matcher in _matchers(args, "oncall [label=value ...]"):
+    for matcher in parse_matcher_words(args, "oncall [label=value ...]"):
         if matcher.op is not MatchOp.EQ:
             raise Usage(f"expected label=value pairs, got `{escape(str(matcher))}`")
         labels[matcher.name] = matcher.value
@@ -184,4 +184,6 @@ def parse_page(text: str, request: str = "") -> PageArgs:
         raise Usage(f"expected whom to page and a message: `{escape(PAGE_USAGE)}`")
     if len(message) > _NOTE_LIMIT:
         raise Usage(f"expected a message of at most {_NOTE_LIMIT} characters")
-    return PageArgs(target.lstrip("@"), message.strip(), request)
+    if not target.startswith("<@"):  # a mention is read as its person when it runs
+        target = target.lstrip("@")
+    return PageArgs(target, message.strip(), request)

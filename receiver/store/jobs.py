@@ -1,5 +1,9 @@
 """The durable jobs table: enqueue, claim with a lease, finish, retry, dead-letter.
 
+What the job runner does on every turn (record outcomes, claim, renew and hand back leases,
+find the next job due) runs within a unit of work (``Connections.unit``), over a synchronous
+connection; the rest (listings, counts, a retry from the console) over the async one.
+
 Claiming is one statement on PostgreSQL (``FOR UPDATE SKIP LOCKED``, so replicas never take
 the same job) and one write transaction on SQLite (a single process). Every change a worker
 makes to a job it claimed is fenced by its lease: a worker whose lease expired and whose job
@@ -207,8 +211,7 @@ class JobQueue:
         """Add jobs; one whose idempotency key exists already is left as it is."""
         if not new:
             return 0
-        result = await conn.execute(self._enqueue, _job_rows(new, now))
-        return int(result.rowcount or 0)
+        return await conn.run_sync(self.enqueue_in, new, now)
 
     def enqueue_in(self, conn: Connection, new: Sequence[NewJob], now: datetime) -> int:
         """``enqueue`` within a unit of work (see ``Connections.unit``)."""
@@ -216,25 +219,25 @@ class JobQueue:
             return 0
         return int(conn.execute(self._enqueue, _job_rows(new, now)).rowcount or 0)
 
-    async def claim(
-        self, conn: AsyncConnection, owner: str, now: datetime, lease: timedelta, limit: int
+    def claim(
+        self, conn: Connection, owner: str, now: datetime, lease: timedelta, limit: int
     ) -> list[Job]:
         """Lease up to ``limit`` claimable jobs to ``owner``, earliest due first."""
-        return await self._lease(conn, self._claim, owner, now, lease, {"b_limit": limit})
+        return self._lease(conn, self._claim, owner, now, lease, {"b_limit": limit})
 
-    async def keys_with_claimable(
-        self, conn: AsyncConnection, due_before: Mapping[str, datetime], now: datetime
+    def keys_with_claimable(
+        self, conn: Connection, due_before: Mapping[str, datetime], now: datetime
     ) -> list[str]:
         """Which of these coalesce keys have a job that ``claim_coalesced`` would take."""
-        rows = await conn.execute(
+        rows = conn.execute(
             self._keys_with_claimable,
             {"b_keys": list(due_before), "b_due_before": max(due_before.values()), "b_now": now},
         )
         return [key for key, due in rows if due is None or due <= due_before[key]]
 
-    async def claim_coalesced(
+    def claim_coalesced(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         coalesce_key: str,
         owner: str,
         now: datetime,
@@ -244,35 +247,35 @@ class JobQueue:
     ) -> list[Job]:
         """Lease the other jobs that may go out in the same message as one being run."""
         more = {"b_key": coalesce_key, "b_due_before": due_before, "b_limit": limit}
-        return await self._lease(conn, self._claim_coalesced, owner, now, lease, more)
+        return self._lease(conn, self._claim_coalesced, owner, now, lease, more)
 
-    async def _lease(
+    def _lease(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         statement: Any,
         owner: str,
         now: datetime,
         lease: timedelta,
         more: dict[str, Any],
     ) -> list[Job]:
-        result = await conn.execute(
+        result = conn.execute(
             statement, {"b_owner": owner, "b_now": now, "b_expires": now + lease, **more}
         )
         return sorted((_job(row) for row in result), key=lambda j: (j.due_at, j.id))
 
-    async def renew(
-        self, conn: AsyncConnection, ids: Sequence[int], owner: str, now: datetime, lease: timedelta
+    def renew(
+        self, conn: Connection, ids: Sequence[int], owner: str, now: datetime, lease: timedelta
     ) -> int:
         """Extend the leases ``owner`` still holds on these jobs to a whole ``lease`` from now;
         returns how many it held."""
-        result = await conn.execute(
+        result = conn.execute(
             self._renew, {"b_ids": list(ids), "b_owner": owner, "b_expires": now + lease}
         )
         return int(result.rowcount or 0)
 
-    async def held(self, conn: AsyncConnection, ids: Sequence[int], owner: str) -> set[int]:
+    def held(self, conn: Connection, ids: Sequence[int], owner: str) -> set[int]:
         """Which of these jobs ``owner`` still holds the lease of."""
-        rows = await conn.execute(self._held, {"b_ids": list(ids), "b_owner": owner})
+        rows = conn.execute(self._held, {"b_ids": list(ids), "b_owner": owner})
         return {row[0] for row in rows}
 
     async def on_their_way(self, conn: AsyncConnection, group_keys: Sequence[str]) -> list[Job]:
@@ -282,19 +285,19 @@ class JobQueue:
         rows = await conn.execute(self._on_their_way, {"b_groups": list(group_keys)})
         return [_job(row) for row in rows]
 
-    async def finish(
-        self, conn: AsyncConnection, ids: Sequence[int], owner: str, now: datetime, outcome: str
+    def finish(
+        self, conn: Connection, ids: Sequence[int], owner: str, now: datetime, outcome: str
     ) -> int:
         """Mark leased jobs done; returns how many this owner still held."""
-        result = await conn.execute(
+        result = conn.execute(
             self._finish,
             {"b_ids": list(ids), "b_owner": owner, "b_now": now, "b_outcome": outcome},
         )
         return int(result.rowcount or 0)
 
-    async def reschedule(
+    def reschedule(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         ids: Sequence[int],
         owner: str,
         now: datetime,
@@ -320,23 +323,23 @@ class JobQueue:
         if kind is not None:
             values["kind"] = kind
             values["coalesce_key"] = coalesce_key
-        result = await conn.execute(
+        result = conn.execute(
             update(jobs).where(_HELD).values(**values), {"b_ids": list(ids), "b_owner": owner}
         )
         return int(result.rowcount or 0)
 
-    async def dead_letter(
-        self, conn: AsyncConnection, ids: Sequence[int], owner: str, now: datetime, error: str
+    def dead_letter(
+        self, conn: Connection, ids: Sequence[int], owner: str, now: datetime, error: str
     ) -> int:
-        result = await conn.execute(
+        result = conn.execute(
             self._dead_letter,
             {"b_ids": list(ids), "b_owner": owner, "b_now": now, "b_error": error[:2000]},
         )
         return int(result.rowcount or 0)
 
-    async def release(self, conn: AsyncConnection, owner: str, now: datetime) -> int:
+    def release(self, conn: Connection, owner: str, now: datetime) -> int:
         """Hand back every lease ``owner`` holds (a clean shutdown), due at once."""
-        result = await conn.execute(
+        result = conn.execute(
             update(jobs)
             .where(jobs.c.lease_owner == owner, jobs.c.state == "running")
             .values(state="pending", lease_owner=None, lease_expires_at=None, updated_at=now)
@@ -350,10 +353,10 @@ class JobQueue:
         )
         return int(held.scalar() or 0)
 
-    async def next_wakeup(self, conn: AsyncConnection) -> datetime | None:
+    def next_wakeup(self, conn: Connection) -> datetime | None:
         """When the next job becomes claimable: the earliest due or the earliest lease end
         (one statement; each minimum is read off its own index)."""
-        row = (await conn.execute(self._next_wakeup)).one()
+        row = conn.execute(self._next_wakeup).one()
         found = [t for t in row if t is not None]
         return min(found) if found else None
 

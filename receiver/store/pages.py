@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import Page
@@ -34,11 +35,12 @@ class PageSQL:
     def __init__(self, dialect: str) -> None:
         self._upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
-    async def record(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        """Add pages; one already recorded (the same alert, tier and person) is kept."""
+    def record(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Add pages within a unit of work; one already recorded (the same alert, tier and
+        person) is kept."""
         if rows:
             statement = self._upsert(pages).on_conflict_do_nothing(index_elements=_KEY)
-            await conn.execute(statement, list(rows))
+            conn.execute(statement, list(rows))
 
     async def of_alerts(self, conn: AsyncConnection, alert_ids: Sequence[int]) -> list[Page]:
         """The pages about the alerts, in the order they were paged."""

@@ -31,6 +31,7 @@ from receiver.model import (
 )
 from receiver.store import listing
 from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_conflict
+from receiver.store.heartbeats import HeartbeatSQL
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue
 from receiver.store.listing import ALERT_COLUMNS, alert_from_row
@@ -100,6 +101,7 @@ class Store(Connections):
         super().__init__(engine, sqlite_synchronous=sqlite_synchronous)
         self._ingest = IngestSQL(self.dialect)
         self.pages = PageSQL(self.dialect)
+        self.heartbeats = HeartbeatSQL(self.dialect)
         self.manual_pages = ManualPageSQL(self.dialect)
         self.jobs = JobQueue(self.dialect)
 
@@ -289,20 +291,32 @@ class Store(Connections):
         routes: Sequence[dict[str, Any]] = (),
         paged: Sequence[dict[str, Any]] = (),
     ) -> None:
+        """``record_in`` in the caller's transaction."""
+        if events or sent or routes or paged:
+            await conn.run_sync(self.record_in, events, sent, routes, paged)
+
+    def record_in(
+        self,
+        conn: Connection,
+        events: Sequence[dict[str, Any]],
+        sent: Sequence[dict[str, Any]],
+        routes: Sequence[dict[str, Any]] = (),
+        paged: Sequence[dict[str, Any]] = (),
+    ) -> None:
         """Append history rows, sent-notification rows, the routes alerts took and the people
-        tiers paged in the caller's transaction. A route or page already recorded for an alert
-        is kept as it was."""
+        tiers paged within a unit of work. A route or page already recorded for an alert is
+        kept as it was."""
         if events:
-            await conn.execute(insert(alert_events), list(events))
+            conn.execute(insert(alert_events), list(events))
         if sent:
-            await conn.execute(insert(notifications), list(sent))
+            conn.execute(insert(notifications), list(sent))
         if routes:
             upsert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-            await conn.execute(
+            conn.execute(
                 upsert(alert_routes).on_conflict_do_nothing(index_elements=["alert_id", "route"]),
                 list(routes),
             )
-        await self.pages.record(conn, paged)
+        self.pages.record(conn, paged)
 
     async def notified_targets(
         self, conn: AsyncConnection, alert_id: int

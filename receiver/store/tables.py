@@ -439,3 +439,18 @@ maintenance_windows = Table(
     Column("ended_by", String(256)),
     Index("ix_maintenance_windows_name", "name"),
 )
+
+
+# Heartbeats (configured in firebreak.yml) as they stand: when Firebreak first knew of each
+# (the baseline before its first beat), its last beat, and since when its alert fires. A row
+# of a heartbeat no longer configured is kept, and does nothing.
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("last_beat_at", UTCDateTime(), nullable=True),
+    Column("beats", BigInteger, nullable=False),
+    Column("last_message", Text, nullable=True),
+    Column("missing_since", UTCDateTime(), nullable=True),
+)

@@ -30,6 +30,7 @@ DOCUMENT = openapi_document()
 JSON = "application/json"
 ERROR = {"$ref": "#/components/schemas/Error"}
 PAGERDUTY_SECRET = "pd-webhook-secret-0123456789"
+HEARTBEAT_TOKEN = "backup-heartbeat-token-0123456789"
 
 # --- the document's schemas, closed ------------------------------------------------------------
 
@@ -222,6 +223,7 @@ jobs: {{workers: 4, lease: 5s, max_attempts: 3, backoff_initial: 100ms, backoff_
 automation: {{runbooks: ["{tmp_path}/runbooks/*.yml"], mode: live}}
 pagerduty: {{webhook_secrets: ["{PAGERDUTY_SECRET}"]}}
 watchdog: {{timeout: 1h, check_interval: 1h}}
+heartbeats: {{backup: {{token: "{HEARTBEAT_TOKEN}", interval: 1d, labels: {{team: storage}}}}}}
 people: [{{id: ana, name: Ana Alves}}, {{id: ben}}]
 schedules:
   - id: primary

@@ -487,8 +487,8 @@ jobs: {{workers: 4}}
 async def test_an_alert_is_routed_and_its_notification_claimed_in_one_turn(
     receiver: WebhookReceiver, start: Any
 ) -> None:
-    """Routing runs inside the runner's turn: the route job is claimed, run and recorded in
-    one transaction, and the notification it enqueues is claimed in that same transaction."""
+    """Routing runs in the runner's loop, not a task of its own: the turn that records the
+    route job claims, in the same transaction, the notification the route enqueued."""
     client = await start(receiver)
     await client.post("/webhook", json=webhook(alert("A")), headers=HOOK)
     await eventually(lambda: len(receiver.requests) == 1)
@@ -502,4 +502,4 @@ async def test_an_alert_is_routed_and_its_notification_claimed_in_one_turn(
             )
         }
     route, notify = rows["route"], rows["notify"]
-    assert route.started_at == route.finished_at == notify.started_at
+    assert route.started_at <= route.finished_at == notify.started_at

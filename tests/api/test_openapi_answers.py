@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.api.documented import (
     DOCUMENT,
+    HEARTBEAT_TOKEN,
     JSON,
     PAGERDUTY_SECRET,
     Answers,
@@ -361,6 +362,30 @@ async def _maintenance(a: Answers) -> None:
     assert ended["ended_at"] is not None
 
 
+async def _heartbeats(a: Answers) -> None:
+    listed = await a.check("get", "/api/v1/heartbeats", 200, token=VIEWER_TOKEN)
+    assert [(h["name"], h["alert"]) for h in listed["heartbeats"]] == [
+        ("backup", None),
+        ("watchdog", "Watchdog"),  # the watchdog section's
+    ]
+    beat = await a.check(
+        "post",
+        "/api/v1/heartbeats/{name}",
+        200,
+        url="/api/v1/heartbeats/backup",
+        token=HEARTBEAT_TOKEN,
+        json={"message": "backed up"},
+    )
+    assert beat["state"] == "ok" and beat["labels"]["team"] == "storage"
+    await a.check(
+        "post",
+        "/api/v1/heartbeats/{name}",
+        200,
+        url="/api/v1/heartbeats/backup",
+        token=HEARTBEAT_TOKEN,
+    )
+
+
 SCENARIOS: dict[str, Callable[[Answers], Awaitable[None]]] = {
     "ingest": _ingest,
     "alerts": _alerts,
@@ -375,6 +400,7 @@ SCENARIOS: dict[str, Callable[[Answers], Awaitable[None]]] = {
     "integrations": _integrations,
     "schedules": _schedules,
     "maintenance": _maintenance,
+    "heartbeats": _heartbeats,
 }
 
 

@@ -17,6 +17,7 @@ from receiver.typedefs import STORE
 from tests.api.documented import (
     DOCUMENT,
     ERROR,
+    HEARTBEAT_TOKEN,
     JSON,
     Answers,
     Start,
@@ -178,16 +179,20 @@ async def test_the_documented_lengths_are_the_ones_kept(start: Start, db_url: st
         "/api/v1/alerts/{id}/snooze": f"/api/v1/alerts/{ids['DiskFull']}/snooze",
         "/api/v1/executions/{id}/cancel": f"/api/v1/executions/{execution}/cancel",
         "/api/v1/automation/pause": "/api/v1/automation/pause",
+        "/api/v1/heartbeats/{name}": "/api/v1/heartbeats/backup",
     }
     lengths = documented_lengths()
     assert {path for _m, path, _f in lengths} == set(urls)
     for (method, path, name), length in lengths.items():
         more = {"for": "30m"} if path.endswith("/snooze") else {}
+        token = HEARTBEAT_TOKEN if path.startswith("/api/v1/heartbeats/") else ADMIN_TOKEN
         refused = await a.check(
-            method, path, 400, url=urls[path], json={name: "x" * (length + 1), **more}
+            method, path, 400, url=urls[path], token=token, json={name: "x" * (length + 1), **more}
         )
         assert refused["field"] == name, refused
-        await a.check(method, path, 200, url=urls[path], json={name: "x" * length, **more})
+        await a.check(
+            method, path, 200, url=urls[path], token=token, json={name: "x" * length, **more}
+        )
 
     acts = {"acknowledged": "acknowledge", "manually_resolved": "resolve", "snoozed": "snooze"}
     notes = []
@@ -207,3 +212,8 @@ async def test_the_documented_lengths_are_the_ones_kept(start: Start, db_url: st
     )
     state = await (await a.client.get("/api/v1/automation", headers=auth(VIEWER_TOKEN))).json()
     assert state["reason"] == "x" * lengths[("post", "/api/v1/automation/pause", "reason")]
+    beats = await (await a.client.get("/api/v1/heartbeats", headers=auth(VIEWER_TOKEN))).json()
+    assert (
+        beats["heartbeats"][0]["last_message"]
+        == "x" * lengths[("post", "/api/v1/heartbeats/{name}", "message")]
+    )

@@ -135,6 +135,9 @@ steps:
 }
 
 
+HEARTBEAT_TOKEN = "nightly-backup-token-0123456789"
+
+
 def _extra_config(far_side: str) -> str:
     # The far side is no Alertmanager: every comparison with it fails (a reconcile run counted
     # as unavailable or rejected), which is what the alert on it is about.
@@ -145,6 +148,8 @@ watchdog:
   alertname: Watchdog
   timeout: 1h
   check_interval: 1s
+heartbeats:
+  nightly-backup: {{token: "{HEARTBEAT_TOKEN}", interval: 1d}}
 alertmanager:
   url: "{far_side}"
   reconcile_interval: 1s
@@ -346,6 +351,11 @@ def _give_firebreak_work(server: FirebreakServer) -> None:
     )
     _post_webhook(server, resolved)
     _post_webhook(server, alert("Watchdog", starts_at=started, labels={"severity": "none"}))
+    # A backup reports in, so its heartbeat has a last beat to show.
+    status, body = http(
+        "POST", f"{server.url}/api/v1/heartbeats/nightly-backup", token=HEARTBEAT_TOKEN, body={}
+    )
+    assert status == 200, body
     # PagerDuty's webhook without a signature is refused (and counted).
     status, body = http("POST", server.url + "/integrations/pagerduty/webhook", body={})
     assert status in (400, 401, 403), body
@@ -390,6 +400,7 @@ def test_every_rule_and_dashboard_query_evaluates(
         'firebreak_escalations_total{job="firebreak"} > 0',
         'firebreak_notifications_total{job="firebreak", channel="log"} > 0',
         'firebreak_watchdog_last_seen_timestamp_seconds{job="firebreak"} > 0',
+        'firebreak_heartbeat_last_beat_timestamp_seconds{job="firebreak"} > 0',
         'firebreak_purged_rows_total{job="firebreak"} > 0',
         'firebreak_pagerduty_webhooks_total{job="firebreak", outcome="refused"} > 0',
         'firebreak_runbook_executions_total{job="firebreak", outcome="succeeded"} > 0',

@@ -30,6 +30,7 @@ import json
 import time
 import urllib.parse
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -115,7 +116,7 @@ class SlackFake:
     files: dict[str, File] = field(default_factory=dict)
     _trouble: dict[str, deque[_Trouble]] = field(default_factory=dict)
     _held: set[str] = field(default_factory=set)
-    _lost: set[str] = field(default_factory=set)
+    _lost: dict[str, Callable[[dict[str, Any]], bool]] = field(default_factory=dict)
     released: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -164,10 +165,13 @@ class SlackFake:
         """Carry out the next call of ``method`` but answer only once ``released`` is set."""
         self._held.add(method)
 
-    def lose_answer(self, method: str) -> None:
-        """Carry out the next call of ``method``, then answer HTTP 500 as if the answer were
-        lost on its way back: what a caller that retries must not do twice."""
-        self._lost.add(method)
+    def lose_answer(
+        self, method: str, where: Callable[[dict[str, Any]], bool] = lambda _args: True
+    ) -> None:
+        """Carry out the next call of ``method`` (whose arguments ``where`` accepts), then
+        answer HTTP 500 as if the answer were lost on its way back: what a caller that
+        retries must not do twice."""
+        self._lost[method] = where
 
     def fail(self, method: str, error: str, times: int = 1, status: int = 200) -> None:
         """The next ``times`` calls of ``method`` fail with Slack error code ``error``."""
@@ -235,8 +239,8 @@ class SlackFake:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip() or str(args.get("token", ""))
         status, body, headers = self._answer(method, args, token)
-        if method in self._lost and status == 200:
-            self._lost.discard(method)
+        if status == 200 and method in self._lost and self._lost[method](args):
+            del self._lost[method]
             status, body = 500, {"ok": False, "error": "internal_error"}
         self.calls.append(Call(method, args, token, time.time(), status))
         if method in self._held:
@@ -369,13 +373,13 @@ class SlackFake:
         parent = self.messages.get((channel, ts))
         if parent is None:
             return {"ok": False, "error": "thread_not_found"}
-        found = [parent, *sorted(self.thread(channel, ts), key=lambda m: m.ts)]
+        found = [parent.as_slack()]
+        found += [m.as_slack() for m in sorted(self.thread(channel, ts), key=lambda m: m.ts)]
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            for item in found:
+                item.pop("metadata", None)
         limit = int(args.get("limit", 1000))
-        return {
-            "ok": True,
-            "messages": [m.as_slack() for m in found[:limit]],
-            "has_more": len(found) > limit,
-        }
+        return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
 
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         # https://docs.slack.dev/reference/methods/files.getUploadURLExternal: filename and

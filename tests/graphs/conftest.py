@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from receiver.config import GraphsConfig
+from tests.api.test_channels import ca, smtp  # noqa: F401 - fixtures: a test CA, an SMTP server
 from tests.e2e.conftest import free_port, serve
 
 HOUR_START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)

@@ -174,6 +174,19 @@ async def test_prometheus_out_of_reach_is_said_in_the_thread_once(
     assert len([m for m in slack.thread(CHANNEL, message.ts) if "No graph" in m.text]) == 1
 
 
+async def test_a_note_whose_answer_was_lost_is_not_posted_twice(
+    start: Start, slack: SlackFake, clock: ManualClock
+) -> None:
+    client = await start(unused_url())
+    slack.lose_answer("chat.postMessage", where=lambda args: "thread_ts" in args)
+    await client.post("/webhook", json=firing(), headers=HOOK)
+    await clock.advance(timedelta(seconds=5))  # past the retry's backoff
+    [note] = slack.thread(CHANNEL, the_message(slack).ts)
+    assert note.text.startswith(":warning: No graph: Prometheus could not be reached")
+    [job] = await graph_jobs(client)
+    assert (job["state"], job["attempts"]) == ("done", 1)
+
+
 async def test_a_hostile_expression_is_shown_as_text_and_drawn_as_one_query(
     start: Start, prometheus: str, slack: SlackFake, clock: ManualClock
 ) -> None:

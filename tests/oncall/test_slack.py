@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth, eventually
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth
 from tests.fakes.slack import SlackFake
 from tests.oncall.common import OFFICE, utc
-from tests.slack_helpers import ALICE, STRANGER, VIEWER, command, slack_config
+from tests.slack_helpers import ALICE, STRANGER, VIEWER, command, slack_config, slash_answer
 
 ONCALL = (
     """
@@ -49,19 +49,6 @@ async def client(aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: 
     return await aiohttp_client(app)
 
 
-async def _answer(
-    client: Any, slack: SlackFake, text: str, user: tuple[str, str]
-) -> dict[str, Any]:
-    before = len(slack.responses)
-    resp = await command(client, slack, text, user)
-    assert resp.status == 200
-    body = await resp.text()
-    if body:  # answered in the acknowledgement (usage)
-        return dict(await resp.json())
-    await eventually(lambda: len(slack.responses) > before, what=f"answer to {text!r}")
-    return dict(slack.responses[-1])
-
-
 async def _who(client: Any) -> list[str]:
     resp = await client.get("/api/v1/schedules/payments/oncall", headers=auth(VIEWER_TOKEN))
     return [p["id"] for p in (await resp.json())["on_call"]]
@@ -73,26 +60,26 @@ async def _overrides(client: Any) -> list[dict[str, Any]]:
 
 
 async def test_oncall_says_who_is_on_now_and_next(client: Any, slack: SlackFake) -> None:
-    every = (await _answer(client, slack, "oncall", VIEWER))["text"]
+    every = (await slash_answer(client, slack, "oncall", VIEWER))["text"]
     assert every.splitlines() == [
         "*Payments primary*: Alice Archer until Mon 2026-01-12 09:00 GMT; "
         "next Bob Baker from Mon 2026-01-12 09:00 GMT",
         "*office*: nobody is on call now; next Bob Baker from Tue 2026-01-06 09:00 EST",
     ]
-    one = await _answer(client, slack, "oncall payments", VIEWER)
+    one = await slash_answer(client, slack, "oncall payments", VIEWER)
     assert one["text"].startswith("*Payments primary*: Alice Archer until")
     assert one["response_type"] == "ephemeral"
     assert "<@" not in every  # nobody is pinged by asking
-    missing = await _answer(client, slack, "oncall nope", VIEWER)
+    missing = await slash_answer(client, slack, "oncall nope", VIEWER)
     assert missing["text"] == "Could not oncall: no schedule 'nope'; defined: office, payments."
-    routes = await _answer(client, slack, "oncall service=db", VIEWER)
+    routes = await slash_answer(client, slack, "oncall service=db", VIEWER)
     assert "Route `all` → policy `oncall`" in routes["text"]
 
 
 async def test_an_override_by_mention_is_who_is_on_call_and_audited(
     client: Any, slack: SlackFake
 ) -> None:
-    answer = await _answer(client, slack, "override payments <@U0CAROL|carol> 4h", ALICE)
+    answer = await slash_answer(client, slack, "override payments <@U0CAROL|carol> 4h", ALICE)
     assert answer["response_type"] == "in_channel"
     assert answer["text"].startswith(
         "Carol &lt;Chen&gt; &amp; co is on call for *Payments primary* until "
@@ -112,20 +99,20 @@ async def test_an_override_by_mention_is_who_is_on_call_and_audited(
 
 
 async def test_an_override_for_oneself_until_a_local_time(client: Any, slack: SlackFake) -> None:
-    answer = await _answer(client, slack, "override payments me until 18:30", ALICE)
+    answer = await slash_answer(client, slack, "override payments me until 18:30", ALICE)
     assert (
         "Alice Archer is on call for *Payments primary* until Tue 2026-01-06 18:30 GMT"
         in (answer["text"])
     )
     (made,) = await _overrides(client)
     assert (made["person"], made["end"]) == ("alice", "2026-01-06T18:30:00Z")
-    earlier = await _answer(client, slack, "override payments @bob until 09:00", ALICE)
+    earlier = await slash_answer(client, slack, "override payments @bob until 09:00", ALICE)
     assert "until Wed 2026-01-07 09:00 GMT" in earlier["text"]  # 09:00 has passed today
 
 
 async def test_a_viewer_or_a_stranger_may_not_override(client: Any, slack: SlackFake) -> None:
     for user in (VIEWER, STRANGER):
-        refused = await _answer(client, slack, "override payments carol 1h", user)
+        refused = await slash_answer(client, slack, "override payments carol 1h", user)
         assert "`override` needs the responder role" in refused["text"]
     assert await _overrides(client) == []
 
@@ -148,7 +135,7 @@ async def test_a_viewer_or_a_stranger_may_not_override(client: Any, slack: Slack
 async def test_a_bad_override_says_what_was_expected(
     client: Any, slack: SlackFake, text: str, expected: str
 ) -> None:
-    answer = await _answer(client, slack, text, ALICE)
+    answer = await slash_answer(client, slack, text, ALICE)
     assert expected in answer["text"], answer
     assert "<script>" not in answer["text"] and len(answer["text"]) < 1000
     assert await _overrides(client) == []
@@ -167,7 +154,7 @@ async def test_a_bad_override_says_what_was_expected(
 async def test_a_wrong_override_is_refused_and_changes_nothing(
     client: Any, slack: SlackFake, text: str, expected: str
 ) -> None:
-    answer = await _answer(client, slack, text, ALICE)
+    answer = await slash_answer(client, slack, text, ALICE)
     assert answer["text"].startswith("Could not override: "), answer
     assert expected in answer["text"], answer
     assert await _overrides(client) == []

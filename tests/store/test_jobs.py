@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from receiver.model import NewJob
 from receiver.store import Store
@@ -21,8 +22,7 @@ def note(n: int, key: str | None = "thread:alert:1") -> NewJob:
 
 
 async def claim(store: Store, owner: str, now: datetime = NOW) -> list[int]:
-    async with store.transaction() as conn:
-        found = await store.jobs.claim(conn, owner, now, LEASE, 10)
+    found = await store.unit(lambda conn: store.jobs.claim(conn, owner, now, LEASE, 10))
     return sorted(job.payload["n"] for job in found)
 
 
@@ -32,10 +32,13 @@ async def enqueue(store: Store, *jobs: NewJob) -> None:
 
 
 async def finish(store: Store, owner: str) -> None:
-    async with store.transaction() as conn:
-        ids = [row[0] for row in await conn.execute(select(jobs.c.id))]
-        held = await store.jobs.held(conn, ids, owner)
-        assert await store.jobs.finish(conn, sorted(held), owner, NOW, "sent") == len(held)
+    def finished(conn: Connection) -> tuple[int, int]:
+        ids = [row[0] for row in conn.execute(select(jobs.c.id))]
+        held = store.jobs.held(conn, ids, owner)
+        return store.jobs.finish(conn, sorted(held), owner, NOW, "sent"), len(held)
+
+    done, held = await store.unit(finished)
+    assert done == held
 
 
 async def test_a_later_job_of_a_key_waits_for_the_one_running(store: Store) -> None:

@@ -73,6 +73,33 @@ def test_a_capped_process_is_throttled_and_the_group_is_removed_afterwards() -> 
     assert not path.exists()
 
 
+def test_groups_left_behind_by_a_run_that_died_are_removed() -> None:
+    hierarchy = _real_hierarchy()
+    if hierarchy is None:
+        pytest.skip("needs root and a cgroup hierarchy with the cpu controller")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    stale = hierarchy.root / f"{cq.PREFIX}{int(gone.stdout)}-0"
+    stale.mkdir()
+    try:
+        mine = hierarchy.root / f"{cq.PREFIX}{os.getpid()}-999"  # this process is alive
+        mine.mkdir()
+        try:
+            with cq.cpu_quota(0.5, hierarchy) as group:
+                assert not stale.exists()
+                assert mine.exists()
+                assert group.path.is_dir()
+        finally:
+            mine.rmdir()
+    finally:
+        if stale.exists():
+            stale.rmdir()
+
+
 def test_a_quota_outside_what_the_machine_has_is_refused_before_anything_is_made() -> None:
     hierarchy = cq.Hierarchy(1, Path("/nonexistent"))
     for cpus in (0, -1, (os.cpu_count() or 1) + 1, float("nan")):

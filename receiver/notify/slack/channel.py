@@ -43,7 +43,7 @@ from receiver.notify.slack.blocks import (
     message,
     thread_note,
 )
-from receiver.notify.slack.files import share_image
+from receiver.notify.slack.files import share_image, thread_holds
 from receiver.notify.slack.mrkdwn import escape, escape_within, mrkdwn
 from receiver.notify.slack.pacer import Pacer, slack_call
 
@@ -361,6 +361,20 @@ class SlackChannel:
                 log.info("slack %s: found the message an earlier attempt posted", self.name)
                 return MessageRef(channel, str(item["ts"]))
         return None
+
+    async def note_once(self, reference: str, text: str, key: str) -> None:
+        """A reply in the thread of the message at ``reference``, once per ``key`` across
+        processes too: the thread is looked in first for a reply carrying the key."""
+        parent = MessageRef.parse(reference)
+        if parent is None:
+            raise ChannelRejected(f"slack {self.name}: {reference!r} is not a message reference")
+        where = f"slack {self.name}"
+        if await thread_holds(self._client, self._pacer, where, parent.channel, parent.ts, key=key):
+            return
+        text, blocks = thread_note(text)
+        await self._post_once(
+            key, 0, parent.channel, text, blocks, thread_ts=parent.ts, key=f"{parent}#{key}"
+        )
 
     async def attach_image(
         self, reference: str, image: bytes, *, filename: str, title: str, comment: str

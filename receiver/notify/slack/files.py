@@ -38,7 +38,7 @@ async def share_image(
 ) -> None:
     """``image`` shared in the thread of the message ``thread_ts`` of ``channel``, with
     ``comment`` (mrkdwn, outside text escaped) above it, once per ``filename``."""
-    if await _already_shared(client, pacer, where, channel, thread_ts, filename):
+    if await thread_holds(client, pacer, where, channel, thread_ts, filename=filename):
         log.info("%s: found the file an earlier attempt shared", where)
         return
     wait = pacer.take_post(channel)
@@ -63,17 +63,31 @@ async def share_image(
         raise ChannelError(f"{where} files.upload_v2: {exc}") from None
 
 
-async def _already_shared(
-    client: AsyncWebClient, pacer: Pacer, where: str, channel: str, thread_ts: str, filename: str
+async def thread_holds(
+    client: AsyncWebClient,
+    pacer: Pacer,
+    where: str,
+    channel: str,
+    thread_ts: str,
+    *,
+    filename: str | None = None,
+    key: str | None = None,
 ) -> bool:
+    """Whether the thread of ``thread_ts`` holds a file named ``filename``, or a reply posted
+    with the idempotency key ``key`` in its metadata (``conversations.replies``)."""
     answer = await slack_call(
         f"{where} conversations.replies",
-        client.conversations_replies(channel=channel, ts=thread_ts, limit=_REPLIES_LOOKED_AT),
+        client.conversations_replies(
+            channel=channel, ts=thread_ts, limit=_REPLIES_LOOKED_AT, include_all_metadata=True
+        ),
         pacer=pacer,
         channel=channel,
     )
-    return any(
-        isinstance(f, dict) and f.get("name") == filename
-        for message in answer.get("messages") or []
-        for f in message.get("files") or []
-    )
+    for message in answer.get("messages") or []:
+        payload = (message.get("metadata") or {}).get("event_payload") or {}
+        if key is not None and payload.get("idempotency_key") == key:
+            return True
+        names = [f.get("name") for f in message.get("files") or [] if isinstance(f, dict)]
+        if filename is not None and filename in names:
+            return True
+    return False

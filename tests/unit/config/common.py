@@ -16,10 +16,9 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "firebreak.example.yml"
 SECRET = "s3cr3t-Value-that-must-not-leak"
 TOP_LEVEL_KEYS = (
     "alertmanager, api, automation, channels, database, default_route, escalation_policies, "
-    "grafana, graphs, include, ingest, jobs, listen, log, maintenance, notifications, oncall, "
-    "pagerduty, paging, people, retention, routes, schedules, shutdown_grace, slack, teams, tls, "
-    "tracing, "
-    "watchdog, webhook"
+    "grafana, graphs, heartbeats, include, ingest, jobs, listen, log, maintenance, notifications, "
+    "oncall, pagerduty, paging, people, retention, routes, schedules, shutdown_grace, slack, "
+    "teams, tls, tracing, watchdog, webhook"
 )
 HOOK = "type: webhook, webhook: {url: 'https://h'}"
 

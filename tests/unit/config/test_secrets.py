@@ -154,6 +154,7 @@ api:
     - {{token: "a-long-enough-token-0123", role: viewer}}
 pagerduty: {{webhook_secrets: [pd]}}
 slack: {{bot_token: xoxb-1, signing_secret: short}}
+heartbeats: {{backup: {{token: beat, interval: 1h}}}}
 channels:
   hook: {{type: webhook, webhook: {{url: "https://example.com/x", secret: s}}}}
   "odd name": {{type: webhook, webhook: {{url: "https://example.com/y", secret: t}}}}
@@ -175,6 +176,7 @@ WEAK_KEYS = [
     ("webhook.auth.basic_auth.password", "is an example value shipped with Firebreak"),
     ("slack.signing_secret", "is 5 characters long; at least 16 are needed"),
     ("pagerduty.webhook_secrets[0]", "is 2 characters long; at least 16 are needed"),
+    ("heartbeats.backup.token", "is 4 characters long; at least 16 are needed"),
     ("channels.hook.webhook.secret", "is 1 character long; at least 16 are needed"),
     ('channels["odd name"].webhook.secret', "is 1 character long; at least 16 are needed"),
 ]

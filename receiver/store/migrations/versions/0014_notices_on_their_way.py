@@ -1,7 +1,7 @@
 """jobs: an index on the notices on their way, by alert group (tiers in order)
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from receiver.store.tables import NOTICES_ON_THEIR_WAY, GroupKeyOf
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,8 @@
-"""Graphs in Slack: the first message about alerts from a Prometheus rule gets, in its thread,
-the graph of the rule's expression over the last hour with the alert's start marked
-(docs/graphs.md).
+"""Graphs of alerts where people see them (docs/graphs.md): in the thread of the first Slack
+message about alerts from a Prometheus rule, and inline in their e-mail.
+
+Slack: the first message about alerts gets, in its thread, the graph of the rule's expression
+over the last hour with the alert's start marked.
 
 A firing notice that starts a Slack message enqueues one ``graph`` job per expression among its
 alerts (at most ``_GRAPHS_PER_MESSAGE``), keyed by the message and the expression, so each
@@ -15,14 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Mapping
-from datetime import timedelta
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 from receiver.delivery import Sent
 from receiver.graphs import Grapher, GraphUnavailable, NoGraph, expression_of
+from receiver.graphs.render import plain
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.model import Alert, NewJob
-from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
+from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled, NoticeAlert
+from receiver.notify.email import GraphLookup, InlineGraph
 from receiver.notify.slack import SlackChannel
 from receiver.notify.slack.mrkdwn import escape_within
 from receiver.reactions import alert_ids
@@ -85,7 +89,7 @@ class SlackGraphs:
             )
         except NoGraph as exc:
             # Said instead of drawn, once per message and expression.
-            said = channel.note(p["reference"], _no_graph(exc), key=f"graph-{key}")
+            said = channel.note_once(p["reference"], _no_graph(exc), key=f"graph-note:{key}")
             return await _sent(ctx, said, "no_graph")
         shared = channel.attach_image(
             p["reference"],
@@ -110,6 +114,33 @@ async def _sent(ctx: JobContext, call: Awaitable[None], outcome: str) -> Outcome
     except ChannelError as exc:
         return Retry(f"{channel}: {exc}")
     return Done(outcome)
+
+
+def email_graphs(grapher: Grapher) -> GraphLookup:
+    """What an e-mail shows inline: the graph of each expression among its alerts (at most
+    ``_GRAPHS_PER_MESSAGE``), or why there is none."""
+
+    async def lookup(alerts: Sequence[NoticeAlert], now: datetime) -> list[InlineGraph]:
+        firsts: dict[str, NoticeAlert] = {}
+        for alert in alerts:
+            expression = expression_of(alert.generator_url)
+            if expression is not None:
+                firsts.setdefault(expression, alert)
+        found = []
+        for expression, alert in list(firsts.items())[:_GRAPHS_PER_MESSAGE]:
+            shown = plain(expression, _COMMENT_EXPRESSION_CHARS)
+            try:
+                graph = await grapher.graph(
+                    alert.generator_url, labels=alert.labels, starts_at=alert.starts_at, now=now
+                )
+            except NoGraph as exc:
+                found.append(InlineGraph(f"No graph of {shown}: {exc}."))
+            else:
+                caption = f"The last hour of {shown}; the dashed line is when it started."
+                found.append(InlineGraph(caption, graph.png))
+        return found
+
+    return lookup
 
 
 def _filename(alert: Alert) -> str:
