@@ -12,7 +12,9 @@ occurrence for the server that gets it) to, in turn:
   its own on the same PostgreSQL server, taking the webhooks at ``/webhooks/prometheus``;
 
 closed loop, ``--concurrency`` (16) webhooks in flight, ``--duration`` (5) seconds with 1 alert
-per webhook and again with 100, through ``webhook_bench``'s load generator. It prints one table
+per webhook and again with 100, through ``webhook_bench``'s load generator; ``--rounds N`` does
+it all N times over and reports the median of each round's ratios (on a shared machine the load
+moves between one server's turn and the next). It prints one table
 with each server's figures as ratios and PASS/FAIL against the targets, then counts the alert
 rows each Firebreak stored against the alerts it acknowledged.
 
@@ -34,6 +36,7 @@ import contextlib
 import os
 import platform
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -65,7 +68,7 @@ class Entrant:
     start: Callable[[Path], AbstractContextManager[Any]]  # a server for webhook_bench.run_scenario
     alone: bool  # the only process serving (not sharing the machine with its PostgreSQL)
     count_rows: Callable[[], tuple[int, str]] | None = None  # alerts it stored, and how counted
-    results: dict[int, wb.Result] = field(default_factory=dict)
+    results: dict[int, list[wb.Result]] = field(default_factory=dict)  # one per round
     acknowledged: int = 0  # alerts answered 2xx, warm-up included
     sent: int = 0
 
@@ -87,9 +90,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=alerta_server.DEFAULT_VENV,
         help=f"Alerta's throwaway virtualenv ({alerta_server.DEFAULT_VENV})",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every server this many times, in turn"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
     args = parser.parse_args(argv)
+    if not 1 <= args.rounds <= 20:
+        parser.error("--rounds must be 1 to 20")
     if not 0 < args.duration <= 120:
         parser.error("--duration must be in (0, 120] seconds")
     if not 1 <= args.concurrency <= 1024:
@@ -97,15 +105,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def measure(entrant: Entrant, workdir: Path, run_id: str, args: argparse.Namespace) -> None:
+def measure(
+    entrant: Entrant, workdir: Path, run_id: str, round_no: int, args: argparse.Namespace
+) -> None:
     workdir.mkdir()
     with entrant.start(workdir) as server:
-        warm = wb.Scenario("warm-up", "w", 1, "closed", concurrency=args.concurrency)
+        # The round goes into every alert's identity: each round's alerts are new ones too.
+        warm = wb.Scenario("warm-up", f"r{round_no}w", 1, "closed", concurrency=args.concurrency)
         runs = [wb.run_scenario(server, warm, run_id, 1.0, args.workers)]
         for n in SCENARIOS:
-            scenario = wb.Scenario(f"{n}-alert", f"c{n}", n, "closed", concurrency=args.concurrency)
+            scenario = wb.Scenario(
+                f"{n}-alert", f"r{round_no}c{n}", n, "closed", concurrency=args.concurrency
+            )
             result = wb.run_scenario(server, scenario, run_id, args.duration, args.workers)
-            entrant.results[n] = result
+            entrant.results.setdefault(n, []).append(result)
             runs.append(result)
             print(
                 f"  {entrant.name:<20} {n:>3} alert(s): {result.webhooks_per_s:>9,.1f} webhooks/s,"
@@ -117,32 +130,51 @@ def measure(entrant: Entrant, workdir: Path, run_id: str, args: argparse.Namespa
         entrant.sent += r.sent * r.alerts_per_webhook
 
 
+def ratios(a: Entrant | None, b: Entrant | None, n: int) -> list[float]:
+    """``a``'s webhooks/s over ``b``'s, round by round (each pair measured minutes apart)."""
+    if a is None or b is None:
+        return []
+    pairs = zip(a.results.get(n, []), b.results.get(n, []), strict=False)
+    return [x.webhooks_per_s / y.webhooks_per_s for x, y in pairs if y.webhooks_per_s > 0]
+
+
 def ratio(a: Entrant | None, b: Entrant | None, n: int) -> float | None:
-    if a is None or b is None or n not in a.results or n not in b.results:
-        return None
-    base = b.results[n].webhooks_per_s
-    return a.results[n].webhooks_per_s / base if base > 0 else None
+    """The median of ``ratios``."""
+    got = ratios(a, b, n)
+    return statistics.median(got) if got else None
+
+
+def _median(results: list[wb.Result], attr: str) -> float:
+    return float(statistics.median(getattr(r, attr) for r in results))
 
 
 def print_table(entrants: list[Entrant]) -> None:
     bare = entrants[0]
     header = (
         f"{'server':<20} {'alerts/webhook':>14} {'webhooks/s':>10} {'alerts/s':>9} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'of bare':>8}  {'srv CPU':>7}"
+        f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'of bare':>8}  {'srv CPU':>7}  rounds"
     )
     print(header)
     print("-" * len(header))
     for n in SCENARIOS:
         for e in entrants:
-            r = e.results.get(n)
-            if r is None:
+            rs = e.results.get(n)
+            if not rs:
                 continue
             of_bare = ratio(e, bare, n)
-            print(
-                f"{e.name:<20} {n:>14} {r.webhooks_per_s:>10,.1f} {r.alerts_per_s:>9,.0f} "
-                f"{r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.errors:>6} "
-                f"{'' if of_bare is None else f'{of_bare:.3f}':>8}  {r.server_cpu_pct:>6.0f}%"
+            spread = ratios(e, bare, n)
+            rounds = (
+                f"{min(spread):.3f}-{max(spread):.3f}" if len(spread) > 1 and e is not bare else ""
             )
+            print(
+                f"{e.name:<20} {n:>14} {_median(rs, 'webhooks_per_s'):>10,.1f} "
+                f"{_median(rs, 'alerts_per_s'):>9,.0f} {_median(rs, 'p50_ms'):>8.1f} "
+                f"{_median(rs, 'p99_ms'):>8.1f} {sum(r.errors for r in rs):>6} "
+                f"{'' if of_bare is None else f'{of_bare:.3f}':>8}  "
+                f"{_median(rs, 'server_cpu_pct'):>6.0f}%  {rounds}"
+            )
+    if len(bare.results.get(SCENARIOS[0], [])) > 1:
+        print("(medians over the rounds; 'of bare' is the median of each round's ratio)")
 
 
 def print_against_alerta(entrants: list[Entrant]) -> None:
@@ -151,16 +183,14 @@ def print_against_alerta(entrants: list[Entrant]) -> None:
     if alerta is None:
         print("\nAlerta: not measured (--with-alerta installs and measures it)")
         return
-    print("\nwebhooks/s as a multiple of Alerta's:")
+    print("\nwebhooks/s as a multiple of Alerta's (median; each round's):")
     for name in TARGET_ALERTA:
-        got = [ratio(by[name], alerta, n) for n in SCENARIOS]
-        print(
-            f"  {name:<20} "
-            + ", ".join(
-                f"{'-' if r is None else f'{r:.1f}x'} at {n} alert(s)"
-                for r, n in zip(got, SCENARIOS, strict=True)
-            )
-        )
+        parts = []
+        for n in SCENARIOS:
+            got = ratio(by[name], alerta, n)
+            each = ", ".join(f"{r:.1f}" for r in ratios(by[name], alerta, n))
+            parts.append(f"{'-' if got is None else f'{got:.1f}x'} at {n} alert(s) ({each})")
+        print(f"  {name:<20} " + "; ".join(parts))
 
 
 def checks(
@@ -191,7 +221,7 @@ def checks(
                         got >= target,
                     )
                 )
-    errors = sum(r.errors for e in entrants for r in e.results.values())
+    errors = sum(r.errors for e in entrants for rs in e.results.values() for r in rs)
     out.append(("no non-2xx answers or transport errors", str(errors), errors == 0))
     for e in entrants:
         if e.name in rows:
@@ -243,8 +273,11 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                 )
             )
-        for i, entrant in enumerate(entrants):
-            measure(entrant, tmp / f"{i}", run_id, args)
+        for round_no in range(args.rounds):
+            if args.rounds > 1:
+                print(f"round {round_no + 1} of {args.rounds}", flush=True)
+            for i, entrant in enumerate(entrants):
+                measure(entrant, tmp / f"{round_no}-{i}", run_id, round_no, args)
         rows = {e.name: e.count_rows() for e in entrants if e.count_rows is not None}
     elapsed = time.monotonic() - started
 
@@ -253,12 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     print_against_alerta(entrants)
     results = {
         e.name: {
-            n: {"webhooks_per_s": r.webhooks_per_s, "p99_ms": r.p99_ms}
-            for n, r in e.results.items()
+            n: [{"webhooks_per_s": r.webhooks_per_s, "p99_ms": r.p99_ms} for r in rs]
+            for n, rs in e.results.items()
         }
         for e in entrants
     }
-    other = [r.other_cpu_pct for e in entrants if e.alone for r in e.results.values()]
+    other = [r.other_cpu_pct for e in entrants if e.alone for rs in e.results.values() for r in rs]
     if other and max(other) > wb.OTHER_LOAD_WARN_PCT:
         print(
             f"\nNOTE: other processes used {min(other):.0f}-{max(other):.0f}% of a core while the "

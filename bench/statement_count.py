@@ -5,8 +5,10 @@ Runs Firebreak in this process (SQLite, the default policy notifying the log cha
 ``--webhooks`` one-alert webhooks ``--interval`` apart (each its own group, each escalated), and
 counts, per webhook: SQL statements by kind, connections checked out of the pool, and trips
 to SQLite's connection threads (each an event-loop wake-up): one per statement through the
-pool's async driver, one per unit of work handed to the writer thread. At low rates these, not the
-inserts themselves, are what a webhook costs.
+pool's async driver, one per unit of work handed to the writer thread; and the CPU time this
+process spent meanwhile (every thread, the test client's included), which another load on the
+machine skews less than it skews throughput. At low rates the trips, not the inserts
+themselves, are what a webhook costs.
 
 Usage: ``python bench/statement_count.py [--webhooks 50] [--interval 0.05]``
 """
@@ -18,6 +20,7 @@ import asyncio
 import re
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -92,7 +95,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             statements.clear()
             counts.clear()
             trips = 0
-            units_before = store.writer.trips if store.writer is not None else 0
+            writer = getattr(store, "writer", None)  # absent before units of work existed
+            units_before = writer.trips if writer is not None else 0
+            cpu_before = time.process_time()
             for i in range(args.webhooks):
                 body = webhook(alert(f"C{i}"), group_key=f"g{i}")
                 resp = await client.post("/webhook", json=body, headers=headers)
@@ -100,7 +105,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(args.interval)
             await asyncio.sleep(0.5)  # the last one's notification
             # A unit of work handed to the writer thread is one trip, whatever it runs.
-            units = (store.writer.trips if store.writer is not None else 0) - units_before
+            units = (writer.trips if writer is not None else 0) - units_before
+            cpu = time.process_time() - cpu_before
     aiosqlite.core.Connection._execute = original  # type: ignore[method-assign]
     n = args.webhooks
     return {
@@ -109,6 +115,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "checkouts": counts["checkouts"] / n,
         "thread_trips": (trips + units) / n,
         "writer_units": units / n,
+        # This process's CPU, every thread: Firebreak's and the test client's, per webhook.
+        "cpu_ms": 1000 * cpu / n,
         "by_kind": {k: v / n for k, v in statements.most_common()},
     }
 
@@ -122,7 +130,8 @@ def main() -> int:
         f"per webhook ({result['webhooks']} sent one at a time): "
         f"{result['statements']:.1f} statements, {result['checkouts']:.1f} pool checkouts, "
         f"{result['thread_trips']:.1f} trips to SQLite's threads "
-        f"({result['writer_units']:.1f} of them units of work run whole by the writer)"
+        f"({result['writer_units']:.1f} of them units of work run whole by the writer), "
+        f"{result['cpu_ms']:.2f} ms of CPU (this process, client included)"
     )
     for kind, per in result["by_kind"].items():
         print(f"  {per:6.2f}  {kind}")

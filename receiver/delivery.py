@@ -5,8 +5,11 @@
                   channel's rate limit it becomes a ``digest``;
 - ``digest``      sends everything the rate limit held back for a channel and target as one
                   message;
-  A firing notice waits behind its alerts' notices of earlier tiers to the same channel that
-  are still on their way (retried, deferred, held for a digest): tiers reach a channel in order.
+  A firing notice waits behind its alerts' notices of earlier tiers that are still on their
+  way (retried, deferred, held for a digest): behind one to the same channel and target for as
+  long as it takes (it could not get through first anyway), behind one to another channel or
+  target for ``notifications.tier_order_wait`` at most (a dead channel must not hold the next
+  tier's page back for good).
 - ``acknowledge`` (enqueued when a person acknowledges an alert) tells the channels that follow
                   acknowledgements (PagerDuty) and were paged about it.
 
@@ -15,6 +18,7 @@ Escalation (``receiver.escalation``) decides who is told and when; this module t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,11 +48,15 @@ from receiver.store.drills import DrillSQL
 from receiver.store.messages import message_references
 from receiver.store.store import AlertState
 
+log = logging.getLogger("firebreak.delivery")
+
 # Alerts named in one digest message; the rest are counted.
 _DIGEST_ALERTS = 50
 # A notice waiting behind an earlier tier's is due this long after it, so that a claim takes
 # the earlier one first (or with it, when it sees it running and waits again).
 _BEHIND = timedelta(seconds=1)
+# How soon a notice held back by a half-open breaker's probes looks again.
+_PROBING = timedelta(seconds=1)
 
 
 def notice_alert(alert: Alert) -> NoticeAlert:
@@ -108,7 +116,9 @@ class Delivery:
         rate_limits: RateLimiters,
         metrics: Metrics,
         after_sent: Sequence[AfterSent] = (),
+        tier_order_wait: timedelta = timedelta(minutes=2),
     ) -> None:
+        self._tier_order_wait = tier_order_wait
         self._store = store
         self._channels = channels
         self._breakers = breakers
@@ -126,12 +136,8 @@ class Delivery:
         later = [j for j in jobs if _rank(j.payload) > (0, 0)]
         ahead: list[Job] = []
         if later:
-            ahead = await self._store.jobs.on_their_way(
-                conn,
-                ("notify", "digest"),  # a held-back notice is a digest until it goes
-                sorted({j.payload.get("group_key", "") for j in later}),
-                sorted({j.payload["channel"] for j in later}),
-            )
+            groups = sorted({j.payload.get("group_key", "") for j in later})
+            ahead = await self._store.jobs.on_their_way(conn, groups)
         return Preloaded(alerts, ahead)
 
     async def _states(self, ids: Sequence[int]) -> dict[int, AlertState]:
@@ -160,13 +166,21 @@ class Delivery:
             }
             if not alerts:
                 return Done("skipped")
-            ahead = _due_ahead(ctx.jobs, preloaded.ahead)
-            if ahead is not None:
-                # Delivered now, it could reach the channel before the earlier tier's notice.
+            behind = _behind(ctx.jobs, preloaded.ahead, ctx.now, self._tier_order_wait)
+            if behind.until is not None:
+                # Delivered now, it could reach people before the earlier tier's notice.
                 # A dead-lettered notice is done with: it holds nothing back.
-                return Defer(
-                    until=max(ahead, ctx.now) + _BEHIND,
-                    reason="waiting behind an earlier tier's notice to this channel",
+                return Defer(until=behind.until, reason=behind.reason)
+            for late in behind.overtaken:
+                log.warning(
+                    "%s tier %d notice to %s goes out before tier %d's to %s, still on its "
+                    "way after %ss",
+                    p.get("policy", ""),
+                    p["tier"] + 1,
+                    p["channel"],
+                    late.payload["tier"] + 1,
+                    late.payload["channel"],
+                    int(self._tier_order_wait.total_seconds()),
                 )
         return await self._send(ctx, kind, list(alerts.values()), suppressed=0)
 
@@ -185,9 +199,15 @@ class Delivery:
             return DeadLetter(f"channel {channel_name!r} is not configured")
         breaker = self._breakers.get(channel_name, target)
         if not breaker.allow():
-            return Defer(
-                until=ctx.now + timedelta(seconds=breaker.retry_in()), reason="circuit breaker open"
-            )
+            wait = timedelta(seconds=breaker.retry_in())
+            reason = "circuit breaker open"
+            if breaker.state is BreakerState.HALF_OPEN:
+                # Its probes are out, and answer within a timeout: look again shortly rather
+                # than when a probe that never answers would give its slot up (a whole
+                # cool-down), or every notice but the probes waits out a second cool-down
+                # after the outage ended, and later tiers wait behind them.
+                wait, reason = min(wait, _PROBING), "circuit breaker probing"
+            return Defer(until=ctx.now + wait, reason=reason)
         bucket = self._rate_limits.get(channel_name)
         if not bucket.try_take():
             breaker.release()  # the probe slot it lent is not used
@@ -362,29 +382,53 @@ def _rank(payload: Mapping[str, Any]) -> tuple[int, int]:
     return (payload.get("repeat", 0), payload["tier"])
 
 
-def _due_ahead(jobs: Sequence[Job], ahead: Sequence[Job]) -> datetime | None:
-    """When the first of the firing notices of earlier tiers than all of ``jobs`` (one
-    message's), about any of their alerts, to their channel and still on its way, is due; None
-    when there is none. Strictly earlier than the earliest of them: no two notices ever wait
-    for each other."""
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """What a firing notice waits behind: ``until`` when it is to be tried again (None: it goes
+    now), and why; ``overtaken``, the earlier notices it no longer waits for (out of time)."""
+
+    until: datetime | None
+    reason: str = ""
+    overtaken: tuple[Job, ...] = ()
+
+
+def _behind(jobs: Sequence[Job], ahead: Sequence[Job], now: datetime, wait: timedelta) -> Behind:
+    """Whether the firing notices ``jobs`` (one message's) wait behind notices of strictly
+    earlier tiers than all of them (no two notices ever wait for each other) about any of their
+    alerts, still on their way. One to the same channel and target is waited for until it is
+    delivered or dead-lettered; one to another channel or target only until ``wait`` after
+    these notices were made (when their tier fell due)."""
     rank = min(_rank(j.payload) for j in jobs)
     if rank == (0, 0):
-        return None
+        return Behind(None)
     own = {j.id for j in jobs}
     ids = set(alert_ids(jobs))
-    channel = jobs[0].payload["channel"]
-    return min(
-        (
-            j.due_at
-            for j in ahead
-            if j.id not in own
-            and j.payload.get("channel") == channel
-            and j.payload.get("notice") == NoticeKind.FIRING.value
-            and _rank(j.payload) < rank
-            and not ids.isdisjoint(j.payload.get("alert_ids", ()))
-        ),
-        default=None,
-    )
+    place = (jobs[0].payload["channel"], jobs[0].payload["target"])
+    deadline = min(j.created_at for j in jobs) + wait
+    until: datetime | None = None
+    reason = ""
+    overtaken: list[Job] = []
+    for job in ahead:
+        p = job.payload
+        if (
+            job.id in own
+            or p.get("notice") != NoticeKind.FIRING.value
+            or _rank(p) >= rank
+            or ids.isdisjoint(p.get("alert_ids", ()))
+        ):
+            continue
+        again = max(job.due_at, now) + _BEHIND
+        if (p.get("channel"), p.get("target")) != place:
+            if deadline <= now:
+                overtaken.append(job)
+                continue
+            again = min(again, deadline)
+        if until is None or again < until:
+            until = again
+            reason = f"waiting behind tier {p['tier'] + 1}'s notice to {p.get('channel')}"
+    if until is not None:
+        return Behind(until, reason)
+    return Behind(None, overtaken=tuple(overtaken))
 
 
 def _attempts(ctx: JobContext) -> int:

@@ -59,19 +59,20 @@ class ManualClock:
         """Stop watching an application about to be closed (its store goes away)."""
         self._watched.remove((app[STORE], app[RUNNER]))
 
-    async def advance(self, by: timedelta | float) -> None:
+    async def advance(self, by: timedelta | float, *, within: float = 10.0) -> None:
         """Move the time forward by ``by``: each job due on the way runs at its due time, in
-        order, and the runner is idle again when this returns."""
+        order, and the runner is idle again when this returns (each step may take ``within``
+        seconds of real time: more for a test that sends hundreds of notices at one moment)."""
         delta = by if isinstance(by, timedelta) else timedelta(seconds=by)
         if delta < timedelta(0):
             raise ValueError(f"time only moves forward, not by {delta}")
         target = self._now + delta
-        await self.settle()
+        await self.settle(within)
         while (due := await self._next_due()) is not None and due <= target:
             self._move_to(due)
-            await self.settle(wake=True)
+            await self.settle(within, wake=True)
         self._move_to(target)
-        await self.settle(wake=True)
+        await self.settle(within, wake=True)
 
     def _move_to(self, when: datetime) -> None:
         if when > self._now:

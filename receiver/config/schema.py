@@ -27,7 +27,12 @@ from receiver.config.checks import (
     positive_duration,
     split_listen,
 )
-from receiver.config.heartbeats import HeartbeatConfig, check_heartbeat_names
+from receiver.config.heartbeats import (
+    WATCHDOG_HEARTBEAT,
+    HeartbeatConfig,
+    check_heartbeat_names,
+    every_heartbeat,
+)
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
@@ -124,6 +129,14 @@ class NotificationsConfig:
     # Alerts of one Alertmanager group notified within this window go out as one message per
     # channel and target.
     group_window: timedelta = timedelta(seconds=2)
+    # A later tier's notice waits behind an earlier tier's still on its way to another channel
+    # or target for this long at most (from when its tier fell due): long enough for a blip,
+    # the breaker's cool-down it opens (a minute by default) and the probe after it; short
+    # enough that a dead channel delays the next tier's page by no more. 0s: it waits only
+    # behind notices to its own channel and target.
+    tier_order_wait: timedelta = field(
+        default=timedelta(minutes=2), metadata={"check": non_negative_duration}
+    )
     # Firebreak as the people paged reach it (https://firebreak.example.com): the base of the
     # console links and acknowledge links in Teams cards and e-mail. None leaves them out.
     external_url: str | None = field(default=None, metadata={"check": check_http_url})
@@ -246,6 +259,17 @@ class Config:
     # What set ``listen``: the file's key, or an override (--listen, FIREBREAK_LISTEN) that a
     # reload of the file keeps.
     listen_from: str = field(default="listen", metadata={"internal": True})
+
+    @property
+    def every_heartbeat(self) -> Mapping[str, HeartbeatConfig]:
+        """``heartbeats`` and, when ``watchdog`` is configured, the heartbeat it stands for."""
+        return every_heartbeat(self.heartbeats, self.watchdog)
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if self.watchdog is not None and WATCHDOG_HEARTBEAT in self.heartbeats:
+            where = join(join(path, "heartbeats"), WATCHDOG_HEARTBEAT)
+            return [(where, "the watchdog section is this heartbeat already; keep one of them")]
+        return []
 
     @property
     def listen_host(self) -> str:

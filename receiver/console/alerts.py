@@ -43,7 +43,13 @@ async def alerts_page(request: web.Request, session: Session) -> web.StreamRespo
     does not parse is shown above the form, named as the API names it."""
     store = request.app[STORE]
     path = str(request.app.router["console_alerts"].url_for())
-    context: dict[str, Any] = {"problem": None, "listing": None, "groups": (), "more": None}
+    context: dict[str, Any] = {
+        "problem": None,
+        "listing": None,
+        "groups": (),
+        "more": None,
+        "held": {},
+    }
     now = request.app[CLOCK]()
     try:
         listing = parse_listing(request.query, now)
@@ -61,6 +67,7 @@ async def alerts_page(request: web.Request, session: Session) -> web.StreamRespo
             groups=group_alerts(shown) if listing.view is View.GROUPED else flat(shown),
             page_ids=" ".join(str(a.id) for a in shown),
             overview=await store.escalation_overview([a.id for a in shown]),
+            held=await request.app[BUILT][-1].maintenance.holding(shown),
             sort_links={order: sort_link(listing, path, order) for order in SORTS},
             view_links={view: view_link(listing, path, view) for view in View},
         )
@@ -92,9 +99,11 @@ async def alert_page(request: web.Request, session: Session) -> web.StreamRespon
         links=_links(alert),
         values=grafana_links(alert.extra).values_text(),
         overview=(await store.escalation_overview([alert_id]))[alert_id],
+        hold=(await request.app[BUILT][-1].maintenance.holding([alert])).get(alert_id),
         events=await store.alert_events(alert_id),
         notifications=await store.sent_notifications(alert_id),
         pages=await store.alert_pages(alert_id),
+        raised=await store.raised_page(alert_id),
         names={p.id: p.name for p in request.app[CONFIG].people if p.name},
         executions=await request.app[AUTOMATION].list_executions(alert_id=alert_id, limit=20),
         snooze_choices=SNOOZE_CHOICES,

@@ -18,6 +18,8 @@ from receiver.console import (
     executions,
     health,
     login,
+    maintenance,
+    manual_pages,
     reports,
     runbooks,
     schedules,
@@ -27,9 +29,11 @@ from receiver.typedefs import CONSOLE_TEMPLATES, ERROR_PAGE
 
 NAV = (
     NavItem("Alerts", "console_alerts"),
+    NavItem("Page", "console_page"),
     NavItem("Executions", "console_executions"),
     NavItem("Runbooks", "console_runbooks"),
     NavItem("Schedules", "console_schedules"),
+    NavItem("Maintenance", "console_maintenance"),
     NavItem("Reports", "console_reports"),
     NavItem("Health", "console_health"),
 )
@@ -52,6 +56,8 @@ def setup_console(app: web.Application) -> None:
     r.add_post("/console/login", login.login, name="console_login")
     r.add_post("/console/logout", login.logout, name="console_logout")
     r.add_post("/console/alerts/bulk", bulk.bulk, name="console_bulk")
+    r.add_get("/console/page", manual_pages.page_form, name="console_page")
+    r.add_post("/console/page", manual_pages.raise_page, name="console_raise_alert")
     r.add_get("/console/alerts/{id}", alerts.alert_page, name="console_alert")
     r.add_get("/console/alerts/{id}/graph.png", alerts.alert_graph, name="console_alert_graph")
     r.add_post("/console/alerts/{id}/acknowledge", alerts.acknowledge, name="console_acknowledge")
@@ -77,6 +83,9 @@ def setup_console(app: web.Application) -> None:
         schedules.delete_override,
         name="console_schedule_override_delete",
     )
+    r.add_get("/console/maintenance", maintenance.maintenance_page, name="console_maintenance")
+    r.add_post("/console/maintenance", maintenance.create, name="console_maintenance_create")
+    r.add_post("/console/maintenance/end", maintenance.end, name="console_maintenance_end")
     r.add_get("/console/reports", reports.reports_page, name="console_reports")
     r.add_get("/console/health", health.health_page, name="console_health")
     r.add_post("/console/jobs/{id}/retry", health.retry_job, name="console_job_retry")

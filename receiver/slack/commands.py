@@ -50,6 +50,7 @@ from receiver.slack.oncall import (
     OnCallCommands,
     OverrideArgs,
     is_schedule_query,
+    mentioned_user,
     parse_override,
     parse_schedule,
 )
@@ -194,7 +195,9 @@ async def _run_page(commands: SlackCommands, user: SlackUser, args: PageArgs) ->
         raise NotFound("paging by hand is not available here")
     # Slack's trigger_id is one per command typed: the same request again is the same page.
     request = f"slack:{user.id}:{args.request}" if args.request else ""
-    page = commands.pages.from_message(args.target, args.message, request=request)
+    page = commands.pages.from_message(
+        commands.page_target(args.target), args.message, request=request
+    )
     alert, created = await commands.pages.raise_page(page, user.actor)
     if not created:
         return Reply(f"That page was raised already: {describe(alert)}.")
@@ -366,6 +369,19 @@ class SlackCommands:
         """The actor a change by ``user`` is recorded under: their person, else the user."""
         person = self._people.slack_actor(user.id)
         return person if person.startswith(PERSON) else f"slack:{user.actor_name}"
+
+    def page_target(self, written: str) -> str:
+        """A page's target as typed, a mention of a person's Slack user (``@alice``) read as
+        that person."""
+        user = mentioned_user(written)
+        if user is None:
+            return written
+        person = self._people.by_slack(user)
+        if person is None:
+            raise InvalidInput(
+                "target", "that Slack user is not in people (by slack_user_id); name a person id"
+            )
+        return f"person:{person.id}"
 
     def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
         if self._audit_trail is None:

@@ -57,6 +57,12 @@ def parse_schedule(args: list[str]) -> str | None:
     return args[0]
 
 
+def mentioned_user(text: str) -> str | None:
+    """The Slack user id of a mention (``<@U0123ABC|alice>``), or None for anything else."""
+    mention = _MENTION.fullmatch(text)
+    return mention[1] if mention is not None else None
+
+
 def parse_override(args: list[str]) -> OverrideArgs:
     usage = f"`{escape(OVERRIDE_USAGE)}`"
     if len(args) < 3:

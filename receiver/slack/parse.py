@@ -184,4 +184,6 @@ def parse_page(text: str, request: str = "") -> PageArgs:
         raise Usage(f"expected whom to page and a message: `{escape(PAGE_USAGE)}`")
     if len(message) > _NOTE_LIMIT:
         raise Usage(f"expected a message of at most {_NOTE_LIMIT} characters")
-    return PageArgs(target.lstrip("@"), message.strip(), request)
+    if not target.startswith("<@"):  # a mention is read as its person when it runs
+        target = target.lstrip("@")
+    return PageArgs(target, message.strip(), request)

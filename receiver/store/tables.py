@@ -21,9 +21,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 # Names for constraints so alembic migrations are stable across SQLite and PostgreSQL.
@@ -125,10 +129,35 @@ webhooks = Table(
     Index("ix_webhooks_received_at", "received_at"),
 )
 
+
 # Every side effect and every timer is a job: claimed by a worker, leased, retried with
 # backoff, dead-lettered when it keeps failing. ``idempotency_key`` makes enqueueing the same
 # job twice a no-op and is handed to the side effect, so a retried send can be recognised.
 # ``coalesce_key`` groups jobs that one worker may send as one message (an alert group, a digest).
+class GroupKeyOf(FunctionElement[str]):
+    """The ``group_key`` a job's payload names, written as the index on it is (a path in the
+    SQL text, not a bound parameter, or neither database would match the index)."""
+
+    type = String()
+    name = "group_key_of"
+    inherit_cache = True
+
+
+@compiles(GroupKeyOf, "sqlite")
+def _group_key_of_sqlite(element: GroupKeyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.group_key')"
+
+
+@compiles(GroupKeyOf, "postgresql")
+def _group_key_of_postgresql(element: GroupKeyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} ->> 'group_key')"
+
+
+# Notices not delivered yet (pending, running, or held back for a digest): what a later tier's
+# notice about the same alerts waits behind. Written out as SQL so that a query saying the same
+# (``JobQueue.on_their_way``) is seen by both databases to be covered by the partial index.
+NOTICES_ON_THEIR_WAY = "kind IN ('notify', 'digest') AND state IN ('pending', 'running')"
+
 jobs = Table(
     "jobs",
     metadata,
@@ -151,6 +180,14 @@ jobs = Table(
     UniqueConstraint("idempotency_key", name="uq_jobs_idempotency_key"),
     Index("ix_jobs_state_due_at", "state", "due_at"),
     Index("ix_jobs_coalesce_key_state", "coalesce_key", "state"),
+)
+# Only the few notices on their way, by alert group: the jobs table holds every timer and every
+# finished job besides.
+Index(
+    "ix_jobs_notices_on_their_way",
+    GroupKeyOf(jobs.c.payload),
+    sqlite_where=text(NOTICES_ON_THEIR_WAY),
+    postgresql_where=text(NOTICES_ON_THEIR_WAY),
 )
 
 # One row per message a channel accepted: what was sent for which alert, where, and the

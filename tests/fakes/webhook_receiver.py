@@ -4,7 +4,8 @@ It records every request (method, path, headers, raw body, arrival time, whether
 verified) and answers from a script: ``receiver.script(Reply(500), Reply.timeout(5), Reply(429,
 retry_after="7"), Reply(200))`` answers the next requests in that order, then 200 with a JSON
 ``id`` once the script runs out. ``receiver.down = 503`` answers every request with that status
-(an outage) until it is set back to ``None``.
+(an outage) until it is set back to ``None``; with ``receiver.down_on = "/chat"`` as well, only
+the requests to that path (one channel's outage, the others up).
 
     async with WebhookReceiver(secret="s3cret") as receiver:
         channel = WebhookChannel("hook", receiver.url, ...)
@@ -74,6 +75,7 @@ class WebhookReceiver:
         self._script: deque[Reply] = deque()
         # While set, every request is answered with this status (an outage), script untouched.
         self.down: int | None = None
+        self.down_on: str | None = None  # the one path that is down, when set; else every one
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self._next_id = 0
@@ -108,7 +110,7 @@ class WebhookReceiver:
                 request.method, request.path_qs, request.headers, body, time.time(), signature_ok
             )
         )
-        if self.down is not None:
+        if self.down is not None and self.down_on in (None, request.path):
             return web.Response(status=self.down, body=b"down")
         reply = self._script.popleft() if self._script else None
         if reply is None:

@@ -17,7 +17,7 @@ from receiver.model import ManualPage, PageTarget
 from receiver.store.tables import alerts, manual_pages, pages
 from receiver.typedefs import STORE
 from tests.clock import ManualClock
-from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.slack import CHANNEL
 from tests.oncall.paging_setup import ALICE, BOB, Outside, detail, mail_to
 from tests.payloads import alert, webhook
@@ -61,6 +61,12 @@ async def test_a_page_for_a_schedule_pages_who_is_on_call_then_escalates(
     assert len(mail_to(smtp, "alice@example.com")) == 1
     assert slack.direct_messages(BOB) == [] and slack.top_messages(CHANNEL) == []
     shown = await detail(client, raised["id"])
+    assert shown["manual_page"] == {
+        "key": "db-down",
+        "raised_by": "api:bob",
+        "raised_at": raised["starts_at"],
+        "target": "schedule:primary",
+    }
     assert [(p["person"], p["via"], p["tier"]) for p in shown["pages"]] == [
         ("alice", "schedule:primary", 0)
     ]
@@ -71,6 +77,20 @@ async def test_a_page_for_a_schedule_pages_who_is_on_call_then_escalates(
     [posted] = slack.top_messages(CHANNEL)
     assert "Database down" in posted.text
     assert len(slack.direct_messages(ALICE)) == 1
+
+    # Resolved by hand through the API: nothing escalates any more, and it is audited.
+    done = await client.post(
+        f"/api/v1/alerts/{raised['id']}/resolve",
+        json={"note": "replica promoted"},
+        headers=auth(RESPONDER_TOKEN),
+    )
+    assert done.status == 200 and (await done.json())["status"] == "resolved"
+    await manual_clock.advance(timedelta(hours=1))
+    assert len(slack.direct_messages(ALICE)) == 1 and len(slack.top_messages(CHANNEL)) == 1
+    trail = await (await client.get("/api/v1/audit", headers=auth(ADMIN_TOKEN))).json()
+    rows = [(e["action"], e["actor"], e["target"], e["outcome"]) for e in trail["entries"]]
+    assert ("resolve", "bob", str(raised["id"]), "ok") in rows
+    assert ("raise_alert", "bob", None, "ok") in rows
 
 
 async def test_a_page_for_a_person_or_a_team_pages_them(
@@ -148,3 +168,5 @@ async def test_nothing_from_alertmanager_passes_for_a_page_target(
     assert slack.direct_messages(BOB) == [] and slack.direct_messages(ALICE) == []
     assert len(slack.top_messages(CHANNEL)) == 1
     assert await count(client, pages) == 0
+    [row] = (await (await client.get("/api/v1/alerts", headers=auth(ADMIN_TOKEN))).json())["alerts"]
+    assert (await detail(client, row["id"]))["manual_page"] is None

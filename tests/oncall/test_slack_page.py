@@ -124,6 +124,22 @@ async def test_a_page_needs_a_responder_and_a_configured_target(
     assert [r for r in rows if r[:2] == ("page", "failed")] and ("page", "ok", None) not in rows
 
 
+async def test_a_mention_pages_the_person_it_is(
+    outside: Outside, manual_clock: ManualClock
+) -> None:
+    slack = outside.slack
+    client = await start(outside)
+    await command(client, slack, f"page <@{ALICE}|alice> the disk is full", (BOB, "bob"))
+    assert "paged person:alice about alert" in (await answer(slack, 1))["text"]
+    await command(client, slack, "page <@U0STRANGER|sam> the disk is full", (BOB, "bob"))
+    assert (
+        "Could not page: target: that Slack user is not in people"
+        in (await answer(slack, 2))["text"]
+    )
+    await manual_clock.settle()
+    assert len(slack.direct_messages(ALICE)) == 1 and await count(client, alerts) == 1
+
+
 async def test_a_hostile_message_is_kept_as_data(
     outside: Outside, manual_clock: ManualClock
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -15,6 +16,10 @@ from receiver.store.engine import SQLITE_CACHE_KIB, SQLITE_MAX_OVERFLOW, SQLITE_
 from receiver.store.tables import metadata
 
 
+# SQLite cannot reflect an index on an expression (the payload's group_key): it is left out of
+# the comparison there; tests/store/test_notices_on_their_way.py sees the migration made it.
+@pytest.mark.filterwarnings("ignore:.*expression-based index:UserWarning")
+@pytest.mark.filterwarnings("ignore:.*expression-based index:sqlalchemy.exc.SAWarning")
 async def test_migrations_match_the_declared_tables(config: Config) -> None:
     engine = create_engine_for(config.database)
     try:

@@ -371,7 +371,8 @@ SCHEMA_KEYS = [
     *("url", "secret", "headers", "rate_limit", "per_minute", "breaker", "open_cooldown"),
     *("escalation_policies", "tiers", "after", "notify", "channel", "target", "repeat"),
     *("routes", "match", "escalation_policy", "continue", "default_route", "default"),
-    *("notifications", "group_window", "jobs", "workers", "lease", "backoff_max"),
+    *("notifications", "group_window", "tier_order_wait", "jobs", "workers", "lease"),
+    "backoff_max",
 ]
 SCALARS = (
     st.none()

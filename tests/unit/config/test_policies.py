@@ -235,6 +235,11 @@ MAIL = "type: email, email: {host: h, sender: f@example.com}"
             "1:17: notifications.group_window: expected a duration such as 30s, 5m or 1h30m, "
             'got "soon"',
         ),
+        (
+            "notifications: {tier_order_wait: [1m]}",
+            "1:17: notifications.tier_order_wait: expected a duration such as 30s, 5m or 1h30m, "
+            "got a list",
+        ),
         ("jobs: {workers: 0}", "1:8: jobs.workers: must be greater than 0"),
         ("jobs: {lease: 0s}", "1:8: jobs.lease: must be longer than 0s"),
         ("jobs: {max_attempts: 0}", "1:8: jobs.max_attempts: must be greater than 0"),
