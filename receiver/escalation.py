@@ -19,7 +19,7 @@ The ``notify``, ``digest`` and ``acknowledge`` jobs that send the notices are
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,6 +56,9 @@ from receiver.store.store import AlertState
 log = logging.getLogger("firebreak.escalation")
 
 _ALERTS_PER_RUN = 500
+
+# What happening to an alert (action, alert id, now) enqueues besides (as ``actions.FollowUps``).
+FollowUp = Callable[[str, int, datetime], Sequence[NewJob]]
 
 
 def _route_row(alert_id: int, route: str, policy: str, at: datetime) -> dict[str, Any]:
@@ -117,10 +120,18 @@ class Escalation:
         submit: Submit,
         after_sent: Sequence[AfterSent] = (),
         maintenance: Maintenance | None = None,
+        follow_ups: Sequence[FollowUp] = (),
     ) -> None:
-        """``after_sent``: what a firing notice that went out sets off (graphs)."""
+        """``after_sent``: what a firing notice that went out sets off (graphs);
+        ``follow_ups``: what an alert held back by a maintenance window sets off besides its
+        timer (its Slack messages brought up to date)."""
         self._config = config
+        # Alerts that are heartbeats' beats (the watchdog's): recorded, never escalated.
+        self._beats = frozenset(
+            hb.alert for hb in config.every_heartbeat.values() if hb.alert is not None
+        )
         self._maintenance = maintenance
+        self._follow_ups = tuple(follow_ups)
         self._skew = skew
         self._router = Router(config)
         self._store = store
@@ -197,7 +208,6 @@ class Escalation:
         starting: dict[tuple[str, str, str, datetime, str], list[int]] = {}
         policies: dict[tuple[str, str], EscalationPolicyConfig] = {}
         routes: list[dict[str, Any]] = []
-        watchdog = self._config.watchdog
         # Pages raised by hand for someone: recorded with the page, never read from labels.
         targets = await self._store.manual_pages.targets(
             conn, [a.id for a in alerts.values() if a.group_key == MANUAL_GROUP_KEY]
@@ -206,8 +216,8 @@ class Escalation:
             if self._skew is not None:
                 name = alert.labels.get("alertname", "")
                 self._skew.observe(alert.id, name, alert.starts_at, alert.first_seen_at)
-            if watchdog is not None and alert.labels.get("alertname") == watchdog.alertname:
-                continue  # the dead man's switch: expected to fire always, never escalated
+            if alert.labels.get("alertname") in self._beats:
+                continue  # a heartbeat's beat (the dead man's switch): never escalated
             matches = self._router.route(alert.labels)
             # Recorded for every new occurrence, escalated or not (one that arrived resolved,
             # or was acknowledged first), so reports by route count all of them.
@@ -280,6 +290,7 @@ class Escalation:
             follow.append(
                 _escalate(ids, group_key, route, policy_name, tier, repeat, until, chain, window)
             )
+            follow += [j for i in ids for f in self._follow_ups for j in f("held", i, ctx.now)]
         if not active:
             if held_events:
                 return Done("held", enqueue=follow, events=held_events)
