@@ -126,6 +126,10 @@ class Escalation:
         ``follow_ups``: what an alert held back by a maintenance window sets off besides its
         timer (its Slack messages brought up to date)."""
         self._config = config
+        # Alerts that are heartbeats' beats (the watchdog's): recorded, never escalated.
+        self._beats = frozenset(
+            hb.alert for hb in config.every_heartbeat.values() if hb.alert is not None
+        )
         self._maintenance = maintenance
         self._follow_ups = tuple(follow_ups)
         self._skew = skew
@@ -204,7 +208,6 @@ class Escalation:
         starting: dict[tuple[str, str, str, datetime, str], list[int]] = {}
         policies: dict[tuple[str, str], EscalationPolicyConfig] = {}
         routes: list[dict[str, Any]] = []
-        watchdog = self._config.watchdog
         # Pages raised by hand for someone: recorded with the page, never read from labels.
         targets = await self._store.manual_pages.targets(
             conn, [a.id for a in alerts.values() if a.group_key == MANUAL_GROUP_KEY]
@@ -213,8 +216,8 @@ class Escalation:
             if self._skew is not None:
                 name = alert.labels.get("alertname", "")
                 self._skew.observe(alert.id, name, alert.starts_at, alert.first_seen_at)
-            if watchdog is not None and alert.labels.get("alertname") == watchdog.alertname:
-                continue  # the dead man's switch: expected to fire always, never escalated
+            if alert.labels.get("alertname") in self._beats:
+                continue  # a heartbeat's beat (the dead man's switch): never escalated
             matches = self._router.route(alert.labels)
             # Recorded for every new occurrence, escalated or not (one that arrived resolved,
             # or was acknowledged first), so reports by route count all of them.

@@ -1,6 +1,6 @@
-"""The gauges counted from the store (firing alerts, the job queue, approvals waiting), kept
-as a snapshot that a background task takes again every few seconds, so a scrape does not
-query the database itself.
+"""The gauges counted from the store (firing alerts, the job queue, approvals waiting,
+heartbeats), kept as a snapshot that a background task takes again every few seconds, so a
+scrape does not query the database itself.
 
 A scrape serves the last snapshot while it is current: taken less than ``interval`` ago and
 after this process's last committed write. Otherwise it asks for a fresh one and waits for it
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from receiver.errors import StoreUnavailable
-from receiver.typedefs import AUTOMATION, CLOCK, METRICS, STORE
+from receiver.typedefs import AUTOMATION, BUILT, CLOCK, METRICS, STORE
 
 log = logging.getLogger("firebreak.gauges")
 
@@ -114,8 +114,8 @@ async def _gauges(app: web.Application) -> AsyncIterator[None]:
 
 
 async def count_store_gauges(app: web.Application) -> None:
-    """Firing alerts by severity, jobs by kind and state, the oldest due job's age and the
-    approvals waiting, as the store has them now."""
+    """Firing alerts by severity, jobs by kind and state, the oldest due job's age, the
+    approvals waiting and the heartbeats' state, as the store has them now."""
     metrics, store = app[METRICS], app[STORE]
     try:
         counts = await store.count_firing_by_severity()
@@ -144,3 +144,7 @@ async def count_store_gauges(app: web.Application) -> None:
         metrics.store_errors.labels("approvals_waiting").inc()
     else:
         metrics.approvals_waiting.set(waiting)
+    try:
+        await app[BUILT][-1].heartbeats.count_gauges(app[CLOCK]())
+    except StoreUnavailable:
+        metrics.store_errors.labels("heartbeats").inc()

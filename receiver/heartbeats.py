@@ -10,18 +10,24 @@ through the ordinary ingest path, so it is routed and escalated like any alert; 
 enqueues a check due at once, which resolves it. Before its first beat a heartbeat is measured
 from when Firebreak first knew of it (its row's ``registered_at``), which a restart keeps: a
 restart neither forgets a deadline nor invents one.
+
+A heartbeat may be fed by an alert instead (``alert``; the ``watchdog`` section is such a
+heartbeat): each arrival of that alert firing is a beat, read from the alert's ``last_seen_at``
+when the check runs. Arrivals enqueue nothing, so while such a heartbeat is missing its check
+looks again every ``check_interval`` (in time slots, so a check run twice keeps one chain).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from receiver.access.auth import secret_matches
-from receiver.config.heartbeats import HEARTBEAT_LABEL, HeartbeatConfig
+from receiver.config.heartbeats import HEARTBEAT_LABEL, WATCHDOG_HEARTBEAT, HeartbeatConfig
 from receiver.durations import format_duration
 from receiver.errors import NotFound, Unauthenticated
 from receiver.jobs import Done, Handler, JobContext, Outcome
@@ -35,7 +41,12 @@ from receiver.model import (
     NewJob,
     Notification,
 )
-from receiver.pipeline import fingerprint_of, notification, resolved_snapshot
+from receiver.pipeline import (
+    WATCHDOG_GROUP_KEY,
+    fingerprint_of,
+    notification,
+    resolved_snapshot,
+)
 from receiver.store import Store
 from receiver.views import ts
 
@@ -103,6 +114,14 @@ def check_job(name: str, due_at: datetime, why: str = "due") -> NewJob:
     )
 
 
+def poll_job(name: str, config: HeartbeatConfig, now: datetime) -> NewJob:
+    """The next look for an ``alert`` heartbeat's return: at the start of the next slot of
+    ``check_interval``, keyed by the slot."""
+    seconds = config.check_interval.total_seconds()
+    slot = int(now.timestamp() // seconds) + 1
+    return check_job(name, datetime.fromtimestamp(slot * seconds, UTC), "poll")
+
+
 def alert_labels(name: str, config: HeartbeatConfig) -> dict[str, str]:
     return {
         "alertname": config.alertname,
@@ -129,8 +148,8 @@ def _overdue_alert(status: HeartbeatStatus, registered_at: datetime) -> AlertSna
         status=AlertStatus.FIRING,
         labels=labels,
         annotations={
-            "summary": f"No heartbeat from {status.name} for over "
-            f"{format_duration(config.overdue_after)}",
+            "summary": config.summary
+            or f"No heartbeat from {status.name} for over {format_duration(config.overdue_after)}",
             "description": description,
         },
         # The moment it became missing: the same on every run, so one occurrence.
@@ -171,29 +190,33 @@ class Heartbeats:
         """The heartbeat ``name`` when ``token`` is its token: 404 for a name not configured,
         401 for a missing or wrong token."""
         config = self.configured(name)
-        if not secret_matches(token, config.token):
+        if config.token is None or not secret_matches(token, config.token):
             raise Unauthenticated("the heartbeat's token is required (Authorization: Bearer)")
         return config
 
     async def seed(self, now: datetime) -> None:
         """Register the configured heartbeats (a known one keeps its baseline), enqueue each
-        one's check (and one now for each heartbeat no longer configured whose alert fires, to
-        resolve it), and show their state in the metrics."""
+        one's check (and one now for each heartbeat whose alert fires, to resolve it if it is
+        no longer configured or no longer missing), and show their state in the metrics."""
         raised = {
             a.labels.get(HEARTBEAT_LABEL, "")
             for a in await self._store.firing_occurrences(group_key=HEARTBEAT_GROUP_KEY)
         }
-        gone = [check_job(name, now, "gone") for name in sorted(raised - set(self._config))]
+        if await self._store.firing_occurrences(group_key=WATCHDOG_GROUP_KEY):
+            raised.add(WATCHDOG_HEARTBEAT)  # raised before the watchdog was a heartbeat
+        # A look now at each heartbeat whose alert fires: it resolves what no longer should.
+        gone = [
+            check_job(name, now, "gone" if name not in self._config else "seed")
+            for name in sorted(raised)
+        ]
+        arrivals = await self._arrivals()
         async with self._store.transaction() as conn:
             await self._store.heartbeats.register(conn, self._config, now)
-            records = await self._store.heartbeats.all(conn)
+            records = _merged(await self._store.heartbeats.all(conn), arrivals)
             statuses = [status_of(n, c, records.get(n), now) for n, c in self._config.items()]
             checks = [check_job(s.name, max(s.missing_at, now)) for s in statuses]
             await self._store.jobs.enqueue(conn, checks + gone, now)
-        self._metrics.heartbeat_missing.clear()
-        self._metrics.heartbeat_last_beat.clear()
-        for status in statuses:
-            self._show(status)
+        self._show_all(statuses)
         self._wake()
 
     async def beat(self, name: str, message: str | None, now: datetime) -> HeartbeatStatus:
@@ -215,15 +238,41 @@ class Heartbeats:
 
     async def statuses(self, now: datetime) -> list[HeartbeatStatus]:
         """Every configured heartbeat, by name."""
+        arrivals = await self._arrivals()
         async with self._store.connection() as conn:
-            records = await self._store.heartbeats.all(conn)
+            records = _merged(await self._store.heartbeats.all(conn), arrivals)
         return [status_of(n, c, records.get(n), now) for n, c in sorted(self._config.items())]
+
+    async def count_gauges(self, now: datetime) -> None:
+        """Show every heartbeat's state in the metrics as the store has it now: an ``alert``
+        heartbeat's arrivals enqueue no job, so the gauges are counted with the store's."""
+        self._show_all(await self.statuses(now))
+
+    async def status(self, name: str, now: datetime) -> HeartbeatStatus | None:
+        """One configured heartbeat, or None."""
+        return next((s for s in await self.statuses(now) if s.name == name), None)
+
+    async def watchdog_status(self, now: datetime) -> dict[str, Any] | None:
+        """The watchdog's heartbeat as /health/detailed shows it; None when not configured."""
+        status = await self.status(WATCHDOG_HEARTBEAT, now)
+        if status is None or status.config.alert is None:
+            return None
+        basis = status.missing_at - status.config.overdue_after
+        return {
+            "alertname": status.config.alert,
+            "last_seen_at": status.last_beat_at,
+            "age_seconds": round(max(0.0, (now - basis).total_seconds()), 3),
+            "timeout_seconds": status.config.overdue_after.total_seconds(),
+            "status": "missing" if status.state == "missing" else "ok",
+        }
 
     async def check(self, ctx: JobContext) -> Outcome:
         name = str(ctx.job.payload.get("name", ""))
         config = self._config.get(name)
         async with self._store.connection() as conn:
             record = await self._store.heartbeats.get(conn, name)
+        if record is not None and config is not None and config.alert is not None:
+            record = _merged({name: record}, await self._arrivals())[name]
         open_ = await self._open_alerts(name)
         if config is None or record is None:
             # No longer configured: what it raised ends with it.
@@ -243,7 +292,8 @@ class Heartbeats:
             await self._submit(
                 notification(HEARTBEAT_GROUP_KEY, RECEIVER, AlertStatus.FIRING, [overdue])
             )
-        follow: list[NewJob] = []
+        # Arrivals of an alert enqueue nothing: look for its return every check_interval.
+        follow = [poll_job(name, config, ctx.now)] if config.alert is not None else []
         if record.missing_since is None:
             async with self._store.transaction() as conn:
                 latest = await self._store.heartbeats.mark_missing(conn, name, status.missing_at)
@@ -253,11 +303,25 @@ class Heartbeats:
 
     async def _open_alerts(self, name: str) -> list[Alert]:
         # By the heartbeat label, not the fingerprint: the labels may have changed by reload.
-        return [
+        found = [
             a
             for a in await self._store.firing_occurrences(group_key=HEARTBEAT_GROUP_KEY)
             if a.labels.get(HEARTBEAT_LABEL) == name
         ]
+        if name == WATCHDOG_HEARTBEAT:
+            # Raised by releases before the watchdog was a heartbeat: it ends the same way.
+            found += await self._store.firing_occurrences(group_key=WATCHDOG_GROUP_KEY)
+        return found
+
+    async def _arrivals(self) -> dict[str, datetime]:
+        """When each ``alert`` heartbeat's alert last arrived firing."""
+        found = {}
+        for name, config in self._config.items():
+            if config.alert is not None:
+                last = await self._store.last_seen_firing(config.alert)
+                if last is not None:
+                    found[name] = last
+        return found
 
     async def _resolve(self, open_: list[Alert], now: datetime) -> None:
         if open_:
@@ -265,6 +329,12 @@ class Heartbeats:
             await self._submit(
                 notification(HEARTBEAT_GROUP_KEY, RECEIVER, AlertStatus.RESOLVED, ended)
             )
+
+    def _show_all(self, statuses: list[HeartbeatStatus]) -> None:
+        self._metrics.heartbeat_missing.clear()
+        self._metrics.heartbeat_last_beat.clear()
+        for status in statuses:
+            self._show(status)
 
     def _show(self, status: HeartbeatStatus) -> None:
         self._metrics.heartbeat_missing.labels(status.name).set(
@@ -274,6 +344,22 @@ class Heartbeats:
             self._metrics.heartbeat_last_beat.labels(status.name).set(
                 status.last_beat_at.timestamp()
             )
+        if status.name == WATCHDOG_HEARTBEAT and status.config.alert is not None:
+            self._metrics.watchdog_missing.set(1 if status.state == "missing" else 0)
+            if status.last_beat_at is not None:
+                self._metrics.watchdog_last_seen.set(status.last_beat_at.timestamp())
+
+
+def _merged(
+    records: dict[str, HeartbeatRecord], arrivals: Mapping[str, datetime]
+) -> dict[str, HeartbeatRecord]:
+    """Records whose last beat is the later of their last request and their alert's arrival."""
+    merged = dict(records)
+    for name, arrived in arrivals.items():
+        record = merged.get(name)
+        if record is not None and (record.last_beat_at is None or arrived > record.last_beat_at):
+            merged[name] = dataclasses.replace(record, last_beat_at=arrived)
+    return merged
 
 
 def heartbeat_json(status: HeartbeatStatus) -> dict[str, Any]:
@@ -289,5 +375,6 @@ def heartbeat_json(status: HeartbeatStatus) -> dict[str, Any]:
         "grace_seconds": config.grace.total_seconds(),
         "beats": status.beats,
         "last_message": status.last_message,
+        "alert": config.alert,
         "labels": alert_labels(status.name, config),
     }

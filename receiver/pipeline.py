@@ -1,14 +1,12 @@
-"""Guarding the path alerts come by: the dead man's switch, and reconciling with Alertmanager.
+"""Guarding the path alerts come by: reconciling with Alertmanager.
 
 Each check is a periodic durable job: a run enqueues the next under an idempotency key named by
 its time slot, so any number of replicas (and restarts) keep exactly one chain going. What a
 check finds goes in through the ordinary ingest path, so it is stored, routed and escalated
 like any webhook — and an alert it raises is re-raised identically if the job runs again.
 
-- ``watchdog``: Prometheus's always-firing ``Watchdog`` alert must keep arriving. When it has
-  not for ``watchdog.timeout``, Prometheus, Alertmanager or the path between them is down, and
-  Firebreak raises ``MonitoringPipelineBroken`` itself; when the watchdog returns, that alert
-  resolves. The watchdog alert itself is recorded but never escalated.
+- ``watchdog``: retired. The dead man's switch is the heartbeat ``watchdog`` now
+  (``receiver.heartbeats``); a ``watchdog`` job a previous release left pending ends its chain.
 - ``reconcile``: Firebreak's firing alerts are compared with Alertmanager's active ones. An
   alert Alertmanager holds that Firebreak never stored (a lost webhook) is ingested; one that
   Alertmanager no longer holds is resolved, after a grace period and only by an Alertmanager
@@ -24,7 +22,6 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from receiver.alertmanager_api import (
     AlertmanagerClient,
@@ -48,7 +45,6 @@ log = logging.getLogger("firebreak.pipeline")
 
 WATCHDOG_GROUP_KEY = "firebreak:watchdog"
 RECONCILE_GROUP_KEY = "firebreak:reconcile"
-BROKEN_ALERTNAME = "MonitoringPipelineBroken"
 
 Submit = Callable[[Notification], Awaitable[None]]
 
@@ -114,92 +110,16 @@ class PipelineGuard:
     def seed(self, now: datetime) -> list[NewJob]:
         """The first runs of the periodic checks that are configured."""
         seeds = []
-        if self._config.watchdog is not None:
-            seeds.append(periodic_job("watchdog", self._config.watchdog.check_interval, now))
         am = self._config.alertmanager
         if am is not None and am.reconcile_interval > timedelta(0):
             seeds.append(periodic_job("reconcile", am.reconcile_interval, now, first=True))
         return seeds
 
-    # -- the dead man's switch -------------------------------------------------------------------
-
-    def broken_labels(self) -> dict[str, str]:
-        assert self._config.watchdog is not None
-        return {
-            "alertname": BROKEN_ALERTNAME,
-            "severity": "critical",
-            **self._config.watchdog.labels,
-        }
-
-    async def watchdog_status(self, now: datetime) -> dict[str, Any] | None:
-        """The watchdog's state for /health/detailed; None when no watchdog is configured."""
-        watchdog = self._config.watchdog
-        if watchdog is None:
-            return None
-        last = await self._store.last_seen_firing(watchdog.alertname)
-        age = (now - max(last or self._started_at, self._started_at)).total_seconds()
-        return {
-            "alertname": watchdog.alertname,
-            "last_seen_at": last,
-            "age_seconds": round(max(0.0, age), 3),
-            "timeout_seconds": watchdog.timeout.total_seconds(),
-            "status": "missing" if age > watchdog.timeout.total_seconds() else "ok",
-        }
+    # -- the dead man's switch, retired ---------------------------------------------------------
 
     async def watchdog(self, ctx: JobContext) -> Outcome:
-        watchdog = self._config.watchdog
-        if watchdog is None:
-            return Done("disabled")  # the configuration changed since it was enqueued
-        last = await self._store.last_seen_firing(watchdog.alertname)
-        if last is not None:
-            self._metrics.watchdog_last_seen.set(last.timestamp())
-        # After a start, the pipeline gets a whole timeout to show itself again.
-        baseline = max(last or self._started_at, self._started_at)
-        missing = ctx.now - baseline > watchdog.timeout
-        labels = self.broken_labels()
-        fingerprint = fingerprint_of(labels)
-        open_ = [
-            a
-            for a in await self._store.firing_occurrences(group_key=WATCHDOG_GROUP_KEY)
-            if a.fingerprint == fingerprint
-        ]
-        if missing and not open_:
-            log.error(
-                "no %s alert since %s: raising %s",
-                watchdog.alertname,
-                baseline.isoformat(),
-                BROKEN_ALERTNAME,
-            )
-            since = "its last arrival" if last is not None else "Firebreak started"
-            overdue = AlertSnapshot(
-                status=AlertStatus.FIRING,
-                labels=labels,
-                annotations={
-                    "summary": "The monitoring pipeline is broken: no "
-                    f"{watchdog.alertname} alert for over {watchdog.timeout}",
-                    "description": f"The always-firing {watchdog.alertname} alert has not "
-                    f"arrived since {since} ({baseline.isoformat()}). Prometheus, "
-                    "Alertmanager, or the path from them to Firebreak is down: alerts "
-                    "may not be reaching anyone.",
-                },
-                # The moment it became overdue: the same on every run, so one occurrence.
-                starts_at=baseline + watchdog.timeout,
-                ends_at=None,
-                generator_url="",
-                fingerprint=fingerprint,
-            )
-            await self._submit(
-                notification(WATCHDOG_GROUP_KEY, "firebreak", AlertStatus.FIRING, [overdue])
-            )
-        elif not missing and open_:
-            log.info("%s arrived again: resolving %s", watchdog.alertname, BROKEN_ALERTNAME)
-            ended = [resolved_snapshot(a, ctx.now) for a in open_]
-            await self._submit(
-                notification(WATCHDOG_GROUP_KEY, "firebreak", AlertStatus.RESOLVED, ended)
-            )
-        self._metrics.watchdog_missing.set(1 if missing else 0)
-        follow = [periodic_job("watchdog", watchdog.check_interval, ctx.now)]
-        return Done("missing" if missing else "ok", enqueue=follow)
+        """A check a previous release enqueued: the heartbeat ``watchdog`` does its work."""
+        return Done("moved")
 
     # -- reconciliation ---------------------------------------------------------------------------
 

@@ -223,7 +223,7 @@ def build_services(
         redactor=Redactor.of(configured_secrets(config), automation.max_step_output_bytes),
     )
     handoffs = Handoffs(config, schedules, channels, Audit(store, clock))
-    heartbeats = Heartbeats(config.heartbeats, store, metrics, submit, wake)
+    heartbeats = Heartbeats(config.every_heartbeat, store, metrics, submit, wake)
     handlers = {
         **heartbeats.handlers(),
         **escalation.handlers(),

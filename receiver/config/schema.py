@@ -27,7 +27,12 @@ from receiver.config.checks import (
     positive_duration,
     split_listen,
 )
-from receiver.config.heartbeats import HeartbeatConfig, check_heartbeat_names
+from receiver.config.heartbeats import (
+    WATCHDOG_HEARTBEAT,
+    HeartbeatConfig,
+    check_heartbeat_names,
+    every_heartbeat,
+)
 from receiver.config.integrations import (
     AlertmanagerConfig,
     GrafanaConfig,
@@ -254,6 +259,17 @@ class Config:
     # What set ``listen``: the file's key, or an override (--listen, FIREBREAK_LISTEN) that a
     # reload of the file keeps.
     listen_from: str = field(default="listen", metadata={"internal": True})
+
+    @property
+    def every_heartbeat(self) -> Mapping[str, HeartbeatConfig]:
+        """``heartbeats`` and, when ``watchdog`` is configured, the heartbeat it stands for."""
+        return every_heartbeat(self.heartbeats, self.watchdog)
+
+    def cross_check(self, path: str) -> list[tuple[str, str]]:
+        if self.watchdog is not None and WATCHDOG_HEARTBEAT in self.heartbeats:
+            where = join(join(path, "heartbeats"), WATCHDOG_HEARTBEAT)
+            return [(where, "the watchdog section is this heartbeat already; keep one of them")]
+        return []
 
     @property
     def listen_host(self) -> str:

@@ -109,7 +109,8 @@ def _caller_secrets(config: Config) -> list[tuple[str, str | None, str | None]]:
     for index, secret in enumerate(config.pagerduty.webhook_secrets):
         found.append((f"pagerduty.webhook_secrets[{index}]", secret, None))
     for name, heartbeat in config.heartbeats.items():
-        found.append((join(join("heartbeats", name), "token"), heartbeat.token, None))
+        if heartbeat.token is not None:
+            found.append((join(join("heartbeats", name), "token"), heartbeat.token, None))
     if config.oncall.feed_secret is not None:  # what the calendar feeds' URL tokens come from
         found.append(("oncall.feed_secret", config.oncall.feed_secret, None))
     return found

@@ -10,7 +10,7 @@ from receiver.alertmanager import format_rfc3339
 from receiver.deadletters import DeadLetters
 from receiver.errors import StoreUnavailable
 from receiver.model import Job
-from receiver.typedefs import BREAKERS, BUILT, CLOCK, CLOCK_SKEW, PIPELINE, RUNNER, STORE
+from receiver.typedefs import BREAKERS, BUILT, CLOCK, CLOCK_SKEW, RUNNER, STORE
 
 
 async def health_checks(app: web.Application) -> tuple[bool, dict[str, dict[str, Any]]]:
@@ -50,7 +50,7 @@ async def health_checks(app: web.Application) -> tuple[bool, dict[str, dict[str,
             if oldest
             else 0.0,
         }
-        watchdog = await app[PIPELINE].watchdog_status(now)
+        watchdog = await app[BUILT][-1].heartbeats.watchdog_status(now)
         if watchdog is not None:
             last_seen = watchdog["last_seen_at"]
             watchdog["last_seen_at"] = format_rfc3339(last_seen) if last_seen else None

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.config import load_config
+from receiver.config import Config, load_config
 from tests.api.test_escalation import bodies, waiting_jobs
 from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth, config_text
@@ -43,6 +43,17 @@ jobs: {{poll_interval: 200ms}}
 """
 
 
+async def started(aiohttp_client: Any, config: Config, clock: ManualClock, **kw: Any) -> Any:
+    """An instance of ``config`` on ``clock``, which watches it, its start settled."""
+    app = create_app(
+        config, clock=clock, monotonic=clock.monotonic, registry=CollectorRegistry(), **kw
+    )
+    client = await aiohttp_client(app)
+    clock.watch(app)
+    await clock.settle()
+    return client
+
+
 @pytest.fixture
 def start(aiohttp_client: Any, db_url: str, make_config: Any, manual_clock: ManualClock) -> Any:
     """Start an instance on the test's database and clock (again, for a restart)."""
@@ -51,16 +62,7 @@ def start(aiohttp_client: Any, db_url: str, make_config: Any, manual_clock: Manu
         text = HEARTBEATS_CONFIG.format(
             url=receiver.url, backup=BACKUP_TOKEN, nightly=NIGHTLY_TOKEN
         )
-        app = create_app(
-            make_config(db_url, text),
-            clock=manual_clock,
-            monotonic=manual_clock.monotonic,
-            registry=CollectorRegistry(),
-        )
-        client = await aiohttp_client(app)
-        manual_clock.watch(app)
-        await manual_clock.settle()
-        return client
+        return await started(aiohttp_client, make_config(db_url, text), manual_clock)
 
     return run
 
@@ -340,15 +342,7 @@ async def test_a_reload_keeps_deadlines_and_resolves_the_alert_of_a_heartbeat_re
     text = HEARTBEATS_CONFIG.format(url=receiver.url, backup=BACKUP_TOKEN, nightly=NIGHTLY_TOKEN)
     path = tmp_path / "firebreak.yml"
     path.write_text(config_text(db_url, text))
-    app = create_app(
-        load_config(path),
-        clock=manual_clock,
-        monotonic=manual_clock.monotonic,
-        registry=CollectorRegistry(),
-        config_path=str(path),
-    )
-    client = await aiohttp_client(app)
-    manual_clock.watch(app)
+    client = await started(aiohttp_client, load_config(path), manual_clock, config_path=str(path))
     await manual_clock.advance(timedelta(minutes=30))
     reload = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))  # the same file
     assert reload.status == 200

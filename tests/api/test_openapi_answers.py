@@ -364,7 +364,10 @@ async def _maintenance(a: Answers) -> None:
 
 async def _heartbeats(a: Answers) -> None:
     listed = await a.check("get", "/api/v1/heartbeats", 200, token=VIEWER_TOKEN)
-    assert [(h["name"], h["state"]) for h in listed["heartbeats"]] == [("backup", "new")]
+    assert [(h["name"], h["alert"]) for h in listed["heartbeats"]] == [
+        ("backup", None),
+        ("watchdog", "Watchdog"),  # the watchdog section's
+    ]
     beat = await a.check(
         "post",
         "/api/v1/heartbeats/{name}",

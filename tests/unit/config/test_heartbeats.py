@@ -74,3 +74,43 @@ def test_wrong_values_name_their_key_and_never_show_the_token() -> None:
     assert "heartbeats.nightly.token: required" in text or "heartbeats.nightly: " in text
     assert "heartbeats.weekly.token:" in text
     assert SECRET not in text
+
+
+def test_a_heartbeat_needs_a_token_or_an_alert_and_may_not_beat_with_its_own_alert() -> None:
+    found = problems("""
+        heartbeats:
+          silent: {interval: 1h}
+          loop: {alert: HeartbeatMissing, interval: 1h}
+        """)
+    assert [p.split(": ", 1)[1] for p in found] == [
+        "heartbeats.silent: give a token (beats by request), an alert, or both",
+        "heartbeats.loop.alert: the alert that beats cannot be the one raised",
+    ]
+
+
+def test_the_watchdog_section_is_the_heartbeat_watchdog() -> None:
+    config = parse(f"""
+        watchdog: {{timeout: 10m, check_interval: 15s, labels: {{team: sre}}}}
+        heartbeats:
+          backup: {{token: "{SECRET}", interval: 1d}}
+        """)
+    assert sorted(config.every_heartbeat) == ["backup", "watchdog"]
+    watchdog = config.every_heartbeat["watchdog"]
+    assert watchdog.alert == "Watchdog" and watchdog.token is None
+    assert watchdog.overdue_after == timedelta(minutes=10)
+    assert watchdog.check_interval == timedelta(seconds=15)
+    assert watchdog.alertname == "MonitoringPipelineBroken"
+    assert dict(watchdog.labels) == {"severity": "critical", "team": "sre"}
+    assert parse("heartbeats: {}").every_heartbeat == {}
+
+
+def test_the_watchdog_section_and_a_heartbeat_named_watchdog_clash() -> None:
+    found = problems(f"""
+        watchdog: {{timeout: 10m}}
+        heartbeats:
+          watchdog: {{token: "{SECRET}", interval: 1d}}
+        """)
+    assert len(found) == 1
+    assert found[0].endswith(
+        "heartbeats.watchdog: the watchdog section is this heartbeat already; keep one of them"
+    )
