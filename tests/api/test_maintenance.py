@@ -314,3 +314,29 @@ async def test_a_window_added_to_the_file_holds_from_the_reload_on(
     assert [(w["name"], w["source"]) for w in listed["windows"]] == [("db-upgrade", "config")]
     await manual_clock.advance(timedelta(minutes=15))
     assert len(receiver.requests) == 1
+
+
+async def test_a_page_raised_by_hand_is_never_held(
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
+) -> None:
+    """A window holds what Alertmanager sends; a person paging by hand during it means it."""
+    client = await start(receiver, _window_file(manual_clock))
+    page = {
+        "key": "checkout-during-upgrade",
+        "title": "Checkout is down for real",
+        "severity": "critical",
+        "labels": {"service": "checkout"},  # what the window matches
+    }
+    made = await client.post("/api/v1/alerts", json=page, headers=RESPONDER)
+    assert made.status == 201
+    alert_id = (await made.json())["id"]
+    await manual_clock.settle()
+    assert [a["labels"]["alertname"] for a in receiver.json(0)["alerts"]] == [
+        (await _alert_json(client, alert_id))["labels"]["alertname"]
+    ]
+    shown = await _alert_json(client, alert_id)
+    assert shown["held_by"] is None
+    assert not [e for e in shown["events"] if e["kind"] == "held"]
+    # Its next tier is not held either.
+    await manual_clock.advance(timedelta(seconds=60))
+    assert len(receiver.requests) == 2 and receiver.json(1)["tier"] == 1
