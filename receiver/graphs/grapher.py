@@ -43,15 +43,6 @@ class Grapher:
         # than piling range queries onto Prometheus.
         self._asking = asyncio.Semaphore(QUERIES_AT_ONCE)
 
-    @property
-    def config(self) -> GraphsConfig:
-        return self._config
-
-    @staticmethod
-    def expression(generator_url: object) -> str | None:
-        """The expression an alert's generator URL carries (None: the alert gets no graph)."""
-        return expression_of(generator_url)
-
     async def graph(
         self,
         generator_url: object,
