@@ -3,8 +3,9 @@
 
 1. Outage (``outage``, the default): ``--alerts`` alerts (each its own Alertmanager group) are
    sent to a ``firebreak serve`` whose policy posts tier 1 to a webhook channel ``chat`` at
-   once and tier 2 ``--tier2-after`` later, either to the same channel and target
-   (``--layout same``) or to another channel, ``pager`` (``--layout cross``). The chat
+   once and tier 2 ``--tier2-after`` later: to the same channel and target (``--layout
+   same-target``), to the same channel at another target, behind a breaker of its own
+   (``same-channel``), or to another channel, ``pager`` (``cross``, the default). The chat
    channel's receiver answers 503 for ``--outage`` seconds from the first alert on, then 200.
    For every alert the receiver records the order its accepted notices arrived in; the run
    prints how many alerts heard tier 2 before tier 1 (out of order), how many never heard
@@ -44,18 +45,19 @@ from tests.payloads import alert, webhook
 
 
 def config(args: argparse.Namespace, port: int, db_url: str, hook: str) -> str:
-    """Tier 1 to ``chat``; tier 2 to ``chat`` at another target (its own breaker), or to
-    ``pager``. No rate limit to speak of: every notice is a message of its own."""
+    """Tier 1 to ``chat``; tier 2 to ``chat`` (at the same target or another, with a
+    breaker of its own), or to ``pager``. No rate limit to speak of: every notice is a
+    message of its own."""
     limit = {"per_minute": 1_000_000, "burst": 100_000}
     channels = {
         name: {"type": "webhook", "webhook": {"url": f"{hook}/{name}"}, "rate_limit": limit}
         for name in ("chat", "pager")
     }
-    tier2 = (
-        {"channel": "chat", "target": f"{hook}/chat?tier=2"}
-        if args.layout == "same"
-        else {"channel": "pager", "target": ""}
-    )
+    tier2 = {
+        "same-target": {"channel": "chat", "target": ""},
+        "same-channel": {"channel": "chat", "target": f"{hook}/chat?tier=2"},
+        "cross": {"channel": "pager", "target": ""},
+    }[args.layout]
     notifications: dict[str, Any] = {"group_window": "0s"}
     if args.tier_order_wait is not None:
         notifications["tier_order_wait"] = args.tier_order_wait
@@ -180,23 +182,31 @@ async def outage(args: argparse.Namespace, db_url: str, workdir: Path) -> dict[s
 
 
 # The lookup before the partial index (reconstructed): every pending or running notice's payload
-# read for its group and channel.
-_BEFORE = """
+# read for its group and channel, the path given in a way the index does not match.
+_BEFORE = {
+    "sqlite": """
 SELECT * FROM jobs
 WHERE kind IN ('notify', 'digest') AND state IN ('pending', 'running')
   AND json_extract(payload, '$."group_key"') IN ({groups})
   AND json_extract(payload, '$."channel"') IN ('chat')
-"""
+""",
+    "postgresql": """
+SELECT * FROM jobs
+WHERE kind IN ('notify', 'digest') AND state IN ('pending', 'running')
+  AND payload #>> '{{group_key}}' IN ({groups}) AND payload #>> '{{channel}}' IN ('chat')
+""",
+}
 
 
-async def lookup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from sqlalchemy import text
+async def lookup(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
+    from sqlalchemy import event, text
 
     from receiver.config import DatabaseConfig
     from receiver.model import NewJob
     from receiver.store import Store, create_engine_for, migrate
 
-    engine = create_engine_for(DatabaseConfig(url=f"sqlite+aiosqlite:///{workdir / 'fb.db'}"))
+    engine = create_engine_for(DatabaseConfig(url=db_url))
+    dialect = engine.dialect.name
     await migrate(engine)
     store = Store(engine)
     now = datetime.now(UTC)
@@ -212,6 +222,9 @@ async def lookup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for i in range(0, len(new), 5000):
             await store.jobs.enqueue(conn, new[i : i + 5000], now)
         await conn.execute(text("UPDATE jobs SET state = 'done' WHERE idempotency_key LIKE 'f%'"))
+    if dialect == "postgresql":
+        async with store.transaction() as conn:
+            await conn.execute(text("ANALYZE jobs"))  # as autovacuum would have by now
     groups = [f"g{i}" for i in range(0, args.notices, max(1, args.notices // 16))][:16]
     timings: dict[str, float] = {}
     async with store.connection() as conn:
@@ -220,7 +233,7 @@ async def lookup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             (
                 "every pending notice's payload",
                 lambda: conn.execute(
-                    text(_BEFORE.format(groups=", ".join(f"'{g}'" for g in groups)))
+                    text(_BEFORE[dialect].format(groups=", ".join(f"'{g}'" for g in groups)))
                 ),
             ),
         ):
@@ -229,8 +242,19 @@ async def lookup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             for _ in range(args.repeat):
                 await run()
             timings[name] = (time.perf_counter() - began) / args.repeat * 1000
+        seen: list[tuple[str, Any]] = []
+        listener = (engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2:4]))
+        event.listen(*listener)
+        await store.jobs.on_their_way(conn, groups)
+        event.remove(*listener)
+        statement, parameters = seen[0]
+        explain = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN "
+        plan = await conn.exec_driver_sql(explain + statement, parameters)
+        plan_text = "; ".join(str(row[-1]).strip() for row in plan)
     await engine.dispose()
     return {
+        "database": dialect,
+        "plan": plan_text,
         "timers": args.timers,
         "finished": args.finished,
         "notices": args.notices,
@@ -241,7 +265,9 @@ async def lookup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("mode", nargs="?", choices=("outage", "lookup"), default="outage")
-    parser.add_argument("--layout", choices=("same", "cross"), default="cross")
+    parser.add_argument(
+        "--layout", choices=("same-target", "same-channel", "cross"), default="cross"
+    )
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--outage", type=float, default=5.0, help="seconds chat is down")
     parser.add_argument("--tier2-after", type=float, default=2.0, help="seconds")
@@ -256,24 +282,27 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="firebreak-tiers-") as tmp:
         workdir = Path(tmp)
+        with contextlib.ExitStack() as stack:
+            if args.postgres:
+                db_url = stack.enter_context(fresh_database()).asyncpg_url
+            else:
+                db_url = f"sqlite+aiosqlite:///{workdir / 'fb.db'}"
+            if args.mode == "lookup":
+                results = asyncio.run(lookup(args, db_url))
+            else:
+                results = asyncio.run(outage(args, db_url, workdir))
         if args.mode == "lookup":
-            results = asyncio.run(lookup(args, workdir))
             print(
-                f"{results['timers']:,} timers, {results['finished']:,} finished notices, "
-                f"{results['notices']:,} notices on their way; 16 groups looked up:"
+                f"{results['database']}: {results['timers']:,} timers, {results['finished']:,} "
+                f"finished notices, {results['notices']:,} notices on their way; 16 groups:"
             )
             for name, ms in results["ms"].items():
                 print(f"  {name:<32} {ms:8.3f} ms")
+            print(f"  plan: {results['plan']}")
         else:
-            with contextlib.ExitStack() as stack:
-                if args.postgres:
-                    db_url = stack.enter_context(fresh_database()).asyncpg_url
-                else:
-                    db_url = f"sqlite+aiosqlite:///{workdir / 'fb.db'}"
-                results = asyncio.run(outage(args, db_url, workdir))
             late = results["tier2_late_s"]
             print(
-                f"{args.layout} channel, {args.outage:g} s outage of tier 1's channel, tier 2 "
+                f"{args.layout}: {args.outage:g} s outage of tier 1's channel, tier 2 "
                 f"after {args.tier2_after:g} s, tier_order_wait "
                 f"{args.tier_order_wait or 'default'}, "
                 f"{'PostgreSQL' if args.postgres else 'SQLite'}:"

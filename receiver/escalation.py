@@ -19,7 +19,7 @@ The ``notify``, ``digest`` and ``acknowledge`` jobs that send the notices are
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,6 +56,9 @@ from receiver.store.store import AlertState
 log = logging.getLogger("firebreak.escalation")
 
 _ALERTS_PER_RUN = 500
+
+# What happening to an alert (action, alert id, now) enqueues besides (as ``actions.FollowUps``).
+FollowUp = Callable[[str, int, datetime], Sequence[NewJob]]
 
 
 def _route_row(alert_id: int, route: str, policy: str, at: datetime) -> dict[str, Any]:
@@ -117,14 +120,18 @@ class Escalation:
         submit: Submit,
         after_sent: Sequence[AfterSent] = (),
         maintenance: Maintenance | None = None,
+        follow_ups: Sequence[FollowUp] = (),
     ) -> None:
-        """``after_sent``: what a firing notice that went out sets off (graphs)."""
+        """``after_sent``: what a firing notice that went out sets off (graphs);
+        ``follow_ups``: what an alert held back by a maintenance window sets off besides its
+        timer (its Slack messages brought up to date)."""
         self._config = config
         # Alerts that are heartbeats' beats (the watchdog's): recorded, never escalated.
         self._beats = frozenset(
             hb.alert for hb in config.every_heartbeat.values() if hb.alert is not None
         )
         self._maintenance = maintenance
+        self._follow_ups = tuple(follow_ups)
         self._skew = skew
         self._router = Router(config)
         self._store = store
@@ -283,6 +290,7 @@ class Escalation:
             follow.append(
                 _escalate(ids, group_key, route, policy_name, tier, repeat, until, chain, window)
             )
+            follow += [j for i in ids for f in self._follow_ups for j in f("held", i, ctx.now)]
         if not active:
             if held_events:
                 return Done("held", enqueue=follow, events=held_events)
@@ -329,7 +337,8 @@ class Escalation:
         held: dict[tuple[str, datetime], list[int]] = {}
         events: list[dict[str, Any]] = []
         for alert in active:
-            hold = windows.hold(labelled[alert.id].labels) if alert.id in labelled else None
+            state = labelled.get(alert.id)
+            hold = windows.hold(state.labels, state.group_key) if state is not None else None
             if hold is None:
                 free.append(alert)
                 continue

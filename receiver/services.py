@@ -150,7 +150,8 @@ def build_services(
     group fetches); ``wake`` nudges the job runner when new jobs are due."""
     links = NoticeLinks(external_url=config.notifications.external_url)
     templates = channel_templates(config, links, metrics)
-    slack_channels = _slack_channels(store, config, runbooks, lasting, templates)
+    maintenance = Maintenance(config, store, clock, metrics, wake)
+    slack_channels = _slack_channels(store, config, runbooks, lasting, templates, maintenance)
     grapher = Grapher(config.graphs, session) if config.graphs is not None else None
     email_graphs_of = email_graphs(grapher) if grapher is not None else None
     channels: dict[str, Channel] = {
@@ -171,7 +172,6 @@ def build_services(
     }
     schedules = Schedules(config, store, clock, _calendars(config, clock))
     graphs = SlackGraphs(grapher, store, slack_channels) if grapher and slack_channels else None
-    maintenance = Maintenance(config, store, clock, metrics, wake)
     escalation = Escalation(
         config,
         store,
@@ -184,6 +184,7 @@ def build_services(
         submit=submit,
         after_sent=[graphs.after_sent] if graphs is not None else [],
         maintenance=maintenance,
+        follow_ups=alert_follow_ups(config),
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
     guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
@@ -480,6 +481,7 @@ def _slack_channels(
     runbooks: Runbooks,
     lasting: Lasting,
     templates: Mapping[str, MessageTemplate],
+    maintenance: Maintenance | None = None,
 ) -> dict[str, SlackChannel]:
     """The ``slack`` channels, over the client made at start (none without one)."""
     slack, client = lasting.slack, lasting.slack_client
@@ -490,7 +492,7 @@ def _slack_channels(
         grafana_url=slack.grafana_url, silence_button=config.alertmanager is not None
     )
     names = [name for name, channel in config.channels.items() if channel.type == "slack"]
-    state = state_lookup(store, names, Router(config))
+    state = state_lookup(store, names, Router(config), maintenance)
     references = reference_lookup(store, names)
     paged = paged_lookup(store, config.people)
     offers = runbook_offers(

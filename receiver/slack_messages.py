@@ -34,14 +34,17 @@ knowing the store.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from receiver.actions import FollowUps
+from receiver.alertmanager import format_rfc3339
 from receiver.automation.definitions import Runbooks
 from receiver.automation.progress import Progress, ProgressHook
 from receiver.config import Config, PersonConfig
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.maintenance import Hold, Maintenance
 from receiver.model import ACTIVE_STATES, DRILL_LABEL, Execution, NewJob
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
 from receiver.notify.slack import (
@@ -94,9 +97,15 @@ def alert_follow_ups(config: Config) -> list[FollowUps]:
     return [message_update_job] if slack else []
 
 
-def state_lookup(store: Store, channels: Sequence[str], router: Router) -> StateLookup:
+def state_lookup(
+    store: Store,
+    channels: Sequence[str],
+    router: Router,
+    maintenance: Maintenance | None = None,
+) -> StateLookup:
     """Reads the alerts behind a message of the Slack ``channels`` from the store; the
-    escalation policy shown is the one their first route leads to."""
+    escalation policy shown is the one their first route leads to, and the maintenance window
+    holding each alert back, if one does."""
     names = list(channels)
 
     async def lookup(reference: str) -> MessageState | None:
@@ -107,9 +116,23 @@ def state_lookup(store: Store, channels: Sequence[str], router: Router) -> State
             alerts = await store.alerts_by_ids(conn, ids)
         ordered = sorted(alerts, key=lambda a: a.id)
         policy = router.route(ordered[0].labels)[0].escalation_policy if ordered else ""
-        return MessageState([MessageAlert.from_alert(a) for a in ordered], tier, policy)
+        held = await maintenance.holding(ordered) if maintenance is not None else {}
+        shown = [
+            dataclasses.replace(MessageAlert.from_alert(a), held_by=_held_text(held[a.id]))
+            if a.id in held
+            else MessageAlert.from_alert(a)
+            for a in ordered
+        ]
+        return MessageState(shown, tier, policy)
 
     return lookup
+
+
+def _held_text(hold: Hold) -> str:
+    return (
+        f"maintenance window {hold.window.name} until "
+        f"{format_rfc3339(hold.occurrence.end)} ({hold.window.reason})"
+    )
 
 
 def paged_lookup(store: Store, people: Sequence[PersonConfig]) -> PagedLookup:

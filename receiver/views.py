@@ -9,7 +9,7 @@ from typing import Any
 from receiver.alertmanager import format_rfc3339
 from receiver.durations import format_duration
 from receiver.grafana_webhook import grafana_links
-from receiver.model import Alert, AlertEvent, Job, Page
+from receiver.model import Alert, AlertEvent, Job, Page, RaisedPage
 from receiver.windows import MaintenanceWindow, Occurrence
 
 
@@ -112,6 +112,19 @@ def job_json(job: Job) -> dict[str, Any]:
         "started_at": ts(job.started_at),
         "created_at": ts(job.created_at),
         "finished_at": ts(job.finished_at),
+    }
+
+
+def raised_json(raised: RaisedPage | None) -> dict[str, Any] | None:
+    """A page raised by hand as recorded (None for an alert that was not)."""
+    if raised is None:
+        return None
+    target = raised.page.target
+    return {
+        "key": raised.page.key,
+        "raised_by": raised.raised_by,
+        "raised_at": ts(raised.raised_at),
+        "target": str(target) if target is not None else None,
     }
 
 

@@ -8,7 +8,7 @@ from receiver.maintenance import Hold
 from receiver.model import Actor, Role
 from receiver.obs import request_id_var
 from receiver.typedefs import ACTIONS, BUILT, CLOCK, CONFIG, MANUAL_PAGES, STORE, TOKEN_AUTH
-from receiver.views import HeldBy, alert_json, event_json, page_json, ts
+from receiver.views import HeldBy, alert_json, event_json, page_json, raised_json, ts
 from receiver.web.params import alert_id_of, parse_alert_query, parse_snooze
 from receiver.web.request import NOTE_LIMIT, optional_text, read_json_object
 
@@ -68,6 +68,7 @@ async def get_alert(request: web.Request) -> web.Response:
                 for n in sent
             ],
             "pages": [page_json(p, names.get(p.person, "")) for p in pages],
+            "manual_page": raised_json(await store.raised_page(alert_id)),
         }
     )
 

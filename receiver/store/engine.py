@@ -16,8 +16,9 @@ _MIGRATION_LOCK_KEY = 0x6669726562726B  # "firebrk"
 # SQLite connections: writers take turns behind the store's write lock, so more connections
 # only add readers (a flood at 800 webhooks/s kept at most four open). Each keeps a page cache
 # of its own that fills up to its size as the database grows, so the connections times the
-# cache size is what the process may hold: 4 + 4 connections of 4 MiB, at most 32 MiB in all.
-# (64 MiB each grew a soak's memory with the database, past 350 MiB in four minutes.)
+# cache size is what the process may hold: 4 + 4 connections of 4 MiB and the writer thread's
+# one (store/writer.py), at most 36 MiB in all. (64 MiB each grew a soak's memory with the
+# database, past 350 MiB in four minutes.)
 SQLITE_POOL_SIZE = 4
 SQLITE_MAX_OVERFLOW = 4
 SQLITE_CACHE_KIB = 4096

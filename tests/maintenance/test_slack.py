@@ -4,7 +4,9 @@ and hostile arguments answered with what was expected, changing nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -113,3 +115,21 @@ async def test_a_bad_field_names_what_was_wrong_and_roles_are_kept(
         == "Could not maintenance: no maintenance window named 'nothing' is open or planned."
     )
     assert await _windows(client) == []
+
+
+async def test_a_window_opening_over_an_escalating_alert_shows_on_its_message(
+    client: Any, slack: SlackFake, manual_clock: ManualClock
+) -> None:
+    await client.post("/webhook", json=webhook(alert("Escalating")), headers=auth(WEBHOOK_TOKEN))
+    await manual_clock.settle()
+    [message] = slack.top_messages(CHANNEL)
+    answer = await slash_answer(
+        client, slack, 'maintenance start quiet alertname="Escalating" 1h <i>swap</i>', ALICE
+    )
+    assert answer["response_type"] == "in_channel"
+    await manual_clock.advance(timedelta(minutes=10))  # tier 2 was due: held, message updated
+    [message] = slack.top_messages(CHANNEL)
+    shown = json.dumps(message.blocks)
+    assert "held by maintenance window quiet until " in shown, shown
+    assert "&lt;i&gt;swap&lt;/i&gt;" in shown and "<i>" not in shown
+    assert message.edits >= 1

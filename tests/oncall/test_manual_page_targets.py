@@ -61,6 +61,12 @@ async def test_a_page_for_a_schedule_pages_who_is_on_call_then_escalates(
     assert len(mail_to(smtp, "alice@example.com")) == 1
     assert slack.direct_messages(BOB) == [] and slack.top_messages(CHANNEL) == []
     shown = await detail(client, raised["id"])
+    assert shown["manual_page"] == {
+        "key": "db-down",
+        "raised_by": "api:bob",
+        "raised_at": raised["starts_at"],
+        "target": "schedule:primary",
+    }
     assert [(p["person"], p["via"], p["tier"]) for p in shown["pages"]] == [
         ("alice", "schedule:primary", 0)
     ]
@@ -162,3 +168,5 @@ async def test_nothing_from_alertmanager_passes_for_a_page_target(
     assert slack.direct_messages(BOB) == [] and slack.direct_messages(ALICE) == []
     assert len(slack.top_messages(CHANNEL)) == 1
     assert await count(client, pages) == 0
+    [row] = (await (await client.get("/api/v1/alerts", headers=auth(ADMIN_TOKEN))).json())["alerts"]
+    assert (await detail(client, row["id"]))["manual_page"] is None

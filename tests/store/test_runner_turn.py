@@ -1,6 +1,6 @@
-"""The job runner's turn (record what finished, claim what is due) as one unit of work on
-SQLite's writer: one hand-off however many jobs a turn records and claims, and a process
-killed in the middle of one loses and doubles nothing."""
+"""The job runner's turn (record what finished, claim what is due) as one unit of work: on
+SQLite's writer one hand-off however many jobs a turn records and claims, and on both stores a
+process killed in the middle of one loses and doubles nothing."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from receiver.config import Config
 from receiver.jobs import Done, Handler, JobContext, JobRunner, Outcome, RunnerSettings
 from receiver.metrics import Metrics
 from receiver.model import NewJob
-from receiver.store import Store, create_engine_for, tables
+from receiver.store import Store, create_engine_for, migrate, tables
 from receiver.store.ingest import ReceivedWebhook
 from tests.clock import ManualClock
 from tests.payloads import alert, webhook
@@ -109,12 +109,12 @@ async def test_a_turn_records_and_claims_many_jobs_in_one_hand_off(
     assert statements >= 3 * trips, (statements, trips)
 
 
-# The child routes nothing: its one job's outcome carries a value the driver converts by
-# killing the process, so it dies inside the turn's unit, after the job was marked done and its
-# follow-up enqueued, before the turn's history row is written and anything is committed.
+# The child's one job finishes with a follow-up whose payload kills the process as it is turned
+# into JSON: it dies inside the turn's unit of work, after the job was marked done, before the
+# follow-up and the history row are written and anything is committed.
 _CHILD = textwrap.dedent(
     """
-    import asyncio, os, signal, sqlite3, sys
+    import asyncio, os, signal, sys
     from datetime import UTC, datetime, timedelta
     from prometheus_client import CollectorRegistry
     from receiver.config import DatabaseConfig
@@ -123,10 +123,9 @@ _CHILD = textwrap.dedent(
     from receiver.model import NewJob
     from receiver.store import Store, create_engine_for
 
-    class Killer:
-        pass
-
-    sqlite3.register_adapter(Killer, lambda _: os.kill(os.getpid(), signal.SIGKILL))
+    class Killer(dict):
+        def items(self):
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def now():
         return datetime.now(UTC)
@@ -137,9 +136,8 @@ _CHILD = textwrap.dedent(
         async def work(ctx):
             return Done(
                 "sent",
-                enqueue=[NewJob("follow", {}, ctx.now, "follow:1")],
-                events=[{"alert_id": alert_id, "kind": "escalated", "at": ctx.now,
-                         "actor": Killer()}],
+                enqueue=[NewJob("follow", Killer(n=1), ctx.now, "follow:1")],
+                events=[{"alert_id": alert_id, "kind": "escalated", "at": ctx.now, "actor": "t"}],
             )
 
         settings = RunnerSettings(owner="doomed", lease=timedelta(seconds=30))
@@ -155,12 +153,21 @@ _CHILD = textwrap.dedent(
 
 
 async def test_a_process_killed_mid_turn_loses_and_doubles_nothing(
-    store: Store, sqlite_url: str
+    db_url: str, make_config: Callable[..., Config]
 ) -> None:
+    store = Store(create_engine_for(make_config(db_url).database))
+    await migrate(store.engine)  # PostgreSQL's test database may be older than the schema
+    try:
+        await _killed_mid_turn(store, db_url)
+    finally:
+        await store.close()
+
+
+async def _killed_mid_turn(store: Store, db_url: str) -> None:
     stored = ReceivedWebhook(parse_webhook(webhook(alert("A"))), "r1", datetime.now(UTC))
     (alert_id,) = (await store.ingest([stored], stored.received_at)).new_alert_ids
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _CHILD, sqlite_url, str(alert_id), cwd=ROOT, stderr=subprocess.PIPE
+        sys.executable, "-c", _CHILD, db_url, str(alert_id), cwd=ROOT, stderr=subprocess.PIPE
     )
     _, stderr = await asyncio.wait_for(child.communicate(), 60)
     assert child.returncode == -9, stderr.decode()

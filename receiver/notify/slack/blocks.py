@@ -75,6 +75,8 @@ class MessageAlert:
     resolved_by: str | None = None
     snoozed_until: datetime | None = None
     grafana: GrafanaLinks = NO_GRAFANA_LINKS
+    # The maintenance window holding it back now: "maintenance window X until T".
+    held_by: str | None = None
 
     @classmethod
     def from_notice(cls, alert: NoticeAlert) -> MessageAlert:
@@ -207,6 +209,9 @@ def _status_line(alerts: Sequence[MessageAlert], state: str) -> str:
     snoozed = [a.snoozed_until for a in alerts if a.snoozed_until is not None]
     if snoozed:
         line += f"; snoozed until {format_rfc3339(max(snoozed))}"
+    held = sorted({a.held_by for a in alerts if a.held_by and a.status == "firing"})
+    if held:
+        line += f"; held by {escape(', '.join(held))}"
     return line
 
 
