@@ -12,6 +12,7 @@ import argparse
 import json
 import ssl
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,6 +29,7 @@ from receiver.model import system_clock
 TOKEN_VARIABLE = "FIREBREAK_HEARTBEAT_TOKEN"
 URL_VARIABLE = "FIREBREAK_URL"
 DEFAULT_URL = "http://127.0.0.1:9095"
+_BACKOFF = 1.0  # seconds before the second attempt; doubled before each next one
 # A token file holds one token; anything much longer is not one (a key, a whole config).
 _TOKEN_FILE_LIMIT = 4096
 
@@ -71,16 +73,23 @@ def beat(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     context = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else None
-    try:
-        with urllib.request.urlopen(request, timeout=args.timeout, context=context) as response:
-            answer: dict[str, Any] = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        print(f"firebreak heartbeat: {args.name}: {_problem(exc)}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        print(f"firebreak heartbeat: cannot reach {base}: {reason}", file=sys.stderr)
-        return 1
+    for attempt in range(1, args.attempts + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=args.timeout, context=context) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+            break
+        except urllib.error.HTTPError as exc:
+            # A refusal is final; a 5xx (Firebreak starting, its store away) may pass.
+            if exc.code < 500 or attempt == args.attempts:
+                print(f"firebreak heartbeat: {args.name}: {_problem(exc)}", file=sys.stderr)
+                return 1
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            if attempt == args.attempts:
+                reason = getattr(exc, "reason", exc)
+                print(f"firebreak heartbeat: cannot reach {base}: {reason}", file=sys.stderr)
+                return 1
+        # Another beat is only another beat: sending it again never doubles anything.
+        time.sleep(_BACKOFF * 2 ** (attempt - 1))
     if not args.quiet:
         print(f"{answer.get('name')}: {answer.get('state')}, next due by {answer.get('due_at')}")
     return 0

@@ -241,7 +241,19 @@ def add_heartbeats_parsers(commands: Any, with_config: WithConfig) -> None:
     beat.add_argument("--message", help="what the run reports (at most 1000 characters)")
     beat.add_argument("--ca-file", help="CA bundle for an HTTPS address with a private CA")
     beat.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    beat.add_argument(
+        "--attempts",
+        type=_attempts,
+        default=3,
+        help="tries when Firebreak cannot be reached or answers 5xx, 1s, 2s… apart (default 3)",
+    )
     beat.add_argument("--quiet", action="store_true", help="print nothing when it succeeds")
+
+
+def _attempts(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10:
+        raise argparse.ArgumentTypeError("expected a number of tries from 1 to 10")
+    return int(text)
 
 
 def add_page_parser(commands: Any) -> None:

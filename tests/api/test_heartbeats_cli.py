@@ -108,9 +108,19 @@ async def test_an_unreachable_firebreak_exits_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("FIREBREAK_HEARTBEAT_TOKEN", BACKUP_TOKEN)
-    status = await firebreak("heartbeat", "backup", "--url", "http://127.0.0.1:9", "--timeout", "2")
+    status = await firebreak(
+        "heartbeat", "backup", "--url", "http://127.0.0.1:9", "--timeout", "2", "--attempts", "1"
+    )
     assert status == 1
     assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("attempts", ["0", "11", "many"])
+def test_attempts_are_bounded(attempts: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["heartbeat", "backup", "--attempts", attempts])
+    assert exited.value.code == 2
+    assert "--attempts" in capsys.readouterr().err
 
 
 def test_the_token_is_not_an_argument(capsys: pytest.CaptureFixture[str]) -> None:
