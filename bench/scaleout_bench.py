@@ -38,6 +38,7 @@ from pathlib import Path
 import webhook_bench as wb
 from cpu_quota import CpuGroup, QuotaError, cpu_quota, find_hierarchy
 from pgdb import PG_ADMIN_URL, fresh_database
+from soak_bench import pending_jobs
 
 TARGET_SPEEDUP = {2: 1.8, 3: 2.5}
 DEFAULT_QUOTA = 0.3  # CPUs per replica: three fit beside PostgreSQL and the load on 2 cores
@@ -124,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
                     concurrency=args.concurrency * (count if args.per_replica else 1),
                 )
                 before = [g.stat() for g in groups]
+                queued = pending_jobs(servers[0].port)
                 result = wb.run_scenario(
                     servers[0], scenario, run_id, args.duration, args.workers, more_servers=more
                 )
+                # Escalation left for later (the runner gives way to a busy ingest) is CPU the
+                # replicas did not spend in the window: it differs between counts.
+                queued_after = pending_jobs(servers[0].port)
                 if groups:
                     shares = [g.throttled(b) for g, b in zip(groups, before, strict=True)]
                     throttled[count] = sum(shares) / len(shares)
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if result.mean_batch_webhooks is not None:
                     quota_note += f", group commit {result.mean_batch_webhooks:.1f} webhooks"
+                quota_note += f", jobs pending {queued:,} before, {queued_after:,} after"
                 print(
                     f"  {count} replica(s): {result.webhooks_per_s:,.0f} webhooks/s, p50 "
                     f"{result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, {result.errors} errors, "

@@ -337,7 +337,8 @@ class Escalation:
         held: dict[tuple[str, datetime], list[int]] = {}
         events: list[dict[str, Any]] = []
         for alert in active:
-            hold = windows.hold(labelled[alert.id].labels) if alert.id in labelled else None
+            state = labelled.get(alert.id)
+            hold = windows.hold(state.labels, state.group_key) if state is not None else None
             if hold is None:
                 free.append(alert)
                 continue

@@ -32,7 +32,7 @@ from receiver.errors import Conflict, InvalidInput, NotFound
 from receiver.jobs import Done, Handler, JobContext, Outcome
 from receiver.matchers import Matcher, matches_all, parse_matchers
 from receiver.metrics import Metrics
-from receiver.model import Alert, AlertStatus, Clock, EventKind, NewJob
+from receiver.model import MANUAL_GROUP_KEY, Alert, AlertStatus, Clock, EventKind, NewJob
 from receiver.reactions import Reacted, Reaction, alert_ids, ids_key, react_all
 from receiver.store import Store
 from receiver.store.maintenance import add_window, bring_forward, end_window, list_windows
@@ -70,9 +70,12 @@ class OpenWindows:
     at: datetime
     open: Sequence[tuple[MaintenanceWindow, Occurrence, tuple[Matcher, ...]]]
 
-    def hold(self, labels: Mapping[str, str]) -> Hold | None:
-        """The window holding an alert with ``labels``: of those matching, the one open
-        longest."""
+    def hold(self, labels: Mapping[str, str], group_key: str) -> Hold | None:
+        """The window holding an alert with ``labels`` in ``group_key``: of those matching,
+        the one open longest. A page raised by hand is never held: someone asked for it to
+        reach a person now, window or not."""
+        if group_key == MANUAL_GROUP_KEY:
+            return None
         found = [(occ, w) for w, occ, m in self.open if matches_all(m, labels)]
         if not found:
             return None
@@ -154,7 +157,7 @@ class Maintenance:
         if not firing:
             return {}
         windows = await self.open_at(self._clock())
-        found = {a.id: windows.hold(a.labels) for a in firing}
+        found = {a.id: windows.hold(a.labels, a.group_key) for a in firing}
         return {i: hold for i, hold in found.items() if hold is not None}
 
     async def create(self, window: MaintenanceWindow, created_by: str) -> MaintenanceWindow:
@@ -238,7 +241,7 @@ class HeldReactions:
         held: dict[tuple[str, datetime], tuple[Hold, list[int]]] = {}
         free: dict[int, AlertState] = {}
         for alert_id, alert in alerts.items():
-            hold = windows.hold(alert.labels) if windows is not None else None
+            hold = windows.hold(alert.labels, alert.group_key) if windows is not None else None
             if hold is None or alert.status is not AlertStatus.FIRING:
                 free[alert_id] = alert
             else:

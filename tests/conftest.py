@@ -16,11 +16,17 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, settings
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.config import Config, parse_config
 from tests.clock import ManualClock
+
+# Property tests are bounded by their number of examples, never by the clock: on a loaded machine
+# a slow draw or a slow example says nothing about the code.
+settings.register_profile("firebreak", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("firebreak")
 
 WEBHOOK_TOKEN = "hook-secret-0123456789"
 ADMIN_TOKEN = "admin-secret-0123456789"

@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alerts_parsers(commands, with_config)
     add_page_parser(commands)
     add_schedules_parsers(commands, with_config)
+    add_heartbeats_parsers(commands, with_config)
     add_maintenance_parsers(commands, with_config)
     add_automation_parsers(commands, with_config)
     db = commands.add_parser("db", help="database schema")
@@ -213,6 +214,45 @@ def add_schedules_parsers(commands: Any, with_config: WithConfig) -> None:
 def _weeks(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 13:
         raise argparse.ArgumentTypeError("expected a number of weeks from 1 to 13")
+    return int(text)
+
+
+def add_heartbeats_parsers(commands: Any, with_config: WithConfig) -> None:
+    listing = with_config(
+        commands.add_parser("heartbeats", help="the heartbeats, their state and last beat")
+    )
+    listing.set_defaults(run="receiver.cli.heartbeats:list_heartbeats")
+    listing.add_argument("--json", action="store_true", help="as the API answers")
+    beat = commands.add_parser(
+        "heartbeat",
+        help="send a beat to a running Firebreak (for cron; needs no configuration file)",
+        description="The token is read from $FIREBREAK_HEARTBEAT_TOKEN or --token-file, "
+        "never from the command line. Exit status 0 once the beat is recorded, 1 when it was "
+        "refused or Firebreak could not be reached, 2 without a token.",
+        # Else --token would pass for --token-file, and a token typed there be taken for a path.
+        allow_abbrev=False,
+    )
+    beat.set_defaults(run="receiver.cli.heartbeats:beat", without_config=True)
+    beat.add_argument("name", help="the heartbeat's name in heartbeats")
+    beat.add_argument(
+        "--url", help="Firebreak's address (default: $FIREBREAK_URL, else http://127.0.0.1:9095)"
+    )
+    beat.add_argument("--token-file", help="a file holding the heartbeat's token")
+    beat.add_argument("--message", help="what the run reports (at most 1000 characters)")
+    beat.add_argument("--ca-file", help="CA bundle for an HTTPS address with a private CA")
+    beat.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    beat.add_argument(
+        "--attempts",
+        type=_attempts,
+        default=3,
+        help="tries when Firebreak cannot be reached or answers 5xx, 1s, 2s… apart (default 3)",
+    )
+    beat.add_argument("--quiet", action="store_true", help="print nothing when it succeeds")
+
+
+def _attempts(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10:
+        raise argparse.ArgumentTypeError("expected a number of tries from 1 to 10")
     return int(text)
 
 

@@ -24,6 +24,7 @@ from receiver.breaker import BreakerRegistry
 from receiver.clock_skew import ClockSkew
 from receiver.config import Config
 from receiver.errors import FirebreakError, InvalidInput
+from receiver.heartbeats import Heartbeats
 from receiver.maintenance import Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Notification, system_clock
@@ -41,6 +42,7 @@ class Shell:
     automation: AutomationService
     audit: Audit
     schedules: Schedules
+    heartbeats: Heartbeats
     maintenance: Maintenance
 
 
@@ -75,6 +77,7 @@ async def shell_services(config: Config, runbooks: Runbooks | None = None) -> As
                 built.automation,
                 Audit(store, system_clock),
                 built.schedules,
+                built.heartbeats,
                 built.maintenance,
             )
         finally:

@@ -17,6 +17,7 @@ from receiver.console import (
     bulk,
     executions,
     health,
+    heartbeats,
     login,
     maintenance,
     manual_pages,
@@ -33,6 +34,7 @@ NAV = (
     NavItem("Executions", "console_executions"),
     NavItem("Runbooks", "console_runbooks"),
     NavItem("Schedules", "console_schedules"),
+    NavItem("Heartbeats", "console_heartbeats"),
     NavItem("Maintenance", "console_maintenance"),
     NavItem("Reports", "console_reports"),
     NavItem("Health", "console_health"),
@@ -83,6 +85,7 @@ def setup_console(app: web.Application) -> None:
         schedules.delete_override,
         name="console_schedule_override_delete",
     )
+    r.add_get("/console/heartbeats", heartbeats.heartbeats_page, name="console_heartbeats")
     r.add_get("/console/maintenance", maintenance.maintenance_page, name="console_maintenance")
     r.add_post("/console/maintenance", maintenance.create, name="console_maintenance_create")
     r.add_post("/console/maintenance/end", maintenance.end, name="console_maintenance_end")

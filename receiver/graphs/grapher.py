@@ -15,6 +15,8 @@ from receiver.graphs.expression import expression_of
 from receiver.graphs.prometheus import NoGraph, RangeQuery
 from receiver.graphs.render import render_png
 
+QUERIES_AT_ONCE = 4
+
 
 @dataclass(frozen=True, slots=True)
 class Graph:
@@ -37,15 +39,9 @@ class Grapher:
         # Drawing is CPU work in a worker thread: one at a time keeps a burst of alerts from
         # taking every core from the event loop's thread.
         self._drawing = asyncio.Semaphore(1)
-
-    @property
-    def config(self) -> GraphsConfig:
-        return self._config
-
-    @staticmethod
-    def expression(generator_url: object) -> str | None:
-        """The expression an alert's generator URL carries (None: the alert gets no graph)."""
-        return expression_of(generator_url)
+        # Queries at once: a burst of alerts (or of console page loads) waits its turn rather
+        # than piling range queries onto Prometheus.
+        self._asking = asyncio.Semaphore(QUERIES_AT_ONCE)
 
     async def graph(
         self,
@@ -61,7 +57,8 @@ class Grapher:
         if expression is None:
             raise NoGraph("the alert's generatorURL carries no expression (g0.expr)")
         start = now - self._config.range
-        matrix = await self._query.matrix(expression, start, now, labels)
+        async with self._asking:
+            matrix = await self._query.matrix(expression, start, now, labels)
         title = f"{labels.get('alertname', 'alert')}: {expression}"
         draw = functools.partial(
             render_png,

@@ -21,6 +21,8 @@ from receiver.config import GraphsConfig
 from receiver.errors import FirebreakError
 from receiver.upstream import Upstream
 
+__all__ = ["GraphUnavailable", "Matrix", "NoGraph", "RangeQuery", "Series", "parse_matrix"]
+
 # Characters of Prometheus' own words kept in a note.
 _ANSWER_CHARS = 200
 
@@ -198,6 +200,3 @@ def _error_of(answer: object) -> str:
 
 def _too_large(limit: int) -> str:
     return f"Prometheus' answer is larger than graphs.max_response_bytes ({limit})"
-
-
-__all__ = ["GraphUnavailable", "Matrix", "NoGraph", "RangeQuery", "Series", "parse_matrix"]

@@ -34,6 +34,8 @@ _COLOURS = (
 )
 _MARK_COLOUR = "#d62728"
 _LABEL_BOX = {"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.0}
+# Larger values overflow the axis' arithmetic (its margins pass the largest float): not drawn.
+_PLOTTABLE = 1e300
 _TICKS = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
@@ -152,7 +154,8 @@ def _with_gaps(
     points: Sequence[tuple[float, float]], step_seconds: float
 ) -> tuple[list[float], list[float]]:
     """The points as times and values, a NaN between two further apart than two steps (and in
-    place of infinities), which matplotlib leaves unjoined."""
+    place of infinities and of values too large to scale an axis to), which matplotlib leaves
+    unjoined."""
     times: list[float] = []
     values: list[float] = []
     previous: float | None = None
@@ -161,6 +164,6 @@ def _with_gaps(
             times.append((at + previous) / 2)
             values.append(math.nan)
         times.append(at)
-        values.append(value if math.isfinite(value) else math.nan)
+        values.append(value if abs(value) <= _PLOTTABLE else math.nan)
         previous = at
     return times, values

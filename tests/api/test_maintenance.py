@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +14,17 @@ from prometheus_client import CollectorRegistry
 
 from receiver.alertmanager import format_rfc3339
 from receiver.app import create_app
+from receiver.config import load_config
 from tests.api.test_escalation import escalation_config
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import (
+    ADMIN_TOKEN,
+    RESPONDER_TOKEN,
+    VIEWER_TOKEN,
+    WEBHOOK_TOKEN,
+    auth,
+    config_text,
+)
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.payloads import alert, webhook
 
@@ -274,3 +283,60 @@ async def test_making_a_window_needs_a_responder_and_a_sane_body(
     assert nested.status == 400
     listed = await (await client.get("/api/v1/maintenance", headers=VIEWER)).json()
     assert listed["windows"] == []
+
+
+async def test_a_window_added_to_the_file_holds_from_the_reload_on(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    db_url: str,
+    receiver: WebhookReceiver,
+    manual_clock: ManualClock,
+) -> None:
+    path = tmp_path / "firebreak.yml"
+    text = config_text(db_url, escalation_config(receiver.url, group_window="0s"))
+    path.write_text(text)
+    app = create_app(
+        load_config(str(path)),
+        clock=manual_clock,
+        monotonic=manual_clock.monotonic,
+        registry=CollectorRegistry(),
+        config_path=str(path),
+    )
+    client = await aiohttp_client(app)
+    manual_clock.watch(app)
+    path.write_text(text + _window_file(manual_clock, minutes=15))
+    reloaded = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
+    assert reloaded.status == 200, await reloaded.text()
+    await client.post("/webhook", json=webhook(alert("Held")), headers=HOOK)
+    await manual_clock.settle()
+    assert receiver.requests == []
+    listed = await (await client.get("/api/v1/maintenance", headers=VIEWER)).json()
+    assert [(w["name"], w["source"]) for w in listed["windows"]] == [("db-upgrade", "config")]
+    await manual_clock.advance(timedelta(minutes=15))
+    assert len(receiver.requests) == 1
+
+
+async def test_a_page_raised_by_hand_is_never_held(
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
+) -> None:
+    """A window holds what Alertmanager sends; a person paging by hand during it means it."""
+    client = await start(receiver, _window_file(manual_clock))
+    page = {
+        "key": "checkout-during-upgrade",
+        "title": "Checkout is down for real",
+        "severity": "critical",
+        "labels": {"service": "checkout"},  # what the window matches
+    }
+    made = await client.post("/api/v1/alerts", json=page, headers=RESPONDER)
+    assert made.status == 201
+    alert_id = (await made.json())["id"]
+    await manual_clock.settle()
+    assert [a["labels"]["alertname"] for a in receiver.json(0)["alerts"]] == [
+        (await _alert_json(client, alert_id))["labels"]["alertname"]
+    ]
+    shown = await _alert_json(client, alert_id)
+    assert shown["held_by"] is None
+    assert not [e for e in shown["events"] if e["kind"] == "held"]
+    # Its next tier is not held either.
+    await manual_clock.advance(timedelta(seconds=60))
+    assert len(receiver.requests) == 2 and receiver.json(1)["tier"] == 1

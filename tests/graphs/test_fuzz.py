@@ -98,10 +98,8 @@ _POINTS = st.lists(
 ).map(sorted)
 
 
-# Values near the largest float overflow matplotlib's margin arithmetic (a warning; it draws).
-@pytest.mark.filterwarnings("ignore:overflow encountered")
 @pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.builds(Series, st.dictionaries(st.text(max_size=20), st.text(max_size=40)), _POINTS).map(
@@ -120,6 +118,20 @@ def test_any_series_draw_a_png(series: list[Series], title: str, omitted: int) -
         started_at=HOUR_START,
         title=title,
         omitted=omitted,
+        step_seconds=15,
+    )
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_values_at_the_ends_of_the_floats_draw_too() -> None:
+    start = HOUR_START.timestamp()
+    extremes = ((start, 1.7e308), (start + 15, -1.7e308), (start + 30, 1.0), (start + 45, 5e-324))
+    png = render_png(
+        [Series({"a": "1"}, extremes)],
+        start=HOUR_START,
+        end=HOUR_END,
+        started_at=HOUR_START,
+        title="extremes",
         step_seconds=15,
     )
     assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -18,7 +18,9 @@ from aiohttp import web
 from PIL import Image
 
 from receiver.graphs import Graph, Grapher, GraphUnavailable, NoGraph
+from receiver.graphs.grapher import QUERIES_AT_ONCE
 from receiver.graphs.render import DPI, HEIGHT_INCHES, WIDTH_INCHES
+from tests.conftest import eventually
 from tests.graphs.conftest import (
     HOUR_END,
     HOUR_START,
@@ -330,3 +332,28 @@ async def test_a_picture_larger_than_allowed_is_not_given(
     grapher = Grapher(graphs_config(prometheus, max_image_bytes=1000), session)
     with pytest.raises(NoGraph, match=r"larger than graphs.max_image_bytes \(1000\)"):
         await draw(grapher, "errors_ratio")
+
+
+async def test_a_burst_of_graphs_asks_prometheus_a_few_at_a_time(
+    session: aiohttp.ClientSession, scripted: ScriptedPrometheus
+) -> None:
+    asking = {"now": 0, "most": 0}
+
+    async def answer(request: web.Request) -> web.Response:
+        asking["now"] += 1
+        asking["most"] = max(asking["most"], asking["now"])
+        await scripted.released.wait()
+        asking["now"] -= 1
+        return web.json_response(
+            {"status": "success", "data": {"resultType": "matrix", "result": []}}
+        )
+
+    scripted.answer = answer
+    grapher = Grapher(graphs_config(scripted.url, timeout=timedelta(seconds=30)), session)
+    burst = [asyncio.create_task(draw(grapher, f"up{{i='{i}'}}")) for i in range(10)]
+    await eventually(lambda: len(scripted.requests) == QUERIES_AT_ONCE, what="the first few")
+    assert asking["most"] == QUERIES_AT_ONCE
+    scripted.released.set()
+    drawn = await asyncio.wait_for(asyncio.gather(*burst), timeout=60)
+    assert len(drawn) == 10 and len(scripted.requests) == 10
+    assert asking["most"] == QUERIES_AT_ONCE
