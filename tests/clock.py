@@ -25,6 +25,9 @@ from receiver.jobs import JobRunner
 from receiver.store import Store, tables
 from receiver.typedefs import RUNNER, STORE
 
+# A moment after: a lease is over (its job claimable again) only once its end has passed.
+_PAST = timedelta(microseconds=1)
+
 
 class ManualClock:
     """Aware UTC time that moves only when told to; callable like ``receiver.model.Clock``."""
@@ -94,9 +97,13 @@ class ManualClock:
     async def _idle(self) -> bool:
         # One statement, so one snapshot: a job claimed between two reads is not missed.
         jobs = tables.jobs.c
-        busy = select(func.count()).where(
-            (jobs.state == "running") | ((jobs.state == "pending") & (jobs.due_at <= self._now))
-        )
+        # Running here, that is: a job leased by a worker that died (no watched runner) is not
+        # waited for, but claimed again once its lease runs out, like any due job.
+        owners = [runner.owner for _store, runner in self._watched]
+        mine = (jobs.state == "running") & jobs.lease_owner.in_(owners)
+        expired = (jobs.state == "running") & (jobs.lease_expires_at < self._now)
+        due = (jobs.state == "pending") & (jobs.due_at <= self._now)
+        busy = select(func.count()).where(mine | expired | due)
         for store, _runner in self._watched:
             async with store.connection() as conn:
                 if (await conn.execute(busy)).scalar_one():
@@ -104,12 +111,21 @@ class ManualClock:
         return True
 
     async def _next_due(self) -> datetime | None:
-        """When the earliest pending job falls due, in any watched application."""
-        earliest = select(func.min(tables.jobs.c.due_at)).where(tables.jobs.c.state == "pending")
+        """When the earliest pending job falls due, or the lease of a job whose worker died runs
+        out, in any watched application."""
+        jobs = tables.jobs.c
+        owners = [runner.owner for _store, runner in self._watched]
+        earliest = select(func.min(jobs.due_at)).where(jobs.state == "pending")
+        orphaned = select(func.min(jobs.lease_expires_at)).where(
+            jobs.state == "running", jobs.lease_owner.not_in(owners)
+        )
         found: list[datetime] = []
         for store, _runner in self._watched:
             async with store.connection() as conn:
                 due = (await conn.execute(earliest)).scalar_one()
+                ends = (await conn.execute(orphaned)).scalar_one()
             if due is not None:
                 found.append(due)
+            if ends is not None:
+                found.append(ends + _PAST)  # claimable once the lease has run out, not at its end
         return min(found, default=None)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from receiver.app import create_app
 from receiver.store import tables
@@ -235,6 +235,38 @@ async def test_a_restart_during_the_outage_keeps_tiers_in_order_and_pages_once(
     pages = {r.headers["X-Firebreak-Idempotency-Key"] for r in receiver.requests[back:]}
     assert len(pages) == 2 * len(ALERTS)  # each tier's notice of each alert, none twice
     await second.close()
+
+
+async def test_a_notice_whose_worker_died_holds_the_next_tier_until_it_is_sent_again(
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
+) -> None:
+    # Tier 1's notice was claimed by a worker that died before it could record anything (its
+    # lease, 30 s, still runs): tier 2 falls due meanwhile and waits behind it; once the lease
+    # runs out the notice is claimed again and sent, and tier 2 goes out after it.
+    client = await chat_down(start, receiver, ["A"])
+    await manual_clock.settle()  # its first send failed: it waits for its retry
+    async with client.app[STORE].transaction() as conn:
+        crashed = await conn.execute(
+            update(tables.jobs)
+            .where(tables.jobs.c.kind == "notify", tables.jobs.c.state == "pending")
+            .values(
+                state="running",
+                lease_owner="crashed",
+                lease_expires_at=manual_clock() + timedelta(seconds=30),
+            )
+        )
+        assert crashed.rowcount == 1
+    receiver.down = None
+    back = len(receiver.requests)
+    await manual_clock.advance(timedelta(seconds=29))
+    assert receiver.requests[back:] == []  # tier 2 fell due at 2 s, and waits
+    await manual_clock.advance(timedelta(seconds=5))
+    assert [
+        (r.path, receiver.json(back + i)["tier"]) for i, r in enumerate(receiver.requests[back:])
+    ] == [
+        ("/chat", 0),
+        ("/pager", 1),
+    ]
 
 
 async def test_a_dead_channel_holds_the_next_tier_back_for_tier_order_wait_at_most(
