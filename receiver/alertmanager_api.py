@@ -17,6 +17,7 @@ import aiohttp
 from receiver.alertmanager import format_rfc3339, parse_rfc3339
 from receiver.config import AlertmanagerConfig
 from receiver.errors import FirebreakError
+from receiver.matchers import Matcher, MatchOp
 from receiver.model import AlertSnapshot, AlertStatus
 from receiver.upstream import Upstream
 
@@ -43,6 +44,16 @@ class AlertGroup:
     labels: Mapping[str, str]
     receiver: str
     alerts: tuple[ActiveAlert, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """One silence Alertmanager holds: its id, its comment and its state (active, pending or
+    expired)."""
+
+    id: str
+    comment: str
+    state: str
 
 
 class AlertmanagerClient:
@@ -147,6 +158,24 @@ class AlertmanagerClient:
         except (KeyError, TypeError) as exc:
             raise AlertmanagerUnavailable(f"POST /silences: unexpected answer: {exc}") from None
 
+    async def silences(self) -> list[Silence]:
+        """Every silence Alertmanager holds, expired ones included (``GET /silences``)."""
+        found = []
+        for raw in _list(await self._request("GET", "/silences")):
+            try:
+                found.append(
+                    Silence(
+                        id=str(raw["id"]),
+                        comment=str(raw.get("comment") or ""),
+                        state=str((raw.get("status") or {}).get("state", "")),
+                    )
+                )
+            except (AttributeError, KeyError, TypeError) as exc:
+                raise AlertmanagerUnavailable(
+                    f"GET /silences: unexpected answer: {exc!r}"
+                ) from None
+        return found
+
     async def expire_silence(self, silence_id: str) -> None:
         """Expire a silence; one that is gone or expired already counts as expired."""
         try:
@@ -154,6 +183,17 @@ class AlertmanagerClient:
         except AlertmanagerRejected as exc:
             if "404" not in str(exc):
                 raise
+
+
+def api_matcher(matcher: Matcher) -> dict[str, object]:
+    """A matcher in the shape of Alertmanager's v2 API (``name``, ``value``, ``isRegex``,
+    ``isEqual``)."""
+    return {
+        "name": matcher.name,
+        "value": matcher.value,
+        "isRegex": matcher.op in (MatchOp.RE, MatchOp.NRE),
+        "isEqual": matcher.op in (MatchOp.EQ, MatchOp.RE),
+    }
 
 
 def _list(value: Any) -> list[Any]:

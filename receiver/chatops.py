@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from receiver.alertmanager_api import AlertmanagerClient
+from receiver.alertmanager_api import AlertmanagerClient, api_matcher
 from receiver.durations import format_duration
 from receiver.errors import NotFound
 from receiver.matchers import Matcher, MatchOp, format_matchers
@@ -121,14 +121,3 @@ class ChatOps:
             None,
             self._clock(),
         )
-
-
-def api_matcher(matcher: Matcher) -> dict[str, object]:
-    """A matcher in the shape of Alertmanager's v2 API (``name``, ``value``, ``isRegex``,
-    ``isEqual``)."""
-    return {
-        "name": matcher.name,
-        "value": matcher.value,
-        "isRegex": matcher.op in (MatchOp.RE, MatchOp.NRE),
-        "isEqual": matcher.op in (MatchOp.EQ, MatchOp.RE),
-    }

@@ -27,9 +27,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.alertmanager import format_rfc3339
+from receiver.alertmanager_api import AlertmanagerClient
 from receiver.config import Config
+from receiver.config.references import SILENCE_NEEDS
 from receiver.errors import Conflict, InvalidInput, NotFound
 from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.maintenance_silences import SILENCE, WindowSilences, expire_job, first_silence
 from receiver.matchers import Matcher, matches_all, parse_matchers
 from receiver.metrics import Metrics
 from receiver.model import MANUAL_GROUP_KEY, Alert, AlertStatus, Clock, EventKind, NewJob
@@ -121,6 +124,7 @@ class Maintenance:
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self._configured = tuple(w.window() for w in config.maintenance)
+        self._can_silence = config.alertmanager is not None
         self._store = store
         self._clock = clock
         self._metrics = metrics
@@ -165,13 +169,23 @@ class Maintenance:
         wrong, ``Conflict`` when a live window has its name. Nothing is written then."""
         now = self._clock()
         _check_new(window, now)
+        if window.silence and not self._can_silence:
+            raise InvalidInput("silence", SILENCE_NEEDS)
         async with self._store.transaction() as conn:
             taken = {w.name for w in await self.windows(conn, now)}
             if window.name in taken:
                 raise Conflict(f"a maintenance window named {window.name!r} exists already")
             made = await add_window(conn, window, created_by=created_by, now=now)
+            await self._store.jobs.enqueue(conn, first_silence(made, now), now)
         log.info("maintenance window %s made by %s", made.name, created_by)
+        if made.silence:
+            self._wake()
         return made
+
+    def seed(self, now: datetime) -> list[NewJob]:
+        """The silence jobs of the file's windows that ask for one (each occurrence's is
+        made once, whatever the number of starts and reloads)."""
+        return [job for w in self._configured for job in first_silence(w, now)]
 
     async def end(self, name: str, ended_by: str) -> MaintenanceWindow:
         """End a window made at run time now: what it holds is released at once."""
@@ -189,6 +203,8 @@ class Maintenance:
             if ended is None:
                 raise NotFound(f"no maintenance window named {name!r} is open or planned")
             brought = await bring_forward(conn, WAITING_KINDS, name, now)
+            if ended.silence:
+                await self._store.jobs.enqueue(conn, [expire_job(ended, now)], now)
         log.info("maintenance window %s ended by %s; %d held jobs due now", name, ended_by, brought)
         self._wake()
         return ended
@@ -196,8 +212,14 @@ class Maintenance:
     def count_held(self, alerts: int) -> None:
         self._metrics.maintenance_held.inc(alerts)
 
-    def handlers(self, reactions: Sequence[Reaction]) -> dict[str, Handler]:
-        return {RELEASE: HeldReactions(self, self._store, reactions).release}
+    def handlers(
+        self, reactions: Sequence[Reaction], alertmanager: AlertmanagerClient | None = None
+    ) -> dict[str, Handler]:
+        silences = WindowSilences(alertmanager, lambda at: self.windows(at=at))
+        return {
+            RELEASE: HeldReactions(self, self._store, reactions).release,
+            SILENCE: silences.run,
+        }
 
 
 class HeldReactions:

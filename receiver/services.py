@@ -117,11 +117,12 @@ class Services:
     grapher: Grapher | None = None  # alerts' graphs (graphs:), for the console
 
     async def seed(self, store: Store, now: datetime) -> None:
-        """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs) and the
-        heartbeats' checks this configuration runs, and start reading its schedules'
-        calendars."""
+        """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs), the silences
+        of the file's maintenance windows and the heartbeats' checks this configuration runs,
+        and start reading its schedules' calendars."""
         self.schedules.calendars.start()  # read the calendars without holding the start up
         seeds = self.guard.seed(now) + self.retention.seed(now) + self.handoffs.seed(now)
+        seeds += self.maintenance.seed(now)
         if seeds:
             async with store.transaction(durable=False) as conn:
                 await store.jobs.enqueue(conn, seeds, now)
@@ -244,7 +245,7 @@ def build_services(
         handlers.update(annotator.handlers())
         reactions.append(annotator)
     handlers.update(Reactions(store, reactions).handlers())
-    handlers.update(maintenance.handlers(held))
+    handlers.update(maintenance.handlers(held, alertmanager))
     automation_service = AutomationService(
         executor, store, clock, wake, People(config.people, config.api.tokens, config.teams)
     )

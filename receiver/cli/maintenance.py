@@ -37,6 +37,7 @@ _ARGUMENTS = {
     "rrule": "--rrule",
     "cron": "--cron",
     "time_zone": "--time-zone",
+    "silence": "--silence",
     # The API names which matcher; the command line has one --match per matcher.
     **{f"matchers[{i}]": "--match" for i in range(MATCHERS_LIMIT)},
 }
@@ -71,6 +72,7 @@ async def _command(args: argparse.Namespace, config: Config) -> int:
             "rrule": args.rrule,
             "cron": args.cron,
             "time_zone": args.time_zone,
+            "silence": True if args.silence else None,
         }
         window = parse_window_request(
             {k: v for k, v in body.items() if v is not None}, maintenance.now()

@@ -155,6 +155,11 @@ def add_maintenance_parsers(commands: Any, with_config: WithConfig) -> None:
     create.add_argument("--rrule", help="an RFC 5545 RRULE such as FREQ=WEEKLY;BYDAY=SU;BYHOUR=2")
     create.add_argument("--cron", help="five cron fields such as '0 2 * * 0'")
     create.add_argument("--time-zone", help="the zone --rrule and --cron count in (default UTC)")
+    create.add_argument(
+        "--silence",
+        action="store_true",
+        help="also an Alertmanager silence for each occurrence (needs the alertmanager section)",
+    )
     create.add_argument("--json", action="store_true", help="print the window as JSON")
     end = with_config(sub.add_parser("end", help="end a window now; what it held escalates"))
     end.add_argument("name")

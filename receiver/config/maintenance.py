@@ -70,6 +70,9 @@ class MaintenanceWindowConfig:
     rrule: str | None = field(default=None, metadata={"check": _check_rrule})
     cron: str | None = field(default=None, metadata={"check": _check_cron})
     time_zone: str = field(default="UTC", metadata={"check": check_time_zone})
+    # Also an Alertmanager silence with these matchers for each occurrence (needs the
+    # ``alertmanager`` section).
+    silence: bool = False
 
     def cross_check(self, path: str) -> list[tuple[str, str]]:
         if self.rrule is not None and self.cron is not None:
@@ -110,5 +113,6 @@ class MaintenanceWindowConfig:
             cron=self.cron,
             duration=self.duration if (self.rrule or self.cron) else None,
             time_zone=self.time_zone,
+            silence=self.silence,
             source="config",
         )

@@ -270,11 +270,17 @@ def check_oncall(config: Config) -> list[str]:
     return problems
 
 
+SILENCE_NEEDS = "needs the alertmanager section (the Alertmanager to create silences in)"
+
+
 def check_maintenance(config: Config) -> list[str]:
-    """Maintenance windows' names are unique."""
+    """Maintenance windows' names are unique; a window that silences has an Alertmanager to
+    silence in."""
     first: dict[str, int] = {}
     problems: list[str] = []
     for index, window in enumerate(config.maintenance):
+        if window.silence and config.alertmanager is None:
+            problems.append(f"maintenance[{index}].silence: {SILENCE_NEEDS}")
         at = first.setdefault(window.name, index)
         if at != index:
             problems.append(f"maintenance[{index}].name: duplicates maintenance[{at}].name")

@@ -25,7 +25,7 @@ TEXT_LIMIT = 1000  # a reason, an owner
 MATCHERS_LIMIT = 20
 KNOWN = frozenset(
     {"name", "matchers", "reason", "owner", "start", "end", "duration"}
-    | {"rrule", "cron", "time_zone"}
+    | {"rrule", "cron", "time_zone", "silence"}
 )
 
 
@@ -91,7 +91,7 @@ def _matchers(body: Mapping[str, Any]) -> tuple[str, ...]:
 def parse_window_request(body: Mapping[str, Any], now: datetime) -> MaintenanceWindow:
     """A window from a request's fields: ``name``, ``matchers``, ``reason``, ``owner``;
     one-off with ``start`` (default now) and ``end`` or ``duration``, or recurring with
-    ``rrule`` or ``cron``, a ``duration`` and a ``time_zone``."""
+    ``rrule`` or ``cron``, a ``duration`` and a ``time_zone``; ``silence`` (true or false)."""
     unknown = sorted(str(k) for k in body if k not in KNOWN)
     if unknown:
         raise InvalidInput(unknown[0], "unknown field; expected one of " + ", ".join(sorted(KNOWN)))
@@ -132,5 +132,15 @@ def parse_window_request(body: Mapping[str, Any], now: datetime) -> MaintenanceW
         cron=cron,
         duration=duration,
         time_zone=time_zone,
+        silence=_flag(body, "silence"),
         source="api",
     )
+
+
+def _flag(body: Mapping[str, Any], name: str) -> bool:
+    raw = body.get(name)
+    if raw is None:
+        return False
+    if not isinstance(raw, bool):
+        raise InvalidInput(name, "expected true or false")
+    return raw

@@ -249,7 +249,9 @@ GOOD = {"name": "w1", "matchers": ['a="b"'], "reason": "r", "owner": "o", "durat
         ({"cron": "0 2 * * 0", "rrule": "FREQ=DAILY"}, "cron"),
         ({"time_zone": "Mars/Olympus"}, "time_zone"),
         ({"time_zone": "../../etc/localtime"}, "time_zone"),
-        ({"silence": True}, "silence"),
+        ({"silence": True}, "silence"),  # no alertmanager section to silence in
+        ({"silence": "yes"}, "silence"),
+        ({"silence": 1}, "silence"),
         ({"mode": "live"}, "mode"),
     ],
 )

@@ -487,3 +487,36 @@ def alertmanager(
         edit=alertmanager_edit,
     ) as manager:
         yield manager
+
+
+@pytest.fixture
+def alertmanager_url(tmp_path: Path, alertmanager_bin: str) -> Iterator[str]:
+    """A bare Alertmanager (no receivers to speak of) to hold silences."""
+    config = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
+    config_path = tmp_path / "alertmanager.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    storage = tmp_path / "alertmanager-data"
+    storage.mkdir()
+    port = free_port()
+    proc = _start(
+        [
+            alertmanager_bin,
+            f"--config.file={config_path}",
+            f"--storage.path={storage}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        tmp_path / "alertmanager.log",
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: http("GET", url + "/-/ready", timeout=1)[0] == 200,
+            timeout=START_TIMEOUT,
+            what="alertmanager GET /-/ready",
+            procs=(proc,),
+        )
+        yield url
+    finally:
+        _stop(proc)

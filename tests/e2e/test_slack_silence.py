@@ -4,14 +4,12 @@ through its v2 API, with ``createdBy`` set to the Slack user."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
 
 from receiver.alertmanager import parse_webhook
@@ -25,43 +23,10 @@ from receiver.notify.slack.blocks import ACTION_SILENCE
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import ReceivedWebhook
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
-from tests.e2e.conftest import START_TIMEOUT, _start, _stop, free_port, http, wait_until
+from tests.e2e.conftest import http
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import ALICE, VIEWER, buttons, command, press, slack_config
-
-
-@pytest.fixture
-def alertmanager_url(tmp_path: Path, alertmanager_bin: str) -> Iterator[str]:
-    """A bare Alertmanager (no receivers to speak of) to hold silences."""
-    config = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
-    config_path = tmp_path / "alertmanager.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    storage = tmp_path / "alertmanager-data"
-    storage.mkdir()
-    port = free_port()
-    proc = _start(
-        [
-            alertmanager_bin,
-            f"--config.file={config_path}",
-            f"--storage.path={storage}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        tmp_path / "alertmanager.log",
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: http("GET", url + "/-/ready", timeout=1)[0] == 200,
-            timeout=START_TIMEOUT,
-            what="alertmanager GET /-/ready",
-            procs=(proc,),
-        )
-        yield url
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture

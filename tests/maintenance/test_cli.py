@@ -81,6 +81,8 @@ def test_a_window_is_made_listed_and_ended_from_a_shell(
         (["w", "--match", "a=b", "--reason", "r", "--cron", "* *", "--for", "1h"], "--cron"),
         (["w", "--match", "a=b", "--reason", "r", "--rrule", "FREQ=DAILY", "--for", "1h",
           "--time-zone", "Nowhere/Land"], "--time-zone"),
+        # No alertmanager section: no Alertmanager to silence in.
+        (["w", "--match", "a=b", "--reason", "r", "--for", "1h", "--silence"], "--silence"),
     ],
 )  # fmt: skip
 def test_a_bad_argument_is_named_and_nothing_is_made(

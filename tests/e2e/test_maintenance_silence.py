@@ -1,0 +1,170 @@
+"""A maintenance window with ``silence: true`` creates an Alertmanager silence for each
+occurrence, on a real Alertmanager, and expires it when the window is ended early; a replayed
+job and a restart make no second silence. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from receiver.alertmanager import format_rfc3339, parse_rfc3339
+from receiver.app import create_app
+from receiver.maintenance_silences import silence_job
+from receiver.typedefs import STORE
+from receiver.windows import MaintenanceWindow
+from tests.clock import ManualClock
+from tests.conftest import RESPONDER_TOKEN, auth
+from tests.e2e.conftest import http
+
+RESPONDER = auth(RESPONDER_TOKEN)
+
+
+def silences(url: str) -> list[dict[str, Any]]:
+    status, body = http("GET", url + "/api/v2/silences")
+    assert status == 200
+    found: list[dict[str, Any]] = json.loads(body)
+    return sorted(found, key=lambda s: s["startsAt"])
+
+
+def live(url: str) -> list[dict[str, Any]]:
+    return [s for s in silences(url) if s["status"]["state"] != "expired"]
+
+
+@pytest.fixture
+def start(
+    aiohttp_client: Any,
+    db_url: str,
+    make_config: Any,
+    manual_clock: ManualClock,
+    alertmanager_url: str,
+) -> Callable[..., Any]:
+    """The application on ``manual_clock`` with ``alertmanager_url`` configured, and
+    ``maintenance`` (YAML) as the file's maintenance section."""
+
+    async def run(maintenance: str = "", owner: str = "a") -> Any:
+        text = f"alertmanager:\n  url: {alertmanager_url}\n" + maintenance
+        app = create_app(
+            make_config(db_url, text),
+            clock=manual_clock,
+            monotonic=manual_clock.monotonic,
+            registry=CollectorRegistry(),
+            owner=owner,
+        )
+        client = await aiohttp_client(app)
+        manual_clock.watch(app)
+        return client
+
+    return run
+
+
+WINDOW = {
+    "name": "db-upgrade",
+    "matchers": ['service="db"', 'env=~"prod|stage"'],
+    "reason": "Postgres upgrade",
+    "owner": "alice",
+    "duration": "30m",
+    "silence": True,
+}
+
+
+async def test_a_window_silences_its_matchers_until_its_end_and_ending_it_expires_that(
+    start: Any, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    client = await start()
+    resp = await client.post("/api/v1/maintenance", json=WINDOW, headers=RESPONDER)
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["silence"] is True
+    await manual_clock.settle()
+    [silence] = live(alertmanager_url)
+    assert silence["status"]["state"] == "active"
+    assert sorted(silence["matchers"], key=lambda m: m["name"]) == [
+        {"name": "env", "value": "prod|stage", "isRegex": True, "isEqual": True},
+        {"name": "service", "value": "db", "isRegex": False, "isEqual": True},
+    ]
+    now = manual_clock()
+    # Alertmanager starts a silence whose start has passed at its own now; the marker keeps
+    # the occurrence's start.
+    assert parse_rfc3339(silence["endsAt"]) == now + timedelta(minutes=30)
+    assert silence["createdBy"] == "firebreak"
+    assert "maintenance window db-upgrade: Postgres upgrade" in silence["comment"]
+    assert f"firebreak-maintenance:db-upgrade:{format_rfc3339(now)}" in silence["comment"]
+
+    await manual_clock.advance(timedelta(minutes=5))
+    resp = await client.delete("/api/v1/maintenance/db-upgrade", headers=RESPONDER)
+    assert resp.status == 200
+    await manual_clock.settle()
+    assert live(alertmanager_url) == []
+    assert [s["status"]["state"] for s in silences(alertmanager_url)] == ["expired"]
+
+
+async def test_a_replayed_job_finds_its_silence_and_makes_no_second(
+    start: Any, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    client = await start()
+    resp = await client.post("/api/v1/maintenance", json=WINDOW, headers=RESPONDER)
+    assert resp.status == 201
+    await manual_clock.settle()
+    assert len(live(alertmanager_url)) == 1
+    # The job runs again, as after a crash between creating the silence and marking the job
+    # done (another key, so the queue takes it).
+    now = manual_clock()
+    window = MaintenanceWindow(
+        "db-upgrade", ("x",), "r", "o", now, now + timedelta(minutes=30), silence=True
+    )
+    occurrence = window.next_occurrence(now)
+    assert occurrence is not None
+    job = silence_job(window, occurrence, now)
+    store = client.app[STORE]
+    async with store.transaction() as conn:
+        replay = dataclasses.replace(job, idempotency_key=job.idempotency_key + ":replay")
+        await store.jobs.enqueue(conn, [job, replay], now)  # job's key is taken: only replay
+    await manual_clock.settle(wake=True)
+    assert len(silences(alertmanager_url)) == 1
+
+
+async def test_a_recurring_window_silences_each_occurrence_once_across_a_restart(
+    start: Any, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    section = """
+maintenance:
+  - name: hourly-batch
+    match: 'job="batch"'
+    reason: batch import
+    owner: data
+    cron: "0 * * * *"
+    duration: 20m
+    silence: true
+"""
+    first = await start(section, owner="first")
+    await manual_clock.settle()
+    [one] = live(alertmanager_url)
+    opened = occurrence_start(one)
+    assert opened.minute == 0 and opened.second == 0
+    assert parse_rfc3339(one["endsAt"]) == opened + timedelta(minutes=20)
+    assert one["matchers"] == [{"name": "job", "value": "batch", "isRegex": False, "isEqual": True}]
+    manual_clock.forget(first.app)
+    await first.close()  # the process stops, and starts again with the same file
+    await start(section, owner="second")
+    await manual_clock.settle()
+    assert len(silences(alertmanager_url)) == 1
+    # The next occurrence's silence is made a little before it opens, once.
+    await manual_clock.advance(opened + timedelta(minutes=54) - manual_clock())
+    assert len(silences(alertmanager_url)) == 1
+    await manual_clock.advance(timedelta(minutes=2))
+    found = silences(alertmanager_url)
+    assert sorted(occurrence_start(s) for s in found) == [opened, opened + timedelta(hours=1)]
+    assert parse_rfc3339(found[-1]["startsAt"]) == opened + timedelta(hours=1)
+
+
+def occurrence_start(silence: dict[str, Any]) -> datetime:
+    """The occurrence start a silence's marker names."""
+    found = re.search(r"firebreak-maintenance:[^:]+:(\S+?)\]", silence["comment"])
+    assert found is not None, silence["comment"]
+    return parse_rfc3339(found.group(1))
