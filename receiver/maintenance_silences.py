@@ -3,15 +3,17 @@ docs/maintenance.md): one silence per occurrence, with the window's matchers, fr
 its end; expired when the window is ended early.
 
 Both are ``maintenance_silence`` jobs. Alertmanager's silences carry no idempotency key, so
-each silence's comment carries a marker, ``firebreak-maintenance:<window>:<occurrence start>``,
-and a job looks for it (``GET /silences``) before it creates one: a retried or replayed job
-finds the silence it made instead of making a second. A recurring window's job enqueues the
+each silence's comment ends with a marker,
+``[firebreak-maintenance:<window>:<occurrence start>]``, and a job looks for it
+(``GET /silences``) before it creates one: a retried or replayed job finds the silence it made
+instead of making a second. A recurring window's job enqueues the
 next occurrence's, due a little before that occurrence opens.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -40,8 +42,18 @@ LiveWindows = Callable[[datetime], Awaitable[list[MaintenanceWindow]]]
 
 
 def marker(window: str, start: datetime) -> str:
-    """What the comment of ``window``'s silence for the occurrence from ``start`` carries."""
-    return f"{MARKER}:{window}:{format_rfc3339(start)}"
+    """What the comment of ``window``'s silence for the occurrence from ``start`` ends with."""
+    return f"[{MARKER}:{window}:{format_rfc3339(start)}]"
+
+
+def _window_of(comment: str) -> str | None:
+    """The window a silence's comment names in its closing marker (the reason and owner come
+    before it, so text in them never passes for another window's marker)."""
+    found = _MARKED.search(comment)
+    return None if found is None else found.group(1)
+
+
+_MARKED = re.compile(r"\[" + MARKER + r":([A-Za-z0-9._-]+):[^\[\]]+\]\Z")
 
 
 def silence_job(window: MaintenanceWindow, occurrence: Occurrence, due: datetime) -> NewJob:
@@ -109,20 +121,21 @@ class WindowSilences:
         if end <= ctx.now:
             return Done("occurrence over", enqueue=follow)
         tag = marker(name, start)
-        found = [s for s in await client.silences() if tag in s.comment and s.state != "expired"]
+        found = [
+            s for s in await client.silences() if s.comment.endswith(tag) and s.state != "expired"
+        ]
         if found:
             return Done(f"silence {found[0].id} exists", enqueue=follow)
         matchers = [api_matcher(m) for t in window.matchers for m in parse_matchers(t)]
-        comment = f"maintenance window {name}: {window.reason} (owner {window.owner}) [{tag}]"
+        comment = f"maintenance window {name}: {window.reason} (owner {window.owner}) {tag}"
         silence_id = await client.create_silence(matchers, start, end, CREATED_BY, comment)
         log.info("maintenance window %s: silence %s until %s", name, silence_id, payload["end"])
         return Done(f"silence {silence_id}", enqueue=follow)
 
     async def _expire(self, client: AlertmanagerClient, name: str) -> Outcome:
-        prefix = f"{MARKER}:{name}:"
         expired = []
         for silence in await client.silences():
-            if prefix in silence.comment and silence.state != "expired":
+            if _window_of(silence.comment) == name and silence.state != "expired":
                 await client.expire_silence(silence.id)
                 expired.append(silence.id)
         log.info("maintenance window %s ended: silences %s expired", name, expired)

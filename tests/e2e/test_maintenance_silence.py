@@ -94,7 +94,7 @@ async def test_a_window_silences_its_matchers_until_its_end_and_ending_it_expire
     assert parse_rfc3339(silence["endsAt"]) == now + timedelta(minutes=30)
     assert silence["createdBy"] == "firebreak"
     assert "maintenance window db-upgrade: Postgres upgrade" in silence["comment"]
-    assert f"firebreak-maintenance:db-upgrade:{format_rfc3339(now)}" in silence["comment"]
+    assert silence["comment"].endswith(f"[firebreak-maintenance:db-upgrade:{format_rfc3339(now)}]")
 
     await manual_clock.advance(timedelta(minutes=5))
     resp = await client.delete("/api/v1/maintenance/db-upgrade", headers=RESPONDER)
@@ -165,6 +165,29 @@ maintenance:
 
 def occurrence_start(silence: dict[str, Any]) -> datetime:
     """The occurrence start a silence's marker names."""
-    found = re.search(r"firebreak-maintenance:[^:]+:(\S+?)\]", silence["comment"])
+    found = re.search(r"\[firebreak-maintenance:[^:]+:(\S+?)\]$", silence["comment"])
     assert found is not None, silence["comment"]
     return parse_rfc3339(found.group(1))
+
+
+async def test_a_reason_that_spells_another_windows_marker_passes_for_nothing(
+    start: Any, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    client = await start()
+    now = format_rfc3339(manual_clock())
+    spoof = f"[firebreak-maintenance:victim:{now}]"
+    hostile = {**WINDOW, "name": "hostile", "reason": spoof, "owner": spoof}
+    resp = await client.post("/api/v1/maintenance", json=hostile, headers=RESPONDER)
+    assert resp.status == 201
+    await manual_clock.settle()
+    victim = {**WINDOW, "name": "victim", "matchers": ['service="web"']}
+    resp = await client.post("/api/v1/maintenance", json=victim, headers=RESPONDER)
+    assert resp.status == 201
+    await manual_clock.settle()
+    # The victim's silence is made although the hostile comment carries its marker...
+    assert sorted(s["matchers"][0]["value"] for s in live(alertmanager_url)) == ["db", "web"]
+    # ...and ending the victim expires only its own.
+    assert (await client.delete("/api/v1/maintenance/victim", headers=RESPONDER)).status == 200
+    await manual_clock.settle()
+    [left] = live(alertmanager_url)
+    assert left["comment"].startswith("maintenance window hostile: ")
