@@ -13,15 +13,17 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select
 
 from receiver.alertmanager import format_rfc3339, parse_rfc3339
 from receiver.app import create_app
 from receiver.maintenance_silences import silence_job
+from receiver.store import tables
 from receiver.typedefs import STORE
 from receiver.windows import MaintenanceWindow
 from tests.clock import ManualClock
 from tests.conftest import RESPONDER_TOKEN, auth
-from tests.e2e.conftest import http
+from tests.e2e.conftest import free_port, http
 
 RESPONDER = auth(RESPONDER_TOKEN)
 
@@ -45,11 +47,11 @@ def start(
     manual_clock: ManualClock,
     alertmanager_url: str,
 ) -> Callable[..., Any]:
-    """The application on ``manual_clock`` with ``alertmanager_url`` configured, and
-    ``maintenance`` (YAML) as the file's maintenance section."""
+    """The application on ``manual_clock`` with ``alertmanager_url`` (or ``url``) configured,
+    and ``maintenance`` (YAML) as the file's maintenance section."""
 
-    async def run(maintenance: str = "", owner: str = "a") -> Any:
-        text = f"alertmanager:\n  url: {alertmanager_url}\n" + maintenance
+    async def run(maintenance: str = "", owner: str = "a", url: str = alertmanager_url) -> Any:
+        text = f"alertmanager:\n  url: {url}\n" + maintenance
         app = create_app(
             make_config(db_url, text),
             clock=manual_clock,
@@ -191,3 +193,30 @@ async def test_a_reason_that_spells_another_windows_marker_passes_for_nothing(
     await manual_clock.settle()
     [left] = live(alertmanager_url)
     assert left["comment"].startswith("maintenance window hostile: ")
+
+
+async def test_a_silence_waits_out_an_unreachable_alertmanager_across_a_restart(
+    start: Any, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    first = await start(owner="first", url=nowhere)
+    resp = await first.post("/api/v1/maintenance", json=WINDOW, headers=RESPONDER)
+    assert resp.status == 201  # the window is made; its silence waits for Alertmanager
+    await manual_clock.settle()
+    jobs = tables.jobs.c
+    async with first.app[STORE].connection() as conn:
+        [(state, attempts, error)] = (
+            await conn.execute(
+                select(jobs.state, jobs.attempts, jobs.last_error).where(
+                    jobs.kind == "maintenance_silence"
+                )
+            )
+        ).all()
+    assert (state, attempts) == ("pending", 1) and "GET /silences" in error
+    manual_clock.forget(first.app)
+    await first.close()  # stops; starts again where Alertmanager answers
+    await start(owner="second")
+    await manual_clock.advance(timedelta(minutes=5))
+    [silence] = silences(alertmanager_url)
+    assert silence["status"]["state"] == "active"
+    assert silence["comment"].startswith("maintenance window db-upgrade: ")
