@@ -145,12 +145,19 @@ def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callabl
     started: list[Replica] = []
 
     def start(db_url: str, extra: str = "", name: str = "firebreak") -> Replica:
-        port = free_port()
-        config_path = write_firebreak_config(tmp_path / f"{name}.yml", db_url, port, extra)
         log_path = tmp_path / f"{name}.log"
         register_log(request, name, log_path)
-        url = f"http://127.0.0.1:{port}"
-        proc = start_firebreak(config_path, url, log_path)
+        for attempt in range(3):
+            port = free_port()
+            config_path = write_firebreak_config(tmp_path / f"{name}.yml", db_url, port, extra)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                proc = start_firebreak(config_path, url, log_path)
+                break
+            except pytest.fail.Exception:
+                # Another test took the port between free_port() and the bind: try another.
+                if attempt == 2 or b"address already in use" not in log_path.read_bytes():
+                    raise
         db_path = Path(db_url.split(":///", 1)[1]) if db_url.startswith("sqlite") else None
         replica = Replica(url, db_path, config_path, log_path, proc, name=name)
         started.append(replica)

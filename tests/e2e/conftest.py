@@ -307,15 +307,22 @@ def start_firebreak(
     config_path: Path, url: str, log_path: Path, *, timeout: float = START_TIMEOUT
 ) -> subprocess.Popen[bytes]:
     """``firebreak serve --config config_path``, once it answers ``url/health``; its output is
-    appended to ``log_path``. Stopped again if it does not come up."""
+    appended to ``log_path``. Stopped again if it does not come up.
+
+    Ready only once this process has said it listens: another test's server that took the port
+    a moment after it was found free would answer ``/health`` too, while this one exits."""
+    offset = log_path.stat().st_size if log_path.exists() else 0
     proc = _start(serve_command(config_path), log_path, cwd=ROOT)
+
+    def ours() -> bool:
+        return proc.poll() is None and b"listening on" in log_path.read_bytes()[offset:]
 
     def ready() -> bool:
         if url.startswith("https:"):  # the test checks the certificate itself; here, only
             port = int(url.rsplit(":", 1)[1])  # that it listens
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        return http("GET", url + "/health", timeout=1)[0] == 200
+            return ours()
+        return http("GET", url + "/health", timeout=1)[0] == 200 and ours()
 
     try:
         wait_until(
