@@ -199,6 +199,28 @@ def manual_clock() -> ManualClock:
 
 
 @pytest.fixture
+def on_clock(
+    aiohttp_client: Callable[..., Any], manual_clock: ManualClock
+) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
+    """``await on_clock(config, owner=..., config_path=...)``: the application for ``config`` on
+    ``manual_clock`` (watched, with a registry of its own), as a test client."""
+
+    async def start(config: Config, **options: Any) -> TestClient[Any, Any]:
+        app = create_app(
+            config,
+            clock=manual_clock,
+            monotonic=manual_clock.monotonic,
+            registry=CollectorRegistry(),
+            **options,
+        )
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        manual_clock.watch(app)
+        return client
+
+    return start
+
+
+@pytest.fixture
 def registry() -> CollectorRegistry:
     return CollectorRegistry()
 

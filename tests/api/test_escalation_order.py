@@ -11,10 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select, update
 
-from receiver.app import create_app
 from receiver.store import tables
 from receiver.typedefs import STORE
 from tests.api.test_escalation import HOOK
@@ -72,22 +70,12 @@ jobs: {{workers: 16, lease: 30s, max_attempts: 10, backoff_initial: 1s, backoff_
 
 
 @pytest.fixture
-def start(
-    aiohttp_client: Any, make_config: Any, db_url: str, manual_clock: ManualClock
-) -> Callable[..., Awaitable[Any]]:
+def start(make_config: Any, db_url: str, on_clock: Any) -> Callable[..., Awaitable[Any]]:
     """Start an application on the test's database and the manual clock, with ``config``."""
 
     async def run(text: str | None = None, owner: str = "a", **settings: Any) -> Any:
-        app = create_app(
-            make_config(db_url, text if text is not None else config(**settings)),
-            clock=manual_clock,
-            monotonic=manual_clock.monotonic,
-            registry=CollectorRegistry(),
-            owner=owner,
-        )
-        client = await aiohttp_client(app)
-        manual_clock.watch(app)
-        return client
+        text = text if text is not None else config(**settings)
+        return await on_clock(make_config(db_url, text), owner=owner)
 
     return run
 

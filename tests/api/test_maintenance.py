@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from receiver.alertmanager import format_rfc3339
-from receiver.app import create_app
 from receiver.config import load_config
 from tests.api.test_escalation import escalation_config
 from tests.clock import ManualClock
@@ -34,25 +32,13 @@ VIEWER = auth(VIEWER_TOKEN)
 
 
 @pytest.fixture
-def start(
-    aiohttp_client: Any, db_url: str, make_config: Any, manual_clock: ManualClock
-) -> Callable[..., Any]:
+def start(db_url: str, make_config: Any, on_clock: Any) -> Callable[..., Any]:
     """The application on ``manual_clock``, paging the receiver through two tiers 60 s apart,
     with ``maintenance`` (YAML) as the file's maintenance section."""
 
     async def run(receiver: WebhookReceiver, maintenance: str = "", owner: str = "a") -> Any:
         text = escalation_config(receiver.url, tier2_after="60s", group_window="0s")
-        config = make_config(db_url, text + maintenance)
-        app = create_app(
-            config,
-            clock=manual_clock,
-            monotonic=manual_clock.monotonic,
-            registry=CollectorRegistry(),
-            owner=owner,
-        )
-        client = await aiohttp_client(app)
-        manual_clock.watch(app)
-        return client
+        return await on_clock(make_config(db_url, text + maintenance), owner=owner)
 
     return run
 
@@ -288,7 +274,7 @@ async def test_making_a_window_needs_a_responder_and_a_sane_body(
 
 
 async def test_a_window_added_to_the_file_holds_from_the_reload_on(
-    aiohttp_client: Any,
+    on_clock: Any,
     tmp_path: Path,
     db_url: str,
     receiver: WebhookReceiver,
@@ -297,15 +283,7 @@ async def test_a_window_added_to_the_file_holds_from_the_reload_on(
     path = tmp_path / "firebreak.yml"
     text = config_text(db_url, escalation_config(receiver.url, group_window="0s"))
     path.write_text(text)
-    app = create_app(
-        load_config(str(path)),
-        clock=manual_clock,
-        monotonic=manual_clock.monotonic,
-        registry=CollectorRegistry(),
-        config_path=str(path),
-    )
-    client = await aiohttp_client(app)
-    manual_clock.watch(app)
+    client = await on_clock(load_config(str(path)), config_path=str(path))
     path.write_text(text + _window_file(manual_clock, minutes=15))
     reloaded = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
     assert reloaded.status == 200, await reloaded.text()

@@ -12,11 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from receiver.alertmanager import format_rfc3339, parse_rfc3339
-from receiver.app import create_app
 from receiver.maintenance_silences import silence_job
 from receiver.store import tables
 from receiver.typedefs import STORE
@@ -41,27 +39,14 @@ def live(url: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def start(
-    aiohttp_client: Any,
-    db_url: str,
-    make_config: Any,
-    manual_clock: ManualClock,
-    alertmanager_url: str,
+    db_url: str, make_config: Any, on_clock: Any, alertmanager_url: str
 ) -> Callable[..., Any]:
     """The application on ``manual_clock`` with ``alertmanager_url`` (or ``url``) configured,
     and ``maintenance`` (YAML) as the file's maintenance section."""
 
     async def run(maintenance: str = "", owner: str = "a", url: str = alertmanager_url) -> Any:
         text = f"alertmanager:\n  url: {url}\n" + maintenance
-        app = create_app(
-            make_config(db_url, text),
-            clock=manual_clock,
-            monotonic=manual_clock.monotonic,
-            registry=CollectorRegistry(),
-            owner=owner,
-        )
-        client = await aiohttp_client(app)
-        manual_clock.watch(app)
-        return client
+        return await on_clock(make_config(db_url, text), owner=owner)
 
     return run
 

@@ -3,14 +3,12 @@ only, audited as from the console), and "held by" on the alerts a window holds, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from prometheus_client import CollectorRegistry
 
-from receiver.app import create_app
 from receiver.config import parse_config
 from tests.clock import ManualClock
 from tests.conftest import (
@@ -32,15 +30,9 @@ def db_url(sqlite_url: str) -> str:
 
 @pytest.fixture
 async def client(
-    aiohttp_client: Callable[..., Any], db_url: str, manual_clock: ManualClock
+    on_clock: Callable[..., Awaitable[TestClient[Any, Any]]], db_url: str
 ) -> TestClient[Any, Any]:
-    config = parse_config(config_text(db_url), env={})
-    app = create_app(
-        config, clock=manual_clock, monotonic=manual_clock.monotonic, registry=CollectorRegistry()
-    )
-    client: TestClient[Any, Any] = await aiohttp_client(app)
-    manual_clock.watch(app)
-    return client
+    return await on_clock(parse_config(config_text(db_url), env={}))
 
 
 async def test_a_responder_starts_and_ends_a_window_from_the_page_and_alerts_show_it(

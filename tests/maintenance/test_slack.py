@@ -10,9 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from receiver.app import create_app
 from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.slack import SlackFake
@@ -27,20 +25,8 @@ async def slack() -> AsyncIterator[SlackFake]:
 
 
 @pytest.fixture
-async def client(
-    aiohttp_client: Any,
-    sqlite_url: str,
-    make_config: Any,
-    slack: SlackFake,
-    manual_clock: ManualClock,
-) -> Any:
-    config = make_config(sqlite_url, slack_config(slack, tier2_after="10m"))
-    app = create_app(
-        config, clock=manual_clock, monotonic=manual_clock.monotonic, registry=CollectorRegistry()
-    )
-    client = await aiohttp_client(app)
-    manual_clock.watch(app)
-    return client
+async def client(sqlite_url: str, make_config: Any, slack: SlackFake, on_clock: Any) -> Any:
+    return await on_clock(make_config(sqlite_url, slack_config(slack, tier2_after="10m")))
 
 
 async def _windows(client: Any) -> list[dict[str, Any]]:
