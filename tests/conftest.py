@@ -198,24 +198,28 @@ def manual_clock() -> ManualClock:
     return ManualClock()
 
 
+async def start_on_clock(
+    aiohttp_client: Callable[..., Any], config: Config, clock: ManualClock, **options: Any
+) -> TestClient[Any, Any]:
+    """The application for ``config`` on ``clock`` (watched, with a registry of its own), as a
+    test client; ``options`` go to create_app (owner, config_path)."""
+    app = create_app(
+        config, clock=clock, monotonic=clock.monotonic, registry=CollectorRegistry(), **options
+    )
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    clock.watch(app)
+    return client
+
+
 @pytest.fixture
 def on_clock(
     aiohttp_client: Callable[..., Any], manual_clock: ManualClock
 ) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
-    """``await on_clock(config, owner=..., config_path=...)``: the application for ``config`` on
-    ``manual_clock`` (watched, with a registry of its own), as a test client."""
+    """``await on_clock(config, owner=..., config_path=...)``: ``start_on_clock`` on the
+    test's ``manual_clock``."""
 
     async def start(config: Config, **options: Any) -> TestClient[Any, Any]:
-        app = create_app(
-            config,
-            clock=manual_clock,
-            monotonic=manual_clock.monotonic,
-            registry=CollectorRegistry(),
-            **options,
-        )
-        client: TestClient[Any, Any] = await aiohttp_client(app)
-        manual_clock.watch(app)
-        return client
+        return await start_on_clock(aiohttp_client, config, manual_clock, **options)
 
     return start
 

@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from receiver.app import create_app
 from receiver.config import Config, load_config
 from tests.api.test_escalation import bodies, waiting_jobs
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth, config_text
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth, config_text, start_on_clock
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 BACKUP_TOKEN = "backup-token-0123456789abcdef"
@@ -45,11 +43,7 @@ jobs: {{poll_interval: 200ms}}
 
 async def started(aiohttp_client: Any, config: Config, clock: ManualClock, **kw: Any) -> Any:
     """An instance of ``config`` on ``clock``, which watches it, its start settled."""
-    app = create_app(
-        config, clock=clock, monotonic=clock.monotonic, registry=CollectorRegistry(), **kw
-    )
-    client = await aiohttp_client(app)
-    clock.watch(app)
+    client = await start_on_clock(aiohttp_client, config, clock, **kw)
     await clock.settle()
     return client
 
