@@ -76,6 +76,11 @@ __all__ = [
 ]
 
 KIND = "slack_update"
+# A note about alerts whose first Slack message has not gone out yet (a runbook that starts by
+# itself is often quicker than the notice) waits for it this long, looking again every
+# _NOTE_RECHECK, before it is given up as about alerts Slack never heard of.
+_NOTE_WAIT = timedelta(minutes=2)
+_NOTE_RECHECK = timedelta(seconds=1)
 
 
 def message_update_job(action: str, alert_id: int, now: datetime) -> list[NewJob]:
@@ -176,11 +181,14 @@ class MessageUpdates:
 
     async def update(self, ctx: JobContext) -> Outcome:
         done: set[tuple[str, str]] = set()
+        early = False
         # Notes in the order their events happened; a message is re-rendered once.
         for job in sorted(ctx.jobs, key=lambda j: j.id):
             note = job.payload.get("note")
             async with self._store.connection() as conn:
                 found = await messages_about(conn, job.payload["alert_ids"], list(self._channels))
+            if note and not found and ctx.now - job.created_at < _NOTE_WAIT:
+                early = True
             for channel, reference in found:
                 if not note and (channel, reference) in done:
                     continue
@@ -201,6 +209,9 @@ class MessageUpdates:
                 except ChannelError as exc:
                     return Retry(str(exc))
                 done.add((channel, reference))
+        if early:
+            # Notes already posted are posted once (by their keys) when this runs again.
+            return Defer(until=ctx.now + _NOTE_RECHECK, reason="no Slack message about it yet")
         return Done("updated" if done else "no_messages")
 
 
