@@ -151,7 +151,7 @@ def build_services(
     group fetches); ``wake`` nudges the job runner when new jobs are due."""
     links = NoticeLinks(external_url=config.notifications.external_url)
     templates = channel_templates(config, links, metrics)
-    maintenance = Maintenance(config, store, clock, metrics, wake)
+    maintenance = Maintenance(config, store, clock, metrics, wake, lasting.monotonic)
     slack_channels = _slack_channels(store, config, runbooks, lasting, templates, maintenance)
     grapher = Grapher(config.graphs, session) if config.graphs is not None else None
     email_graphs_of = email_graphs(grapher) if grapher is not None else None
