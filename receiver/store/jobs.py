@@ -104,6 +104,7 @@ def _leasing(candidates: Any) -> Any:
             lease_expires_at=bindparam("b_expires", type_=UTCDateTime()),
             started_at=_NOW,
             updated_at=_NOW,
+            claims=jobs.c.claims + 1,
         )
         .returning(*jobs.c)
     )
