@@ -8,7 +8,9 @@ messages. A snooze is no notice, so it enqueues one ``slack_update`` job in its 
 store (``chat.update``). A runbook execution's progress is the same job with a ``note``, which
 first goes into each message's thread. It is a durable job like any send: Slack's 429 defers it
 by ``Retry-After``, a failure retries it with backoff, and repeating it only renders the same
-state again (a note goes out once per process).
+state again. A note goes out once: a run of the job that was claimed before (its answer lost,
+its process cut off or gone, or deferred) looks in the thread for a reply carrying the job's key
+before it posts; a first run does not, as its process would know.
 
 Runbooks on alert messages. A message offers every runbook written for its firing alerts
 (``Runbooks.offered``), one button each, with these rules so that a press never starts a second
@@ -194,7 +196,9 @@ class MessageUpdates:
                     continue
                 try:
                     if note:
-                        await self._channels[channel].note(reference, note, job.idempotency_key)
+                        await self._channels[channel].note(
+                            reference, note, job.idempotency_key, int(job.claimed_before)
+                        )
                     else:
                         await self._channels[channel].refresh(reference)
                 except ChannelThrottled as exc:

@@ -174,6 +174,9 @@ jobs = Table(
     Column("lease_owner", String(128)),
     Column("lease_expires_at", UTCDateTime()),
     Column("started_at", UTCDateTime()),  # when a worker last claimed it
+    # How many times workers claimed it: above 1, an earlier run may have had its side effect
+    # (cut off, taken over, deferred or retried) and the handler looks before doing it again.
+    Column("claims", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),
