@@ -275,7 +275,7 @@ class Maintenance:
     def handlers(
         self, reactions: Sequence[Reaction], alertmanager: AlertmanagerClient | None = None
     ) -> dict[str, Handler]:
-        silences = WindowSilences(alertmanager, lambda at: self.windows(at=at))
+        silences = WindowSilences(alertmanager, lambda at: self.windows(at=at), self._metrics)
         return {
             RELEASE: HeldReactions(self, self._store, reactions).release,
             SILENCE: silences.run,
