@@ -72,6 +72,7 @@ from receiver.slack_messages import (
     progress_hook,
     reference_lookup,
     runbook_offers,
+    slack_ahead,
     state_lookup,
 )
 from receiver.store import Store
@@ -232,7 +233,9 @@ def build_services(
         **guard.handlers(),
         **retention.handlers(),
         **executor.handlers(),
-        **MessageUpdates(store, slack_channels).handlers(),
+        **MessageUpdates(
+            store, slack_channels, slack_ahead(store, config, Router(config))
+        ).handlers(),
         **(graphs.handlers() if graphs is not None else {}),
     }
     # What alerts that arrive (route) and that end (resolve, by Alertmanager or a person) set
