@@ -298,6 +298,13 @@ class Job:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    claims: int = 0  # times workers claimed it, this claim included
+
+    @property
+    def claimed_before(self) -> bool:
+        """Whether an earlier run may have started this job's side effect: it was cut off,
+        taken over from a worker that died, deferred or retried."""
+        return self.claims > 1
 
 
 # -- runbook executions ----------------------------------------------------------------------------

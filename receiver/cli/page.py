@@ -11,23 +11,18 @@ answer was lost is answered again, not raised twice.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import secrets
 import sys
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Final
 
-import aiohttp
-
+from receiver.cli.client import ApiClient, Unreachable, base_url, read_token
 from receiver.cli.shell import shell_command
 from receiver.errors import FirebreakError, InvalidInput
 from receiver.manual_pages import message_fields
 
-_ATTEMPTS: Final = 3
-_BACKOFF: Final = 0.5  # seconds before the second attempt; doubled before the third
-_TIMEOUT: Final = aiohttp.ClientTimeout(total=30)
+_PATH: Final = "/api/v1/alerts"
 # The API's names for what is wrong, as the command line spells them.
 _ARGUMENTS: Final = {
     "key": "--key",
@@ -44,24 +39,18 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """``firebreak page``: exit 0 once the page is raised (or was), 1 if it was refused or
     Firebreak could not be reached, 2 for a wrong command line."""
     try:
-        url = _api_url(args.url or environ.get("FIREBREAK_URL", ""))
-        token = environ.get("FIREBREAK_TOKEN", "")
-        if not token:
-            raise InvalidInput("$FIREBREAK_TOKEN", "expected a responder's API token")
+        url = base_url(args.url or environ.get("FIREBREAK_URL", ""))
+        token = read_token(
+            environ,
+            "FIREBREAK_TOKEN",
+            None,
+            missing="$FIREBREAK_TOKEN: expected a responder's API token",
+        )
         body = _body(args)
     except InvalidInput as exc:
         print(f"firebreak page: {_spelled(exc)}", file=sys.stderr)
         return 2
     return shell_command("page", _send(url, token, body, as_json=args.json))
-
-
-def _api_url(base: str) -> str:
-    if not base:
-        raise InvalidInput("--url", "expected Firebreak's URL (or $FIREBREAK_URL)")
-    parts = urllib.parse.urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput("--url", "expected an http or https URL such as https://firebreak:9095")
-    return base.rstrip("/") + "/api/v1/alerts"
 
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,47 +81,27 @@ def _spelled(exc: InvalidInput) -> str:
 
 
 async def _send(url: str, token: str, body: dict[str, Any], *, as_json: bool) -> int:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession(headers=headers, timeout=_TIMEOUT) as http:
-        status, answer = await _post(http, url, body)
-    if status in (200, 201):
+    again = f"send it again with --key {body['key']}"
+    try:
+        async with ApiClient(url, token=token) as client:
+            answer = await client.post(_PATH, body)
+    except Unreachable as exc:
+        raise FirebreakError(f"{exc}; the page may not be raised: {again}") from None
+    if answer.status in (200, 201) and isinstance(answer.body, dict):
         if as_json:
-            print(json.dumps(answer, indent=2, sort_keys=True))
+            print(json.dumps(answer.body, indent=2, sort_keys=True))
         else:
-            print(_said(answer, created=status == 201))
+            print(_said(answer.body, created=answer.status == 201))
         return 0
-    error = answer.get("error") if isinstance(answer, dict) else None
-    if isinstance(error, str) and 400 <= status < 500:
-        field = str(answer.get("field") or "")
-        if not field:
-            raise FirebreakError(error)
-        # The API's message names the field as the API spells it: say it as ours.
-        message = error.removeprefix(f"{field}: ")
-        raise FirebreakError(_spelled(InvalidInput(field, message)))
-    raise FirebreakError(f"{url} answered {status}; send the page again with --key {body['key']}")
-
-
-async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> tuple[int, Any]:
-    """The answer to the page, tried again under its key after trouble that may pass."""
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            async with http.post(url, json=body) as response:
-                status = response.status
-                try:
-                    answer = await response.json(content_type=None)
-                except ValueError:
-                    answer = None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            if attempt == _ATTEMPTS:
-                raise FirebreakError(
-                    f"{url} could not be reached ({exc.__class__.__name__}); the page may not "
-                    f"be raised: send it again with --key {body['key']}"
-                ) from None
-        else:
-            if status < 500 or attempt == _ATTEMPTS:
-                return status, answer
-        await asyncio.sleep(_BACKOFF * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")  # pragma: no cover
+    if 400 <= answer.status < 500 and isinstance(answer.body, dict):
+        field = str(answer.body.get("field") or "")
+        if field:
+            # The API's message names the field as the API spells it: say it as ours.
+            message = answer.error().removeprefix(f"{field}: ")
+            raise FirebreakError(_spelled(InvalidInput(field, message)))
+        raise FirebreakError(answer.error())
+    lost = f"{url}{_PATH} answered {answer.status}"
+    raise FirebreakError(f"{lost}; the page may not be raised: {again}")
 
 
 def _said(alert: dict[str, Any], *, created: bool) -> str:

@@ -233,7 +233,7 @@ def add_heartbeats_parsers(commands: Any, with_config: WithConfig) -> None:
         help="send a beat to a running Firebreak (for cron; needs no configuration file)",
         description="The token is read from $FIREBREAK_HEARTBEAT_TOKEN or --token-file, "
         "never from the command line. Exit status 0 once the beat is recorded, 1 when it was "
-        "refused or Firebreak could not be reached, 2 without a token.",
+        "refused or Firebreak could not be reached, 2 without a token or an http(s) address.",
         # Else --token would pass for --token-file, and a token typed there be taken for a path.
         allow_abbrev=False,
     )

@@ -22,6 +22,7 @@ from receiver.automation.mode import armed
 from receiver.automation.service import AutomationService
 from receiver.automation.summary import execution_line, execution_lines
 from receiver.automation.views import record_json, runbook_json
+from receiver.cli.client import ApiClient
 from receiver.cli.loaded import Loaded
 from receiver.cli.shell import shell_command, shell_services
 from receiver.config import Config
@@ -137,23 +138,21 @@ async def _ended(service: AutomationService, execution_id: int, within: float | 
 async def _drill(
     args: argparse.Namespace, config: Config, service: AutomationService, actor: str
 ) -> int:
-    """Through the serving process's own webhook, as Alertmanager would post it."""
-    headers: dict[str, str] = {}
+    """Through the serving process's own webhook, as Alertmanager would post it (and, as
+    Alertmanager does, tried again after a 5xx: the webhook takes a repeat as the same alert)."""
     auth = config.webhook.auth
+    token = auth.bearer_tokens[0] if auth.bearer_tokens else None
     basic = None
-    if auth.bearer_tokens:
-        headers["Authorization"] = f"Bearer {auth.bearer_tokens[0]}"
-    elif auth.basic_auth is not None:
+    if token is None and auth.basic_auth is not None:
         basic = aiohttp.BasicAuth(auth.basic_auth.username, auth.basic_auth.password)
     host = config.listen_host if config.listen_host not in ("0.0.0.0", "::") else "127.0.0.1"
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{config.listen_port}/webhook"
-    async with aiohttp.ClientSession(headers=headers, auth=basic) as http:
+    base = f"http://{host if ':' not in host else f'[{host}]'}:{config.listen_port}"
+    async with ApiClient(base, token=token, auth=basic) as client:
 
         async def inject(payload: dict[str, Any]) -> None:
-            async with http.post(url, json=payload) as response:
-                if response.status != 200:
-                    text = await response.text()
-                    raise FirebreakError(f"{url} answered {response.status}: {text[:200]}")
+            answer = await client.post("/webhook", payload)
+            if answer.status != 200:
+                raise FirebreakError(f"{base}/webhook answered {answer.status}: {answer.error()}")
 
         drills = Drills(service, service.store, system_clock, inject)
         report = await drills.run(

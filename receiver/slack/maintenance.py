@@ -21,9 +21,14 @@ from receiver.web.maintenance import parse_window_request
 from receiver.windows import MaintenanceWindow
 
 MAINTENANCE_USAGE: Final = (
-    "maintenance [list | start <name> <matchers> <duration> <reason> | end <name>]"
+    "maintenance [list | start <name> <matchers> <duration> [--silence] <reason> | end <name>]"
 )
-_START: Final = "maintenance start <name> <matchers> <duration> <reason>"
+_START: Final = "maintenance start <name> <matchers> <duration> [--silence] <reason>"
+# Also an Alertmanager silence for the window, as the CLI's flag of the same name. Taken only
+# before the reason (anywhere among name, matchers and duration, or right after the duration),
+# so a reason may say "--silence" as text. Typing "--" on a Mac often turns it into an em
+# dash on the way, which means the same.
+SILENCE_FLAGS: Final = ("--silence", "\u2014silence")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class MaintenanceArgs:
     matchers: tuple[str, ...] = ()
     duration: str | None = None
     reason: str | None = None
+    silence: bool = False
 
 
 def parse_maintenance(args: list[str]) -> MaintenanceArgs:
@@ -47,15 +53,35 @@ def parse_maintenance(args: list[str]) -> MaintenanceArgs:
         return MaintenanceArgs("end", name=args[1])
     if action != "start":
         raise Usage(f"expected list, start or end: `{escape(MAINTENANCE_USAGE)}`")
-    rest = args[1:]
-    split = next((i for i, a in enumerate(rest) if i > 1 and is_duration(a)), None)
-    if len(rest) < 3 or split is None:
+    head, flags = _head(args[1:])
+    if len(head) < 3:
         raise Usage(f"expected a name, matchers and then a duration: `{escape(_START)}`")
-    parse_matcher_words(rest[1:split], _START)  # refused here, before anything is asked
-    reason = " ".join(rest[split + 1 :]).strip()
+    name, matchers, duration = head[0], tuple(head[1:-1]), head[-1]
+    parse_matcher_words(matchers, _START)  # refused here, before anything is asked
+    tail = args[1 + len(head) + flags :]
+    silence = flags > 0
+    if tail and tail[0].lower() in SILENCE_FLAGS:
+        silence, tail = True, tail[1:]
+    reason = " ".join(tail).strip()
     if not reason:
         raise Usage(f"expected a reason after the duration: `{escape(_START)}`")
-    return MaintenanceArgs("start", rest[0], tuple(rest[1:split]), rest[split], reason)
+    return MaintenanceArgs("start", name, matchers, duration, reason, silence=silence)
+
+
+def _head(words: list[str]) -> tuple[list[str], int]:
+    """The name, matchers and duration (the first duration after a name and a matcher) of
+    ``start``'s words, without the silence flags among them, and how many flags there were;
+    the head is empty when no duration comes."""
+    head: list[str] = []
+    flags = 0
+    for word in words:
+        if word.lower() in SILENCE_FLAGS:
+            flags += 1
+            continue
+        head.append(word)
+        if len(head) > 2 and is_duration(word):
+            return head, flags
+    return [], flags
 
 
 def maintenance_role(args: MaintenanceArgs) -> Role:
@@ -91,6 +117,7 @@ class MaintenanceCommands:
             "reason": args.reason,
             "owner": owner,
             "duration": args.duration,
+            "silence": args.silence,
         }
         made = await maintenance.create(parse_window_request(body, now), actor)
         return f"Started {_line(made, now)[2:]}", True
@@ -106,7 +133,8 @@ def _line(window: MaintenanceWindow, now: datetime) -> str:
     else:
         when = "closed"
     matchers = escape(", ".join(window.matchers))
+    silenced = ", silenced in Alertmanager" if window.silence else ""
     return (
-        f"• maintenance window *{escape(window.name)}* ({when}) holds `{{{matchers}}}`: "
-        f"{escape(window.reason)} (owner {escape(window.owner)})"
+        f"• maintenance window *{escape(window.name)}* ({when}{silenced}) holds "
+        f"`{{{matchers}}}`: {escape(window.reason)} (owner {escape(window.owner)})"
     )

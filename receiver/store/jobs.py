@@ -104,6 +104,7 @@ def _leasing(candidates: Any) -> Any:
             lease_expires_at=bindparam("b_expires", type_=UTCDateTime()),
             started_at=_NOW,
             updated_at=_NOW,
+            claims=jobs.c.claims + 1,
         )
         .returning(*jobs.c)
     )
@@ -200,6 +201,10 @@ class JobQueue:
             .values(lease_expires_at=bindparam("b_expires", type_=UTCDateTime()))
         )
         self._enqueue = self._insert().on_conflict_do_nothing(index_elements=["idempotency_key"])
+        if self.postgres:
+            # asyncpg runs many rows as one executemany and reports no row count (-1): the ids
+            # of the rows inserted are the count. SQLite's executemany adds up each row's count.
+            self._enqueue = self._enqueue.returning(jobs.c.id)
         due = select(func.min(jobs.c.due_at)).where(jobs.c.state == "pending")
         lease = select(func.min(jobs.c.lease_expires_at)).where(jobs.c.state == "running")
         self._next_wakeup = select(due.scalar_subquery(), lease.scalar_subquery())
@@ -208,7 +213,8 @@ class JobQueue:
         return (postgresql.insert if self.postgres else sqlite.insert)(jobs)
 
     async def enqueue(self, conn: AsyncConnection, new: Sequence[NewJob], now: datetime) -> int:
-        """Add jobs; one whose idempotency key exists already is left as it is."""
+        """Add jobs; one whose idempotency key exists already is left as it is. Returns how many
+        were added."""
         if not new:
             return 0
         return await conn.run_sync(self.enqueue_in, new, now)
@@ -217,7 +223,10 @@ class JobQueue:
         """``enqueue`` within a unit of work (see ``Connections.unit``)."""
         if not new:
             return 0
-        return int(conn.execute(self._enqueue, _job_rows(new, now)).rowcount or 0)
+        result = conn.execute(self._enqueue, _job_rows(new, now))
+        if self.postgres:
+            return len(result.all())
+        return int(result.rowcount)
 
     def claim(
         self, conn: Connection, owner: str, now: datetime, lease: timedelta, limit: int
@@ -284,6 +293,12 @@ class JobQueue:
         finished jobs the table holds."""
         rows = await conn.execute(self._on_their_way, {"b_groups": list(group_keys)})
         return [_job(row) for row in rows]
+
+    def on_their_way_in(self, conn: Connection, group_keys: Sequence[str]) -> list[Job]:
+        """``on_their_way`` within a unit of work (the job runner's turn)."""
+        return [
+            _job(row) for row in conn.execute(self._on_their_way, {"b_groups": list(group_keys)})
+        ]
 
     def finish(
         self, conn: Connection, ids: Sequence[int], owner: str, now: datetime, outcome: str

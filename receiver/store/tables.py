@@ -190,6 +190,9 @@ jobs = Table(
     Column("lease_owner", String(128)),
     Column("lease_expires_at", UTCDateTime()),
     Column("started_at", UTCDateTime()),  # when a worker last claimed it
+    # How many times workers claimed it: above 1, an earlier run may have had its side effect
+    # (cut off, taken over, deferred or retried) and the handler looks before doing it again.
+    Column("claims", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),
@@ -469,4 +472,16 @@ heartbeats = Table(
     Column("beats", BigInteger, nullable=False),
     Column("last_message", Text, nullable=True),
     Column("missing_since", UTCDateTime(), nullable=True),
+)
+
+# The signed Slack requests (slash commands, button presses) received while their timestamp is
+# inside Slack's five-minute window, so that a captured request sent again within it, to this
+# replica or another, is refused. A row goes once its request is outside the window anyway.
+slack_requests = Table(
+    "slack_requests",
+    metadata,
+    Column("signature", String(128), primary_key=True),  # "v0=" and a hex HMAC-SHA256
+    Column("signed_at", UTCDateTime(), nullable=False),  # X-Slack-Request-Timestamp
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_slack_requests_expires_at", "expires_at"),
 )

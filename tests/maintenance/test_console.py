@@ -101,3 +101,25 @@ async def test_a_viewer_sees_windows_but_may_not_make_one(client: TestClient[Any
     assert refused.status == 403
     listed = await client.get("/api/v1/maintenance", headers=auth(VIEWER_TOKEN))
     assert (await listed.json())["windows"] == []
+
+
+async def test_silence_without_an_alertmanager_section_is_refused_naming_the_field(
+    client: TestClient[Any, Any],
+) -> None:
+    csrf = await login(client, RESPONDER_TOKEN)
+    page = await (await client.get("/console/maintenance")).text()
+    assert "Start window</button>" in page and 'name="silence"' not in page
+    refused = await press(
+        client,
+        "/console/maintenance",
+        csrf,
+        name="db-upgrade",
+        matchers='service="db"',
+        reason="upgrade",
+        duration="1h",
+        silence="on",
+    )
+    assert refused.status == 400
+    assert "silence: needs the alertmanager section" in await refused.text()
+    listed = await client.get("/api/v1/maintenance", headers=auth(VIEWER_TOKEN))
+    assert (await listed.json())["windows"] == []

@@ -70,6 +70,8 @@ async def test_a_window_started_from_slack_holds_an_alert_and_ending_it_releases
         ("maintenance start", "expected a name, matchers and then a duration"),
         ("maintenance start w 2h reason", "expected a name, matchers and then a duration"),
         ('maintenance start w a="b" 2h', "expected a reason after the duration"),
+        ('maintenance start w a="b" 2h --silence', "expected a reason after the duration"),
+        ("maintenance start w --silence 2h why", "expected a name, matchers and then a duration"),
         ('maintenance start w a=~"(" 2h why', "expected matchers such as"),
         ("maintenance end", "expected the name of the window to end"),
         ("maintenance pause all", "expected list, start or end"),
@@ -119,3 +121,13 @@ async def test_a_window_opening_over_an_escalating_alert_shows_on_its_message(
     assert "held by maintenance window quiet until " in shown, shown
     assert "&lt;i&gt;swap&lt;/i&gt;" in shown and "<i>" not in shown
     assert message.edits >= 1
+
+
+async def test_the_silence_flag_without_an_alertmanager_section_is_refused(
+    client: Any, slack: SlackFake
+) -> None:
+    answer = await slash_answer(
+        client, slack, 'maintenance start db service="db" 1h --silence upgrade', ALICE
+    )
+    assert answer["text"].startswith("Could not maintenance: silence: needs the alertmanager")
+    assert await _windows(client) == []

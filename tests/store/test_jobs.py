@@ -60,3 +60,19 @@ async def test_a_dead_workers_job_is_taken_over_before_its_key_moves_on(store: S
     # of its key (one group, run in order), rather than the rest going ahead of it.
     later = NOW + LEASE + timedelta(seconds=1)
     assert await claim(store, "b", later) == [1, 2]
+
+
+async def test_enqueue_counts_the_jobs_it_added_not_those_whose_key_was_taken(
+    store: Store,
+) -> None:
+    async with store.transaction() as conn:
+        assert await store.jobs.enqueue(conn, [note(1), note(2), note(3)], NOW) == 3
+    async with store.transaction() as conn:
+        # Two keys taken already (one of them twice in the same call), two new.
+        again = [note(1), note(4), note(3), note(5), note(1)]
+        assert await store.jobs.enqueue(conn, again, NOW) == 2
+        assert await store.jobs.enqueue(conn, [note(2)], NOW) == 0
+    async with store.transaction() as conn:
+        keys = [row[0] for row in await conn.execute(select(jobs.c.idempotency_key))]
+    assert sorted(keys) == sorted(note(n).idempotency_key for n in range(1, 6))
+    assert await store.unit(lambda conn: store.jobs.enqueue_in(conn, [note(6), note(6)], NOW)) == 1

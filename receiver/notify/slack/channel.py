@@ -7,10 +7,13 @@
   resolve) goes into that message's thread and the message itself is re-rendered from the
   alerts' current state (``chat.update`` keyed by the stored channel and ts); so does an
   acknowledged notice, without a thread reply (the channel follows acknowledgements).
-- Posting is idempotent. The message carries the notice's idempotency key in its metadata; a
-  retried send first looks in memory and, when the send may have gone out before (a failed
-  attempt), in the channel's history (``conversations.history`` with metadata) for the message
-  it already posted, and updates that one instead of posting a second.
+- Posting is idempotent. A message or thread reply carries the idempotency key of the notice
+  or job behind it in its metadata. A send first looks in memory and, only when an earlier
+  attempt may have posted it (it failed, or the job was cut off, taken over or deferred after
+  it had begun), in Slack: the channel's history (``conversations.history``) for a message,
+  the thread (``conversations.replies``) for a reply. It updates the message it finds instead
+  of posting a second, and posts no second reply. The first attempt looks nowhere: Slack's
+  rate limits on those reads are tight.
 - A target that is a Slack user id (a person a tier pages) is their direct message with the
   app, opened once (``conversations.open``): each page is a message of its own, and an
   acknowledgement or a resolve updates the messages there in place.
@@ -43,7 +46,7 @@ from receiver.notify.slack.blocks import (
     message,
     thread_note,
 )
-from receiver.notify.slack.files import share_image, thread_holds
+from receiver.notify.slack.files import find_in_thread, share_image
 from receiver.notify.slack.mrkdwn import escape, escape_within, mrkdwn
 from receiver.notify.slack.pacer import Pacer, slack_call
 
@@ -234,21 +237,27 @@ class SlackChannel:
         single."""
         await self._reply(parent, _thread_text(notice), notice)
 
-    async def note(self, reference: str, text: str, key: str) -> None:
+    async def note(self, reference: str, text: str, key: str, attempt: int = 0) -> None:
         """A reply in the thread of the message at ``reference`` (a runbook's progress), once
-        per ``key``, and the message brought up to date."""
+        per ``key`` (across processes too: the thread is looked in first when ``attempt`` says
+        an earlier run of the job may have posted it), and the message brought up to date."""
         parent = MessageRef.parse(reference)
         if parent is not None:
-            await self._reply(parent, text, None, key)
+            await self._reply(parent, text, None, key, attempt)
 
     async def _reply(
-        self, parent: MessageRef, text: str, notice: Notice | None, key: str | None = None
+        self,
+        parent: MessageRef,
+        text: str,
+        notice: Notice | None,
+        key: str | None = None,
+        attempt: int = 0,
     ) -> None:
         lock = self._locks.setdefault(str(parent), asyncio.Lock())
         async with lock:
             await self._post_once(
                 notice.idempotency_key if notice is not None else key or text,
-                notice.attempt if notice is not None else 0,
+                notice.attempt if notice is not None else attempt,
                 parent.channel,
                 *thread_note(text),
                 thread_ts=parent.ts,
@@ -307,11 +316,13 @@ class SlackChannel:
         key: str | None = None,
     ) -> MessageRef:
         """Post unless this message (or thread reply) went out already; ``attempt`` above 0
-        says an earlier attempt may have posted it."""
+        says an earlier attempt may have posted it, and only then is Slack asked."""
         key = key or f"{idempotency_key}#{thread_ts or ''}"
         known = self._posted.get(key)
-        if known is None and attempt > 0 and thread_ts is None:
-            known = await self._find_posted(channel, idempotency_key)
+        if known is None and attempt > 0:
+            known = await self._find_posted(channel, idempotency_key, thread_ts)
+            if known is not None:
+                self._remember(key, known)
         if known is not None:
             if thread_ts is None:  # the top message: bring it up to date instead
                 await self._update(known, text, blocks)
@@ -339,13 +350,25 @@ class SlackChannel:
             channel=channel,
         )
         ref = MessageRef(str(answer.get("channel") or channel), str(answer["ts"]))
+        self._remember(key, ref)
+        return ref
+
+    def _remember(self, key: str, ref: MessageRef) -> None:
         self._posted[key] = ref
         while len(self._posted) > _REMEMBERED:
             self._posted.popitem(last=False)
-        return ref
 
-    async def _find_posted(self, channel: str, key: str) -> MessageRef | None:
-        """The message an earlier attempt of this notice posted, from the channel's history."""
+    async def _find_posted(
+        self, channel: str, key: str, thread_ts: str | None = None
+    ) -> MessageRef | None:
+        """The message (or, with ``thread_ts``, the reply in that thread) an earlier attempt
+        posted with the idempotency key ``key``, from the channel's history or the thread."""
+        where = f"slack {self.name}"
+        if thread_ts is not None:
+            ts = await find_in_thread(self._client, self._pacer, where, channel, thread_ts, key=key)
+            if ts is not None:
+                log.info("%s: found the thread reply an earlier attempt posted", where)
+            return MessageRef(channel, ts) if ts is not None else None
         answer = await slack_call(
             f"slack {self.name} conversations.history",
             self._client.conversations_history(
@@ -362,18 +385,16 @@ class SlackChannel:
                 return MessageRef(channel, str(item["ts"]))
         return None
 
-    async def note_once(self, reference: str, text: str, key: str) -> None:
+    async def note_once(self, reference: str, text: str, key: str, attempt: int = 1) -> None:
         """A reply in the thread of the message at ``reference``, once per ``key`` across
-        processes too: the thread is looked in first for a reply carrying the key."""
+        processes too, the message left as it is; the same path as ``note``, and by default
+        the thread is looked in first for a reply carrying the key."""
         parent = MessageRef.parse(reference)
         if parent is None:
             raise ChannelRejected(f"slack {self.name}: {reference!r} is not a message reference")
-        where = f"slack {self.name}"
-        if await thread_holds(self._client, self._pacer, where, parent.channel, parent.ts, key=key):
-            return
         text, blocks = thread_note(text)
         await self._post_once(
-            key, 0, parent.channel, text, blocks, thread_ts=parent.ts, key=f"{parent}#{key}"
+            key, attempt, parent.channel, text, blocks, thread_ts=parent.ts, key=f"{parent}#{key}"
         )
 
     async def attach_image(

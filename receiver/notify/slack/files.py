@@ -38,7 +38,7 @@ async def share_image(
 ) -> None:
     """``image`` shared in the thread of the message ``thread_ts`` of ``channel``, with
     ``comment`` (mrkdwn, outside text escaped) above it, once per ``filename``."""
-    if await thread_holds(client, pacer, where, channel, thread_ts, filename=filename):
+    if await find_in_thread(client, pacer, where, channel, thread_ts, filename=filename):
         log.info("%s: found the file an earlier attempt shared", where)
         return
     wait = pacer.take_post(channel)
@@ -63,7 +63,7 @@ async def share_image(
         raise ChannelError(f"{where} files.upload_v2: {exc}") from None
 
 
-async def thread_holds(
+async def find_in_thread(
     client: AsyncWebClient,
     pacer: Pacer,
     where: str,
@@ -72,9 +72,10 @@ async def thread_holds(
     *,
     filename: str | None = None,
     key: str | None = None,
-) -> bool:
-    """Whether the thread of ``thread_ts`` holds a file named ``filename``, or a reply posted
-    with the idempotency key ``key`` in its metadata (``conversations.replies``)."""
+) -> str | None:
+    """The ts of the reply in the thread of ``thread_ts`` that holds a file named
+    ``filename``, or that was posted with the idempotency key ``key`` in its metadata
+    (``conversations.replies``); None when there is none."""
     answer = await slack_call(
         f"{where} conversations.replies",
         client.conversations_replies(
@@ -85,9 +86,9 @@ async def thread_holds(
     )
     for message in answer.get("messages") or []:
         payload = (message.get("metadata") or {}).get("event_payload") or {}
-        if key is not None and payload.get("idempotency_key") == key:
-            return True
         names = [f.get("name") for f in message.get("files") or [] if isinstance(f, dict)]
-        if filename is not None and filename in names:
-            return True
-    return False
+        if (key is not None and payload.get("idempotency_key") == key) or (
+            filename is not None and filename in names
+        ):
+            return str(message.get("ts") or thread_ts)
+    return None
