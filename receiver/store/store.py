@@ -290,7 +290,9 @@ class Store(Connections):
     @staticmethod
     def alerts_by_ids_in(conn: Connection, ids: Sequence[int]) -> list[Alert]:
         """``alerts_by_ids`` within a unit of work (the job runner's turn)."""
-        return [alert_from_row(row) for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})]
+        return [
+            alert_from_columns(row) for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})
+        ]
 
     async def record(
         self,
