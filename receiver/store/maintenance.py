@@ -14,7 +14,7 @@ from receiver.store.tables import jobs
 from receiver.store.tables import maintenance_windows as table
 from receiver.windows import MaintenanceWindow
 
-__all__ = ["add_window", "bring_forward", "end_window", "list_windows"]
+__all__ = ["add_window", "bring_forward", "end_window", "list_windows", "waited_for"]
 
 
 def _window(row: Any) -> MaintenanceWindow:
@@ -114,3 +114,22 @@ async def bring_forward(
         .values(due_at=now, updated_at=now)
     )
     return int(result.rowcount or 0)
+
+
+async def waited_for(conn: AsyncConnection, kinds: Sequence[str], now: datetime) -> set[str]:
+    """The windows that pending jobs of ``kinds`` wait for (their payload's ``held_by``),
+    among those due after ``now``."""
+    held_by = jobs.c.payload["held_by"].as_string()
+    rows = await conn.execute(
+        select(held_by)
+        .where(
+            and_(
+                jobs.c.state == "pending",
+                jobs.c.kind.in_(list(kinds)),
+                jobs.c.due_at > now,
+                held_by.is_not(None),
+            )
+        )
+        .distinct()
+    )
+    return {str(name) for (name,) in rows}
