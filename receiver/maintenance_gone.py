@@ -11,6 +11,7 @@ what it held (or holds it again where another window covers it).
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -27,11 +28,11 @@ LiveNames = Callable[[datetime], Awaitable[set[str]]]
 
 
 def gone_job(now: datetime) -> NewJob:
-    """The job that releases what windows gone by ``now`` held (one a second, whatever the
-    number of replicas starting or reloading)."""
-    return NewJob(
-        kind=GONE, payload={}, due_at=now, idempotency_key=f"{GONE}:{now.timestamp():.0f}"
-    )
+    """The job that releases what windows gone by ``now`` held. Each start and reload makes
+    its own (two reloads in one second may take out two windows); running one more than
+    needed only finds nothing to release."""
+    key = f"{GONE}:{now.timestamp():.0f}:{secrets.token_hex(8)}"
+    return NewJob(kind=GONE, payload={}, due_at=now, idempotency_key=key)
 
 
 class WindowsGone:

@@ -104,3 +104,28 @@ async def test_a_window_taken_out_of_the_file_releases_what_it_held_at_the_reloa
     before = len(receiver.requests)
     await manual_clock.advance(timedelta(minutes=10))
     assert len(receiver.requests) == before
+
+
+async def test_a_window_taken_out_while_stopped_releases_what_it_held_at_the_start(
+    on_clock: Any,
+    tmp_path: Path,
+    db_url: str,
+    receiver: WebhookReceiver,
+    manual_clock: ManualClock,
+) -> None:
+    path = tmp_path / "firebreak.yml"
+    base = config_text(db_url, escalation_config(receiver.url, group_window="0s"))
+    path.write_text(
+        base + "maintenance:" + _window("db-upgrade", 'service="checkout"', manual_clock, 30)
+    )
+    first = await on_clock(load_config(str(path)), config_path=str(path), owner="first")
+    await first.post("/webhook", json=webhook(alert("Held")), headers=auth(WEBHOOK_TOKEN))
+    await manual_clock.settle()
+    assert _sent(receiver) == []
+    manual_clock.forget(first.app)
+    await first.close()
+    path.write_text(base)  # taken out while stopped
+    second = await on_clock(load_config(str(path)), config_path=str(path), owner="second")
+    await manual_clock.settle()
+    assert _sent(receiver) == ["Held"]
+    assert await _held_by(second) == {"Held": None}
