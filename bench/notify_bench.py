@@ -11,7 +11,10 @@
    timers wait in the jobs table); then Firebreak's CPU time over ``--idle`` seconds of quiet,
    read from /proc. Target: none to speak of (the workers sleep until the next due time).
 
-Usage: ``python bench/notify_bench.py [--rate 200] [--duration 10] [--timers 10000]``
+``--runs N`` measures the latency N times over, each on a Firebreak of its own, reports each
+run and how many met the target (it must hold in at least 9 of 10), then the idle timers once.
+
+Usage: ``python bench/notify_bench.py [--rate 200] [--duration 10] [--timers 10000] [--runs 10]``
 """
 
 from __future__ import annotations
@@ -144,7 +147,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def run(args: argparse.Namespace, *, idle_timers: bool = True) -> dict[str, Any]:
     arrivals: dict[str, float] = {}
 
     async def receive(request: web.Request) -> web.Response:
@@ -233,6 +236,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
                 }
 
+                if not idle_timers:
+                    return results
                 # Idle timers: every alert so far waits an hour for tier 2; add more, each in a
                 # group of its own (a group's alerts share one timer per tier), 32 in flight.
                 in_flight = asyncio.Semaphore(32)
@@ -276,6 +281,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def met_target(results: dict[str, Any]) -> bool:
+    """Whether a run met the latency target, every alert notified."""
+    lat, began = results["latency"], results["job_started"]
+    return bool(
+        lat["notified"] == lat["sent"]
+        and began["p50_ms"] < TARGET_P50_MS
+        and began["p99_ms"] < TARGET_P99_MS
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=200.0)
@@ -283,12 +298,45 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="jobs.workers (default: Firebreak's)")
     parser.add_argument("--timers", type=int, default=10_000)
     parser.add_argument("--idle", type=float, default=10.0)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="latency runs, each on a fresh Firebreak"
+    )
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--keep", help="run in this directory and keep its database and log")
     args = parser.parse_args()
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=True)
-    results = asyncio.run(run(args))
+    if args.runs > 1 and args.keep:
+        parser.error("--keep keeps one run's database: use it without --runs")
+    met = 0
+    runs: list[dict[str, Any]] = []
+    for i in range(args.runs):
+        results = asyncio.run(run(args, idle_timers=i == args.runs - 1))
+        runs.append(results)
+        met += met_target(results)
+        if args.runs > 1:
+            began, lat = results["job_started"], results["latency"]
+            print(
+                f"run {i + 1}/{args.runs}: notification job started p50 "
+                f"{began['p50_ms']:.1f} ms, p99 {began['p99_ms']:.1f} ms; "
+                f"{lat['notified']}/{lat['sent']} notified: "
+                f"{'met' if met_target(results) else 'MISSED'}",
+                flush=True,
+            )
+    report(args, runs[-1])
+    if args.runs > 1:
+        need = args.runs - args.runs // 10  # 9 of 10
+        print(
+            f"{'PASS' if met >= need else 'FAIL'}  {met} of {args.runs} runs met the latency "
+            f"target (at least {need} must)"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(runs if args.runs > 1 else runs[0], indent=2))
+    return 0
+
+
+def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """The last run's figures, and the idle timers'."""
     lat, idle, began = results["latency"], results["idle"], results["job_started"]
     print(
         f"webhook -> notification job started at {args.rate:g} webhooks/s: "
@@ -314,20 +362,12 @@ def main() -> int:
         f"({idle['pending_timer_jobs']:,} timer jobs): {idle['cpu_seconds']:.2f} s CPU in "
         f"{idle['seconds']:g} s ({idle['cpu_percent']:.1f} %)"
     )
-    ok_latency = (
-        lat["notified"] == lat["sent"]
-        and began["p50_ms"] < TARGET_P50_MS
-        and began["p99_ms"] < TARGET_P99_MS
-    )
     print(
-        f"{'PASS' if ok_latency else 'FAIL'}  webhook to notification job started: median < "
-        f"{TARGET_P50_MS:g} ms and p99 < {TARGET_P99_MS:g} ms; every alert notified"
+        f"{'PASS' if met_target(results) else 'FAIL'}  webhook to notification job started: "
+        f"median < {TARGET_P50_MS:g} ms and p99 < {TARGET_P99_MS:g} ms; every alert notified"
     )
     ok_idle = idle["cpu_percent"] < 1.0
     print(f"{'PASS' if ok_idle else 'FAIL'}  idle timers cost under 1 % of a core")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

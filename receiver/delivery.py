@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.breaker import BreakerRegistry, BreakerState
@@ -129,15 +130,16 @@ class Delivery:
     def handlers(self) -> dict[str, Handler]:
         return {"notify": self.notify, "digest": self.digest, "acknowledge": self.acknowledge}
 
-    async def preload(self, conn: AsyncConnection, jobs: Sequence[Job]) -> Preloaded:
+    def preload(self, conn: Connection, jobs: Sequence[Job]) -> Preloaded:
         """The jobs' alerts, and the notices their later tiers wait behind, in a query each
-        (the second only when a later tier is among them: first tiers wait for nothing)."""
-        alerts = {a.id: a for a in await self._store.alerts_by_ids(conn, alert_ids(jobs))}
+        (the second only when a later tier is among them: first tiers wait for nothing). Run
+        in the turn that claims the jobs (on SQLite, on the writer's thread with the claim)."""
+        alerts = {a.id: a for a in self._store.alerts_by_ids_in(conn, alert_ids(jobs))}
         later = [j for j in jobs if _rank(j.payload) > (0, 0)]
         ahead: list[Job] = []
         if later:
             groups = sorted({j.payload.get("group_key", "") for j in later})
-            ahead = await self._store.jobs.on_their_way(conn, groups)
+            ahead = self._store.jobs.on_their_way_in(conn, groups)
         return Preloaded(alerts, ahead)
 
     async def _states(self, ids: Sequence[int]) -> dict[int, AlertState]:
@@ -155,7 +157,7 @@ class Delivery:
         preloaded = ctx.preloaded
         if not isinstance(preloaded, Preloaded):
             async with self._store.connection() as conn:
-                preloaded = await self.preload(conn, ctx.jobs)
+                preloaded = await conn.run_sync(self.preload, ctx.jobs)
         alerts = {i: preloaded.alerts[i] for i in ids if i in preloaded.alerts}
         if kind is NoticeKind.FIRING:
             # Somebody acted since the tier fired: they need no page about it.

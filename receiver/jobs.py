@@ -24,7 +24,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.errors import StoreUnavailable
 from receiver.metrics import Metrics
@@ -95,8 +94,9 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], Awaitable[Outcome]]
-# Reads, in one query, what the handlers of the jobs claimed together will need.
-Preload = Callable[[AsyncConnection, Sequence[Job]], Awaitable[Any]]
+# Reads, in one query, what the handlers of the jobs claimed together will need; run within
+# the turn that claims them (on SQLite, on the writer's thread, so no trip of its own).
+Preload = Callable[[Connection, Sequence[Job]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,10 +269,9 @@ class JobRunner:
             # inline one never took a worker's slot).
             ended = sum(1 for f in batch if not f.inline)
             free = 0 if self._stopping else self.settings.workers - len(self._running) + ended
-            claimed, due = await self._turn(batch, free)
+            claimed, due, preloaded = await self._turn(batch, free)
             inline = [j for j in claimed if j.kind in self._inline]
             tasks = [j for j in claimed if j.kind not in self._inline]
-            preloaded = await self._preload(tasks)
             for group in _by_coalesce_key(tasks):
                 task = asyncio.create_task(
                     self._run(group, preloaded.get(group[0].kind)), name=f"job-{group[0].id}"
@@ -280,7 +279,7 @@ class JobRunner:
                 self._running.add(task)
                 task.add_done_callback(self._finished)
             if inline:
-                await self._run_inline(inline)
+                await self._run_inline(inline, preloaded)
             if self._outcomes or self._wakeup.is_set():
                 await asyncio.sleep(0)  # let the jobs just started begin; then go round again
                 continue
@@ -295,23 +294,26 @@ class JobRunner:
         if self._stopping:
             self._wakeup.set()  # the last one lets the loop end
 
-    async def _turn(self, batch: list[_Finished], free: int) -> tuple[list[Job], datetime | None]:
+    async def _turn(
+        self, batch: list[_Finished], free: int
+    ) -> tuple[list[Job], datetime | None, dict[str, Any]]:
         """Record ``batch`` and claim up to ``free`` jobs in one unit of work; with the jobs
-        claimed comes, when fewer were due than there was room for, when the next one is."""
+        claimed comes, when fewer were due than there was room for, when the next one is, and
+        what the preloading kinds read for them."""
         now = self._clock()
 
-        def turn(conn: Connection) -> tuple[list[Job], datetime | None]:
+        def turn(conn: Connection) -> tuple[list[Job], datetime | None, dict[str, Any]]:
             self._record(conn, batch, now)
             claimed = self._claim(conn, free, now) if free > 0 else []
             due = self._store.jobs.next_wakeup(conn) if len(claimed) < free else None
-            return claimed, due
+            return claimed, due, self._preload(conn, claimed)
 
         try:
             found = await self._store.unit(turn, durable=False)
         except StoreUnavailable as exc:
             log.warning("cannot record or claim jobs: %s", exc)
             _settle(batch, exc)
-            return [], None
+            return [], None, {}
         except Exception:
             if not batch:
                 raise
@@ -319,11 +321,11 @@ class JobRunner:
             log.exception("recording %d job outcomes failed; one by one", len(batch))
             for item in batch:
                 await self._record_alone(item)
-            return [], None
+            return [], None, {}
         _settle(batch, None)
         return found
 
-    async def _run_inline(self, claimed: list[Job]) -> None:
+    async def _run_inline(self, claimed: list[Job], preloaded: Mapping[str, Any]) -> None:
         """Run jobs of the inline kinds here and now; the next turn records their outcomes
         (and so claims what they enqueue) at once."""
         loop = asyncio.get_running_loop()
@@ -332,7 +334,9 @@ class JobRunner:
             ids = [j.id for j in group]
             self._leased.update(ids)
             started = time.perf_counter()
-            context = JobContext(group[0], now, self, siblings=group[1:])
+            context = JobContext(
+                group[0], now, self, siblings=group[1:], preloaded=preloaded.get(group[0].kind)
+            )
             try:
                 outcome = await self._outcome(context)
             finally:
@@ -348,24 +352,20 @@ class JobRunner:
         if not recorded.cancelled() and recorded.exception() is None:
             self._metrics.job_finished(kind, _label(outcome), took)
 
-    async def _preload(self, claimed: list[Job]) -> dict[str, Any]:
-        """Each preloading kind's read for all its claimed jobs, on one read connection,
-        outside the turn's write transaction. Anything amiss only leaves the handlers to read
-        for themselves."""
+    def _preload(self, conn: Connection, claimed: list[Job]) -> dict[str, Any]:
+        """Each preloading kind's read for all its claimed jobs, in the turn's unit of work.
+        A defect in one only leaves its handlers to read for themselves."""
         by_kind: dict[str, list[Job]] = {}
         for job in claimed:
             if job.kind in self._preloads:
                 by_kind.setdefault(job.kind, []).append(job)
-        if not by_kind:
-            return {}
-        try:
-            async with self._store.connection() as conn:
-                return {
-                    kind: await self._preloads[kind](conn, jobs) for kind, jobs in by_kind.items()
-                }
-        except Exception as exc:
-            log.warning("preloading %s jobs failed; their handlers read: %s", list(by_kind), exc)
-            return {}
+        found: dict[str, Any] = {}
+        for kind, jobs in by_kind.items():
+            try:
+                found[kind] = self._preloads[kind](conn, jobs)
+            except Exception as exc:
+                log.warning("preloading %s jobs failed; their handlers read: %s", kind, exc)
+        return found
 
     async def _record_alone(self, item: _Finished) -> None:
         now = self._clock()

@@ -14,11 +14,17 @@ the middle of a window changes nothing:
   escalation starts from then, their runbooks start), or holds them again when another window
   (or the next occurrence) covers them;
 - ending a window early makes its waiting jobs due now.
+
+Every route turn and every tier turn asks which windows are open, so the windows made at run
+time are kept in memory rather than read each time: this process's own changes (API, Slack,
+console) are seen at once, and those of another process (the CLI, another replica) within
+``REREAD`` seconds, when the table is read again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +56,15 @@ RELEASE = "maintenance_release"
 WAITING_KINDS = ("escalate", RELEASE)
 # How far ahead a window made at run time may start: a typo of the year is refused.
 MAX_AHEAD = timedelta(days=366)
+# How often, at most, the windows made at run time are read again for the open ones: so soon
+# is a window another process made (the CLI, another replica) honoured here. One read a second
+# costs nothing; one on every route and tier turn cost a trip to the database per webhook.
+REREAD = 1.0
+# Windows that ended up to this long before the time asked about are kept in memory too: a
+# turn may ask about a moment a little before the last read.
+_KEPT = timedelta(hours=1)
+
+_Parsed = tuple[MaintenanceWindow, tuple[Matcher, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +138,24 @@ class Maintenance:
         clock: Clock,
         metrics: Metrics,
         wake: Callable[[], None] = lambda: None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._configured = tuple(w.window() for w in config.maintenance)
+        self._configured_parsed: tuple[_Parsed, ...] = tuple(
+            (w, _matchers(w)) for w in self._configured
+        )
         self._can_silence = config.alertmanager is not None
         self._store = store
         self._clock = clock
         self._metrics = metrics
         self._wake = wake
+        self._monotonic = monotonic
+        # The windows made at run time as last read, with when (monotonic seconds); a change
+        # made here drops them and bumps the generation, so a read that was under way then
+        # is not kept.
+        self._stored: tuple[_Parsed, ...] | None = None
+        self._read_at = 0.0
+        self._generation = 0
 
     def now(self) -> datetime:
         return self._clock()
@@ -148,13 +174,45 @@ class Maintenance:
         return [w for w in (*self._configured, *stored) if not w.finished(at)]
 
     async def open_at(self, at: datetime, conn: AsyncConnection | None = None) -> OpenWindows:
+        """The windows open at ``at``. Those made at run time come from memory while none of
+        them is open (see ``REREAD``); while one is, from the table, as another process may
+        have ended it: a hold must never outlive its window, as the jobs that end one early
+        run once."""
+        stored = await self._kept(at, conn)
+        if any(w.occurrence_at(at) is not None for w, _ in stored):
+            stored = await self._read(at, conn)
         found = []
-        for window in await self.windows(conn, at):
+        for window, matchers in (*self._configured_parsed, *stored):
             occurrence = window.occurrence_at(at)
             if occurrence is not None:
-                found.append((window, occurrence, _matchers(window)))
+                found.append((window, occurrence, matchers))
         self._metrics.maintenance_open.set(len(found))
         return OpenWindows(at, found)
+
+    async def _kept(self, at: datetime, conn: AsyncConnection | None) -> tuple[_Parsed, ...]:
+        """The windows made at run time, read again when this process changed one or when
+        the last read is ``REREAD`` seconds old."""
+        if self._stored is not None and self._monotonic() - self._read_at < REREAD:
+            return self._stored
+        return await self._read(at, conn)
+
+    async def _read(self, at: datetime, conn: AsyncConnection | None) -> tuple[_Parsed, ...]:
+        generation, read_at = self._generation, self._monotonic()
+        since = at - _KEPT
+        if conn is None:
+            async with self._store.connection() as own:
+                stored = await list_windows(own, live_at=since)
+        else:
+            stored = await list_windows(conn, live_at=since)
+        parsed = tuple((w, _matchers(w)) for w in stored)
+        if generation == self._generation:
+            self._stored, self._read_at = parsed, read_at
+        return parsed
+
+    def _changed(self) -> None:
+        """A window was made or ended here (committed): the next turn reads them again."""
+        self._stored = None
+        self._generation += 1
 
     async def holding(self, alerts: Sequence[Alert]) -> dict[int, Hold]:
         """Which of ``alerts`` (firing ones) an open window holds back now, by id."""
@@ -178,6 +236,7 @@ class Maintenance:
                 raise Conflict(f"a maintenance window named {window.name!r} exists already")
             made = await add_window(conn, window, created_by=created_by, now=now)
             await self._store.jobs.enqueue(conn, first_silence(made, now), now)
+        self._changed()
         log.info("maintenance window %s made by %s", made.name, created_by)
         if made.silence:
             self._wake()
@@ -207,6 +266,7 @@ class Maintenance:
             brought = await bring_forward(conn, WAITING_KINDS, name, now)
             if ended.silence:
                 await self._store.jobs.enqueue(conn, [expire_job(ended, now)], now)
+        self._changed()
         log.info("maintenance window %s ended by %s; %d held jobs due now", name, ended_by, brought)
         self._wake()
         return ended

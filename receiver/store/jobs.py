@@ -294,6 +294,12 @@ class JobQueue:
         rows = await conn.execute(self._on_their_way, {"b_groups": list(group_keys)})
         return [_job(row) for row in rows]
 
+    def on_their_way_in(self, conn: Connection, group_keys: Sequence[str]) -> list[Job]:
+        """``on_their_way`` within a unit of work (the job runner's turn)."""
+        return [
+            _job(row) for row in conn.execute(self._on_their_way, {"b_groups": list(group_keys)})
+        ]
+
     def finish(
         self, conn: Connection, ids: Sequence[int], owner: str, now: datetime, outcome: str
     ) -> int:

@@ -283,6 +283,11 @@ class Store(Connections):
         rows = await conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})
         return [alert_from_row(row) for row in rows]
 
+    @staticmethod
+    def alerts_by_ids_in(conn: Connection, ids: Sequence[int]) -> list[Alert]:
+        """``alerts_by_ids`` within a unit of work (the job runner's turn)."""
+        return [alert_from_row(row) for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})]
+
     async def record(
         self,
         conn: AsyncConnection,
@@ -412,6 +417,50 @@ class Store(Connections):
         if not changed and alert.status == AlertStatus.RESOLVED:
             raise Conflict(f"alert {alert_id} is resolved; there is nothing to acknowledge")
         return alert
+
+    async def acknowledge_many(
+        self,
+        alert_ids: Sequence[int],
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+        then: Callable[[list[int]], Sequence[NewJob]],
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``acknowledge`` for many alerts in one transaction: one guarded UPDATE (and one
+        INSERT of their events) per 500 alerts, not a statement each. Returns the ids it
+        acknowledged, and every alert of ``alert_ids`` found as it now is (an id missing there
+        does not exist). ``then(acknowledged ids)`` is enqueued with them."""
+        ids = list(dict.fromkeys(alert_ids))
+
+        def work(conn: Connection) -> tuple[list[int], dict[int, Alert]]:
+            changed: list[int] = []
+            for chunk in _chunks(ids):
+                result = conn.execute(
+                    update(alerts)
+                    .where(
+                        alerts.c.id.in_(chunk),
+                        alerts.c.status == AlertStatus.FIRING,
+                        alerts.c.acknowledged_at.is_(None),
+                    )
+                    .values(acknowledged_at=now, acknowledged_by=actor.name)
+                    .returning(alerts.c.id)
+                )
+                changed += sorted(row.id for row in result)
+            if changed:
+                events = [
+                    _event_row(i, EventKind.ACKNOWLEDGED, now, request_id, actor, note)
+                    for i in changed
+                ]
+                conn.execute(insert(alert_events), events)
+                self.jobs.enqueue_in(conn, then(changed), now)
+            found: dict[int, Alert] = {}
+            for chunk in _chunks(ids):
+                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(chunk)}):
+                    found[row.id] = alert_from_row(row)
+            return changed, found
+
+        return await self.unit(work)
 
     async def resolve(
         self,

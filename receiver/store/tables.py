@@ -457,3 +457,15 @@ heartbeats = Table(
     Column("last_message", Text, nullable=True),
     Column("missing_since", UTCDateTime(), nullable=True),
 )
+
+# The signed Slack requests (slash commands, button presses) received while their timestamp is
+# inside Slack's five-minute window, so that a captured request sent again within it, to this
+# replica or another, is refused. A row goes once its request is outside the window anyway.
+slack_requests = Table(
+    "slack_requests",
+    metadata,
+    Column("signature", String(128), primary_key=True),  # "v0=" and a hex HMAC-SHA256
+    Column("signed_at", UTCDateTime(), nullable=False),  # X-Slack-Request-Timestamp
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_slack_requests_expires_at", "expires_at"),
+)
