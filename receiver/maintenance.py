@@ -277,7 +277,9 @@ class Maintenance:
     def handlers(
         self, reactions: Sequence[Reaction], alertmanager: AlertmanagerClient | None = None
     ) -> dict[str, Handler]:
-        silences = WindowSilences(alertmanager, lambda at: self.windows(at=at), self._metrics)
+        silences = WindowSilences(
+            alertmanager, lambda at: self.windows(at=at), self._metrics, self._store
+        )
         gone = WindowsGone(self._store, self._live_names, WAITING_KINDS, self._wake)
         return {
             RELEASE: HeldReactions(self, self._store, reactions).release,

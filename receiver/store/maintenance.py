@@ -7,14 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import String, and_, cast, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.store.tables import jobs
 from receiver.store.tables import maintenance_windows as table
 from receiver.windows import MaintenanceWindow
 
-__all__ = ["add_window", "bring_forward", "end_window", "list_windows", "waited_for"]
+__all__ = [
+    "add_window",
+    "bring_forward",
+    "end_window",
+    "free_keys",
+    "list_windows",
+    "waited_for",
+]
 
 
 def _window(row: Any) -> MaintenanceWindow:
@@ -126,3 +133,21 @@ async def waited_for(conn: AsyncConnection, kinds: Sequence[str], now: datetime)
         select(held_by).where(_waiting(kinds, now), held_by.is_not(None)).distinct()
     )
     return {str(name) for (name,) in rows}
+
+
+async def free_keys(conn: AsyncConnection, prefix: str, keep: str) -> int:
+    """Give the finished jobs whose idempotency key starts with ``prefix``, but is not
+    ``keep``, a key of their own (``...:superseded:<id>``), so that the same key may be
+    enqueued again; how many there were."""
+    key = jobs.c.idempotency_key
+    result = await conn.execute(
+        update(jobs)
+        .where(
+            key.startswith(prefix, autoescape=True),
+            key != keep,
+            ~key.contains(":superseded:", autoescape=True),
+            jobs.c.state.in_(["done", "dead"]),
+        )
+        .values(idempotency_key=key + ":superseded:" + cast(jobs.c.id, String))
+    )
+    return int(result.rowcount or 0)
