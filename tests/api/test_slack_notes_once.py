@@ -35,7 +35,7 @@ channels:
   chat: {{type: slack}}
 escalation_policies:
   oncall:
-    tiers: [{{after: 0s, notify: [chat]}}]
+    tiers: [{{after: 0s, notify: [chat]}}, {{after: 1m, notify: [chat]}}]
 routes:
   - {{name: all, escalation_policy: oncall}}
 notifications: {{group_window: 0s}}
@@ -125,3 +125,16 @@ async def test_notes_posted_at_the_first_try_do_not_look_in_the_thread(
         await manual_clock.advance(timedelta(seconds=1))
     assert len(slack.thread(CHANNEL, ts)) == 3
     assert slack.called("conversations.replies") == []  # Slack's rate limits: no lookups
+
+
+async def test_an_escalation_note_whose_answer_was_lost_is_not_posted_twice(
+    on_clock: Any, config: Any, slack: SlackFake, manual_clock: ManualClock
+) -> None:
+    client = await on_clock(config)
+    _, ts = await _alert_with_message(client, manual_clock, slack)
+    # The next tier's note in the thread goes out, but the job hears HTTP 500.
+    slack.lose_answer("chat.postMessage", lambda args: args.get("thread_ts") == ts)
+    await manual_clock.advance(timedelta(minutes=1, seconds=3))
+    escalated = ":rotating_light: Escalated: oncall tier 2."
+    assert [m.text for m in slack.thread(CHANNEL, ts)] == [escalated]
+    assert len(slack.called("conversations.replies")) == 1  # the retry looked

@@ -387,8 +387,9 @@ class SlackChannel:
 
     async def note_once(self, reference: str, text: str, key: str, attempt: int = 1) -> None:
         """A reply in the thread of the message at ``reference``, once per ``key`` across
-        processes too, the message left as it is; the same path as ``note``, and by default
-        the thread is looked in first for a reply carrying the key."""
+        processes too (the path of ``note``, the message left as it is): the thread is looked
+        in first for a reply carrying the key when ``attempt`` says an earlier one may have
+        posted it."""
         parent = MessageRef.parse(reference)
         if parent is None:
             raise ChannelRejected(f"slack {self.name}: {reference!r} is not a message reference")
@@ -398,10 +399,18 @@ class SlackChannel:
         )
 
     async def attach_image(
-        self, reference: str, image: bytes, *, filename: str, title: str, comment: str
+        self,
+        reference: str,
+        image: bytes,
+        *,
+        filename: str,
+        title: str,
+        comment: str,
+        attempt: int = 1,
     ) -> None:
         """``image`` (a graph) in the thread of the message at ``reference``, once per
-        ``filename``."""
+        ``filename`` (looked for in the thread when ``attempt`` says an earlier one may have
+        shared it)."""
         parent = MessageRef.parse(reference)
         if parent is None:
             raise ChannelRejected(f"slack {self.name}: {reference!r} is not a message reference")
@@ -415,6 +424,7 @@ class SlackChannel:
             filename=filename,
             title=title,
             comment=comment,
+            attempt=attempt,
         )
 
     # -- updating ---------------------------------------------------------------------------
