@@ -8,9 +8,9 @@
   alerts' current state (``chat.update`` keyed by the stored channel and ts); so does an
   acknowledged notice, without a thread reply (the channel follows acknowledgements).
 - Posting is idempotent. A message or thread reply carries the idempotency key of the notice
-  or job behind it in its metadata. A send first looks in memory and, only when an earlier
-  attempt may have posted it (it failed, or the job was cut off, taken over or deferred after
-  it had begun), in Slack: the channel's history (``conversations.history``) for a message,
+  or job behind it in its metadata. A send first looks in memory and, only when the caller
+  says an earlier attempt may have posted it (``attempt`` above 0: one failed, or the job was
+  claimed before), in Slack: the channel's history (``conversations.history``) for a message,
   the thread (``conversations.replies``) for a reply. It updates the message it finds instead
   of posting a second, and posts no second reply. The first attempt looks nowhere: Slack's
   rate limits on those reads are tight.
