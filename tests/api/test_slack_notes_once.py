@@ -1,7 +1,8 @@
 """A thread reply that a durable job posts (a runbook's progress, an escalation's note) goes out
 once, even when the job runs again after its reply went out: the answer lost on its way back,
 or the process cut off before the job was recorded done and the job run again after a restart.
-The thread is looked in only when an earlier run of the job may have posted the reply."""
+The thread is looked in only when an earlier run of the job may have posted the reply. On
+SQLite and PostgreSQL: the job's count of claims, which says so, is the store's."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ async def slack() -> AsyncIterator[SlackFake]:
 
 
 @pytest.fixture
-def config(sqlite_url: str, make_config: Any, slack: SlackFake) -> Any:
+def config(db_url: str, make_config: Any, slack: SlackFake) -> Any:
     text = f"""{slack_section(slack)}
 channels:
   chat: {{type: slack}}
@@ -42,7 +43,7 @@ notifications: {{group_window: 0s}}
 jobs: {{lease: 2s, backoff_initial: 1s, backoff_max: 1s}}
 shutdown_grace: 1s
 """
-    return make_config(sqlite_url, text)
+    return make_config(db_url, text)
 
 
 async def _alert_with_message(client: Any, clock: ManualClock, slack: SlackFake) -> tuple[int, str]:
