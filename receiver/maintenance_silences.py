@@ -40,6 +40,8 @@ from receiver.jobs import DeadLetter, Done, JobContext, Outcome, Retry
 from receiver.matchers import parse_matchers
 from receiver.metrics import Metrics
 from receiver.model import NewJob
+from receiver.store import Store
+from receiver.store.maintenance import free_keys
 from receiver.windows import MaintenanceWindow, Occurrence
 
 log = logging.getLogger("firebreak.maintenance")
@@ -83,6 +85,10 @@ def fingerprint(window: MaintenanceWindow, occurrence: Occurrence) -> str:
     return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:12]
 
 
+def _key_prefix(window: str, start: datetime) -> str:
+    return f"{SILENCE}:{window}:{start.timestamp():.0f}:"
+
+
 def silence_job(window: MaintenanceWindow, occurrence: Occurrence, due: datetime) -> NewJob:
     """The job that creates (or replaces) the silence of ``window``'s ``occurrence``."""
     printed = fingerprint(window, occurrence)
@@ -96,7 +102,7 @@ def silence_job(window: MaintenanceWindow, occurrence: Occurrence, due: datetime
             "fingerprint": printed,
         },
         due_at=due,
-        idempotency_key=f"{SILENCE}:{window.name}:{occurrence.start.timestamp():.0f}:{printed}",
+        idempotency_key=_key_prefix(window.name, occurrence.start) + printed,
     )
 
 
@@ -148,11 +154,12 @@ class WindowSilences:
     """Runs ``maintenance_silence`` jobs against Alertmanager."""
 
     def __init__(
-        self, client: AlertmanagerClient | None, live: LiveWindows, metrics: Metrics
+        self, client: AlertmanagerClient | None, live: LiveWindows, metrics: Metrics, store: Store
     ) -> None:
         self._client = client
         self._live = live
         self._metrics = metrics
+        self._store = store
 
     async def run(self, ctx: JobContext) -> Outcome:
         payload = ctx.job.payload
@@ -231,6 +238,12 @@ class WindowSilences:
         for silence_id in stale:
             await client.expire_silence(silence_id)
             self._metrics.maintenance_silences_expired.inc()
+        # The jobs of this occurrence's earlier silences give up their keys: a reload back to
+        # what they made (matchers A, then B, then A again) enqueues a job for it again.
+        async with self._store.transaction() as conn:
+            await free_keys(
+                conn, _key_prefix(window.name, occurrence.start), ctx.job.idempotency_key
+            )
         if stale:
             log.info("maintenance window %s changed: silences %s replaced", window.name, stale)
             return Done(f"silence {made} replaced {len(stale)}")

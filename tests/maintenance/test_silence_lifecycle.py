@@ -1,7 +1,8 @@
 """A file window's silence over its life, on a real Alertmanager: a reload that changes its
 matchers or length replaces the current occurrence's silence (the old one expired, the new
-one made) and a reload that changes nothing touches nothing; a silence that was dead-lettered
-while Alertmanager was down does not stop the next occurrence's; the counters say so."""
+one made), also back to what it was before, and a reload that changes nothing touches
+nothing; a silence that was dead-lettered while Alertmanager was down does not stop the next
+occurrence's; the counters say so."""
 
 from __future__ import annotations
 
@@ -34,18 +35,20 @@ JOBS = "jobs: {max_attempts: 3, backoff_initial: 1s, backoff_max: 2s, poll_inter
 
 @pytest.fixture
 def manual_clock() -> ManualClock:
-    """Ten past the current hour: the hourly window below opened ten minutes ago."""
-    return ManualClock(datetime.now(UTC).replace(minute=10, second=0, microsecond=0))
+    """On the minute; Alertmanager refuses silences that end before its own (real) now, so
+    the hourly window below is counted from the test's start."""
+    return ManualClock(datetime.now(UTC).replace(second=0, microsecond=0))
 
 
-def window(match: str, duration: str = "30m") -> str:
+def window(match: str, opened: datetime, duration: str = "30m") -> str:
+    """An hourly window whose occurrence opened at ``opened`` (ten minutes before the start)."""
     return f"""
 maintenance:
   - name: hourly-batch
     match: {match}
     reason: batch import
     owner: data
-    cron: "0 * * * *"
+    cron: "{opened.minute} * * * *"
     duration: {duration}
     silence: true
 """
@@ -65,13 +68,13 @@ async def counters(client: Any) -> dict[str, float]:
 async def test_a_reload_that_changes_a_windows_matchers_replaces_its_silence(
     on_clock: Any, tmp_path: Path, db_url: str, manual_clock: ManualClock, alertmanager_url: str
 ) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
     path = tmp_path / "firebreak.yml"
     base = config_text(db_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
-    path.write_text(base + window("'job=\"batch\"'"))
+    path.write_text(base + window("'job=\"batch\"'", opened))
     client = await on_clock(load_config(str(path)), config_path=str(path))
     await manual_clock.settle()
     [first] = live(alertmanager_url)
-    opened = manual_clock() - timedelta(minutes=10)
     assert occurrence_start(first) == opened
     assert matcher_values(first) == {"job": "batch"}
 
@@ -81,31 +84,40 @@ async def test_a_reload_that_changes_a_windows_matchers_replaces_its_silence(
         assert resp.status == 200, await resp.text()
         await manual_clock.settle()
 
-    await reload(window("['job=\"batch\"', 'env=\"prod\"']"))
+    await reload(window("['job=\"batch\"', 'env=\"prod\"']", opened))
     [second] = live(alertmanager_url)
     assert matcher_values(second) == {"job": "batch", "env": "prod"}
     assert occurrence_start(second) == opened
     assert [s["id"] for s in silences(alertmanager_url) if s["status"]["state"] == "expired"] == [
         first["id"]
     ]
-    await reload(window("['job=\"batch\"', 'env=\"prod\"']"))  # nothing changed: nothing done
+    await reload(
+        window("['job=\"batch\"', 'env=\"prod\"']", opened)
+    )  # nothing changed: nothing done
     assert [s["id"] for s in live(alertmanager_url)] == [second["id"]]
     assert len(silences(alertmanager_url)) == 2
 
-    await reload(window("['job=\"batch\"', 'env=\"prod\"']", duration="40m"))  # a longer one
+    await reload(
+        window("['job=\"batch\"', 'env=\"prod\"']", opened, duration="40m")
+    )  # a longer one
     [third] = live(alertmanager_url)
     assert third["id"] != second["id"] and matcher_values(third) == matcher_values(second)
     assert third["endsAt"].startswith((opened + timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M"))
     assert len(silences(alertmanager_url)) == 3
 
+    await reload(window("'job=\"batch\"'", opened))  # back to the first: made again
+    [fourth] = live(alertmanager_url)
+    assert matcher_values(fourth) == {"job": "batch"} and fourth["id"] != first["id"]
+    assert len(silences(alertmanager_url)) == 4
+
     # The next occurrence is silenced with what the file says now, a little before it opens.
     await manual_clock.advance(opened + timedelta(minutes=56) - manual_clock())
-    [following] = [s for s in live(alertmanager_url) if s["id"] != third["id"]]
+    [following] = [s for s in live(alertmanager_url) if s["id"] != fourth["id"]]
     assert occurrence_start(following) == opened + timedelta(hours=1)
-    assert matcher_values(following) == {"job": "batch", "env": "prod"}
+    assert matcher_values(following) == {"job": "batch"}
     assert await counters(client) == {
-        "firebreak_maintenance_silences_created_total[]": 4.0,
-        "firebreak_maintenance_silences_expired_total[]": 2.0,
+        "firebreak_maintenance_silences_created_total[]": 5.0,
+        "firebreak_maintenance_silences_expired_total[]": 3.0,
         "firebreak_maintenance_silence_failures_total['refused']": 0.0,
         "firebreak_maintenance_silence_failures_total['unreachable']": 0.0,
     }
@@ -119,9 +131,13 @@ async def test_a_dead_lettered_silence_does_not_stop_the_next_occurrences(
     alertmanager_bin: str,
 ) -> None:
     port = free_port()  # nothing listens there yet
-    text = JOBS + f"alertmanager:\n  url: http://127.0.0.1:{port}\n" + window("'job=\"batch\"'")
-    client = await on_clock(load_config_text(tmp_path, sqlite_url, text))
     opened = manual_clock() - timedelta(minutes=10)
+    text = (
+        JOBS
+        + f"alertmanager:\n  url: http://127.0.0.1:{port}\n"
+        + window("'job=\"batch\"'", opened)
+    )
+    client = await on_clock(load_config_text(tmp_path, sqlite_url, text))
     await manual_clock.advance(timedelta(minutes=1))  # every retry, to the dead letter
     jobs = tables.jobs.c
     async with client.app[STORE].connection() as conn:
