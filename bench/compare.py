@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import alerta_server
+import loadgen
 import webhook_bench as wb
 from pgdb import PG_ADMIN_URL, fresh_database
 
@@ -57,7 +58,7 @@ TARGET_ALERTA = {"Firebreak SQLite": 25.0, "Firebreak PostgreSQL": 15.0}  # / Al
 # Alerta answers a 100-alert webhook in seconds, and 16 connections queue on its two workers:
 # give the requests still in flight when a scenario ends time to be answered rather than counted
 # as lost (the load workers are forked, so they see this too).
-wb.DRAIN_TIMEOUT = 60.0
+loadgen.DRAIN_TIMEOUT = 60.0
 
 
 @dataclass

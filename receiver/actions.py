@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from receiver.escalation import acknowledge_job, resolve_job
 from receiver.metrics import Metrics
-from receiver.model import Actor, Alert, Clock, NewJob
+from receiver.model import Actor, Alert, AlertStatus, Clock, NewJob
 from receiver.store import Store
 
 FollowUps = Callable[[str, int, datetime], Sequence[NewJob]]
@@ -59,6 +59,28 @@ class AlertActions:
         self._metrics.alert_actions.labels("acknowledge", actor.interface).inc()
         self._wake()
         return alert
+
+    async def acknowledge_many(
+        self, alert_ids: Sequence[int], actor: Actor, note: str | None, request_id: str | None
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``acknowledge`` for many alerts at once, in one transaction and one job for the
+        channels: the ids this call acknowledged, and the alerts found as they now are (an id
+        missing there does not exist; one found resolved and not acknowledged here could not be
+        acknowledged)."""
+        now = self._clock()
+        changed, found = await self._store.acknowledge_many(
+            alert_ids, actor, note, request_id, now, then=lambda ids: [acknowledge_job(ids, now)]
+        )
+        for alert_id in changed:
+            started = found[alert_id].starts_at
+            self._metrics.time_to_acknowledge.observe(max(0.0, (now - started).total_seconds()))
+        # As counted one at a time: each alert acknowledged now or already, not those refused.
+        done = set(changed)
+        taken = [a for a in found.values() if a.id in done or a.status is AlertStatus.FIRING]
+        if taken:
+            self._metrics.alert_actions.labels("acknowledge", actor.interface).inc(len(taken))
+        self._wake()
+        return changed, found
 
     async def resolve(
         self, alert_id: int, actor: Actor, note: str | None, request_id: str | None

@@ -54,6 +54,9 @@ class Silence:
     id: str
     comment: str
     state: str
+    # What it silences and until when, as Alertmanager gave them (``api_matcher``'s shape).
+    matchers: tuple[Mapping[str, object], ...] = ()
+    ends_at: str = ""
 
 
 class AlertmanagerClient:
@@ -168,9 +171,11 @@ class AlertmanagerClient:
                         id=str(raw["id"]),
                         comment=str(raw.get("comment") or ""),
                         state=str((raw.get("status") or {}).get("state", "")),
+                        matchers=tuple(dict(m) for m in raw.get("matchers") or ()),
+                        ends_at=str(raw.get("endsAt") or ""),
                     )
                 )
-            except (AttributeError, KeyError, TypeError) as exc:
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 raise AlertmanagerUnavailable(
                     f"GET /silences: unexpected answer: {exc!r}"
                 ) from None

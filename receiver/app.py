@@ -27,6 +27,7 @@ from receiver.automation.definitions import Runbooks, load_runbooks
 from receiver.automation.mode import announce
 from receiver.automation.steps import registered_actions
 from receiver.breaker import BreakerRegistry
+from receiver.channels import breaker_factory, slack_client
 from receiver.chatops import ChatOps
 from receiver.clock_skew import ClockSkew
 from receiver.config import Config
@@ -40,7 +41,7 @@ from receiver.model import Clock, ReloadResult, system_clock
 from receiver.pagerduty_sync import PagerDutySync
 from receiver.reload import drills_for, reload_config, services_for
 from receiver.routes import setup_routes
-from receiver.services import Lasting, alert_actions, breaker_factory, slack_client
+from receiver.services import Lasting, alert_actions
 from receiver.slack.bolt import build_bolt_app
 from receiver.slack.commands import SlackCommands
 from receiver.slack.roles import SlackRoles

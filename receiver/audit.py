@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,22 +73,32 @@ class Audit:
         return row
 
     async def _write(self, row: dict[str, Any]) -> None:
+        await self._write_all([row])
+
+    async def _write_all(self, rows: list[dict[str, Any]]) -> None:
         try:
             async with self._store.transaction() as conn:
-                await conn.execute(insert(audit_log), [row])
+                await conn.execute(insert(audit_log), rows)
         except StoreUnavailable as exc:
-            log.error(
-                "audit row not written (%s %s by %s): %s",
-                row["action"],
-                row["target"],
-                row["actor"],
-                exc,
-            )
+            for row in rows:
+                log.error(
+                    "audit row not written (%s %s by %s): %s",
+                    row["action"],
+                    row["target"],
+                    row["actor"],
+                    exc,
+                )
 
     async def record(self, **fields: Any) -> None:
         """One row: ``actor``, ``interface``, ``action``, ``outcome`` and optionally
         ``target``, ``status``, ``request_id``, ``detail``."""
         await self._write(self._row(**fields))
+
+    async def record_many(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """``record`` for each of ``entries`` (their fields as ``record`` takes them), as one
+        INSERT in one transaction."""
+        if entries:
+            await self._write_all([self._row(**fields) for fields in entries])
 
     def record_soon(self, **fields: Any) -> None:
         """``record`` from code that cannot wait (a Slack handler answering within 3 s): the

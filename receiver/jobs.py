@@ -283,6 +283,8 @@ class JobRunner:
             if self._outcomes or self._wakeup.is_set():
                 await asyncio.sleep(0)  # let the jobs just started begin; then go round again
                 continue
+            if self._stopping and not self._running:
+                continue  # the last outcomes are recorded: nothing left to wait for
             if self._stopping or len(claimed) >= free:
                 # Full (or finishing): a job that finishes wakes the loop.
                 await self._wait(self.settings.poll_interval.total_seconds())

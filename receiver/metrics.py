@@ -38,6 +38,26 @@ class Metrics:
             "Times an alert was held back from escalation and runbooks by a maintenance window.",
             registry=registry,
         )
+        self.maintenance_silences_created = Counter(
+            "firebreak_maintenance_silences_created_total",
+            "Alertmanager silences made for maintenance windows' occurrences.",
+            registry=registry,
+        )
+        self.maintenance_silences_expired = Counter(
+            "firebreak_maintenance_silences_expired_total",
+            "Maintenance windows' Alertmanager silences expired: the window was ended early or "
+            "its silence replaced after its matchers changed.",
+            registry=registry,
+        )
+        self.maintenance_silence_failures = Counter(
+            "firebreak_maintenance_silence_failures_total",
+            "Attempts to make or expire a maintenance window's Alertmanager silence that failed, "
+            "by reason: unreachable (retried) or refused (dead-lettered).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in ("unreachable", "refused"):  # exported at 0 before the first failure
+            self.maintenance_silence_failures.labels(reason)
         self.template_failures = Counter(
             "firebreak_message_template_failures_total",
             "Messages sent in the default layout because their template failed, by channel.",

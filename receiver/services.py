@@ -9,19 +9,16 @@ builds them at start and again at each reload, from plain values and callables, 
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from receiver.acklinks import LinkSigner
 from receiver.actions import AlertActions
 from receiver.alert_graphs import SlackGraphs, email_graphs
 from receiver.alertmanager_api import AlertmanagerClient
@@ -32,10 +29,11 @@ from receiver.automation.guards import GuardedHttp, HttpGuard, ShellPolicy
 from receiver.automation.redaction import Redactor, configured_secrets
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import StepEnvironment
-from receiver.breaker import BreakerRegistry, CircuitBreaker
+from receiver.breaker import BreakerRegistry
 from receiver.calendars import MAX_CALENDAR_BYTES, Calendars
+from receiver.channels import ChannelExtras, build_channel, build_slack_channels, links_for
 from receiver.clock_skew import ClockSkew
-from receiver.config import ChannelConfig, Config
+from receiver.config import Config
 from receiver.config.integrations import SlackConfig
 from receiver.deadletters import DeadLetters
 from receiver.escalation import Escalation
@@ -49,15 +47,7 @@ from receiver.maintenance import HeldReactions, Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
 from receiver.notify.base import Channel
-from receiver.notify.email import EmailChannel, GraphLookup
-from receiver.notify.links import AckLinker, NoticeLinks
-from receiver.notify.log import LogChannel
-from receiver.notify.pagerduty import PagerDutyChannel
-from receiver.notify.slack import Pacer, SlackChannel
-from receiver.notify.slack.blocks import MessageView
-from receiver.notify.teams import TeamsChannel, TeamsLinks
-from receiver.notify.templated import MessageTemplate
-from receiver.notify.webhook import WebhookChannel
+from receiver.notify.links import NoticeLinks
 from receiver.people import People
 from receiver.pipeline import PipelineGuard
 from receiver.ratelimit import RateLimit, RateLimiters
@@ -68,11 +58,8 @@ from receiver.schedules import Schedules
 from receiver.slack_messages import (
     MessageUpdates,
     alert_follow_ups,
-    paged_lookup,
     progress_hook,
-    reference_lookup,
-    runbook_offers,
-    state_lookup,
+    slack_ahead,
 )
 from receiver.store import Store
 from receiver.templates import channel_templates
@@ -152,7 +139,9 @@ def build_services(
     links = NoticeLinks(external_url=config.notifications.external_url)
     templates = channel_templates(config, links, metrics)
     maintenance = Maintenance(config, store, clock, metrics, wake, lasting.monotonic)
-    slack_channels = _slack_channels(store, config, runbooks, lasting, templates, maintenance)
+    slack_channels = build_slack_channels(
+        store, config, runbooks, lasting.slack, lasting.slack_client, templates, maintenance
+    )
     grapher = Grapher(config.graphs, session) if config.graphs is not None else None
     email_graphs_of = email_graphs(grapher) if grapher is not None else None
     channels: dict[str, Channel] = {
@@ -161,7 +150,7 @@ def build_services(
             channel,
             session,
             clock,
-            ChannelExtras(_links_for(config, name, clock), templates.get(name), email_graphs_of),
+            ChannelExtras(links_for(config, name, clock), templates.get(name), email_graphs_of),
         )
         for name, channel in config.channels.items()
         if name not in slack_channels
@@ -232,7 +221,9 @@ def build_services(
         **guard.handlers(),
         **retention.handlers(),
         **executor.handlers(),
-        **MessageUpdates(store, slack_channels).handlers(),
+        **MessageUpdates(
+            store, slack_channels, slack_ahead(store, config, Router(config))
+        ).handlers(),
         **(graphs.handlers() if graphs is not None else {}),
     }
     # What alerts that arrive (route) and that end (resolve, by Alertmanager or a person) set
@@ -308,213 +299,3 @@ def action_settings(config: Config) -> dict[str, Mapping[str, Any]]:
         base = os.path.dirname(config.source) if os.path.isfile(config.source) else "."
         found.setdefault("retry_dead_letters", {})["archive"] = os.path.join(base, archive)
     return dict(found)
-
-
-def breaker_factory(
-    config: Config, monotonic: Callable[[], float] = time.monotonic
-) -> Callable[[str, str], CircuitBreaker]:
-    """A channel's circuit breaker, with the channel's ``breaker`` settings."""
-
-    def make(channel: str, _target: str) -> CircuitBreaker:
-        settings = config.channels[channel].breaker if channel in config.channels else None
-        if settings is None:
-            return CircuitBreaker(clock=monotonic)
-        return CircuitBreaker(
-            failure_threshold=settings.failure_threshold,
-            open_cooldown=settings.open_cooldown.total_seconds(),
-            half_open_probe_count=settings.half_open_probe_count,
-            clock=monotonic,
-        )
-
-    return make
-
-
-def _links_for(config: Config, channel: str, clock: Clock) -> NoticeLinks:
-    """The links channel ``channel`` puts in its notices: console, and acknowledge links when
-    they are configured."""
-    notifications = config.notifications
-    ack = notifications.acknowledge_links
-    if ack is None or notifications.external_url is None:
-        return NoticeLinks(external_url=notifications.external_url)
-    linker = AckLinker(LinkSigner(ack.secret), notifications.external_url, channel, ack.ttl, clock)
-    return NoticeLinks(external_url=notifications.external_url, acknowledge=linker)
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelExtras:
-    """What a channel is given besides its own section: links back to Firebreak, the
-    channel's message template, and the graphs an e-mail shows inline."""
-
-    links: NoticeLinks = field(default_factory=NoticeLinks)
-    template: MessageTemplate | None = None
-    graphs: GraphLookup | None = None
-
-
-ChannelBuilder = Callable[
-    [str, ChannelConfig, aiohttp.ClientSession, Clock, ChannelExtras], "Channel | None"
-]
-
-
-def _webhook(
-    name: str,
-    channel: ChannelConfig,
-    session: aiohttp.ClientSession,
-    clock: Clock,
-    extras: ChannelExtras,
-) -> Channel | None:
-    hook = channel.webhook
-    if hook is None:
-        return None
-    return WebhookChannel(
-        name,
-        hook.url,
-        session=session,
-        secret=hook.secret,
-        timeout=hook.timeout.total_seconds(),
-        headers=dict(hook.headers),
-        clock=clock,
-        template=extras.template,
-    )
-
-
-def _email(
-    name: str,
-    channel: ChannelConfig,
-    _session: aiohttp.ClientSession,
-    clock: Clock,
-    extras: ChannelExtras,
-) -> Channel | None:
-    mail = channel.email
-    if mail is None:
-        return None
-    tls_context = ssl.create_default_context(cafile=mail.ca_file) if mail.ca_file else None
-    return EmailChannel(
-        name,
-        host=mail.host,
-        port=mail.port,
-        starttls=mail.starttls,
-        use_tls=mail.use_tls,
-        username=mail.username,
-        password=mail.password,
-        sender=mail.sender,
-        default_to=tuple(mail.to),
-        timeout=mail.timeout.total_seconds(),
-        tls_context=tls_context,
-        clock=clock,
-        template=extras.template,
-        links=extras.links,
-        graphs=extras.graphs,
-    )
-
-
-def _pagerduty(
-    name: str,
-    channel: ChannelConfig,
-    _session: aiohttp.ClientSession,
-    clock: Clock,
-    _extras: ChannelExtras,
-) -> Channel | None:
-    if channel.pagerduty is None:
-        return None
-    return PagerDutyChannel(name, channel.pagerduty, clock=clock)
-
-
-def _teams(
-    name: str,
-    channel: ChannelConfig,
-    session: aiohttp.ClientSession,
-    clock: Clock,
-    extras: ChannelExtras,
-) -> Channel | None:
-    teams = channel.teams
-    if teams is None:
-        return None
-    return TeamsChannel(
-        name,
-        teams.url,
-        session=session,
-        timeout=teams.timeout.total_seconds(),
-        links=TeamsLinks(teams.grafana_url, teams.silence_url, extras.links),
-        template=extras.template,
-        clock=clock,
-    )
-
-
-# A channel type's name in ``channels.<name>.type`` → what builds it. ``slack`` channels share
-# the one Slack client and are built apart (``_slack_channels``); a type missing here, or one
-# without its section, logs what it would have sent.
-CHANNEL_TYPES: Mapping[str, ChannelBuilder] = {
-    "webhook": _webhook,
-    "email": _email,
-    "pagerduty": _pagerduty,
-    "teams": _teams,
-}
-
-
-def build_channel(
-    name: str,
-    channel: ChannelConfig,
-    session: aiohttp.ClientSession,
-    clock: Clock,
-    extras: ChannelExtras | None = None,
-) -> Channel:
-    """The one place channel configuration becomes a channel."""
-    builder = CHANNEL_TYPES.get(channel.type)
-    extras = extras or ChannelExtras()
-    built = builder(name, channel, session, clock, extras) if builder is not None else None
-    return built if built is not None else LogChannel(name)
-
-
-def slack_client(slack: SlackConfig, session: aiohttp.ClientSession) -> AsyncWebClient:
-    """The Slack Web API client, made once per process."""
-    return AsyncWebClient(
-        token=slack.bot_token,
-        base_url=slack.api_url,
-        session=session,
-        timeout=10,
-        retry_handlers=[],  # jobs do the waiting: a 429 defers the job, never sleeps here
-    )
-
-
-def _slack_channels(
-    store: Store,
-    config: Config,
-    runbooks: Runbooks,
-    lasting: Lasting,
-    templates: Mapping[str, MessageTemplate],
-    maintenance: Maintenance | None = None,
-) -> dict[str, SlackChannel]:
-    """The ``slack`` channels, over the client made at start (none without one)."""
-    slack, client = lasting.slack, lasting.slack_client
-    if slack is None or client is None:
-        return {}
-    pacer = Pacer(slack.message_interval.total_seconds())
-    view = MessageView(
-        grafana_url=slack.grafana_url, silence_button=config.alertmanager is not None
-    )
-    names = [name for name, channel in config.channels.items() if channel.type == "slack"]
-    state = state_lookup(store, names, Router(config), maintenance)
-    references = reference_lookup(store, names)
-    paged = paged_lookup(store, config.people)
-    offers = runbook_offers(
-        store,
-        runbooks,
-        config.automation.automatic,
-        dry_run=config.automation.mode == "dry_run",
-    )
-    found = {}
-    for name in names:
-        section = config.channels[name].slack
-        own = section.channel if section is not None else None
-        found[name] = SlackChannel(
-            name,
-            client,
-            default_channel=own or slack.default_channel,
-            pacer=pacer,
-            state=state,
-            view=dataclasses.replace(view, template=templates.get(name)),
-            references=references,
-            runbooks=offers,
-            paged=paged,
-        )
-    return found

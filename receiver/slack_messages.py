@@ -10,7 +10,7 @@ first goes into each message's thread. It is a durable job like any send: Slack'
 by ``Retry-After``, a failure retries it with backoff, and repeating it only renders the same
 state again. A note goes out once: a run of the job that was claimed before (its answer lost,
 its process cut off or gone, or deferred) looks in the thread for a reply carrying the job's key
-before it posts; a first run does not, as its process would know.
+before it posts; a first run does not (no earlier run can have posted it).
 
 Runbooks on alert messages. A message offers every runbook written for its firing alerts
 (``Runbooks.offered``), one button each, with these rules so that a press never starts a second
@@ -37,7 +37,7 @@ knowing the store.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from receiver.actions import FollowUps
@@ -47,7 +47,7 @@ from receiver.automation.progress import Progress, ProgressHook
 from receiver.config import Config, PersonConfig
 from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.maintenance import Hold, Maintenance
-from receiver.model import ACTIVE_STATES, DRILL_LABEL, Execution, NewJob
+from receiver.model import ACTIVE_STATES, DRILL_LABEL, AlertStatus, Execution, NewJob
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled
 from receiver.notify.slack import (
     MessageState,
@@ -74,15 +74,19 @@ __all__ = [
     "progress_note",
     "reference_lookup",
     "runbook_offers",
+    "slack_ahead",
     "state_lookup",
 ]
 
 KIND = "slack_update"
 # A note about alerts whose first Slack message has not gone out yet (a runbook that starts by
-# itself is often quicker than the notice) waits for it this long, looking again every
-# _NOTE_RECHECK, before it is given up as about alerts Slack never heard of.
+# itself is often quicker than the notice) waits for it, looking again every _NOTE_RECHECK,
+# while that message may still come (``SlackAhead``), and this long at most.
 _NOTE_WAIT = timedelta(minutes=2)
 _NOTE_RECHECK = timedelta(seconds=1)
+
+# Whether a first Slack message about any of these alerts may still come.
+SlackAhead = Callable[[Sequence[int]], Awaitable[bool]]
 
 
 def message_update_job(action: str, alert_id: int, now: datetime) -> list[NewJob]:
@@ -171,12 +175,55 @@ def reference_lookup(store: Store, channels: Sequence[str]) -> ReferenceLookup:
     return lookup
 
 
-class MessageUpdates:
-    """The ``slack_update`` job handler over the configured Slack channels."""
+def slack_ahead(store: Store, config: Config, router: Router) -> SlackAhead:
+    """Whether Slack may still hear of some alerts: a notice to a Slack channel is on its way
+    about them, or one of them is firing, unacknowledged, and routed to an escalation policy
+    with a tier that notifies a Slack channel (or pages people, with ``paging.slack`` set).
+    Otherwise — routed to PagerDuty only, acknowledged or resolved before its Slack tier — no
+    first message is coming, and a note about them need not wait for one."""
+    names = {name for name, channel in config.channels.items() if channel.type == "slack"}
+    people = config.paging.slack in names
+    reaching = {
+        name
+        for name, policy in config.escalation_policies.items()
+        if any(
+            t.channel in names or (people and t.people is not None)
+            for tier in policy.tiers
+            for t in tier.notify
+        )
+    }
 
-    def __init__(self, store: Store, channels: Mapping[str, SlackChannel]) -> None:
+    async def ahead(alert_ids: Sequence[int]) -> bool:
+        async with store.connection() as conn:
+            alerts = await store.alerts_by_ids(conn, alert_ids)
+            groups = sorted({a.group_key for a in alerts})
+            coming = await store.jobs.on_their_way(conn, groups) if groups else []
+        ids = set(alert_ids)
+        if any(
+            j.payload.get("channel") in names and ids & set(j.payload.get("alert_ids") or ())
+            for j in coming
+        ):
+            return True
+        return any(
+            a.status == AlertStatus.FIRING
+            and a.acknowledged_at is None
+            and any(m.escalation_policy in reaching for m in router.route(a.labels))
+            for a in alerts
+        )
+
+    return ahead
+
+
+class MessageUpdates:
+    """The ``slack_update`` job handler over the configured Slack channels; ``ahead`` says
+    whether a note about alerts without a Slack message yet should wait for one."""
+
+    def __init__(
+        self, store: Store, channels: Mapping[str, SlackChannel], ahead: SlackAhead | None = None
+    ) -> None:
         self._store = store
         self._channels = channels
+        self._ahead = ahead
 
     def handlers(self) -> dict[str, Handler]:
         return {KIND: self.update}
@@ -190,7 +237,8 @@ class MessageUpdates:
             async with self._store.connection() as conn:
                 found = await messages_about(conn, job.payload["alert_ids"], list(self._channels))
             if note and not found and ctx.now - job.created_at < _NOTE_WAIT:
-                early = True
+                alert_ids = job.payload["alert_ids"]
+                early = early or self._ahead is None or await self._ahead(alert_ids)
             for channel, reference in found:
                 if not note and (channel, reference) in done:
                     continue

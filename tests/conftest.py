@@ -24,9 +24,26 @@ from receiver.config import Config, parse_config
 from tests.clock import ManualClock
 
 # Property tests are bounded by their number of examples, never by the clock: on a loaded machine
-# a slow draw or a slow example says nothing about the code.
-settings.register_profile("firebreak", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("firebreak")
+# a slow draw or a slow example says nothing about the code. Every run draws a quarter of
+# Hypothesis's usual number; the scheduled run (HYPOTHESIS_PROFILE=nightly) twenty times that.
+settings.register_profile(
+    "firebreak",
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "nightly", parent=settings.get_profile("firebreak"), max_examples=500, print_blob=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "firebreak"))
+
+
+def examples(per_hundred: int) -> int:
+    """A property test's number of examples, weighed against Hypothesis's usual 100: ``200``
+    for a test worth twice the usual draw (cheap examples, a wide input space), ``60`` for one
+    whose examples are costly. Scaled by the loaded profile, at least 10."""
+    return max(10, per_hundred * settings.default.max_examples // 100)
+
 
 WEBHOOK_TOKEN = "hook-secret-0123456789"
 ADMIN_TOKEN = "admin-secret-0123456789"

@@ -27,8 +27,8 @@ ATTEMPTS: Final = 3
 BACKOFF: Final = 1.0  # seconds before the second attempt; doubled before each next one
 # A token file holds one token; anything much longer is not one (a key, a whole config).
 TOKEN_FILE_LIMIT: Final = 4096
-# The most of an answer kept for an error message.
-_ANSWER_LIMIT: Final = 64 * 1024
+# The longest answer read: Firebreak's are a few KiB (an alert, a heartbeat).
+_ANSWER_LIMIT: Final = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,13 @@ class ApiClient:
 
 
 async def _json(response: aiohttp.ClientResponse) -> Any:
-    raw = await response.content.read(_ANSWER_LIMIT)
+    """The answer's JSON; None when it is not JSON or longer than any answer of Firebreak's
+    (a server that is not Firebreak may send without end)."""
+    raw = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        raw += chunk
+        if len(raw) > _ANSWER_LIMIT:
+            return None
     try:
         return json.loads(raw) if raw else None
     except ValueError:

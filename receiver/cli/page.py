@@ -87,7 +87,7 @@ async def _send(url: str, token: str, body: dict[str, Any], *, as_json: bool) ->
             answer = await client.post(_PATH, body)
     except Unreachable as exc:
         raise FirebreakError(f"{exc}; the page may not be raised: {again}") from None
-    if answer.status in (200, 201):
+    if answer.status in (200, 201) and isinstance(answer.body, dict):
         if as_json:
             print(json.dumps(answer.body, indent=2, sort_keys=True))
         else:

@@ -21,6 +21,7 @@ from receiver.automation.definitions import Runbooks, load_runbooks
 from receiver.automation.service import AutomationService
 from receiver.automation.steps import registered_actions
 from receiver.breaker import BreakerRegistry
+from receiver.channels import breaker_factory
 from receiver.clock_skew import ClockSkew
 from receiver.config import Config
 from receiver.errors import FirebreakError, InvalidInput
@@ -29,7 +30,7 @@ from receiver.maintenance import Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Notification, system_clock
 from receiver.schedules import Schedules
-from receiver.services import Lasting, alert_actions, breaker_factory, build_services
+from receiver.services import Lasting, alert_actions, build_services
 from receiver.store import Store, open_store
 
 

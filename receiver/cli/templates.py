@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 
 from receiver.alertmanager import parse_webhook
+from receiver.channels import ChannelExtras, build_channel
 from receiver.cli.loaded import Loaded
 from receiver.errors import InvalidInput
 from receiver.model import Notification, system_clock
@@ -24,7 +25,6 @@ from receiver.notify.slack.blocks import MessageAlert, MessageView, message
 from receiver.notify.teams import TeamsChannel, encode_message
 from receiver.notify.webhook import WebhookChannel
 from receiver.routing import Router
-from receiver.services import ChannelExtras, build_channel
 from receiver.templates import TemplateProblem, channel_templates
 
 _MAX_ALERT_FILE = 5 * 1024 * 1024

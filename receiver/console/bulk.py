@@ -1,6 +1,8 @@
 """Acting on several alerts at once from the alerts page: acknowledge, resolve or snooze the
-alerts selected, each through the same AlertActions and rules as its own button, each its own
+alerts selected, through the same AlertActions and rules as their own buttons, each its own
 audit row, and a page saying what came of every one ("3 acknowledged, 1 already resolved").
+Acknowledging is one statement for all of them (``AlertActions.acknowledge_many``) and one
+job telling the channels; resolving and snoozing go one alert at a time.
 
 The request is refused as a whole (one audit row, ``bulk``) when it is not a responder's from
 the console's own page, or when the selection does not parse; otherwise every alert selected
@@ -10,7 +12,7 @@ is acted on, and one that cannot be is reported, never skipped.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,7 +31,7 @@ from receiver.web.middleware import audit_outcome, status_of
 from receiver.web.params import parse_snooze
 
 # At most this many alerts in one request: five pages of the listing as it opens, and each
-# alert is a transaction and an audit row of its own.
+# alert resolved or snoozed is a transaction of its own.
 BULK_LIMIT = 500
 # A form may name an alert more than once (its row, its group's and the page's "select all"):
 # room for each selected alert twice, and a few more fields.
@@ -99,16 +101,10 @@ async def _act(
     before: Alert | None,
     actor: Actor,
 ) -> Outcome:
-    """One alert through the service its own button calls. Acknowledging an acknowledged alert
-    or resolving a resolved one changes nothing there, and is reported as already done."""
+    """One alert through the service its own button calls. Resolving a resolved one changes
+    nothing there, and is reported as already done."""
     request_id = request_id_var.get()
     try:
-        if chosen == "acknowledge":
-            alert = await actions.acknowledge(alert_id, actor, None, request_id)
-            already = (before is not None and before.acknowledged_at is not None) or (
-                alert.acknowledged_by != actor.name
-            )
-            return Outcome(alert_id, before, ALREADY_ACKNOWLEDGED if already else DONE[chosen])
         if chosen == "resolve":
             alert = await actions.resolve(alert_id, actor, None, request_id)
             already = (before is not None and before.status is AlertStatus.RESOLVED) or (
@@ -120,7 +116,7 @@ async def _act(
         return Outcome(alert_id, before, DONE[chosen])
     except NotFound as exc:
         return Outcome(alert_id, before, NOT_FOUND, status_of(exc), str(exc))
-    except Conflict as exc:  # acknowledging or snoozing an alert that has been resolved
+    except Conflict as exc:  # snoozing an alert that has been resolved
         return Outcome(alert_id, before, ALREADY_RESOLVED, status_of(exc), str(exc))
     except FirebreakError as exc:  # the database went away meanwhile
         return Outcome(alert_id, before, FAILED, status_of(exc), str(exc))
@@ -145,16 +141,56 @@ def _row(outcome: Outcome, chosen: str, actor: Actor, form: Form) -> dict[str, A
     }
 
 
-@action(Role.RESPONDER, fields=_FIELDS)
-async def bulk(request: web.Request, session: Session, form: Form) -> web.StreamResponse:
-    """Act on every alert selected, one after the other, an audit row after each."""
-    chosen, duration = _parse_action(form)
-    ids = parse_ids(form.getall("ids", []))
-    before = await request.app[STORE].alerts_with_ids(ids)
-    actor = Actor(session.principal.name, "console")
+async def _acknowledge_all(
+    actions: AlertActions, ids: Sequence[int], before: Mapping[int, Alert], actor: Actor
+) -> list[Outcome]:
+    """Acknowledge them all in one statement; what came of each, as its own button says it."""
+    try:
+        changed, found = await actions.acknowledge_many(ids, actor, None, request_id_var.get())
+    except FirebreakError as exc:  # the database went away: none of them changed
+        return [Outcome(i, before.get(i), FAILED, status_of(exc), str(exc)) for i in ids]
+    done = set(changed)
+    outcomes = []
+    for alert_id in ids:
+        alert = found.get(alert_id)
+        if alert is None:
+            problem: FirebreakError = NotFound(f"alert {alert_id} does not exist")
+            outcome = Outcome(alert_id, None, NOT_FOUND, status_of(problem), str(problem))
+        elif alert_id in done:
+            outcome = Outcome(alert_id, before.get(alert_id), DONE["acknowledge"])
+        elif alert.status is AlertStatus.RESOLVED:
+            problem = Conflict(f"alert {alert_id} is resolved; there is nothing to acknowledge")
+            outcome = Outcome(
+                alert_id, before.get(alert_id), ALREADY_RESOLVED, status_of(problem), str(problem)
+            )
+        else:
+            outcome = Outcome(alert_id, before.get(alert_id), ALREADY_ACKNOWLEDGED)
+        outcomes.append(outcome)
+    return outcomes
+
+
+async def _outcomes(
+    request: web.Request,
+    chosen: str,
+    duration: timedelta | None,
+    ids: Sequence[int],
+    before: Mapping[int, Alert],
+    actor: Actor,
+    form: Form,
+) -> list[Outcome]:
+    """Acknowledge them all at once and write their audit rows at once; or resolve or snooze
+    each in turn, an audit row after each."""
     audit = request.app[AUDIT]
-    request[AUDITED_PER_ALERT] = True
-    outcomes: list[Outcome] = []
+    if chosen == "acknowledge":
+        try:
+            outcomes = await _acknowledge_all(request.app[ACTIONS], ids, before, actor)
+        except Exception:  # a defect: the alerts' rows say so before the error page does
+            outcomes = [Outcome(i, before.get(i), FAILED, 500, "internal error") for i in ids]
+            await audit.record_many([_row(o, chosen, actor, form) for o in outcomes])
+            raise
+        await audit.record_many([_row(o, chosen, actor, form) for o in outcomes])
+        return outcomes
+    outcomes = []
     for alert_id in ids:
         try:
             outcome = await _act(
@@ -166,6 +202,18 @@ async def bulk(request: web.Request, session: Session, form: Form) -> web.Stream
             raise
         outcomes.append(outcome)
         await audit.record(**_row(outcome, chosen, actor, form))
+    return outcomes
+
+
+@action(Role.RESPONDER, fields=_FIELDS)
+async def bulk(request: web.Request, session: Session, form: Form) -> web.StreamResponse:
+    """Act on every alert selected, an audit row for each."""
+    chosen, duration = _parse_action(form)
+    ids = parse_ids(form.getall("ids", []))
+    before = await request.app[STORE].alerts_with_ids(ids)
+    actor = Actor(session.principal.name, "console")
+    request[AUDITED_PER_ALERT] = True
+    outcomes = await _outcomes(request, chosen, duration, ids, before, actor, form)
     return render(
         request,
         "bulk.html",

@@ -1,10 +1,10 @@
 """The slack-bolt ``AsyncApp`` behind ``slack.path``: the slash command and the buttons.
 
-Bolt verifies every request before a listener sees it: the ``X-Slack-Signature`` (``v0=``
-HMAC-SHA256 of ``v0:<timestamp>:<raw body>`` under the signing secret, compared in constant
-time) and an
-``X-Slack-Request-Timestamp`` no more than five minutes off, so a captured request cannot be
-replayed. A failure is a 401 and reaches no listener.
+Every request is verified before a listener sees it (``receiver.slack_replays``): the
+``X-Slack-Signature`` (``v0=`` HMAC-SHA256 of ``v0:<timestamp>:<raw body>`` under the signing
+secret, compared in constant time) and an ``X-Slack-Request-Timestamp`` no more than five
+minutes off; a failure is a 401. A request received before — a captured one replayed within the
+window, to any replica — is a 409. Neither reaches a listener. Bolt checks the signature again.
 
 Slack waits three seconds for an answer. The listeners acknowledge at once — with the answer
 itself when it needs neither the store nor the network (help, what was expected) — and post the
@@ -27,7 +27,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from receiver.config import SlackConfig
 from receiver.slack.commands import Reply, SlackCommands
 from receiver.slack.roles import SlackUser
-from receiver.typedefs import SLACK_BOLT
+from receiver.slack_replays import take_once
+from receiver.typedefs import CONFIG, SLACK_BOLT, STORE
 from receiver.web.request import read_body
 
 __all__ = ["build_bolt_app", "slack_events"]
@@ -88,9 +89,12 @@ def build_bolt_app(
 
 
 async def slack_events(request: web.Request) -> web.Response:
-    """Hand one aiohttp request to bolt (it verifies the signature on the raw body first)."""
+    """Hand one aiohttp request to bolt once it is verified, and taken for the first time."""
     bolt = request.app[SLACK_BOLT]
     body = await read_body(request, _MAX_BODY)
+    slack = request.app[CONFIG].slack
+    assert slack is not None  # the route exists only with a slack section
+    await take_once(request.app[STORE], slack.signing_secret, body, request.headers)
     bolt_request = AsyncBoltRequest(
         body=body.decode("utf-8", "replace"),
         query=request.query_string,

@@ -34,7 +34,7 @@ from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_confli
 from receiver.store.heartbeats import HeartbeatSQL
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue
-from receiver.store.listing import ALERT_COLUMNS, alert_from_row
+from receiver.store.listing import ALERT_COLUMNS, alert_from_columns, alert_from_row
 from receiver.store.manual_pages import ManualPageSQL
 from receiver.store.pages import PageSQL
 from receiver.store.tables import alert_events, alert_routes, alerts, notifications, webhooks
@@ -68,6 +68,8 @@ class AlertState:
     labels: Mapping[str, str]
     first_seen_at: datetime
 
+
+_STATUSES = {status.value: status for status in AlertStatus}
 
 # Escalation reads alerts by id on every turn: these statements are built once (see JobQueue).
 _BY_IDS = alerts.c.id.in_(bindparam("b_ids", expanding=True))
@@ -266,27 +268,31 @@ class Store(Connections):
         found: dict[int, AlertState] = {}
         for chunk in _chunks(sorted(ids)):
             for row in await conn.execute(statement, {"b_ids": list(chunk)}):
-                found[row.id] = AlertState(
-                    id=row.id,
-                    status=AlertStatus(row.status),
-                    acknowledged_at=row.acknowledged_at,
-                    snoozed_until=row.snoozed_until,
-                    group_key=row.group_key,
-                    starts_at=row.starts_at,
-                    ends_at=row.ends_at,
-                    labels=row.labels if with_labels else {},
-                    first_seen_at=row.first_seen_at,
+                # By position (_STATE_COLUMNS' order), a fraction of the cost of by name.
+                alert_id, status, acked, snoozed, group_key, starts, ends, first_seen = row[:8]
+                found[alert_id] = AlertState(
+                    id=alert_id,
+                    status=_STATUSES[status],
+                    acknowledged_at=acked,
+                    snoozed_until=snoozed,
+                    group_key=group_key,
+                    starts_at=starts,
+                    ends_at=ends,
+                    labels=row[8] if with_labels else {},
+                    first_seen_at=first_seen,
                 )
         return found
 
     async def alerts_by_ids(self, conn: AsyncConnection, ids: Sequence[int]) -> list[Alert]:
         rows = await conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})
-        return [alert_from_row(row) for row in rows]
+        return [alert_from_columns(row) for row in rows]
 
     @staticmethod
     def alerts_by_ids_in(conn: Connection, ids: Sequence[int]) -> list[Alert]:
         """``alerts_by_ids`` within a unit of work (the job runner's turn)."""
-        return [alert_from_row(row) for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})]
+        return [
+            alert_from_columns(row) for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})
+        ]
 
     async def record(
         self,
@@ -417,6 +423,50 @@ class Store(Connections):
         if not changed and alert.status == AlertStatus.RESOLVED:
             raise Conflict(f"alert {alert_id} is resolved; there is nothing to acknowledge")
         return alert
+
+    async def acknowledge_many(
+        self,
+        alert_ids: Sequence[int],
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+        then: Callable[[list[int]], Sequence[NewJob]],
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``acknowledge`` for many alerts in one transaction: one guarded UPDATE (and one
+        INSERT of their events) per 500 alerts, not a statement each. Returns the ids it
+        acknowledged, and every alert of ``alert_ids`` found as it now is (an id missing there
+        does not exist). ``then(acknowledged ids)`` is enqueued with them."""
+        ids = list(dict.fromkeys(alert_ids))
+
+        def work(conn: Connection) -> tuple[list[int], dict[int, Alert]]:
+            changed: list[int] = []
+            for chunk in _chunks(ids):
+                result = conn.execute(
+                    update(alerts)
+                    .where(
+                        alerts.c.id.in_(chunk),
+                        alerts.c.status == AlertStatus.FIRING,
+                        alerts.c.acknowledged_at.is_(None),
+                    )
+                    .values(acknowledged_at=now, acknowledged_by=actor.name)
+                    .returning(alerts.c.id)
+                )
+                changed += sorted(row.id for row in result)
+            if changed:
+                events = [
+                    _event_row(i, EventKind.ACKNOWLEDGED, now, request_id, actor, note)
+                    for i in changed
+                ]
+                conn.execute(insert(alert_events), events)
+                self.jobs.enqueue_in(conn, then(changed), now)
+            found: dict[int, Alert] = {}
+            for chunk in _chunks(ids):
+                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(chunk)}):
+                    found[row.id] = alert_from_row(row)
+            return changed, found
+
+        return await self.unit(work)
 
     async def resolve(
         self,

@@ -61,6 +61,22 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.astimezone(UTC).replace(tzinfo=None)
         return value
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        # SQLite keeps the text: one parse straight to an aware time, rather than the
+        # driver type's parse and then process_result_value, on every time of every row read.
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+
+        return process
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -456,4 +472,16 @@ heartbeats = Table(
     Column("beats", BigInteger, nullable=False),
     Column("last_message", Text, nullable=True),
     Column("missing_since", UTCDateTime(), nullable=True),
+)
+
+# The signed Slack requests (slash commands, button presses) received while their timestamp is
+# inside Slack's five-minute window, so that a captured request sent again within it, to this
+# replica or another, is refused. A row goes once its request is outside the window anyway.
+slack_requests = Table(
+    "slack_requests",
+    metadata,
+    Column("signature", String(128), primary_key=True),  # "v0=" and a hex HMAC-SHA256
+    Column("signed_at", UTCDateTime(), nullable=False),  # X-Slack-Request-Timestamp
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_slack_requests_expires_at", "expires_at"),
 )

@@ -168,3 +168,23 @@ async def test_an_answer_that_is_not_json_is_reported_not_raised(
         assert capsys.readouterr().err == "firebreak heartbeat: backup: HTTP 403: Forbidden\n"
         assert await firebreak(*page(url)) == 1
     assert capsys.readouterr().err.startswith(f"firebreak page: {url}/api/v1/alerts answered 403")
+
+
+async def test_a_success_that_is_not_json_is_reported_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A proxy's own page in front of Firebreak: the page says it may not be raised."""
+
+    async def html(_request: web.Request) -> web.Response:
+        return web.Response(text="<h1>Welcome to nginx</h1>", status=201)
+
+    app = web.Application()
+    app.router.add_post("/{path:.*}", html)
+    async with TestServer(app) as server:
+        url = str(server.make_url("")).rstrip("/")
+        assert await firebreak(*page(url)) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"firebreak page: {url}/api/v1/alerts answered 201; the page may not be raised: "
+        "send it again with --key disk-1\n"
+    )

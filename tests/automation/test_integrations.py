@@ -20,6 +20,7 @@ from tests.e2e.conftest import (
     http,
     serve,
 )
+from tests.maintenance.conftest import alertmanager_at
 from tests.payloads import alert, webhook
 
 pytestmark = pytest.mark.e2e
@@ -58,21 +59,8 @@ def prometheus_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def alertmanager_url(tmp_path: Path, alertmanager_bin: str) -> Iterator[str]:  # noqa: F811
     """A real Alertmanager that notifies nobody: silences are what is tested."""
-    port = free_port()
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        yaml.safe_dump({"route": {"receiver": "none"}, "receivers": [{"name": "none"}]})
-    )
-    storage = tmp_path / "alertmanager-data"
-    storage.mkdir()
-    command = [
-        alertmanager_bin,
-        f"--config.file={config}",
-        f"--storage.path={storage}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",
-    ]
-    yield from serve(command, port, tmp_path / "alertmanager.log")
+    with alertmanager_at(free_port(), tmp_path, alertmanager_bin) as url:
+        yield url
 
 
 async def run(client: Any, runbook: str) -> int:

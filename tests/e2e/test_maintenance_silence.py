@@ -5,10 +5,8 @@ job and a restart make no second silence. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,20 +19,10 @@ from receiver.typedefs import STORE
 from receiver.windows import MaintenanceWindow
 from tests.clock import ManualClock
 from tests.conftest import RESPONDER_TOKEN, auth
-from tests.e2e.conftest import free_port, http
+from tests.e2e.conftest import free_port
+from tests.maintenance.conftest import live, occurrence_start, silences
 
 RESPONDER = auth(RESPONDER_TOKEN)
-
-
-def silences(url: str) -> list[dict[str, Any]]:
-    status, body = http("GET", url + "/api/v2/silences")
-    assert status == 200
-    found: list[dict[str, Any]] = json.loads(body)
-    return sorted(found, key=lambda s: s["startsAt"])
-
-
-def live(url: str) -> list[dict[str, Any]]:
-    return [s for s in silences(url) if s["status"]["state"] != "expired"]
 
 
 @pytest.fixture
@@ -103,7 +91,13 @@ async def test_a_replayed_job_finds_its_silence_and_makes_no_second(
     # done (another key, so the queue takes it).
     now = manual_clock()
     window = MaintenanceWindow(
-        "db-upgrade", ("x",), "r", "o", now, now + timedelta(minutes=30), silence=True
+        "db-upgrade",
+        tuple(WINDOW["matchers"]),  # type: ignore[arg-type]
+        "r",
+        "o",
+        now,
+        now + timedelta(minutes=30),
+        silence=True,
     )
     occurrence = window.next_occurrence(now)
     assert occurrence is not None
@@ -148,13 +142,6 @@ maintenance:
     found = silences(alertmanager_url)
     assert sorted(occurrence_start(s) for s in found) == [opened, opened + timedelta(hours=1)]
     assert parse_rfc3339(found[-1]["startsAt"]) == opened + timedelta(hours=1)
-
-
-def occurrence_start(silence: dict[str, Any]) -> datetime:
-    """The occurrence start a silence's marker names."""
-    found = re.search(r"\[firebreak-maintenance:[^:]+:(\S+?)\]$", silence["comment"])
-    assert found is not None, silence["comment"]
-    return parse_rfc3339(found.group(1))
 
 
 async def test_a_reason_that_spells_another_windows_marker_passes_for_nothing(

@@ -551,7 +551,7 @@ def block_actions(
             "channel_id": message.channel,
             "is_ephemeral": False,
         },
-        "trigger_id": "1337.42.abcdef",
+        "trigger_id": f"1337.{next(_TRIGGERS)}.abcdef",  # each press has its own
         "channel": {"id": message.channel, "name": "alerts"},
         "message": message.as_slack(),
         "response_url": response_url,

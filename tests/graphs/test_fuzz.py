@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from receiver.graphs import NoGraph, Series, expression_of
 from receiver.graphs.prometheus import parse_matrix
 from receiver.graphs.render import legend_label, plain, render_png
+from tests.conftest import examples
 from tests.graphs.conftest import HOUR_END, HOUR_START
 
 _JSON = st.recursive(
@@ -54,7 +55,7 @@ _ANSWERS = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_ANSWERS, st.integers(1, 4), st.integers(1, 5))
 def test_any_answer_is_a_bounded_matrix_or_no_graph(
     answer: Any, max_series: int, max_points: int
@@ -74,7 +75,7 @@ def test_any_answer_is_a_bounded_matrix_or_no_graph(
         assert "\n" not in legend_label(series.labels)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=200), st.text(max_size=60))
 def test_any_generator_url_gives_an_expression_or_none(expression: str, host: str) -> None:
     url = f"http://{host}/graph?g0.expr={urllib.parse.quote(expression, safe='')}"
@@ -99,7 +100,7 @@ _POINTS = st.lists(
 
 
 @pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.builds(Series, st.dictionaries(st.text(max_size=20), st.text(max_size=40)), _POINTS).map(

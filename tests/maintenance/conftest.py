@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from receiver.alertmanager import parse_rfc3339
 from tests.e2e.conftest import (
     alertmanager_bin,  # noqa: F401 - a fixture
     alertmanager_url,  # noqa: F401 - a fixture
     http,
+    serve,
 )
 
 
@@ -38,3 +44,23 @@ def occurrence_start(silence: dict[str, Any]) -> datetime:
 
 def matcher_values(silence: dict[str, Any]) -> dict[str, str]:
     return {m["name"]: m["value"] for m in silence["matchers"]}
+
+
+@contextmanager
+def alertmanager_at(port: int, where: Path, binary: str) -> Iterator[str]:
+    """A bare Alertmanager (notifying nobody: silences are what is tested) on ``port`` until
+    the block ends: also for one that comes up late, or goes away before the test's end."""
+    config = where / f"alertmanager-{port}.yml"
+    config.write_text(
+        yaml.safe_dump({"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
+    )
+    storage = where / f"alertmanager-{port}-data"
+    storage.mkdir()
+    command = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={storage}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    yield from serve(command, port, where / f"alertmanager-{port}.log")

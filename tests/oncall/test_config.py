@@ -20,6 +20,7 @@ from receiver.config import (
 )
 from receiver.errors import ConfigError
 from receiver.people import People
+from tests.conftest import examples
 from tests.oncall.common import PEOPLE, config
 
 
@@ -235,7 +236,7 @@ _LAYER_KEYS = st.sampled_from(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     schedule=st.dictionaries(
         st.sampled_from(["id", "name", "time_zone", "ical", "handoff_notify", "layers"]),

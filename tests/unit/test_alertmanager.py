@@ -22,6 +22,7 @@ from receiver.alertmanager import (
 )
 from receiver.errors import InvalidInput
 from receiver.model import AlertSnapshot, AlertStatus, Notification
+from tests.conftest import examples
 
 PAYLOADS = Path(__file__).parent / "payloads"
 GO_ZERO = "0001-01-01T00:00:00Z"
@@ -660,7 +661,7 @@ offsets = st.builds(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(
     st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=offsets)
 )
@@ -670,7 +671,7 @@ def test_rfc3339_round_trips(dt: datetime) -> None:
     assert parse_rfc3339(text) == dt
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(
     st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
     st.integers(0, 999),
@@ -763,7 +764,7 @@ notifications = st.builds(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(json_values)
 def test_any_json_value_parses_or_is_invalid_input(value: object) -> None:
     try:
@@ -775,7 +776,7 @@ def test_any_json_value_parses_or_is_invalid_input(value: object) -> None:
         assert isinstance(result, Notification)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.binary(max_size=64))
 def test_any_bytes_parse_or_are_invalid_input(body: bytes) -> None:
     try:
@@ -785,7 +786,7 @@ def test_any_bytes_parse_or_are_invalid_input(body: bytes) -> None:
         assert error.field
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(notifications)
 def test_valid_notifications_round_trip(n: Notification) -> None:
     payload = notification_to_payload(n)
@@ -830,7 +831,7 @@ def _fields(payload: dict[str, Any]) -> list[tuple[str, type, Setter]]:
     return fields
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(notifications, st.data())
 def test_one_wrong_typed_field_is_named(n: Notification, data: st.DataObject) -> None:
     payload = notification_to_payload(n)
@@ -843,7 +844,7 @@ def test_one_wrong_typed_field_is_named(n: Notification, data: st.DataObject) ->
     assert caught.value.message.startswith("expected ")
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(notifications, json_values, st.data())
 def test_any_value_anywhere_parses_or_is_invalid_input(
     n: Notification, value: object, data: st.DataObject

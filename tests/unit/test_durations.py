@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from receiver.durations import format_duration, parse_duration
+from tests.conftest import examples
 
 UNITS = ("y", "w", "d", "h", "m", "s", "ms")
 MAX_MS = timedelta.max // timedelta(milliseconds=1)
@@ -115,7 +116,7 @@ def test_format_rejects_what_the_syntax_cannot_express(td: timedelta) -> None:
         format_duration(td)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.integers(min_value=0, max_value=MAX_MS))
 def test_format_then_parse_round_trips(milliseconds: int) -> None:
     td = timedelta(milliseconds=milliseconds)
@@ -129,7 +130,7 @@ def duration_texts(draw: st.DrawFn) -> str:
     return "".join(f"{draw(st.integers(0, 10_000))}{unit}" for unit in UNITS if unit in used)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(duration_texts())
 def test_parse_then_format_is_canonical(text: str) -> None:
     td = parse_duration(text)
@@ -138,7 +139,7 @@ def test_parse_then_format_is_canonical(text: str) -> None:
     assert format_duration(parse_duration(canonical)) == canonical
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.text(alphabet="0123456789ywdhms .-", max_size=12))
 def test_parse_arbitrary_text_gives_timedelta_or_value_error(text: str) -> None:
     try:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from receiver.automation.templating import TemplateFailure, evaluate, render
 from receiver.errors import FirebreakError
 from receiver.slack.commands import SUBCOMMANDS
+from tests.conftest import examples
 
 _WORDS = st.lists(
     st.one_of(
@@ -45,7 +46,7 @@ _WORDS = st.lists(
 
 
 @pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(words=_WORDS)
 def test_subcommand_arguments_parse_or_say_what_was_expected(name: str, words: list[str]) -> None:
     try:
@@ -54,7 +55,7 @@ def test_subcommand_arguments_parse_or_say_what_was_expected(name: str, words: l
         assert str(exc)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.text(max_size=60))
 def test_command_text_splits_or_is_refused_plainly(text: str) -> None:
     try:
@@ -97,7 +98,7 @@ _TEMPLATE_BITS = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.one_of(_TEMPLATE_BITS, st.text(max_size=5)), max_size=12).map("".join))
 def test_templates_render_or_fail_with_a_message(text: str) -> None:
     scope = {

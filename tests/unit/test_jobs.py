@@ -4,6 +4,7 @@ backoff, dead-lettered), is woken for work enqueued elsewhere, and runs an idemp
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -79,7 +80,9 @@ async def bench(
     registry = CollectorRegistry()
     runners: list[JobRunner] = []
 
-    def start(handlers: dict[str, Handler], **settings: Any) -> JobRunner:
+    def start(
+        handlers: dict[str, Handler], inline: tuple[str, ...] = (), **settings: Any
+    ) -> JobRunner:
         # An hour between polls: a job runs only because it fell due or the runner was woken.
         settings = {"poll_interval": timedelta(hours=1), **settings}
         runner = JobRunner(
@@ -88,6 +91,7 @@ async def bench(
             Metrics(registry),
             manual_clock,
             RunnerSettings(owner="test", **settings),
+            inline=inline,
         )
         runner.start()
         manual_clock.watch_runner(store, runner)
@@ -135,6 +139,34 @@ async def test_wake_picks_up_a_job_enqueued_elsewhere_without_waiting_for_the_po
     runner.wake()
     await bench.clock.settle(within=5)
     assert len(work.calls) == 1
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["task", "inline"])
+async def test_stopping_while_a_job_runs_records_it_and_ends_without_waiting_for_a_poll(
+    bench: Bench, inline: bool
+) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def work(_ctx: JobContext) -> Outcome:
+        started.set()
+        await release.wait()
+        return Done("finished")
+
+    # An hour between polls and an hour of grace: a stop that waited for the next poll once
+    # the last outcome was recorded would still be waiting below.
+    runner = bench.start(
+        {"work": work}, inline=("work",) if inline else (), stop_grace=timedelta(hours=1)
+    )
+    await bench.enqueue(bench.job())
+    runner.wake()
+    await asyncio.wait_for(started.wait(), 10)
+    stopping = asyncio.create_task(runner.stop())
+    await asyncio.sleep(0)  # stop() has begun
+    release.set()
+    await asyncio.wait_for(stopping, 10)
+    assert [(r.kind, r.state, r.outcome) for r in await bench.rows()] == [
+        ("work", "done", "finished")
+    ]
 
 
 async def test_an_idempotency_key_is_enqueued_and_run_once(bench: Bench) -> None:

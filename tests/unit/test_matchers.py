@@ -18,10 +18,11 @@ from receiver.matchers import (
     parse_matcher_args,
     parse_matchers,
 )
+from tests.conftest import examples
 
 EQ, NE, RE, NRE = MatchOp.EQ, MatchOp.NE, MatchOp.RE, MatchOp.NRE
 
-FUZZ = settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(200), suppress_health_check=[HealthCheck.too_slow])
 
 
 def m(name: str, op: MatchOp, value: str) -> Matcher:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.automation.definitions import Runbooks
 from receiver.breaker import BreakerRegistry
+from receiver.channels import CHANNEL_TYPES, breaker_factory, build_channel, slack_client
 from receiver.clock_skew import ClockSkew
 from receiver.config import Config, parse_config
 from receiver.metrics import Metrics
@@ -20,14 +21,7 @@ from receiver.notify.pagerduty import PagerDutyChannel
 from receiver.notify.slack import SlackChannel
 from receiver.notify.teams import TeamsChannel
 from receiver.notify.webhook import WebhookChannel
-from receiver.services import (
-    CHANNEL_TYPES,
-    Lasting,
-    breaker_factory,
-    build_channel,
-    build_services,
-    slack_client,
-)
+from receiver.services import Lasting, build_services
 from receiver.store import open_store
 
 CHANNELS = """

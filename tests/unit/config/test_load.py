@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from receiver.config import Config, load_config, parse_config
 from receiver.errors import ConfigError
+from tests.conftest import examples
 from tests.unit.config.common import HOOK, TOP_LEVEL_KEYS
 
 # --- reading files ----------------------------------------------------------------------------
@@ -350,13 +351,13 @@ def _outcome(text: str) -> None:
         assert isinstance(config, Config)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.sampled_from(YAML_PIECES), max_size=40).map("".join))
 def test_yamlish_text_gives_config_or_config_error(text: str) -> None:
     _outcome(text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.text(max_size=80))
 def test_arbitrary_text_gives_config_or_config_error(text: str) -> None:
     _outcome(text)
@@ -396,7 +397,7 @@ NESTED = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(KEYS, NESTED, max_size=8))
 def test_arbitrary_nested_data_gives_config_or_config_error(data: dict[Any, Any]) -> None:
     _outcome(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
@@ -426,7 +427,7 @@ _yaml_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(_TOP_KEYS), _yaml_values, max_size=5))
 def test_any_document_gives_a_config_or_a_config_error(document: dict[str, object]) -> None:
     """Whatever the YAML holds, loading gives a Config or a ConfigError naming the problems:
@@ -439,7 +440,7 @@ def test_any_document_gives_a_config_or_a_config_error(document: dict[str, objec
         assert all(p.startswith("fuzz.yml") for p in exc.problems), exc.problems
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=200))
 def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
     try:

@@ -1,0 +1,171 @@
+"""A file window's silence over its life, on a real Alertmanager: a reload that changes its
+matchers or length replaces the current occurrence's silence (the old one expired, the new
+one made), also back to what it was before, and a reload that changes nothing touches
+nothing; a silence that was dead-lettered while Alertmanager was down does not stop the next
+occurrence's; the counters say so."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
+
+from receiver.config import load_config
+from receiver.store import tables
+from receiver.typedefs import STORE
+from tests.clock import ManualClock
+from tests.conftest import ADMIN_TOKEN, auth, config_text
+from tests.e2e.conftest import free_port
+from tests.maintenance.conftest import (
+    alertmanager_at,
+    live,
+    matcher_values,
+    occurrence_start,
+    silences,
+)
+
+pytestmark = pytest.mark.e2e
+
+JOBS = "jobs: {max_attempts: 3, backoff_initial: 1s, backoff_max: 2s, poll_interval: 200ms}\n"
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    """On the minute; Alertmanager refuses silences that end before its own (real) now, so
+    the hourly window below is counted from the test's start."""
+    return ManualClock(datetime.now(UTC).replace(second=0, microsecond=0))
+
+
+def window(match: str, opened: datetime, duration: str = "30m") -> str:
+    """An hourly window whose occurrence opened at ``opened`` (ten minutes before the start)."""
+    return f"""
+maintenance:
+  - name: hourly-batch
+    match: {match}
+    reason: batch import
+    owner: data
+    cron: "{opened.minute} * * * *"
+    duration: {duration}
+    silence: true
+"""
+
+
+async def counters(client: Any) -> dict[str, float]:
+    text = await (await client.get("/metrics", headers=auth(ADMIN_TOKEN))).text()
+    return {
+        sample.name + str(sorted(sample.labels.values())): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("firebreak_maintenance_silence")
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+async def test_a_reload_that_changes_a_windows_matchers_replaces_its_silence(
+    on_clock: Any, tmp_path: Path, db_url: str, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
+    path = tmp_path / "firebreak.yml"
+    base = config_text(db_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
+    path.write_text(base + window("'job=\"batch\"'", opened))
+    client = await on_clock(load_config(str(path)), config_path=str(path))
+    await manual_clock.settle()
+    [first] = live(alertmanager_url)
+    assert occurrence_start(first) == opened
+    assert matcher_values(first) == {"job": "batch"}
+
+    async def reload(text: str) -> None:
+        path.write_text(base + text)
+        resp = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
+        assert resp.status == 200, await resp.text()
+        await manual_clock.settle()
+
+    await reload(window("['job=\"batch\"', 'env=\"prod\"']", opened))
+    [second] = live(alertmanager_url)
+    assert matcher_values(second) == {"job": "batch", "env": "prod"}
+    assert occurrence_start(second) == opened
+    assert [s["id"] for s in silences(alertmanager_url) if s["status"]["state"] == "expired"] == [
+        first["id"]
+    ]
+    await reload(
+        window("['job=\"batch\"', 'env=\"prod\"']", opened)
+    )  # nothing changed: nothing done
+    assert [s["id"] for s in live(alertmanager_url)] == [second["id"]]
+    assert len(silences(alertmanager_url)) == 2
+
+    await reload(
+        window("['job=\"batch\"', 'env=\"prod\"']", opened, duration="40m")
+    )  # a longer one
+    [third] = live(alertmanager_url)
+    assert third["id"] != second["id"] and matcher_values(third) == matcher_values(second)
+    assert third["endsAt"].startswith((opened + timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M"))
+    assert len(silences(alertmanager_url)) == 3
+
+    await reload(window("'job=\"batch\"'", opened))  # back to the first: made again
+    [fourth] = live(alertmanager_url)
+    assert matcher_values(fourth) == {"job": "batch"} and fourth["id"] != first["id"]
+    assert len(silences(alertmanager_url)) == 4
+
+    # The next occurrence is silenced with what the file says now, a little before it opens.
+    await manual_clock.advance(opened + timedelta(minutes=56) - manual_clock())
+    [following] = [s for s in live(alertmanager_url) if s["id"] != fourth["id"]]
+    assert occurrence_start(following) == opened + timedelta(hours=1)
+    assert matcher_values(following) == {"job": "batch"}
+    assert await counters(client) == {
+        "firebreak_maintenance_silences_created_total[]": 5.0,
+        "firebreak_maintenance_silences_expired_total[]": 3.0,
+        "firebreak_maintenance_silence_failures_total['refused']": 0.0,
+        "firebreak_maintenance_silence_failures_total['unreachable']": 0.0,
+    }
+
+
+async def test_a_dead_lettered_silence_does_not_stop_the_next_occurrences(
+    on_clock: Any,
+    tmp_path: Path,
+    sqlite_url: str,
+    manual_clock: ManualClock,
+    alertmanager_bin: str,
+) -> None:
+    port = free_port()  # nothing listens there yet
+    opened = manual_clock() - timedelta(minutes=10)
+    text = (
+        JOBS
+        + f"alertmanager:\n  url: http://127.0.0.1:{port}\n"
+        + window("'job=\"batch\"'", opened)
+    )
+    client = await on_clock(load_config_text(tmp_path, sqlite_url, text))
+    await manual_clock.advance(timedelta(minutes=1))  # every retry, to the dead letter
+    jobs = tables.jobs.c
+    async with client.app[STORE].connection() as conn:
+        rows = (
+            await conn.execute(
+                select(jobs.state, jobs.attempts, jobs.payload).where(
+                    jobs.kind == "maintenance_silence"
+                )
+            )
+        ).all()
+    by_action = {(row.payload["action"], row.payload["start"]): row for row in rows}
+    this_one = by_action[("create", opened.strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    assert (this_one.state, this_one.attempts) == ("dead", 3)
+    assert await counters(client) == {
+        "firebreak_maintenance_silences_created_total[]": 0.0,
+        "firebreak_maintenance_silences_expired_total[]": 0.0,
+        "firebreak_maintenance_silence_failures_total['refused']": 0.0,
+        "firebreak_maintenance_silence_failures_total['unreachable']": 3.0,
+    }
+
+    with alertmanager_at(port, tmp_path, alertmanager_bin) as url:  # back again
+        await manual_clock.advance(opened + timedelta(minutes=56) - manual_clock())
+        [silence] = live(url)
+        assert occurrence_start(silence) == opened + timedelta(hours=1)
+        assert matcher_values(silence) == {"job": "batch"}
+
+
+def load_config_text(tmp_path: Path, db_url: str, text: str) -> Any:
+    path = tmp_path / "firebreak.yml"
+    path.write_text(config_text(db_url, text))
+    return load_config(str(path))
