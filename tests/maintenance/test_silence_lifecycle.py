@@ -149,7 +149,7 @@ async def test_a_dead_lettered_silence_does_not_stop_the_next_occurrences(
                 )
             )
         ).all()
-    by_action = {(row.payload["action"], row.payload["start"]): row for row in rows}
+    by_action = {(row.payload["action"], row.payload.get("start")): row for row in rows}
     this_one = by_action[("create", opened.strftime("%Y-%m-%dT%H:%M:%SZ"))]
     assert (this_one.state, this_one.attempts) == ("dead", 3)
     assert await counters(client) == {
@@ -210,3 +210,43 @@ async def test_a_silence_someone_else_made_with_a_windows_marker_is_left_alone(
     assert ended.status == 200
     await manual_clock.settle()
     assert [s["createdBy"] for s in live(alertmanager_url)] == ["mallory"]
+
+
+async def test_a_window_taken_out_or_no_longer_silencing_has_its_silence_expired_at_the_reload(
+    on_clock: Any, tmp_path: Path, db_url: str, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
+    # Another deployment's window on the same Alertmanager: created by firebreak too, with a
+    # marker, but of a window this one never silenced.
+    theirs = {
+        "matchers": [{"name": "job", "value": "other", "isRegex": False, "isEqual": True}],
+        "startsAt": format_rfc3339(opened),
+        "endsAt": format_rfc3339(opened + timedelta(hours=1)),
+        "createdBy": "firebreak",
+        "comment": f"maintenance window theirs: x (owner y) "
+        f"[firebreak-maintenance:theirs:{format_rfc3339(opened)}]",
+    }
+    assert http("POST", alertmanager_url + "/api/v2/silences", body=theirs)[0] == 200
+    path = tmp_path / "firebreak.yml"
+    base = config_text(db_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
+    second = window("'job=\"batch\"'", opened).replace("hourly-batch", "nightly-batch")
+    path.write_text(base + window("'job=\"batch\"'", opened) + second.replace("maintenance:", ""))
+    client = await on_clock(load_config(str(path)), config_path=str(path))
+    await manual_clock.settle()
+    assert len(live(alertmanager_url)) == 3
+
+    async def reload(text: str) -> None:
+        path.write_text(base + text)
+        resp = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
+        assert resp.status == 200, await resp.text()
+        await manual_clock.settle()
+
+    await reload(second)  # hourly-batch taken out
+    assert sorted(s["comment"].split(":")[0] for s in live(alertmanager_url)) == [
+        "maintenance window nightly-batch",
+        "maintenance window theirs",
+    ]
+    await reload(second.replace("silence: true", "silence: false"))
+    assert [s["comment"].split(":")[0] for s in live(alertmanager_url)] == [
+        "maintenance window theirs"
+    ]
