@@ -83,13 +83,17 @@ class SlackGraphs:
             return Done("alerts_gone")
         first = min(alerts, key=lambda a: (a.starts_at, a.id))
         key = _digest(ctx.job.idempotency_key)
+        # Slack is asked whether an earlier run shared it only when there was one.
+        again = int(ctx.job.claimed_before)
         try:
             graph = await self._grapher.graph(
                 first.generator_url, labels=first.labels, starts_at=first.starts_at, now=ctx.now
             )
         except NoGraph as exc:
             # Said instead of drawn, once per message and expression.
-            said = channel.note_once(p["reference"], _no_graph(exc), key=f"graph-note:{key}")
+            said = channel.note_once(
+                p["reference"], _no_graph(exc), key=f"graph-note:{key}", attempt=again
+            )
             return await _sent(ctx, said, "no_graph")
         shared = channel.attach_image(
             p["reference"],
@@ -97,6 +101,7 @@ class SlackGraphs:
             filename=f"{_filename(first)}-{key}.png",
             title=f"{first.labels.get('alertname', 'alert')}: the last hour",
             comment=_comment(graph.expression, len(alerts)),
+            attempt=again,
         )
         return await _sent(ctx, shared, "graphed")
 

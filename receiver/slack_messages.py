@@ -10,7 +10,7 @@ first goes into each message's thread. It is a durable job like any send: Slack'
 by ``Retry-After``, a failure retries it with backoff, and repeating it only renders the same
 state again. A note goes out once: a run of the job that was claimed before (its answer lost,
 its process cut off or gone, or deferred) looks in the thread for a reply carrying the job's key
-before it posts; a first run does not, as its process would know.
+before it posts; a first run does not (no earlier run can have posted it).
 
 Runbooks on alert messages. A message offers every runbook written for its firing alerts
 (``Runbooks.offered``), one button each, with these rules so that a press never starts a second
@@ -205,7 +205,7 @@ def slack_ahead(store: Store, config: Config, router: Router) -> SlackAhead:
         ):
             return True
         return any(
-            a.status is AlertStatus.FIRING
+            a.status == AlertStatus.FIRING
             and a.acknowledged_at is None
             and any(m.escalation_policy in reaching for m in router.route(a.labels))
             for a in alerts

@@ -1,6 +1,6 @@
 """The slack-bolt ``AsyncApp`` behind ``slack.path``: the slash command and the buttons.
 
-Every request is verified before a listener sees it (``receiver.slack.signature``): the
+Every request is verified before a listener sees it (``receiver.slack_replays``): the
 ``X-Slack-Signature`` (``v0=`` HMAC-SHA256 of ``v0:<timestamp>:<raw body>`` under the signing
 secret, compared in constant time) and an ``X-Slack-Request-Timestamp`` no more than five
 minutes off; a failure is a 401. A request received before — a captured one replayed within the
@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from receiver.config import SlackConfig
 from receiver.slack.commands import Reply, SlackCommands
 from receiver.slack.roles import SlackUser
-from receiver.slack.signature import take_once
+from receiver.slack_replays import take_once
 from receiver.typedefs import CONFIG, SLACK_BOLT, STORE
 from receiver.web.request import read_body
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -24,6 +26,35 @@ SQLITE_MAX_OVERFLOW = 4
 SQLITE_CACHE_KIB = 4096
 
 
+def json_loads(text: str | bytes) -> Any:
+    """Read a stored JSON column: with orjson, several times faster than the standard library
+    on every label set and payload read, and as the standard library reads it: what orjson
+    refuses (NaN, a lone surrogate) or reads otherwise (an integer past 64 bits becomes a
+    float) is read again by the standard library, which may have written it."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+    return value if _exact(value) else json.loads(text)
+
+
+# orjson reads an integer literal from 2**64 up as a float: no float below it is suspect.
+_U64 = 2.0**64
+
+
+def _exact(value: Any) -> bool:
+    """Whether orjson's reading holds no float that may have been an integer past 64 bits."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        for item in value.values() if kind is dict else value:
+            if type(item) is not str and not _exact(item):  # labels: strings only, no call
+                return False
+        return True
+    if kind is float:
+        return bool(-_U64 < value < _U64)
+    return True
+
+
 def create_engine_for(database: DatabaseConfig) -> AsyncEngine:
     """An async engine for ``database.url``; SQLite gets WAL and the configured durability."""
     url = database.url
@@ -32,6 +63,7 @@ def create_engine_for(database: DatabaseConfig) -> AsyncEngine:
         engine = create_async_engine(
             url,
             connect_args={"timeout": 30},
+            json_deserializer=json_loads,
             pool_size=SQLITE_POOL_SIZE,
             max_overflow=SQLITE_MAX_OVERFLOW,
         )
@@ -48,6 +80,7 @@ def create_engine_for(database: DatabaseConfig) -> AsyncEngine:
         max_overflow=database.pool_size,
         pool_pre_ping=True,
         pool_timeout=10,
+        json_deserializer=json_loads,
         # Fail over to a 503 quickly rather than hold Alertmanager's request open.
         connect_args={"timeout": 5, "command_timeout": 30},
     )

@@ -52,6 +52,51 @@ ALERT_COLUMNS = (
 )
 
 
+_STATUSES = {status.value: status for status in AlertStatus}
+
+
+def alert_from_columns(row: Any) -> Alert:
+    """``alert_from_row`` for a row of exactly ``ALERT_COLUMNS``, in their order: unpacked by
+    position, which costs a fraction of reading sixteen columns by name (escalation reads
+    every alert of every notice so)."""
+    (
+        alert_id,
+        fingerprint,
+        status,
+        labels,
+        annotations,
+        starts_at,
+        ends_at,
+        first_seen_at,
+        last_seen_at,
+        acknowledged_at,
+        acknowledged_by,
+        resolved_by,
+        generator_url,
+        group_key,
+        snoozed_until,
+        extra,
+    ) = row
+    return Alert(
+        id=alert_id,
+        fingerprint=fingerprint,
+        status=_STATUSES[status],
+        labels=labels,
+        annotations=annotations,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        first_seen_at=first_seen_at,
+        last_seen_at=last_seen_at,
+        acknowledged_at=acknowledged_at,
+        acknowledged_by=acknowledged_by,
+        resolved_by=resolved_by,
+        generator_url=generator_url,
+        group_key=group_key,
+        snoozed_until=snoozed_until,
+        extra=extra or {},
+    )
+
+
 def alert_from_row(row: Any) -> Alert:
     return Alert(
         id=row.id,

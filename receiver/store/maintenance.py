@@ -7,14 +7,22 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import String, and_, cast, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.store.tables import jobs
 from receiver.store.tables import maintenance_windows as table
 from receiver.windows import MaintenanceWindow
 
-__all__ = ["add_window", "bring_forward", "end_window", "list_windows"]
+__all__ = [
+    "add_window",
+    "bring_forward",
+    "end_window",
+    "free_keys",
+    "list_windows",
+    "silenced_windows",
+    "waited_for",
+]
 
 
 def _window(row: Any) -> MaintenanceWindow:
@@ -96,6 +104,15 @@ async def end_window(
     return _window(row)
 
 
+def _held_by() -> Any:
+    return jobs.c.payload["held_by"].as_string()
+
+
+def _waiting(kinds: Sequence[str], now: datetime) -> Any:
+    """Pending jobs of ``kinds`` due after ``now``."""
+    return and_(jobs.c.state == "pending", jobs.c.kind.in_(list(kinds)), jobs.c.due_at > now)
+
+
 async def bring_forward(
     conn: AsyncConnection, kinds: Sequence[str], window: str, now: datetime
 ) -> int:
@@ -103,14 +120,47 @@ async def bring_forward(
     ``held_by``) due now; how many there were."""
     result = await conn.execute(
         update(jobs)
-        .where(
-            and_(
-                jobs.c.state == "pending",
-                jobs.c.kind.in_(list(kinds)),
-                jobs.c.due_at > now,
-                jobs.c.payload["held_by"].as_string() == window,
-            )
-        )
+        .where(_waiting(kinds, now), _held_by() == window)
         .values(due_at=now, updated_at=now)
     )
     return int(result.rowcount or 0)
+
+
+async def waited_for(conn: AsyncConnection, kinds: Sequence[str], now: datetime) -> set[str]:
+    """The windows that pending jobs of ``kinds`` wait for (their payload's ``held_by``),
+    among those due after ``now``."""
+    held_by = _held_by()
+    rows = await conn.execute(
+        select(held_by).where(_waiting(kinds, now), held_by.is_not(None)).distinct()
+    )
+    return {str(name) for (name,) in rows}
+
+
+async def free_keys(conn: AsyncConnection, prefix: str, keep: str) -> int:
+    """Give the finished jobs whose idempotency key starts with ``prefix``, but is not
+    ``keep``, a key of their own (``...:superseded:<id>``), so that the same key may be
+    enqueued again; how many there were."""
+    key = jobs.c.idempotency_key
+    result = await conn.execute(
+        update(jobs)
+        .where(
+            key.startswith(prefix, autoescape=True),
+            key != keep,
+            ~key.contains(":superseded:", autoescape=True),
+            jobs.c.state.in_(["done", "dead"]),
+        )
+        .values(idempotency_key=key + ":superseded:" + cast(jobs.c.id, String))
+    )
+    return int(result.rowcount or 0)
+
+
+async def silenced_windows(conn: AsyncConnection, kind: str) -> set[str]:
+    """The windows that jobs of ``kind`` (``maintenance_silence``) made silences for: this
+    deployment's, and no other's that shares its Alertmanager."""
+    window = jobs.c.payload["window"].as_string()
+    rows = await conn.execute(
+        select(window)
+        .where(jobs.c.kind == kind, jobs.c.payload["action"].as_string() == "create")
+        .distinct()
+    )
+    return {str(name) for (name,) in rows if name is not None}

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.store.tables import slack_requests
 
-__all__ = ["first_sight"]
+__all__ = ["first_sight", "seen_before"]
+
+
+async def seen_before(conn: AsyncConnection, signature: str) -> bool:
+    """Whether a request with this signature was recorded (a read: a replay costs no write)."""
+    t = slack_requests
+    found = await conn.execute(select(t.c.signature).where(t.c.signature == signature))
+    return found.first() is not None
 
 
 async def first_sight(

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection
 
 from receiver.errors import StoreUnavailable
+from receiver.store.engine import json_loads
 
 log = logging.getLogger("firebreak.store")
 
@@ -145,6 +146,7 @@ class SQLiteWriter:
             engine = create_engine(
                 self._url,
                 connect_args={"timeout": 30, "cached_statements": _PREPARED_STATEMENTS},
+                json_deserializer=json_loads,
                 pool_size=1,
                 max_overflow=0,
             )

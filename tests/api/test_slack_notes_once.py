@@ -1,7 +1,8 @@
 """A thread reply that a durable job posts (a runbook's progress, an escalation's note) goes out
 once, even when the job runs again after its reply went out: the answer lost on its way back,
 or the process cut off before the job was recorded done and the job run again after a restart.
-The thread is looked in only when an earlier run of the job may have posted the reply."""
+The thread is looked in only when an earlier run of the job may have posted the reply. On
+SQLite and PostgreSQL: the job's count of claims, which says so, is the store's."""
 
 from __future__ import annotations
 
@@ -29,20 +30,20 @@ async def slack() -> AsyncIterator[SlackFake]:
 
 
 @pytest.fixture
-def config(sqlite_url: str, make_config: Any, slack: SlackFake) -> Any:
+def config(db_url: str, make_config: Any, slack: SlackFake) -> Any:
     text = f"""{slack_section(slack)}
 channels:
   chat: {{type: slack}}
 escalation_policies:
   oncall:
-    tiers: [{{after: 0s, notify: [chat]}}]
+    tiers: [{{after: 0s, notify: [chat]}}, {{after: 1m, notify: [chat]}}]
 routes:
   - {{name: all, escalation_policy: oncall}}
 notifications: {{group_window: 0s}}
 jobs: {{lease: 2s, backoff_initial: 1s, backoff_max: 1s}}
 shutdown_grace: 1s
 """
-    return make_config(sqlite_url, text)
+    return make_config(db_url, text)
 
 
 async def _alert_with_message(client: Any, clock: ManualClock, slack: SlackFake) -> tuple[int, str]:
@@ -125,3 +126,16 @@ async def test_notes_posted_at_the_first_try_do_not_look_in_the_thread(
         await manual_clock.advance(timedelta(seconds=1))
     assert len(slack.thread(CHANNEL, ts)) == 3
     assert slack.called("conversations.replies") == []  # Slack's rate limits: no lookups
+
+
+async def test_an_escalation_note_whose_answer_was_lost_is_not_posted_twice(
+    on_clock: Any, config: Any, slack: SlackFake, manual_clock: ManualClock
+) -> None:
+    client = await on_clock(config)
+    _, ts = await _alert_with_message(client, manual_clock, slack)
+    # The next tier's note in the thread goes out, but the job hears HTTP 500.
+    slack.lose_answer("chat.postMessage", lambda args: args.get("thread_ts") == ts)
+    await manual_clock.advance(timedelta(minutes=1, seconds=3))
+    escalated = ":rotating_light: Escalated: oncall tier 2."
+    assert [m.text for m in slack.thread(CHANNEL, ts)] == [escalated]
+    assert len(slack.called("conversations.replies")) == 1  # the retry looked

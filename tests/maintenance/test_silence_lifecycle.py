@@ -1,7 +1,8 @@
 """A file window's silence over its life, on a real Alertmanager: a reload that changes its
 matchers or length replaces the current occurrence's silence (the old one expired, the new
-one made) and a reload that changes nothing touches nothing; a silence that was dead-lettered
-while Alertmanager was down does not stop the next occurrence's; the counters say so."""
+one made), also back to what it was before, and a reload that changes nothing touches
+nothing; a silence that was dead-lettered while Alertmanager was down does not stop the next
+occurrence's; the counters say so."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from receiver.alertmanager import format_rfc3339
 from receiver.config import load_config
 from receiver.store import tables
 from receiver.typedefs import STORE
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, auth, config_text
-from tests.e2e.conftest import free_port
+from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, auth, config_text
+from tests.e2e.conftest import free_port, http
 from tests.maintenance.conftest import (
     alertmanager_at,
     live,
@@ -34,18 +36,20 @@ JOBS = "jobs: {max_attempts: 3, backoff_initial: 1s, backoff_max: 2s, poll_inter
 
 @pytest.fixture
 def manual_clock() -> ManualClock:
-    """Ten past the current hour: the hourly window below opened ten minutes ago."""
-    return ManualClock(datetime.now(UTC).replace(minute=10, second=0, microsecond=0))
+    """On the minute; Alertmanager refuses silences that end before its own (real) now, so
+    the hourly window below is counted from the test's start."""
+    return ManualClock(datetime.now(UTC).replace(second=0, microsecond=0))
 
 
-def window(match: str, duration: str = "30m") -> str:
+def window(match: str, opened: datetime, duration: str = "30m") -> str:
+    """An hourly window whose occurrence opened at ``opened`` (ten minutes before the start)."""
     return f"""
 maintenance:
   - name: hourly-batch
     match: {match}
     reason: batch import
     owner: data
-    cron: "0 * * * *"
+    cron: "{opened.minute} * * * *"
     duration: {duration}
     silence: true
 """
@@ -65,13 +69,13 @@ async def counters(client: Any) -> dict[str, float]:
 async def test_a_reload_that_changes_a_windows_matchers_replaces_its_silence(
     on_clock: Any, tmp_path: Path, db_url: str, manual_clock: ManualClock, alertmanager_url: str
 ) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
     path = tmp_path / "firebreak.yml"
     base = config_text(db_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
-    path.write_text(base + window("'job=\"batch\"'"))
+    path.write_text(base + window("'job=\"batch\"'", opened))
     client = await on_clock(load_config(str(path)), config_path=str(path))
     await manual_clock.settle()
     [first] = live(alertmanager_url)
-    opened = manual_clock() - timedelta(minutes=10)
     assert occurrence_start(first) == opened
     assert matcher_values(first) == {"job": "batch"}
 
@@ -81,31 +85,40 @@ async def test_a_reload_that_changes_a_windows_matchers_replaces_its_silence(
         assert resp.status == 200, await resp.text()
         await manual_clock.settle()
 
-    await reload(window("['job=\"batch\"', 'env=\"prod\"']"))
+    await reload(window("['job=\"batch\"', 'env=\"prod\"']", opened))
     [second] = live(alertmanager_url)
     assert matcher_values(second) == {"job": "batch", "env": "prod"}
     assert occurrence_start(second) == opened
     assert [s["id"] for s in silences(alertmanager_url) if s["status"]["state"] == "expired"] == [
         first["id"]
     ]
-    await reload(window("['job=\"batch\"', 'env=\"prod\"']"))  # nothing changed: nothing done
+    await reload(
+        window("['job=\"batch\"', 'env=\"prod\"']", opened)
+    )  # nothing changed: nothing done
     assert [s["id"] for s in live(alertmanager_url)] == [second["id"]]
     assert len(silences(alertmanager_url)) == 2
 
-    await reload(window("['job=\"batch\"', 'env=\"prod\"']", duration="40m"))  # a longer one
+    await reload(
+        window("['job=\"batch\"', 'env=\"prod\"']", opened, duration="40m")
+    )  # a longer one
     [third] = live(alertmanager_url)
     assert third["id"] != second["id"] and matcher_values(third) == matcher_values(second)
     assert third["endsAt"].startswith((opened + timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M"))
     assert len(silences(alertmanager_url)) == 3
 
+    await reload(window("'job=\"batch\"'", opened))  # back to the first: made again
+    [fourth] = live(alertmanager_url)
+    assert matcher_values(fourth) == {"job": "batch"} and fourth["id"] != first["id"]
+    assert len(silences(alertmanager_url)) == 4
+
     # The next occurrence is silenced with what the file says now, a little before it opens.
     await manual_clock.advance(opened + timedelta(minutes=56) - manual_clock())
-    [following] = [s for s in live(alertmanager_url) if s["id"] != third["id"]]
+    [following] = [s for s in live(alertmanager_url) if s["id"] != fourth["id"]]
     assert occurrence_start(following) == opened + timedelta(hours=1)
-    assert matcher_values(following) == {"job": "batch", "env": "prod"}
+    assert matcher_values(following) == {"job": "batch"}
     assert await counters(client) == {
-        "firebreak_maintenance_silences_created_total[]": 4.0,
-        "firebreak_maintenance_silences_expired_total[]": 2.0,
+        "firebreak_maintenance_silences_created_total[]": 5.0,
+        "firebreak_maintenance_silences_expired_total[]": 3.0,
         "firebreak_maintenance_silence_failures_total['refused']": 0.0,
         "firebreak_maintenance_silence_failures_total['unreachable']": 0.0,
     }
@@ -119,9 +132,13 @@ async def test_a_dead_lettered_silence_does_not_stop_the_next_occurrences(
     alertmanager_bin: str,
 ) -> None:
     port = free_port()  # nothing listens there yet
-    text = JOBS + f"alertmanager:\n  url: http://127.0.0.1:{port}\n" + window("'job=\"batch\"'")
-    client = await on_clock(load_config_text(tmp_path, sqlite_url, text))
     opened = manual_clock() - timedelta(minutes=10)
+    text = (
+        JOBS
+        + f"alertmanager:\n  url: http://127.0.0.1:{port}\n"
+        + window("'job=\"batch\"'", opened)
+    )
+    client = await on_clock(load_config_text(tmp_path, sqlite_url, text))
     await manual_clock.advance(timedelta(minutes=1))  # every retry, to the dead letter
     jobs = tables.jobs.c
     async with client.app[STORE].connection() as conn:
@@ -132,7 +149,7 @@ async def test_a_dead_lettered_silence_does_not_stop_the_next_occurrences(
                 )
             )
         ).all()
-    by_action = {(row.payload["action"], row.payload["start"]): row for row in rows}
+    by_action = {(row.payload["action"], row.payload.get("start")): row for row in rows}
     this_one = by_action[("create", opened.strftime("%Y-%m-%dT%H:%M:%SZ"))]
     assert (this_one.state, this_one.attempts) == ("dead", 3)
     assert await counters(client) == {
@@ -153,3 +170,83 @@ def load_config_text(tmp_path: Path, db_url: str, text: str) -> Any:
     path = tmp_path / "firebreak.yml"
     path.write_text(config_text(db_url, text))
     return load_config(str(path))
+
+
+async def test_a_silence_someone_else_made_with_a_windows_marker_is_left_alone(
+    on_clock: Any,
+    sqlite_url: str,
+    make_config: Any,
+    manual_clock: ManualClock,
+    alertmanager_url: str,
+) -> None:
+    text = JOBS + f"alertmanager:\n  url: {alertmanager_url}\n"
+    client = await on_clock(make_config(sqlite_url, text))
+    start = manual_clock() + timedelta(hours=1)
+    spoof = {
+        "matchers": [{"name": "service", "value": "db", "isRegex": False, "isEqual": True}],
+        "startsAt": format_rfc3339(start),
+        "endsAt": format_rfc3339(start + timedelta(minutes=30)),
+        "createdBy": "mallory",
+        "comment": f"mine [firebreak-maintenance:db-upgrade:{format_rfc3339(start)}]",
+    }
+    status, _ = http("POST", alertmanager_url + "/api/v2/silences", body=spoof)
+    assert status == 200
+    window = {
+        "name": "db-upgrade",
+        "matchers": ['service="db"'],
+        "reason": "upgrade",
+        "owner": "alice",
+        "start": format_rfc3339(start),
+        "duration": "30m",
+        "silence": True,
+    }
+    made = await client.post("/api/v1/maintenance", json=window, headers=auth(RESPONDER_TOKEN))
+    assert made.status == 201, await made.text()
+    await manual_clock.settle()
+    # Not taken for the window's own: Firebreak makes one beside it...
+    assert sorted(s["createdBy"] for s in live(alertmanager_url)) == ["firebreak", "mallory"]
+    # ...and ending the window expires only that.
+    ended = await client.delete("/api/v1/maintenance/db-upgrade", headers=auth(RESPONDER_TOKEN))
+    assert ended.status == 200
+    await manual_clock.settle()
+    assert [s["createdBy"] for s in live(alertmanager_url)] == ["mallory"]
+
+
+async def test_a_window_taken_out_or_no_longer_silencing_has_its_silence_expired_at_the_reload(
+    on_clock: Any, tmp_path: Path, db_url: str, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
+    # Another deployment's window on the same Alertmanager: created by firebreak too, with a
+    # marker, but of a window this one never silenced.
+    theirs = {
+        "matchers": [{"name": "job", "value": "other", "isRegex": False, "isEqual": True}],
+        "startsAt": format_rfc3339(opened),
+        "endsAt": format_rfc3339(opened + timedelta(hours=1)),
+        "createdBy": "firebreak",
+        "comment": f"maintenance window theirs: x (owner y) "
+        f"[firebreak-maintenance:theirs:{format_rfc3339(opened)}]",
+    }
+    assert http("POST", alertmanager_url + "/api/v2/silences", body=theirs)[0] == 200
+    path = tmp_path / "firebreak.yml"
+    base = config_text(db_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
+    second = window("'job=\"batch\"'", opened).replace("hourly-batch", "nightly-batch")
+    path.write_text(base + window("'job=\"batch\"'", opened) + second.replace("maintenance:", ""))
+    client = await on_clock(load_config(str(path)), config_path=str(path))
+    await manual_clock.settle()
+    assert len(live(alertmanager_url)) == 3
+
+    async def reload(text: str) -> None:
+        path.write_text(base + text)
+        resp = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
+        assert resp.status == 200, await resp.text()
+        await manual_clock.settle()
+
+    await reload(second)  # hourly-batch taken out
+    assert sorted(s["comment"].split(":")[0] for s in live(alertmanager_url)) == [
+        "maintenance window nightly-batch",
+        "maintenance window theirs",
+    ]
+    await reload(second.replace("silence: true", "silence: false"))
+    assert [s["comment"].split(":")[0] for s in live(alertmanager_url)] == [
+        "maintenance window theirs"
+    ]

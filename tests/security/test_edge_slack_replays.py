@@ -86,6 +86,8 @@ async def test_the_same_signed_request_sent_again_is_refused_and_changes_nothing
     assert await _notes(client, alert_id) == notes
     assert len(slack.responses) == 1
     assert await _remembered(client) == 1
+    metrics = await (await client.get("/metrics")).text()
+    assert 'firebreak_http_requests_total{code="409",route="slack"} 1.0' in metrics
 
 
 async def test_a_replay_with_another_body_fails_its_signature(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from receiver.store import Store
-from receiver.store.slack_requests import first_sight
+from receiver.store.slack_requests import first_sight, seen_before
 from receiver.store.tables import slack_requests
 
 T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
@@ -35,6 +35,9 @@ async def test_a_signature_is_taken_once(store: Store) -> None:
     assert await _take(store, 1, T0, T0)
     assert not await _take(store, 1, T0, T0 + timedelta(seconds=30))
     assert await _take(store, 2, T0, T0 + timedelta(seconds=30))
+    async with store.connection() as conn:
+        assert await seen_before(conn, _signature(1))
+        assert not await seen_before(conn, _signature(3))
 
 
 async def test_two_at_the_same_moment_take_it_once(store: Store) -> None:

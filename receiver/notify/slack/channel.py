@@ -8,9 +8,9 @@
   alerts' current state (``chat.update`` keyed by the stored channel and ts); so does an
   acknowledged notice, without a thread reply (the channel follows acknowledgements).
 - Posting is idempotent. A message or thread reply carries the idempotency key of the notice
-  or job behind it in its metadata. A send first looks in memory and, only when an earlier
-  attempt may have posted it (it failed, or the job was cut off, taken over or deferred after
-  it had begun), in Slack: the channel's history (``conversations.history``) for a message,
+  or job behind it in its metadata. A send first looks in memory and, only when the caller
+  says an earlier attempt may have posted it (``attempt`` above 0: one failed, or the job was
+  claimed before), in Slack: the channel's history (``conversations.history``) for a message,
   the thread (``conversations.replies``) for a reply. It updates the message it finds instead
   of posting a second, and posts no second reply. The first attempt looks nowhere: Slack's
   rate limits on those reads are tight.
@@ -387,8 +387,9 @@ class SlackChannel:
 
     async def note_once(self, reference: str, text: str, key: str, attempt: int = 1) -> None:
         """A reply in the thread of the message at ``reference``, once per ``key`` across
-        processes too, the message left as it is; the same path as ``note``, and by default
-        the thread is looked in first for a reply carrying the key."""
+        processes too (the path of ``note``, the message left as it is): the thread is looked
+        in first for a reply carrying the key when ``attempt`` says an earlier one may have
+        posted it."""
         parent = MessageRef.parse(reference)
         if parent is None:
             raise ChannelRejected(f"slack {self.name}: {reference!r} is not a message reference")
@@ -398,10 +399,18 @@ class SlackChannel:
         )
 
     async def attach_image(
-        self, reference: str, image: bytes, *, filename: str, title: str, comment: str
+        self,
+        reference: str,
+        image: bytes,
+        *,
+        filename: str,
+        title: str,
+        comment: str,
+        attempt: int = 1,
     ) -> None:
         """``image`` (a graph) in the thread of the message at ``reference``, once per
-        ``filename``."""
+        ``filename`` (looked for in the thread when ``attempt`` says an earlier one may have
+        shared it)."""
         parent = MessageRef.parse(reference)
         if parent is None:
             raise ChannelRejected(f"slack {self.name}: {reference!r} is not a message reference")
@@ -415,6 +424,7 @@ class SlackChannel:
             filename=filename,
             title=title,
             comment=comment,
+            attempt=attempt,
         )
 
     # -- updating ---------------------------------------------------------------------------

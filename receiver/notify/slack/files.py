@@ -2,10 +2,11 @@
 does it (``files.getUploadURLExternal``, the bytes to the upload URL it answers,
 ``files.completeUploadExternal`` sharing the file in the thread). Scope: files:write.
 
-Sharing is kept single: the file's name carries a key of the job that shares it, and every
-attempt first looks for a file of that name in the thread (``conversations.replies``) and
-shares nothing when it finds one — an earlier attempt's upload may have gone through with its
-answer lost, or its process gone before the job was marked done.
+Sharing is kept single: the file's name carries a key of the job that shares it, and an
+attempt that comes after an earlier one (a retry, a job claimed again) first looks for a file
+of that name in the thread (``conversations.replies``) and shares nothing when it finds one —
+the earlier upload may have gone through with its answer lost, or its process gone before the
+job was marked done. A first attempt does not look: Slack's rate limits on reads are tight.
 """
 
 from __future__ import annotations
@@ -35,10 +36,14 @@ async def share_image(
     filename: str,
     title: str,
     comment: str,
+    attempt: int = 1,
 ) -> None:
     """``image`` shared in the thread of the message ``thread_ts`` of ``channel``, with
-    ``comment`` (mrkdwn, outside text escaped) above it, once per ``filename``."""
-    if await find_in_thread(client, pacer, where, channel, thread_ts, filename=filename):
+    ``comment`` (mrkdwn, outside text escaped) above it, once per ``filename``; ``attempt``
+    above 0 says an earlier attempt may have shared it."""
+    if attempt > 0 and await find_in_thread(
+        client, pacer, where, channel, thread_ts, filename=filename
+    ):
         log.info("%s: found the file an earlier attempt shared", where)
         return
     wait = pacer.take_post(channel)

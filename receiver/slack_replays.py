@@ -26,7 +26,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from receiver.errors import Conflict, Unauthenticated
 from receiver.store import Store
-from receiver.store.slack_requests import first_sight
+from receiver.store.slack_requests import first_sight, seen_before
 
 __all__ = ["WINDOW", "take_once"]
 
@@ -66,8 +66,12 @@ async def take_once(
         )
     signed_at = datetime.fromtimestamp(int(timestamp), UTC)
     now = datetime.fromtimestamp(wall(), UTC)
-    async with store.transaction() as conn:
-        first = await first_sight(conn, signature, signed_at, signed_at + WINDOW, now)
+    # Read first: a flood of one captured request costs reads, not writes.
+    async with store.connection() as conn:
+        first = not await seen_before(conn, signature)
+    if first:
+        async with store.transaction() as conn:
+            first = await first_sight(conn, signature, signed_at, signed_at + WINDOW, now)
     if not first:
         log.warning("a Slack request received before was sent again: refused")
         raise Conflict("this Slack request was received before; sent again, it changes nothing")

@@ -1,0 +1,127 @@
+"""What escalation reads of alerts (their states, whole alerts) is what was stored: times as
+aware UTC to the microsecond, labels as sent, every later change; and stored JSON reads back
+as the standard library wrote it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from receiver.alertmanager import parse_webhook
+from receiver.model import Actor, AlertStatus
+from receiver.store import Store
+from receiver.store.ingest import ReceivedWebhook
+from receiver.store.store import AlertState
+from receiver.store.tables import alerts, jobs
+from tests.payloads import alert, fingerprint_of, webhook
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def received(payload: dict[str, Any], request_id: str, at: datetime = NOW) -> ReceivedWebhook:
+    return ReceivedWebhook(parse_webhook(payload), request_id, at)
+
+
+async def states(store: Store, ids: list[int]) -> dict[int, AlertState]:
+    async with store.connection() as conn:
+        return await store.alert_states(conn, ids, with_labels=True)
+
+
+async def test_new_alerts_read_as_stored(store: Store) -> None:
+    batch = [
+        received(
+            webhook(
+                # An offset and nanoseconds: stored (and read) as UTC to the microsecond.
+                alert("A", starts_at="2026-11-23T10:00:00.987654321+02:00"),
+                alert("B", labels={"team": "<b>ops</b>"}),
+            ),
+            "r1",
+            NOW - timedelta(seconds=1),
+        ),
+        # B again in the same batch, resolved: its end and the later arrival are what is kept.
+        received(webhook(alert("B", labels={"team": "<b>ops</b>"}, status="resolved")), "r2"),
+        received(webhook(alert("C", starts_at="2026-11-23T08:00:00Z")), "r3"),
+    ]
+    outcome = await store.ingest(batch, NOW)
+    ids = list(outcome.new_alert_ids)
+    read = await states(store, ids)
+    assert list(read) == sorted(ids)
+    by_name = {s.labels["alertname"]: s for s in read.values()}
+    assert by_name["A"].starts_at == datetime(2026, 11, 23, 8, 0, 0, 987654, tzinfo=UTC)
+    assert by_name["A"].starts_at.utcoffset() == timedelta(0)
+    assert by_name["A"].status is AlertStatus.FIRING and by_name["A"].ends_at is None
+    assert by_name["A"].first_seen_at == NOW - timedelta(seconds=1)
+    assert by_name["B"].status is AlertStatus.RESOLVED
+    assert by_name["B"].ends_at == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert by_name["B"].labels["team"] == "<b>ops</b>"
+    assert by_name["C"].first_seen_at == NOW
+    assert by_name["C"].group_key == batch[2].notification.group_key
+    async with store.connection() as conn:
+        whole = {a.id: a for a in await store.alerts_by_ids(conn, ids)}
+    for alert_id, state in read.items():
+        found = whole[alert_id]
+        assert (found.status, found.starts_at, found.ends_at, found.first_seen_at) == (
+            state.status,
+            state.starts_at,
+            state.ends_at,
+            state.first_seen_at,
+        )
+        assert (found.labels, found.group_key) == (state.labels, state.group_key)
+        assert found.fingerprint == fingerprint_of(dict(found.labels))
+        assert found.annotations["summary"] == f"{found.labels['alertname']} on checkout"
+        assert found.last_seen_at == state.first_seen_at and found.extra == {}
+
+
+async def test_what_changed_after_arrival_is_read(store: Store) -> None:
+    await store.ingest(
+        [received(webhook(alert("A"), alert("B"), alert("C"), alert("D")), "r1")], NOW
+    )
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(select(alerts.c.alertname, alerts.c.id))
+        ids = {name: alert_id for name, alert_id in rows}
+    a, b, c, d = (ids[name] for name in "ABCD")
+    person = Actor("alice", "api")
+    await store.acknowledge(a, person, None, "r2", NOW)
+    await store.snooze(b, NOW + timedelta(hours=1), person, None, "r3", NOW)
+    await store.ingest([received(webhook(alert("C", status="resolved")), "r4")], NOW)
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(alerts).where(alerts.c.id == d))
+    read = await states(store, [a, b, c, d])
+    assert sorted(read) == sorted([a, b, c])
+    assert read[a].acknowledged_at == NOW
+    assert read[b].snoozed_until == NOW + timedelta(hours=1)
+    assert read[c].status is AlertStatus.RESOLVED
+    assert read[c].ends_at == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    async with store.connection() as conn:
+        whole = {x.id: x for x in await store.alerts_by_ids(conn, [a, b, c, d])}
+    assert sorted(whole) == sorted([a, b, c])
+    assert (whole[a].acknowledged_at, whole[a].acknowledged_by) == (NOW, "alice")
+    assert whole[b].snoozed_until == NOW + timedelta(hours=1)
+    assert (whole[c].status, whole[c].ends_at) == (read[c].status, read[c].ends_at)
+
+
+async def test_stored_json_the_fast_reader_refuses_reads_as_written(store: Store) -> None:
+    """Payloads written by the standard library (an integer past 64 bits, NaN) read back."""
+    payload: dict[str, Any] = {"big": 2**70, "text": "caf\u00e9", "list": [1, 2.5, -(2**65)]}
+    if store.dialect == "sqlite":  # PostgreSQL's jsonb has no NaN
+        payload["nan"] = float("nan")
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            insert(jobs).values(
+                kind="probe",
+                payload=payload,
+                state="done",
+                due_at=NOW,
+                idempotency_key="probe",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    async with store.connection() as conn:
+        (read,) = (await conn.execute(select(jobs.c.payload))).scalars()
+    assert read["big"] == 2**70 and type(read["big"]) is int
+    assert read["list"] == [1, 2.5, -(2**65)] and read["text"] == "caf\u00e9"
+    if store.dialect == "sqlite":
+        assert read["nan"] != read["nan"]
