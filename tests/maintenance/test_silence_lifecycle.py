@@ -14,12 +14,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from receiver.alertmanager import format_rfc3339
 from receiver.config import load_config
 from receiver.store import tables
 from receiver.typedefs import STORE
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, auth, config_text
-from tests.e2e.conftest import free_port
+from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, auth, config_text
+from tests.e2e.conftest import free_port, http
 from tests.maintenance.conftest import (
     alertmanager_at,
     live,
@@ -148,7 +149,7 @@ async def test_a_dead_lettered_silence_does_not_stop_the_next_occurrences(
                 )
             )
         ).all()
-    by_action = {(row.payload["action"], row.payload["start"]): row for row in rows}
+    by_action = {(row.payload["action"], row.payload.get("start")): row for row in rows}
     this_one = by_action[("create", opened.strftime("%Y-%m-%dT%H:%M:%SZ"))]
     assert (this_one.state, this_one.attempts) == ("dead", 3)
     assert await counters(client) == {
@@ -169,3 +170,83 @@ def load_config_text(tmp_path: Path, db_url: str, text: str) -> Any:
     path = tmp_path / "firebreak.yml"
     path.write_text(config_text(db_url, text))
     return load_config(str(path))
+
+
+async def test_a_silence_someone_else_made_with_a_windows_marker_is_left_alone(
+    on_clock: Any,
+    sqlite_url: str,
+    make_config: Any,
+    manual_clock: ManualClock,
+    alertmanager_url: str,
+) -> None:
+    text = JOBS + f"alertmanager:\n  url: {alertmanager_url}\n"
+    client = await on_clock(make_config(sqlite_url, text))
+    start = manual_clock() + timedelta(hours=1)
+    spoof = {
+        "matchers": [{"name": "service", "value": "db", "isRegex": False, "isEqual": True}],
+        "startsAt": format_rfc3339(start),
+        "endsAt": format_rfc3339(start + timedelta(minutes=30)),
+        "createdBy": "mallory",
+        "comment": f"mine [firebreak-maintenance:db-upgrade:{format_rfc3339(start)}]",
+    }
+    status, _ = http("POST", alertmanager_url + "/api/v2/silences", body=spoof)
+    assert status == 200
+    window = {
+        "name": "db-upgrade",
+        "matchers": ['service="db"'],
+        "reason": "upgrade",
+        "owner": "alice",
+        "start": format_rfc3339(start),
+        "duration": "30m",
+        "silence": True,
+    }
+    made = await client.post("/api/v1/maintenance", json=window, headers=auth(RESPONDER_TOKEN))
+    assert made.status == 201, await made.text()
+    await manual_clock.settle()
+    # Not taken for the window's own: Firebreak makes one beside it...
+    assert sorted(s["createdBy"] for s in live(alertmanager_url)) == ["firebreak", "mallory"]
+    # ...and ending the window expires only that.
+    ended = await client.delete("/api/v1/maintenance/db-upgrade", headers=auth(RESPONDER_TOKEN))
+    assert ended.status == 200
+    await manual_clock.settle()
+    assert [s["createdBy"] for s in live(alertmanager_url)] == ["mallory"]
+
+
+async def test_a_window_taken_out_or_no_longer_silencing_has_its_silence_expired_at_the_reload(
+    on_clock: Any, tmp_path: Path, db_url: str, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
+    # Another deployment's window on the same Alertmanager: created by firebreak too, with a
+    # marker, but of a window this one never silenced.
+    theirs = {
+        "matchers": [{"name": "job", "value": "other", "isRegex": False, "isEqual": True}],
+        "startsAt": format_rfc3339(opened),
+        "endsAt": format_rfc3339(opened + timedelta(hours=1)),
+        "createdBy": "firebreak",
+        "comment": f"maintenance window theirs: x (owner y) "
+        f"[firebreak-maintenance:theirs:{format_rfc3339(opened)}]",
+    }
+    assert http("POST", alertmanager_url + "/api/v2/silences", body=theirs)[0] == 200
+    path = tmp_path / "firebreak.yml"
+    base = config_text(db_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
+    second = window("'job=\"batch\"'", opened).replace("hourly-batch", "nightly-batch")
+    path.write_text(base + window("'job=\"batch\"'", opened) + second.replace("maintenance:", ""))
+    client = await on_clock(load_config(str(path)), config_path=str(path))
+    await manual_clock.settle()
+    assert len(live(alertmanager_url)) == 3
+
+    async def reload(text: str) -> None:
+        path.write_text(base + text)
+        resp = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
+        assert resp.status == 200, await resp.text()
+        await manual_clock.settle()
+
+    await reload(second)  # hourly-batch taken out
+    assert sorted(s["comment"].split(":")[0] for s in live(alertmanager_url)) == [
+        "maintenance window nightly-batch",
+        "maintenance window theirs",
+    ]
+    await reload(second.replace("silence: true", "silence: false"))
+    assert [s["comment"].split(":")[0] for s in live(alertmanager_url)] == [
+        "maintenance window theirs"
+    ]
