@@ -250,3 +250,25 @@ async def test_a_window_taken_out_or_no_longer_silencing_has_its_silence_expired
     assert [s["comment"].split(":")[0] for s in live(alertmanager_url)] == [
         "maintenance window theirs"
     ]
+
+
+async def test_a_reload_that_moves_a_windows_occurrences_expires_the_old_ones_silence(
+    on_clock: Any, tmp_path: Path, sqlite_url: str, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
+    path = tmp_path / "firebreak.yml"
+    base = config_text(sqlite_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
+    path.write_text(base + window("'job=\"batch\"'", opened))
+    client = await on_clock(load_config(str(path)), config_path=str(path))
+    await manual_clock.settle()
+    [old] = live(alertmanager_url)
+    moved = opened + timedelta(minutes=5)  # the cron now opens it five minutes later
+    path.write_text(base + window("'job=\"batch\"'", moved))
+    assert (await client.post("/-/reload", headers=auth(ADMIN_TOKEN))).status == 200
+    await manual_clock.settle()
+    [new] = live(alertmanager_url)
+    assert occurrence_start(new) == moved and new["id"] != old["id"]
+    assert {s["id"]: s["status"]["state"] for s in silences(alertmanager_url)} == {
+        old["id"]: "expired",
+        new["id"]: "active",
+    }
