@@ -72,8 +72,8 @@ async def test_a_notice_whose_answer_was_lost_as_the_breaker_opened_is_not_poste
     await _fire(client, manual_clock)
     await manual_clock.advance(timedelta(seconds=1))
     [job] = await _notify_jobs(client)
-    # The breaker opened: the job waits behind it, no attempt spent.
-    assert (job["state"], job["attempts"]) == ("pending", 0)
+    # The breaker opened: the job waits behind it, no attempt spent, its post in doubt.
+    assert (job["state"], job["attempts"], job["outcome"]) == ("pending", 0, "in_doubt")
     await manual_clock.advance(timedelta(seconds=6))  # past the cool-down: the probe
     assert len(slack.top_messages(CHANNEL)) == 1
     [job] = await _notify_jobs(client)
@@ -112,6 +112,8 @@ async def test_notices_held_back_before_they_were_sent_do_not_look(
     await _fire(client, manual_clock, "Second")  # another group: paced behind the first
     await manual_clock.advance(timedelta(seconds=0.5))
     assert slack.top_messages(CHANNEL) == []
+    held = await _notify_jobs(client)
+    assert [(j["state"], j["outcome"]) for j in held] == [("pending", None), ("pending", None)]
     for _ in range(6):  # Slack's hold and the pace are kept in real seconds
         await asyncio.sleep(0.5)
         await manual_clock.advance(timedelta(seconds=1))

@@ -161,6 +161,12 @@ async def test_a_shutdown_with_the_post_in_flight_does_not_post_it_twice(
         _stop(first)
     assert b"handed back" in (tmp_path / "first.log").read_bytes()
     assert _recorded(db_path) == []
+    conn = sqlite3.connect(db_path, timeout=10)
+    try:
+        handed_back = conn.execute("SELECT state, outcome FROM jobs WHERE kind = 'notify'")
+        assert handed_back.fetchall() == [("pending", "in_doubt")]
+    finally:
+        conn.close()
     slack.released.set()
 
     second = await start("second.log")
@@ -169,6 +175,8 @@ async def test_a_shutdown_with_the_post_in_flight_does_not_post_it_twice(
         [message] = slack.top_messages(CHANNEL)
         [(key, reference)] = _recorded(db_path)
         assert reference == f"{CHANNEL}:{message.ts}"
+        assert message.metadata is not None
+        assert message.metadata["event_payload"]["idempotency_key"] == key
         methods = [c.method for c in slack.called() if c.method != "auth.test"]
         assert methods == ["chat.postMessage", "conversations.history", "chat.update"]
     finally:
