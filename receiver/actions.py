@@ -7,9 +7,10 @@ and any action wakes the job runner so escalation reacts at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from receiver.errors import Conflict, FirebreakError, NotFound
 from receiver.escalation import acknowledge_job, resolve_job
 from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, AlertStatus, Clock, NewJob
@@ -18,6 +19,25 @@ from receiver.store import Store
 FollowUps = Callable[[str, int, datetime], Sequence[NewJob]]
 """More jobs an action enqueues with itself: (action, alert id, now) -> jobs (a snooze shown
 in Slack messages)."""
+
+
+def not_acknowledged(
+    alert_ids: Sequence[int], changed: Sequence[int], found: Mapping[int, Alert]
+) -> dict[int, FirebreakError]:
+    """What ``acknowledge`` would have raised for each alert of ``acknowledge_many``'s answer
+    that could not be acknowledged: it does not exist, or it is resolved. An alert missing
+    here was acknowledged, now or before."""
+    done = set(changed)
+    refused: dict[int, FirebreakError] = {}
+    for alert_id in alert_ids:
+        alert = found.get(alert_id)
+        if alert is None:
+            refused[alert_id] = NotFound(f"alert {alert_id} does not exist")
+        elif alert_id not in done and alert.status is AlertStatus.RESOLVED:
+            refused[alert_id] = Conflict(
+                f"alert {alert_id} is resolved; there is nothing to acknowledge"
+            )
+    return refused
 
 
 class AlertActions:

@@ -213,9 +213,7 @@ class WindowSilences:
             return Done("occurrence over")
         tag = marker(window.name, occurrence.start)
         matchers = _api_matchers(window)
-        marked = [
-            s for s in await client.silences() if s.comment.endswith(tag) and s.state != "expired"
-        ]
+        marked = [s for s in await client.silences() if _ours(s) and s.comment.endswith(tag)]
         kept = [s for s in marked if _same(s, matchers, occurrence.end)]
         made = kept[0].id if kept else None
         if made is None:
@@ -252,12 +250,19 @@ class WindowSilences:
     async def _expire(self, client: AlertmanagerClient, name: str) -> Outcome:
         expired = []
         for silence in await client.silences():
-            if _window_of(silence.comment) == name and silence.state != "expired":
+            if _ours(silence) and _window_of(silence.comment) == name:
                 await client.expire_silence(silence.id)
                 expired.append(silence.id)
                 self._metrics.maintenance_silences_expired.inc()
         log.info("maintenance window %s ended: silences %s expired", name, expired)
         return Done(f"expired {len(expired)}")
+
+
+def _ours(silence: Silence) -> bool:
+    """A silence Firebreak made for a window and that is not expired: only those are found,
+    replaced and expired, so a silence someone else made (from Slack, say) with a comment
+    ending in a window's marker is neither taken for the window's nor expired with it."""
+    return silence.created_by == CREATED_BY and silence.state != "expired"
 
 
 def _same(silence: Silence, matchers: list[dict[str, object]], end: datetime) -> bool:

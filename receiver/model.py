@@ -90,6 +90,9 @@ class AlertSnapshot:
 
 # Grafana's webhook group keys are stored with this prefix, so they never pass for Alertmanager's.
 GRAFANA_GROUP_PREFIX = "grafana:"
+# And its alerts' fingerprints: Grafana hashes labels as Alertmanager does, so the same labels
+# from both would otherwise be one occurrence, and either source's resolve would end the other's.
+GRAFANA_FINGERPRINT_PREFIX = "grafana:"
 # The group of alerts raised by hand (POST /api/v1/alerts).
 MANUAL_GROUP_KEY = "firebreak:manual"
 # The group of alerts Firebreak raises for heartbeats gone quiet (receiver/heartbeats.py).

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.actions import AlertActions
+from receiver.actions import AlertActions, not_acknowledged
 from receiver.console.access import Form, action
 from receiver.console.render import render
 from receiver.console.session import Session, safe_next
@@ -150,19 +150,18 @@ async def _acknowledge_all(
     except FirebreakError as exc:  # the database went away: none of them changed
         return [Outcome(i, before.get(i), FAILED, status_of(exc), str(exc)) for i in ids]
     done = set(changed)
+    refused = not_acknowledged(ids, changed, found)
     outcomes = []
     for alert_id in ids:
-        alert = found.get(alert_id)
-        if alert is None:
-            problem: FirebreakError = NotFound(f"alert {alert_id} does not exist")
+        problem = refused.get(alert_id)
+        if isinstance(problem, NotFound):
             outcome = Outcome(alert_id, None, NOT_FOUND, status_of(problem), str(problem))
-        elif alert_id in done:
-            outcome = Outcome(alert_id, before.get(alert_id), DONE["acknowledge"])
-        elif alert.status is AlertStatus.RESOLVED:
-            problem = Conflict(f"alert {alert_id} is resolved; there is nothing to acknowledge")
+        elif problem is not None:
             outcome = Outcome(
                 alert_id, before.get(alert_id), ALREADY_RESOLVED, status_of(problem), str(problem)
             )
+        elif alert_id in done:
+            outcome = Outcome(alert_id, before.get(alert_id), DONE["acknowledge"])
         else:
             outcome = Outcome(alert_id, before.get(alert_id), ALREADY_ACKNOWLEDGED)
         outcomes.append(outcome)

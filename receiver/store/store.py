@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,6 +30,7 @@ from receiver.model import (
     RaisedPage,
 )
 from receiver.store import listing
+from receiver.store.bulk import BulkInsert
 from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_conflict
 from receiver.store.heartbeats import HeartbeatSQL
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
@@ -87,6 +88,12 @@ _STATE_COLUMNS = (
 _STATES = select(*_STATE_COLUMNS).where(_BY_IDS)
 _STATES_WITH_LABELS = select(*_STATE_COLUMNS, alerts.c.labels).where(_BY_IDS)
 
+
+# The job runner's rows on SQLite, a few for every alert routed and notified (store/bulk.py).
+_ROUTE_KEY = ("alert_id", "route")
+_EVENTS = BulkInsert(alert_events)
+_SENT = BulkInsert(notifications)
+_ROUTES = BulkInsert(alert_routes, on_conflict=_ROUTE_KEY)
 
 _T = TypeVar("_T")
 
@@ -317,16 +324,22 @@ class Store(Connections):
         """Append history rows, sent-notification rows, the routes alerts took and the people
         tiers paged within a unit of work. A route or page already recorded for an alert is
         kept as it was."""
-        if events:
-            conn.execute(insert(alert_events), list(events))
-        if sent:
-            conn.execute(insert(notifications), list(sent))
-        if routes:
-            upsert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-            conn.execute(
-                upsert(alert_routes).on_conflict_do_nothing(index_elements=["alert_id", "route"]),
-                list(routes),
-            )
+        if self.dialect == "sqlite":
+            _EVENTS.run(conn, events)
+            _SENT.run(conn, sent)
+            _ROUTES.run(conn, routes)
+        else:
+            if events:
+                conn.execute(insert(alert_events), list(events))
+            if sent:
+                conn.execute(insert(notifications), list(sent))
+            if routes:
+                conn.execute(
+                    postgresql.insert(alert_routes).on_conflict_do_nothing(
+                        index_elements=_ROUTE_KEY
+                    ),
+                    list(routes),
+                )
         self.pages.record(conn, paged)
 
     async def notified_targets(
