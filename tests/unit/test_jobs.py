@@ -30,6 +30,7 @@ from receiver.metrics import Metrics
 from receiver.store import Store, create_engine_for, migrate, tables
 from receiver.store.jobs import NewJob
 from tests.clock import ManualClock
+from tests.conftest import eventually
 
 
 @dataclass
@@ -318,8 +319,7 @@ async def test_a_job_cut_off_at_shutdown_is_in_doubt_only_if_it_had_begun(bench:
     )
     await bench.enqueue(bench.job("began"), bench.job("held"))
     runner.wake()
-    while len(running) < 2:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: len(running) == 2, what="both jobs running")
     await asyncio.wait_for(runner.stop(), 10)
     assert [(r.kind, r.state, r.attempts, r.outcome) for r in await bench.rows()] == [
         ("began", "pending", 0, "in_doubt"),
