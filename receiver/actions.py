@@ -7,9 +7,10 @@ and any action wakes the job runner so escalation reacts at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from receiver.errors import Conflict, FirebreakError, NotFound
 from receiver.escalation import acknowledge_job, resolve_job
 from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, AlertStatus, Clock, NewJob
@@ -18,6 +19,25 @@ from receiver.store import Store
 FollowUps = Callable[[str, int, datetime], Sequence[NewJob]]
 """More jobs an action enqueues with itself: (action, alert id, now) -> jobs (a snooze shown
 in Slack messages)."""
+
+
+def not_acknowledged(
+    alert_ids: Sequence[int], changed: Sequence[int], found: Mapping[int, Alert]
+) -> dict[int, FirebreakError]:
+    """What ``acknowledge`` would have raised for each alert of ``acknowledge_many``'s answer
+    that could not be acknowledged: it does not exist, or it is resolved. An alert missing
+    here was acknowledged, now or before."""
+    done = set(changed)
+    refused: dict[int, FirebreakError] = {}
+    for alert_id in alert_ids:
+        alert = found.get(alert_id)
+        if alert is None:
+            refused[alert_id] = NotFound(f"alert {alert_id} does not exist")
+        elif alert_id not in done and alert.status is AlertStatus.RESOLVED:
+            refused[alert_id] = Conflict(
+                f"alert {alert_id} is resolved; there is nothing to acknowledge"
+            )
+    return refused
 
 
 class AlertActions:
@@ -92,6 +112,46 @@ class AlertActions:
         self._metrics.alert_actions.labels("resolve", actor.interface).inc()
         self._wake()
         return alert
+
+    async def resolve_many(
+        self, alert_ids: Sequence[int], actor: Actor, note: str | None, request_id: str | None
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``resolve`` for many alerts at once, in one transaction and one job for the
+        channels: the ids this call resolved, and the alerts found as they now are (an id
+        missing there does not exist; one found and not resolved here was resolved before)."""
+        now = self._clock()
+        changed, found = await self._store.resolve_many(
+            alert_ids, actor, note, request_id, now, then=lambda ids: [resolve_job(ids, now)]
+        )
+        if found:  # as counted one at a time: each alert found, resolved now or before
+            self._metrics.alert_actions.labels("resolve", actor.interface).inc(len(found))
+        self._wake()
+        return changed, found
+
+    async def snooze_many(
+        self,
+        alert_ids: Sequence[int],
+        duration: timedelta,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``snooze`` for many alerts at once, in one transaction: the ids this call snoozed,
+        and the alerts found as they now are (one found and not snoozed is resolved)."""
+        now = self._clock()
+        changed, found = await self._store.snooze_many(
+            alert_ids,
+            now + duration,
+            actor,
+            note,
+            request_id,
+            now,
+            then=lambda ids: [job for i in ids for job in self._then("snoozed", i, now)],
+        )
+        if changed:
+            self._metrics.alert_actions.labels("snooze", actor.interface).inc(len(changed))
+        self._wake()
+        return changed, found
 
     async def snooze(
         self,

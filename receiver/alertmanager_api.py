@@ -57,6 +57,7 @@ class Silence:
     # What it silences and until when, as Alertmanager gave them (``api_matcher``'s shape).
     matchers: tuple[Mapping[str, object], ...] = ()
     ends_at: str = ""
+    created_by: str = ""
 
 
 class AlertmanagerClient:
@@ -173,6 +174,7 @@ class AlertmanagerClient:
                         state=str((raw.get("status") or {}).get("state", "")),
                         matchers=tuple(dict(m) for m in raw.get("matchers") or ()),
                         ends_at=str(raw.get("endsAt") or ""),
+                        created_by=str(raw.get("createdBy") or ""),
                     )
                 )
             except (AttributeError, KeyError, TypeError, ValueError) as exc:

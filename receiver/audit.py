@@ -103,8 +103,14 @@ class Audit:
     def record_soon(self, **fields: Any) -> None:
         """``record`` from code that cannot wait (a Slack handler answering within 3 s): the
         line is logged now, the row written in the background."""
-        row = self._row(**fields)
-        task = asyncio.get_running_loop().create_task(self._write(row))
+        self.record_many_soon([fields])
+
+    def record_many_soon(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """``record_soon`` for each of ``entries``, written as one INSERT in the background."""
+        if not entries:
+            return
+        rows = [self._row(**fields) for fields in entries]
+        task = asyncio.get_running_loop().create_task(self._write_all(rows))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

@@ -20,10 +20,16 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
-from receiver.alertmanager import PAYLOAD_VERSION, _show, decode_body, parse_webhook
+from receiver.alertmanager import (
+    MAX_FINGERPRINT_LENGTH,
+    PAYLOAD_VERSION,
+    _show,
+    decode_body,
+    parse_webhook,
+)
 from receiver.alertmanager import _type_name as _kind
 from receiver.errors import InvalidInput
-from receiver.model import GRAFANA_GROUP_PREFIX, Notification
+from receiver.model import GRAFANA_FINGERPRINT_PREFIX, GRAFANA_GROUP_PREFIX, Notification
 
 __all__ = [
     "GRAFANA_PAYLOAD_VERSION",
@@ -46,6 +52,8 @@ MAX_URL: Final = 4096
 _URL_FIELDS: Final = ("silenceURL", "dashboardURL", "panelURL", "imageURL")
 _REQUIRED_URL_FIELDS: Final = ("silenceURL", "dashboardURL", "panelURL")
 _TOP_TEXT_FIELDS: Final = ("title", "state", "message")
+# Stored with GRAFANA_FINGERPRINT_PREFIX in front, in a column of MAX_FINGERPRINT_LENGTH.
+MAX_GRAFANA_FINGERPRINT: Final = MAX_FINGERPRINT_LENGTH - len(GRAFANA_FINGERPRINT_PREFIX)
 
 
 def parse_grafana_webhook_body(body: bytes) -> Notification:
@@ -81,11 +89,17 @@ def parse_grafana_webhook(payload: object) -> Notification:
     # is already checked above and lands in ``extra`` as plain JSON.
     notification = parse_webhook({**payload, "version": PAYLOAD_VERSION})
     # Prefixed: reconciling with Alertmanager must neither resolve Grafana's alerts (Alertmanager
-    # never holds them) nor fetch a group of Grafana's from Alertmanager's API.
+    # never holds them) nor fetch a group of Grafana's from Alertmanager's API; and an alert of
+    # Grafana's is never the same occurrence as Alertmanager's with the same labels (Grafana
+    # computes the same fingerprint from them), so neither source's resolve ends the other's.
     return dataclasses.replace(
         notification,
         version=GRAFANA_PAYLOAD_VERSION,
         group_key=GRAFANA_GROUP_PREFIX + notification.group_key,
+        alerts=tuple(
+            dataclasses.replace(alert, fingerprint=GRAFANA_FINGERPRINT_PREFIX + alert.fingerprint)
+            for alert in notification.alerts
+        ),
     )
 
 
@@ -102,6 +116,12 @@ def _check_top(payload: Mapping[str, Any]) -> None:
 
 def _check_alert(alert: Mapping[str, Any], index: int) -> None:
     prefix = f"alerts[{index}]"
+    fingerprint = alert.get("fingerprint")
+    if type(fingerprint) is str and len(fingerprint) > MAX_GRAFANA_FINGERPRINT:
+        raise InvalidInput(
+            f"{prefix}.fingerprint",
+            f"expected at most {MAX_GRAFANA_FINGERPRINT} characters, got {len(fingerprint)}",
+        )
     for name in _REQUIRED_URL_FIELDS:
         if name not in alert:
             raise InvalidInput(f"{prefix}.{name}", "required field is missing")

@@ -39,7 +39,13 @@ from receiver.config.references import SILENCE_NEEDS
 from receiver.errors import Conflict, InvalidInput, NotFound
 from receiver.jobs import Done, Handler, JobContext, Outcome
 from receiver.maintenance_gone import GONE, WindowsGone, gone_job
-from receiver.maintenance_silences import SILENCE, WindowSilences, expire_job, first_silence
+from receiver.maintenance_silences import (
+    SILENCE,
+    WindowSilences,
+    expire_job,
+    first_silence,
+    sweep_job,
+)
 from receiver.matchers import Matcher, matches_all, parse_matchers
 from receiver.metrics import Metrics
 from receiver.model import MANUAL_GROUP_KEY, Alert, AlertStatus, Clock, EventKind, NewJob
@@ -245,8 +251,12 @@ class Maintenance:
     def seed(self, now: datetime) -> list[NewJob]:
         """The silence jobs of the file's windows that ask for one (each occurrence's is
         made once, whatever the number of starts and reloads), and the job that releases what
-        windows taken out of the file held."""
-        return [job for w in self._configured for job in first_silence(w, now)] + [gone_job(now)]
+        windows taken out of the file held and the one that expires their silences."""
+        jobs = [job for w in self._configured for job in first_silence(w, now)]
+        jobs.append(gone_job(now))
+        if self._can_silence:
+            jobs.append(sweep_job(now))
+        return jobs
 
     async def end(self, name: str, ended_by: str) -> MaintenanceWindow:
         """End a window made at run time now: what it holds is released at once."""

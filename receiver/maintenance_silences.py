@@ -17,6 +17,11 @@ All of it is ``maintenance_silence`` jobs, of three actions:
   ``create`` that fails for good (a dead letter) does not end the chain of the occurrences
   after it.
 - ``expire`` expires every silence of a window ended early.
+- ``sweep``, at every start and reload, expires the silences of windows this deployment
+  silenced that are gone or no longer silence (taken out of the file, ``silence: true`` taken
+  off), and those of occurrences a window no longer has (its ``cron``, ``rrule`` or ``start``
+  changed); a window name it never silenced (another deployment's, sharing the Alertmanager)
+  is left alone.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -41,7 +47,7 @@ from receiver.matchers import parse_matchers
 from receiver.metrics import Metrics
 from receiver.model import NewJob
 from receiver.store import Store
-from receiver.store.maintenance import free_keys
+from receiver.store.maintenance import free_keys, silenced_windows
 from receiver.windows import MaintenanceWindow, Occurrence
 
 log = logging.getLogger("firebreak.maintenance")
@@ -68,7 +74,16 @@ def _window_of(comment: str) -> str | None:
     return None if found is None else found.group(1)
 
 
-_MARKED = re.compile(r"\[" + MARKER + r":([A-Za-z0-9._-]+):[^\[\]]+\]\Z")
+def _start_of(comment: str) -> datetime | None:
+    """The occurrence start a silence's closing marker names, or None."""
+    found = _MARKED.search(comment)
+    try:
+        return None if found is None else parse_rfc3339(found.group(2))
+    except ValueError:
+        return None
+
+
+_MARKED = re.compile(r"\[" + MARKER + r":([A-Za-z0-9._-]+):([^\[\]]+)\]\Z")
 
 
 def _api_matchers(window: MaintenanceWindow) -> list[dict[str, object]]:
@@ -140,6 +155,18 @@ def _next_plan(window: MaintenanceWindow, occurrence: Occurrence) -> list[NewJob
     return [] if following is None else [plan_job(window, following)]
 
 
+def sweep_job(now: datetime) -> NewJob:
+    """The job that expires the silences of windows that are gone or no longer silence (taken
+    out of the file, or ``silence: true`` taken off) and of occurrences they no longer have;
+    one for each start and reload."""
+    return NewJob(
+        kind=SILENCE,
+        payload={"action": "sweep"},
+        due_at=now,
+        idempotency_key=f"{SILENCE}:sweep:{now.timestamp():.0f}:{secrets.token_hex(8)}",
+    )
+
+
 def expire_job(window: MaintenanceWindow, now: datetime) -> NewJob:
     """The job that expires every silence of ``window`` (ended early at ``now``)."""
     return NewJob(
@@ -170,6 +197,8 @@ class WindowSilences:
         try:
             if payload.get("action") == "expire":
                 return await self._expire(self._client, str(payload["window"]))
+            if payload.get("action") == "sweep":
+                return await self._sweep(self._client, ctx.now)
             return await self._create(self._client, ctx)
         except AlertmanagerUnavailable as exc:
             self._metrics.maintenance_silence_failures.labels("unreachable").inc()
@@ -213,9 +242,7 @@ class WindowSilences:
             return Done("occurrence over")
         tag = marker(window.name, occurrence.start)
         matchers = _api_matchers(window)
-        marked = [
-            s for s in await client.silences() if s.comment.endswith(tag) and s.state != "expired"
-        ]
+        marked = [s for s in await client.silences() if _ours(s) and s.comment.endswith(tag)]
         kept = [s for s in marked if _same(s, matchers, occurrence.end)]
         made = kept[0].id if kept else None
         if made is None:
@@ -249,15 +276,47 @@ class WindowSilences:
             return Done(f"silence {made} replaced {len(stale)}")
         return Done(f"silence {made}" + (" exists" if kept else ""))
 
+    async def _sweep(self, client: AlertmanagerClient, now: datetime) -> Outcome:
+        silencing = {w.name: w for w in await self._live(now) if w.silence}
+        async with self._store.connection() as conn:
+            known = await silenced_windows(conn, SILENCE)
+        expired = []
+        for silence in await client.silences() if known else ():
+            name = _window_of(silence.comment) if _ours(silence) else None
+            if name in known and not _still_planned(silencing.get(name), silence):
+                await client.expire_silence(silence.id)
+                expired.append(silence.id)
+                self._metrics.maintenance_silences_expired.inc()
+        if expired:
+            log.info("silences of maintenance windows gone or moved expired: %s", expired)
+        return Done(f"expired {len(expired)} of windows gone or moved")
+
     async def _expire(self, client: AlertmanagerClient, name: str) -> Outcome:
         expired = []
         for silence in await client.silences():
-            if _window_of(silence.comment) == name and silence.state != "expired":
+            if _ours(silence) and _window_of(silence.comment) == name:
                 await client.expire_silence(silence.id)
                 expired.append(silence.id)
                 self._metrics.maintenance_silences_expired.inc()
         log.info("maintenance window %s ended: silences %s expired", name, expired)
         return Done(f"expired {len(expired)}")
+
+
+def _still_planned(window: MaintenanceWindow | None, silence: Silence) -> bool:
+    """Whether ``silence`` is of an occurrence ``window`` (live and silencing) still has: its
+    schedule may have changed (another cron, another start) since it was made."""
+    start = _start_of(silence.comment)
+    if window is None or start is None:
+        return False
+    occurrence = window.occurrence_at(start)
+    return occurrence is not None and occurrence.start == start
+
+
+def _ours(silence: Silence) -> bool:
+    """A silence Firebreak made for a window and that is not expired: only those are found,
+    replaced and expired, so a silence someone else made (from Slack, say) with a comment
+    ending in a window's marker is neither taken for the window's nor expired with it."""
+    return silence.created_by == CREATED_BY and silence.state != "expired"
 
 
 def _same(silence: Silence, matchers: list[dict[str, object]], end: datetime) -> bool:

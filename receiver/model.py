@@ -90,6 +90,9 @@ class AlertSnapshot:
 
 # Grafana's webhook group keys are stored with this prefix, so they never pass for Alertmanager's.
 GRAFANA_GROUP_PREFIX = "grafana:"
+# And its alerts' fingerprints: Grafana hashes labels as Alertmanager does, so the same labels
+# from both would otherwise be one occurrence, and either source's resolve would end the other's.
+GRAFANA_FINGERPRINT_PREFIX = "grafana:"
 # The group of alerts raised by hand (POST /api/v1/alerts).
 MANUAL_GROUP_KEY = "firebreak:manual"
 # The group of alerts Firebreak raises for heartbeats gone quiet (receiver/heartbeats.py).
@@ -280,6 +283,11 @@ class NewJob:
     coalesce_key: str | None = None
 
 
+# The outcome a job not finished yet carries once a run of it ended in doubt (``Job.in_doubt``);
+# marking it done or dead replaces it.
+IN_DOUBT = "in_doubt"
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     id: int
@@ -305,6 +313,14 @@ class Job:
         """Whether an earlier run may have started this job's side effect: it was cut off,
         taken over from a worker that died, deferred or retried."""
         return self.claims > 1
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether an earlier run began this job's side effect and ended without knowing what
+        came of it (cut off at shutdown with a request out, or deferred or retried after one
+        went unanswered): the next run looks before doing it again. Narrower than
+        ``claimed_before``, which a run deferred before it began sets too."""
+        return self.outcome == IN_DOUBT
 
 
 # -- runbook executions ----------------------------------------------------------------------------

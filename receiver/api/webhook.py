@@ -12,7 +12,12 @@ from aiohttp import web
 from receiver.alertmanager import parse_webhook_body
 from receiver.errors import InvalidInput
 from receiver.grafana_webhook import parse_grafana_webhook_body
-from receiver.model import AlertStatus, Notification, held_by_alertmanager
+from receiver.model import (
+    GRAFANA_FINGERPRINT_PREFIX,
+    AlertStatus,
+    Notification,
+    held_by_alertmanager,
+)
 from receiver.obs import request_id_var
 from receiver.tracing import fingerprints
 from receiver.typedefs import CONFIG, INGESTOR, METRICS, TRACING, WEBHOOK_AUTH
@@ -31,6 +36,13 @@ def _parse_alertmanager_body(body: bytes) -> Notification:
     # give: one sent here would keep an Alertmanager alert from ever being reconciled.
     if not held_by_alertmanager(notification.group_key):
         raise InvalidInput("groupKey", "expected Alertmanager's group key; this prefix is reserved")
+    # Nor may one pass for an alert of Grafana's, to resolve it.
+    for index, alert in enumerate(notification.alerts):
+        if alert.fingerprint.startswith(GRAFANA_FINGERPRINT_PREFIX):
+            raise InvalidInput(
+                f"alerts[{index}].fingerprint",
+                "expected Alertmanager's fingerprint; this prefix is reserved",
+            )
     return notification
 
 

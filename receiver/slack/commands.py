@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from receiver.actions import AlertActions
+from receiver.actions import AlertActions, not_acknowledged
 from receiver.alertmanager import format_rfc3339
 from receiver.alertmanager_api import AlertmanagerRejected, AlertmanagerUnavailable
 from receiver.audit import Audit
@@ -384,22 +384,42 @@ class SlackCommands:
         return f"person:{person.id}"
 
     def _audit(self, user: SlackUser, action: str, outcome: str, **fields: object) -> None:
+        self._audit_many(user, action, [(outcome, fields)])
+
+    def _audit_many(
+        self, user: SlackUser, action: str, outcomes: Sequence[tuple[str, dict[str, object]]]
+    ) -> None:
+        """An audit row (and log line) for each (outcome, fields), the rows in one INSERT."""
         if self._audit_trail is None:
-            audit(user, action, outcome, **fields)
-        else:  # one row and one log line
-            target = fields.get("alert_id") or fields.get("execution_id") or fields.get("target")
+            for outcome, fields in outcomes:
+                audit(user, action, outcome, **fields)
+        else:
             person = self._people.slack_actor(user.id)
-            self._audit_trail.record_soon(
-                # The person the Slack user is in the people directory, else as Slack names them.
-                actor=person if person.startswith(PERSON) else user.actor_name,
-                interface="slack",
-                action=action,
-                outcome=outcome,
-                target=None if target is None else str(target),
-                detail={"slack_user_id": user.id, "slack_user_name": user.name, **fields},
-            )
+            # The person the Slack user is in the people directory, else as Slack names them.
+            actor = person if person.startswith(PERSON) else user.actor_name
+            entries = []
+            for outcome, fields in outcomes:
+                target = (
+                    fields.get("alert_id") or fields.get("execution_id") or fields.get("target")
+                )
+                entries.append(
+                    {
+                        "actor": actor,
+                        "interface": "slack",
+                        "action": action,
+                        "outcome": outcome,
+                        "target": None if target is None else str(target),
+                        "detail": {
+                            "slack_user_id": user.id,
+                            "slack_user_name": user.name,
+                            **fields,
+                        },
+                    }
+                )
+            self._audit_trail.record_many_soon(entries)
         if self._metrics is not None:
-            self._metrics.slack_actions.labels(action, outcome).inc()
+            for outcome, _fields in outcomes:
+                self._metrics.slack_actions.labels(action, outcome).inc()
 
     # -- the slash command --------------------------------------------------------------------
 
@@ -506,8 +526,36 @@ class SlackCommands:
         refusal = await self._authorise(user, name, SUBCOMMANDS[name].role, ids)
         if refusal is not None:
             return refusal
+        if name == "ack":
+            return await self._press_ack(user, list(dict.fromkeys(ids)))
         replies = [await self._run(user, name, i, self._press_one(user, name, i)) for i in ids]
         texts = [r.text for r in replies if r.text]
+        return Reply("\n".join(texts)) if texts else None
+
+    async def _press_ack(self, user: SlackUser, ids: list[int]) -> Reply | None:
+        """Acknowledge: every alert the button names at once (one statement, one job telling
+        the channels, so a group's message is updated once), an audit row for each, and a line
+        for each that could not be acknowledged, as pressing it alone says it."""
+        try:
+            changed, found = await self.actions.acknowledge_many(
+                ids, user.actor, "from a Slack button", None
+            )
+        except StoreUnavailable:
+            failed: dict[str, object] = {"reason": "store unavailable"}
+            self._audit_many(user, "ack", [("failed", {"alert_id": i, **failed}) for i in ids])
+            return Reply("Could not ack: Firebreak's database is unavailable; try again.")
+        refused = not_acknowledged(ids, changed, found)
+        self._audit_many(
+            user,
+            "ack",
+            [
+                ("failed", {"alert_id": i, "reason": str(refused[i])})
+                if i in refused
+                else ("ok", {"alert_id": i})
+                for i in ids
+            ],
+        )
+        texts = [f"Could not ack: {escape(str(refused[i]))}." for i in ids if i in refused]
         return Reply("\n".join(texts)) if texts else None
 
     async def _press_runbook(self, user: SlackUser, runbook: str, ids: list[int]) -> Reply:
@@ -530,9 +578,6 @@ class SlackCommands:
 
     async def _press_one(self, user: SlackUser, name: str, alert_id: int) -> Reply:
         actor = user.actor
-        if name == "ack":
-            await self.actions.acknowledge(alert_id, actor, "from a Slack button", None)
-            return Reply("")
         if name == "resolve":
             await self.actions.resolve(alert_id, actor, "from a Slack button", None)
             return Reply("")

@@ -132,7 +132,7 @@ def _same(dt: datetime) -> datetime:
     return dt
 
 
-def _sqlite_time(dt: datetime) -> str:
+def sqlite_time(dt: datetime) -> str:
     """SQLAlchemy's SQLite storage format for UTC times (``YYYY-MM-DD HH:MM:SS.ffffff``)."""
     if dt.utcoffset():
         dt = dt.astimezone(UTC)
@@ -157,7 +157,7 @@ class IngestSQL:
         self.postgres = dialect == "postgresql"
         # SQLite keeps times as text in SQLAlchemy's storage format (what tables.UTCDateTime
         # reads back); PostgreSQL takes the aware datetime itself.
-        self.time: Callable[[datetime], Any] = _same if self.postgres else _sqlite_time
+        self.time: Callable[[datetime], Any] = _same if self.postgres else sqlite_time
 
     def _marks(self, rows: int, width: int, start: int = 1) -> str:
         if self.postgres:

@@ -20,6 +20,7 @@ __all__ = [
     "end_window",
     "free_keys",
     "list_windows",
+    "silenced_windows",
     "waited_for",
 ]
 
@@ -151,3 +152,19 @@ async def free_keys(conn: AsyncConnection, prefix: str, keep: str) -> int:
         .values(idempotency_key=key + ":superseded:" + cast(jobs.c.id, String))
     )
     return int(result.rowcount or 0)
+
+
+async def silenced_windows(conn: AsyncConnection, kind: str) -> set[str]:
+    """The windows that jobs of ``kind`` (``maintenance_silence``) made silences for (a
+    ``create`` job done): this deployment's, and no other's that shares its Alertmanager."""
+    window = jobs.c.payload["window"].as_string()
+    rows = await conn.execute(
+        select(window)
+        .where(
+            jobs.c.kind == kind,
+            jobs.c.state == "done",
+            jobs.c.payload["action"].as_string() == "create",
+        )
+        .distinct()
+    )
+    return {str(name) for (name,) in rows if name is not None}

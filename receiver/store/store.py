@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,6 +30,7 @@ from receiver.model import (
     RaisedPage,
 )
 from receiver.store import listing
+from receiver.store.bulk import BulkInsert
 from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_conflict
 from receiver.store.heartbeats import HeartbeatSQL
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
@@ -87,6 +88,12 @@ _STATE_COLUMNS = (
 _STATES = select(*_STATE_COLUMNS).where(_BY_IDS)
 _STATES_WITH_LABELS = select(*_STATE_COLUMNS, alerts.c.labels).where(_BY_IDS)
 
+
+# The job runner's rows on SQLite, a few for every alert routed and notified (store/bulk.py).
+_ROUTE_KEY = ("alert_id", "route")
+_EVENTS = BulkInsert(alert_events)
+_SENT = BulkInsert(notifications)
+_ROUTES = BulkInsert(alert_routes, on_conflict=_ROUTE_KEY)
 
 _T = TypeVar("_T")
 
@@ -317,16 +324,22 @@ class Store(Connections):
         """Append history rows, sent-notification rows, the routes alerts took and the people
         tiers paged within a unit of work. A route or page already recorded for an alert is
         kept as it was."""
-        if events:
-            conn.execute(insert(alert_events), list(events))
-        if sent:
-            conn.execute(insert(notifications), list(sent))
-        if routes:
-            upsert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-            conn.execute(
-                upsert(alert_routes).on_conflict_do_nothing(index_elements=["alert_id", "route"]),
-                list(routes),
-            )
+        if self.dialect == "sqlite":
+            _EVENTS.run(conn, events)
+            _SENT.run(conn, sent)
+            _ROUTES.run(conn, routes)
+        else:
+            if events:
+                conn.execute(insert(alert_events), list(events))
+            if sent:
+                conn.execute(insert(notifications), list(sent))
+            if routes:
+                conn.execute(
+                    postgresql.insert(alert_routes).on_conflict_do_nothing(
+                        index_elements=_ROUTE_KEY
+                    ),
+                    list(routes),
+                )
         self.pages.record(conn, paged)
 
     async def notified_targets(
@@ -437,36 +450,14 @@ class Store(Connections):
         INSERT of their events) per 500 alerts, not a statement each. Returns the ids it
         acknowledged, and every alert of ``alert_ids`` found as it now is (an id missing there
         does not exist). ``then(acknowledged ids)`` is enqueued with them."""
-        ids = list(dict.fromkeys(alert_ids))
-
-        def work(conn: Connection) -> tuple[list[int], dict[int, Alert]]:
-            changed: list[int] = []
-            for chunk in _chunks(ids):
-                result = conn.execute(
-                    update(alerts)
-                    .where(
-                        alerts.c.id.in_(chunk),
-                        alerts.c.status == AlertStatus.FIRING,
-                        alerts.c.acknowledged_at.is_(None),
-                    )
-                    .values(acknowledged_at=now, acknowledged_by=actor.name)
-                    .returning(alerts.c.id)
-                )
-                changed += sorted(row.id for row in result)
-            if changed:
-                events = [
-                    _event_row(i, EventKind.ACKNOWLEDGED, now, request_id, actor, note)
-                    for i in changed
-                ]
-                conn.execute(insert(alert_events), events)
-                self.jobs.enqueue_in(conn, then(changed), now)
-            found: dict[int, Alert] = {}
-            for chunk in _chunks(ids):
-                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(chunk)}):
-                    found[row.id] = alert_from_row(row)
-            return changed, found
-
-        return await self.unit(work)
+        return await self._act_many(
+            alert_ids,
+            {"acknowledged_at": now, "acknowledged_by": actor.name},
+            _event_row(0, EventKind.ACKNOWLEDGED, now, request_id, actor, note),
+            then,
+            now,
+            alerts.c.acknowledged_at.is_(None),
+        )
 
     async def resolve(
         self,
@@ -556,6 +547,81 @@ class Store(Connections):
         if row is None:
             raise NotFound(f"alert {alert_id} does not exist")
         return changed, alert_from_row(row)
+
+    async def resolve_many(
+        self,
+        alert_ids: Sequence[int],
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+        then: Callable[[list[int]], Sequence[NewJob]],
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``resolve`` for many alerts in one transaction, as ``acknowledge_many``: the ids it
+        resolved, and every alert of ``alert_ids`` found as it now is."""
+        return await self._act_many(
+            alert_ids,
+            {"status": AlertStatus.RESOLVED, "ends_at": now, "resolved_by": actor.name},
+            _event_row(0, EventKind.MANUALLY_RESOLVED, now, request_id, actor, note),
+            then,
+            now,
+        )
+
+    async def snooze_many(
+        self,
+        alert_ids: Sequence[int],
+        until: datetime,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+        then: Callable[[list[int]], Sequence[NewJob]],
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``snooze`` for many alerts in one transaction, as ``acknowledge_many``: the ids it
+        snoozed (those found and not snoozed are resolved), and every alert found."""
+        return await self._act_many(
+            alert_ids,
+            {"snoozed_until": until},
+            _event_row(0, EventKind.SNOOZED, now, request_id, actor, note),
+            then,
+            now,
+        )
+
+    async def _act_many(
+        self,
+        alert_ids: Sequence[int],
+        values: Mapping[str, Any],
+        event: Mapping[str, Any],
+        then: Callable[[list[int]], Sequence[NewJob]],
+        now: datetime,
+        *guard: Any,
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``values`` set on the firing alerts of ``alert_ids`` (that meet ``guard`` too) by
+        one guarded UPDATE (and
+        ``event`` recorded for each by one INSERT) per 500 alerts, ``then(changed ids)``
+        enqueued with them; returns the ids changed and the alerts found as they now are."""
+        ids = list(dict.fromkeys(alert_ids))
+
+        def work(conn: Connection) -> tuple[list[int], dict[int, Alert]]:
+            changed: list[int] = []
+            for chunk in _chunks(ids):
+                result = conn.execute(
+                    update(alerts)
+                    .where(alerts.c.id.in_(chunk), alerts.c.status == AlertStatus.FIRING, *guard)
+                    .values(**values)
+                    .returning(alerts.c.id)
+                )
+                changed += sorted(row.id for row in result)
+            if changed:
+                conn.execute(insert(alert_events), [{**event, "alert_id": i} for i in changed])
+                self.jobs.enqueue_in(conn, then(changed), now)
+            found: dict[int, Alert] = {}
+            for chunk in _chunks(ids):
+                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(chunk)}):
+                    found[row.id] = alert_from_row(row)
+            return changed, found
+
+        return await self.unit(work)
 
 
 def _bind(name: str) -> Any:

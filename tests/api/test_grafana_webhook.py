@@ -161,8 +161,9 @@ async def test_the_documented_example_is_recorded(client: Any) -> None:
     assert await resp.json() == {"status": "success", "alerts": 2}
     rows = sorted(await stored(client), key=lambda r: r.alertname, reverse=True)
     assert [(r.alertname, r.fingerprint, r.status) for r in rows] == [
-        ("High memory usage", "c6eadffa33fcdf37", "firing"),
-        ("High CPU usage", "bc97ff14869b13e3", "firing"),
+        # Prefixed: apart from an Alertmanager alert with the same labels (test_grafana_apart.py).
+        ("High memory usage", "grafana:c6eadffa33fcdf37", "firing"),
+        ("High CPU usage", "grafana:bc97ff14869b13e3", "firing"),
     ]
     assert rows[0].starts_at.isoformat() == "2021-10-12T07:51:03.157076+00:00"
     assert rows[0].annotations["runbook_url"] == "https://myrunbook.com/runbook/1234"
@@ -205,7 +206,7 @@ async def test_the_api_shows_grafana_alerts_with_their_fields(client: Any) -> No
     await post(client, grafana_webhook(grafana_alert()))
     resp = await client.get("/api/v1/alerts", headers=auth(VIEWER_TOKEN))
     (shown,) = (await resp.json())["alerts"]
-    assert shown["fingerprint"] == "c6eadffa33fcdf37"
+    assert shown["fingerprint"] == "grafana:c6eadffa33fcdf37"
     assert shown["labels"]["alertname"] == "High memory usage"
 
 

@@ -5,14 +5,11 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
-from receiver.obs import request_id_var
 from receiver.store.tables import alert_events, alerts, jobs
 from receiver.typedefs import STORE
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, auth
@@ -20,34 +17,10 @@ from tests.console.conftest import Start, login
 from tests.console.pages import parse_page
 from tests.console.storm import ago, alert_ids, post
 from tests.payloads import alert
+from tests.statements import writes
 
 Client = TestClient[Any, Any]
 MANY = 120
-
-
-@contextmanager
-def _writes(client: Client, request_id: str) -> Iterator[list[str]]:
-    """The INSERT and UPDATE statements run for the request with ``request_id`` (not the job
-    runner's), each as its first three words; an executemany counts once."""
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        words = statement.split()[:3]
-        if request_id_var.get() == request_id and words[0].upper() in ("INSERT", "UPDATE"):
-            seen.append(" ".join(words).upper())
-
-    store = client.app[STORE]
-    # On SQLite a unit of work runs on the writer thread's connection, of an engine of its own.
-    engines = [store.engine.sync_engine]
-    if store.writer is not None and store.writer.engine is not None:
-        engines.append(store.writer.engine)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
 
 
 async def _scalar(client: Client, statement: Any) -> Any:
@@ -78,7 +51,7 @@ async def test_many_alerts_are_acknowledged_by_one_statement_each_with_its_event
     missing = max(chosen) + 1000
 
     form = [("ids", " ".join(map(str, [*chosen, missing]))), ("action", "acknowledge")]
-    with _writes(client, "bulk-acknowledge") as writes:
+    with writes(client, "bulk-acknowledge") as written:
         resp = await client.post(
             "/console/alerts/bulk",
             data=[*form, ("csrf_token", csrf)],
@@ -89,7 +62,7 @@ async def test_many_alerts_are_acknowledged_by_one_statement_each_with_its_event
     assert parse_page(text).find("p", cls="result").text == (
         f"{MANY - 2} acknowledged, 1 already acknowledged, 1 already resolved, 1 not found."
     )
-    assert sorted(writes) == [
+    assert sorted(written) == [
         "INSERT INTO ALERT_EVENTS",
         "INSERT INTO AUDIT_LOG",
         "INSERT INTO JOBS",

@@ -180,7 +180,8 @@ async def test_a_silence_waits_out_an_unreachable_alertmanager_across_a_restart(
         [(state, attempts, error)] = (
             await conn.execute(
                 select(jobs.state, jobs.attempts, jobs.last_error).where(
-                    jobs.kind == "maintenance_silence"
+                    jobs.kind == "maintenance_silence",
+                    jobs.payload["action"].as_string() == "create",
                 )
             )
         ).all()

@@ -1,0 +1,38 @@
+"""The statements one request makes the store run, for tests that promise "one statement for
+all of them" (set-based actions from the console and Slack)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from receiver.obs import request_id_var
+from receiver.typedefs import STORE
+
+
+@contextmanager
+def writes(client: Any, request_id: str) -> Iterator[list[str]]:
+    """The INSERT and UPDATE statements run for the request with ``request_id`` (not the job
+    runner's), each as its first three words; an executemany counts once."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        words = statement.split()[:3]
+        if request_id_var.get() == request_id and words[0].upper() in ("INSERT", "UPDATE"):
+            seen.append(" ".join(words).upper())
+
+    store = client.app[STORE]
+    # On SQLite a unit of work runs on the writer thread's connection, of an engine of its own.
+    engines = [store.engine.sync_engine]
+    if store.writer is not None and store.writer.engine is not None:
+        engines.append(store.writer.engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
