@@ -197,6 +197,8 @@ jobs = Table(
     Column("due_at", UTCDateTime(), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
+    # What came of it once done or dead; before that, "in_doubt" when a run began its side
+    # effect and ended without knowing what came of it (``Job.in_doubt``).
     Column("outcome", String(64)),
     Column("idempotency_key", String(512), nullable=False),
     Column("coalesce_key", String(512)),
