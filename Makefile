@@ -61,8 +61,12 @@ run: setup
 
 ## Lint, type-check, check the import contracts (.importlinter) and run the whole suite
 ## (real Alertmanager, SQLite and PostgreSQL).
+# Compiled modules are kept for the next run even where PYTHONDONTWRITEBYTECODE is set (as in
+# the image): otherwise each worker rewrites and compiles every test module again (collecting
+# took 12.0 s of CPU per worker instead of 7.5 s) and each `firebreak serve` the suite starts
+# compiles the package again (1.2 s of CPU to import instead of 1.07 s).
 test: setup system-deps-test lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check receiver tests bench examples scripts
