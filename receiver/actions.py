@@ -113,6 +113,46 @@ class AlertActions:
         self._wake()
         return alert
 
+    async def resolve_many(
+        self, alert_ids: Sequence[int], actor: Actor, note: str | None, request_id: str | None
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``resolve`` for many alerts at once, in one transaction and one job for the
+        channels: the ids this call resolved, and the alerts found as they now are (an id
+        missing there does not exist; one found and not resolved here was resolved before)."""
+        now = self._clock()
+        changed, found = await self._store.resolve_many(
+            alert_ids, actor, note, request_id, now, then=lambda ids: [resolve_job(ids, now)]
+        )
+        if found:  # as counted one at a time: each alert found, resolved now or before
+            self._metrics.alert_actions.labels("resolve", actor.interface).inc(len(found))
+        self._wake()
+        return changed, found
+
+    async def snooze_many(
+        self,
+        alert_ids: Sequence[int],
+        duration: timedelta,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``snooze`` for many alerts at once, in one transaction: the ids this call snoozed,
+        and the alerts found as they now are (one found and not snoozed is resolved)."""
+        now = self._clock()
+        changed, found = await self._store.snooze_many(
+            alert_ids,
+            now + duration,
+            actor,
+            note,
+            request_id,
+            now,
+            then=lambda ids: [job for i in ids for job in self._then("snoozed", i, now)],
+        )
+        if changed:
+            self._metrics.alert_actions.labels("snooze", actor.interface).inc(len(changed))
+        self._wake()
+        return changed, found
+
     async def snooze(
         self,
         alert_id: int,

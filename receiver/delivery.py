@@ -251,9 +251,13 @@ class Delivery:
             person=p.get("person", ""),
             contact=p.get("contact", ""),
         )
+        # From here until the channel answers, the notice may go out without this run knowing:
+        # if the run is cut off or the answer is lost, the next run asks the channel first.
+        ctx.in_doubt = True
         try:
             delivery = await channel.send(notice, target)
         except ChannelThrottled as exc:
+            ctx.in_doubt = False  # held back before it was sent (paced), or refused (429)
             breaker.release()  # slowing down is not a failure of the target
             self._metrics.notifications.labels(channel_name, kind.value, "throttled").inc()
             return Defer(
@@ -435,6 +439,11 @@ def _behind(jobs: Sequence[Job], ahead: Sequence[Job], now: datetime, wait: time
 
 def _attempts(ctx: JobContext) -> int:
     """Earlier attempts of this send that may have gone out: the failed ones, and one more when
-    the job was due a whole lease ago (a worker that took it died, perhaps after sending)."""
-    taken_over = ctx.now - ctx.job.due_at >= ctx.runner.settings.lease
-    return ctx.job.attempts + (1 if taken_over else 0)
+    an earlier run ended in doubt (cut off at shutdown while sending, or its answer lost as
+    the breaker opened) or the job was due a whole lease ago (a worker that took it died,
+    perhaps after sending). A notice merely deferred before it was sent counts none: the
+    channel then posts without first asking whether it did (Slack's reads are rate-limited)."""
+    # A first claim is no take-over however late it comes (a backlog, a restart after downtime).
+    late = ctx.now - ctx.job.due_at >= ctx.runner.settings.lease
+    taken_over = ctx.job.claimed_before and late
+    return ctx.job.attempts + (1 if taken_over or ctx.job.in_doubt else 0)

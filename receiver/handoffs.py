@@ -170,9 +170,10 @@ class Handoffs:
             return Done("no_slack_user")
         text = _handoff_text(schedule, p["start"], p["end"])
         try:
-            await self._slack.direct(
-                person.slack_user_id, text, ctx.job.idempotency_key, ctx.job.attempts
-            )
+            # Hand-offs are rare: any earlier run (cut off, deferred, retried) is worth the read
+            # of the direct message that tells whether it posted.
+            again = int(ctx.job.claimed_before or ctx.job.attempts > 0)
+            await self._slack.direct(person.slack_user_id, text, ctx.job.idempotency_key, again)
         except ChannelError as exc:
             return _failed(ctx, exc)
         await self._audit.record(

@@ -87,6 +87,11 @@ class JobContext:
     # What the kind's preload read for every job of that kind claimed in the same turn (one
     # query for all of them), or None: the handler reads for itself.
     preloaded: Any = None
+    # Set by the handler when it begins its side effect (a request sent), cleared when the far
+    # side says nothing was done: a run that ends set but unrecorded as done (cut off at
+    # shutdown, deferred, retried) leaves the job ``in_doubt``, and only such a job's next run
+    # pays for looking whether the side effect happened (a read of a rate-limited API).
+    in_doubt: bool = False
 
     @property
     def jobs(self) -> list[Job]:
@@ -167,6 +172,7 @@ class JobRunner:
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._leased: set[int] = set()  # ids of the jobs running here: their leases are renewed
+        self._handling: dict[int, JobContext] = {}  # by job id, until their outcome is recorded
         self._task: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._stopping = False
@@ -201,6 +207,7 @@ class JobRunner:
         cut off), then hand back every lease still held, so another process runs them."""
         self._stopping = True
         self._wakeup.set()
+        in_doubt: list[int] = []
         if self._task is not None:
             try:
                 await asyncio.wait_for(
@@ -208,6 +215,7 @@ class JobRunner:
                 )
             except TimeoutError:
                 log.warning("%d jobs still running at shutdown: handed back", len(self._running))
+                in_doubt = [j.id for c in self._handling.values() if c.in_doubt for j in c.jobs]
                 for task in (*self._running, self._task):
                     task.cancel()
                 await asyncio.gather(self._task, *self._running, return_exceptions=True)
@@ -219,7 +227,8 @@ class JobRunner:
         now = self._clock()
         with contextlib.suppress(StoreUnavailable):
             await self._store.unit(
-                lambda conn: self._store.jobs.release(conn, self.owner, now), durable=False
+                lambda conn: self._store.jobs.release(conn, self.owner, now, in_doubt),
+                durable=False,
             )
 
     async def _renew_leases(self) -> None:
@@ -436,17 +445,20 @@ class JobRunner:
         job = group[0]
         context = JobContext(job, self._clock(), self, siblings=group[1:], preloaded=preloaded)
         started = time.perf_counter()
-        outcome = await self._outcome(context)
-        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        recorded.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._outcomes.append(_Finished(context, outcome, recorded))
-        self._wakeup.set()
+        self._handling[job.id] = context  # what stop() sees of it if it cuts the job off
         try:
+            outcome = await self._outcome(context)
+            recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            recorded.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._outcomes.append(_Finished(context, outcome, recorded))
+            self._wakeup.set()
             await recorded
         except StoreUnavailable as exc:
             # The lease runs out and the job is claimed again: nothing is lost.
             log.warning("job %d outcome not recorded: %s", job.id, exc)
             return
+        finally:
+            self._handling.pop(job.id, None)
         self._metrics.job_finished(job.kind, _label(outcome), time.perf_counter() - started)
 
     async def _outcome(self, context: JobContext) -> Outcome:
@@ -526,6 +538,7 @@ class JobRunner:
                 count_attempt=outcome.count_attempt,
                 kind=outcome.kind,
                 coalesce_key=outcome.coalesce_key,
+                in_doubt=context.in_doubt,
             )
         elif isinstance(outcome, Retry):
             attempts = context.job.attempts + 1
@@ -544,7 +557,14 @@ class JobRunner:
                 if outcome.not_before is not None:
                     due = max(due, outcome.not_before)
                 queue.reschedule(
-                    conn, ids, self.owner, now, due, error=outcome.error, count_attempt=True
+                    conn,
+                    ids,
+                    self.owner,
+                    now,
+                    due,
+                    error=outcome.error,
+                    count_attempt=True,
+                    in_doubt=context.in_doubt,
                 )
         elif isinstance(outcome, DeadLetter):
             queue.dead_letter(conn, ids, self.owner, now, outcome.reason)

@@ -252,11 +252,11 @@ class Maintenance:
         """The silence jobs of the file's windows that ask for one (each occurrence's is
         made once, whatever the number of starts and reloads), and the job that releases what
         windows taken out of the file held and the one that expires their silences."""
-        sweep = [sweep_job(now)] if self._can_silence else []
-        return [job for w in self._configured for job in first_silence(w, now)] + [
-            gone_job(now),
-            *sweep,
-        ]
+        jobs = [job for w in self._configured for job in first_silence(w, now)]
+        jobs.append(gone_job(now))
+        if self._can_silence:
+            jobs.append(sweep_job(now))
+        return jobs
 
     async def end(self, name: str, ended_by: str) -> MaintenanceWindow:
         """End a window made at run time now: what it holds is released at once."""

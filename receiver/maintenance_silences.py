@@ -2,7 +2,7 @@
 docs/maintenance.md): one silence per occurrence, with the window's matchers, from its start to
 its end; expired when the window is ended early.
 
-All of it is ``maintenance_silence`` jobs, of three actions:
+All of it is ``maintenance_silence`` jobs, of four actions:
 
 - ``create`` makes one occurrence's silence. Alertmanager's silences carry no idempotency key,
   so each silence's comment ends with a marker,
@@ -19,8 +19,9 @@ All of it is ``maintenance_silence`` jobs, of three actions:
 - ``expire`` expires every silence of a window ended early.
 - ``sweep``, at every start and reload, expires the silences of windows this deployment
   silenced that are gone or no longer silence (taken out of the file, ``silence: true`` taken
-  off); a window name it never silenced (another deployment's, sharing the Alertmanager) is
-  left alone.
+  off), and those of occurrences a window no longer has (its ``cron``, ``rrule`` or ``start``
+  changed); a window name it never silenced (another deployment's, sharing the Alertmanager)
+  is left alone.
 """
 
 from __future__ import annotations
@@ -73,7 +74,16 @@ def _window_of(comment: str) -> str | None:
     return None if found is None else found.group(1)
 
 
-_MARKED = re.compile(r"\[" + MARKER + r":([A-Za-z0-9._-]+):[^\[\]]+\]\Z")
+def _start_of(comment: str) -> datetime | None:
+    """The occurrence start a silence's closing marker names, or None."""
+    found = _MARKED.search(comment)
+    try:
+        return None if found is None else parse_rfc3339(found.group(2))
+    except ValueError:
+        return None
+
+
+_MARKED = re.compile(r"\[" + MARKER + r":([A-Za-z0-9._-]+):([^\[\]]+)\]\Z")
 
 
 def _api_matchers(window: MaintenanceWindow) -> list[dict[str, object]]:
@@ -85,8 +95,14 @@ def _matcher_set(matchers: list[dict[str, object]] | tuple[Mapping[str, object],
 
 
 def fingerprint(window: MaintenanceWindow, occurrence: Occurrence) -> str:
-    """What ``occurrence``'s silence is (its matchers and end), in twelve hex digits."""
-    what = [*sorted(_matcher_set(_api_matchers(window))), format_rfc3339(occurrence.end)]
+    """What ``occurrence``'s silence is (its matchers and end) and whose (a window made at run
+    time by its row: one ended and made again under its name is another), in twelve hex
+    digits."""
+    what = [
+        *sorted(_matcher_set(_api_matchers(window))),
+        format_rfc3339(occurrence.end),
+        window.id,
+    ]
     return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:12]
 
 
@@ -147,7 +163,8 @@ def _next_plan(window: MaintenanceWindow, occurrence: Occurrence) -> list[NewJob
 
 def sweep_job(now: datetime) -> NewJob:
     """The job that expires the silences of windows that are gone or no longer silence (taken
-    out of the file, or ``silence: true`` taken off); one for each start and reload."""
+    out of the file, or ``silence: true`` taken off) and of occurrences they no longer have;
+    one for each start and reload."""
     return NewJob(
         kind=SILENCE,
         payload={"action": "sweep"},
@@ -162,7 +179,7 @@ def expire_job(window: MaintenanceWindow, now: datetime) -> NewJob:
         kind=SILENCE,
         payload={"action": "expire", "window": window.name},
         due_at=now,
-        idempotency_key=f"{SILENCE}:{window.name}:expire:{now.timestamp():.0f}",
+        idempotency_key=f"{SILENCE}:{window.name}:expire:{window.id}:{now.timestamp():.0f}",
     )
 
 
@@ -266,19 +283,19 @@ class WindowSilences:
         return Done(f"silence {made}" + (" exists" if kept else ""))
 
     async def _sweep(self, client: AlertmanagerClient, now: datetime) -> Outcome:
-        silencing = {w.name for w in await self._live(now) if w.silence}
+        silencing = {w.name: w for w in await self._live(now) if w.silence}
         async with self._store.connection() as conn:
-            gone = await silenced_windows(conn, SILENCE) - silencing
+            known = await silenced_windows(conn, SILENCE)
         expired = []
-        for silence in await client.silences() if gone else ():
+        for silence in await client.silences() if known else ():
             name = _window_of(silence.comment) if _ours(silence) else None
-            if name in gone:
+            if name in known and not _still_planned(silencing.get(name), silence):
                 await client.expire_silence(silence.id)
                 expired.append(silence.id)
                 self._metrics.maintenance_silences_expired.inc()
         if expired:
-            log.info("silences of maintenance windows gone expired: %s", expired)
-        return Done(f"expired {len(expired)} of windows gone")
+            log.info("silences of maintenance windows gone or moved expired: %s", expired)
+        return Done(f"expired {len(expired)} of windows gone or moved")
 
     async def _expire(self, client: AlertmanagerClient, name: str) -> Outcome:
         expired = []
@@ -289,6 +306,16 @@ class WindowSilences:
                 self._metrics.maintenance_silences_expired.inc()
         log.info("maintenance window %s ended: silences %s expired", name, expired)
         return Done(f"expired {len(expired)}")
+
+
+def _still_planned(window: MaintenanceWindow | None, silence: Silence) -> bool:
+    """Whether ``silence`` is of an occurrence ``window`` (live and silencing) still has: its
+    schedule may have changed (another cron, another start) since it was made."""
+    start = _start_of(silence.comment)
+    if window is None or start is None:
+        return False
+    occurrence = window.occurrence_at(start)
+    return occurrence is not None and occurrence.start == start
 
 
 def _ours(silence: Silence) -> bool:

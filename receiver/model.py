@@ -283,6 +283,11 @@ class NewJob:
     coalesce_key: str | None = None
 
 
+# The outcome a job not finished yet carries once a run of it ended in doubt (``Job.in_doubt``);
+# marking it done or dead replaces it.
+IN_DOUBT = "in_doubt"
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     id: int
@@ -308,6 +313,14 @@ class Job:
         """Whether an earlier run may have started this job's side effect: it was cut off,
         taken over from a worker that died, deferred or retried."""
         return self.claims > 1
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether an earlier run began this job's side effect and ended without knowing what
+        came of it (cut off at shutdown with a request out, or deferred or retried after one
+        went unanswered): the next run looks before doing it again. Narrower than
+        ``claimed_before``, which a run deferred before it began sets too."""
+        return self.outcome == IN_DOUBT
 
 
 # -- runbook executions ----------------------------------------------------------------------------

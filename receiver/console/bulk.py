@@ -1,8 +1,9 @@
 """Acting on several alerts at once from the alerts page: acknowledge, resolve or snooze the
 alerts selected, through the same AlertActions and rules as their own buttons, each its own
 audit row, and a page saying what came of every one ("3 acknowledged, 1 already resolved").
-Acknowledging is one statement for all of them (``AlertActions.acknowledge_many``) and one
-job telling the channels; resolving and snoozing go one alert at a time.
+Each action is one statement for all of them (``AlertActions.acknowledge_many``,
+``resolve_many``, ``snooze_many``), one INSERT of their history and of their audit rows, and one
+job telling the channels.
 
 The request is refused as a whole (one audit row, ``bulk``) when it is not a responder's from
 the console's own page, or when the selection does not parse; otherwise every alert selected
@@ -24,14 +25,14 @@ from receiver.console.access import Form, action
 from receiver.console.render import render
 from receiver.console.session import Session, safe_next
 from receiver.errors import Conflict, FirebreakError, InvalidInput, NotFound
-from receiver.model import Actor, Alert, AlertStatus, Role, parse_id
+from receiver.model import Actor, Alert, Role, parse_id
 from receiver.obs import request_id_var
 from receiver.typedefs import ACTIONS, AUDIT, AUDITED_PER_ALERT, STORE
 from receiver.web.middleware import audit_outcome, status_of
 from receiver.web.params import parse_snooze
 
-# At most this many alerts in one request: five pages of the listing as it opens, and each
-# alert resolved or snoozed is a transaction of its own.
+# At most this many alerts in one request: five pages of the listing as it opens, and all of
+# them are acted on in one transaction.
 BULK_LIMIT = 500
 # A form may name an alert more than once (its row, its group's and the page's "select all"):
 # room for each selected alert twice, and a few more fields.
@@ -93,33 +94,63 @@ def _parse_action(form: Form) -> tuple[str, timedelta | None]:
     return chosen, parse_snooze(form.get("for")) if chosen == "snooze" else None
 
 
-async def _act(
+async def _act_on_all(
     actions: AlertActions,
     chosen: str,
     duration: timedelta | None,
-    alert_id: int,
-    before: Alert | None,
+    ids: Sequence[int],
+    before: Mapping[int, Alert],
     actor: Actor,
-) -> Outcome:
-    """One alert through the service its own button calls. Resolving a resolved one changes
-    nothing there, and is reported as already done."""
+) -> list[Outcome]:
+    """Act on them all in one statement, through the service their own buttons call; what
+    came of each, as its own button says it."""
     request_id = request_id_var.get()
     try:
-        if chosen == "resolve":
-            alert = await actions.resolve(alert_id, actor, None, request_id)
-            already = (before is not None and before.status is AlertStatus.RESOLVED) or (
-                alert.resolved_by != actor.name
+        if chosen == "acknowledge":
+            changed, found = await actions.acknowledge_many(ids, actor, None, request_id)
+        elif chosen == "resolve":
+            changed, found = await actions.resolve_many(ids, actor, None, request_id)
+        else:
+            assert duration is not None
+            changed, found = await actions.snooze_many(ids, duration, actor, None, request_id)
+    except FirebreakError as exc:  # the database went away: none of them changed
+        return [Outcome(i, before.get(i), FAILED, status_of(exc), str(exc)) for i in ids]
+    done = set(changed)
+    refused = _refused(chosen, ids, changed, found)
+    outcomes = []
+    for alert_id in ids:
+        problem = refused.get(alert_id)
+        if isinstance(problem, NotFound):
+            outcome = Outcome(alert_id, None, NOT_FOUND, status_of(problem), str(problem))
+        elif problem is not None:  # acknowledging or snoozing an alert that is resolved
+            outcome = Outcome(
+                alert_id, before.get(alert_id), ALREADY_RESOLVED, status_of(problem), str(problem)
             )
-            return Outcome(alert_id, before, ALREADY_RESOLVED if already else DONE[chosen])
-        assert duration is not None
-        await actions.snooze(alert_id, duration, actor, None, request_id)
-        return Outcome(alert_id, before, DONE[chosen])
-    except NotFound as exc:
-        return Outcome(alert_id, before, NOT_FOUND, status_of(exc), str(exc))
-    except Conflict as exc:  # snoozing an alert that has been resolved
-        return Outcome(alert_id, before, ALREADY_RESOLVED, status_of(exc), str(exc))
-    except FirebreakError as exc:  # the database went away meanwhile
-        return Outcome(alert_id, before, FAILED, status_of(exc), str(exc))
+        elif alert_id in done:
+            outcome = Outcome(alert_id, before.get(alert_id), DONE[chosen])
+        else:  # resolving a resolved alert changes nothing there, as acknowledging again
+            already = ALREADY_RESOLVED if chosen == "resolve" else ALREADY_ACKNOWLEDGED
+            outcome = Outcome(alert_id, before.get(alert_id), already)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _refused(
+    chosen: str, ids: Sequence[int], changed: Sequence[int], found: Mapping[int, Alert]
+) -> dict[int, FirebreakError]:
+    """What the alert's own button would have been told, for each that could not be acted on."""
+    if chosen == "acknowledge":
+        return not_acknowledged(ids, changed, found)
+    done = set(changed)
+    refused: dict[int, FirebreakError] = {}
+    for alert_id in ids:
+        if alert_id not in found:
+            refused[alert_id] = NotFound(f"alert {alert_id} does not exist")
+        elif chosen == "snooze" and alert_id not in done:
+            refused[alert_id] = Conflict(
+                f"alert {alert_id} is resolved; there is nothing to snooze"
+            )
+    return refused
 
 
 def _row(outcome: Outcome, chosen: str, actor: Actor, form: Form) -> dict[str, Any]:
@@ -141,33 +172,6 @@ def _row(outcome: Outcome, chosen: str, actor: Actor, form: Form) -> dict[str, A
     }
 
 
-async def _acknowledge_all(
-    actions: AlertActions, ids: Sequence[int], before: Mapping[int, Alert], actor: Actor
-) -> list[Outcome]:
-    """Acknowledge them all in one statement; what came of each, as its own button says it."""
-    try:
-        changed, found = await actions.acknowledge_many(ids, actor, None, request_id_var.get())
-    except FirebreakError as exc:  # the database went away: none of them changed
-        return [Outcome(i, before.get(i), FAILED, status_of(exc), str(exc)) for i in ids]
-    done = set(changed)
-    refused = not_acknowledged(ids, changed, found)
-    outcomes = []
-    for alert_id in ids:
-        problem = refused.get(alert_id)
-        if isinstance(problem, NotFound):
-            outcome = Outcome(alert_id, None, NOT_FOUND, status_of(problem), str(problem))
-        elif problem is not None:
-            outcome = Outcome(
-                alert_id, before.get(alert_id), ALREADY_RESOLVED, status_of(problem), str(problem)
-            )
-        elif alert_id in done:
-            outcome = Outcome(alert_id, before.get(alert_id), DONE["acknowledge"])
-        else:
-            outcome = Outcome(alert_id, before.get(alert_id), ALREADY_ACKNOWLEDGED)
-        outcomes.append(outcome)
-    return outcomes
-
-
 async def _outcomes(
     request: web.Request,
     chosen: str,
@@ -177,30 +181,15 @@ async def _outcomes(
     actor: Actor,
     form: Form,
 ) -> list[Outcome]:
-    """Acknowledge them all at once and write their audit rows at once; or resolve or snooze
-    each in turn, an audit row after each."""
+    """Act on them all at once and write their audit rows at once."""
     audit = request.app[AUDIT]
-    if chosen == "acknowledge":
-        try:
-            outcomes = await _acknowledge_all(request.app[ACTIONS], ids, before, actor)
-        except Exception:  # a defect: the alerts' rows say so before the error page does
-            outcomes = [Outcome(i, before.get(i), FAILED, 500, "internal error") for i in ids]
-            await audit.record_many([_row(o, chosen, actor, form) for o in outcomes])
-            raise
+    try:
+        outcomes = await _act_on_all(request.app[ACTIONS], chosen, duration, ids, before, actor)
+    except Exception:  # a defect: the alerts' rows say so before the error page does
+        outcomes = [Outcome(i, before.get(i), FAILED, 500, "internal error") for i in ids]
         await audit.record_many([_row(o, chosen, actor, form) for o in outcomes])
-        return outcomes
-    outcomes = []
-    for alert_id in ids:
-        try:
-            outcome = await _act(
-                request.app[ACTIONS], chosen, duration, alert_id, before.get(alert_id), actor
-            )
-        except Exception:  # a defect: this alert's row says so before the error page does
-            outcome = Outcome(alert_id, before.get(alert_id), FAILED, 500, "internal error")
-            await audit.record(**_row(outcome, chosen, actor, form))
-            raise
-        outcomes.append(outcome)
-        await audit.record(**_row(outcome, chosen, actor, form))
+        raise
+    await audit.record_many([_row(o, chosen, actor, form) for o in outcomes])
     return outcomes
 
 

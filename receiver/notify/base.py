@@ -63,7 +63,9 @@ class Notice:
     drill: bool = False
     message: str = ""  # a runbook's own words (a notify step), shown above the alerts
     references: Sequence[str] = field(default_factory=tuple)  # earlier deliveries, to thread
-    attempt: int = 0  # earlier attempts that may have gone out (failed, or cut off by a crash)
+    # Earlier attempts that may have gone out: failed, ended in doubt (cut off at shutdown, the
+    # answer lost as the breaker opened), or cut off by a crash. 0: nothing to look for.
+    attempt: int = 0
     # For a page to one person (a tier's person, schedule or team entry): their id in
     # ``people``, and their address on this channel (a PagerDuty user id...).
     person: str = ""

@@ -69,10 +69,18 @@ class BulkInsert:
         params: list[Any]
         if converters:
             params = []
+            converted: dict[Any, Any] = {}  # the rows of a turn share their times
             for row in rows:
                 values = list(values_of(row))
                 for i, convert in converters:
-                    values[i] = convert(values[i])
+                    value = values[i]
+                    if type(value) is datetime:
+                        text = converted.get(value)
+                        if text is None:
+                            text = converted[value] = convert(value)
+                        values[i] = text
+                    else:
+                        values[i] = convert(value)
                 params.append(tuple(values))  # what SQLAlchemy takes as positional rows
         else:
             params = [values_of(row) for row in rows]

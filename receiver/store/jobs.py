@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from receiver.model import Job, NewJob
+from receiver.model import IN_DOUBT, Job, NewJob
 from receiver.store.tables import NOTICES_ON_THEIR_WAY, GroupKeyOf, UTCDateTime, jobs
 from receiver.tracing import carry
 
@@ -322,8 +322,10 @@ class JobQueue:
         count_attempt: bool,
         kind: str | None = None,
         coalesce_key: str | None = None,
+        in_doubt: bool = False,
     ) -> int:
-        """Hand leased jobs back to run again at ``due_at`` (optionally as another kind)."""
+        """Hand leased jobs back to run again at ``due_at`` (optionally as another kind);
+        ``in_doubt``: the run began its side effect and does not know what came of it."""
         values: dict[str, Any] = {
             "state": "pending",
             "due_at": due_at,
@@ -338,6 +340,8 @@ class JobQueue:
         if kind is not None:
             values["kind"] = kind
             values["coalesce_key"] = coalesce_key
+        if in_doubt:
+            values["outcome"] = IN_DOUBT  # kept by later runs until one finishes it
         result = conn.execute(
             update(jobs).where(_HELD).values(**values), {"b_ids": list(ids), "b_owner": owner}
         )
@@ -352,8 +356,16 @@ class JobQueue:
         )
         return int(result.rowcount or 0)
 
-    def release(self, conn: Connection, owner: str, now: datetime) -> int:
-        """Hand back every lease ``owner`` holds (a clean shutdown), due at once."""
+    def release(
+        self, conn: Connection, owner: str, now: datetime, in_doubt: Sequence[int] = ()
+    ) -> int:
+        """Hand back every lease ``owner`` holds (a clean shutdown), due at once; the jobs
+        ``in_doubt`` were cut off with their side effect begun (``Job.in_doubt``)."""
+        if in_doubt:
+            conn.execute(
+                update(jobs).where(_HELD).values(outcome=IN_DOUBT),
+                {"b_ids": list(in_doubt), "b_owner": owner},
+            )
         result = conn.execute(
             update(jobs)
             .where(jobs.c.lease_owner == owner, jobs.c.state == "running")
@@ -376,7 +388,9 @@ class JobQueue:
         return min(found) if found else None
 
     async def retry_dead(self, conn: AsyncConnection, job_id: int, now: datetime) -> Job | None:
-        """Put a dead-lettered job back in the queue with a fresh attempt budget."""
+        """Put a dead-lettered job back in the queue with a fresh attempt budget. Its last
+        attempt may have had its side effect though it ended in a failure (an answer lost):
+        with the attempts that said so gone, it is marked in doubt (``Job.in_doubt``)."""
         result = await conn.execute(
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.state == "dead")
@@ -386,7 +400,7 @@ class JobQueue:
                 due_at=now,
                 updated_at=now,
                 finished_at=None,
-                outcome=None,
+                outcome=IN_DOUBT,
             )
             .returning(*jobs.c)
         )

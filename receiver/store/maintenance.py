@@ -155,12 +155,16 @@ async def free_keys(conn: AsyncConnection, prefix: str, keep: str) -> int:
 
 
 async def silenced_windows(conn: AsyncConnection, kind: str) -> set[str]:
-    """The windows that jobs of ``kind`` (``maintenance_silence``) made silences for: this
-    deployment's, and no other's that shares its Alertmanager."""
+    """The windows that jobs of ``kind`` (``maintenance_silence``) made silences for (a
+    ``create`` job done): this deployment's, and no other's that shares its Alertmanager."""
     window = jobs.c.payload["window"].as_string()
     rows = await conn.execute(
         select(window)
-        .where(jobs.c.kind == kind, jobs.c.payload["action"].as_string() == "create")
+        .where(
+            jobs.c.kind == kind,
+            jobs.c.state == "done",
+            jobs.c.payload["action"].as_string() == "create",
+        )
         .distinct()
     )
     return {str(name) for (name,) in rows if name is not None}

@@ -450,36 +450,14 @@ class Store(Connections):
         INSERT of their events) per 500 alerts, not a statement each. Returns the ids it
         acknowledged, and every alert of ``alert_ids`` found as it now is (an id missing there
         does not exist). ``then(acknowledged ids)`` is enqueued with them."""
-        ids = list(dict.fromkeys(alert_ids))
-
-        def work(conn: Connection) -> tuple[list[int], dict[int, Alert]]:
-            changed: list[int] = []
-            for chunk in _chunks(ids):
-                result = conn.execute(
-                    update(alerts)
-                    .where(
-                        alerts.c.id.in_(chunk),
-                        alerts.c.status == AlertStatus.FIRING,
-                        alerts.c.acknowledged_at.is_(None),
-                    )
-                    .values(acknowledged_at=now, acknowledged_by=actor.name)
-                    .returning(alerts.c.id)
-                )
-                changed += sorted(row.id for row in result)
-            if changed:
-                events = [
-                    _event_row(i, EventKind.ACKNOWLEDGED, now, request_id, actor, note)
-                    for i in changed
-                ]
-                conn.execute(insert(alert_events), events)
-                self.jobs.enqueue_in(conn, then(changed), now)
-            found: dict[int, Alert] = {}
-            for chunk in _chunks(ids):
-                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(chunk)}):
-                    found[row.id] = alert_from_row(row)
-            return changed, found
-
-        return await self.unit(work)
+        return await self._act_many(
+            alert_ids,
+            {"acknowledged_at": now, "acknowledged_by": actor.name},
+            _event_row(0, EventKind.ACKNOWLEDGED, now, request_id, actor, note),
+            then,
+            now,
+            alerts.c.acknowledged_at.is_(None),
+        )
 
     async def resolve(
         self,
@@ -569,6 +547,81 @@ class Store(Connections):
         if row is None:
             raise NotFound(f"alert {alert_id} does not exist")
         return changed, alert_from_row(row)
+
+    async def resolve_many(
+        self,
+        alert_ids: Sequence[int],
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+        then: Callable[[list[int]], Sequence[NewJob]],
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``resolve`` for many alerts in one transaction, as ``acknowledge_many``: the ids it
+        resolved, and every alert of ``alert_ids`` found as it now is."""
+        return await self._act_many(
+            alert_ids,
+            {"status": AlertStatus.RESOLVED, "ends_at": now, "resolved_by": actor.name},
+            _event_row(0, EventKind.MANUALLY_RESOLVED, now, request_id, actor, note),
+            then,
+            now,
+        )
+
+    async def snooze_many(
+        self,
+        alert_ids: Sequence[int],
+        until: datetime,
+        actor: Actor,
+        note: str | None,
+        request_id: str | None,
+        now: datetime,
+        then: Callable[[list[int]], Sequence[NewJob]],
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``snooze`` for many alerts in one transaction, as ``acknowledge_many``: the ids it
+        snoozed (those found and not snoozed are resolved), and every alert found."""
+        return await self._act_many(
+            alert_ids,
+            {"snoozed_until": until},
+            _event_row(0, EventKind.SNOOZED, now, request_id, actor, note),
+            then,
+            now,
+        )
+
+    async def _act_many(
+        self,
+        alert_ids: Sequence[int],
+        values: Mapping[str, Any],
+        event: Mapping[str, Any],
+        then: Callable[[list[int]], Sequence[NewJob]],
+        now: datetime,
+        *guard: Any,
+    ) -> tuple[list[int], dict[int, Alert]]:
+        """``values`` set on the firing alerts of ``alert_ids`` (that meet ``guard`` too) by
+        one guarded UPDATE (and
+        ``event`` recorded for each by one INSERT) per 500 alerts, ``then(changed ids)``
+        enqueued with them; returns the ids changed and the alerts found as they now are."""
+        ids = list(dict.fromkeys(alert_ids))
+
+        def work(conn: Connection) -> tuple[list[int], dict[int, Alert]]:
+            changed: list[int] = []
+            for chunk in _chunks(ids):
+                result = conn.execute(
+                    update(alerts)
+                    .where(alerts.c.id.in_(chunk), alerts.c.status == AlertStatus.FIRING, *guard)
+                    .values(**values)
+                    .returning(alerts.c.id)
+                )
+                changed += sorted(row.id for row in result)
+            if changed:
+                conn.execute(insert(alert_events), [{**event, "alert_id": i} for i in changed])
+                self.jobs.enqueue_in(conn, then(changed), now)
+            found: dict[int, Alert] = {}
+            for chunk in _chunks(ids):
+                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(chunk)}):
+                    found[row.id] = alert_from_row(row)
+            return changed, found
+
+        return await self.unit(work)
 
 
 def _bind(name: str) -> Any:

@@ -46,6 +46,10 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 
+# Stored times each SQLite column keeps parsed (see UTCDateTime.result_processor).
+_RECENT_TIMES = 256
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out; SQLite stores them as text without an offset."""
 
@@ -67,13 +71,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 
         # SQLite keeps the text: one parse straight to an aware time, rather than the
         # driver type's parse and then process_result_value, on every time of every row read.
+        # The alerts of a batch share their arrival and often their startsAt, so the times
+        # last read are kept (immutable values; a race between threads costs a parse).
+        recent: dict[str, datetime] = {}
+
         def process(value: Any) -> datetime | None:
             if value is None:
                 return None
+            found = recent.get(value)
+            if found is not None:
+                return found
             parsed = datetime.fromisoformat(value)
-            if parsed.tzinfo is None:
-                return parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            if len(recent) >= _RECENT_TIMES:
+                recent.clear()
+            recent[value] = parsed
+            return parsed
 
         return process
 
@@ -184,6 +197,8 @@ jobs = Table(
     Column("due_at", UTCDateTime(), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
+    # What came of it once done or dead; before that, "in_doubt" when a run began its side
+    # effect and ended without knowing what came of it (``Job.in_doubt``).
     Column("outcome", String(64)),
     Column("idempotency_key", String(512), nullable=False),
     Column("coalesce_key", String(512)),

@@ -45,9 +45,9 @@ async def _press(client: Any, slack: SlackFake, message: Message, request_id: st
 
 
 async def _settled(client: Any) -> bool:
-    """Whether every job due by now has run (tier 2 is an hour away), the notices that update
-    the message among them."""
-    soon = datetime.now(UTC) + timedelta(minutes=10)
+    """Whether every job due by now (or in a retry's few seconds) has run, the notices that
+    update the message among them; tier 2 is an hour away, the hourly purge its own."""
+    soon = datetime.now(UTC) + timedelta(seconds=5)
     async with client.app[STORE].engine.connect() as conn:
         waiting = await conn.execute(
             select(func.count()).where(

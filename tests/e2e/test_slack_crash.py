@@ -1,6 +1,7 @@
-"""A crash between a Slack post and its record: the process is SIGKILLed while Slack holds the
-answer to chat.postMessage; the process that takes the job over finds the message by the
-idempotency key in its metadata and updates it instead of posting a second one."""
+"""A crash or a shutdown between a Slack post and its record: the process is SIGKILLed, or
+stopped cleanly (SIGTERM) with the post still in flight after Slack recorded it, while Slack
+holds the answer to chat.postMessage; the process that runs the job next finds the message by
+the idempotency key in its metadata and updates it instead of posting a second one."""
 
 from __future__ import annotations
 
@@ -52,14 +53,10 @@ async def until(check: Callable[[], Any], what: str, within: float = 20.0) -> No
         await asyncio.sleep(0.1)
 
 
-async def test_crash_after_post_before_record_updates_instead_of_posting_again(
-    slack: SlackFake, tmp_path: Path
-) -> None:
-    port = free_port()
-    db_path = tmp_path / "firebreak.db"
-    config_path = write_firebreak_config(
+def _config(tmp_path: Path, slack: SlackFake, port: int, jobs: str) -> Path:
+    return write_firebreak_config(
         tmp_path / "firebreak.yml",
-        f"sqlite+aiosqlite:///{db_path}",
+        f"sqlite+aiosqlite:///{tmp_path / 'firebreak.db'}",
         port,
         f"""
 slack:
@@ -72,9 +69,26 @@ channels:
 escalation_policies:
   default:
     tiers: [{{after: 0s, notify: [chat]}}]
-jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 500ms}}
+{jobs}
 """,
     )
+
+
+def _recorded(db_path: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db_path, timeout=10)
+    try:
+        return conn.execute("SELECT idempotency_key, reference FROM notifications").fetchall()
+    finally:
+        conn.close()
+
+
+async def test_crash_after_post_before_record_updates_instead_of_posting_again(
+    slack: SlackFake, tmp_path: Path
+) -> None:
+    port = free_port()
+    db_path = tmp_path / "firebreak.db"
+    jobs = "jobs: {lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 500ms}"
+    config_path = _config(tmp_path, slack, port, jobs)
     url, cmd = f"http://127.0.0.1:{port}", serve_command(config_path)
 
     async def start(log: str) -> subprocess.Popen[bytes]:
@@ -83,11 +97,7 @@ jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 50
         return proc
 
     def recorded() -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(db_path, timeout=10)
-        try:
-            return conn.execute("SELECT idempotency_key, reference FROM notifications").fetchall()
-        finally:
-            conn.close()
+        return _recorded(db_path)
 
     slack.hold("chat.postMessage")
     first = await start("first.log")
@@ -110,6 +120,60 @@ jobs: {{lease: 2s, poll_interval: 200ms, backoff_initial: 100ms, backoff_max: 50
         await until(lambda: len(recorded()) == 1, "the job taken over and recorded")
         [message] = slack.top_messages(CHANNEL)
         [(key, reference)] = recorded()
+        assert reference == f"{CHANNEL}:{message.ts}"
+        assert message.metadata is not None
+        assert message.metadata["event_payload"]["idempotency_key"] == key
+        methods = [c.method for c in slack.called() if c.method != "auth.test"]
+        assert methods == ["chat.postMessage", "conversations.history", "chat.update"]
+    finally:
+        _stop(second)
+
+
+async def test_a_shutdown_with_the_post_in_flight_does_not_post_it_twice(
+    slack: SlackFake, tmp_path: Path
+) -> None:
+    """SIGTERM while Slack has taken chat.postMessage and not answered: the runner waits out
+    ``shutdown_grace``, cuts the job off and hands it back. The lease is long, so the restart
+    cannot tell a take-over from the time: only what the runner recorded says to look."""
+    port = free_port()
+    db_path = tmp_path / "firebreak.db"
+    jobs = "jobs: {lease: 60s, poll_interval: 200ms}\nshutdown_grace: 1s"
+    config_path = _config(tmp_path, slack, port, jobs)
+    url, cmd = f"http://127.0.0.1:{port}", serve_command(config_path)
+
+    async def start(log: str) -> subprocess.Popen[bytes]:
+        proc = _start(cmd, tmp_path / log, cwd=ROOT)
+        await until(lambda: http("GET", url + "/health", timeout=1)[0] == 200, "firebreak up")
+        return proc
+
+    slack.hold("chat.postMessage")
+    first = await start("first.log")
+    try:
+        payload = webhook(alert("Shutdown"))
+        status, _ = await asyncio.to_thread(
+            http, "POST", url + "/webhook", body=payload, token=WEBHOOK_TOKEN
+        )
+        assert status == 200
+        await until(lambda: len(slack.top_messages(CHANNEL)) == 1, "the alert posted")
+        first.send_signal(signal.SIGTERM)  # posted, the answer held: cut off at shutdown
+        assert await asyncio.to_thread(first.wait, 20) == 0
+    finally:
+        _stop(first)
+    assert b"handed back" in (tmp_path / "first.log").read_bytes()
+    assert _recorded(db_path) == []
+    conn = sqlite3.connect(db_path, timeout=10)
+    try:
+        handed_back = conn.execute("SELECT state, outcome FROM jobs WHERE kind = 'notify'")
+        assert handed_back.fetchall() == [("pending", "in_doubt")]
+    finally:
+        conn.close()
+    slack.released.set()
+
+    second = await start("second.log")
+    try:
+        await until(lambda: len(_recorded(db_path)) == 1, "the job run again and recorded")
+        [message] = slack.top_messages(CHANNEL)
+        [(key, reference)] = _recorded(db_path)
         assert reference == f"{CHANNEL}:{message.ts}"
         assert message.metadata is not None
         assert message.metadata["event_payload"]["idempotency_key"] == key

@@ -117,6 +117,7 @@ class SlackFake:
     _trouble: dict[str, deque[_Trouble]] = field(default_factory=dict)
     _held: set[str] = field(default_factory=set)
     _lost: dict[str, Callable[[dict[str, Any]], bool]] = field(default_factory=dict)
+    _dropped: dict[str, Callable[[dict[str, Any]], bool]] = field(default_factory=dict)
     released: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -172,6 +173,14 @@ class SlackFake:
         answer HTTP 500 as if the answer were lost on its way back: what a caller that
         retries must not do twice."""
         self._lost[method] = where
+
+    def drop_answer(
+        self, method: str, where: Callable[[dict[str, Any]], bool] = lambda _args: True
+    ) -> None:
+        """Carry out the next call of ``method`` (whose arguments ``where`` accepts), then
+        close the connection without answering: the caller sees the connection drop (recorded
+        with status 0), as when the network loses the answer."""
+        self._dropped[method] = where
 
     def fail(self, method: str, error: str, times: int = 1, status: int = 200) -> None:
         """The next ``times`` calls of ``method`` fail with Slack error code ``error``."""
@@ -242,6 +251,12 @@ class SlackFake:
         if status == 200 and method in self._lost and self._lost[method](args):
             del self._lost[method]
             status, body = 500, {"ok": False, "error": "internal_error"}
+        if status == 200 and method in self._dropped and self._dropped[method](args):
+            del self._dropped[method]
+            self.calls.append(Call(method, args, token, time.time(), 0))
+            assert request.transport is not None
+            request.transport.abort()  # done on Slack's side; no answer on the way back
+            raise web.HTTPServiceUnavailable  # never written: the connection is gone
         self.calls.append(Call(method, args, token, time.time(), status))
         if method in self._held:
             self._held.discard(method)

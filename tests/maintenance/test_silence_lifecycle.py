@@ -1,11 +1,13 @@
-"""A file window's silence over its life, on a real Alertmanager: a reload that changes its
+"""A window's silence over its life, on a real Alertmanager: a reload that changes its
 matchers or length replaces the current occurrence's silence (the old one expired, the new
-one made), also back to what it was before, and a reload that changes nothing touches
-nothing; a silence that was dead-lettered while Alertmanager was down does not stop the next
-occurrence's; the counters say so."""
+one made), also back to what it was before, and one that changes nothing touches nothing; a
+reload that takes a window out, takes its silence off or moves its occurrences expires what
+no longer belongs; a silence dead-lettered while Alertmanager was down does not stop the next
+occurrence's; silences someone else made are left alone; the counters say so."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,41 +68,64 @@ async def counters(client: Any) -> dict[str, float]:
     }
 
 
+class FileApp:
+    """The application started from a configuration file, on the manual clock; ``reload``
+    rewrites the file's maintenance part and reloads it."""
+
+    def __init__(self, client: Any, path: Path, base: str, clock: ManualClock) -> None:
+        self.client = client
+        self._path = path
+        self._base = base
+        self._clock = clock
+
+    async def reload(self, maintenance: str) -> None:
+        self._path.write_text(self._base + maintenance)
+        resp = await self.client.post("/-/reload", headers=auth(ADMIN_TOKEN))
+        assert resp.status == 200, await resp.text()
+        await self._clock.settle()
+
+
+@pytest.fixture
+def from_file(
+    on_clock: Any, tmp_path: Path, manual_clock: ManualClock, alertmanager_url: str
+) -> Callable[[str, str], Awaitable[FileApp]]:
+    """``await from_file(db_url, maintenance)``: the application with ``alertmanager_url``
+    configured and ``maintenance`` (YAML) as the file's maintenance section, settled."""
+
+    async def start(db_url: str, maintenance: str) -> FileApp:
+        path = tmp_path / "firebreak.yml"
+        base = config_text(db_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
+        path.write_text(base + maintenance)
+        client = await on_clock(load_config(str(path)), config_path=str(path))
+        await manual_clock.settle()
+        return FileApp(client, path, base, manual_clock)
+
+    return start
+
+
 async def test_a_reload_that_changes_a_windows_matchers_replaces_its_silence(
-    on_clock: Any, tmp_path: Path, db_url: str, manual_clock: ManualClock, alertmanager_url: str
+    from_file: Any, db_url: str, manual_clock: ManualClock, alertmanager_url: str
 ) -> None:
     opened = manual_clock() - timedelta(minutes=10)
-    path = tmp_path / "firebreak.yml"
-    base = config_text(db_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
-    path.write_text(base + window("'job=\"batch\"'", opened))
-    client = await on_clock(load_config(str(path)), config_path=str(path))
-    await manual_clock.settle()
+    app = await from_file(db_url, window("'job=\"batch\"'", opened))
+    client, reload = app.client, app.reload
     [first] = live(alertmanager_url)
     assert occurrence_start(first) == opened
     assert matcher_values(first) == {"job": "batch"}
 
-    async def reload(text: str) -> None:
-        path.write_text(base + text)
-        resp = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
-        assert resp.status == 200, await resp.text()
-        await manual_clock.settle()
-
-    await reload(window("['job=\"batch\"', 'env=\"prod\"']", opened))
+    both = "['job=\"batch\"', 'env=\"prod\"']"
+    await reload(window(both, opened))
     [second] = live(alertmanager_url)
     assert matcher_values(second) == {"job": "batch", "env": "prod"}
     assert occurrence_start(second) == opened
     assert [s["id"] for s in silences(alertmanager_url) if s["status"]["state"] == "expired"] == [
         first["id"]
     ]
-    await reload(
-        window("['job=\"batch\"', 'env=\"prod\"']", opened)
-    )  # nothing changed: nothing done
+    await reload(window(both, opened))  # nothing changed: nothing done
     assert [s["id"] for s in live(alertmanager_url)] == [second["id"]]
     assert len(silences(alertmanager_url)) == 2
 
-    await reload(
-        window("['job=\"batch\"', 'env=\"prod\"']", opened, duration="40m")
-    )  # a longer one
+    await reload(window(both, opened, duration="40m"))  # a longer one
     [third] = live(alertmanager_url)
     assert third["id"] != second["id"] and matcher_values(third) == matcher_values(second)
     assert third["endsAt"].startswith((opened + timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M"))
@@ -172,15 +197,17 @@ def load_config_text(tmp_path: Path, db_url: str, text: str) -> Any:
     return load_config(str(path))
 
 
+@pytest.fixture
+async def client(on_clock: Any, sqlite_url: str, make_config: Any, alertmanager_url: str) -> Any:
+    """The application with ``alertmanager_url`` configured and no windows in its file."""
+    return await on_clock(
+        make_config(sqlite_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
+    )
+
+
 async def test_a_silence_someone_else_made_with_a_windows_marker_is_left_alone(
-    on_clock: Any,
-    sqlite_url: str,
-    make_config: Any,
-    manual_clock: ManualClock,
-    alertmanager_url: str,
+    client: Any, manual_clock: ManualClock, alertmanager_url: str
 ) -> None:
-    text = JOBS + f"alertmanager:\n  url: {alertmanager_url}\n"
-    client = await on_clock(make_config(sqlite_url, text))
     start = manual_clock() + timedelta(hours=1)
     spoof = {
         "matchers": [{"name": "service", "value": "db", "isRegex": False, "isEqual": True}],
@@ -213,7 +240,7 @@ async def test_a_silence_someone_else_made_with_a_windows_marker_is_left_alone(
 
 
 async def test_a_window_taken_out_or_no_longer_silencing_has_its_silence_expired_at_the_reload(
-    on_clock: Any, tmp_path: Path, db_url: str, manual_clock: ManualClock, alertmanager_url: str
+    from_file: Any, db_url: str, manual_clock: ManualClock, alertmanager_url: str
 ) -> None:
     opened = manual_clock() - timedelta(minutes=10)
     # Another deployment's window on the same Alertmanager: created by firebreak too, with a
@@ -227,19 +254,11 @@ async def test_a_window_taken_out_or_no_longer_silencing_has_its_silence_expired
         f"[firebreak-maintenance:theirs:{format_rfc3339(opened)}]",
     }
     assert http("POST", alertmanager_url + "/api/v2/silences", body=theirs)[0] == 200
-    path = tmp_path / "firebreak.yml"
-    base = config_text(db_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
     second = window("'job=\"batch\"'", opened).replace("hourly-batch", "nightly-batch")
-    path.write_text(base + window("'job=\"batch\"'", opened) + second.replace("maintenance:", ""))
-    client = await on_clock(load_config(str(path)), config_path=str(path))
-    await manual_clock.settle()
+    first = window("'job=\"batch\"'", opened)
+    app = await from_file(db_url, first + second.replace("maintenance:", ""))
+    reload = app.reload
     assert len(live(alertmanager_url)) == 3
-
-    async def reload(text: str) -> None:
-        path.write_text(base + text)
-        resp = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
-        assert resp.status == 200, await resp.text()
-        await manual_clock.settle()
 
     await reload(second)  # hourly-batch taken out
     assert sorted(s["comment"].split(":")[0] for s in live(alertmanager_url)) == [
@@ -250,3 +269,46 @@ async def test_a_window_taken_out_or_no_longer_silencing_has_its_silence_expired
     assert [s["comment"].split(":")[0] for s in live(alertmanager_url)] == [
         "maintenance window theirs"
     ]
+
+
+async def test_a_reload_that_moves_a_windows_occurrences_expires_the_old_ones_silence(
+    from_file: Any, sqlite_url: str, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
+    app = await from_file(sqlite_url, window("'job=\"batch\"'", opened))
+    [old] = live(alertmanager_url)
+    moved = opened + timedelta(minutes=5)  # the cron now opens it five minutes later
+    await app.reload(window("'job=\"batch\"'", moved))
+    [new] = live(alertmanager_url)
+    assert occurrence_start(new) == moved and new["id"] != old["id"]
+    assert {s["id"]: s["status"]["state"] for s in silences(alertmanager_url)} == {
+        old["id"]: "expired",
+        new["id"]: "active",
+    }
+
+
+async def test_a_window_ended_and_made_again_under_its_name_is_silenced_again(
+    client: Any, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
+    recurring = {
+        "name": "hourly-batch",
+        "matchers": ['job="batch"'],
+        "reason": "batch import",
+        "owner": "data",
+        "cron": f"{opened.minute} * * * *",
+        "duration": "30m",
+        "silence": True,
+    }
+    responder = auth(RESPONDER_TOKEN)
+    for _ in range(2):  # the same occurrence both times
+        made = await client.post("/api/v1/maintenance", json=recurring, headers=responder)
+        assert made.status == 201, await made.text()
+        await manual_clock.settle()
+        [silence] = live(alertmanager_url)
+        assert occurrence_start(silence) == opened
+        ended = await client.delete("/api/v1/maintenance/hourly-batch", headers=responder)
+        assert ended.status == 200
+        await manual_clock.settle()
+        assert live(alertmanager_url) == []
+    assert len(silences(alertmanager_url)) == 2

@@ -5,13 +5,14 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, auth
+from tests.conftest import ADMIN_TOKEN, auth, eventually
 from tests.oncall.paging_setup import ALICE, BOB, Outside
 
 # Monday 7 December 2026, ten minutes before the daily 09:00 UTC hand-off: bob is primary
@@ -104,6 +105,29 @@ async def test_a_restart_neither_loses_nor_doubles_a_hand_off(
     await manual_clock.advance(timedelta(hours=2))
     assert len(slack.direct_messages(BOB)) == 1
     assert third is not None
+
+
+async def test_a_hand_off_cut_off_at_shutdown_is_not_told_twice(
+    outside: Outside, manual_clock: ManualClock
+) -> None:
+    slack = outside.slack
+    slack.user_groups[GROUP] = []
+    first = await outside.run(TIERS, ONCALL + "shutdown_grace: 1s\n")
+    await manual_clock.advance(timedelta(minutes=9, seconds=59))
+    slack.hold("chat.postMessage")  # the DM posted at Slack; the answer never comes back
+    moving = asyncio.create_task(manual_clock.advance(timedelta(seconds=1)))  # 09:00
+    await eventually(lambda: slack.direct_messages(ALICE), what="alice told")
+    manual_clock.forget(first.app)  # the clock stops waiting for a runner that is stuck
+    await moving
+    await first.close()  # the DM's job is cut off and handed back unrecorded
+    slack.released.set()
+
+    second = await outside.run(TIERS, ONCALL)
+    await manual_clock.advance(timedelta(seconds=1))
+    assert len(slack.direct_messages(ALICE)) == 1  # not told twice
+    assert len(slack.called("conversations.history")) == 1  # the run after the restart looked
+    told = await _audit(second, "oncall.handoff_dm")
+    assert [e["target"] for e in told] == ["primary:alice"]
 
 
 async def test_a_failed_update_is_retried(outside: Outside, manual_clock: ManualClock) -> None:

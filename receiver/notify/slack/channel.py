@@ -9,9 +9,10 @@
   acknowledged notice, without a thread reply (the channel follows acknowledgements).
 - Posting is idempotent. A message or thread reply carries the idempotency key of the notice
   or job behind it in its metadata. A send first looks in memory and, only when the caller
-  says an earlier attempt may have posted it (``attempt`` above 0: one failed, or the job was
-  claimed before), in Slack: the channel's history (``conversations.history``) for a message,
-  the thread (``conversations.replies``) for a reply. It updates the message it finds instead
+  says an earlier attempt may have posted it (``attempt`` above 0: one failed or ended in
+  doubt, or the job was taken over), in Slack: the channel's history
+  (``conversations.history``) for a message, the thread (``conversations.replies``) for a
+  reply. It updates the message it finds instead
   of posting a second, and posts no second reply. The first attempt looks nowhere: Slack's
   rate limits on those reads are tight.
 - A target that is a Slack user id (a person a tier pages) is their direct message with the
