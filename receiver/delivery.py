@@ -443,5 +443,7 @@ def _attempts(ctx: JobContext) -> int:
     the breaker opened) or the job was due a whole lease ago (a worker that took it died,
     perhaps after sending). A notice merely deferred before it was sent counts none: the
     channel then posts without first asking whether it did (Slack's reads are rate-limited)."""
-    taken_over = ctx.now - ctx.job.due_at >= ctx.runner.settings.lease
+    # A first claim is no take-over however late it comes (a backlog, a restart after downtime).
+    late = ctx.now - ctx.job.due_at >= ctx.runner.settings.lease
+    taken_over = ctx.job.claimed_before and late
     return ctx.job.attempts + (1 if taken_over or ctx.job.in_doubt else 0)

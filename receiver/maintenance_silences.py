@@ -2,7 +2,7 @@
 docs/maintenance.md): one silence per occurrence, with the window's matchers, from its start to
 its end; expired when the window is ended early.
 
-All of it is ``maintenance_silence`` jobs, of three actions:
+All of it is ``maintenance_silence`` jobs, of four actions:
 
 - ``create`` makes one occurrence's silence. Alertmanager's silences carry no idempotency key,
   so each silence's comment ends with a marker,
@@ -95,8 +95,14 @@ def _matcher_set(matchers: list[dict[str, object]] | tuple[Mapping[str, object],
 
 
 def fingerprint(window: MaintenanceWindow, occurrence: Occurrence) -> str:
-    """What ``occurrence``'s silence is (its matchers and end), in twelve hex digits."""
-    what = [*sorted(_matcher_set(_api_matchers(window))), format_rfc3339(occurrence.end)]
+    """What ``occurrence``'s silence is (its matchers and end) and whose (a window made at run
+    time by its row: one ended and made again under its name is another), in twelve hex
+    digits."""
+    what = [
+        *sorted(_matcher_set(_api_matchers(window))),
+        format_rfc3339(occurrence.end),
+        window.id,
+    ]
     return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:12]
 
 
@@ -173,7 +179,7 @@ def expire_job(window: MaintenanceWindow, now: datetime) -> NewJob:
         kind=SILENCE,
         payload={"action": "expire", "window": window.name},
         due_at=now,
-        idempotency_key=f"{SILENCE}:{window.name}:expire:{now.timestamp():.0f}",
+        idempotency_key=f"{SILENCE}:{window.name}:expire:{window.id}:{now.timestamp():.0f}",
     )
 
 

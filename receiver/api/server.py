@@ -63,8 +63,33 @@ def handler_args(config: Config) -> dict[str, Any]:
     }
 
 
+class _DrainingHandler(RequestHandler):
+    """aiohttp's protocol handler, but one that goes on reading the request it is answering
+    after shutdown began.
+
+    At shutdown aiohttp marks every connection closing and from then on drops what arrives on
+    it, the rest of a body included, while it waits ``shutdown_grace`` for the handler that
+    reads that body: a webhook whose body was still on its way at SIGTERM could only run out
+    the grace and be cut off (Alertmanager sent it again later). This handler lets the body of
+    the request in progress arrive, so the webhook is stored and answered within the grace.
+    Nothing new is taken: a connection with no request in progress still drops what arrives,
+    and one answered is closed."""
+
+    def data_received(self, data: bytes) -> None:
+        closing = (self._close, self._force_close)
+        if not any(closing) or not self._request_in_progress:
+            super().data_received(data)
+            return
+        self._close = self._force_close = False
+        try:
+            super().data_received(data)
+        finally:
+            self._close, self._force_close = closing
+
+
 class _CappedServer(web.Server):
-    """aiohttp's server, counting connections per address as they are accepted."""
+    """aiohttp's server, counting connections per address as they are accepted, with
+    ``_DrainingHandler`` for each."""
 
     def __init__(self, plain: web.Server, cap: ConnectionCap) -> None:
         # The same server the runner made, with the same handler settings (aiohttp keeps them
@@ -77,6 +102,9 @@ class _CappedServer(web.Server):
         )
         self._cap = cap
         self._admitted: dict[RequestHandler, str] = {}
+
+    def __call__(self) -> RequestHandler:
+        return _DrainingHandler(self, loop=self._loop, **self._kwargs)
 
     def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
         super().connection_made(handler, transport)

@@ -388,7 +388,9 @@ class JobQueue:
         return min(found) if found else None
 
     async def retry_dead(self, conn: AsyncConnection, job_id: int, now: datetime) -> Job | None:
-        """Put a dead-lettered job back in the queue with a fresh attempt budget."""
+        """Put a dead-lettered job back in the queue with a fresh attempt budget. Its last
+        attempt may have had its side effect though it ended in a failure (an answer lost):
+        with the attempts that said so gone, it is marked in doubt (``Job.in_doubt``)."""
         result = await conn.execute(
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.state == "dead")
@@ -398,7 +400,7 @@ class JobQueue:
                 due_at=now,
                 updated_at=now,
                 finished_at=None,
-                outcome=None,
+                outcome=IN_DOUBT,
             )
             .returning(*jobs.c)
         )

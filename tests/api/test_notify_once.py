@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 
 from receiver.alertmanager import format_rfc3339
+from receiver.model import NewJob
+from receiver.typedefs import RUNNER, STORE
 from tests.clock import ManualClock
-from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import CHANNEL, slack_section
@@ -121,3 +123,60 @@ async def test_notices_held_back_before_they_were_sent_do_not_look(
     jobs = await _notify_jobs(client)
     assert [j["state"] for j in jobs] == ["done", "done"]
     assert slack.called("conversations.history") == []  # Slack's read limits: no lookups
+
+
+async def test_a_notice_first_claimed_long_after_it_fell_due_does_not_look(
+    on_clock: Any, config: Any, slack: SlackFake, manual_clock: ManualClock
+) -> None:
+    """Claimed for the first time more than a lease after it was due (a backlog, a restart
+    after downtime), a notice was never run before: nothing to look for."""
+    client = await on_clock(config)
+    await _fire(client, manual_clock, "Late")
+    await manual_clock.advance(timedelta(seconds=1))
+    [first] = await _notify_jobs(client)
+    store = client.app[STORE]
+    late = NewJob(
+        kind="notify",
+        payload={**first["payload"], "tier": 0, "repeat": 1},
+        due_at=manual_clock() - timedelta(minutes=5),
+        idempotency_key="notify:test:late",
+    )
+    async with store.engine.begin() as conn:
+        await store.jobs.enqueue(conn, [late], manual_clock())
+    client.app[RUNNER].wake()
+    await manual_clock.advance(timedelta(seconds=1))
+    assert [j["state"] for j in await _notify_jobs(client)] == ["done", "done"]
+    assert len(slack.top_messages(CHANNEL)) == 1  # the repeat went into the first's thread
+    assert slack.called("conversations.history", "conversations.replies") == []
+
+
+async def test_a_dead_notice_retried_by_an_admin_is_not_posted_twice(
+    on_clock: Any, db_url: str, make_config: Any, slack: SlackFake, manual_clock: ManualClock
+) -> None:
+    """Out of attempts after a lost answer, the notice is dead; a retry gives it a fresh attempt
+    budget, and the post its last attempt made is still looked for."""
+    text = f"""{slack_section(slack)}
+channels:
+  chat: {{type: slack}}
+escalation_policies:
+  oncall:
+    tiers: [{{after: 0s, notify: [chat]}}]
+routes:
+  - {{name: all, escalation_policy: oncall}}
+notifications: {{group_window: 0s}}
+jobs: {{lease: 60s, max_attempts: 1}}
+"""
+    client = await on_clock(make_config(db_url, text))
+    slack.drop_answer("chat.postMessage")  # posted at Slack; the connection drops
+    await _fire(client, manual_clock)
+    await manual_clock.advance(timedelta(seconds=1))
+    [job] = await _notify_jobs(client)
+    assert job["state"] == "dead"
+    retried = await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=auth(ADMIN_TOKEN))
+    assert retried.status == 200
+    assert (await retried.json())["outcome"] == "in_doubt"
+    await manual_clock.advance(timedelta(seconds=1))
+    [job] = await _notify_jobs(client)
+    assert job["state"] == "done"
+    assert len(slack.top_messages(CHANNEL)) == 1
+    assert len(slack.called("conversations.history")) == 1

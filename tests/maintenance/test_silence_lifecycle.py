@@ -197,15 +197,17 @@ def load_config_text(tmp_path: Path, db_url: str, text: str) -> Any:
     return load_config(str(path))
 
 
+@pytest.fixture
+async def client(on_clock: Any, sqlite_url: str, make_config: Any, alertmanager_url: str) -> Any:
+    """The application with ``alertmanager_url`` configured and no windows in its file."""
+    return await on_clock(
+        make_config(sqlite_url, JOBS + f"alertmanager:\n  url: {alertmanager_url}\n")
+    )
+
+
 async def test_a_silence_someone_else_made_with_a_windows_marker_is_left_alone(
-    on_clock: Any,
-    sqlite_url: str,
-    make_config: Any,
-    manual_clock: ManualClock,
-    alertmanager_url: str,
+    client: Any, manual_clock: ManualClock, alertmanager_url: str
 ) -> None:
-    text = JOBS + f"alertmanager:\n  url: {alertmanager_url}\n"
-    client = await on_clock(make_config(sqlite_url, text))
     start = manual_clock() + timedelta(hours=1)
     spoof = {
         "matchers": [{"name": "service", "value": "db", "isRegex": False, "isEqual": True}],
@@ -283,3 +285,30 @@ async def test_a_reload_that_moves_a_windows_occurrences_expires_the_old_ones_si
         old["id"]: "expired",
         new["id"]: "active",
     }
+
+
+async def test_a_window_ended_and_made_again_under_its_name_is_silenced_again(
+    client: Any, manual_clock: ManualClock, alertmanager_url: str
+) -> None:
+    opened = manual_clock() - timedelta(minutes=10)
+    recurring = {
+        "name": "hourly-batch",
+        "matchers": ['job="batch"'],
+        "reason": "batch import",
+        "owner": "data",
+        "cron": f"{opened.minute} * * * *",
+        "duration": "30m",
+        "silence": True,
+    }
+    responder = auth(RESPONDER_TOKEN)
+    for _ in range(2):  # the same occurrence both times
+        made = await client.post("/api/v1/maintenance", json=recurring, headers=responder)
+        assert made.status == 201, await made.text()
+        await manual_clock.settle()
+        [silence] = live(alertmanager_url)
+        assert occurrence_start(silence) == opened
+        ended = await client.delete("/api/v1/maintenance/hourly-batch", headers=responder)
+        assert ended.status == 200
+        await manual_clock.settle()
+        assert live(alertmanager_url) == []
+    assert len(silences(alertmanager_url)) == 2

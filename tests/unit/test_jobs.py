@@ -30,6 +30,7 @@ from receiver.metrics import Metrics
 from receiver.store import Store, create_engine_for, migrate, tables
 from receiver.store.jobs import NewJob
 from tests.clock import ManualClock
+from tests.conftest import eventually
 
 
 @dataclass
@@ -263,3 +264,64 @@ async def test_backoff_doubles_with_each_attempt_up_to_the_cap_with_jitter(bench
         for _ in range(20):
             wait = runner.backoff(attempts).total_seconds()
             assert base / 2 <= wait <= base
+
+
+async def test_a_run_that_began_and_ended_without_an_answer_leaves_the_job_in_doubt(
+    bench: Bench,
+) -> None:
+    """Deferred or retried with its side effect begun, the job is in doubt for every later run
+    until one finishes it; deferred before it began, it is not."""
+    start = bench.clock()
+    seen: dict[str, list[bool]] = {"began": [], "held": []}
+
+    def script(name: str, begins: bool) -> Handler:
+        async def work(ctx: JobContext) -> Outcome:
+            seen[name].append(ctx.job.in_doubt)
+            if len(seen[name]) == 3:
+                return Done("sent")
+            ctx.in_doubt = begins and len(seen[name]) == 1  # the second run begins nothing
+            if len(seen[name]) == 1:
+                return Defer(start + timedelta(seconds=10), "breaker open")
+            return Retry("timeout", not_before=start + timedelta(seconds=20))
+
+        return work
+
+    bench.start({"began": script("began", True), "held": script("held", False)})
+    await bench.enqueue(bench.job("began"), bench.job("held"))
+    await bench.clock.advance(timedelta(seconds=1))
+    rows = await bench.rows()
+    assert [(r.kind, r.state, r.attempts, r.outcome) for r in rows] == [
+        ("began", "pending", 0, "in_doubt"),
+        ("held", "pending", 0, None),
+    ]
+    await bench.clock.advance(timedelta(seconds=30))
+    assert [(r.kind, r.state, r.outcome) for r in await bench.rows()] == [
+        ("began", "done", "sent"),
+        ("held", "done", "sent"),
+    ]
+    assert seen == {"began": [False, True, True], "held": [False, False, False]}
+
+
+async def test_a_job_cut_off_at_shutdown_is_in_doubt_only_if_it_had_begun(bench: Bench) -> None:
+    running: list[str] = []
+
+    def hang(begins: bool) -> Handler:
+        async def work(ctx: JobContext) -> Outcome:
+            ctx.in_doubt = begins
+            running.append(ctx.job.kind)
+            await asyncio.Event().wait()  # the far side never answers
+            raise AssertionError("not reached")
+
+        return work
+
+    runner = bench.start(
+        {"began": hang(True), "held": hang(False)}, stop_grace=timedelta(seconds=0.2)
+    )
+    await bench.enqueue(bench.job("began"), bench.job("held"))
+    runner.wake()
+    await eventually(lambda: len(running) == 2, what="both jobs running")
+    await asyncio.wait_for(runner.stop(), 10)
+    assert [(r.kind, r.state, r.attempts, r.outcome) for r in await bench.rows()] == [
+        ("began", "pending", 0, "in_doubt"),
+        ("held", "pending", 0, None),
+    ]
