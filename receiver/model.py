@@ -93,6 +93,10 @@ GRAFANA_GROUP_PREFIX = "grafana:"
 # And its alerts' fingerprints: Grafana hashes labels as Alertmanager does, so the same labels
 # from both would otherwise be one occurrence, and either source's resolve would end the other's.
 GRAFANA_FINGERPRINT_PREFIX = "grafana:"
+# The fingerprints of pages raised by hand (``ManualPage.fingerprint``).
+MANUAL_FINGERPRINT_PREFIX = "manual-"
+# Fingerprints only Firebreak gives: Alertmanager's may not start so (its own are hex digits).
+RESERVED_FINGERPRINT_PREFIXES = (GRAFANA_FINGERPRINT_PREFIX, MANUAL_FINGERPRINT_PREFIX)
 # The group of alerts raised by hand (POST /api/v1/alerts).
 MANUAL_GROUP_KEY = "firebreak:manual"
 # The group of alerts Firebreak raises for heartbeats gone quiet (receiver/heartbeats.py).
@@ -124,7 +128,7 @@ class ManualPage:
 
     @property
     def fingerprint(self) -> str:
-        return "manual-" + hashlib.sha256(self.key.encode()).hexdigest()[:32]
+        return MANUAL_FINGERPRINT_PREFIX + hashlib.sha256(self.key.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

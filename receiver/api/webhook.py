@@ -13,7 +13,7 @@ from receiver.alertmanager import parse_webhook_body
 from receiver.errors import InvalidInput
 from receiver.grafana_webhook import parse_grafana_webhook_body
 from receiver.model import (
-    GRAFANA_FINGERPRINT_PREFIX,
+    RESERVED_FINGERPRINT_PREFIXES,
     AlertStatus,
     Notification,
     held_by_alertmanager,
@@ -36,9 +36,9 @@ def _parse_alertmanager_body(body: bytes) -> Notification:
     # give: one sent here would keep an Alertmanager alert from ever being reconciled.
     if not held_by_alertmanager(notification.group_key):
         raise InvalidInput("groupKey", "expected Alertmanager's group key; this prefix is reserved")
-    # Nor may one pass for an alert of Grafana's, to resolve it.
+    # Nor may one pass for an alert of Grafana's or a page raised by hand, to resolve it.
     for index, alert in enumerate(notification.alerts):
-        if alert.fingerprint.startswith(GRAFANA_FINGERPRINT_PREFIX):
+        if alert.fingerprint.startswith(RESERVED_FINGERPRINT_PREFIXES):
             raise InvalidInput(
                 f"alerts[{index}].fingerprint",
                 "expected Alertmanager's fingerprint; this prefix is reserved",

@@ -13,7 +13,8 @@ from receiver.store import migrate
 from receiver.store.tables import alert_events, alerts
 from receiver.typedefs import STORE
 from tests.api.test_grafana_webhook import grafana_alert, grafana_webhook
-from tests.conftest import WEBHOOK_TOKEN, auth
+from tests.api.test_manual_pages import PAGE
+from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.payloads import alert, webhook
 
 HOOK = auth(WEBHOOK_TOKEN)
@@ -112,6 +113,25 @@ async def test_alertmanager_cannot_send_a_fingerprint_of_grafanas(client: Any) -
     body = await resp.json()
     assert body["field"] == "alerts[0].fingerprint" and "reserved" in body["error"]
     assert await _by_source(client) == {"grafana": (f"grafana:{FINGERPRINT}", "firing")}
+
+
+async def test_alertmanager_cannot_send_a_fingerprint_of_a_page_raised_by_hand(
+    client: Any,
+) -> None:
+    resp = await client.post("/api/v1/alerts", json=PAGE, headers=auth(RESPONDER_TOKEN))
+    assert resp.status == 201, await resp.text()
+    raised = await resp.json()
+    assert raised["fingerprint"].startswith("manual-")
+    forged = alert(
+        status="resolved", starts_at=raised["starts_at"], fingerprint=raised["fingerprint"]
+    )
+    resp = await client.post("/webhook", json=webhook(forged), headers=HOOK)
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["field"] == "alerts[0].fingerprint" and "reserved" in body["error"]
+    async with client.app[STORE].engine.connect() as conn:
+        statuses = (await conn.execute(select(alerts.c.status))).all()
+    assert statuses == [("firing",)]
 
 
 async def test_a_grafana_fingerprint_too_long_to_prefix_is_refused_by_name(client: Any) -> None:

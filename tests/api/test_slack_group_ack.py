@@ -140,3 +140,46 @@ async def test_a_groups_acknowledge_button_is_one_statement_one_job_and_one_upda
 async def _all_there(entries: Any, count: int) -> list[dict[str, Any]] | None:
     found: list[dict[str, Any]] = await entries()
     return found if len(found) == count else None
+
+
+async def test_a_forged_button_value_acknowledges_each_real_alert_once_and_names_the_rest(
+    aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: SlackFake
+) -> None:
+    """Signed by Slack but not ours to trust: the value repeats an alert and names one that
+    does not exist, with hostile text around; each real alert is acknowledged once."""
+    config = make_config(sqlite_url, slack_config(slack, tier2_after="1h"))
+    client = await aiohttp_client(create_app(config, registry=CollectorRegistry()))
+    firing = [alert("DiskFull", labels={"instance": f"db-{n}"}) for n in range(2)]
+    assert (await client.post("/webhook", json=webhook(*firing), headers=HOOK)).status == 200
+    [parent] = await eventually(lambda: slack.top_messages(CHANNEL), what="the group posted")
+    first, second = (int(i) for i in parent.blocks[-1]["elements"][0]["value"].split(","))
+    missing = second + 1000
+    forged = copy.deepcopy(parent)
+    forged.blocks[-1]["elements"][0]["value"] = f"{first},{second},{first},{missing}"
+    await _press(client, slack, forged, "forged-ack")
+    [reply] = await eventually(lambda: slack.called("chat.postEphemeral"), what="the answer")
+    assert reply.args["text"] == f"Could not ack: alert {missing} does not exist."
+    events = await _alert_ids_with(client, "acknowledged")
+    assert sorted(events) == [first, second]
+
+    # Not a list of ids at all: refused as a button Firebreak does not know, nothing changes.
+    for value in ("1;DROP TABLE alerts", "<!channel>", "9" * 400, ""):
+        forged.blocks[-1]["elements"][0]["value"] = value
+        before = len(slack.called("chat.postEphemeral"))
+        await _press(client, slack, forged, f"forged-{len(value)}")
+        answers = await eventually(
+            lambda n=before: (
+                len(slack.called("chat.postEphemeral")) > n and slack.called("chat.postEphemeral")
+            ),
+            what="the refusal",
+        )
+        assert "not one Firebreak knows" in answers[-1].args["text"]
+    assert sorted(await _alert_ids_with(client, "acknowledged")) == [first, second]
+
+
+async def _alert_ids_with(client: Any, kind: str) -> list[int]:
+    async with client.app[STORE].engine.connect() as conn:
+        rows = await conn.execute(
+            select(alert_events.c.alert_id).where(alert_events.c.kind == kind)
+        )
+        return [alert_id for (alert_id,) in rows]
