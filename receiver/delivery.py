@@ -257,7 +257,8 @@ class Delivery:
         try:
             delivery = await channel.send(notice, target)
         except ChannelThrottled as exc:
-            ctx.in_doubt = False  # held back before it was sent (paced), or refused (429)
+            # Held back before it was sent (paced) or refused (429); or after part went out.
+            ctx.in_doubt = exc.sent
             breaker.release()  # slowing down is not a failure of the target
             self._metrics.notifications.labels(channel_name, kind.value, "throttled").inc()
             return Defer(

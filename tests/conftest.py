@@ -133,7 +133,11 @@ def pg_database() -> Iterator[str]:
         yield url
 
 
-async def _truncate_pg(url: str) -> None:
+async def _empty_pg(url: str) -> None:
+    """Every row of the session's database gone and every sequence back at its start, the
+    schema kept: a test starts as on a freshly migrated database. DELETE, not TRUNCATE: on
+    tables this small TRUNCATE's new files cost about 0.2 s a test, DELETE about 0.03 s; the
+    foreign keys are not checked meanwhile (replica role), since every table is emptied."""
     import asyncpg
 
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
@@ -142,9 +146,15 @@ async def _truncate_pg(url: str) -> None:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
             "AND tablename <> 'alembic_version'"
         )
-        if tables:
-            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
-            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        sequences = await conn.fetch(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+        )
+        statements = [f'DELETE FROM "{t["tablename"]}"' for t in tables]
+        statements += [f'ALTER SEQUENCE "{s["sequencename"]}" RESTART' for s in sequences]
+        if statements:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                await conn.execute("; ".join(statements))
     finally:
         await conn.close()
 
@@ -186,7 +196,7 @@ async def db_url(
         yield _migrated_sqlite(sqlite_schema, tmp_path / "firebreak.db")
         return
     url = request.getfixturevalue("pg_database")
-    await _truncate_pg(url)
+    await _empty_pg(url)
     yield url
 
 

@@ -86,11 +86,16 @@ class ChannelError(FirebreakError):
 
 class ChannelThrottled(ChannelError):
     """The far side asked us to slow down (HTTP 429): wait ``retry_after`` seconds; this is
-    neither a failed attempt nor a breaker failure."""
+    neither a failed attempt nor a breaker failure. ``sent``: part of the notice went out
+    before the throttle (a message posted, its follow-up held back), so the send that tries
+    again must look for it first."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, sent: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.sent = sent
 
 
 class ChannelRejected(ChannelError):

@@ -12,7 +12,9 @@ there is no graph, both say why.
 The ``Message-ID`` is derived from the notice's idempotency key, so every retry of one notice
 carries the same id and mail systems (and people) can tell a retry from a new message; it is
 also the delivery reference, and later notices of the same alerts quote earlier ones in
-``In-Reply-To``/``References`` so a mail client threads them.
+``In-Reply-To``/``References`` so a mail client threads them. SMTP cannot be asked whether an
+earlier attempt's message was taken, so e-mail is sent at least once: a retry after an answer
+lost once the server had the message sends it again, under the same ``Message-ID``.
 
 How SMTP failures map (the reply code's first digit is SMTP's own verdict):
 

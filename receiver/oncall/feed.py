@@ -14,8 +14,6 @@ import hmac
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-import icalendar
-
 from receiver.config import PersonConfig
 from receiver.config.oncall import ScheduleConfig
 from receiver.oncall.model import Shift
@@ -49,6 +47,8 @@ def calendar_feed(
     now: datetime,
 ) -> bytes:
     """One VCALENDAR: a VEVENT per shift, its summary who is on call and for what."""
+    import icalendar  # only when a feed is asked for: see receiver/oncall/ical.py
+
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Firebreak//On call//EN")
     calendar.add("version", "2.0")

@@ -10,9 +10,6 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import icalendar
-import recurring_ical_events
-
 from receiver.config import PersonConfig
 from receiver.errors import InvalidInput
 from receiver.oncall.times import instant
@@ -30,6 +27,11 @@ class Calendar:
     """One schedule's calendar, parsed once; its events between two instants on demand."""
 
     def __init__(self, text: bytes | str, zone: ZoneInfo, people: Iterable[PersonConfig]) -> None:
+        # Imported here, not with the module: icalendar and recurring-ical-events are about a
+        # tenth of a second of every process's start, and only schedules with a calendar use
+        # them.
+        import icalendar
+
         try:
             self._calendar = icalendar.Calendar.from_ical(text)
         except (ValueError, IndexError, KeyError) as exc:
@@ -51,6 +53,8 @@ class Calendar:
         self.unknown: set[str] = set()
 
     def between(self, start: datetime, end: datetime) -> list[CalendarEvent]:
+        import recurring_ical_events
+
         try:
             events = recurring_ical_events.of(self._calendar).between(start, end)
         except (ValueError, TypeError, KeyError):  # a recurrence rule it cannot follow

@@ -38,8 +38,10 @@ def json_loads(text: str | bytes) -> Any:
     return value if _exact(value) else json.loads(text)
 
 
-# orjson reads an integer literal from 2**64 up as a float: no float below it is suspect.
+# orjson reads an integer literal from 2**64 up, or below -2**63, as a float (which rounds to
+# at least 2**64, at most -2**63): no float strictly between them is suspect.
 _U64 = 2.0**64
+_I64 = 2.0**63
 
 
 def _exact(value: Any) -> bool:
@@ -51,7 +53,7 @@ def _exact(value: Any) -> bool:
                 return False
         return True
     if kind is float:
-        return bool(-_U64 < value < _U64)
+        return bool(-_I64 < value < _U64)
     return True
 
 

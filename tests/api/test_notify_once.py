@@ -180,3 +180,40 @@ jobs: {{lease: 60s, max_attempts: 1}}
     assert job["state"] == "done"
     assert len(slack.top_messages(CHANNEL)) == 1
     assert len(slack.called("conversations.history")) == 1
+
+
+async def test_a_note_whose_message_update_was_throttled_is_not_posted_again_elsewhere(
+    on_clock: Any, db_url: str, make_config: Any, slack: SlackFake, manual_clock: ManualClock
+) -> None:
+    """The next tier's note goes into the thread, then Slack answers the message's update with
+    a 429: the notice waits, and part of it is out. Run again by another process (a restart
+    here, a replica on PostgreSQL), it looks for the note instead of posting it again."""
+    text = f"""{slack_section(slack)}
+channels:
+  chat: {{type: slack}}
+escalation_policies:
+  oncall:
+    tiers: [{{after: 0s, notify: [chat]}}, {{after: 1m, notify: [chat]}}]
+routes:
+  - {{name: all, escalation_policy: oncall}}
+notifications: {{group_window: 0s}}
+jobs: {{lease: 60s}}
+"""
+    first = await on_clock(make_config(db_url, text), owner="first")
+    await _fire(first, manual_clock)
+    await manual_clock.advance(timedelta(seconds=1))
+    [parent] = slack.top_messages(CHANNEL)
+    slack.rate_limit("chat.update", retry_after=30)
+    await manual_clock.advance(timedelta(minutes=1))
+    escalated = ":rotating_light: Escalated: oncall tier 2."
+    assert [m.text for m in slack.thread(CHANNEL, parent.ts)] == [escalated]
+    tier2 = [j for j in await _notify_jobs(first) if j["payload"]["tier"] == 1]
+    assert [(j["state"], j["outcome"]) for j in tier2] == [("pending", "in_doubt")]
+    manual_clock.forget(first.app)
+    await first.close()
+
+    second = await on_clock(make_config(db_url, text), owner="second")
+    await manual_clock.advance(timedelta(seconds=31))
+    assert [m.text for m in slack.thread(CHANNEL, parent.ts)] == [escalated]
+    assert all(j["state"] == "done" for j in await _notify_jobs(second))
+    assert len(slack.called("conversations.replies")) == 1

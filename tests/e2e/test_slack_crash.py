@@ -53,7 +53,9 @@ async def until(check: Callable[[], Any], what: str, within: float = 20.0) -> No
         await asyncio.sleep(0.1)
 
 
-def _config(tmp_path: Path, slack: SlackFake, port: int, jobs: str) -> Path:
+def _config(
+    tmp_path: Path, slack: SlackFake, port: int, jobs: str, chat: str = "{type: slack}"
+) -> Path:
     return write_firebreak_config(
         tmp_path / "firebreak.yml",
         f"sqlite+aiosqlite:///{tmp_path / 'firebreak.db'}",
@@ -65,7 +67,7 @@ slack:
   api_url: "{slack.api_url}"
   default_channel: {CHANNEL}
 channels:
-  chat: {{type: slack}}
+  chat: {chat}
 escalation_policies:
   default:
     tiers: [{{after: 0s, notify: [chat]}}]
@@ -181,3 +183,34 @@ async def test_a_shutdown_with_the_post_in_flight_does_not_post_it_twice(
         assert methods == ["chat.postMessage", "conversations.history", "chat.update"]
     finally:
         _stop(second)
+
+
+async def test_a_lost_answer_that_opens_the_breaker_does_not_post_twice(
+    slack: SlackFake, tmp_path: Path
+) -> None:
+    """Slack posts the message and the connection drops before the answer: the failure opens
+    the breaker, and the job waits behind it without spending an attempt. The probe after the
+    cool-down finds the message and updates it."""
+    port = free_port()
+    db_path = tmp_path / "firebreak.db"
+    chat = "{type: slack, breaker: {failure_threshold: 1, open_cooldown: 1s}}"
+    config_path = _config(tmp_path, slack, port, "jobs: {lease: 60s, poll_interval: 200ms}", chat)
+    url = f"http://127.0.0.1:{port}"
+    slack.drop_answer("chat.postMessage")
+    proc = _start(serve_command(config_path), tmp_path / "firebreak.log", cwd=ROOT)
+    try:
+        await until(lambda: http("GET", url + "/health", timeout=1)[0] == 200, "firebreak up")
+        payload = webhook(alert("Dropped"))
+        status, _ = await asyncio.to_thread(
+            http, "POST", url + "/webhook", body=payload, token=WEBHOOK_TOKEN
+        )
+        assert status == 200
+        await until(lambda: len(_recorded(db_path)) == 1, "the notice recorded")
+        [message] = slack.top_messages(CHANNEL)
+        [(_key, reference)] = _recorded(db_path)
+        assert reference == f"{CHANNEL}:{message.ts}"
+        assert [c.answered for c in slack.calls if c.method == "chat.postMessage"] == [0]
+        methods = [c.method for c in slack.called() if c.method != "auth.test"]
+        assert methods == ["conversations.history", "chat.update"]
+    finally:
+        _stop(proc)

@@ -69,9 +69,9 @@ async def test_a_batch_rolled_back_to_break_a_deadlock_is_run_again(
     """PostgreSQL's answer to a deadlock (SQLSTATE 40P01) rolls the batch back; the store runs
     it again instead of failing the webhook. A trigger fails the first try so; it counts tries
     with a sequence, which a rollback does not undo."""
-    from tests.conftest import _truncate_pg
+    from tests.conftest import _empty_pg
 
-    await _truncate_pg(pg_database)
+    await _empty_pg(pg_database)
     engine = create_engine_for(make_config(pg_database).database)
     await migrate(engine)
     setup = [

@@ -104,7 +104,11 @@ async def test_what_changed_after_arrival_is_read(store: Store) -> None:
 
 async def test_stored_json_the_fast_reader_refuses_reads_as_written(store: Store) -> None:
     """Payloads written by the standard library (an integer past 64 bits, NaN) read back."""
-    payload: dict[str, Any] = {"big": 2**70, "text": "caf\u00e9", "list": [1, 2.5, -(2**65)]}
+    payload: dict[str, Any] = {
+        "big": 2**70,
+        "text": "caf\u00e9",
+        "list": [1, 2.5, -(2**65), -(2**63) - 5, 2**64 - 1],
+    }
     if store.dialect == "sqlite":  # PostgreSQL's jsonb has no NaN
         payload["nan"] = float("nan")
     async with store.engine.begin() as conn:
@@ -122,6 +126,8 @@ async def test_stored_json_the_fast_reader_refuses_reads_as_written(store: Store
     async with store.connection() as conn:
         (read,) = (await conn.execute(select(jobs.c.payload))).scalars()
     assert read["big"] == 2**70 and type(read["big"]) is int
-    assert read["list"] == [1, 2.5, -(2**65)] and read["text"] == "caf\u00e9"
+    assert read["list"] == [1, 2.5, -(2**65), -(2**63) - 5, 2**64 - 1]
+    assert [type(n) for n in read["list"]] == [int, float, int, int, int]
+    assert read["text"] == "caf\u00e9"
     if store.dialect == "sqlite":
         assert read["nan"] != read["nan"]

@@ -26,12 +26,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -171,8 +172,9 @@ class SlackChannel:
         ref = await self._post_message(notice, channel)
         if notice.kind is NoticeKind.FIRING:
             # The messages elsewhere about these alerts say where the escalation went.
-            for other in _firsts(notice.references, skip=channel):
-                await self._note(other, notice)
+            async with _posted_already():
+                for other in _firsts(notice.references, skip=channel):
+                    await self._note(other, notice)
         return Delivery(reference=str(ref))
 
     async def _send_direct(self, notice: Notice, channel: str) -> Delivery:
@@ -192,8 +194,9 @@ class SlackChannel:
         ref = await self._post_message(notice, channel)
         if notice.kind is NoticeKind.FIRING:
             # The alert's messages in channels mention whom it paged: bring them up to date.
-            for other in _firsts(notice.references, skip=channel):
-                await self.refresh(str(other))
+            async with _posted_already():
+                for other in _firsts(notice.references, skip=channel):
+                    await self.refresh(str(other))
         return Delivery(reference=str(ref))
 
     async def direct(self, user: str, text: str, key: str, attempt: int = 0) -> str:
@@ -264,7 +267,8 @@ class SlackChannel:
                 thread_ts=parent.ts,
                 key=f"{parent}#{key or text}",
             )
-            await self.refresh(str(parent), notice)
+            async with _posted_already():
+                await self.refresh(str(parent), notice)
 
     async def _post_message(self, notice: Notice, channel: str) -> MessageRef:
         alerts = [MessageAlert.from_notice(a) for a in notice.alerts]
@@ -464,6 +468,17 @@ class SlackChannel:
 
     async def close(self) -> None:
         """The client's HTTP session belongs to the application."""
+
+
+@contextlib.asynccontextmanager
+async def _posted_already() -> AsyncIterator[None]:
+    """Around what follows a post within one send: held back there, the send says that part
+    of it went out, so that the job's next run looks for the post instead of posting again
+    (in this process it is remembered; another replica, or this one restarted, must ask)."""
+    try:
+        yield
+    except ChannelThrottled as exc:
+        raise ChannelThrottled(str(exc), exc.retry_after, sent=True) from None
 
 
 def _highest(a: int | None, b: int | None) -> int | None:
