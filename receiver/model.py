@@ -95,8 +95,15 @@ GRAFANA_GROUP_PREFIX = "grafana:"
 GRAFANA_FINGERPRINT_PREFIX = "grafana:"
 # The fingerprints of pages raised by hand (``ManualPage.fingerprint``).
 MANUAL_FINGERPRINT_PREFIX = "manual-"
+# The fingerprints of alerts Firebreak raises itself (heartbeats, on-call gaps): not hex, so no
+# webhook's alert can pass for one and resolve it.
+FIREBREAK_FINGERPRINT_PREFIX = "firebreak:"
 # Fingerprints only Firebreak gives: Alertmanager's may not start so (its own are hex digits).
-RESERVED_FINGERPRINT_PREFIXES = (GRAFANA_FINGERPRINT_PREFIX, MANUAL_FINGERPRINT_PREFIX)
+RESERVED_FINGERPRINT_PREFIXES = (
+    GRAFANA_FINGERPRINT_PREFIX,
+    MANUAL_FINGERPRINT_PREFIX,
+    FIREBREAK_FINGERPRINT_PREFIX,
+)
 # The group of alerts raised by hand (POST /api/v1/alerts).
 MANUAL_GROUP_KEY = "firebreak:manual"
 # The group of alerts Firebreak raises for heartbeats gone quiet (receiver/heartbeats.py).
