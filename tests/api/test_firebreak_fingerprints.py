@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 
 from receiver.model import HEARTBEAT_GROUP_KEY
+from receiver.oncall_gaps import GAP_GROUP_KEY, gap_labels
 from receiver.pipeline import fingerprint_of
 from receiver.store import migrate
 from receiver.store.tables import alerts, executions
 from receiver.typedefs import STORE
+from tests.api.test_grafana_webhook import grafana_alert, grafana_webhook
 from tests.api.test_heartbeats import beat, notices, start, stop  # noqa: F401 - start: a fixture
 from tests.clock import ManualClock
 from tests.conftest import WEBHOOK_TOKEN, auth
@@ -163,3 +165,55 @@ async def test_alerts_stored_the_old_way_get_the_prefix_and_an_old_fingerprint_i
     # Not raised again under another key.
     assert notices(receiver, "firing").count(BACKUP_LABELS) == 1
     await stop(client, manual_clock)
+
+
+async def test_grafana_sending_a_heartbeats_fingerprint_is_an_alert_of_its_own(
+    receiver: WebhookReceiver,
+    start: Any,  # noqa: F811
+    manual_clock: ManualClock,
+) -> None:
+    """Grafana's fingerprints are all stored with ``grafana:``, so one spelled like Firebreak's
+    never reaches its alert."""
+    client = await _missing(receiver, start, manual_clock)
+    _, fingerprint, starts_at = await _heartbeat_alert(client)
+    forged = grafana_alert(
+        status="resolved",
+        fingerprint=fingerprint,
+        startsAt=starts_at.astimezone(UTC).isoformat(),
+        labels=dict(BACKUP_LABELS),
+    )
+    resp = await client.post("/webhook/grafana", json=grafana_webhook(forged), headers=HOOK)
+    assert resp.status == 200, await resp.text()
+    stored = await _stored(client)
+    assert stored[0] == (HEARTBEAT_GROUP_KEY, fingerprint, "firing")
+    assert [f for _, f, _ in stored[1:]] == [f"grafana:{fingerprint}"]
+    assert notices(receiver, "resolved").count(BACKUP_LABELS) == 0
+    await stop(client, manual_clock)
+
+
+async def test_an_on_call_gap_stored_the_old_way_is_found_by_its_new_fingerprint(
+    client: Any,
+) -> None:
+    """Migration 0018 on a gap alert: afterwards it has the fingerprint the gap's end looks for
+    (``fingerprint_of`` its labels), so the gap's end, which looks it up so, finds it."""
+    labels = gap_labels("primary")
+    new = fingerprint_of(labels)
+    starts_at = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    engine = client.app[STORE].engine
+    async with engine.begin() as conn:  # as the previous release stored it
+        await conn.execute(
+            insert(alerts).values(
+                fingerprint="fb" + new.removeprefix("firebreak:"),
+                starts_at=starts_at,
+                status="firing",
+                alertname=labels["alertname"],
+                labels=labels,
+                annotations={},
+                group_key=GAP_GROUP_KEY,
+                first_seen_at=starts_at,
+                last_seen_at=starts_at,
+            )
+        )
+        await conn.execute(text("UPDATE alembic_version SET version_num = '0017'"))
+    await migrate(engine)
+    assert await _stored(client) == [(GAP_GROUP_KEY, new, "firing")]
