@@ -108,6 +108,8 @@ RESERVED_FINGERPRINT_PREFIXES = (
 MANUAL_GROUP_KEY = "firebreak:manual"
 # The group of alerts Firebreak raises for heartbeats gone quiet (receiver/heartbeats.py).
 HEARTBEAT_GROUP_KEY = "firebreak:heartbeats"
+# The group of alerts Firebreak raises for gaps in on-call coverage (receiver/oncall_gaps.py).
+ONCALL_GAP_GROUP_KEY = "firebreak:oncall_gap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +164,12 @@ def source_actor(notification: Notification) -> str:
 def held_by_alertmanager(group_key: str) -> bool:
     """Whether alerts of ``group_key`` came from Alertmanager, whose API can be asked about them
     (reconciling, fetching a truncated group); Grafana's and those raised by hand are not there
-    to be found, nor are those Firebreak raised for a quiet heartbeat."""
+    to be found, nor are those Firebreak raised itself (a quiet heartbeat, a gap in on-call
+    coverage)."""
     return not group_key.startswith(GRAFANA_GROUP_PREFIX) and group_key not in (
         MANUAL_GROUP_KEY,
         HEARTBEAT_GROUP_KEY,
+        ONCALL_GAP_GROUP_KEY,
     )
 
 
