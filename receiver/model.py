@@ -95,12 +95,21 @@ GRAFANA_GROUP_PREFIX = "grafana:"
 GRAFANA_FINGERPRINT_PREFIX = "grafana:"
 # The fingerprints of pages raised by hand (``ManualPage.fingerprint``).
 MANUAL_FINGERPRINT_PREFIX = "manual-"
+# The fingerprints of alerts Firebreak raises itself (heartbeats, on-call gaps): not hex, so no
+# webhook's alert can pass for one and resolve it.
+FIREBREAK_FINGERPRINT_PREFIX = "firebreak:"
 # Fingerprints only Firebreak gives: Alertmanager's may not start so (its own are hex digits).
-RESERVED_FINGERPRINT_PREFIXES = (GRAFANA_FINGERPRINT_PREFIX, MANUAL_FINGERPRINT_PREFIX)
+RESERVED_FINGERPRINT_PREFIXES = (
+    GRAFANA_FINGERPRINT_PREFIX,
+    MANUAL_FINGERPRINT_PREFIX,
+    FIREBREAK_FINGERPRINT_PREFIX,
+)
 # The group of alerts raised by hand (POST /api/v1/alerts).
 MANUAL_GROUP_KEY = "firebreak:manual"
 # The group of alerts Firebreak raises for heartbeats gone quiet (receiver/heartbeats.py).
 HEARTBEAT_GROUP_KEY = "firebreak:heartbeats"
+# The group of alerts Firebreak raises for gaps in on-call coverage (receiver/oncall_gaps.py).
+ONCALL_GAP_GROUP_KEY = "firebreak:oncall_gap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +164,12 @@ def source_actor(notification: Notification) -> str:
 def held_by_alertmanager(group_key: str) -> bool:
     """Whether alerts of ``group_key`` came from Alertmanager, whose API can be asked about them
     (reconciling, fetching a truncated group); Grafana's and those raised by hand are not there
-    to be found, nor are those Firebreak raised for a quiet heartbeat."""
+    to be found, nor are those Firebreak raised itself (a quiet heartbeat, a gap in on-call
+    coverage)."""
     return not group_key.startswith(GRAFANA_GROUP_PREFIX) and group_key not in (
         MANUAL_GROUP_KEY,
         HEARTBEAT_GROUP_KEY,
+        ONCALL_GAP_GROUP_KEY,
     )
 
 

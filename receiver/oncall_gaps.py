@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from receiver.jobs import Defer, Done, Handler, JobContext, Outcome
 from receiver.metrics import Metrics
-from receiver.model import AlertSnapshot, AlertStatus, NewJob
+from receiver.model import ONCALL_GAP_GROUP_KEY, AlertSnapshot, AlertStatus, NewJob
 from receiver.oncall import Gap
 from receiver.pipeline import Submit, fingerprint_of, notification, resolved_snapshot
 from receiver.schedules import Schedules
@@ -25,7 +25,7 @@ from receiver.store import Store
 log = logging.getLogger("firebreak.oncall")
 
 GAP_ALERTNAME = "FirebreakOnCallGap"
-GAP_GROUP_KEY = "firebreak:oncall_gap"
+GAP_GROUP_KEY = ONCALL_GAP_GROUP_KEY
 # How far around a gap the engine is asked for its start and end.
 _HORIZON = timedelta(days=7)
 # How often a gap is looked at again: an override may end it before its scheduled end.

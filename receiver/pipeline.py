@@ -32,6 +32,7 @@ from receiver.config import Config
 from receiver.jobs import Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
 from receiver.model import (
+    FIREBREAK_FINGERPRINT_PREFIX,
     Alert,
     AlertSnapshot,
     AlertStatus,
@@ -235,9 +236,11 @@ def _ms(at: datetime) -> datetime:
 
 
 def fingerprint_of(labels: Mapping[str, str]) -> str:
-    """The fingerprint of an alert Firebreak raises itself, from its labels."""
+    """The fingerprint of an alert Firebreak raises itself, from its labels: with a prefix no
+    webhook may send, so only Firebreak resolves it. (Releases before migration 0018 gave
+    ``fb`` and the same 14 hex digits, which a webhook could send.)"""
     text = "\0".join(f"{k}\0{v}" for k, v in sorted(labels.items()))
-    return "fb" + hashlib.sha256(text.encode()).hexdigest()[:14]
+    return FIREBREAK_FINGERPRINT_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:14]
 
 
 def resolved_snapshot(alert: Alert, now: datetime) -> AlertSnapshot:

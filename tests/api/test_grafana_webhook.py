@@ -312,8 +312,16 @@ async def test_each_path_takes_only_its_own_payload(client: Any) -> None:
     assert await count(client, alerts) == 0
 
 
-@pytest.mark.parametrize("group_key", ["grafana:{}:{}", "firebreak:manual"])
-async def test_alertmanager_cannot_pass_its_alerts_off_as_grafanas_or_manual(
+@pytest.mark.parametrize(
+    "group_key",
+    [
+        "grafana:{}:{}",
+        "firebreak:manual",
+        "firebreak:heartbeats",
+        "firebreak:oncall_gap",
+    ],
+)
+async def test_alertmanager_cannot_pass_its_alerts_off_as_grafanas_or_firebreaks_own(
     client: Any, group_key: str
 ) -> None:
     resp = await client.post("/webhook", json=webhook(alert(), group_key=group_key), headers=HOOK)

@@ -3,6 +3,7 @@ Alertmanager dropped are resolved, and a truncated webhook's group is fetched wh
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,75 @@ def reconciled(server: FirebreakServer, action: str) -> float:
 
 def _by_instance(server: FirebreakServer) -> dict[str, dict[str, Any]]:
     return {a["labels"]["instance"]: a for a in server.alerts() if "instance" in a["labels"]}
+
+
+class TestFirebreaksOwnAlerts:
+    """Alertmanager never holds the alerts Firebreak raises itself: reconciling leaves them
+    firing however long they are absent from it."""
+
+    @pytest.fixture
+    def firebreak_extra_config(self, alertmanager_port: int) -> str:
+        return f"""
+alertmanager:
+  url: "http://127.0.0.1:{alertmanager_port}"
+  receiver: firebreak
+  reconcile_interval: 1s
+  resolve_grace: 1s
+channels:
+  mail:
+    type: email
+    email: {{host: 127.0.0.1, port: {free_port()}, sender: "Firebreak <fb@example.com>"}}
+paging: {{email: mail}}
+people:
+  - {{id: mute, name: Nobody Home}}
+schedules:
+  - id: later
+    layers: [{{members: [mute], shift: weekly, start: "2099-06-01"}}]
+escalation_policies:
+  oncall:
+    tiers: [{{after: 0s, notify: [{{schedule: later}}]}}]
+routes:
+  - {{name: all, escalation_policy: oncall}}
+"""
+
+    @pytest.fixture
+    def alertmanager_edit(self) -> Any:
+        dead = f"http://127.0.0.1:{free_port()}/webhook"
+
+        def edit(config: dict[str, Any]) -> None:
+            for hook in config["receivers"][0]["webhook_configs"]:
+                hook["url"] = dead
+
+        return edit
+
+    def test_an_on_call_gap_alert_is_not_resolved_for_being_absent_from_alertmanager(
+        self, firebreak_server: FirebreakServer, alertmanager: Alertmanager
+    ) -> None:
+        now = datetime.now(UTC)
+        alertmanager.post_alerts([_alert("Lost", "i9", now, now + timedelta(hours=1))])
+
+        def gap() -> dict[str, Any] | None:
+            found = [
+                a
+                for a in firebreak_server.alerts()
+                if a["labels"].get("alertname") == "FirebreakOnCallGap"
+            ]
+            return found[0] if found else None
+
+        raised = wait_until(gap, timeout=20, what="the gap alert raised")
+        assert raised["status"] == "firing" and raised["fingerprint"].startswith("firebreak:")
+        time.sleep(2)  # past resolve_grace since the gap alert was last seen
+        # i9 ends, its resolved webhook lost: once reconciliation has resolved it, it has run
+        # with the gap alert firing and past the grace.
+        alertmanager.post_alerts([_alert("Lost", "i9", now, datetime.now(UTC))])
+        wait_until(
+            lambda: _by_instance(firebreak_server)["i9"]["status"] == "resolved",
+            timeout=20,
+            what="i9 resolved by reconciliation",
+        )
+        after = gap()
+        assert after is not None and after["status"] == "firing"
+        assert reconciled(firebreak_server, "resolved") == 1
 
 
 class TestLostWebhooks:
