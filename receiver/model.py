@@ -151,12 +151,13 @@ class RaisedPage:
 
 def source_actor(notification: Notification) -> str:
     """Who an alert's history says fired it: ``grafana``, the person who raised it by hand
-    (``api:alice``), else ``alertmanager``."""
+    (``api:alice``), ``firebreak`` for its own (heartbeats, on-call gaps), else
+    ``alertmanager``."""
     if notification.group_key == MANUAL_GROUP_KEY:
         return notification.receiver
     if notification.group_key.startswith(GRAFANA_GROUP_PREFIX):
         return "grafana"
-    if notification.group_key == HEARTBEAT_GROUP_KEY:
+    if notification.group_key in (HEARTBEAT_GROUP_KEY, ONCALL_GAP_GROUP_KEY):
         return "firebreak"
     return "alertmanager"
 

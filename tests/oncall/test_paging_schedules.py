@@ -164,6 +164,8 @@ async def test_nobody_on_call_falls_through_and_raises_the_gap_alert(
         "schedule": "later",
     }
     assert "Nobody is on call for schedule later" in gap["annotations"]["summary"]
+    assert [e["actor"] for e in gap["events"] if e["kind"] == "fired"] == ["firebreak"]
+    assert gap["fingerprint"].startswith("firebreak:")  # which no webhook may send
     metrics = await (await client.get("/metrics")).text()
     assert 'firebreak_oncall_gaps_total{schedule="later"}' in metrics
 
