@@ -439,12 +439,7 @@ def _behind(jobs: Sequence[Job], ahead: Sequence[Job], now: datetime, wait: time
 
 
 def _attempts(ctx: JobContext) -> int:
-    """Earlier attempts of this send that may have gone out: the failed ones, and one more when
-    an earlier run ended in doubt (cut off at shutdown while sending, or its answer lost as
-    the breaker opened) or the job was due a whole lease ago (a worker that took it died,
-    perhaps after sending). A notice merely deferred before it was sent counts none: the
-    channel then posts without first asking whether it did (Slack's reads are rate-limited)."""
-    # A first claim is no take-over however late it comes (a backlog, a restart after downtime).
-    late = ctx.now - ctx.job.due_at >= ctx.runner.settings.lease
-    taken_over = ctx.job.claimed_before and late
-    return ctx.job.attempts + (1 if taken_over or ctx.job.in_doubt else 0)
+    """Earlier attempts of this send that may have gone out (``JobContext.earlier_attempts``):
+    a notice merely deferred before it was sent counts none, and the channel then posts without
+    first asking whether it did (Slack's reads are rate-limited)."""
+    return ctx.earlier_attempts()

@@ -97,6 +97,18 @@ class JobContext:
     def jobs(self) -> list[Job]:
         return [self.job, *self.siblings]
 
+    def earlier_attempts(self, job: Job | None = None) -> int:
+        """Earlier runs of ``job`` (this context's by default) whose side effect may have
+        happened: the failed attempts, and one more when an earlier run ended in doubt (cut
+        off at shutdown while sending, or its answer lost) or the job was due a whole lease
+        ago (a worker that took it died, perhaps after sending). A run merely deferred before
+        it began counts none, so the handler need not ask a rate-limited API first."""
+        job = job or self.job
+        # A first claim is no take-over however late it comes (a backlog, a restart).
+        late = self.now - job.due_at >= self.runner.settings.lease
+        taken_over = job.claimed_before and late
+        return job.attempts + (1 if taken_over or job.in_doubt else 0)
+
 
 Handler = Callable[[JobContext], Awaitable[Outcome]]
 # Reads, in one query, what the handlers of the jobs claimed together will need; run within

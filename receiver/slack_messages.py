@@ -230,6 +230,7 @@ class MessageUpdates:
 
     async def update(self, ctx: JobContext) -> Outcome:
         done: set[tuple[str, str]] = set()
+        posted: list[int] = []  # the notes this run posted
         early = False
         # Notes in the order their events happened; a message is re-rendered once.
         for job in sorted(ctx.jobs, key=lambda j: j.id):
@@ -244,12 +245,18 @@ class MessageUpdates:
                     continue
                 try:
                     if note:
+                        # As for a notice: looked for first only where a run may have posted it.
+                        again = ctx.earlier_attempts(job)
+                        ctx.in_doubt = True
                         await self._channels[channel].note(
-                            reference, note, job.idempotency_key, int(job.claimed_before)
+                            reference, note, job.idempotency_key, again
                         )
+                        posted.append(job.id)
                     else:
                         await self._channels[channel].refresh(reference)
                 except ChannelThrottled as exc:
+                    # Held back before it went out, unless notes before it in this run did.
+                    ctx.in_doubt = exc.sent or bool(posted)
                     return Defer(
                         until=ctx.now + timedelta(seconds=exc.retry_after or 1.0),
                         reason=f"throttled: {exc}",

@@ -86,6 +86,8 @@ async def test_a_note_before_the_message_is_posted_in_its_thread_once_it_exists(
     assert ["Early started" in m.text for m in slack.thread(CHANNEL, parent.ts)] == [True]
     await manual_clock.advance(timedelta(seconds=5))
     assert len(slack.thread(CHANNEL, parent.ts)) == 1  # posted once
+    # Waiting for the message began no post: the note did not look in the thread first.
+    assert slack.called("conversations.replies") == []
 
 
 async def _note_job(client: Any) -> dict[str, Any]:
