@@ -184,14 +184,28 @@ FUZZ = settings(
 )
 
 
+# Headers that frame the HTTP message itself: a malformed one is refused by the HTTP parser
+# before any route (400, text/plain), which tests/security/test_edge_*.py cover; here the fuzzer
+# exercises the API, so it does not send them.
+FRAMING = frozenset({"content-length", "transfer-encoding", "host", "connection"})
+
+
+def _api_only(case: Any) -> Any:
+    if case.headers:
+        case.headers = {k: v for k, v in case.headers.items() if k.lower() not in FRAMING}
+    return case
+
+
 @schema.parametrize()
 @FUZZ
 def test_fuzz_with_an_admin_token(case: Any, live_server: str) -> None:
     headers = auth(WEBHOOK_TOKEN if case.path == "/webhook" else ADMIN_TOKEN)
-    case.call_and_validate(base_url=live_server, headers=headers, checks=CHECKS, timeout=10)
+    _api_only(case).call_and_validate(
+        base_url=live_server, headers=headers, checks=CHECKS, timeout=10
+    )
 
 
 @schema.parametrize()
 @FUZZ
 def test_fuzz_without_a_token(case: Any, live_server: str) -> None:
-    case.call_and_validate(base_url=live_server, checks=CHECKS, timeout=10)
+    _api_only(case).call_and_validate(base_url=live_server, checks=CHECKS, timeout=10)
