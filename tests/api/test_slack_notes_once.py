@@ -15,7 +15,7 @@ import pytest
 
 from receiver.alertmanager import format_rfc3339
 from receiver.model import NewJob
-from receiver.typedefs import STORE
+from receiver.typedefs import RUNNER, STORE
 from tests.clock import ManualClock
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import SlackFake
@@ -72,6 +72,7 @@ async def _note(client: Any, clock: ManualClock, alert_id: int, text: str) -> No
     )
     async with store.engine.begin() as conn:
         await store.jobs.enqueue(conn, [note], clock())
+    client.app[RUNNER].wake()  # as the executor does, rather than wait for the runner's poll
 
 
 async def _note_jobs(client: Any) -> list[dict[str, Any]]:
