@@ -229,6 +229,10 @@ class MessageUpdates:
         return {KIND: self.update}
 
     async def update(self, ctx: JobContext) -> Outcome:
+        if (waiting := await self._earlier_note_waiting(ctx)) is not None:
+            # An earlier note about the alert waits (for its message, or paced): the thread
+            # reads in the order things happened, so this goes out with it.
+            return Defer(until=max(waiting, ctx.now), reason="an earlier note waits")
         done: set[tuple[str, str]] = set()
         posted: list[int] = []  # the notes this run posted
         early = False
@@ -272,6 +276,17 @@ class MessageUpdates:
             # Notes already posted are posted once (by their keys) when this runs again.
             return Defer(until=ctx.now + _NOTE_RECHECK, reason="no Slack message about it yet")
         return Done("updated" if done else "no_messages")
+
+    async def _earlier_note_waiting(self, ctx: JobContext) -> datetime | None:
+        """When the earliest note made before these and still pending under their coalesce
+        key falls due (notes of one alert share one), or None."""
+        key = ctx.job.coalesce_key
+        if not key or not any(job.payload.get("note") for job in ctx.jobs):
+            return None
+        async with self._store.connection() as conn:
+            return await self._store.jobs.earlier_pending(
+                conn, key, min(job.id for job in ctx.jobs)
+            )
 
 
 def runbook_offers(

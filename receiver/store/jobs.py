@@ -380,6 +380,21 @@ class JobQueue:
         )
         return int(held.scalar() or 0)
 
+    async def earlier_pending(
+        self, conn: AsyncConnection, coalesce_key: str, before_id: int
+    ) -> datetime | None:
+        """When the earliest job still pending under ``coalesce_key`` that was made before job
+        ``before_id`` falls due (None: there is none): what goes out in order waits for it."""
+        due = await conn.execute(
+            select(func.min(jobs.c.due_at)).where(
+                jobs.c.coalesce_key == coalesce_key,
+                jobs.c.state == "pending",
+                jobs.c.id < before_id,
+            )
+        )
+        found = due.scalar()
+        return found if isinstance(found, datetime) else None
+
     def next_wakeup(self, conn: Connection) -> datetime | None:
         """When the next job becomes claimable: the earliest due or the earliest lease end
         (one statement; each minimum is read off its own index)."""

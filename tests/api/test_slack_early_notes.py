@@ -123,3 +123,41 @@ async def test_a_note_waits_no_longer_once_the_alert_is_acknowledged_before_its_
     assert (job["state"], job["outcome"]) == ("done", "no_messages")
     await manual_clock.advance(timedelta(minutes=1))
     assert slack.top_messages(CHANNEL) == []  # the escalation stopped before Slack's tier
+
+
+async def test_a_note_made_while_an_earlier_one_waits_for_the_message_goes_out_after_it(
+    client: Any, slack: SlackFake, manual_clock: ManualClock
+) -> None:
+    """Notes of one alert share a coalesce key; one made once the message exists, while an
+    earlier note still waits for that message, does not overtake it in the thread."""
+    store = client.app[STORE]
+
+    def note(alert_id: int, text: str) -> NewJob:
+        return NewJob(
+            kind="slack_update",
+            payload={"alert_ids": [alert_id], "action": "runbook", "note": text},
+            due_at=manual_clock(),
+            idempotency_key=f"test-note:{text}",
+            coalesce_key=f"slack_update:alert:{alert_id}",
+        )
+
+    sent = await client.post(
+        "/webhook",
+        json=webhook(alert("Ordered", starts_at=format_rfc3339(manual_clock()))),
+        headers=auth(WEBHOOK_TOKEN),
+    )
+    assert sent.status == 200
+    listed = await (await client.get("/api/v1/alerts", headers=auth(VIEWER_TOKEN))).json()
+    (alert_id,) = [a["id"] for a in listed["alerts"]]
+    async with store.engine.begin() as conn:
+        await store.jobs.enqueue(conn, [note(alert_id, "first")], manual_clock())
+    # The message goes out at 30 s; the first note, rechecking every second, ran just before
+    # it in that same moment and waits one second more.
+    await manual_clock.advance(timedelta(seconds=30))
+    (parent,) = slack.top_messages(CHANNEL)
+    assert [m.text for m in slack.thread(CHANNEL, parent.ts)] == []
+    async with store.engine.begin() as conn:
+        await store.jobs.enqueue(conn, [note(alert_id, "second")], manual_clock())
+    await manual_clock.settle(wake=True)
+    await manual_clock.advance(timedelta(seconds=5))
+    assert [m.text for m in slack.thread(CHANNEL, parent.ts)] == ["first", "second"]
