@@ -4,8 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= firebreak.example.yml
 PYTEST_ARGS ?=
-# The suite waits on processes and sockets far more than it computes: four workers on two cores.
-PYTEST_WORKERS ?= 4
+# The suite waits on processes and sockets far more than it computes (about 430 s of CPU in
+# 6 minutes on two cores): six workers on two cores (docs/development.md, "How long the suite takes").
+PYTEST_WORKERS ?= 6
 
 # Every dependency pinned, with hashes: what the suite was run with (docs/development.md).
 TEST_LOCK    := requirements/test.lock
