@@ -34,6 +34,7 @@ from receiver.jobs import Done, Handler, JobContext, Outcome
 from receiver.metrics import Metrics
 from receiver.model import (
     HEARTBEAT_GROUP_KEY,
+    WATCHDOG_GROUP_KEY,
     Alert,
     AlertSnapshot,
     AlertStatus,
@@ -42,7 +43,6 @@ from receiver.model import (
     Notification,
 )
 from receiver.pipeline import (
-    WATCHDOG_GROUP_KEY,
     fingerprint_of,
     notification,
     resolved_snapshot,

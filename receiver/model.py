@@ -110,6 +110,9 @@ MANUAL_GROUP_KEY = "firebreak:manual"
 HEARTBEAT_GROUP_KEY = "firebreak:heartbeats"
 # The group of alerts Firebreak raises for gaps in on-call coverage (receiver/oncall_gaps.py).
 ONCALL_GAP_GROUP_KEY = "firebreak:oncall_gap"
+# The group MonitoringPipelineBroken was raised in before the watchdog was a heartbeat: the
+# watchdog heartbeat still ends what it finds there, so no webhook may put an alert in it.
+WATCHDOG_GROUP_KEY = "firebreak:watchdog"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +174,7 @@ def held_by_alertmanager(group_key: str) -> bool:
         MANUAL_GROUP_KEY,
         HEARTBEAT_GROUP_KEY,
         ONCALL_GAP_GROUP_KEY,
+        WATCHDOG_GROUP_KEY,
     )
 
 

@@ -33,6 +33,7 @@ from receiver.jobs import Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
 from receiver.model import (
     FIREBREAK_FINGERPRINT_PREFIX,
+    WATCHDOG_GROUP_KEY,
     Alert,
     AlertSnapshot,
     AlertStatus,
@@ -44,7 +45,6 @@ from receiver.store import Store
 
 log = logging.getLogger("firebreak.pipeline")
 
-WATCHDOG_GROUP_KEY = "firebreak:watchdog"
 RECONCILE_GROUP_KEY = "firebreak:reconcile"
 
 Submit = Callable[[Notification], Awaitable[None]]

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from receiver.model import NewJob
-from receiver.pipeline import WATCHDOG_GROUP_KEY
-from receiver.typedefs import STORE
+from receiver.alertmanager import parse_webhook
+from receiver.model import WATCHDOG_GROUP_KEY, NewJob
+from receiver.typedefs import INGESTOR, STORE
 from tests.api.test_escalation import HOOK, bodies, waiting_jobs
 from tests.api.test_heartbeats import started
 from tests.clock import ManualClock
@@ -156,7 +156,11 @@ async def test_a_pipeline_alert_and_a_check_from_before_the_upgrade_are_taken_ov
         ),
         group_key=WATCHDOG_GROUP_KEY,
     )
-    assert (await client.post("/webhook", json=old, headers=HOOK)).status == 200
+    # No webhook may put an alert in that group any longer (the watchdog heartbeat ends what
+    # is there): the old release's alert is stored the way that release stored it.
+    refused = await client.post("/webhook", json=old, headers=HOOK)
+    assert refused.status == 400 and (await refused.json())["field"] == "groupKey"
+    await client.app[INGESTOR].submit(parse_webhook(old), None)
     store = client.app[STORE]
     async with store.transaction() as conn:
         await store.jobs.enqueue(
