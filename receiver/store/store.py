@@ -85,8 +85,10 @@ _STATE_COLUMNS = (
     alerts.c.ends_at,
     alerts.c.first_seen_at,
 )
-_STATES = select(*_STATE_COLUMNS).where(_BY_IDS)
-_STATES_WITH_LABELS = select(*_STATE_COLUMNS, alerts.c.labels).where(_BY_IDS)
+# In the order the alerts arrived, on both stores (PostgreSQL returns an IN list's rows in
+# whatever order they lie), so that routing meets them the same way every time.
+_STATES = select(*_STATE_COLUMNS).where(_BY_IDS).order_by(alerts.c.id)
+_STATES_WITH_LABELS = select(*_STATE_COLUMNS, alerts.c.labels).where(_BY_IDS).order_by(alerts.c.id)
 
 
 # The job runner's rows on SQLite, a few for every alert routed and notified (store/bulk.py).
