@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= firebreak.example.yml
 PYTEST_ARGS ?=
-# The suite waits on processes and sockets far more than it computes (about 430 s of CPU in
+# The suite waits on processes and sockets far more than it computes (about 450 s of CPU in
 # 6 minutes on two cores): six workers on two cores (docs/development.md, "How long the suite takes").
 PYTEST_WORKERS ?= 6
 
