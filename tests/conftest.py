@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from receiver.app import create_app
 from receiver.config import Config, parse_config
 from tests.clock import ManualClock
+from tests.fakes.slack import SlackFake
 
 # Property tests are bounded by their number of examples, never by the clock: on a loaded machine
 # a slow draw or a slow example says nothing about the code. Every run draws a quarter of
@@ -203,6 +204,13 @@ async def db_url(
 @pytest.fixture
 def sqlite_url(tmp_path: Path, sqlite_schema: Path) -> str:
     return _migrated_sqlite(sqlite_schema, tmp_path / "firebreak.db")
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackFake]:
+    """Slack's Web API, faked on loopback: what each test's Firebreak posted there."""
+    async with SlackFake() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,12 +21,6 @@ from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, event
 from tests.fakes.slack import SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import CHANNEL, slack_section
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@ as a dry run, and the message and its thread mark the run as one: what the Slack
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
@@ -25,12 +23,6 @@ steps:
   - id: clear
     http: {method: DELETE, url: "http://127.0.0.1:9/cache"}
 """
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 async def test_a_dry_run_is_marked_on_the_message_and_in_its_thread(

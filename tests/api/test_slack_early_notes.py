@@ -5,7 +5,6 @@ before its Slack tier)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,12 +19,6 @@ from tests.fakes.slack import SlackFake
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.payloads import alert, webhook
 from tests.slack_helpers import CHANNEL, slack_section
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture

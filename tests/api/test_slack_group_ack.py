@@ -7,11 +7,9 @@ On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
@@ -27,12 +25,6 @@ from tests.statements import writes
 
 HOOK = auth(WEBHOOK_TOKEN)
 GROUP = 6
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 async def _press(client: Any, slack: SlackFake, message: Message, request_id: str) -> None:

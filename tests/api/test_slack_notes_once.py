@@ -7,7 +7,6 @@ SQLite and PostgreSQL: the job's count of claims, which says so, is the store's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,12 +20,6 @@ from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import CHANNEL, slack_section
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -50,12 +49,6 @@ steps:
 """
 RUN_RESTART = f"{ACTION_RUNBOOK}:restart-web"
 LIVE = "automation: {mode: live}\n"
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture

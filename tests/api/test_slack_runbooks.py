@@ -3,7 +3,6 @@ cancel and status, through the automation service the REST API and CLI use too."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -39,12 +38,6 @@ steps:
   - id: settle
     wait: {duration: 100ms}
 """
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ the resolve by webhook (updated once more) — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
@@ -18,12 +16,6 @@ from tests.payloads import alert, webhook
 from tests.slack_helpers import ALICE, VIEWER, block_text, buttons, press, slack_config
 
 HOOK = auth(WEBHOOK_TOKEN)
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 async def _detail(client: Any, alert_id: int) -> dict[str, Any]:

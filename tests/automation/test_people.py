@@ -5,7 +5,6 @@ token naming a person nobody defined is a configuration error."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -48,12 +47,6 @@ def people_config(db_url: str, slack: SlackFake) -> str:
     return text.replace("name: alice}", "name: alice-laptop, person: alice}").replace(
         "name: bob}", "name: bob, person: bob}"
     )
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ through its v2 API, with ``createdBy`` set to the Slack user."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,12 +26,6 @@ from tests.e2e.conftest import http
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import ALICE, VIEWER, buttons, command, press, slack_config
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 def silences(url: str) -> list[dict[str, Any]]:

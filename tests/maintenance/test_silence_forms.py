@@ -4,7 +4,6 @@ marker), shown as silenced, and ending it expires the silence."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,12 +16,6 @@ from tests.maintenance.conftest import live, matcher_values, silences
 from tests.slack_helpers import ALICE, slack_config, slash_answer
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture

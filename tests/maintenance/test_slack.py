@@ -5,7 +5,6 @@ and hostile arguments answered with what was expected, changing nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,12 +15,6 @@ from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.slack import SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import ALICE, CHANNEL, STRANGER, VIEWER, slack_config, slash_answer
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture

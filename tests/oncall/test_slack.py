@@ -5,7 +5,6 @@ audit rows; hostile arguments answered with what was expected, changing nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -33,12 +32,6 @@ schedules:
 """
     + OFFICE
 )
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture

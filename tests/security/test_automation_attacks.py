@@ -223,12 +223,6 @@ async def listener() -> AsyncIterator[Listener]:
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
-
-
-@pytest.fixture
 def marker(tmp_path: Path) -> Path:
     return tmp_path / "ran"
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
@@ -48,12 +46,6 @@ REFUSED = {
     'x=~"\\\\pL{1000}"': "too large",
 }
 HEALTH_BAR = 0.5  # seconds: a behaviour bar, not a benchmark (a loaded CI machine answers in ms)
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 class HealthWatch:

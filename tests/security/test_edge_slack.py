@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
@@ -103,12 +102,6 @@ notifications: {{group_window: 100ms}}
 jobs: {{workers: 4, lease: 2s, max_attempts: 6, backoff_initial: 100ms, backoff_max: 400ms,
         poll_interval: 200ms}}
 """
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 def _texts(value: Any) -> Iterator[tuple[str, Any]]:

@@ -6,7 +6,6 @@ only for the window."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,12 +19,6 @@ from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import SlackFake, signed_headers, slash_command
 from tests.payloads import alert, webhook
 from tests.slack_helpers import ALICE, SIGNING_SECRET, slack_config
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackFake]:
-    async with SlackFake() as fake:
-        yield fake
 
 
 @pytest.fixture
