@@ -84,6 +84,18 @@ def _recorded(db_path: Path) -> list[tuple[Any, ...]]:
         conn.close()
 
 
+def _found_again_not_posted_twice(slack: SlackFake, recorded: list[tuple[Any, ...]]) -> None:
+    """One message in the channel, carrying the notice's key and recorded as its message: the
+    run after the restart looked for it in the history and updated it rather than posting."""
+    [message] = slack.top_messages(CHANNEL)
+    [(key, reference)] = recorded
+    assert reference == f"{CHANNEL}:{message.ts}"
+    assert message.metadata is not None
+    assert message.metadata["event_payload"]["idempotency_key"] == key
+    methods = [c.method for c in slack.called() if c.method != "auth.test"]
+    assert methods == ["chat.postMessage", "conversations.history", "chat.update"]
+
+
 async def test_crash_after_post_before_record_updates_instead_of_posting_again(
     slack: SlackFake, tmp_path: Path
 ) -> None:
@@ -120,13 +132,7 @@ async def test_crash_after_post_before_record_updates_instead_of_posting_again(
     second = await start("second.log")
     try:
         await until(lambda: len(recorded()) == 1, "the job taken over and recorded")
-        [message] = slack.top_messages(CHANNEL)
-        [(key, reference)] = recorded()
-        assert reference == f"{CHANNEL}:{message.ts}"
-        assert message.metadata is not None
-        assert message.metadata["event_payload"]["idempotency_key"] == key
-        methods = [c.method for c in slack.called() if c.method != "auth.test"]
-        assert methods == ["chat.postMessage", "conversations.history", "chat.update"]
+        _found_again_not_posted_twice(slack, recorded())
     finally:
         _stop(second)
 
@@ -174,13 +180,7 @@ async def test_a_shutdown_with_the_post_in_flight_does_not_post_it_twice(
     second = await start("second.log")
     try:
         await until(lambda: len(_recorded(db_path)) == 1, "the job run again and recorded")
-        [message] = slack.top_messages(CHANNEL)
-        [(key, reference)] = _recorded(db_path)
-        assert reference == f"{CHANNEL}:{message.ts}"
-        assert message.metadata is not None
-        assert message.metadata["event_payload"]["idempotency_key"] == key
-        methods = [c.method for c in slack.called() if c.method != "auth.test"]
-        assert methods == ["chat.postMessage", "conversations.history", "chat.update"]
+        _found_again_not_posted_twice(slack, _recorded(db_path))
     finally:
         _stop(second)
 
