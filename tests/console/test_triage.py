@@ -524,9 +524,13 @@ async def test_the_page_reads_the_same_statements_for_three_alerts_as_for_sixty(
         with _statements(client, request_id) as seen:
             resp = await client.get("/?sort=severity", headers={"X-Request-ID": request_id})
             page = parse_page(await resp.text())
-        statements.append(len(seen))
+        # The open maintenance windows (which say which alerts are held) are kept in memory
+        # and read again at most once a second: on a slow machine that read may fall in the
+        # page's request. It is one statement whatever the number of alerts.
+        rereads = [s for s in seen if "FROM maintenance_windows" in s]
+        assert len(rereads) <= 1, rereads
+        statements.append(len(seen) - len(rereads))
         assert len(page.find_all("tbody", cls="group")) == last
         assert len(_rows(page)) == 3 * last
-    # The page of alerts, their counts, the tiers and silences beside them (the maintenance
-    # windows open, which say which alerts are held, are kept in memory between changes).
+    # The page of alerts, their counts, the tiers and silences beside them.
     assert statements == [4, 4], statements
