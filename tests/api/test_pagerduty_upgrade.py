@@ -35,11 +35,11 @@ def _grafana(status: str, *zones: str) -> dict[str, Any]:
     )
 
 
-async def _paged(client: Any, fake: FakePagerDuty, *zones: str) -> dict[str, int]:
+async def _paged(client: Any, pagerduty: FakePagerDuty, *zones: str) -> dict[str, int]:
     """Grafana's alerts in ``zones`` fired and paged: their ids by zone."""
     resp = await client.post("/webhook/grafana", json=_grafana("firing", *zones), headers=HOOK)
     assert resp.status == 200, await resp.text()
-    await eventually(lambda: len(fake.incidents) == len(zones), client=client)
+    await eventually(lambda: len(pagerduty.incidents) == len(zones), client=client)
     engine = client.app[STORE].engine
 
     async def recorded() -> bool:
@@ -51,13 +51,13 @@ async def _paged(client: Any, fake: FakePagerDuty, *zones: str) -> dict[str, int
     async with engine.connect() as conn:
         # Each alert's page recorded with the key it went under, a page of several too.
         recorded_keys = {r.reference for r in await conn.execute(select(notifications))}
-        assert recorded_keys == {i.incident_key for i in fake.incidents}
+        assert recorded_keys == {i.incident_key for i in pagerduty.incidents}
         rows = await conn.execute(select(alerts.c.id, alerts.c.fingerprint))
         return {z: r.id for r in rows for z in zones if r.fingerprint.endswith(FINGERPRINTS[z])}
 
 
 async def _as_the_release_before_left_it(
-    client: Any, fake: FakePagerDuty, ids: dict[str, int], *, keys_recorded: bool
+    client: Any, pagerduty: FakePagerDuty, ids: dict[str, int], *, keys_recorded: bool
 ) -> dict[str, Incident]:
     """Rewrite what was stored and opened to what a release before 0017 left: fingerprints
     without ``grafana:``, incidents under keys of those, and the keys recorded only for a page
@@ -67,7 +67,7 @@ async def _as_the_release_before_left_it(
     async with engine.begin() as conn:
         for zone, alert_id in ids.items():
             fingerprint = FINGERPRINTS[zone]
-            incident = next(i for i in fake.incidents if i.incident_key.endswith(fingerprint))
+            incident = next(i for i in pagerduty.incidents if i.incident_key.endswith(fingerprint))
             incident.incident_key = incident.incident_key.replace("grafana:", "")
             incidents[zone] = incident
             await conn.execute(
@@ -87,7 +87,7 @@ async def _as_the_release_before_left_it(
 
 
 async def test_an_incident_opened_before_the_upgrade_is_acknowledged_and_resolved_by_its_key(
-    fake: FakePagerDuty,
+    fake: FakePagerDuty,  # noqa: F811
     start: Any,  # noqa: F811
 ) -> None:
     client = await start()
@@ -111,7 +111,7 @@ async def test_an_incident_opened_before_the_upgrade_is_acknowledged_and_resolve
 
 
 async def test_a_group_paged_before_the_upgrade_is_closed_and_syncs_back_from_pagerduty(
-    fake: FakePagerDuty,
+    fake: FakePagerDuty,  # noqa: F811
     start: Any,  # noqa: F811
 ) -> None:
     """A page of several alerts recorded no key before: an acknowledge or resolve goes to
