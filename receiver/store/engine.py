@@ -35,7 +35,7 @@ def in_list(values: Iterable[_T]) -> list[_T]:
 
     Each number of values is a statement of its own, which each connection keeps prepared
     (SQLite's writer up to 512 statements, each reader 128, asyncpg 100): one for every list
-    length seen held 13 MiB after three minutes of a soak on SQLite, more the longer the lists
+    length seen held 15 MiB after three minutes of a soak on SQLite, more the longer the lists
     got. Powers of two leave a few sizes (ten up to 512), at the cost of at most as many
     values again in the list."""
     padded = list(values)
