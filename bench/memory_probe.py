@@ -112,28 +112,35 @@ def _arenas() -> int:
     return count
 
 
-def _statements(libsqlite: ctypes.CDLL, db: int) -> list[tuple[str, int, int]]:
+def _statements(walk: ctypes.PyDLL, db: int) -> list[tuple[str, int, int]]:
     """The connection's prepared statements by kind (the SQL's first words): how many, and
-    the KiB they hold (``sqlite3_stmt_status(SQLITE_STMTSTATUS_MEMUSED)``), largest first."""
+    the KiB they hold (``sqlite3_stmt_status(SQLITE_STMTSTATUS_MEMUSED)``), largest first.
+
+    The walk holds the connection's mutex, so that no statement is finalized under it, and
+    the interpreter's lock throughout (``walk`` is a ``PyDLL``: its calls keep it): a thread
+    that holds the interpreter's lock and waits for the mutex (binding, reading a row) would
+    otherwise deadlock with this one between two calls."""
     kinds: dict[str, list[int]] = {}
-    mutex = libsqlite.sqlite3_db_mutex(db)  # its thread may finalize one meanwhile
-    libsqlite.sqlite3_mutex_enter(mutex)
+    mutex = walk.sqlite3_db_mutex(db)
+    walk.sqlite3_mutex_enter(mutex)
     try:
-        stmt = libsqlite.sqlite3_next_stmt(db, None)
+        stmt = walk.sqlite3_next_stmt(db, None)
         while stmt:
-            sql = (libsqlite.sqlite3_sql(stmt) or b"").decode(errors="replace")
+            sql = (walk.sqlite3_sql(stmt) or b"").decode(errors="replace")
             kind = " ".join(sql.split()[:4])[:48]
             found = kinds.setdefault(kind, [0, 0])
             found[0] += 1
-            found[1] += libsqlite.sqlite3_stmt_status(stmt, _SQLITE_STMTSTATUS_MEMUSED, 0)
-            stmt = libsqlite.sqlite3_next_stmt(db, stmt)
+            found[1] += walk.sqlite3_stmt_status(stmt, _SQLITE_STMTSTATUS_MEMUSED, 0)
+            stmt = walk.sqlite3_next_stmt(db, stmt)
     finally:
-        libsqlite.sqlite3_mutex_leave(mutex)
+        walk.sqlite3_mutex_leave(mutex)
     ranked = sorted(kinds.items(), key=lambda item: -item[1][1])
     return [(kind, count, size // 1024) for kind, (count, size) in ranked[:6]]
 
 
-def _record(libsqlite: ctypes.CDLL, libc: ctypes.CDLL, started: float) -> dict[str, object]:
+def _record(
+    libsqlite: ctypes.CDLL, walk: ctypes.PyDLL, libc: ctypes.CDLL, started: float
+) -> dict[str, object]:
     smaps = _smaps()
     current, high = ctypes.c_int64(), ctypes.c_int64()
     libsqlite.sqlite3_status64(
@@ -156,7 +163,7 @@ def _record(libsqlite: ctypes.CDLL, libc: ctypes.CDLL, started: float) -> dict[s
                 ctypes.c_void_p(db), op, ctypes.byref(value), ctypes.byref(top), 0
             )
             used[name] = value.value // 1024
-        used["kinds"] = _statements(libsqlite, db)
+        used["kinds"] = _statements(walk, db)
         connections.append(used)
     info = libc.mallinfo2()
     record: dict[str, object] = {
@@ -191,15 +198,16 @@ def _probe(path: Path, every: float, snap_at: list[float], frames: int) -> None:
         ctypes.POINTER(ctypes.c_int),
         ctypes.c_int,
     ]
-    libsqlite.sqlite3_next_stmt.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    libsqlite.sqlite3_next_stmt.restype = ctypes.c_void_p
-    libsqlite.sqlite3_sql.argtypes = [ctypes.c_void_p]
-    libsqlite.sqlite3_sql.restype = ctypes.c_char_p
-    libsqlite.sqlite3_db_mutex.argtypes = [ctypes.c_void_p]
-    libsqlite.sqlite3_db_mutex.restype = ctypes.c_void_p
-    libsqlite.sqlite3_mutex_enter.argtypes = [ctypes.c_void_p]
-    libsqlite.sqlite3_mutex_leave.argtypes = [ctypes.c_void_p]
-    libsqlite.sqlite3_stmt_status.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    walk = ctypes.PyDLL(libsqlite._name)  # the same library; calls keep the GIL
+    walk.sqlite3_next_stmt.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    walk.sqlite3_next_stmt.restype = ctypes.c_void_p
+    walk.sqlite3_sql.argtypes = [ctypes.c_void_p]
+    walk.sqlite3_sql.restype = ctypes.c_char_p
+    walk.sqlite3_db_mutex.argtypes = [ctypes.c_void_p]
+    walk.sqlite3_db_mutex.restype = ctypes.c_void_p
+    walk.sqlite3_mutex_enter.argtypes = [ctypes.c_void_p]
+    walk.sqlite3_mutex_leave.argtypes = [ctypes.c_void_p]
+    walk.sqlite3_stmt_status.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     libc = ctypes.CDLL("libc.so.6")
     libc.mallinfo2.restype = _MallInfo2
     started = time.monotonic()
@@ -210,7 +218,7 @@ def _probe(path: Path, every: float, snap_at: list[float], frames: int) -> None:
             serving = any(by.startswith("firebreak-sqlite") for _, by in _connections)
             if frames and serving and not tracemalloc.is_tracing():
                 tracemalloc.start(frames)  # after start-up, which it would slow past the wait
-            out.write(json.dumps(_record(libsqlite, libc, started)) + "\n")
+            out.write(json.dumps(_record(libsqlite, walk, libc, started)) + "\n")
             out.flush()
             elapsed = time.monotonic() - started
             while pending and elapsed >= pending[0] and tracemalloc.is_tracing():
