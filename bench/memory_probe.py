@@ -9,7 +9,8 @@ default) appends one JSON line to ``FB_PROBE_FILE``:
 - ``sqlite``: SQLite's own allocations (``sqlite3_status64``, all connections: page caches,
   schemas, prepared statements), and ``connections``: for each open connection, the thread
   that opened it and what it holds (``sqlite3_db_status``, KiB): its page cache, schema and
-  prepared statements;
+  prepared statements, and with ``FB_PROBE_STATEMENTS=1`` the statements by kind (see
+  ``_statements``: a diagnostic that may crash the server);
 - ``malloc``: glibc's ``mallinfo2``: ``arena`` (bytes the heaps of all arenas took from the
   system), ``inuse`` (allocated), ``free`` (free inside them), ``mmap`` (large blocks mapped
   apart), and ``arenas``: the number of glibc arenas (``[heap]`` plus the per-thread heaps);
@@ -46,6 +47,7 @@ _SQLITE_DBSTATUS_CACHE_USED = 1
 _SQLITE_DBSTATUS_SCHEMA_USED = 2
 _SQLITE_DBSTATUS_STMT_USED = 3
 _SQLITE_STMTSTATUS_MEMUSED = 99
+_WALK_STATEMENTS = os.environ.get("FB_PROBE_STATEMENTS") == "1"
 
 
 class _MallInfo2(ctypes.Structure):
@@ -116,24 +118,21 @@ def _statements(walk: ctypes.PyDLL, db: int) -> list[tuple[str, int, int]]:
     """The connection's prepared statements by kind (the SQL's first words): how many, and
     the KiB they hold (``sqlite3_stmt_status(SQLITE_STMTSTATUS_MEMUSED)``), largest first.
 
-    The walk holds the connection's mutex, so that no statement is finalized under it, and
-    the interpreter's lock throughout (``walk`` is a ``PyDLL``: its calls keep it): a thread
-    that holds the interpreter's lock and waits for the mutex (binding, reading a row) would
-    otherwise deadlock with this one between two calls."""
+    Only with ``FB_PROBE_STATEMENTS=1``, for a look, not in a run that must finish: the walk
+    cannot hold the connection's mutex (the interpreter may switch threads between two calls,
+    to one that holds the interpreter's lock and waits for that mutex: a deadlock, seen), so a
+    statement its thread finalizes meanwhile (the driver's cache evicting one) may crash the
+    process. ``walk`` is a ``PyDLL`` (its calls keep the interpreter's lock), which narrows
+    that window to the Python between two calls."""
     kinds: dict[str, list[int]] = {}
-    mutex = walk.sqlite3_db_mutex(db)
-    walk.sqlite3_mutex_enter(mutex)
-    try:
-        stmt = walk.sqlite3_next_stmt(db, None)
-        while stmt:
-            sql = (walk.sqlite3_sql(stmt) or b"").decode(errors="replace")
-            kind = " ".join(sql.split()[:4])[:48]
-            found = kinds.setdefault(kind, [0, 0])
-            found[0] += 1
-            found[1] += walk.sqlite3_stmt_status(stmt, _SQLITE_STMTSTATUS_MEMUSED, 0)
-            stmt = walk.sqlite3_next_stmt(db, stmt)
-    finally:
-        walk.sqlite3_mutex_leave(mutex)
+    stmt = walk.sqlite3_next_stmt(db, None)
+    while stmt:
+        sql = (walk.sqlite3_sql(stmt) or b"").decode(errors="replace")
+        kind = " ".join(sql.split()[:4])[:48]
+        found = kinds.setdefault(kind, [0, 0])
+        found[0] += 1
+        found[1] += walk.sqlite3_stmt_status(stmt, _SQLITE_STMTSTATUS_MEMUSED, 0)
+        stmt = walk.sqlite3_next_stmt(db, stmt)
     ranked = sorted(kinds.items(), key=lambda item: -item[1][1])
     return [(kind, count, size // 1024) for kind, (count, size) in ranked[:6]]
 
@@ -163,7 +162,8 @@ def _record(
                 ctypes.c_void_p(db), op, ctypes.byref(value), ctypes.byref(top), 0
             )
             used[name] = value.value // 1024
-        used["kinds"] = _statements(walk, db)
+        if _WALK_STATEMENTS:
+            used["kinds"] = _statements(walk, db)
         connections.append(used)
     info = libc.mallinfo2()
     record: dict[str, object] = {
@@ -203,10 +203,6 @@ def _probe(path: Path, every: float, snap_at: list[float], frames: int) -> None:
     walk.sqlite3_next_stmt.restype = ctypes.c_void_p
     walk.sqlite3_sql.argtypes = [ctypes.c_void_p]
     walk.sqlite3_sql.restype = ctypes.c_char_p
-    walk.sqlite3_db_mutex.argtypes = [ctypes.c_void_p]
-    walk.sqlite3_db_mutex.restype = ctypes.c_void_p
-    walk.sqlite3_mutex_enter.argtypes = [ctypes.c_void_p]
-    walk.sqlite3_mutex_leave.argtypes = [ctypes.c_void_p]
     walk.sqlite3_stmt_status.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     libc = ctypes.CDLL("libc.so.6")
     libc.mallinfo2.restype = _MallInfo2
