@@ -268,11 +268,13 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         ChatOps(app[STORE], app[CLOCK], alertmanager),
         SlackRoles(slack, client, app[MONOTONIC]),
         app[METRICS],
-        app[AUTOMATION],
+        # The lambdas read what a reload replaces: the services and configuration in force.
+        lambda: app[AUTOMATION],
         app[AUDIT],
-        lambda: app[BUILT][-1].schedules,  # the schedules of the configuration in force
+        lambda: app[BUILT][-1].schedules,
         app[MANUAL_PAGES],
         lambda: app[BUILT][-1].maintenance,
+        lambda: app[CONFIG],
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield
