@@ -1,5 +1,6 @@
-"""``/firebreak oncall [schedule]`` and ``/firebreak override <schedule> @person <duration |
-until TIME>``: who is on call now and next, and an override made from Slack.
+"""``/firebreak oncall [schedule | label=value ...]`` and ``/firebreak override <schedule>
+@person <duration | until TIME>``: who is on call now and next (or, for an alert's labels, whom
+its route's escalation reaches), and an override made from Slack.
 
 ``parse_*`` are pure (they run in Slack's three-second window); ``OnCallCommands`` asks the
 schedules service. Names shown are escaped for mrkdwn and never @mention anyone: asking who
@@ -16,6 +17,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from receiver.alertmanager import parse_rfc3339
+from receiver.config import Config
 from receiver.config.oncall import check_id
 from receiver.durations import parse_duration
 from receiver.errors import InvalidInput
@@ -24,8 +26,10 @@ from receiver.oncall import Shift
 from receiver.oncall.checks import local_time
 from receiver.oncall.times import instant
 from receiver.people import People
+from receiver.routing import Router
 from receiver.schedules import Schedules
-from receiver.slack.parse import Usage
+from receiver.slack.parse import Usage, parse_oncall
+from receiver.slack.replies import oncall_text
 
 OVERRIDE_USAGE: Final = "override <schedule> @person <duration | until HH:MM | until TIME>"
 # <@U0123ABC> or <@U0123ABC|alice>: how Slack writes a mention in a command's text.
@@ -45,6 +49,13 @@ class OverrideArgs:
 def is_schedule_query(args: list[str]) -> bool:
     """``oncall`` with one word that is no ``label=value``: a schedule, not labels."""
     return len(args) <= 1 and all("=" not in a and "~" not in a for a in args)
+
+
+def parse_oncall_query(args: list[str]) -> tuple[str | None, dict[str, str] | None]:
+    """A schedule (or none: every schedule), or the labels of an alert to route."""
+    if is_schedule_query(args):
+        return parse_schedule(args), None
+    return None, parse_oncall(args)
 
 
 def parse_schedule(args: list[str]) -> str | None:
@@ -105,9 +116,25 @@ def parse_override(args: list[str]) -> OverrideArgs:
 class OnCallCommands:
     """What the two subcommands do, over the schedules the application runs now."""
 
-    def __init__(self, schedules: Callable[[], Schedules], people: People) -> None:
+    def __init__(self, schedules: Callable[[], Schedules], people: People, config: Config) -> None:
         self._schedules = schedules
         self._people = people
+        self._router = Router(config)
+        self._policies = config.escalation_policies
+        self._has_schedules = bool(config.schedules)
+
+    async def ask(self, schedule_id: str | None, labels: dict[str, str] | None) -> str:
+        """``oncall``: a schedule's (or every schedule's) on-call, or the routes for labels;
+        with no schedules configured, plain ``oncall`` answers with the routes."""
+        if labels is not None:
+            return self.routes(labels)
+        if schedule_id is None and not self._has_schedules:  # nothing to ask: the routes, then
+            return self.routes({})
+        return await self.oncall(schedule_id)
+
+    def routes(self, labels: dict[str, str]) -> str:
+        """The routes alerts with ``labels`` take, and the tiers of each one's policy."""
+        return oncall_text(labels, self._router.route(labels), self._policies)
 
     async def oncall(self, schedule_id: str | None) -> str:
         schedules = self._schedules()

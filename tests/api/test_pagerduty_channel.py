@@ -23,7 +23,13 @@ from receiver.notify.base import (
     Notice,
     NoticeKind,
 )
-from receiver.notify.pagerduty import PagerDutyChannel, dedup_key, parse_dedup_key
+from receiver.notify.pagerduty import (
+    PagerDutyChannel,
+    dedup_key,
+    earlier_fingerprints,
+    later_fingerprint,
+    parse_dedup_key,
+)
 from receiver.notify.pagerduty_webhook import parse_webhook, sign, verify_signature
 from tests.api.test_channels import make_alert, make_notice
 from tests.fakes.pagerduty import FakePagerDuty, Reply
@@ -353,3 +359,22 @@ def test_an_event_without_its_id_or_time_is_refused_naming_the_field(
     with pytest.raises(InvalidInput) as caught:
         parse_webhook(b'{"event": %s}' % event.encode())
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("now", "before"),
+    [
+        ("grafana:c6eadffa33fcdf37", "c6eadffa33fcdf37"),  # migration 0017
+        ("firebreak:0123456789abcd", "fb0123456789abcd"),  # migration 0018
+    ],
+)
+def test_the_fingerprints_migrations_rewrote_map_both_ways(now: str, before: str) -> None:
+    assert earlier_fingerprints(now) == (before,)
+    assert later_fingerprint(before) == now
+
+
+def test_other_fingerprints_had_no_earlier_shape() -> None:
+    for fingerprint in ("c6eadffa33fcdf37", "manual-1f2e", "firebreak:short", "grafana:"):
+        assert earlier_fingerprints(fingerprint) == ()
+    for fingerprint in ("manual-1f2e", "grafana:c6eadffa33fcdf37", "firebreak:0123456789abcd"):
+        assert later_fingerprint(fingerprint) is None

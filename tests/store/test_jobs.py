@@ -105,3 +105,22 @@ async def test_an_enqueued_job_is_stored_as_sqlalchemy_stores_it(store: Store) -
         ]
     assert text[0] == text[1]
     assert text[0][0] == "notify"
+
+
+async def test_leases_handed_back_by_id_count_each_job_once(store: Store) -> None:
+    """Ids go to the database in lists of a power of two in number (three as four, the last
+    repeated): what is finished and counted is each named job once, and no other."""
+    await enqueue(store, *(note(n, key=f"k{n}") for n in range(5)))
+    assert await claim(store, "w1") == [0, 1, 2, 3, 4]
+
+    def finish_three(conn: Connection) -> tuple[int, set[int]]:
+        ids = [row[0] for row in conn.execute(select(jobs.c.id).order_by(jobs.c.id))]
+        done = store.jobs.finish(conn, ids[:3], "w1", NOW, "sent")
+        return done, store.jobs.held(conn, ids, "w1")
+
+    done, still_held = await store.unit(finish_three)
+    assert done == 3
+    assert len(still_held) == 2
+    async with store.connection() as conn:
+        states = [row[0] for row in await conn.execute(select(jobs.c.state).order_by(jobs.c.id))]
+    assert states == ["done", "done", "done", "running", "running"]
