@@ -232,7 +232,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             stop_grace=config.shutdown_grace,
         ),
         horizons=built.escalation.horizons(),
-        preloads=built.escalation.preloads(),
+        preloads=built.preloads,
         inline=built.escalation.inline(),
         give_way=lambda: app[INGESTOR].give_way if INGESTOR in app else 0.0,
         run_limit=built.escalation.run_limit,
