@@ -266,7 +266,7 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         config,
         app[ACTIONS],
         ChatOps(app[STORE], app[CLOCK], alertmanager),
-        SlackRoles(slack, client),
+        SlackRoles(slack, client, app[MONOTONIC]),
         app[METRICS],
         app[AUTOMATION],
         app[AUDIT],

@@ -57,8 +57,8 @@ log = logging.getLogger("firebreak.escalation")
 
 _ALERTS_PER_RUN = 500
 
-# What happening to an alert (action, alert id, now) enqueues besides (as ``actions.FollowUps``).
-FollowUp = Callable[[str, int, datetime], Sequence[NewJob]]
+# What happening to alerts (action, alert ids, now) enqueues besides (as ``actions.FollowUps``).
+FollowUp = Callable[[str, Sequence[int], datetime], Sequence[NewJob]]
 
 
 def _route_row(alert_id: int, route: str, policy: str, at: datetime) -> dict[str, Any]:
@@ -290,7 +290,7 @@ class Escalation:
             follow.append(
                 _escalate(ids, group_key, route, policy_name, tier, repeat, until, chain, window)
             )
-            follow += [j for i in ids for f in self._follow_ups for j in f("held", i, ctx.now)]
+            follow += [j for f in self._follow_ups for j in f("held", ids, ctx.now)]
         if not active:
             if held_events:
                 return Done("held", enqueue=follow, events=held_events)

@@ -140,7 +140,14 @@ def build_services(
     templates = channel_templates(config, links, metrics)
     maintenance = Maintenance(config, store, clock, metrics, wake, lasting.monotonic)
     slack_channels = build_slack_channels(
-        store, config, runbooks, lasting.slack, lasting.slack_client, templates, maintenance
+        store,
+        config,
+        runbooks,
+        lasting.slack,
+        lasting.slack_client,
+        templates,
+        maintenance,
+        monotonic=lasting.monotonic,
     )
     grapher = Grapher(config.graphs, session) if config.graphs is not None else None
     email_graphs_of = email_graphs(grapher) if grapher is not None else None

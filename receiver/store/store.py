@@ -32,6 +32,7 @@ from receiver.model import (
 from receiver.store import listing
 from receiver.store.bulk import BulkInsert
 from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_conflict
+from receiver.store.engine import in_list
 from receiver.store.heartbeats import HeartbeatSQL
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue
@@ -248,7 +249,7 @@ class Store(Connections):
             for chunk in _chunks(sorted(set(fingerprints))):
                 rows = await conn.execute(
                     select(alerts.c.fingerprint, alerts.c.starts_at).where(
-                        alerts.c.fingerprint.in_(chunk)
+                        alerts.c.fingerprint.in_(in_list(chunk))
                     )
                 )
                 for fingerprint, starts_at in rows:
@@ -276,7 +277,7 @@ class Store(Connections):
         statement = _STATES_WITH_LABELS if with_labels else _STATES
         found: dict[int, AlertState] = {}
         for chunk in _chunks(sorted(ids)):
-            for row in await conn.execute(statement, {"b_ids": list(chunk)}):
+            for row in await conn.execute(statement, {"b_ids": in_list(chunk)}):
                 # By position (_STATE_COLUMNS' order), a fraction of the cost of by name.
                 alert_id, status, acked, snoozed, group_key, starts, ends, first_seen = row[:8]
                 found[alert_id] = AlertState(
@@ -293,14 +294,14 @@ class Store(Connections):
         return found
 
     async def alerts_by_ids(self, conn: AsyncConnection, ids: Sequence[int]) -> list[Alert]:
-        rows = await conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})
+        rows = await conn.execute(_ALERTS_BY_IDS, {"b_ids": in_list(ids)})
         return [alert_from_columns(row) for row in rows]
 
     @staticmethod
     def alerts_by_ids_in(conn: Connection, ids: Sequence[int]) -> list[Alert]:
         """``alerts_by_ids`` within a unit of work (the job runner's turn)."""
         return [
-            alert_from_columns(row) for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(ids)})
+            alert_from_columns(row) for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": in_list(ids)})
         ]
 
     async def record(
@@ -393,7 +394,7 @@ class Store(Connections):
         found = {alert_id: AlertOverview() for alert_id in alert_ids}
         async with self._connection() as conn:
             for chunk in _chunks(sorted(found)):
-                ids = list(chunk)
+                ids = in_list(chunk)
                 tiers = await conn.execute(
                     select(notifications.c.alert_id, func.max(notifications.c.tier))
                     .where(notifications.c.alert_id.in_(ids), notifications.c.tier.is_not(None))
@@ -609,7 +610,11 @@ class Store(Connections):
             for chunk in _chunks(ids):
                 result = conn.execute(
                     update(alerts)
-                    .where(alerts.c.id.in_(chunk), alerts.c.status == AlertStatus.FIRING, *guard)
+                    .where(
+                        alerts.c.id.in_(in_list(chunk)),
+                        alerts.c.status == AlertStatus.FIRING,
+                        *guard,
+                    )
                     .values(**values)
                     .returning(alerts.c.id)
                 )
@@ -619,7 +624,7 @@ class Store(Connections):
                 self.jobs.enqueue_in(conn, then(changed), now)
             found: dict[int, Alert] = {}
             for chunk in _chunks(ids):
-                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(chunk)}):
+                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": in_list(chunk)}):
                     found[row.id] = alert_from_row(row)
             return changed, found
 

@@ -76,3 +76,22 @@ async def test_enqueue_counts_the_jobs_it_added_not_those_whose_key_was_taken(
         keys = [row[0] for row in await conn.execute(select(jobs.c.idempotency_key))]
     assert sorted(keys) == sorted(note(n).idempotency_key for n in range(1, 6))
     assert await store.unit(lambda conn: store.jobs.enqueue_in(conn, [note(6), note(6)], NOW)) == 1
+
+
+async def test_leases_handed_back_by_id_count_each_job_once(store: Store) -> None:
+    """Ids go to the database in lists of a power of two in number (three as four, the last
+    repeated): what is finished and counted is each named job once, and no other."""
+    await enqueue(store, *(note(n, key=f"k{n}") for n in range(5)))
+    assert await claim(store, "w1") == [0, 1, 2, 3, 4]
+
+    def finish_three(conn: Connection) -> tuple[int, set[int]]:
+        ids = [row[0] for row in conn.execute(select(jobs.c.id).order_by(jobs.c.id))]
+        done = store.jobs.finish(conn, ids[:3], "w1", NOW, "sent")
+        return done, store.jobs.held(conn, ids, "w1")
+
+    done, still_held = await store.unit(finish_three)
+    assert done == 3
+    assert len(still_held) == 2
+    async with store.connection() as conn:
+        states = [row[0] for row in await conn.execute(select(jobs.c.state).order_by(jobs.c.id))]
+    assert states == ["done", "done", "done", "running", "running"]
