@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.model import Job, NewJob
 from receiver.store import Store
 from receiver.store.store import AlertState
@@ -75,6 +76,15 @@ class Reactions:
     def handlers(self) -> dict[str, Handler]:
         return {"route": self.route, "resolve": self.resolve}
 
+    def preloads(self) -> dict[str, Preload]:
+        """The route job runs in the runner's turn (see ``Escalation.inline``): its alerts'
+        states are read within the turn that claims it, on the connection the turn holds,
+        rather than by a read of its own through the async driver."""
+        return {"route": self.preload}
+
+    def preload(self, conn: Connection, jobs: Sequence[Job]) -> dict[int, AlertState]:
+        return self._store.alert_states_in(conn, alert_ids(jobs), with_labels=True)
+
     async def route(self, ctx: JobContext) -> Outcome:
         return await self._react(ctx, "routed", new=True)
 
@@ -82,8 +92,13 @@ class Reactions:
         return await self._react(ctx, "resolved", new=False)
 
     async def _react(self, ctx: JobContext, reason: str, *, new: bool) -> Outcome:
+        ids = alert_ids(ctx.jobs)
+        read = ctx.preloaded  # the states of every route job of the turn that claimed this one
         async with self._store.connection() as conn:
-            alerts = await self._store.alert_states(conn, alert_ids(ctx.jobs), with_labels=True)
+            if isinstance(read, dict):
+                alerts = {i: read[i] for i in ids if i in read}
+            else:
+                alerts = await self._store.alert_states(conn, ids, with_labels=True)
             reacted = await react_all(self._reactions, conn, ctx, alerts, new=new)
         return Done(reason, enqueue=reacted.enqueue, events=reacted.events, routes=reacted.routes)
 

@@ -10,7 +10,7 @@ Each alert of a notice becomes one event on the routing key the target names (an
 * ``dedup_key`` is ``firebreak/<startsAt RFC 3339>/<fingerprint>``: one alert occurrence is one
   PagerDuty alert however often (and from whichever replica) its trigger is sent, and the key
   leads back to the occurrence when PagerDuty reports an acknowledge or resolve. Keys that
-  would pass PagerDuty's 255 characters are hashed (and then cannot be traced back).
+  would pass PagerDuty's 255 characters are hashed (and then found only by the recorded key).
 * An occurrence keeps the key of its first trigger. Each event's key is recorded per alert (the
   notifications' ``reference``), and delivery hands the channel the keys recorded for a
   notice's alerts (``Notice.references``, as it hands Slack its messages). Migrations 0017 and

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from receiver.actions import AlertActions
 from receiver.audit import Audit
@@ -42,6 +42,7 @@ from receiver.slack.maintenance import (
 from receiver.slack.oncall import (
     OVERRIDE_USAGE,
     OnCallCommands,
+    OnCallRoutes,
     OverrideArgs,
     parse_oncall_query,
     parse_override,
@@ -67,6 +68,8 @@ from receiver.slack.roles import SlackRoles, SlackUser
 from receiver.slack.runbooks import RunbookCommands
 
 __all__ = ["SUBCOMMANDS", "Prepared", "SlackCommands", "help_text"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +270,19 @@ def _no_schedules() -> Schedules:
     raise NotFound("schedules are not available here")
 
 
+def _following(config: Callable[[], Config], build: Callable[[Config], T]) -> Callable[[], T]:
+    """``build`` of the configuration in force, made again only once a reload replaced it."""
+    made: list[tuple[Config, T]] = []
+
+    def current() -> T:
+        now = config()
+        if not made or made[0][0] is not now:
+            made[:] = [(now, build(now))]
+        return made[0][1]
+
+    return current
+
+
 def help_text(command: str) -> str:
     lines = [f"*{command}* — Firebreak from Slack. Subcommands:"]
     lines += [f"• `{command} {escape(s.usage)}` — {s.summary}" for s in SUBCOMMANDS.values()]
@@ -287,21 +303,31 @@ class SlackCommands:
         chatops: ChatOps,
         roles: SlackRoles,
         metrics: Metrics | None = None,
-        automation: AutomationService | None = None,
+        automation: Callable[[], AutomationService | None] | None = None,
         audit: Audit | None = None,
         schedules: Callable[[], Schedules] | None = None,
         pages: ManualPages | None = None,
         maintenance: Callable[[], Maintenance] | None = None,
+        in_force: Callable[[], Config] | None = None,
     ) -> None:
+        """``config`` is the configuration started with (its ``slack`` section is read only at
+        start); ``in_force`` the one in force, which a reload replaces (routes, people), and
+        ``automation`` the automation service of that one."""
         assert config.slack is not None
         self.command = config.slack.command
-        people = People(config.people, config.api.tokens, config.teams)
+        current = in_force or (lambda: config)
+        people = _following(current, lambda c: People(c.people, c.api.tokens, c.teams))
         self.gate = Gate(roles, chatops, people, audit, metrics)
         self.alerts = AlertCommands(actions, chatops)
         self.runbooks = RunbookCommands(
-            automation, roles, dict(config.slack.runbook_approvers), chatops, self.command
+            automation or (lambda: None),
+            roles,
+            dict(config.slack.runbook_approvers),
+            chatops,
+            self.command,
         )
-        self.rota = OnCallCommands(schedules or _no_schedules, people, config)
+        routes = _following(current, OnCallRoutes)
+        self.rota = OnCallCommands(schedules or _no_schedules, people, routes)
         self.pages = PageCommands(pages, people)
         self.maintenance = MaintenanceCommands(maintenance or _no_maintenance)
         needs = {name: sub.role for name, sub in SUBCOMMANDS.items()}

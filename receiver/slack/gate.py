@@ -4,7 +4,7 @@ with what came of it — done, refused, or failed with the reason the user is to
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from receiver.alertmanager_api import AlertmanagerRejected, AlertmanagerUnavailable
 from receiver.audit import Audit
@@ -31,13 +31,14 @@ _TOLD = (
 
 
 class Gate:
-    """Authorises Slack users' actions by role and audits every attempt."""
+    """Authorises Slack users' actions by role and audits every attempt; ``people`` is the
+    directory of the configuration in force."""
 
     def __init__(
         self,
         roles: SlackRoles,
         chatops: ChatOps,
-        people: People,
+        people: Callable[[], People],
         audit_trail: Audit | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -49,7 +50,7 @@ class Gate:
 
     def person_actor(self, user: SlackUser) -> str:
         """The actor a change by ``user`` is recorded under: their person, else the user."""
-        person = self._people.slack_actor(user.id)
+        person = self._people().slack_actor(user.id)
         return person if person.startswith(PERSON) else f"slack:{user.actor_name}"
 
     async def authorise(
@@ -101,7 +102,7 @@ class Gate:
             for outcome, fields in outcomes:
                 audit(user, action, outcome, **fields)
         else:
-            person = self._people.slack_actor(user.id)
+            person = self._people().slack_actor(user.id)
             # The person the Slack user is in the people directory, else as Slack names them.
             actor = person if person.startswith(PERSON) else user.actor_name
             entries = []

@@ -113,28 +113,42 @@ def parse_override(args: list[str]) -> OverrideArgs:
         ) from None
 
 
-class OnCallCommands:
-    """What the two subcommands do, over the schedules the application runs now."""
+class OnCallRoutes:
+    """The routes and escalation policies of one configuration, for ``oncall label=value``."""
 
-    def __init__(self, schedules: Callable[[], Schedules], people: People, config: Config) -> None:
-        self._schedules = schedules
-        self._people = people
+    def __init__(self, config: Config) -> None:
         self._router = Router(config)
         self._policies = config.escalation_policies
-        self._has_schedules = bool(config.schedules)
+        self.has_schedules = bool(config.schedules)
+
+    def text(self, labels: dict[str, str]) -> str:
+        """The routes alerts with ``labels`` take, and the tiers of each one's policy."""
+        return oncall_text(labels, self._router.route(labels), self._policies)
+
+
+class OnCallCommands:
+    """What the two subcommands do, over the schedules the application runs now; ``people``
+    and ``routes`` are those of the configuration in force."""
+
+    def __init__(
+        self,
+        schedules: Callable[[], Schedules],
+        people: Callable[[], People],
+        routes: Callable[[], OnCallRoutes],
+    ) -> None:
+        self._schedules = schedules
+        self._people = people
+        self._routes = routes
 
     async def ask(self, schedule_id: str | None, labels: dict[str, str] | None) -> str:
         """``oncall``: a schedule's (or every schedule's) on-call, or the routes for labels;
         with no schedules configured, plain ``oncall`` answers with the routes."""
+        routes = self._routes()
         if labels is not None:
-            return self.routes(labels)
-        if schedule_id is None and not self._has_schedules:  # nothing to ask: the routes, then
-            return self.routes({})
+            return routes.text(labels)
+        if schedule_id is None and not routes.has_schedules:  # nothing to ask: the routes, then
+            return routes.text({})
         return await self.oncall(schedule_id)
-
-    def routes(self, labels: dict[str, str]) -> str:
-        """The routes alerts with ``labels`` take, and the tiers of each one's policy."""
-        return oncall_text(labels, self._router.route(labels), self._policies)
 
     async def oncall(self, schedule_id: str | None) -> str:
         schedules = self._schedules()
@@ -173,7 +187,7 @@ class OnCallCommands:
         zone = ZoneInfo(schedule.time_zone)
         end = self._end(args, now, zone)
         made = await schedules.add_override(schedule.id, person, now, end, actor)
-        name = self._people.get(person)
+        name = self._people().get(person)
         shown = escape(name.name or name.id) if name is not None else escape(person)
         return (
             f"{shown} is on call for *{escape(schedule.title)}* until {local_time(made.end, zone)} "
@@ -182,12 +196,12 @@ class OnCallCommands:
 
     def _person(self, written: str, caller: str) -> str:
         if written == "me":
-            found = self._people.by_slack(caller)
+            found = self._people().by_slack(caller)
             if found is None:
                 raise InvalidInput("person", "you are not in people (no slack_user_id of yours)")
             return found.id
         if written.startswith("slack:"):
-            found = self._people.by_slack(written.removeprefix("slack:"))
+            found = self._people().by_slack(written.removeprefix("slack:"))
             if found is None:
                 raise InvalidInput("person", "that Slack user is not in people (slack_user_id)")
             return found.id
@@ -207,6 +221,6 @@ class OnCallCommands:
     def _names(self, shift: Shift) -> str:
         names = []
         for person_id in shift.people:
-            person = self._people.get(person_id)
+            person = self._people().get(person_id)
             names.append(escape(person.name or person_id) if person else escape(person_id))
         return ", ".join(names) or "nobody"

@@ -5,6 +5,8 @@ again raises one page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from receiver.errors import InvalidInput, NotFound
 from receiver.manual_pages import ManualPages
 from receiver.notify.slack.mrkdwn import escape
@@ -20,7 +22,7 @@ __all__ = ["PageCommands"]
 class PageCommands:
     """The page subcommand over the manual pages service (None: not available here)."""
 
-    def __init__(self, pages: ManualPages | None, people: People) -> None:
+    def __init__(self, pages: ManualPages | None, people: Callable[[], People]) -> None:
         self._pages = pages
         self._people = people
 
@@ -42,7 +44,7 @@ class PageCommands:
         user = mentioned_user(written)
         if user is None:
             return written
-        person = self._people.by_slack(user)
+        person = self._people().by_slack(user)
         if person is None:
             raise InvalidInput(
                 "target", "that Slack user is not in people (by slack_user_id); name a person id"

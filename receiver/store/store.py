@@ -277,20 +277,20 @@ class Store(Connections):
         statement = _STATES_WITH_LABELS if with_labels else _STATES
         found: dict[int, AlertState] = {}
         for chunk in _chunks(sorted(ids)):
-            for row in await conn.execute(statement, {"b_ids": in_list(chunk)}):
-                # By position (_STATE_COLUMNS' order), a fraction of the cost of by name.
-                alert_id, status, acked, snoozed, group_key, starts, ends, first_seen = row[:8]
-                found[alert_id] = AlertState(
-                    id=alert_id,
-                    status=_STATUSES[status],
-                    acknowledged_at=acked,
-                    snoozed_until=snoozed,
-                    group_key=group_key,
-                    starts_at=starts,
-                    ends_at=ends,
-                    labels=row[8] if with_labels else {},
-                    first_seen_at=first_seen,
-                )
+            _add_states(
+                found, await conn.execute(statement, {"b_ids": in_list(chunk)}), with_labels
+            )
+        return found
+
+    @staticmethod
+    def alert_states_in(
+        conn: Connection, ids: Sequence[int], *, with_labels: bool = False
+    ) -> dict[int, AlertState]:
+        """``alert_states`` within a unit of work (the job runner's turn)."""
+        statement = _STATES_WITH_LABELS if with_labels else _STATES
+        found: dict[int, AlertState] = {}
+        for chunk in _chunks(sorted(ids)):
+            _add_states(found, conn.execute(statement, {"b_ids": in_list(chunk)}), with_labels)
         return found
 
     async def alerts_by_ids(self, conn: AsyncConnection, ids: Sequence[int]) -> list[Alert]:
@@ -629,6 +629,23 @@ class Store(Connections):
             return changed, found
 
         return await self.unit(work)
+
+
+def _add_states(found: dict[int, AlertState], rows: Iterable[Any], with_labels: bool) -> None:
+    for row in rows:
+        # By position (_STATE_COLUMNS' order), a fraction of the cost of by name.
+        alert_id, status, acked, snoozed, group_key, starts, ends, first_seen = row[:8]
+        found[alert_id] = AlertState(
+            id=alert_id,
+            status=_STATUSES[status],
+            acknowledged_at=acked,
+            snoozed_until=snoozed,
+            group_key=group_key,
+            starts_at=starts,
+            ends_at=ends,
+            labels=row[8] if with_labels else {},
+            first_seen_at=first_seen,
+        )
 
 
 def _bind(name: str) -> Any:
