@@ -47,7 +47,7 @@ from receiver.oncall_gaps import GapAlerts, gap_job
 from receiver.paging import Escalating, Paging, Resolved, gap_note
 from receiver.pipeline import Submit
 from receiver.ratelimit import RateLimiters
-from receiver.reactions import Reacted, alert_ids, ids_key
+from receiver.reactions import Reacted, alert_ids, ids_key, preload_states
 from receiver.routing import Router
 from receiver.schedules import Schedules
 from receiver.store import Store
@@ -187,8 +187,10 @@ class Escalation:
 
     def preloads(self) -> dict[str, Preload]:
         """Notifications are the many small jobs: the runner reads their alerts for all of
-        those claimed together in one query."""
-        return {"notify": self._delivery.preload}
+        those claimed together in one query. Routing (and resolving) reads its alerts' states
+        so too, in the turn that claims it, on SQLite on the writer's thread."""
+        states = preload_states(self._store)
+        return {"notify": self._delivery.preload, "route": states, "resolve": states}
 
     def _policy(self, name: str) -> EscalationPolicyConfig | None:
         return self._config.escalation_policies.get(name)

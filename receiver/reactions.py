@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
 from receiver.model import Job, NewJob
 from receiver.store import Store
 from receiver.store.store import AlertState
@@ -82,10 +83,32 @@ class Reactions:
         return await self._react(ctx, "resolved", new=False)
 
     async def _react(self, ctx: JobContext, reason: str, *, new: bool) -> Outcome:
+        ids = alert_ids(ctx.jobs)
+        preloaded = ctx.preloaded
         async with self._store.connection() as conn:
-            alerts = await self._store.alert_states(conn, alert_ids(ctx.jobs), with_labels=True)
+            if isinstance(preloaded, PreloadedStates):
+                alerts = {i: preloaded.states[i] for i in ids if i in preloaded.states}
+            else:
+                alerts = await self._store.alert_states(conn, ids, with_labels=True)
             reacted = await react_all(self._reactions, conn, ctx, alerts, new=new)
         return Done(reason, enqueue=reacted.enqueue, events=reacted.events, routes=reacted.routes)
+
+
+@dataclass(frozen=True, slots=True)
+class PreloadedStates:
+    """The states, labels included, of the alerts of every ``route`` (or ``resolve``) job
+    claimed in a turn, read once for all of them in the turn that claims them."""
+
+    states: Mapping[int, AlertState]
+
+
+def preload_states(store: Store) -> Preload:
+    """The runner's read of the claimed jobs' alert states (``JobRunner``'s ``preloads``)."""
+
+    def preload(conn: Connection, jobs: Sequence[Job]) -> PreloadedStates:
+        return PreloadedStates(store.alert_states_in(conn, alert_ids(jobs), with_labels=True))
+
+    return preload
 
 
 async def react_all(
