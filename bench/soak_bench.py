@@ -87,6 +87,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-in-flight", type=int, default=256, help="requests in flight at most (0: no cap)"
     )
+    parser.add_argument(
+        "--firebreak-wrapper",
+        metavar="SCRIPT",
+        help="run Firebreak through this script (e.g. bench/memory_probe.py)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.minutes * 60 < 2 * args.window:
@@ -103,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="firebreak-soak-") as tmp:
         workdir = Path(tmp)
         db_url = args.db_url or f"sqlite+aiosqlite:///{workdir / 'firebreak.db'}"
-        with wb.running("firebreak", workdir, db_url, args.sqlite_synchronous) as server:
+        with wb.running(
+            "firebreak", workdir, db_url, args.sqlite_synchronous, args.firebreak_wrapper
+        ) as server:
             probe = wb.run_scenario(
                 server,
                 wb.Scenario("max", "m", 1, "closed", concurrency=64),

@@ -16,9 +16,10 @@ from receiver.metrics import Metrics
 from receiver.model import Actor, Alert, AlertStatus, Clock, NewJob
 from receiver.store import Store
 
-FollowUps = Callable[[str, int, datetime], Sequence[NewJob]]
-"""More jobs an action enqueues with itself: (action, alert id, now) -> jobs (a snooze shown
-in Slack messages)."""
+FollowUps = Callable[[str, Sequence[int], datetime], Sequence[NewJob]]
+"""More jobs an action enqueues with itself: (action, alert ids, now) -> jobs (a snooze shown
+in Slack messages). Given every alert one action changed at once, so that a message about
+several of them is brought up to date once."""
 
 
 def not_acknowledged(
@@ -55,8 +56,10 @@ class AlertActions:
         self._wake = wake
         self._follow_ups = tuple(follow_ups)
 
-    def _then(self, action: str, alert_id: int, now: datetime) -> list[NewJob]:
-        return [job for make in self._follow_ups for job in make(action, alert_id, now)]
+    def _then(self, action: str, alert_ids: Sequence[int], now: datetime) -> list[NewJob]:
+        if not alert_ids:
+            return []
+        return [job for make in self._follow_ups for job in make(action, alert_ids, now)]
 
     async def acknowledge(
         self, alert_id: int, actor: Actor, note: str | None, request_id: str | None
@@ -146,7 +149,7 @@ class AlertActions:
             note,
             request_id,
             now,
-            then=lambda ids: [job for i in ids for job in self._then("snoozed", i, now)],
+            then=lambda ids: self._then("snoozed", ids, now),
         )
         if changed:
             self._metrics.alert_actions.labels("snooze", actor.interface).inc(len(changed))
@@ -169,7 +172,7 @@ class AlertActions:
             note,
             request_id,
             now,
-            then=self._then("snoozed", alert_id, now),
+            then=self._then("snoozed", [alert_id], now),
         )
         self._metrics.alert_actions.labels("snooze", actor.interface).inc()
         self._wake()

@@ -83,8 +83,9 @@ class SlackGraphs:
             return Done("alerts_gone")
         first = min(alerts, key=lambda a: (a.starts_at, a.id))
         key = _digest(ctx.job.idempotency_key)
-        # Slack is asked whether an earlier run shared it only when there was one.
-        again = int(ctx.job.claimed_before)
+        # Slack's thread is read first (a rate-limited read) only where an earlier run may have
+        # shared it: one failed, was taken over, or ended in doubt; not one merely deferred.
+        again = ctx.earlier_attempts()
         try:
             graph = await self._grapher.graph(
                 first.generator_url, labels=first.labels, starts_at=first.starts_at, now=ctx.now
@@ -110,9 +111,13 @@ async def _sent(ctx: JobContext, call: Awaitable[None], outcome: str) -> Outcome
     """``call`` to Slack, its trouble as the job's outcome: throttled waits, a failure is
     retried, a refusal dead-lettered."""
     channel = ctx.job.payload["channel"]
+    # Until Slack answers, the post may happen without this run knowing: cut off here, or its
+    # answer lost, the job is left in doubt and the next run looks in the thread first.
+    ctx.in_doubt = True
     try:
         await call
     except ChannelThrottled as exc:
+        ctx.in_doubt = exc.sent  # held back (paced, or 429) before anything was posted
         return Defer(until=ctx.now + timedelta(seconds=exc.retry_after or 1.0), reason=str(exc))
     except ChannelRejected as exc:
         return DeadLetter(f"{channel} refused the graph: {exc}")

@@ -232,7 +232,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
             stop_grace=config.shutdown_grace,
         ),
         horizons=built.escalation.horizons(),
-        preloads=built.escalation.preloads(),
+        preloads=built.preloads,
         inline=built.escalation.inline(),
         give_way=lambda: app[INGESTOR].give_way if INGESTOR in app else 0.0,
         run_limit=built.escalation.run_limit,
@@ -266,13 +266,15 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
         config,
         app[ACTIONS],
         ChatOps(app[STORE], app[CLOCK], alertmanager),
-        SlackRoles(slack, client),
+        SlackRoles(slack, client, app[MONOTONIC]),
         app[METRICS],
-        app[AUTOMATION],
+        # The lambdas read what a reload replaces: the services and configuration in force.
+        lambda: app[AUTOMATION],
         app[AUDIT],
-        lambda: app[BUILT][-1].schedules,  # the schedules of the configuration in force
+        lambda: app[BUILT][-1].schedules,
         app[MANUAL_PAGES],
         lambda: app[BUILT][-1].maintenance,
+        lambda: app[CONFIG],
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield

@@ -212,12 +212,14 @@ def build_slack_channels(
     client: AsyncWebClient | None,
     templates: Mapping[str, MessageTemplate],
     maintenance: Maintenance | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> dict[str, SlackChannel]:
     """The ``slack`` channels, over the client made at start from the ``slack`` section it
-    was made from (none without one)."""
+    was made from (none without one); their pace and Slack's holds are counted in
+    ``monotonic`` seconds, like the breakers and rate limits."""
     if slack is None or client is None:
         return {}
-    pacer = Pacer(slack.message_interval.total_seconds())
+    pacer = Pacer(slack.message_interval.total_seconds(), clock=monotonic)
     view = MessageView(
         grafana_url=slack.grafana_url, silence_button=config.alertmanager is not None
     )

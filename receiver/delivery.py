@@ -298,7 +298,7 @@ class Delivery:
                 "kind": sent_kind,
                 "tier": p.get("tier"),
                 "idempotency_key": ctx.job.idempotency_key,
-                "reference": delivery.reference,
+                "reference": delivery.alert_references.get(a.id, delivery.reference),
                 "sent_at": ctx.now,
             }
             for a in alerts

@@ -47,7 +47,7 @@ from receiver.oncall_gaps import GapAlerts, gap_job
 from receiver.paging import Escalating, Paging, Resolved, gap_note
 from receiver.pipeline import Submit
 from receiver.ratelimit import RateLimiters
-from receiver.reactions import Reacted, alert_ids, ids_key, preload_states
+from receiver.reactions import Reacted, alert_ids, ids_key
 from receiver.routing import Router
 from receiver.schedules import Schedules
 from receiver.store import Store
@@ -57,8 +57,8 @@ log = logging.getLogger("firebreak.escalation")
 
 _ALERTS_PER_RUN = 500
 
-# What happening to an alert (action, alert id, now) enqueues besides (as ``actions.FollowUps``).
-FollowUp = Callable[[str, int, datetime], Sequence[NewJob]]
+# What happening to alerts (action, alert ids, now) enqueues besides (as ``actions.FollowUps``).
+FollowUp = Callable[[str, Sequence[int], datetime], Sequence[NewJob]]
 
 
 def _route_row(alert_id: int, route: str, policy: str, at: datetime) -> dict[str, Any]:
@@ -198,10 +198,8 @@ class Escalation:
 
     def preloads(self) -> dict[str, Preload]:
         """Notifications are the many small jobs: the runner reads their alerts for all of
-        those claimed together in one query. Routing (and resolving) reads its alerts' states
-        so too, in the turn that claims it, on SQLite on the writer's thread."""
-        states = preload_states(self._store)
-        return {"notify": self._delivery.preload, "route": states, "resolve": states}
+        those claimed together in one query."""
+        return {"notify": self._delivery.preload}
 
     def _policy(self, name: str) -> EscalationPolicyConfig | None:
         return self._config.escalation_policies.get(name)
@@ -313,7 +311,7 @@ class Escalation:
             follow.append(
                 _escalate(ids, group_key, route, policy_name, tier, repeat, until, chain, window)
             )
-            follow += [j for i in ids for f in self._follow_ups for j in f("held", i, ctx.now)]
+            follow += [j for f in self._follow_ups for j in f("held", ids, ctx.now)]
         if not active:
             if held_events:
                 return Done("held", enqueue=follow, events=held_events)

@@ -169,12 +169,16 @@ class Handoffs:
         if not person.slack_user_id:
             return Done("no_slack_user")
         text = _handoff_text(schedule, p["start"], p["end"])
+        # The direct message is read first (a rate-limited read) only where an earlier run may
+        # have posted: one failed, was taken over, or ended in doubt; not one merely deferred.
+        again = ctx.earlier_attempts()
+        # Until Slack answers, the message may go out without this run knowing.
+        ctx.in_doubt = True
         try:
-            # Hand-offs are rare: any earlier run (cut off, deferred, retried) is worth the read
-            # of the direct message that tells whether it posted.
-            again = int(ctx.job.claimed_before or ctx.job.attempts > 0)
             await self._slack.direct(person.slack_user_id, text, ctx.job.idempotency_key, again)
         except ChannelError as exc:
+            if isinstance(exc, ChannelThrottled):
+                ctx.in_doubt = exc.sent  # held back (paced, or 429) before it was posted
             return _failed(ctx, exc)
         await self._audit.record(
             actor=_ACTOR,

@@ -132,9 +132,9 @@ class Ingestor:
         """Return once the notification is committed; raise StoreUnavailable if it was not."""
         if self._task is None or self._closing:
             raise StoreUnavailable("the receiver is shutting down")
+        # Awaited right here, so its outcome is always retrieved: a request cancelled while it
+        # waits cancels the future with it, and ``_commit`` settles only futures not done.
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # Mark the outcome retrieved even when the client hung up before it came.
-        done.add_done_callback(lambda f: f.cancelled() or f.exception())
         received = ReceivedWebhook(notification, request_id, self._clock())
         encoded = self._store.encode_webhook(received)
         self._queue.append(_Waiting(received, encoded, done, self._traceparent()))

@@ -2,7 +2,8 @@
 resolved here, through the same actions a person uses, which stops escalation.
 
 The incident leads back to its alert through its ``incident_key``, the ``dedup_key`` the
-``pagerduty`` channel derived from the alert occurrence. Anything that does not lead to a
+``pagerduty`` channel derived from the alert occurrence: the alert whose page was recorded with
+that key, else the occurrence the key names. Anything that does not lead to a
 stored alert (an incident some other tool opened, an alert since deleted) is only logged.
 
 A signed event is acted on once. Its id is kept (``pagerduty_events``), so another delivery
@@ -23,9 +24,10 @@ from receiver.actions import AlertActions
 from receiver.errors import Conflict, NotFound
 from receiver.metrics import Metrics
 from receiver.model import Actor, Clock
-from receiver.notify.pagerduty import parse_dedup_key
+from receiver.notify.pagerduty import later_fingerprint, parse_dedup_key
 from receiver.notify.pagerduty_webhook import IncidentEvent, WebhookEvent
 from receiver.store import Store
+from receiver.store.messages import alert_under_reference
 from receiver.store.pagerduty_events import received_before, remember_event
 
 log = logging.getLogger("firebreak.pagerduty")
@@ -116,7 +118,18 @@ class PagerDutySync:
             return "ignored"
 
     async def _alert_id(self, incident_key: str) -> int | None:
+        """The alert whose page the key was recorded with, else the occurrence it names (by
+        the fingerprint it has, or the one migrations 0017/0018 gave it since)."""
+        async with self._store.connection() as conn:
+            recorded = await alert_under_reference(conn, incident_key)
+        if recorded is not None:
+            return recorded
         occurrence = parse_dedup_key(incident_key)
         if occurrence is None:
             return None
-        return await self._store.find_occurrence(*occurrence)
+        fingerprint, starts_at = occurrence
+        found = await self._store.find_occurrence(fingerprint, starts_at)
+        later = later_fingerprint(fingerprint)
+        if found is None and later is not None:
+            found = await self._store.find_occurrence(later, starts_at)
+        return found

@@ -76,6 +76,15 @@ class Reactions:
     def handlers(self) -> dict[str, Handler]:
         return {"route": self.route, "resolve": self.resolve}
 
+    def preloads(self) -> dict[str, Preload]:
+        """The route job runs in the runner's turn (see ``Escalation.inline``): its alerts'
+        states are read within the turn that claims it, on the connection the turn holds,
+        rather than by a read of its own through the async driver."""
+        return {"route": self.preload}
+
+    def preload(self, conn: Connection, jobs: Sequence[Job]) -> dict[int, AlertState]:
+        return self._store.alert_states_in(conn, alert_ids(jobs), with_labels=True)
+
     async def route(self, ctx: JobContext) -> Outcome:
         return await self._react(ctx, "routed", new=True)
 
@@ -84,31 +93,14 @@ class Reactions:
 
     async def _react(self, ctx: JobContext, reason: str, *, new: bool) -> Outcome:
         ids = alert_ids(ctx.jobs)
-        preloaded = ctx.preloaded
+        read = ctx.preloaded  # the states of every route job of the turn that claimed this one
         async with self._store.connection() as conn:
-            if isinstance(preloaded, PreloadedStates):
-                alerts = {i: preloaded.states[i] for i in ids if i in preloaded.states}
+            if isinstance(read, dict):
+                alerts = {i: read[i] for i in ids if i in read}
             else:
                 alerts = await self._store.alert_states(conn, ids, with_labels=True)
             reacted = await react_all(self._reactions, conn, ctx, alerts, new=new)
         return Done(reason, enqueue=reacted.enqueue, events=reacted.events, routes=reacted.routes)
-
-
-@dataclass(frozen=True, slots=True)
-class PreloadedStates:
-    """The states, labels included, of the alerts of every ``route`` (or ``resolve``) job
-    claimed in a turn, read once for all of them in the turn that claims them."""
-
-    states: Mapping[int, AlertState]
-
-
-def preload_states(store: Store) -> Preload:
-    """The runner's read of the claimed jobs' alert states (``JobRunner``'s ``preloads``)."""
-
-    def preload(conn: Connection, jobs: Sequence[Job]) -> PreloadedStates:
-        return PreloadedStates(store.alert_states_in(conn, alert_ids(jobs), with_labels=True))
-
-    return preload
 
 
 async def react_all(

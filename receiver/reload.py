@@ -140,9 +140,7 @@ async def reload_config(app: web.Application) -> ReloadResult:
         built = services_for(app, config, runbooks)
         app[BUILT].append(built)
         runner = app[RUNNER]
-        runner.replace_handlers(
-            built.handlers, built.escalation.horizons(), built.escalation.preloads()
-        )
+        runner.replace_handlers(built.handlers, built.escalation.horizons(), built.preloads)
         app[TOKEN_AUTH].replace(config.api.tokens)
         app[WEBHOOK_AUTH].replace(config.webhook.auth)
         app[TRUSTED_PROXIES].replace(config.api.trusted_proxies)

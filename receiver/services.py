@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +42,7 @@ from receiver.graphs import Grapher
 from receiver.handoffs import Handoffs
 from receiver.heartbeats import Heartbeats
 from receiver.hostallow import HostAllowList
-from receiver.jobs import Handler
+from receiver.jobs import Handler, Preload
 from receiver.maintenance import HeldReactions, Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
@@ -102,6 +102,8 @@ class Services:
     maintenance: Maintenance  # maintenance windows: open, made and ended
     heartbeats: Heartbeats  # what cron jobs and backups report in, and their checks
     grapher: Grapher | None = None  # alerts' graphs (graphs:), for the console
+    # The reads the job runner does, for all the jobs of a kind it claims in a turn, in it.
+    preloads: dict[str, Preload] = field(default_factory=dict)
 
     async def seed(self, store: Store, now: datetime) -> None:
         """Enqueue the periodic jobs (watchdog, reconcile, retention, hand-offs), the silences
@@ -140,7 +142,14 @@ def build_services(
     templates = channel_templates(config, links, metrics)
     maintenance = Maintenance(config, store, clock, metrics, wake, lasting.monotonic)
     slack_channels = build_slack_channels(
-        store, config, runbooks, lasting.slack, lasting.slack_client, templates, maintenance
+        store,
+        config,
+        runbooks,
+        lasting.slack,
+        lasting.slack_client,
+        templates,
+        maintenance,
+        monotonic=lasting.monotonic,
     )
     grapher = Grapher(config.graphs, session) if config.graphs is not None else None
     email_graphs_of = email_graphs(grapher) if grapher is not None else None
@@ -235,7 +244,8 @@ def build_services(
         annotator = Annotator(config.grafana, session, store)
         handlers.update(annotator.handlers())
         reactions.append(annotator)
-    handlers.update(Reactions(store, reactions).handlers())
+    reacting = Reactions(store, reactions)
+    handlers.update(reacting.handlers())
     handlers.update(maintenance.handlers(held, alertmanager))
     automation_service = AutomationService(
         executor, store, clock, wake, People(config.people, config.api.tokens, config.teams)
@@ -254,6 +264,7 @@ def build_services(
         maintenance,
         heartbeats,
         grapher,
+        preloads={**escalation.preloads(), **reacting.preloads()},
     )
 
 

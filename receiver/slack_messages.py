@@ -59,6 +59,7 @@ from receiver.notify.slack import (
 )
 from receiver.notify.slack.blocks import MessageAlert, PagedPerson, RunbookOffer
 from receiver.notify.slack.mrkdwn import escape, escape_within, user_mention
+from receiver.reactions import ids_key
 from receiver.routing import Router
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
@@ -89,14 +90,16 @@ _NOTE_RECHECK = timedelta(seconds=1)
 SlackAhead = Callable[[Sequence[int]], Awaitable[bool]]
 
 
-def message_update_job(action: str, alert_id: int, now: datetime) -> list[NewJob]:
-    """The job that brings the alert's Slack messages up to date after ``action``."""
+def message_update_job(action: str, alert_ids: Sequence[int], now: datetime) -> list[NewJob]:
+    """The job that brings the alerts' Slack messages up to date after ``action``: one for
+    all of them, which updates each message once however many of its alerts changed."""
+    ids = sorted(set(alert_ids))
     return [
         NewJob(
             kind=KIND,
-            payload={"alert_ids": [alert_id], "action": action},
+            payload={"alert_ids": ids, "action": action},
             due_at=now,
-            idempotency_key=f"{KIND}:{action}:{alert_id}:{now.timestamp():.6f}",
+            idempotency_key=f"{KIND}:{action}:{ids_key(ids)}:{now.timestamp():.6f}",
         )
     ]
 

@@ -39,6 +39,29 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "firebreak"))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` (a minute or more, like the demo's story) start first, each on a
+    worker of its own: started late, one would run on alone after every other test is done.
+
+    pytest-xdist's load scheduling (``make test``) hands each of its N workers a first batch of
+    ``len(items) // N // 4`` consecutive tests, then more as they run low; the k-th long test is
+    put at the head of the k-th batch. Every worker computes the same order, as xdist requires.
+    """
+    long = [item for item in items if item.get_closest_marker("long")]
+    if not long:
+        return
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    batch = max(len(items) // workers // 4, 2)
+    slots: dict[int, pytest.Item] = {}
+    for k, item in enumerate(long):
+        index = (k % workers) * batch + k // workers
+        while index in slots or index >= len(items):
+            index = (index + 1) % len(items)
+        slots[index] = item
+    rest = iter([item for item in items if not item.get_closest_marker("long")])
+    items[:] = [slots[i] if i in slots else next(rest) for i in range(len(items))]
+
+
 def examples(per_hundred: int) -> int:
     """A property test's number of examples, weighed against Hypothesis's usual 100: ``200``
     for a test worth twice the usual draw (cheap examples, a wide input space), ``60`` for one

@@ -76,10 +76,11 @@ class _DrainingHandler(RequestHandler):
     and one answered is closed."""
 
     def data_received(self, data: bytes) -> None:
-        closing = (self._close, self._force_close)
-        if not any(closing) or not self._request_in_progress:
+        # Every chunk of every request comes through here: the usual case costs two lookups.
+        if not (self._close or self._force_close) or not self._request_in_progress:
             super().data_received(data)
             return
+        closing = (self._close, self._force_close)
         self._close = self._force_close = False
         try:
             super().data_received(data)

@@ -74,9 +74,13 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """What the far side said: a reference to thread later messages to (message id, ts, key)."""
+    """What the far side said: a reference to thread later messages to (message id, ts, key).
+    ``alert_references``: where each alert of the notice went on its own, for a channel that
+    sends one thing per alert (a PagerDuty dedup_key each); recorded in place of ``reference``
+    for the alerts it names."""
 
     reference: str | None = None
+    alert_references: Mapping[int, str] = field(default_factory=dict)
 
 
 class ChannelError(FirebreakError):

@@ -10,7 +10,16 @@ Each alert of a notice becomes one event on the routing key the target names (an
 * ``dedup_key`` is ``firebreak/<startsAt RFC 3339>/<fingerprint>``: one alert occurrence is one
   PagerDuty alert however often (and from whichever replica) its trigger is sent, and the key
   leads back to the occurrence when PagerDuty reports an acknowledge or resolve. Keys that
-  would pass PagerDuty's 255 characters are hashed (and then cannot be traced back).
+  would pass PagerDuty's 255 characters are hashed (and then found only by the recorded key).
+* An occurrence keeps the key of its first trigger. Each event's key is recorded per alert (the
+  notifications' ``reference``), and delivery hands the channel the keys recorded for a
+  notice's alerts (``Notice.references``, as it hands Slack its messages). Migrations 0017 and
+  0018 gave Grafana's and Firebreak's own alerts new fingerprints (``grafana:…``,
+  ``firebreak:…``), so an incident opened before the upgrade is under the key of the
+  fingerprint before (``earlier_fingerprints``): later triggers, acknowledges and resolves of
+  the occurrence use the key recorded for it. Releases before recorded no key for a notice of
+  several alerts; an acknowledge or resolve of an alert with an earlier fingerprint and no key
+  on record goes to every key it may have had (PagerDuty drops one whose key has no alert).
 * A trigger carries ``summary`` (alertname and summary annotation), ``source`` (the configured
   label, else the generator URL's host, else ``firebreak``), ``severity`` (the severity label
   through ``severity_map``, else ``default_severity``), ``timestamp`` (startsAt),
@@ -42,6 +51,7 @@ import hashlib
 import json
 import logging
 import ssl
+import string
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -69,7 +79,15 @@ from receiver.notify.render import safe_url
 from receiver.notify.webhook import parse_retry_after
 from receiver.ratelimit import TokenBucket
 
-__all__ = ["DEDUP_PREFIX", "PagerDutyChannel", "dedup_key", "parse_dedup_key", "trigger_event"]
+__all__ = [
+    "DEDUP_PREFIX",
+    "PagerDutyChannel",
+    "dedup_key",
+    "earlier_fingerprints",
+    "later_fingerprint",
+    "parse_dedup_key",
+    "trigger_event",
+]
 
 log = logging.getLogger("firebreak.notify.pagerduty")
 
@@ -87,12 +105,50 @@ _PROGRESS_KEPT: Final = 10_000  # events remembered of notices sent part-way
 # --- the event ----------------------------------------------------------------------------------
 
 
-def dedup_key(alert: NoticeAlert) -> str:
-    """The PagerDuty ``dedup_key`` of an alert occurrence (see the module docstring)."""
-    key = f"{DEDUP_PREFIX}{format_rfc3339(alert.starts_at)}/{alert.fingerprint}"
+def dedup_key(alert: NoticeAlert, fingerprint: str | None = None) -> str:
+    """The PagerDuty ``dedup_key`` of an alert occurrence (see the module docstring), by its
+    fingerprint or the one given."""
+    fingerprint = alert.fingerprint if fingerprint is None else fingerprint
+    key = f"{DEDUP_PREFIX}{format_rfc3339(alert.starts_at)}/{fingerprint}"
     if len(key) <= MAX_DEDUP_KEY:
         return key
     return DEDUP_PREFIX + "sha256/" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+# The fingerprints migrations rewrote, and what they were before: 0017 prefixed Grafana's with
+# ``grafana:``; 0018 turned Firebreak's own ``fb`` + 14 hex digits into ``firebreak:`` + the same.
+_GRAFANA: Final = "grafana:"
+_FIREBREAK: Final = "firebreak:"
+_FIREBREAK_DIGITS: Final = 14
+
+
+def earlier_fingerprints(fingerprint: str) -> tuple[str, ...]:
+    """The fingerprints an alert stored as ``fingerprint`` had before migrations 0017/0018."""
+    if fingerprint.startswith(_GRAFANA) and len(fingerprint) > len(_GRAFANA):
+        return (fingerprint[len(_GRAFANA) :],)
+    digits = fingerprint[len(_FIREBREAK) :]
+    if fingerprint.startswith(_FIREBREAK) and len(digits) == _FIREBREAK_DIGITS:
+        return ("fb" + digits,)
+    return ()
+
+
+def later_fingerprint(fingerprint: str) -> str | None:
+    """What migrations 0017/0018 made of an alert's ``fingerprint`` that has an earlier
+    shape, if they could have: the other way of ``earlier_fingerprints``."""
+    if fingerprint.startswith("fb") and len(fingerprint) == 2 + _FIREBREAK_DIGITS:
+        return _FIREBREAK + fingerprint[2:]
+    if fingerprint and all(c in string.hexdigits for c in fingerprint):  # Grafana's are hex
+        return _GRAFANA + fingerprint
+    return None
+
+
+def _keys_on_record(alert: NoticeAlert, order: Mapping[str, int]) -> list[str]:
+    """The keys the alert's events were recorded with (of those it may have had), first sent
+    first."""
+    keys = [
+        dedup_key(alert, f) for f in (alert.fingerprint, *earlier_fingerprints(alert.fingerprint))
+    ]
+    return sorted((k for k in keys if k in order), key=order.__getitem__)
 
 
 def parse_dedup_key(key: str) -> tuple[str, datetime] | None:
@@ -193,20 +249,37 @@ class _Event:
     properties: Mapping[str, Any]
 
 
-def _events(notice: Notice, config: PagerDutyChannelConfig) -> list[_Event]:
-    """The events a notice becomes, one per alert."""
-    events = []
+@dataclass(frozen=True, slots=True)
+class _AlertEvents:
+    alert_id: int
+    events: tuple[_Event, ...]
+    key: str | None  # the key to record for the alert; None when it is in doubt
+
+
+def _events(notice: Notice, config: PagerDutyChannelConfig) -> list[_AlertEvents]:
+    """The events a notice becomes: per alert one, or for an acknowledge or resolve one per
+    key the alert may be under (see the module docstring)."""
+    order = {key: i for i, key in reversed(list(enumerate(notice.references)))}
+    found = []
     for alert in notice.alerts:
-        key = dedup_key(alert)
+        on_record = _keys_on_record(alert, order)
         if notice.kind is NoticeKind.RESOLVED or (
             notice.kind is NoticeKind.DIGEST and alert.status == "resolved"
         ):
-            events.append(_Event("resolve", key, {}))
+            action = "resolve"
         elif notice.kind is NoticeKind.ACKNOWLEDGED:
-            events.append(_Event("acknowledge", key, {}))
+            action = "acknowledge"
         else:
-            events.append(_Event("trigger", key, trigger_event(alert, notice, config)))
-    return events
+            key = on_record[0] if on_record else dedup_key(alert)
+            trigger = _Event("trigger", key, trigger_event(alert, notice, config))
+            found.append(_AlertEvents(alert.id, (trigger,), key))
+            continue
+        earlier = earlier_fingerprints(alert.fingerprint)
+        keys = on_record or [dedup_key(alert, f) for f in (alert.fingerprint, *earlier)]
+        # Recorded only when sure, or the next follow-up would take a guess for the record.
+        sure = keys[0] if on_record or not earlier else None
+        found.append(_AlertEvents(alert.id, tuple(_Event(action, k, {}) for k in keys), sure))
+    return found
 
 
 # --- the client ---------------------------------------------------------------------------------
@@ -261,6 +334,8 @@ class PagerDutyChannel:
 
     kind = "pagerduty"
     follows_acknowledgements = True  # an acknowledge in Firebreak acknowledges the incident
+    # Delivery hands it the keys its earlier events about the alerts were recorded with.
+    threads = True
 
     def __init__(
         self,
@@ -305,7 +380,8 @@ class PagerDutyChannel:
 
     async def send(self, notice: Notice, target: str) -> Delivery:
         alias, client, pace = self._routing(target)
-        events = _events(notice, self._config)
+        by_alert = _events(notice, self._config)
+        events = [e for one in by_alert for e in one.events]
         progress = [(notice.idempotency_key, alias, e.action, e.dedup_key) for e in events]
         # A notice held back part-way (paced, throttled, failed) goes on where it stopped when
         # its job runs again, or a group larger than the pace allows would never get past it.
@@ -326,8 +402,11 @@ class PagerDutyChannel:
                 self._accepted.popitem(last=False)
         for step in progress:
             self._accepted.pop(step, None)
-        keys = [e.dedup_key for e in events]
-        return Delivery(reference=keys[0] if len(keys) == 1 else None)
+        keys = {one.alert_id: one.key for one in by_alert if one.key is not None}
+        return Delivery(
+            reference=by_alert[0].key if len(by_alert) == 1 else None,
+            alert_references=keys,
+        )
 
     def _raise_for(self, exc: pagerduty.Error, where: str, alias: str, event: _Event) -> None:
         status = _status(exc)

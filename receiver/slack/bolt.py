@@ -25,7 +25,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.config import SlackConfig
-from receiver.slack.commands import Reply, SlackCommands
+from receiver.slack.commands import SlackCommands
+from receiver.slack.replies import Reply
 from receiver.slack.roles import SlackUser
 from receiver.slack_replays import take_once
 from receiver.typedefs import CONFIG, SLACK_BOLT, STORE

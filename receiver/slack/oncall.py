@@ -1,5 +1,6 @@
-"""``/firebreak oncall [schedule]`` and ``/firebreak override <schedule> @person <duration |
-until TIME>``: who is on call now and next, and an override made from Slack.
+"""``/firebreak oncall [schedule | label=value ...]`` and ``/firebreak override <schedule>
+@person <duration | until TIME>``: who is on call now and next (or, for an alert's labels, whom
+its route's escalation reaches), and an override made from Slack.
 
 ``parse_*`` are pure (they run in Slack's three-second window); ``OnCallCommands`` asks the
 schedules service. Names shown are escaped for mrkdwn and never @mention anyone: asking who
@@ -16,6 +17,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from receiver.alertmanager import parse_rfc3339
+from receiver.config import Config
 from receiver.config.oncall import check_id
 from receiver.durations import parse_duration
 from receiver.errors import InvalidInput
@@ -24,8 +26,10 @@ from receiver.oncall import Shift
 from receiver.oncall.checks import local_time
 from receiver.oncall.times import instant
 from receiver.people import People
+from receiver.routing import Router
 from receiver.schedules import Schedules
-from receiver.slack.parse import Usage
+from receiver.slack.parse import Usage, parse_oncall
+from receiver.slack.replies import oncall_text
 
 OVERRIDE_USAGE: Final = "override <schedule> @person <duration | until HH:MM | until TIME>"
 # <@U0123ABC> or <@U0123ABC|alice>: how Slack writes a mention in a command's text.
@@ -45,6 +49,13 @@ class OverrideArgs:
 def is_schedule_query(args: list[str]) -> bool:
     """``oncall`` with one word that is no ``label=value``: a schedule, not labels."""
     return len(args) <= 1 and all("=" not in a and "~" not in a for a in args)
+
+
+def parse_oncall_query(args: list[str]) -> tuple[str | None, dict[str, str] | None]:
+    """A schedule (or none: every schedule), or the labels of an alert to route."""
+    if is_schedule_query(args):
+        return parse_schedule(args), None
+    return None, parse_oncall(args)
 
 
 def parse_schedule(args: list[str]) -> str | None:
@@ -102,12 +113,42 @@ def parse_override(args: list[str]) -> OverrideArgs:
         ) from None
 
 
-class OnCallCommands:
-    """What the two subcommands do, over the schedules the application runs now."""
+class OnCallRoutes:
+    """The routes and escalation policies of one configuration, for ``oncall label=value``."""
 
-    def __init__(self, schedules: Callable[[], Schedules], people: People) -> None:
+    def __init__(self, config: Config) -> None:
+        self._router = Router(config)
+        self._policies = config.escalation_policies
+        self.has_schedules = bool(config.schedules)
+
+    def text(self, labels: dict[str, str]) -> str:
+        """The routes alerts with ``labels`` take, and the tiers of each one's policy."""
+        return oncall_text(labels, self._router.route(labels), self._policies)
+
+
+class OnCallCommands:
+    """What the two subcommands do, over the schedules the application runs now; ``people``
+    and ``routes`` are those of the configuration in force."""
+
+    def __init__(
+        self,
+        schedules: Callable[[], Schedules],
+        people: Callable[[], People],
+        routes: Callable[[], OnCallRoutes],
+    ) -> None:
         self._schedules = schedules
         self._people = people
+        self._routes = routes
+
+    async def ask(self, schedule_id: str | None, labels: dict[str, str] | None) -> str:
+        """``oncall``: a schedule's (or every schedule's) on-call, or the routes for labels;
+        with no schedules configured, plain ``oncall`` answers with the routes."""
+        routes = self._routes()
+        if labels is not None:
+            return routes.text(labels)
+        if schedule_id is None and not routes.has_schedules:  # nothing to ask: the routes, then
+            return routes.text({})
+        return await self.oncall(schedule_id)
 
     async def oncall(self, schedule_id: str | None) -> str:
         schedules = self._schedules()
@@ -146,7 +187,7 @@ class OnCallCommands:
         zone = ZoneInfo(schedule.time_zone)
         end = self._end(args, now, zone)
         made = await schedules.add_override(schedule.id, person, now, end, actor)
-        name = self._people.get(person)
+        name = self._people().get(person)
         shown = escape(name.name or name.id) if name is not None else escape(person)
         return (
             f"{shown} is on call for *{escape(schedule.title)}* until {local_time(made.end, zone)} "
@@ -155,12 +196,12 @@ class OnCallCommands:
 
     def _person(self, written: str, caller: str) -> str:
         if written == "me":
-            found = self._people.by_slack(caller)
+            found = self._people().by_slack(caller)
             if found is None:
                 raise InvalidInput("person", "you are not in people (no slack_user_id of yours)")
             return found.id
         if written.startswith("slack:"):
-            found = self._people.by_slack(written.removeprefix("slack:"))
+            found = self._people().by_slack(written.removeprefix("slack:"))
             if found is None:
                 raise InvalidInput("person", "that Slack user is not in people (slack_user_id)")
             return found.id
@@ -180,6 +221,6 @@ class OnCallCommands:
     def _names(self, shift: Shift) -> str:
         names = []
         for person_id in shift.people:
-            person = self._people.get(person_id)
+            person = self._people().get(person_id)
             names.append(escape(person.name or person_id) if person else escape(person_id))
         return ", ".join(names) or "nobody"

@@ -1,9 +1,10 @@
-"""The text of answers to slash commands: pure functions from alerts and routes to Slack
-mrkdwn, everything from an alert escaped."""
+"""Answers to slash commands and buttons (``Reply``) and their text: pure functions from alerts
+and routes to Slack mrkdwn, everything from an alert escaped."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from receiver.alertmanager import format_rfc3339
 from receiver.config import EscalationPolicyConfig
@@ -14,7 +15,15 @@ from receiver.notify.slack.mrkdwn import escape, escape_within, user_mention
 from receiver.routing import RouteMatch
 from receiver.slack.roles import SlackUser
 
-__all__ = ["alert_line", "describe", "firing_list", "mention", "oncall_text"]
+__all__ = ["Reply", "alert_line", "describe", "firing_list", "mention", "oncall_text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer to show: to the user only, or to the whole channel."""
+
+    text: str
+    public: bool = False
 
 
 def mention(user: SlackUser) -> str:

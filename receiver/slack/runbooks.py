@@ -5,6 +5,7 @@ runbook's steps from Slack further."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from receiver.automation.service import AutomationService
@@ -29,7 +30,7 @@ class RunbookCommands:
 
     def __init__(
         self,
-        automation: AutomationService | None,
+        automation: Callable[[], AutomationService | None],
         roles: SlackRoles,
         approvers: dict[str, tuple[str, ...]],
         chatops: ChatOps,
@@ -42,9 +43,11 @@ class RunbookCommands:
         self._command = command
 
     def _service(self) -> AutomationService | None:
-        if self._automation is None or not self._automation.list_runbooks():
+        """The automation service in force (a reload replaces it), if it has runbooks."""
+        service = self._automation()
+        if service is None or not service.list_runbooks():
             return None
-        return self._automation
+        return service
 
     def list(self) -> tuple[str, bool]:
         service = self._service()

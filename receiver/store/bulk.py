@@ -58,9 +58,10 @@ class BulkInsert:
         self._on_conflict = tuple(on_conflict)
         self._plans: dict[tuple[str, ...], _Plan] = {}
 
-    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert ``rows``; how many were inserted (a conflict skips its row)."""
         if not rows:
-            return
+            return 0
         keys = tuple(rows[0])
         plan = self._plans.get(keys)
         if plan is None:
@@ -84,7 +85,7 @@ class BulkInsert:
                 params.append(tuple(values))  # what SQLAlchemy takes as positional rows
         else:
             params = [values_of(row) for row in rows]
-        conn.exec_driver_sql(sql, params)
+        return int(conn.exec_driver_sql(sql, params).rowcount)
 
     def _plan(self, keys: tuple[str, ...]) -> _Plan:
         columns = self._table.c

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import event, text
@@ -24,6 +25,23 @@ _MIGRATION_LOCK_KEY = 0x6669726562726B  # "firebrk"
 SQLITE_POOL_SIZE = 4
 SQLITE_MAX_OVERFLOW = 4
 SQLITE_CACHE_KIB = 4096
+
+_T = TypeVar("_T")
+
+
+def in_list(values: Iterable[_T]) -> list[_T]:
+    """Values for an expanding IN list (``bindparam(..., expanding=True)``), the last one
+    repeated up to a power of two in number; a repeated value in IN changes no result.
+
+    Each number of values is a statement of its own, which each connection keeps prepared
+    (SQLite's writer up to 512 statements, each reader 128, asyncpg 100): one for every list
+    length seen held 15 MiB after three minutes of a soak on SQLite, more the longer the lists
+    got. Powers of two leave a few sizes (ten up to 512), at the cost of at most as many
+    values again in the list."""
+    padded = list(values)
+    if padded:
+        padded += padded[-1:] * ((1 << (len(padded) - 1).bit_length()) - len(padded))
+    return padded
 
 
 def json_loads(text: str | bytes) -> Any:

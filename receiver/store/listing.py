@@ -31,7 +31,7 @@ from receiver.model import (
     SortKey,
     severity_rank,
 )
-from receiver.store.engine import json_loads
+from receiver.store.engine import in_list, json_loads
 from receiver.store.tables import alerts, sqlite_time_reader
 
 ALERT_COLUMNS = (
@@ -117,7 +117,9 @@ def sqlite_rows_by_ids(conn: Connection, sql: str, ids: Sequence[int]) -> list[A
     ``ids``, a few hundred at a time: chunks taken in the order of ``ids``."""
     rows: list[Any] = []
     for start in range(0, len(ids), _SQLITE_IN_CHUNK):
-        chunk = tuple(ids[start : start + _SQLITE_IN_CHUNK])
+        # A power of two in number, as every IN list (see ``in_list``): few statements to keep
+        # prepared, and a repeated id returns its row once.
+        chunk = tuple(in_list(ids[start : start + _SQLITE_IN_CHUNK]))
         rows += conn.exec_driver_sql(sql.format(marks=", ".join("?" * len(chunk))), chunk).all()
     return rows
 

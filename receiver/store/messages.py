@@ -72,3 +72,17 @@ async def messages_about(
         .order_by(notifications.c.channel, notifications.c.reference)
     )
     return [(row.channel, row.reference) for row in rows]
+
+
+async def alert_under_reference(conn: AsyncConnection, reference: str) -> int | None:
+    """The alert a message recorded as ``reference`` was first sent about, if any (a PagerDuty
+    dedup_key names one alert)."""
+    found: int | None = (
+        await conn.execute(
+            select(notifications.c.alert_id)
+            .where(notifications.c.reference == reference)
+            .order_by(notifications.c.id)
+            .limit(1)
+        )
+    ).scalar()
+    return found

@@ -32,7 +32,7 @@ from receiver.model import (
 from receiver.store import listing
 from receiver.store.bulk import BulkInsert
 from receiver.store.connections import CONFLICT_ATTEMPTS, Connections, is_conflict
-from receiver.store.engine import json_loads
+from receiver.store.engine import in_list, json_loads
 from receiver.store.heartbeats import HeartbeatSQL
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, IngestSQL, ReceivedWebhook
 from receiver.store.jobs import JobQueue
@@ -270,7 +270,7 @@ class Store(Connections):
             for chunk in _chunks(sorted(set(fingerprints))):
                 rows = await conn.execute(
                     select(alerts.c.fingerprint, alerts.c.starts_at).where(
-                        alerts.c.fingerprint.in_(chunk)
+                        alerts.c.fingerprint.in_(in_list(chunk))
                     )
                 )
                 for fingerprint, starts_at in rows:
@@ -323,20 +323,7 @@ class Store(Connections):
             return found
         statement = _STATES_WITH_LABELS if with_labels else _STATES
         for chunk in _chunks(sorted(ids)):
-            for row in conn.execute(statement, {"b_ids": list(chunk)}):
-                # By position (_STATE_COLUMNS' order), a fraction of the cost of by name.
-                alert_id, status, acked, snoozed, group_key, starts, ends, first_seen = row[:8]
-                found[alert_id] = AlertState(
-                    id=alert_id,
-                    status=_STATUSES[status],
-                    acknowledged_at=acked,
-                    snoozed_until=snoozed,
-                    group_key=group_key,
-                    starts_at=starts,
-                    ends_at=ends,
-                    labels=row[8] if with_labels else {},
-                    first_seen_at=first_seen,
-                )
+            _add_states(found, conn.execute(statement, {"b_ids": in_list(chunk)}), with_labels)
         return found
 
     async def alerts_by_ids(self, conn: AsyncConnection, ids: Sequence[int]) -> list[Alert]:
@@ -349,7 +336,7 @@ class Store(Connections):
         return [
             alert_from_columns(row)
             for chunk in _chunks(ids)
-            for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(chunk)})
+            for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": in_list(chunk)})
         ]
 
     async def record(
@@ -442,7 +429,7 @@ class Store(Connections):
         found = {alert_id: AlertOverview() for alert_id in alert_ids}
         async with self._connection() as conn:
             for chunk in _chunks(sorted(found)):
-                ids = list(chunk)
+                ids = in_list(chunk)
                 tiers = await conn.execute(
                     select(notifications.c.alert_id, func.max(notifications.c.tier))
                     .where(notifications.c.alert_id.in_(ids), notifications.c.tier.is_not(None))
@@ -658,7 +645,11 @@ class Store(Connections):
             for chunk in _chunks(ids):
                 result = conn.execute(
                     update(alerts)
-                    .where(alerts.c.id.in_(chunk), alerts.c.status == AlertStatus.FIRING, *guard)
+                    .where(
+                        alerts.c.id.in_(in_list(chunk)),
+                        alerts.c.status == AlertStatus.FIRING,
+                        *guard,
+                    )
                     .values(**values)
                     .returning(alerts.c.id)
                 )
@@ -668,11 +659,28 @@ class Store(Connections):
                 self.jobs.enqueue_in(conn, then(changed), now)
             found: dict[int, Alert] = {}
             for chunk in _chunks(ids):
-                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": list(chunk)}):
+                for row in conn.execute(_ALERTS_BY_IDS, {"b_ids": in_list(chunk)}):
                     found[row.id] = alert_from_row(row)
             return changed, found
 
         return await self.unit(work)
+
+
+def _add_states(found: dict[int, AlertState], rows: Iterable[Any], with_labels: bool) -> None:
+    for row in rows:
+        # By position (_STATE_COLUMNS' order), a fraction of the cost of by name.
+        alert_id, status, acked, snoozed, group_key, starts, ends, first_seen = row[:8]
+        found[alert_id] = AlertState(
+            id=alert_id,
+            status=_STATUSES[status],
+            acknowledged_at=acked,
+            snoozed_until=snoozed,
+            group_key=group_key,
+            starts_at=starts,
+            ends_at=ends,
+            labels=row[8] if with_labels else {},
+            first_seen_at=first_seen,
+        )
 
 
 def _bind(name: str) -> Any:

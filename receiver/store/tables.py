@@ -245,6 +245,8 @@ notifications = Table(
     Column("reference", String(512)),
     Column("sent_at", UTCDateTime(), nullable=False),
     Index("ix_notifications_alert_id", "alert_id"),
+    # The alerts of a Slack message (a button press) or a PagerDuty incident (its webhook).
+    Index("ix_notifications_reference", "reference"),
 )
 
 # One row per person a tier paged about an alert, written with the notices that page them:

@@ -124,8 +124,7 @@ class SQLiteWriter:
                         level = None
                     wanted = self._synchronous if handed.durable else _relaxed(self._synchronous)
                     if level != wanted:
-                        conn.exec_driver_sql(f"PRAGMA synchronous={wanted}")
-                        conn.commit()
+                        _set_synchronous(conn, wanted)
                         level = wanted
                     result = _in_transaction(conn, handed)
                 except BaseException as exc:  # the caller hears of anything
@@ -172,6 +171,13 @@ class SQLiteWriter:
                 return
             if isinstance(handed, _Handed):
                 _deliver(handed, None, StoreUnavailable("the store is closed"))
+
+
+def _set_synchronous(conn: Connection, level: str) -> None:
+    """Set the durability of the units to come, between transactions. Straight on the driver's
+    connection: a lone webhook's commit and the job runner's turn after it switch it twice,
+    and through SQLAlchemy each switch was a statement and a commit of its own."""
+    conn.connection.driver_connection.execute(f"PRAGMA synchronous={level}")  # type: ignore[union-attr]
 
 
 def _in_transaction(conn: Connection, handed: _Handed[_T]) -> _T:

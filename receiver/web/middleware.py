@@ -187,9 +187,13 @@ def _client(request: web.Request) -> web.Request:
     trusted proxy comes from ``X-Forwarded-For`` (every use of ``request.remote`` then names
     the client: audit rows, logs, the limit)."""
     proxies = request.app[TRUSTED_PROXIES]
-    address = proxies.client(request.remote, request.headers.getall("X-Forwarded-For", ()))
+    remote = request.remote
+    if remote is not None and not proxies.addresses:  # no proxy trusted: the peer is the client
+        request[CLIENT_ADDRESS] = remote
+        return request
+    address = proxies.client(remote, request.headers.getall("X-Forwarded-For", ()))
     request[CLIENT_ADDRESS] = address  # on the original too: the access log is given that one
-    return request if address == request.remote else request.clone(remote=address)
+    return request if address == remote else request.clone(remote=address)
 
 
 @web.middleware
@@ -201,7 +205,8 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         problem: str | None = None
         unhandled = False
         request = _client(request)
-        route_name = request.match_info.route.name or ""
+        route = request.match_info.route
+        route_name = route.name or ""
         is_webhook = route_name in _WEBHOOKS
         try:
             response = await handler(request)
@@ -247,10 +252,8 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
             and len(response.body) > _COMPRESS_OVER  # type: ignore[arg-type]
         ):
             response.enable_compression()  # only when Accept-Encoding allows it
-        metrics = request.app[METRICS]
-        route = request.match_info.route
-        name = route.name or (route.resource.canonical if route.resource else "unmatched")
-        metrics.count_http(name, response.status, elapsed if is_webhook else None)
+        name = route_name or (route.resource.canonical if route.resource else "unmatched")
+        request.app[METRICS].count_http(name, response.status, elapsed if is_webhook else None)
         if is_webhook and problem is not None:
             # Alertmanager drops a notification it got a 4xx for: say so where people look.
             log.warning(

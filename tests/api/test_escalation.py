@@ -504,3 +504,41 @@ async def test_an_alert_is_routed_and_its_notification_claimed_in_one_turn(
         }
     route, notify = rows["route"], rows["notify"]
     assert route.started_at <= route.finished_at == notify.started_at
+
+
+async def test_a_route_job_reads_its_alerts_in_the_turn_that_claims_it(
+    receiver: WebhookReceiver, start: Any
+) -> None:
+    """The route job runs in the runner's loop on its alerts' states read in the transaction
+    that claimed it (one read for every route job the turn claims), not by a read of its own
+    through the async driver once the turn is over."""
+    client = await start(receiver)
+    # What each database connection ran, in order, its commits included.
+    ran: dict[int, list[str]] = {}
+
+    def statement(conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
+        ran.setdefault(id(conn.connection.dbapi_connection), []).append(" ".join(text.split()))
+
+    def commit(conn: Any) -> None:
+        ran.setdefault(id(conn.connection.dbapi_connection), []).append("COMMIT")
+
+    event.listen(Engine, "before_cursor_execute", statement)
+    event.listen(Engine, "commit", commit)
+    try:
+        resp = await client.post("/webhook", json=webhook(alert("A"), alert("B")), headers=HOOK)
+        assert resp.status == 200
+        await eventually(lambda: len(receiver.requests) == 1)
+    finally:
+        event.remove(Engine, "before_cursor_execute", statement)
+        event.remove(Engine, "commit", commit)
+    states = "SELECT alerts.id, alerts.status, alerts.acknowledged_at"
+    reads = []
+    for statements in ran.values():
+        for at, text in enumerate(statements):
+            if text.startswith(states) and "alerts.labels" in text:
+                since = statements[:at]
+                last_commit = max((i for i, s in enumerate(since) if s == "COMMIT"), default=-1)
+                reads.append(since[last_commit + 1 :])
+    assert len(reads) == 1, reads
+    # In the same transaction as the claim that leased the route job.
+    assert any(s.startswith("UPDATE jobs SET state=") and "RETURNING" in s for s in reads[0])

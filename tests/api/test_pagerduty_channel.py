@@ -23,7 +23,13 @@ from receiver.notify.base import (
     Notice,
     NoticeKind,
 )
-from receiver.notify.pagerduty import PagerDutyChannel, dedup_key, parse_dedup_key
+from receiver.notify.pagerduty import (
+    PagerDutyChannel,
+    dedup_key,
+    earlier_fingerprints,
+    later_fingerprint,
+    parse_dedup_key,
+)
 from receiver.notify.pagerduty_webhook import parse_webhook, sign, verify_signature
 from tests.api.test_channels import make_alert, make_notice
 from tests.fakes.pagerduty import FakePagerDuty, Reply
@@ -353,3 +359,75 @@ def test_an_event_without_its_id_or_time_is_refused_naming_the_field(
     with pytest.raises(InvalidInput) as caught:
         parse_webhook(b'{"event": %s}' % event.encode())
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("now", "before"),
+    [
+        ("grafana:c6eadffa33fcdf37", "c6eadffa33fcdf37"),  # migration 0017
+        ("firebreak:0123456789abcd", "fb0123456789abcd"),  # migration 0018
+    ],
+)
+def test_the_fingerprints_migrations_rewrote_map_both_ways(now: str, before: str) -> None:
+    assert earlier_fingerprints(now) == (before,)
+    assert later_fingerprint(before) == now
+
+
+def test_other_fingerprints_had_no_earlier_shape() -> None:
+    for fingerprint in ("c6eadffa33fcdf37", "manual-1f2e", "firebreak:short", "grafana:"):
+        assert earlier_fingerprints(fingerprint) == ()
+    for fingerprint in ("manual-1f2e", "grafana:c6eadffa33fcdf37", "firebreak:0123456789abcd"):
+        assert later_fingerprint(fingerprint) is None
+
+
+def _fingerprinted(notice_: Notice, *fingerprints: str) -> Notice:
+    alerts = tuple(
+        replace(a, fingerprint=f) for a, f in zip(notice_.alerts, fingerprints, strict=True)
+    )
+    return replace(notice_, alerts=alerts)
+
+
+async def test_an_occurrence_keeps_the_key_recorded_for_it_and_each_alert_gets_its_own(
+    fake: FakePagerDuty, tmp_path: Path
+) -> None:
+    """A page of two alerts gives each alert its key to record. A later tier's trigger of an
+    occurrence recorded under the key before migration 0017 goes to that incident, not a new
+    one."""
+    channel = PagerDutyChannel("pd", settings(fake, tmp_path))
+    grafana = _fingerprinted(notice(count=2), "grafana:c6eadffa33fcdf37", "fp0002")
+    first, second = grafana.alerts
+    old_key = dedup_key(first, "c6eadffa33fcdf37")
+    delivery = await channel.send(replace(grafana, references=(old_key,)), "")
+    assert delivery.reference is None
+    assert dict(delivery.alert_references) == {first.id: old_key, second.id: dedup_key(second)}
+    assert [r["dedup_key"] for r in fake.requests] == [old_key, dedup_key(second)]
+    # Resolved with the recorded keys: both incidents close, one event each.
+    resolved = replace(grafana, kind=NoticeKind.RESOLVED, references=(old_key, dedup_key(second)))
+    await channel.send(resolved, "")
+    assert [(r["event_action"], r["dedup_key"]) for r in fake.requests[2:]] == [
+        ("resolve", old_key),
+        ("resolve", dedup_key(second)),
+    ]
+    assert fake.open_incidents() == []
+    await channel.close()
+
+
+async def test_without_a_recorded_key_a_rewritten_fingerprint_is_followed_up_under_both(
+    fake: FakePagerDuty, tmp_path: Path
+) -> None:
+    """Paged in a group before the upgrade (no key recorded): the acknowledge goes to the key
+    of the fingerprint now and the one before; neither is recorded, being a guess. An alert
+    whose fingerprint no migration changed gets one event, and its key recorded."""
+    channel = PagerDutyChannel("pd", settings(fake, tmp_path))
+    heartbeat = _fingerprinted(
+        notice(NoticeKind.ACKNOWLEDGED, count=2), "firebreak:0123456789abcd", "fp0002"
+    )
+    first, second = heartbeat.alerts
+    delivery = await channel.send(heartbeat, "")
+    assert [(r["event_action"], r["dedup_key"]) for r in fake.requests] == [
+        ("acknowledge", dedup_key(first)),
+        ("acknowledge", dedup_key(first, "fb0123456789abcd")),
+        ("acknowledge", dedup_key(second)),
+    ]
+    assert dict(delivery.alert_references) == {second.id: dedup_key(second)}
+    await channel.close()

@@ -5,8 +5,8 @@ through the application's durable jobs."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -22,7 +22,9 @@ from receiver.notify.base import (
     NoticeKind,
 )
 from receiver.notify.slack import Pacer, SlackChannel
+from receiver.typedefs import METRICS
 from tests.api.test_channels import make_notice
+from tests.clock import ManualClock
 from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, OTHER_CHANNEL, SlackFake
 from tests.payloads import alert, webhook
@@ -139,17 +141,23 @@ async def test_wrong_token_and_unknown_channel_are_rejected(
 async def test_429_is_throttled_with_retry_after_and_holds_the_channel(
     slack: SlackFake, session: aiohttp.ClientSession
 ) -> None:
-    pacer = Pacer(0.0)
+    now = [100.0]
+    pacer = Pacer(0.0, clock=lambda: now[0])
     client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url, session=session)
     chat = SlackChannel("chat", client, default_channel=CHANNEL, pacer=pacer)
     slack.rate_limit("chat.postMessage", retry_after=7)
     with pytest.raises(ChannelThrottled) as info:
         await chat.send(make_notice(), "")
     assert info.value.retry_after == 7.0
-    assert 6.0 < pacer.held(CHANNEL) <= 7.0
-    with pytest.raises(ChannelThrottled):  # held: not even asked
+    assert pacer.held(CHANNEL) == 7.0
+    now[0] += 6.5
+    with pytest.raises(ChannelThrottled) as info:  # held: not even asked
         await chat.send(make_notice(key="other"), "")
+    assert info.value.retry_after == pytest.approx(0.5)
     assert len(slack.calls) == 1
+    now[0] += 0.5
+    await chat.send(make_notice(key="other"), "")
+    assert len(slack.top_messages(CHANNEL)) == 1
 
 
 def test_pacer_allows_one_post_per_interval_per_channel() -> None:
@@ -172,36 +180,34 @@ async def _all_done(states: Any) -> bool:
 
 
 async def test_a_429_spell_delays_but_loses_nothing(
-    aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: SlackFake
+    on_clock: Any, sqlite_url: str, make_config: Any, slack: SlackFake, manual_clock: ManualClock
 ) -> None:
-    config = make_config(sqlite_url, slack_config(slack, tier2_after="1h"))
-    registry = CollectorRegistry()
-    client = await aiohttp_client(create_app(config, registry=registry))
+    client = await on_clock(make_config(sqlite_url, slack_config(slack, tier2_after="1h")))
     slack.rate_limit("chat.postMessage", retry_after=1, times=3)
     for name in ("A", "B", "C"):
         payload = webhook(alert(name), group_key=f'{{}}:{{alertname="{name}"}}')
         await client.post("/webhook", json=payload, headers=HOOK)
+    await manual_clock.settle()
+    throttled = [c for c in slack.calls if c.answered == 429]
+    assert slack.top_messages(CHANNEL) == [] and len(throttled) == 1  # the channel is held
 
-    posted = await eventually(lambda: len(slack.top_messages(CHANNEL)) == 3, within=15)
-    assert posted
+    await manual_clock.advance(timedelta(milliseconds=999))
+    assert slack.top_messages(CHANNEL) == []  # Retry-After is waited out on the clock
+    await manual_clock.advance(timedelta(seconds=10))
     texts = sorted(m.text for m in slack.top_messages(CHANNEL))
     assert texts == ["[FIRING] A (critical)", "[FIRING] B (critical)", "[FIRING] C (critical)"]
-    throttled = [c for c in slack.calls if c.answered == 429]
-    assert len(throttled) == 3
-    first_ok = min(c.at for c in slack.called("chat.postMessage"))
-    assert first_ok - throttled[0].at >= 0.9  # it waited out Retry-After
+    assert len([c for c in slack.calls if c.answered == 429]) == 3
 
     async def notify_jobs() -> set[tuple[str, int]]:
         resp = await client.get("/api/v1/jobs?kind=notify", headers=auth(VIEWER_TOKEN))
         return {(j["state"], j["attempts"]) for j in (await resp.json())["jobs"]}
 
-    await eventually(lambda: _all_done(notify_jobs()), what="notify jobs done")
     assert await notify_jobs() == {("done", 0)}  # waiting out a 429 spends no attempt
     breakers = await (
         await client.get("/debug/circuit-breakers", headers=auth(VIEWER_TOKEN))
     ).json()
     assert all(b["state"] == "closed" and b["failures"] == 0 for b in breakers["breakers"])
-    throttled_count = registry.get_sample_value(
+    throttled_count = client.app[METRICS].registry.get_sample_value(
         "firebreak_notifications_total",
         {"channel": "chat", "kind": "firing", "outcome": "throttled"},
     )
@@ -209,21 +215,20 @@ async def test_a_429_spell_delays_but_loses_nothing(
 
 
 async def test_posts_to_one_channel_are_paced_one_a_second(
-    aiohttp_client: Any, sqlite_url: str, make_config: Any, slack: SlackFake
+    on_clock: Any, sqlite_url: str, make_config: Any, slack: SlackFake, manual_clock: ManualClock
 ) -> None:
     text = slack_config(slack, tier2_after="1h").replace("message_interval: 50ms", "")
-    client = await aiohttp_client(
-        create_app(make_config(sqlite_url, text), registry=CollectorRegistry())
-    )
+    client = await on_clock(make_config(sqlite_url, text))
     for name in ("A", "B", "C"):
         payload = webhook(alert(name), group_key=f'{{}}:{{alertname="{name}"}}')
         await client.post("/webhook", json=payload, headers=HOOK)
-    await eventually(lambda: len(slack.top_messages(CHANNEL)) == 3, within=15)
-    times = sorted(c.at for c in slack.called("chat.postMessage"))
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    # Slots are a second apart when taken; arrival adds a little delay of its own (unpaced,
-    # the three would arrive within a few milliseconds).
-    assert all(gap >= 0.6 for gap in gaps) and times[-1] - times[0] >= 1.7, gaps
+    await manual_clock.settle()
+    posted = [len(slack.top_messages(CHANNEL))]
+    for step in (0.99, 0.01, 0.99, 0.01):
+        await manual_clock.advance(timedelta(seconds=step))
+        posted.append(len(slack.top_messages(CHANNEL)))
+    # One a second on the application's clock: unpaced, the three would go out at once.
+    assert posted == [1, 1, 2, 2, 3]
 
 
 async def test_a_tier_in_another_channel_is_noted_in_the_first_message(

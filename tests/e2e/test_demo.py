@@ -23,6 +23,7 @@ from tests.e2e.conftest import ROOT, FirebreakServer, free_port
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.long  # about 90 s: its alert waits out the demo's one-minute rate window
 def test_make_demo_heals_the_service_end_to_end(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     done = subprocess.run(

@@ -74,7 +74,13 @@ def start(
         extra += "shutdown_grace: 1s"
         config = make_config(sqlite_url, slack_config(slack, tier2_after="5m", extra=extra))
         client: TestClient[Any, Any] = await aiohttp_client(
-            create_app(config, clock=clock, registry=CollectorRegistry(), owner=owner)
+            create_app(
+                config,
+                clock=clock,
+                monotonic=clock.monotonic,
+                registry=CollectorRegistry(),
+                owner=owner,
+            )
         )
         clock.watch(client.app)
         return client
@@ -119,7 +125,9 @@ async def test_the_first_message_gets_the_graph_in_its_thread(
         "files.getUploadURLExternal",
         "files.completeUploadExternal",
     ]
-    assert slack.called("conversations.replies") == []  # a first attempt need not look
+    # Paced behind the message (one post a second per channel), the graph waited; a run
+    # merely deferred asks nothing of Slack's rate-limited reads.
+    assert slack.called("conversations.replies") == []
     [job] = await graph_jobs(client)
     assert (job["state"], job["attempts"]) == ("done", 0)
 
@@ -240,6 +248,25 @@ async def test_an_upload_whose_answer_was_lost_is_not_shared_twice(
     [job] = await graph_jobs(client)
     assert (job["state"], job["attempts"]) == ("done", 1)
     assert len(slack.called("files.completeUploadExternal")) == 0  # the one call answered 500
+    assert len(slack.called("conversations.replies")) == 1  # the retry looked, and found it
+
+
+async def test_a_graph_held_back_by_slack_asks_nothing_before_it_is_shared(
+    start: Start, prometheus: str, slack: SlackFake, clock: ManualClock
+) -> None:
+    client = await start(prometheus)
+    slack.rate_limit("files.getUploadURLExternal", retry_after=3)  # refused: nothing shared
+    await client.post("/webhook", json=firing(), headers=HOOK)
+    await clock.advance(timedelta(seconds=1))
+    message = the_message(slack)
+    assert slack.shared_files(CHANNEL, message.ts) == []
+    [job] = await graph_jobs(client)
+    assert (job["state"], job["attempts"], job["outcome"]) == ("pending", 0, None)
+    await clock.advance(timedelta(seconds=3))  # Retry-After waited out
+    assert len(slack.shared_files(CHANNEL, message.ts)) == 1
+    [job] = await graph_jobs(client)
+    assert (job["state"], job["attempts"]) == ("done", 0)
+    assert slack.called("conversations.replies") == []
 
 
 async def test_a_restart_mid_upload_neither_loses_nor_doubles_the_graph(
@@ -262,5 +289,7 @@ async def test_a_restart_mid_upload_neither_loses_nor_doubles_the_graph(
     await clock.advance(timedelta(seconds=1))
     assert len(slack.shared_files(CHANNEL, the_message(slack).ts)) == 1
     [job] = await graph_jobs(second)
-    assert job["state"] == "done"
-    assert len(slack.called("conversations.replies")) == 1  # the attempt after the restart
+    # No attempt failed and no lease ran out: the run cut off with its upload out left the
+    # job in doubt, and the run after the restart looked in the thread (once) for the graph.
+    assert (job["state"], job["attempts"]) == ("done", 0)
+    assert len(slack.called("conversations.replies")) == 1

@@ -130,6 +130,21 @@ async def test_a_hand_off_cut_off_at_shutdown_is_not_told_twice(
     assert [e["target"] for e in told] == ["primary:alice"]
 
 
+async def test_a_hand_off_held_back_by_slack_asks_nothing_before_it_is_posted(
+    outside: Outside, manual_clock: ManualClock
+) -> None:
+    slack = outside.slack
+    await _start(outside)
+    await manual_clock.advance(timedelta(minutes=9, seconds=59))
+    slack.rate_limit("chat.postMessage", retry_after=5)  # refused: nothing posted
+    await manual_clock.advance(timedelta(seconds=1))  # 09:00
+    assert slack.direct_messages(ALICE) == []
+    await manual_clock.advance(timedelta(seconds=5))  # Retry-After waited out
+    assert len(slack.direct_messages(ALICE)) == 1
+    # Slack's reads are rate-limited: a run merely deferred does not look for its message.
+    assert slack.called("conversations.history") == []
+
+
 async def test_a_failed_update_is_retried(outside: Outside, manual_clock: ManualClock) -> None:
     slack = outside.slack
     slack.fail("usergroups.users.update", "internal_error", times=2, status=500)
@@ -138,3 +153,5 @@ async def test_a_failed_update_is_retried(outside: Outside, manual_clock: Manual
     await manual_clock.advance(timedelta(minutes=11))
     assert slack.user_groups[GROUP] == [ALICE]
     assert len(slack.direct_messages(ALICE)) == 1
+    # After a failed attempt the retry looks first: the failure may have come after the post.
+    assert len(slack.called("conversations.history")) == 1

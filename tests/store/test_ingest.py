@@ -62,6 +62,27 @@ async def test_existing_occurrence_resolved_by_a_batch(store: Store) -> None:
     assert [(e.kind, e.request_id) for e in events] == [("fired", "r1"), ("resolved", "r2")]
 
 
+async def test_a_batch_of_odd_size_is_stored_whole_with_each_alert_its_own_id(
+    store: Store,
+) -> None:
+    """On SQLite a batch goes in several INSERTs (37 rows: 32, 4, 1); every new occurrence
+    comes back with its own id, and those already stored are seen, not inserted again."""
+    await store.ingest(
+        [received(webhook(alert("A7")), "r0"), received(webhook(alert("A30")), "r0")], NOW
+    )
+    batch = [received(webhook(alert(f"A{i}")), f"req-{i}") for i in range(39)]
+    outcome = await store.ingest(batch, NOW)
+    assert outcome.seen == 2
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(alerts.c.id, alerts.c.alertname))).all()
+        events = (await conn.execute(select(alert_events))).all()
+    assert len(rows) == 39
+    new = {row.id for row in rows if row.alertname not in ("A7", "A30")}
+    assert set(outcome.new_alert_ids) == new and len(new) == 37
+    request_of = {e.alert_id: e.request_id for e in events if e.request_id != "r0"}
+    assert {row.id: f"req-{row.alertname[1:]}" for row in rows if row.id in new} == request_of
+
+
 @pytest.mark.postgres
 async def test_a_batch_rolled_back_to_break_a_deadlock_is_run_again(
     pg_database: str, make_config: Any

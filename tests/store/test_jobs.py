@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from receiver.model import NewJob
@@ -76,3 +76,51 @@ async def test_enqueue_counts_the_jobs_it_added_not_those_whose_key_was_taken(
         keys = [row[0] for row in await conn.execute(select(jobs.c.idempotency_key))]
     assert sorted(keys) == sorted(note(n).idempotency_key for n in range(1, 6))
     assert await store.unit(lambda conn: store.jobs.enqueue_in(conn, [note(6), note(6)], NOW)) == 1
+
+
+async def test_an_enqueued_job_is_stored_as_sqlalchemy_stores_it(store: Store) -> None:
+    # SQLite enqueues through the driver's own INSERT (store/bulk.py): the same text as
+    # SQLAlchemy's, JSON escaping and times to the microsecond included.
+    payload = {"alert_ids": [1, 2], "note": "x'); --\u00e9\U0001f525", "n": 2.5, "none": None}
+    due = NOW.replace(microsecond=7)
+    made = NewJob("notify", payload, due, "by-store", coalesce_key="group:1")
+
+    def both(conn: Connection) -> int:
+        row = {"kind": "notify", "payload": payload, "state": "pending", "due_at": due,
+               "attempts": 0, "idempotency_key": "by-sqlalchemy", "coalesce_key": "group:1",
+               "created_at": NOW, "updated_at": NOW}  # fmt: skip
+        conn.execute(insert(jobs), [row])
+        return store.jobs.enqueue_in(conn, [made], NOW)
+
+    assert await store.unit(both) == 1
+    columns = [c for c in jobs.c if c.name not in ("id", "idempotency_key")]
+    async with store.connection() as conn:
+        text = [
+            tuple(row)
+            for row in await conn.execute(
+                select(*(c.cast(jobs.c.idempotency_key.type) for c in columns)).order_by(
+                    jobs.c.idempotency_key
+                )
+            )
+        ]
+    assert text[0] == text[1]
+    assert text[0][0] == "notify"
+
+
+async def test_leases_handed_back_by_id_count_each_job_once(store: Store) -> None:
+    """Ids go to the database in lists of a power of two in number (three as four, the last
+    repeated): what is finished and counted is each named job once, and no other."""
+    await enqueue(store, *(note(n, key=f"k{n}") for n in range(5)))
+    assert await claim(store, "w1") == [0, 1, 2, 3, 4]
+
+    def finish_three(conn: Connection) -> tuple[int, set[int]]:
+        ids = [row[0] for row in conn.execute(select(jobs.c.id).order_by(jobs.c.id))]
+        done = store.jobs.finish(conn, ids[:3], "w1", NOW, "sent")
+        return done, store.jobs.held(conn, ids, "w1")
+
+    done, still_held = await store.unit(finish_three)
+    assert done == 3
+    assert len(still_held) == 2
+    async with store.connection() as conn:
+        states = [row[0] for row in await conn.execute(select(jobs.c.state).order_by(jobs.c.id))]
+    assert states == ["done", "done", "done", "running", "running"]

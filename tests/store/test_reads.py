@@ -188,3 +188,15 @@ async def test_reads_by_id_are_what_the_column_types_read(store: Store) -> None:
         )
     assert with_labels[ids[1]].acknowledged_at == NOW + timedelta(seconds=1)
     assert with_labels[ids[3]].status is AlertStatus.RESOLVED
+
+
+async def test_alerts_read_by_id_come_back_once_each(store: Store) -> None:
+    """Ids go in an IN list of a power of two in number (three as four, the last repeated):
+    every alert asked for comes back once, and none other."""
+    batch = [received(webhook(alert(name)), f"r-{name}") for name in "ABCDE"]
+    outcome = await store.ingest(batch, NOW)
+    ids = sorted(outcome.new_alert_ids)
+    assert sorted(await states(store, ids[:3])) == ids[:3]
+    async with store.connection() as conn:
+        read = await store.alerts_by_ids(conn, ids[1:4])
+    assert sorted(a.id for a in read) == ids[1:4]

@@ -67,6 +67,16 @@ async def test_an_ingest_commit_is_one_trip_to_the_writer(store: Store) -> None:
     assert await counts(store) == {"alerts": 3, "alert_events": 3, "webhooks": 3, "jobs": 1}
 
 
+async def test_a_unit_commits_with_the_durability_it_asked_for(store: Store) -> None:
+    # SQLite's synchronous level, as the unit runs: 2 is FULL (an fsync at every commit, the
+    # store's setting here), 1 NORMAL (what a unit that may skip the fsync gets).
+    def level(conn: Connection) -> int:
+        return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+    seen = [await store.unit(level, durable=durable) for durable in (True, False, False, True)]
+    assert seen == [2, 1, 1, 2]
+
+
 @pytest.mark.parametrize(
     ("raised", "caller_gets"),
     [

@@ -48,6 +48,16 @@ def test_every_module_has_its_layer() -> None:
     assert sorted(children - placed) == []
 
 
+def test_every_module_of_the_slack_transport_has_its_layer() -> None:
+    """The Slack transport's own modules are placed in its contract's layers too."""
+    contracts = configparser.ConfigParser()
+    contracts.read(ROOT / ".importlinter")
+    placed = set(re.findall(r"[a-z_]+", contracts["importlinter:contract:slack"]["layers"]))
+    graph = grimp.build_graph("receiver", cache_dir=None)
+    children = {module.split(".")[2] for module in graph.find_children("receiver.slack")}
+    assert sorted(children - placed) == []
+
+
 def test_no_module_imports_itself_back() -> None:
     assert cycles(grimp.build_graph("receiver", cache_dir=None)) == []
 

@@ -7,14 +7,10 @@
   resolve) goes into that message's thread and the message itself is re-rendered from the
   alerts' current state (``chat.update`` keyed by the stored channel and ts); so does an
   acknowledged notice, without a thread reply (the channel follows acknowledgements).
-- Posting is idempotent. A message or thread reply carries the idempotency key of the notice
-  or job behind it in its metadata. A send first looks in memory and, only when the caller
-  says an earlier attempt may have posted it (``attempt`` above 0: one failed or ended in
-  doubt, or the job was taken over), in Slack: the channel's history
-  (``conversations.history``) for a message, the thread (``conversations.replies``) for a
-  reply. It updates the message it finds instead
-  of posting a second, and posts no second reply. The first attempt looks nowhere: Slack's
-  rate limits on those reads are tight.
+- Posting is idempotent (``once``): a message or thread reply carries the idempotency key of
+  the notice or job behind it, and an attempt after one that may have posted it looks for it
+  in Slack first. A message found is updated instead of posted a second time; a reply found is
+  not posted again.
 - A target that is a Slack user id (a person a tier pages) is their direct message with the
   app, opened once (``conversations.open``): each page is a message of its own, and an
   acknowledgement or a resolve updates the messages there in place.
@@ -31,7 +27,6 @@ import dataclasses
 import logging
 import re
 import weakref
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -48,12 +43,12 @@ from receiver.notify.slack.blocks import (
     message,
     thread_note,
 )
-from receiver.notify.slack.files import find_in_thread, share_image
+from receiver.notify.slack.files import share_image
 from receiver.notify.slack.mrkdwn import escape, escape_within, mrkdwn
+from receiver.notify.slack.once import MessageRef, PostOnce
 from receiver.notify.slack.pacer import Pacer, slack_call
 
 __all__ = [
-    "MessageRef",
     "MessageState",
     "OfferLookup",
     "PagedLookup",
@@ -64,28 +59,9 @@ __all__ = [
 
 log = logging.getLogger("firebreak.slack")
 
-METADATA_EVENT: Final = "firebreak_notice"
 # Slack user ids (as people's slack_user_id): a target of this shape is a direct message.
 SLACK_USER: Final = re.compile(r"[UW][A-Z0-9]{2,}")
-_REMEMBERED: Final = 10_000  # idempotency keys whose message this process remembers
-_HISTORY_LOOKBACK: Final = 200  # messages searched for one posted by an earlier attempt
 _DIGEST_CHARS: Final = 2600  # a digest's body, escaped, inside a 3000-character section
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRef:
-    """Where a message lives: a Slack channel id and the message's ts."""
-
-    channel: str
-    ts: str
-
-    def __str__(self) -> str:
-        return f"{self.channel}:{self.ts}"
-
-    @classmethod
-    def parse(cls, reference: str | None) -> MessageRef | None:
-        channel, sep, ts = (reference or "").partition(":")
-        return cls(channel, ts) if sep and channel and ts else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +117,7 @@ class SlackChannel:
         self._references = references
         self._runbooks = runbooks
         self._paged = paged
-        self._posted: OrderedDict[str, MessageRef] = OrderedDict()
+        self._once = PostOnce(name, client, pacer)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._direct: dict[str, str] = {}  # user id -> the id of their direct message with us
 
@@ -320,75 +296,14 @@ class SlackChannel:
         thread_ts: str | None = None,
         key: str | None = None,
     ) -> MessageRef:
-        """Post unless this message (or thread reply) went out already; ``attempt`` above 0
-        says an earlier attempt may have posted it, and only then is Slack asked."""
-        key = key or f"{idempotency_key}#{thread_ts or ''}"
-        known = self._posted.get(key)
-        if known is None and attempt > 0:
-            known = await self._find_posted(channel, idempotency_key, thread_ts)
-            if known is not None:
-                self._remember(key, known)
-        if known is not None:
-            if thread_ts is None:  # the top message: bring it up to date instead
-                await self._update(known, text, blocks)
-            return known
-        wait = self._pacer.take_post(channel)
-        if wait > 0:
-            raise ChannelThrottled(f"slack {self.name}: pacing posts to {channel}", wait)
-        kwargs: dict[str, Any] = {}
-        if thread_ts is not None:
-            kwargs["thread_ts"] = thread_ts
-        answer = await slack_call(
-            f"slack {self.name} chat.postMessage",
-            self._client.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=blocks,
-                unfurl_links=False,
-                metadata={
-                    "event_type": METADATA_EVENT,
-                    "event_payload": {"idempotency_key": idempotency_key},
-                },
-                **kwargs,
-            ),
-            pacer=self._pacer,
-            channel=channel,
+        """Post unless this message (or thread reply) went out already (``PostOnce``); a top
+        message found posted is brought up to date instead."""
+        ref, found = await self._once.post(
+            idempotency_key, attempt, channel, text, blocks, thread_ts=thread_ts, key=key
         )
-        ref = MessageRef(str(answer.get("channel") or channel), str(answer["ts"]))
-        self._remember(key, ref)
+        if found and thread_ts is None:
+            await self._update(ref, text, blocks)
         return ref
-
-    def _remember(self, key: str, ref: MessageRef) -> None:
-        self._posted[key] = ref
-        while len(self._posted) > _REMEMBERED:
-            self._posted.popitem(last=False)
-
-    async def _find_posted(
-        self, channel: str, key: str, thread_ts: str | None = None
-    ) -> MessageRef | None:
-        """The message (or, with ``thread_ts``, the reply in that thread) an earlier attempt
-        posted with the idempotency key ``key``, from the channel's history or the thread."""
-        where = f"slack {self.name}"
-        if thread_ts is not None:
-            ts = await find_in_thread(self._client, self._pacer, where, channel, thread_ts, key=key)
-            if ts is not None:
-                log.info("%s: found the thread reply an earlier attempt posted", where)
-            return MessageRef(channel, ts) if ts is not None else None
-        answer = await slack_call(
-            f"slack {self.name} conversations.history",
-            self._client.conversations_history(
-                channel=channel, limit=_HISTORY_LOOKBACK, include_all_metadata=True
-            ),
-            pacer=self._pacer,
-            channel=channel,
-        )
-        for item in answer.get("messages") or []:
-            meta = item.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == METADATA_EVENT and payload.get("idempotency_key") == key:
-                log.info("slack %s: found the message an earlier attempt posted", self.name)
-                return MessageRef(channel, str(item["ts"]))
-        return None
 
     async def note_once(self, reference: str, text: str, key: str, attempt: int = 1) -> None:
         """A reply in the thread of the message at ``reference``, once per ``key`` across
