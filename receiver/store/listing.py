@@ -105,7 +105,8 @@ def alert_from_columns(row: Any) -> Alert:
 # back to what SQLAlchemy makes of it: times by the column type's own reader, JSON by the
 # engine's deserializer.
 SQLITE_ALERTS = (
-    f"SELECT {', '.join(c.name for c in ALERT_COLUMNS)} FROM alerts WHERE id IN ({{marks}})"
+    f"SELECT {', '.join(f'alerts.{c.name}' for c in ALERT_COLUMNS)} FROM alerts "
+    "WHERE alerts.id IN ({marks})"
 )
 # Ids per statement: far below SQLite's 32,766 bound parameters.
 _SQLITE_IN_CHUNK = 500

@@ -105,10 +105,13 @@ _STATE_COLUMNS = (
 _STATES = select(*_STATE_COLUMNS).where(_BY_IDS).order_by(alerts.c.id)
 _STATES_WITH_LABELS = select(*_STATE_COLUMNS, alerts.c.labels).where(_BY_IDS).order_by(alerts.c.id)
 # The same on SQLite, read through the driver (see ``listing.sqlite_rows_by_ids``).
-_SQLITE_STATE_COLUMNS = ", ".join(c.name for c in _STATE_COLUMNS)
-_SQLITE_STATES = f"SELECT {_SQLITE_STATE_COLUMNS} FROM alerts WHERE id IN ({{marks}}) ORDER BY id"
+_SQLITE_STATE_COLUMNS = ", ".join(f"alerts.{c.name}" for c in _STATE_COLUMNS)
+_SQLITE_STATES = (
+    f"SELECT {_SQLITE_STATE_COLUMNS} FROM alerts WHERE alerts.id IN ({{marks}}) ORDER BY alerts.id"
+)
 _SQLITE_STATES_WITH_LABELS = (
-    f"SELECT {_SQLITE_STATE_COLUMNS}, labels FROM alerts WHERE id IN ({{marks}}) ORDER BY id"
+    f"SELECT {_SQLITE_STATE_COLUMNS}, alerts.labels FROM alerts WHERE alerts.id IN ({{marks}}) "
+    "ORDER BY alerts.id"
 )
 _read_time = sqlite_time_reader()
 
