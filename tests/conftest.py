@@ -39,18 +39,69 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "firebreak"))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``long`` (a minute or more, like the demo's story) start first, each on a
-    worker of its own: started late, one would run on alone after every other test is done.
+# Directories whose tests start real processes (Firebreak, Alertmanager, Prometheus, headless
+# Chromium, a restarted PostgreSQL): seconds to tens of seconds a test, where most others take
+# a fraction of one.
+HEAVY_DIRECTORIES = frozenset({"e2e", "chaos", "console", "security"})
+# The share of the run over which their modules are spread: the rest is light tests only,
+# which even out the workers' ends.
+HEAVY_SPREAD = 0.6
+TESTS = Path(__file__).resolve().parent
 
-    pytest-xdist's load scheduling (``make test``) hands each of its N workers a first batch of
-    ``len(items) // N // 4`` consecutive tests, then more as they run low; the k-th long test is
-    put at the head of the k-th batch. Every worker computes the same order, as xdist requires.
-    """
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The order of a parallel run (pytest-xdist's load scheduling, as ``make test`` runs it).
+
+    xdist hands each worker consecutive tests: a first batch of ``len(items) // N // 4`` for
+    each of its N workers, then, as a worker runs low, up to a twelfth of what is left. In
+    collection order the tests of HEAVY_DIRECTORIES came to one or two workers in a few
+    such batches, and the run waited for those workers alone at its end. Here their modules
+    (each kept whole, so that a module-scoped fixture serves it once) are spread evenly over
+    the first 60 % of the run, and each test marked ``long`` heads a worker's first batch. A
+    run without workers keeps the collection order."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers > 1:
+        items[:] = _long_first(_spread_heavy_modules(items), workers)
+
+
+def _spread_heavy_modules(items: list[pytest.Item]) -> list[pytest.Item]:
+    modules: list[list[pytest.Item]] = []
+    for item in items:
+        if modules and modules[-1][0].path == item.path:
+            modules[-1].append(item)
+        else:
+            modules.append([item])
+
+    def heavy(module: list[pytest.Item]) -> bool:
+        path = module[0].path
+        return path.is_relative_to(TESTS) and path.relative_to(TESTS).parts[0] in HEAVY_DIRECTORIES
+
+    heavies = [module for module in modules if heavy(module)]
+    lights = [module for module in modules if not heavy(module)]
+    if not heavies:
+        return items
+    light_count = sum(len(module) for module in lights)
+    # Heavy module k goes before the first light module at or past its share of the run.
+    due = [int(HEAVY_SPREAD * light_count * (k + 0.5) / len(heavies)) for k in range(len(heavies))]
+    order: list[pytest.Item] = []
+    placed = 0
+    for module in lights:
+        while heavies and due[0] <= placed:
+            order += heavies.pop(0)
+            due.pop(0)
+        order += module
+        placed += len(module)
+    for module in heavies:
+        order += module
+    return order
+
+
+def _long_first(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The k-th test marked ``long`` at the head of the k-th worker's first batch: started
+    late, one would run on alone after every other test is done."""
     long = [item for item in items if item.get_closest_marker("long")]
     if not long:
-        return
-    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+        return items
     batch = max(len(items) // workers // 4, 2)
     slots: dict[int, pytest.Item] = {}
     for k, item in enumerate(long):
@@ -59,7 +110,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             index = (index + 1) % len(items)
         slots[index] = item
     rest = iter([item for item in items if not item.get_closest_marker("long")])
-    items[:] = [slots[i] if i in slots else next(rest) for i in range(len(items))]
+    return [slots[i] if i in slots else next(rest) for i in range(len(items))]
 
 
 def examples(per_hundred: int) -> int:
