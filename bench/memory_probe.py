@@ -9,7 +9,8 @@ default) appends one JSON line to ``FB_PROBE_FILE``:
 - ``sqlite``: SQLite's own allocations (``sqlite3_status64``, all connections: page caches,
   schemas, prepared statements), and ``connections``: for each open connection, the thread
   that opened it and what it holds (``sqlite3_db_status``, KiB): its page cache, schema and
-  prepared statements;
+  prepared statements, and with ``FB_PROBE_STATEMENTS=1`` the statements by kind (see
+  ``_statements``: a diagnostic that may crash the server);
 - ``malloc``: glibc's ``mallinfo2``: ``arena`` (bytes the heaps of all arenas took from the
   system), ``inuse`` (allocated), ``free`` (free inside them), ``mmap`` (large blocks mapped
   apart), and ``arenas``: the number of glibc arenas (``[heap]`` plus the per-thread heaps);
@@ -46,6 +47,7 @@ _SQLITE_DBSTATUS_CACHE_USED = 1
 _SQLITE_DBSTATUS_SCHEMA_USED = 2
 _SQLITE_DBSTATUS_STMT_USED = 3
 _SQLITE_STMTSTATUS_MEMUSED = 99
+_WALK_STATEMENTS = os.environ.get("FB_PROBE_STATEMENTS") == "1"
 
 
 class _MallInfo2(ctypes.Structure):
@@ -112,28 +114,32 @@ def _arenas() -> int:
     return count
 
 
-def _statements(libsqlite: ctypes.CDLL, db: int) -> list[tuple[str, int, int]]:
+def _statements(walk: ctypes.PyDLL, db: int) -> list[tuple[str, int, int]]:
     """The connection's prepared statements by kind (the SQL's first words): how many, and
-    the KiB they hold (``sqlite3_stmt_status(SQLITE_STMTSTATUS_MEMUSED)``), largest first."""
+    the KiB they hold (``sqlite3_stmt_status(SQLITE_STMTSTATUS_MEMUSED)``), largest first.
+
+    Only with ``FB_PROBE_STATEMENTS=1``, for a look, not in a run that must finish: the walk
+    cannot hold the connection's mutex (the interpreter may switch threads between two calls,
+    to one that holds the interpreter's lock and waits for that mutex: a deadlock, seen), so a
+    statement its thread finalizes meanwhile (the driver's cache evicting one) may crash the
+    process. ``walk`` is a ``PyDLL`` (its calls keep the interpreter's lock), which narrows
+    that window to the Python between two calls."""
     kinds: dict[str, list[int]] = {}
-    mutex = libsqlite.sqlite3_db_mutex(db)  # its thread may finalize one meanwhile
-    libsqlite.sqlite3_mutex_enter(mutex)
-    try:
-        stmt = libsqlite.sqlite3_next_stmt(db, None)
-        while stmt:
-            sql = (libsqlite.sqlite3_sql(stmt) or b"").decode(errors="replace")
-            kind = " ".join(sql.split()[:4])[:48]
-            found = kinds.setdefault(kind, [0, 0])
-            found[0] += 1
-            found[1] += libsqlite.sqlite3_stmt_status(stmt, _SQLITE_STMTSTATUS_MEMUSED, 0)
-            stmt = libsqlite.sqlite3_next_stmt(db, stmt)
-    finally:
-        libsqlite.sqlite3_mutex_leave(mutex)
+    stmt = walk.sqlite3_next_stmt(db, None)
+    while stmt:
+        sql = (walk.sqlite3_sql(stmt) or b"").decode(errors="replace")
+        kind = " ".join(sql.split()[:4])[:48]
+        found = kinds.setdefault(kind, [0, 0])
+        found[0] += 1
+        found[1] += walk.sqlite3_stmt_status(stmt, _SQLITE_STMTSTATUS_MEMUSED, 0)
+        stmt = walk.sqlite3_next_stmt(db, stmt)
     ranked = sorted(kinds.items(), key=lambda item: -item[1][1])
     return [(kind, count, size // 1024) for kind, (count, size) in ranked[:6]]
 
 
-def _record(libsqlite: ctypes.CDLL, libc: ctypes.CDLL, started: float) -> dict[str, object]:
+def _record(
+    libsqlite: ctypes.CDLL, walk: ctypes.PyDLL, libc: ctypes.CDLL, started: float
+) -> dict[str, object]:
     smaps = _smaps()
     current, high = ctypes.c_int64(), ctypes.c_int64()
     libsqlite.sqlite3_status64(
@@ -156,7 +162,8 @@ def _record(libsqlite: ctypes.CDLL, libc: ctypes.CDLL, started: float) -> dict[s
                 ctypes.c_void_p(db), op, ctypes.byref(value), ctypes.byref(top), 0
             )
             used[name] = value.value // 1024
-        used["kinds"] = _statements(libsqlite, db)
+        if _WALK_STATEMENTS:
+            used["kinds"] = _statements(walk, db)
         connections.append(used)
     info = libc.mallinfo2()
     record: dict[str, object] = {
@@ -191,15 +198,12 @@ def _probe(path: Path, every: float, snap_at: list[float], frames: int) -> None:
         ctypes.POINTER(ctypes.c_int),
         ctypes.c_int,
     ]
-    libsqlite.sqlite3_next_stmt.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    libsqlite.sqlite3_next_stmt.restype = ctypes.c_void_p
-    libsqlite.sqlite3_sql.argtypes = [ctypes.c_void_p]
-    libsqlite.sqlite3_sql.restype = ctypes.c_char_p
-    libsqlite.sqlite3_db_mutex.argtypes = [ctypes.c_void_p]
-    libsqlite.sqlite3_db_mutex.restype = ctypes.c_void_p
-    libsqlite.sqlite3_mutex_enter.argtypes = [ctypes.c_void_p]
-    libsqlite.sqlite3_mutex_leave.argtypes = [ctypes.c_void_p]
-    libsqlite.sqlite3_stmt_status.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    walk = ctypes.PyDLL(libsqlite._name)  # the same library; calls keep the GIL
+    walk.sqlite3_next_stmt.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    walk.sqlite3_next_stmt.restype = ctypes.c_void_p
+    walk.sqlite3_sql.argtypes = [ctypes.c_void_p]
+    walk.sqlite3_sql.restype = ctypes.c_char_p
+    walk.sqlite3_stmt_status.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     libc = ctypes.CDLL("libc.so.6")
     libc.mallinfo2.restype = _MallInfo2
     started = time.monotonic()
@@ -210,7 +214,7 @@ def _probe(path: Path, every: float, snap_at: list[float], frames: int) -> None:
             serving = any(by.startswith("firebreak-sqlite") for _, by in _connections)
             if frames and serving and not tracemalloc.is_tracing():
                 tracemalloc.start(frames)  # after start-up, which it would slow past the wait
-            out.write(json.dumps(_record(libsqlite, libc, started)) + "\n")
+            out.write(json.dumps(_record(libsqlite, walk, libc, started)) + "\n")
             out.flush()
             elapsed = time.monotonic() - started
             while pending and elapsed >= pending[0] and tracemalloc.is_tracing():

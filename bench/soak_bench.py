@@ -65,9 +65,13 @@ def rss_mib(pid: int) -> float:
 
 
 def pending_jobs(port: int) -> int:
-    """Jobs waiting to run, from Firebreak's /metrics (``firebreak_jobs_queued``)."""
-    with urllib.request.urlopen(f"http://{wb.HOST}:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
+    """Jobs waiting to run, from Firebreak's /metrics (``firebreak_jobs_queued``); -1 when
+    /metrics does not answer in time (a machine loaded by others: the soak goes on)."""
+    try:
+        with urllib.request.urlopen(f"http://{wb.HOST}:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:
+        return -1
     total = 0.0
     for line in text.splitlines():
         if line.startswith("firebreak_jobs_queued{") and 'state="pending"' in line:

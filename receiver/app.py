@@ -30,7 +30,7 @@ from receiver.breaker import BreakerRegistry
 from receiver.channels import breaker_factory, slack_client
 from receiver.chatops import ChatOps
 from receiver.clock_skew import ClockSkew
-from receiver.config import Config
+from receiver.config import AlertmanagerConfig, Config
 from receiver.console.routes import setup_console
 from receiver.gauges import setup_gauges
 from receiver.ingest import Ingestor, outbox
@@ -253,19 +253,30 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
+def _alertmanager_in_force(app: web.Application) -> Callable[[], AlertmanagerClient | None]:
+    """The Alertmanager client of the configuration in force, made again when a reload changes
+    the ``alertmanager`` section (None without one)."""
+    made: list[tuple[AlertmanagerConfig | None, AlertmanagerClient | None]] = []
+
+    def client() -> AlertmanagerClient | None:
+        section = app[CONFIG].alertmanager
+        if not made or made[0][0] is not section:
+            made[:] = [(section, AlertmanagerClient(section, app[HTTP]) if section else None)]
+        return made[0][1]
+
+    return client
+
+
 async def _slack(app: web.Application) -> AsyncIterator[None]:
     """The slash command and buttons, over the services the runner context made."""
     config = app[CONFIG]
     slack = config.slack
     assert slack is not None
     client = app[SLACK_CLIENT]
-    alertmanager = (
-        AlertmanagerClient(config.alertmanager, app[HTTP]) if config.alertmanager else None
-    )
     commands = SlackCommands(
         config,
         app[ACTIONS],
-        ChatOps(app[STORE], app[CLOCK], alertmanager),
+        ChatOps(app[STORE], app[CLOCK], _alertmanager_in_force(app)),
         SlackRoles(slack, client, app[MONOTONIC]),
         app[METRICS],
         # The lambdas read what a reload replaces: the services and configuration in force.

@@ -10,7 +10,7 @@ writes behind those answers are here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -42,8 +42,13 @@ class ChatOps:
     """The store and Alertmanager behind the chat commands and buttons."""
 
     def __init__(
-        self, store: Store, clock: Clock, alertmanager: AlertmanagerClient | None = None
+        self,
+        store: Store,
+        clock: Clock,
+        alertmanager: Callable[[], AlertmanagerClient | None] = lambda: None,
     ) -> None:
+        """``alertmanager``: the client of the configuration in force (a reload may add,
+        move or remove it), None without one."""
         self._store = store
         self._clock = clock
         self._alertmanager = alertmanager
@@ -77,10 +82,11 @@ class ChatOps:
     ) -> Silenced | None:
         """Create a silence in Alertmanager from now for ``duration`` and note it in the
         history of the firing alerts it covers; None when no Alertmanager is configured."""
-        if self._alertmanager is None:
+        alertmanager = self._alertmanager()
+        if alertmanager is None:
             return None
         now = self._clock()
-        silence_id = await self._alertmanager.create_silence(
+        silence_id = await alertmanager.create_silence(
             [api_matcher(m) for m in matchers], now, now + duration, created_by, comment
         )
         text = f"silence {silence_id} for {format_duration(duration)}: {format_matchers(matchers)}"

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import ACTIVE_STATES, FINAL_STATES, Execution, ExecutionEvent, StepRun
+from receiver.store.engine import in_list
 from receiver.store.tables import (
     automation_settings,
     execution_events,
@@ -237,7 +238,7 @@ class ExecutionSQL:
             return []
         stmt = (
             select(executions)
-            .where(executions.c.alert_id.in_(list(alert_ids)), executions.c.dry_run.is_(False))
+            .where(executions.c.alert_id.in_(in_list(alert_ids)), executions.c.dry_run.is_(False))
             .order_by(executions.c.id.desc())
             .limit(limit)
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,17 +16,25 @@ from receiver.alertmanager import parse_webhook
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.app import create_app
 from receiver.chatops import ChatOps
-from receiver.config import AlertmanagerConfig
+from receiver.config import AlertmanagerConfig, load_config
 from receiver.matchers import Matcher, MatchOp, format_matchers
 from receiver.model import Actor, AlertQuery, EventKind
 from receiver.notify.slack.blocks import ACTION_SILENCE
 from receiver.store import Store, create_engine_for, migrate
 from receiver.store.ingest import ReceivedWebhook
-from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, config_text, eventually
 from tests.e2e.conftest import http
 from tests.fakes.slack import CHANNEL, SlackFake
 from tests.payloads import alert, webhook
-from tests.slack_helpers import ALICE, VIEWER, buttons, command, press, slack_config
+from tests.slack_helpers import (
+    ALICE,
+    VIEWER,
+    buttons,
+    command,
+    press,
+    slack_config,
+    slash_answer,
+)
 
 
 def silences(url: str) -> list[dict[str, Any]]:
@@ -100,6 +109,26 @@ async def test_silences_from_slack(
     assert len(silences(alertmanager_url)) == 2
 
 
+async def test_a_silence_goes_to_the_alertmanager_of_the_configuration_in_force(
+    aiohttp_client: Any, sqlite_url: str, tmp_path: Path, slack: SlackFake, alertmanager_url: str
+) -> None:
+    path = tmp_path / "firebreak.yml"
+    path.write_text(config_text(sqlite_url, slack_config(slack, tier2_after="1h")))
+    app = create_app(load_config(path), registry=CollectorRegistry(), config_path=str(path))
+    client = await aiohttp_client(app)
+    before = len(silences(alertmanager_url))
+    answer = await slash_answer(client, slack, "silence alertname=DiskFull 1h", ALICE)
+    assert answer["text"].startswith("No Alertmanager is configured")
+
+    section = f'alertmanager: {{url: "{alertmanager_url}", reconcile_interval: 0s}}\n'
+    path.write_text(config_text(sqlite_url, slack_config(slack, tier2_after="1h") + section))
+    resp = await client.post("/-/reload", headers=auth(ADMIN_TOKEN))
+    assert resp.status == 200, await resp.text()
+    answer = await slash_answer(client, slack, "silence alertname=DiskFull 1h", ALICE)
+    assert "created silence" in answer["text"], answer["text"]
+    assert len(silences(alertmanager_url)) == before + 1
+
+
 async def test_chatops_silence_notes_the_firing_alerts_it_covers(
     sqlite_url: str, make_config: Any, alertmanager_url: str
 ) -> None:
@@ -122,11 +151,8 @@ async def test_chatops_silence_notes_the_firing_alerts_it_covers(
     actor = Actor("alice (U0ALICE)", "slack")
     try:
         async with aiohttp.ClientSession() as session:
-            chat = ChatOps(
-                store,
-                lambda: datetime.now(UTC),
-                AlertmanagerClient(AlertmanagerConfig(url=alertmanager_url), session),
-            )
+            manager = AlertmanagerClient(AlertmanagerConfig(url=alertmanager_url), session)
+            chat = ChatOps(store, lambda: datetime.now(UTC), lambda: manager)
             exact = (
                 Matcher("alertname", MatchOp.EQ, "DiskFull"),
                 Matcher("team", MatchOp.EQ, hostile),

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth, eventually
 from tests.fakes.slack import SlackFake
 from tests.oncall.common import OFFICE, utc
 from tests.slack_helpers import ALICE, STRANGER, VIEWER, command, slack_config, slash_answer
@@ -52,6 +52,12 @@ async def _overrides(client: Any) -> list[dict[str, Any]]:
     return list((await resp.json())["overrides"])
 
 
+async def _audited(client: Any, action: str) -> list[dict[str, Any]]:
+    """The audit rows of ``action``: written just after the answer, in the background."""
+    resp = await client.get(f"/api/v1/audit?action={action}", headers=auth(ADMIN_TOKEN))
+    return list((await resp.json())["entries"])
+
+
 async def test_oncall_says_who_is_on_now_and_next(client: Any, slack: SlackFake) -> None:
     every = (await slash_answer(client, slack, "oncall", VIEWER))["text"]
     assert every.splitlines() == [
@@ -81,8 +87,7 @@ async def test_an_override_by_mention_is_who_is_on_call_and_audited(
     assert await _who(client) == ["carol"]
     (made,) = await _overrides(client)
     assert made["created_by"] == "person:alice"
-    resp = await client.get("/api/v1/audit?action=override", headers=auth(ADMIN_TOKEN))
-    (entry,) = (await resp.json())["entries"]
+    (entry,) = await eventually(lambda: _audited(client, "override"), what="the audit row")
     assert (entry["actor"], entry["interface"], entry["target"], entry["outcome"]) == (
         "person:alice",
         "slack",
