@@ -26,11 +26,13 @@ def store_engines(store: Store) -> list[Engine]:
 @contextmanager
 def writes(client: Any, request_id: str) -> Iterator[list[str]]:
     """The INSERT and UPDATE statements run for the request with ``request_id`` (not the job
-    runner's), each as its first three words; an executemany counts once."""
+    runner's), each as its first three words, table names unquoted (``INSERT INTO "jobs"``,
+    as the store writes some by hand, counts as ``INSERT INTO JOBS``); an executemany counts
+    once."""
     seen: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        words = statement.split()[:3]
+        words = statement.replace('"', "").split()[:3]
         if request_id_var.get() == request_id and words[0].upper() in ("INSERT", "UPDATE"):
             seen.append(" ".join(words).upper())
 
