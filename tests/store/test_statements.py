@@ -1,0 +1,56 @@
+"""The statements a connection keeps prepared stay few, however many rows a batch brings or
+ids a read names: each distinct SQL text is a statement of its own, held prepared as long as
+the connection lives (a multi-row INSERT of the alerts, 1.7 KiB a row), and one for every batch
+size and list length seen grew a soak's memory by tens of MiB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from receiver.alertmanager import parse_webhook
+from receiver.store import Store
+from receiver.store.ingest import ReceivedWebhook
+from tests.payloads import alert, webhook
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def received(name: str) -> ReceivedWebhook:
+    return ReceivedWebhook(parse_webhook(webhook(alert(name))), f"req-{name}", NOW)
+
+
+def recording(engine: Any) -> set[str]:
+    texts: set[str] = set()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        texts.add(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return texts
+
+
+async def test_batches_of_every_size_share_a_few_insert_statements(store: Store) -> None:
+    if store.writer is None:
+        pytest.skip("SQLite's writer only; PostgreSQL inserts a batch in one statement")
+    await store.ingest([received("first")], NOW)  # the writer's engine exists from here
+    assert store.writer.engine is not None
+    texts = recording(store.writer.engine)
+    for size in range(1, 34):
+        outcome = await store.ingest([received(f"A{size}-{i}") for i in range(size)], NOW)
+        assert len(outcome.new_alert_ids) == size
+    inserts = {text for text in texts if text.startswith("INSERT INTO alerts ")}
+    assert len(inserts) == 6  # of 1, 2, 4, 8, 16 and 32 rows
+
+
+async def test_reads_by_id_of_every_length_share_a_few_statements(store: Store) -> None:
+    outcome = await store.ingest([received(f"A{i}") for i in range(20)], NOW)
+    ids = sorted(outcome.new_alert_ids)
+    texts = recording(store.engine.sync_engine)
+    for length in range(1, 21):
+        async with store.connection() as conn:
+            assert sorted(await store.alert_states(conn, ids[:length])) == ids[:length]
+    assert len(texts) == 6  # IN lists of 1, 2, 4, 8, 16 and 32 ids
