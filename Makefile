@@ -66,8 +66,9 @@ run: setup
 # the image): otherwise each worker rewrites and compiles every test module again (collecting
 # took 12.0 s of CPU per worker instead of 7.5 s) and each `firebreak serve` the suite starts
 # compiles the package again (1.2 s of CPU to import instead of 1.07 s).
+# --durations: the slowest tests of each run are named at its end, where a new long pole shows.
 test: setup system-deps-test lint
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(PYTEST_WORKERS) --durations=20 $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check receiver tests bench examples scripts

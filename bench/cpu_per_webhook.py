@@ -7,9 +7,10 @@ with ``synchronous=FULL``, the default policy notifying the log channel), posts 
 bodies of ``--alerts`` alerts each (``loadgen.BodyFactory``, as the benchmarks send them, built
 before the clock starts) with ``--in-flight`` requests at a time, waits for the jobs they set
 off, and prints this process's CPU time (every thread, the test client's small part included)
-per webhook. Compare a change with the code before it by running both in the same hour,
-alternating: ``PYTHONPATH=<other checkout> python bench/cpu_per_webhook.py`` measures another
-checkout with this one's script.
+per webhook. The heap built at start-up is frozen first, as ``firebreak serve`` freezes it.
+Compare a change with the code before it by running both in the same hour, alternating:
+``PYTHONPATH=<other checkout> python bench/cpu_per_webhook.py`` measures another checkout with
+this one's script.
 
 Usage: ``python bench/cpu_per_webhook.py [--webhooks 200] [--alerts 100] [--in-flight 8]``
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import secrets
 import sys
 import tempfile
@@ -56,6 +58,11 @@ async def measure(webhooks: int, alerts: int, in_flight: int, settle: float) -> 
             for body in bodies[:_WARM_UP]:
                 await post(body)
             await asyncio.sleep(settle)
+            # As `firebreak serve` does once started: the collector's full passes then walk
+            # only what requests allocate, not the start-up heap (without this, a few full
+            # passes over it cost a tenth of the CPU measured, and their timing its spread).
+            gc.collect()
+            gc.freeze()
             queue = iter(bodies[_WARM_UP:])
 
             async def sender() -> None:

@@ -66,14 +66,25 @@ def _route_row(alert_id: int, route: str, policy: str, at: datetime) -> dict[str
 
 
 def _event(alert_id: int, kind: EventKind, at: datetime, note: str) -> dict[str, Any]:
-    return {
-        "alert_id": alert_id,
-        "kind": kind.value,
-        "at": at,
-        "actor": "firebreak",
-        "note": note,
-        "request_id": None,
-    }
+    return _events((alert_id,), kind, at, note)[0]
+
+
+def _events(
+    alert_ids: Sequence[int], kind: EventKind, at: datetime, note: str
+) -> list[dict[str, Any]]:
+    """One history row for each of ``alert_ids``, all alike but for the alert."""
+    value = kind.value  # an enum's value is a property: read once, not for every alert
+    return [
+        {
+            "alert_id": alert_id,
+            "kind": value,
+            "at": at,
+            "actor": "firebreak",
+            "note": note,
+            "request_id": None,
+        }
+        for alert_id in alert_ids
+    ]
 
 
 def _batch_job(kind: str, alert_ids: Sequence[int], now: datetime) -> NewJob:
@@ -212,21 +223,31 @@ class Escalation:
         targets = await self._store.manual_pages.targets(
             conn, [a.id for a in alerts.values() if a.group_key == MANUAL_GROUP_KEY]
         )
+        # Once for every new alert: what the loop looks up is looked up before it.
+        now, skew, beats, routes_of, policy_of = (
+            ctx.now,
+            self._skew,
+            self._beats,
+            self._router.route,
+            self._config.escalation_policies.get,
+        )
+        firing = AlertStatus.FIRING
         for alert in alerts.values():
-            if self._skew is not None:
-                name = alert.labels.get("alertname", "")
-                self._skew.observe(alert.id, name, alert.starts_at, alert.first_seen_at)
-            if alert.labels.get("alertname") in self._beats:
+            name = alert.labels.get("alertname")
+            if skew is not None:
+                skew.observe(alert.id, name or "", alert.starts_at, alert.first_seen_at)
+            if name in beats:
                 continue  # a heartbeat's beat (the dead man's switch): never escalated
-            matches = self._router.route(alert.labels)
+            matches = routes_of(alert.labels)
             # Recorded for every new occurrence, escalated or not (one that arrived resolved,
             # or was acknowledged first), so reports by route count all of them.
-            routes += [_route_row(alert.id, m.route, m.escalation_policy, ctx.now) for m in matches]
-            if alert.status is not AlertStatus.FIRING or alert.acknowledged_at is not None:
+            for m in matches:
+                routes.append(_route_row(alert.id, m.route, m.escalation_policy, now))
+            if alert.status is not firing or alert.acknowledged_at is not None:
                 continue
             target = targets.get(alert.id)
             for match in matches:
-                policy = self._policy(match.escalation_policy)
+                policy = policy_of(match.escalation_policy)
                 if policy is None:
                     log.error(
                         "route %s names unknown policy %s", match.route, match.escalation_policy
@@ -241,7 +262,7 @@ class Escalation:
                 # From when Firebreak first saw it if startsAt is ahead of that: an alert
                 # from the future must not wait (or, in year 9999, overflow) to page.
                 start = escalation_start(alert.starts_at, alert.first_seen_at)
-                due = max(ctx.now, start + policy.tiers[0].after)
+                due = max(now, start + policy.tiers[0].after)
                 key = (alert.group_key, match.route, match.escalation_policy, due, aimed)
                 starting.setdefault(key, []).append(alert.id)
         follow: list[NewJob] = []
@@ -412,7 +433,7 @@ class Escalation:
             note += "; " + gap_note(resolved)
             if falls:
                 note += f"; on to tier {tier + 2} at once"
-        return follow, [_event(i, EventKind.ESCALATED, now, note) for i in ids]
+        return follow, _events(ids, EventKind.ESCALATED, now, note)
 
     # -- resolve --------------------------------------------------------------------------------
 

@@ -111,13 +111,12 @@ def merge(
     """
     merged: dict[tuple[str, datetime], _Occurrence] = {}
     for item, enc in zip(batch, encoded, strict=True):
+        source = source_actor(item.notification)  # the webhook's, for each of its alerts
         for snap, row in zip(item.notification.alerts, enc.rows, strict=True):
             key = (snap.fingerprint, snap.starts_at)
             occ = merged.get(key)
             if occ is None:
-                occ = merged[key] = _Occurrence(
-                    snap, row, item.request_id, source=source_actor(item.notification)
-                )
+                occ = merged[key] = _Occurrence(snap, row, item.request_id, source=source)
             else:
                 if occ.resolved:  # keep its end: status and ends_at
                     row = (*row[:2], occ.row[2], occ.row[3], *row[4:])

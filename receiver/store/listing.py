@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.matchers import Matcher, MatchOp, matches_all
@@ -30,7 +31,8 @@ from receiver.model import (
     SortKey,
     severity_rank,
 )
-from receiver.store.tables import alerts
+from receiver.store.engine import in_list, json_loads
+from receiver.store.tables import alerts, sqlite_time_reader
 
 ALERT_COLUMNS = (
     alerts.c.id,
@@ -94,6 +96,78 @@ def alert_from_columns(row: Any) -> Alert:
         group_key=group_key,
         snoozed_until=snoozed_until,
         extra=extra or {},
+    )
+
+
+# Escalation reads its alerts by id on SQLite as the driver's own SQL: SQLAlchemy's expanding
+# IN lists and its type processors on every value cost several times SQLite's own work for
+# each row (measured, 100 whole alerts: 1.37 ms through them, 0.64 ms so). Each value is read
+# back to what SQLAlchemy makes of it: times by the column type's own reader, JSON by the
+# engine's deserializer.
+SQLITE_ALERTS = (
+    f"SELECT {', '.join(f'alerts.{c.name}' for c in ALERT_COLUMNS)} FROM alerts "
+    "WHERE alerts.id IN ({marks})"
+)
+# Ids per statement: far below SQLite's 32,766 bound parameters.
+_SQLITE_IN_CHUNK = 500
+_read_time = sqlite_time_reader()
+
+
+def sqlite_rows_by_ids(conn: Connection, sql: str, ids: Sequence[int]) -> list[Any]:
+    """The driver's rows of ``sql`` (a SELECT whose ``{marks}`` is an IN list of ids) for
+    ``ids``, a few hundred at a time: chunks taken in the order of ``ids``."""
+    rows: list[Any] = []
+    for start in range(0, len(ids), _SQLITE_IN_CHUNK):
+        # A power of two in number, as every IN list (see ``in_list``): few statements to keep
+        # prepared, and a repeated id returns its row once.
+        chunk = tuple(in_list(ids[start : start + _SQLITE_IN_CHUNK]))
+        rows += conn.exec_driver_sql(sql.format(marks=", ".join("?" * len(chunk))), chunk).all()
+    return rows
+
+
+def _json(value: Any) -> Any:
+    return None if value is None else json_loads(value)
+
+
+def alert_from_sqlite(row: Any) -> Alert:
+    """``alert_from_columns`` for a driver row of ``SQLITE_ALERTS`` (SQLite's own values)."""
+    (
+        alert_id,
+        fingerprint,
+        status,
+        labels,
+        annotations,
+        starts_at,
+        ends_at,
+        first_seen_at,
+        last_seen_at,
+        acknowledged_at,
+        acknowledged_by,
+        resolved_by,
+        generator_url,
+        group_key,
+        snoozed_until,
+        extra,
+    ) = row
+    read_time = _read_time
+    # Positional, in Alert's field order (ALERT_COLUMNS'): a quarter cheaper than keywords.
+    return Alert(
+        alert_id,
+        fingerprint,
+        _STATUSES[status],
+        json_loads(labels),
+        json_loads(annotations),
+        read_time(starts_at),  # type: ignore[arg-type]  # NOT NULL
+        read_time(ends_at),
+        read_time(first_seen_at),  # type: ignore[arg-type]  # NOT NULL
+        read_time(last_seen_at),  # type: ignore[arg-type]  # NOT NULL
+        read_time(acknowledged_at),
+        acknowledged_by,
+        resolved_by,
+        generator_url,
+        group_key,
+        read_time(snoozed_until),
+        _json(extra) or {},
     )
 
 

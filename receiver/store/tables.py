@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,27 +69,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
-
-        # SQLite keeps the text: one parse straight to an aware time, rather than the
-        # driver type's parse and then process_result_value, on every time of every row read.
-        # The alerts of a batch share their arrival and often their startsAt, so the times
-        # last read are kept (immutable values; a race between threads costs a parse).
-        recent: dict[str, datetime] = {}
-
-        def process(value: Any) -> datetime | None:
-            if value is None:
-                return None
-            found = recent.get(value)
-            if found is not None:
-                return found
-            parsed = datetime.fromisoformat(value)
-            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-            if len(recent) >= _RECENT_TIMES:
-                recent.clear()
-            recent[value] = parsed
-            return parsed
-
-        return process
+        return sqlite_time_reader()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -96,6 +77,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
         return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def sqlite_time_reader() -> Callable[[str | None], datetime | None]:
+    """What reads a time SQLite keeps as text (see ``UTCDateTime``) into an aware UTC time.
+
+    One parse straight to an aware time, rather than the driver type's parse and then
+    ``process_result_value``, on every time of every row read. The alerts of a batch share
+    their arrival and often their startsAt, so the times last read are kept (immutable values;
+    a race between threads costs a parse)."""
+    recent: dict[str, datetime] = {}
+
+    def read(value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        found = recent.get(value)
+        if found is not None:
+            return found
+        parsed = datetime.fromisoformat(value)
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        if len(recent) >= _RECENT_TIMES:
+            recent.clear()
+        recent[value] = parsed
+        return parsed
+
+    return read
 
 
 alerts = Table(

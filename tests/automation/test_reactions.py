@@ -40,6 +40,7 @@ from tests.automation.conftest import PAUSE, executions, finished, runbooks
 from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.payloads import alert, webhook
+from tests.statements import store_engines
 
 
 def reactions_config(channel_url: str, grafana_url: str) -> str:
@@ -83,7 +84,9 @@ async def test_a_new_alert_escalates_is_annotated_and_starts_its_runbook_from_on
             if _is_state_read(statement):
                 reads.append(statement)
 
-        event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+        engines = store_engines(store)
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", count)
         try:
             body = webhook(alert("DiskFull", annotations={"summary": "disk 91% full"}))
             posted = await client.post("/webhook", json=body, headers=auth(WEBHOOK_TOKEN))
@@ -110,7 +113,8 @@ async def test_a_new_alert_escalates_is_annotated_and_starts_its_runbook_from_on
             assert channel.json(1)["kind"] == "resolved"
             assert len(reads) == 2  # and one for the resolve job
         finally:
-            event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", count)
 
 
 class Failing:

@@ -13,6 +13,7 @@ from receiver.alertmanager import parse_webhook
 from receiver.model import Actor, AlertStatus
 from receiver.store import Store
 from receiver.store.ingest import ReceivedWebhook
+from receiver.store.listing import ALERT_COLUMNS, alert_from_row
 from receiver.store.store import AlertState
 from receiver.store.tables import alerts, jobs
 from tests.payloads import alert, fingerprint_of, webhook
@@ -131,6 +132,62 @@ async def test_stored_json_the_fast_reader_refuses_reads_as_written(store: Store
     assert read["text"] == "caf\u00e9"
     if store.dialect == "sqlite":
         assert read["nan"] != read["nan"]
+
+
+async def test_reads_by_id_are_what_the_column_types_read(store: Store) -> None:
+    """Escalation's reads by id (on SQLite the driver's own SQL, its values converted by hand)
+    give what SQLAlchemy's column types make of the same rows: times, JSON (the largest 64-bit
+    integer, non-ASCII text), an alert without extras, state changes, ids past one IN list."""
+    grafana = {
+        **alert("G", labels={"team": "caf\u00e9 \U0001f525"}),
+        "values": {"A": 2**64 - 1, "B": 1.5},
+        "valueString": "[ var='A' value=1 ]",
+    }
+    many = [alert(f"M{i}") for i in range(520)]
+    outcome = await store.ingest([received(webhook(grafana, alert("A"), *many), "r1")], NOW)
+    ids = list(outcome.new_alert_ids)
+    person = Actor("alice", "api")
+    await store.acknowledge(ids[1], person, None, "r2", NOW + timedelta(seconds=1))
+    await store.snooze(ids[2], NOW + timedelta(hours=1), person, None, "r3", NOW)
+    await store.resolve(ids[3], person, None, "r4", NOW + timedelta(seconds=2))
+    async with store.connection() as conn:
+        rows = await conn.execute(select(*ALERT_COLUMNS).where(alerts.c.id.in_(ids)))
+        expected = {a.id: a for a in map(alert_from_row, rows)}
+        whole = await store.alerts_by_ids(conn, [*reversed(ids), -1])
+        with_labels = await store.alert_states(conn, ids, with_labels=True)
+        bare = await store.alert_states(conn, ids)
+    assert len(expected) == 522
+    assert {a.id: a for a in whole} == expected
+    (g,) = (a for a in expected.values() if a.labels["alertname"] == "G")
+    assert g.extra == {"values": {"A": 2**64 - 1, "B": 1.5}, "valueString": "[ var='A' value=1 ]"}
+    assert g.labels["team"] == "caf\u00e9 \U0001f525"
+    assert list(with_labels) == list(bare) == sorted(ids)
+    for alert_id, state in with_labels.items():
+        found = expected[alert_id]
+        assert state == AlertState(
+            found.id,
+            found.status,
+            found.acknowledged_at,
+            found.snoozed_until,
+            found.group_key,
+            found.starts_at,
+            found.ends_at,
+            found.labels,
+            found.first_seen_at,
+        )
+        assert bare[alert_id] == AlertState(
+            found.id,
+            found.status,
+            found.acknowledged_at,
+            found.snoozed_until,
+            found.group_key,
+            found.starts_at,
+            found.ends_at,
+            {},
+            found.first_seen_at,
+        )
+    assert with_labels[ids[1]].acknowledged_at == NOW + timedelta(seconds=1)
+    assert with_labels[ids[3]].status is AlertStatus.RESOLVED
 
 
 async def test_alerts_read_by_id_come_back_once_each(store: Store) -> None:
