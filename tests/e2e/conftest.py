@@ -31,7 +31,10 @@ from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, config_text
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
 
-START_TIMEOUT = 15.0  # seconds for a process to answer its readiness endpoint
+# Seconds for a process to answer its readiness endpoint: a bound on one that never does (one
+# that exits fails at once). Started alongside other tests' processes on a loaded two-core
+# machine, `firebreak serve` (about 1.3 s of CPU to start) took more than 15 s.
+START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 LOG_TAIL_LINES = 80
 
