@@ -140,11 +140,35 @@ def _on_their_way(postgres: bool) -> Any:
     )
 
 
+def _rescheduling(error: bool, count_attempt: bool, kind: bool, in_doubt: bool) -> Any:
+    """The UPDATE that hands leased jobs back (``JobQueue.reschedule``), for one shape of
+    its arguments: a deferred notification runs it on every turn it is held back."""
+    values: dict[str, Any] = {
+        "state": "pending",
+        "due_at": bindparam("b_due", type_=UTCDateTime()),
+        "updated_at": _NOW,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if error:
+        values["last_error"] = bindparam("b_error", type_=String())
+    if count_attempt:
+        values["attempts"] = jobs.c.attempts + 1
+    if kind:
+        values["kind"] = bindparam("b_kind", type_=String())
+        values["coalesce_key"] = bindparam("b_coalesce_key", type_=String())
+    if in_doubt:
+        values["outcome"] = IN_DOUBT  # kept by later runs until one finishes it
+    return update(jobs).where(_HELD).values(**values)
+
+
 class JobQueue:
     """Statements over ``jobs``; each takes the connection of the caller's transaction."""
 
     def __init__(self, dialect: str) -> None:
         self.postgres = dialect == "postgresql"
+        # Built once for each shape of its arguments, as the statements below are.
+        self._reschedule: dict[tuple[bool, bool, bool, bool], Any] = {}
         limit = bindparam("b_limit", type_=Integer())
         candidates = (
             select(jobs.c.id)
@@ -332,26 +356,22 @@ class JobQueue:
     ) -> int:
         """Hand leased jobs back to run again at ``due_at`` (optionally as another kind);
         ``in_doubt``: the run began its side effect and does not know what came of it."""
-        values: dict[str, Any] = {
-            "state": "pending",
-            "due_at": due_at,
-            "updated_at": now,
-            "lease_owner": None,
-            "lease_expires_at": None,
+        shape = (error is not None, count_attempt, kind is not None, in_doubt)
+        statement = self._reschedule.get(shape)
+        if statement is None:
+            statement = self._reschedule[shape] = _rescheduling(*shape)
+        params: dict[str, Any] = {
+            "b_ids": in_list(ids),
+            "b_owner": owner,
+            "b_now": now,
+            "b_due": due_at,
         }
         if error is not None:
-            values["last_error"] = error[:2000]
-        if count_attempt:
-            values["attempts"] = jobs.c.attempts + 1
+            params["b_error"] = error[:2000]
         if kind is not None:
-            values["kind"] = kind
-            values["coalesce_key"] = coalesce_key
-        if in_doubt:
-            values["outcome"] = IN_DOUBT  # kept by later runs until one finishes it
-        result = conn.execute(
-            update(jobs).where(_HELD).values(**values), {"b_ids": in_list(ids), "b_owner": owner}
-        )
-        return int(result.rowcount or 0)
+            params["b_kind"] = kind
+            params["b_coalesce_key"] = coalesce_key
+        return int(conn.execute(statement, params).rowcount or 0)
 
     def dead_letter(
         self, conn: Connection, ids: Sequence[int], owner: str, now: datetime, error: str

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from receiver.model import NewJob
+from receiver.model import IN_DOUBT, NewJob
 from receiver.store import Store
 from receiver.store.tables import jobs
 
@@ -124,3 +124,38 @@ async def test_leases_handed_back_by_id_count_each_job_once(store: Store) -> Non
     async with store.connection() as conn:
         states = [row[0] for row in await conn.execute(select(jobs.c.state).order_by(jobs.c.id))]
     assert states == ["done", "done", "done", "running", "running"]
+
+
+async def test_jobs_handed_back_are_pending_again_as_asked(store: Store) -> None:
+    await enqueue(store, *(note(n, key=None) for n in range(4)))
+    assert await claim(store, "w") == [0, 1, 2, 3]
+    later = NOW + timedelta(minutes=5)
+
+    def hand_back(conn: Connection) -> tuple[int, ...]:
+        ids = {row.payload["n"]: row.id for row in conn.execute(select(jobs.c.id, jobs.c.payload))}
+        again = store.jobs.reschedule
+        return (
+            again(conn, [ids[0]], "w", NOW, later, error="boom", count_attempt=True),
+            again(conn, [ids[1]], "w", NOW, later, error=None, count_attempt=False,
+                  kind="digest", coalesce_key="digest:g"),
+            again(conn, [ids[2]], "w", NOW, later, error=None, count_attempt=False, in_doubt=True),
+            # Not this worker's lease: left as it is.
+            again(conn, [ids[3]], "other", NOW, later, error="x", count_attempt=True),
+        )  # fmt: skip
+
+    assert await store.unit(hand_back) == (1, 1, 1, 0)
+    c = jobs.c
+    async with store.connection() as conn:
+        rows = [
+            tuple(row)
+            for row in await conn.execute(
+                select(c.kind, c.state, c.due_at, c.attempts, c.last_error, c.coalesce_key,
+                       c.outcome, c.lease_owner, c.updated_at).order_by(c.id)
+            )
+        ]  # fmt: skip
+    assert rows == [
+        ("slack_update", "pending", later, 1, "boom", None, None, None, NOW),
+        ("digest", "pending", later, 0, None, "digest:g", None, None, NOW),
+        ("slack_update", "pending", later, 0, None, None, IN_DOUBT, None, NOW),
+        ("slack_update", "running", NOW, 0, None, None, None, "w", NOW),
+    ]
