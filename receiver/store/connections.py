@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from receiver.errors import StoreUnavailable
-from receiver.store.engine import sqlite_pragmas
+from receiver.store.engine import sqlite_writer_pragmas
 from receiver.store.writer import SQLiteWriter
 
 _T = TypeVar("_T")
@@ -38,7 +38,7 @@ class Connections:
         database = engine.url.database
         # SQLite's writer thread needs a file the thread can open a connection of its own to.
         self.writer: SQLiteWriter | None = (
-            SQLiteWriter(engine.url, synchronous=self._synchronous, pragmas=sqlite_pragmas)
+            SQLiteWriter(engine.url, synchronous=self._synchronous, pragmas=sqlite_writer_pragmas)
             if self.dialect == "sqlite" and database and database != ":memory:"
             else None
         )

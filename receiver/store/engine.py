@@ -19,12 +19,17 @@ _MIGRATION_LOCK_KEY = 0x6669726562726B  # "firebrk"
 # SQLite connections: writers take turns behind the store's write lock, so more connections
 # only add readers (a flood at 800 webhooks/s kept at most four open). Each keeps a page cache
 # of its own that fills up to its size as the database grows, so the connections times the
-# cache size is what the process may hold: 4 + 4 connections of 4 MiB and the writer thread's
-# one (store/writer.py), at most 36 MiB in all. (64 MiB each grew a soak's memory with the
-# database, past 350 MiB in four minutes.)
+# cache size is what the process may hold. (64 MiB each grew a soak's memory with the
+# database, past 350 MiB in four minutes.) The writer thread's connection (store/writer.py)
+# keeps 4 MiB. A reader's cache is thrown away whenever a read begins after another commit
+# (WAL), which under load is every read: what it holds is one read's pages, and a scan (the
+# counts /metrics reports) filled it to 4 MiB, handed back at the next read and kept by the
+# allocator, a soak's memory rising with each. 1 MiB a reader: 4 + 4 readers and the writer,
+# at most 12 MiB in all.
 SQLITE_POOL_SIZE = 4
 SQLITE_MAX_OVERFLOW = 4
 SQLITE_CACHE_KIB = 4096
+SQLITE_READER_CACHE_KIB = 1024
 
 _T = TypeVar("_T")
 
@@ -107,7 +112,16 @@ def create_engine_for(database: DatabaseConfig) -> AsyncEngine:
 
 
 def sqlite_pragmas(dbapi_conn: Any, synchronous: str) -> None:
-    """Set up a new SQLite connection (a reader's or the writer's)."""
+    """Set up a new SQLite reader's connection."""
+    _sqlite_pragmas(dbapi_conn, synchronous, SQLITE_READER_CACHE_KIB)
+
+
+def sqlite_writer_pragmas(dbapi_conn: Any, synchronous: str) -> None:
+    """Set up SQLite's writer connection (store/writer.py)."""
+    _sqlite_pragmas(dbapi_conn, synchronous, SQLITE_CACHE_KIB)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, synchronous: str, cache_kib: int) -> None:
     cursor = dbapi_conn.cursor()
     # WAL lets readers run beside the writer; synchronous=FULL makes a commit survive
     # power loss, which is what "answer 200 only after the alert is stored" promises.
@@ -115,8 +129,8 @@ def sqlite_pragmas(dbapi_conn: Any, synchronous: str) -> None:
     cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    # A bounded page cache per connection (negative: KiB), see SQLITE_CACHE_KIB.
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    # A bounded page cache per connection (negative: KiB), see SQLITE_READER_CACHE_KIB.
+    cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
     cursor.close()
 
 

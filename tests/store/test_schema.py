@@ -11,8 +11,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from receiver.config import Config
-from receiver.store import create_engine_for, migrate
-from receiver.store.engine import SQLITE_CACHE_KIB, SQLITE_MAX_OVERFLOW, SQLITE_POOL_SIZE
+from receiver.store import Store, create_engine_for, migrate
+from receiver.store.engine import (
+    SQLITE_CACHE_KIB,
+    SQLITE_MAX_OVERFLOW,
+    SQLITE_POOL_SIZE,
+    SQLITE_READER_CACHE_KIB,
+)
 from receiver.store.tables import metadata
 
 
@@ -59,16 +64,21 @@ async def test_sqlite_synchronous_is_configurable(sqlite_url: str, make_config: 
 
 
 async def test_sqlite_page_cache_is_bounded_in_all(sqlite_url: str, make_config: Any) -> None:
-    """The caches of every connection the pool may open stay within 32 MiB together, whatever
-    pool_size says (it sizes the PostgreSQL pool)."""
+    """The caches of every connection the pool may open and the writer's stay within 12 MiB
+    together, whatever pool_size says (it sizes the PostgreSQL pool)."""
     from dataclasses import replace
 
     database = replace(make_config(sqlite_url).database, pool_size=50)
     engine = create_engine_for(database)
+    await migrate(engine)
+    store = Store(engine)
     try:
         async with engine.connect() as conn:
-            assert (await conn.execute(text("PRAGMA cache_size"))).scalar() == -SQLITE_CACHE_KIB
+            reader = (await conn.execute(text("PRAGMA cache_size"))).scalar()
+        writer = await store.unit(lambda conn: conn.exec_driver_sql("PRAGMA cache_size").scalar())
+        assert (reader, writer) == (-SQLITE_READER_CACHE_KIB, -SQLITE_CACHE_KIB)
         assert engine.pool.size() == SQLITE_POOL_SIZE  # type: ignore[attr-defined]
-        assert (SQLITE_POOL_SIZE + SQLITE_MAX_OVERFLOW) * SQLITE_CACHE_KIB <= 32 * 1024
+        readers = SQLITE_POOL_SIZE + SQLITE_MAX_OVERFLOW
+        assert readers * SQLITE_READER_CACHE_KIB + SQLITE_CACHE_KIB <= 12 * 1024
     finally:
-        await engine.dispose()
+        await store.close()
