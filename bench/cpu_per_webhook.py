@@ -7,10 +7,10 @@ with ``synchronous=FULL``, the default policy notifying the log channel), posts 
 bodies of ``--alerts`` alerts each (``loadgen.BodyFactory``, as the benchmarks send them, built
 before the clock starts) with ``--in-flight`` requests at a time, waits for the jobs they set
 off, and prints this process's CPU time (every thread, the test client's small part included)
-per webhook. The heap built at start-up is frozen first, as ``firebreak serve`` freezes it.
-Compare a change with the code before it by running both in the same hour, alternating:
-``PYTHONPATH=<other checkout> python bench/cpu_per_webhook.py`` measures another checkout with
-this one's script.
+per webhook. The heap built at start-up is frozen first, and the collector set, as the
+checkout's ``firebreak serve`` does. Compare a change with the code before it by running both
+in the same hour, alternating: ``PYTHONPATH=<other checkout> python bench/cpu_per_webhook.py``
+measures another checkout with this one's script.
 
 Usage: ``python bench/cpu_per_webhook.py [--webhooks 200] [--alerts 100] [--in-flight 8]``
 """
@@ -35,6 +35,15 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.config import parse_config
+
+try:
+    from receiver.cli.serve import freeze_heap
+except ImportError:  # a checkout from before it: its serve froze the heap, and no more
+
+    def freeze_heap() -> None:
+        gc.collect()
+        gc.freeze()
+
 
 _WARM_UP = 10  # webhooks first, outside the clock: statements prepared, caches filled
 
@@ -61,8 +70,7 @@ async def measure(webhooks: int, alerts: int, in_flight: int, settle: float) -> 
             # As `firebreak serve` does once started: the collector's full passes then walk
             # only what requests allocate, not the start-up heap (without this, a few full
             # passes over it cost a tenth of the CPU measured, and their timing its spread).
-            gc.collect()
-            gc.freeze()
+            freeze_heap()
             queue = iter(bodies[_WARM_UP:])
 
             async def sender() -> None:

@@ -221,8 +221,13 @@ async def _empty_pg(url: str) -> None:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
             "AND tablename <> 'alembic_version'"
         )
+        # Only those the last test drew from (last_value is NULL until the first nextval
+        # after a restart): each ALTER SEQUENCE writes the catalog, and a test draws from a
+        # few of the fourteen (emptying after one that drew from six took about 0.6 of the
+        # time of restarting all of them).
         sequences = await conn.fetch(
-            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' "
+            "AND last_value IS NOT NULL"
         )
         statements = [f'DELETE FROM "{t["tablename"]}"' for t in tables]
         statements += [f'ALTER SEQUENCE "{s["sequencename"]}" RESTART' for s in sequences]

@@ -65,8 +65,10 @@ def test_a_client_trickling_its_headers_is_cut_off_after_the_header_timeout(
                 cut_off = True
                 break
         elapsed = time.monotonic() - started
+    # Cut off at all (within the loop's bound), and not before the timeout: a busy machine
+    # only makes the cut later, so the upper bound is the loop's, not a tight one.
     assert cut_off, f"still open after {elapsed:.1f} s"
-    assert HEADER_TIMEOUT - 0.5 <= elapsed <= HEADER_TIMEOUT + 2, f"cut off after {elapsed:.1f} s"
+    assert elapsed >= HEADER_TIMEOUT - 0.5, f"cut off early, after {elapsed:.1f} s"
 
 
 def test_an_idle_connection_is_closed_after_the_header_timeout(server: FirebreakServer) -> None:
