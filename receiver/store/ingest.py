@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from receiver.model import AlertSnapshot, AlertStatus, EventKind, Notification, source_actor
+from receiver.store.engine import in_list
 
 _T = TypeVar("_T")
 
@@ -358,12 +359,13 @@ class IngestSQL:
                 )
                 params: tuple[Any, ...] = (list(chunk), earliest)
             else:
+                padded = in_list(chunk)  # a few statements, not one per length
                 sql = (
                     "SELECT id, fingerprint, starts_at, status, annotations, generator_url "
-                    f"FROM alerts WHERE fingerprint IN ({', '.join('?' * len(chunk))}) "
+                    f"FROM alerts WHERE fingerprint IN ({', '.join('?' * len(padded))}) "
                     "AND starts_at >= ?"
                 )
-                params = (*chunk, earliest)
+                params = (*padded, earliest)
             stored_rows: Sequence[Any] = (conn.exec_driver_sql(sql, params)).all()
             for row in stored_rows:
                 key = wanted.get((row[1], row[2]))
@@ -404,10 +406,11 @@ class IngestSQL:
                 changed.append((_dumps(snap.annotations), snap.generator_url, stored.id))
         ids = sorted(stored.id for stored in existing.values())
         for chunk in _chunks(ids, _IN_CHUNK):
-            marks = ", ".join(m(i + 2) for i in range(len(chunk)))
+            padded = in_list(chunk)  # a few statements, not one per length
+            marks = ", ".join(m(i + 2) for i in range(len(padded)))
             conn.exec_driver_sql(
                 f"UPDATE alerts SET last_seen_at = {m(1)} WHERE id IN ({marks})",
-                (stamp, *chunk),
+                (stamp, *padded),
             )
         if changed:
             conn.exec_driver_sql(

@@ -54,3 +54,19 @@ async def test_reads_by_id_of_every_length_share_a_few_statements(store: Store) 
         async with store.connection() as conn:
             assert sorted(await store.alert_states(conn, ids[:length])) == ids[:length]
     assert len(texts) == 6  # IN lists of 1, 2, 4, 8, 16 and 32 ids
+
+
+async def test_resent_alerts_of_every_count_share_a_few_statements(store: Store) -> None:
+    """Alertmanager sends a firing group again and again: the occurrences already stored are
+    looked up and their last_seen_at moved through a few statements, whatever their number."""
+    await store.ingest([received(f"A{i}") for i in range(20)], NOW)
+    writes = store.writer.engine if store.writer is not None else store.engine.sync_engine
+    texts = recording(writes)
+    for count in range(1, 21):
+        outcome = await store.ingest([received(f"A{i}") for i in range(count)], NOW)
+        assert (outcome.seen, outcome.new_alert_ids) == (count, ())
+    moved = {text for text in texts if text.startswith("UPDATE alerts SET last_seen_at")}
+    assert len(moved) == 6  # of 1, 2, 4, 8, 16 and 32 ids
+    if store.writer is not None:  # PostgreSQL looks them up with one array parameter
+        looked_up = {text for text in texts if "WHERE fingerprint IN" in text}
+        assert len(looked_up) == 6
