@@ -71,7 +71,9 @@ class SQLiteWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()  # starting and closing the thread
-        self.engine: Engine | None = None
+        # Made now (it connects nothing yet), so that what listens to its statements can be
+        # set up before the first unit; the connection is opened on the writer's thread.
+        self.engine: Engine | None = self._engine()
         # Units handed over: one trip each between the loop and the writer's thread.
         self.trips = 0
 
@@ -140,25 +142,28 @@ class SQLiteWriter:
                 self.engine.dispose()
                 self.engine = None
 
+    def _engine(self) -> Engine:
+        engine = create_engine(
+            self._url,
+            connect_args={"timeout": 30, "cached_statements": _PREPARED_STATEMENTS},
+            json_deserializer=json_loads,
+            pool_size=1,
+            max_overflow=0,
+        )
+        synchronous = self._synchronous
+
+        @event.listens_for(engine, "connect")
+        def _setup(dbapi_conn: Any, _record: Any) -> None:
+            self._pragmas(dbapi_conn, synchronous)
+            # The writer says when a transaction begins (BEGIN IMMEDIATE, below), rather
+            # than the driver deciding before the first write.
+            dbapi_conn.isolation_level = None
+
+        return engine
+
     def _connect(self) -> Connection:
         if self.engine is None:
-            engine = create_engine(
-                self._url,
-                connect_args={"timeout": 30, "cached_statements": _PREPARED_STATEMENTS},
-                json_deserializer=json_loads,
-                pool_size=1,
-                max_overflow=0,
-            )
-            synchronous = self._synchronous
-
-            @event.listens_for(engine, "connect")
-            def _setup(dbapi_conn: Any, _record: Any) -> None:
-                self._pragmas(dbapi_conn, synchronous)
-                # The writer says when a transaction begins (BEGIN IMMEDIATE, below), rather
-                # than the driver deciding before the first write.
-                dbapi_conn.isolation_level = None
-
-            self.engine = engine
+            self.engine = self._engine()
         return self.engine.connect()
 
     def _fail_waiting(self) -> None:
