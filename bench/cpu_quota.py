@@ -73,12 +73,25 @@ def find_hierarchy(mountinfo: str = "/proc/self/mountinfo") -> Hierarchy:
 class CpuGroup:
     """One control group with a CPU quota; see ``cpu_quota``."""
 
-    def __init__(self, hierarchy: Hierarchy, cpus: float, name: str, made: bool = False) -> None:
+    def __init__(
+        self,
+        hierarchy: Hierarchy,
+        cpus: float,
+        name: str,
+        made: bool = False,
+        period_us: int = PERIOD_US,
+    ) -> None:
         if not 0 < cpus <= (os.cpu_count() or 1):
             raise QuotaError(f"cpus must be above 0 and at most {os.cpu_count()}, not {cpus}")
+        if round(cpus * period_us) < MIN_QUOTA_US:
+            raise QuotaError(
+                f"{cpus:g} CPUs of a {period_us} µs period is under the kernel's 1 ms minimum "
+                "quota: take a longer period"
+            )
         self.hierarchy = hierarchy
         self.cpus = cpus
-        self.quota_us = max(MIN_QUOTA_US, round(cpus * PERIOD_US))
+        self.period_us = period_us
+        self.quota_us = round(cpus * period_us)
         self.path = hierarchy.root / name
         self._made = made
 
@@ -92,10 +105,10 @@ class CpuGroup:
             raise QuotaError(f"cannot create the control group {self.path}: {exc}") from exc
         self._made = True
         if self.hierarchy.version == 1:
-            _write(self.path / "cpu.cfs_period_us", str(PERIOD_US))
+            _write(self.path / "cpu.cfs_period_us", str(self.period_us))
             _write(self.path / "cpu.cfs_quota_us", str(self.quota_us))
         else:
-            _write(self.path / "cpu.max", f"{self.quota_us} {PERIOD_US}")
+            _write(self.path / "cpu.max", f"{self.quota_us} {self.period_us}")
 
     def add(self, pid: int) -> None:
         """Move process ``pid`` into the group: every thread (``cgroup.procs``; in v1 they
@@ -177,12 +190,14 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def cpu_quota(cpus: float, hierarchy: Hierarchy | None = None) -> Iterator[CpuGroup]:
-    """A new control group capped at ``cpus`` CPUs, removed on leaving the block. Groups that
-    earlier runs left behind when they died are removed first."""
+def cpu_quota(
+    cpus: float, hierarchy: Hierarchy | None = None, period_us: int = PERIOD_US
+) -> Iterator[CpuGroup]:
+    """A new control group capped at ``cpus`` CPUs per ``period_us`` microseconds, removed on
+    leaving the block. Groups that earlier runs left behind when they died are removed first."""
     hierarchy = hierarchy or find_hierarchy()
     remove_stale(hierarchy)
-    group = CpuGroup(hierarchy, cpus, f"{PREFIX}{os.getpid()}-{next(_names)}")
+    group = CpuGroup(hierarchy, cpus, f"{PREFIX}{os.getpid()}-{next(_names)}", period_us=period_us)
     try:
         group.create()
         yield group

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 import webhook_bench as wb
-from cpu_quota import CpuGroup, QuotaError, cpu_quota, find_hierarchy
+from cpu_quota import PERIOD_US, CpuGroup, QuotaError, cpu_quota, find_hierarchy
 from pgdb import PG_ADMIN_URL, fresh_database
 from soak_bench import pending_jobs
 
@@ -64,6 +64,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="CPUS",
         help=f"CPU quota of each replica ({DEFAULT_QUOTA:g}; 0 runs them uncapped)",
     )
+    parser.add_argument(
+        "--cpu-period-ms",
+        type=float,
+        default=PERIOD_US / 1000,
+        metavar="MS",
+        help="the quota's scheduling period (100 ms, the kernel's default): a replica that has "
+        "used its quota waits for the next period, so in a closed loop no answer comes much "
+        "sooner than a period; a shorter one takes that floor away (the quota must stay >= 1 ms)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.cpu_quota < 0 or args.cpu_quota > (os.cpu_count() or 1):
@@ -79,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu_quota:
         find_hierarchy()  # fail before anything is started where no quota can be set
     run_id = secrets.token_hex(4)
-    capped = f"{args.cpu_quota:g} CPU each" if args.cpu_quota else "uncapped"
+    capped = (
+        f"{args.cpu_quota:g} CPU each (period {args.cpu_period_ms:g} ms)"
+        if args.cpu_quota
+        else "uncapped"
+    )
     per = " per replica" if args.per_replica else ""
     print(
         f"Firebreak scale-out run {run_id}: {args.duration:g} s per replica count, concurrency "
@@ -105,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                     workdir.mkdir()
                     # The group is entered first so that it is removed after the replica stops.
                     group = (
-                        stack.enter_context(cpu_quota(args.cpu_quota)) if args.cpu_quota else None
+                        stack.enter_context(
+                            cpu_quota(args.cpu_quota, period_us=round(args.cpu_period_ms * 1000))
+                        )
+                        if args.cpu_quota
+                        else None
                     )
                     server = stack.enter_context(wb.running("firebreak", workdir, db_url, "full"))
                     if group is not None:

@@ -139,3 +139,15 @@ def test_cgroup_v2_gets_its_quota_through_cpu_max(tmp_path: Path) -> None:
     assert group.quota() == pytest.approx(0.3)
     group.add(4242)
     assert group.pids() == [4242]
+
+
+def test_a_shorter_period_keeps_the_share_and_a_quota_under_1_ms_is_refused(
+    tmp_path: Path,
+) -> None:
+    group = cq.CpuGroup(cq.Hierarchy(2, tmp_path), 0.1, "replica", period_us=20_000)
+    group.create()
+    assert (tmp_path / "replica" / "cpu.max").read_text() == "2000 20000"
+    assert group.quota() == pytest.approx(0.1)
+    with pytest.raises(cq.QuotaError, match="under the kernel's 1 ms minimum"):
+        cq.CpuGroup(cq.Hierarchy(2, tmp_path), 0.1, "short", period_us=5_000)
+    assert not (tmp_path / "short").exists()
