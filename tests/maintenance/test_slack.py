@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
+from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import SlackFake
 from tests.payloads import alert, webhook
 from tests.slack_helpers import ALICE, CHANNEL, STRANGER, VIEWER, slack_config, slash_answer
@@ -52,8 +52,14 @@ async def test_a_window_started_from_slack_holds_an_alert_and_ending_it_releases
     )
     await manual_clock.settle()
     assert len(slack.top_messages(CHANNEL)) == 1  # released: posted now
-    audit = await (await client.get("/api/v1/audit", headers=auth(ADMIN_TOKEN))).json()
-    rows = [(e["action"], e["outcome"]) for e in audit["entries"] if e["interface"] == "slack"]
+
+    async def logged() -> list[tuple[str, str]] | None:
+        # The audit row is written in the background just after the answer.
+        audit = await (await client.get("/api/v1/audit", headers=auth(ADMIN_TOKEN))).json()
+        rows = [(e["action"], e["outcome"]) for e in audit["entries"] if e["interface"] == "slack"]
+        return rows if ("maintenance", "ok") in rows else None
+
+    rows = await eventually(logged, what="the Slack command's audit row")
     assert ("maintenance", "ok") in rows
 
 
