@@ -375,11 +375,13 @@ async def test_two_instances_on_one_database_never_send_twice(
 async def test_a_send_longer_than_the_lease_is_not_taken_over_while_it_runs(
     receiver: WebhookReceiver, start: Any
 ) -> None:
-    # The channel answers after 3 s, three leases: the runner sending renews its lease, so
-    # neither it nor the other instance claims the job again and sends a second time.
-    receiver.script(Reply(200, delay=3.0))
-    a = await start(receiver, owner="a", timeout="10s", lease="1s")
-    b = await start(receiver, owner="b", timeout="10s", lease="1s")
+    # The channel answers after 5 s, two and a half leases: the runner sending renews its
+    # lease (every third of one), so neither it nor the other instance claims the job again
+    # and sends a second time. A lease of 2 s, not 1: on a busy machine a renewal a second
+    # late let the other instance take a 1 s lease over (as it should, once it has run out).
+    receiver.script(Reply(200, delay=5.0))
+    a = await start(receiver, owner="a", timeout="10s", lease="2s")
+    b = await start(receiver, owner="b", timeout="10s", lease="2s")
     resp = await a.post("/webhook", json=webhook(alert("Slow")), headers=HOOK)
     assert resp.status == 200
 
