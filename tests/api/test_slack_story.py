@@ -55,8 +55,12 @@ async def test_alert_story_in_slack(
     # 2. Tier 2 reaches the same channel: a reply in the thread, and the message updated.
     [note] = await eventually(lambda: slack.thread(CHANNEL, parent.ts), what="tier 2 in thread")
     assert "Escalated: oncall tier 2" in note.text
-    await eventually(lambda: parent.edits >= 1, what="message updated for tier 2")
-    assert "tier 2" in block_text(parent.blocks)
+    # The message may be edited more than once on its way (the first edit can come before
+    # tier 2's is recorded): what it comes to say is what counts.
+    await eventually(
+        lambda: "tier 2" in block_text(parent.blocks), what="message updated for tier 2"
+    )
+    assert parent.edits >= 1
 
     # 3. A viewer presses Acknowledge: refused, privately, and it is in the history.
     resp = await press(client, slack, parent, ACTION_ACK, VIEWER)
