@@ -188,9 +188,6 @@ def _client(request: web.Request) -> web.Request:
     the client: audit rows, logs, the limit)."""
     proxies = request.app[TRUSTED_PROXIES]
     remote = request.remote
-    if remote is not None and not proxies.addresses:  # no proxy trusted: the peer is the client
-        request[CLIENT_ADDRESS] = remote
-        return request
     address = proxies.client(remote, request.headers.getall("X-Forwarded-For", ()))
     request[CLIENT_ADDRESS] = address  # on the original too: the access log is given that one
     return request if address == remote else request.clone(remote=address)
