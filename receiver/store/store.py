@@ -1,14 +1,8 @@
-"""The SQL store behind every service: ``Store`` puts together the connections
-(``connections.py``) and the statements over alerts, each family in a module of its own:
-
-- ``states.py``: alerts read by id, whole or as escalation sees them (the job runner's reads);
-- ``history.py``: events, notices sent, routes taken and people paged, recorded and read back;
-- ``actions.py``: acknowledge, resolve and snooze by people, one alert or many;
-- ``listing.py``: the listing's pages and counts, and what it shows beside each alert;
-- ``ingest.py``, ``jobs.py``, ``pages.py``, ``heartbeats.py``, ``manual_pages.py``: the
-  webhooks' group commit, the job queue and the tables of their own.
-
-What is left here are the webhooks' commit and the single reads of alerts the services make."""
+"""``Store``, the SQL store behind every service: the connections (``connections.py``) and the
+statements over alerts, each family in a module of its own (``states.py``: reads by id;
+``history.py``: what was done about alerts; ``actions.py``: what people do to them;
+``listing.py``: the listing). What stays here is the webhooks' group commit and the single
+reads of alerts services make. docs/architecture.md has the package's map."""
 
 from __future__ import annotations
 
