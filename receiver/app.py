@@ -243,7 +243,9 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     app[AUTOMATION] = built.automation
     app[DRILLS] = drills_for(app, built)
     await built.seed(app[STORE], clock())
-    app[PAGERDUTY_SYNC] = PagerDutySync(app[STORE], app[ACTIONS], metrics, clock)
+    app[PAGERDUTY_SYNC] = PagerDutySync(
+        app[STORE], app[ACTIONS], metrics, clock, lambda: app[CONFIG]
+    )
     runner.start()
     yield
     await runner.stop()
