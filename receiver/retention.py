@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta
 
 from receiver.config import RetentionConfig
-from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.job_handlers import Done, Handler, JobContext, Outcome
 from receiver.metrics import Metrics
 from receiver.model import NewJob
 from receiver.pipeline import periodic_job
