@@ -234,7 +234,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         horizons=built.escalation.horizons(),
         preloads=built.preloads,
         inline=built.escalation.inline(),
-        give_way=lambda: app[INGESTOR].give_way if INGESTOR in app else 0.0,
+        give_way=functools.partial(_let_webhooks_through, app),
         run_limit=built.escalation.run_limit,
         tracing=app[TRACING],
     )
@@ -291,6 +291,12 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield
+
+
+async def _let_webhooks_through(app: web.Application) -> None:
+    """The job runner's turns wait while the ingest asks webhooks to go first."""
+    if INGESTOR in app:
+        await app[INGESTOR].let_through()
 
 
 async def _ingestor(app: web.Application) -> AsyncIterator[None]:
