@@ -187,7 +187,7 @@ def build_services(
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
     guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
-    retention = Retention(config.retention, store, metrics)
+    retention = Retention(config.retention, store, metrics, lasting.monotonic)
     automation = config.automation
     http_guard = HttpGuard(HostAllowList(automation.http_allow))
     guarded_http = http_guard.session()
