@@ -211,6 +211,7 @@ def build_services(
             action_settings=action_settings(config),
             dead_letters=DeadLetters(store, clock, wake),
             clock=clock,
+            monotonic=lasting.monotonic,
         ),
         automatic=config.automation.automatic,
         dry_run=config.automation.mode == "dry_run",
