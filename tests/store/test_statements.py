@@ -12,8 +12,11 @@ import pytest
 from sqlalchemy import event
 
 from receiver.alertmanager import parse_webhook
+from receiver.model import EventKind
 from receiver.store import Store
+from receiver.store.drills import DrillSQL
 from receiver.store.ingest import ReceivedWebhook
+from receiver.store.listing import AlertOverview
 from tests.payloads import alert, webhook
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -70,3 +73,44 @@ async def test_resent_alerts_of_every_count_share_a_few_statements(store: Store)
     if store.writer is not None:  # PostgreSQL looks them up with one array parameter
         looked_up = {text for text in texts if "WHERE fingerprint IN" in text}
         assert len(looked_up) == 6
+
+
+async def test_drills_looked_up_by_id_of_every_count_share_a_few_statements(store: Store) -> None:
+    sql = DrillSQL()
+    ids = [f"drill-{i:02}" for i in range(20)]
+    async with store.transaction() as conn:
+        for drill_id in ids:
+            await sql.register(conn, drill_id, "restart", False, "api:alice", {}, NOW)
+    texts = recording(store.engine.sync_engine)
+    for length in range(1, 21):
+        async with store.connection() as conn:
+            assert sorted(await sql.get(conn, ids[:length])) == ids[:length]
+    assert len(texts) == 6  # IN lists of 1, 2, 4, 8, 16 and 32 ids
+
+
+async def test_the_listing_overview_of_every_length_shares_a_few_statements(store: Store) -> None:
+    outcome = await store.ingest([received(f"A{i}") for i in range(20)], NOW)
+    ids = sorted(outcome.new_alert_ids)
+    sent = [
+        {
+            "alert_id": alert_id,
+            "channel": "pager",
+            "target": "oncall",
+            "kind": "firing",
+            "tier": tier,
+            "idempotency_key": f"notify:{alert_id}:{tier}",
+            "sent_at": NOW,
+        }
+        for alert_id in ids[:10]
+        for tier in (0, 1)
+    ]
+    silenced = [{"alert_id": ids[0], "kind": EventKind.SILENCED, "at": NOW, "actor": "slack:alice"}]
+    await store.unit(lambda conn: store.record_in(conn, silenced, sent))
+    texts = recording(store.engine.sync_engine)
+    for length in range(1, 21):
+        overview = await store.escalation_overview(ids[:length])
+        assert sorted(overview) == ids[:length]
+    assert overview[ids[0]] == AlertOverview(tier=1, silenced=True)
+    assert overview[ids[9]] == AlertOverview(tier=1, silenced=False)
+    assert overview[ids[10]] == AlertOverview()
+    assert len(texts) == 12  # the tiers and the silences, each for 1, 2, 4, 8, 16 and 32 ids
