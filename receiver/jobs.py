@@ -158,7 +158,7 @@ class JobRunner:
         clock: Clock,
         settings: RunnerSettings,
         horizons: Mapping[str, timedelta] | None = None,
-        give_way: Callable[[], float] = lambda: 0.0,
+        give_way: Callable[[], Awaitable[None]] | None = None,
         run_limit: Callable[[Job], int] = lambda _job: 1000,
         tracing: Tracing | None = None,
         preloads: Mapping[str, Preload] | None = None,
@@ -173,7 +173,7 @@ class JobRunner:
         self._horizons = dict(horizons or {})
         self._preloads = dict(preloads or {})
         self._inline = frozenset(inline)
-        self._give_way_for = give_way  # while webhooks are being taken in, they come first
+        self._let_through = give_way  # while webhooks are being taken in, they come first
         self._run_limit = run_limit
         self._tracing = tracing if tracing is not None else Tracing()
         self._store = store
@@ -271,9 +271,8 @@ class JobRunner:
         """Let webhooks in first: Alertmanager is waiting on them, while jobs wait durably.
         For as long as the ingest asks (it says how long it may wait at most, by how loaded
         it is), so escalation still moves under a sustained flood."""
-        started = time.monotonic()
-        while time.monotonic() - started < self._give_way_for() and not self._stopping:  # noqa: ASYNC110
-            await asyncio.sleep(0.001)  # polled: the ingestor has no event to wait on
+        if self._let_through is not None and not self._stopping:
+            await self._let_through()
 
     async def _loop(self) -> None:
         """One bookkeeping unit of work a turn: record what finished since the last turn and,
