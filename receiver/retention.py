@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from receiver.config import RetentionConfig
-from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.job_handlers import Done, Handler, JobContext, Outcome
 from receiver.metrics import Metrics
 from receiver.model import NewJob
 from receiver.pipeline import periodic_job

@@ -42,7 +42,7 @@ from receiver.graphs import Grapher
 from receiver.handoffs import Handoffs
 from receiver.heartbeats import Heartbeats
 from receiver.hostallow import HostAllowList
-from receiver.jobs import Handler, Preload
+from receiver.job_handlers import Handler, Preload
 from receiver.maintenance import HeldReactions, Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
