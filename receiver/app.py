@@ -154,7 +154,9 @@ def setup_access(app: web.Application, config: Config) -> None:
     app[TRUSTED_PROXIES] = TrustedProxies(config.api.trusted_proxies)
     app[CONNECTION_CAP] = ConnectionCap(config, app[METRICS])  # firebreak serve applies it
     app[AUTH_FAILURES] = AuthFailures(
-        config.api.auth_failure_limit, config.api.auth_failure_window.total_seconds()
+        config.api.auth_failure_limit,
+        config.api.auth_failure_window.total_seconds(),
+        monotonic=app[MONOTONIC],
     )
 
 

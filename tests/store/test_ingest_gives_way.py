@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 import receiver.ingest
 from receiver.alertmanager import parse_webhook
 from receiver.ingest import Ingestor
-from receiver.jobs import Done, JobContext, JobRunner, Outcome, RunnerSettings
+from receiver.job_handlers import Done, JobContext, Outcome
+from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
 from receiver.model import NewJob
 from receiver.store import Store
