@@ -63,7 +63,7 @@ async def test_every_text_field_of_the_wrong_type_is_refused(
     await refused(client, resp, field)
 
 
-@pytest.mark.parametrize("value", [42, True, {"a": "b"}, None, [None], [["a=\"b\""]]])
+@pytest.mark.parametrize("value", [42, True, {"a": "b"}, None, [None], [['a="b"']]])
 async def test_matchers_of_the_wrong_type_are_refused(client: Any, value: Any) -> None:
     resp = await client.post(PATH, json={**GOOD, "matchers": value}, headers=RESPONDER)
     assert resp.status == 400
