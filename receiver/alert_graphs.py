@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from receiver.delivery import Sent
 from receiver.graphs import Grapher, GraphUnavailable, NoGraph, expression_of
 from receiver.graphs.render import plain
-from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.job_handlers import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.model import Alert, NewJob
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled, NoticeAlert
 from receiver.notify.email import GraphLookup, InlineGraph

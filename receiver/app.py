@@ -154,7 +154,9 @@ def setup_access(app: web.Application, config: Config) -> None:
     app[TRUSTED_PROXIES] = TrustedProxies(config.api.trusted_proxies)
     app[CONNECTION_CAP] = ConnectionCap(config, app[METRICS])  # firebreak serve applies it
     app[AUTH_FAILURES] = AuthFailures(
-        config.api.auth_failure_limit, config.api.auth_failure_window.total_seconds()
+        config.api.auth_failure_limit,
+        config.api.auth_failure_window.total_seconds(),
+        monotonic=app[MONOTONIC],
     )
 
 
@@ -234,7 +236,7 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
         horizons=built.escalation.horizons(),
         preloads=built.preloads,
         inline=built.escalation.inline(),
-        give_way=lambda: app[INGESTOR].give_way if INGESTOR in app else 0.0,
+        give_way=functools.partial(_let_webhooks_through, app),
         run_limit=built.escalation.run_limit,
         tracing=app[TRACING],
     )
@@ -243,7 +245,9 @@ async def _runner(app: web.Application) -> AsyncIterator[None]:
     app[AUTOMATION] = built.automation
     app[DRILLS] = drills_for(app, built)
     await built.seed(app[STORE], clock())
-    app[PAGERDUTY_SYNC] = PagerDutySync(app[STORE], app[ACTIONS], metrics, clock)
+    app[PAGERDUTY_SYNC] = PagerDutySync(
+        app[STORE], app[ACTIONS], metrics, clock, lambda: app[CONFIG]
+    )
     runner.start()
     yield
     await runner.stop()
@@ -289,6 +293,12 @@ async def _slack(app: web.Application) -> AsyncIterator[None]:
     )
     app[SLACK_BOLT] = build_bolt_app(slack, client, commands)
     yield
+
+
+async def _let_webhooks_through(app: web.Application) -> None:
+    """The job runner's turns wait while the ingest asks webhooks to go first."""
+    if INGESTOR in app:
+        await app[INGESTOR].let_through()
 
 
 async def _ingestor(app: web.Application) -> AsyncIterator[None]:

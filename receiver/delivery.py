@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.breaker import BreakerRegistry, BreakerState
 from receiver.grafana_webhook import grafana_links
-from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.job_handlers import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
 from receiver.model import DRILL_LABEL, Alert, AlertStatus, Job, NewJob
 from receiver.notify.base import (

@@ -35,7 +35,7 @@ from receiver.config import (
     TierConfig,
 )
 from receiver.delivery import AfterSent, Delivery
-from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
+from receiver.job_handlers import Done, Handler, JobContext, Outcome, Preload
 from receiver.maintenance import Maintenance
 from receiver.metrics import Metrics
 from receiver.model import MANUAL_GROUP_KEY, AlertStatus, EventKind, Job, NewJob, PageTarget

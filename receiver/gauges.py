@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from receiver.errors import StoreUnavailable
-from receiver.typedefs import AUTOMATION, BUILT, CLOCK, METRICS, STORE
+from receiver.typedefs import AUTOMATION, BUILT, CLOCK, METRICS, MONOTONIC, STORE
 
 log = logging.getLogger("firebreak.gauges")
 
@@ -42,11 +42,13 @@ class Snapshot:
         *,
         interval: float = REFRESH_INTERVAL,
         wait: float = SCRAPE_WAIT,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._count = count
         self._changes = changes
         self._interval = interval
         self._wait = wait
+        self._monotonic = monotonic  # what a snapshot's age is counted by
         self._wanted = asyncio.Event()
         self._taken = asyncio.Condition()
         self._taken_at = -1.0  # monotonic time and changes() when the last count began
@@ -75,13 +77,13 @@ class Snapshot:
                 await self._taken.wait_for(lambda: self._taken_after >= changes)
 
     def _current(self, changes: int) -> bool:
-        age = time.monotonic() - self._taken_at
+        age = self._monotonic() - self._taken_at
         return self._taken_after >= changes and age < self._interval
 
     async def _run(self) -> None:
         while True:
             self._wanted.clear()
-            began, changes = time.monotonic(), self._changes()
+            began, changes = self._monotonic(), self._changes()
             self._counting = changes
             try:
                 await self._count()
@@ -106,7 +108,9 @@ def setup_gauges(app: web.Application) -> None:
 
 async def _gauges(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
-    snapshot = Snapshot(lambda: count_store_gauges(app), lambda: store.commits)
+    snapshot = Snapshot(
+        lambda: count_store_gauges(app), lambda: store.commits, monotonic=app[MONOTONIC]
+    )
     app[GAUGES] = snapshot
     snapshot.start()
     yield

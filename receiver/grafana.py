@@ -17,7 +17,7 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.config import GrafanaConfig
-from receiver.jobs import DeadLetter, Done, Handler, JobContext, Outcome, Retry
+from receiver.job_handlers import DeadLetter, Done, Handler, JobContext, Outcome, Retry
 from receiver.model import NewJob
 from receiver.reactions import Reacted, alert_ids
 from receiver.store import Store

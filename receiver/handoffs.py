@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from receiver.audit import Audit
 from receiver.config import Config, ScheduleConfig
 from receiver.errors import NotFound
-from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.job_handlers import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.model import NewJob
 from receiver.notify.base import Channel, ChannelError, ChannelRejected, ChannelThrottled
 from receiver.notify.slack import SlackChannel

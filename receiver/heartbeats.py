@@ -30,7 +30,7 @@ from receiver.access.auth import secret_matches
 from receiver.config.heartbeats import HEARTBEAT_LABEL, WATCHDOG_HEARTBEAT, HeartbeatConfig
 from receiver.durations import format_duration
 from receiver.errors import NotFound, Unauthenticated
-from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.job_handlers import Done, Handler, JobContext, Outcome
 from receiver.metrics import Metrics
 from receiver.model import (
     HEARTBEAT_GROUP_KEY,

@@ -9,6 +9,7 @@ An idle receiver commits a lone webhook at once: batching costs no latency, it o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -100,6 +101,8 @@ class Ingestor:
         )
         self._queue: list[_Waiting] = []
         self._wakeup = asyncio.Event()
+        # Background work waiting for webhooks to go first, woken when a commit may end that.
+        self._held_back: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._committing = False
@@ -111,11 +114,49 @@ class Ingestor:
     def give_way(self) -> float:
         """How long, at most, background work should now let webhooks go first: long under
         a flood, briefly while webhooks wait to be committed, not at all otherwise."""
-        if self._last_batch >= self._commit_siblings and (
-            self._queue or time.monotonic() - self._last_commit_at < _LOAD_MEMORY
-        ):
+        if self._flooded():
             return _FLOOD_GIVE_WAY
         return _BRIEF_GIVE_WAY if self._queue else 0.0
+
+    def _flooded(self) -> bool:
+        return self._last_batch >= self._commit_siblings and (
+            bool(self._queue) or self._loop_time() - self._last_commit_at < _LOAD_MEMORY
+        )
+
+    async def let_through(self) -> None:
+        """Return once background work (the job runner's next turn) may go on: at once when
+        no webhook waits, else when ``give_way`` has passed since the call or the webhooks no
+        longer need it, whichever comes first. Woken by commits (and by the flood's memory
+        running out), never polled."""
+        began = self._loop_time()
+        while True:
+            now = self._loop_time()
+            left = self.give_way - (now - began)
+            if left <= 0:
+                return
+            if self._flooded() and not self._queue:
+                # Only time ends this flood now: no commit is coming to say so.
+                left = min(left, self._last_commit_at + _LOAD_MEMORY - now)
+            loop = asyncio.get_running_loop()
+            woken: asyncio.Future[None] = loop.create_future()
+            self._held_back.append(woken)
+            timer = loop.call_later(left, _settle, woken)
+            try:
+                await woken
+            finally:
+                timer.cancel()
+                with contextlib.suppress(ValueError):
+                    self._held_back.remove(woken)
+
+    @staticmethod
+    def _loop_time() -> float:
+        # The load is a matter of real time: the event loop's clock, which its timers keep.
+        return asyncio.get_running_loop().time()
+
+    def _release_held_back(self) -> None:
+        held, self._held_back = self._held_back, []
+        for woken in held:
+            _settle(woken)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="firebreak-ingest")
@@ -124,6 +165,7 @@ class Ingestor:
         """Commit what is queued, then stop."""
         self._closing = True
         self._wakeup.set()
+        self._release_held_back()
         if self._task is not None:
             await self._task
             self._task = None
@@ -160,7 +202,8 @@ class Ingestor:
                 finally:
                     self._committing = False
                 last_batch = self._last_batch = len(batch)
-                self._last_commit_at = time.monotonic()
+                self._last_commit_at = self._loop_time()
+                self._release_held_back()
             last_batch = 0
             if self._closing:
                 return
@@ -214,6 +257,11 @@ class Ingestor:
         for waiting in batch:
             if not waiting.done.done():
                 waiting.done.set_result(None)
+
+
+def _settle(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 def _fail(done: asyncio.Future[None], exc: Exception) -> None:

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -26,94 +26,22 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from receiver.errors import StoreUnavailable
+from receiver.job_handlers import (
+    DeadLetter,
+    Defer,
+    Done,
+    Handler,
+    JobContext,
+    Outcome,
+    Preload,
+    Retry,
+)
 from receiver.metrics import Metrics
 from receiver.model import Clock, Job, NewJob
 from receiver.store import Store
 from receiver.tracing import Tracing, carry
 
 log = logging.getLogger("firebreak.jobs")
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """Finished: apply these follow-ups in the same transaction as marking the job done."""
-
-    outcome: str = "ok"
-    enqueue: Sequence[NewJob] = ()
-    events: Sequence[dict[str, Any]] = ()
-    notifications: Sequence[dict[str, Any]] = ()
-    routes: Sequence[dict[str, Any]] = ()  # alert_routes rows: the routes alerts took
-    pages: Sequence[dict[str, Any]] = ()  # pages rows: the people a tier paged
-
-
-@dataclass(frozen=True, slots=True)
-class Defer:
-    """Not now: run again at ``until``. Not a failure unless ``count_attempt``; may turn the
-    job into another kind (a notification held back by the rate limit becomes a digest)."""
-
-    until: datetime
-    reason: str
-    count_attempt: bool = False
-    kind: str | None = None
-    coalesce_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """Failed in a way that may pass: back off and try again, dead-letter when out of tries."""
-
-    error: str
-    not_before: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """Failed for good (the far side rejected it): keep it for a person to look at."""
-
-    reason: str
-
-
-Outcome = Done | Defer | Retry | DeadLetter
-
-
-@dataclass(slots=True)
-class JobContext:
-    """What a handler gets: its job, the time, and the jobs claimed to go out with it."""
-
-    job: Job
-    now: datetime
-    runner: JobRunner
-    siblings: list[Job] = field(default_factory=list)
-    # What the kind's preload read for every job of that kind claimed in the same turn (one
-    # query for all of them), or None: the handler reads for itself.
-    preloaded: Any = None
-    # Set by the handler when it begins its side effect (a request sent), cleared when the far
-    # side says nothing was done: a run that ends set but unrecorded as done (cut off at
-    # shutdown, deferred, retried) leaves the job ``in_doubt``, and only such a job's next run
-    # pays for looking whether the side effect happened (a read of a rate-limited API).
-    in_doubt: bool = False
-
-    @property
-    def jobs(self) -> list[Job]:
-        return [self.job, *self.siblings]
-
-    def earlier_attempts(self, job: Job | None = None) -> int:
-        """Earlier runs of ``job`` (this context's by default) whose side effect may have
-        happened: the failed attempts, and one more when an earlier run ended in doubt (cut
-        off at shutdown while sending, or its answer lost) or the job was due a whole lease
-        ago (a worker that took it died, perhaps after sending). A run merely deferred before
-        it began counts none, so the handler need not ask a rate-limited API first."""
-        job = job or self.job
-        # A first claim is no take-over however late it comes (a backlog, a restart).
-        late = self.now - job.due_at >= self.runner.settings.lease
-        taken_over = job.claimed_before and late
-        return job.attempts + (1 if taken_over or job.in_doubt else 0)
-
-
-Handler = Callable[[JobContext], Awaitable[Outcome]]
-# Reads, in one query, what the handlers of the jobs claimed together will need; run within
-# the turn that claims them (on SQLite, on the writer's thread, so no trip of its own).
-Preload = Callable[[Connection, Sequence[Job]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +86,7 @@ class JobRunner:
         clock: Clock,
         settings: RunnerSettings,
         horizons: Mapping[str, timedelta] | None = None,
-        give_way: Callable[[], float] = lambda: 0.0,
+        give_way: Callable[[], Awaitable[None]] | None = None,
         run_limit: Callable[[Job], int] = lambda _job: 1000,
         tracing: Tracing | None = None,
         preloads: Mapping[str, Preload] | None = None,
@@ -173,7 +101,7 @@ class JobRunner:
         self._horizons = dict(horizons or {})
         self._preloads = dict(preloads or {})
         self._inline = frozenset(inline)
-        self._give_way_for = give_way  # while webhooks are being taken in, they come first
+        self._let_through = give_way  # while webhooks are being taken in, they come first
         self._run_limit = run_limit
         self._tracing = tracing if tracing is not None else Tracing()
         self._store = store
@@ -271,9 +199,8 @@ class JobRunner:
         """Let webhooks in first: Alertmanager is waiting on them, while jobs wait durably.
         For as long as the ingest asks (it says how long it may wait at most, by how loaded
         it is), so escalation still moves under a sustained flood."""
-        started = time.monotonic()
-        while time.monotonic() - started < self._give_way_for() and not self._stopping:  # noqa: ASYNC110
-            await asyncio.sleep(0.001)  # polled: the ingestor has no event to wait on
+        if self._let_through is not None and not self._stopping:
+            await self._let_through()
 
     async def _loop(self) -> None:
         """One bookkeeping unit of work a turn: record what finished since the last turn and,
@@ -348,6 +275,16 @@ class JobRunner:
         _settle(batch, None)
         return found
 
+    def _context(self, group: list[Job], now: datetime, preloaded: Any) -> JobContext:
+        return JobContext(
+            group[0],
+            now,
+            self.settings.lease,
+            self._clock,
+            siblings=group[1:],
+            preloaded=preloaded,
+        )
+
     async def _run_inline(self, claimed: list[Job], preloaded: Mapping[str, Any]) -> None:
         """Run jobs of the inline kinds here and now; the next turn records their outcomes
         (and so claims what they enqueue) at once."""
@@ -357,9 +294,7 @@ class JobRunner:
             ids = [j.id for j in group]
             self._leased.update(ids)
             started = time.perf_counter()
-            context = JobContext(
-                group[0], now, self, siblings=group[1:], preloaded=preloaded.get(group[0].kind)
-            )
+            context = self._context(group, now, preloaded.get(group[0].kind))
             try:
                 outcome = await self._outcome(context)
             finally:
@@ -455,7 +390,7 @@ class JobRunner:
 
     async def _run_leased(self, group: list[Job], preloaded: Any) -> None:
         job = group[0]
-        context = JobContext(job, self._clock(), self, siblings=group[1:], preloaded=preloaded)
+        context = self._context(group, self._clock(), preloaded)
         started = time.perf_counter()
         self._handling[job.id] = context  # what stop() sees of it if it cuts the job off
         try:

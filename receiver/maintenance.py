@@ -37,7 +37,7 @@ from receiver.alertmanager_api import AlertmanagerClient
 from receiver.config import Config
 from receiver.config.references import SILENCE_NEEDS
 from receiver.errors import Conflict, InvalidInput, NotFound
-from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.job_handlers import Done, Handler, JobContext, Outcome
 from receiver.maintenance_gone import GONE, WindowsGone, gone_job
 from receiver.maintenance_silences import (
     SILENCE,

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from receiver.jobs import Done, JobContext, Outcome
+from receiver.job_handlers import Done, JobContext, Outcome
 from receiver.model import NewJob
 from receiver.store import Store
 from receiver.store.maintenance import bring_forward, waited_for

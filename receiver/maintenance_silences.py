@@ -42,7 +42,7 @@ from receiver.alertmanager_api import (
     Silence,
     api_matcher,
 )
-from receiver.jobs import DeadLetter, Done, JobContext, Outcome, Retry
+from receiver.job_handlers import DeadLetter, Done, JobContext, Outcome, Retry
 from receiver.matchers import parse_matchers
 from receiver.metrics import Metrics
 from receiver.model import NewJob

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from receiver.jobs import Defer, Done, Handler, JobContext, Outcome
+from receiver.job_handlers import Defer, Done, Handler, JobContext, Outcome
 from receiver.metrics import Metrics
 from receiver.model import ONCALL_GAP_GROUP_KEY, AlertSnapshot, AlertStatus, NewJob
 from receiver.oncall import Gap

@@ -2,9 +2,13 @@
 resolved here, through the same actions a person uses, which stops escalation.
 
 The incident leads back to its alert through its ``incident_key``, the ``dedup_key`` the
-``pagerduty`` channel derived from the alert occurrence: the alert whose page was recorded with
-that key, else the occurrence the key names. Anything that does not lead to a
-stored alert (an incident some other tool opened, an alert since deleted) is only logged.
+``pagerduty`` channel derived from the alert occurrence: the alert whose page a channel of type
+``pagerduty`` in the configuration in force recorded with that key, else the occurrence the key
+names. The key is data, never authority: another integration on the same PagerDuty service may
+choose it, so another channel's reference (a Slack message's ``channel:ts``, the id a webhook
+receiver answered) leads nowhere, nor does a key no ``dedup_key`` can be (longer than PagerDuty's
+255 characters, or empty). Anything that does not lead to a stored alert (an incident some other
+tool opened, an alert since deleted) is ``unknown_incident``, only logged.
 
 A signed event is acted on once. Its id is kept (``pagerduty_events``), so another delivery
 of it — a captured request replayed, or PagerDuty retrying one whose answer was lost — is
@@ -17,14 +21,16 @@ answered 200: PagerDuty retries any other answer, and no retry can make them goo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Final
 
 from receiver.actions import AlertActions
+from receiver.config import Config
 from receiver.errors import Conflict, NotFound
 from receiver.metrics import Metrics
 from receiver.model import Actor, Clock
-from receiver.notify.pagerduty import later_fingerprint, parse_dedup_key
+from receiver.notify.pagerduty import MAX_DEDUP_KEY, later_fingerprint, parse_dedup_key
 from receiver.notify.pagerduty_webhook import IncidentEvent, WebhookEvent
 from receiver.store import Store
 from receiver.store.messages import alert_under_reference
@@ -36,11 +42,21 @@ INTERFACE: Final = "pagerduty"
 
 
 class PagerDutySync:
-    def __init__(self, store: Store, actions: AlertActions, metrics: Metrics, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        actions: AlertActions,
+        metrics: Metrics,
+        clock: Clock,
+        config: Callable[[], Config],
+    ) -> None:
+        """``config``: the configuration in force, whose ``pagerduty`` channels' keys count (a
+        reload may add, remove or retype them)."""
         self._store = store
         self._actions = actions
         self._metrics = metrics
         self._clock = clock
+        self._config = config
 
     async def apply(
         self, event: WebhookEvent, request_id: str | None, *, max_age: timedelta
@@ -118,10 +134,13 @@ class PagerDutySync:
             return "ignored"
 
     async def _alert_id(self, incident_key: str) -> int | None:
-        """The alert whose page the key was recorded with, else the occurrence it names (by
-        the fingerprint it has, or the one migrations 0017/0018 gave it since)."""
+        """The alert whose page a pagerduty channel recorded the key with, else the occurrence
+        it names (by the fingerprint it has, or the one migrations 0017/0018 gave it since)."""
+        if not incident_key or len(incident_key) > MAX_DEDUP_KEY:
+            return None  # no dedup_key is: nothing to look up
+        paging = [name for name, c in self._config().channels.items() if c.type == "pagerduty"]
         async with self._store.connection() as conn:
-            recorded = await alert_under_reference(conn, incident_key)
+            recorded = await alert_under_reference(conn, paging, incident_key)
         if recorded is not None:
             return recorded
         occurrence = parse_dedup_key(incident_key)

@@ -29,7 +29,7 @@ from receiver.alertmanager_api import (
     AlertmanagerUnavailable,
 )
 from receiver.config import Config
-from receiver.jobs import Done, Handler, JobContext, Outcome, Retry
+from receiver.job_handlers import Done, Handler, JobContext, Outcome, Retry
 from receiver.metrics import Metrics
 from receiver.model import (
     FIREBREAK_FINGERPRINT_PREFIX,

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from receiver.jobs import Done, Handler, JobContext, Outcome, Preload
+from receiver.job_handlers import Done, Handler, JobContext, Outcome, Preload
 from receiver.model import Job, NewJob
 from receiver.store import Store
 from receiver.store.store import AlertState

@@ -35,6 +35,7 @@ from receiver.typedefs import (
     INGESTOR,
     LASTING,
     METRICS,
+    MONOTONIC,
     PIPELINE,
     RUNNER,
     STORE,
@@ -74,7 +75,7 @@ def services_for(app: web.Application, config: Config, runbooks: Runbooks) -> Se
 
 def drills_for(app: web.Application, built: Services) -> Drills:
     """Drills over ``built``'s automation, injecting through the application's ingestor."""
-    return Drills(built.automation, app[STORE], app[CLOCK], _injector(app))
+    return Drills(built.automation, app[STORE], app[CLOCK], _injector(app), app[MONOTONIC])
 
 
 def _injector(app: web.Application) -> Inject:

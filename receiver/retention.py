@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from receiver.config import RetentionConfig
-from receiver.jobs import Done, Handler, JobContext, Outcome
+from receiver.job_handlers import Done, Handler, JobContext, Outcome
 from receiver.metrics import Metrics
 from receiver.model import NewJob
 from receiver.pipeline import periodic_job
@@ -25,10 +26,17 @@ _RUN_SECONDS = 2.0
 
 
 class Retention:
-    def __init__(self, config: RetentionConfig, store: Store, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: RetentionConfig,
+        store: Store,
+        metrics: Metrics,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
         self._store = store
         self._metrics = metrics
+        self._monotonic = monotonic  # what a run's few seconds are counted by
 
     def handlers(self) -> dict[str, Handler]:
         return {"purge": self.purge}
@@ -39,11 +47,16 @@ class Retention:
         return [periodic_job("purge", self._config.interval, now)]
 
     async def purge(self, ctx: JobContext) -> Outcome:
+        return await self.run(ctx.now)
+
+    async def run(self, now: datetime) -> Done:
+        """One run of the purge at ``now``: what has aged out deleted, batch by batch, for at
+        most a few seconds; the next run enqueued, at once when rows remain."""
         if self._config.period <= timedelta(0):
             return Done("disabled")
-        cutoff = ctx.now - self._config.period
+        cutoff = now - self._config.period
         limit = self._config.batch_size
-        deadline = time.monotonic() + _RUN_SECONDS
+        deadline = self._monotonic() + _RUN_SECONDS
         total = 0
         more = False
         for table, purge in PURGES:
@@ -55,7 +68,7 @@ class Retention:
                     total += deleted
                 if deleted < limit:
                     break
-                if time.monotonic() > deadline:
+                if self._monotonic() > deadline:
                     more = True
                     break
             if more:
@@ -63,5 +76,5 @@ class Retention:
         if total:
             log.info("purged %d rows older than %s", total, cutoff.isoformat())
         if more:  # a backlog: carry on at once, in a new job
-            return Done("more", enqueue=[periodic_job("purge", timedelta(seconds=1), ctx.now)])
-        return Done("purged", enqueue=[periodic_job("purge", self._config.interval, ctx.now)])
+            return Done("more", enqueue=[periodic_job("purge", timedelta(seconds=1), now)])
+        return Done("purged", enqueue=[periodic_job("purge", self._config.interval, now)])

@@ -42,7 +42,7 @@ from receiver.graphs import Grapher
 from receiver.handoffs import Handoffs
 from receiver.heartbeats import Heartbeats
 from receiver.hostallow import HostAllowList
-from receiver.jobs import Handler, Preload
+from receiver.job_handlers import Handler, Preload
 from receiver.maintenance import HeldReactions, Maintenance
 from receiver.metrics import Metrics
 from receiver.model import Clock, Notification
@@ -187,7 +187,7 @@ def build_services(
     )
     alertmanager = AlertmanagerClient(config.alertmanager, session) if config.alertmanager else None
     guard = PipelineGuard(config, store, metrics, submit, alertmanager, lasting.started_at)
-    retention = Retention(config.retention, store, metrics)
+    retention = Retention(config.retention, store, metrics, lasting.monotonic)
     automation = config.automation
     http_guard = HttpGuard(HostAllowList(automation.http_allow))
     guarded_http = http_guard.session()
@@ -211,6 +211,7 @@ def build_services(
             action_settings=action_settings(config),
             dead_letters=DeadLetters(store, clock, wake),
             clock=clock,
+            monotonic=lasting.monotonic,
         ),
         automatic=config.automation.automatic,
         dry_run=config.automation.mode == "dry_run",

@@ -45,7 +45,7 @@ from receiver.alertmanager import format_rfc3339
 from receiver.automation.definitions import Runbooks
 from receiver.automation.progress import Progress, ProgressHook
 from receiver.config import Config, PersonConfig
-from receiver.jobs import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.job_handlers import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.maintenance import Hold, Maintenance
 from receiver.model import ACTIVE_STATES, DRILL_LABEL, AlertStatus, Execution, NewJob
 from receiver.notify.base import ChannelError, ChannelRejected, ChannelThrottled

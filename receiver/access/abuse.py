@@ -13,23 +13,33 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 
 
 class AuthFailures:
-    """At most ``limit`` failed authentications per address in any ``window`` seconds."""
+    """At most ``limit`` failed authentications per address in any ``window`` seconds, counted
+    by ``monotonic`` (the application's)."""
 
-    def __init__(self, limit: int, window: float, max_addresses: int = 10_000) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        max_addresses: int = 10_000,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._limit = limit
         self._window = window
+        self._monotonic = monotonic
         self._max_addresses = max_addresses  # memory stays bounded under a spray of addresses
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def retry_after(self, address: str, now: float | None = None) -> float | None:
+    def retry_after(self, address: str) -> float | None:
         """Seconds until ``address`` may try again, or None when it may now."""
         times = self._failures.get(address)
         if times is None:
             return None
-        now = time.monotonic() if now is None else now
+        now = self._monotonic()
         while times and times[0] <= now - self._window:
             times.popleft()
         if not times:
@@ -39,8 +49,8 @@ class AuthFailures:
             return None
         return max(0.0, times[0] + self._window - now)
 
-    def record(self, address: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
+    def record(self, address: str) -> None:
+        now = self._monotonic()
         times = self._failures.get(address)
         if times is None:
             if len(self._failures) >= self._max_addresses:

@@ -23,6 +23,7 @@ its output (JSON; redacted and bounded like any step's).
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +49,7 @@ class ActionContext:
     settings: Mapping[str, Any] = field(default_factory=dict)  # automation.actions.<name>
     dead_letters: DeadLetters | None = None  # Firebreak's own dead-lettered jobs
     clock: Clock = system_clock
+    monotonic: Callable[[], float] = time.monotonic  # what a wait's seconds are counted by
 
     def now(self) -> datetime:
         return self.clock()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from typing import Any
 
 from receiver.automation.actions import ActionContext
@@ -59,7 +58,7 @@ async def dead_letters_settled(
     in the dead-letter queue. Raises (the step fails) naming the jobs when not."""
     queue = _queue(firebreak)
     ids = [int(part) for part in retried.split(",") if part.strip()]
-    deadline = time.monotonic() + parse_duration(wait).total_seconds()
+    deadline = firebreak.monotonic() + parse_duration(wait).total_seconds()
     while True:
         jobs = await queue.jobs(ids)
         again = [job for job in jobs.values() if job.state == "dead"]
@@ -71,7 +70,7 @@ async def dead_letters_settled(
         unfinished = sorted(i for i, job in jobs.items() if job.state != "done")
         if not unfinished:
             break
-        if time.monotonic() >= deadline:
+        if firebreak.monotonic() >= deadline:
             raise RuntimeError(f"jobs {unfinished} had not run within {wait}")
         await asyncio.sleep(_POLL_SECONDS)
     horizon = firebreak.now() - parse_duration(max_age)

@@ -43,7 +43,7 @@ from receiver.automation.steps import (
 from receiver.durations import format_duration
 from receiver.errors import InvalidInput
 from receiver.grafana import annotation_job
-from receiver.jobs import Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.job_handlers import Defer, Done, Handler, JobContext, Outcome, Retry
 from receiver.matchers import matches_all
 from receiver.metrics import Metrics
 from receiver.model import Alert, EventKind, Execution, NewJob

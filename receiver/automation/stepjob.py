@@ -33,7 +33,7 @@ from receiver.automation.steps import (
 )
 from receiver.automation.templating import TemplateFailure, evaluate, render_value
 from receiver.durations import format_duration
-from receiver.jobs import Defer, Done, JobContext, Outcome
+from receiver.job_handlers import Defer, Done, JobContext, Outcome
 from receiver.metrics import Metrics
 from receiver.model import Alert, Execution, NewJob, StepRun
 from receiver.store import Store
@@ -212,7 +212,7 @@ class StepJob:
         self.x.metrics.step_duration.labels(step.type).observe(time.perf_counter() - began)
         # The step ended now, not when its job was claimed: its end, its duration and what
         # comes next are timed from here.
-        self.now = max(self.now, self.ctx.runner.clock())
+        self.now = max(self.now, self.ctx.clock())
         return await self.settle(result, inputs=stored)
 
     async def approval(self, gate: Gate) -> Outcome | None:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -87,6 +88,7 @@ class StepEnvironment:
     action_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     dead_letters: DeadLetters | None = None
     clock: Clock = system_clock
+    monotonic: Callable[[], float] = time.monotonic  # what python actions count waits by
 
     def guarded(self) -> GuardedHttp:
         """The HTTP client of http steps and python actions."""
@@ -388,6 +390,7 @@ async def run_python(inv: Invocation) -> StepResult:
         settings=inv.env.action_settings.get(name, {}),
         dead_letters=inv.env.dead_letters,
         clock=inv.env.clock,
+        monotonic=inv.env.monotonic,
     )
     try:
         result = await call_action(function, dict(inv.inputs.get("args") or {}), context)

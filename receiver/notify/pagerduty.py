@@ -81,6 +81,7 @@ from receiver.ratelimit import TokenBucket
 
 __all__ = [
     "DEDUP_PREFIX",
+    "MAX_DEDUP_KEY",
     "PagerDutyChannel",
     "dedup_key",
     "earlier_fingerprints",

@@ -88,6 +88,13 @@ def _text(mapping: dict[str, Any], key: str, field: str) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidInput(field, "expected a string")
+    return _without_nul(value, field)
+
+
+def _without_nul(value: str, field: str) -> str:
+    # PagerDuty sends none, and PostgreSQL stores none: refused here, not failed on later.
+    if "\x00" in value:
+        raise InvalidInput(field, "expected a string without NUL characters")
     return value
 
 
@@ -124,7 +131,7 @@ def _incident(event: dict[str, Any], event_id: str, event_type: str) -> Incident
     agent = event.get("agent")
     who = "pagerduty"
     if isinstance(agent, dict):
-        who = str(agent.get("summary") or agent.get("id") or who)
+        who = _without_nul(str(agent.get("summary") or agent.get("id") or who), "event.agent")
     number = data.get("number")
     return IncidentEvent(
         event_id=event_id,

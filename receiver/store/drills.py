@@ -13,6 +13,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.model import DRILL_LABEL
+from receiver.store.engine import in_list
 from receiver.store.tables import drills
 
 
@@ -65,7 +66,8 @@ class DrillSQL:
         wanted = sorted({i for i in drill_ids if isinstance(i, str)})
         if not wanted:
             return {}
-        rows = await conn.execute(select(drills).where(drills.c.id.in_(wanted)))
+        # Padded to a power of two: a few statements to keep prepared, whatever the number.
+        rows = await conn.execute(select(drills).where(drills.c.id.in_(in_list(wanted))))
         return {row.id: _drill(row) for row in rows}
 
     async def bind(self, conn: AsyncConnection, drill_id: str, alert_id: int) -> bool:

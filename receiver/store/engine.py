@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from receiver.config import DatabaseConfig
 
+log = logging.getLogger("firebreak.store")
+
 # A fixed key for pg_advisory_lock so that replicas starting together migrate one at a time.
 _MIGRATION_LOCK_KEY = 0x6669726562726B  # "firebrk"
+# How often a migrator waiting for that lock tries it again: migrations take seconds, and a
+# replica starting a fraction of a second after the one migrating is no loss.
+_MIGRATION_LOCK_RETRY = 0.2
 
 # SQLite connections: writers take turns behind the store's write lock, so more connections
 # only add readers (a flood at 800 webhooks/s kept at most four open). Each keeps a page cache
@@ -135,10 +142,14 @@ def _sqlite_pragmas(dbapi_conn: Any, synchronous: str, cache_kib: int) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest alembic revision (idempotent)."""
+    """Bring the schema to the newest alembic revision (idempotent). On PostgreSQL one process
+    migrates at a time, under an advisory lock held by the session (not a transaction): each
+    migration commits with its revision, and one that must run outside a transaction (CREATE
+    INDEX CONCURRENTLY) may, while the lock still keeps the others waiting."""
     async with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
+            await _take_migration_lock(conn)
         try:
             await conn.run_sync(_upgrade)
             await conn.commit()
@@ -147,11 +158,30 @@ async def migrate(engine: AsyncEngine) -> None:
             await conn.rollback()
             raise
         finally:
-            if conn.dialect.name == "postgresql":
+            if postgresql:
                 await conn.execute(
                     text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_KEY}
                 )
                 await conn.commit()
+
+
+async def _take_migration_lock(conn: AsyncConnection) -> None:
+    """Wait for the migration lock by trying it, outside any transaction between tries. A
+    migrator blocked in pg_advisory_lock holds a snapshot all the while, and CREATE INDEX
+    CONCURRENTLY in the migrator holding the lock waits for every older snapshot to go: the
+    two would wait for each other until PostgreSQL cancelled one as a deadlock."""
+    waited = False
+    while True:
+        taken = (
+            await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+        ).scalar()
+        await conn.commit()  # the session keeps the lock; the transaction must not stay open
+        if taken:
+            return
+        if not waited:
+            log.info("Waiting for another process to finish migrating the database")
+            waited = True
+        await asyncio.sleep(_MIGRATION_LOCK_RETRY)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -74,13 +74,22 @@ async def messages_about(
     return [(row.channel, row.reference) for row in rows]
 
 
-async def alert_under_reference(conn: AsyncConnection, reference: str) -> int | None:
-    """The alert a message recorded as ``reference`` was first sent about, if any (a PagerDuty
-    dedup_key names one alert)."""
+async def alert_under_reference(
+    conn: AsyncConnection, channels: Sequence[str], reference: str
+) -> int | None:
+    """The alert a message of one of ``channels`` recorded as ``reference`` was first sent
+    about, if any (a PagerDuty dedup_key names one alert). Another channel's message under the
+    same reference does not count: a reference is only unique within the channels that made
+    it."""
+    if not channels:
+        return None
     found: int | None = (
         await conn.execute(
             select(notifications.c.alert_id)
-            .where(notifications.c.reference == reference)
+            .where(
+                notifications.c.channel.in_(list(channels)),
+                notifications.c.reference == reference,
+            )
             .order_by(notifications.c.id)
             .limit(1)
         )

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.config import ApiConfig, from_data
+from tests.clock import ManualClock
 from tests.conftest import VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.payloads import alert, webhook
 
@@ -64,6 +66,24 @@ async def test_repeated_failures_are_answered_429_but_never_on_the_webhook(
     assert (await client.post("/webhook", json=body, headers=auth("guess"))).status == 401
     good = await client.post("/webhook", json=body, headers=auth(WEBHOOK_TOKEN))
     assert good.status == 200
+
+
+async def test_the_limit_counts_its_window_on_the_application_clock(
+    aiohttp_client: Any, make_config: Any, db_url: str
+) -> None:
+    clock = ManualClock()
+    config = dataclasses.replace(make_config(db_url), api=from_data(ApiConfig, API))
+    app = create_app(config, clock=clock, monotonic=clock.monotonic, registry=CollectorRegistry())
+    client = await aiohttp_client(app)
+    for _ in range(3):
+        assert (await client.get("/api/v1/alerts", headers=auth("guess"))).status == 401
+    await clock.advance(timedelta(seconds=20))
+    limited = await client.get("/api/v1/alerts", headers=auth("guess"))
+    assert limited.status == 429
+    assert limited.headers["Retry-After"] == "40"  # the minute's window, less the 20 s gone
+    await clock.advance(timedelta(seconds=40))
+    # The window has passed: a failure is answered 401 again, and counts anew.
+    assert (await client.get("/api/v1/alerts", headers=auth("guess"))).status == 401
 
 
 async def test_a_body_trickled_in_too_slowly_gets_408(

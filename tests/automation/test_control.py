@@ -704,7 +704,9 @@ steps:
         *(client.post("/webhook", json=p, headers=HOOK) for p in payloads)
     )
     assert all(a.status == 200 for a in answers)
-    found = await eventually(lambda: _count(client, 20))
+    # Twenty alerts routed and decided, on PostgreSQL: on a machine the suite's workers keep
+    # busy that took more than the usual ten seconds.
+    found = await eventually(lambda: _count(client, 20), within=30)
     states = Counter(e["state"] for e in found)
     assert states["skipped"] == 18, states
     assert all(

@@ -3,10 +3,15 @@ and the runbook's execution, each stage timed against a budget; replays of store
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
+from receiver.automation.drills import Drills
+from receiver.typedefs import BUILT, STORE
 from tests.automation.conftest import Target, execution, executions, finished
+from tests.clock import ManualClock
 from tests.conftest import (
     ADMIN_TOKEN,
     RESPONDER_TOKEN,
@@ -176,3 +181,38 @@ async def test_a_drill_is_what_the_request_says_and_its_labels_cannot_change_tha
     assert record["error"].startswith("paused:")
     assert record["trigger_context"] == {"drill": report["drill_id"], "live": True}
     assert not any(r["path"].startswith("/restart") for r in target.requests)
+
+
+async def test_a_drill_counts_its_stages_and_its_budget_on_the_application_clock(
+    start: Any, target: Target, manual_clock: ManualClock
+) -> None:
+    client = await start(restart(target.url), extra=paging(target.url), clock=manual_clock)
+    lost: list[dict[str, Any]] = []
+    injected = asyncio.Event()
+
+    async def lose(payload: dict[str, Any]) -> None:
+        """A webhook that takes half a second and never arrives."""
+        await manual_clock.advance(timedelta(seconds=0.5))
+        lost.append(payload)
+        injected.set()
+
+    app = client.app
+    drills = Drills(
+        app[BUILT][-1].automation, app[STORE], manual_clock, lose, manual_clock.monotonic
+    )
+    drill = asyncio.create_task(drills.run("restart", labels={"service": "checkout"}))
+    await asyncio.wait_for(injected.wait(), 10)
+    # The drill follows its alert until its budget (120 s to finish) is spent on this clock.
+    await manual_clock.advance(timedelta(seconds=120))
+    report = (await asyncio.wait_for(drill, 10)).as_json()
+    assert report["ok"] is False and report["alert_id"] is None
+    seconds = {stage["stage"]: stage["seconds"] for stage in report["stages"]}
+    assert seconds == {
+        "webhook": 0.5,
+        "routed": None,
+        "notified": None,
+        "execution_started": None,
+        "first_step_started": None,
+        "finished": None,
+    }
+    assert [p["alerts"][0]["status"] for p in lost] == ["firing", "resolved"]

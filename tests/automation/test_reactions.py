@@ -25,7 +25,8 @@ from receiver.config import Config
 from receiver.escalation import Escalation
 from receiver.grafana import Annotator
 from receiver.ingest import outbox
-from receiver.jobs import JobContext, JobRunner, RunnerSettings
+from receiver.job_handlers import JobContext
+from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
 from receiver.model import Notification
 from receiver.notify.log import LogChannel

@@ -13,7 +13,7 @@ from receiver.alertmanager import parse_webhook
 from receiver.model import Actor, AlertStatus
 from receiver.store import Store
 from receiver.store.ingest import ReceivedWebhook
-from receiver.store.listing import ALERT_COLUMNS, alert_from_row
+from receiver.store.rows import ALERT_COLUMNS, alert_from_row
 from receiver.store.store import AlertState
 from receiver.store.tables import alerts, jobs
 from tests.payloads import alert, fingerprint_of, webhook

@@ -19,7 +19,8 @@ from sqlalchemy import Engine, event, select
 
 from receiver.alertmanager import parse_webhook
 from receiver.config import Config
-from receiver.jobs import Done, Handler, JobContext, JobRunner, Outcome, RunnerSettings
+from receiver.job_handlers import Done, Handler, JobContext, Outcome
+from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
 from receiver.model import NewJob
 from receiver.store import Store, create_engine_for, migrate, tables
@@ -118,7 +119,8 @@ _CHILD = textwrap.dedent(
     from datetime import UTC, datetime, timedelta
     from prometheus_client import CollectorRegistry
     from receiver.config import DatabaseConfig
-    from receiver.jobs import Done, JobRunner, RunnerSettings
+    from receiver.job_handlers import Done
+    from receiver.jobs import JobRunner, RunnerSettings
     from receiver.metrics import Metrics
     from receiver.model import NewJob
     from receiver.store import Store, create_engine_for

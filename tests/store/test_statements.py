@@ -5,18 +5,25 @@ size and list length seen grew a soak's memory by tens of MiB."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from receiver.alertmanager import parse_webhook
+from receiver.model import EventKind
 from receiver.store import Store
+from receiver.store.drills import DrillSQL
 from receiver.store.ingest import ReceivedWebhook
+from receiver.store.listing import AlertOverview
 from tests.payloads import alert, webhook
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+_K = TypeVar("_K", int, str)
 
 
 def received(name: str) -> ReceivedWebhook:
@@ -31,6 +38,20 @@ def recording(engine: Any) -> set[str]:
 
     event.listen(engine, "before_cursor_execute", record)
     return texts
+
+
+async def distinct_reads(
+    store: Store,
+    read: Callable[[AsyncConnection, list[_K]], Awaitable[Iterable[_K]]],
+    keys: list[_K],
+) -> int:
+    """The distinct statements ``read`` runs over the first 1, 2, 3... of ``keys`` (sorted),
+    each read finding exactly the keys it names."""
+    texts = recording(store.engine.sync_engine)
+    for length in range(1, len(keys) + 1):
+        async with store.connection() as conn:
+            assert sorted(await read(conn, keys[:length])) == keys[:length]
+    return len(texts)
 
 
 async def test_batches_of_every_size_share_a_few_insert_statements(store: Store) -> None:
@@ -49,11 +70,7 @@ async def test_batches_of_every_size_share_a_few_insert_statements(store: Store)
 async def test_reads_by_id_of_every_length_share_a_few_statements(store: Store) -> None:
     outcome = await store.ingest([received(f"A{i}") for i in range(20)], NOW)
     ids = sorted(outcome.new_alert_ids)
-    texts = recording(store.engine.sync_engine)
-    for length in range(1, 21):
-        async with store.connection() as conn:
-            assert sorted(await store.alert_states(conn, ids[:length])) == ids[:length]
-    assert len(texts) == 6  # IN lists of 1, 2, 4, 8, 16 and 32 ids
+    assert await distinct_reads(store, store.alert_states, ids) == 6  # IN lists of 1, 2, 4...32
 
 
 async def test_resent_alerts_of_every_count_share_a_few_statements(store: Store) -> None:
@@ -70,3 +87,40 @@ async def test_resent_alerts_of_every_count_share_a_few_statements(store: Store)
     if store.writer is not None:  # PostgreSQL looks them up with one array parameter
         looked_up = {text for text in texts if "WHERE fingerprint IN" in text}
         assert len(looked_up) == 6
+
+
+async def test_drills_looked_up_by_id_of_every_count_share_a_few_statements(store: Store) -> None:
+    sql = DrillSQL()
+    ids = [f"drill-{i:02}" for i in range(20)]
+    async with store.transaction() as conn:
+        for drill_id in ids:
+            await sql.register(conn, drill_id, "restart", False, "api:alice", {}, NOW)
+    assert await distinct_reads(store, sql.get, ids) == 6  # IN lists of 1, 2, 4, 8, 16 and 32
+
+
+async def test_the_listing_overview_of_every_length_shares_a_few_statements(store: Store) -> None:
+    outcome = await store.ingest([received(f"A{i}") for i in range(20)], NOW)
+    ids = sorted(outcome.new_alert_ids)
+    sent = [
+        {
+            "alert_id": alert_id,
+            "channel": "pager",
+            "target": "oncall",
+            "kind": "firing",
+            "tier": tier,
+            "idempotency_key": f"notify:{alert_id}:{tier}",
+            "sent_at": NOW,
+        }
+        for alert_id in ids[:10]
+        for tier in (0, 1)
+    ]
+    silenced = [{"alert_id": ids[0], "kind": EventKind.SILENCED, "at": NOW, "actor": "slack:alice"}]
+    await store.unit(lambda conn: store.record_in(conn, silenced, sent))
+    texts = recording(store.engine.sync_engine)
+    for length in range(1, 21):
+        overview = await store.escalation_overview(ids[:length])
+        assert sorted(overview) == ids[:length]
+    assert overview[ids[0]] == AlertOverview(tier=1, silenced=True)
+    assert overview[ids[9]] == AlertOverview(tier=1, silenced=False)
+    assert overview[ids[10]] == AlertOverview()
+    assert len(texts) == 12  # the tiers and the silences, each for 1, 2, 4, 8, 16 and 32 ids

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 from receiver.gauges import Snapshot
+from tests.clock import ManualClock
 
 
 class Counted:
@@ -17,10 +19,18 @@ class Counted:
         self.counts: list[int] = []
         self.hold = asyncio.Event()
         self.hold.set()
+        self._counted = asyncio.Condition()
 
     async def count(self) -> None:
         self.counts.append(self.writes)
+        async with self._counted:
+            self._counted.notify_all()
         await self.hold.wait()
+
+    async def until(self, counts: int) -> None:
+        """Return once ``counts`` counts have begun."""
+        async with self._counted:
+            await self._counted.wait_for(lambda: len(self.counts) >= counts)
 
 
 async def test_a_scrape_waits_for_the_first_count_then_serves_it_while_it_is_current() -> None:
@@ -47,6 +57,24 @@ async def test_a_scrape_after_a_write_gets_a_count_begun_after_it() -> None:
         assert counted.counts == [0, 1]
         await snapshot.fresh()
         assert counted.counts == [0, 1]
+    finally:
+        await snapshot.stop()
+
+
+async def test_a_scrape_asks_for_a_new_count_once_the_interval_has_passed_on_its_clock() -> None:
+    clock = ManualClock()
+    counted = Counted()
+    snapshot = Snapshot(
+        counted.count, lambda: counted.writes, interval=60.0, wait=2.0, monotonic=clock.monotonic
+    )
+    snapshot.start()
+    try:
+        await snapshot.fresh()
+        assert counted.counts == [0]
+        await clock.advance(timedelta(seconds=61))
+        await snapshot.fresh()  # serves the count it has, and asks for another
+        await asyncio.wait_for(counted.until(2), 10)
+        assert counted.counts == [0, 0]
     finally:
         await snapshot.stop()
 

@@ -15,17 +15,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from receiver.config import Config
-from receiver.jobs import (
-    DeadLetter,
-    Defer,
-    Done,
-    Handler,
-    JobContext,
-    JobRunner,
-    Outcome,
-    Retry,
-    RunnerSettings,
-)
+from receiver.job_handlers import DeadLetter, Defer, Done, Handler, JobContext, Outcome, Retry
+from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
 from receiver.store import Store, create_engine_for, migrate, tables
 from receiver.store.jobs import NewJob

@@ -17,6 +17,9 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    # Each migration commits with its revision, so one that must run outside a transaction
+    # (0019's CREATE INDEX CONCURRENTLY on PostgreSQL) commits no half of another.
+    transaction_per_migration=True,
 )
 with context.begin_transaction():
     context.run_migrations()
