@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -36,8 +35,9 @@ from receiver.job_handlers import (
     Preload,
     Retry,
 )
+from receiver.job_records import OutcomeRecorder, Retrying
 from receiver.metrics import Metrics
-from receiver.model import Clock, Job, NewJob
+from receiver.model import Clock, Job
 from receiver.store import Store
 from receiver.tracing import Tracing, carry
 
@@ -107,6 +107,11 @@ class JobRunner:
         self._store = store
         self._handlers = handlers
         self._metrics = metrics
+        self._recorder = OutcomeRecorder(
+            store,
+            metrics,
+            Retrying(settings.max_attempts, settings.backoff_initial, settings.backoff_max),
+        )
         self._clock = clock
         self.settings = settings
         self._wakeup = asyncio.Event()
@@ -253,7 +258,7 @@ class JobRunner:
         now = self._clock()
 
         def turn(conn: Connection) -> tuple[list[Job], datetime | None, dict[str, Any]]:
-            self._record(conn, batch, now)
+            self._recorder.record(conn, _pairs(batch), self.owner, now)
             claimed = self._claim(conn, free, now) if free > 0 else []
             due = self._store.jobs.next_wakeup(conn) if len(claimed) < free else None
             return claimed, due, self._preload(conn, claimed)
@@ -328,7 +333,10 @@ class JobRunner:
     async def _record_alone(self, item: _Finished) -> None:
         now = self._clock()
         try:
-            await self._store.unit(lambda conn: self._record(conn, [item], now), durable=False)
+            await self._store.unit(
+                lambda conn: self._recorder.record(conn, _pairs([item]), self.owner, now),
+                durable=False,
+            )
         except Exception as exc:
             log.exception("recording job %d's outcome failed", item.context.job.id)
             unrecorded = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(str(exc))
@@ -434,97 +442,9 @@ class JobRunner:
             log.exception("job %d (%s) failed", context.job.id, context.job.kind)
             return Retry(f"{type(exc).__name__}: {exc}")
 
-    def _record(self, conn: Connection, batch: list[_Finished], now: datetime) -> None:
-        """Apply outcomes within the turn's unit of work, set-based for the common one (done).
-        It may run on SQLite's writer thread: it touches nothing of the event loop's."""
-        queue = self._store.jobs
-        finished = [f for f in batch if isinstance(f.outcome, Done)]
-        if finished:
-            ids = [j.id for f in finished for j in f.context.jobs]
-            held = queue.held(conn, ids, self.owner)
-            by_outcome: dict[str, list[int]] = {}
-            enqueue: list[NewJob] = []
-            events: list[dict[str, Any]] = []
-            sent: list[dict[str, Any]] = []
-            routes: list[dict[str, Any]] = []
-            paged: list[dict[str, Any]] = []
-            for f in finished:
-                assert isinstance(f.outcome, Done)
-                if not all(j.id in held for j in f.context.jobs):
-                    # Our lease ran out and another worker took over: leave what follows to
-                    # it (it enqueues under the same idempotency keys).
-                    log.warning("job %d: lease lost before it finished", f.context.job.id)
-                    continue
-                by_outcome.setdefault(f.outcome.outcome, []).extend(j.id for j in f.context.jobs)
-                enqueue += f.outcome.enqueue
-                events += f.outcome.events
-                sent += f.outcome.notifications
-                routes += f.outcome.routes
-                paged += f.outcome.pages
-            for outcome, done_ids in by_outcome.items():
-                queue.finish(conn, done_ids, self.owner, now, outcome)
-            queue.enqueue_in(conn, enqueue, now)
-            self._store.record_in(conn, events, sent, routes, paged)
-        for f in batch:
-            if not isinstance(f.outcome, Done):
-                self._record_other(conn, f.context, f.outcome, now)
 
-    def _record_other(
-        self, conn: Connection, context: JobContext, outcome: Outcome, now: datetime
-    ) -> None:
-        ids = [j.id for j in context.jobs]
-        queue = self._store.jobs
-        if isinstance(outcome, Defer):
-            queue.reschedule(
-                conn,
-                ids,
-                self.owner,
-                now,
-                outcome.until,
-                error=outcome.reason if outcome.count_attempt else None,
-                count_attempt=outcome.count_attempt,
-                kind=outcome.kind,
-                coalesce_key=outcome.coalesce_key,
-                in_doubt=context.in_doubt,
-            )
-        elif isinstance(outcome, Retry):
-            attempts = context.job.attempts + 1
-            if attempts >= self.settings.max_attempts:
-                queue.dead_letter(conn, ids, self.owner, now, outcome.error)
-                self._metrics.dead_letters.inc(len(ids))
-                log.error(
-                    "job %d (%s) dead-lettered after %d attempts: %s",
-                    context.job.id,
-                    context.job.kind,
-                    attempts,
-                    outcome.error,
-                )
-            else:
-                due = now + self.backoff(attempts)
-                if outcome.not_before is not None:
-                    due = max(due, outcome.not_before)
-                queue.reschedule(
-                    conn,
-                    ids,
-                    self.owner,
-                    now,
-                    due,
-                    error=outcome.error,
-                    count_attempt=True,
-                    in_doubt=context.in_doubt,
-                )
-        elif isinstance(outcome, DeadLetter):
-            queue.dead_letter(conn, ids, self.owner, now, outcome.reason)
-            self._metrics.dead_letters.inc(len(ids))
-            log.error(
-                "job %d (%s) dead-lettered: %s", context.job.id, context.job.kind, outcome.reason
-            )
-
-    def backoff(self, attempts: int) -> timedelta:
-        """Exponential in the attempts made, capped, with jitter so retries do not herd."""
-        base = self.settings.backoff_initial.total_seconds() * 2 ** max(0, attempts - 1)
-        capped = min(base, self.settings.backoff_max.total_seconds())
-        return timedelta(seconds=capped / 2 + random.uniform(0, capped / 2))
+def _pairs(batch: Sequence[_Finished]) -> list[tuple[JobContext, Outcome]]:
+    return [(f.context, f.outcome) for f in batch]
 
 
 def _by_coalesce_key(claimed: list[Job]) -> list[list[Job]]:

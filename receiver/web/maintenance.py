@@ -29,13 +29,23 @@ KNOWN = frozenset(
 )
 
 
-def _text(body: Mapping[str, Any], name: str, limit: int = TEXT_LIMIT) -> str:
+def _text(
+    body: Mapping[str, Any], name: str, limit: int = TEXT_LIMIT, *, multiline: bool = False
+) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(name, "expected a non-empty string")
     if len(value) > limit:
         raise InvalidInput(name, f"expected at most {limit} characters")
+    if not _printable(value.strip(), "\n\t" if multiline else ""):
+        raise InvalidInput(name, "expected text without control characters")
     return value.strip()
+
+
+def _printable(text: str, allowed: str = "") -> bool:
+    """No NUL (which PostgreSQL cannot store), control, invisible or direction-changing
+    characters: what a window says is shown in the console, Slack and logs as it was sent."""
+    return all(c.isprintable() or c in allowed for c in text)
 
 
 def _optional(body: Mapping[str, Any], name: str, limit: int = TEXT_LIMIT) -> str | None:
@@ -82,6 +92,8 @@ def _matchers(body: Mapping[str, Any]) -> tuple[str, ...]:
         field = f"matchers[{index}]"
         if not isinstance(text, str) or not text.strip() or len(text) > TEXT_LIMIT:
             raise InvalidInput(field, 'expected a matcher string such as service="db"')
+        if not _printable(text.strip()):
+            raise InvalidInput(field, "expected a matcher without control characters")
         if not parse_matchers(text, field=field):
             raise InvalidInput(field, 'expected a matcher string such as service="db"')
         found.append(text.strip())
@@ -99,7 +111,7 @@ def parse_window_request(body: Mapping[str, Any], now: datetime) -> MaintenanceW
     if not WINDOW_NAME.fullmatch(name):
         raise InvalidInput("name", NAME_EXPECTED)
     matchers = _matchers(body)
-    reason, owner = _text(body, "reason"), _text(body, "owner", 256)
+    reason, owner = _text(body, "reason", multiline=True), _text(body, "owner", 256)
     rrule, cron = _optional(body, "rrule", 512), _optional(body, "cron", 128)
     time_zone = _optional(body, "time_zone", 64) or "UTC"
     if check_time_zone(time_zone) is not None:

@@ -108,6 +108,8 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", f"invalid JSON: {exc}") from None
+    except RecursionError:  # the decoder recurses per level: a few KB of brackets exhaust it
+        raise InvalidInput("body", "invalid JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidInput("body", "expected a JSON object")
     return value
