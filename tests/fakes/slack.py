@@ -15,6 +15,7 @@ the thread's reply with their id, name and title, as ``conversations.replies`` r
         slack.rate_limit("chat.postMessage", retry_after=2, times=1)
         slack.fail("chat.update", "message_not_found")
         slack.hold("chat.postMessage")  # posted, but the answer waits for slack.released
+        slack.overtake("chat.update")  # carried out only after the next chat.update is
 
 The module also signs requests the way Slack does (``v0`` signatures) and builds the
 form-encoded slash-command and ``block_actions`` bodies Slack posts to an app.
@@ -115,7 +116,11 @@ class SlackFake:
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
     files: dict[str, File] = field(default_factory=dict)
     _trouble: dict[str, deque[_Trouble]] = field(default_factory=dict)
-    _held: set[str] = field(default_factory=set)
+    _held: dict[str, Callable[[dict[str, Any]], bool]] = field(default_factory=dict)
+    _overtaken: dict[str, Callable[[dict[str, Any]], bool]] = field(default_factory=dict)
+    _landed: dict[str, asyncio.Event] = field(default_factory=dict)
+    # The arguments of calls waiting to be overtaken (``overtake``), in arrival order.
+    waiting: list[dict[str, Any]] = field(default_factory=list)
     _lost: dict[str, Callable[[dict[str, Any]], bool]] = field(default_factory=dict)
     _dropped: dict[str, Callable[[dict[str, Any]], bool]] = field(default_factory=dict)
     released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -145,6 +150,8 @@ class SlackFake:
         tb: TracebackType | None,
     ) -> None:
         self.released.set()
+        for landed in self._landed.values():
+            landed.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -162,9 +169,20 @@ class SlackFake:
         queue = self._trouble.setdefault(method, deque())
         queue.extend(_Trouble(429, "ratelimited", retry_after) for _ in range(times))
 
-    def hold(self, method: str) -> None:
-        """Carry out the next call of ``method`` but answer only once ``released`` is set."""
-        self._held.add(method)
+    def hold(
+        self, method: str, where: Callable[[dict[str, Any]], bool] = lambda _args: True
+    ) -> None:
+        """Carry out the next call of ``method`` (whose arguments ``where`` accepts) but answer
+        only once ``released`` is set."""
+        self._held[method] = where
+
+    def overtake(
+        self, method: str, where: Callable[[dict[str, Any]], bool] = lambda _args: True
+    ) -> None:
+        """Keep the next call of ``method`` (whose arguments ``where`` accepts) on its way:
+        it is carried out only once a later call of ``method`` has been, as a request sent
+        first can reach Slack last. While it waits, its arguments are in ``waiting``."""
+        self._overtaken[method] = where
 
     def lose_answer(
         self, method: str, where: Callable[[dict[str, Any]], bool] = lambda _args: True
@@ -247,7 +265,15 @@ class SlackFake:
         args = await self._args(request)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip() or str(args.get("token", ""))
+        if method in self._overtaken and self._overtaken[method](args):
+            del self._overtaken[method]
+            landed = self._landed[method] = asyncio.Event()
+            self.waiting.append(args)
+            await landed.wait()
+            self.waiting.remove(args)
         status, body, headers = self._answer(method, args, token)
+        if (overtaken := self._landed.pop(method, None)) is not None:
+            overtaken.set()  # the call that waited for this one goes on
         if status == 200 and method in self._lost and self._lost[method](args):
             del self._lost[method]
             status, body = 500, {"ok": False, "error": "internal_error"}
@@ -258,8 +284,8 @@ class SlackFake:
             request.transport.abort()  # done on Slack's side; no answer on the way back
             raise web.HTTPServiceUnavailable  # never written: the connection is gone
         self.calls.append(Call(method, args, token, time.time(), status))
-        if method in self._held:
-            self._held.discard(method)
+        if method in self._held and self._held[method](args):
+            del self._held[method]
             await self.released.wait()  # done on Slack's side; the caller waits for the answer
         return web.json_response(body, status=status, headers=headers)
 

@@ -7,6 +7,9 @@
   resolve) goes into that message's thread and the message itself is re-rendered from the
   alerts' current state (``chat.update`` keyed by the stored channel and ts); so does an
   acknowledged notice, without a thread reply (the channel follows acknowledgements).
+- Edits of one message from different jobs may reach Slack in another order than they were
+  rendered in: each edit renders the message again once it has landed and edits again if the
+  state changed meanwhile (``refresh``), so the edit that lands last shows the newest state.
 - Posting is idempotent (``once``): a message or thread reply carries the idempotency key of
   the notice or job behind it, and an attempt after one that may have posted it looks for it
   in Slack first. A message found is updated instead of posted a second time; a reply found is
@@ -27,6 +30,7 @@ import dataclasses
 import logging
 import re
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -62,6 +66,10 @@ log = logging.getLogger("firebreak.slack")
 # Slack user ids (as people's slack_user_id): a target of this shape is a direct message.
 SLACK_USER: Final = re.compile(r"[UW][A-Z0-9]{2,}")
 _DIGEST_CHARS: Final = 2600  # a digest's body, escaped, inside a 3000-character section
+# Edits of one message in a row while its state keeps changing under them (see ``refresh``);
+# each change has a job of its own that edits it again.
+_EDITS: Final = 3
+_REMEMBERED: Final = 10_000  # messages whose highest tier shown this process remembers
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,7 @@ class SlackChannel:
         self._once = PostOnce(name, client, pacer)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._direct: dict[str, str] = {}  # user id -> the id of their direct message with us
+        self._tiers: OrderedDict[str, int] = OrderedDict()  # message -> highest tier shown
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -261,6 +270,12 @@ class SlackChannel:
             if notice.message:
                 note = {"type": "section", "text": mrkdwn(escape_within(notice.message, 2900))}
                 blocks.insert(0, note)
+            else:
+                # Found posted by an earlier attempt, the message may have been edited since
+                # (the next tier, an acknowledgement): it is rendered again from the store.
+                return await self._post_once(
+                    notice.idempotency_key, notice.attempt, channel, text, blocks, notice=notice
+                )
         return await self._post_once(notice.idempotency_key, notice.attempt, channel, text, blocks)
 
     async def _offering(self, view: MessageView, alerts: Sequence[MessageAlert]) -> MessageView:
@@ -295,14 +310,19 @@ class SlackChannel:
         blocks: list[dict[str, Any]],
         thread_ts: str | None = None,
         key: str | None = None,
+        notice: Notice | None = None,
     ) -> MessageRef:
         """Post unless this message (or thread reply) went out already (``PostOnce``); a top
-        message found posted is brought up to date instead."""
+        message found posted is brought up to date instead: an alert message (``notice``)
+        from its alerts' state now, any other with what it was to say."""
         ref, found = await self._once.post(
             idempotency_key, attempt, channel, text, blocks, thread_ts=thread_ts, key=key
         )
         if found and thread_ts is None:
-            await self._update(ref, text, blocks)
+            if notice is not None:
+                await self.refresh(str(ref), notice)
+            else:
+                await self._update(ref, text, blocks)
         return ref
 
     async def note_once(self, reference: str, text: str, key: str, attempt: int = 1) -> None:
@@ -350,25 +370,58 @@ class SlackChannel:
     # -- updating ---------------------------------------------------------------------------
 
     async def refresh(self, reference: str, notice: Notice | None = None) -> None:
-        """Re-render the message at ``reference`` from its alerts' current state."""
+        """Re-render the message at ``reference`` from its alerts' current state.
+
+        Several jobs edit one message (a tier's notice, a page's direct message, an
+        acknowledgement, a snooze, a runbook's note) and Slack applies their edits in the
+        order they arrive, which need not be the order they were rendered in. So after its
+        edit lands, an edit renders the message once more and, if the state changed since it
+        read it (an edit rendered later may have landed first), edits again: whichever edit
+        lands last then shows the newest state. Nothing changed, nothing more is sent."""
         ref = MessageRef.parse(reference)
         if ref is None:
             return
-        state = await self._state(reference) if self._state is not None else None
+        sent: tuple[str, list[dict[str, Any]]] | None = None
+        for _ in range(_EDITS):
+            shown = await self._render(ref, notice)
+            if shown is None or shown == sent:
+                return
+            await self._update(ref, *shown)
+            sent = shown
+
+    async def _render(
+        self, ref: MessageRef, notice: Notice | None
+    ) -> tuple[str, list[dict[str, Any]]] | None:
+        """The message at ``ref`` as its alerts stand now (as ``notice`` carried them when
+        the store knows none yet), at the highest tier it is known to have reached."""
+        state = await self._state(str(ref)) if self._state is not None else None
         if state is not None and state.alerts:
             base = self._with_notice(notice) if notice is not None else self._view
             view = dataclasses.replace(
                 base,
-                tier=_highest(base.tier, state.tier),
+                tier=self._reached(ref, _highest(base.tier, state.tier)),
                 escalation_policy=base.escalation_policy or state.escalation_policy,
             )
-            text, blocks = message(state.alerts, await self._offering(view, state.alerts))
-        elif notice is not None:
+            return message(state.alerts, await self._offering(view, state.alerts))
+        if notice is not None:
             alerts = [MessageAlert.from_notice(a) for a in notice.alerts]
-            text, blocks = message(alerts, await self._offering(self._with_notice(notice), alerts))
-        else:
-            return
-        await self._update(ref, text, blocks)
+            view = self._with_notice(notice, self._reached(ref, notice.tier))
+            return message(alerts, await self._offering(view, alerts))
+        return None
+
+    def _reached(self, ref: MessageRef, tier: int | None) -> int | None:
+        """The highest tier the message at ``ref`` has shown, ``tier`` included. A tier's
+        notice is recorded only once its job is done, after its edit: an edit rendered from
+        the store meanwhile (a page's direct message of the same tier) must not step the
+        message back a tier."""
+        key = str(ref)
+        reached = _highest(tier, self._tiers.get(key))
+        if reached is not None:
+            self._tiers[key] = reached
+            self._tiers.move_to_end(key)
+            while len(self._tiers) > _REMEMBERED:
+                self._tiers.popitem(last=False)
+        return reached
 
     async def _update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]]) -> None:
         held = self._pacer.held(ref.channel)
