@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, settings
 from prometheus_client import CollectorRegistry
 
@@ -267,7 +268,11 @@ def _migrated_sqlite(schema: Path, where: Path) -> str:
     return f"sqlite+aiosqlite:///{where}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+# The two stores a test on both runs on; the PostgreSQL leg carries the ``postgres`` mark.
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
 async def db_url(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_schema: Path
 ) -> AsyncIterator[str]:
@@ -278,6 +283,43 @@ async def db_url(
     url = request.getfixturevalue("pg_database")
     await _empty_pg(url)
     yield url
+
+
+@contextlib.contextmanager
+def shared_database(store: str, where: Path, sqlite_schema: Path) -> Iterator[str]:
+    """A database (its SQLAlchemy URL) for a fixture wider than one test: a fresh SQLite file
+    in the directory ``where``, or a PostgreSQL database of its own (``db_url``'s session
+    database is emptied before every test that takes it)."""
+    if store == "sqlite":
+        yield _migrated_sqlite(sqlite_schema, where / "firebreak.db")
+        return
+    with new_pg_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[TestClient[Any, Any]]:
+    """``app`` on a loopback test server and a client for it, as pytest-aiohttp's
+    ``aiohttp_client`` starts them, for a fixture wider than one test (``aiohttp_client`` is
+    the test's own, on the test's own event loop)."""
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def aiohttp_clients() -> AsyncIterator[Callable[[web.Application], Awaitable[Any]]]:
+    """``aiohttp_client`` for a fixture on another event loop than the test's own, or wider
+    than one test: each application given to it is served until the block ends."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(app: web.Application) -> TestClient[Any, Any]:
+            return await stack.enter_async_context(serve(app))
+
+        yield start
 
 
 @pytest.fixture

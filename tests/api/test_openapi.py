@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -9,19 +10,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from receiver.api.openapi import openapi_document
 from receiver.app import create_app
@@ -168,13 +162,6 @@ def test_an_expectation_other_than_100_continue_is_417_as_documented(live_server
     assert operations and all("417" in op["responses"] for op in operations)
 
 
-schema = schemathesis.openapi.from_dict(openapi_document())
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
 # Bounded so the suite stays quick; FIREBREAK_FUZZ_EXAMPLES=500 digs deeper by hand.
 FUZZ = settings(
     max_examples=int(os.environ.get("FIREBREAK_FUZZ_EXAMPLES", "25")),
@@ -196,16 +183,91 @@ def _api_only(case: Any) -> Any:
     return case
 
 
-@schema.parametrize()
-@FUZZ
-def test_fuzz_with_an_admin_token(case: Any, live_server: str) -> None:
-    headers = auth(WEBHOOK_TOKEN if case.path == "/webhook" else ADMIN_TOKEN)
-    _api_only(case).call_and_validate(
-        base_url=live_server, headers=headers, checks=CHECKS, timeout=10
+# One test per documented operation, named as schemathesis names it ("GET /api/v1/alerts").
+# The operations come from the document itself, which costs nothing to read. schemathesis's
+# own collection (``schema.parametrize()``, its pytest plugin) imported schemathesis and
+# worked out every operation's coverage cases while collecting, in every pytest-xdist worker,
+# whether or not the worker then ran a fuzz test (2 to 5 s of CPU each); its lazy loader
+# (``schemathesis.pytest.from_fixture``) fails on pytest 9.2. Here schemathesis is imported
+# and the schema loaded once per worker, by the first fuzz test that worker runs, and each
+# test builds its own operation's cases with the plugin's test builder: the same phases
+# (examples, coverage, fuzzing), seeds and checks. The plugin itself is switched off
+# (``-p no:schemathesis`` in pyproject.toml) so that no worker imports schemathesis for
+# nothing.
+OPERATIONS = [
+    pytest.param(method.upper(), path, id=f"{method.upper()} {path}")
+    for path, methods in openapi_document()["paths"].items()
+    for method in methods
+]
+
+
+@functools.cache
+def _fuzz_schema() -> Any:
+    import schemathesis
+
+    return schemathesis.openapi.from_dict(openapi_document())
+
+
+def _checks() -> list[Any]:
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
     )
 
+    return [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
 
-@schema.parametrize()
-@FUZZ
-def test_fuzz_without_a_token(case: Any, live_server: str) -> None:
-    _api_only(case).call_and_validate(base_url=live_server, checks=CHECKS, timeout=10)
+
+def _fuzz(method: str, path: str, call: Callable[[Any], None]) -> None:
+    """Run ``call`` on every case schemathesis draws for one operation, as its pytest plugin
+    would: its test builder, the schema's configuration, the operation's derived seed."""
+    from schemathesis.checks import load_all_checks
+    from schemathesis.core.failures import FailureGroup, as_reported_failure
+    from schemathesis.generation.feedback import FeedbackSources
+    from schemathesis.generation.hypothesis.reporting import ignore_hypothesis_output
+    from schemathesis.pytest._test_builder import build_operation_test
+    from schemathesis.python._constants.orchestrator import make_constants_value_source
+
+    schema = _fuzz_schema()
+    load_all_checks()
+    test = build_operation_test(
+        config=schema.config,
+        operation=schema[path][method],
+        test_func=FUZZ(call),
+        given_kwargs={},
+        feedback=FeedbackSources(constants_value_source=make_constants_value_source(schema)),
+    )
+    try:
+        with ignore_hypothesis_output():
+            test()
+    except FailureGroup as failures:
+        raise as_reported_failure(failures) from None
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_fuzz_with_an_admin_token(method: str, path: str, live_server: str) -> None:
+    headers = auth(WEBHOOK_TOKEN if path == "/webhook" else ADMIN_TOKEN)
+    checks = _checks()
+
+    def call(case: Any) -> None:
+        _api_only(case).call_and_validate(
+            base_url=live_server, headers=headers, checks=checks, timeout=10
+        )
+
+    _fuzz(method, path, call)
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_fuzz_without_a_token(method: str, path: str, live_server: str) -> None:
+    checks = _checks()
+
+    def call(case: Any) -> None:
+        _api_only(case).call_and_validate(base_url=live_server, checks=checks, timeout=10)
+
+    _fuzz(method, path, call)

@@ -4,20 +4,28 @@ describes it, alert by alert), on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
-from tests.conftest import VIEWER_TOKEN, auth
-from tests.report_data import CONFIG, start_with_data_set
+from tests.conftest import STORES, VIEWER_TOKEN, auth
+from tests.report_data import READS_THE_DATA_SET, served_data_set
 
 VIEW = auth(VIEWER_TOKEN)
 
 
-@pytest.fixture
-async def reports(aiohttp_client: Any, db_url: str, make_config: Any) -> Any:
-    """The application with the data set in its store, the clock at 12:00."""
-    return await start_with_data_set(aiohttp_client, make_config(db_url, CONFIG))
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=STORES)
+async def reports(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_schema: Path
+) -> AsyncIterator[Any]:
+    """The application with the data set in its store, the clock at 12:00: built once for the
+    module's tests, which only read it (``READS_THE_DATA_SET``)."""
+    where = tmp_path_factory.mktemp("reports")
+    async with served_data_set(request.param, where, sqlite_schema) as client:
+        yield client
 
 
 async def get(client: Any, path: str, headers: dict[str, str] = VIEW) -> Any:
@@ -102,6 +110,7 @@ OVERALL = figures(
 )
 
 
+@READS_THE_DATA_SET
 async def test_response_by_route_and_severity_matches_the_hand_figures(reports: Any) -> None:
     body = await get(reports, "/api/v1/reports/response?since=1d")
     assert body["window"] == {"since": "2026-11-22T12:00:00Z", "until": "2026-11-23T12:00:00Z"}
@@ -116,6 +125,7 @@ async def test_response_by_route_and_severity_matches_the_hand_figures(reports: 
     assert body["overall"] == OVERALL
 
 
+@READS_THE_DATA_SET
 async def test_response_by_team_label_with_another_target(reports: Any) -> None:
     body = await get(reports, "/api/v1/reports/response?since=1d&by=label:team&ack_target=10m")
     assert body["by"] == "label:team" and body["ack_target_seconds"] == 600
@@ -133,6 +143,7 @@ async def test_response_by_team_label_with_another_target(reports: Any) -> None:
     assert (overall["ack_within_target"], overall["ack_within_target_share"]) == (4, 0.8)
 
 
+@READS_THE_DATA_SET
 async def test_response_until_cuts_the_window(reports: Any) -> None:
     # 08:00 to 09:00 holds D1, W1, Q1 and B1; Q1 and B1 ended by themselves unpaged.
     # MTTR over 1800 1200 5400 120: mean 8520/4 = 2130, median (1200+1800)/2 = 1500, p90 5400
@@ -239,6 +250,7 @@ NOISE = [
 ]
 
 
+@READS_THE_DATA_SET
 async def test_noise_lists_the_noisiest_alerts_with_suggestions(reports: Any) -> None:
     body = await get(reports, "/api/v1/reports/noise?since=1d")
     assert body["flap_window_seconds"] == 3600 and body["inhibit_equal"] == ["service"]
@@ -246,6 +258,7 @@ async def test_noise_lists_the_noisiest_alerts_with_suggestions(reports: Any) ->
     assert body["alerts"] == NOISE
 
 
+@READS_THE_DATA_SET
 async def test_noise_with_a_shorter_flap_window_and_a_limit(reports: Any) -> None:
     body = await get(reports, "/api/v1/reports/noise?since=1d&flap_window=5m&limit=2")
     assert body["total_alertnames"] == 9
@@ -261,6 +274,7 @@ async def test_noise_with_a_shorter_flap_window_and_a_limit(reports: Any) -> Non
     }
 
 
+@READS_THE_DATA_SET
 async def test_runbooks_outcomes_and_time_saved(reports: Any) -> None:
     body = await get(reports, "/api/v1/reports/runbooks?since=1d")
     assert body["runbooks"] == [
@@ -307,6 +321,7 @@ async def test_runbooks_outcomes_and_time_saved(reports: Any) -> None:
     assert body["time_saved_seconds"] == 2100.0
 
 
+@READS_THE_DATA_SET
 async def test_an_empty_window_has_no_figures(reports: Any) -> None:
     window = "since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z"
     response = await get(reports, f"/api/v1/reports/response?{window}")

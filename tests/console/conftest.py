@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.config import parse_config
 from tests.automation.conftest import JOBS, runbooks
-from tests.conftest import ADMIN_TOKEN, WEBHOOK_TOKEN, auth, config_text
+from tests.conftest import ADMIN_TOKEN, WEBHOOK_TOKEN, aiohttp_clients, auth, config_text
 from tests.payloads import alert, webhook
 
 APPROVAL_RUNBOOK = """
@@ -123,9 +124,28 @@ def screenshots(tmp_path: Path) -> Path:
     return where
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    """Headless Chromium through Playwright."""
+# The mark of a module of browser tests. Playwright's objects belong to the event loop that
+# started it, and the worker's one Chromium (``chromium``) is started on the session's loop:
+# the tests that drive it run there too, and so must the applications they visit, which such
+# a module serves with ``browsers_aiohttp_client`` in place of pytest-aiohttp's
+# ``aiohttp_client`` (whose applications live on the test's own loop):
+#
+#     pytestmark = ON_THE_BROWSERS_LOOP
+#
+#     @pytest.fixture
+#     def aiohttp_client(browsers_aiohttp_client: Any) -> Any:
+#         return browsers_aiohttp_client
+#
+# or, for one test of another module, ``@needs_chromium`` and ``@BROWSERS_LOOP``.
+BROWSERS_LOOP = pytest.mark.asyncio(loop_scope="session")
+ON_THE_BROWSERS_LOOP = [needs_chromium, BROWSERS_LOOP]
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    """Headless Chromium through Playwright, launched once per worker: the driver and the
+    launch take about 1.2 s of CPU and 3 s, which every browser test paid when each launched
+    its own. Each test gets contexts of its own (``browser``)."""
     playwright_api = pytest.importorskip("playwright.async_api")
     async with playwright_api.async_playwright() as playwright:
         found = await playwright.chromium.launch(
@@ -135,3 +155,42 @@ async def browser() -> AsyncIterator[Any]:
         )
         yield found
         await found.close()
+
+
+class Browser:
+    """The worker's Chromium as one test sees it: the contexts it opens (each with its own
+    cookies, storage and pages) are closed when the test ends, so nothing of one test is left
+    for the next."""
+
+    def __init__(self, chromium: Any) -> None:
+        self._chromium = chromium
+        self._contexts: list[Any] = []
+
+    async def new_context(self, **options: Any) -> Any:
+        context = await self._chromium.new_context(**options)
+        self._contexts.append(context)
+        return context
+
+    async def close(self) -> None:
+        while self._contexts:
+            await self._contexts.pop().close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(chromium: Any) -> AsyncIterator[Browser]:
+    """The browser of one test (tests marked ``ON_THE_BROWSERS_LOOP``)."""
+    assert chromium.is_connected(), "the worker's Chromium has gone"
+    found = Browser(chromium)
+    try:
+        yield found
+    finally:
+        await found.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browsers_aiohttp_client() -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """pytest-aiohttp's ``aiohttp_client`` on the browsers' loop: a browser module's
+    ``aiohttp_client`` (above), so that ``start`` and the module's own fixtures serve their
+    applications there."""
+    async with aiohttp_clients() as start_client:
+        yield start_client

@@ -16,11 +16,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth
-from tests.console.conftest import Start, fire, needs_chromium
+from tests.console.conftest import ON_THE_BROWSERS_LOOP, Start, fire
 from tests.console.storm import ago, post, storm
 from tests.payloads import alert
 
-pytestmark = needs_chromium
+pytestmark = ON_THE_BROWSERS_LOOP
+
+
+@pytest.fixture
+def aiohttp_client(browsers_aiohttp_client: Any) -> Any:
+    return browsers_aiohttp_client
 
 
 @pytest.fixture

@@ -17,12 +17,18 @@ from receiver.app import create_app
 from receiver.config import parse_config
 from tests.automation.conftest import finished, runbooks
 from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, auth, eventually
-from tests.console.conftest import Start, console_config_text, fire, needs_chromium
+from tests.console.conftest import ON_THE_BROWSERS_LOOP, Start, console_config_text, fire
 from tests.console.test_dry_run_badges import RESTART  # starts by itself, as a dry run
 from tests.e2e.conftest import free_port  # a port nothing listens on any more
 from tests.payloads import alert
 
-pytestmark = needs_chromium
+pytestmark = ON_THE_BROWSERS_LOOP
+
+
+@pytest.fixture
+def aiohttp_client(browsers_aiohttp_client: Any) -> Any:
+    return browsers_aiohttp_client
+
 
 # Run live by hand, against a port nothing listens on.
 POKE = """

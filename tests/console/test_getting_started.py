@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from tests.console.conftest import needs_chromium
+from tests.console.conftest import ON_THE_BROWSERS_LOOP
 from tests.e2e.conftest import ROOT, STOP_TIMEOUT, free_port, http, wait_until
 
-pytestmark = needs_chromium
+pytestmark = ON_THE_BROWSERS_LOOP
 
 PAGE = ROOT / "docs" / "getting-started.md"
 DEFAULT_ADDRESS = "127.0.0.1:9095"  # what the page's commands use, as the example listens

@@ -4,15 +4,18 @@ the API's parameters — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import VIEWER_TOKEN
+from tests.conftest import STORES, VIEWER_TOKEN
 from tests.console.conftest import Start, login
-from tests.report_data import CONFIG, start_with_data_set
+from tests.report_data import READS_THE_DATA_SET, served_data_set
 
 
 class _Tables(HTMLParser):
@@ -58,13 +61,16 @@ def tables(html: str) -> tuple[Rows, Rows, Rows]:
     )
 
 
-@pytest.fixture
-async def reports(aiohttp_client: Any, db_url: str, make_config: Any) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = await start_with_data_set(
-        aiohttp_client, make_config(db_url, CONFIG)
-    )
-    await login(client, VIEWER_TOKEN)
-    return client
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=STORES)
+async def reports(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_schema: Path
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """The data set served once for the module's tests, which only read it, logged in as a
+    viewer."""
+    where = tmp_path_factory.mktemp("reports")
+    async with served_data_set(request.param, where, sqlite_schema) as client:
+        await login(client, VIEWER_TOKEN)
+        yield client
 
 
 async def page(client: TestClient[Any, Any], query: str) -> tuple[Rows, Rows, Rows]:
@@ -90,6 +96,7 @@ async def test_the_page_needs_a_login_and_shows_an_empty_window(start: Start) ->
     assert list(noise) == ["Alert", "No alert started in this window."]
 
 
+@READS_THE_DATA_SET
 async def test_a_viewer_reads_the_figures_worked_out_by_hand(
     reports: TestClient[Any, Any],
 ) -> None:
@@ -133,6 +140,7 @@ async def test_a_viewer_reads_the_figures_worked_out_by_hand(
     ]
 
 
+@READS_THE_DATA_SET
 async def test_the_form_takes_the_api_parameters_and_empty_fields_are_defaults(
     reports: TestClient[Any, Any],
 ) -> None:

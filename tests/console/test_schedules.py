@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
@@ -18,7 +19,7 @@ from receiver.app import create_app
 from receiver.config import parse_config
 from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth, config_text
-from tests.console.conftest import login, needs_chromium, press
+from tests.console.conftest import BROWSERS_LOOP, login, needs_chromium, press
 from tests.oncall.common import OFFICE, utc
 
 ONCALL = (
@@ -48,12 +49,15 @@ def db_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-@pytest.fixture
-async def client(aiohttp_client: Callable[..., Any], db_url: str) -> TestClient[Any, Any]:
+def _app(db_url: str) -> web.Application:
     clock = ManualClock(utc(2026, 1, 6, 10))  # a Tuesday, in Alice's week
     config = parse_config(config_text(db_url, ONCALL), env={})
-    app = create_app(config, clock=clock, monotonic=clock.monotonic, registry=CollectorRegistry())
-    return await aiohttp_client(app)  # type: ignore[no-any-return]
+    return create_app(config, clock=clock, monotonic=clock.monotonic, registry=CollectorRegistry())
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Any], db_url: str) -> TestClient[Any, Any]:
+    return await aiohttp_client(_app(db_url))  # type: ignore[no-any-return]
 
 
 def _rows(html: str) -> dict[str, list[str]]:
@@ -157,9 +161,11 @@ async def test_a_viewer_may_not_override_from_the_console(client: TestClient[Any
 
 
 @needs_chromium
+@BROWSERS_LOOP
 async def test_in_a_browser_the_rota_is_drawn_and_an_override_lands_in_it(
-    client: TestClient[Any, Any], browser: Any, screenshots: Path
+    browsers_aiohttp_client: Callable[..., Any], db_url: str, browser: Any, screenshots: Path
 ) -> None:
+    client = await browsers_aiohttp_client(_app(db_url))
     base = str(client.make_url("")).rstrip("/")
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
