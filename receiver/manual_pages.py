@@ -68,7 +68,8 @@ _RESERVED: Final = frozenset({"alertname", "severity"})
 def parse_manual_page(body: Mapping[str, Any], config: Config) -> ManualPage:
     """Check a page's fields (its target against ``config``); ``InvalidInput`` names the first
     wrong one and what was expected."""
-    unknown = sorted(set(body) - _FIELDS)
+    # Cut: a caller's key is echoed in the error, and may be as long as the body.
+    unknown = sorted(str(key)[:64] for key in set(body) - _FIELDS)
     if unknown:
         raise InvalidInput(unknown[0], f"unknown field; expected only {', '.join(sorted(_FIELDS))}")
     key = _text(body, "key", MAX_KEY, required=True)

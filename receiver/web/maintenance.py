@@ -104,7 +104,8 @@ def parse_window_request(body: Mapping[str, Any], now: datetime) -> MaintenanceW
     """A window from a request's fields: ``name``, ``matchers``, ``reason``, ``owner``;
     one-off with ``start`` (default now) and ``end`` or ``duration``, or recurring with
     ``rrule`` or ``cron``, a ``duration`` and a ``time_zone``; ``silence`` (true or false)."""
-    unknown = sorted(str(k) for k in body if k not in KNOWN)
+    # Cut: a caller's key is echoed in the error, and may be as long as the body.
+    unknown = sorted(str(k)[:64] for k in body if k not in KNOWN)
     if unknown:
         raise InvalidInput(unknown[0], "unknown field; expected one of " + ", ".join(sorted(KNOWN)))
     name = _text(body, "name", 64)

@@ -158,3 +158,10 @@ async def test_hostile_text_is_kept_as_data_and_escaped_in_the_console(client: A
     assert "<img src=x" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert await windows(client) == 1
+
+
+async def test_a_long_unknown_field_is_named_cut_short(client: Any) -> None:
+    name = "<script>" + "k" * 15_000
+    resp = await client.post(PATH, json={**GOOD, name: "x"}, headers=RESPONDER)
+    await refused(client, resp, name[:64], "unknown field")
+    assert len(await resp.text()) < 1000

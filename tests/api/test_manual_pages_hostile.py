@@ -192,3 +192,10 @@ async def test_hostile_text_is_escaped_in_the_console(client: Any) -> None:
         assert "<img src=x" not in html
         assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert await count(client, alerts) == 1
+
+
+async def test_a_long_unknown_field_is_named_cut_short(client: Any) -> None:
+    name = "<script>" + "k" * 60_000
+    resp = await raise_page(client, {**PAGE, name: "x"})
+    await refused_and_nothing_stored(client, resp, name[:64], "unknown field")
+    assert len(await resp.text()) < 1000
