@@ -7,15 +7,22 @@ and PostgreSQL, through the application's jobs."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
 from receiver.alertmanager import format_rfc3339
+from receiver.notify.slack import MessageState, Pacer, SlackChannel
+from receiver.notify.slack.blocks import MessageAlert
+from tests.api.test_channels import make_notice
 from tests.clock import ManualClock
 from tests.conftest import RESPONDER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import CHANNEL, Message, SlackFake
 from tests.payloads import alert, webhook
-from tests.slack_helpers import block_text, slack_config, slack_section
+from tests.slack_helpers import BOT_TOKEN, block_text, slack_config, slack_section
 
 HOOK = auth(WEBHOOK_TOKEN)
 ALICE = "U0PALICE"
@@ -113,3 +120,32 @@ async def test_a_pages_edit_rendered_before_the_tier_it_belongs_to_does_not_step
     shown = _last_edit(slack, parent)
     assert "oncall tier 2" in shown and f"<@{ALICE}> (tier 2)" in shown
     assert "oncall tier 2" in block_text(parent.blocks)
+
+
+async def test_a_message_found_posted_by_an_earlier_attempt_shows_the_state_now() -> None:
+    """A tier 1 notice run again (its job taken over after it posted) finds its message,
+    which tier 2 has edited since: the message is brought up to date from the alerts' state,
+    not put back to what the tier 1 notice carried."""
+    notice = make_notice(key="notify:taken-over")
+    acked = [
+        dataclasses.replace(MessageAlert.from_notice(a), acknowledged_by="alice")
+        for a in notice.alerts
+    ]
+
+    async def state(_reference: str) -> MessageState:
+        return MessageState(acked, tier=1, escalation_policy="checkout-oncall")
+
+    async with SlackFake(token=BOT_TOKEN) as slack, aiohttp.ClientSession() as session:
+        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url, session=session)
+
+        def chat() -> SlackChannel:  # a process of its own: nothing in memory
+            return SlackChannel(
+                "chat", client, default_channel=CHANNEL, pacer=Pacer(0.0), state=state
+            )
+
+        await chat().send(notice, "")
+        await chat().send(dataclasses.replace(notice, attempt=1), "")
+        [parent] = slack.top_messages(CHANNEL)
+        shown = block_text(parent.blocks)
+        assert parent.edits == 1
+        assert "checkout-oncall tier 2" in shown and "Acknowledged by alice" in shown
