@@ -20,6 +20,7 @@ from tests.api.test_grafana_webhook import (
     post,
     refused_and_nothing_stored,
 )
+from tests.api.test_webhook import break_the_store
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth
 from tests.console.conftest import login
 
@@ -142,3 +143,10 @@ async def test_hostile_text_is_escaped_in_the_console(client: Any) -> None:
     assert "<img src=x" not in detail
     assert 'href="javascript:' not in detail
     assert "&lt;img src=x onerror=alert(1)&gt;" in detail
+
+
+async def test_a_store_failure_is_503_so_grafana_retries(client: Any) -> None:
+    await break_the_store(client)
+    resp = await post(client, grafana_webhook(grafana_alert()))
+    assert resp.status == 503
+    assert resp.headers["Retry-After"]

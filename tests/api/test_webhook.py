@@ -213,10 +213,10 @@ async def test_body_over_the_limit_is_413(client: Any) -> None:
     assert await count(client, alerts) == 0
 
 
-async def test_store_failure_is_503_so_alertmanager_retries(client: Any) -> None:
+async def break_the_store(client: Any) -> None:
+    """Point the store at a database that cannot be opened: every commit fails."""
     await client.app[STORE].engine.dispose()
     store = client.app[STORE]
-    # Point the store at a database that cannot be opened: the commit fails, nothing is 200.
     from receiver.config import DatabaseConfig
     from receiver.store import create_engine_for
 
@@ -231,6 +231,10 @@ async def test_store_failure_is_503_so_alertmanager_retries(client: Any) -> None
 
         await store.writer.close()
         store.writer = SQLiteWriter(store.engine.url, synchronous="full", pragmas=sqlite_pragmas)
+
+
+async def test_store_failure_is_503_so_alertmanager_retries(client: Any) -> None:
+    await break_the_store(client)
     resp = await post(client, webhook(alert()))
     assert resp.status == 503
     assert resp.headers["Retry-After"]
