@@ -257,7 +257,12 @@ async def test_slash_command_story(client: Any, slack: SlackFake) -> None:
     await eventually(lambda: "RESOLVED" in parent.text, what="resolve shown")
     story = slack.story()
     assert story[0].startswith(f"chat.postMessage {CHANNEL} [FIRING] DiskFull")
-    assert [line.split(" ")[0] for line in story if line.startswith("chat.")] == [
+    calls = [line.split(" ")[0] for line in story if line.startswith("chat.")]
+    # An edit that finds the state changed once it has landed edits again (docs/slack.md): on
+    # a busy machine the acknowledgement's edit may be followed by a second, so runs of
+    # updates count as one here.
+    calls = [c for i, c in enumerate(calls) if c != "chat.update" or calls[i - 1 : i] != [c]]
+    assert calls == [
         "chat.postMessage",  # the alert
         "chat.update",  # acknowledged
         "chat.postMessage",  # "resolved" in the thread
