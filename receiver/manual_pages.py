@@ -37,6 +37,7 @@ from receiver.model import (
     PageTarget,
     RaisedPage,
 )
+from receiver.plain import echoed_name, printable
 from receiver.store import Store
 
 __all__ = [
@@ -68,8 +69,7 @@ _RESERVED: Final = frozenset({"alertname", "severity"})
 def parse_manual_page(body: Mapping[str, Any], config: Config) -> ManualPage:
     """Check a page's fields (its target against ``config``); ``InvalidInput`` names the first
     wrong one and what was expected."""
-    # Cut: a caller's key is echoed in the error, and may be as long as the body.
-    unknown = sorted(str(key)[:64] for key in set(body) - _FIELDS)
+    unknown = sorted(echoed_name(key) for key in set(body) - _FIELDS)
     if unknown:
         raise InvalidInput(unknown[0], f"unknown field; expected only {', '.join(sorted(_FIELDS))}")
     key = _text(body, "key", MAX_KEY, required=True)
@@ -133,8 +133,7 @@ def _text(
         raise InvalidInput(name, f"expected a string, got {_kind(value)}")
     if len(value) > limit:
         raise InvalidInput(name, f"expected at most {limit} characters, got {len(value)}")
-    allowed = "\n\t" if multiline else ""
-    if any(not c.isprintable() and c not in allowed for c in value):
+    if not printable(value, "\n\t" if multiline else ""):
         raise InvalidInput(name, "expected text without control characters")
     return value
 
@@ -155,7 +154,7 @@ def _labels(value: object) -> dict[str, str]:
             raise InvalidInput(field, "set by Firebreak or by the page's own fields, not a label")
         if type(item) is not str:
             raise InvalidInput(field, f"expected a string, got {_kind(item)}")
-        if len(item) > MAX_LABEL_VALUE or any(not c.isprintable() for c in item):
+        if len(item) > MAX_LABEL_VALUE or not printable(item):
             raise InvalidInput(
                 field, f"expected at most {MAX_LABEL_VALUE} characters without control characters"
             )

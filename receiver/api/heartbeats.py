@@ -9,6 +9,7 @@ from receiver.access.auth import bearer_token
 from receiver.errors import InvalidInput
 from receiver.heartbeats import Heartbeats, heartbeat_json
 from receiver.model import Role
+from receiver.plain import echoed_name, printable
 from receiver.typedefs import BUILT, CLOCK, TOKEN_AUTH
 from receiver.web.request import optional_text, read_json_object
 
@@ -27,11 +28,11 @@ async def beat(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     heartbeats.authenticate(name, bearer_token(request.headers))
     body = await read_json_object(request, BEAT_BODY_LIMIT)
-    unknown = sorted(str(key)[:64] for key in body if key not in _BEAT_FIELDS)
+    unknown = sorted(echoed_name(key) for key in body if key not in _BEAT_FIELDS)
     if unknown:
         raise InvalidInput(unknown[0], f"unknown field; expected {', '.join(_BEAT_FIELDS)}")
     message = optional_text(body, "message", MESSAGE_LIMIT)
-    if message is not None and any(not c.isprintable() and c not in "\n\t" for c in message):
+    if message is not None and not printable(message, "\n\t"):
         raise InvalidInput("message", "expected text without control characters")
     status = await heartbeats.beat(name, message, request.app[CLOCK]())
     return web.json_response(heartbeat_json(status))

@@ -12,6 +12,7 @@ from receiver.config.maintenance import NAME_EXPECTED, WINDOW_NAME
 from receiver.durations import parse_duration
 from receiver.errors import InvalidInput
 from receiver.matchers import parse_matchers
+from receiver.plain import echoed_name, printable
 from receiver.windows import (
     INSTANT_EXPECTED,
     MAX_DURATION,
@@ -37,15 +38,9 @@ def _text(
         raise InvalidInput(name, "expected a non-empty string")
     if len(value) > limit:
         raise InvalidInput(name, f"expected at most {limit} characters")
-    if not _printable(value.strip(), "\n\t" if multiline else ""):
+    if not printable(value.strip(), "\n\t" if multiline else ""):
         raise InvalidInput(name, "expected text without control characters")
     return value.strip()
-
-
-def _printable(text: str, allowed: str = "") -> bool:
-    """No NUL (which PostgreSQL cannot store), control, invisible or direction-changing
-    characters: what a window says is shown in the console, Slack and logs as it was sent."""
-    return all(c.isprintable() or c in allowed for c in text)
 
 
 def _optional(body: Mapping[str, Any], name: str, limit: int = TEXT_LIMIT) -> str | None:
@@ -92,7 +87,7 @@ def _matchers(body: Mapping[str, Any]) -> tuple[str, ...]:
         field = f"matchers[{index}]"
         if not isinstance(text, str) or not text.strip() or len(text) > TEXT_LIMIT:
             raise InvalidInput(field, 'expected a matcher string such as service="db"')
-        if not _printable(text.strip()):
+        if not printable(text.strip()):
             raise InvalidInput(field, "expected a matcher without control characters")
         if not parse_matchers(text, field=field):
             raise InvalidInput(field, 'expected a matcher string such as service="db"')
@@ -104,8 +99,7 @@ def parse_window_request(body: Mapping[str, Any], now: datetime) -> MaintenanceW
     """A window from a request's fields: ``name``, ``matchers``, ``reason``, ``owner``;
     one-off with ``start`` (default now) and ``end`` or ``duration``, or recurring with
     ``rrule`` or ``cron``, a ``duration`` and a ``time_zone``; ``silence`` (true or false)."""
-    # Cut: a caller's key is echoed in the error, and may be as long as the body.
-    unknown = sorted(str(k)[:64] for k in body if k not in KNOWN)
+    unknown = sorted(echoed_name(k) for k in body if k not in KNOWN)
     if unknown:
         raise InvalidInput(unknown[0], "unknown field; expected one of " + ", ".join(sorted(KNOWN)))
     name = _text(body, "name", 64)
