@@ -97,7 +97,9 @@ class JobRunner:
         of that kind claimed in a turn, instead of once by each of their handlers. ``inline``:
         kinds whose handlers only read the store and decide, calling nothing outside: the
         runner's loop runs them itself as soon as the turn that claims them has committed, and
-        goes straight round to the next turn, which records them and claims what they enqueue."""
+        goes straight round to the next turn, which records them and claims what they enqueue.
+        ``give_way``: awaited before each turn; returns once webhooks need not go first (the
+        ingest's ``let_through``)."""
         self._horizons = dict(horizons or {})
         self._preloads = dict(preloads or {})
         self._inline = frozenset(inline)
