@@ -4,7 +4,8 @@
                   same Alertmanager group due within ``notifications.group_window``; past the
                   channel's rate limit it becomes a ``digest``;
 - ``digest``      sends everything the rate limit held back for a channel and target as one
-                  message;
+                  message; while one waits, later notices to them join it rather than take
+                  the token it waits for;
   A firing notice waits behind its alerts' notices of earlier tiers that are still on their
   way (retried, deferred, held for a digest): behind one to the same channel and target for as
   long as it takes (it could not get through first anyway), behind one to another channel or
@@ -42,7 +43,7 @@ from receiver.notify.base import (
     NoticeKind,
     follows_acknowledgements,
 )
-from receiver.ratelimit import RateLimiters
+from receiver.ratelimit import UNLIMITED, RateLimiters
 from receiver.reactions import alert_ids, ids_key
 from receiver.store import Store
 from receiver.store.drills import DrillSQL
@@ -106,9 +107,12 @@ AfterSent = Callable[[Sent], list[NewJob]]
 class Preloaded:
     """What the runner reads once for all the notify jobs it claims in a turn."""
 
-    alerts: dict[int, Alert]
+    alerts: Mapping[int, Alert]
     # Earlier tiers' notices not yet done that the later tiers' claimed notices may wait behind.
     ahead: list[Job]
+    # The digests (their coalesce keys) waiting to go to the claimed notices' channels and
+    # targets: a notice joins one rather than taking a token before it.
+    digests: frozenset[str] = frozenset()
 
 
 class Delivery:
@@ -139,13 +143,19 @@ class Delivery:
         """The jobs' alerts, and the notices their later tiers wait behind, in a query each
         (the second only when a later tier is among them: first tiers wait for nothing). Run
         in the turn that claims the jobs (on SQLite, on the writer's thread with the claim)."""
-        alerts = {a.id: a for a in self._store.alerts_by_ids_in(conn, alert_ids(jobs))}
+        alerts = self._store.alerts_read_in(conn, alert_ids(jobs))
         later = [j for j in jobs if _rank(j.payload) > (0, 0)]
         ahead: list[Job] = []
         if later:
             groups = sorted({j.payload.get("group_key", "") for j in later})
             ahead = self._store.jobs.on_their_way_in(conn, groups)
-        return Preloaded(alerts, ahead)
+        limited = {
+            digest_key(j.payload["channel"], j.payload["target"])
+            for j in jobs
+            if self._rate_limits.get(j.payload["channel"]) is not UNLIMITED
+        }
+        digests = frozenset(self._store.jobs.keys_waiting(conn, limited))
+        return Preloaded(alerts, ahead, digests)
 
     async def _states(self, ids: Sequence[int]) -> dict[int, AlertState]:
         async with self._store.connection() as conn:
@@ -189,7 +199,10 @@ class Delivery:
                     late.payload["channel"],
                     int(self._tier_order_wait.total_seconds()),
                 )
-        return await self._send(ctx, kind, list(alerts.values()), suppressed=0)
+        digest_waiting = digest_key(p["channel"], p["target"]) in preloaded.digests
+        return await self._send(
+            ctx, kind, list(alerts.values()), suppressed=0, digest_waiting=digest_waiting
+        )
 
     async def digest(self, ctx: JobContext) -> Outcome:
         ids = alert_ids(ctx.jobs)
@@ -197,7 +210,12 @@ class Delivery:
         return await self._send(ctx, NoticeKind.DIGEST, list(alerts.values()), suppressed=len(ids))
 
     async def _send(
-        self, ctx: JobContext, kind: NoticeKind, alerts: list[Alert], suppressed: int
+        self,
+        ctx: JobContext,
+        kind: NoticeKind,
+        alerts: list[Alert],
+        suppressed: int,
+        digest_waiting: bool = False,
     ) -> Outcome:
         p = ctx.job.payload
         channel_name, target = p["channel"], p["target"]
@@ -216,17 +234,24 @@ class Delivery:
                 wait, reason = min(wait, _PROBING), "circuit breaker probing"
             return Defer(until=ctx.now + wait, reason=reason)
         bucket = self._rate_limits.get(channel_name)
-        if not bucket.try_take():
+        # A digest shows no acknowledgement: an acknowledged notice, like a digest, waits its
+        # turn rather than go into one.
+        digestible = kind not in (NoticeKind.DIGEST, NoticeKind.ACKNOWLEDGED)
+        # Notices held back for a digest go out first: a later one joins the digest rather
+        # than take the token it waits for (and send the digest round for another).
+        joins = digest_waiting and digestible
+        if joins or not bucket.try_take():
             breaker.release()  # the probe slot it lent is not used
             until = ctx.now + timedelta(seconds=bucket.next_token_in())
-            if kind in (NoticeKind.DIGEST, NoticeKind.ACKNOWLEDGED):
-                # A digest shows no acknowledgement: an acknowledged notice waits its turn.
+            if not digestible:
                 return Defer(until=until, reason="rate limited")
             return Defer(
                 until=until,
-                reason="rate limited; held for a digest",
+                reason="held for the digest waiting"
+                if joins
+                else "rate limited; held for a digest",
                 kind="digest",
-                coalesce_key=f"digest:{channel_name}:{target}",
+                coalesce_key=digest_key(channel_name, target),
             )
         references: tuple[str, ...] = ()
         if getattr(channel, "threads", False):  # it replies to and updates its earlier messages
@@ -385,6 +410,12 @@ def _notice_job(
         idempotency_key=f"{kind.value}:{channel}:{target}:{ids_key(ids)}",
         coalesce_key=f"{kind.value}:{group_key}:{channel}:{target}",
     )
+
+
+def digest_key(channel: str, target: str) -> str:
+    """The coalesce key of the digest jobs of ``channel`` and ``target``: the notices its rate
+    limit held back, which go out together."""
+    return f"digest:{channel}:{target}"
 
 
 def _rank(payload: Mapping[str, Any]) -> tuple[int, int]:

@@ -2,10 +2,13 @@
 heartbeats), kept as a snapshot that a background task takes again every few seconds, so a
 scrape does not query the database itself.
 
-A scrape serves the last snapshot while it is current: taken less than ``interval`` ago and
-after this process's last committed write. Otherwise it asks for a fresh one and waits for it
-at most ``wait`` seconds, then serves what there is (a database that does not answer does not
-hold the scrape up; its failures are counted in ``firebreak_store_errors_total``).
+A scrape serves the last snapshot at once unless this process has committed a write since that
+count began (or no count has been taken yet): then it asks for a fresh count and waits for it at
+most ``wait`` seconds, then serves what there is (a database that does not answer does not hold
+the scrape up; its failures are counted in ``firebreak_store_errors_total``). A snapshot taken
+``interval`` or more ago is still served at once, and a fresh count asked for behind it; the
+background task counts every ``interval`` anyway, so what other processes write (replicas on
+one PostgreSQL) shows within about that.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -30,10 +34,14 @@ REFRESH_INTERVAL = 5.0
 # last snapshot.
 SCRAPE_WAIT = 2.0
 
+# How a wait is bounded: ``asyncio.timeout``, or a test's clock that moves by hand.
+Timeout = Callable[[float], contextlib.AbstractAsyncContextManager[Any]]
+
 
 class Snapshot:
     """A count taken again every ``interval`` seconds, or on demand when ``changes()`` (a
-    number that grows with every write) has moved since the last one began."""
+    number that grows with every write) has moved since the last one began or a scrape finds
+    it ``interval`` old. Its ages run on ``monotonic`` and its waits end by ``timeout``."""
 
     def __init__(
         self,
@@ -43,12 +51,14 @@ class Snapshot:
         interval: float = REFRESH_INTERVAL,
         wait: float = SCRAPE_WAIT,
         monotonic: Callable[[], float] = time.monotonic,
+        timeout: Timeout = asyncio.timeout,
     ) -> None:
         self._count = count
         self._changes = changes
         self._interval = interval
         self._wait = wait
         self._monotonic = monotonic  # what a snapshot's age is counted by
+        self._timeout = timeout
         self._wanted = asyncio.Event()
         self._taken = asyncio.Condition()
         self._taken_at = -1.0  # monotonic time and changes() when the last count began
@@ -66,14 +76,15 @@ class Snapshot:
                 await self._task
 
     async def fresh(self) -> None:
-        """Return once the snapshot is current, or after ``wait`` seconds."""
+        """Return once a count begun after this process's last write has been taken, or after
+        ``wait`` seconds; a snapshot only old is served at once, a new count asked for."""
         changes = self._changes()
         if self._current(changes):
             return
         if self._counting is None or self._counting < changes:
             self._wanted.set()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._wait), self._taken:
+            async with self._timeout(self._wait), self._taken:
                 await self._taken.wait_for(lambda: self._taken_after >= changes)
 
     def _current(self, changes: int) -> bool:
@@ -94,7 +105,7 @@ class Snapshot:
                 self._taken_at, self._taken_after = began, changes
                 self._taken.notify_all()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
+                async with self._timeout(self._interval):
                     await self._wanted.wait()
 
 

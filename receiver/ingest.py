@@ -4,6 +4,7 @@ Every accepted webhook must be committed (and, on SQLite, fsynced) before Alertm
 its 200. One commit per webhook would cap throughput at the disk's fsync rate, so webhooks that
 arrive while a commit is in flight wait and are committed together in the next transaction.
 An idle receiver commits a lone webhook at once: batching costs no latency, it only absorbs load.
+Under load the next commit waits a moment for company (``Ingestor._company``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ _LOAD_MEMORY = 0.1
 # commit or two.
 _FLOOD_GIVE_WAY = 0.2
 _BRIEF_GIVE_WAY = 0.02
+
+# A commit carrying this many alerts or more is long enough that the webhooks of the next one
+# are better parsed while it runs than waited for: under load the next commit waits only for
+# as many webhooks as this one carried (see ``Ingestor._company``).
+_OVERLAP_ALERTS = 500
 
 # Alerts one route or resolve job carries: a batch's new alerts are split so that one job (and
 # so one run working a backlog off) stays small.
@@ -101,11 +107,13 @@ class Ingestor:
         )
         self._queue: list[_Waiting] = []
         self._wakeup = asyncio.Event()
+        # While the next commit waits for company: how many waiting webhooks end the wait.
+        self._company_wanted = 0
+        self._company_came = asyncio.Event()
         # Background work waiting for webhooks to go first, woken when a commit may end that.
         self._held_back: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._committing = False
         self._last_batch = 0
         self._last_commit_at = 0.0
         self.last_outcome: IngestOutcome | None = None
@@ -119,9 +127,7 @@ class Ingestor:
         return _BRIEF_GIVE_WAY if self._queue else 0.0
 
     def _flooded(self) -> bool:
-        return self._last_batch >= self._commit_siblings and (
-            bool(self._queue) or self._loop_time() - self._last_commit_at < _LOAD_MEMORY
-        )
+        return self._last_batch >= self._commit_siblings and (bool(self._queue) or self._loaded())
 
     async def let_through(self) -> None:
         """Return once background work (the job runner's next turn) may go on: at once when
@@ -165,6 +171,7 @@ class Ingestor:
         """Commit what is queued, then stop."""
         self._closing = True
         self._wakeup.set()
+        self._company_came.set()
         self._release_held_back()
         if self._task is not None:
             await self._task
@@ -181,32 +188,64 @@ class Ingestor:
         encoded = self._store.encode_webhook(received)
         self._queue.append(_Waiting(received, encoded, done, self._traceparent()))
         self._wakeup.set()
+        if self._company_wanted and len(self._queue) >= self._company_wanted:
+            self._company_came.set()
         # Cancelling this wait (a client hanging up) cancels only the wait: the webhook is in
         # the queue and is committed with the others all the same.
         await done
 
     async def _run(self) -> None:
-        last_batch = 0
+        company = 0  # webhooks the next commit waits for, under load
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._queue:
-                if last_batch >= self._commit_siblings and not self._closing:
-                    # Under load the answers to the last batch come back as new webhooks
-                    # within a moment: waiting for them lets one fsync serve them all.
-                    await asyncio.sleep(self._commit_delay)
+                if company and not self._closing and self._loaded():
+                    await self._wait_for_company(company)
                 batch = self._take_batch()
-                self._committing = True
-                try:
-                    await self._commit(batch)
-                finally:
-                    self._committing = False
-                last_batch = self._last_batch = len(batch)
+                await self._commit(batch)
+                self._last_batch = len(batch)
                 self._last_commit_at = self._loop_time()
+                company = self._company(batch)
                 self._release_held_back()
-            last_batch = 0
             if self._closing:
                 return
+
+    def _loaded(self) -> bool:
+        """Whether the last commit ended just now (an idle receiver commits at once)."""
+        return self._loop_time() - self._last_commit_at < _LOAD_MEMORY
+
+    def _company(self, batch: list[_Waiting]) -> int:
+        """How many webhooks the next commit waits for (``commit_delay`` at most), from the
+        commit of ``batch`` that just ended: none unless it carried ``commit_siblings``
+        webhooks or more (under load). Under load the answers to a commit come back as new
+        webhooks within a moment, and a commit costs much the same for one webhook as for a
+        dozen: the next waits for everyone who sent during this one, the batch and those
+        queued meanwhile, so that one commit (and one fsync, and the job runner's one turn
+        after it) serves them all, rather than the senders splitting into groups that each
+        pay for a commit. A commit of ``_OVERLAP_ALERTS`` alerts or more is long enough for
+        the opposite, the next commit's webhooks parsed while one commits: when nobody sent
+        meanwhile, the first to come back is committed at once, with whoever has come by
+        then, while the rest are parsed; otherwise the next waits for as many as this one
+        carried, which keeps the senders in groups of that size taking turns."""
+        if len(batch) < self._commit_siblings:
+            return 0
+        if sum(len(w.webhook.notification.alerts) for w in batch) >= _OVERLAP_ALERTS:
+            return len(batch) if self._queue else 0
+        return len(batch) + len(self._queue)
+
+    async def _wait_for_company(self, wanted: int) -> None:
+        """Until ``wanted`` webhooks wait (woken by the one that makes them so), the ingest
+        stops, or ``commit_delay`` has passed."""
+        if len(self._queue) >= wanted:
+            return
+        self._company_wanted = wanted
+        self._company_came.clear()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._company_came.wait(), self._commit_delay)
+        finally:
+            self._company_wanted = 0
 
     def _take_batch(self) -> list[_Waiting]:
         taken = 0

@@ -73,6 +73,12 @@ class RunnerSettings:
     backoff_max: timedelta = timedelta(minutes=5)
     poll_interval: timedelta = timedelta(seconds=5)
     stop_grace: timedelta = timedelta(seconds=10)  # how long stop() lets running jobs finish
+    # The most jobs one turn claims, the company of coalesced ones included: a backlog is
+    # worked off in slices of this size, so a turn's rows, payloads and preloaded alerts stay
+    # bounded however far behind the runner fell. A key's jobs left over wait behind the run
+    # of those claimed (they never overtake it) and go in the next slice. Not lower: a digest
+    # takes up to a thousand held-back notices a run, one run per token of its rate limit.
+    claim_limit: int = 1024
 
 
 class JobRunner:
@@ -361,8 +367,11 @@ class JobRunner:
     def _claim(self, conn: Connection, limit: int, now: datetime) -> list[Job]:
         """Claim due jobs and, in the same transaction, the jobs that may join each one's
         message: otherwise a second claim could take part of a group before its first job's
-        handler gathers the rest, and the group would go out as two messages."""
+        handler gathers the rest, and the group would go out as two messages. Both within the
+        turn's ``claim_limit``: company beyond it goes in a later run, behind this one."""
         queue, lease = self._store.jobs, self.settings.lease
+        room = self.settings.claim_limit  # for the whole turn, company included
+        limit = min(limit, room)
         claimed = queue.claim(conn, self.owner, now, lease, limit)
         # A claim that took fewer than it could took every job claimable now: only kinds that
         # gather jobs due later (a grouping window) can have company left to find.
@@ -379,6 +388,8 @@ class JobRunner:
         leaders = {j.coalesce_key: j for j in claimed if j.coalesce_key in horizon}
         # One look for which keys have company at all: usually none do.
         for key in queue.keys_with_claimable(conn, horizon, now):
+            if len(claimed) >= room:
+                break  # the turn's slice is full: the rest of the company waits its turn
             claimed += queue.claim_coalesced(
                 conn,
                 key,
@@ -386,7 +397,7 @@ class JobRunner:
                 now,
                 lease,
                 horizon[key],
-                limit=self._run_limit(leaders[key]),
+                limit=min(self._run_limit(leaders[key]), room - len(claimed)),
             )
         return claimed
 

@@ -82,8 +82,8 @@ class Reactions:
         rather than by a read of its own through the async driver."""
         return {"route": self.preload}
 
-    def preload(self, conn: Connection, jobs: Sequence[Job]) -> dict[int, AlertState]:
-        return self._store.alert_states_in(conn, alert_ids(jobs), with_labels=True)
+    def preload(self, conn: Connection, jobs: Sequence[Job]) -> Mapping[int, AlertState]:
+        return self._store.alert_states_read_in(conn, alert_ids(jobs), with_labels=True)
 
     async def route(self, ctx: JobContext) -> Outcome:
         return await self._react(ctx, "routed", new=True)
@@ -95,7 +95,7 @@ class Reactions:
         ids = alert_ids(ctx.jobs)
         read = ctx.preloaded  # the states of every route job of the turn that claimed this one
         async with self._store.connection() as conn:
-            if isinstance(read, dict):
+            if isinstance(read, Mapping):
                 alerts = {i: read[i] for i in ids if i in read}
             else:
                 alerts = await self._store.alert_states(conn, ids, with_labels=True)

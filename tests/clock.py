@@ -10,12 +10,18 @@ not paged at 59 s, and has at 60 s.
     client = await aiohttp_client(create_app(config, clock=clock))
     clock.watch(client.app)
     await clock.advance(timedelta(seconds=59))
+
+What bounds its waits with ``asyncio.timeout`` and takes that as a collaborator (the store
+gauges' ``Snapshot(timeout=...)``) is given ``clock.timeout``: its block ends once ``advance``
+has moved the time past it, not after real seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
@@ -38,6 +44,7 @@ class ManualClock:
         self._origin = self._now
         self._moves = 0
         self._watched: list[tuple[Store, JobRunner]] = []
+        self._timers: list[tuple[float, asyncio.Timeout]] = []  # monotonic deadline, timer
 
     def __call__(self) -> datetime:
         return self._now
@@ -49,6 +56,28 @@ class ManualClock:
         a cooldown a hair short at the very moment it was due to end, and the job waiting
         behind it would be deferred to that same moment again and again."""
         return (self._now - self._origin).total_seconds() + self._moves * 1e-6
+
+    @contextlib.asynccontextmanager
+    async def timeout(self, seconds: float) -> AsyncIterator[asyncio.Timeout]:
+        """``asyncio.timeout(seconds)`` on this clock: the block ends in ``TimeoutError`` once
+        the time has been moved ``seconds`` past its start (for what takes its waits' timeout
+        as a collaborator, like the store gauges' ``Snapshot``)."""
+        async with asyncio.timeout(None) as timer:
+            timed = (self.monotonic() + seconds, timer)
+            self._timers.append(timed)
+            self._ring()
+            try:
+                yield timer
+            finally:
+                if timed in self._timers:
+                    self._timers.remove(timed)
+
+    def _ring(self) -> None:
+        """End the blocks of ``timeout`` whose time has come (on the next turn of the loop)."""
+        now = self.monotonic()
+        for timed in [t for t in self._timers if t[0] <= now]:
+            self._timers.remove(timed)
+            timed[1].reschedule(asyncio.get_running_loop().time())
 
     def watch(self, app: web.Application) -> None:
         """Wake and wait for this (started) application's job runner on every move."""
@@ -81,6 +110,7 @@ class ManualClock:
         if when > self._now:
             self._now = when
             self._moves += 1
+            self._ring()
 
     async def settle(self, within: float = 10.0, *, wake: bool = False) -> None:
         """Wait until no job is running and none is due by this clock, in every watched

@@ -98,9 +98,9 @@ class IngestConfig:
 
     # Most alerts committed in one group-commit transaction.
     max_batch_alerts: int = field(default=5000, metadata={"check": greater_than_zero})
-    # Under load (the previous commit carried at least commit_siblings webhooks), wait this
-    # long before the next commit so that more webhooks share its fsync; like PostgreSQL's
-    # commit_delay. An idle receiver never waits.
+    # Under load (the previous commit carried at least commit_siblings webhooks), how long at
+    # most the next commit waits for the senders of the last one to send again, so that they
+    # share it (receiver/ingest.py). An idle receiver never waits.
     commit_delay: timedelta = timedelta(milliseconds=2)
     commit_siblings: int = field(default=8, metadata={"check": greater_than_zero})
 

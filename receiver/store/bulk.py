@@ -6,6 +6,7 @@ route rows, a few for every alert routed and notified, that cost more than SQLit
 Here the statement is built once per table and set of columns, and a value is converted only
 where its column needs it, to exactly what SQLAlchemy would bind: times to its SQLite text,
 JSON to the standard library's text. The columns are the first row's, as SQLAlchemy takes them.
+The rows go in multi-row INSERTs (``engine.insert_rows``), not one step of SQLite's per row.
 
 SQLite only: on PostgreSQL, SQLAlchemy already sends a batch in few statements.
 """
@@ -21,12 +22,13 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, Integer, String, Table
 from sqlalchemy.engine import Connection
 
+from receiver.store.engine import insert_rows
 from receiver.store.ingest import sqlite_time
 from receiver.store.tables import UTCDateTime
 
 _Converter = Callable[[Any], Any]
 _Plan = tuple[
-    str, Callable[[Mapping[str, Any]], tuple[Any, ...]], tuple[tuple[int, _Converter], ...]
+    str, str, Callable[[Mapping[str, Any]], tuple[Any, ...]], tuple[tuple[int, _Converter], ...]
 ]
 
 
@@ -66,7 +68,7 @@ class BulkInsert:
         plan = self._plans.get(keys)
         if plan is None:
             plan = self._plans[keys] = self._plan(keys)
-        sql, values_of, converters = plan
+        head, tail, values_of, converters = plan
         params: list[Any]
         if converters:
             params = []
@@ -85,7 +87,7 @@ class BulkInsert:
                 params.append(tuple(values))  # what SQLAlchemy takes as positional rows
         else:
             params = [values_of(row) for row in rows]
-        return int(conn.exec_driver_sql(sql, params).rowcount)
+        return insert_rows(conn, head, params, tail=tail)
 
     def _plan(self, keys: tuple[str, ...]) -> _Plan:
         columns = self._table.c
@@ -98,10 +100,10 @@ class BulkInsert:
             if (convert := _converter(columns[key].type)) is not None
         )
         names = ", ".join(f'"{key}"' for key in keys)
-        marks = ", ".join("?" * len(keys))
-        sql = f'INSERT INTO "{self._table.name}" ({names}) VALUES ({marks})'
+        head = f'INSERT INTO "{self._table.name}" ({names})'
+        tail = ""
         if self._on_conflict:
-            sql += f" ON CONFLICT ({', '.join(self._on_conflict)}) DO NOTHING"
+            tail = f" ON CONFLICT ({', '.join(self._on_conflict)}) DO NOTHING"
         getter = itemgetter(*keys)
         values_of = getter if len(keys) > 1 else lambda row: (getter(row),)
-        return sql, values_of, converters
+        return head, tail, values_of, converters

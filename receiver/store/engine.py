@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -37,6 +38,14 @@ SQLITE_POOL_SIZE = 4
 SQLITE_MAX_OVERFLOW = 4
 SQLITE_CACHE_KIB = 4096
 SQLITE_READER_CACHE_KIB = 1024
+# WAL pages after which a commit checkpoints them into the database (SQLite's default 1,000,
+# about 4 MB). The checkpoint runs inside the commit that crosses the mark, on the writer's
+# thread: with 100-alert webhooks that was every second or third group commit, each copying
+# the B-trees' hot pages (the indexes' inner pages, the tables' last ones) into the database
+# again and fsyncing it. At 10,000 pages (about 40 MB of WAL on disk, reused once
+# checkpointed) the same pages are copied once per ten times as many commits: 1.2 to 1.3 times the
+# webhooks/s at 100 alerts a webhook, nothing told apart at one (bench/LABLOG.md, 7 Dec).
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 _T = TypeVar("_T")
 
@@ -54,6 +63,54 @@ def in_list(values: Iterable[_T]) -> list[_T]:
     if padded:
         padded += padded[-1:] * ((1 << (len(padded) - 1).bit_length()) - len(padded))
     return padded
+
+
+def binary_chunks(items: Sequence[_T], largest: int) -> Iterable[Sequence[_T]]:
+    """``items`` in chunks whose sizes are powers of two up to ``largest`` (one), largest
+    first: the chunk sizes of any batch are then among log2(largest) + 1 values."""
+    start, size = 0, largest
+    while start < len(items):
+        while size > len(items) - start:
+            size //= 2
+        yield items[start : start + size]
+        start += size
+
+
+# Rows one multi-row INSERT carries on SQLite (a power of two): see ``insert_rows``.
+SQLITE_ROWS_PER_INSERT = 64
+
+
+def insert_rows(
+    conn: Connection,
+    head: str,
+    rows: Sequence[Sequence[Any]],
+    *,
+    tail: str = "",
+    largest: int = SQLITE_ROWS_PER_INSERT,
+) -> int:
+    """``{head} VALUES (?, ...), (?, ...) {tail}`` for ``rows`` (tuples of one width) on
+    SQLite's driver, in a few multi-row statements; how many rows they inserted.
+
+    The driver runs an executemany as one step of SQLite's per row, handing the interpreter
+    lock to the event loop's thread and waiting to get it back around each (under load an
+    ingest commit took about twice its thread's CPU time); a multi-row INSERT is one step.
+    Chunk sizes are powers of two (``binary_chunks``), so the statements the writer keeps
+    prepared stay few whatever the batch sizes."""
+    inserted = 0
+    if not rows:
+        return inserted
+    width = len(rows[0])
+    for chunk in binary_chunks(rows, largest):
+        sql = _insert_sql(head, tail, width, len(chunk))
+        params = tuple(value for row in chunk for value in row)
+        inserted += conn.exec_driver_sql(sql, params).rowcount
+    return inserted
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(head: str, tail: str, width: int, count: int) -> str:
+    row = "(" + ", ".join("?" * width) + ")"
+    return f"{head} VALUES {', '.join([row] * count)}{tail}"
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -133,6 +190,7 @@ def _sqlite_pragmas(dbapi_conn: Any, synchronous: str, cache_kib: int) -> None:
     # WAL lets readers run beside the writer; synchronous=FULL makes a commit survive
     # power loss, which is what "answer 200 only after the alert is stored" promises.
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
     cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")

@@ -18,7 +18,8 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from receiver.model import AlertSnapshot, AlertStatus, EventKind, Notification, source_actor
-from receiver.store.engine import in_list
+from receiver.store.engine import binary_chunks, in_list, insert_rows
+from receiver.store.rows import chunks
 
 _T = TypeVar("_T")
 
@@ -35,6 +36,11 @@ _ALERT_COLUMNS = (
     "generator_url, group_key, extra, first_seen_at, last_seen_at"
 )
 _ALERT_WIDTH = 13
+_EVENTS_INSERT = "INSERT INTO alert_events (alert_id, kind, at, actor, request_id)"
+_WEBHOOKS_INSERT = (
+    "INSERT INTO webhooks (received_at, request_id, receiver, group_key, status, "
+    "group_labels, alert_count, truncated_alerts, external_url, extra)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,22 +151,6 @@ def sqlite_time(dt: datetime) -> str:
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _binary_chunks(items: Sequence[_T], largest: int) -> Iterable[Sequence[_T]]:
-    """``items`` in chunks whose sizes are powers of two up to ``largest`` (one), largest
-    first: the chunk sizes of any batch are then among log2(largest) + 1 values."""
-    start, size = 0, largest
-    while start < len(items):
-        while size > len(items) - start:
-            size //= 2
-        yield items[start : start + size]
-        start += size
 
 
 class IngestSQL:
@@ -286,19 +276,9 @@ class IngestSQL:
                 events.append((alert_id, resolved_kind, stamp, occ.source, occ.resolved_request_id))
         for alert_id, (request_id, source) in resolved.items():
             events.append((alert_id, resolved_kind, stamp, source, request_id))
-        m = self._mark
         if events:
-            conn.exec_driver_sql(
-                "INSERT INTO alert_events (alert_id, kind, at, actor, request_id) "
-                f"VALUES ({m(1)}, {m(2)}, {m(3)}, {m(4)}, {m(5)})",
-                events,
-            )
-        conn.exec_driver_sql(
-            "INSERT INTO webhooks (received_at, request_id, receiver, group_key, status, "
-            "group_labels, alert_count, truncated_alerts, external_url, extra) "
-            f"VALUES ({', '.join(m(i) for i in range(1, 11))})",
-            prepared.webhook_rows,
-        )
+            self._append(conn, _EVENTS_INSERT, events)
+        self._append(conn, _WEBHOOKS_INSERT, prepared.webhook_rows)
         return IngestOutcome(
             new_alert_ids=tuple(sorted(inserted.values())),
             resolved_alert_ids=tuple(sorted(resolved)),
@@ -306,14 +286,23 @@ class IngestSQL:
             truncated=prepared.truncated,
         )
 
+    def _append(self, conn: Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``rows`` into the table ``head`` names: on SQLite as few multi-row INSERTs (one
+        step of SQLite's each, not one per row), on PostgreSQL as the driver's executemany."""
+        if self.postgres:
+            marks = ", ".join(self._mark(i) for i in range(1, len(rows[0]) + 1))
+            conn.exec_driver_sql(f"{head} VALUES ({marks})", list(rows))
+        else:
+            insert_rows(conn, head, rows)
+
     def _insert_chunks(self, rows: Sequence[_T]) -> Iterable[Sequence[_T]]:
         """The multi-row INSERTs a batch's rows go in. On SQLite each number of rows is a
         statement of its own that the writer keeps prepared, ~1.7 KiB a row: one for every
         batch size seen held 11 MiB after 90 s of a soak, and more with every larger batch.
         Sizes that are powers of two (37 rows: 32, 4, 1) keep ten statements, 1.7 MiB."""
         if self.postgres:
-            return _chunks(rows, _ROWS_PER_INSERT)
-        return _binary_chunks(rows, _SQLITE_ROWS_PER_INSERT)
+            return chunks(rows, _ROWS_PER_INSERT)
+        return binary_chunks(rows, _SQLITE_ROWS_PER_INSERT)
 
     def _insert_new(
         self, conn: Connection, prepared: PreparedBatch
@@ -345,7 +334,7 @@ class IngestSQL:
         wanted = {(fp, self.time(starts)): (fp, starts) for fp, starts in keys}
         earliest = self.time(min(starts for _, starts in keys))
         fingerprints = sorted({fp for fp, _ in keys})
-        for chunk in _chunks(fingerprints, _IN_CHUNK):
+        for chunk in chunks(fingerprints, _IN_CHUNK):
             if self.postgres:
                 # NO KEY UPDATE, as the UPDATEs below take (they change no key): it keeps
                 # concurrent batches apart but, unlike FOR UPDATE, lets the job runner insert
@@ -405,7 +394,7 @@ class IngestSQL:
             if annotations != snap.annotations or stored.generator_url != snap.generator_url:
                 changed.append((_dumps(snap.annotations), snap.generator_url, stored.id))
         ids = sorted(stored.id for stored in existing.values())
-        for chunk in _chunks(ids, _IN_CHUNK):
+        for chunk in chunks(ids, _IN_CHUNK):
             padded = in_list(chunk)  # a few statements, not one per length
             marks = ", ".join(m(i + 2) for i in range(len(padded)))
             conn.exec_driver_sql(

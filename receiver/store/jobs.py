@@ -12,7 +12,7 @@ another worker took cannot mark it done.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -199,6 +199,14 @@ class JobQueue:
             .group_by(jobs.c.coalesce_key)
         )
         self._held = select(jobs.c.id).where(_HELD)
+        self._keys_waiting = (
+            select(jobs.c.coalesce_key)
+            .where(
+                jobs.c.coalesce_key.in_(bindparam("b_keys", expanding=True)),
+                jobs.c.state.in_(("pending", "running")),
+            )
+            .distinct()
+        )
         self._on_their_way = _on_their_way(self.postgres)
         self._finish = (
             update(jobs)
@@ -273,6 +281,14 @@ class JobQueue:
             {"b_keys": in_list(due_before), "b_due_before": max(due_before.values()), "b_now": now},
         )
         return [key for key, due in rows if due is None or due <= due_before[key]]
+
+    def keys_waiting(self, conn: Connection, keys: Iterable[str]) -> set[str]:
+        """Which of these coalesce keys have a job not done yet (pending or running)."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        rows = conn.execute(self._keys_waiting, {"b_keys": in_list(wanted)})
+        return {key for (key,) in rows}
 
     def claim_coalesced(
         self,

@@ -4,8 +4,8 @@ reads by id a few hundred at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
@@ -104,6 +104,39 @@ def sqlite_rows_by_ids(conn: Connection, sql: str, ids: Sequence[int]) -> list[A
         chunk = tuple(in_list(ids[start : start + _SQLITE_IN_CHUNK]))
         rows += conn.exec_driver_sql(sql.format(marks=", ".join("?" * len(chunk))), chunk).all()
     return rows
+
+
+_V = TypeVar("_V")
+
+
+class DecodedOnRead(Mapping[int, _V], Generic[_V]):
+    """Driver rows by id, each decoded (its JSON parsed, its times read) the first time it is
+    looked up. The job runner's turn reads its jobs' alerts on SQLite's writer thread, inside
+    the write transaction: there it only fetches, and the decoding falls to whoever reads the
+    alerts, on the event loop's thread, while the writer is free for the next commit."""
+
+    __slots__ = ("_decode", "_decoded", "_rows")
+
+    def __init__(self, rows: dict[int, Any], decode: Callable[[Any], _V]) -> None:
+        self._rows = rows
+        self._decode = decode
+        self._decoded: dict[int, _V] = {}
+
+    def __getitem__(self, key: int) -> _V:
+        try:
+            return self._decoded[key]
+        except KeyError:
+            value = self._decoded[key] = self._decode(self._rows[key])
+            return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def _json(value: Any) -> Any:

@@ -4,7 +4,7 @@ on SQLite they go through the driver's own SQL (see ``rows.sqlite_rows_by_ids``)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from receiver.store.rows import (
     BY_IDS,
     SQLITE_ALERTS,
     STATUSES,
+    DecodedOnRead,
     alert_from_columns,
     alert_from_sqlite,
     chunks,
@@ -93,32 +94,36 @@ class AlertStates(Connections):
         self, conn: Connection, ids: Sequence[int], *, with_labels: bool = False
     ) -> dict[int, AlertState]:
         """``alert_states`` over a synchronous connection (a unit of work's, say)."""
-        found: dict[int, AlertState] = {}
         if self.dialect == "sqlite":
-            read_time = _read_time
-            sql = _SQLITE_STATES_WITH_LABELS if with_labels else _SQLITE_STATES
-            for row in sqlite_rows_by_ids(conn, sql, sorted(ids)):
-                alert_id, status, acked, snoozed, group_key, starts, ends, first_seen = row[:8]
-                # Positional, in AlertState's field order: a quarter cheaper than keywords.
-                found[alert_id] = AlertState(
-                    alert_id,
-                    STATUSES[status],
-                    read_time(acked),
-                    read_time(snoozed),
-                    group_key,
-                    read_time(starts),  # type: ignore[arg-type]  # NOT NULL
-                    read_time(ends),
-                    json_loads(row[8]) if with_labels else {},
-                    read_time(first_seen),  # type: ignore[arg-type]  # NOT NULL
-                )
-            return found
+            rows, decode = _sqlite_states(conn, ids, with_labels)
+            return {alert_id: decode(row) for alert_id, row in rows.items()}
+        found: dict[int, AlertState] = {}
         statement = _STATES_WITH_LABELS if with_labels else _STATES
         for chunk in chunks(sorted(ids)):
             _add_states(found, conn.execute(statement, {"b_ids": in_list(chunk)}), with_labels)
         return found
 
+    def alert_states_read_in(
+        self, conn: Connection, ids: Sequence[int], *, with_labels: bool = False
+    ) -> Mapping[int, AlertState]:
+        """``alert_states_in``; on SQLite each state made from its row when first looked up
+        (``DecodedOnRead``): the job runner's turn reads them on the writer's thread, and its
+        handlers look them up on the loop's."""
+        if self.dialect == "sqlite":
+            return DecodedOnRead(*_sqlite_states(conn, ids, with_labels))
+        return self.alert_states_in(conn, ids, with_labels=with_labels)
+
     async def alerts_by_ids(self, conn: AsyncConnection, ids: Sequence[int]) -> list[Alert]:
         return await conn.run_sync(self.alerts_by_ids_in, ids)
+
+    def alerts_read_in(self, conn: Connection, ids: Sequence[int]) -> Mapping[int, Alert]:
+        """The alerts ``ids`` names, by id, over a synchronous connection; on SQLite each made
+        from its row when first looked up (``DecodedOnRead``): the job runner's turn reads
+        them on the writer's thread, and its handlers look them up on the loop's."""
+        if self.dialect == "sqlite":
+            rows = sqlite_rows_by_ids(conn, SQLITE_ALERTS, ids)
+            return DecodedOnRead({row[0]: row for row in rows}, alert_from_sqlite)
+        return {alert.id: alert for alert in self.alerts_by_ids_in(conn, ids)}
 
     def alerts_by_ids_in(self, conn: Connection, ids: Sequence[int]) -> list[Alert]:
         """``alerts_by_ids`` over a synchronous connection (the job runner's turn)."""
@@ -129,6 +134,42 @@ class AlertStates(Connections):
             for chunk in chunks(ids)
             for row in conn.execute(ALERTS_BY_IDS, {"b_ids": in_list(chunk)})
         ]
+
+
+def _sqlite_states(
+    conn: Connection, ids: Sequence[int], with_labels: bool
+) -> tuple[dict[int, Any], Callable[[Any], AlertState]]:
+    """The driver's rows for ``ids`` by id, in id order, and what makes a state of one."""
+    sql = _SQLITE_STATES_WITH_LABELS if with_labels else _SQLITE_STATES
+    rows = {row[0]: row for row in sqlite_rows_by_ids(conn, sql, sorted(ids))}
+    return rows, (_state_with_labels if with_labels else _state)
+
+
+def _state(row: Any) -> AlertState:
+    """An ``AlertState`` from a driver row of ``_SQLITE_STATES`` (SQLite's own values)."""
+    return _state_of(row, {})
+
+
+def _state_with_labels(row: Any) -> AlertState:
+    """``_state`` for a row of ``_SQLITE_STATES_WITH_LABELS``."""
+    return _state_of(row, json_loads(row[8]))
+
+
+def _state_of(row: Any, labels: Mapping[str, str]) -> AlertState:
+    alert_id, status, acked, snoozed, group_key, starts, ends, first_seen = row[:8]
+    read_time = _read_time
+    # Positional, in AlertState's field order: a quarter cheaper than keywords.
+    return AlertState(
+        alert_id,
+        STATUSES[status],
+        read_time(acked),
+        read_time(snoozed),
+        group_key,
+        read_time(starts),  # type: ignore[arg-type]  # NOT NULL
+        read_time(ends),
+        labels,
+        read_time(first_seen),  # type: ignore[arg-type]  # NOT NULL
+    )
 
 
 def _add_states(found: dict[int, AlertState], rows: Iterable[Any], with_labels: bool) -> None:

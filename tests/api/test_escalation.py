@@ -544,3 +544,52 @@ async def test_a_route_job_reads_its_alerts_in_the_turn_that_claims_it(
     assert len(reads) == 1, reads
     # In the same transaction as the claim that leased the route job.
     assert any(s.startswith("UPDATE jobs SET state=") and "RETURNING" in s for s in reads[0])
+
+
+async def test_a_notice_joins_the_digest_waiting_for_its_channel_rather_than_take_its_token(
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
+) -> None:
+    """What the rate limit held back goes out first: a notice claimed in the same turn as the
+    digest waiting for its channel and target (as under a steady stream of alerts, where one is
+    always due) joins the digest rather than taking the token it waited for, which would send
+    the digest round to wait for the next one, and again."""
+    # 30 a minute, a burst of 1: a token every two seconds.
+    client = await start(receiver, clock=manual_clock, tier2_after="1h", rate="30", burst=1)
+    for name in ("A", "B"):
+        resp = await client.post(
+            "/webhook", json=webhook(alert(name), group_key=name), headers=HOOK
+        )
+        assert resp.status == 200
+        await manual_clock.settle()
+    assert [b["kind"] for b in bodies(receiver)] == ["firing"]  # A's took the token
+    store = client.app[STORE]
+    async with store.connection() as conn:
+        (digest,) = await store.jobs.list_jobs(conn, None, "digest", 10, None)  # B's, held
+        rows = await conn.execute(select(tables.alerts.c.id, tables.alerts.c.alertname))
+        ids = {name: alert_id for alert_id, name in rows}
+    # Another notice to the same channel and target, due with the digest: claimed together.
+    again = NewJob(
+        kind="notify",
+        payload={
+            "notice": "firing",
+            "alert_ids": [ids["A"]],
+            "channel": "hook",
+            "target": "",
+            "group_key": "A-again",
+        },
+        due_at=digest.due_at,
+        idempotency_key="test:A-again",
+    )
+    async with store.transaction() as conn:
+        await store.jobs.enqueue(conn, [again], manual_clock())
+    await manual_clock.advance(timedelta(seconds=2))
+    sent = [(b["kind"], [a["labels"]["alertname"] for a in b["alerts"]]) for b in bodies(receiver)]
+    assert sent == [("firing", ["A"]), ("digest", ["B"])]
+    await manual_clock.advance(timedelta(seconds=2))
+    sent = [(b["kind"], [a["labels"]["alertname"] for a in b["alerts"]]) for b in bodies(receiver)]
+    assert sent == [("firing", ["A"]), ("digest", ["B"]), ("digest", ["A"])]
+    async with store.connection() as conn:
+        claims = (
+            await conn.execute(select(tables.jobs.c.claims).where(tables.jobs.c.id == digest.id))
+        ).scalar_one()
+    assert claims == 2  # taken as B's notice, held back; taken as the digest, sent

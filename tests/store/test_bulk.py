@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, event, insert
 from sqlalchemy.engine import Connection
 
 from receiver.config import Config
@@ -155,3 +155,41 @@ async def test_bad_rows_change_nothing(store: Store) -> None:
             await store.unit(bad)
     assert [e.kind for e in await store.alert_events(first)] == [EventKind.FIRED]
     await store.acknowledge(first, Actor("a", "api"), None, None, AT)  # the store still writes
+
+
+async def test_many_rows_go_in_a_few_statements_and_a_conflict_is_not_counted(
+    store: Store,
+) -> None:
+    first, second = await two_alerts(store)
+    routes = [
+        {"alert_id": (first, second)[i % 2], "route": f"r{i // 2}", "escalation_policy": "p",
+         "routed_at": AT + timedelta(seconds=i)}
+        for i in range(100)
+    ]  # fmt: skip
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> int:
+        return BulkInsert(alert_routes, on_conflict=("alert_id", "route")).run(conn, rows)
+
+    assert store.writer is not None and store.writer.engine is not None
+    event.listen(store.writer.engine, "before_cursor_execute", count)
+    try:
+        assert await store.unit(lambda conn: insert_rows(conn, routes[:90])) == 90
+        inserts = [s for s in statements if s.startswith("INSERT")]
+        assert len(inserts) == 4  # 64 + 16 + 8 + 2 rows: powers of two, each one statement
+        statements.clear()
+        # Ten new rows among the ninety already stored: ten counted, the others kept as they were.
+        later = [{**row, "routed_at": row["routed_at"] + timedelta(hours=1)} for row in routes]
+        assert await store.unit(lambda conn: insert_rows(conn, later)) == 10
+    finally:
+        event.remove(store.writer.engine, "before_cursor_execute", count)
+    stored = await stored_text(store, alert_routes)
+    assert len({(row[0], row[1]) for row in stored}) == len(stored) == 100
+    # The ninety rows stored first kept their time; the ten new ones have the later one.
+    assert [row[3] for row in stored] == [
+        (AT + timedelta(seconds=i, hours=i >= 90)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        for i in range(100)
+    ]

@@ -18,6 +18,7 @@ from receiver.model import Actor, Alert, AlertOrder, AlertQuery, AlertStatus, So
 from receiver.store import Store
 from receiver.store.ingest import ReceivedWebhook
 from receiver.store.listing import count_alerts
+from tests.cases import each_case, named
 from tests.payloads import alert, webhook
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -84,14 +85,16 @@ def _sorted(alerts: list[Alert], order: AlertOrder) -> list[int]:
     return [a.id for a in sorted(newest, key=lambda a: severity_rank(a.labels.get("severity", "")))]
 
 
-@pytest.mark.parametrize("order", list(AlertOrder))
-@pytest.mark.parametrize("limit", [1, 3, 100])
-async def test_every_order_pages_through_every_alert_once(
-    store: Store, order: AlertOrder, limit: int
-) -> None:
+async def test_every_order_pages_through_every_alert_once(store: Store) -> None:
     everything = await _fill(store)
-    walked = await _walk(store, AlertQuery(order=order, limit=limit))
-    assert [a.id for a in walked] == _sorted(everything, order)
+
+    async def check(case: tuple[AlertOrder, int]) -> None:
+        order, limit = case
+        walked = await _walk(store, AlertQuery(order=order, limit=limit))
+        assert [a.id for a in walked] == _sorted(everything, order)
+
+    cases = [(f"{o.value}-{limit}", (o, limit)) for o in AlertOrder for limit in (1, 3, 100)]
+    await each_case(cases, check)
 
 
 async def test_severity_order_is_worst_first_whatever_the_case(store: Store) -> None:
@@ -134,15 +137,18 @@ MATCHERS = [
 ]
 
 
-@pytest.mark.parametrize("text", MATCHERS)
-async def test_matchers_select_what_they_select_by_hand(store: Store, text: str) -> None:
+async def test_matchers_select_what_they_select_by_hand(store: Store) -> None:
     everything = await _fill(store)
-    groups = (parse_matchers(text),)
-    expected = [a.id for a in everything if matches_all(groups[0], a.labels)]
-    page = await store.list_alerts(AlertQuery(matchers=groups, limit=1000))
-    assert [a.id for a in page.alerts] == expected
-    counts = await store.count_alerts(AlertQuery(matchers=groups), NOW)
-    assert sum(count for _, count in counts.severities) == len(expected) == counts.total
+
+    async def check(text: str) -> None:
+        groups = (parse_matchers(text),)
+        expected = [a.id for a in everything if matches_all(groups[0], a.labels)]
+        page = await store.list_alerts(AlertQuery(matchers=groups, limit=1000))
+        assert [a.id for a in page.alerts] == expected
+        counts = await store.count_alerts(AlertQuery(matchers=groups), NOW)
+        assert sum(count for _, count in counts.severities) == len(expected) == counts.total
+
+    await each_case(named(MATCHERS), check)
 
 
 async def test_any_of_several_matcher_groups_may_match(store: Store) -> None:

@@ -13,6 +13,7 @@ from receiver.errors import InvalidInput, NotFound
 from receiver.schedules import Schedules
 from receiver.store import Store
 from receiver.store.oncall import add_override, delete_override, list_overrides
+from tests.cases import by_first, each_case
 from tests.clock import ManualClock
 from tests.oncall.common import config as oncall_config
 from tests.oncall.common import utc
@@ -89,30 +90,28 @@ async def test_who_is_on_call_takes_the_overrides_in_the_store(
         await schedules.delete_override("payments", made.id)
 
 
-@pytest.mark.parametrize(
-    ("schedule", "person", "start", "end", "error"),
-    [
-        ("nope", "carol", (2026, 1, 6, 11), (2026, 1, 6, 12), "no schedule 'nope'"),
-        ("payments", "mallory", (2026, 1, 6, 11), (2026, 1, 6, 12), "person: expected the id"),
-        ("payments", "x" * 5000, (2026, 1, 6, 11), (2026, 1, 6, 12), "person: expected the id"),
-        ("payments", "carol", (2026, 1, 6, 12), (2026, 1, 6, 11), "end: expected a time after"),
-        ("payments", "carol", (2026, 1, 5), (2026, 1, 6, 9), "end: expected a time in the future"),
-        ("payments", "carol", (2026, 1, 6, 11), (2026, 6, 6), "end: expected an override of at"),
-        ("payments", "carol", (2027, 6, 1), (2027, 6, 2), "start: expected a time within a year"),
-    ],
-)
+WRONG_OVERRIDES = [
+    ("nope", "carol", (2026, 1, 6, 11), (2026, 1, 6, 12), "no schedule 'nope'"),
+    ("payments", "mallory", (2026, 1, 6, 11), (2026, 1, 6, 12), "person: expected the id"),
+    ("payments", "x" * 5000, (2026, 1, 6, 11), (2026, 1, 6, 12), "person: expected the id"),
+    ("payments", "carol", (2026, 1, 6, 12), (2026, 1, 6, 11), "end: expected a time after"),
+    ("payments", "carol", (2026, 1, 5), (2026, 1, 6, 9), "end: expected a time in the future"),
+    ("payments", "carol", (2026, 1, 6, 11), (2026, 6, 6), "end: expected an override of at"),
+    ("payments", "carol", (2027, 6, 1), (2027, 6, 2), "start: expected a time within a year"),
+]
+
+
 async def test_a_wrong_override_is_refused_and_writes_nothing(
-    store: Store,
-    schedules_config: Config,
-    schedule: str,
-    person: str,
-    start: tuple[int, ...],
-    end: tuple[int, ...],
-    error: str,
+    store: Store, schedules_config: Config
 ) -> None:
     schedules = Schedules(schedules_config, store, ManualClock(utc(2026, 1, 6, 10)))
-    with pytest.raises((InvalidInput, NotFound), match=error) as info:
-        await schedules.add_override(schedule, person, utc(*start), utc(*end), "person:dave")
-    assert len(str(info.value)) < 200
-    async with store.connection() as conn:
-        assert await list_overrides(conn) == []
+
+    async def check(case: tuple[str, str, tuple[int, ...], tuple[int, ...], str]) -> None:
+        schedule, person, start, end, error = case
+        with pytest.raises((InvalidInput, NotFound), match=error) as info:
+            await schedules.add_override(schedule, person, utc(*start), utc(*end), "person:dave")
+        assert len(str(info.value)) < 200
+        async with store.connection() as conn:
+            assert await list_overrides(conn) == []
+
+    await each_case(by_first(WRONG_OVERRIDES), check)

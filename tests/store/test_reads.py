@@ -200,3 +200,42 @@ async def test_alerts_read_by_id_come_back_once_each(store: Store) -> None:
     async with store.connection() as conn:
         read = await store.alerts_by_ids(conn, ids[1:4])
     assert sorted(a.id for a in read) == ids[1:4]
+
+
+async def test_reads_for_the_runner_turn_decode_after_the_unit_as_the_eager_reads(
+    store: Store,
+) -> None:
+    """The job runner's turn reads its jobs' alerts in its unit of work (on SQLite the writer's
+    thread) and its handlers look them up afterwards: what they find then, once the unit has
+    committed and the alerts changed again, is what the unit read, as the eager reads give it."""
+    outcome = await store.ingest(
+        [received(webhook(alert("A", labels={"team": "caf\u00e9"}), alert("B")), "r1")], NOW
+    )
+    ids = list(outcome.new_alert_ids)
+    async with store.connection() as conn:
+        a, b = (
+            x.id
+            for x in sorted(
+                await store.alerts_by_ids(conn, ids), key=lambda x: x.labels["alertname"]
+            )
+        )
+    await store.acknowledge(a, Actor("alice", "api"), None, "r2", NOW + timedelta(seconds=1))
+
+    def read(conn: Any) -> tuple[Any, ...]:
+        return (
+            store.alerts_read_in(conn, [*ids, -1]),
+            store.alert_states_read_in(conn, ids, with_labels=True),
+            store.alerts_by_ids_in(conn, ids),
+            store.alert_states_in(conn, ids, with_labels=True),
+        )
+
+    whole, states_read, eager_whole, eager_states = await store.unit(read)
+    await store.resolve(b, Actor("bob", "api"), None, "r3", NOW + timedelta(seconds=2))
+    assert sorted(whole) == sorted(ids) and -1 not in whole and len(whole) == 2
+    assert {i: whole[i] for i in whole} == {a.id: a for a in eager_whole}
+    assert list(states_read) == list(eager_states) == sorted(ids)
+    assert {i: states_read[i] for i in ids} == eager_states
+    assert whole[a].acknowledged_at == NOW + timedelta(seconds=1)
+    assert whole[a].labels["team"] == "caf\u00e9"
+    assert whole[b].status is AlertStatus.FIRING  # as read, not as resolved since
+    assert whole[a] is whole[a]  # decoded once

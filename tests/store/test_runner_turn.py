@@ -19,7 +19,7 @@ from sqlalchemy import Engine, event, select
 
 from receiver.alertmanager import parse_webhook
 from receiver.config import Config
-from receiver.job_handlers import Done, Handler, JobContext, Outcome
+from receiver.job_handlers import Done, JobContext, Outcome
 from receiver.jobs import JobRunner, RunnerSettings
 from receiver.metrics import Metrics
 from receiver.model import NewJob
@@ -36,28 +36,6 @@ async def store(sqlite_url: str, make_config: Callable[..., Config]) -> AsyncIte
     store = Store(create_engine_for(make_config(sqlite_url).database))
     yield store
     await store.close()
-
-
-@pytest.fixture
-async def start(store: Store, manual_clock: ManualClock) -> AsyncIterator[Callable[..., JobRunner]]:
-    runners: list[JobRunner] = []
-
-    def start(handlers: dict[str, Handler], **settings: Any) -> JobRunner:
-        runner = JobRunner(
-            store,
-            handlers,
-            Metrics(CollectorRegistry()),
-            manual_clock,
-            RunnerSettings(owner="test", poll_interval=timedelta(hours=1), **settings),
-        )
-        runner.start()
-        manual_clock.watch_runner(store, runner)
-        runners.append(runner)
-        return runner
-
-    yield start
-    for runner in runners:
-        await runner.stop()
 
 
 async def rows(store: Store) -> list[tuple[str, str, str | None]]:

@@ -77,6 +77,33 @@ async def test_a_unit_commits_with_the_durability_it_asked_for(store: Store) -> 
     assert seen == [2, 1, 1, 2]
 
 
+async def test_commits_leave_the_wal_to_grow_to_ten_thousand_pages_before_a_checkpoint(
+    store: Store,
+) -> None:
+    """About 2,000 pages of alerts (8 MiB), twice SQLite's default checkpoint mark, in group
+    commits: the WAL holds every page of them, none yet copied into the database."""
+    database = Path(str(store.engine.url.database))
+    wal = database.with_name(database.name + "-wal")
+    annotations = {"description": "x" * 40_000}
+    for n in range(10):
+        batch = [
+            ReceivedWebhook(
+                parse_webhook(webhook(alert(f"Big{n}-{i}", annotations=annotations))),
+                f"r{n}-{i}",
+                NOW,
+            )
+            for i in range(20)
+        ]
+        await store.ingest(batch, NOW)
+    pages = wal.stat().st_size // 4096
+    assert pages > 1_900
+    async with store.connection() as conn:
+        # A checkpoint now copies them all: none had been copied by the commits.
+        busy, frames, copied = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")).one()
+    assert busy == 0
+    assert copied == frames > 1_900
+
+
 @pytest.mark.parametrize(
     ("raised", "caller_gets"),
     [

@@ -1,10 +1,10 @@
 """The store gauges' snapshot: a scrape serves the last count while it is current, waits for a
-fresh one after a write, and never waits longer than its budget."""
+fresh one after a write, and never waits longer than its budget. The waits that are timed run
+on a ManualClock (its ``timeout``), not the wall."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 
 from receiver.gauges import Snapshot
@@ -14,7 +14,8 @@ from tests.clock import ManualClock
 class Counted:
     """What a count saw: how many counts ran, and the writes there were when each began."""
 
-    def __init__(self) -> None:
+    def __init__(self, breaks: int = 0) -> None:
+        self.breaks = breaks  # how many counts, the first ones, fail
         self.writes = 0
         self.counts: list[int] = []
         self.hold = asyncio.Event()
@@ -26,6 +27,8 @@ class Counted:
         async with self._counted:
             self._counted.notify_all()
         await self.hold.wait()
+        if len(self.counts) <= self.breaks:
+            raise RuntimeError("the count breaks")
 
     async def until(self, counts: int) -> None:
         """Return once ``counts`` counts have begun."""
@@ -79,46 +82,70 @@ async def test_a_scrape_asks_for_a_new_count_once_the_interval_has_passed_on_its
         await snapshot.stop()
 
 
+def on_clock(counted: Counted, clock: ManualClock, **timing: float) -> Snapshot:
+    """A snapshot of ``counted`` whose ages and waits all run on ``clock`` (a minute's interval
+    and half a minute's wait: on the wall, the test would time out first)."""
+    return Snapshot(
+        counted.count,
+        lambda: counted.writes,
+        monotonic=clock.monotonic,
+        timeout=clock.timeout,
+        **timing,
+    )
+
+
 async def test_the_count_is_taken_again_every_interval_without_scrapes() -> None:
+    clock = ManualClock()
     counted = Counted()
-    snapshot = Snapshot(counted.count, lambda: counted.writes, interval=0.05, wait=2.0)
+    snapshot = on_clock(counted, clock, interval=60.0, wait=30.0)
     snapshot.start()
     try:
-        await asyncio.sleep(0.3)
-        assert len(counted.counts) >= 3
+        await snapshot.fresh()
+        await clock.advance(timedelta(seconds=59.9))
+        for _ in range(10):  # turns of the loop, in which nothing is due
+            await asyncio.sleep(0)
+        assert counted.counts == [0]
+        for counts in (2, 3, 4):
+            await clock.advance(timedelta(seconds=60))
+            await asyncio.wait_for(counted.until(counts), 10)
+        assert counted.counts == [0, 0, 0, 0]
     finally:
         await snapshot.stop()
 
 
 async def test_a_count_that_hangs_holds_a_scrape_up_for_the_wait_only() -> None:
+    clock = ManualClock()
     counted = Counted()
-    snapshot = Snapshot(counted.count, lambda: counted.writes, interval=60.0, wait=0.2)
+    snapshot = on_clock(counted, clock, interval=60.0, wait=30.0)
     snapshot.start()
     try:
         await snapshot.fresh()
         counted.hold.clear()  # the database stops answering
         counted.writes += 1
-        began = time.monotonic()
-        await snapshot.fresh()
-        assert 0.15 <= time.monotonic() - began < 1.5
+        scrape = asyncio.create_task(snapshot.fresh())
+        await asyncio.wait_for(counted.until(2), 10)  # it asked for a count, which hangs
+        await clock.advance(timedelta(seconds=29.9))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not scrape.done()  # still inside its wait
+        await clock.advance(timedelta(seconds=0.1))
+        await asyncio.wait_for(scrape, 10)  # and answers once the wait is over
+        assert counted.counts == [0, 1]
     finally:
+        counted.hold.set()
         await snapshot.stop()
 
 
 async def test_a_count_that_fails_is_tried_again_and_scrapes_still_answer() -> None:
-    tries: list[int] = []
-
-    async def count() -> None:
-        tries.append(1)
-        if len(tries) == 1:
-            raise RuntimeError("the first count breaks")
-
-    writes = 0
-    snapshot = Snapshot(count, lambda: writes, interval=0.05, wait=0.5)
+    clock = ManualClock()
+    counted = Counted(breaks=1)
+    snapshot = on_clock(counted, clock, interval=60.0, wait=30.0)
     snapshot.start()
     try:
+        await snapshot.fresh()  # answers although the first count failed
+        await clock.advance(timedelta(seconds=60))
+        await asyncio.wait_for(counted.until(2), 10)
         await snapshot.fresh()
-        await asyncio.sleep(0.2)
-        assert len(tries) >= 2
+        assert counted.counts == [0, 0]
     finally:
         await snapshot.stop()

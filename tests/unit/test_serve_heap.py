@@ -1,11 +1,15 @@
 """What ``firebreak serve`` does to its heap once started: the start-up heap frozen out of the
 collector's sight, the young generation collected every 10,000 allocations, not the default
-700, and memory freed inside glibc's heap handed back to the system every few seconds."""
+700, memory freed inside glibc's heap handed back to the system every few seconds, and large
+blocks kept out of that heap."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +84,43 @@ async def test_serve_trims_memory_while_it_runs(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(StopAsyncIteration):
         await anext(context)
     assert calls[:2] == [0, 0]
+
+
+# A child process (the setting is the whole process's): 16 blocks of 640 KiB allocated after a
+# 4 MiB one was freed, and how much of them glibc then holds mapped apart from its heaps.
+_LARGE_AFTER_LARGER = textwrap.dedent(
+    """
+    import ctypes, sys
+    from receiver.cli.serve import map_large_blocks_apart
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )]
+
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = MallInfo2
+    if sys.argv[1] == "apart":
+        assert map_large_blocks_apart()
+    larger = bytearray(4 << 20)
+    del larger
+    before = libc.mallinfo2().hblkhd
+    blocks = [bytearray(640 << 10) for _ in range(16)]
+    print((libc.mallinfo2().hblkhd - before) >> 10)
+    """
+)
+
+
+def _mapped_apart_kib(mode: str) -> int:
+    run = [sys.executable, "-c", _LARGE_AFTER_LARGER, mode]
+    return int(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
+
+
+@pytest.mark.skipif(malloc_trim() is None, reason="not glibc")
+def test_large_blocks_do_not_grow_the_heap_after_a_larger_one_was_freed() -> None:
+    """glibc alone grows its heap for them (it raised its threshold when the larger one was
+    freed); as serve sets it, those the heap's free space cannot hold are mapped apart, and
+    handed back when freed."""
+    assert _mapped_apart_kib("default") < 1024
+    assert _mapped_apart_kib("apart") >= 5 * 1024
