@@ -1,7 +1,8 @@
 """Regexes that would freeze the server: a viewer's ``=~`` matcher runs RE2 (linear in the label
 value), anchored as Alertmanager anchors it, wherever matchers come from — the API's
 ``match[]``, the console's filter, Slack's ``/firebreak alerts``. ``/health``, polled all the
-while, answers fast throughout; what RE2 refuses is a 400 (or a reply) naming the field.
+while, answers throughout and the event loop is never held; what RE2 refuses is a 400 (or a
+reply) naming the field.
 
 The labels are sized so that a backtracking engine takes from a fraction of a second to
 seconds on each (``(a+)+$`` over 22 ``a`` and a ``!``: 2**22 paths; ``.*x.*y`` over the
@@ -46,45 +47,48 @@ REFUSED = {
     'x=~"\\\\pL{1000}"': "too large",
 }
 HEALTH_BAR = 0.5  # seconds: a behaviour bar, not a benchmark (a loaded CI machine answers in ms)
+TICK = 0.01
 
 
 class HealthWatch:
-    """Polls ``/health`` until stopped; the time of every answer, and every gap between two
-    answers. The client shares the server's event loop, so a loop held by a regex may stall
-    no request in flight (the poller was asleep), but it always shows as a gap."""
+    """While the patterns run: polls ``/health`` (which must answer 200 throughout), and ticks
+    every 10 ms on the event loop the server and the client share, keeping how late each tick
+    woke. A pattern that held the loop shows as a late tick however the polls fall; how long
+    ``/health`` took is not the measure, as it waits on the database (a loaded PostgreSQL on a
+    busy machine once took 1.9 s to answer its checks, with the loop free)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self.times: list[float] = []
-        self.gaps: list[float] = []
+        self.answers = 0
+        self.lags: list[float] = []
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def slow(self) -> list[float]:
-        """Answers, and gaps between answers, over the bar (a poll is 10 ms apart)."""
-        return [round(t, 3) for t in self.times + self.gaps if t >= HEALTH_BAR]
+        """How late the loop woke, where it was late by the bar or more."""
+        return [round(lag, 3) for lag in self.lags if lag >= HEALTH_BAR]
 
     async def __aenter__(self) -> HealthWatch:
-        self._task = asyncio.create_task(self._poll())
+        self._tasks = [asyncio.create_task(self._poll()), asyncio.create_task(self._tick())]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._stop.set()
-        assert self._task is not None
-        await self._task
+        await asyncio.gather(*self._tasks)
 
     async def _poll(self) -> None:
-        last = time.monotonic()
         while not self._stop.is_set():
-            started = time.monotonic()
             resp = await self._client.get("/health")
             assert resp.status == 200
             await resp.read()
-            answered = time.monotonic()
-            self.times.append(answered - started)
-            self.gaps.append(answered - last)
-            last = answered
-            await asyncio.sleep(0.01)
+            self.answers += 1
+            await asyncio.sleep(TICK)
+
+    async def _tick(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            await asyncio.sleep(TICK)
+            self.lags.append(time.monotonic() - started - TICK)
 
 
 async def _api(client: Any, matcher: str) -> Any:
@@ -141,8 +145,8 @@ async def test_pathological_regexes_never_stall_the_server(
     for answer in slack.responses[: len(PATHOLOGICAL)]:
         assert answer["text"].startswith("No firing alerts matching"), answer
     assert "invalid regular expression" in refusal and "invalid escape sequence" in refusal
-    assert len(health.times) >= 5
-    assert not health.slow(), f"/health answered in {health.slow()} s while the patterns ran"
+    assert health.answers >= 5
+    assert not health.slow(), f"the loop was held {health.slow()} s while the patterns ran"
 
 
 NAIVE = """
@@ -183,5 +187,5 @@ async def test_a_runbook_param_pattern_never_stalls_the_server(
         failed = await eventually(ended, what="the run failed on its param")
         await asyncio.sleep(0.1)  # a few more answers of /health after it
     assert failed["error"].startswith("params.service: expected a value matching"), failed
-    assert len(health.times) >= 3
-    assert not health.slow(), f"/health answered in {health.slow()} s while the pattern ran"
+    assert health.answers >= 3
+    assert not health.slow(), f"the loop was held {health.slow()} s while the pattern ran"
