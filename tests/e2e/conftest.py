@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, config_text
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
@@ -73,13 +74,6 @@ def register_log(request: pytest.FixtureRequest, name: str, path: Path) -> None:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http(
