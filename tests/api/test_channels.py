@@ -5,7 +5,6 @@ itself (a status, a slow answer, an SMTP reply code), not by mocking the client.
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -38,6 +37,7 @@ from receiver.notify.webhook import (
 )
 from tests.fakes.smtp import FakeSmtpServer
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
+from tests.ports import free_port
 
 SECRET = "whsec-0123456789abcdef"
 STARTED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -80,12 +80,6 @@ def make_notice(
         tier=0 if kind is NoticeKind.FIRING else None,
         repeat=1,
     )
-
-
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- webhook ------------------------------------------------------------------------------------
@@ -297,7 +291,7 @@ async def test_webhook_timeout_is_retryable(
 
 
 async def test_webhook_connection_refused_is_retryable(session: aiohttp.ClientSession) -> None:
-    channel = webhook(f"http://127.0.0.1:{closed_port()}/hook", session)
+    channel = webhook(f"http://127.0.0.1:{free_port()}/hook", session)
     with pytest.raises(ChannelError) as caught:
         await channel.send(make_notice(), "")
     assert type(caught.value) is ChannelError
@@ -506,7 +500,7 @@ async def test_email_connection_refused_is_retryable() -> None:
     channel = EmailChannel(
         "mail",
         host="127.0.0.1",
-        port=closed_port(),
+        port=free_port(),
         sender="firebreak@example.com",
         default_to=["oncall@example.com"],
         timeout=2.0,

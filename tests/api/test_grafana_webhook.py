@@ -14,11 +14,11 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from receiver.store.tables import alert_events, alerts, webhooks
 from receiver.typedefs import STORE
+from tests.cases import by_first, each_case, named
 from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -275,13 +275,12 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("field", "payload", "says"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)]
-)
-async def test_a_bad_payload_is_400_naming_the_field_and_changes_nothing(
-    client: Any, field: str, payload: Any, says: str
-) -> None:
-    await refused_and_nothing_stored(client, await post(client, payload), field, says)
+async def test_a_bad_payload_is_400_naming_the_field_and_changes_nothing(client: Any) -> None:
+    async def check(case: tuple[str, Any, str]) -> None:
+        field, payload, says = case
+        await refused_and_nothing_stored(client, await post(client, payload), field, says)
+
+    await each_case(by_first(BAD), check)
 
 
 async def refused_and_nothing_stored(client: Any, resp: Any, field: str, says: str) -> None:
@@ -312,21 +311,22 @@ async def test_each_path_takes_only_its_own_payload(client: Any) -> None:
     assert await count(client, alerts) == 0
 
 
-@pytest.mark.parametrize(
-    "group_key",
-    [
+async def test_alertmanager_cannot_pass_its_alerts_off_as_grafanas_or_firebreaks_own(
+    client: Any,
+) -> None:
+    async def check(group_key: str) -> None:
+        payload = webhook(alert(), group_key=group_key)
+        resp = await client.post("/webhook", json=payload, headers=HOOK)
+        assert resp.status == 400 and (await resp.json())["field"] == "groupKey"
+        assert await count(client, alerts) == 0
+
+    group_keys = [
         "grafana:{}:{}",
         "firebreak:manual",
         "firebreak:heartbeats",
         "firebreak:oncall_gap",
-    ],
-)
-async def test_alertmanager_cannot_pass_its_alerts_off_as_grafanas_or_firebreaks_own(
-    client: Any, group_key: str
-) -> None:
-    resp = await client.post("/webhook", json=webhook(alert(), group_key=group_key), headers=HOOK)
-    assert resp.status == 400 and (await resp.json())["field"] == "groupKey"
-    assert await count(client, alerts) == 0
+    ]
+    await each_case(named(group_keys), check)
 
 
 async def test_hostile_strings_are_stored_as_data(client: Any) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from receiver.store.tables import alerts, webhooks
 from tests.api.test_grafana_webhook import (
     HOOK,
@@ -21,6 +19,7 @@ from tests.api.test_grafana_webhook import (
     refused_and_nothing_stored,
 )
 from tests.api.test_webhook import break_the_store
+from tests.cases import crossed, each_case, named
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth
 from tests.console.conftest import login
 
@@ -33,66 +32,71 @@ async def post_text(client: Any, text: str) -> Any:
     )
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "[" * DEPTH + "]" * DEPTH,
-        json.dumps(grafana_webhook(grafana_alert()))[:-1]
-        + ', "title": '
-        + "[" * DEPTH
-        + "]" * DEPTH
-        + "}",
-    ],
-    ids=["whole-body", "in-a-field"],
-)
-async def test_json_nested_ten_thousand_deep_is_400(client: Any, text: str) -> None:
-    await refused_and_nothing_stored(client, await post_text(client, text), "body", "JSON")
+NESTED = {
+    "whole-body": "[" * DEPTH + "]" * DEPTH,
+    "in-a-field": json.dumps(grafana_webhook(grafana_alert()))[:-1]
+    + ', "title": '
+    + "[" * DEPTH
+    + "]" * DEPTH
+    + "}",
+}
+
+
+async def test_json_nested_ten_thousand_deep_is_400(client: Any) -> None:
+    async def check(text: str) -> None:
+        await refused_and_nothing_stored(client, await post_text(client, text), "body", "JSON")
+
+    await each_case(NESTED.items(), check)
 
 
 WRONG = [None, 7, 1.5, True, ["x"], {"x": "y"}]
 
 
-@pytest.mark.parametrize("field", ["title", "state", "message"])
-@pytest.mark.parametrize("value", WRONG, ids=lambda v: type(v).__name__)
-async def test_each_top_level_text_field_of_the_wrong_type_is_refused(
-    client: Any, field: str, value: Any
-) -> None:
-    payload = {**grafana_webhook(grafana_alert()), field: value}
-    await refused_and_nothing_stored(client, await post(client, payload), field, "expected")
+async def test_each_top_level_text_field_of_the_wrong_type_is_refused(client: Any) -> None:
+    async def check(case: tuple[str, Any]) -> None:
+        field, value = case
+        payload = {**grafana_webhook(grafana_alert()), field: value}
+        await refused_and_nothing_stored(client, await post(client, payload), field, "expected")
+
+    await each_case(crossed(["title", "state", "message"], named(WRONG)), check)
 
 
-@pytest.mark.parametrize(
-    "field", ["silenceURL", "dashboardURL", "panelURL", "imageURL", "valueString"]
-)
-@pytest.mark.parametrize("value", WRONG, ids=lambda v: type(v).__name__)
-async def test_each_alert_text_field_of_the_wrong_type_is_refused(
-    client: Any, field: str, value: Any
-) -> None:
-    payload = grafana_webhook(grafana_alert(**{field: value}))
-    resp = await post(client, payload)
-    await refused_and_nothing_stored(client, resp, f"alerts[0].{field}", "expected a string")
+async def test_each_alert_text_field_of_the_wrong_type_is_refused(client: Any) -> None:
+    async def check(case: tuple[str, Any]) -> None:
+        field, value = case
+        payload = grafana_webhook(grafana_alert(**{field: value}))
+        resp = await post(client, payload)
+        await refused_and_nothing_stored(client, resp, f"alerts[0].{field}", "expected a string")
+
+    fields = ["silenceURL", "dashboardURL", "panelURL", "imageURL", "valueString"]
+    await each_case(crossed(fields, named(WRONG)), check)
 
 
-@pytest.mark.parametrize("value", [None, "1", -1, 1.0, True, [1], {"id": 1}])
-async def test_an_org_id_that_is_not_a_non_negative_integer_is_refused(
-    client: Any, value: Any
-) -> None:
-    payload = {**grafana_webhook(grafana_alert()), "orgId": value}
-    resp = await post(client, payload)
-    await refused_and_nothing_stored(client, resp, "orgId", "non-negative integer")
+async def test_an_org_id_that_is_not_a_non_negative_integer_is_refused(client: Any) -> None:
+    async def check(value: Any) -> None:
+        payload = {**grafana_webhook(grafana_alert()), "orgId": value}
+        resp = await post(client, payload)
+        await refused_and_nothing_stored(client, resp, "orgId", "non-negative integer")
+
+    await each_case(named([None, "1", -1, 1.0, True, [1], {"id": 1}]), check)
 
 
-@pytest.mark.parametrize("value", ["one", "1 ", 1, 1.0, None, True, [], {}])
-async def test_a_version_other_than_the_string_one_is_refused(client: Any, value: Any) -> None:
-    payload = {**grafana_webhook(grafana_alert()), "version": value}
-    await refused_and_nothing_stored(client, await post(client, payload), "version", "expected")
+async def test_a_version_other_than_the_string_one_is_refused(client: Any) -> None:
+    async def check(value: Any) -> None:
+        payload = {**grafana_webhook(grafana_alert()), "version": value}
+        resp = await post(client, payload)
+        await refused_and_nothing_stored(client, resp, "version", "expected")
+
+    await each_case(named(["one", "1 ", 1, 1.0, None, True, [], {}]), check)
 
 
-@pytest.mark.parametrize("field", ["title", "message"])
-async def test_a_lone_surrogate_escaped_in_json_is_refused(client: Any, field: str) -> None:
-    payload = {**grafana_webhook(grafana_alert()), field: "x"}
-    text = json.dumps(payload).replace(f'"{field}": "x"', f'"{field}": "a\\ud800b"')
-    await refused_and_nothing_stored(client, await post_text(client, text), "body", "JSON")
+async def test_a_lone_surrogate_escaped_in_json_is_refused(client: Any) -> None:
+    async def check(field: str) -> None:
+        payload = {**grafana_webhook(grafana_alert()), field: "x"}
+        text = json.dumps(payload).replace(f'"{field}": "x"', f'"{field}": "a\\ud800b"')
+        await refused_and_nothing_stored(client, await post_text(client, text), "body", "JSON")
+
+    await each_case(named(["title", "message"]), check)
 
 
 async def test_a_megabyte_in_one_field_is_refused_naming_it(client: Any) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from receiver.config import Config, load_config
 from tests.api.test_escalation import bodies, waiting_jobs
+from tests.cases import each_case, named
 from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, auth, config_text, start_on_clock
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -222,9 +223,18 @@ async def test_a_wrong_or_missing_token_is_refused_and_changes_nothing(
     await stop(client, manual_clock)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
+async def test_names_that_are_not_configured_are_not_found(
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
+) -> None:
+    client = await start(receiver)
+
+    async def check(name: str) -> None:
+        resp = await client.post(f"/api/v1/heartbeats/{name}", headers=auth(BACKUP_TOKEN))
+        assert resp.status == 404
+        assert "<script>" not in await resp.text()
+        assert (await heartbeats(client))["backup"]["beats"] == 0
+
+    names = [
         "unknown",
         "Backup",
         "backup ",
@@ -234,64 +244,41 @@ async def test_a_wrong_or_missing_token_is_refused_and_changes_nothing(
         "backup';DROP TABLE heartbeats;--",
         "x" * 5000,
         "%00",
-    ],
-)
-async def test_names_that_are_not_configured_are_not_found(
-    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock, name: str
-) -> None:
-    client = await start(receiver)
-    resp = await client.post(f"/api/v1/heartbeats/{name}", headers=auth(BACKUP_TOKEN))
-    assert resp.status == 404
-    assert "<script>" not in await resp.text()
-    assert (await heartbeats(client))["backup"]["beats"] == 0
+    ]
+    await each_case(named(names), check)
     await stop(client, manual_clock)
 
 
-@pytest.mark.parametrize(
-    ("body", "headers", "status", "field"),
-    [
-        ('{"message": 42}', {}, 400, "message"),
-        ('{"message": ["a"]}', {}, 400, "message"),
-        ('{"message": {"a": {"b": {"c": [[[[[[1]]]]]]}}}}', {}, 400, "message"),
-        ('{"message": "' + "m" * 1001 + '"}', {}, 400, "message"),
-        ('{"messages": "typo"}', {}, 400, "messages"),
-        ('["message"]', {}, 400, "body"),
-        ('"message"', {}, 400, "body"),
-        ("{not json", {}, 400, "body"),
-        ("[" * 100_000, {}, 413, None),
-        ('{"message": "' + "m" * 10_000 + '"}', {}, 413, None),
-        ("message=hi", {"Content-Type": "application/x-www-form-urlencoded"}, 415, None),
-    ],
-    ids=[
-        "number",
-        "list",
-        "deep",
-        "long",
-        "unknown-field",
-        "array",
-        "string",
-        "not-json",
-        "huge-nesting",
-        "huge",
-        "form",
-    ],
-)
+BAD_BODIES = {
+    "number": ('{"message": 42}', {}, 400, "message"),
+    "list": ('{"message": ["a"]}', {}, 400, "message"),
+    "deep": ('{"message": {"a": {"b": {"c": [[[[[[1]]]]]]}}}}', {}, 400, "message"),
+    "long": ('{"message": "' + "m" * 1001 + '"}', {}, 400, "message"),
+    "unknown-field": ('{"messages": "typo"}', {}, 400, "messages"),
+    "array": ('["message"]', {}, 400, "body"),
+    "string": ('"message"', {}, 400, "body"),
+    "not-json": ("{not json", {}, 400, "body"),
+    "huge-nesting": ("[" * 100_000, {}, 413, None),
+    "huge": ('{"message": "' + "m" * 10_000 + '"}', {}, 413, None),
+    "form": ("message=hi", {"Content-Type": "application/x-www-form-urlencoded"}, 415, None),
+}
+
+
 async def test_a_bad_body_is_refused_naming_the_field_and_changes_nothing(
-    receiver: WebhookReceiver,
-    start: Any,
-    manual_clock: ManualClock,
-    body: str,
-    headers: dict[str, str],
-    status: int,
-    field: str | None,
+    receiver: WebhookReceiver, start: Any, manual_clock: ManualClock
 ) -> None:
     client = await start(receiver)
-    sent = {"Content-Type": "application/json", **headers, **auth(BACKUP_TOKEN)}
-    resp = await client.post("/api/v1/heartbeats/backup", data=body.encode(), headers=sent)
-    assert resp.status == status
-    if field is not None:
-        assert (await resp.json())["error"].startswith(f"{field}: ")
-    assert (await heartbeats(client))["backup"]["beats"] == 0
+
+    async def check(case: tuple[str, dict[str, str], int, str | None]) -> None:
+        body, headers, status, field = case
+        sent = {"Content-Type": "application/json", **headers, **auth(BACKUP_TOKEN)}
+        resp = await client.post("/api/v1/heartbeats/backup", data=body.encode(), headers=sent)
+        assert resp.status == status
+        if field is not None:
+            assert (await resp.json())["error"].startswith(f"{field}: ")
+        assert (await heartbeats(client))["backup"]["beats"] == 0
+
+    await each_case(BAD_BODIES.items(), check)
     await stop(client, manual_clock)
 
 

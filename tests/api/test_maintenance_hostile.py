@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from receiver.store.tables import maintenance_windows
 from receiver.typedefs import STORE
 from tests.api.test_maintenance import GOOD, RESPONDER
+from tests.cases import crossed, each_case, named
 from tests.conftest import ADMIN_TOKEN
 from tests.console.conftest import login
 
@@ -54,27 +54,31 @@ WRONG = [42, 1.5, True, ["x"], {"x": "y"}]
 TEXT_FIELDS = ["name", "reason", "owner", "start", "end", "duration", "rrule", "cron", "time_zone"]
 
 
-@pytest.mark.parametrize("field", TEXT_FIELDS)
-@pytest.mark.parametrize("value", WRONG, ids=lambda v: type(v).__name__)
-async def test_every_text_field_of_the_wrong_type_is_refused(
-    client: Any, field: str, value: Any
-) -> None:
-    resp = await client.post(PATH, json={**GOOD, field: value}, headers=RESPONDER)
-    await refused(client, resp, field)
+async def test_every_text_field_of_the_wrong_type_is_refused(client: Any) -> None:
+    async def check(case: tuple[str, Any]) -> None:
+        field, value = case
+        resp = await client.post(PATH, json={**GOOD, field: value}, headers=RESPONDER)
+        await refused(client, resp, field)
+
+    await each_case(crossed(TEXT_FIELDS, named(WRONG)), check)
 
 
-@pytest.mark.parametrize("value", [42, True, {"a": "b"}, None, [None], [['a="b"']]])
-async def test_matchers_of_the_wrong_type_are_refused(client: Any, value: Any) -> None:
-    resp = await client.post(PATH, json={**GOOD, "matchers": value}, headers=RESPONDER)
-    assert resp.status == 400
-    assert (await resp.json())["field"] in ("matchers", "matchers[0]")
-    assert await windows(client) == 0
+async def test_matchers_of_the_wrong_type_are_refused(client: Any) -> None:
+    async def check(value: Any) -> None:
+        resp = await client.post(PATH, json={**GOOD, "matchers": value}, headers=RESPONDER)
+        assert resp.status == 400
+        assert (await resp.json())["field"] in ("matchers", "matchers[0]")
+        assert await windows(client) == 0
+
+    await each_case(named([42, True, {"a": "b"}, None, [None], [['a="b"']]]), check)
 
 
-@pytest.mark.parametrize("value", ["true", 1, 0, [True], {"on": True}])
-async def test_silence_takes_only_a_boolean(client: Any, value: Any) -> None:
-    resp = await client.post(PATH, json={**GOOD, "silence": value}, headers=RESPONDER)
-    await refused(client, resp, "silence", "expected true or false")
+async def test_silence_takes_only_a_boolean(client: Any) -> None:
+    async def check(value: Any) -> None:
+        resp = await client.post(PATH, json={**GOOD, "silence": value}, headers=RESPONDER)
+        await refused(client, resp, "silence", "expected true or false")
+
+    await each_case(named(["true", 1, 0, [True], {"on": True}]), check)
 
 
 UNSEEN = {
@@ -87,21 +91,23 @@ UNSEEN = {
 }
 
 
-@pytest.mark.parametrize("char", list(UNSEEN.values()), ids=list(UNSEEN))
-@pytest.mark.parametrize("field", ["reason", "owner"])
-async def test_control_and_invisible_characters_in_text_are_refused(
-    client: Any, char: str, field: str
-) -> None:
-    resp = await client.post(PATH, json={**GOOD, field: f"db{char}upgrade"}, headers=RESPONDER)
-    await refused(client, resp, field, "control characters")
+async def test_control_and_invisible_characters_in_text_are_refused(client: Any) -> None:
+    async def check(case: tuple[str, str]) -> None:
+        field, char = case
+        resp = await client.post(PATH, json={**GOOD, field: f"db{char}upgrade"}, headers=RESPONDER)
+        await refused(client, resp, field, "control characters")
+
+    await each_case(crossed(["reason", "owner"], UNSEEN.items()), check)
 
 
-@pytest.mark.parametrize("char", ["\x00", "\u202e", "\u200b", "\x1b"])
-async def test_control_characters_in_a_matcher_are_refused(client: Any, char: str) -> None:
-    resp = await client.post(
-        PATH, json={**GOOD, "matchers": [f'service="db{char}"']}, headers=RESPONDER
-    )
-    await refused(client, resp, "matchers[0]")
+async def test_control_characters_in_a_matcher_are_refused(client: Any) -> None:
+    async def check(char: str) -> None:
+        resp = await client.post(
+            PATH, json={**GOOD, "matchers": [f'service="db{char}"']}, headers=RESPONDER
+        )
+        await refused(client, resp, "matchers[0]")
+
+    await each_case(named(["\x00", "\u202e", "\u200b", "\x1b"]), check)
 
 
 async def test_a_lone_surrogate_escaped_in_json_is_refused(client: Any) -> None:

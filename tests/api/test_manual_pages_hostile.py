@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from receiver.store.tables import alerts, manual_pages
 from tests.api.test_grafana_webhook import refused_and_nothing_stored
 from tests.api.test_manual_pages import PAGE, count, raise_page
+from tests.cases import crossed, each_case, named
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, auth
 from tests.console.conftest import login
 
@@ -29,57 +28,65 @@ async def nothing_stored(client: Any) -> None:
     assert await count(client, manual_pages) == 0
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "[" * DEPTH + "]" * DEPTH,
-        '{"a":' * DEPTH + "1" + "}" * DEPTH,
-        json.dumps({**PAGE, "labels": None})[:-1]
-        + ', "details": '
-        + "[" * DEPTH
-        + "]" * DEPTH
-        + "}",
-    ],
-    ids=["array", "object", "in-a-field"],
-)
-async def test_json_nested_ten_thousand_deep_is_400_not_a_crash(client: Any, text: str) -> None:
-    resp = await post_text(client, text)
-    assert resp.status == 400
-    error = await resp.json()
-    assert error["field"] == "body"
-    assert "nested too deeply" in error["error"]
-    await nothing_stored(client)
+NESTED = {
+    "array": "[" * DEPTH + "]" * DEPTH,
+    "object": '{"a":' * DEPTH + "1" + "}" * DEPTH,
+    "in-a-field": json.dumps({**PAGE, "labels": None})[:-1]
+    + ', "details": '
+    + "[" * DEPTH
+    + "]" * DEPTH
+    + "}",
+}
+
+
+async def test_json_nested_ten_thousand_deep_is_400_not_a_crash(client: Any) -> None:
+    async def check(text: str) -> None:
+        resp = await post_text(client, text)
+        assert resp.status == 400
+        error = await resp.json()
+        assert error["field"] == "body"
+        assert "nested too deeply" in error["error"]
+        await nothing_stored(client)
+
+    await each_case(NESTED.items(), check)
 
 
 WRONG = [42, 4.5, True, False, ["x"], {"x": "y"}]
 
 
-@pytest.mark.parametrize("field", ["key", "title", "details", "severity", "target"])
-@pytest.mark.parametrize("value", WRONG, ids=lambda v: type(v).__name__)
-async def test_every_text_field_of_the_wrong_type_is_refused(
-    client: Any, field: str, value: Any
-) -> None:
-    resp = await raise_page(client, {**PAGE, field: value})
-    await refused_and_nothing_stored(client, resp, field, "expected a string, got")
-    assert await count(client, manual_pages) == 0
+async def test_every_text_field_of_the_wrong_type_is_refused(client: Any) -> None:
+    async def check(case: tuple[str, Any]) -> None:
+        field, value = case
+        resp = await raise_page(client, {**PAGE, field: value})
+        await refused_and_nothing_stored(client, resp, field, "expected a string, got")
+        assert await count(client, manual_pages) == 0
+
+    fields = ["key", "title", "details", "severity", "target"]
+    await each_case(crossed(fields, named(WRONG)), check)
 
 
-@pytest.mark.parametrize("value", [42, True, "team=dba", ["team=dba"], [{"team": "dba"}]])
-async def test_labels_of_the_wrong_type_are_refused(client: Any, value: Any) -> None:
-    resp = await raise_page(client, {**PAGE, "labels": value})
-    await refused_and_nothing_stored(client, resp, "labels", "expected an object of strings")
+async def test_labels_of_the_wrong_type_are_refused(client: Any) -> None:
+    async def check(value: Any) -> None:
+        resp = await raise_page(client, {**PAGE, "labels": value})
+        await refused_and_nothing_stored(client, resp, "labels", "expected an object of strings")
+
+    await each_case(named([42, True, "team=dba", ["team=dba"], [{"team": "dba"}]]), check)
 
 
-@pytest.mark.parametrize("value", [None, 1, True, [], {}])
-async def test_a_label_value_that_is_not_a_string_is_refused(client: Any, value: Any) -> None:
-    resp = await raise_page(client, {**PAGE, "labels": {"team": value}})
-    await refused_and_nothing_stored(client, resp, "labels.team", "expected a string")
+async def test_a_label_value_that_is_not_a_string_is_refused(client: Any) -> None:
+    async def check(value: Any) -> None:
+        resp = await raise_page(client, {**PAGE, "labels": {"team": value}})
+        await refused_and_nothing_stored(client, resp, "labels.team", "expected a string")
+
+    await each_case(named([None, 1, True, [], {}]), check)
 
 
-@pytest.mark.parametrize("field", ["key", "title"])
-async def test_a_required_field_sent_as_null_is_missing(client: Any, field: str) -> None:
-    resp = await raise_page(client, {**PAGE, field: None})
-    await refused_and_nothing_stored(client, resp, field, "required field is missing")
+async def test_a_required_field_sent_as_null_is_missing(client: Any) -> None:
+    async def check(field: str) -> None:
+        resp = await raise_page(client, {**PAGE, field: None})
+        await refused_and_nothing_stored(client, resp, field, "required field is missing")
+
+    await each_case(named(["key", "title"]), check)
 
 
 UNSEEN = {
@@ -94,36 +101,41 @@ UNSEEN = {
 }
 
 
-@pytest.mark.parametrize("char", list(UNSEEN.values()), ids=list(UNSEEN))
-@pytest.mark.parametrize(("field", "where"), [("title", "title"), ("details", "details")])
-async def test_invisible_and_control_characters_are_refused(
-    client: Any, char: str, field: str, where: str
-) -> None:
-    resp = await raise_page(client, {**PAGE, field: f"db{char}down"})
-    await refused_and_nothing_stored(client, resp, where, "control characters")
+async def test_invisible_and_control_characters_are_refused(client: Any) -> None:
+    async def check(case: tuple[str, str]) -> None:
+        field, char = case
+        resp = await raise_page(client, {**PAGE, field: f"db{char}down"})
+        await refused_and_nothing_stored(client, resp, field, "control characters")
+
+    await each_case(crossed(["title", "details"], UNSEEN.items()), check)
 
 
-@pytest.mark.parametrize("char", list(UNSEEN.values()), ids=list(UNSEEN))
-async def test_invisible_characters_in_a_label_value_are_refused(client: Any, char: str) -> None:
-    resp = await raise_page(client, {**PAGE, "labels": {"team": f"d{char}ba"}})
-    await refused_and_nothing_stored(client, resp, "labels.team", "without control characters")
+async def test_invisible_characters_in_a_label_value_are_refused(client: Any) -> None:
+    async def check(char: str) -> None:
+        resp = await raise_page(client, {**PAGE, "labels": {"team": f"d{char}ba"}})
+        await refused_and_nothing_stored(client, resp, "labels.team", "without control characters")
+
+    await each_case(UNSEEN.items(), check)
 
 
-@pytest.mark.parametrize("name", ["te\u200bam", "t\u202eeam", "tëam", "team\x00", "$(id)", "a b"])
-async def test_label_names_outside_the_prometheus_syntax_are_refused(
-    client: Any, name: str
-) -> None:
-    resp = await raise_page(client, {**PAGE, "labels": {name: "x"}})
-    await refused_and_nothing_stored(client, resp, "labels", "expected label names like")
+async def test_label_names_outside_the_prometheus_syntax_are_refused(client: Any) -> None:
+    async def check(name: str) -> None:
+        resp = await raise_page(client, {**PAGE, "labels": {name: "x"}})
+        await refused_and_nothing_stored(client, resp, "labels", "expected label names like")
+
+    names = ["te\u200bam", "t\u202eeam", "tëam", "team\x00", "$(id)", "a b"]
+    await each_case(named(names), check)
 
 
-@pytest.mark.parametrize("field", ["title", "details", "key"])
-async def test_a_lone_surrogate_escaped_in_json_is_refused(client: Any, field: str) -> None:
-    text = json.dumps({**PAGE, field: "x"}).replace('"x"', '"a\\ud800b"')
-    resp = await post_text(client, text)
-    assert resp.status == 400
-    assert (await resp.json())["field"] == field
-    await nothing_stored(client)
+async def test_a_lone_surrogate_escaped_in_json_is_refused(client: Any) -> None:
+    async def check(field: str) -> None:
+        text = json.dumps({**PAGE, field: "x"}).replace('"x"', '"a\\ud800b"')
+        resp = await post_text(client, text)
+        assert resp.status == 400
+        assert (await resp.json())["field"] == field
+        await nothing_stored(client)
+
+    await each_case(named(["title", "details", "key"]), check)
 
 
 async def test_a_field_too_long_is_refused_and_a_body_over_the_limit_is_413(client: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from receiver.app import create_app
 from receiver.config import parse_config
 from receiver.web.middleware import CONSOLE_ROUTE_PREFIX
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_TOKEN, auth, config_text
+from tests.ports import free_port
 
 
 def _routes() -> set[tuple[str, str]]:
@@ -100,19 +100,13 @@ steps:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``firebreak serve`` on a loopback port and a throwaway SQLite file."""
     base = tmp_path_factory.mktemp("fuzz")
     (base / "runbooks").mkdir()
     (base / "runbooks" / "fuzz-wait.yml").write_text(RUNBOOK)
-    port = _free_port()
+    port = free_port()
     # Every unauthenticated call counts as a failed authentication: with the default limit the
     # token-bearing calls from the same address would soon be answered 429 only.
     text = config_text(f"sqlite+aiosqlite:///{base / 'firebreak.db'}").replace(

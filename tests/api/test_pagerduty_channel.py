@@ -4,7 +4,6 @@ answer maps to the channel protocol, pacing, and the v3 webhook signature."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -33,6 +32,7 @@ from receiver.notify.pagerduty import (
 from receiver.notify.pagerduty_webhook import parse_webhook, sign, verify_signature
 from tests.api.test_channels import make_alert, make_notice
 from tests.fakes.pagerduty import FakePagerDuty, Reply
+from tests.ports import free_port
 
 KEY = "R0UT1NGKEY0123456789ABCDEFGHIJKL"
 DB_KEY = "DBKEY0123456789ABCDEFGHIJKLMNOPQ"
@@ -234,9 +234,7 @@ async def test_an_unknown_routing_key_is_rejected(fake: FakePagerDuty, tmp_path:
 async def test_connection_refused_and_untrusted_certificate_are_retryable(
     fake: FakePagerDuty, tmp_path: Path
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     closed = settings(fake, tmp_path, api_url=f"https://127.0.0.1:{port}")
     channel = PagerDutyChannel("pd", closed)
     with pytest.raises(ChannelError, match="ConnectError"):

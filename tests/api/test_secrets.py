@@ -6,7 +6,6 @@ structured fields) and check-config's output, and finds none of the configured s
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from receiver.obs import JsonFormatter
 from tests.api.test_escalation import HOOK, eventually
 from tests.conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, auth, config_text
 from tests.payloads import alert, webhook
+from tests.ports import free_port
 
 SECRETS = {
     "HOOK_PATH": "pathsecret0123456789",
@@ -33,12 +33,6 @@ SECRETS = {
     "GRAFANA": "glsa_grafanasecret0123456789",
     "AM_TOKEN": "amsecret0123456789",
 }
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _scenario_config(port: int) -> str:
@@ -83,7 +77,7 @@ def scenario_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(name, value)
     path = tmp_path / "firebreak.yml"
     path.write_text(
-        config_text(f"sqlite+aiosqlite:///{tmp_path / 'fb.db'}", _scenario_config(_closed_port()))
+        config_text(f"sqlite+aiosqlite:///{tmp_path / 'fb.db'}", _scenario_config(free_port()))
     )
     return path
 

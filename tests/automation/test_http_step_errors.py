@@ -3,7 +3,6 @@ step's output as the detail."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -11,17 +10,11 @@ import pytest
 from tests.automation.conftest import finished
 from tests.conftest import RESPONDER_TOKEN, VIEWER_TOKEN, auth
 from tests.console.conftest import login
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 async def test_a_refused_connection_is_a_sentence_with_the_detail_kept(start: Any) -> None:
-    port = _closed_port()
+    port = free_port()
     client = await start(
         f"""
 id: poke
@@ -63,7 +56,7 @@ steps:
 async def test_prometheus_and_alertmanager_out_of_reach_are_sentences_too(
     start: Any, step: str, said: str
 ) -> None:
-    port = _closed_port()
+    port = free_port()
     down = f"http://127.0.0.1:{port}"
     client = await start(
         f"""

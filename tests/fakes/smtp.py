@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import threading
 from collections import deque
@@ -26,6 +25,8 @@ from typing import Any
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.ports import free_port
 
 SERVER_NAME = "smtp.test"
 
@@ -40,14 +41,6 @@ class ReceivedMail:
     raw: bytes
     tls: bool
     login: str | None
-
-
-def _free_port() -> int:
-    # aiosmtpd's Controller connects to its own port to check that it is up, so it needs a
-    # real number up front rather than 0.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Handler:
@@ -105,7 +98,7 @@ class FakeSmtpServer:
         self.users = dict(users or {})
         self.tls = tls
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         self._handler = _Handler()
         server_context: ssl.SSLContext | None = None
         if tls:

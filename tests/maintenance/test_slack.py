@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.cases import by_first, each_case
 from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN, auth, eventually
 from tests.fakes.slack import SlackFake
@@ -63,26 +64,29 @@ async def test_a_window_started_from_slack_holds_an_alert_and_ending_it_releases
     assert ("maintenance", "ok") in rows
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("maintenance start", "expected a name, matchers and then a duration"),
-        ("maintenance start w 2h reason", "expected a name, matchers and then a duration"),
-        ('maintenance start w a="b" 2h', "expected a reason after the duration"),
-        ('maintenance start w a="b" 2h --silence', "expected a reason after the duration"),
-        ("maintenance start w --silence 2h why", "expected a name, matchers and then a duration"),
-        ('maintenance start w a=~"(" 2h why', "expected matchers such as"),
-        ("maintenance end", "expected the name of the window to end"),
-        ("maintenance pause all", "expected list, start or end"),
-        ("maintenance list everything", "takes nothing more"),
-    ],
-)
+HOSTILE_ARGUMENTS = [
+    ("maintenance start", "expected a name, matchers and then a duration"),
+    ("maintenance start w 2h reason", "expected a name, matchers and then a duration"),
+    ('maintenance start w a="b" 2h', "expected a reason after the duration"),
+    ('maintenance start w a="b" 2h --silence', "expected a reason after the duration"),
+    ("maintenance start w --silence 2h why", "expected a name, matchers and then a duration"),
+    ('maintenance start w a=~"(" 2h why', "expected matchers such as"),
+    ("maintenance end", "expected the name of the window to end"),
+    ("maintenance pause all", "expected list, start or end"),
+    ("maintenance list everything", "takes nothing more"),
+]
+
+
 async def test_hostile_arguments_are_answered_with_what_was_expected(
-    client: Any, slack: SlackFake, text: str, expected: str
+    client: Any, slack: SlackFake
 ) -> None:
-    answer = await slash_answer(client, slack, text, ALICE)
-    assert expected in answer["text"]
-    assert await _windows(client) == []
+    async def check(case: tuple[str, str]) -> None:
+        text, expected = case
+        answer = await slash_answer(client, slack, text, ALICE)
+        assert expected in answer["text"]
+        assert await _windows(client) == []
+
+    await each_case(by_first(HOSTILE_ARGUMENTS), check)
 
 
 async def test_a_bad_field_names_what_was_wrong_and_roles_are_kept(
