@@ -12,9 +12,12 @@ occurrence for the server that gets it) to, in turn:
   its own on the same PostgreSQL server, taking the webhooks at ``/webhooks/prometheus``;
 
 closed loop, ``--concurrency`` (16) webhooks in flight, ``--duration`` (5) seconds with 1 alert
-per webhook and again with 100, through ``webhook_bench``'s load generator; ``--rounds N`` does
-it all N times over and reports the median of each round's ratios (on a shared machine the load
-moves between one server's turn and the next). It prints one table
+per webhook and then with 100 (on the database the first scenario filled: ~30,000 alerts),
+through ``webhook_bench``'s load generator; ``--rounds N`` does it all N times over, every round
+on new, empty databases (a database grown by the rounds before is a different measurement:
+inserts into its fingerprint index cost more), with PostgreSQL's dirty pages written out
+(``CHECKPOINT``) before the next server's turn, and reports the median of each round's ratios
+(on a shared machine the load moves between one server's turn and the next). It prints one table
 with each server's figures as ratios and PASS/FAIL against the targets, then counts the alert
 rows each Firebreak stored against the alerts it acknowledged.
 
@@ -49,7 +52,7 @@ from typing import Any
 import alerta_server
 import loadgen
 import webhook_bench as wb
-from pgdb import PG_ADMIN_URL, fresh_database
+from pgdb import PG_ADMIN_URL, Database, checkpoint, fresh_database
 
 SCENARIOS = (1, 100)  # alerts per webhook
 # The issue's targets, all measured in the same run.
@@ -62,16 +65,30 @@ loadgen.DRAIN_TIMEOUT = 60.0
 
 
 @dataclass
+class Round:
+    """The databases of one round: every round starts on empty ones, so that the rounds are
+    the same measurement repeated (a database grown by the rounds before is a slower one)."""
+
+    sqlite_url: str
+    pg: Database
+    alerta: Database | None
+
+
+@dataclass
 class Entrant:
     """One server in the comparison and what it did."""
 
     name: str
-    start: Callable[[Path], AbstractContextManager[Any]]  # a server for webhook_bench.run_scenario
+    # A server for webhook_bench.run_scenario, in a work directory on this round's databases.
+    start: Callable[[Path, Round], AbstractContextManager[Any]]
     alone: bool  # the only process serving (not sharing the machine with its PostgreSQL)
-    count_rows: Callable[[], tuple[int, str]] | None = None  # alerts it stored, and how counted
+    # The alerts it stored in this round's database, and how they were counted.
+    count_rows: Callable[[Round], tuple[int, str]] | None = None
     results: dict[int, list[wb.Result]] = field(default_factory=dict)  # one per round
-    acknowledged: int = 0  # alerts answered 2xx, warm-up included
+    acknowledged: int = 0  # alerts answered 2xx, warm-up included, all rounds
     sent: int = 0
+    stored: int = 0  # alerts counted in its databases, all rounds
+    counted_how: str = ""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -107,10 +124,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def measure(
-    entrant: Entrant, workdir: Path, run_id: str, round_no: int, args: argparse.Namespace
+    entrant: Entrant,
+    workdir: Path,
+    run_id: str,
+    round_no: int,
+    databases: Round,
+    args: argparse.Namespace,
 ) -> None:
     workdir.mkdir()
-    with entrant.start(workdir) as server:
+    with entrant.start(workdir, databases) as server:
         # The round goes into every alert's identity: each round's alerts are new ones too.
         warm = wb.Scenario("warm-up", f"r{round_no}w", 1, "closed", concurrency=args.concurrency)
         runs = [wb.run_scenario(server, warm, run_id, 1.0, args.workers)]
@@ -129,6 +151,9 @@ def measure(
     for r in runs:
         entrant.acknowledged += r.ok * r.alerts_per_webhook
         entrant.sent += r.sent * r.alerts_per_webhook
+    if entrant.count_rows is not None:
+        stored, entrant.counted_how = entrant.count_rows(databases)
+        entrant.stored += stored
 
 
 def ratios(a: Entrant | None, b: Entrant | None, n: int) -> list[float]:
@@ -194,9 +219,7 @@ def print_against_alerta(entrants: list[Entrant]) -> None:
         print(f"  {name:<20} " + "; ".join(parts))
 
 
-def checks(
-    entrants: list[Entrant], rows: dict[str, tuple[int, str]]
-) -> list[tuple[str, str, bool]]:
+def checks(entrants: list[Entrant]) -> list[tuple[str, str, bool]]:
     by = {e.name: e for e in entrants}
     bare, sqlite = by["bare aiohttp"], by["Firebreak SQLite"]
     out: list[tuple[str, str, bool]] = []
@@ -225,9 +248,8 @@ def checks(
     errors = sum(r.errors for e in entrants for rs in e.results.values() for r in rs)
     out.append(("no non-2xx answers or transport errors", str(errors), errors == 0))
     for e in entrants:
-        if e.name in rows:
-            count, how = rows[e.name]
-            name, value, ok = wb.stored_once_check(count, e.acknowledged, e.sent, how)
+        if e.count_rows is not None:
+            name, value, ok = wb.stored_once_check(e.stored, e.acknowledged, e.sent, e.counted_how)
             out.append((f"{e.name}: {name}", value, ok))
     return out
 
@@ -245,31 +267,30 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="firebreak-compare-")))
-        pg = stack.enter_context(fresh_database(args.pg_admin_url, "firebreak_compare"))
-        sqlite_url = f"sqlite+aiosqlite:///{tmp / 'firebreak.db'}"
 
-        def firebreak(name: str, db_url: str, alone: bool) -> Entrant:
+        def firebreak(name: str, url: Callable[[Round], str], alone: bool) -> Entrant:
             return Entrant(
                 name,
-                lambda workdir: wb.running("firebreak", workdir, db_url, "full"),
+                lambda workdir, r: wb.running("firebreak", workdir, url(r), "full"),
                 alone,
-                lambda: _rows(wb.count_rows(db_url, run_id)),
+                lambda r: _rows(wb.count_rows(url(r), run_id)),
             )
 
         entrants = [
-            Entrant("bare aiohttp", lambda workdir: wb.running("bare", workdir, "", "full"), True),
-            firebreak("Firebreak SQLite", sqlite_url, True),
-            firebreak("Firebreak PostgreSQL", pg.asyncpg_url, False),
+            Entrant(
+                "bare aiohttp", lambda workdir, _: wb.running("bare", workdir, "", "full"), True
+            ),
+            firebreak("Firebreak SQLite", lambda r: r.sqlite_url, True),
+            firebreak("Firebreak PostgreSQL", lambda r: r.pg.asyncpg_url, False),
         ]
         if gunicorn is not None:
-            alerta_db = stack.enter_context(fresh_database(args.pg_admin_url, "alerta_compare"))
             entrants.append(
                 Entrant(
                     "Alerta 9",
-                    lambda workdir: alerta_server.running(gunicorn, workdir, alerta_db.url),
+                    lambda workdir, r: alerta_server.running(gunicorn, workdir, _alerta(r).url),
                     False,
-                    lambda: (
-                        asyncio.run(alerta_server.count_alerts(alerta_db.url, run_id)),
+                    lambda r: (
+                        asyncio.run(alerta_server.count_alerts(_alerta(r).url, run_id)),
                         "SQL count over asyncpg",
                     ),
                 )
@@ -277,9 +298,21 @@ def main(argv: list[str] | None = None) -> int:
         for round_no in range(args.rounds):
             if args.rounds > 1:
                 print(f"round {round_no + 1} of {args.rounds}", flush=True)
-            for i, entrant in enumerate(entrants):
-                measure(entrant, tmp / f"{round_no}-{i}", run_id, round_no, args)
-        rows = {e.name: e.count_rows() for e in entrants if e.count_rows is not None}
+            with contextlib.ExitStack() as round_stack:
+                databases = Round(
+                    f"sqlite+aiosqlite:///{tmp / f'firebreak-{round_no}.db'}",
+                    round_stack.enter_context(
+                        fresh_database(args.pg_admin_url, "firebreak_compare")
+                    ),
+                    round_stack.enter_context(fresh_database(args.pg_admin_url, "alerta_compare"))
+                    if gunicorn is not None
+                    else None,
+                )
+                for i, entrant in enumerate(entrants):
+                    measure(entrant, tmp / f"{round_no}-{i}", run_id, round_no, databases, args)
+                    if not entrant.alone:
+                        # Or its checkpointer writes them out during the next server's turn.
+                        checkpoint(args.pg_admin_url)
     elapsed = time.monotonic() - started
 
     print()
@@ -299,12 +332,17 @@ def main(argv: list[str] | None = None) -> int:
             "servers ran alone: the machine was loaded, so figures and ratios are skewed; "
             "rerun on a quiet machine"
         )
-    verdicts = checks(entrants, rows)
+    verdicts = checks(entrants)
     wb.report(verdicts, args.json, {"run_id": run_id, "results": results})
     print(f"\ntotal {elapsed:.0f} s")
     if args.strict and not all(ok for _, _, ok in verdicts):
         return 1
     return 0
+
+
+def _alerta(databases: Round) -> Database:
+    assert databases.alerta is not None  # made in every round that Alerta is measured in
+    return databases.alerta
 
 
 def _rows(counted: tuple[int, int, str]) -> tuple[int, str]:

@@ -14,6 +14,13 @@ default) appends one JSON line to ``FB_PROBE_FILE``:
 - ``malloc``: glibc's ``mallinfo2``: ``arena`` (bytes the heaps of all arenas took from the
   system), ``inuse`` (allocated), ``free`` (free inside them), ``mmap`` (large blocks mapped
   apart), and ``arenas``: the number of glibc arenas (``[heap]`` plus the per-thread heaps);
+- ``objects``: the objects the collector tracks, and with ``FB_PROBE_TYPES=N`` the N most
+  numerous of their types (what a burst holds at the moment of the record);
+- ``gc``: collections and objects they collected, by generation; with ``FB_PROBE_COLLECT=1``
+  the probe runs a full collection after each record's figures (``gc_freed``, ``gc_ms``), to
+  see what garbage waiting for one holds;
+- with ``FB_PROBE_CONNECTS=1``, in ``FB_PROBE_FILE.connects``: when each connection of the
+  async pool opened and the coroutines of the task that asked for it, innermost first;
 - ``py``: bytes the interpreter's allocator holds (``sys._debugmallocstats`` is too slow;
   ``tracemalloc`` when on), ``threads``.
 
@@ -28,6 +35,7 @@ Use as ``soak_bench.py --firebreak-wrapper bench/memory_probe.py``.
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import ctypes.util
 import gc
@@ -48,6 +56,8 @@ _SQLITE_DBSTATUS_SCHEMA_USED = 2
 _SQLITE_DBSTATUS_STMT_USED = 3
 _SQLITE_STMTSTATUS_MEMUSED = 99
 _WALK_STATEMENTS = os.environ.get("FB_PROBE_STATEMENTS") == "1"
+_TYPES = int(os.environ.get("FB_PROBE_TYPES", "0"))
+_COLLECT = os.environ.get("FB_PROBE_COLLECT") == "1"
 
 
 class _MallInfo2(ctypes.Structure):
@@ -182,8 +192,21 @@ def _record(
         },
         "arenas": _arenas(),
         "threads": threading.active_count(),
-        "objects": len(gc.get_objects()),
     }
+    # Collections so far and what they found, by generation: cyclic garbage (a closed
+    # connection's transport and protocol) waits in the older generations for one of theirs.
+    record["gc"] = [[g["collections"], g["collected"]] for g in gc.get_stats()]
+    record["gc_count"] = list(gc.get_count())
+    if _COLLECT:
+        started = time.perf_counter()
+        record["gc_freed"] = gc.collect()
+        record["gc_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    objects = gc.get_objects()
+    record["objects"] = len(objects)
+    if _TYPES:
+        counts = collections.Counter(type(o).__qualname__ for o in objects)
+        record["types"] = dict(counts.most_common(_TYPES))
+    del objects
     if tracemalloc.is_tracing():
         record["traced"] = tracemalloc.get_traced_memory()[0] // 1024
     return record
@@ -238,9 +261,39 @@ def diff(before: str, after: str, top: int = 30) -> None:
                     print("      ", line)
 
 
+def _log_connects(path: Path) -> None:
+    """Write to ``path`` when and for which task each new SQLite connection of the async pool
+    opens (each is a thread, with a page cache and a heap of its own), with the task's stack."""
+    import asyncio
+
+    import aiosqlite
+    import greenlet  # type: ignore[import-untyped]
+
+    started = time.monotonic()
+    opened = aiosqlite.connect
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        task = asyncio.current_task()
+        # On SQLAlchemy's greenlet: the frame its parent left off in leads back through the
+        # task's coroutines (innermost first) to the loop.
+        where = []
+        frame = greenlet.getcurrent().parent and greenlet.getcurrent().parent.gr_frame
+        while frame is not None:
+            where.append(f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_code.co_name}")
+            frame = frame.f_back
+        entry = {"t": round(time.monotonic() - started, 1), "task": task and task.get_name()}
+        with path.open("a") as out:
+            out.write(json.dumps({**entry, "stack": where}) + "\n")
+        return opened(*args, **kwargs)
+
+    aiosqlite.connect = connect
+
+
 def main() -> int:
     frames = int(os.environ.get("FB_TRACEMALLOC", "0"))
     path = Path(os.environ.get("FB_PROBE_FILE", "memory_probe.jsonl"))
+    if os.environ.get("FB_PROBE_CONNECTS") == "1":
+        _log_connects(path.with_name(path.name + ".connects"))
     every = float(os.environ.get("FB_PROBE_SECONDS", "10"))
     snap_at = [float(s) for s in os.environ.get("FB_SNAP_AT", "").split(",") if s]
     sqlite3.connect = _connect_and_keep  # type: ignore[assignment]

@@ -49,3 +49,9 @@ def fresh_database(
         yield Database(name, f"{admin_url.rsplit('/', 1)[0]}/{name}")
     finally:
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def checkpoint(admin_url: str = PG_ADMIN_URL) -> None:
+    """Have the server write out its dirty pages now (``CHECKPOINT``), not while the next
+    measurement runs."""
+    asyncio.run(_admin(admin_url, "CHECKPOINT"))

@@ -23,14 +23,17 @@ Usage::
     python bench/soak_bench.py                     # 5 minutes at half the measured maximum
     python bench/soak_bench.py --minutes 2         # shorter
     python bench/soak_bench.py --db-url postgresql+asyncpg://postgres@127.0.0.1:5432/soak
+    python bench/soak_bench.py --rate 600 --minutes 3 --keep-db soak.db  # the jobs, kept
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import secrets
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -97,6 +100,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run Firebreak through this script (e.g. bench/memory_probe.py)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--keep-db",
+        metavar="FILE",
+        help="copy the temporary SQLite database here at the end (its jobs show each turn's claim)",
+    )
     args = parser.parse_args(argv)
     if args.minutes * 60 < 2 * args.window:
         parser.error("--minutes must cover at least two windows (a warm-up and one more)")
@@ -162,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
         rows, _hooks, how = wb.count_rows(db_url, run_id)
+        if args.keep_db and not args.db_url:
+            with (
+                contextlib.closing(sqlite3.connect(workdir / "firebreak.db")) as source,
+                contextlib.closing(sqlite3.connect(args.keep_db)) as copy,
+            ):
+                source.backup(copy)
 
     first, last = windows[0], windows[-1]
     growth = (last.rss_mib - first.rss_mib) / first.rss_mib
