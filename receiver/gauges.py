@@ -8,7 +8,11 @@ most ``wait`` seconds, then serves what there is (a database that does not answe
 the scrape up; its failures are counted in ``firebreak_store_errors_total``). A snapshot taken
 ``interval`` or more ago is still served at once, and a fresh count asked for behind it; the
 background task counts every ``interval`` anyway, so what other processes write (replicas on
-one PostgreSQL) shows within about that.
+one PostgreSQL) shows within about that. A count that takes long (the firing alerts are read
+whole, and a store may hold a million) is taken in the background less often: the next no
+sooner than ``_REST`` times as long as the last one took (nor a scrape's, unless this process
+wrote since), so that counting keeps at most about a twentieth of a reader's time, however
+large the store grows.
 """
 
 from __future__ import annotations
@@ -34,14 +38,19 @@ REFRESH_INTERVAL = 5.0
 # last snapshot.
 SCRAPE_WAIT = 2.0
 
+# A count that took t seconds is taken again _REST * t after it began, if that is later than
+# the interval (sooner only for a scrape that finds a write of this process since).
+_REST = 20.0
+
 # How a wait is bounded: ``asyncio.timeout``, or a test's clock that moves by hand.
 Timeout = Callable[[float], contextlib.AbstractAsyncContextManager[Any]]
 
 
 class Snapshot:
-    """A count taken again every ``interval`` seconds, or on demand when ``changes()`` (a
-    number that grows with every write) has moved since the last one began or a scrape finds
-    it ``interval`` old. Its ages run on ``monotonic`` and its waits end by ``timeout``."""
+    """A count taken again every ``interval`` seconds (or ``_REST`` times as long as the last
+    took, if longer), or on demand when ``changes()`` (a number that grows with every write)
+    has moved since the last one began or a scrape finds it that old. Its ages and
+    costs run on ``monotonic`` and its waits end by ``timeout``."""
 
     def __init__(
         self,
@@ -59,6 +68,7 @@ class Snapshot:
         self._wait = wait
         self._monotonic = monotonic  # what a snapshot's age is counted by
         self._timeout = timeout
+        self._period = interval  # between two counts: interval, or longer after a long one
         self._wanted = asyncio.Event()
         self._taken = asyncio.Condition()
         self._taken_at = -1.0  # monotonic time and changes() when the last count began
@@ -89,7 +99,7 @@ class Snapshot:
 
     def _current(self, changes: int) -> bool:
         age = self._monotonic() - self._taken_at
-        return self._taken_after >= changes and age < self._interval
+        return self._taken_after >= changes and age < self._period
 
     async def _run(self) -> None:
         while True:
@@ -101,11 +111,13 @@ class Snapshot:
             except Exception:  # the next count may do better; a scrape still answers
                 log.exception("counting the store gauges failed")
             self._counting = None
+            ended = self._monotonic()
+            self._period = max(self._interval, _REST * (ended - began))
             async with self._taken:
                 self._taken_at, self._taken_after = began, changes
                 self._taken.notify_all()
             with contextlib.suppress(TimeoutError):
-                async with self._timeout(self._interval):
+                async with self._timeout(began + self._period - ended):
                     await self._wanted.wait()
 
 

@@ -14,8 +14,11 @@ from tests.clock import ManualClock
 class Counted:
     """What a count saw: how many counts ran, and the writes there were when each began."""
 
-    def __init__(self, breaks: int = 0) -> None:
+    def __init__(
+        self, breaks: int = 0, *, clock: ManualClock | None = None, takes: float = 0.0
+    ) -> None:
         self.breaks = breaks  # how many counts, the first ones, fail
+        self._clock, self._takes = clock, takes  # each count moves the clock by ``takes``
         self.writes = 0
         self.counts: list[int] = []
         self.hold = asyncio.Event()
@@ -27,6 +30,8 @@ class Counted:
         async with self._counted:
             self._counted.notify_all()
         await self.hold.wait()
+        if self._clock is not None:
+            await self._clock.advance(timedelta(seconds=self._takes))
         if len(self.counts) <= self.breaks:
             raise RuntimeError("the count breaks")
 
@@ -147,5 +152,29 @@ async def test_a_count_that_fails_is_tried_again_and_scrapes_still_answer() -> N
         await asyncio.wait_for(counted.until(2), 10)
         await snapshot.fresh()
         assert counted.counts == [0, 0]
+    finally:
+        await snapshot.stop()
+
+
+async def test_a_count_that_takes_long_is_taken_again_after_twenty_times_as_long() -> None:
+    """A store of a million firing alerts takes a while to count: after a count of 3 s the
+    next waits a minute, not the 5 s interval, and a scrape meanwhile is served the snapshot
+    at once; a scrape after this process wrote still gets a count begun after the write."""
+    clock = ManualClock()
+    counted = Counted(clock=clock, takes=3.0)
+    snapshot = on_clock(counted, clock, interval=5.0, wait=30.0)
+    snapshot.start()
+    try:
+        await snapshot.fresh()
+        await clock.advance(timedelta(seconds=53))  # a minute after the count began, less a bit
+        await snapshot.fresh()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert counted.counts == [0]
+        await clock.advance(timedelta(seconds=4.1))
+        await asyncio.wait_for(counted.until(2), 10)
+        counted.writes += 1
+        await snapshot.fresh()
+        assert counted.counts == [0, 0, 1]
     finally:
         await snapshot.stop()
