@@ -80,13 +80,14 @@ def test_sigterm_answers_in_flight_webhooks_and_hands_back_stuck_jobs(
     time.sleep(0.3)
     lock.execute("ROLLBACK")
     lock.close()
-    code = firebreak_server.proc.wait(timeout=15)
+    code = firebreak_server.proc.wait(timeout=30)
     took = time.monotonic() - began
     for sender in senders:
         sender.join()
     assert code == 0, code
-    # The stuck send holds shutdown up for the grace (2s), not for its own 60s timeout.
-    assert 2 <= took < 6, f"shutdown took {took:.1f}s"
+    # The stuck send holds shutdown up for the grace (2s), not for its own 60s timeout (the
+    # ceiling leaves a loaded machine room to close the rest).
+    assert 2 <= took < 20, f"shutdown took {took:.1f}s"
     assert "jobs still running at shutdown" in firebreak_server.log_path.read_text()
     # Every webhook that was answered 200 is stored; none was answered with a 4xx.
     stored = {row[0] for row in firebreak_server.query("SELECT alertname FROM alerts")}
