@@ -212,7 +212,7 @@ def application_config(db_url: str, tmp_path: Path, hook_url: str, api: str = ""
     (tmp_path / "oncall.ics").write_text(CALENDAR)
     extra = f"""
 channels:
-  hook: {{type: webhook, webhook: {{url: "{hook_url}", timeout: 1s}}}}
+  hook: {{type: webhook, webhook: {{url: "{hook_url}", timeout: 5s}}}}
 escalation_policies:
   oncall: {{tiers: [{{after: 0s, notify: [hook]}}]}}
 routes:

@@ -30,7 +30,7 @@ def config(
 channels:
   hook:
     type: webhook
-    webhook: {{url: "{url}", timeout: 1s}}
+    webhook: {{url: "{url}", timeout: 5s}}
     breaker: {{failure_threshold: {threshold}, open_cooldown: {cooldown}, half_open_probe_count: 1}}
 escalation_policies:
   oncall:

@@ -30,7 +30,7 @@ async def client(
     text = f"""{slack_section(slack)}
 channels:
   chat: {{type: slack}}
-  hook: {{type: webhook, webhook: {{url: "{receiver.url}", timeout: 1s}}}}
+  hook: {{type: webhook, webhook: {{url: "{receiver.url}", timeout: 5s}}}}
 escalation_policies:
   oncall:
     tiers: [{{after: 30s, notify: [chat]}}]

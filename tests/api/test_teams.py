@@ -300,7 +300,7 @@ def teams_config(url: str, *, tier2_after: str = "30s") -> str:
 channels:
   teams:
     type: teams
-    teams: {{url: "{url}", timeout: 1s, silence_url: "https://am.example"}}
+    teams: {{url: "{url}", timeout: 5s, silence_url: "https://am.example"}}
     rate_limit: {{per_minute: 600, burst: 100}}
     breaker: {{failure_threshold: 5, open_cooldown: 60s, half_open_probe_count: 1}}
 escalation_policies:
