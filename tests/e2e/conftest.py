@@ -281,6 +281,15 @@ def firebreak_extra_config() -> str:
 
 
 @pytest.fixture
+def held_port() -> Iterator[int]:
+    """A loopback port another process listens on for the whole test."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+@pytest.fixture
 def alertmanager_port() -> int:
     """Alertmanager's port, known before Firebreak starts so Firebreak can be told it."""
     return free_port()

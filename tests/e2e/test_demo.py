@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -105,15 +104,6 @@ def _demo_module() -> ModuleType:
 @pytest.fixture
 def demo() -> ModuleType:
     return _demo_module()
-
-
-@pytest.fixture
-def held_port() -> Iterator[int]:
-    """A loopback port something else listens on for the whole test."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def test_the_demo_uses_a_free_port_where_the_standard_one_is_taken_and_says_so(
