@@ -24,6 +24,7 @@ from receiver.model import Clock, NewJob, Notification, held_by_alertmanager
 from receiver.pipeline import fetch_group_job
 from receiver.store import Store
 from receiver.store.ingest import EncodedWebhook, IngestOutcome, ReceivedWebhook
+from receiver.store.rows import chunks
 from receiver.tracing import carry, committing, current_traceparent
 
 log = logging.getLogger("firebreak.ingest")
@@ -59,15 +60,11 @@ def outbox(outcome: IngestOutcome, now: datetime, *, fetch_truncated: bool) -> l
         follow += [
             fetch_group_job(n, now) for n in outcome.truncated if held_by_alertmanager(n.group_key)
         ]
-    for chunk in _chunked(outcome.new_alert_ids, _ALERTS_PER_JOB):
+    for chunk in chunks(outcome.new_alert_ids, _ALERTS_PER_JOB):
         follow.append(route_job(chunk, now))
-    for chunk in _chunked(outcome.resolved_alert_ids, _ALERTS_PER_JOB):
+    for chunk in chunks(outcome.resolved_alert_ids, _ALERTS_PER_JOB):
         follow.append(resolve_job(chunk, now))
     return carry(follow, committing.get())
-
-
-def _chunked(ids: tuple[int, ...], size: int) -> list[tuple[int, ...]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 @dataclass(slots=True)
