@@ -429,7 +429,7 @@ async def test_notifications_claimed_together_read_their_alerts_in_one_query(
         db_url,
         f"""
 channels:
-  hook: {{type: webhook, webhook: {{url: "{receiver.url}", timeout: 1s}}}}
+  hook: {{type: webhook, webhook: {{url: "{receiver.url}", timeout: 5s}}}}
 escalation_policies:
   later: {{tiers: [{{after: 1h, notify: [hook]}}]}}
 routes: [{{name: all, escalation_policy: later}}]

@@ -26,7 +26,7 @@ HEARTBEATS_CONFIG = """
 channels:
   hook:
     type: webhook
-    webhook: {{url: "{url}", timeout: 1s}}
+    webhook: {{url: "{url}", timeout: 5s}}
 escalation_policies:
   default:
     tiers: [{{after: 0s, notify: [hook]}}]

@@ -31,7 +31,7 @@ def pagerduty_config(fake: FakePagerDuty, ca_file: str, hook_url: str, tier2_aft
 channels:{channel_yaml(fake, ca_file, KEY, "300ms")}
   hook:
     type: webhook
-    webhook: {{url: "{hook_url}", timeout: 1s}}
+    webhook: {{url: "{hook_url}", timeout: 5s}}
 escalation_policies:
   oncall:
     tiers:

@@ -42,10 +42,10 @@ def channels(pagerduty: FakePagerDuty, ca_file: str, hook_url: str, *, pd_is: st
     if pd_is == "pagerduty":
         pd = channel_yaml(pagerduty, ca_file, KEY, "300ms")
     else:
-        pd = f'\n  pd: {{type: webhook, webhook: {{url: "{hook_url}", timeout: 1s}}}}'
+        pd = f'\n  pd: {{type: webhook, webhook: {{url: "{hook_url}", timeout: 5s}}}}'
     return f"""
 channels:{pd}
-  hook: {{type: webhook, webhook: {{url: "{hook_url}", timeout: 1s}}}}
+  hook: {{type: webhook, webhook: {{url: "{hook_url}", timeout: 5s}}}}
   chat: {{type: slack, rate_limit: {{per_minute: 600, burst: 100}}}}
 escalation_policies:
   chatty: {{tiers: [{{after: 0s, notify: [chat, hook]}}]}}

@@ -516,7 +516,7 @@ async def test_dead_letter_recovery_retries_recent_jobs_and_leaves_the_rest_to_a
         extra=f"""
 automation: {{dead_letter_archive: "{archive}"}}
 channels:
-  hook: {{type: webhook, webhook: {{url: "{target.url}/hook", timeout: 1s}}}}
+  hook: {{type: webhook, webhook: {{url: "{target.url}/hook", timeout: 5s}}}}
 escalation_policies:
   oncall: {{tiers: [{{after: 0s, notify: [hook]}}]}}
 routes:
@@ -585,7 +585,7 @@ steps:
 """,
         extra=f"""
 channels:
-  owners: {{type: webhook, webhook: {{url: "{target.url}/owners", timeout: 1s}}}}
+  owners: {{type: webhook, webhook: {{url: "{target.url}/owners", timeout: 5s}}}}
 """,
     )
     await client.post("/webhook", json=webhook(alert()), headers=HOOK)

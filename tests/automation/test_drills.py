@@ -26,7 +26,7 @@ from tests.payloads import alert, webhook
 def paging(url: str) -> str:
     return f"""
 channels:
-  pager: {{type: webhook, webhook: {{url: "{url}/page", timeout: 1s}}}}
+  pager: {{type: webhook, webhook: {{url: "{url}/page", timeout: 5s}}}}
 escalation_policies:
   oncall: {{tiers: [{{after: 0s, notify: [pager]}}]}}
 routes:

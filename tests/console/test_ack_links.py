@@ -36,7 +36,7 @@ people:
 channels:
   teams:
     type: teams
-    teams: {{url: "{url}", timeout: 1s}}
+    teams: {{url: "{url}", timeout: 5s}}
 escalation_policies:
   oncall:
     tiers:

@@ -269,7 +269,7 @@ slack:
   users: {{{ALICE[0]}: responder, {ADMIN[0]}: admin}}
 channels:
   chat: {{type: slack, rate_limit: {{per_minute: 600, burst: 100}}}}
-  pager: {{type: webhook, webhook: {{url: "{target.url}/page", timeout: 1s}}}}
+  pager: {{type: webhook, webhook: {{url: "{target.url}/page", timeout: 5s}}}}
 escalation_policies:
   oncall: {{tiers: [{{after: 0s, notify: [chat, pager]}}]}}
 routes:
