@@ -71,6 +71,40 @@ async def _count_postgres(db_url: str, run_id: str) -> tuple[int, int, str]:
     return int(rows), int(hooks), "SQL count over asyncpg"
 
 
+def count_routed(db_url: str, run_id: str) -> tuple[int, int]:
+    """Alerts this run stored, and how many of them the job runner has routed by now (each
+    alert routed has a row in ``alert_routes``): read as a scenario's load stops, the share
+    not routed yet is escalation work put off past the window the webhooks/s were counted in."""
+    if db_url.startswith("sqlite"):
+        path = db_url.split(":///", 1)[1]
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            stored, routed = db.execute(_ROUTED_SQLITE, (run_id,)).fetchone()
+        return int(stored), int(routed or 0)
+    return asyncio.run(_count_routed_postgres(db_url, run_id))
+
+
+_ROUTED_SQLITE = (
+    "SELECT count(*), sum(EXISTS (SELECT 1 FROM alert_routes r WHERE r.alert_id = a.id)) "
+    "FROM alerts a WHERE json_extract(a.labels, '$.bench_run') = ?"
+)
+_ROUTED_POSTGRES = (
+    "SELECT count(*), count(*) FILTER (WHERE EXISTS "
+    "(SELECT 1 FROM alert_routes r WHERE r.alert_id = a.id)) "
+    "FROM alerts a WHERE a.labels->>'bench_run' = $1"
+)
+
+
+async def _count_routed_postgres(db_url: str, run_id: str) -> tuple[int, int]:
+    import asyncpg  # type: ignore[import-not-found]
+
+    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        stored, routed = await conn.fetchrow(_ROUTED_POSTGRES, run_id)
+    finally:
+        await conn.close()
+    return int(stored), int(routed)
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
