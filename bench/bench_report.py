@@ -52,23 +52,27 @@ def count_rows(db_url: str, run_id: str) -> tuple[int, int, str]:
                 "SELECT count(*) FROM webhooks WHERE group_key = ?", (bench_group_key(run_id),)
             ).fetchone()
         return rows, hooks, f"stdlib sqlite3 on {path}"
-    return asyncio.run(_count_postgres(db_url, run_id))
+    rows, hooks = asyncio.run(
+        _postgres_row(
+            db_url,
+            "SELECT (SELECT count(*) FROM alerts WHERE labels->>'bench_run' = $1), "
+            "(SELECT count(*) FROM webhooks WHERE group_key = $2)",
+            run_id,
+            bench_group_key(run_id),
+        )
+    )
+    return int(rows), int(hooks), "SQL count over asyncpg"
 
 
-async def _count_postgres(db_url: str, run_id: str) -> tuple[int, int, str]:
+async def _postgres_row(db_url: str, sql: str, *args: Any) -> Any:
+    """The one row ``sql`` returns, over a connection of its own (asyncpg)."""
     import asyncpg  # type: ignore[import-not-found]
 
     conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
-        rows = await conn.fetchval(
-            "SELECT count(*) FROM alerts WHERE labels->>'bench_run' = $1", run_id
-        )
-        hooks = await conn.fetchval(
-            "SELECT count(*) FROM webhooks WHERE group_key = $1", bench_group_key(run_id)
-        )
+        return await conn.fetchrow(sql, *args)
     finally:
         await conn.close()
-    return int(rows), int(hooks), "SQL count over asyncpg"
 
 
 def count_routed(db_url: str, run_id: str) -> tuple[int, int]:
@@ -80,7 +84,8 @@ def count_routed(db_url: str, run_id: str) -> tuple[int, int]:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             stored, routed = db.execute(_ROUTED_SQLITE, (run_id,)).fetchone()
         return int(stored), int(routed or 0)
-    return asyncio.run(_count_routed_postgres(db_url, run_id))
+    stored, routed = asyncio.run(_postgres_row(db_url, _ROUTED_POSTGRES, run_id))
+    return int(stored), int(routed)
 
 
 _ROUTED_SQLITE = (
@@ -92,17 +97,6 @@ _ROUTED_POSTGRES = (
     "(SELECT 1 FROM alert_routes r WHERE r.alert_id = a.id)) "
     "FROM alerts a WHERE a.labels->>'bench_run' = $1"
 )
-
-
-async def _count_routed_postgres(db_url: str, run_id: str) -> tuple[int, int]:
-    import asyncpg  # type: ignore[import-not-found]
-
-    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        stored, routed = await conn.fetchrow(_ROUTED_POSTGRES, run_id)
-    finally:
-        await conn.close()
-    return int(stored), int(routed)
 
 
 # --- report -----------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ def measure(
                 stored, done = count_routed(url, run_id)
                 share = done / stored if stored else 1.0
                 entrant.routed.setdefault(n, []).append(share)
-                waited = _wait_routed(url, run_id, stored)
+                waited = _wait_routed(url, run_id, stored, done)
                 sustained = result.webhooks_per_s * args.duration / (args.duration + waited)
                 entrant.until_routed.setdefault(n, []).append(sustained)
                 routed = (
@@ -187,13 +187,17 @@ def ratios(a: Entrant | None, b: Entrant | None, n: int) -> list[float]:
     """``a``'s webhooks/s over ``b``'s, round by round (each pair measured minutes apart)."""
     if a is None or b is None:
         return []
-    pairs = zip(a.results.get(n, []), b.results.get(n, []), strict=False)
-    return [x.webhooks_per_s / y.webhooks_per_s for x, y in pairs if y.webhooks_per_s > 0]
+    return _over(b, n, [r.webhooks_per_s for r in a.results.get(n, [])])
 
 
 def until_routed_ratios(e: Entrant, bare: Entrant, n: int) -> list[float]:
     """``e``'s webhooks/s counted until every alert was routed, over bare's, round by round."""
-    pairs = zip(e.until_routed.get(n, []), bare.results.get(n, []), strict=False)
+    return _over(bare, n, e.until_routed.get(n, []))
+
+
+def _over(b: Entrant, n: int, rates: list[float]) -> list[float]:
+    """``rates`` (webhooks/s, one per round) over ``b``'s webhooks/s in the same rounds."""
+    pairs = zip(rates, b.results.get(n, []), strict=False)
     return [x / y.webhooks_per_s for x, y in pairs if y.webhooks_per_s > 0]
 
 
@@ -405,14 +409,14 @@ ROUTED_WAIT_LIMIT = 120.0
 _ROUTED_POLL = 0.25
 
 
-def _wait_routed(db_url: str, run_id: str, stored: int) -> float:
-    """Seconds until every alert of ``stored`` is routed (``ROUTED_WAIT_LIMIT`` at most); the
-    next scenario starts on a server with no escalation work left over."""
+def _wait_routed(db_url: str, run_id: str, stored: int, routed: int) -> float:
+    """Seconds until every alert of ``stored`` is routed, ``routed`` of them when called
+    (``ROUTED_WAIT_LIMIT`` at most); the next scenario starts on a server with no escalation
+    work left over."""
     started = time.monotonic()
-    while time.monotonic() - started < ROUTED_WAIT_LIMIT:
-        if count_routed(db_url, run_id)[1] >= stored:
-            break
+    while routed < stored and time.monotonic() - started < ROUTED_WAIT_LIMIT:
         time.sleep(_ROUTED_POLL)
+        routed = count_routed(db_url, run_id)[1]
     return time.monotonic() - started
 
 
